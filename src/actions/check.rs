@@ -1,0 +1,164 @@
+//! `check.resource`: read, assert or wait for a property of a declared resource.
+
+use super::{ActionCx, CheckCx, Outputs, ParamProblem};
+use crate::aws::status::{self, ResourceStatus};
+use crate::aws::{ActionError, wait};
+use crate::runbook::yaml_tree::Seg;
+use crate::runbook::{ResourceType, Side};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Which property to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Property {
+    /// State or status word (`running`, `available`, `ACTIVE`, `CREATE_COMPLETE`), or a DNS
+    /// record's values.
+    #[default]
+    Status,
+    /// `true` or `false`.
+    Exists,
+    /// `route53_record` only: `primary`, `recovery` or `neither`, from the resource's values.
+    PointsTo,
+}
+
+/// Parameters of `check.resource`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckParams {
+    /// A declared resource.
+    pub resource: String,
+    #[serde(default = "primary")]
+    pub side: Side,
+    #[serde(default)]
+    pub property: Property,
+    /// The value the property must have.
+    #[serde(default)]
+    pub equals: Option<String>,
+    /// Values any one of which passes.
+    #[serde(default)]
+    pub one_of: Option<Vec<String>>,
+    /// Keep polling until the property matches (up to the step's timeout), instead of failing at
+    /// the first mismatch.
+    #[serde(default)]
+    pub wait: bool,
+}
+
+fn primary() -> Side {
+    Side::Primary
+}
+
+impl CheckParams {
+    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        let mut out = Vec::new();
+        match cx.resource("resource", &self.resource, &[]) {
+            Ok(r) => {
+                if self.property == Property::PointsTo && r.kind != ResourceType::Route53Record {
+                    out.push((vec![Seg::Key("property".into())], "points_to only applies to route53_record".into()));
+                }
+                if r.kind != ResourceType::Route53Record && r.side(self.side).is_none() {
+                    out.push((
+                        vec![Seg::Key("side".into())],
+                        format!("resource `{}` has no {} identifier", self.resource, self.side.as_str()),
+                    ));
+                }
+            }
+            Err(p) => out.push(p),
+        }
+        if self.equals.is_some() && self.one_of.is_some() {
+            out.push((vec![Seg::Key("one_of".into())], "give `equals` or `one_of`, not both".into()));
+        }
+        if self.wait && self.equals.is_none() && self.one_of.is_none() {
+            out.push((vec![Seg::Key("wait".into())], "`wait` needs `equals` or `one_of` to wait for".into()));
+        }
+        out
+    }
+
+    fn expected(&self) -> Option<Vec<String>> {
+        self.equals.clone().map(|e| vec![e]).or_else(|| self.one_of.clone())
+    }
+
+    fn value_of(&self, cx: &ActionCx<'_>, s: &ResourceStatus) -> String {
+        match self.property {
+            Property::Exists => s.exists.to_string(),
+            Property::Status => s.status.clone().unwrap_or_else(|| if s.exists { "unknown" } else { "absent" }.into()),
+            Property::PointsTo => {
+                let res = cx.runbook.resources.get(&self.resource);
+                let now = s.status.as_deref().unwrap_or("");
+                let side = [Side::Primary, Side::Recovery]
+                    .into_iter()
+                    .find(|side| res.and_then(|r| r.side(*side)).is_some_and(|v| same_values(v, now)));
+                side.map(Side::as_str).unwrap_or("neither").to_string()
+            }
+        }
+    }
+
+    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        let res = cx
+            .runbook
+            .resources
+            .get(&self.resource)
+            .ok_or_else(|| ActionError::Failed(format!("unknown resource `{}`", self.resource)))?;
+        let expected = self.expected();
+        let read = || async { status::read(cx.envs, cx.log, &self.resource, res, self.side).await };
+        let matches = |v: &str| expected.as_ref().is_none_or(|e| e.iter().any(|x| x == v));
+        let (s, value) = if self.wait {
+            wait::until(cx.timeout, || async {
+                let s = read().await?;
+                let value = self.value_of(cx, &s);
+                Ok(matches(&value).then_some((s, value)))
+            })
+            .await
+            .map_err(|e| match e {
+                ActionError::Timeout(d) => ActionError::Failed(format!(
+                    "{} ({}) did not reach {} {:?} within {}",
+                    self.resource,
+                    self.side.as_str(),
+                    self.property_name(),
+                    expected.clone().unwrap_or_default(),
+                    humantime::format_duration(d)
+                )),
+                other => other,
+            })?
+        } else {
+            let s = read().await?;
+            let value = self.value_of(cx, &s);
+            (s, value)
+        };
+        if !matches(&value) {
+            return Err(ActionError::Failed(format!(
+                "{} ({}): {} is {value:?}, expected {}",
+                self.resource,
+                self.side.as_str(),
+                self.property_name(),
+                expected.unwrap_or_default().join(" or ")
+            )));
+        }
+        cx.log.note(format!("{} ({}): {} is {value}", self.resource, self.side.as_str(), self.property_name()))?;
+        Ok([
+            ("value".to_string(), json!(value)),
+            ("exists".to_string(), json!(s.exists)),
+            ("id".to_string(), json!(s.id)),
+        ]
+        .into_iter()
+        .collect())
+    }
+
+    fn property_name(&self) -> &'static str {
+        match self.property {
+            Property::Status => "status",
+            Property::Exists => "exists",
+            Property::PointsTo => "points_to",
+        }
+    }
+}
+
+fn same_values(a: &str, b: &str) -> bool {
+    let split = |s: &str| {
+        let mut v: Vec<String> = s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+        v.sort();
+        v
+    };
+    split(a) == split(b)
+}

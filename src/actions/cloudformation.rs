@@ -1,0 +1,306 @@
+//! `cloudformation.deploy` and `cloudformation.delete`: the failback permissions stack is
+//! installed at the start of a failback and removed at the end.
+
+use super::{ActionCx, CheckCx, Outputs, ParamProblem, default_primary};
+use crate::aws::{ActionError, Call, call, cfn, error_text, wait};
+use crate::runbook::yaml_tree::Seg;
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// Parameters of `cloudformation.deploy`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployParams {
+    /// Environment to deploy in.
+    #[serde(default = "default_primary")]
+    pub environment: String,
+    pub stack_name: String,
+    /// Template file, relative to the runbook file's directory.
+    pub template: String,
+    /// Template parameters.
+    #[serde(default)]
+    pub parameters: IndexMap<String, String>,
+    /// e.g. `CAPABILITY_NAMED_IAM` for templates that create named IAM resources.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub tags: IndexMap<String, String>,
+}
+
+/// Parameters of `cloudformation.delete`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteParams {
+    #[serde(default = "default_primary")]
+    pub environment: String,
+    pub stack_name: String,
+}
+
+fn template_path(cx_base: &std::path::Path, template: &str) -> PathBuf {
+    cx_base.join(template)
+}
+
+impl DeployParams {
+    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        let mut out: Vec<ParamProblem> = cx.environment("environment", &self.environment).into_iter().collect();
+        let path = template_path(cx.base_dir, &self.template);
+        if !path.is_file() {
+            out.push((vec![Seg::Key("template".into())], format!("template file {} does not exist", path.display())));
+        }
+        if self.stack_name.trim().is_empty() {
+            out.push((vec![Seg::Key("stack_name".into())], "stack_name must not be empty".into()));
+        }
+        for (i, c) in self.capabilities.iter().enumerate() {
+            if !Capability::values().contains(&c.as_str()) {
+                out.push((
+                    vec![Seg::Key("capabilities".into()), Seg::Index(i)],
+                    format!("unknown capability `{c}` (known: {})", Capability::values().join(", ")),
+                ));
+            }
+        }
+        out
+    }
+
+    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        let env = self.environment.as_str();
+        let region = cx.envs.region(env)?.to_string();
+        let path = template_path(cx.base_dir, &self.template);
+        let body = std::fs::read_to_string(&path)
+            .map_err(|e| ActionError::Failed(format!("cannot read template {}: {e}", path.display())))?;
+        let client = Client::new(&cx.envs.config(env, cx.log).await?);
+        let name = self.stack_name.as_str();
+        let mut changed = false;
+        loop {
+            let Some(stack) = cfn::describe_stack(&client, cx.log, name, &region).await? else {
+                if cx.dry_run {
+                    cx.log.note(format!(
+                        "dry run: would create stack {name} in {env} ({region}) from {}",
+                        self.template
+                    ))?;
+                    return Ok(outputs(None, "WOULD_CREATE", false, &Outputs::new()));
+                }
+                self.create(cx, &client, &body, &region).await?;
+                changed = true;
+                continue;
+            };
+            let status = cfn::status(&stack);
+            if !cfn::is_terminal(&status) {
+                cx.log.note(format!("stack {name} is {status}; waiting for it to settle"))?;
+                wait_settled(cx, &client, name, &region).await?;
+                continue;
+            }
+            match status.as_str() {
+                "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_COMPLETE" => {}
+                "ROLLBACK_COMPLETE" if changed => {
+                    let reason = cfn::failure_reason(&client, cx.log, name, &region).await;
+                    return Err(ActionError::Failed(format!(
+                        "stack {name} failed to create and rolled back: {reason}"
+                    )));
+                }
+                "ROLLBACK_COMPLETE" => {
+                    // A failed first create leaves an empty stack that can only be deleted.
+                    if cx.dry_run {
+                        cx.log
+                            .note(format!("dry run: would delete the rolled-back stack {name} and create it again"))?;
+                        return Ok(outputs(Some(&stack), "WOULD_RECREATE", false, &Outputs::new()));
+                    }
+                    cx.log.note(format!(
+                        "stack {name} is ROLLBACK_COMPLETE (holds no resources); deleting it to create it again"
+                    ))?;
+                    delete(cx, &client, name, &region).await?;
+                    continue;
+                }
+                other => {
+                    let reason = cfn::failure_reason(&client, cx.log, name, &region).await;
+                    return Err(ActionError::Failed(format!(
+                        "stack {name} is {other}; it needs attention in the CloudFormation console before it can be deployed: {reason}"
+                    )));
+                }
+            }
+            if changed {
+                if status == "UPDATE_ROLLBACK_COMPLETE" {
+                    let reason = cfn::failure_reason(&client, cx.log, name, &region).await;
+                    return Err(ActionError::Failed(format!("stack {name} update failed and rolled back: {reason}")));
+                }
+                return Ok(outputs(Some(&stack), &status, true, &stack_outputs(&stack)));
+            }
+            if self.is_current(cx, &client, &stack, &body, &region).await? {
+                cx.log
+                    .note(format!("stack {name} is {status} with this template and these parameters; nothing to do"))?;
+                return Ok(outputs(Some(&stack), &status, false, &stack_outputs(&stack)));
+            }
+            if cx.dry_run {
+                cx.log.note(format!("dry run: would update stack {name} in {env} ({region})"))?;
+                return Ok(outputs(Some(&stack), "WOULD_UPDATE", false, &stack_outputs(&stack)));
+            }
+            if !self.update(cx, &client, &body, &region).await? {
+                return Ok(outputs(Some(&stack), &status, false, &stack_outputs(&stack)));
+            }
+            changed = true;
+        }
+    }
+
+    async fn create(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<(), ActionError> {
+        let name = self.stack_name.as_str();
+        let c = Call { service: "cloudformation", operation: "CreateStack", target: name, region, mutating: true };
+        let req = client
+            .create_stack()
+            .stack_name(name)
+            .template_body(body)
+            .set_parameters(Some(self.sdk_parameters()))
+            .set_capabilities(Some(self.capabilities.iter().map(|c| Capability::from(c.as_str())).collect()))
+            .set_tags(Some(self.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()));
+        call(cx.log, &c, req.send()).await?.map_err(|e| c.error(error_text(&e)))?;
+        wait_settled(cx, client, name, region).await
+    }
+
+    /// Sends UpdateStack; false when CloudFormation says there is nothing to update.
+    async fn update(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<bool, ActionError> {
+        let name = self.stack_name.as_str();
+        let c = Call { service: "cloudformation", operation: "UpdateStack", target: name, region, mutating: true };
+        let req = client
+            .update_stack()
+            .stack_name(name)
+            .template_body(body)
+            .set_parameters(Some(self.sdk_parameters()))
+            .set_capabilities(Some(self.capabilities.iter().map(|c| Capability::from(c.as_str())).collect()))
+            .set_tags(Some(self.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()));
+        match call(cx.log, &c, req.send()).await? {
+            Ok(_) => {}
+            Err(e) if error_text(&e).contains("No updates are to be performed") => return Ok(false),
+            Err(e) => return Err(c.error(error_text(&e))),
+        }
+        wait_settled(cx, client, name, region).await?;
+        Ok(true)
+    }
+
+    fn sdk_parameters(&self) -> Vec<Parameter> {
+        self.parameters.iter().map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build()).collect()
+    }
+
+    /// True when the deployed stack already has this template body and these parameters.
+    async fn is_current(
+        &self,
+        cx: &ActionCx<'_>,
+        client: &Client,
+        stack: &aws_sdk_cloudformation::types::Stack,
+        body: &str,
+        region: &str,
+    ) -> Result<bool, ActionError> {
+        let deployed: IndexMap<&str, &str> = stack
+            .parameters()
+            .iter()
+            .filter_map(|p| Some((p.parameter_key()?, p.parameter_value().unwrap_or_default())))
+            .collect();
+        if self.parameters.iter().any(|(k, v)| deployed.get(k.as_str()) != Some(&v.as_str())) {
+            return Ok(false);
+        }
+        let name = self.stack_name.as_str();
+        let c = Call { service: "cloudformation", operation: "GetTemplate", target: name, region, mutating: false };
+        let out = call(cx.log, &c, client.get_template().stack_name(name).send())
+            .await?
+            .map_err(|e| c.error(error_text(&e)))?;
+        Ok(out.template_body().map(str::trim) == Some(body.trim()))
+    }
+}
+
+fn stack_outputs(stack: &aws_sdk_cloudformation::types::Stack) -> Outputs {
+    stack
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_string(), Value::from(o.output_value().unwrap_or_default()))))
+        .collect()
+}
+
+fn outputs(
+    stack: Option<&aws_sdk_cloudformation::types::Stack>,
+    status: &str,
+    changed: bool,
+    extra: &Outputs,
+) -> Outputs {
+    let mut out = Outputs::new();
+    out.insert("stack_id".into(), json!(stack.and_then(|s| s.stack_id())));
+    out.insert("stack_status".into(), json!(status));
+    out.insert("changed".into(), json!(changed));
+    for (k, v) in extra {
+        out.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+/// Waits until the stack leaves every *_IN_PROGRESS state (or disappears).
+async fn wait_settled(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
+    wait::until(cx.timeout, || async {
+        Ok(match cfn::describe_stack(client, cx.log, name, region).await? {
+            Some(s) if !cfn::is_terminal(&cfn::status(&s)) => None,
+            _ => Some(()),
+        })
+    })
+    .await
+}
+
+/// Sends DeleteStack and waits until the stack is gone.
+async fn delete(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
+    let c = Call { service: "cloudformation", operation: "DeleteStack", target: name, region, mutating: true };
+    call(cx.log, &c, client.delete_stack().stack_name(name).send()).await?.map_err(|e| c.error(error_text(&e)))?;
+    wait_deleted(cx, client, name, region).await
+}
+
+/// Waits until a deleting stack is gone; a stack that stops short of that is a failure with its reason.
+async fn wait_deleted(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
+    let status = wait::until(cx.timeout, || async {
+        Ok(match cfn::describe_stack(client, cx.log, name, region).await? {
+            None => Some("DELETE_COMPLETE".to_string()),
+            Some(s) if cfn::is_terminal(&cfn::status(&s)) => Some(cfn::status(&s)),
+            Some(_) => None,
+        })
+    })
+    .await?;
+    if status == "DELETE_COMPLETE" {
+        return Ok(());
+    }
+    let reason = cfn::failure_reason(client, cx.log, name, region).await;
+    Err(ActionError::Failed(format!("stack {name} did not delete ({status}): {reason}")))
+}
+
+impl DeleteParams {
+    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        cx.environment("environment", &self.environment).into_iter().collect()
+    }
+
+    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        let env = self.environment.as_str();
+        let region = cx.envs.region(env)?.to_string();
+        let client = Client::new(&cx.envs.config(env, cx.log).await?);
+        let name = self.stack_name.as_str();
+        let result = |status: &str, deleted: bool| -> Outputs {
+            [("stack_status".to_string(), json!(status)), ("deleted".to_string(), json!(deleted))].into_iter().collect()
+        };
+        let Some(stack) = cfn::describe_stack(&client, cx.log, name, &region).await? else {
+            cx.log.note(format!("stack {name} does not exist in {env}; nothing to delete"))?;
+            return Ok(result("DELETE_COMPLETE", false));
+        };
+        let status = cfn::status(&stack);
+        if status == "DELETE_COMPLETE" {
+            return Ok(result("DELETE_COMPLETE", false));
+        }
+        if cx.dry_run {
+            cx.log.note(format!("dry run: would delete stack {name} ({status}) in {env} ({region})"))?;
+            return Ok(result(&status, false));
+        }
+        if status == "DELETE_IN_PROGRESS" {
+            wait_deleted(cx, &client, name, &region).await?;
+        } else {
+            if !cfn::is_terminal(&status) {
+                wait_settled(cx, &client, name, &region).await?;
+            }
+            delete(cx, &client, name, &region).await?;
+        }
+        Ok(result("DELETE_COMPLETE", true))
+    }
+}

@@ -1,0 +1,129 @@
+//! `exec`: run a local command, the responder's own smoke test, with a timeout; its exit code and
+//! output go into the journal.
+
+use super::{ActionCx, CheckCx, Outputs, ParamProblem};
+use crate::aws::ActionError;
+use crate::runbook::yaml_tree::Seg;
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::process::Stdio;
+
+/// How much of each output stream is kept (the end, where errors usually are).
+const KEEP_BYTES: usize = 8 * 1024;
+
+/// A command: a string runs under `sh -c`; a list is the program and its arguments.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Command {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+/// Parameters of `exec`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecParams {
+    pub command: Command,
+    /// Working directory, relative to the runbook file's directory.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// The exit code that means success.
+    #[serde(default)]
+    pub expect_exit: i32,
+    /// Run it in a dry run too (only for commands that change nothing).
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl ExecParams {
+    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        let mut out = Vec::new();
+        match &self.command {
+            Command::Shell(s) if s.trim().is_empty() => {
+                out.push((vec![Seg::Key("command".into())], "command is empty".into()))
+            }
+            Command::Argv(v) if v.is_empty() => out.push((vec![Seg::Key("command".into())], "command is empty".into())),
+            _ => {}
+        }
+        if let Some(cwd) = &self.cwd {
+            if !cx.base_dir.join(cwd).is_dir() {
+                out.push((vec![Seg::Key("cwd".into())], format!("directory {cwd} does not exist")));
+            }
+        }
+        out
+    }
+
+    fn display(&self) -> String {
+        match &self.command {
+            Command::Shell(s) => s.clone(),
+            Command::Argv(v) => v.join(" "),
+        }
+    }
+
+    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        if cx.dry_run && !self.read_only {
+            cx.log.note(format!("dry run: would run `{}`", self.display()))?;
+            return Ok([("exit_code".to_string(), json!(null))].into_iter().collect());
+        }
+        let mut cmd = match &self.command {
+            Command::Shell(s) => {
+                let mut c = tokio::process::Command::new("sh");
+                c.arg("-c").arg(s);
+                c
+            }
+            Command::Argv(v) => {
+                let mut c = tokio::process::Command::new(&v[0]);
+                c.args(&v[1..]);
+                c
+            }
+        };
+        cmd.current_dir(cx.base_dir.join(self.cwd.as_deref().unwrap_or(".")))
+            .envs(&self.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // The step's timeout drops this future; the child must not outlive it.
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|e| ActionError::Failed(format!("cannot start `{}`: {e}", self.display())))?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| ActionError::Failed(format!("`{}` failed to run: {e}", self.display())))?;
+        let code = out.status.code();
+        let stdout = tail(&out.stdout);
+        let stderr = tail(&out.stderr);
+        cx.log.note(format!(
+            "`{}` exited with {}",
+            self.display(),
+            code.map_or("a signal".into(), |c| c.to_string())
+        ))?;
+        let outputs: Outputs = [
+            ("exit_code".to_string(), json!(code)),
+            ("stdout".to_string(), json!(stdout)),
+            ("stderr".to_string(), json!(stderr)),
+        ]
+        .into_iter()
+        .collect();
+        if code != Some(self.expect_exit) {
+            let last =
+                stderr.lines().chain(stdout.lines()).filter(|l| !l.trim().is_empty()).last().unwrap_or("").to_string();
+            return Err(ActionError::Failed(format!(
+                "`{}` exited with {} (expected {}): {last}",
+                self.display(),
+                code.map_or("a signal".into(), |c| c.to_string()),
+                self.expect_exit
+            )));
+        }
+        Ok(outputs)
+    }
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let start = bytes.len().saturating_sub(KEEP_BYTES);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
+}

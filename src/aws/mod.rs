@@ -1,0 +1,100 @@
+//! AWS access for actions and pollers: per-environment SDK configuration with the account guard,
+//! journaled calls, polite waiting, and reading the status of declared resources.
+
+pub mod cfn;
+pub mod dns;
+pub mod envs;
+pub mod status;
+pub mod wait;
+
+pub use envs::{AwsEnvs, ConnectOptions};
+
+use crate::journal::JournalError;
+use std::error::Error;
+use std::future::Future;
+
+/// Why an action (or a poll) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// An AWS API call failed; the message carries the SDK's full error chain.
+    #[error("{service} {operation} on {target} ({region}): {message}")]
+    Aws { service: String, operation: String, target: String, region: String, message: String },
+    /// The action finished and its result is a failure (e.g. a stack rolled back, a check did not hold).
+    #[error("{0}")]
+    Failed(String),
+    /// A dry run tried to send a mutating call; the call was not sent.
+    #[error("dry run: refused to send {0}")]
+    DryRunViolation(String),
+    #[error("the journal could not be written, so the action stopped: {0}")]
+    Journal(#[from] JournalError),
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    Timeout(std::time::Duration),
+}
+
+/// One AWS call, as the journal records it.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub target: &'a str,
+    pub region: &'a str,
+    pub mutating: bool,
+}
+
+impl Call<'_> {
+    /// An [`ActionError::Aws`] for this call.
+    pub fn error(&self, message: impl Into<String>) -> ActionError {
+        ActionError::Aws {
+            service: self.service.into(),
+            operation: self.operation.into(),
+            target: self.target.into(),
+            region: self.region.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} {} on {} ({})", self.service, self.operation, self.target, self.region)
+    }
+}
+
+/// Where calls are recorded. Actions journal every call; the console's pollers use [`NoLog`].
+pub trait CallLog: Send + Sync {
+    /// Called before a mutating call is sent; refusing (dry run) or failing to journal stops it.
+    fn before_mutating(&self, call: &Call<'_>) -> Result<(), ActionError>;
+    /// Called with the outcome of every call.
+    fn finished(&self, call: &Call<'_>, error: Option<String>) -> Result<(), ActionError>;
+}
+
+/// Records nothing and refuses every mutating call: for read-only pollers.
+pub struct NoLog;
+
+impl CallLog for NoLog {
+    fn before_mutating(&self, call: &Call<'_>) -> Result<(), ActionError> {
+        Err(ActionError::DryRunViolation(call.label()))
+    }
+    fn finished(&self, _: &Call<'_>, _: Option<String>) -> Result<(), ActionError> {
+        Ok(())
+    }
+}
+
+/// Renders an SDK error with its whole chain (the SDK's `Display` alone says only "service error").
+pub fn error_text<E: Error + 'static>(e: &E) -> String {
+    aws_sdk_sts::error::DisplayErrorContext(e).to_string()
+}
+
+/// Sends one call, journaling it: mutating calls are journaled (and fsynced) before they are sent
+/// and refused in a dry run. The outer error is the journal's or the guard's; the inner result is
+/// the SDK's, so callers can treat "not found" as an answer rather than a failure.
+pub async fn call<T, E, F>(log: &dyn CallLog, call: &Call<'_>, fut: F) -> Result<Result<T, E>, ActionError>
+where
+    E: Error + 'static,
+    F: Future<Output = Result<T, E>>,
+{
+    if call.mutating {
+        log.before_mutating(call)?;
+    }
+    let result = fut.await;
+    log.finished(call, result.as_ref().err().map(error_text))?;
+    Ok(result)
+}

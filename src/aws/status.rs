@@ -1,0 +1,165 @@
+//! Reads the live status of a declared resource on one side: what `check.resource` asserts and
+//! what the console's status panels show, primary and recovery side by side.
+
+use super::{ActionError, AwsEnvs, Call, CallLog, call, cfn, dns, error_text};
+use crate::runbook::{Resource, ResourceType, Side};
+use aws_sdk_ec2::types::Filter;
+
+/// A resource's status on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceStatus {
+    pub exists: bool,
+    /// The state or status word AWS reports (`running`, `available`, `ACTIVE`, `CREATE_COMPLETE`),
+    /// or a DNS record's values.
+    pub status: Option<String>,
+    /// The AWS id behind a name (an instance id for a Name tag).
+    pub id: Option<String>,
+}
+
+impl ResourceStatus {
+    fn absent() -> ResourceStatus {
+        ResourceStatus { exists: false, status: None, id: None }
+    }
+    fn present(status: Option<String>, id: Option<String>) -> ResourceStatus {
+        ResourceStatus { exists: true, status, id }
+    }
+}
+
+/// Reads the status of `res` on `side`, in that side's environment.
+pub async fn read(
+    envs: &AwsEnvs,
+    log: &dyn CallLog,
+    name: &str,
+    res: &Resource,
+    side: Side,
+) -> Result<ResourceStatus, ActionError> {
+    let env = side.as_str();
+    let config = envs.config(env, log).await?;
+    let region = envs.region(env)?.to_string();
+    if res.kind == ResourceType::Route53Record {
+        return read_dns(&aws_sdk_route53::Client::new(&config), log, res).await;
+    }
+    let Some(id) = res.side(side) else {
+        return Err(ActionError::Failed(format!("resource `{name}` has no {env} identifier")));
+    };
+    match res.kind {
+        ResourceType::Ec2Instance => read_instance(&aws_sdk_ec2::Client::new(&config), log, id, &region).await,
+        ResourceType::RdsInstance => {
+            let client = aws_sdk_rds::Client::new(&config);
+            let c =
+                Call { service: "rds", operation: "DescribeDBInstances", target: id, region: &region, mutating: false };
+            match call(log, &c, client.describe_db_instances().db_instance_identifier(id).send()).await? {
+                Ok(out) => Ok(out
+                    .db_instances()
+                    .first()
+                    .map(|d| {
+                        ResourceStatus::present(
+                            d.db_instance_status().map(str::to_string),
+                            d.db_instance_arn().map(str::to_string),
+                        )
+                    })
+                    .unwrap_or_else(ResourceStatus::absent)),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_db_instance_not_found_fault()) => {
+                    Ok(ResourceStatus::absent())
+                }
+                Err(e) => Err(c.error(error_text(&e))),
+            }
+        }
+        ResourceType::AuroraCluster => {
+            let client = aws_sdk_rds::Client::new(&config);
+            let c =
+                Call { service: "rds", operation: "DescribeDBClusters", target: id, region: &region, mutating: false };
+            match call(log, &c, client.describe_db_clusters().db_cluster_identifier(id).send()).await? {
+                Ok(out) => Ok(out
+                    .db_clusters()
+                    .first()
+                    .map(|d| {
+                        ResourceStatus::present(d.status().map(str::to_string), d.db_cluster_arn().map(str::to_string))
+                    })
+                    .unwrap_or_else(ResourceStatus::absent)),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()) => {
+                    Ok(ResourceStatus::absent())
+                }
+                Err(e) => Err(c.error(error_text(&e))),
+            }
+        }
+        ResourceType::DynamodbTable => {
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            let c =
+                Call { service: "dynamodb", operation: "DescribeTable", target: id, region: &region, mutating: false };
+            match call(log, &c, client.describe_table().table_name(id).send()).await? {
+                Ok(out) => Ok(out
+                    .table()
+                    .map(|t| {
+                        ResourceStatus::present(
+                            t.table_status().map(|s| s.as_str().to_string()),
+                            t.table_arn().map(str::to_string),
+                        )
+                    })
+                    .unwrap_or_else(ResourceStatus::absent)),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                    Ok(ResourceStatus::absent())
+                }
+                Err(e) => Err(c.error(error_text(&e))),
+            }
+        }
+        ResourceType::CloudformationStack => {
+            let client = aws_sdk_cloudformation::Client::new(&config);
+            Ok(match cfn::describe_stack(&client, log, id, &region).await? {
+                Some(s) => ResourceStatus::present(Some(cfn::status(&s)), s.stack_id().map(str::to_string)),
+                None => ResourceStatus::absent(),
+            })
+        }
+        ResourceType::Route53Record => unreachable!("handled above"),
+    }
+}
+
+/// An instance by id (`i-...`) or by Name tag; terminated instances do not count.
+async fn read_instance(
+    client: &aws_sdk_ec2::Client,
+    log: &dyn CallLog,
+    id: &str,
+    region: &str,
+) -> Result<ResourceStatus, ActionError> {
+    let c = Call { service: "ec2", operation: "DescribeInstances", target: id, region, mutating: false };
+    let mut req = client.describe_instances();
+    req = if id.starts_with("i-") {
+        req.instance_ids(id)
+    } else {
+        req.filters(Filter::builder().name("tag:Name").values(id).build())
+    };
+    let out = match call(log, &c, req.send()).await? {
+        Ok(out) => out,
+        Err(e) if error_text(&e).contains("InvalidInstanceID.NotFound") => return Ok(ResourceStatus::absent()),
+        Err(e) => return Err(c.error(error_text(&e))),
+    };
+    let live: Vec<_> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.state().and_then(|s| s.name()).is_none_or(|n| n.as_str() != "terminated"))
+        .collect();
+    match live.as_slice() {
+        [] => Ok(ResourceStatus::absent()),
+        [i] => Ok(ResourceStatus::present(
+            i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()),
+            i.instance_id().map(str::to_string),
+        )),
+        many => Err(c.error(format!("{} live instances are named {id}; name one by its instance id", many.len()))),
+    }
+}
+
+async fn read_dns(
+    client: &aws_sdk_route53::Client,
+    log: &dyn CallLog,
+    res: &Resource,
+) -> Result<ResourceStatus, ActionError> {
+    let (Some(zone), Some(name), Some(rtype)) = (&res.zone, &res.record_name, &res.record_type) else {
+        return Err(ActionError::Failed("route53_record needs zone, record_name and record_type".into()));
+    };
+    let zone_id = dns::zone_id(client, log, zone).await?;
+    Ok(match dns::read_record(client, log, &zone_id, name, rtype).await? {
+        Some(v) => ResourceStatus::present(Some(v.joined()), Some(zone_id)),
+        None => ResourceStatus::absent(),
+    })
+}

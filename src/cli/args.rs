@@ -1,0 +1,119 @@
+//! Command-line arguments (clap). `--help` text lives here, next to the flags it describes.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pilotlight",
+    version,
+    about = "Walks an incident responder through an AWS disaster-recovery runbook (failback first) and runs the AWS work under each step.",
+    after_help = "Exit codes: 0 success, 1 a step failed or the run was aborted, 2 invalid input (runbook, --var, arguments).\n\
+AWS: the default credential chain, AWS_PROFILE and AWS_REGION apply as for the AWS CLI; AWS_ENDPOINT_URL (or --endpoint-url) sends every call to one endpoint, such as a moto server."
+)]
+pub struct Cli {
+    /// Where runs, the sandbox and logs are kept [default: the user's data directory]
+    #[arg(long, global = true, env = "PILOTLIGHT_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks; print every problem as FILE:LINE:COL: message
+    Validate {
+        #[arg(required = true, value_name = "RUNBOOK")]
+        runbooks: Vec<PathBuf>,
+    },
+    /// Show the resolved steps, gates and actions without calling AWS
+    Plan {
+        runbook: PathBuf,
+        #[command(flatten)]
+        vars: Vars,
+    },
+    /// Run a runbook (or, with --resume, continue a run)
+    Run(RunArgs),
+    /// Continue a run from its journal where it stopped
+    Resume {
+        run_id: String,
+        #[command(flatten)]
+        mode: Mode,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// List runs with their status
+    Runs,
+    /// Print the JSON Schema of the runbook format (for editors with a YAML language server)
+    Schema,
+    /// Manage the local AWS sandbox (a moto server on 127.0.0.1)
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+    /// Start and seed the sandbox, then run the bundled failback runbook against it
+    Demo {
+        #[command(flatten)]
+        mode: Mode,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub runbook: PathBuf,
+    #[command(flatten)]
+    pub vars: Vars,
+    #[command(flatten)]
+    pub mode: Mode,
+    /// Make no mutating AWS call; say what each action would do
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Continue this run instead of starting a new one
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+#[derive(Debug, Args)]
+pub struct Vars {
+    /// Set a runbook input (repeatable)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Mode {
+    /// No console: print one line per event (gates are asked on standard input unless --auto-approve)
+    #[arg(long)]
+    pub headless: bool,
+    /// Pass every gate, including type-to-confirm ones; each is journaled as automatic
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Connect {
+    /// Act against the local sandbox started by `pilotlight sandbox up` (fake credentials)
+    #[arg(long, conflicts_with = "endpoint_url")]
+    pub sandbox: bool,
+    /// Send every AWS call to this endpoint (e.g. a moto server)
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Install moto (pinned) if needed and start it on a free loopback port
+    Up,
+    /// Create the demo primary (us-east-1) and recovery (us-west-2) environments
+    Seed {
+        /// Seed this moto server instead of the tool's own sandbox
+        #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+        endpoint_url: Option<String>,
+    },
+    /// Say whether the sandbox is running, and where
+    Status,
+    /// Stop the sandbox by its recorded PID
+    Down,
+}

@@ -1,0 +1,280 @@
+//! The commands. Each returns its exit code; problems are printed to standard error as they are
+//! found, naming the file, line and column or the resource and API.
+
+use super::args::{Command, Connect, Mode, RunArgs};
+use super::exit::{FAILED, INVALID, OK};
+use super::{print, prompt::LinePrompt, sandbox_cmd};
+use crate::aws::ConnectOptions;
+use crate::engine::{Observer, Run, RunOptions, RunStore, plan};
+use crate::journal::RunStatus;
+use crate::runbook::{self, Gate, LoadError, inputs};
+use std::path::{Path, PathBuf};
+
+/// Runs one command against a state directory.
+pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
+    match command {
+        Command::Validate { runbooks } => validate(&runbooks),
+        Command::Plan { runbook, vars } => plan_cmd(&runbook, &vars.vars),
+        Command::Run(args) => run(args, state_dir).await,
+        Command::Resume { run_id, mode, connect } => resume(&run_id, mode, &connect, state_dir).await,
+        Command::Runs => runs(state_dir),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&runbook::schema::runbook_schema()).unwrap_or_default());
+            OK
+        }
+        Command::Sandbox { command } => sandbox_cmd::sandbox(command, state_dir).await,
+        Command::Demo { mode } => demo(mode, state_dir).await,
+    }
+}
+
+fn validate(paths: &[PathBuf]) -> u8 {
+    let mut code = OK;
+    for p in paths {
+        match runbook::load_file(p) {
+            Ok(l) => println!(
+                "{}: ok ({} steps, {} resources)",
+                p.display(),
+                l.runbook.steps.len(),
+                l.runbook.resources.len()
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                if let LoadError::Invalid(d) = &e {
+                    eprintln!("{}: {} problem(s)", p.display(), d.problems.len());
+                }
+                code = INVALID;
+            }
+        }
+    }
+    code
+}
+
+/// Loads a runbook and resolves `--var`s, printing every problem.
+fn load_with_inputs(
+    path: &Path,
+    vars: &[String],
+) -> Result<(runbook::LoadedRunbook, indexmap::IndexMap<String, serde_json::Value>), u8> {
+    let loaded = runbook::load_file(path).map_err(|e| {
+        eprintln!("{e}");
+        INVALID
+    })?;
+    let pairs: Vec<(String, String)> =
+        vars.iter().map(|v| inputs::split_var(v)).collect::<Result<_, _>>().map_err(|e| {
+            eprintln!("{e}");
+            INVALID
+        })?;
+    let resolved = inputs::resolve(&loaded.runbook, &pairs).map_err(|problems| {
+        for p in problems {
+            eprintln!("{}: {p}", path.display());
+        }
+        INVALID
+    })?;
+    Ok((loaded, resolved))
+}
+
+fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
+    let (loaded, resolved) = match load_with_inputs(path, vars) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let steps = match plan::plan(&loaded, &resolved) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return INVALID;
+        }
+    };
+    let rb = &loaded.runbook;
+    println!("{} ({})", rb.title, rb.name);
+    for (k, v) in &resolved {
+        println!("  input {k} = {v}");
+    }
+    if let Some(rto) = &rb.targets.rto {
+        println!("  target RTO {rto}");
+    }
+    if let Some(rpo) = &rb.targets.rpo {
+        println!("  target RPO {rpo}");
+    }
+    for (i, s) in steps.iter().enumerate() {
+        println!();
+        println!(
+            "{:>2}. {} [{}]{}",
+            i + 1,
+            s.title,
+            s.id,
+            s.skip.as_ref().map(|r| format!("  SKIPPED: {r}")).unwrap_or_default()
+        );
+        match &s.gate {
+            Gate::None => {}
+            Gate::Confirm => println!("    gate: confirm"),
+            Gate::Checklist(items) => {
+                println!("    gate: checklist");
+                for item in items {
+                    println!("      [ ] {item}");
+                }
+            }
+            Gate::TypeToConfirm(t) => println!("    gate: type `{t}` to confirm"),
+        }
+        match (&s.action, &s.params) {
+            (Some(a), Some(p)) => {
+                println!("    action: {a} {p}");
+                println!(
+                    "    timeout: {}  retries: {}  on_failure: {}",
+                    s.timeout.as_deref().unwrap_or("default"),
+                    s.retries,
+                    s.on_failure
+                );
+            }
+            _ => println!("    manual step"),
+        }
+    }
+    OK
+}
+
+fn observer() -> Observer {
+    Box::new(|entry| {
+        if let Some(line) = print::line(entry) {
+            println!("{line}");
+        }
+    })
+}
+
+/// Turns `--sandbox` / `--endpoint-url` into connection options; `None` when neither is given.
+fn connect_options(connect: &Connect, state_dir: &Path) -> Result<Option<ConnectOptions>, u8> {
+    if connect.sandbox {
+        let Some(info) = crate::sandbox::server::running(state_dir) else {
+            eprintln!("{}", crate::sandbox::SandboxError::NotRunning);
+            return Err(FAILED);
+        };
+        return Ok(Some(ConnectOptions { endpoint_url: Some(info.endpoint_url()), sandbox_credentials: true }));
+    }
+    Ok(connect.endpoint_url.clone().map(|u| ConnectOptions { endpoint_url: Some(u), sandbox_credentials: false }))
+}
+
+fn exit_for(status: RunStatus) -> u8 {
+    match status {
+        RunStatus::Succeeded => OK,
+        _ => FAILED,
+    }
+}
+
+async fn drive(run: Run, mode: Mode) -> u8 {
+    let _ = mode.headless; // Until the console exists, both modes prompt line by line.
+    let mut operator = LinePrompt::default();
+    match run.drive(&mut operator).await {
+        Ok(status) => {
+            if status != RunStatus::Succeeded {
+                eprintln!("run {} {}; continue it with: pilotlight resume {}", run.id, status.as_str(), run.id);
+            }
+            exit_for(status)
+        }
+        Err(e) => {
+            eprintln!("run {} stopped: {e}; continue it with: pilotlight resume {}", run.id, run.id);
+            FAILED
+        }
+    }
+}
+
+async fn run(args: RunArgs, state_dir: &Path) -> u8 {
+    let connect = match connect_options(&args.connect, state_dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(id) = &args.resume {
+        return resume_with(id, args.mode, connect, state_dir).await;
+    }
+    let (loaded, resolved) = match load_with_inputs(&args.runbook, &args.vars.vars) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let options = RunOptions {
+        dry_run: args.dry_run,
+        auto_approve: args.mode.auto_approve,
+        connect: connect.unwrap_or_default(),
+    };
+    match Run::start(&RunStore::new(state_dir), loaded, resolved, options, observer()) {
+        Ok(run) => {
+            println!("journal: {}", run.dir.join(crate::engine::store::JOURNAL_FILE).display());
+            drive(run, args.mode).await
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            FAILED
+        }
+    }
+}
+
+async fn resume(id: &str, mode: Mode, connect: &Connect, state_dir: &Path) -> u8 {
+    match connect_options(connect, state_dir) {
+        Ok(c) => resume_with(id, mode, c, state_dir).await,
+        Err(code) => code,
+    }
+}
+
+async fn resume_with(id: &str, mode: Mode, connect: Option<ConnectOptions>, state_dir: &Path) -> u8 {
+    match Run::resume(&RunStore::new(state_dir), id, connect, mode.auto_approve, observer()) {
+        Ok(run) => drive(run, mode).await,
+        Err(e @ crate::engine::EngineError::NotFound(_)) => {
+            eprintln!("{e}");
+            INVALID
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            FAILED
+        }
+    }
+}
+
+fn runs(state_dir: &Path) -> u8 {
+    match RunStore::new(state_dir).list() {
+        Ok(list) if list.is_empty() => {
+            println!("no runs under {}", state_dir.display());
+            OK
+        }
+        Ok(list) => {
+            println!("{:<44} {:<10} {:<16} {:>5}  LAST EVENT", "RUN", "STATUS", "RUNBOOK", "STEPS");
+            for r in list {
+                println!(
+                    "{:<44} {:<10} {:<16} {:>5}  {}{}",
+                    r.id,
+                    r.status.as_str(),
+                    r.runbook,
+                    format!("{}/{}", r.steps_done, r.steps_seen),
+                    r.last_at,
+                    if r.dry_run { "  (dry run)" } else { "" }
+                );
+            }
+            OK
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            FAILED
+        }
+    }
+}
+
+/// The bundled failback runbook: `./runbooks/failback.yaml`, else the one in the source tree.
+fn bundled_failback() -> PathBuf {
+    let local = PathBuf::from("runbooks/failback.yaml");
+    if local.is_file() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/failback.yaml") }
+}
+
+async fn demo(mode: Mode, state_dir: &Path) -> u8 {
+    let code = sandbox_cmd::sandbox(super::args::SandboxCommand::Up, state_dir).await;
+    if code != OK {
+        return code;
+    }
+    let code = sandbox_cmd::sandbox(super::args::SandboxCommand::Seed { endpoint_url: None }, state_dir).await;
+    if code != OK {
+        return code;
+    }
+    let args = RunArgs {
+        runbook: bundled_failback(),
+        vars: super::args::Vars { vars: Vec::new() },
+        mode,
+        dry_run: false,
+        resume: None,
+        connect: Connect { sandbox: true, endpoint_url: None },
+    };
+    run(args, state_dir).await
+}

@@ -1,0 +1,54 @@
+//! One line per journal entry, for headless runs and logs a person reads.
+
+use crate::journal::{CallOutcome, Entry, Event, StepStatus};
+
+/// The line for an entry, or `None` for entries too chatty to print (successful reads).
+pub fn line(entry: &Entry) -> Option<String> {
+    let time = entry.ts.get(11..23).unwrap_or(&entry.ts);
+    let text = match &entry.event {
+        Event::RunStarted { run_id, runbook_title, dry_run, endpoint_url, .. } => format!(
+            "run {run_id} started: {runbook_title}{}{}",
+            if *dry_run { " (dry run)" } else { "" },
+            endpoint_url.as_ref().map(|u| format!(" against {u}")).unwrap_or_default()
+        ),
+        Event::RunResumed { user } => format!("run resumed by {user}"),
+        Event::StepStatus { step, status, reason } => {
+            let word = match status {
+                StepStatus::Pending => "pending",
+                StepStatus::AwaitingGate => "awaiting gate",
+                StepStatus::Running => "running",
+                StepStatus::Succeeded => "succeeded",
+                StepStatus::Failed => "FAILED",
+                StepStatus::Skipped => "skipped",
+            };
+            format!("{step}: {word}{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())
+        }
+        Event::GateDecided { step, outcome, user, auto, reason, .. } => format!(
+            "{step}: gate {} by {}{}",
+            format!("{outcome:?}").to_lowercase(),
+            if *auto { "--auto-approve" } else { user },
+            reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+        ),
+        Event::ActionStarted { step, action, attempt, .. } => format!("{step}: {action} attempt {attempt}"),
+        Event::AwsCall { outcome: CallOutcome::Ok, mutating: false, .. } => return None,
+        Event::AwsCall { step, service, operation, target, region, outcome, message, .. } => format!(
+            "{step}: {service} {operation} {target} ({region}) {}{}",
+            format!("{outcome:?}").to_lowercase(),
+            message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+        ),
+        Event::Checkpoint { step, key, value } => format!("{step}: recorded {key} = {value}"),
+        Event::ActionLog { step, message } => format!("{step}: {message}"),
+        Event::ActionFinished { step, ok: true, outputs, .. } => {
+            let shown: Vec<String> = outputs
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "stdout" | "stderr"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("{step}: done {}", shown.join(" "))
+        }
+        Event::ActionFinished { step, error, .. } => format!("{step}: error: {}", error.as_deref().unwrap_or("")),
+        Event::FailureDecided { step, outcome, user, .. } => format!("{step}: {user} chose {outcome:?}"),
+        Event::RunFinished { status } => format!("run {}", status.as_str()),
+    };
+    Some(format!("{time}  {text}"))
+}

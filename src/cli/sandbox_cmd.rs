@@ -1,0 +1,93 @@
+//! `pilotlight sandbox up|seed|status|down`.
+
+use super::args::SandboxCommand;
+use super::exit::{FAILED, OK};
+use crate::sandbox::{SandboxError, seed, server};
+use std::path::Path;
+
+pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
+    match command {
+        SandboxCommand::Up => {
+            let dir = state_dir.to_path_buf();
+            let result =
+                tokio::task::spawn_blocking(move || server::up(&dir, &mut |m| eprintln!("sandbox: {m}"))).await;
+            match result {
+                Ok(Ok((info, started))) => {
+                    let verb = if started { "started" } else { "already running" };
+                    println!("sandbox {verb}: {} (pid {}, log {})", info.endpoint_url(), info.pid, info.log.display());
+                    OK
+                }
+                Ok(Err(e)) => fail(e),
+                Err(e) => {
+                    eprintln!("sandbox: {e}");
+                    FAILED
+                }
+            }
+        }
+        SandboxCommand::Seed { endpoint_url } => {
+            let url = match endpoint_url {
+                Some(u) => u,
+                None => match server::running(state_dir) {
+                    Some(info) => info.endpoint_url(),
+                    None => return fail(SandboxError::NotRunning),
+                },
+            };
+            if !url.contains("127.0.0.1") && !url.contains("localhost") {
+                eprintln!("refusing to seed {url}: the seed is for a local moto server only");
+                return FAILED;
+            }
+            match seed::seed(&url).await {
+                Ok(report) => {
+                    for c in &report.created {
+                        println!("created  {c}");
+                    }
+                    for e in &report.existing {
+                        println!("exists   {e}");
+                    }
+                    println!(
+                        "sandbox seeded at {url}: {} created, {} already there",
+                        report.created.len(),
+                        report.existing.len()
+                    );
+                    OK
+                }
+                Err(e) => {
+                    eprintln!("seed failed: {e}");
+                    FAILED
+                }
+            }
+        }
+        SandboxCommand::Status => match server::running(state_dir) {
+            Some(info) => {
+                println!(
+                    "running: {} (pid {}, since {}, log {})",
+                    info.endpoint_url(),
+                    info.pid,
+                    info.started_at,
+                    info.log.display()
+                );
+                OK
+            }
+            None => {
+                println!("not running");
+                FAILED
+            }
+        },
+        SandboxCommand::Down => match server::down(state_dir) {
+            Ok(Some(info)) => {
+                println!("sandbox stopped (pid {})", info.pid);
+                OK
+            }
+            Ok(None) => {
+                println!("sandbox was not running");
+                OK
+            }
+            Err(e) => fail(e),
+        },
+    }
+}
+
+fn fail(e: SandboxError) -> u8 {
+    eprintln!("sandbox: {e}");
+    FAILED
+}

@@ -1,0 +1,402 @@
+//! The engine: runs a runbook step by step behind gates, journals everything, and resumes from
+//! the journal. It knows nothing of terminals; front ends implement [`Operator`] and observe
+//! journal entries.
+
+pub mod operator;
+pub mod plan;
+pub mod recorder;
+pub mod store;
+
+pub use operator::{FailureAnswer, FailureRequest, GateAnswer, GateRequest, Operator};
+pub use recorder::{Observer, Recorder, StepLog};
+pub use store::{RunLock, RunStore, RunSummary};
+
+use crate::actions::{ActionCall, ActionCx};
+use crate::aws::{ActionError, AwsEnvs, ConnectOptions};
+use crate::journal::{Event, FailureOutcome, GateOutcome, Journal, JournalError, RunState, RunStatus, StepStatus};
+use crate::runbook::{Gate, LoadError, LoadedRunbook, OnFailure, Step};
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a run could not start or go on (as opposed to a step failing, which is a run outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error(transparent)]
+    Runbook(#[from] LoadError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no run `{0}` (see `pilotlight runs`)")]
+    NotFound(String),
+    #[error("{0}")]
+    Locked(String),
+}
+
+/// How a run acts.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// No mutating AWS call; actions say what they would do.
+    pub dry_run: bool,
+    /// Pass every gate (type-to-confirm included), journaled as automatic.
+    pub auto_approve: bool,
+    pub connect: ConnectOptions,
+}
+
+/// A run in progress (new or resumed).
+pub struct Run {
+    pub id: String,
+    pub dir: PathBuf,
+    loaded: LoadedRunbook,
+    inputs: IndexMap<String, Value>,
+    envs: AwsEnvs,
+    recorder: Recorder,
+    dry_run: bool,
+    auto_approve: bool,
+    _lock: RunLock,
+}
+
+/// The OS user, recorded with every decision.
+pub fn os_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Run {
+    /// Starts a new run of a validated runbook with resolved inputs.
+    pub fn start(
+        store: &RunStore,
+        loaded: LoadedRunbook,
+        inputs: IndexMap<String, Value>,
+        options: RunOptions,
+        observer: Observer,
+    ) -> Result<Run, EngineError> {
+        let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
+        let (id, dir) = store
+            .create(&loaded.runbook.name)
+            .map_err(|source| EngineError::Io { context: "cannot create the run directory".into(), source })?;
+        let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
+        std::fs::write(dir.join(store::RUNBOOK_FILE), &loaded.source).map_err(|source| EngineError::Io {
+            context: format!("cannot copy the runbook into {}", dir.display()),
+            source,
+        })?;
+        let journal = Journal::create(&dir.join(store::JOURNAL_FILE))?;
+        let recorder = Recorder::new(journal, RunState::default(), observer);
+        recorder.record(Event::RunStarted {
+            run_id: id.clone(),
+            runbook: loaded.runbook.name.clone(),
+            runbook_title: loaded.runbook.title.clone(),
+            runbook_path: loaded.path.display().to_string(),
+            base_dir: loaded.base_dir.display().to_string(),
+            inputs: inputs.clone(),
+            dry_run: options.dry_run,
+            endpoint_url: options.connect.endpoint_url.clone(),
+            sandbox: options.connect.sandbox_credentials,
+            user: os_user(),
+            pilotlight_version: env!("CARGO_PKG_VERSION").into(),
+        })?;
+        Ok(Run {
+            id,
+            dir,
+            envs: AwsEnvs::new(envs, options.connect),
+            loaded,
+            inputs,
+            recorder,
+            dry_run: options.dry_run,
+            auto_approve: options.auto_approve,
+            _lock: lock,
+        })
+    }
+
+    /// Rebuilds a run from its journal. `connect` overrides how AWS is reached; by default the
+    /// run's own recorded endpoint is used. `auto_approve` applies to gates still to come.
+    pub fn resume(
+        store: &RunStore,
+        id: &str,
+        connect: Option<ConnectOptions>,
+        auto_approve: bool,
+        observer: Observer,
+    ) -> Result<Run, EngineError> {
+        let dir = store.dir(id);
+        let journal_path = dir.join(store::JOURNAL_FILE);
+        if !journal_path.is_file() {
+            return Err(EngineError::NotFound(id.to_string()));
+        }
+        let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
+        let (journal, entries) = Journal::open(&journal_path)?;
+        let state = RunState::replay(&entries);
+        let Some(Event::RunStarted { base_dir, inputs, dry_run, endpoint_url, sandbox, .. }) = state.started.clone()
+        else {
+            return Err(EngineError::Invalid(format!(
+                "{}: the journal has no run_started entry",
+                journal_path.display()
+            )));
+        };
+        let copy = dir.join(store::RUNBOOK_FILE);
+        let source = std::fs::read_to_string(&copy)
+            .map_err(|source| EngineError::Io { context: format!("cannot read {}", copy.display()), source })?;
+        let loaded = crate::runbook::load_str(&copy, Path::new(&base_dir), &source)?;
+        let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
+        let connect = connect.unwrap_or(ConnectOptions { endpoint_url, sandbox_credentials: sandbox });
+        let recorder = Recorder::new(journal, state, observer);
+        recorder.record(Event::RunResumed { user: os_user() })?;
+        Ok(Run {
+            id: id.to_string(),
+            dir,
+            envs: AwsEnvs::new(envs, connect),
+            loaded,
+            inputs,
+            recorder,
+            dry_run,
+            auto_approve,
+            _lock: lock,
+        })
+    }
+
+    pub fn runbook(&self) -> &LoadedRunbook {
+        &self.loaded
+    }
+
+    pub fn state(&self) -> RunState {
+        self.recorder.state()
+    }
+
+    fn record(&self, event: Event) -> Result<(), EngineError> {
+        self.recorder.record(event)?;
+        Ok(())
+    }
+
+    fn status(&self, step: &str, status: StepStatus, reason: Option<String>) -> Result<(), EngineError> {
+        self.record(Event::StepStatus { step: step.into(), status, reason })
+    }
+
+    fn finish(&self, status: RunStatus) -> Result<RunStatus, EngineError> {
+        self.record(Event::RunFinished { status })?;
+        Ok(status)
+    }
+
+    /// Drives the run to its end (or to an abort), asking `operator` for decisions.
+    pub async fn drive<O: Operator>(&self, operator: &mut O) -> Result<RunStatus, EngineError> {
+        let total = self.loaded.runbook.steps.len();
+        for (index, step) in self.loaded.runbook.steps.iter().enumerate() {
+            let st = self.state().step(&step.id);
+            let retry_failed = st.status == StepStatus::Failed && step.on_failure != OnFailure::Continue;
+            if st.status.is_final() && !retry_failed {
+                continue;
+            }
+            if let Some(reason) = plan::skip_reason(step, &self.inputs) {
+                self.status(&step.id, StepStatus::Skipped, Some(reason))?;
+                continue;
+            }
+            if !st.gate_passed && step.gate != Gate::None {
+                match self.pass_gate(operator, step, index, total).await? {
+                    GateOutcome::Approved => {}
+                    GateOutcome::Skipped => continue,
+                    GateOutcome::Aborted => return self.finish(RunStatus::Aborted),
+                }
+            }
+            if step.action.is_none() {
+                self.status(&step.id, StepStatus::Succeeded, Some("manual step".into()))?;
+                continue;
+            }
+            match self.run_action(operator, step).await? {
+                StepStatus::Failed if step.on_failure == OnFailure::Continue => {}
+                StepStatus::Failed => return self.finish(RunStatus::Failed),
+                StepStatus::AwaitingGate => return self.finish(RunStatus::Aborted),
+                _ => {}
+            }
+        }
+        let any_failed = self.state().steps.values().any(|s| s.status == StepStatus::Failed);
+        self.finish(if any_failed { RunStatus::Failed } else { RunStatus::Succeeded })
+    }
+
+    fn outputs_lookup(&self) -> impl Fn(&str, &str) -> Option<Value> + '_ {
+        let state = self.state();
+        move |step: &str, output: &str| state.steps.get(step).and_then(|s| s.outputs.get(output)).cloned()
+    }
+
+    async fn pass_gate<O: Operator>(
+        &self,
+        operator: &mut O,
+        step: &Step,
+        index: usize,
+        total: usize,
+    ) -> Result<GateOutcome, EngineError> {
+        let outputs = self.outputs_lookup();
+        let look = plan::lookup(&self.inputs, &outputs);
+        let gate = plan::render_gate(&step.gate, &look).map_err(EngineError::Invalid)?;
+        let instructions =
+            crate::runbook::template::render_text(&step.instructions, &look).map_err(EngineError::Invalid)?;
+        let action = match &step.action {
+            Some(a) => Some(format!("{a} {}", plan::render_with(step, &look).map_err(EngineError::Invalid)?)),
+            None => None,
+        };
+        self.status(&step.id, StepStatus::AwaitingGate, None)?;
+        let user = os_user();
+        let answer = if self.auto_approve {
+            let typed = match &gate {
+                Gate::TypeToConfirm(t) => Some(t.clone()),
+                _ => None,
+            };
+            let checked = match &gate {
+                Gate::Checklist(items) => items.clone(),
+                _ => Vec::new(),
+            };
+            GateAnswer::Approve { typed, checked }
+        } else {
+            loop {
+                let request = GateRequest {
+                    step,
+                    index,
+                    total,
+                    gate: gate.clone(),
+                    instructions: instructions.clone(),
+                    action: action.clone(),
+                };
+                let answer = operator.gate(request).await;
+                if operator::check_answer(&gate, &answer).is_ok() {
+                    break answer;
+                }
+            }
+        };
+        let (outcome, typed, checked, reason) = match answer {
+            GateAnswer::Approve { typed, checked } => (GateOutcome::Approved, typed, checked, None),
+            GateAnswer::Skip { reason } => (GateOutcome::Skipped, None, Vec::new(), Some(reason)),
+            GateAnswer::Abort => (GateOutcome::Aborted, None, Vec::new(), None),
+        };
+        self.record(Event::GateDecided {
+            step: step.id.clone(),
+            outcome,
+            user,
+            typed,
+            checked,
+            reason: reason.clone(),
+            auto: self.auto_approve,
+        })?;
+        if outcome == GateOutcome::Skipped {
+            self.status(&step.id, StepStatus::Skipped, reason)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Runs a step's action with its retries and failure policy. Returns the step's final status
+    /// (`AwaitingGate` stands for "the operator aborted").
+    async fn run_action<O: Operator>(&self, operator: &mut O, step: &Step) -> Result<StepStatus, EngineError> {
+        let name = step.action.as_deref().unwrap_or_default();
+        let mut failures_here = 0u32;
+        loop {
+            let before = self.state().step(&step.id);
+            let attempt = before.attempts + 1;
+            if before.in_flight {
+                self.record(Event::ActionLog {
+                    step: step.id.clone(),
+                    message: format!(
+                        "attempt {} was interrupted; re-reading real state before acting",
+                        before.attempts
+                    ),
+                })?;
+            }
+            let outputs = self.outputs_lookup();
+            let look = plan::lookup(&self.inputs, &outputs);
+            let params = plan::render_with(step, &look).map_err(EngineError::Invalid)?;
+            self.status(&step.id, StepStatus::Running, None)?;
+            self.record(Event::ActionStarted {
+                step: step.id.clone(),
+                action: name.into(),
+                attempt,
+                params: params.clone(),
+            })?;
+            let result = self.attempt(step, name, &params, before.checkpoints).await;
+            let (ok, outs, error) = match result {
+                Ok(o) => (true, o, None),
+                Err(ActionError::Journal(e)) => return Err(e.into()),
+                Err(e) => (false, IndexMap::new(), Some(e.to_string())),
+            };
+            self.record(Event::ActionFinished {
+                step: step.id.clone(),
+                attempt,
+                ok,
+                outputs: outs,
+                error: error.clone(),
+            })?;
+            if ok {
+                self.status(&step.id, StepStatus::Succeeded, None)?;
+                return Ok(StepStatus::Succeeded);
+            }
+            let error = error.unwrap_or_default();
+            failures_here += 1;
+            if failures_here <= step.retries {
+                tokio::time::sleep(Duration::from_millis(500) * failures_here).await;
+                continue;
+            }
+            match step.on_failure {
+                OnFailure::Abort | OnFailure::Continue => {
+                    self.status(&step.id, StepStatus::Failed, Some(error))?;
+                    return Ok(StepStatus::Failed);
+                }
+                OnFailure::Ask => {
+                    let answer = operator.failure(FailureRequest { step, attempt, error: error.clone() }).await;
+                    let (outcome, reason) = match &answer {
+                        FailureAnswer::Retry => (FailureOutcome::Retry, None),
+                        FailureAnswer::Skip { reason } => (FailureOutcome::Skip, Some(reason.clone())),
+                        FailureAnswer::Abort => (FailureOutcome::Abort, None),
+                    };
+                    self.record(Event::FailureDecided {
+                        step: step.id.clone(),
+                        outcome,
+                        user: os_user(),
+                        reason: reason.clone(),
+                    })?;
+                    match answer {
+                        FailureAnswer::Retry => failures_here = 0,
+                        FailureAnswer::Skip { .. } => {
+                            self.status(&step.id, StepStatus::Skipped, reason)?;
+                            return Ok(StepStatus::Skipped);
+                        }
+                        FailureAnswer::Abort => {
+                            self.status(&step.id, StepStatus::Failed, Some(error))?;
+                            return Ok(StepStatus::AwaitingGate);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt: decode, then run under the step's timeout.
+    async fn attempt(
+        &self,
+        step: &Step,
+        name: &str,
+        params: &Value,
+        checkpoints: IndexMap<String, Value>,
+    ) -> Result<crate::actions::Outputs, ActionError> {
+        let call =
+            ActionCall::decode(name, params).map_err(|(_, m)| ActionError::Failed(format!("parameters: {m}")))?;
+        let timeout = match &step.timeout {
+            Some(t) => humantime::parse_duration(t).map_err(|e| ActionError::Failed(format!("timeout: {e}")))?,
+            None => call.default_timeout(),
+        };
+        let log = StepLog { recorder: &self.recorder, step: step.id.clone(), dry_run: self.dry_run };
+        let cx = ActionCx {
+            step: &step.id,
+            runbook: &self.loaded.runbook,
+            base_dir: &self.loaded.base_dir,
+            envs: &self.envs,
+            log: &log,
+            dry_run: self.dry_run,
+            checkpoints,
+            timeout,
+        };
+        match tokio::time::timeout(timeout, call.run(&cx)).await {
+            Ok(r) => r,
+            Err(_) => Err(ActionError::Timeout(timeout)),
+        }
+    }
+}

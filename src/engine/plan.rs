@@ -1,0 +1,109 @@
+//! Resolving steps against inputs: what `plan` prints and what the engine runs. No AWS calls.
+
+use crate::runbook::condition::Condition;
+use crate::runbook::template::{self, Ref};
+use crate::runbook::{Environment, Gate, LoadedRunbook, Step};
+use indexmap::IndexMap;
+use serde_json::Value;
+
+/// A lookup for templates: inputs, and outputs of steps that have run.
+pub fn lookup<'a>(
+    inputs: &'a IndexMap<String, Value>,
+    outputs: &'a dyn Fn(&str, &str) -> Option<Value>,
+) -> impl Fn(&Ref) -> Option<Value> + 'a {
+    move |r: &Ref| match r {
+        Ref::Input(n) => inputs.get(n).cloned(),
+        Ref::StepOutput { step, output } => outputs(step, output),
+    }
+}
+
+/// Why a step's `when` makes it skip, or `None` when it runs.
+pub fn skip_reason(step: &Step, inputs: &IndexMap<String, Value>) -> Option<String> {
+    let when = step.when.as_deref()?;
+    let cond = Condition::parse(when).ok()?;
+    let value = inputs.get(&cond.input).cloned().unwrap_or(Value::Null);
+    (!cond.eval(&value)).then(|| format!("`when: {when}` is false"))
+}
+
+/// The gate with its texts rendered.
+pub fn render_gate(gate: &Gate, look: &dyn Fn(&Ref) -> Option<Value>) -> Result<Gate, String> {
+    Ok(match gate {
+        Gate::Checklist(items) => {
+            Gate::Checklist(items.iter().map(|i| template::render_text(i, look)).collect::<Result<_, _>>()?)
+        }
+        Gate::TypeToConfirm(t) => Gate::TypeToConfirm(template::render_text(t, look)?),
+        other => other.clone(),
+    })
+}
+
+/// The `with:` parameters rendered.
+pub fn render_with(step: &Step, look: &dyn Fn(&Ref) -> Option<Value>) -> Result<Value, String> {
+    template::render(&Value::Object(step.with.clone().into_iter().collect()), look)
+}
+
+/// Environments with `{{ inputs.x }}` rendered in their fields.
+pub fn render_environments(
+    loaded: &LoadedRunbook,
+    inputs: &IndexMap<String, Value>,
+) -> Result<IndexMap<String, Environment>, String> {
+    let no_outputs = |_: &str, _: &str| None;
+    let look = lookup(inputs, &no_outputs);
+    let r = |s: &String| template::render_text(s, &look);
+    let ro = |s: &Option<String>| s.as_ref().map(r).transpose();
+    loaded
+        .runbook
+        .environments
+        .iter()
+        .map(|(name, e)| {
+            Ok((
+                name.clone(),
+                Environment {
+                    region: r(&e.region)?,
+                    profile: ro(&e.profile)?,
+                    role_arn: ro(&e.role_arn)?,
+                    account_id: ro(&e.account_id)?,
+                    endpoint_url: ro(&e.endpoint_url)?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// One step as `plan` shows it.
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    pub id: String,
+    pub title: String,
+    pub gate: Gate,
+    pub action: Option<String>,
+    /// Parameters rendered; outputs of earlier steps show as `<steps.id.outputs.name>`.
+    pub params: Option<Value>,
+    pub skip: Option<String>,
+    pub timeout: Option<String>,
+    pub retries: u32,
+    pub on_failure: String,
+}
+
+/// Resolves every step against `inputs`.
+pub fn plan(loaded: &LoadedRunbook, inputs: &IndexMap<String, Value>) -> Result<Vec<PlannedStep>, String> {
+    let placeholder = |step: &str, output: &str| Some(Value::String(format!("<steps.{step}.outputs.{output}>")));
+    let look = lookup(inputs, &placeholder);
+    loaded
+        .runbook
+        .steps
+        .iter()
+        .map(|s| {
+            Ok(PlannedStep {
+                id: s.id.clone(),
+                title: template::render_text(&s.title, &look)?,
+                gate: render_gate(&s.gate, &look)?,
+                action: s.action.clone(),
+                params: s.action.as_ref().map(|_| render_with(s, &look)).transpose()?,
+                skip: skip_reason(s, inputs),
+                timeout: s.timeout.clone(),
+                retries: s.retries,
+                on_failure: format!("{:?}", s.on_failure).to_lowercase(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,92 @@
+//! Appends events to the journal, keeps the replayed state current, and tells the front end.
+//!
+//! One recorder per run, shared by the engine and the action it is running (actions journal
+//! their AWS calls and checkpoints through [`StepLog`]).
+
+use crate::actions::ActionLog;
+use crate::aws::{ActionError, Call, CallLog};
+use crate::journal::{CallOutcome, Entry, Event, Journal, JournalError, RunState};
+use serde_json::Value;
+use std::sync::Mutex;
+
+/// Called with every entry as it is journaled (the front end's event feed).
+pub type Observer = Box<dyn Fn(&Entry) + Send + Sync>;
+
+pub struct Recorder {
+    inner: Mutex<(Journal, RunState)>,
+    observer: Observer,
+}
+
+impl Recorder {
+    pub fn new(journal: Journal, state: RunState, observer: Observer) -> Recorder {
+        Recorder { inner: Mutex::new((journal, state)), observer }
+    }
+
+    /// Journals an event (durably) and applies it to the state.
+    pub fn record(&self, event: Event) -> Result<Entry, JournalError> {
+        let entry = {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let (journal, state) = &mut *guard;
+            let entry = journal.append(event)?;
+            state.apply(&entry);
+            entry
+        };
+        (self.observer)(&entry);
+        Ok(entry)
+    }
+
+    /// A copy of the state as journaled so far.
+    pub fn state(&self) -> RunState {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).1.clone()
+    }
+}
+
+/// The journal as one step's action sees it.
+pub struct StepLog<'a> {
+    pub recorder: &'a Recorder,
+    pub step: String,
+    pub dry_run: bool,
+}
+
+impl StepLog<'_> {
+    fn aws(&self, call: &Call<'_>, outcome: CallOutcome, message: Option<String>) -> Event {
+        Event::AwsCall {
+            step: self.step.clone(),
+            service: call.service.into(),
+            operation: call.operation.into(),
+            target: call.target.into(),
+            region: call.region.into(),
+            mutating: call.mutating,
+            outcome,
+            message,
+        }
+    }
+}
+
+impl CallLog for StepLog<'_> {
+    fn before_mutating(&self, call: &Call<'_>) -> Result<(), ActionError> {
+        if self.dry_run {
+            return Err(ActionError::DryRunViolation(call.label()));
+        }
+        self.recorder.record(self.aws(call, CallOutcome::Sending, None))?;
+        Ok(())
+    }
+
+    fn finished(&self, call: &Call<'_>, error: Option<String>) -> Result<(), ActionError> {
+        let outcome = if error.is_some() { CallOutcome::Error } else { CallOutcome::Ok };
+        self.recorder.record(self.aws(call, outcome, error))?;
+        Ok(())
+    }
+}
+
+impl ActionLog for StepLog<'_> {
+    fn checkpoint(&self, key: &str, value: Value) -> Result<(), ActionError> {
+        self.recorder.record(Event::Checkpoint { step: self.step.clone(), key: key.into(), value })?;
+        Ok(())
+    }
+
+    fn note(&self, message: String) -> Result<(), ActionError> {
+        self.recorder.record(Event::ActionLog { step: self.step.clone(), message })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! What the journal records: one JSON object per line, each an [`Entry`].
+//!
+//! The journal is the run's source of truth: the console, `resume`, `runs` and the after-action
+//! record are all rebuilt from it. It never holds credentials.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A step's place in the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    AwaitingGate,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    /// A step in a final state is not run again on resume.
+    pub fn is_final(self) -> bool {
+        matches!(self, StepStatus::Succeeded | StepStatus::Failed | StepStatus::Skipped)
+    }
+}
+
+/// The run as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not finished: running now, or stopped (crash, kill, closed console) and resumable.
+    Running,
+    Succeeded,
+    /// A step failed and the run stopped (resumable).
+    Failed,
+    /// An operator aborted (resumable).
+    Aborted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Aborted => "aborted",
+        }
+    }
+}
+
+/// An operator's answer at a gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateOutcome {
+    Approved,
+    Skipped,
+    Aborted,
+}
+
+/// An operator's answer after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureOutcome {
+    Retry,
+    Skip,
+    Abort,
+}
+
+/// How an AWS call went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// Written before a mutating call is sent, so a crash leaves evidence it may have happened.
+    Sending,
+    Ok,
+    Error,
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        runbook_title: String,
+        /// Where the runbook file was when the run started (its text is copied into the run directory).
+        runbook_path: String,
+        /// Directory relative paths in the runbook resolve against.
+        base_dir: String,
+        inputs: IndexMap<String, Value>,
+        dry_run: bool,
+        /// The endpoint every call goes to, when overridden (sandbox, `--endpoint-url`).
+        endpoint_url: Option<String>,
+        sandbox: bool,
+        user: String,
+        pilotlight_version: String,
+    },
+    RunResumed {
+        user: String,
+    },
+    StepStatus {
+        step: String,
+        status: StepStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    GateDecided {
+        step: String,
+        outcome: GateOutcome,
+        user: String,
+        /// What the operator typed at a type-to-confirm gate.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        typed: Option<String>,
+        /// Checklist items ticked.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        checked: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// True when `--auto-approve` passed the gate rather than a person.
+        #[serde(default)]
+        auto: bool,
+    },
+    ActionStarted {
+        step: String,
+        action: String,
+        attempt: u32,
+        params: Value,
+    },
+    AwsCall {
+        step: String,
+        service: String,
+        operation: String,
+        target: String,
+        region: String,
+        mutating: bool,
+        outcome: CallOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Progress an action needs to survive a crash (e.g. the old DNS value before the flip).
+    Checkpoint {
+        step: String,
+        key: String,
+        value: Value,
+    },
+    /// A line of output or a note from an action, for the operator and the record.
+    ActionLog {
+        step: String,
+        message: String,
+    },
+    ActionFinished {
+        step: String,
+        attempt: u32,
+        ok: bool,
+        #[serde(default)]
+        outputs: IndexMap<String, Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    FailureDecided {
+        step: String,
+        outcome: FailureOutcome,
+        user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    RunFinished {
+        status: RunStatus,
+    },
+}
+
+impl Event {
+    /// The step an event belongs to, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Event::StepStatus { step, .. }
+            | Event::GateDecided { step, .. }
+            | Event::ActionStarted { step, .. }
+            | Event::AwsCall { step, .. }
+            | Event::Checkpoint { step, .. }
+            | Event::ActionLog { step, .. }
+            | Event::ActionFinished { step, .. }
+            | Event::FailureDecided { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+}
+
+/// An event with its sequence number and time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    /// RFC 3339 UTC with milliseconds.
+    pub ts: String,
+    #[serde(flatten)]
+    pub event: Event,
+}

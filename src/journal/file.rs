@@ -1,0 +1,112 @@
+//! The journal file: append-only JSON lines, each flushed and fsynced before the next step of
+//! work, so that whatever the process did before it died is on disk.
+
+use super::event::{Entry, Event};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Why a journal could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}:{line}: not a journal entry: {message}", path.display())]
+    Corrupt { path: PathBuf, line: usize, message: String },
+}
+
+/// An open journal, positioned for appending.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    next_seq: u64,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io { path: path.to_path_buf(), source }
+}
+
+/// The current time as RFC 3339 UTC with milliseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+impl Journal {
+    /// Creates a new journal; fails if one exists (a run id is never reused).
+    pub fn create(path: &Path) -> Result<Journal, JournalError> {
+        let file = OpenOptions::new().create_new(true).append(true).open(path).map_err(io_err(path))?;
+        Ok(Journal { path: path.to_path_buf(), file, next_seq: 1 })
+    }
+
+    /// Opens an existing journal for appending and returns what it holds. A torn last line (the
+    /// process died mid-write) is cut off, so the next entry starts on a clean line.
+    pub fn open(path: &Path) -> Result<(Journal, Vec<Entry>), JournalError> {
+        let (entries, good_len) = read_entries(path)?;
+        let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io_err(path))?;
+        let len = file.metadata().map_err(io_err(path))?.len();
+        if good_len < len {
+            file.set_len(good_len).map_err(io_err(path))?;
+            file.sync_all().map_err(io_err(path))?;
+        }
+        file.seek(SeekFrom::End(0)).map_err(io_err(path))?;
+        let next_seq = entries.last().map(|e| e.seq + 1).unwrap_or(1);
+        Ok((Journal { path: path.to_path_buf(), file, next_seq }, entries))
+    }
+
+    /// Appends one event and makes it durable before returning.
+    pub fn append(&mut self, event: Event) -> Result<Entry, JournalError> {
+        let entry = Entry { seq: self.next_seq, ts: now_rfc3339(), event };
+        let mut line = serde_json::to_string(&entry)
+            .map_err(|e| JournalError::Io { path: self.path.clone(), source: std::io::Error::other(e) })?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).map_err(io_err(&self.path))?;
+        self.file.flush().map_err(io_err(&self.path))?;
+        self.file.sync_data().map_err(io_err(&self.path))?;
+        self.next_seq += 1;
+        Ok(entry)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads every entry. Returns the entries and the byte length of the well-formed prefix: a last
+/// line that is incomplete or unreadable is a torn write and is left out; an unreadable line
+/// followed by good ones is corruption and an error.
+pub fn read_entries(path: &Path) -> Result<(Vec<Entry>, u64), JournalError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut reader = BufReader::new(file);
+    let mut entries = Vec::new();
+    let mut good_len = 0u64;
+    let mut pending_bad: Option<(usize, String)> = None;
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if let Some((line, message)) = pending_bad.take() {
+            return Err(JournalError::Corrupt { path: path.to_path_buf(), line, message });
+        }
+        let complete = buf.ends_with(b"\n");
+        let text = String::from_utf8_lossy(&buf);
+        if text.trim().is_empty() && complete {
+            good_len += n as u64;
+            continue;
+        }
+        match serde_json::from_str::<Entry>(text.trim_end()) {
+            Ok(entry) if complete => {
+                entries.push(entry);
+                good_len += n as u64;
+            }
+            Ok(_) => pending_bad = Some((line_no, "line is not terminated".into())),
+            Err(e) => pending_bad = Some((line_no, e.to_string())),
+        }
+    }
+    Ok((entries, good_len))
+}

@@ -1,0 +1,10 @@
+//! The run journal: every decision and AWS call, append-only, fsynced; the basis of resume,
+//! `runs` and the after-action record.
+
+pub mod event;
+pub mod file;
+pub mod replay;
+
+pub use event::*;
+pub use file::{Journal, JournalError, now_rfc3339, read_entries};
+pub use replay::{RunState, StepState};

@@ -1,0 +1,47 @@
+//! The `pilotlight` binary: parses arguments, sets up logging to a file (never the screen) and
+//! panic reports, and hands over to the command.
+
+use clap::Parser;
+use pilotlight::cli::{self, Cli};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let _ = color_eyre::install();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { cli::exit::INVALID } else { cli::exit::OK });
+        }
+    };
+    let state_dir = cli.state_dir.clone().unwrap_or_else(cli::default_state_dir);
+    init_logging(&state_dir);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(cli::exit::FAILED);
+        }
+    };
+    let code = runtime.block_on(cli::commands::dispatch(cli.command, &state_dir));
+    ExitCode::from(code)
+}
+
+/// Logs go to `<state dir>/logs/pilotlight.log` (level from `PILOTLIGHT_LOG`, default info),
+/// never to the terminal, which the console will own.
+fn init_logging(state_dir: &std::path::Path) {
+    let dir = state_dir.join("logs");
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("pilotlight.log")) else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PILOTLIGHT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+}

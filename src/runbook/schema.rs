@@ -1,0 +1,37 @@
+//! The JSON Schema of the runbook format, generated from the Rust types (never hand-written), so
+//! editors with a YAML language server complete and check runbooks exactly as the loader does.
+
+use super::model::Runbook;
+use crate::actions;
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+
+/// The schema as JSON. Each action's `with:` parameters are attached to `Step` with
+/// `if action == NAME then with: <params>` clauses.
+pub fn runbook_schema() -> Value {
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
+    let params = actions::param_schemas(&mut generator);
+    let root = generator.into_root_schema_for::<Runbook>();
+    let mut root = root.to_value();
+    let names: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
+    let clauses: Vec<Value> = params
+        .into_iter()
+        .map(|(name, schema)| {
+            json!({
+                "if": { "properties": { "action": { "const": name } }, "required": ["action"] },
+                "then": { "properties": { "with": schema.to_value() } }
+            })
+        })
+        .collect();
+    if let Some(step) = root.pointer_mut("/$defs/Step").and_then(Value::as_object_mut) {
+        step.insert("allOf".into(), Value::Array(clauses));
+        if let Some(action) = step.get_mut("properties").and_then(|p| p.get_mut("action")) {
+            *action = json!({
+                "description": "A built-in action. Without one the step is manual.",
+                "type": ["string", "null"],
+                "enum": names.iter().map(|n| Value::from(*n)).chain([Value::Null]).collect::<Vec<_>>()
+            });
+        }
+    }
+    root
+}

@@ -1,0 +1,296 @@
+//! Checks that go beyond the shape of the YAML: ids, references, gates, durations, action
+//! parameters. Every check reports and moves on, so one pass finds every problem.
+
+use super::condition::Condition;
+use super::diagnostics::Problem;
+use super::inputs::{check_value, sample_value};
+use super::model::{Gate, ResourceType, Runbook, Step};
+use super::template::{self, Ref};
+use super::yaml_tree::{Node, Seg};
+use crate::actions::{self, ActionCall, CheckCx};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+fn ident_ok(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Every semantic problem in a decoded runbook.
+pub fn validate(rb: &Runbook, tree: &Node, base_dir: &Path) -> Vec<Problem> {
+    let mut v = Validator { rb, tree, problems: Vec::new() };
+    v.header();
+    v.inputs();
+    v.environments();
+    v.resources();
+    v.steps(base_dir);
+    v.problems
+}
+
+struct Validator<'a> {
+    rb: &'a Runbook,
+    tree: &'a Node,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn at(&mut self, path: &[Seg], message: impl Into<String>) {
+        let pos = self.tree.locate(path).pos;
+        self.problems.push(Problem::new(pos, message));
+    }
+
+    fn header(&mut self) {
+        if self.rb.version != 1 {
+            self.at(
+                &[key("version")],
+                format!("unsupported version {}: this pilotlight reads version 1", self.rb.version),
+            );
+        }
+        if !ident_ok(&self.rb.name) {
+            self.at(&[key("name")], "name must be letters, digits, `-` or `_` (it is used in run ids)");
+        }
+        for (field, value) in [("rto", &self.rb.targets.rto), ("rpo", &self.rb.targets.rpo)] {
+            if let Some(d) = value {
+                if let Err(e) = humantime::parse_duration(d) {
+                    self.at(&[key("targets"), key(field)], format!("`{d}` is not a duration like `15m` or `4h`: {e}"));
+                }
+            }
+        }
+    }
+
+    fn inputs(&mut self) {
+        for (name, spec) in &self.rb.inputs {
+            let path = [key("inputs"), key(name)];
+            if !ident_ok(name) {
+                self.at(&path, format!("input name `{name}` must be letters, digits, `-` or `_`"));
+            }
+            if let Some(p) = &spec.pattern {
+                if let Err(e) = regex::Regex::new(p) {
+                    self.at(
+                        &[key("inputs"), key(name), key("pattern")],
+                        format!("pattern is not a valid regular expression: {e}"),
+                    );
+                }
+            }
+            if let Some(allowed) = &spec.allowed {
+                for (i, a) in allowed.iter().enumerate() {
+                    if let Err(e) = check_value(spec, a, false) {
+                        self.at(&[key("inputs"), key(name), key("allowed"), Seg::Index(i)], e);
+                    }
+                }
+            }
+            if let Some(d) = &spec.default {
+                if let Err(e) = check_value(spec, d, true) {
+                    self.at(&[key("inputs"), key(name), key("default")], format!("default: {e}"));
+                }
+            }
+        }
+    }
+
+    fn environments(&mut self) {
+        for required in ["primary", "recovery"] {
+            if !self.rb.environments.contains_key(required) {
+                self.at(&[key("environments")], format!("environment `{required}` is required"));
+            }
+        }
+        for (name, env) in &self.rb.environments {
+            let fields = [
+                ("region", Some(&env.region)),
+                ("profile", env.profile.as_ref()),
+                ("role_arn", env.role_arn.as_ref()),
+                ("account_id", env.account_id.as_ref()),
+                ("endpoint_url", env.endpoint_url.as_ref()),
+            ];
+            for (field, value) in fields {
+                let Some(value) = value else { continue };
+                let path = [key("environments"), key(name), key(field)];
+                if value.trim().is_empty() {
+                    self.at(&path, format!("`{field}` must not be empty"));
+                }
+                self.refs_in(value, &path, None);
+            }
+        }
+    }
+
+    fn resources(&mut self) {
+        for (name, r) in &self.rb.resources {
+            let path = [key("resources"), key(name)];
+            if !ident_ok(name) {
+                self.at(&path, format!("resource name `{name}` must be letters, digits, `-` or `_`"));
+            }
+            let dns_fields = [("zone", &r.zone), ("record_name", &r.record_name), ("record_type", &r.record_type)];
+            if r.kind == ResourceType::Route53Record {
+                for (field, value) in
+                    dns_fields.iter().chain([("primary", &r.primary), ("recovery", &r.recovery)].iter())
+                {
+                    if value.is_none() {
+                        self.at(&path, format!("a route53_record needs `{field}`"));
+                    }
+                }
+            } else {
+                if r.primary.is_none() && r.recovery.is_none() {
+                    self.at(&path, format!("resource `{name}` names neither a `primary` nor a `recovery` identifier"));
+                }
+                for (field, value) in dns_fields {
+                    if value.is_some() {
+                        self.at(
+                            &[key("resources"), key(name), key(field)],
+                            format!("`{field}` only applies to route53_record"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn steps(&mut self, base_dir: &Path) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, step) in self.rb.steps.iter().enumerate() {
+            let path = [key("steps"), Seg::Index(i)];
+            let id_path = [key("steps"), Seg::Index(i), key("id")];
+            if !ident_ok(&step.id) {
+                self.at(&id_path, format!("step id `{}` must be letters, digits, `-` or `_`", step.id));
+            }
+            if let Some(first) = seen.get(step.id.as_str()) {
+                self.at(&id_path, format!("duplicate step id `{}` (first used by step {})", step.id, first + 1));
+            } else {
+                seen.insert(&step.id, i);
+            }
+            self.step(i, step, &path, base_dir);
+        }
+    }
+
+    fn step(&mut self, i: usize, step: &Step, path: &[Seg], base_dir: &Path) {
+        let sub = |k: &str| {
+            let mut p = path.to_vec();
+            p.push(key(k));
+            p
+        };
+        self.refs_in(&step.title, &sub("title"), Some(i));
+        self.refs_in(&step.instructions, &sub("instructions"), Some(i));
+        match &step.gate {
+            Gate::Checklist(items) if items.is_empty() => {
+                self.at(&sub("gate"), "a checklist gate needs at least one item")
+            }
+            Gate::Checklist(items) => {
+                for item in items {
+                    self.refs_in(item, &sub("gate"), Some(i));
+                }
+            }
+            Gate::TypeToConfirm(text) if text.trim().is_empty() => {
+                self.at(&sub("gate"), "type_to_confirm needs the text to type")
+            }
+            Gate::TypeToConfirm(text) => self.refs_in(text, &sub("gate"), Some(i)),
+            Gate::None | Gate::Confirm => {}
+        }
+        if let Some(t) = &step.timeout {
+            if let Err(e) = humantime::parse_duration(t) {
+                self.at(&sub("timeout"), format!("`{t}` is not a duration like `90s` or `15m`: {e}"));
+            }
+        }
+        if let Some(w) = &step.when {
+            match Condition::parse(w) {
+                Ok(c) if !self.rb.inputs.contains_key(&c.input) => {
+                    self.at(&sub("when"), format!("`when` refers to unknown input `{}`", c.input))
+                }
+                Ok(_) => {}
+                Err(e) => self.at(&sub("when"), e),
+            }
+        }
+        let Some(action) = &step.action else {
+            if !step.with.is_empty() {
+                self.at(&sub("with"), "`with` is given but the step has no `action`");
+            }
+            return;
+        };
+        let Some(info) = actions::info(action) else {
+            self.at(&sub("action"), actions::unknown_action_message(action));
+            return;
+        };
+        let with_path = sub("with");
+        let with = Value::Object(step.with.clone().into_iter().collect());
+        for s in template::strings_in(&with) {
+            self.refs_in(s, &with_path, Some(i));
+        }
+        // Type-check the parameters as they would be at run time: inputs take their defaults (or
+        // a sample of their type), step outputs a placeholder string.
+        let rb = self.rb;
+        let lookup = |r: &Ref| -> Option<Value> {
+            match r {
+                Ref::Input(n) => rb.inputs.get(n).map(|s| s.default.clone().unwrap_or_else(|| sample_value(s.kind))),
+                Ref::StepOutput { .. } => Some(Value::String(format!("<{r}>"))),
+            }
+        };
+        let Ok(rendered) = template::render(&with, &lookup) else { return };
+        match ActionCall::decode(info.name, &rendered) {
+            Ok(call) => {
+                let cx = CheckCx { runbook: self.rb, base_dir };
+                for (p, m) in call.check(&cx) {
+                    let problem = self.problem_in(&with_path, &p, m);
+                    self.problems.push(problem);
+                }
+            }
+            Err((p, m)) => {
+                let problem = self.problem_in(&with_path, &p, m);
+                self.problems.push(problem);
+            }
+        }
+    }
+
+    fn problem_in(&self, base: &[Seg], rel: &[Seg], message: String) -> Problem {
+        let mut full = base.to_vec();
+        full.extend_from_slice(rel);
+        if let Some(name) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+            return Problem::new(self.tree.key_pos(&full, name), message);
+        }
+        Problem::new(self.tree.locate(&full).pos, message)
+    }
+
+    /// Checks the references in one string. `step` is the index of the step the string is in
+    /// (None outside steps, where only inputs may be referenced).
+    fn refs_in(&mut self, s: &str, path: &[Seg], step: Option<usize>) {
+        let refs = match template::references(s) {
+            Ok(r) => r,
+            Err(e) => return self.at(path, e),
+        };
+        for r in refs {
+            match &r {
+                Ref::Input(n) if !self.rb.inputs.contains_key(n) => {
+                    self.at(path, format!("`{r}`: unknown input `{n}`"))
+                }
+                Ref::Input(_) => {}
+                Ref::StepOutput { step: id, output } => {
+                    let Some(current) = step else {
+                        self.at(path, format!("`{r}`: step outputs can only be used inside steps"));
+                        continue;
+                    };
+                    let Some(j) = self.rb.steps.iter().position(|s| &s.id == id) else {
+                        self.at(path, format!("`{r}`: unknown step `{id}`"));
+                        continue;
+                    };
+                    if j >= current {
+                        self.at(path, format!("`{r}`: step `{id}` does not run before this step"));
+                        continue;
+                    }
+                    let declared = self.rb.steps[j].action.as_deref().and_then(actions::info).map(|a| a.outputs);
+                    match declared {
+                        None => self.at(path, format!("`{r}`: step `{id}` has no action, so it has no outputs")),
+                        Some(Some(names)) if !names.contains(&output.as_str()) => self.at(
+                            path,
+                            format!(
+                                "`{r}`: `{}` has no output `{output}` (it has: {})",
+                                self.rb.steps[j].action.as_deref().unwrap_or(""),
+                                names.join(", ")
+                            ),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+    }
+}

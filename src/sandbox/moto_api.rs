@@ -1,0 +1,67 @@
+//! The moto server's own control API (`/moto-api/...`) over plain HTTP on loopback: health
+//! checks, reset, and the request recorder that tests use to prove which calls a run made.
+//!
+//! A dozen lines of HTTP/1.1 instead of an HTTP client crate: it only ever talks to 127.0.0.1.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Sends one request to `127.0.0.1:port` and returns the status code and body.
+pub fn request(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// True when a moto server answers on `port`.
+pub fn answers(port: u16) -> bool {
+    matches!(request(port, "GET", "/moto-api/data.json", ""), Ok((200, _)))
+}
+
+/// Wipes all state in the server.
+pub fn reset(port: u16) -> std::io::Result<()> {
+    request(port, "POST", "/moto-api/reset", "").map(|_| ())
+}
+
+/// Starts recording every request the server receives (clearing an earlier recording).
+pub fn start_recording(port: u16) -> std::io::Result<()> {
+    request(port, "POST", "/moto-api/recorder/reset-recording", "")?;
+    request(port, "POST", "/moto-api/recorder/start-recording", "").map(|_| ())
+}
+
+/// Stops recording.
+pub fn stop_recording(port: u16) -> std::io::Result<()> {
+    request(port, "POST", "/moto-api/recorder/stop-recording", "").map(|_| ())
+}
+
+/// The recording: one JSON object per request.
+pub fn recording(port: u16) -> std::io::Result<Vec<serde_json::Value>> {
+    let (_, body) = request(port, "GET", "/moto-api/recorder/download-recording", "")?;
+    Ok(body.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+}
