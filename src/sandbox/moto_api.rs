@@ -41,7 +41,7 @@ fn dechunk(mut s: &str) -> String {
 
 /// True when a moto server answers on `port`.
 pub fn answers(port: u16) -> bool {
-    matches!(request(port, "GET", "/moto-api/data.json", ""), Ok((200, _)))
+    matches!(request(port, "GET", "/moto-api/", ""), Ok((200, _)))
 }
 
 /// Wipes all state in the server.
