@@ -103,7 +103,7 @@ impl CheckParams {
         let expected = self.expected();
         let read = || async { status::read(cx.envs, cx.log, &self.resource, res, self.side).await };
         let matches = |v: &str| expected.as_ref().is_none_or(|e| e.iter().any(|x| x == v));
-        let (s, value) = if self.wait {
+        let (s, value) = if self.wait && !cx.dry_run {
             wait::until(cx.timeout, || async {
                 let s = read().await?;
                 let value = self.value_of(cx, &s);
@@ -126,7 +126,16 @@ impl CheckParams {
             let value = self.value_of(cx, &s);
             (s, value)
         };
-        if !matches(&value) {
+        if !matches(&value) && cx.dry_run {
+            // Earlier steps did not really act in a dry run, so a check may not hold yet.
+            cx.log.note(format!(
+                "dry run: {} ({}): {} is {value:?} now; a real run needs {}",
+                self.resource,
+                self.side.as_str(),
+                self.property_name(),
+                expected.clone().unwrap_or_default().join(" or ")
+            ))?;
+        } else if !matches(&value) {
             return Err(ActionError::Failed(format!(
                 "{} ({}): {} is {value:?}, expected {}",
                 self.resource,

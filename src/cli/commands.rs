@@ -40,7 +40,7 @@ fn validate(paths: &[PathBuf]) -> u8 {
             Err(e) => {
                 eprintln!("{e}");
                 if let LoadError::Invalid(d) = &e {
-                    eprintln!("{}: {} problem(s)", p.display(), d.problems.len());
+                    eprintln!("{} problem(s) in {}", d.problems.len(), p.display());
                 }
                 code = INVALID;
             }

@@ -4,7 +4,8 @@
 //! hide the mistakes in the others. serde's messages are kept; serde_path_to_error says where.
 
 use super::diagnostics::Problem;
-use super::model::Runbook;
+use super::model::{Runbook, Step};
+use std::collections::HashSet;
 use super::yaml_tree::{Node, Seg};
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
@@ -40,30 +41,33 @@ fn unknown_field(message: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
-/// Decodes the whole runbook, collecting a problem from every piece that fails.
-pub fn decode(tree: &Node, problems: &mut Vec<Problem>) -> Option<Runbook> {
+/// What failed to decode, so validation can skip it instead of reporting knock-on problems
+/// (a reference to a step whose own entry was malformed is not a second mistake).
+#[derive(Debug, Default)]
+pub struct Broken {
+    /// Indices of steps that failed to decode (kept as placeholders with their raw `id`).
+    pub steps: HashSet<usize>,
+    pub inputs: HashSet<String>,
+    pub environments: HashSet<String>,
+    pub resources: HashSet<String>,
+    /// The top-level fields failed to decode and were repaired with placeholders.
+    pub header: bool,
+}
+
+/// Decodes the whole runbook, collecting a problem from every piece that fails. What fails is
+/// replaced by a placeholder (and listed in [`Broken`]) so the rest can still be validated.
+pub fn decode(tree: &Node, problems: &mut Vec<Problem>) -> Option<(Runbook, Broken)> {
     let mut root = tree.to_json();
     let Some(obj) = root.as_object_mut() else {
-        problems
-            .push(Problem::new(tree.pos, "a runbook is a mapping with version, name, title, environments and steps"));
+        problems.push(Problem::new(tree.pos, "a runbook is a mapping with version, name, title, environments and steps"));
         return None;
     };
-    let before = problems.len();
-    let inputs = take_map(obj, tree, "inputs", problems);
-    let environments = take_map(obj, tree, "environments", problems);
-    let resources = take_map(obj, tree, "resources", problems);
-    let steps = take_seq(obj, tree, "steps", problems);
-    let header: Option<Runbook> = match decode_at(root, tree, &[]) {
-        Ok(h) => Some(h),
-        Err(p) => {
-            problems.push(p);
-            None
-        }
-    };
-    if problems.len() > before {
-        return None;
-    }
-    let mut rb = header?;
+    let mut broken = Broken::default();
+    let inputs = take_map(obj, tree, "inputs", problems, &mut broken.inputs);
+    let environments = take_map(obj, tree, "environments", problems, &mut broken.environments);
+    let resources = take_map(obj, tree, "resources", problems, &mut broken.resources);
+    let steps = take_steps(obj, tree, problems, &mut broken.steps);
+    let mut rb = decode_header(root, tree, problems, &mut broken.header)?;
     if let Some(v) = inputs {
         rb.inputs = v;
     }
@@ -76,7 +80,49 @@ pub fn decode(tree: &Node, problems: &mut Vec<Problem>) -> Option<Runbook> {
     if let Some(v) = steps {
         rb.steps = v;
     }
-    Some(rb)
+    Some((rb, broken))
+}
+
+/// Decodes the top level; on failure, reports the problem, repairs the offending field with a
+/// placeholder and tries again, so one bad top-level key does not hide the steps' problems.
+fn decode_header(mut root: Value, tree: &Node, problems: &mut Vec<Problem>, broken: &mut bool) -> Option<Runbook> {
+    for _ in 0..16 {
+        match decode_at::<Runbook>(root.clone(), tree, &[]) {
+            Ok(rb) => return Some(rb),
+            Err(p) => {
+                *broken = true;
+                let message = p.message.clone();
+                problems.push(p);
+                let obj = root.as_object_mut()?;
+                if let Some(name) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+                    obj.remove(name);
+                    continue;
+                }
+                let field = message
+                    .strip_prefix("missing field `")
+                    .and_then(|r| r.split('`').next())
+                    .map(str::to_string)
+                    .or_else(|| first_bad_field(obj, tree, &p_pos(problems)))?;
+                let placeholder = match field.as_str() {
+                    "version" => Value::from(1),
+                    "environments" | "inputs" | "resources" | "targets" => Value::Object(Default::default()),
+                    "steps" => Value::Array(Vec::new()),
+                    _ => Value::String("placeholder".into()),
+                };
+                obj.insert(field, placeholder);
+            }
+        }
+    }
+    None
+}
+
+fn p_pos(problems: &[Problem]) -> super::yaml_tree::Pos {
+    problems.last().map(|p| p.pos).unwrap_or_default()
+}
+
+/// The top-level key whose value holds `pos` (where a type error was reported).
+fn first_bad_field(obj: &serde_json::Map<String, Value>, tree: &Node, pos: &super::yaml_tree::Pos) -> Option<String> {
+    obj.keys().find(|k| tree.get(k).is_some_and(|n| n.pos == *pos)).cloned()
 }
 
 /// Decodes each entry of the mapping under `key` and leaves an empty mapping in its place.
@@ -85,6 +131,7 @@ fn take_map<T: DeserializeOwned>(
     tree: &Node,
     key: &str,
     problems: &mut Vec<Problem>,
+    broken: &mut HashSet<String>,
 ) -> Option<IndexMap<String, T>> {
     let Some(Value::Object(entries)) = obj.get_mut(key) else { return None };
     let entries = std::mem::take(entries);
@@ -95,27 +142,47 @@ fn take_map<T: DeserializeOwned>(
             Ok(v) => {
                 out.insert(name, v);
             }
-            Err(p) => problems.push(p),
+            Err(p) => {
+                problems.push(p);
+                broken.insert(name);
+            }
         }
     }
     Some(out)
 }
 
-/// Decodes each item of the sequence under `key` and leaves an empty sequence in its place.
-fn take_seq<T: DeserializeOwned>(
+/// Decodes each step; a step that fails becomes a manual placeholder with its raw `id`, so
+/// duplicate ids and references to it are still judged correctly.
+fn take_steps(
     obj: &mut serde_json::Map<String, Value>,
     tree: &Node,
-    key: &str,
     problems: &mut Vec<Problem>,
-) -> Option<Vec<T>> {
-    let Some(Value::Array(items)) = obj.get_mut(key) else { return None };
+    broken: &mut HashSet<usize>,
+) -> Option<Vec<Step>> {
+    let Some(Value::Array(items)) = obj.get_mut("steps") else { return None };
     let items = std::mem::take(items);
     let mut out = Vec::new();
     for (i, value) in items.into_iter().enumerate() {
-        let path = [Seg::Key(key.into()), Seg::Index(i)];
-        match decode_at::<T>(value, tree, &path) {
+        let id = value.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let path = [Seg::Key("steps".into()), Seg::Index(i)];
+        match decode_at::<Step>(value, tree, &path) {
             Ok(v) => out.push(v),
-            Err(p) => problems.push(p),
+            Err(p) => {
+                problems.push(p);
+                broken.insert(i);
+                out.push(Step {
+                    id,
+                    title: String::new(),
+                    instructions: String::new(),
+                    gate: Default::default(),
+                    action: None,
+                    with: IndexMap::new(),
+                    timeout: None,
+                    retries: 0,
+                    on_failure: Default::default(),
+                    when: None,
+                });
+            }
         }
     }
     Some(out)

@@ -50,11 +50,11 @@ pub fn load_str(path: &Path, base_dir: &Path, source: &str) -> Result<LoadedRunb
     let invalid = |problems| LoadError::Invalid(Diagnostics::new(path.to_path_buf(), problems));
     let (tree, yaml_problems) = yaml_tree::parse(source).map_err(|p| invalid(vec![Problem::new(p.pos, p.message)]))?;
     let mut problems: Vec<Problem> = yaml_problems.into_iter().map(|p| Problem::new(p.pos, p.message)).collect();
-    let runbook = decode::decode(&tree, &mut problems);
-    if let Some(rb) = &runbook {
-        problems.extend(validate::validate(rb, &tree, base_dir));
+    let decoded = decode::decode(&tree, &mut problems);
+    if let Some((rb, broken)) = &decoded {
+        problems.extend(validate::validate(rb, broken, &tree, base_dir));
     }
-    match runbook {
+    match decoded.map(|(rb, _)| rb) {
         Some(runbook) if problems.is_empty() => Ok(LoadedRunbook {
             path: path.to_path_buf(),
             base_dir: base_dir.to_path_buf(),

@@ -2,6 +2,7 @@
 //! parameters. Every check reports and moves on, so one pass finds every problem.
 
 use super::condition::Condition;
+use super::decode::Broken;
 use super::diagnostics::Problem;
 use super::inputs::{check_value, sample_value};
 use super::model::{Gate, ResourceType, Runbook, Step};
@@ -21,8 +22,8 @@ fn ident_ok(s: &str) -> bool {
 }
 
 /// Every semantic problem in a decoded runbook.
-pub fn validate(rb: &Runbook, tree: &Node, base_dir: &Path) -> Vec<Problem> {
-    let mut v = Validator { rb, tree, problems: Vec::new() };
+pub fn validate(rb: &Runbook, broken: &Broken, tree: &Node, base_dir: &Path) -> Vec<Problem> {
+    let mut v = Validator { rb, broken, tree, problems: Vec::new() };
     v.header();
     v.inputs();
     v.environments();
@@ -33,6 +34,7 @@ pub fn validate(rb: &Runbook, tree: &Node, base_dir: &Path) -> Vec<Problem> {
 
 struct Validator<'a> {
     rb: &'a Runbook,
+    broken: &'a Broken,
     tree: &'a Node,
     problems: Vec<Problem>,
 }
@@ -44,6 +46,9 @@ impl Validator<'_> {
     }
 
     fn header(&mut self) {
+        if self.broken.header {
+            return;
+        }
         if self.rb.version != 1 {
             self.at(
                 &[key("version")],
@@ -93,7 +98,7 @@ impl Validator<'_> {
 
     fn environments(&mut self) {
         for required in ["primary", "recovery"] {
-            if !self.rb.environments.contains_key(required) {
+            if !self.rb.environments.contains_key(required) && !self.broken.environments.contains(required) && !self.broken.header {
                 self.at(&[key("environments")], format!("environment `{required}` is required"));
             }
         }
@@ -152,7 +157,7 @@ impl Validator<'_> {
         for (i, step) in self.rb.steps.iter().enumerate() {
             let path = [key("steps"), Seg::Index(i)];
             let id_path = [key("steps"), Seg::Index(i), key("id")];
-            if !ident_ok(&step.id) {
+            if !ident_ok(&step.id) && !self.broken.steps.contains(&i) {
                 self.at(&id_path, format!("step id `{}` must be letters, digits, `-` or `_`", step.id));
             }
             if let Some(first) = seen.get(step.id.as_str()) {
@@ -160,7 +165,9 @@ impl Validator<'_> {
             } else {
                 seen.insert(&step.id, i);
             }
-            self.step(i, step, &path, base_dir);
+            if !self.broken.steps.contains(&i) {
+                self.step(i, step, &path, base_dir);
+            }
         }
     }
 
@@ -194,7 +201,7 @@ impl Validator<'_> {
         }
         if let Some(w) = &step.when {
             match Condition::parse(w) {
-                Ok(c) if !self.rb.inputs.contains_key(&c.input) => {
+                Ok(c) if !self.rb.inputs.contains_key(&c.input) && !self.broken.inputs.contains(&c.input) => {
                     self.at(&sub("when"), format!("`when` refers to unknown input `{}`", c.input))
                 }
                 Ok(_) => {}
@@ -269,11 +276,17 @@ impl Validator<'_> {
                         continue;
                     };
                     let Some(j) = self.rb.steps.iter().position(|s| &s.id == id) else {
+                        if self.broken.header {
+                            continue;
+                        }
                         self.at(path, format!("`{r}`: unknown step `{id}`"));
                         continue;
                     };
                     if j >= current {
                         self.at(path, format!("`{r}`: step `{id}` does not run before this step"));
+                        continue;
+                    }
+                    if self.broken.steps.contains(&j) {
                         continue;
                     }
                     let declared = self.rb.steps[j].action.as_deref().and_then(actions::info).map(|a| a.outputs);

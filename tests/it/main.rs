@@ -1,1 +1,9 @@
+//! Integration tests: one binary, modules by subject. Tests that need AWS talk to a real moto
+//! server through the real SDK clients; each starts its own server and stops it by its PID.
 
+mod dry_run;
+mod headless_run;
+mod loader;
+mod resume;
+mod sandbox_cli;
+mod support;

@@ -1,0 +1,37 @@
+//! A dry run makes no mutating AWS call, proved from moto's request recorder.
+
+use super::support::{journal, moto, only_run, pilotlight, recorded, run, seed, state_dir};
+use pilotlight::journal::Event;
+use pilotlight::sandbox::moto_api;
+
+#[test]
+fn dry_run_sends_no_mutating_call() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    moto_api::start_recording(moto.port).unwrap();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "runbooks/failback.yaml", "--headless", "--auto-approve", "--dry-run", "--endpoint-url", &url]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    let calls = recorded(moto.port);
+    let mutating: Vec<&str> = calls.iter().filter(|r| r.mutating()).map(|r| r.operation.as_str()).collect();
+    assert!(mutating.is_empty(), "dry run sent mutating calls: {mutating:?}");
+    // The recorder did see the run's reads, so an empty list above means something.
+    for op in ["DescribeStacks", "DescribeTable", "DescribeInstances", "GetCallerIdentity"] {
+        assert!(calls.iter().any(|r| r.operation == op), "expected a {op} read in {calls:?}");
+    }
+    let (_, dir) = only_run(state.path());
+    let notes: Vec<String> = journal(&dir)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::ActionLog { message, .. } if message.starts_with("dry run: would") => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert!(notes.iter().any(|n| n.contains("would create stack pilotlight-failback-permissions")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("would UPSERT app.example.internal. A from 10.1.1.10 to 10.0.1.10")), "{notes:?}");
+}

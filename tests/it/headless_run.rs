@@ -1,0 +1,105 @@
+//! The walking skeleton end to end, headless, against moto: deploy the permissions stack, flip
+//! DNS, check resources, delete the stack, each result verified with independent describe calls.
+
+use super::support::{fixture, journal, only_run, pilotlight, recorded, run, sdk, seed, state_dir};
+use pilotlight::journal::{Event, RunStatus};
+use pilotlight::sandbox::moto_api;
+
+fn dns_value(url: &str) -> Vec<String> {
+    let client = aws_sdk_route53::Client::new(&sdk(url, "us-east-1"));
+    super::support::block_on(async {
+        let zones = client.list_hosted_zones_by_name().dns_name("example.internal.").send().await.unwrap();
+        let zone = zones.hosted_zones().iter().find(|z| z.name() == "example.internal.").unwrap().id().to_string();
+        let sets = client.list_resource_record_sets().hosted_zone_id(zone).send().await.unwrap();
+        let rec = sets.resource_record_sets().iter().find(|r| r.name() == "app.example.internal." && r.r#type().as_str() == "A").unwrap();
+        rec.resource_records().iter().map(|r| r.value().to_string()).collect()
+    })
+}
+
+fn stack_status(url: &str, name: &str) -> Option<String> {
+    let client = aws_sdk_cloudformation::Client::new(&sdk(url, "us-east-1"));
+    super::support::block_on(async {
+        match client.describe_stacks().stack_name(name).send().await {
+            Ok(out) => out.stacks().first().and_then(|s| s.stack_status()).map(|s| s.as_str().to_string()),
+            Err(_) => None,
+        }
+    })
+}
+
+fn stack_role(url: &str, name: &str) -> Option<String> {
+    let client = aws_sdk_cloudformation::Client::new(&sdk(url, "us-east-1"));
+    super::support::block_on(async {
+        let out = client.describe_stack_resources().stack_name(name).send().await.ok()?;
+        out.stack_resources()
+            .iter()
+            .find(|r| r.resource_type() == Some("AWS::IAM::Role"))
+            .and_then(|r| r.physical_resource_id().map(str::to_string))
+    })
+}
+
+#[test]
+fn skeleton_runs_headless_and_its_effects_are_real() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    assert_eq!(dns_value(&url), ["10.1.1.10"], "seeded DNS points at recovery");
+
+    // First run keeps the stack, so its effects can be inspected.
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/skeleton.yaml", "--headless", "--auto-approve", "--var", "cleanup=false", "--endpoint-url", &url]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stack_status(&url, "skeleton-permissions").as_deref(), Some("CREATE_COMPLETE"));
+    assert_eq!(stack_role(&url, "skeleton-permissions").as_deref(), Some("skeleton-failback"));
+    assert_eq!(dns_value(&url), ["10.0.1.10"], "DNS flipped to primary");
+
+    let (_, dir) = only_run(state.path());
+    let entries = journal(&dir);
+    let outputs = |step: &str| {
+        entries.iter().find_map(|e| match &e.event {
+            Event::ActionFinished { step: s, ok: true, outputs, .. } if s == step => Some(outputs.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(outputs("flip").unwrap()["old_value"], "10.1.1.10");
+    assert_eq!(outputs("smoke").unwrap()["stdout"], "old=10.1.1.10\n");
+    assert!(entries.iter().any(|e| matches!(&e.event, Event::StepStatus { step, status: pilotlight::journal::StepStatus::Skipped, .. } if step == "delete")));
+    assert!(entries.iter().any(|e| matches!(&e.event, Event::GateDecided { step, typed: Some(t), auto: true, .. } if step == "flip" && t == "app.example.internal.")));
+    assert!(matches!(entries.last().unwrap().event, Event::RunFinished { status: RunStatus::Succeeded }));
+
+    // Second run: deploy and flip are already done (no mutating call for them), then cleanup.
+    moto_api::start_recording(moto.port).unwrap();
+    let state2 = state_dir();
+    let mut cmd = pilotlight(state2.path());
+    cmd.args(["run", "tests/fixtures/skeleton.yaml", "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let mutating: Vec<String> = recorded(moto.port).into_iter().filter(|r| r.mutating()).map(|r| r.operation).collect();
+    assert_eq!(mutating, ["DeleteStack"], "a repeated run only deletes the stack");
+    assert_eq!(stack_status(&url, "skeleton-permissions"), None, "stack is gone");
+    assert_eq!(dns_value(&url), ["10.0.1.10"]);
+}
+
+use super::support::moto;
+
+#[test]
+fn a_failing_check_fails_the_run_with_exit_1_and_names_the_resource() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    // No seed: the instance does not exist.
+    let state = state_dir();
+    let src = std::fs::read_to_string(fixture("skeleton.yaml")).unwrap();
+    let only_check = src.split("steps:").next().unwrap().to_string()
+        + "steps:\n  - id: instances\n    title: app server runs\n    action: check.resource\n    with: { resource: app_server, equals: running }\n";
+    let path = state.path().join("check.yaml");
+    std::fs::write(&path, only_check).unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", path.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("app_server (primary): status is \"absent\", expected running"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pilotlight resume"));
+}

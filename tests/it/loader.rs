@@ -1,0 +1,130 @@
+//! Loading and validating runbooks: every problem at once, each at its file:line:col, and no
+//! input makes the loader panic.
+
+use super::support::{fixture, pilotlight, repo, run, state_dir};
+use proptest::prelude::*;
+use std::path::Path;
+
+#[test]
+fn bundled_runbooks_validate() {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.arg("validate");
+    for e in std::fs::read_dir(repo().join("runbooks")).unwrap().flatten() {
+        cmd.arg(e.path());
+    }
+    let out = run(cmd);
+    assert!(out.status.success());
+    for name in ["skeleton.yaml", "resume.yaml"] {
+        pilotlight::runbook::load_file(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn five_mistakes_give_five_positioned_errors_and_exit_2() {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    let path = Path::new("tests/fixtures/five-mistakes.yaml");
+    cmd.arg("validate").arg(path);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("tests/fixtures/five-mistakes.yaml:")).collect();
+    let expected = [
+        ("18:5", "unknown field `retry`"),
+        ("19:9", "duplicate step id `one`"),
+        ("23:13", "unknown action `cloudformation.deplyo`"),
+        ("27:23", "unknown resource `orders_db`"),
+        ("33:13", "invalid type: string \"yes please\", expected a boolean"),
+    ];
+    assert_eq!(errors.len(), expected.len(), "errors: {errors:#?}");
+    assert!(stderr.contains("5 problem(s) in tests/fixtures/five-mistakes.yaml"));
+    for ((pos, text), line) in expected.iter().zip(&errors) {
+        let prefix = format!("tests/fixtures/five-mistakes.yaml:{pos}: ");
+        assert!(line.starts_with(&prefix), "{line:?} should start with {prefix:?}");
+        assert!(line.contains(text), "{line:?} should mention {text:?}");
+    }
+}
+
+#[test]
+fn semantic_problems_are_all_reported() {
+    let src = r#"version: 2
+name: "bad name"
+title: t
+inputs:
+  mode: { type: string, allowed: [test, real], default: prod }
+environments:
+  primary: { region: us-east-1 }
+steps:
+  - id: a
+    title: "{{ inputs.nope }}"
+    when: inputs.missing
+    timeout: soon
+    gate: { checklist: [] }
+  - id: b
+    title: uses a later step {{ steps.c.outputs.value }}
+  - id: c
+    title: c
+    action: check.resource
+    with: { resource: ghost, wait: true }
+"#;
+    let err = pilotlight::runbook::load_str(Path::new("x.yaml"), Path::new("."), src).unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "x.yaml:1:10: unsupported version 2",
+        "x.yaml:2:7: name must be",
+        "default: \"prod\" is not one of the allowed values",
+        "environment `recovery` is required",
+        "unknown input `nope`",
+        "`when` refers to unknown input `missing`",
+        "`soon` is not a duration",
+        "a checklist gate needs at least one item",
+        "step `c` does not run before this step",
+        "unknown resource `ghost`",
+        "`wait` needs `equals` or `one_of`",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let err = pilotlight::runbook::load_str(Path::new("s.yaml"), Path::new("."), "version: 1\nsteps: [a, b\n").unwrap_err();
+    assert!(err.to_string().starts_with("s.yaml:"), "{err}");
+    let err = pilotlight::runbook::load_str(Path::new("s.yaml"), Path::new("."), "a: 1\na: 2\n").unwrap_err();
+    assert!(err.to_string().contains("s.yaml:2:1: duplicate key `a`"), "{err}");
+}
+
+fn bundled() -> String {
+    std::fs::read_to_string(repo().join("runbooks/failback.yaml")).unwrap()
+}
+
+fn load(src: &str) {
+    let _ = pilotlight::runbook::load_str(Path::new("fuzz.yaml"), Path::new("."), src);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Arbitrary text never panics the loader.
+    #[test]
+    fn loader_never_panics_on_arbitrary_text(src in ".{0,400}") {
+        load(&src);
+    }
+
+    /// YAML-ish noise (the characters YAML cares about) never panics the loader.
+    #[test]
+    fn loader_never_panics_on_yaml_noise(src in "[ \\-:\\[\\]{}&*!|>'\"#%@`,?\\n\\ta-z0-9]{0,300}") {
+        load(&src);
+    }
+
+    /// A real runbook with a random slice cut out, or random text spliced in, never panics it.
+    #[test]
+    fn loader_never_panics_on_mutated_runbooks(at in 0usize..6000, len in 0usize..200, insert in ".{0,20}") {
+        let mut src = bundled();
+        let at = src.char_indices().map(|(i, _)| i).nth(at % src.chars().count()).unwrap_or(0);
+        let end = src[at..].char_indices().map(|(i, _)| at + i).nth(len).unwrap_or(src.len());
+        src.replace_range(at..end, &insert);
+        load(&src);
+    }
+}

@@ -1,0 +1,128 @@
+//! A run killed (SIGKILL, the process, not a function return) between two actions resumes from
+//! its journal and finishes without repeating the completed action.
+
+use super::support::{journal, moto, pilotlight, recorded, run, seed, state_dir};
+use pilotlight::journal::{Event, RunStatus, StepStatus};
+use pilotlight::sandbox::moto_api;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[test]
+fn killed_between_actions_resumes_without_repeating_the_first() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    moto_api::start_recording(moto.port).unwrap();
+    let state = state_dir();
+
+    // No --auto-approve: the run stops at the `flip` gate, waiting on standard input.
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/resume.yaml", "--headless", "--endpoint-url", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let runs = state.path().join("runs");
+    let start = Instant::now();
+    let run_dir = loop {
+        assert!(start.elapsed() < Duration::from_secs(60), "the run never reached the flip gate");
+        let dir = std::fs::read_dir(&runs).ok().and_then(|mut d| d.next()).and_then(Result::ok).map(|e| e.path());
+        if let Some(dir) = dir {
+            let at_gate = journal(&dir).iter().any(|e| {
+                matches!(&e.event, Event::StepStatus { step, status: StepStatus::AwaitingGate, .. } if step == "flip")
+            });
+            if at_gate {
+                break dir;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+
+    // The process died; leave a torn last line as a crash mid-write would.
+    let mut f = std::fs::OpenOptions::new().append(true).open(run_dir.join("journal.jsonl")).unwrap();
+    write!(f, "{{\"seq\": 999, \"ts\": \"2026-").unwrap();
+    drop(f);
+
+    let mut list = pilotlight(state.path());
+    list.arg("runs");
+    let out = run(list);
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = listing.lines().find(|l| l.starts_with(&id)).expect("the run is listed");
+    assert_eq!(line.split_whitespace().nth(1), Some("running"), "a killed run is listed as running: {line}");
+
+    let mut resume = pilotlight(state.path());
+    resume.args(["resume", &id, "--headless", "--auto-approve"]);
+    let out = run(resume);
+    assert_eq!(out.status.code(), Some(0), "resume finishes the run");
+
+    let creates = recorded(moto.port).into_iter().filter(|r| r.operation == "CreateStack").count();
+    assert_eq!(creates, 1, "CreateStack was sent once across both processes");
+    let entries = journal(&run_dir);
+    let deploy_starts = entries
+        .iter()
+        .filter(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "deploy"))
+        .count();
+    assert_eq!(deploy_starts, 1, "the completed deploy action was not started again");
+    assert!(entries.iter().any(|e| matches!(e.event, Event::RunResumed { .. })));
+    assert!(entries.iter().any(|e| matches!(&e.event, Event::ActionFinished { step, ok: true, .. } if step == "flip")));
+    assert!(matches!(entries.last().unwrap().event, Event::RunFinished { status: RunStatus::Succeeded }));
+    let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "the torn line was cut and numbering continued: {seqs:?}");
+}
+
+#[test]
+fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
+    // Kill inside a running action (a slow smoke test after the stack and the DNS flip): the
+    // resumed run starts that action again as attempt 2 and sends no mutating call for the
+    // steps that had finished.
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    let state = state_dir();
+    let rb = state.path().join("slow.yaml");
+    let src = std::fs::read_to_string(super::support::fixture("resume.yaml")).unwrap().replace("../../assets", &format!("{}/assets", super::support::repo().display()))
+        + "  - id: after\n    title: wait here\n    action: exec\n    with: { command: \"test -f done || sleep 60\" }\n";
+    std::fs::write(&rb, src).unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    let run_dir = loop {
+        assert!(start.elapsed() < Duration::from_secs(60), "the run never reached the exec step");
+        let dir = std::fs::read_dir(state.path().join("runs")).ok().and_then(|mut d| d.next()).and_then(Result::ok).map(|e| e.path());
+        if let Some(dir) = dir {
+            if journal(&dir).iter().any(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "after")) {
+                break dir;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::write(state.path().join("done"), "").unwrap();
+    let id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    moto_api::start_recording(moto.port).unwrap();
+    let mut resume = pilotlight(state.path());
+    resume.args(["resume", &id, "--headless", "--auto-approve"]);
+    let out = run(resume);
+    assert_eq!(out.status.code(), Some(0));
+    let mutating: Vec<String> = recorded(moto.port).into_iter().filter(|r| r.mutating()).map(|r| r.operation).collect();
+    assert!(mutating.is_empty(), "resume repeated a mutating call: {mutating:?}");
+    let entries = journal(&run_dir);
+    let after_starts: Vec<u32> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::ActionStarted { step, attempt, .. } if step == "after" => Some(*attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(after_starts, [1, 2], "the interrupted exec ran again as attempt 2");
+    assert!(entries.iter().any(|e| matches!(&e.event, Event::ActionLog { step, message } if step == "after" && message.contains("interrupted"))));
+}

@@ -1,0 +1,56 @@
+//! `pilotlight sandbox up|seed|status|down` and the bundled failback runbook on the seeded
+//! sandbox with no --var at all.
+
+use super::support::{pilotlight, run, state_dir};
+
+#[test]
+fn sandbox_lifecycle_and_bundled_failback_with_defaults() {
+    let state = state_dir();
+    let sb = |args: &[&str]| {
+        let mut c = pilotlight(state.path());
+        c.args(args);
+        run(c)
+    };
+    let out = sb(&["sandbox", "status"]);
+    assert_eq!(out.status.code(), Some(1), "not running yet");
+
+    let out = sb(&["sandbox", "up"]);
+    assert!(out.status.success());
+    let info: pilotlight::sandbox::SandboxInfo =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("sandbox/sandbox.json")).unwrap()).unwrap();
+    let guard = StopOnDrop(info.pid);
+    assert!(String::from_utf8_lossy(&sb(&["sandbox", "up"]).stdout).contains("already running"));
+    assert!(sb(&["sandbox", "status"]).status.success());
+
+    let first = sb(&["sandbox", "seed"]);
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).contains("12 created, 0 already there"));
+    let again = sb(&["sandbox", "seed"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 created, 12 already there"), "seeding is idempotent");
+
+    let out = sb(&["run", "runbooks/failback.yaml", "--sandbox", "--headless", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "the bundled failback runs on the seeded sandbox with no --var");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("flip-dns: done old_value=\"10.1.1.10\" new_value=\"10.0.1.10\""), "{stdout}");
+
+    let out = sb(&["sandbox", "down"]);
+    assert!(out.status.success());
+    assert!(!pilotlight::sandbox::process::alive(info.pid) || is_zombie_or_gone(info.pid), "moto stopped by its PID");
+    drop(guard);
+    assert_eq!(sb(&["sandbox", "status"]).status.code(), Some(1));
+}
+
+fn is_zombie_or_gone(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true)
+}
+
+/// Stops the sandbox if the test fails before `sandbox down`.
+struct StopOnDrop(i32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if pilotlight::sandbox::process::cmdline(self.0).is_some_and(|c| c.contains("moto_server")) {
+            pilotlight::sandbox::process::terminate(self.0, std::time::Duration::from_secs(3));
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Shared test support: a private moto server per test (stopped by its PID on drop), the
+//! `pilotlight` binary, temporary state directories, SDK clients for independent checks, and
+//! moto's request recorder.
+
+use pilotlight::sandbox::{MotoServer, moto_api};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Starts a private moto server (installing moto into the shared venv if needed). Fails loudly:
+/// a test that needs moto never skips.
+pub fn moto() -> MotoServer {
+    let venv = shared_venv();
+    let log = std::env::temp_dir().join(format!("pilotlight-test-moto-{}-{}.log", std::process::id(), fastrand::u32(..)));
+    match MotoServer::start(&venv, &log) {
+        Ok(m) => m,
+        Err(e) => panic!("these tests need moto and could not start it: {e}"),
+    }
+}
+
+/// The moto venv every test (and the binary under test) shares, so moto installs once.
+pub fn shared_venv() -> PathBuf {
+    pilotlight::sandbox::server::venv_dir(&pilotlight::cli::default_state_dir())
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+/// The `pilotlight` binary with a private state directory and no stray AWS settings.
+pub fn pilotlight(state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pilotlight"));
+    c.env("PILOTLIGHT_STATE_DIR", state)
+        .env(pilotlight::sandbox::server::VENV_ENV, shared_venv())
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .current_dir(repo());
+    c
+}
+
+/// Runs a command and returns its output, echoing it for failing-test diagnosis.
+pub fn run(mut cmd: Command) -> Output {
+    let out = cmd.output().expect("run pilotlight");
+    eprintln!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+}
+
+/// SDK configuration pointed at moto, for checks independent of the code under test.
+pub fn sdk(url: &str, region: &str) -> aws_config::SdkConfig {
+    block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .endpoint_url(url)
+            .credentials_provider(aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "test"))
+            .load(),
+    )
+}
+
+/// Seeds moto with the demo world through the product's own seeder.
+pub fn seed(url: &str) {
+    block_on(pilotlight::sandbox::seed::seed(url)).expect("seed the sandbox");
+}
+
+/// The only run directory under a state directory.
+pub fn only_run(state: &Path) -> (String, PathBuf) {
+    let dirs: Vec<_> = std::fs::read_dir(state.join("runs")).expect("runs dir").flatten().collect();
+    assert_eq!(dirs.len(), 1, "expected exactly one run");
+    (dirs[0].file_name().to_string_lossy().into_owned(), dirs[0].path())
+}
+
+/// Every journal entry of a run.
+pub fn journal(run_dir: &Path) -> Vec<pilotlight::journal::Entry> {
+    pilotlight::journal::read_entries(&run_dir.join("journal.jsonl")).expect("read journal").0
+}
+
+/// One AWS request as moto recorded it, reduced to its operation.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub operation: String,
+}
+
+impl Recorded {
+    /// Whether the request can change state: query/JSON operations other than Describe/List/Get,
+    /// and REST calls other than GET.
+    pub fn mutating(&self) -> bool {
+        if self.operation.starts_with("REST ") {
+            return self.method != "GET";
+        }
+        !["Describe", "List", "Get"].iter().any(|p| self.operation.starts_with(p))
+    }
+}
+
+/// Moto's recording, without its own control calls.
+pub fn recorded(port: u16) -> Vec<Recorded> {
+    use base64_decode as b64;
+    moto_api::recording(port)
+        .expect("download recording")
+        .into_iter()
+        .filter(|r| !r["url"].as_str().unwrap_or("").contains("/moto-api/"))
+        .map(|r| {
+            let method = r["method"].as_str().unwrap_or("").to_string();
+            let raw = r["body"].as_str().unwrap_or("");
+            let body = if r["body_encoded"].as_bool().unwrap_or(false) { b64(raw) } else { raw.to_string() };
+            let target = r["headers"]["X-Amz-Target"].as_str().map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
+            let action = body.split('&').find_map(|kv| kv.strip_prefix("Action=")).map(str::to_string);
+            let url = r["url"].as_str().unwrap_or("");
+            let operation = target.or(action).unwrap_or_else(|| format!("REST {url}"));
+            Recorded { method, operation }
+        })
+        .collect()
+}
+
+/// Minimal standard base64 decoding (the recorder encodes bodies).
+fn base64_decode(s: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let Some(v) = T.iter().position(|t| *t == c) else { continue };
+        buf = (buf << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A temporary state directory.
+pub fn state_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
