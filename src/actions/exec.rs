@@ -50,10 +50,10 @@ impl ExecParams {
             Command::Argv(v) if v.is_empty() => out.push((vec![Seg::Key("command".into())], "command is empty".into())),
             _ => {}
         }
-        if let Some(cwd) = &self.cwd {
-            if !cx.base_dir.join(cwd).is_dir() {
-                out.push((vec![Seg::Key("cwd".into())], format!("directory {cwd} does not exist")));
-            }
+        if let Some(cwd) = &self.cwd
+            && !cx.base_dir.join(cwd).is_dir()
+        {
+            out.push((vec![Seg::Key("cwd".into())], format!("directory {cwd} does not exist")));
         }
         out
     }
@@ -110,8 +110,7 @@ impl ExecParams {
         .into_iter()
         .collect();
         if code != Some(self.expect_exit) {
-            let last =
-                stderr.lines().chain(stdout.lines()).filter(|l| !l.trim().is_empty()).last().unwrap_or("").to_string();
+            let last = stderr.lines().chain(stdout.lines()).rfind(|l| !l.trim().is_empty()).unwrap_or("").to_string();
             return Err(ActionError::Failed(format!(
                 "`{}` exited with {} (expected {}): {last}",
                 self.display(),

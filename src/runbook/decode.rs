@@ -5,11 +5,11 @@
 
 use super::diagnostics::Problem;
 use super::model::{Runbook, Step};
-use std::collections::HashSet;
 use super::yaml_tree::{Node, Seg};
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// Decodes `value` (found at `path` in `tree`) into `T`, or says where and why it cannot.
 pub fn decode_at<T: DeserializeOwned>(value: Value, tree: &Node, path: &[Seg]) -> Result<T, Problem> {
@@ -59,7 +59,8 @@ pub struct Broken {
 pub fn decode(tree: &Node, problems: &mut Vec<Problem>) -> Option<(Runbook, Broken)> {
     let mut root = tree.to_json();
     let Some(obj) = root.as_object_mut() else {
-        problems.push(Problem::new(tree.pos, "a runbook is a mapping with version, name, title, environments and steps"));
+        problems
+            .push(Problem::new(tree.pos, "a runbook is a mapping with version, name, title, environments and steps"));
         return None;
     };
     let mut broken = Broken::default();

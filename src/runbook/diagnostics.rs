@@ -26,7 +26,7 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     pub fn new(file: PathBuf, mut problems: Vec<Problem>) -> Diagnostics {
-        problems.sort_by(|a, b| a.pos.cmp(&b.pos));
+        problems.sort_by_key(|a| a.pos);
         problems.dedup();
         Diagnostics { file, problems }
     }

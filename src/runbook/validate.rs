@@ -59,10 +59,10 @@ impl Validator<'_> {
             self.at(&[key("name")], "name must be letters, digits, `-` or `_` (it is used in run ids)");
         }
         for (field, value) in [("rto", &self.rb.targets.rto), ("rpo", &self.rb.targets.rpo)] {
-            if let Some(d) = value {
-                if let Err(e) = humantime::parse_duration(d) {
-                    self.at(&[key("targets"), key(field)], format!("`{d}` is not a duration like `15m` or `4h`: {e}"));
-                }
+            if let Some(d) = value
+                && let Err(e) = humantime::parse_duration(d)
+            {
+                self.at(&[key("targets"), key(field)], format!("`{d}` is not a duration like `15m` or `4h`: {e}"));
             }
         }
     }
@@ -73,13 +73,13 @@ impl Validator<'_> {
             if !ident_ok(name) {
                 self.at(&path, format!("input name `{name}` must be letters, digits, `-` or `_`"));
             }
-            if let Some(p) = &spec.pattern {
-                if let Err(e) = regex::Regex::new(p) {
-                    self.at(
-                        &[key("inputs"), key(name), key("pattern")],
-                        format!("pattern is not a valid regular expression: {e}"),
-                    );
-                }
+            if let Some(p) = &spec.pattern
+                && let Err(e) = regex::Regex::new(p)
+            {
+                self.at(
+                    &[key("inputs"), key(name), key("pattern")],
+                    format!("pattern is not a valid regular expression: {e}"),
+                );
             }
             if let Some(allowed) = &spec.allowed {
                 for (i, a) in allowed.iter().enumerate() {
@@ -88,17 +88,20 @@ impl Validator<'_> {
                     }
                 }
             }
-            if let Some(d) = &spec.default {
-                if let Err(e) = check_value(spec, d, true) {
-                    self.at(&[key("inputs"), key(name), key("default")], format!("default: {e}"));
-                }
+            if let Some(d) = &spec.default
+                && let Err(e) = check_value(spec, d, true)
+            {
+                self.at(&[key("inputs"), key(name), key("default")], format!("default: {e}"));
             }
         }
     }
 
     fn environments(&mut self) {
         for required in ["primary", "recovery"] {
-            if !self.rb.environments.contains_key(required) && !self.broken.environments.contains(required) && !self.broken.header {
+            if !self.rb.environments.contains_key(required)
+                && !self.broken.environments.contains(required)
+                && !self.broken.header
+            {
                 self.at(&[key("environments")], format!("environment `{required}` is required"));
             }
         }
@@ -194,10 +197,10 @@ impl Validator<'_> {
             Gate::TypeToConfirm(text) => self.refs_in(text, &sub("gate"), Some(i)),
             Gate::None | Gate::Confirm => {}
         }
-        if let Some(t) = &step.timeout {
-            if let Err(e) = humantime::parse_duration(t) {
-                self.at(&sub("timeout"), format!("`{t}` is not a duration like `90s` or `15m`: {e}"));
-            }
+        if let Some(t) = &step.timeout
+            && let Err(e) = humantime::parse_duration(t)
+        {
+            self.at(&sub("timeout"), format!("`{t}` is not a duration like `90s` or `15m`: {e}"));
         }
         if let Some(w) = &step.when {
             match Condition::parse(w) {

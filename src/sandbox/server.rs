@@ -221,10 +221,10 @@ pub fn down(state_dir: &Path) -> Result<Option<SandboxInfo>, SandboxError> {
     let path = info_path(state_dir);
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
     let info: Option<SandboxInfo> = serde_json::from_str(&text).ok();
-    if let Some(info) = &info {
-        if process::cmdline(info.pid).is_some_and(|c| c.contains("moto_server")) {
-            process::terminate(info.pid, Duration::from_secs(5));
-        }
+    if let Some(info) = &info
+        && process::cmdline(info.pid).is_some_and(|c| c.contains("moto_server"))
+    {
+        process::terminate(info.pid, Duration::from_secs(5));
     }
     std::fs::remove_file(&path).map_err(io(format!("cannot remove {}", path.display())))?;
     Ok(info)

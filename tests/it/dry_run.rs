@@ -33,5 +33,8 @@ fn dry_run_sends_no_mutating_call() {
         })
         .collect();
     assert!(notes.iter().any(|n| n.contains("would create stack pilotlight-failback-permissions")), "{notes:?}");
-    assert!(notes.iter().any(|n| n.contains("would UPSERT app.example.internal. A from 10.1.1.10 to 10.0.1.10")), "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("would UPSERT app.example.internal. A from 10.1.1.10 to 10.0.1.10")),
+        "{notes:?}"
+    );
 }

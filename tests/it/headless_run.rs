@@ -11,7 +11,11 @@ fn dns_value(url: &str) -> Vec<String> {
         let zones = client.list_hosted_zones_by_name().dns_name("example.internal.").send().await.unwrap();
         let zone = zones.hosted_zones().iter().find(|z| z.name() == "example.internal.").unwrap().id().to_string();
         let sets = client.list_resource_record_sets().hosted_zone_id(zone).send().await.unwrap();
-        let rec = sets.resource_record_sets().iter().find(|r| r.name() == "app.example.internal." && r.r#type().as_str() == "A").unwrap();
+        let rec = sets
+            .resource_record_sets()
+            .iter()
+            .find(|r| r.name() == "app.example.internal." && r.r#type().as_str() == "A")
+            .unwrap();
         rec.resource_records().iter().map(|r| r.value().to_string()).collect()
     })
 }
@@ -47,7 +51,16 @@ fn skeleton_runs_headless_and_its_effects_are_real() {
     // First run keeps the stack, so its effects can be inspected.
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/skeleton.yaml", "--headless", "--auto-approve", "--var", "cleanup=false", "--endpoint-url", &url]);
+    cmd.args([
+        "run",
+        "tests/fixtures/skeleton.yaml",
+        "--headless",
+        "--auto-approve",
+        "--var",
+        "cleanup=false",
+        "--endpoint-url",
+        &url,
+    ]);
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stack_status(&url, "skeleton-permissions").as_deref(), Some("CREATE_COMPLETE"));

@@ -89,7 +89,8 @@ steps:
 
 #[test]
 fn syntax_errors_have_positions() {
-    let err = pilotlight::runbook::load_str(Path::new("s.yaml"), Path::new("."), "version: 1\nsteps: [a, b\n").unwrap_err();
+    let err =
+        pilotlight::runbook::load_str(Path::new("s.yaml"), Path::new("."), "version: 1\nsteps: [a, b\n").unwrap_err();
     assert!(err.to_string().starts_with("s.yaml:"), "{err}");
     let err = pilotlight::runbook::load_str(Path::new("s.yaml"), Path::new("."), "a: 1\na: 2\n").unwrap_err();
     assert!(err.to_string().contains("s.yaml:2:1: duplicate key `a`"), "{err}");

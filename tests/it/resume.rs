@@ -62,10 +62,8 @@ fn killed_between_actions_resumes_without_repeating_the_first() {
     let creates = recorded(moto.port).into_iter().filter(|r| r.operation == "CreateStack").count();
     assert_eq!(creates, 1, "CreateStack was sent once across both processes");
     let entries = journal(&run_dir);
-    let deploy_starts = entries
-        .iter()
-        .filter(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "deploy"))
-        .count();
+    let deploy_starts =
+        entries.iter().filter(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "deploy")).count();
     assert_eq!(deploy_starts, 1, "the completed deploy action was not started again");
     assert!(entries.iter().any(|e| matches!(e.event, Event::RunResumed { .. })));
     assert!(entries.iter().any(|e| matches!(&e.event, Event::ActionFinished { step, ok: true, .. } if step == "flip")));
@@ -84,7 +82,9 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
     seed(&url);
     let state = state_dir();
     let rb = state.path().join("slow.yaml");
-    let src = std::fs::read_to_string(super::support::fixture("resume.yaml")).unwrap().replace("../../assets", &format!("{}/assets", super::support::repo().display()))
+    let src = std::fs::read_to_string(super::support::fixture("resume.yaml"))
+        .unwrap()
+        .replace("../../assets", &format!("{}/assets", super::support::repo().display()))
         + "  - id: after\n    title: wait here\n    action: exec\n    with: { command: \"test -f done || sleep 60\" }\n";
     std::fs::write(&rb, src).unwrap();
     let mut cmd = pilotlight(state.path());
@@ -96,11 +96,15 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
     let start = Instant::now();
     let run_dir = loop {
         assert!(start.elapsed() < Duration::from_secs(60), "the run never reached the exec step");
-        let dir = std::fs::read_dir(state.path().join("runs")).ok().and_then(|mut d| d.next()).and_then(Result::ok).map(|e| e.path());
-        if let Some(dir) = dir {
-            if journal(&dir).iter().any(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "after")) {
-                break dir;
-            }
+        let dir = std::fs::read_dir(state.path().join("runs"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path());
+        if let Some(dir) = dir
+            && journal(&dir).iter().any(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "after"))
+        {
+            break dir;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -124,5 +128,7 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
         })
         .collect();
     assert_eq!(after_starts, [1, 2], "the interrupted exec ran again as attempt 2");
-    assert!(entries.iter().any(|e| matches!(&e.event, Event::ActionLog { step, message } if step == "after" && message.contains("interrupted"))));
+    assert!(entries.iter().any(
+        |e| matches!(&e.event, Event::ActionLog { step, message } if step == "after" && message.contains("interrupted"))
+    ));
 }

@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 /// a test that needs moto never skips.
 pub fn moto() -> MotoServer {
     let venv = shared_venv();
-    let log = std::env::temp_dir().join(format!("pilotlight-test-moto-{}-{}.log", std::process::id(), fastrand::u32(..)));
+    let log =
+        std::env::temp_dir().join(format!("pilotlight-test-moto-{}-{}.log", std::process::id(), fastrand::u32(..)));
     match MotoServer::start(&venv, &log) {
         Ok(m) => m,
         Err(e) => panic!("these tests need moto and could not start it: {e}"),
@@ -47,7 +48,11 @@ pub fn pilotlight(state: &Path) -> Command {
 /// Runs a command and returns its output, echoing it for failing-test diagnosis.
 pub fn run(mut cmd: Command) -> Output {
     let out = cmd.output().expect("run pilotlight");
-    eprintln!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
