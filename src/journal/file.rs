@@ -110,3 +110,38 @@ pub fn read_entries(path: &Path) -> Result<(Vec<Entry>, u64), JournalError> {
     }
     Ok((entries, good_len))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::RunStatus;
+
+    #[test]
+    fn torn_last_line_is_cut_and_appending_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let mut j = Journal::create(&path).unwrap();
+        j.append(Event::RunResumed { user: "a".into() }).unwrap();
+        j.append(Event::RunFinished { status: RunStatus::Failed }).unwrap();
+        drop(j);
+        let good = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"seq\":3,\"ts\":\"20").unwrap();
+        let (mut j, entries) = Journal::open(&path).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good, "the torn tail is cut off");
+        assert_eq!(j.append(Event::RunResumed { user: "b".into() }).unwrap().seq, 3);
+        assert_eq!(read_entries(&path).unwrap().0.len(), 3);
+    }
+
+    #[test]
+    fn a_bad_line_in_the_middle_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let mut j = Journal::create(&path).unwrap();
+        j.append(Event::RunResumed { user: "a".into() }).unwrap();
+        drop(j);
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"garbage\n{}\n").unwrap();
+        let err = read_entries(&path).unwrap_err();
+        assert!(err.to_string().contains(":2: not a journal entry"), "{err}");
+    }
+}

@@ -2,8 +2,10 @@
 //! server through the real SDK clients; each starts its own server and stops it by its PID.
 
 mod dry_run;
+mod engine;
 mod headless_run;
 mod loader;
 mod resume;
 mod sandbox_cli;
+mod schema;
 mod support;

@@ -1,0 +1,149 @@
+//! The engine driven headless by a scripted operator (no AWS): gates, skips, aborts, failure
+//! decisions, `when`, and resume after an abort.
+
+use super::support::state_dir;
+use pilotlight::engine::{FailureAnswer, FailureRequest, GateAnswer, GateRequest, Operator, Run, RunOptions, RunStore};
+use pilotlight::journal::{Event, GateOutcome, RunStatus, StepStatus};
+use pilotlight::runbook::{self, inputs};
+use std::collections::VecDeque;
+use std::path::Path;
+
+/// Answers from a script, and remembers what it was asked.
+#[derive(Default)]
+struct Script {
+    gates: VecDeque<GateAnswer>,
+    failures: VecDeque<FailureAnswer>,
+    asked: Vec<String>,
+}
+
+impl Operator for Script {
+    async fn gate(&mut self, r: GateRequest<'_>) -> GateAnswer {
+        self.asked.push(format!("gate {}", r.step.id));
+        self.gates.pop_front().expect("an unexpected gate")
+    }
+    async fn failure(&mut self, r: FailureRequest<'_>) -> FailureAnswer {
+        self.asked.push(format!("failure {} attempt {}", r.step.id, r.attempt));
+        self.failures.pop_front().expect("an unexpected failure prompt")
+    }
+}
+
+const RUNBOOK: &str = r#"
+version: 1
+name: engine
+title: Engine behaviour
+inputs:
+  extra: { type: boolean, default: false }
+environments:
+  primary: { region: us-east-1 }
+  recovery: { region: us-west-2 }
+steps:
+  - id: ready
+    title: Ready
+    gate: { checklist: [one, two] }
+  - id: destroy
+    title: Destructive
+    gate: { type_to_confirm: orders-db }
+  - id: flaky
+    title: Fails once, then works
+    action: exec
+    with: { command: "test -f marker || { touch marker; echo broken >&2; exit 3; }" }
+    on_failure: ask
+  - id: optional
+    title: Only with extra
+    when: inputs.extra
+  - id: later
+    title: Confirm
+    gate: confirm
+"#;
+
+fn start(dir: &Path, state: &Path) -> Run {
+    let path = dir.join("engine.yaml");
+    std::fs::write(&path, RUNBOOK).unwrap();
+    let loaded = runbook::load_file(&path).unwrap();
+    let resolved = inputs::resolve(&loaded.runbook, &[]).unwrap();
+    Run::start(&RunStore::new(state), loaded, resolved, RunOptions::default(), Box::new(|_| {})).unwrap()
+}
+
+#[test]
+fn gates_failures_and_resume_after_abort() {
+    let work = state_dir();
+    let state = state_dir();
+    let run = start(work.path(), state.path());
+    let id = run.id.clone();
+    let approve = |typed: Option<&str>, checked: &[&str]| GateAnswer::Approve {
+        typed: typed.map(str::to_string),
+        checked: checked.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut op = Script::default();
+    op.gates.extend([
+        approve(None, &["one"]),         // not every item ticked: asked again
+        approve(None, &["one", "two"]),  // ready
+        approve(Some("orders_db"), &[]), // mistyped: asked again
+        approve(Some("orders-db"), &[]), // destroy
+        GateAnswer::Abort,               // later: abort the run
+    ]);
+    op.failures.push_back(FailureAnswer::Retry);
+    let status = super::support::block_on(run.drive(&mut op)).unwrap();
+    assert_eq!(status, RunStatus::Aborted);
+    assert_eq!(
+        op.asked,
+        ["gate ready", "gate ready", "gate destroy", "gate destroy", "failure flaky attempt 1", "gate later"]
+    );
+    let state_now = run.state();
+    assert_eq!(state_now.step("flaky").status, StepStatus::Succeeded);
+    assert_eq!(state_now.step("flaky").attempts, 2);
+    assert_eq!(state_now.step("optional").status, StepStatus::Skipped);
+    assert!(state_now.step("optional").reason.unwrap().contains("inputs.extra"));
+    drop(run);
+
+    // Resume: only the aborted gate is asked again.
+    let run = Run::resume(&RunStore::new(state.path()), &id, None, false, Box::new(|_| {})).unwrap();
+    let mut op = Script::default();
+    op.gates.push_back(GateAnswer::Skip { reason: "not needed today".into() });
+    let status = super::support::block_on(run.drive(&mut op)).unwrap();
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(op.asked, ["gate later"]);
+    let entries = pilotlight::journal::read_entries(&run.dir.join("journal.jsonl")).unwrap().0;
+    let typed: Vec<Option<String>> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::GateDecided { step, typed, outcome: GateOutcome::Approved, .. } if step == "destroy" => {
+                Some(typed.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(typed, [Some("orders-db".to_string())], "only the matching confirmation is journaled as an approval");
+    assert!(entries.iter().any(|e| matches!(&e.event,
+        Event::StepStatus { step, status: StepStatus::Skipped, reason: Some(r) } if step == "later" && r == "not needed today")));
+}
+
+#[test]
+fn a_run_cannot_be_driven_twice_at_once() {
+    let work = state_dir();
+    let state = state_dir();
+    let run = start(work.path(), state.path());
+    let second = Run::resume(&RunStore::new(state.path()), &run.id, None, false, Box::new(|_| {}));
+    assert!(matches!(second, Err(pilotlight::engine::EngineError::Locked(_))));
+}
+
+#[test]
+fn bad_vars_are_all_reported_before_anything_runs() {
+    let work = state_dir();
+    let path = work.path().join("engine.yaml");
+    std::fs::write(
+        &path,
+        RUNBOOK.replace(
+            "extra: { type: boolean, default: false }",
+            "extra: { type: boolean }\n  n: { type: integer, default: 1 }",
+        ),
+    )
+    .unwrap();
+    let loaded = runbook::load_file(&path).unwrap();
+    let problems =
+        inputs::resolve(&loaded.runbook, &[("n".into(), "many".into()), ("typo".into(), "1".into())]).unwrap_err();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("no input `typo`")));
+    assert!(problems.iter().any(|p| p.contains("\"many\" is not an integer")));
+    assert!(problems.iter().any(|p| p.contains("input `extra` is required")));
+}
