@@ -10,6 +10,7 @@ pub mod wait;
 pub use envs::{AwsEnvs, ConnectOptions};
 
 use crate::journal::JournalError;
+pub use aws_sdk_sts::error::ProvideErrorMetadata;
 use std::error::Error;
 use std::future::Future;
 
@@ -78,9 +79,26 @@ impl CallLog for NoLog {
     }
 }
 
-/// Renders an SDK error with its whole chain (the SDK's `Display` alone says only "service error").
-pub fn error_text<E: Error + 'static>(e: &E) -> String {
-    aws_sdk_sts::error::DisplayErrorContext(e).to_string()
+/// Renders an SDK error for people: `Code: message` from the service when it sent one (the
+/// SDK's `Display` alone says only "service error"), else the whole error chain (connection
+/// refused, timeouts, credentials).
+pub fn error_text<E: Error + ProvideErrorMetadata + 'static>(e: &E) -> String {
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => {
+            let mut parts = vec![e.to_string()];
+            let mut source = e.source();
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !parts.iter().any(|p| p.contains(&text)) {
+                    parts.push(text);
+                }
+                source = s.source();
+            }
+            parts.join(": ")
+        }
+    }
 }
 
 /// Sends one call, journaling it: mutating calls are journaled (and fsynced) before they are sent
@@ -88,7 +106,7 @@ pub fn error_text<E: Error + 'static>(e: &E) -> String {
 /// the SDK's, so callers can treat "not found" as an answer rather than a failure.
 pub async fn call<T, E, F>(log: &dyn CallLog, call: &Call<'_>, fut: F) -> Result<Result<T, E>, ActionError>
 where
-    E: Error + 'static,
+    E: Error + ProvideErrorMetadata + 'static,
     F: Future<Output = Result<T, E>>,
 {
     if call.mutating {

@@ -60,12 +60,22 @@ pub struct Run {
     _lock: RunLock,
 }
 
-/// The OS user, recorded with every decision.
+/// The OS user, recorded with every decision: `$USER`/`$LOGNAME`, else the account name of the
+/// real user id (shells started by `su` or services often have no `$USER`).
 pub fn os_user() -> String {
-    ["USER", "LOGNAME", "USERNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+    if let Some(name) = ["USER", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())) {
+        return name;
+    }
+    // SAFETY: getuid cannot fail; getpwuid returns null or a pointer to static storage that is
+    // read at once, on this thread, before any other passwd call.
+    unsafe {
+        let uid = libc::getuid();
+        let pw = libc::getpwuid(uid);
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+        }
+        format!("uid {uid}")
+    }
 }
 
 impl Run {
@@ -177,6 +187,7 @@ impl Run {
     }
 
     fn finish(&self, status: RunStatus) -> Result<RunStatus, EngineError> {
+        tracing::info!(run = %self.id, status = status.as_str(), "run finished");
         self.record(Event::RunFinished { status })?;
         Ok(status)
     }

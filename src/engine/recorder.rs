@@ -31,6 +31,7 @@ impl Recorder {
             state.apply(&entry);
             entry
         };
+        tracing::debug!(seq = entry.seq, event = ?entry.event, "journaled");
         (self.observer)(&entry);
         Ok(entry)
     }

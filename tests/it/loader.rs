@@ -129,3 +129,43 @@ proptest! {
         load(&src);
     }
 }
+
+#[test]
+fn bad_vars_exit_2_before_any_run_starts() {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args([
+        "run",
+        "runbooks/failback.yaml",
+        "--var",
+        "nope=1",
+        "--var",
+        "remove_permissions_stack=maybe",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+    ]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has no input `nope`"), "{stderr}");
+    assert!(stderr.contains("\"maybe\" is not a boolean"), "{stderr}");
+    assert!(!state.path().join("runs").exists(), "no run was created");
+}
+
+#[test]
+fn plan_resolves_without_calling_aws() {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    // An endpoint nothing listens on: plan must not need it.
+    cmd.args(["plan", "runbooks/failback.yaml", "--var", "remove_permissions_stack=false"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    let out = run(cmd);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("gate: type `app.example.internal.` to confirm"), "{stdout}");
+    assert!(
+        stdout.contains("[remove-permissions]  SKIPPED: `when: inputs.remove_permissions_stack` is false"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"TrustedPrincipalArn\":\"arn:aws:iam::123456789012:root\""), "{stdout}");
+}
