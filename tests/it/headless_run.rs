@@ -116,3 +116,56 @@ fn a_failing_check_fails_the_run_with_exit_1_and_names_the_resource() {
     assert!(stdout.contains("app_server (primary): status is \"absent\", expected running"), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("pilotlight resume"));
 }
+
+/// A one-step runbook that reads the permissions stack in `primary`, with the given environment.
+fn guard_runbook(dir: &std::path::Path, primary_env: &str) -> std::path::PathBuf {
+    let path = dir.join("guard.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\nname: guard\ntitle: guard\nenvironments:\n  primary: {primary_env}\n  recovery: {{ region: us-west-2 }}\n\
+resources:\n  stack: {{ type: cloudformation_stack, primary: skeleton-permissions }}\n\
+steps:\n  - id: read\n    title: read the stack\n    action: check.resource\n    with: {{ resource: stack, property: exists }}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn the_account_guard_refuses_other_accounts_and_role_arn_is_assumed() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let state = state_dir();
+
+    // moto's default account is 123456789012: a guard for another account refuses to act.
+    let rb = guard_runbook(state.path(), "{ region: us-east-1, account_id: \"999999999999\" }");
+    moto_api::start_recording(moto.port).unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("account guard: environment `primary` expects account 999999999999, but the credentials are for account 123456789012"),
+        "the refusal names both accounts"
+    );
+    let ops: Vec<String> = recorded(moto.port).into_iter().map(|r| r.operation).collect();
+    assert_eq!(ops, ["GetCallerIdentity"], "nothing but the identity check was sent");
+
+    // With role_arn, the tool assumes the role; moto's credentials then act in that account,
+    // which the guard accepts.
+    let rb = guard_runbook(
+        state.path(),
+        "{ region: us-east-1, role_arn: \"arn:aws:iam::111111111111:role/failback\", account_id: \"111111111111\" }",
+    );
+    moto_api::start_recording(moto.port).unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let ops: Vec<String> = recorded(moto.port).into_iter().map(|r| r.operation).collect();
+    assert!(ops.contains(&"AssumeRole".to_string()), "{ops:?}");
+}

@@ -54,3 +54,15 @@ impl Drop for StopOnDrop {
         }
     }
 }
+
+#[test]
+fn missing_python_is_a_clear_message() {
+    let state = state_dir();
+    let mut c = pilotlight(state.path());
+    c.args(["sandbox", "up"])
+        .env("PATH", "/nonexistent")
+        .env(pilotlight::sandbox::server::VENV_ENV, state.path().join("no-venv"));
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("python3 was not found on PATH"));
+}
