@@ -77,8 +77,11 @@ impl ExecParams {
                 c
             }
             Command::Argv(v) => {
-                let mut c = tokio::process::Command::new(&v[0]);
-                c.args(&v[1..]);
+                let Some((program, args)) = v.split_first() else {
+                    return Err(ActionError::Failed("command is empty".into()));
+                };
+                let mut c = tokio::process::Command::new(program);
+                c.args(args);
                 c
             }
         };
@@ -87,9 +90,12 @@ impl ExecParams {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // The step's timeout drops this future; the child must not outlive it.
+            // Its own process group, so that when the step's timeout drops this future the
+            // command and everything it started are stopped, not just the shell.
+            .process_group(0)
             .kill_on_drop(true);
         let child = cmd.spawn().map_err(|e| ActionError::Failed(format!("cannot start `{}`: {e}", self.display())))?;
+        let _group = child.id().map(|pid| KillGroup(pid as i32));
         let out = child
             .wait_with_output()
             .await
@@ -111,14 +117,26 @@ impl ExecParams {
         .collect();
         if code != Some(self.expect_exit) {
             let last = stderr.lines().chain(stdout.lines()).rfind(|l| !l.trim().is_empty()).unwrap_or("").to_string();
-            return Err(ActionError::Failed(format!(
+            let message = format!(
                 "`{}` exited with {} (expected {}): {last}",
                 self.display(),
                 code.map_or("a signal".into(), |c| c.to_string()),
                 self.expect_exit
-            )));
+            );
+            return Err(ActionError::FailedWithOutputs { message, outputs });
         }
         Ok(outputs)
+    }
+}
+
+/// Kills the command's process group when dropped: on a timeout, and after a normal exit to
+/// stop anything the command left running in the background.
+struct KillGroup(i32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        // SAFETY: signals the process group created for this command; ESRCH once it is empty.
+        unsafe { libc::killpg(self.0, libc::SIGKILL) };
     }
 }
 

@@ -123,12 +123,18 @@ impl UpsertParams {
         out.insert("new_value".into(), json!(new_value));
         if same(current.as_ref(), &t.values) {
             let change_id = cx.checkpoints.get("change_id").and_then(Value::as_str).map(str::to_string);
+            let sent = cx.checkpoints.get("upsert_sent") == Some(&json!(new_value));
             if let Some(id) = &change_id {
                 wait_insync(cx, &client, id).await?;
+            } else if sent {
+                cx.log.note(format!(
+                    "{} {} points at {new_value}: the change sent before the interruption took effect",
+                    t.name, t.rtype
+                ))?;
             } else {
                 cx.log.note(format!("{} {} already points at {new_value}; nothing to change", t.name, t.rtype))?;
             }
-            out.insert("changed".into(), json!(change_id.is_some()));
+            out.insert("changed".into(), json!(change_id.is_some() || sent));
             out.insert("change_id".into(), json!(change_id));
             return Ok(out);
         }
@@ -140,6 +146,9 @@ impl UpsertParams {
             return Ok(out);
         }
         let ttl = self.ttl.or(current.as_ref().and_then(|c| c.ttl)).unwrap_or(60);
+        // Recorded before sending: if the process dies before the change id is journaled, a
+        // resumed attempt still knows it changed the record.
+        cx.log.checkpoint("upsert_sent", json!(new_value))?;
         let change_id = upsert(cx, &client, &zone_id, &t, ttl).await?;
         cx.log.checkpoint("change_id", json!(change_id))?;
         wait_insync(cx, &client, &change_id).await?;

@@ -54,5 +54,6 @@ pub async fn failure_reason(client: &Client, log: &dyn CallLog, name: &str, regi
 
 /// True for states CloudFormation will not leave by itself.
 pub fn is_terminal(status: &str) -> bool {
-    !status.ends_with("_IN_PROGRESS")
+    // REVIEW_IN_PROGRESS (a change set awaiting review) only moves when someone executes it.
+    status == "REVIEW_IN_PROGRESS" || !status.ends_with("_IN_PROGRESS")
 }

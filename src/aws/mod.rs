@@ -23,6 +23,9 @@ pub enum ActionError {
     /// The action finished and its result is a failure (e.g. a stack rolled back, a check did not hold).
     #[error("{0}")]
     Failed(String),
+    /// Like `Failed`, with what the action produced before failing (a smoke test's output).
+    #[error("{message}")]
+    FailedWithOutputs { message: String, outputs: indexmap::IndexMap<String, serde_json::Value> },
     /// A dry run tried to send a mutating call; the call was not sent.
     #[error("dry run: refused to send {0}")]
     DryRunViolation(String),
@@ -30,6 +33,16 @@ pub enum ActionError {
     Journal(#[from] JournalError),
     #[error("timed out after {}", humantime::format_duration(*.0))]
     Timeout(std::time::Duration),
+}
+
+impl ActionError {
+    /// What the action produced before it failed, for the journal.
+    pub fn outputs(&self) -> indexmap::IndexMap<String, serde_json::Value> {
+        match self {
+            ActionError::FailedWithOutputs { outputs, .. } => outputs.clone(),
+            _ => indexmap::IndexMap::new(),
+        }
+    }
 }
 
 /// One AWS call, as the journal records it.

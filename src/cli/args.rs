@@ -60,7 +60,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    pub runbook: PathBuf,
+    /// The runbook file (not needed with --resume)
+    #[arg(required_unless_present = "resume")]
+    pub runbook: Option<PathBuf>,
     #[command(flatten)]
     pub vars: Vars,
     #[command(flatten)]
@@ -68,8 +70,8 @@ pub struct RunArgs {
     /// Make no mutating AWS call; say what each action would do
     #[arg(long)]
     pub dry_run: bool,
-    /// Continue this run instead of starting a new one
-    #[arg(long, value_name = "RUN_ID")]
+    /// Continue this run instead of starting a new one (its inputs and dry-run mode are the run's own)
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["vars", "dry_run"])]
     pub resume: Option<String>,
     #[command(flatten)]
     pub connect: Connect,
@@ -97,8 +99,8 @@ pub struct Connect {
     /// Act against the local sandbox started by `pilotlight sandbox up` (fake credentials)
     #[arg(long, conflicts_with = "endpoint_url")]
     pub sandbox: bool,
-    /// Send every AWS call to this endpoint (e.g. a moto server)
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    /// Send every AWS call to this endpoint, e.g. a moto server [default: $AWS_ENDPOINT_URL]
+    #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 }
 

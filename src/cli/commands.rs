@@ -148,7 +148,10 @@ fn connect_options(connect: &Connect, state_dir: &Path) -> Result<Option<Connect
         };
         return Ok(Some(ConnectOptions { endpoint_url: Some(info.endpoint_url()), sandbox_credentials: true }));
     }
-    Ok(connect.endpoint_url.clone().map(|u| ConnectOptions { endpoint_url: Some(u), sandbox_credentials: false }))
+    // AWS_ENDPOINT_URL is read here rather than by clap, so that exporting it does not make
+    // `--sandbox` conflict with it; it is recorded in the journal like the flag.
+    let url = connect.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
+    Ok(url.map(|u| ConnectOptions { endpoint_url: Some(u), sandbox_credentials: false }))
 }
 
 fn exit_for(status: RunStatus) -> u8 {
@@ -183,7 +186,11 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
     if let Some(id) = &args.resume {
         return resume_with(id, args.mode, connect, state_dir).await;
     }
-    let (loaded, resolved) = match load_with_inputs(&args.runbook, &args.vars.vars) {
+    let Some(path) = &args.runbook else {
+        eprintln!("run: give a RUNBOOK or --resume RUN_ID");
+        return INVALID;
+    };
+    let (loaded, resolved) = match load_with_inputs(path, &args.vars.vars) {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -226,31 +233,27 @@ async fn resume_with(id: &str, mode: Mode, connect: Option<ConnectOptions>, stat
 }
 
 fn runs(state_dir: &Path) -> u8 {
-    match RunStore::new(state_dir).list() {
-        Ok(list) if list.is_empty() => {
-            println!("no runs under {}", state_dir.display());
-            OK
-        }
-        Ok(list) => {
-            println!("{:<44} {:<10} {:<16} {:>5}  LAST EVENT", "RUN", "STATUS", "RUNBOOK", "STEPS");
-            for r in list {
-                println!(
-                    "{:<44} {:<10} {:<16} {:>5}  {}{}",
-                    r.id,
-                    r.status.as_str(),
-                    r.runbook,
-                    format!("{}/{}", r.steps_done, r.steps_seen),
-                    r.last_at,
-                    if r.dry_run { "  (dry run)" } else { "" }
-                );
-            }
-            OK
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            FAILED
+    let (list, errors) = RunStore::new(state_dir).list();
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    if list.is_empty() {
+        println!("no runs under {}", state_dir.display());
+    } else {
+        println!("{:<44} {:<10} {:<16} {:>5}  LAST EVENT", "RUN", "STATUS", "RUNBOOK", "STEPS");
+        for r in list {
+            println!(
+                "{:<44} {:<10} {:<16} {:>5}  {}{}",
+                r.id,
+                r.status.as_str(),
+                r.runbook,
+                format!("{}/{}", r.steps_done, r.steps_seen),
+                r.last_at,
+                if r.dry_run { "  (dry run)" } else { "" }
+            );
         }
     }
+    if errors.is_empty() { OK } else { FAILED }
 }
 
 /// The bundled failback runbook: `./runbooks/failback.yaml`, else the one in the source tree.
@@ -269,7 +272,7 @@ async fn demo(mode: Mode, state_dir: &Path) -> u8 {
         return code;
     }
     let args = RunArgs {
-        runbook: bundled_failback(),
+        runbook: Some(bundled_failback()),
         vars: super::args::Vars { vars: Vec::new() },
         mode,
         dry_run: false,

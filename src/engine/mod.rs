@@ -11,7 +11,7 @@ pub use operator::{FailureAnswer, FailureRequest, GateAnswer, GateRequest, Opera
 pub use recorder::{Observer, Recorder, StepLog};
 pub use store::{RunLock, RunStore, RunSummary};
 
-use crate::actions::{ActionCall, ActionCx};
+use crate::actions::{ActionCall, ActionCx, CheckCx};
 use crate::aws::{ActionError, AwsEnvs, ConnectOptions};
 use crate::journal::{Event, FailureOutcome, GateOutcome, Journal, JournalError, RunState, RunStatus, StepStatus};
 use crate::runbook::{Gate, LoadError, LoadedRunbook, OnFailure, Step};
@@ -19,6 +19,9 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// How much longer than the step's timeout the engine waits before cutting an action off.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(10);
 
 /// Why a run could not start or go on (as opposed to a step failing, which is a run outcome).
 #[derive(Debug, thiserror::Error)]
@@ -240,7 +243,11 @@ impl Run {
         total: usize,
     ) -> Result<GateOutcome, EngineError> {
         let outputs = self.outputs_lookup();
-        let look = plan::lookup(&self.inputs, &outputs);
+        // What the operator reads must render even when an earlier step was skipped.
+        let shown = |s: &str, o: &str| {
+            outputs(s, o).or_else(|| Some(Value::String(format!("<steps.{s}.outputs.{o}: not available>"))))
+        };
+        let look = plan::lookup(&self.inputs, &shown);
         let gate = plan::render_gate(&step.gate, &look).map_err(EngineError::Invalid)?;
         let instructions =
             crate::runbook::template::render_text(&step.instructions, &look).map_err(EngineError::Invalid)?;
@@ -315,19 +322,24 @@ impl Run {
             }
             let outputs = self.outputs_lookup();
             let look = plan::lookup(&self.inputs, &outputs);
-            let params = plan::render_with(step, &look).map_err(EngineError::Invalid)?;
+            let rendered = plan::render_with(step, &look);
             self.status(&step.id, StepStatus::Running, None)?;
             self.record(Event::ActionStarted {
                 step: step.id.clone(),
                 action: name.into(),
                 attempt,
-                params: params.clone(),
+                params: rendered.clone().unwrap_or(Value::Null),
             })?;
-            let result = self.attempt(step, name, &params, before.checkpoints).await;
+            let result = match &rendered {
+                Ok(params) => self.attempt(step, name, params, before.checkpoints).await,
+                // A parameter names an output of a step that was skipped or failed: this step
+                // fails (and follows on_failure); the run itself can go on or be resumed.
+                Err(e) => Err(ActionError::Failed(format!("cannot resolve parameters: {e}"))),
+            };
             let (ok, outs, error) = match result {
                 Ok(o) => (true, o, None),
                 Err(ActionError::Journal(e)) => return Err(e.into()),
-                Err(e) => (false, IndexMap::new(), Some(e.to_string())),
+                Err(e) => (false, e.outputs(), Some(e.to_string())),
             };
             self.record(Event::ActionFinished {
                 step: step.id.clone(),
@@ -390,6 +402,12 @@ impl Run {
     ) -> Result<crate::actions::Outputs, ActionError> {
         let call =
             ActionCall::decode(name, params).map_err(|(_, m)| ActionError::Failed(format!("parameters: {m}")))?;
+        // Validation checked the parameters with input defaults; check the values really used.
+        let problems = call.check(&CheckCx { runbook: &self.loaded.runbook, base_dir: &self.loaded.base_dir });
+        if !problems.is_empty() {
+            let text: Vec<String> = problems.into_iter().map(|(_, m)| m).collect();
+            return Err(ActionError::Failed(format!("parameters: {}", text.join("; "))));
+        }
         let timeout = match &step.timeout {
             Some(t) => humantime::parse_duration(t).map_err(|e| ActionError::Failed(format!("timeout: {e}")))?,
             None => call.default_timeout(),
@@ -405,7 +423,9 @@ impl Run {
             checkpoints,
             timeout,
         };
-        match tokio::time::timeout(timeout, call.run(&cx)).await {
+        // The action's own waits use `timeout` and say what they waited for; this outer limit,
+        // a little longer, catches an action that hangs anywhere else.
+        match tokio::time::timeout(timeout + TIMEOUT_GRACE, call.run(&cx)).await {
             Ok(r) => r,
             Err(_) => Err(ActionError::Timeout(timeout)),
         }

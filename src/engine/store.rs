@@ -52,17 +52,25 @@ impl RunStore {
         }
     }
 
-    /// Every run, newest first.
-    pub fn list(&self) -> Result<Vec<RunSummary>, JournalError> {
+    /// Every run, newest first, and the journals that could not be read (one bad journal does
+    /// not hide the other runs).
+    pub fn list(&self) -> (Vec<RunSummary>, Vec<JournalError>) {
         let mut out = Vec::new();
-        let Ok(dirs) = std::fs::read_dir(&self.root) else { return Ok(out) };
+        let mut errors = Vec::new();
+        let Ok(dirs) = std::fs::read_dir(&self.root) else { return (out, errors) };
         for d in dirs.flatten() {
             let id = d.file_name().to_string_lossy().into_owned();
             let journal = d.path().join(JOURNAL_FILE);
             if !journal.is_file() {
                 continue;
             }
-            let (entries, _) = read_entries(&journal)?;
+            let entries = match read_entries(&journal) {
+                Ok((entries, _)) => entries,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
             let state = RunState::replay(&entries);
             let (runbook, dry_run) = match &state.started {
                 Some(Event::RunStarted { runbook, dry_run, .. }) => (runbook.clone(), *dry_run),
@@ -80,47 +88,36 @@ impl RunStore {
             });
         }
         out.sort_by(|a, b| b.id.cmp(&a.id));
-        Ok(out)
+        (out, errors)
     }
 }
 
-/// Holds a run's lock file; two processes never drive one run at once.
+/// Holds a run's lock (an advisory `flock` on `<run>/lock`): two processes never drive one run
+/// at once, and a crashed holder releases it with its last breath (the kernel drops the lock).
 #[derive(Debug)]
 pub struct RunLock {
-    path: PathBuf,
+    _file: std::fs::File,
 }
 
 impl RunLock {
-    /// Takes the lock, replacing a stale one left by a process that no longer exists.
     pub fn acquire(run_dir: &Path) -> Result<RunLock, String> {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
         let path = run_dir.join(LOCK_FILE);
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    let _ = write!(f, "{}", std::process::id());
-                    return Ok(RunLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i32>().ok());
-                    match pid {
-                        Some(pid) if crate::sandbox::process::alive(pid) => {
-                            return Err(format!("run is in use by process {pid} ({})", path.display()));
-                        }
-                        _ => {
-                            let _ = std::fs::remove_file(&path);
-                        }
-                    }
-                }
-                Err(e) => return Err(format!("cannot lock run ({}): {e}", path.display())),
-            }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open the run lock {}: {e}", path.display()))?;
+        // SAFETY: flock on a descriptor we own; LOCK_NB makes it fail at once when held.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(format!("run is in use by another pilotlight (process {}); {}", holder.trim(), path.display()));
         }
-        Err(format!("cannot lock run ({})", path.display()))
-    }
-}
-
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = file.set_len(0);
+        let _ = write!(file, "{}", std::process::id());
+        Ok(RunLock { _file: file })
     }
 }

@@ -60,9 +60,14 @@ impl Journal {
         let mut line = serde_json::to_string(&entry)
             .map_err(|e| JournalError::Io { path: self.path.clone(), source: std::io::Error::other(e) })?;
         line.push('\n');
-        self.file.write_all(line.as_bytes()).map_err(io_err(&self.path))?;
-        self.file.flush().map_err(io_err(&self.path))?;
-        self.file.sync_data().map_err(io_err(&self.path))?;
+        let before = self.file.metadata().map_err(io_err(&self.path))?.len();
+        let written =
+            self.file.write_all(line.as_bytes()).and_then(|()| self.file.flush()).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Leave no fragment behind for the next entry to be appended after.
+            let _ = self.file.set_len(before);
+            return Err(JournalError::Io { path: self.path.clone(), source: e });
+        }
         self.next_seq += 1;
         Ok(entry)
     }
@@ -105,6 +110,10 @@ pub fn read_entries(path: &Path) -> Result<(Vec<Entry>, u64), JournalError> {
                 good_len += n as u64;
             }
             Ok(_) => pending_bad = Some((line_no, "line is not terminated".into())),
+            // A complete line that does not parse was written whole: corruption, not a torn write.
+            Err(e) if complete => {
+                return Err(JournalError::Corrupt { path: path.to_path_buf(), line: line_no, message: e.to_string() });
+            }
             Err(e) => pending_bad = Some((line_no, e.to_string())),
         }
     }
@@ -143,5 +152,21 @@ mod tests {
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"garbage\n{}\n").unwrap();
         let err = read_entries(&path).unwrap_err();
         assert!(err.to_string().contains(":2: not a journal entry"), "{err}");
+    }
+
+    #[test]
+    fn a_complete_bad_last_line_is_corruption_not_a_torn_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let mut j = Journal::create(&path).unwrap();
+        j.append(Event::RunResumed { user: "a".into() }).unwrap();
+        drop(j);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"event\":\"from_the_future\"}\n")
+            .unwrap();
+        assert!(Journal::open(&path).is_err(), "a whole line is never cut off");
     }
 }

@@ -98,7 +98,10 @@ impl RunState {
                 let s = self.steps.entry(step.unwrap_or_default()).or_default();
                 s.in_flight = false;
                 if *ok {
+                    // A crash between this entry and the step's `succeeded` must not run the
+                    // action again: the action's own success is what counts.
                     s.outputs = outputs.clone();
+                    s.status = StepStatus::Succeeded;
                 }
                 s.last_error = error.clone();
             }

@@ -164,6 +164,12 @@ impl<'a> Builder<'a> {
             }
             Event::Alias(id) => match self.anchors.get(&id) {
                 Some(n) => {
+                    if depth + n.depth() > MAX_DEPTH {
+                        return Err(YamlProblem {
+                            pos,
+                            message: format!("nesting deeper than {MAX_DEPTH} levels (through aliases)"),
+                        });
+                    }
                     let mut n = n.clone();
                     let extra = n.size();
                     self.nodes += extra;
@@ -192,6 +198,15 @@ impl Node {
         match &self.kind {
             Kind::Scalar { text, .. } => Some(text),
             _ => None,
+        }
+    }
+
+    /// How many levels this subtree nests.
+    fn depth(&self) -> usize {
+        match &self.kind {
+            Kind::Scalar { .. } => 0,
+            Kind::Seq(items) => 1 + items.iter().map(Node::depth).max().unwrap_or(0),
+            Kind::Map(entries) => 1 + entries.iter().map(|(k, v)| k.depth().max(v.depth())).max().unwrap_or(0),
         }
     }
 
@@ -321,6 +336,17 @@ mod tests {
         let (_, problems) = parse("a: 1\na: 2\n").unwrap();
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].pos.line, 2);
+    }
+
+    #[test]
+    fn deep_aliases_are_bounded() {
+        let mut doc = String::from("a0: &a0 [x]\n");
+        for i in 1..60 {
+            let nested = "[".repeat(150) + &format!("*a{}", i - 1) + &"]".repeat(150);
+            doc.push_str(&format!("a{i}: &a{i} {nested}\n"));
+        }
+        let err = parse(&doc).unwrap_err();
+        assert!(err.message.contains("nesting deeper"), "{}", err.message);
     }
 
     #[test]

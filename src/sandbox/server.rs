@@ -146,7 +146,13 @@ pub fn spawn(server: &Path, port: u16, log: &Path, detach: bool) -> Result<Child
     let out = std::fs::File::create(log).map_err(io(format!("cannot create {}", log.display())))?;
     let err = out.try_clone().map_err(io("cannot open the moto log"))?;
     let mut cmd = Command::new(server);
-    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdin(Stdio::null()).stdout(out).stderr(err);
+    // Each server records (when asked) into its own file beside its log; moto's default is
+    // `./moto_recording`, which parallel servers would share and overwrite.
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_RECORDER_FILEPATH", log.with_extension("recording.jsonl"))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
     if detach {
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);

@@ -147,3 +147,68 @@ fn bad_vars_are_all_reported_before_anything_runs() {
     assert!(problems.iter().any(|p| p.contains("\"many\" is not an integer")));
     assert!(problems.iter().any(|p| p.contains("input `extra` is required")));
 }
+
+#[test]
+fn outputs_of_a_skipped_step_do_not_wedge_the_run() {
+    let work = state_dir();
+    let state = state_dir();
+    let path = work.path().join("skip.yaml");
+    std::fs::write(
+        &path,
+        r#"
+version: 1
+name: skip
+title: A later step uses the output of a skipped one
+environments:
+  primary: { region: us-east-1 }
+  recovery: { region: us-west-2 }
+steps:
+  - id: produce
+    title: Produces an output
+    gate: confirm
+    action: exec
+    with: { command: "echo produced" }
+  - id: show
+    title: Shows it
+    instructions: "It said {{ steps.produce.outputs.stdout }}"
+    gate: confirm
+  - id: use
+    title: Uses it
+    action: exec
+    with: { command: "echo {{ steps.produce.outputs.stdout }}" }
+    on_failure: continue
+"#,
+    )
+    .unwrap();
+    let loaded = runbook::load_file(&path).unwrap();
+    let run =
+        Run::start(&RunStore::new(state.path()), loaded, Default::default(), RunOptions::default(), Box::new(|_| {}))
+            .unwrap();
+    let mut op = InstructionsSeen::default();
+    let status = super::support::block_on(run.drive(&mut op)).unwrap();
+    assert_eq!(status, RunStatus::Failed, "the run ends (failed), it does not stop with an engine error");
+    assert_eq!(op.instructions, ["", "It said <steps.produce.outputs.stdout: not available>"]);
+    let use_step = run.state().step("use");
+    assert_eq!(use_step.status, StepStatus::Failed);
+    assert!(use_step.last_error.unwrap().contains("cannot resolve parameters"));
+}
+
+/// Skips the first gate, approves the rest, and keeps the instructions it was shown.
+#[derive(Default)]
+struct InstructionsSeen {
+    instructions: Vec<String>,
+}
+
+impl Operator for InstructionsSeen {
+    async fn gate(&mut self, r: GateRequest<'_>) -> GateAnswer {
+        self.instructions.push(r.instructions.clone());
+        if self.instructions.len() == 1 {
+            GateAnswer::Skip { reason: "not today".into() }
+        } else {
+            GateAnswer::Approve { typed: None, checked: Vec::new() }
+        }
+    }
+    async fn failure(&mut self, _: FailureRequest<'_>) -> FailureAnswer {
+        FailureAnswer::Abort
+    }
+}

@@ -85,7 +85,7 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
     let src = std::fs::read_to_string(super::support::fixture("resume.yaml"))
         .unwrap()
         .replace("../../assets", &format!("{}/assets", super::support::repo().display()))
-        + "  - id: after\n    title: wait here\n    action: exec\n    with: { command: \"test -f done || sleep 60\" }\n";
+        + "  - id: after\n    title: wait here\n    action: exec\n    with: { command: \"echo $$ > sleeper.pid; test -f done || exec sleep 60\" }\n";
     std::fs::write(&rb, src).unwrap();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", &url])
@@ -103,6 +103,7 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
             .map(|e| e.path());
         if let Some(dir) = dir
             && journal(&dir).iter().any(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "after"))
+            && std::fs::read_to_string(state.path().join("sleeper.pid")).is_ok_and(|p| !p.trim().is_empty())
         {
             break dir;
         }
@@ -110,6 +111,9 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
     };
     child.kill().unwrap();
     child.wait().unwrap();
+    // The killed run's command outlives it (as it would after a crash); stop it by its PID.
+    let sleeper: i32 = std::fs::read_to_string(state.path().join("sleeper.pid")).unwrap().trim().parse().unwrap();
+    pilotlight::sandbox::process::terminate(sleeper, Duration::from_secs(2));
     std::fs::write(state.path().join("done"), "").unwrap();
     let id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
     moto_api::start_recording(moto.port).unwrap();
@@ -128,6 +132,11 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
         })
         .collect();
     assert_eq!(after_starts, [1, 2], "the interrupted exec ran again as attempt 2");
+    for step in ["deploy", "flip"] {
+        let starts =
+            entries.iter().filter(|e| matches!(&e.event, Event::ActionStarted { step: s, .. } if s == step)).count();
+        assert_eq!(starts, 1, "finished step {step} was not started again");
+    }
     assert!(entries.iter().any(
         |e| matches!(&e.event, Event::ActionLog { step, message } if step == "after" && message.contains("interrupted"))
     ));
