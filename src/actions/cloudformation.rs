@@ -69,9 +69,7 @@ impl DeployParams {
     pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         let env = self.environment.as_str();
         let region = cx.envs.region(env)?.to_string();
-        let path = template_path(cx.base_dir, &self.template);
-        let body = std::fs::read_to_string(&path)
-            .map_err(|e| ActionError::Failed(format!("cannot read template {}: {e}", path.display())))?;
+        let body = self.template_body(cx)?;
         let client = Client::new(&cx.envs.config(env, cx.log).await?);
         let name = self.stack_name.as_str();
         let mut changed = false;
@@ -143,6 +141,30 @@ impl DeployParams {
             }
             changed = true;
         }
+    }
+
+    /// The template to deploy. An attempt that was interrupted (the stack may be changing with
+    /// it right now) is continued with the template it recorded, even if the file has changed
+    /// since; any other attempt reads the file (an operator may have fixed it after a failure)
+    /// and records what it deploys.
+    fn template_body(&self, cx: &ActionCx<'_>) -> Result<String, ActionError> {
+        let path = template_path(cx.base_dir, &self.template);
+        let on_disk = std::fs::read_to_string(&path);
+        let recorded = cx.checkpoints.get("template_body").and_then(Value::as_str);
+        if let (true, Some(recorded)) = (cx.interrupted, recorded) {
+            if on_disk.as_deref().ok() != Some(recorded) {
+                cx.log.note(format!(
+                    "{} changed (or is gone) since the interrupted attempt; continuing with the template it recorded",
+                    self.template
+                ))?;
+            }
+            return Ok(recorded.to_string());
+        }
+        let body = on_disk.map_err(|e| ActionError::Failed(format!("cannot read template {}: {e}", path.display())))?;
+        if !cx.dry_run && recorded != Some(body.as_str()) {
+            cx.log.checkpoint("template_body", Value::from(body.clone()))?;
+        }
+        Ok(body)
     }
 
     async fn create(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<(), ActionError> {

@@ -161,8 +161,10 @@ pub struct ActionCx<'a> {
     pub envs: &'a AwsEnvs,
     pub log: &'a dyn ActionLog,
     pub dry_run: bool,
-    /// Checkpoints journaled by earlier, interrupted attempts of this step.
+    /// Checkpoints journaled by earlier attempts of this step.
     pub checkpoints: IndexMap<String, Value>,
+    /// The previous attempt was cut off mid-way (crash, kill): real state may be mid-change.
+    pub interrupted: bool,
     /// How long waits inside the action may take (the step's timeout).
     pub timeout: Duration,
 }

@@ -225,6 +225,10 @@ async fn resume_with(id: &str, mode: Mode, connect: Option<ConnectOptions>, stat
             eprintln!("{e}");
             INVALID
         }
+        Err(e @ crate::engine::EngineError::AlreadySucceeded(_)) => {
+            println!("{e}");
+            OK
+        }
         Err(e) => {
             eprintln!("{e}");
             FAILED

@@ -38,6 +38,8 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     Locked(String),
+    #[error("run {0} has already succeeded; there is nothing to resume")]
+    AlreadySucceeded(String),
 }
 
 /// How a run acts.
@@ -144,6 +146,9 @@ impl Run {
         let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
         let (journal, entries) = Journal::open(&journal_path)?;
         let state = RunState::replay(&entries);
+        if state.status() == RunStatus::Succeeded {
+            return Err(EngineError::AlreadySucceeded(id.to_string()));
+        }
         let Some(Event::RunStarted { base_dir, inputs, dry_run, endpoint_url, sandbox, .. }) = state.started.clone()
         else {
             return Err(EngineError::Invalid(format!(
@@ -331,7 +336,7 @@ impl Run {
                 params: rendered.clone().unwrap_or(Value::Null),
             })?;
             let result = match &rendered {
-                Ok(params) => self.attempt(step, name, params, before.checkpoints).await,
+                Ok(params) => self.attempt(step, name, params, before.checkpoints, before.in_flight).await,
                 // A parameter names an output of a step that was skipped or failed: this step
                 // fails (and follows on_failure); the run itself can go on or be resumed.
                 Err(e) => Err(ActionError::Failed(format!("cannot resolve parameters: {e}"))),
@@ -399,6 +404,7 @@ impl Run {
         name: &str,
         params: &Value,
         checkpoints: IndexMap<String, Value>,
+        interrupted: bool,
     ) -> Result<crate::actions::Outputs, ActionError> {
         let call =
             ActionCall::decode(name, params).map_err(|(_, m)| ActionError::Failed(format!("parameters: {m}")))?;
@@ -421,6 +427,7 @@ impl Run {
             log: &log,
             dry_run: self.dry_run,
             checkpoints,
+            interrupted,
             timeout,
         };
         // The action's own waits use `timeout` and say what they waited for; this outer limit,

@@ -141,3 +141,22 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
         |e| matches!(&e.event, Event::ActionLog { step, message } if step == "after" && message.contains("interrupted"))
     ));
 }
+
+#[test]
+fn resuming_a_finished_run_changes_nothing() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/resume.yaml", "--headless", "--auto-approve", "--endpoint-url", &url]);
+    assert_eq!(run(cmd).status.code(), Some(0));
+    let (id, dir) = super::support::only_run(state.path());
+    let before = std::fs::read(dir.join("journal.jsonl")).unwrap();
+    let mut resume = pilotlight(state.path());
+    resume.args(["resume", &id, "--headless", "--auto-approve"]);
+    let out = run(resume);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already succeeded"));
+    assert_eq!(std::fs::read(dir.join("journal.jsonl")).unwrap(), before, "the journal was not touched");
+}
