@@ -86,7 +86,8 @@ pub struct Vars {
 
 #[derive(Debug, Args, Clone, Copy)]
 pub struct Mode {
-    /// No console: print one line per event (gates are asked on standard input unless --auto-approve)
+    /// Line mode for scripts and CI: one line per event, gates asked on standard input unless
+    /// --auto-approve (until the full-screen console exists, every run uses line mode)
     #[arg(long)]
     pub headless: bool,
     /// Pass every gate, including type-to-confirm ones; each is journaled as automatic

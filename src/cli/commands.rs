@@ -164,7 +164,18 @@ fn exit_for(status: RunStatus) -> u8 {
 async fn drive(run: Run, mode: Mode) -> u8 {
     let _ = mode.headless; // Until the console exists, both modes prompt line by line.
     let mut operator = LinePrompt::default();
-    match run.drive(&mut operator).await {
+    // Ctrl-C stops the run here rather than killing the process outright, so the action in
+    // flight is dropped cleanly (an `exec` command's process group is killed with it). The
+    // journal already holds everything; the interrupted action re-reads real state on resume.
+    let outcome = tokio::select! {
+        r = run.drive(&mut operator) => r,
+        _ = tokio::signal::ctrl_c() => {
+            let _ = run.interrupted();
+            eprintln!("\ninterrupted; continue the run with: pilotlight resume {}", run.id);
+            return FAILED;
+        }
+    };
+    match outcome {
         Ok(status) => {
             if status != RunStatus::Succeeded {
                 eprintln!("run {} {}; continue it with: pilotlight resume {}", run.id, status.as_str(), run.id);

@@ -12,6 +12,7 @@ pub fn line(entry: &Entry) -> Option<String> {
             endpoint_url.as_ref().map(|u| format!(" against {u}")).unwrap_or_default()
         ),
         Event::RunResumed { user } => format!("run resumed by {user}"),
+        Event::RunInterrupted { user } => format!("run interrupted by {user}"),
         Event::StepStatus { step, status, reason } => {
             let word = match status {
                 StepStatus::Pending => "pending",

@@ -177,6 +177,11 @@ impl Run {
         })
     }
 
+    /// Journals that the operator stopped the run (the drive future has been dropped).
+    pub fn interrupted(&self) -> Result<(), EngineError> {
+        self.record(Event::RunInterrupted { user: os_user() })
+    }
+
     pub fn runbook(&self) -> &LoadedRunbook {
         &self.loaded
     }

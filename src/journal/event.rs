@@ -101,6 +101,10 @@ pub enum Event {
     RunResumed {
         user: String,
     },
+    /// The operator stopped the process (Ctrl-C); the run stays resumable.
+    RunInterrupted {
+        user: String,
+    },
     StepStatus {
         step: String,
         status: StepStatus,

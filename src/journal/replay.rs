@@ -109,7 +109,10 @@ impl RunState {
                 let s = self.steps.entry(step.unwrap_or_default()).or_default();
                 s.checkpoints.insert(key.clone(), value.clone());
             }
-            Event::AwsCall { .. } | Event::ActionLog { .. } | Event::FailureDecided { .. } => {}
+            Event::AwsCall { .. }
+            | Event::ActionLog { .. }
+            | Event::FailureDecided { .. }
+            | Event::RunInterrupted { .. } => {}
         }
     }
 

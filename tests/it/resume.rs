@@ -23,21 +23,11 @@ fn killed_between_actions_resumes_without_repeating_the_first() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    let runs = state.path().join("runs");
-    let start = Instant::now();
-    let run_dir = loop {
-        assert!(start.elapsed() < Duration::from_secs(60), "the run never reached the flip gate");
-        let dir = std::fs::read_dir(&runs).ok().and_then(|mut d| d.next()).and_then(Result::ok).map(|e| e.path());
-        if let Some(dir) = dir {
-            let at_gate = journal(&dir).iter().any(|e| {
-                matches!(&e.event, Event::StepStatus { step, status: StepStatus::AwaitingGate, .. } if step == "flip")
-            });
-            if at_gate {
-                break dir;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let run_dir = wait_for_journal(state.path(), "the flip gate", |entries| {
+        entries.iter().any(
+            |e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::AwaitingGate, .. } if step == "flip"),
+        )
+    });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
@@ -93,22 +83,11 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    let start = Instant::now();
-    let run_dir = loop {
-        assert!(start.elapsed() < Duration::from_secs(60), "the run never reached the exec step");
-        let dir = std::fs::read_dir(state.path().join("runs"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(Result::ok)
-            .map(|e| e.path());
-        if let Some(dir) = dir
-            && journal(&dir).iter().any(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "after"))
-            && std::fs::read_to_string(state.path().join("sleeper.pid")).is_ok_and(|p| !p.trim().is_empty())
-        {
-            break dir;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let pid_file = state.path().join("sleeper.pid");
+    let run_dir = wait_for_journal(state.path(), "the exec step", |entries| {
+        entries.iter().any(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "after"))
+            && std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.trim().is_empty())
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     // The killed run's command outlives it (as it would after a crash); stop it by its PID.
@@ -159,4 +138,64 @@ fn resuming_a_finished_run_changes_nothing() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("already succeeded"));
     assert_eq!(std::fs::read(dir.join("journal.jsonl")).unwrap(), before, "the journal was not touched");
+}
+
+/// Polls the only run under `state` until its journal satisfies `ready`; returns the run directory.
+fn wait_for_journal(
+    state: &std::path::Path,
+    what: &str,
+    ready: impl Fn(&[pilotlight::journal::Entry]) -> bool,
+) -> std::path::PathBuf {
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(60), "the run never reached {what}");
+        let dir = std::fs::read_dir(state.join("runs"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path());
+        if let Some(dir) = dir
+            && ready(&journal(&dir))
+        {
+            return dir;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_the_command_it_was_running() {
+    let state = state_dir();
+    let rb = state.path().join("slow.yaml");
+    std::fs::write(
+        &rb,
+        "version: 1\nname: slow\ntitle: slow\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
+steps:\n  - id: wait\n    title: a long smoke test\n    action: exec\n    with: { command: \"echo $$ > sleeper.pid; exec sleep 60\" }\n",
+    )
+    .unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid_file = state.path().join("sleeper.pid");
+    wait_for_journal(state.path(), "the exec step", |_| {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.trim().is_empty())
+    });
+    let sleeper: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // SAFETY: signals the child this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted; continue the run with: pilotlight resume"));
+    let start = Instant::now();
+    while pilotlight::sandbox::process::alive(sleeper) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let zombie_or_gone =
+        std::fs::read_to_string(format!("/proc/{sleeper}/stat")).map(|s| s.contains(") Z")).unwrap_or(true);
+    assert!(zombie_or_gone, "the smoke test's process was stopped with the run");
+    let (_, dir) = super::support::only_run(state.path());
+    assert!(journal(&dir).iter().any(|e| matches!(e.event, Event::RunInterrupted { .. })));
 }
