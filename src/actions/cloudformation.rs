@@ -311,6 +311,16 @@ impl DeleteParams {
         if status == "DELETE_COMPLETE" {
             return Ok(result("DELETE_COMPLETE", false));
         }
+        // Nothing that holds data is deleted without a retained copy.
+        let unretained = cfn::unretained_data_resources(&client, cx.log, name, &region).await?;
+        if !unretained.is_empty() {
+            return Err(ActionError::Failed(format!(
+                "refusing to delete stack {name}: deleting it would destroy data with no retained copy: {}. \
+                 Give those resources `DeletionPolicy: Retain` or `Snapshot` in the template (and update the stack), \
+                 or remove them on purpose, first",
+                unretained.join(", ")
+            )));
+        }
         if cx.dry_run {
             cx.log.note(format!("dry run: would delete stack {name} ({status}) in {env} ({region})"))?;
             return Ok(result(&status, false));

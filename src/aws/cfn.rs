@@ -57,3 +57,69 @@ pub fn is_terminal(status: &str) -> bool {
     // REVIEW_IN_PROGRESS (a change set awaiting review) only moves when someone executes it.
     status == "REVIEW_IN_PROGRESS" || !status.ends_with("_IN_PROGRESS")
 }
+
+/// Resource types that hold data: deleting one without a retained copy loses it.
+const DATA_HOLDING: &[&str] = &[
+    "AWS::DynamoDB::Table",
+    "AWS::DynamoDB::GlobalTable",
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBCluster",
+    "AWS::EC2::Volume",
+    "AWS::EC2::Instance",
+    "AWS::S3::Bucket",
+    "AWS::EFS::FileSystem",
+    "AWS::FSx::FileSystem",
+    "AWS::ElastiCache::CacheCluster",
+    "AWS::ElastiCache::ReplicationGroup",
+    "AWS::Redshift::Cluster",
+    "AWS::Neptune::DBCluster",
+    "AWS::DocDB::DBCluster",
+    "AWS::Kinesis::Stream",
+    "AWS::SQS::Queue",
+];
+
+/// Data-holding resources a stack deletion would destroy: those whose template gives no
+/// `DeletionPolicy` of `Retain`, `RetainExceptOnCreate` or `Snapshot` (each of which keeps a copy).
+pub async fn unretained_data_resources(
+    client: &Client,
+    log: &dyn CallLog,
+    name: &str,
+    region: &str,
+) -> Result<Vec<String>, ActionError> {
+    let mut held = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let c = Call { service: "cloudformation", operation: "ListStackResources", target: name, region, mutating: false };
+        let out = call(log, &c, client.list_stack_resources().stack_name(name).set_next_token(token.clone()).send())
+            .await?
+            .map_err(|e| c.error(super::error_text(&e)))?;
+        for r in out.stack_resource_summaries() {
+            let kind = r.resource_type().unwrap_or_default();
+            if DATA_HOLDING.contains(&kind) {
+                let logical = r.logical_resource_id().unwrap_or_default().to_string();
+                held.push((logical, kind.to_string(), r.physical_resource_id().unwrap_or("?").to_string()));
+            }
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let c = Call { service: "cloudformation", operation: "GetTemplate", target: name, region, mutating: false };
+    let out = call(log, &c, client.get_template().stack_name(name).send()).await?.map_err(|e| c.error(super::error_text(&e)))?;
+    // JSON is YAML, and the YAML reader ignores CloudFormation's short-form tags (`!Ref`).
+    let template = crate::runbook::yaml_tree::parse(out.template_body().unwrap_or_default())
+        .map(|(tree, _)| tree.to_json())
+        .unwrap_or_default();
+    Ok(held
+        .into_iter()
+        .filter(|(logical, _, _)| {
+            let policy = template.pointer(&format!("/Resources/{logical}/DeletionPolicy")).and_then(|v| v.as_str());
+            !matches!(policy, Some("Retain" | "RetainExceptOnCreate" | "Snapshot"))
+        })
+        .map(|(logical, kind, physical)| format!("{kind} {logical} ({physical})"))
+        .collect())
+}
