@@ -3,6 +3,7 @@
 use super::{ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::status::{self, ResourceStatus};
 use crate::aws::{ActionError, wait};
+use crate::engine::status::same_values;
 use crate::runbook::yaml_tree::Seg;
 use crate::runbook::{ResourceType, Side};
 use schemars::JsonSchema;
@@ -161,13 +162,4 @@ impl CheckParams {
             Property::PointsTo => "points_to",
         }
     }
-}
-
-fn same_values(a: &str, b: &str) -> bool {
-    let split = |s: &str| {
-        let mut v: Vec<String> = s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
-        v.sort();
-        v
-    };
-    split(a) == split(b)
 }

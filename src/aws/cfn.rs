@@ -89,7 +89,8 @@ pub async fn unretained_data_resources(
     let mut held = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let c = Call { service: "cloudformation", operation: "ListStackResources", target: name, region, mutating: false };
+        let c =
+            Call { service: "cloudformation", operation: "ListStackResources", target: name, region, mutating: false };
         let out = call(log, &c, client.list_stack_resources().stack_name(name).set_next_token(token.clone()).send())
             .await?
             .map_err(|e| c.error(super::error_text(&e)))?;
@@ -109,7 +110,9 @@ pub async fn unretained_data_resources(
         return Ok(Vec::new());
     }
     let c = Call { service: "cloudformation", operation: "GetTemplate", target: name, region, mutating: false };
-    let out = call(log, &c, client.get_template().stack_name(name).send()).await?.map_err(|e| c.error(super::error_text(&e)))?;
+    let out = call(log, &c, client.get_template().stack_name(name).send())
+        .await?
+        .map_err(|e| c.error(super::error_text(&e)))?;
     // JSON is YAML, and the YAML reader ignores CloudFormation's short-form tags (`!Ref`).
     let template = crate::runbook::yaml_tree::parse(out.template_body().unwrap_or_default())
         .map(|(tree, _)| tree.to_json())

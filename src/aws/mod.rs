@@ -85,7 +85,7 @@ pub struct NoLog;
 
 impl CallLog for NoLog {
     fn before_mutating(&self, call: &Call<'_>) -> Result<(), ActionError> {
-        Err(ActionError::DryRunViolation(call.label()))
+        Err(ActionError::Failed(format!("read-only: refused to send {}", call.label())))
     }
     fn finished(&self, _: &Call<'_>, _: Option<String>) -> Result<(), ActionError> {
         Ok(())

@@ -42,6 +42,14 @@ pub enum Command {
         #[command(flatten)]
         connect: Connect,
     },
+    /// Show every resource a runbook names, primary and recovery side by side, read live from AWS
+    Status {
+        runbook: PathBuf,
+        #[command(flatten)]
+        vars: Vars,
+        #[command(flatten)]
+        connect: Connect,
+    },
     /// List runs with their status
     Runs,
     /// Print the JSON Schema of the runbook format (for editors with a YAML language server)

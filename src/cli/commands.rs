@@ -17,6 +17,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Plan { runbook, vars } => plan_cmd(&runbook, &vars.vars),
         Command::Run(args) => run(args, state_dir).await,
         Command::Resume { run_id, mode, connect } => resume(&run_id, mode, &connect, state_dir).await,
+        Command::Status { runbook, vars, connect } => status(&runbook, &vars.vars, &connect, state_dir).await,
         Command::Runs => runs(state_dir),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&runbook::schema::runbook_schema()).unwrap_or_default());
@@ -245,6 +246,43 @@ async fn resume_with(id: &str, mode: Mode, connect: Option<ConnectOptions>, stat
             FAILED
         }
     }
+}
+
+async fn status(path: &Path, vars: &[String], connect: &Connect, state_dir: &Path) -> u8 {
+    let (loaded, resolved) = match load_with_inputs(path, vars) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let connect = match connect_options(connect, state_dir) {
+        Ok(c) => c.unwrap_or_default(),
+        Err(code) => return code,
+    };
+    let envs = match plan::render_environments(&loaded, &resolved) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return INVALID;
+        }
+    };
+    let envs = std::sync::Arc::new(crate::aws::AwsEnvs::new(envs, connect));
+    let rows = crate::engine::status::snapshot(&loaded.runbook, envs).await;
+    let cell = |s: &Option<crate::engine::status::SideStatus>| match s {
+        None => "-".to_string(),
+        Some(Ok(st)) if !st.exists => "absent".to_string(),
+        Some(Ok(st)) => st.status.clone().unwrap_or_else(|| "present".into()),
+        Some(Err(e)) => format!("error: {e}"),
+    };
+    println!("{:<20} {:<21} {:<28} RECOVERY", "RESOURCE", "TYPE", "PRIMARY");
+    let mut failed = false;
+    for r in &rows {
+        failed |= matches!(r.primary, Some(Err(_))) || matches!(r.recovery, Some(Err(_)));
+        let primary = match &r.points_to {
+            Some(side) => format!("{} (points to {side})", cell(&r.primary)),
+            None => cell(&r.primary),
+        };
+        println!("{:<20} {:<21} {:<28} {}", r.name, r.kind.as_str(), primary, cell(&r.recovery));
+    }
+    if failed { FAILED } else { OK }
 }
 
 fn runs(state_dir: &Path) -> u8 {

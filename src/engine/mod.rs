@@ -5,6 +5,7 @@
 pub mod operator;
 pub mod plan;
 pub mod recorder;
+pub mod status;
 pub mod store;
 
 pub use operator::{FailureAnswer, FailureRequest, GateAnswer, GateRequest, Operator};

@@ -169,3 +169,27 @@ fn the_account_guard_refuses_other_accounts_and_role_arn_is_assumed() {
     let ops: Vec<String> = recorded(moto.port).into_iter().map(|r| r.operation).collect();
     assert!(ops.contains(&"AssumeRole".to_string()), "{ops:?}");
 }
+
+#[test]
+fn status_shows_every_resource_on_both_sides() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["status", "runbooks/failback.yaml", "--endpoint-url", &url]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = |name: &str| -> Vec<String> {
+        let line =
+            stdout.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no row for {name}"));
+        line.split_whitespace().map(str::to_string).collect()
+    };
+    assert_eq!(row("app_server")[1..], ["ec2_instance", "running", "running"]);
+    assert_eq!(row("orders_db")[1..], ["rds_instance", "available", "available"]);
+    assert_eq!(row("inventory_cluster")[1..], ["aurora_cluster", "available", "available"]);
+    assert_eq!(row("sessions_table")[1..], ["dynamodb_table", "ACTIVE", "ACTIVE"]);
+    assert_eq!(row("app_dns")[1..], ["route53_record", "10.1.1.10", "(points", "to", "recovery)", "-"]);
+    assert_eq!(row("permissions_stack")[1..], ["cloudformation_stack", "absent", "-"]);
+}
