@@ -3,10 +3,12 @@
 
 use super::{ActionError, Call, CallLog, call, error_text};
 use crate::runbook::Environment;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use indexmap::IndexMap;
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// How to reach AWS, beyond what each environment says.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +70,15 @@ impl AwsEnvs {
     }
 
     async fn build(&self, spec: &Environment) -> Result<SdkConfig, ActionError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(spec.region.clone()));
+        // A call that hangs (a half-dead connection during a regional incident) is cut off and
+        // retried by the SDK instead of holding the step until its own, much longer, timeout.
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(60))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(spec.region.clone()))
+            .timeout_config(timeouts);
         if let Some(p) = &spec.profile {
             loader = loader.profile_name(p);
         }

@@ -193,3 +193,51 @@ fn status_shows_every_resource_on_both_sides() {
     assert_eq!(row("app_dns")[1..], ["route53_record", "10.1.1.10", "(points", "to", "recovery)", "-"]);
     assert_eq!(row("permissions_stack")[1..], ["cloudformation_stack", "absent", "-"]);
 }
+
+#[test]
+fn throttling_is_retried_and_the_stack_is_created_once() {
+    use super::fault_proxy::{FaultProxy, ThrottleRule};
+    let moto = moto();
+    seed(&moto.endpoint_url());
+    // Five throttled CreateStack answers: more than the SDK's three attempts, so the first
+    // attempt of the step fails and the step's own retry finishes the job.
+    let proxy = FaultProxy::start(moto.port, ThrottleRule { needle: "Action=CreateStack", times: 5 });
+    moto_api::start_recording(moto.port).unwrap();
+    let state = state_dir();
+    let rb = state.path().join("throttled.yaml");
+    let src = std::fs::read_to_string(fixture("resume.yaml"))
+        .unwrap()
+        .replace("../../assets", &format!("{}/assets", super::support::repo().display()))
+        .replace(
+            "      capabilities: [CAPABILITY_NAMED_IAM]\n",
+            "      capabilities: [CAPABILITY_NAMED_IAM]\n    retries: 1\n",
+        );
+    std::fs::write(&rb, src).unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(proxy.injected.load(std::sync::atomic::Ordering::SeqCst), 6, "five throttled, the sixth passed");
+    let creates = recorded(moto.port).into_iter().filter(|r| r.operation == "CreateStack").count();
+    assert_eq!(creates, 1, "moto saw one CreateStack");
+    let (_, dir) = only_run(state.path());
+    let finished: Vec<(u32, bool, Option<String>)> = journal(&dir)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::ActionFinished { step, attempt, ok, error, .. } if step == "deploy" => Some((attempt, ok, error)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 2, "{finished:?}");
+    assert!(
+        !finished[0].1
+            && finished[0]
+                .2
+                .as_deref()
+                .unwrap_or("")
+                .contains("CreateStack on resume-permissions (us-east-1): Throttling: Rate exceeded"),
+        "{finished:?}"
+    );
+    assert!(finished[1].1, "the step's retry succeeded");
+}

@@ -4,6 +4,7 @@
 mod data_safety;
 mod dry_run;
 mod engine;
+mod fault_proxy;
 mod headless_run;
 mod loader;
 mod resume;

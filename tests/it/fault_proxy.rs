@@ -1,0 +1,98 @@
+//! A fault-injecting HTTP proxy between the SDK and moto (moto has no throttling of its own):
+//! requests matching a rule get an injected error response; the rest are forwarded.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Answers the first `times` requests whose body contains `needle` with a CloudFormation-style
+/// `Throttling` error (HTTP 400), as AWS does under load.
+pub struct ThrottleRule {
+    pub needle: &'static str,
+    pub times: usize,
+}
+
+pub struct FaultProxy {
+    pub port: u16,
+    pub injected: Arc<AtomicUsize>,
+}
+
+impl FaultProxy {
+    /// Starts the proxy on a free loopback port in front of moto at `upstream`. Its threads end
+    /// with the test process; every connection is to 127.0.0.1.
+    pub fn start(upstream: u16, rule: ThrottleRule) -> FaultProxy {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let injected = Arc::new(AtomicUsize::new(0));
+        let counter = injected.clone();
+        let rule = Arc::new(rule);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (counter, rule) = (counter.clone(), rule.clone());
+                std::thread::spawn(move || serve(client, upstream, &rule, &counter));
+            }
+        });
+        FaultProxy { port, injected }
+    }
+
+    pub fn endpoint_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// One request: head (with the Connection header forced to close upstream) and body.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut head = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        if line == "\r\n" {
+            head.extend_from_slice(b"Connection: close\r\n\r\n");
+            break;
+        }
+        head.extend_from_slice(line.as_bytes());
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+fn serve(client: TcpStream, upstream: u16, rule: &ThrottleRule, injected: &AtomicUsize) {
+    let mut writer = client.try_clone().unwrap();
+    let mut reader = BufReader::new(client);
+    while let Some((head, body)) = read_request(&mut reader) {
+        let matches = String::from_utf8_lossy(&body).contains(rule.needle);
+        if matches && injected.fetch_add(1, Ordering::SeqCst) < rule.times {
+            let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>injected</RequestId></ErrorResponse>";
+            let response = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}",
+                xml.len()
+            );
+            if writer.write_all(response.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
+        let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+        let mut answer = Vec::new();
+        if up.write_all(&head).and_then(|()| up.write_all(&body)).and_then(|()| up.read_to_end(&mut answer)).is_err() {
+            return;
+        }
+        if writer.write_all(&answer).is_err() {
+            return;
+        }
+        // moto closed its side after answering; close ours so the client reconnects cleanly.
+        return;
+    }
+}
