@@ -1,14 +1,12 @@
 //! A dry run makes no mutating AWS call, proved from moto's request recorder.
 
-use super::support::{journal, moto, only_run, pilotlight, recorded, run, seed, state_dir};
+use super::support::{journal, only_run, pilotlight, recorded, run, seeded_moto, state_dir};
 use pilotlight::journal::Event;
 use pilotlight::sandbox::moto_api;
 
 #[test]
 fn dry_run_sends_no_mutating_call() {
-    let moto = moto();
-    let url = moto.endpoint_url();
-    seed(&url);
+    let (moto, url) = seeded_moto();
     moto_api::start_recording(moto.port).unwrap();
     let state = state_dir();
     let mut cmd = pilotlight(state.path());

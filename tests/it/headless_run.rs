@@ -1,7 +1,7 @@
 //! The walking skeleton end to end, headless, against moto: deploy the permissions stack, flip
 //! DNS, check resources, delete the stack, each result verified with independent describe calls.
 
-use super::support::{fixture, journal, only_run, pilotlight, recorded, run, sdk, seed, state_dir};
+use super::support::{fixture, journal, only_run, pilotlight, recorded, run, sdk, seed, seeded_moto, state_dir};
 use pilotlight::journal::{Event, RunStatus};
 use pilotlight::sandbox::moto_api;
 
@@ -43,9 +43,7 @@ fn stack_role(url: &str, name: &str) -> Option<String> {
 
 #[test]
 fn skeleton_runs_headless_and_its_effects_are_real() {
-    let moto = moto();
-    let url = moto.endpoint_url();
-    seed(&url);
+    let (moto, url) = seeded_moto();
     assert_eq!(dns_value(&url), ["10.1.1.10"], "seeded DNS points at recovery");
 
     // First run keeps the stack, so its effects can be inspected.
@@ -172,9 +170,7 @@ fn the_account_guard_refuses_other_accounts_and_role_arn_is_assumed() {
 
 #[test]
 fn status_shows_every_resource_on_both_sides() {
-    let moto = moto();
-    let url = moto.endpoint_url();
-    seed(&url);
+    let (_moto, url) = seeded_moto();
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["status", "runbooks/failback.yaml", "--endpoint-url", &url]);

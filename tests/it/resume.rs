@@ -1,7 +1,7 @@
 //! A run killed (SIGKILL, the process, not a function return) between two actions resumes from
 //! its journal and finishes without repeating the completed action.
 
-use super::support::{journal, moto, pilotlight, recorded, run, seed, state_dir};
+use super::support::{journal, pilotlight, recorded, run, seeded_moto, state_dir};
 use pilotlight::journal::{Event, RunStatus, StepStatus};
 use pilotlight::sandbox::moto_api;
 use std::io::Write;
@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn killed_between_actions_resumes_without_repeating_the_first() {
-    let moto = moto();
-    let url = moto.endpoint_url();
-    seed(&url);
+    let (moto, url) = seeded_moto();
     moto_api::start_recording(moto.port).unwrap();
     let state = state_dir();
 
@@ -67,9 +65,7 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
     // Kill inside a running action (a slow smoke test after the stack and the DNS flip): the
     // resumed run starts that action again as attempt 2 and sends no mutating call for the
     // steps that had finished.
-    let moto = moto();
-    let url = moto.endpoint_url();
-    seed(&url);
+    let (moto, url) = seeded_moto();
     let state = state_dir();
     let rb = state.path().join("slow.yaml");
     let src = std::fs::read_to_string(super::support::fixture("resume.yaml"))
@@ -123,9 +119,7 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
 
 #[test]
 fn resuming_a_finished_run_changes_nothing() {
-    let moto = moto();
-    let url = moto.endpoint_url();
-    seed(&url);
+    let (_moto, url) = seeded_moto();
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run", "tests/fixtures/resume.yaml", "--headless", "--auto-approve", "--endpoint-url", &url]);

@@ -71,6 +71,14 @@ pub fn sdk(url: &str, region: &str) -> aws_config::SdkConfig {
     )
 }
 
+/// A private moto server seeded with the demo world, and its endpoint URL.
+pub fn seeded_moto() -> (MotoServer, String) {
+    let server = moto();
+    let url = server.endpoint_url();
+    seed(&url);
+    (server, url)
+}
+
 /// Seeds moto with the demo world through the product's own seeder.
 pub fn seed(url: &str) {
     block_on(pilotlight::sandbox::seed::seed(url)).expect("seed the sandbox");
