@@ -253,18 +253,23 @@ impl Run {
         index: usize,
         total: usize,
     ) -> Result<GateOutcome, EngineError> {
-        let outputs = self.outputs_lookup();
-        // What the operator reads must render even when an earlier step was skipped.
-        let shown = |s: &str, o: &str| {
-            outputs(s, o).or_else(|| Some(Value::String(format!("<steps.{s}.outputs.{o}: not available>"))))
-        };
-        let look = plan::lookup(&self.inputs, &shown);
-        let gate = plan::render_gate(&step.gate, &look).map_err(EngineError::Invalid)?;
-        let instructions =
-            crate::runbook::template::render_text(&step.instructions, &look).map_err(EngineError::Invalid)?;
-        let action = match &step.action {
-            Some(a) => Some(format!("{a} {}", plan::render_with(step, &look).map_err(EngineError::Invalid)?)),
-            None => None,
+        // Rendered in a block so the (non-Send) lookups are gone before the first await: the run
+        // must stay drivable from a spawned task.
+        let (gate, instructions, action) = {
+            let outputs = self.outputs_lookup();
+            // What the operator reads must render even when an earlier step was skipped.
+            let shown = |s: &str, o: &str| {
+                outputs(s, o).or_else(|| Some(Value::String(format!("<steps.{s}.outputs.{o}: not available>"))))
+            };
+            let look = plan::lookup(&self.inputs, &shown);
+            let gate = plan::render_gate(&step.gate, &look).map_err(EngineError::Invalid)?;
+            let instructions =
+                crate::runbook::template::render_text(&step.instructions, &look).map_err(EngineError::Invalid)?;
+            let action = match &step.action {
+                Some(a) => Some(format!("{a} {}", plan::render_with(step, &look).map_err(EngineError::Invalid)?)),
+                None => None,
+            };
+            (gate, instructions, action)
         };
         self.status(&step.id, StepStatus::AwaitingGate, None)?;
         let user = os_user();
@@ -331,9 +336,10 @@ impl Run {
                     ),
                 })?;
             }
-            let outputs = self.outputs_lookup();
-            let look = plan::lookup(&self.inputs, &outputs);
-            let rendered = plan::render_with(step, &look);
+            let rendered = {
+                let outputs = self.outputs_lookup();
+                plan::render_with(step, &plan::lookup(&self.inputs, &outputs))
+            };
             self.status(&step.id, StepStatus::Running, None)?;
             self.record(Event::ActionStarted {
                 step: step.id.clone(),

@@ -212,3 +212,27 @@ impl Operator for InstructionsSeen {
         FailureAnswer::Abort
     }
 }
+
+/// The console will drive a run from a spawned task on a multi-threaded runtime while it draws;
+/// this keeps `Run::drive` spawnable (Send + 'static with an owned operator).
+#[test]
+fn a_run_can_be_driven_from_a_spawned_task() {
+    let work = state_dir();
+    let state = state_dir();
+    let run = start(work.path(), state.path());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let status = rt.block_on(async move {
+        let task = tokio::spawn(async move {
+            let mut op = Script::default();
+            op.gates.extend([
+                GateAnswer::Approve { typed: None, checked: vec!["one".into(), "two".into()] },
+                GateAnswer::Approve { typed: Some("orders-db".into()), checked: Vec::new() },
+                GateAnswer::Approve { typed: None, checked: Vec::new() },
+            ]);
+            op.failures.push_back(FailureAnswer::Retry);
+            run.drive(&mut op).await
+        });
+        task.await.unwrap()
+    });
+    assert_eq!(status.unwrap(), RunStatus::Succeeded);
+}
