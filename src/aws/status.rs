@@ -36,10 +36,12 @@ pub async fn read(
     let env = side.as_str();
     let config = envs.config(env, log).await?;
     let region = envs.region(env)?.to_string();
-    if res.kind == ResourceType::Route53Record {
-        return read_dns(&aws_sdk_route53::Client::new(&config), log, res).await;
-    }
-    let Some(id) = res.side(side) else {
+    let id = match res.kind {
+        // A record is one global object; its "sides" are the values that route to each.
+        ResourceType::Route53Record => return read_dns(&aws_sdk_route53::Client::new(&config), log, res).await,
+        _ => res.side(side),
+    };
+    let Some(id) = id else {
         return Err(ActionError::Failed(format!("resource `{name}` has no {env} identifier")));
     };
     match res.kind {
@@ -110,7 +112,7 @@ pub async fn read(
                 None => ResourceStatus::absent(),
             })
         }
-        ResourceType::Route53Record => unreachable!("handled above"),
+        ResourceType::Route53Record => read_dns(&aws_sdk_route53::Client::new(&config), log, res).await,
     }
 }
 
