@@ -24,6 +24,9 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(cli::commands::dispatch(cli.command, &state_dir));
+    // A gate prompt's read of standard input sits on a blocking thread that cannot be
+    // cancelled; after Ctrl-C, do not wait for it (that would wait for Enter).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     ExitCode::from(code)
 }
 

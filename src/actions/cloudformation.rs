@@ -133,6 +133,14 @@ impl DeployParams {
                 return Ok(outputs(Some(&stack), &status, false, &stack_outputs(&stack)));
             }
             if cx.dry_run {
+                let dropped = cfn::data_dropped_by_update(&client, cx.log, name, &region, &body).await?;
+                if !dropped.is_empty() {
+                    let list: Vec<String> = dropped.iter().map(ToString::to_string).collect();
+                    return Err(ActionError::Failed(format!(
+                        "dry run: the update would be refused: it removes data-holding resources with no retained copy: {}",
+                        list.join(", ")
+                    )));
+                }
                 cx.log.note(format!("dry run: would update stack {name} in {env} ({region})"))?;
                 return Ok(outputs(Some(&stack), "WOULD_UPDATE", false, &stack_outputs(&stack)));
             }
@@ -143,33 +151,37 @@ impl DeployParams {
         }
     }
 
-    /// The template to deploy. An attempt that was interrupted (the stack may be changing with
-    /// it right now) is continued with the template it recorded, even if the file has changed
-    /// since; any other attempt reads the file (an operator may have fixed it after a failure)
-    /// and records what it deploys.
+    /// The template to deploy. An attempt that was interrupted after it sent a template (the
+    /// stack may be changing with it right now) is continued with that template, even if the
+    /// file has changed or gone since; otherwise the file is read (an operator may have fixed it
+    /// after a failure).
     fn template_body(&self, cx: &ActionCx<'_>) -> Result<String, ActionError> {
         let path = template_path(cx.base_dir, &self.template);
         let on_disk = std::fs::read_to_string(&path);
-        let recorded = cx.checkpoints.get("template_body").and_then(Value::as_str);
-        if let (true, Some(recorded)) = (cx.interrupted, recorded) {
-            if on_disk.as_deref().ok() != Some(recorded) {
+        if let (true, Some(sent)) = (cx.interrupted, cx.checkpoints.get("template_sent").and_then(Value::as_str)) {
+            if on_disk.as_deref().ok() != Some(sent) {
                 cx.log.note(format!(
-                    "{} changed (or is gone) since the interrupted attempt; continuing with the template it recorded",
+                    "{} changed (or is gone) since the interrupted attempt sent it; continuing with the template it sent",
                     self.template
                 ))?;
             }
-            return Ok(recorded.to_string());
+            return Ok(sent.to_string());
         }
-        let body = on_disk.map_err(|e| ActionError::Failed(format!("cannot read template {}: {e}", path.display())))?;
-        if !cx.dry_run && recorded != Some(body.as_str()) {
-            cx.log.checkpoint("template_body", Value::from(body.clone()))?;
+        on_disk.map_err(|e| ActionError::Failed(format!("cannot read template {}: {e}", path.display())))
+    }
+
+    /// Journals the template about to be sent (once per distinct text), before the call.
+    fn record_sent(&self, cx: &ActionCx<'_>, body: &str) -> Result<(), ActionError> {
+        if cx.checkpoints.get("template_sent").and_then(Value::as_str) != Some(body) {
+            cx.log.checkpoint("template_sent", Value::from(body))?;
         }
-        Ok(body)
+        Ok(())
     }
 
     async fn create(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<(), ActionError> {
         let name = self.stack_name.as_str();
         let c = Call { service: "cloudformation", operation: "CreateStack", target: name, region, mutating: true };
+        self.record_sent(cx, body)?;
         let req = client
             .create_stack()
             .stack_name(name)
@@ -184,7 +196,16 @@ impl DeployParams {
     /// Sends UpdateStack; false when CloudFormation says there is nothing to update.
     async fn update(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<bool, ActionError> {
         let name = self.stack_name.as_str();
+        let dropped = cfn::data_dropped_by_update(client, cx.log, name, region, body).await?;
+        if !dropped.is_empty() {
+            let list: Vec<String> = dropped.iter().map(ToString::to_string).collect();
+            return Err(ActionError::Failed(format!(
+                "refusing to update stack {name}: the new template removes data-holding resources that have no retained copy: {}",
+                list.join(", ")
+            )));
+        }
         let c = Call { service: "cloudformation", operation: "UpdateStack", target: name, region, mutating: true };
+        self.record_sent(cx, body)?;
         let req = client
             .update_stack()
             .stack_name(name)
@@ -303,36 +324,46 @@ impl DeleteParams {
         let result = |status: &str, deleted: bool| -> Outputs {
             [("stack_status".to_string(), json!(status)), ("deleted".to_string(), json!(deleted))].into_iter().collect()
         };
-        let Some(stack) = cfn::describe_stack(&client, cx.log, name, &region).await? else {
+        let gone = || {
             cx.log.note(format!("stack {name} does not exist in {env}; nothing to delete"))?;
-            return Ok(result("DELETE_COMPLETE", false));
+            Ok(result("DELETE_COMPLETE", false))
         };
-        let status = cfn::status(&stack);
+        let Some(stack) = cfn::describe_stack(&client, cx.log, name, &region).await? else { return gone() };
+        let mut status = cfn::status(&stack);
+        if status == "DELETE_IN_PROGRESS" {
+            if cx.dry_run {
+                cx.log.note(format!("dry run: stack {name} is already being deleted"))?;
+                return Ok(result(&status, false));
+            }
+            wait_deleted(cx, &client, name, &region).await?;
+            return Ok(result("DELETE_COMPLETE", true));
+        }
+        if !cfn::is_terminal(&status) {
+            // Judge the stack as it will be: an update in flight may still roll back to a
+            // template that keeps less.
+            wait_settled(cx, &client, name, &region).await?;
+            let Some(settled) = cfn::describe_stack(&client, cx.log, name, &region).await? else { return gone() };
+            status = cfn::status(&settled);
+        }
         if status == "DELETE_COMPLETE" {
-            return Ok(result("DELETE_COMPLETE", false));
+            return gone();
         }
         // Nothing that holds data is deleted without a retained copy.
         let unretained = cfn::unretained_data_resources(&client, cx.log, name, &region).await?;
         if !unretained.is_empty() {
+            let list: Vec<String> = unretained.iter().map(ToString::to_string).collect();
             return Err(ActionError::Failed(format!(
                 "refusing to delete stack {name}: deleting it would destroy data with no retained copy: {}. \
-                 Give those resources `DeletionPolicy: Retain` or `Snapshot` in the template (and update the stack), \
-                 or remove them on purpose, first",
-                unretained.join(", ")
+                 Give those resources `DeletionPolicy: Retain` (or `Snapshot`, for types that support it) in the \
+                 template and update the stack, or remove them on purpose, first",
+                list.join(", ")
             )));
         }
         if cx.dry_run {
             cx.log.note(format!("dry run: would delete stack {name} ({status}) in {env} ({region})"))?;
             return Ok(result(&status, false));
         }
-        if status == "DELETE_IN_PROGRESS" {
-            wait_deleted(cx, &client, name, &region).await?;
-        } else {
-            if !cfn::is_terminal(&status) {
-                wait_settled(cx, &client, name, &region).await?;
-            }
-            delete(cx, &client, name, &region).await?;
-        }
+        delete(cx, &client, name, &region).await?;
         Ok(result("DELETE_COMPLETE", true))
     }
 }

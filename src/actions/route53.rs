@@ -122,15 +122,18 @@ impl UpsertParams {
         out.insert("old_value".into(), old_value);
         out.insert("new_value".into(), json!(new_value));
         if same(current.as_ref(), &t.values) {
-            let change_id = cx.checkpoints.get("change_id").and_then(Value::as_str).map(str::to_string);
+            let mut change_id = cx.checkpoints.get("change_id").and_then(Value::as_str).map(str::to_string);
             let sent = cx.checkpoints.get("upsert_sent") == Some(&json!(new_value));
+            if change_id.is_none() && sent && !cx.dry_run {
+                // The change went out but its id was lost with the process: send the identical
+                // (idempotent) UPSERT again, to have a change to wait on until INSYNC.
+                let ttl = self.ttl.or(current.as_ref().and_then(|c| c.ttl)).unwrap_or(60);
+                let id = upsert(cx, &client, &zone_id, &t, ttl).await?;
+                cx.log.checkpoint("change_id", json!(id))?;
+                change_id = Some(id);
+            }
             if let Some(id) = &change_id {
                 wait_insync(cx, &client, id).await?;
-            } else if sent {
-                cx.log.note(format!(
-                    "{} {} points at {new_value}: the change sent before the interruption took effect",
-                    t.name, t.rtype
-                ))?;
             } else {
                 cx.log.note(format!("{} {} already points at {new_value}; nothing to change", t.name, t.rtype))?;
             }

@@ -58,8 +58,10 @@ pub fn is_terminal(status: &str) -> bool {
     status == "REVIEW_IN_PROGRESS" || !status.ends_with("_IN_PROGRESS")
 }
 
-/// Resource types that hold data: deleting one without a retained copy loses it.
+/// Resource types that hold data: deleting one without a retained copy loses it. A nested stack
+/// counts, since its own resources may hold data.
 const DATA_HOLDING: &[&str] = &[
+    "AWS::CloudFormation::Stack",
     "AWS::DynamoDB::Table",
     "AWS::DynamoDB::GlobalTable",
     "AWS::RDS::DBInstance",
@@ -78,14 +80,56 @@ const DATA_HOLDING: &[&str] = &[
     "AWS::SQS::Queue",
 ];
 
-/// Data-holding resources a stack deletion would destroy: those whose template gives no
-/// `DeletionPolicy` of `Retain`, `RetainExceptOnCreate` or `Snapshot` (each of which keeps a copy).
-pub async fn unretained_data_resources(
+/// The types for which `DeletionPolicy: Snapshot` keeps a copy (CloudFormation ignores it, and
+/// deletes, for the others).
+const SNAPSHOT_KEEPS_COPY: &[&str] = &[
+    "AWS::EC2::Volume",
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBCluster",
+    "AWS::ElastiCache::CacheCluster",
+    "AWS::ElastiCache::ReplicationGroup",
+    "AWS::Redshift::Cluster",
+    "AWS::Neptune::DBCluster",
+    "AWS::DocDB::DBCluster",
+];
+
+/// A data-holding resource of a stack.
+#[derive(Debug, Clone)]
+pub struct DataResource {
+    pub logical: String,
+    pub kind: String,
+    pub physical: String,
+}
+
+impl std::fmt::Display for DataResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({})", self.kind, self.logical, self.physical)
+    }
+}
+
+/// A template as JSON. JSON is YAML, and the YAML reader ignores CloudFormation's short-form
+/// tags (`!Ref`), which is all that is needed to read `Resources`.
+pub fn parse_template(body: &str) -> serde_json::Value {
+    crate::runbook::yaml_tree::parse(body).map(|(tree, _)| tree.to_json()).unwrap_or_default()
+}
+
+/// True when deleting `r` leaves a copy behind, by its `DeletionPolicy` in `template`.
+pub fn keeps_copy(template: &serde_json::Value, r: &DataResource) -> bool {
+    let policy = template.pointer(&format!("/Resources/{}/DeletionPolicy", r.logical)).and_then(|v| v.as_str());
+    match policy {
+        Some("Retain" | "RetainExceptOnCreate") => true,
+        Some("Snapshot") => SNAPSHOT_KEEPS_COPY.contains(&r.kind.as_str()),
+        _ => false,
+    }
+}
+
+/// The stack's data-holding resources.
+pub async fn data_resources(
     client: &Client,
     log: &dyn CallLog,
     name: &str,
     region: &str,
-) -> Result<Vec<String>, ActionError> {
+) -> Result<Vec<DataResource>, ActionError> {
     let mut held = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -97,32 +141,70 @@ pub async fn unretained_data_resources(
         for r in out.stack_resource_summaries() {
             let kind = r.resource_type().unwrap_or_default();
             if DATA_HOLDING.contains(&kind) {
-                let logical = r.logical_resource_id().unwrap_or_default().to_string();
-                held.push((logical, kind.to_string(), r.physical_resource_id().unwrap_or("?").to_string()));
+                held.push(DataResource {
+                    logical: r.logical_resource_id().unwrap_or_default().to_string(),
+                    kind: kind.to_string(),
+                    physical: r.physical_resource_id().unwrap_or("?").to_string(),
+                });
             }
         }
         token = out.next_token().map(str::to_string);
         if token.is_none() {
-            break;
+            return Ok(held);
         }
     }
-    if held.is_empty() {
-        return Ok(Vec::new());
-    }
+}
+
+/// The template the stack was last deployed with.
+pub async fn deployed_template(
+    client: &Client,
+    log: &dyn CallLog,
+    name: &str,
+    region: &str,
+) -> Result<serde_json::Value, ActionError> {
     let c = Call { service: "cloudformation", operation: "GetTemplate", target: name, region, mutating: false };
     let out = call(log, &c, client.get_template().stack_name(name).send())
         .await?
         .map_err(|e| c.error(super::error_text(&e)))?;
-    // JSON is YAML, and the YAML reader ignores CloudFormation's short-form tags (`!Ref`).
-    let template = crate::runbook::yaml_tree::parse(out.template_body().unwrap_or_default())
-        .map(|(tree, _)| tree.to_json())
-        .unwrap_or_default();
+    Ok(parse_template(out.template_body().unwrap_or_default()))
+}
+
+/// Data-holding resources a stack deletion would destroy without a copy.
+pub async fn unretained_data_resources(
+    client: &Client,
+    log: &dyn CallLog,
+    name: &str,
+    region: &str,
+) -> Result<Vec<DataResource>, ActionError> {
+    let held = data_resources(client, log, name, region).await?;
+    if held.is_empty() {
+        return Ok(held);
+    }
+    let template = deployed_template(client, log, name, region).await?;
+    Ok(held.into_iter().filter(|r| !keeps_copy(&template, r)).collect())
+}
+
+/// Data-holding resources an update to `new_template` would delete without a copy: those the new
+/// template drops or gives another type. (Replacements caused by property changes are only
+/// visible through a change set, which this does not create.)
+pub async fn data_dropped_by_update(
+    client: &Client,
+    log: &dyn CallLog,
+    name: &str,
+    region: &str,
+    new_template: &str,
+) -> Result<Vec<DataResource>, ActionError> {
+    let held = data_resources(client, log, name, region).await?;
+    if held.is_empty() {
+        return Ok(held);
+    }
+    let old = deployed_template(client, log, name, region).await?;
+    let new = parse_template(new_template);
     Ok(held
         .into_iter()
-        .filter(|(logical, _, _)| {
-            let policy = template.pointer(&format!("/Resources/{logical}/DeletionPolicy")).and_then(|v| v.as_str());
-            !matches!(policy, Some("Retain" | "RetainExceptOnCreate" | "Snapshot"))
+        .filter(|r| {
+            let new_type = new.pointer(&format!("/Resources/{}/Type", r.logical)).and_then(|v| v.as_str());
+            new_type != Some(r.kind.as_str()) && !keeps_copy(&old, r)
         })
-        .map(|(logical, kind, physical)| format!("{kind} {logical} ({physical})"))
         .collect())
 }

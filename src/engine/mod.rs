@@ -215,6 +215,22 @@ impl Run {
             if st.status.is_final() && !retry_failed {
                 continue;
             }
+            if retry_failed {
+                // The run stopped on this step's failure: the operator decides again (with
+                // --auto-approve it is tried again), so a step that can never succeed cannot
+                // wedge the run.
+                let error = st.last_error.or(st.reason).unwrap_or_default();
+                let answer = if self.auto_approve {
+                    FailureAnswer::Retry
+                } else {
+                    operator.failure(FailureRequest { step, attempt: st.attempts, error }).await
+                };
+                match self.record_failure_decision(step, &answer, self.auto_approve)? {
+                    FailureOutcome::Retry => {}
+                    FailureOutcome::Skip => continue,
+                    FailureOutcome::Abort => return self.finish(RunStatus::Aborted),
+                }
+            }
             if let Some(reason) = plan::skip_reason(step, &self.inputs) {
                 self.status(&step.id, StepStatus::Skipped, Some(reason))?;
                 continue;
@@ -382,24 +398,10 @@ impl Run {
                 }
                 OnFailure::Ask => {
                     let answer = operator.failure(FailureRequest { step, attempt, error: error.clone() }).await;
-                    let (outcome, reason) = match &answer {
-                        FailureAnswer::Retry => (FailureOutcome::Retry, None),
-                        FailureAnswer::Skip { reason } => (FailureOutcome::Skip, Some(reason.clone())),
-                        FailureAnswer::Abort => (FailureOutcome::Abort, None),
-                    };
-                    self.record(Event::FailureDecided {
-                        step: step.id.clone(),
-                        outcome,
-                        user: os_user(),
-                        reason: reason.clone(),
-                    })?;
-                    match answer {
-                        FailureAnswer::Retry => failures_here = 0,
-                        FailureAnswer::Skip { .. } => {
-                            self.status(&step.id, StepStatus::Skipped, reason)?;
-                            return Ok(StepStatus::Skipped);
-                        }
-                        FailureAnswer::Abort => {
+                    match self.record_failure_decision(step, &answer, false)? {
+                        FailureOutcome::Retry => failures_here = 0,
+                        FailureOutcome::Skip => return Ok(StepStatus::Skipped),
+                        FailureOutcome::Abort => {
                             self.status(&step.id, StepStatus::Failed, Some(error))?;
                             return Ok(StepStatus::AwaitingGate);
                         }
@@ -407,6 +409,26 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// Journals a decision after a failure; a skip also marks the step skipped.
+    fn record_failure_decision(
+        &self,
+        step: &Step,
+        answer: &FailureAnswer,
+        auto: bool,
+    ) -> Result<FailureOutcome, EngineError> {
+        let (outcome, reason) = match answer {
+            FailureAnswer::Retry => (FailureOutcome::Retry, None),
+            FailureAnswer::Skip { reason } => (FailureOutcome::Skip, Some(reason.clone())),
+            FailureAnswer::Abort => (FailureOutcome::Abort, None),
+        };
+        let user = if auto { "--auto-approve".into() } else { os_user() };
+        self.record(Event::FailureDecided { step: step.id.clone(), outcome, user, reason: reason.clone() })?;
+        if outcome == FailureOutcome::Skip {
+            self.status(&step.id, StepStatus::Skipped, reason)?;
+        }
+        Ok(outcome)
     }
 
     /// One attempt: decode, then run under the step's timeout.
@@ -444,7 +466,7 @@ impl Run {
         };
         // The action's own waits use `timeout` and say what they waited for; this outer limit,
         // a little longer, catches an action that hangs anywhere else.
-        match tokio::time::timeout(timeout + TIMEOUT_GRACE, call.run(&cx)).await {
+        match tokio::time::timeout(timeout.saturating_add(TIMEOUT_GRACE), call.run(&cx)).await {
             Ok(r) => r,
             Err(_) => Err(ActionError::Timeout(timeout)),
         }

@@ -3,7 +3,7 @@
 
 use super::event::{Entry, Event};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 /// Why a journal could not be read or written.
@@ -21,6 +21,8 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     next_seq: u64,
+    /// Set when an append failed: nothing more is written, so no entry can follow a gap.
+    failed: bool,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -36,26 +38,34 @@ impl Journal {
     /// Creates a new journal; fails if one exists (a run id is never reused).
     pub fn create(path: &Path) -> Result<Journal, JournalError> {
         let file = OpenOptions::new().create_new(true).append(true).open(path).map_err(io_err(path))?;
-        Ok(Journal { path: path.to_path_buf(), file, next_seq: 1 })
+        // The new file's directory entry must survive a power loss too.
+        if let Some(dir) = path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
+        }
+        Ok(Journal { path: path.to_path_buf(), file, next_seq: 1, failed: false })
     }
 
     /// Opens an existing journal for appending and returns what it holds. A torn last line (the
     /// process died mid-write) is cut off, so the next entry starts on a clean line.
     pub fn open(path: &Path) -> Result<(Journal, Vec<Entry>), JournalError> {
         let (entries, good_len) = read_entries(path)?;
-        let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io_err(path))?;
+        // Append mode: every write lands at the end, even after the file was cut back.
+        let file = OpenOptions::new().read(true).append(true).open(path).map_err(io_err(path))?;
         let len = file.metadata().map_err(io_err(path))?.len();
         if good_len < len {
             file.set_len(good_len).map_err(io_err(path))?;
             file.sync_all().map_err(io_err(path))?;
         }
-        file.seek(SeekFrom::End(0)).map_err(io_err(path))?;
         let next_seq = entries.last().map(|e| e.seq + 1).unwrap_or(1);
-        Ok((Journal { path: path.to_path_buf(), file, next_seq }, entries))
+        Ok((Journal { path: path.to_path_buf(), file, next_seq, failed: false }, entries))
     }
 
     /// Appends one event and makes it durable before returning.
     pub fn append(&mut self, event: Event) -> Result<Entry, JournalError> {
+        if self.failed {
+            let source = std::io::Error::other("an earlier append failed; the journal takes no more entries");
+            return Err(JournalError::Io { path: self.path.clone(), source });
+        }
         let entry = Entry { seq: self.next_seq, ts: now_rfc3339(), event };
         let mut line = serde_json::to_string(&entry)
             .map_err(|e| JournalError::Io { path: self.path.clone(), source: std::io::Error::other(e) })?;
@@ -64,8 +74,9 @@ impl Journal {
         let written =
             self.file.write_all(line.as_bytes()).and_then(|()| self.file.flush()).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
-            // Leave no fragment behind for the next entry to be appended after.
+            // Leave no fragment behind, and take nothing more.
             let _ = self.file.set_len(before);
+            self.failed = true;
             return Err(JournalError::Io { path: self.path.clone(), source: e });
         }
         self.next_seq += 1;

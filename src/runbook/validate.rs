@@ -13,6 +13,9 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The longest step timeout accepted (restoring large volumes can take a day; a week is a typo).
+const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 fn key(k: &str) -> Seg {
     Seg::Key(k.to_string())
 }
@@ -197,10 +200,14 @@ impl Validator<'_> {
             Gate::TypeToConfirm(text) => self.refs_in(text, &sub("gate"), Some(i)),
             Gate::None | Gate::Confirm => {}
         }
-        if let Some(t) = &step.timeout
-            && let Err(e) = humantime::parse_duration(t)
-        {
-            self.at(&sub("timeout"), format!("`{t}` is not a duration like `90s` or `15m`: {e}"));
+        if let Some(t) = &step.timeout {
+            match humantime::parse_duration(t) {
+                Err(e) => self.at(&sub("timeout"), format!("`{t}` is not a duration like `90s` or `15m`: {e}")),
+                Ok(d) if d > MAX_TIMEOUT || d.is_zero() => {
+                    self.at(&sub("timeout"), format!("timeout `{t}` must be more than 0 and at most 7 days"))
+                }
+                Ok(_) => {}
+            }
         }
         if let Some(w) = &step.when {
             match Condition::parse(w) {

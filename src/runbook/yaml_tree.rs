@@ -119,6 +119,7 @@ impl<'a> Builder<'a> {
 
     fn node(&mut self, ev: Event<'a>, span: Span, depth: usize) -> Result<Node, YamlProblem> {
         let pos = Pos::from_span(&span);
+        let nodes_before = self.nodes;
         if depth > MAX_DEPTH {
             return Err(YamlProblem { pos, message: format!("nesting deeper than {MAX_DEPTH} levels") });
         }
@@ -182,6 +183,10 @@ impl<'a> Builder<'a> {
             other => return Err(YamlProblem { pos, message: format!("unexpected YAML event {other:?}") }),
         };
         if anchor > 0 {
+            // Keeping a copy of the anchored subtree costs as much as the subtree: count it, so
+            // anchors at every level of a deep document cannot multiply the work unbounded.
+            self.nodes += self.nodes - nodes_before;
+            self.count(pos)?;
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)

@@ -236,3 +236,33 @@ fn a_run_can_be_driven_from_a_spawned_task() {
     });
     assert_eq!(status.unwrap(), RunStatus::Succeeded);
 }
+
+#[test]
+fn a_failed_step_is_offered_again_on_resume_and_can_be_skipped() {
+    let work = state_dir();
+    let state = state_dir();
+    let path = work.path().join("fails.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nname: fails\ntitle: fails\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
+steps:\n  - id: broken\n    title: always fails\n    action: exec\n    with: { command: \"exit 3\" }\n  - id: after\n    title: after\n",
+    )
+    .unwrap();
+    let loaded = runbook::load_file(&path).unwrap();
+    let run =
+        Run::start(&RunStore::new(state.path()), loaded, Default::default(), RunOptions::default(), Box::new(|_| {}))
+            .unwrap();
+    let id = run.id.clone();
+    let status = super::support::block_on(run.drive(&mut Script::default())).unwrap();
+    assert_eq!(status, RunStatus::Failed, "on_failure: abort stops the run");
+    drop(run);
+
+    let run = Run::resume(&RunStore::new(state.path()), &id, None, false, Box::new(|_| {})).unwrap();
+    let mut op = Script::default();
+    op.failures.push_back(FailureAnswer::Skip { reason: "fixed by hand".into() });
+    let status = super::support::block_on(run.drive(&mut op)).unwrap();
+    assert_eq!(op.asked, ["failure broken attempt 1"], "resume asks before trying the failed step again");
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(run.state().step("broken").status, StepStatus::Skipped);
+    assert_eq!(run.state().step("broken").attempts, 1, "a skipped step is not run again");
+}
