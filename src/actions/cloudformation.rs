@@ -49,7 +49,7 @@ impl DeployParams {
     pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         let mut out: Vec<ParamProblem> = cx.environment("environment", &self.environment).into_iter().collect();
         let path = template_path(cx.base_dir, &self.template);
-        if !path.is_file() {
+        if cx.check_files && !path.is_file() {
             out.push((vec![Seg::Key("template".into())], format!("template file {} does not exist", path.display())));
         }
         if self.stack_name.trim().is_empty() {

@@ -51,6 +51,7 @@ impl ExecParams {
             _ => {}
         }
         if let Some(cwd) = &self.cwd
+            && cx.check_files
             && !cx.base_dir.join(cwd).is_dir()
         {
             out.push((vec![Seg::Key("cwd".into())], format!("directory {cwd} does not exist")));
@@ -94,15 +95,22 @@ impl ExecParams {
             // command and everything it started are stopped, not just the shell.
             .process_group(0)
             .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| ActionError::Failed(format!("cannot start `{}`: {e}", self.display())))?;
-        let _group = child.id().map(|pid| KillGroup(pid as i32));
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| ActionError::Failed(format!("`{}` failed to run: {e}", self.display())))?;
-        let code = out.status.code();
-        let stdout = tail(&out.stdout);
-        let stderr = tail(&out.stderr);
+        let mut child =
+            cmd.spawn().map_err(|e| ActionError::Failed(format!("cannot start `{}`: {e}", self.display())))?;
+        let group = child.id().map(|pid| KillGroup(pid as i32));
+        let stdout = tokio::spawn(read_tail(child.stdout.take()));
+        let stderr = tokio::spawn(read_tail(child.stderr.take()));
+        // Wait for the command itself, not for its output pipes: something it started in the
+        // background may hold them open. Then stop the group, which closes them.
+        let status =
+            child.wait().await.map_err(|e| ActionError::Failed(format!("`{}` failed to run: {e}", self.display())))?;
+        drop(group);
+        let collect = |task: tokio::task::JoinHandle<Vec<u8>>| async move {
+            tokio::time::timeout(PIPE_DRAIN, task).await.ok().and_then(Result::ok).unwrap_or_default()
+        };
+        let stdout = String::from_utf8_lossy(&collect(stdout).await).into_owned();
+        let stderr = String::from_utf8_lossy(&collect(stderr).await).into_owned();
+        let code = status.code();
         cx.log.note(format!(
             "`{}` exited with {}",
             self.display(),
@@ -140,7 +148,24 @@ impl Drop for KillGroup {
     }
 }
 
-fn tail(bytes: &[u8]) -> String {
-    let start = bytes.len().saturating_sub(KEEP_BYTES);
-    String::from_utf8_lossy(&bytes[start..]).into_owned()
+/// How long to wait for output still in the pipes once the command has exited.
+const PIPE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads a stream to its end, keeping only its last `KEEP_BYTES`.
+async fn read_tail<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let Some(mut reader) = reader else { return Vec::new() };
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = reader.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > 2 * KEEP_BYTES {
+            kept.drain(..kept.len() - KEEP_BYTES);
+        }
+    }
+    let start = kept.len().saturating_sub(KEEP_BYTES);
+    kept.split_off(start)
 }

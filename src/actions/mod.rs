@@ -113,6 +113,10 @@ fn decode<T: DeserializeOwned>(with: &Value) -> Result<T, ParamProblem> {
 pub struct CheckCx<'a> {
     pub runbook: &'a Runbook,
     pub base_dir: &'a Path,
+    /// Whether files the runbook names must exist now. Off when resuming (a step that finished
+    /// long ago may name a file that has since moved) and for run-time checks (the action
+    /// itself reports a missing file, or uses what it recorded).
+    pub check_files: bool,
 }
 
 impl CheckCx<'_> {

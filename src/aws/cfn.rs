@@ -140,10 +140,12 @@ pub async fn data_resources(
             .map_err(|e| c.error(super::error_text(&e)))?;
         for r in out.stack_resource_summaries() {
             let kind = r.resource_type().unwrap_or_default();
-            if DATA_HOLDING.contains(&kind) {
+            // A resource CloudFormation does not name cannot be proven harmless: count it.
+            // (AWS always names them; moto forgets them after an update.)
+            if kind.is_empty() || DATA_HOLDING.contains(&kind) {
                 held.push(DataResource {
                     logical: r.logical_resource_id().unwrap_or_default().to_string(),
-                    kind: kind.to_string(),
+                    kind: if kind.is_empty() { "(a resource of unknown type)".into() } else { kind.to_string() },
                     physical: r.physical_resource_id().unwrap_or("?").to_string(),
                 });
             }

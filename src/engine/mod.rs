@@ -160,7 +160,7 @@ impl Run {
         let copy = dir.join(store::RUNBOOK_FILE);
         let source = std::fs::read_to_string(&copy)
             .map_err(|source| EngineError::Io { context: format!("cannot read {}", copy.display()), source })?;
-        let loaded = crate::runbook::load_str(&copy, Path::new(&base_dir), &source)?;
+        let loaded = crate::runbook::load_for_resume(&copy, Path::new(&base_dir), &source)?;
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let connect = connect.unwrap_or(ConnectOptions { endpoint_url, sandbox_credentials: sandbox });
         let recorder = Recorder::new(journal, state, observer);
@@ -443,7 +443,8 @@ impl Run {
         let call =
             ActionCall::decode(name, params).map_err(|(_, m)| ActionError::Failed(format!("parameters: {m}")))?;
         // Validation checked the parameters with input defaults; check the values really used.
-        let problems = call.check(&CheckCx { runbook: &self.loaded.runbook, base_dir: &self.loaded.base_dir });
+        let problems =
+            call.check(&CheckCx { runbook: &self.loaded.runbook, base_dir: &self.loaded.base_dir, check_files: false });
         if !problems.is_empty() {
             let text: Vec<String> = problems.into_iter().map(|(_, m)| m).collect();
             return Err(ActionError::Failed(format!("parameters: {}", text.join("; "))));

@@ -24,16 +24,18 @@ pub struct ResourceRow {
 /// Reads every resource on every side it names, all at once.
 pub async fn snapshot(runbook: &Runbook, envs: Arc<AwsEnvs>) -> Vec<ResourceRow> {
     let mut reads = JoinSet::new();
+    let mut slots = std::collections::HashMap::new();
     for (i, (name, res)) in runbook.resources.iter().enumerate() {
         let sides: &[Side] =
             if res.kind == ResourceType::Route53Record { &[Side::Primary] } else { &[Side::Primary, Side::Recovery] };
         for side in sides.iter().copied().filter(|s| res.kind == ResourceType::Route53Record || res.side(*s).is_some())
         {
             let (envs, name, res) = (envs.clone(), name.clone(), res.clone());
-            reads.spawn(async move {
+            let handle = reads.spawn(async move {
                 let read = status::read(&envs, &NoLog, &name, &res, side).await.map_err(|e| e.to_string());
                 (i, side, read)
             });
+            slots.insert(handle.id(), (i, side));
         }
     }
     let mut rows: Vec<ResourceRow> = runbook
@@ -47,8 +49,15 @@ pub async fn snapshot(runbook: &Runbook, envs: Arc<AwsEnvs>) -> Vec<ResourceRow>
             points_to: None,
         })
         .collect();
-    while let Some(done) = reads.join_next().await {
-        let Ok((i, side, read)) = done else { continue };
+    while let Some(done) = reads.join_next_with_id().await {
+        let (i, side, read) = match done {
+            Ok((_, result)) => result,
+            // A read that panicked is shown as an error, never as "not named".
+            Err(e) => {
+                let Some(&(i, side)) = slots.get(&e.id()) else { continue };
+                (i, side, Err(format!("the read failed: {e}")))
+            }
+        };
         match side {
             Side::Primary => rows[i].primary = Some(read),
             Side::Recovery => rows[i].recovery = Some(read),

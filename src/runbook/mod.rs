@@ -47,12 +47,22 @@ pub fn load_file(path: &Path) -> Result<LoadedRunbook, LoadError> {
 /// Decodes and validates runbook text. `path` is only used in messages; `base_dir` resolves
 /// relative paths inside the runbook.
 pub fn load_str(path: &Path, base_dir: &Path, source: &str) -> Result<LoadedRunbook, LoadError> {
+    load(path, base_dir, source, true)
+}
+
+/// Loads the runbook copy a run started with, for resuming it: the same checks, except that
+/// files it names need not exist any more (the steps that used them may be long finished).
+pub fn load_for_resume(path: &Path, base_dir: &Path, source: &str) -> Result<LoadedRunbook, LoadError> {
+    load(path, base_dir, source, false)
+}
+
+fn load(path: &Path, base_dir: &Path, source: &str, check_files: bool) -> Result<LoadedRunbook, LoadError> {
     let invalid = |problems| LoadError::Invalid(Diagnostics::new(path.to_path_buf(), problems));
     let (tree, yaml_problems) = yaml_tree::parse(source).map_err(|p| invalid(vec![Problem::new(p.pos, p.message)]))?;
     let mut problems: Vec<Problem> = yaml_problems.into_iter().map(|p| Problem::new(p.pos, p.message)).collect();
     let decoded = decode::decode(&tree, &mut problems);
     if let Some((rb, broken)) = &decoded {
-        problems.extend(validate::validate(rb, broken, &tree, base_dir));
+        problems.extend(validate::validate(rb, broken, &tree, base_dir, check_files));
     }
     match decoded.map(|(rb, _)| rb) {
         Some(runbook) if problems.is_empty() => Ok(LoadedRunbook {

@@ -25,8 +25,8 @@ fn ident_ok(s: &str) -> bool {
 }
 
 /// Every semantic problem in a decoded runbook.
-pub fn validate(rb: &Runbook, broken: &Broken, tree: &Node, base_dir: &Path) -> Vec<Problem> {
-    let mut v = Validator { rb, broken, tree, problems: Vec::new() };
+pub fn validate(rb: &Runbook, broken: &Broken, tree: &Node, base_dir: &Path, check_files: bool) -> Vec<Problem> {
+    let mut v = Validator { rb, broken, tree, check_files, problems: Vec::new() };
     v.header();
     v.inputs();
     v.environments();
@@ -38,6 +38,7 @@ pub fn validate(rb: &Runbook, broken: &Broken, tree: &Node, base_dir: &Path) -> 
 struct Validator<'a> {
     rb: &'a Runbook,
     broken: &'a Broken,
+    check_files: bool,
     tree: &'a Node,
     problems: Vec<Problem>,
 }
@@ -245,7 +246,7 @@ impl Validator<'_> {
         let Ok(rendered) = template::render(&with, &lookup) else { return };
         match ActionCall::decode(info.name, &rendered) {
             Ok(call) => {
-                let cx = CheckCx { runbook: self.rb, base_dir };
+                let cx = CheckCx { runbook: self.rb, base_dir, check_files: self.check_files };
                 for (p, m) in call.check(&cx) {
                     let problem = self.problem_in(&with_path, &p, m);
                     self.problems.push(problem);

@@ -266,3 +266,25 @@ steps:\n  - id: broken\n    title: always fails\n    action: exec\n    with: { c
     assert_eq!(run.state().step("broken").status, StepStatus::Skipped);
     assert_eq!(run.state().step("broken").attempts, 1, "a skipped step is not run again");
 }
+
+#[test]
+fn exec_returns_when_the_command_exits_even_if_it_left_something_running() {
+    let work = state_dir();
+    let state = state_dir();
+    let path = work.path().join("bg.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nname: bg\ntitle: bg\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
+steps:\n  - id: smoke\n    title: starts a helper and exits\n    action: exec\n    with: { command: \"sleep 30 & echo started\" }\n    timeout: 20s\n",
+    )
+    .unwrap();
+    let loaded = runbook::load_file(&path).unwrap();
+    let run =
+        Run::start(&RunStore::new(state.path()), loaded, Default::default(), RunOptions::default(), Box::new(|_| {}))
+            .unwrap();
+    let started = std::time::Instant::now();
+    let status = super::support::block_on(run.drive(&mut Script::default())).unwrap();
+    assert_eq!(status, RunStatus::Succeeded);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(run.state().step("smoke").outputs["stdout"], "started\n");
+}

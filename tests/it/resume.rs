@@ -164,7 +164,7 @@ fn ctrl_c_stops_the_run_and_the_command_it_was_running() {
     std::fs::write(
         &rb,
         "version: 1\nname: slow\ntitle: slow\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
-steps:\n  - id: wait\n    title: a long smoke test\n    action: exec\n    with: { command: \"echo $$ > sleeper.pid; exec sleep 60\" }\n",
+steps:\n  - id: wait\n    title: a long smoke test\n    action: exec\n    with: { command: \"sleep 60 & echo $! > sleeper.pid; wait\" }\n",
     )
     .unwrap();
     let mut cmd = pilotlight(state.path());
@@ -192,4 +192,31 @@ steps:\n  - id: wait\n    title: a long smoke test\n    action: exec\n    with: 
     assert!(zombie_or_gone, "the smoke test's process was stopped with the run");
     let (_, dir) = super::support::only_run(state.path());
     assert!(journal(&dir).iter().any(|e| matches!(e.event, Event::RunInterrupted { .. })));
+}
+
+#[test]
+fn ctrl_c_at_a_gate_prompt_exits_at_once() {
+    let state = state_dir();
+    let rb = state.path().join("gate.yaml");
+    std::fs::write(
+        &rb,
+        "version: 1\nname: gate\ntitle: gate\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
+steps:\n  - id: ask\n    title: waits for the operator\n    gate: confirm\n",
+    )
+    .unwrap();
+    let mut cmd = pilotlight(state.path());
+    // Standard input stays open and silent: the prompt is waiting on it.
+    cmd.args(["run", rb.to_str().unwrap()]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    wait_for_journal(state.path(), "the gate", |entries| {
+        entries.iter().any(|e| matches!(&e.event, Event::StepStatus { status: StepStatus::AwaitingGate, .. }))
+    });
+    let started = Instant::now();
+    // SAFETY: signals the child this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(5), "pilotlight still runs after Ctrl-C at a prompt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(1));
 }
