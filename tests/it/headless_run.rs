@@ -237,3 +237,72 @@ fn throttling_is_retried_and_the_stack_is_created_once() {
     );
     assert!(finished[1].1, "the step's retry succeeded");
 }
+
+/// A one-step runbook waiting (up to `timeout`) for the DNS record to point at primary.
+fn wait_for_dns_runbook(dir: &std::path::Path, timeout: &str) -> std::path::PathBuf {
+    let src = std::fs::read_to_string(fixture("skeleton.yaml")).unwrap();
+    let head = src.split("steps:").next().unwrap();
+    let path = dir.join("wait.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "{head}steps:\n  - id: wait\n    title: wait for DNS\n    action: check.resource\n    \
+             with: {{ resource: app_dns, property: points_to, equals: primary, wait: true }}\n    timeout: {timeout}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn flip_dns(url: &str, value: &str) {
+    let client = aws_sdk_route53::Client::new(&sdk(url, "us-east-1"));
+    super::support::block_on(async {
+        use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+        let zones = client.list_hosted_zones_by_name().dns_name("example.internal.").send().await.unwrap();
+        let zone = zones.hosted_zones()[0].id().to_string();
+        let set = ResourceRecordSet::builder()
+            .name("app.example.internal.")
+            .r#type(RrType::A)
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+            .build()
+            .unwrap();
+        let change = Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().unwrap();
+        let batch = ChangeBatch::builder().changes(change).build().unwrap();
+        client.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await.unwrap();
+    });
+}
+
+#[test]
+fn check_resource_waits_for_a_change_and_times_out_without_one() {
+    let (_moto, url) = seeded_moto();
+    let state = state_dir();
+
+    // Someone else flips DNS a second after the check starts: the waiting check sees it.
+    let rb = wait_for_dns_runbook(state.path(), "30s");
+    let flipper = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            flip_dns(&url, "10.0.1.10");
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    flipper.join().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "it really waited");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "and stopped waiting once DNS changed");
+
+    // Back to recovery, and nobody flips it: the check gives up at its timeout, saying why.
+    flip_dns(&url, "10.1.1.10");
+    let rb = wait_for_dns_runbook(state.path(), "2s");
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("app_dns (primary) did not reach points_to [\"primary\"] within 2s"), "{stdout}");
+}
