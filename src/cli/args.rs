@@ -37,6 +37,9 @@ pub enum Command {
     /// Continue a run from its journal where it stopped
     Resume {
         run_id: String,
+        /// Secret inputs again (the journal never holds them)
+        #[command(flatten)]
+        vars: Vars,
         #[command(flatten)]
         mode: Mode,
         #[command(flatten)]
@@ -78,8 +81,9 @@ pub struct RunArgs {
     /// Make no mutating AWS call; say what each action would do
     #[arg(long)]
     pub dry_run: bool,
-    /// Continue this run instead of starting a new one (its inputs and dry-run mode are the run's own)
-    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["vars", "dry_run"])]
+    /// Continue this run instead of starting a new one (its inputs and dry-run mode are the run's
+    /// own; give its secret inputs again with --var)
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "dry_run")]
     pub resume: Option<String>,
     #[command(flatten)]
     pub connect: Connect,

@@ -5,7 +5,7 @@ use super::args::{Command, Connect, Mode, RunArgs};
 use super::exit::{FAILED, INVALID, OK};
 use super::{print, prompt::LinePrompt, sandbox_cmd};
 use crate::aws::ConnectOptions;
-use crate::engine::{Observer, Run, RunOptions, RunStore, plan};
+use crate::engine::{Observer, ResumeOptions, Run, RunOptions, RunStore, plan};
 use crate::journal::RunStatus;
 use crate::runbook::{self, Gate, LoadError, inputs};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Validate { runbooks } => validate(&runbooks),
         Command::Plan { runbook, vars } => plan_cmd(&runbook, &vars.vars),
         Command::Run(args) => run(args, state_dir).await,
-        Command::Resume { run_id, mode, connect } => resume(&run_id, mode, &connect, state_dir).await,
+        Command::Resume { run_id, vars, mode, connect } => resume(&run_id, &vars.vars, mode, &connect, state_dir).await,
         Command::Status { runbook, vars, connect } => status(&runbook, &vars.vars, &connect, state_dir).await,
         Command::Runs => runs(state_dir),
         Command::Schema => {
@@ -74,7 +74,17 @@ fn load_with_inputs(
 }
 
 fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
-    let (loaded, resolved) = match load_with_inputs(path, vars) {
+    // A plan needs no secret: a secret string input not given shows as its marker.
+    let mut vars = vars.to_vec();
+    if let Ok(loaded) = runbook::load_file(path) {
+        for (name, spec) in &loaded.runbook.inputs {
+            let given = vars.iter().any(|v| v.split_once('=').is_some_and(|(k, _)| k.trim() == name));
+            if spec.secret && !given && spec.kind == runbook::InputType::String {
+                vars.push(format!("{name}=<secret:{name}>"));
+            }
+        }
+    }
+    let (loaded, resolved) = match load_with_inputs(path, &vars) {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -87,7 +97,8 @@ fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
     };
     let rb = &loaded.runbook;
     println!("{} ({})", rb.title, rb.name);
-    for (k, v) in &resolved {
+    let secrets = crate::engine::Secrets::new(rb, &resolved);
+    for (k, v) in crate::engine::Secrets::journaled_inputs(rb, &resolved) {
         println!("  input {k} = {v}");
     }
     if let Some(rto) = &rb.targets.rto {
@@ -118,7 +129,7 @@ fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
         }
         match (&s.action, &s.params) {
             (Some(a), Some(p)) => {
-                println!("    action: {a} {p}");
+                println!("    action: {a} {}", secrets.redact_text(&p.to_string()));
                 println!(
                     "    timeout: {}  retries: {}  on_failure: {}",
                     s.timeout.as_deref().unwrap_or("default"),
@@ -196,7 +207,7 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
         Err(code) => return code,
     };
     if let Some(id) = &args.resume {
-        return resume_with(id, args.mode, connect, state_dir).await;
+        return resume_with(id, &args.vars.vars, args.mode, connect, state_dir).await;
     }
     let Some(path) = &args.runbook else {
         eprintln!("run: give a RUNBOOK or --resume RUN_ID");
@@ -223,17 +234,25 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
     }
 }
 
-async fn resume(id: &str, mode: Mode, connect: &Connect, state_dir: &Path) -> u8 {
+async fn resume(id: &str, vars: &[String], mode: Mode, connect: &Connect, state_dir: &Path) -> u8 {
     match connect_options(connect, state_dir) {
-        Ok(c) => resume_with(id, mode, c, state_dir).await,
+        Ok(c) => resume_with(id, vars, mode, c, state_dir).await,
         Err(code) => code,
     }
 }
 
-async fn resume_with(id: &str, mode: Mode, connect: Option<ConnectOptions>, state_dir: &Path) -> u8 {
-    match Run::resume(&RunStore::new(state_dir), id, connect, mode.auto_approve, observer()) {
+async fn resume_with(id: &str, vars: &[String], mode: Mode, connect: Option<ConnectOptions>, state_dir: &Path) -> u8 {
+    let secrets = match vars.iter().map(|v| inputs::split_var(v)).collect::<Result<Vec<_>, _>>() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return INVALID;
+        }
+    };
+    let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets };
+    match Run::resume(&RunStore::new(state_dir), id, options, observer()) {
         Ok(run) => drive(run, mode).await,
-        Err(e @ crate::engine::EngineError::NotFound(_)) => {
+        Err(e @ (crate::engine::EngineError::NotFound(_) | crate::engine::EngineError::Invalid(_))) => {
             eprintln!("{e}");
             INVALID
         }

@@ -5,11 +5,13 @@
 pub mod operator;
 pub mod plan;
 pub mod recorder;
+pub mod secrets;
 pub mod status;
 pub mod store;
 
 pub use operator::{FailureAnswer, FailureRequest, GateAnswer, GateRequest, Operator};
 pub use recorder::{Observer, Recorder, StepLog};
+pub use secrets::Secrets;
 pub use store::{RunLock, RunStore, RunSummary};
 
 use crate::actions::{ActionCall, ActionCx, CheckCx};
@@ -63,7 +65,47 @@ pub struct Run {
     recorder: Recorder,
     dry_run: bool,
     auto_approve: bool,
+    secrets: Secrets,
     _lock: RunLock,
+}
+
+/// How a resumed run goes on.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeOptions {
+    /// Overrides how AWS is reached; by default the run's own recorded endpoint is used.
+    pub connect: Option<ConnectOptions>,
+    /// Applies to gates still to come.
+    pub auto_approve: bool,
+    /// Values of the runbook's secret inputs (`--var`), which the journal does not hold.
+    pub secrets: Vec<(String, String)>,
+}
+
+/// Puts the secret inputs back: the journal holds only markers for them.
+fn restore_secrets(
+    loaded: &LoadedRunbook,
+    inputs: &mut IndexMap<String, Value>,
+    given: &[(String, String)],
+) -> Result<(), EngineError> {
+    let mut problems = Vec::new();
+    for (name, _) in given {
+        if !loaded.runbook.inputs.get(name).is_some_and(|s| s.secret) {
+            problems.push(format!(
+                "--var {name}: only secret inputs are given again on resume; the others are the run's own"
+            ));
+        }
+    }
+    for (name, spec) in loaded.runbook.inputs.iter().filter(|(_, s)| s.secret) {
+        match given.iter().find(|(k, _)| k == name) {
+            Some((_, raw)) => match crate::runbook::inputs::parse_var(spec, raw) {
+                Ok(v) => {
+                    inputs.insert(name.clone(), v);
+                }
+                Err(e) => problems.push(format!("--var {name}: {e}")),
+            },
+            None => problems.push(format!("input `{name}` is secret and not in the journal: give --var {name}=VALUE")),
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(EngineError::Invalid(problems.join("\n"))) }
 }
 
 /// The OS user, recorded with every decision: `$USER`/`$LOGNAME`, else the account name of the
@@ -103,14 +145,15 @@ impl Run {
             source,
         })?;
         let journal = Journal::create(&dir.join(store::JOURNAL_FILE))?;
-        let recorder = Recorder::new(journal, RunState::default(), observer);
+        let secrets = Secrets::new(&loaded.runbook, &inputs);
+        let recorder = Recorder::new(journal, RunState::default(), observer, secrets.clone());
         recorder.record(Event::RunStarted {
             run_id: id.clone(),
             runbook: loaded.runbook.name.clone(),
             runbook_title: loaded.runbook.title.clone(),
             runbook_path: loaded.path.display().to_string(),
             base_dir: loaded.base_dir.display().to_string(),
-            inputs: inputs.clone(),
+            inputs: Secrets::journaled_inputs(&loaded.runbook, &inputs),
             dry_run: options.dry_run,
             endpoint_url: options.connect.endpoint_url.clone(),
             sandbox: options.connect.sandbox_credentials,
@@ -126,19 +169,14 @@ impl Run {
             recorder,
             dry_run: options.dry_run,
             auto_approve: options.auto_approve,
+            secrets,
             _lock: lock,
         })
     }
 
-    /// Rebuilds a run from its journal. `connect` overrides how AWS is reached; by default the
-    /// run's own recorded endpoint is used. `auto_approve` applies to gates still to come.
-    pub fn resume(
-        store: &RunStore,
-        id: &str,
-        connect: Option<ConnectOptions>,
-        auto_approve: bool,
-        observer: Observer,
-    ) -> Result<Run, EngineError> {
+    /// Rebuilds a run from its journal and makes it ready to drive on.
+    pub fn resume(store: &RunStore, id: &str, options: ResumeOptions, observer: Observer) -> Result<Run, EngineError> {
+        let ResumeOptions { connect, auto_approve, secrets: given } = options;
         let dir = store.dir(id);
         let journal_path = dir.join(store::JOURNAL_FILE);
         if !journal_path.is_file() {
@@ -150,7 +188,8 @@ impl Run {
         if state.status() == RunStatus::Succeeded {
             return Err(EngineError::AlreadySucceeded(id.to_string()));
         }
-        let Some(Event::RunStarted { base_dir, inputs, dry_run, endpoint_url, sandbox, .. }) = state.started.clone()
+        let Some(Event::RunStarted { base_dir, mut inputs, dry_run, endpoint_url, sandbox, .. }) =
+            state.started.clone()
         else {
             return Err(EngineError::Invalid(format!(
                 "{}: the journal has no run_started entry",
@@ -161,9 +200,11 @@ impl Run {
         let source = std::fs::read_to_string(&copy)
             .map_err(|source| EngineError::Io { context: format!("cannot read {}", copy.display()), source })?;
         let loaded = crate::runbook::load_for_resume(&copy, Path::new(&base_dir), &source)?;
+        restore_secrets(&loaded, &mut inputs, &given)?;
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let connect = connect.unwrap_or(ConnectOptions { endpoint_url, sandbox_credentials: sandbox });
-        let recorder = Recorder::new(journal, state, observer);
+        let secrets = Secrets::new(&loaded.runbook, &inputs);
+        let recorder = Recorder::new(journal, state, observer, secrets.clone());
         recorder.record(Event::RunResumed { user: os_user() })?;
         Ok(Run {
             id: id.to_string(),
@@ -174,6 +215,7 @@ impl Run {
             recorder,
             dry_run,
             auto_approve,
+            secrets,
             _lock: lock,
         })
     }
@@ -279,10 +321,14 @@ impl Run {
             };
             let look = plan::lookup(&self.inputs, &shown);
             let gate = plan::render_gate(&step.gate, &look).map_err(EngineError::Invalid)?;
-            let instructions =
-                crate::runbook::template::render_text(&step.instructions, &look).map_err(EngineError::Invalid)?;
+            let instructions = self.secrets.redact_text(
+                &crate::runbook::template::render_text(&step.instructions, &look).map_err(EngineError::Invalid)?,
+            );
             let action = match &step.action {
-                Some(a) => Some(format!("{a} {}", plan::render_with(step, &look).map_err(EngineError::Invalid)?)),
+                Some(a) => Some(
+                    self.secrets
+                        .redact_text(&format!("{a} {}", plan::render_with(step, &look).map_err(EngineError::Invalid)?)),
+                ),
                 None => None,
             };
             (gate, instructions, action)
@@ -397,7 +443,8 @@ impl Run {
                     return Ok(StepStatus::Failed);
                 }
                 OnFailure::Ask => {
-                    let answer = operator.failure(FailureRequest { step, attempt, error: error.clone() }).await;
+                    let shown = self.secrets.redact_text(&error);
+                    let answer = operator.failure(FailureRequest { step, attempt, error: shown }).await;
                     match self.record_failure_decision(step, &answer, false)? {
                         FailureOutcome::Retry => failures_here = 0,
                         FailureOutcome::Skip => return Ok(StepStatus::Skipped),

@@ -3,6 +3,7 @@
 //! One recorder per run, shared by the engine and the action it is running (actions journal
 //! their AWS calls and checkpoints through [`StepLog`]).
 
+use super::secrets::Secrets;
 use crate::actions::ActionLog;
 use crate::aws::{ActionError, Call, CallLog};
 use crate::journal::{CallOutcome, Entry, Event, Journal, JournalError, RunState};
@@ -15,15 +16,17 @@ pub type Observer = Box<dyn Fn(&Entry) + Send + Sync>;
 pub struct Recorder {
     inner: Mutex<(Journal, RunState)>,
     observer: Observer,
+    secrets: Secrets,
 }
 
 impl Recorder {
-    pub fn new(journal: Journal, state: RunState, observer: Observer) -> Recorder {
-        Recorder { inner: Mutex::new((journal, state)), observer }
+    pub fn new(journal: Journal, state: RunState, observer: Observer, secrets: Secrets) -> Recorder {
+        Recorder { inner: Mutex::new((journal, state)), observer, secrets }
     }
 
-    /// Journals an event (durably) and applies it to the state.
+    /// Journals an event (durably, with secret values redacted) and applies it to the state.
     pub fn record(&self, event: Event) -> Result<Entry, JournalError> {
+        let event = self.secrets.redact_event(event);
         let entry = {
             let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             let (journal, state) = &mut *guard;

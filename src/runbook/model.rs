@@ -78,6 +78,10 @@ pub struct InputSpec {
     /// A regular expression the whole value must match (strings, and each item of a list).
     #[serde(default)]
     pub pattern: Option<String>,
+    /// Never journaled or shown (replaced by `<secret:NAME>`); a resumed run is given it again
+    /// with `--var`. A secret cannot have a default.
+    #[serde(default)]
+    pub secret: bool,
 }
 
 /// Where and as whom the tool acts for one side of the recovery.

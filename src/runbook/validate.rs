@@ -92,6 +92,12 @@ impl Validator<'_> {
                     }
                 }
             }
+            if spec.secret && spec.default.is_some() {
+                self.at(
+                    &[key("inputs"), key(name), key("default")],
+                    "a secret input cannot have a default (it would be in the runbook)",
+                );
+            }
             if let Some(d) = &spec.default
                 && let Err(e) = check_value(spec, d, true)
             {

@@ -97,7 +97,7 @@ fn gates_failures_and_resume_after_abort() {
     drop(run);
 
     // Resume: only the aborted gate is asked again.
-    let run = Run::resume(&RunStore::new(state.path()), &id, None, false, Box::new(|_| {})).unwrap();
+    let run = Run::resume(&RunStore::new(state.path()), &id, Default::default(), Box::new(|_| {})).unwrap();
     let mut op = Script::default();
     op.gates.push_back(GateAnswer::Skip { reason: "not needed today".into() });
     let status = super::support::block_on(run.drive(&mut op)).unwrap();
@@ -123,7 +123,7 @@ fn a_run_cannot_be_driven_twice_at_once() {
     let work = state_dir();
     let state = state_dir();
     let run = start(work.path(), state.path());
-    let second = Run::resume(&RunStore::new(state.path()), &run.id, None, false, Box::new(|_| {}));
+    let second = Run::resume(&RunStore::new(state.path()), &run.id, Default::default(), Box::new(|_| {}));
     assert!(matches!(second, Err(pilotlight::engine::EngineError::Locked(_))));
 }
 
@@ -257,7 +257,7 @@ steps:\n  - id: broken\n    title: always fails\n    action: exec\n    with: { c
     assert_eq!(status, RunStatus::Failed, "on_failure: abort stops the run");
     drop(run);
 
-    let run = Run::resume(&RunStore::new(state.path()), &id, None, false, Box::new(|_| {})).unwrap();
+    let run = Run::resume(&RunStore::new(state.path()), &id, Default::default(), Box::new(|_| {})).unwrap();
     let mut op = Script::default();
     op.failures.push_back(FailureAnswer::Skip { reason: "fixed by hand".into() });
     let status = super::support::block_on(run.drive(&mut op)).unwrap();
@@ -287,4 +287,71 @@ steps:\n  - id: smoke\n    title: starts a helper and exits\n    action: exec\n 
     assert_eq!(status, RunStatus::Succeeded);
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
     assert_eq!(run.state().step("smoke").outputs["stdout"], "started\n");
+}
+
+#[test]
+fn secret_inputs_are_used_but_never_journaled_or_printed() {
+    let work = state_dir();
+    let state = state_dir();
+    let path = work.path().join("secret.yaml");
+    std::fs::write(
+        &path,
+        r#"version: 1
+name: secret
+title: a smoke test with a token
+inputs:
+  token: { type: string, secret: true, description: API token for the smoke test }
+environments:
+  primary: { region: us-east-1 }
+  recovery: { region: us-west-2 }
+steps:
+  - id: smoke
+    title: "smoke test with {{ inputs.token }}"
+    instructions: "Calls the health endpoint with {{ inputs.token }}"
+    gate: confirm
+    action: exec
+    with: { command: "echo {{ inputs.token }} > used.txt; echo token={{ inputs.token }}; echo {{ inputs.token }} >&2; exit 4" }
+    on_failure: abort
+"#,
+    )
+    .unwrap();
+    let secret = "s3cr3t-T0KEN-value";
+    let mut cmd = super::support::pilotlight(state.path());
+    cmd.args(["run", path.to_str().unwrap(), "--var", &format!("token={secret}")]).stdin(std::process::Stdio::piped());
+    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the smoke test fails (exit 4)");
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("used.txt")).unwrap().trim(),
+        secret,
+        "the command got the real value"
+    );
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!printed.contains(secret), "the secret was printed:\n{printed}");
+    assert!(printed.contains("<secret:token>"), "{printed}");
+    let (id, dir) = super::support::only_run(state.path());
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    assert!(!journal.contains(secret), "the secret is in the journal");
+    assert!(journal.contains("token=<secret:token>"), "the smoke test's output is journaled, redacted");
+
+    // The journal cannot give the secret back: resume asks for it.
+    let err = Run::resume(&RunStore::new(state.path()), &id, Default::default(), Box::new(|_| {})).err().unwrap();
+    assert!(
+        err.to_string().contains("input `token` is secret and not in the journal: give --var token=VALUE"),
+        "{err}"
+    );
+    let options = pilotlight::engine::ResumeOptions {
+        secrets: vec![("token".into(), secret.into())],
+        auto_approve: true,
+        ..Default::default()
+    };
+    let run = Run::resume(&RunStore::new(state.path()), &id, options, Box::new(|_| {})).unwrap();
+    let status = super::support::block_on(run.drive(&mut Script::default())).unwrap();
+    assert_eq!(status, RunStatus::Failed, "retried with the secret given again; the command still exits 4");
+    assert_eq!(run.state().step("smoke").attempts, 2);
+    assert!(!std::fs::read_to_string(dir.join("journal.jsonl")).unwrap().contains(secret));
 }
