@@ -158,7 +158,10 @@ impl DeployParams {
     fn template_body(&self, cx: &ActionCx<'_>) -> Result<String, ActionError> {
         let path = template_path(cx.base_dir, &self.template);
         let on_disk = std::fs::read_to_string(&path);
-        if let (true, Some(sent)) = (cx.interrupted, cx.checkpoints.get("template_sent").and_then(Value::as_str)) {
+        // Only the attempt that was cut off counts (an older attempt's template may be the very
+        // one the operator fixed since).
+        let sent = cx.checkpoints.get("template_sent").filter(|s| s["attempt"] == json!(cx.attempt.saturating_sub(1)));
+        if let (true, Some(sent)) = (cx.interrupted, sent.and_then(|s| s["body"].as_str())) {
             if on_disk.as_deref().ok() != Some(sent) {
                 cx.log.note(format!(
                     "{} changed (or is gone) since the interrupted attempt sent it; continuing with the template it sent",
@@ -170,12 +173,9 @@ impl DeployParams {
         on_disk.map_err(|e| ActionError::Failed(format!("cannot read template {}: {e}", path.display())))
     }
 
-    /// Journals the template about to be sent (once per distinct text), before the call.
+    /// Journals the template about to be sent, with this attempt's number, before the call.
     fn record_sent(&self, cx: &ActionCx<'_>, body: &str) -> Result<(), ActionError> {
-        if cx.checkpoints.get("template_sent").and_then(Value::as_str) != Some(body) {
-            cx.log.checkpoint("template_sent", Value::from(body))?;
-        }
-        Ok(())
+        cx.log.checkpoint("template_sent", json!({ "attempt": cx.attempt, "body": body }))
     }
 
     async fn create(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<(), ActionError> {

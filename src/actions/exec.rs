@@ -98,18 +98,42 @@ impl ExecParams {
         let mut child =
             cmd.spawn().map_err(|e| ActionError::Failed(format!("cannot start `{}`: {e}", self.display())))?;
         let group = child.id().map(|pid| KillGroup(pid as i32));
-        let stdout = tokio::spawn(read_tail(child.stdout.take()));
-        let stderr = tokio::spawn(read_tail(child.stderr.take()));
-        // Wait for the command itself, not for its output pipes: something it started in the
-        // background may hold them open. Then stop the group, which closes them.
-        let status =
-            child.wait().await.map_err(|e| ActionError::Failed(format!("`{}` failed to run: {e}", self.display())))?;
+        let (out_buf, err_buf) = (Tail::default(), Tail::default());
+        let readers = [
+            tokio::spawn(out_buf.clone().fill(child.stdout.take())),
+            tokio::spawn(err_buf.clone().fill(child.stderr.take())),
+        ];
+        // Wait for the command itself, not for its output pipes (something it started in the
+        // background may hold them open), and no longer than the step allows. Then stop the
+        // group, which closes the pipes, and keep whatever output arrived.
+        let waited = tokio::time::timeout(cx.timeout, child.wait()).await;
         drop(group);
-        let collect = |task: tokio::task::JoinHandle<Vec<u8>>| async move {
-            tokio::time::timeout(PIPE_DRAIN, task).await.ok().and_then(Result::ok).unwrap_or_default()
+        for reader in readers {
+            if tokio::time::timeout(PIPE_DRAIN, reader).await.is_err() {
+                // A process that left the group still holds the pipe; what was read is kept.
+            }
+        }
+        let (stdout, stderr) = (out_buf.text(), err_buf.text());
+        let status = match waited {
+            Ok(status) => {
+                status.map_err(|e| ActionError::Failed(format!("`{}` failed to run: {e}", self.display())))?
+            }
+            Err(_) => {
+                let outputs: Outputs = [
+                    ("exit_code".to_string(), json!(null)),
+                    ("stdout".to_string(), json!(stdout)),
+                    ("stderr".to_string(), json!(stderr)),
+                ]
+                .into_iter()
+                .collect();
+                let message = format!(
+                    "`{}` did not finish within {}; it was stopped",
+                    self.display(),
+                    humantime::format_duration(cx.timeout)
+                );
+                return Err(ActionError::FailedWithOutputs { message, outputs });
+            }
         };
-        let stdout = String::from_utf8_lossy(&collect(stdout).await).into_owned();
-        let stderr = String::from_utf8_lossy(&collect(stderr).await).into_owned();
         let code = status.code();
         cx.log.note(format!(
             "`{}` exited with {}",
@@ -151,21 +175,41 @@ impl Drop for KillGroup {
 /// How long to wait for output still in the pipes once the command has exited.
 const PIPE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Reads a stream to its end, keeping only its last `KEEP_BYTES`.
-async fn read_tail<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
-    let Some(mut reader) = reader else { return Vec::new() };
-    let mut kept = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = reader.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
-        kept.extend_from_slice(&buf[..n]);
-        if kept.len() > 2 * KEEP_BYTES {
-            kept.drain(..kept.len() - KEEP_BYTES);
+/// The end of an output stream, shared between the task reading it and the action, so that
+/// what was read survives even when the reader has to be abandoned.
+#[derive(Clone, Default)]
+struct Tail(std::sync::Arc<std::sync::Mutex<(Vec<u8>, bool)>>);
+
+impl Tail {
+    /// Reads `reader` to its end, keeping the last `KEEP_BYTES` or so.
+    async fn fill<R: tokio::io::AsyncRead + Unpin>(self, reader: Option<R>) {
+        use tokio::io::AsyncReadExt;
+        let Some(mut reader) = reader else { return };
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let (kept, cut) = &mut *guard;
+            kept.extend_from_slice(&buf[..n]);
+            if kept.len() > 2 * KEEP_BYTES {
+                let drop = kept.len() - KEEP_BYTES;
+                kept.drain(..drop);
+                *cut = true;
+            }
         }
     }
-    let start = kept.len().saturating_sub(KEEP_BYTES);
-    kept.split_off(start)
+
+    /// The kept output as text, starting at a line boundary when it was cut (so no fragment
+    /// of a line, say part of a secret, is left at its start).
+    fn text(&self) -> String {
+        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (kept, cut) = &*guard;
+        let mut start = kept.len().saturating_sub(KEEP_BYTES);
+        if start > 0 || *cut {
+            start = kept[start..].iter().position(|b| *b == b'\n').map_or(kept.len(), |i| start + i + 1);
+        }
+        String::from_utf8_lossy(&kept[start..]).into_owned()
+    }
 }

@@ -169,6 +169,8 @@ pub struct ActionCx<'a> {
     pub checkpoints: IndexMap<String, Value>,
     /// The previous attempt was cut off mid-way (crash, kill): real state may be mid-change.
     pub interrupted: bool,
+    /// This attempt's number (1 for the first).
+    pub attempt: u32,
     /// How long waits inside the action may take (the step's timeout).
     pub timeout: Duration,
 }

@@ -103,6 +103,9 @@ pub struct DataResource {
 
 impl std::fmt::Display for DataResource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.logical.is_empty() {
+            return write!(f, "{} that CloudFormation does not name", self.kind);
+        }
         write!(f, "{} {} ({})", self.kind, self.logical, self.physical)
     }
 }
@@ -139,6 +142,10 @@ pub async fn data_resources(
             .await?
             .map_err(|e| c.error(super::error_text(&e)))?;
         for r in out.stack_resource_summaries() {
+            // Already gone (a stack whose delete failed part-way): nothing left to lose.
+            if r.resource_status().is_some_and(|s| s.as_str() == "DELETE_COMPLETE") {
+                continue;
+            }
             let kind = r.resource_type().unwrap_or_default();
             // A resource CloudFormation does not name cannot be proven harmless: count it.
             // (AWS always names them; moto forgets them after an update.)
@@ -205,8 +212,19 @@ pub async fn data_dropped_by_update(
     Ok(held
         .into_iter()
         .filter(|r| {
-            let new_type = new.pointer(&format!("/Resources/{}/Type", r.logical)).and_then(|v| v.as_str());
-            new_type != Some(r.kind.as_str()) && !keeps_copy(&old, r)
+            let type_in = |t: &serde_json::Value| {
+                if r.logical.is_empty() {
+                    return None; // unnamed: cannot be matched, so it counts as dropped
+                }
+                t.pointer(&format!("/Resources/{}/Type", r.logical)).and_then(|v| v.as_str()).map(str::to_string)
+            };
+            // The type CloudFormation reported, or (when it did not say) the deployed template's.
+            let old_type = if DATA_HOLDING.contains(&r.kind.as_str()) { Some(r.kind.clone()) } else { type_in(&old) };
+            let dropped = match (type_in(&new), old_type) {
+                (Some(new_type), Some(old_type)) => new_type != old_type,
+                _ => true,
+            };
+            dropped && !keeps_copy(&old, r)
         })
         .collect())
 }

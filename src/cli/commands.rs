@@ -129,7 +129,7 @@ fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
         }
         match (&s.action, &s.params) {
             (Some(a), Some(p)) => {
-                println!("    action: {a} {}", secrets.redact_text(&p.to_string()));
+                println!("    action: {a} {}", secrets.redact_json(p));
                 println!(
                     "    timeout: {}  retries: {}  on_failure: {}",
                     s.timeout.as_deref().unwrap_or("default"),

@@ -95,12 +95,15 @@ fn restore_secrets(
         }
     }
     for (name, spec) in loaded.runbook.inputs.iter().filter(|(_, s)| s.secret) {
-        match given.iter().find(|(k, _)| k == name) {
-            Some((_, raw)) => match crate::runbook::inputs::parse_var(spec, raw) {
+        match given.iter().rev().find(|(k, _)| k == name) {
+            Some((_, raw)) => match crate::runbook::inputs::parse_var(spec, raw)
+                .and_then(|v| crate::runbook::inputs::check_value(spec, &v, true).map(|()| v))
+                .and_then(|v| crate::runbook::inputs::check_secret_len(spec, &v).map(|()| v))
+            {
                 Ok(v) => {
                     inputs.insert(name.clone(), v);
                 }
-                Err(e) => problems.push(format!("--var {name}: {e}")),
+                Err(e) => problems.push(format!("--var {name}: {}", crate::runbook::inputs::scrub(spec, &e, raw))),
             },
             None => problems.push(format!("input `{name}` is secret and not in the journal: give --var {name}=VALUE")),
         }
@@ -204,6 +207,12 @@ impl Run {
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let connect = connect.unwrap_or(ConnectOptions { endpoint_url, sandbox_credentials: sandbox });
         let secrets = Secrets::new(&loaded.runbook, &inputs);
+        // Journaled outputs and checkpoints hold markers where secrets were; later steps need
+        // the values.
+        let mut state = state;
+        for step in state.steps.values_mut() {
+            step.outputs.values_mut().chain(step.checkpoints.values_mut()).for_each(|v| secrets.unredact_value(v));
+        }
         let recorder = Recorder::new(journal, state, observer, secrets.clone());
         recorder.record(Event::RunResumed { user: os_user() })?;
         Ok(Run {
@@ -253,14 +262,15 @@ impl Run {
         let total = self.loaded.runbook.steps.len();
         for (index, step) in self.loaded.runbook.steps.iter().enumerate() {
             let st = self.state().step(&step.id);
-            let retry_failed = st.status == StepStatus::Failed && step.on_failure != OnFailure::Continue;
+            // Only failures from before this drive are seen here (each step is visited once).
+            let retry_failed = st.status == StepStatus::Failed;
             if st.status.is_final() && !retry_failed {
                 continue;
             }
             if retry_failed {
-                // The run stopped on this step's failure: the operator decides again (with
-                // --auto-approve it is tried again), so a step that can never succeed cannot
-                // wedge the run.
+                // A step that failed before (and stopped the run, or was passed over with
+                // `on_failure: continue`): the operator decides again (with --auto-approve it
+                // is tried again), so a step that can never succeed cannot wedge the run.
                 let error = st.last_error.or(st.reason).unwrap_or_default();
                 let answer = if self.auto_approve {
                     FailureAnswer::Retry
@@ -325,10 +335,10 @@ impl Run {
                 &crate::runbook::template::render_text(&step.instructions, &look).map_err(EngineError::Invalid)?,
             );
             let action = match &step.action {
-                Some(a) => Some(
-                    self.secrets
-                        .redact_text(&format!("{a} {}", plan::render_with(step, &look).map_err(EngineError::Invalid)?)),
-                ),
+                Some(a) => Some(format!(
+                    "{a} {}",
+                    self.secrets.redact_json(&plan::render_with(step, &look).map_err(EngineError::Invalid)?)
+                )),
                 None => None,
             };
             (gate, instructions, action)
@@ -410,7 +420,7 @@ impl Run {
                 params: rendered.clone().unwrap_or(Value::Null),
             })?;
             let result = match &rendered {
-                Ok(params) => self.attempt(step, name, params, before.checkpoints, before.in_flight).await,
+                Ok(params) => self.attempt(step, name, params, before.checkpoints, before.in_flight, attempt).await,
                 // A parameter names an output of a step that was skipped or failed: this step
                 // fails (and follows on_failure); the run itself can go on or be resumed.
                 Err(e) => Err(ActionError::Failed(format!("cannot resolve parameters: {e}"))),
@@ -486,6 +496,7 @@ impl Run {
         params: &Value,
         checkpoints: IndexMap<String, Value>,
         interrupted: bool,
+        attempt: u32,
     ) -> Result<crate::actions::Outputs, ActionError> {
         let call =
             ActionCall::decode(name, params).map_err(|(_, m)| ActionError::Failed(format!("parameters: {m}")))?;
@@ -510,6 +521,7 @@ impl Run {
             dry_run: self.dry_run,
             checkpoints,
             interrupted,
+            attempt,
             timeout,
         };
         // The action's own waits use `timeout` and say what they waited for; this outer limit,

@@ -25,13 +25,15 @@ impl Recorder {
     }
 
     /// Journals an event (durably, with secret values redacted) and applies it to the state.
+    /// The live state keeps the real values (later steps use them); the journal and the
+    /// observer get the redacted event.
     pub fn record(&self, event: Event) -> Result<Entry, JournalError> {
-        let event = self.secrets.redact_event(event);
+        let redacted = self.secrets.redact_event(event.clone());
         let entry = {
             let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             let (journal, state) = &mut *guard;
-            let entry = journal.append(event)?;
-            state.apply(&entry);
+            let entry = journal.append(redacted)?;
+            state.apply(&Entry { event, ..entry.clone() });
             entry
         };
         tracing::debug!(seq = entry.seq, event = ?entry.event, "journaled");

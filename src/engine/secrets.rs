@@ -1,18 +1,27 @@
 //! Secret inputs (`secret: true`): used by actions, never written to the journal or shown.
 //!
-//! Every event is redacted before it is journaled or observed, so a token that ends up in a
-//! command line, an error message or a smoke test's output appears as `<secret:NAME>`. The
-//! journal therefore cannot restore a secret: a resumed run is given it again with `--var`.
+//! Every event's free-text fields (parameters, outputs, errors, notes, reasons) are redacted
+//! before the event is journaled or observed, so a token that ends up in a command line, an
+//! error or a smoke test's output appears as `<secret:NAME>`. Ids, statuses and keys are never
+//! touched. The journal cannot restore a secret: a resumed run is given it again with `--var`,
+//! and the markers in journaled outputs and checkpoints are turned back into the values.
 
 use crate::journal::Event;
 use crate::runbook::Runbook;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+/// Secrets shorter than this could match ordinary text everywhere; they are refused.
+pub const MIN_SECRET_LEN: usize = 6;
+
 /// The secret values of a run, longest first (so a secret containing another is replaced whole).
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     values: Vec<(String, String)>,
+}
+
+fn marker(name: &str) -> String {
+    format!("<secret:{name}>")
 }
 
 impl Secrets {
@@ -25,13 +34,9 @@ impl Secrets {
                 Some(v) => vec![v],
                 None => Vec::new(),
             };
-            for v in items {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
+            for text in items.into_iter().filter_map(Value::as_str) {
                 if !text.is_empty() {
-                    values.push((name.clone(), text));
+                    values.push((name.clone(), text.to_string()));
                 }
             }
         }
@@ -45,7 +50,7 @@ impl Secrets {
             .iter()
             .map(|(k, v)| {
                 let secret = runbook.inputs.get(k).is_some_and(|s| s.secret);
-                (k.clone(), if secret { Value::String(format!("<secret:{k}>")) } else { v.clone() })
+                (k.clone(), if secret { Value::String(marker(k)) } else { v.clone() })
             })
             .collect()
     }
@@ -53,12 +58,12 @@ impl Secrets {
     fn redact_str(&self, s: &mut String) {
         for (name, value) in &self.values {
             if s.contains(value.as_str()) {
-                *s = s.replace(value.as_str(), &format!("<secret:{name}>"));
+                *s = s.replace(value.as_str(), &marker(name));
             }
         }
     }
 
-    /// Replaces secret values in every string of `v`.
+    /// Replaces secret values in every string of `v` (keys are left alone).
     pub fn redact_value(&self, v: &mut Value) {
         match v {
             Value::String(s) => self.redact_str(s),
@@ -68,20 +73,72 @@ impl Secrets {
         }
     }
 
-    /// The event with every secret value replaced.
-    pub fn redact_event(&self, event: Event) -> Event {
+    /// Puts the values back where markers stand (outputs and checkpoints read from a journal).
+    pub fn unredact_value(&self, v: &mut Value) {
+        match v {
+            Value::String(s) => {
+                for (name, value) in &self.values {
+                    let m = marker(name);
+                    if s.contains(&m) {
+                        *s = s.replace(&m, value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| self.unredact_value(i)),
+            Value::Object(map) => map.values_mut().for_each(|i| self.unredact_value(i)),
+            _ => {}
+        }
+    }
+
+    fn redact_opt(&self, s: &mut Option<String>) {
+        if let Some(s) = s {
+            self.redact_str(s);
+        }
+    }
+
+    /// The event with secret values replaced in its free-text fields.
+    pub fn redact_event(&self, mut event: Event) -> Event {
         if self.values.is_empty() {
             return event;
         }
-        let Ok(mut v) = serde_json::to_value(&event) else { return event };
-        self.redact_value(&mut v);
-        serde_json::from_value(v).unwrap_or(event)
+        match &mut event {
+            Event::StepStatus { reason, .. } => self.redact_opt(reason),
+            Event::GateDecided { typed, reason, checked, .. } => {
+                self.redact_opt(typed);
+                self.redact_opt(reason);
+                checked.iter_mut().for_each(|c| self.redact_str(c));
+            }
+            Event::ActionStarted { params, .. } => self.redact_value(params),
+            Event::AwsCall { target, message, .. } => {
+                self.redact_str(target);
+                self.redact_opt(message);
+            }
+            Event::Checkpoint { value, .. } => self.redact_value(value),
+            Event::ActionLog { message, .. } => self.redact_str(message),
+            Event::ActionFinished { outputs, error, .. } => {
+                outputs.values_mut().for_each(|v| self.redact_value(v));
+                self.redact_opt(error);
+            }
+            Event::FailureDecided { reason, .. } => self.redact_opt(reason),
+            Event::RunStarted { .. }
+            | Event::RunResumed { .. }
+            | Event::RunInterrupted { .. }
+            | Event::RunFinished { .. } => {}
+        }
+        event
     }
 
-    /// A text with every secret value replaced (for what is shown at a gate).
+    /// A text with every secret value replaced (for what is shown).
     pub fn redact_text(&self, text: &str) -> String {
         let mut s = text.to_string();
         self.redact_str(&mut s);
         s
+    }
+
+    /// A JSON value shown as text, redacted before it is escaped (so no escaping hides a value).
+    pub fn redact_json(&self, v: &Value) -> String {
+        let mut v = v.clone();
+        self.redact_value(&mut v);
+        v.to_string()
     }
 }

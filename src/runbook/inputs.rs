@@ -96,6 +96,28 @@ pub fn parse_var(spec: &InputSpec, raw: &str) -> Result<Value, String> {
     }
 }
 
+/// A message about a secret input's value without the value in it.
+pub fn scrub(spec: &InputSpec, message: &str, raw: &str) -> String {
+    if !spec.secret || raw.is_empty() {
+        return message.to_string();
+    }
+    let mut out = message.replace(&format!("{raw:?}"), "<secret>").replace(raw, "<secret>");
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        out = out.replace(part, "<secret>");
+    }
+    out
+}
+
+/// A secret too short to redact safely (it would match ordinary text) is refused.
+pub fn check_secret_len(spec: &InputSpec, value: &Value) -> Result<(), String> {
+    let min = crate::engine::secrets::MIN_SECRET_LEN;
+    let too_short = |v: &Value| v.as_str().is_some_and(|s| s.chars().count() < min);
+    if spec.secret && (too_short(value) || value.as_array().is_some_and(|a| a.iter().any(too_short))) {
+        return Err(format!("a secret must be at least {min} characters (shorter ones cannot be redacted safely)"));
+    }
+    Ok(())
+}
+
 /// Resolves every input from `--var` pairs and defaults. Returns every problem, not just the first.
 pub fn resolve(rb: &Runbook, vars: &[(String, String)]) -> Result<IndexMap<String, Value>, Vec<String>> {
     let mut problems = Vec::new();
@@ -117,7 +139,7 @@ pub fn resolve(rb: &Runbook, vars: &[(String, String)]) -> Result<IndexMap<Strin
             (Some(raw), _) => match parse_var(spec, raw) {
                 Ok(v) => v,
                 Err(e) => {
-                    problems.push(format!("--var {name}: {e}"));
+                    problems.push(format!("--var {name}: {}", scrub(spec, &e, raw)));
                     continue;
                 }
             },
@@ -129,6 +151,11 @@ pub fn resolve(rb: &Runbook, vars: &[(String, String)]) -> Result<IndexMap<Strin
             }
         };
         if let Err(e) = check_value(spec, &value, true) {
+            let raw = given.get(name.as_str()).copied().unwrap_or_default();
+            problems.push(format!("input `{name}`: {}", scrub(spec, &e, raw)));
+            continue;
+        }
+        if let Err(e) = check_secret_len(spec, &value) {
             problems.push(format!("input `{name}`: {e}"));
             continue;
         }

@@ -92,6 +92,9 @@ impl Validator<'_> {
                     }
                 }
             }
+            if spec.secret && !matches!(spec.kind, super::model::InputType::String | super::model::InputType::List) {
+                self.at(&path, "only string and list inputs can be secret");
+            }
             if spec.secret && spec.default.is_some() {
                 self.at(
                     &[key("inputs"), key(name), key("default")],
@@ -192,6 +195,25 @@ impl Validator<'_> {
         };
         self.refs_in(&step.title, &sub("title"), Some(i));
         self.refs_in(&step.instructions, &sub("instructions"), Some(i));
+        // What is shown and journaled as it is must not carry a secret.
+        let shown: Vec<(&str, Vec<Seg>)> =
+            [(step.title.as_str(), sub("title")), (step.instructions.as_str(), sub("instructions"))]
+                .into_iter()
+                .chain(match &step.gate {
+                    Gate::Checklist(items) => items.iter().map(|t| (t.as_str(), sub("gate"))).collect::<Vec<_>>(),
+                    Gate::TypeToConfirm(t) => vec![(t.as_str(), sub("gate"))],
+                    Gate::None | Gate::Confirm => Vec::new(),
+                })
+                .collect();
+        for (text, path) in shown {
+            for r in template::references(text).unwrap_or_default() {
+                if let Ref::Input(n) = &r
+                    && self.rb.inputs.get(n).is_some_and(|s| s.secret)
+                {
+                    self.at(&path, format!("secret input `{n}` cannot appear in a title, instructions or a gate (they are shown); use it in `with:`"));
+                }
+            }
+        }
         match &step.gate {
             Gate::Checklist(items) if items.is_empty() => {
                 self.at(&sub("gate"), "a checklist gate needs at least one item")

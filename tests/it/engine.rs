@@ -191,6 +191,15 @@ steps:
     let use_step = run.state().step("use");
     assert_eq!(use_step.status, StepStatus::Failed);
     assert!(use_step.last_error.unwrap().contains("cannot resolve parameters"));
+    let id = run.id.clone();
+    drop(run);
+
+    // On resume the failed step (on_failure: continue) is offered again, and can be skipped.
+    let run = Run::resume(&RunStore::new(state.path()), &id, Default::default(), Box::new(|_| {})).unwrap();
+    let mut op = Script::default();
+    op.failures.push_back(FailureAnswer::Skip { reason: "done by hand".into() });
+    assert_eq!(super::support::block_on(run.drive(&mut op)).unwrap(), RunStatus::Succeeded);
+    assert_eq!(op.asked, ["failure use attempt 1"]);
 }
 
 /// Skips the first gate, approves the rest, and keeps the instructions it was shown.
@@ -306,8 +315,8 @@ environments:
   recovery: { region: us-west-2 }
 steps:
   - id: smoke
-    title: "smoke test with {{ inputs.token }}"
-    instructions: "Calls the health endpoint with {{ inputs.token }}"
+    title: smoke test
+    instructions: Calls the health endpoint with the token
     gate: confirm
     action: exec
     with: { command: "echo {{ inputs.token }} > used.txt; echo token={{ inputs.token }}; echo {{ inputs.token }} >&2; exit 4" }
@@ -338,20 +347,92 @@ steps:
     assert!(!journal.contains(secret), "the secret is in the journal");
     assert!(journal.contains("token=<secret:token>"), "the smoke test's output is journaled, redacted");
 
-    // The journal cannot give the secret back: resume asks for it.
-    let err = Run::resume(&RunStore::new(state.path()), &id, Default::default(), Box::new(|_| {})).err().unwrap();
-    assert!(
-        err.to_string().contains("input `token` is secret and not in the journal: give --var token=VALUE"),
-        "{err}"
-    );
-    let options = pilotlight::engine::ResumeOptions {
-        secrets: vec![("token".into(), secret.into())],
-        auto_approve: true,
-        ..Default::default()
+    // The journal cannot give the secret back: resume asks for it, and checks it like a run.
+    let resume = |vars: &[&str]| {
+        let mut cmd = super::support::pilotlight(state.path());
+        cmd.args(["resume", &id, "--headless", "--auto-approve"]);
+        for v in vars {
+            cmd.args(["--var", v]);
+        }
+        super::support::run(cmd)
     };
-    let run = Run::resume(&RunStore::new(state.path()), &id, options, Box::new(|_| {})).unwrap();
-    let status = super::support::block_on(run.drive(&mut Script::default())).unwrap();
-    assert_eq!(status, RunStatus::Failed, "retried with the secret given again; the command still exits 4");
-    assert_eq!(run.state().step("smoke").attempts, 2);
+    let out = resume(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("input `token` is secret and not in the journal: give --var token=VALUE")
+    );
+    let out = resume(&["token=short"]);
+    assert_eq!(out.status.code(), Some(2), "a secret too short to redact is refused");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("short\""), "and not echoed");
+    let given = format!("token={secret}");
+    let out = resume(&[given.as_str()]);
+    assert_eq!(out.status.code(), Some(1), "retried with the secret given again; the command still exits 4");
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!printed.contains(secret), "{printed}");
+    let entries = pilotlight::journal::read_entries(&dir.join("journal.jsonl")).unwrap().0;
+    let attempts =
+        entries.iter().filter(|e| matches!(&e.event, Event::ActionStarted { step, .. } if step == "smoke")).count();
+    assert_eq!(attempts, 2);
     assert!(!std::fs::read_to_string(dir.join("journal.jsonl")).unwrap().contains(secret));
+}
+
+#[test]
+fn secrets_are_kept_out_of_what_is_shown_and_out_of_error_messages() {
+    let base = "version: 1\nname: s\ntitle: s\ninputs:\n  token: { type: string, secret: true, pattern: \"tok-[a-z]+\" }\n\
+environments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\nsteps:\n";
+    for (step, needle) in [
+        ("  - id: a\n    title: \"uses {{ inputs.token }}\"\n", "secret input `token` cannot appear in a title"),
+        (
+            "  - id: a\n    title: t\n    gate: { type_to_confirm: \"{{ inputs.token }}\" }\n",
+            "secret input `token` cannot appear",
+        ),
+    ] {
+        let err = runbook::load_str(Path::new("s.yaml"), Path::new("."), &format!("{base}{step}")).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    let integer = "version: 1\nname: s\ntitle: s\ninputs:\n  pin: { type: integer, secret: true }\n\
+environments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\nsteps: []\n";
+    let err = runbook::load_str(Path::new("s.yaml"), Path::new("."), integer).unwrap_err();
+    assert!(err.to_string().contains("only string and list inputs can be secret"), "{err}");
+
+    let ok =
+        runbook::load_str(Path::new("s.yaml"), Path::new("."), &format!("{base}  - id: a\n    title: t\n")).unwrap();
+    let problems = inputs::resolve(&ok.runbook, &[("token".into(), "WRONG-secret-value".into())]).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].contains("does not match the pattern"), "{problems:?}");
+    assert!(!problems[0].contains("WRONG-secret-value"), "the value is not echoed: {problems:?}");
+}
+
+#[test]
+fn a_hung_command_is_stopped_at_the_timeout_and_keeps_its_output() {
+    let work = state_dir();
+    let state = state_dir();
+    let path = work.path().join("hang.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nname: hang\ntitle: hang\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
+steps:\n  - id: smoke\n    title: hangs\n    action: exec\n    with: { command: \"echo early; sleep 60\" }\n    timeout: 2s\n",
+    )
+    .unwrap();
+    let loaded = runbook::load_file(&path).unwrap();
+    let run =
+        Run::start(&RunStore::new(state.path()), loaded, Default::default(), RunOptions::default(), Box::new(|_| {}))
+            .unwrap();
+    let started = std::time::Instant::now();
+    let status = super::support::block_on(run.drive(&mut Script::default())).unwrap();
+    assert_eq!(status, RunStatus::Failed);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "stopped at its own timeout: {:?}",
+        started.elapsed()
+    );
+    let entries = pilotlight::journal::read_entries(&run.dir.join("journal.jsonl")).unwrap().0;
+    let finished = entries.iter().find_map(|e| match &e.event {
+        Event::ActionFinished { outputs, error, .. } => Some((outputs.clone(), error.clone())),
+        _ => None,
+    });
+    let (outputs, error) = finished.unwrap();
+    assert_eq!(outputs["stdout"], "early\n", "what it printed before hanging is journaled");
+    assert!(error.unwrap().contains("did not finish within 2s"));
 }
