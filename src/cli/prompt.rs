@@ -33,7 +33,7 @@ impl LinePrompt {
 impl Operator for LinePrompt {
     async fn gate(&mut self, r: GateRequest<'_>) -> GateAnswer {
         println!();
-        println!("── step {}/{}: {} [{}]", r.index + 1, r.total, r.step.title, r.step.id);
+        println!("── step {}/{}: {} [{}]", r.index + 1, r.total, r.title, r.step.id);
         for line in r.instructions.trim().lines() {
             println!("   {line}");
         }

@@ -323,13 +323,14 @@ impl Run {
     ) -> Result<GateOutcome, EngineError> {
         // Rendered in a block so the (non-Send) lookups are gone before the first await: the run
         // must stay drivable from a spawned task.
-        let (gate, instructions, action) = {
+        let (title, gate, instructions, action) = {
             let outputs = self.outputs_lookup();
             // What the operator reads must render even when an earlier step was skipped.
             let shown = |s: &str, o: &str| {
                 outputs(s, o).or_else(|| Some(Value::String(format!("<steps.{s}.outputs.{o}: not available>"))))
             };
             let look = plan::lookup(&self.inputs, &shown);
+            let title = crate::runbook::template::render_text(&step.title, &look).map_err(EngineError::Invalid)?;
             let gate = plan::render_gate(&step.gate, &look).map_err(EngineError::Invalid)?;
             let instructions = self.secrets.redact_text(
                 &crate::runbook::template::render_text(&step.instructions, &look).map_err(EngineError::Invalid)?,
@@ -341,7 +342,7 @@ impl Run {
                 )),
                 None => None,
             };
-            (gate, instructions, action)
+            (title, gate, instructions, action)
         };
         self.status(&step.id, StepStatus::AwaitingGate, None)?;
         let user = os_user();
@@ -361,6 +362,7 @@ impl Run {
                     step,
                     index,
                     total,
+                    title: title.clone(),
                     gate: gate.clone(),
                     instructions: instructions.clone(),
                     action: action.clone(),

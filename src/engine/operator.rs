@@ -13,6 +13,8 @@ pub struct GateRequest<'a> {
     /// 0-based position and number of steps, for "step 3 of 11".
     pub index: usize,
     pub total: usize,
+    /// The step's title, rendered.
+    pub title: String,
     /// The gate with its texts rendered.
     pub gate: Gate,
     /// The step's instructions, rendered.
