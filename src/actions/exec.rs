@@ -119,13 +119,7 @@ impl ExecParams {
                 status.map_err(|e| ActionError::Failed(format!("`{}` failed to run: {e}", self.display())))?
             }
             Err(_) => {
-                let outputs: Outputs = [
-                    ("exit_code".to_string(), json!(null)),
-                    ("stdout".to_string(), json!(stdout)),
-                    ("stderr".to_string(), json!(stderr)),
-                ]
-                .into_iter()
-                .collect();
+                let outputs = exec_outputs(None, &stdout, &stderr);
                 let message = format!(
                     "`{}` did not finish within {}; it was stopped",
                     self.display(),
@@ -140,13 +134,7 @@ impl ExecParams {
             self.display(),
             code.map_or("a signal".into(), |c| c.to_string())
         ))?;
-        let outputs: Outputs = [
-            ("exit_code".to_string(), json!(code)),
-            ("stdout".to_string(), json!(stdout)),
-            ("stderr".to_string(), json!(stderr)),
-        ]
-        .into_iter()
-        .collect();
+        let outputs = exec_outputs(code, &stdout, &stderr);
         if code != Some(self.expect_exit) {
             let last = stderr.lines().chain(stdout.lines()).rfind(|l| !l.trim().is_empty()).unwrap_or("").to_string();
             let message = format!(
@@ -170,6 +158,17 @@ impl Drop for KillGroup {
         // SAFETY: signals the process group created for this command; ESRCH once it is empty.
         unsafe { libc::killpg(self.0, libc::SIGKILL) };
     }
+}
+
+/// The action's outputs: exit code (none when it was stopped) and the ends of its output.
+fn exec_outputs(code: Option<i32>, stdout: &str, stderr: &str) -> Outputs {
+    [
+        ("exit_code".to_string(), json!(code)),
+        ("stdout".to_string(), json!(stdout)),
+        ("stderr".to_string(), json!(stderr)),
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// How long to wait for output still in the pipes once the command has exited.
