@@ -64,6 +64,14 @@ fn start(dir: &Path, state: &Path) -> Run {
     Run::start(&RunStore::new(state), loaded, resolved, RunOptions::default(), Box::new(|_| {})).unwrap()
 }
 
+/// Writes `src` as a runbook in `work` and starts a run of it (no inputs, default options).
+fn start_src(work: &Path, state: &Path, name: &str, src: &str) -> Run {
+    let path = work.join(name);
+    std::fs::write(&path, src).unwrap();
+    let loaded = runbook::load_file(&path).unwrap();
+    Run::start(&RunStore::new(state), loaded, Default::default(), RunOptions::default(), Box::new(|_| {})).unwrap()
+}
+
 #[test]
 fn gates_failures_and_resume_after_abort() {
     let work = state_dir();
@@ -152,9 +160,10 @@ fn bad_vars_are_all_reported_before_anything_runs() {
 fn outputs_of_a_skipped_step_do_not_wedge_the_run() {
     let work = state_dir();
     let state = state_dir();
-    let path = work.path().join("skip.yaml");
-    std::fs::write(
-        &path,
+    let run = start_src(
+        work.path(),
+        state.path(),
+        "skip.yaml",
         r#"
 version: 1
 name: skip
@@ -178,12 +187,7 @@ steps:
     with: { command: "echo {{ steps.produce.outputs.stdout }}" }
     on_failure: continue
 "#,
-    )
-    .unwrap();
-    let loaded = runbook::load_file(&path).unwrap();
-    let run =
-        Run::start(&RunStore::new(state.path()), loaded, Default::default(), RunOptions::default(), Box::new(|_| {}))
-            .unwrap();
+    );
     let mut op = InstructionsSeen::default();
     let status = super::support::block_on(run.drive(&mut op)).unwrap();
     assert_eq!(status, RunStatus::Failed, "the run ends (failed), it does not stop with an engine error");
@@ -250,17 +254,13 @@ fn a_run_can_be_driven_from_a_spawned_task() {
 fn a_failed_step_is_offered_again_on_resume_and_can_be_skipped() {
     let work = state_dir();
     let state = state_dir();
-    let path = work.path().join("fails.yaml");
-    std::fs::write(
-        &path,
+    let run = start_src(
+        work.path(),
+        state.path(),
+        "fails.yaml",
         "version: 1\nname: fails\ntitle: fails\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
 steps:\n  - id: broken\n    title: always fails\n    action: exec\n    with: { command: \"exit 3\" }\n  - id: after\n    title: after\n",
-    )
-    .unwrap();
-    let loaded = runbook::load_file(&path).unwrap();
-    let run =
-        Run::start(&RunStore::new(state.path()), loaded, Default::default(), RunOptions::default(), Box::new(|_| {}))
-            .unwrap();
+    );
     let id = run.id.clone();
     let status = super::support::block_on(run.drive(&mut Script::default())).unwrap();
     assert_eq!(status, RunStatus::Failed, "on_failure: abort stops the run");
@@ -280,17 +280,13 @@ steps:\n  - id: broken\n    title: always fails\n    action: exec\n    with: { c
 fn exec_returns_when_the_command_exits_even_if_it_left_something_running() {
     let work = state_dir();
     let state = state_dir();
-    let path = work.path().join("bg.yaml");
-    std::fs::write(
-        &path,
+    let run = start_src(
+        work.path(),
+        state.path(),
+        "bg.yaml",
         "version: 1\nname: bg\ntitle: bg\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
 steps:\n  - id: smoke\n    title: starts a helper and exits\n    action: exec\n    with: { command: \"sleep 30 & echo started\" }\n    timeout: 20s\n",
-    )
-    .unwrap();
-    let loaded = runbook::load_file(&path).unwrap();
-    let run =
-        Run::start(&RunStore::new(state.path()), loaded, Default::default(), RunOptions::default(), Box::new(|_| {}))
-            .unwrap();
+    );
     let started = std::time::Instant::now();
     let status = super::support::block_on(run.drive(&mut Script::default())).unwrap();
     assert_eq!(status, RunStatus::Succeeded);
@@ -408,17 +404,13 @@ environments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2
 fn a_hung_command_is_stopped_at_the_timeout_and_keeps_its_output() {
     let work = state_dir();
     let state = state_dir();
-    let path = work.path().join("hang.yaml");
-    std::fs::write(
-        &path,
+    let run = start_src(
+        work.path(),
+        state.path(),
+        "hang.yaml",
         "version: 1\nname: hang\ntitle: hang\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
 steps:\n  - id: smoke\n    title: hangs\n    action: exec\n    with: { command: \"echo early; sleep 60\" }\n    timeout: 2s\n",
-    )
-    .unwrap();
-    let loaded = runbook::load_file(&path).unwrap();
-    let run =
-        Run::start(&RunStore::new(state.path()), loaded, Default::default(), RunOptions::default(), Box::new(|_| {}))
-            .unwrap();
+    );
     let started = std::time::Instant::now();
     let status = super::support::block_on(run.drive(&mut Script::default())).unwrap();
     assert_eq!(status, RunStatus::Failed);
