@@ -127,20 +127,22 @@ impl DeployParams {
                 }
                 return Ok(outputs(Some(&stack), &status, true, &stack_outputs(&stack)));
             }
-            if self.is_current(cx, &client, &stack, &body, &region).await? {
+            let deployed = cfn::deployed_body(&client, cx.log, name, &region).await?;
+            if self.parameters_match(&stack) && deployed.trim() == body.trim() {
                 cx.log
                     .note(format!("stack {name} is {status} with this template and these parameters; nothing to do"))?;
                 return Ok(outputs(Some(&stack), &status, false, &stack_outputs(&stack)));
             }
+            // Checked in a dry run too, so the rehearsal shows the refusal the real run would meet.
+            let dropped = cfn::data_dropped_by_update(&client, cx.log, name, &region, &deployed, &body).await?;
+            if !dropped.is_empty() {
+                let list: Vec<String> = dropped.iter().map(ToString::to_string).collect();
+                return Err(ActionError::Failed(format!(
+                    "refusing to update stack {name}: the new template removes data-holding resources that have no retained copy: {}",
+                    list.join(", ")
+                )));
+            }
             if cx.dry_run {
-                let dropped = cfn::data_dropped_by_update(&client, cx.log, name, &region, &body).await?;
-                if !dropped.is_empty() {
-                    let list: Vec<String> = dropped.iter().map(ToString::to_string).collect();
-                    return Err(ActionError::Failed(format!(
-                        "dry run: the update would be refused: it removes data-holding resources with no retained copy: {}",
-                        list.join(", ")
-                    )));
-                }
                 cx.log.note(format!("dry run: would update stack {name} in {env} ({region})"))?;
                 return Ok(outputs(Some(&stack), "WOULD_UPDATE", false, &stack_outputs(&stack)));
             }
@@ -196,14 +198,6 @@ impl DeployParams {
     /// Sends UpdateStack; false when CloudFormation says there is nothing to update.
     async fn update(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<bool, ActionError> {
         let name = self.stack_name.as_str();
-        let dropped = cfn::data_dropped_by_update(client, cx.log, name, region, body).await?;
-        if !dropped.is_empty() {
-            let list: Vec<String> = dropped.iter().map(ToString::to_string).collect();
-            return Err(ActionError::Failed(format!(
-                "refusing to update stack {name}: the new template removes data-holding resources that have no retained copy: {}",
-                list.join(", ")
-            )));
-        }
         let c = Call { service: "cloudformation", operation: "UpdateStack", target: name, region, mutating: true };
         self.record_sent(cx, body)?;
         let req = client
@@ -226,29 +220,14 @@ impl DeployParams {
         self.parameters.iter().map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build()).collect()
     }
 
-    /// True when the deployed stack already has this template body and these parameters.
-    async fn is_current(
-        &self,
-        cx: &ActionCx<'_>,
-        client: &Client,
-        stack: &aws_sdk_cloudformation::types::Stack,
-        body: &str,
-        region: &str,
-    ) -> Result<bool, ActionError> {
+    /// True when the deployed stack already has these parameter values.
+    fn parameters_match(&self, stack: &aws_sdk_cloudformation::types::Stack) -> bool {
         let deployed: IndexMap<&str, &str> = stack
             .parameters()
             .iter()
             .filter_map(|p| Some((p.parameter_key()?, p.parameter_value().unwrap_or_default())))
             .collect();
-        if self.parameters.iter().any(|(k, v)| deployed.get(k.as_str()) != Some(&v.as_str())) {
-            return Ok(false);
-        }
-        let name = self.stack_name.as_str();
-        let c = Call { service: "cloudformation", operation: "GetTemplate", target: name, region, mutating: false };
-        let out = call(cx.log, &c, client.get_template().stack_name(name).send())
-            .await?
-            .map_err(|e| c.error(error_text(&e)))?;
-        Ok(out.template_body().map(str::trim) == Some(body.trim()))
+        self.parameters.iter().all(|(k, v)| deployed.get(k.as_str()) == Some(&v.as_str()))
     }
 }
 

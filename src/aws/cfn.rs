@@ -164,18 +164,18 @@ pub async fn data_resources(
     }
 }
 
-/// The template the stack was last deployed with.
-pub async fn deployed_template(
+/// The template text the stack was last deployed with.
+pub async fn deployed_body(
     client: &Client,
     log: &dyn CallLog,
     name: &str,
     region: &str,
-) -> Result<serde_json::Value, ActionError> {
+) -> Result<String, ActionError> {
     let c = Call { service: "cloudformation", operation: "GetTemplate", target: name, region, mutating: false };
     let out = call(log, &c, client.get_template().stack_name(name).send())
         .await?
         .map_err(|e| c.error(super::error_text(&e)))?;
-    Ok(parse_template(out.template_body().unwrap_or_default()))
+    Ok(out.template_body().unwrap_or_default().to_string())
 }
 
 /// Data-holding resources a stack deletion would destroy without a copy.
@@ -189,25 +189,27 @@ pub async fn unretained_data_resources(
     if held.is_empty() {
         return Ok(held);
     }
-    let template = deployed_template(client, log, name, region).await?;
+    let template = parse_template(&deployed_body(client, log, name, region).await?);
     Ok(held.into_iter().filter(|r| !keeps_copy(&template, r)).collect())
 }
 
-/// Data-holding resources an update to `new_template` would delete without a copy: those the new
-/// template drops or gives another type. (Replacements caused by property changes are only
-/// visible through a change set, which this does not create.)
+/// Data-holding resources an update from `old_template` (the deployed text) to `new_template`
+/// would delete without a copy: those the new template drops or gives another type.
+/// (Replacements caused by property changes are only visible through a change set, which this
+/// does not create.)
 pub async fn data_dropped_by_update(
     client: &Client,
     log: &dyn CallLog,
     name: &str,
     region: &str,
+    old_template: &str,
     new_template: &str,
 ) -> Result<Vec<DataResource>, ActionError> {
     let held = data_resources(client, log, name, region).await?;
     if held.is_empty() {
         return Ok(held);
     }
-    let old = deployed_template(client, log, name, region).await?;
+    let old = parse_template(old_template);
     let new = parse_template(new_template);
     Ok(held
         .into_iter()
