@@ -3,7 +3,6 @@
 use super::{ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::status::{self, ResourceStatus};
 use crate::aws::{ActionError, wait};
-use crate::engine::status::same_values;
 use crate::runbook::yaml_tree::Seg;
 use crate::runbook::{ResourceType, Side};
 use schemars::JsonSchema;
@@ -84,14 +83,10 @@ impl CheckParams {
         match self.property {
             Property::Exists => s.exists.to_string(),
             Property::Status => s.status.clone().unwrap_or_else(|| if s.exists { "unknown" } else { "absent" }.into()),
-            Property::PointsTo => {
-                let res = cx.runbook.resources.get(&self.resource);
-                let now = s.status.as_deref().unwrap_or("");
-                let side = [Side::Primary, Side::Recovery]
-                    .into_iter()
-                    .find(|side| res.and_then(|r| r.side(*side)).is_some_and(|v| same_values(v, now)));
-                side.map(Side::as_str).unwrap_or("neither").to_string()
-            }
+            Property::PointsTo => match cx.runbook.resources.get(&self.resource) {
+                Some(res) => status::points_to(res, s.status.as_deref().unwrap_or("")).to_string(),
+                None => "neither".to_string(),
+            },
         }
     }
 

@@ -165,3 +165,22 @@ async fn read_dns(
         None => ResourceStatus::absent(),
     })
 }
+
+/// Which side a DNS record's current `value` routes to: the side whose declared value it holds
+/// (`primary` or `recovery`), else `neither`.
+pub fn points_to(res: &Resource, value: &str) -> &'static str {
+    [Side::Primary, Side::Recovery]
+        .into_iter()
+        .find(|side| res.side(*side).is_some_and(|want| same_values(want, value)))
+        .map_or("neither", Side::as_str)
+}
+
+/// Compares comma-separated value lists regardless of order and spacing.
+fn same_values(a: &str, b: &str) -> bool {
+    fn split(s: &str) -> Vec<&str> {
+        let mut v: Vec<&str> = s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect();
+        v.sort_unstable();
+        v
+    }
+    split(a) == split(b)
+}

@@ -68,23 +68,7 @@ pub async fn snapshot(runbook: &Runbook, envs: Arc<AwsEnvs>) -> Vec<ResourceRow>
             continue;
         }
         let now = row.primary.as_ref().and_then(|r| r.as_ref().ok()).and_then(|s| s.status.clone());
-        row.points_to = now.map(|v| {
-            [Side::Primary, Side::Recovery]
-                .into_iter()
-                .find(|s| res.side(*s).is_some_and(|want| same_values(want, &v)))
-                .map_or("neither", Side::as_str)
-                .to_string()
-        });
+        row.points_to = now.map(|v| status::points_to(res, &v).to_string());
     }
     rows
-}
-
-/// Compares comma-separated value lists regardless of order and spacing.
-pub fn same_values(a: &str, b: &str) -> bool {
-    let split = |s: &str| {
-        let mut v: Vec<String> = s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
-        v.sort();
-        v
-    };
-    split(a) == split(b)
 }
