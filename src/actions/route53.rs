@@ -94,6 +94,11 @@ impl UpsertParams {
         Ok(Target { zone, name: dns::fqdn(&name), rtype: rtype.to_ascii_uppercase(), values })
     }
 
+    /// The TTL to write: the one given, else the record's current one, else 60 s.
+    fn ttl_for(&self, current: Option<&RecordValue>) -> i64 {
+        self.ttl.or(current.and_then(|c| c.ttl)).unwrap_or(60)
+    }
+
     pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         let mut out: Vec<ParamProblem> = cx.environment("environment", &self.environment).into_iter().collect();
         if let Err(p) = self.target(cx.runbook) {
@@ -127,8 +132,7 @@ impl UpsertParams {
             if change_id.is_none() && sent && !cx.dry_run {
                 // The change went out but its id was lost with the process: send the identical
                 // (idempotent) UPSERT again, to have a change to wait on until INSYNC.
-                let ttl = self.ttl.or(current.as_ref().and_then(|c| c.ttl)).unwrap_or(60);
-                let id = upsert(cx, &client, &zone_id, &t, ttl).await?;
+                let id = upsert(cx, &client, &zone_id, &t, self.ttl_for(current.as_ref())).await?;
                 cx.log.checkpoint("change_id", json!(id))?;
                 change_id = Some(id);
             }
@@ -148,11 +152,10 @@ impl UpsertParams {
             out.insert("change_id".into(), Value::Null);
             return Ok(out);
         }
-        let ttl = self.ttl.or(current.as_ref().and_then(|c| c.ttl)).unwrap_or(60);
         // Recorded before sending: if the process dies before the change id is journaled, a
         // resumed attempt still knows it changed the record.
         cx.log.checkpoint("upsert_sent", json!(new_value))?;
-        let change_id = upsert(cx, &client, &zone_id, &t, ttl).await?;
+        let change_id = upsert(cx, &client, &zone_id, &t, self.ttl_for(current.as_ref())).await?;
         cx.log.checkpoint("change_id", json!(change_id))?;
         wait_insync(cx, &client, &change_id).await?;
         out.insert("changed".into(), json!(true));

@@ -234,10 +234,6 @@ impl Run {
         self.record(Event::RunInterrupted { user: os_user() })
     }
 
-    pub fn runbook(&self) -> &LoadedRunbook {
-        &self.loaded
-    }
-
     pub fn state(&self) -> RunState {
         self.recorder.state()
     }

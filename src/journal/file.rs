@@ -82,10 +82,6 @@ impl Journal {
         self.next_seq += 1;
         Ok(entry)
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// Reads every entry. Returns the entries and the byte length of the well-formed prefix: a last

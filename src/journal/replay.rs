@@ -57,13 +57,6 @@ impl RunState {
         self.steps.get(id).cloned().unwrap_or_default()
     }
 
-    pub fn inputs(&self) -> IndexMap<String, Value> {
-        match &self.started {
-            Some(Event::RunStarted { inputs, .. }) => inputs.clone(),
-            _ => IndexMap::new(),
-        }
-    }
-
     /// Applies one entry.
     pub fn apply(&mut self, entry: &Entry) {
         if self.started_at.is_none() {

@@ -23,11 +23,15 @@ pub fn runbook_schema() -> Value {
             })
         })
         .collect();
+    let description = std::iter::once("A built-in action. Without one the step is manual.".to_string())
+        .chain(actions::ACTIONS.iter().map(|a| format!("{}: {}", a.name, a.summary)))
+        .collect::<Vec<_>>()
+        .join("\n");
     if let Some(step) = root.pointer_mut("/$defs/Step").and_then(Value::as_object_mut) {
         step.insert("allOf".into(), Value::Array(clauses));
         if let Some(action) = step.get_mut("properties").and_then(|p| p.get_mut("action")) {
             *action = json!({
-                "description": "A built-in action. Without one the step is manual.",
+                "description": description,
                 "type": ["string", "null"],
                 "enum": names.iter().map(|n| Value::from(*n)).chain([Value::Null]).collect::<Vec<_>>()
             });
