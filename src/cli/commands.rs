@@ -50,10 +50,12 @@ fn validate(paths: &[PathBuf]) -> u8 {
     code
 }
 
-/// Loads a runbook and resolves `--var`s, printing every problem.
+/// Loads a runbook and resolves `--var`s (for a plan, secrets may be left out), printing every
+/// problem.
 fn load_with_inputs(
     path: &Path,
     vars: &[String],
+    for_plan: bool,
 ) -> Result<(runbook::LoadedRunbook, indexmap::IndexMap<String, serde_json::Value>), u8> {
     let loaded = runbook::load_file(path).map_err(|e| {
         eprintln!("{e}");
@@ -64,7 +66,8 @@ fn load_with_inputs(
             eprintln!("{e}");
             INVALID
         })?;
-    let resolved = inputs::resolve(&loaded.runbook, &pairs).map_err(|problems| {
+    let resolve = if for_plan { inputs::resolve_for_plan } else { inputs::resolve };
+    let resolved = resolve(&loaded.runbook, &pairs).map_err(|problems| {
         for p in problems {
             eprintln!("{}: {p}", path.display());
         }
@@ -74,17 +77,7 @@ fn load_with_inputs(
 }
 
 fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
-    // A plan needs no secret: a secret string input not given shows as its marker.
-    let mut vars = vars.to_vec();
-    if let Ok(loaded) = runbook::load_file(path) {
-        for (name, spec) in &loaded.runbook.inputs {
-            let given = vars.iter().any(|v| v.split_once('=').is_some_and(|(k, _)| k.trim() == name));
-            if spec.secret && !given && spec.kind == runbook::InputType::String {
-                vars.push(format!("{name}=<secret:{name}>"));
-            }
-        }
-    }
-    let (loaded, resolved) = match load_with_inputs(path, &vars) {
+    let (loaded, resolved) = match load_with_inputs(path, vars, true) {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -213,7 +206,7 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
         eprintln!("run: give a RUNBOOK or --resume RUN_ID");
         return INVALID;
     };
-    let (loaded, resolved) = match load_with_inputs(path, &args.vars.vars) {
+    let (loaded, resolved) = match load_with_inputs(path, &args.vars.vars, false) {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -268,7 +261,7 @@ async fn resume_with(id: &str, vars: &[String], mode: Mode, connect: Option<Conn
 }
 
 async fn status(path: &Path, vars: &[String], connect: &Connect, state_dir: &Path) -> u8 {
-    let (loaded, resolved) = match load_with_inputs(path, vars) {
+    let (loaded, resolved) = match load_with_inputs(path, vars, false) {
         Ok(v) => v,
         Err(code) => return code,
     };

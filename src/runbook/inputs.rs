@@ -120,6 +120,20 @@ pub fn check_secret_len(spec: &InputSpec, value: &Value) -> Result<(), String> {
 
 /// Resolves every input from `--var` pairs and defaults. Returns every problem, not just the first.
 pub fn resolve(rb: &Runbook, vars: &[(String, String)]) -> Result<IndexMap<String, Value>, Vec<String>> {
+    resolve_inner(rb, vars, false)
+}
+
+/// Like [`resolve`], for a plan: a secret input that is not given stands as its
+/// `<secret:NAME>` marker instead of being required (a plan needs no secret).
+pub fn resolve_for_plan(rb: &Runbook, vars: &[(String, String)]) -> Result<IndexMap<String, Value>, Vec<String>> {
+    resolve_inner(rb, vars, true)
+}
+
+fn resolve_inner(
+    rb: &Runbook,
+    vars: &[(String, String)],
+    secret_markers: bool,
+) -> Result<IndexMap<String, Value>, Vec<String>> {
     let mut problems = Vec::new();
     let mut given: IndexMap<&str, &str> = IndexMap::new();
     for (k, v) in vars {
@@ -144,6 +158,12 @@ pub fn resolve(rb: &Runbook, vars: &[(String, String)]) -> Result<IndexMap<Strin
                 }
             },
             (None, Some(d)) => d.clone(),
+            (None, None) if secret_markers && spec.secret => {
+                let marker = Value::String(format!("<secret:{name}>"));
+                let value = if spec.kind == InputType::List { Value::Array(vec![marker]) } else { marker };
+                out.insert(name.clone(), value);
+                continue;
+            }
             (None, None) => {
                 problems
                     .push(format!("input `{name}` is required ({}): give --var {name}=VALUE", spec.description.trim()));

@@ -398,6 +398,9 @@ environments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2
     assert_eq!(problems.len(), 1);
     assert!(problems[0].contains("does not match the pattern"), "{problems:?}");
     assert!(!problems[0].contains("WRONG-secret-value"), "the value is not echoed: {problems:?}");
+    // A run needs the secret; a plan does not, and shows its marker.
+    assert!(inputs::resolve(&ok.runbook, &[]).is_err());
+    assert_eq!(inputs::resolve_for_plan(&ok.runbook, &[]).unwrap()["token"], "<secret:token>");
 }
 
 #[test]
