@@ -1,6 +1,6 @@
 //! `check.resource`: read, assert or wait for a property of a declared resource.
 
-use super::{ActionCx, CheckCx, Outputs, ParamProblem};
+use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::status::{self, ResourceStatus};
 use crate::aws::{ActionError, wait};
 use crate::runbook::yaml_tree::Seg;
@@ -8,6 +8,7 @@ use crate::runbook::{ResourceType, Side};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::time::Duration;
 
 /// Which property to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -49,8 +50,13 @@ fn primary() -> Side {
     Side::Primary
 }
 
-impl CheckParams {
-    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+impl Action for CheckParams {
+    const NAME: &'static str = "check.resource";
+    const SUMMARY: &'static str = "read, assert or wait for a property of a declared resource";
+    const OUTPUTS: Option<&'static [&'static str]> = Some(&["value", "exists", "id"]);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         let mut out = Vec::new();
         match cx.resource("resource", &self.resource, &[]) {
             Ok(r) => {
@@ -75,22 +81,7 @@ impl CheckParams {
         out
     }
 
-    fn expected(&self) -> Option<Vec<String>> {
-        self.equals.clone().map(|e| vec![e]).or_else(|| self.one_of.clone())
-    }
-
-    fn value_of(&self, cx: &ActionCx<'_>, s: &ResourceStatus) -> String {
-        match self.property {
-            Property::Exists => s.exists.to_string(),
-            Property::Status => s.status.clone().unwrap_or_else(|| if s.exists { "unknown" } else { "absent" }.into()),
-            Property::PointsTo => match cx.runbook.resources.get(&self.resource) {
-                Some(res) => status::points_to(res, s.status.as_deref().unwrap_or("")).to_string(),
-                None => "neither".to_string(),
-            },
-        }
-    }
-
-    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         let res = cx
             .runbook
             .resources
@@ -148,6 +139,23 @@ impl CheckParams {
         ]
         .into_iter()
         .collect())
+    }
+}
+
+impl CheckParams {
+    fn expected(&self) -> Option<Vec<String>> {
+        self.equals.clone().map(|e| vec![e]).or_else(|| self.one_of.clone())
+    }
+
+    fn value_of(&self, cx: &ActionCx<'_>, s: &ResourceStatus) -> String {
+        match self.property {
+            Property::Exists => s.exists.to_string(),
+            Property::Status => s.status.clone().unwrap_or_else(|| if s.exists { "unknown" } else { "absent" }.into()),
+            Property::PointsTo => match cx.runbook.resources.get(&self.resource) {
+                Some(res) => status::points_to(res, s.status.as_deref().unwrap_or("")).to_string(),
+                None => "neither".to_string(),
+            },
+        }
     }
 
     fn property_name(&self) -> &'static str {

@@ -1,8 +1,8 @@
 //! `cloudformation.deploy` and `cloudformation.delete`: the failback permissions stack is
 //! installed at the start of a failback and removed at the end.
 
-use super::{ActionCx, CheckCx, Outputs, ParamProblem, default_primary};
-use crate::aws::{ActionError, Call, call, cfn, error_text, wait};
+use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll, default_primary};
+use crate::aws::{ActionError, at, cfn, mutate};
 use crate::runbook::yaml_tree::Seg;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Parameters of `cloudformation.deploy`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -45,8 +46,13 @@ fn template_path(cx_base: &std::path::Path, template: &str) -> PathBuf {
     cx_base.join(template)
 }
 
-impl DeployParams {
-    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+impl Action for DeployParams {
+    const NAME: &'static str = "cloudformation.deploy";
+    const SUMMARY: &'static str = "create or update a stack from a template file and wait for it to complete";
+    const OUTPUTS: Option<&'static [&'static str]> = None;
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         let mut out: Vec<ParamProblem> = cx.environment("environment", &self.environment).into_iter().collect();
         let path = template_path(cx.base_dir, &self.template);
         if cx.check_files && !path.is_file() {
@@ -66,7 +72,7 @@ impl DeployParams {
         out
     }
 
-    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         let env = self.environment.as_str();
         let region = cx.envs.region(env)?.to_string();
         let body = self.template_body(cx)?;
@@ -152,7 +158,9 @@ impl DeployParams {
             changed = true;
         }
     }
+}
 
+impl DeployParams {
     /// The template to deploy. An attempt that was interrupted after it sent a template (the
     /// stack may be changing with it right now) is continued with that template, even if the
     /// file has changed or gone since; otherwise the file is read (an operator may have fixed it
@@ -162,8 +170,12 @@ impl DeployParams {
         let on_disk = std::fs::read_to_string(&path);
         // Only the attempt that was cut off counts (an older attempt's template may be the very
         // one the operator fixed since).
-        let sent = cx.checkpoints.get("template_sent").filter(|s| s["attempt"] == json!(cx.attempt.saturating_sub(1)));
-        if let (true, Some(sent)) = (cx.interrupted, sent.and_then(|s| s["body"].as_str())) {
+        let previous = cx.attempt.saturating_sub(1);
+        let sent = ["create-stack", "update-stack"]
+            .iter()
+            .filter_map(|op| cx.recorded(&format!("{op}@{previous}")))
+            .find_map(|s| s.detail["body"].as_str().map(str::to_string));
+        if let (true, Some(sent)) = (cx.interrupted, sent.as_deref()) {
             if on_disk.as_deref().ok() != Some(sent) {
                 cx.log.note(format!(
                     "{} changed (or is gone) since the interrupted attempt sent it; continuing with the template it sent",
@@ -175,15 +187,8 @@ impl DeployParams {
         on_disk.map_err(|e| ActionError::Failed(format!("cannot read template {}: {e}", path.display())))
     }
 
-    /// Journals the template about to be sent, with this attempt's number, before the call.
-    fn record_sent(&self, cx: &ActionCx<'_>, body: &str) -> Result<(), ActionError> {
-        cx.log.checkpoint("template_sent", json!({ "attempt": cx.attempt, "body": body }))
-    }
-
     async fn create(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<(), ActionError> {
         let name = self.stack_name.as_str();
-        let c = Call { service: "cloudformation", operation: "CreateStack", target: name, region, mutating: true };
-        self.record_sent(cx, body)?;
         let req = client
             .create_stack()
             .stack_name(name)
@@ -191,15 +196,20 @@ impl DeployParams {
             .set_parameters(Some(self.sdk_parameters()))
             .set_capabilities(Some(self.capabilities.iter().map(|c| Capability::from(c.as_str())).collect()))
             .set_tags(Some(self.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()));
-        call(cx.log, &c, req.send()).await?.map_err(|e| c.error(error_text(&e)))?;
+        // The template is journaled with the sub-step, before the call: an attempt cut off
+        // after sending is continued with what it sent.
+        let step = format!("create-stack@{}", cx.attempt);
+        cx.sub(&step, json!({ "body": body }), |_| async {
+            mutate(cx.log, at(name, region), req, |r| r.send()).await??;
+            Ok(())
+        })
+        .await?;
         wait_settled(cx, client, name, region).await
     }
 
     /// Sends UpdateStack; false when CloudFormation says there is nothing to update.
     async fn update(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<bool, ActionError> {
         let name = self.stack_name.as_str();
-        let c = Call { service: "cloudformation", operation: "UpdateStack", target: name, region, mutating: true };
-        self.record_sent(cx, body)?;
         let req = client
             .update_stack()
             .stack_name(name)
@@ -207,13 +217,20 @@ impl DeployParams {
             .set_parameters(Some(self.sdk_parameters()))
             .set_capabilities(Some(self.capabilities.iter().map(|c| Capability::from(c.as_str())).collect()))
             .set_tags(Some(self.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()));
-        match call(cx.log, &c, req.send()).await? {
-            Ok(_) => {}
-            Err(e) if error_text(&e).contains("No updates are to be performed") => return Ok(false),
-            Err(e) => return Err(c.error(error_text(&e))),
+        let step = format!("update-stack@{}", cx.attempt);
+        let sent = cx
+            .sub(&step, json!({ "body": body }), |_| async {
+                match mutate(cx.log, at(name, region), req, |r| r.send()).await? {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.text().contains("No updates are to be performed") => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
+        if sent {
+            wait_settled(cx, client, name, region).await?;
         }
-        wait_settled(cx, client, name, region).await?;
-        Ok(true)
+        Ok(sent)
     }
 
     fn sdk_parameters(&self) -> Vec<Parameter> {
@@ -257,10 +274,13 @@ fn outputs(
 
 /// Waits until the stack leaves every *_IN_PROGRESS state (or disappears).
 async fn wait_settled(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
-    wait::until(cx.timeout, || async {
-        Ok(match cfn::describe_stack(client, cx.log, name, region).await? {
-            Some(s) if !cfn::is_terminal(&cfn::status(&s)) => None,
-            _ => Some(()),
+    let quiet = cx.quiet();
+    cx.wait_for("wait-stack", cx.timeout, || async {
+        Ok(match cfn::describe_stack(client, &quiet, name, region).await? {
+            Some(s) if !cfn::is_terminal(&cfn::status(&s)) => {
+                Poll::Pending(format!("stack {name} {}", cfn::status(&s)))
+            }
+            _ => Poll::Ready(()),
         })
     })
     .await
@@ -268,21 +288,22 @@ async fn wait_settled(cx: &ActionCx<'_>, client: &Client, name: &str, region: &s
 
 /// Sends DeleteStack and waits until the stack is gone.
 async fn delete(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
-    let c = Call { service: "cloudformation", operation: "DeleteStack", target: name, region, mutating: true };
-    call(cx.log, &c, client.delete_stack().stack_name(name).send()).await?.map_err(|e| c.error(error_text(&e)))?;
+    mutate(cx.log, at(name, region), client.delete_stack().stack_name(name), |r| r.send()).await??;
     wait_deleted(cx, client, name, region).await
 }
 
 /// Waits until a deleting stack is gone; a stack that stops short of that is a failure with its reason.
 async fn wait_deleted(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
-    let status = wait::until(cx.timeout, || async {
-        Ok(match cfn::describe_stack(client, cx.log, name, region).await? {
-            None => Some("DELETE_COMPLETE".to_string()),
-            Some(s) if cfn::is_terminal(&cfn::status(&s)) => Some(cfn::status(&s)),
-            Some(_) => None,
+    let quiet = cx.quiet();
+    let status = cx
+        .wait_for("wait-stack-deleted", cx.timeout, || async {
+            Ok(match cfn::describe_stack(client, &quiet, name, region).await? {
+                None => Poll::Ready("DELETE_COMPLETE".to_string()),
+                Some(s) if cfn::is_terminal(&cfn::status(&s)) => Poll::Ready(cfn::status(&s)),
+                Some(s) => Poll::Pending(format!("stack {name} {}", cfn::status(&s))),
+            })
         })
-    })
-    .await?;
+        .await?;
     if status == "DELETE_COMPLETE" {
         return Ok(());
     }
@@ -290,12 +311,17 @@ async fn wait_deleted(cx: &ActionCx<'_>, client: &Client, name: &str, region: &s
     Err(ActionError::Failed(format!("stack {name} did not delete ({status}): {reason}")))
 }
 
-impl DeleteParams {
-    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+impl Action for DeleteParams {
+    const NAME: &'static str = "cloudformation.delete";
+    const SUMMARY: &'static str = "delete a stack and wait until it is gone";
+    const OUTPUTS: Option<&'static [&'static str]> = Some(&["stack_status", "deleted"]);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         cx.environment("environment", &self.environment).into_iter().collect()
     }
 
-    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         let env = self.environment.as_str();
         let region = cx.envs.region(env)?.to_string();
         let client = Client::new(&cx.envs.config(env, cx.log).await?);

@@ -1,7 +1,7 @@
 //! `exec`: run a local command, the responder's own smoke test, with a timeout; its exit code and
 //! output go into the journal.
 
-use super::{ActionCx, CheckCx, Outputs, ParamProblem};
+use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::ActionError;
 use crate::runbook::yaml_tree::Seg;
 use indexmap::IndexMap;
@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::process::Stdio;
+use std::time::Duration;
 
 /// How much of each output stream is kept (the end, where errors usually are).
 const KEEP_BYTES: usize = 8 * 1024;
@@ -40,8 +41,15 @@ pub struct ExecParams {
     pub read_only: bool,
 }
 
-impl ExecParams {
-    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+impl Action for ExecParams {
+    const NAME: &'static str = "exec";
+    const SUMMARY: &'static str =
+        "run a local command (a smoke test) with a timeout and record its exit code and output";
+    const OUTPUTS: Option<&'static [&'static str]> = Some(&["exit_code", "stdout", "stderr"]);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+    const AWS: bool = false;
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         let mut out = Vec::new();
         match &self.command {
             Command::Shell(s) if s.trim().is_empty() => {
@@ -59,14 +67,7 @@ impl ExecParams {
         out
     }
 
-    fn display(&self) -> String {
-        match &self.command {
-            Command::Shell(s) => s.clone(),
-            Command::Argv(v) => v.join(" "),
-        }
-    }
-
-    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         if cx.dry_run && !self.read_only {
             cx.log.note(format!("dry run: would run `{}`", self.display()))?;
             return Ok([("exit_code".to_string(), json!(null))].into_iter().collect());
@@ -146,6 +147,15 @@ impl ExecParams {
             return Err(ActionError::FailedWithOutputs { message, outputs });
         }
         Ok(outputs)
+    }
+}
+
+impl ExecParams {
+    fn display(&self) -> String {
+        match &self.command {
+            Command::Shell(s) => s.clone(),
+            Command::Argv(v) => v.join(" "),
+        }
     }
 }
 

@@ -1,97 +1,171 @@
 //! Built-in actions: the AWS (and local) work a step can run.
 //!
-//! Every action is idempotent and resumable: it reads real state before acting, journals each
-//! call, records what it must not forget as checkpoints, and in a dry run says what it would do
-//! without sending a mutating call.
+//! Every action is idempotent and resumable: it is a sequence of named sub-steps (see
+//! [`substep`]), reads real state before acting, journals each call, and in a dry run says what
+//! it would do without sending a mutating call. Adding an action is one file implementing
+//! [`Action`] and one line in [`REGISTRY`].
 
 pub mod check;
 pub mod cloudformation;
 pub mod exec;
 pub mod route53;
+pub mod substep;
+
+pub use crate::runbook::{ActionCatalog, ActionDoc, CheckCx, ParamProblem};
+pub use substep::{Poll, Resume};
 
 use crate::aws::{ActionError, AwsEnvs, CallLog};
+use crate::journal::{SubPhase, SubStepState};
+use crate::runbook::Runbook;
 use crate::runbook::yaml_tree::Seg;
-use crate::runbook::{Resource, ResourceType, Runbook};
 use indexmap::IndexMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// What an action produced, for `{{ steps.id.outputs.x }}` and the journal.
 pub type Outputs = IndexMap<String, Value>;
 
-/// A problem in an action's parameters: where under `with:` and what.
-pub type ParamProblem = (Vec<Seg>, String);
-
-/// What the format knows about an action.
-#[derive(Debug)]
-pub struct ActionInfo {
-    pub name: &'static str,
-    pub summary: &'static str,
+/// A built-in action: its parameters type is the action (decoded from `with:`).
+pub trait Action: DeserializeOwned + JsonSchema + Send + Sync + 'static {
+    const NAME: &'static str;
+    const SUMMARY: &'static str;
     /// Output names; `None` when they depend on the target (stack outputs).
-    pub outputs: Option<&'static [&'static str]>,
+    const OUTPUTS: Option<&'static [&'static str]>;
+    /// The time limit for one attempt when the step gives none.
+    const DEFAULT_TIMEOUT: Duration;
+    /// Whether it calls AWS (local commands do not).
+    const AWS: bool = true;
+
+    /// Checks parameters against the runbook (resources, environments, files).
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem>;
+
+    /// Runs the action.
+    fn run(&self, cx: &ActionCx<'_>) -> impl Future<Output = Result<Outputs, ActionError>> + Send;
 }
 
-/// Every built-in action.
-pub const ACTIONS: &[ActionInfo] = &[
-    ActionInfo {
-        name: "cloudformation.deploy",
-        summary: "create or update a stack from a template file and wait for it to complete",
-        outputs: None,
-    },
-    ActionInfo {
-        name: "cloudformation.delete",
-        summary: "delete a stack and wait until it is gone",
-        outputs: Some(&["stack_status", "deleted"]),
-    },
-    ActionInfo {
-        name: "route53.upsert_record",
-        summary: "point a DNS record at a side (or value) and wait until the change is INSYNC",
-        outputs: Some(&["old_value", "new_value", "changed", "change_id"]),
-    },
-    ActionInfo {
-        name: "check.resource",
-        summary: "read, assert or wait for a property of a declared resource",
-        outputs: Some(&["value", "exists", "id"]),
-    },
-    ActionInfo {
-        name: "exec",
-        summary: "run a local command (a smoke test) with a timeout and record its exit code and output",
-        outputs: Some(&["exit_code", "stdout", "stderr"]),
-    },
-];
+/// Every built-in action. One line per action.
+pub static REGISTRY: Registry = Registry(&[
+    &Entry::<cloudformation::DeployParams>(PhantomData),
+    &Entry::<cloudformation::DeleteParams>(PhantomData),
+    &Entry::<route53::UpsertParams>(PhantomData),
+    &Entry::<check::CheckParams>(PhantomData),
+    &Entry::<exec::ExecParams>(PhantomData),
+]);
 
-/// Actions later issues will add; naming one gets a clear message instead of "unknown".
-const PLANNED: &[&str] = &["ec2.failback", "rds.failback", "aurora.failback", "dynamodb.failback", "recovery.conclude"];
+/// Actions later work will add; naming one gets a clear message instead of "unknown".
+const PLANNED: &[&str] = &["rds.failback", "aurora.failback", "dynamodb.failback", "recovery.conclude"];
 
-/// Looks an action up by name.
-pub fn info(name: &str) -> Option<&'static ActionInfo> {
-    ACTIONS.iter().find(|a| a.name == name)
+/// The registry: what validation, the schema and the engine ask about actions.
+pub struct Registry(&'static [&'static dyn Registered]);
+
+/// An action with its decoded parameters, ready to check and run.
+pub struct ActionCall(Box<dyn Prepared>);
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+trait Registered: Sync {
+    fn doc(&self) -> ActionDoc;
+    fn schema(&self, generator: &mut SchemaGenerator) -> Schema;
+    fn decode(&self, with: &Value) -> Result<Box<dyn Prepared>, ParamProblem>;
 }
 
-/// The message for an action that does not exist (yet).
-pub fn unknown_action_message(name: &str) -> String {
-    let known: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
-    if PLANNED.contains(&name) {
-        format!(
-            "action `{name}` is planned but not implemented in this version; make this a manual step (remove `action` and `with`) for now. Available: {}",
-            known.join(", ")
-        )
-    } else {
-        format!("unknown action `{name}`; available: {}", known.join(", "))
+trait Prepared: Send + Sync {
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem>;
+    fn run<'a>(&'a self, cx: &'a ActionCx<'_>) -> BoxFuture<'a, Result<Outputs, ActionError>>;
+    fn default_timeout(&self) -> Duration;
+}
+
+struct Entry<A>(PhantomData<fn() -> A>);
+
+impl<A: Action> Registered for Entry<A> {
+    fn doc(&self) -> ActionDoc {
+        ActionDoc { name: A::NAME, summary: A::SUMMARY, outputs: A::OUTPUTS, aws: A::AWS }
+    }
+    fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
+        generator.subschema_for::<A>()
+    }
+    fn decode(&self, with: &Value) -> Result<Box<dyn Prepared>, ParamProblem> {
+        Ok(Box::new(decode::<A>(with)?))
     }
 }
 
-/// An action with its decoded parameters.
-#[derive(Debug, Clone)]
-pub enum ActionCall {
-    CloudformationDeploy(cloudformation::DeployParams),
-    CloudformationDelete(cloudformation::DeleteParams),
-    Route53Upsert(route53::UpsertParams),
-    CheckResource(check::CheckParams),
-    Exec(exec::ExecParams),
+impl<A: Action> Prepared for A {
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        Action::check(self, cx)
+    }
+    fn run<'a>(&'a self, cx: &'a ActionCx<'_>) -> BoxFuture<'a, Result<Outputs, ActionError>> {
+        Box::pin(Action::run(self, cx))
+    }
+    fn default_timeout(&self) -> Duration {
+        A::DEFAULT_TIMEOUT
+    }
+}
+
+impl Registry {
+    fn get(&self, name: &str) -> Option<&'static dyn Registered> {
+        self.0.iter().copied().find(|e| e.doc().name == name)
+    }
+
+    /// Decodes `with:` for the named action.
+    pub fn decode(&self, name: &str, with: &Value) -> Result<ActionCall, ParamProblem> {
+        match self.get(name) {
+            Some(e) => e.decode(with).map(ActionCall),
+            None => Err((Vec::new(), self.unknown_message(name))),
+        }
+    }
+}
+
+impl ActionCatalog for Registry {
+    fn docs(&self) -> Vec<ActionDoc> {
+        self.0.iter().map(|e| e.doc()).collect()
+    }
+
+    fn check(&self, action: &str, with: &Value, cx: &CheckCx) -> Vec<ParamProblem> {
+        match self.decode(action, with) {
+            Ok(call) => call.check(cx),
+            Err(p) => vec![p],
+        }
+    }
+
+    fn param_schema(&self, action: &str, generator: &mut SchemaGenerator) -> Option<Schema> {
+        self.get(action).map(|e| e.schema(generator))
+    }
+
+    fn unknown_message(&self, name: &str) -> String {
+        let known: Vec<&str> = self.0.iter().map(|e| e.doc().name).collect();
+        if PLANNED.contains(&name) {
+            format!(
+                "action `{name}` is planned but not implemented in this version; make this a manual step (remove `action` and `with`) for now. Available: {}",
+                known.join(", ")
+            )
+        } else {
+            format!("unknown action `{name}`; available: {}", known.join(", "))
+        }
+    }
+}
+
+impl ActionCall {
+    /// Checks parameters against the runbook (resources, environments, files).
+    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        self.0.check(cx)
+    }
+
+    /// Runs the action.
+    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        self.0.run(cx).await
+    }
+
+    /// A default time limit for one attempt, when the step gives none.
+    pub fn default_timeout(&self) -> Duration {
+        self.0.default_timeout()
+    }
 }
 
 fn decode<T: DeserializeOwned>(with: &Value) -> Result<T, ParamProblem> {
@@ -109,129 +183,30 @@ fn decode<T: DeserializeOwned>(with: &Value) -> Result<T, ParamProblem> {
     })
 }
 
-/// What parameter checks may look at.
-pub struct CheckCx<'a> {
-    pub runbook: &'a Runbook,
-    pub base_dir: &'a Path,
-    /// Whether files the runbook names must exist now. Off when resuming (a step that finished
-    /// long ago may name a file that has since moved) and for run-time checks (the action
-    /// itself reports a missing file, or uses what it recorded).
-    pub check_files: bool,
-}
-
-impl CheckCx<'_> {
-    /// A declared resource, or a problem at `field`.
-    pub fn resource(&self, field: &str, name: &str, kinds: &[ResourceType]) -> Result<&Resource, ParamProblem> {
-        let at = vec![Seg::Key(field.into())];
-        let Some(r) = self.runbook.resources.get(name) else {
-            let known: Vec<&str> = self.runbook.resources.keys().map(String::as_str).collect();
-            return Err((at, format!("unknown resource `{name}` (resources: {})", known.join(", "))));
-        };
-        if !kinds.is_empty() && !kinds.contains(&r.kind) {
-            let want: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-            return Err((
-                at,
-                format!("resource `{name}` is a {}, but this action needs a {}", r.kind.as_str(), want.join(" or ")),
-            ));
-        }
-        Ok(r)
-    }
-
-    /// A problem if `env` is not a declared environment.
-    pub fn environment(&self, field: &str, env: &str) -> Option<ParamProblem> {
-        if self.runbook.environments.contains_key(env) {
-            return None;
-        }
-        let known: Vec<&str> = self.runbook.environments.keys().map(String::as_str).collect();
-        Some((
-            vec![Seg::Key(field.into())],
-            format!("unknown environment `{env}` (environments: {})", known.join(", ")),
-        ))
-    }
-}
-
-/// Where an action journals what it does. Beyond AWS calls: checkpoints that a resumed attempt
-/// reads back, and notes for the operator.
+/// Where an action journals what it does: AWS calls, its sub-steps, and notes for the operator.
 pub trait ActionLog: CallLog {
-    fn checkpoint(&self, key: &str, value: Value) -> Result<(), ActionError>;
+    fn substep(&self, name: &str, phase: SubPhase, data: Value) -> Result<(), ActionError>;
     fn note(&self, message: String) -> Result<(), ActionError>;
 }
 
 /// Everything an action runs with.
 pub struct ActionCx<'a> {
+    /// The run's id: names, tokens and tags of what the action creates derive from it.
+    pub run_id: &'a str,
     pub step: &'a str,
     pub runbook: &'a Runbook,
     pub base_dir: &'a Path,
     pub envs: &'a AwsEnvs,
     pub log: &'a dyn ActionLog,
     pub dry_run: bool,
-    /// Checkpoints journaled by earlier attempts of this step.
-    pub checkpoints: IndexMap<String, Value>,
+    /// Sub-steps as journaled so far (by earlier attempts, then by this one).
+    pub substeps: Mutex<IndexMap<String, SubStepState>>,
     /// The previous attempt was cut off mid-way (crash, kill): real state may be mid-change.
     pub interrupted: bool,
     /// This attempt's number (1 for the first).
     pub attempt: u32,
     /// How long waits inside the action may take (the step's timeout).
     pub timeout: Duration,
-}
-
-impl ActionCall {
-    /// Decodes `with:` for the named action.
-    pub fn decode(name: &str, with: &Value) -> Result<ActionCall, ParamProblem> {
-        Ok(match name {
-            "cloudformation.deploy" => ActionCall::CloudformationDeploy(decode(with)?),
-            "cloudformation.delete" => ActionCall::CloudformationDelete(decode(with)?),
-            "route53.upsert_record" => ActionCall::Route53Upsert(decode(with)?),
-            "check.resource" => ActionCall::CheckResource(decode(with)?),
-            "exec" => ActionCall::Exec(decode(with)?),
-            other => return Err((Vec::new(), unknown_action_message(other))),
-        })
-    }
-
-    /// Checks parameters against the runbook (resources, environments, files).
-    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
-        match self {
-            ActionCall::CloudformationDeploy(p) => p.check(cx),
-            ActionCall::CloudformationDelete(p) => p.check(cx),
-            ActionCall::Route53Upsert(p) => p.check(cx),
-            ActionCall::CheckResource(p) => p.check(cx),
-            ActionCall::Exec(p) => p.check(cx),
-        }
-    }
-
-    /// Runs the action.
-    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
-        match self {
-            ActionCall::CloudformationDeploy(p) => p.run(cx).await,
-            ActionCall::CloudformationDelete(p) => p.run(cx).await,
-            ActionCall::Route53Upsert(p) => p.run(cx).await,
-            ActionCall::CheckResource(p) => p.run(cx).await,
-            ActionCall::Exec(p) => p.run(cx).await,
-        }
-    }
-
-    /// A default time limit for one attempt, when the step gives none.
-    pub fn default_timeout(&self) -> Duration {
-        match self {
-            ActionCall::CloudformationDeploy(_) | ActionCall::CloudformationDelete(_) => Duration::from_secs(60 * 60),
-            ActionCall::Route53Upsert(_) => Duration::from_secs(15 * 60),
-            ActionCall::CheckResource(_) | ActionCall::Exec(_) => Duration::from_secs(10 * 60),
-        }
-    }
-}
-
-/// The JSON Schema of each action's parameters, for `pilotlight schema`.
-pub fn param_schemas(generator: &mut SchemaGenerator) -> Vec<(&'static str, Schema)> {
-    fn s<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
-        g.subschema_for::<T>()
-    }
-    vec![
-        ("cloudformation.deploy", s::<cloudformation::DeployParams>(generator)),
-        ("cloudformation.delete", s::<cloudformation::DeleteParams>(generator)),
-        ("route53.upsert_record", s::<route53::UpsertParams>(generator)),
-        ("check.resource", s::<check::CheckParams>(generator)),
-        ("exec", s::<exec::ExecParams>(generator)),
-    ]
 }
 
 fn default_primary() -> String {

@@ -1,11 +1,11 @@
 //! `route53.upsert_record`: flip the record that routes production traffic.
 //!
-//! The old value is journaled as a checkpoint before the change, so a run interrupted after the
+//! The old value is journaled (a sub-step) before the change, so a run interrupted after the
 //! flip still reports (and can flip back to) what the record pointed at before.
 
-use super::{ActionCx, CheckCx, Outputs, ParamProblem, default_primary};
+use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll, default_primary};
 use crate::aws::dns::{self, RecordValue};
-use crate::aws::{ActionError, Call, call, error_text, wait};
+use crate::aws::{ActionError, at, mutate, read};
 use crate::runbook::yaml_tree::Seg;
 use crate::runbook::{ResourceType, Side};
 use aws_sdk_route53::Client;
@@ -15,6 +15,7 @@ use aws_sdk_route53::types::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// Parameters of `route53.upsert_record`. Name the record by a declared `route53_record` resource
 /// (with `to: primary|recovery`, or an explicit `value`), or by `zone`, `record_name`,
@@ -51,6 +52,70 @@ struct Target {
     name: String,
     rtype: String,
     values: Vec<String>,
+}
+
+impl Action for UpsertParams {
+    const NAME: &'static str = "route53.upsert_record";
+    const SUMMARY: &'static str = "point a DNS record at a side (or value) and wait until the change is INSYNC";
+    const OUTPUTS: Option<&'static [&'static str]> = Some(&["old_value", "new_value", "changed", "change_id"]);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        let mut out: Vec<ParamProblem> = cx.environment("environment", &self.environment).into_iter().collect();
+        if let Err(p) = self.target(cx.runbook) {
+            out.push(p);
+        }
+        out
+    }
+
+    /// Sub-steps: `record-old-value` (what the record routed to before; journaled before any
+    /// change, so a flip can always be undone), `upsert` (the change; a resumed one whose value
+    /// is already in place re-sends the identical, idempotent UPSERT to get a change id to wait
+    /// on), `wait-insync`.
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        let t = self.target(cx.runbook).map_err(|(_, m)| ActionError::Failed(m))?;
+        let client = Client::new(&cx.envs.config(&self.environment, cx.log).await?);
+        let zone_id = dns::zone_id(&client, cx.log, &t.zone).await?;
+        let current = dns::read_record(&client, cx.log, &zone_id, &t.name, &t.rtype).await?;
+        let old_value: Value = cx
+            .sub("record-old-value", Value::Null, |_| async {
+                Ok(current.as_ref().map(|c| Value::from(c.joined())).unwrap_or(Value::Null))
+            })
+            .await?;
+        let new_value = t.values.join(",");
+        let mut out = Outputs::new();
+        out.insert("old_value".into(), old_value);
+        out.insert("new_value".into(), json!(new_value));
+        let in_place = same(current.as_ref(), &t.values);
+        if cx.dry_run {
+            let from = current.as_ref().map(RecordValue::joined).unwrap_or_else(|| "(no record)".into());
+            if in_place {
+                cx.log.note(format!("dry run: {} {} already points at {new_value}", t.name, t.rtype))?;
+            } else {
+                cx.log.note(format!("dry run: would UPSERT {} {} from {from} to {new_value}", t.name, t.rtype))?;
+            }
+            out.insert("changed".into(), json!(false));
+            out.insert("change_id".into(), Value::Null);
+            return Ok(out);
+        }
+        let ttl = self.ttl_for(current.as_ref());
+        let (client, zone_id, t, new_value) = (&client, &zone_id, &t, &new_value);
+        let change_id: Option<String> = cx
+            .sub("upsert", json!({ "value": new_value }), |resume| async move {
+                if in_place && !resume.resumed() {
+                    cx.log.note(format!("{} {} already points at {new_value}; nothing to change", t.name, t.rtype))?;
+                    return Ok(None);
+                }
+                Ok(Some(upsert(cx, client, zone_id, t, ttl).await?))
+            })
+            .await?;
+        if let Some(id) = &change_id {
+            cx.sub("wait-insync", json!({ "change_id": id }), |_| wait_insync(cx, client, id)).await?;
+        }
+        out.insert("changed".into(), json!(change_id.is_some()));
+        out.insert("change_id".into(), json!(change_id));
+        Ok(out)
+    }
 }
 
 impl UpsertParams {
@@ -98,70 +163,6 @@ impl UpsertParams {
     fn ttl_for(&self, current: Option<&RecordValue>) -> i64 {
         self.ttl.or(current.and_then(|c| c.ttl)).unwrap_or(60)
     }
-
-    pub fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
-        let mut out: Vec<ParamProblem> = cx.environment("environment", &self.environment).into_iter().collect();
-        if let Err(p) = self.target(cx.runbook) {
-            out.push(p);
-        }
-        out
-    }
-
-    pub async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
-        let t = self.target(cx.runbook).map_err(|(_, m)| ActionError::Failed(m))?;
-        let client = Client::new(&cx.envs.config(&self.environment, cx.log).await?);
-        let zone_id = dns::zone_id(&client, cx.log, &t.zone).await?;
-        let current = dns::read_record(&client, cx.log, &zone_id, &t.name, &t.rtype).await?;
-        let old_value = match cx.checkpoints.get("old_value") {
-            Some(v) => v.clone(),
-            None => {
-                let v = current.as_ref().map(|c| Value::from(c.joined())).unwrap_or(Value::Null);
-                if !cx.dry_run {
-                    cx.log.checkpoint("old_value", v.clone())?;
-                }
-                v
-            }
-        };
-        let new_value = t.values.join(",");
-        let mut out = Outputs::new();
-        out.insert("old_value".into(), old_value);
-        out.insert("new_value".into(), json!(new_value));
-        if same(current.as_ref(), &t.values) {
-            let mut change_id = cx.checkpoints.get("change_id").and_then(Value::as_str).map(str::to_string);
-            let sent = cx.checkpoints.get("upsert_sent") == Some(&json!(new_value));
-            if change_id.is_none() && sent && !cx.dry_run {
-                // The change went out but its id was lost with the process: send the identical
-                // (idempotent) UPSERT again, to have a change to wait on until INSYNC.
-                let id = upsert(cx, &client, &zone_id, &t, self.ttl_for(current.as_ref())).await?;
-                cx.log.checkpoint("change_id", json!(id))?;
-                change_id = Some(id);
-            }
-            if let Some(id) = &change_id {
-                wait_insync(cx, &client, id).await?;
-            } else {
-                cx.log.note(format!("{} {} already points at {new_value}; nothing to change", t.name, t.rtype))?;
-            }
-            out.insert("changed".into(), json!(change_id.is_some() || sent));
-            out.insert("change_id".into(), json!(change_id));
-            return Ok(out);
-        }
-        if cx.dry_run {
-            let from = current.as_ref().map(RecordValue::joined).unwrap_or_else(|| "(no record)".into());
-            cx.log.note(format!("dry run: would UPSERT {} {} from {from} to {new_value}", t.name, t.rtype))?;
-            out.insert("changed".into(), json!(false));
-            out.insert("change_id".into(), Value::Null);
-            return Ok(out);
-        }
-        // Recorded before sending: if the process dies before the change id is journaled, a
-        // resumed attempt still knows it changed the record.
-        cx.log.checkpoint("upsert_sent", json!(new_value))?;
-        let change_id = upsert(cx, &client, &zone_id, &t, self.ttl_for(current.as_ref())).await?;
-        cx.log.checkpoint("change_id", json!(change_id))?;
-        wait_insync(cx, &client, &change_id).await?;
-        out.insert("changed".into(), json!(true));
-        out.insert("change_id".into(), json!(change_id));
-        Ok(out)
-    }
 }
 
 fn same(current: Option<&RecordValue>, wanted: &[String]) -> bool {
@@ -180,14 +181,7 @@ async fn upsert(
     t: &Target,
     ttl: i64,
 ) -> Result<String, ActionError> {
-    let c = Call {
-        service: "route53",
-        operation: "ChangeResourceRecordSets",
-        target: &t.name,
-        region: "global",
-        mutating: true,
-    };
-    let build_err = |e: aws_sdk_route53::error::BuildError| c.error(e.to_string());
+    let build_err = |e: aws_sdk_route53::error::BuildError| ActionError::Failed(format!("route53 request: {e}"));
     let mut records = Vec::new();
     for v in &t.values {
         records.push(ResourceRecord::builder().value(v).build().map_err(build_err)?);
@@ -205,9 +199,8 @@ async fn upsert(
         .changes(change)
         .build()
         .map_err(build_err)?;
-    let out = call(cx.log, &c, client.change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch).send())
-        .await?
-        .map_err(|e| c.error(error_text(&e)))?;
+    let req = client.change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch);
+    let out = mutate(cx.log, at(&t.name, "global"), req, |r| r.send()).await??;
     Ok(out.change_info().map(|i| i.id().trim_start_matches("/change/").to_string()).unwrap_or_default())
 }
 
@@ -215,12 +208,16 @@ async fn wait_insync(cx: &ActionCx<'_>, client: &Client, change_id: &str) -> Res
     if change_id.is_empty() {
         return Ok(());
     }
-    wait::until(cx.timeout, || async {
-        let c =
-            Call { service: "route53", operation: "GetChange", target: change_id, region: "global", mutating: false };
-        let out =
-            call(cx.log, &c, client.get_change().id(change_id).send()).await?.map_err(|e| c.error(error_text(&e)))?;
-        Ok(out.change_info().filter(|i| *i.status() == ChangeStatus::Insync).map(|_| ()))
+    let quiet = cx.quiet();
+    cx.wait_for("wait-insync", cx.timeout, || async {
+        let out = read(&quiet, at(change_id, "global"), client.get_change().id(change_id), |r| r.send()).await??;
+        Ok(match out.change_info().map(|i| i.status().clone()) {
+            Some(ChangeStatus::Insync) => Poll::Ready(()),
+            other => Poll::Pending(format!(
+                "change {change_id} {}",
+                other.map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into())
+            )),
+        })
     })
     .await
 }

@@ -1,6 +1,6 @@
 //! CloudFormation reads shared by the deploy/delete actions and the status poller.
 
-use super::{ActionError, Call, CallLog, call};
+use super::{ActionError, CallLog, at, read};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::Stack;
 
@@ -12,13 +12,10 @@ pub async fn describe_stack(
     name: &str,
     region: &str,
 ) -> Result<Option<Stack>, ActionError> {
-    let c = Call { service: "cloudformation", operation: "DescribeStacks", target: name, region, mutating: false };
-    match call(log, &c, client.describe_stacks().stack_name(name).send()).await? {
+    match read(log, at(name, region), client.describe_stacks().stack_name(name), |r| r.send()).await? {
         Ok(out) => Ok(out.stacks().first().cloned()),
-        Err(e) => {
-            let text = super::error_text(&e);
-            if text.contains("does not exist") { Ok(None) } else { Err(c.error(text)) }
-        }
+        Err(e) if e.text().contains("does not exist") => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -30,8 +27,8 @@ pub fn status(stack: &Stack) -> String {
 /// Why a stack operation failed: the first failed resource event with a reason, else the stack's
 /// own status reason. Operators need this, not just "ROLLBACK_COMPLETE".
 pub async fn failure_reason(client: &Client, log: &dyn CallLog, name: &str, region: &str) -> String {
-    let c = Call { service: "cloudformation", operation: "DescribeStackEvents", target: name, region, mutating: false };
-    let Ok(Ok(out)) = call(log, &c, client.describe_stack_events().stack_name(name).send()).await else {
+    let req = client.describe_stack_events().stack_name(name);
+    let Ok(Ok(out)) = read(log, at(name, region), req, |r| r.send()).await else {
         return "no reason available (DescribeStackEvents failed)".into();
     };
     // Events come newest first; the root cause is the oldest failure.
@@ -136,11 +133,8 @@ pub async fn data_resources(
     let mut held = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let c =
-            Call { service: "cloudformation", operation: "ListStackResources", target: name, region, mutating: false };
-        let out = call(log, &c, client.list_stack_resources().stack_name(name).set_next_token(token.clone()).send())
-            .await?
-            .map_err(|e| c.error(super::error_text(&e)))?;
+        let req = client.list_stack_resources().stack_name(name).set_next_token(token.clone());
+        let out = read(log, at(name, region), req, |r| r.send()).await??;
         for r in out.stack_resource_summaries() {
             // Already gone (a stack whose delete failed part-way): nothing left to lose.
             if r.resource_status().is_some_and(|s| s.as_str() == "DELETE_COMPLETE") {
@@ -171,10 +165,7 @@ pub async fn deployed_body(
     name: &str,
     region: &str,
 ) -> Result<String, ActionError> {
-    let c = Call { service: "cloudformation", operation: "GetTemplate", target: name, region, mutating: false };
-    let out = call(log, &c, client.get_template().stack_name(name).send())
-        .await?
-        .map_err(|e| c.error(super::error_text(&e)))?;
+    let out = read(log, at(name, region), client.get_template().stack_name(name), |r| r.send()).await??;
     Ok(out.template_body().unwrap_or_default().to_string())
 }
 

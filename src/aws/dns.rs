@@ -1,6 +1,6 @@
 //! Route 53 reads and changes shared by the DNS flip action and the status poller.
 
-use super::{ActionError, Call, CallLog, call, error_text};
+use super::{ActionError, CallLog, at, read};
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::RrType;
 
@@ -32,21 +32,20 @@ pub async fn zone_id(client: &Client, log: &dyn CallLog, zone: &str) -> Result<S
         return Ok(zone.to_string());
     }
     let wanted = fqdn(zone);
-    let c = Call {
-        service: "route53",
-        operation: "ListHostedZonesByName",
-        target: zone,
-        region: "global",
-        mutating: false,
+    let out =
+        read(log, at(zone, "global"), client.list_hosted_zones_by_name().dns_name(&wanted), |r| r.send()).await??;
+    let no_zone = |message: String| ActionError::Aws {
+        service: "route53".into(),
+        operation: "ListHostedZonesByName".into(),
+        target: zone.into(),
+        region: "global".into(),
+        message,
     };
-    let out = call(log, &c, client.list_hosted_zones_by_name().dns_name(&wanted).send())
-        .await?
-        .map_err(|e| c.error(error_text(&e)))?;
     let matches: Vec<&str> = out.hosted_zones().iter().filter(|z| fqdn(z.name()) == wanted).map(|z| z.id()).collect();
     match matches.as_slice() {
         [one] => Ok(one.trim_start_matches("/hostedzone/").to_string()),
-        [] => Err(c.error(format!("no hosted zone named {wanted}"))),
-        _ => Err(c.error(format!("{} hosted zones are named {wanted}; give the zone id instead", matches.len()))),
+        [] => Err(no_zone(format!("no hosted zone named {wanted}"))),
+        _ => Err(no_zone(format!("{} hosted zones are named {wanted}; give the zone id instead", matches.len()))),
     }
 }
 
@@ -59,26 +58,13 @@ pub async fn read_record(
     rtype: &str,
 ) -> Result<Option<RecordValue>, ActionError> {
     let name = fqdn(name);
-    let c = Call {
-        service: "route53",
-        operation: "ListResourceRecordSets",
-        target: &name,
-        region: "global",
-        mutating: false,
-    };
-    let out = call(
-        log,
-        &c,
-        client
-            .list_resource_record_sets()
-            .hosted_zone_id(zone_id)
-            .start_record_name(&name)
-            .start_record_type(RrType::from(rtype))
-            .max_items(10)
-            .send(),
-    )
-    .await?
-    .map_err(|e| c.error(error_text(&e)))?;
+    let req = client
+        .list_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .start_record_name(&name)
+        .start_record_type(RrType::from(rtype))
+        .max_items(10);
+    let out = read(log, at(&name, "global"), req, |r| r.send()).await??;
     let found = out
         .resource_record_sets()
         .iter()

@@ -1,7 +1,7 @@
 //! One SDK configuration per runbook environment, built once and checked against the account
 //! guard before any action uses it.
 
-use super::{ActionError, Call, CallLog, call, error_text};
+use super::{ActionError, CallLog, at, read};
 use crate::runbook::Environment;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -9,6 +9,7 @@ use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// How to reach AWS, beyond what each environment says.
 #[derive(Debug, Clone, Default)]
@@ -19,16 +20,35 @@ pub struct ConnectOptions {
     pub sandbox_credentials: bool,
 }
 
-/// SDK configurations for a run's environments (whose fields are already rendered).
+/// SDK configurations for a run's environments (whose fields are already rendered). Each
+/// environment is built and guarded on its own, so reading one side never waits on the other.
 pub struct AwsEnvs {
     envs: IndexMap<String, Environment>,
     options: ConnectOptions,
-    cache: tokio::sync::Mutex<HashMap<String, SdkConfig>>,
+    configs: HashMap<String, OnceCell<SdkConfig>>,
+}
+
+/// What STS said about one environment's credentials.
+#[derive(Debug, Clone)]
+pub struct AccountCheck {
+    pub env: String,
+    pub region: String,
+    /// The runbook's `account_id`, if it gives one.
+    pub expected: Option<String>,
+    /// The account the credentials belong to.
+    pub account: String,
+    pub arn: String,
 }
 
 impl AwsEnvs {
     pub fn new(envs: IndexMap<String, Environment>, options: ConnectOptions) -> AwsEnvs {
-        AwsEnvs { envs, options, cache: tokio::sync::Mutex::new(HashMap::new()) }
+        let configs = envs.keys().map(|k| (k.clone(), OnceCell::new())).collect();
+        AwsEnvs { envs, options, configs }
+    }
+
+    /// The environment names, in runbook order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.envs.keys().map(String::as_str)
     }
 
     /// The environment's region.
@@ -40,33 +60,54 @@ impl AwsEnvs {
         self.envs.get(env).ok_or_else(|| ActionError::Failed(format!("no environment `{env}` in this runbook")))
     }
 
-    /// The SDK configuration for `env`. The first use verifies the account guard with STS.
+    /// The SDK configuration for `env`. The first use verifies the account guard with STS (the
+    /// engine does that for every environment before step 1; this covers `status` and tests).
     pub async fn config(&self, env: &str, log: &dyn CallLog) -> Result<SdkConfig, ActionError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.get(env) {
-            return Ok(c.clone());
-        }
         let spec = self.env(env)?;
-        let config = self.build(spec).await?;
-        if let Some(expected) = &spec.account_id {
-            let sts = aws_sdk_sts::Client::new(&config);
-            let c = Call {
-                service: "sts",
-                operation: "GetCallerIdentity",
-                target: env,
-                region: &spec.region,
-                mutating: false,
-            };
-            let who = call(log, &c, sts.get_caller_identity().send()).await?.map_err(|e| c.error(error_text(&e)))?;
-            let actual = who.account().unwrap_or_default();
-            if actual != expected {
-                return Err(ActionError::Failed(format!(
-                    "account guard: environment `{env}` expects account {expected}, but the credentials are for account {actual}; refusing to act"
-                )));
-            }
+        let cell = self.configs.get(env).ok_or_else(|| ActionError::Failed(format!("no environment `{env}`")))?;
+        let config = cell
+            .get_or_try_init(|| async {
+                let config = self.build(spec).await?;
+                if spec.account_id.is_some() {
+                    self.guard(env, spec, &config, log).await?;
+                }
+                Ok::<_, ActionError>(config)
+            })
+            .await?;
+        Ok(config.clone())
+    }
+
+    /// Asks STS who the environment's credentials belong to and applies the account guard.
+    pub async fn check_account(&self, env: &str, log: &dyn CallLog) -> Result<AccountCheck, ActionError> {
+        let spec = self.env(env)?;
+        let config = self.config(env, log).await?;
+        self.guard(env, spec, &config, log).await
+    }
+
+    async fn guard(
+        &self,
+        env: &str,
+        spec: &Environment,
+        config: &SdkConfig,
+        log: &dyn CallLog,
+    ) -> Result<AccountCheck, ActionError> {
+        let sts = aws_sdk_sts::Client::new(config);
+        let who = read(log, at(env, &spec.region), sts.get_caller_identity(), |r| r.send()).await??;
+        let account = who.account().unwrap_or_default().to_string();
+        if let Some(expected) = &spec.account_id
+            && &account != expected
+        {
+            return Err(ActionError::Failed(format!(
+                "account guard: environment `{env}` expects account {expected}, but the credentials are for account {account}; refusing to act"
+            )));
         }
-        cache.insert(env.to_string(), config.clone());
-        Ok(config)
+        Ok(AccountCheck {
+            env: env.to_string(),
+            region: spec.region.clone(),
+            expected: spec.account_id.clone(),
+            account,
+            arn: who.arn().unwrap_or_default().to_string(),
+        })
     }
 
     async fn build(&self, spec: &Environment) -> Result<SdkConfig, ActionError> {

@@ -4,15 +4,16 @@
 pub mod cfn;
 pub mod dns;
 pub mod envs;
+pub mod ops;
 pub mod status;
 pub mod wait;
 
 pub use envs::{AwsEnvs, ConnectOptions};
+pub use ops::{At, AwsFailure, Sent, at, mutate, read};
 
 use crate::journal::JournalError;
 pub use aws_sdk_sts::error::ProvideErrorMetadata;
 use std::error::Error;
-use std::future::Future;
 
 /// Why an action (or a poll) failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +46,8 @@ impl ActionError {
     }
 }
 
-/// One AWS call, as the journal records it.
+/// One AWS call, as the journal records it. Only [`ops::read`] and [`ops::mutate`] make one, from
+/// the request's type, so `mutating` is never a hand-typed flag.
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
     pub service: &'a str,
@@ -53,9 +55,18 @@ pub struct Call<'a> {
     pub target: &'a str,
     pub region: &'a str,
     pub mutating: bool,
+    _sealed: Sealed,
 }
 
-impl Call<'_> {
+/// Keeps [`Call`] from being built outside this module.
+#[derive(Debug, Clone, Copy)]
+struct Sealed;
+
+impl<'a> Call<'a> {
+    fn new(service: &'a str, operation: &'a str, at: At<'a>, mutating: bool) -> Call<'a> {
+        Call { service, operation, target: at.target, region: at.region, mutating, _sealed: Sealed }
+    }
+
     /// An [`ActionError::Aws`] for this call.
     pub fn error(&self, message: impl Into<String>) -> ActionError {
         ActionError::Aws {
@@ -112,20 +123,4 @@ pub fn error_text<E: Error + ProvideErrorMetadata + 'static>(e: &E) -> String {
             parts.join(": ")
         }
     }
-}
-
-/// Sends one call, journaling it: mutating calls are journaled (and fsynced) before they are sent
-/// and refused in a dry run. The outer error is the journal's or the guard's; the inner result is
-/// the SDK's, so callers can treat "not found" as an answer rather than a failure.
-pub async fn call<T, E, F>(log: &dyn CallLog, call: &Call<'_>, fut: F) -> Result<Result<T, E>, ActionError>
-where
-    E: Error + ProvideErrorMetadata + 'static,
-    F: Future<Output = Result<T, E>>,
-{
-    if call.mutating {
-        log.before_mutating(call)?;
-    }
-    let result = fut.await;
-    log.finished(call, result.as_ref().err().map(error_text))?;
-    Ok(result)
 }

@@ -1,7 +1,7 @@
 //! Reads the live status of a declared resource on one side: what `check.resource` asserts and
 //! what the console's status panels show, primary and recovery side by side.
 
-use super::{ActionError, AwsEnvs, Call, CallLog, call, cfn, dns, error_text};
+use super::{ActionError, AwsEnvs, CallLog, at, cfn, dns, ops};
 use crate::runbook::{Resource, ResourceType, Side};
 use aws_sdk_ec2::types::Filter;
 
@@ -48,9 +48,8 @@ pub async fn read(
         ResourceType::Ec2Instance => read_instance(&aws_sdk_ec2::Client::new(&config), log, id, &region).await,
         ResourceType::RdsInstance => {
             let client = aws_sdk_rds::Client::new(&config);
-            let c =
-                Call { service: "rds", operation: "DescribeDBInstances", target: id, region: &region, mutating: false };
-            match call(log, &c, client.describe_db_instances().db_instance_identifier(id).send()).await? {
+            let req = client.describe_db_instances().db_instance_identifier(id);
+            match ops::read(log, at(id, &region), req, |r| r.send()).await? {
                 Ok(out) => Ok(out
                     .db_instances()
                     .first()
@@ -61,17 +60,14 @@ pub async fn read(
                         )
                     })
                     .unwrap_or_else(ResourceStatus::absent)),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_db_instance_not_found_fault()) => {
-                    Ok(ResourceStatus::absent())
-                }
-                Err(e) => Err(c.error(error_text(&e))),
+                Err(e) if e.is_not_found() => Ok(ResourceStatus::absent()),
+                Err(e) => Err(e.into()),
             }
         }
         ResourceType::AuroraCluster => {
             let client = aws_sdk_rds::Client::new(&config);
-            let c =
-                Call { service: "rds", operation: "DescribeDBClusters", target: id, region: &region, mutating: false };
-            match call(log, &c, client.describe_db_clusters().db_cluster_identifier(id).send()).await? {
+            let req = client.describe_db_clusters().db_cluster_identifier(id);
+            match ops::read(log, at(id, &region), req, |r| r.send()).await? {
                 Ok(out) => Ok(out
                     .db_clusters()
                     .first()
@@ -79,17 +75,13 @@ pub async fn read(
                         ResourceStatus::present(d.status().map(str::to_string), d.db_cluster_arn().map(str::to_string))
                     })
                     .unwrap_or_else(ResourceStatus::absent)),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()) => {
-                    Ok(ResourceStatus::absent())
-                }
-                Err(e) => Err(c.error(error_text(&e))),
+                Err(e) if e.is_not_found() => Ok(ResourceStatus::absent()),
+                Err(e) => Err(e.into()),
             }
         }
         ResourceType::DynamodbTable => {
             let client = aws_sdk_dynamodb::Client::new(&config);
-            let c =
-                Call { service: "dynamodb", operation: "DescribeTable", target: id, region: &region, mutating: false };
-            match call(log, &c, client.describe_table().table_name(id).send()).await? {
+            match ops::read(log, at(id, &region), client.describe_table().table_name(id), |r| r.send()).await? {
                 Ok(out) => Ok(out
                     .table()
                     .map(|t| {
@@ -99,10 +91,8 @@ pub async fn read(
                         )
                     })
                     .unwrap_or_else(ResourceStatus::absent)),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
-                    Ok(ResourceStatus::absent())
-                }
-                Err(e) => Err(c.error(error_text(&e))),
+                Err(e) if e.is_not_found() => Ok(ResourceStatus::absent()),
+                Err(e) => Err(e.into()),
             }
         }
         ResourceType::CloudformationStack => {
@@ -123,17 +113,16 @@ async fn read_instance(
     id: &str,
     region: &str,
 ) -> Result<ResourceStatus, ActionError> {
-    let c = Call { service: "ec2", operation: "DescribeInstances", target: id, region, mutating: false };
     let mut req = client.describe_instances();
     req = if id.starts_with("i-") {
         req.instance_ids(id)
     } else {
         req.filters(Filter::builder().name("tag:Name").values(id).build())
     };
-    let out = match call(log, &c, req.send()).await? {
+    let out = match ops::read(log, at(id, region), req, |r| r.send()).await? {
         Ok(out) => out,
-        Err(e) if error_text(&e).contains("InvalidInstanceID.NotFound") => return Ok(ResourceStatus::absent()),
-        Err(e) => return Err(c.error(error_text(&e))),
+        Err(e) if e.is_not_found() => return Ok(ResourceStatus::absent()),
+        Err(e) => return Err(e.into()),
     };
     let live: Vec<_> = out
         .reservations()
@@ -147,7 +136,10 @@ async fn read_instance(
             i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()),
             i.instance_id().map(str::to_string),
         )),
-        many => Err(c.error(format!("{} live instances are named {id}; name one by its instance id", many.len()))),
+        many => Err(ActionError::Failed(format!(
+            "ec2 DescribeInstances on {id} ({region}): {} live instances are named {id}; name one by its instance id",
+            many.len()
+        ))),
     }
 }
 

@@ -20,7 +20,11 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Status { runbook, vars, connect } => status(&runbook, &vars.vars, &connect, state_dir).await,
         Command::Runs => runs(state_dir),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&runbook::schema::runbook_schema()).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&runbook::schema::runbook_schema(&crate::actions::REGISTRY))
+                    .unwrap_or_default()
+            );
             OK
         }
         Command::Sandbox { command } => sandbox_cmd::sandbox(command, state_dir).await,
@@ -31,7 +35,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
 fn validate(paths: &[PathBuf]) -> u8 {
     let mut code = OK;
     for p in paths {
-        match runbook::load_file(p) {
+        match runbook::load_file(p, &crate::actions::REGISTRY) {
             Ok(l) => println!(
                 "{}: ok ({} steps, {} resources)",
                 p.display(),
@@ -57,7 +61,7 @@ fn load_with_inputs(
     vars: &[String],
     for_plan: bool,
 ) -> Result<(runbook::LoadedRunbook, indexmap::IndexMap<String, serde_json::Value>), u8> {
-    let loaded = runbook::load_file(path).map_err(|e| {
+    let loaded = runbook::load_file(path, &crate::actions::REGISTRY).map_err(|e| {
         eprintln!("{e}");
         INVALID
     })?;

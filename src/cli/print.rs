@@ -1,6 +1,6 @@
 //! One line per journal entry, for headless runs and logs a person reads.
 
-use crate::journal::{CallOutcome, Entry, Event, StepStatus};
+use crate::journal::{CallOutcome, Entry, Event, StepStatus, SubPhase};
 
 /// The line for an entry, or `None` for entries too chatty to print (successful reads).
 pub fn line(entry: &Entry) -> Option<String> {
@@ -18,6 +18,7 @@ pub fn line(entry: &Entry) -> Option<String> {
                 StepStatus::Pending => "pending",
                 StepStatus::AwaitingGate => "awaiting gate",
                 StepStatus::Running => "running",
+                StepStatus::AwaitingDecision => "FAILED, awaiting a decision",
                 StepStatus::Succeeded => "succeeded",
                 StepStatus::Failed => "FAILED",
                 StepStatus::Skipped => "skipped",
@@ -37,7 +38,19 @@ pub fn line(entry: &Entry) -> Option<String> {
             format!("{outcome:?}").to_lowercase(),
             message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
         ),
-        Event::Checkpoint { step, key, value } => format!("{step}: recorded {key} = {value}"),
+        Event::SubStep { step, name, phase, data, .. } => match phase {
+            SubPhase::Started => format!("{step}: {name} ..."),
+            SubPhase::Waiting => format!("{step}: {name}: waiting, {}", data.as_str().unwrap_or_default()),
+            SubPhase::Done if data.is_null() => format!("{step}: {name} done"),
+            SubPhase::Done => format!("{step}: {name} done: {}", brief(data)),
+            SubPhase::Reset => format!("{step}: {name} undone by the rollback"),
+        },
+        Event::AccountChecked { env, region, account, ok, message, .. } => format!(
+            "account {}: environment {env} ({region}) is account {}{}",
+            if *ok { "checked" } else { "guard REFUSED" },
+            account.as_deref().unwrap_or("?"),
+            message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+        ),
         Event::ActionLog { step, message } => format!("{step}: {message}"),
         Event::ActionFinished { step, ok: true, outputs, .. } => {
             let shown: Vec<String> = outputs
@@ -52,4 +65,13 @@ pub fn line(entry: &Entry) -> Option<String> {
         Event::RunFinished { status } => format!("run {}", status.as_str()),
     };
     Some(format!("{time}  {text}"))
+}
+
+/// A sub-step's result on one line: long values (recorded configurations) are cut.
+fn brief(v: &serde_json::Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(160) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text,
+    }
 }

@@ -14,10 +14,13 @@ pub use recorder::{Observer, Recorder, StepLog};
 pub use secrets::Secrets;
 pub use store::{RunLock, RunStore, RunSummary};
 
-use crate::actions::{ActionCall, ActionCx, CheckCx};
+use futures_util::future::join_all;
+use recorder::RunLog;
+
+use crate::actions::{ActionCx, REGISTRY};
 use crate::aws::{ActionError, AwsEnvs, ConnectOptions};
 use crate::journal::{Event, FailureOutcome, GateOutcome, Journal, JournalError, RunState, RunStatus, StepStatus};
-use crate::runbook::{Gate, LoadError, LoadedRunbook, OnFailure, Step};
+use crate::runbook::{CheckCx, Gate, LoadError, LoadedRunbook, OnFailure, Step};
 use indexmap::IndexMap;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -202,16 +205,20 @@ impl Run {
         let copy = dir.join(store::RUNBOOK_FILE);
         let source = std::fs::read_to_string(&copy)
             .map_err(|source| EngineError::Io { context: format!("cannot read {}", copy.display()), source })?;
-        let loaded = crate::runbook::load_for_resume(&copy, Path::new(&base_dir), &source)?;
+        let loaded = crate::runbook::load_for_resume(&copy, Path::new(&base_dir), &source, &REGISTRY)?;
         restore_secrets(&loaded, &mut inputs, &given)?;
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let connect = connect.unwrap_or(ConnectOptions { endpoint_url, sandbox_credentials: sandbox });
         let secrets = Secrets::new(&loaded.runbook, &inputs);
-        // Journaled outputs and checkpoints hold markers where secrets were; later steps need
-        // the values.
+        // Journaled outputs and sub-step records hold markers where secrets were; later steps
+        // need the values.
         let mut state = state;
         for step in state.steps.values_mut() {
-            step.outputs.values_mut().chain(step.checkpoints.values_mut()).for_each(|v| secrets.unredact_value(v));
+            step.outputs.values_mut().for_each(|v| secrets.unredact_value(v));
+            for s in step.substeps.values_mut() {
+                secrets.unredact_value(&mut s.detail);
+                secrets.unredact_value(&mut s.result);
+            }
         }
         let recorder = Recorder::new(journal, state, observer, secrets.clone());
         recorder.record(Event::RunResumed { user: os_user() })?;
@@ -256,6 +263,9 @@ impl Run {
     /// Drives the run to its end (or to an abort), asking `operator` for decisions.
     pub async fn drive<O: Operator>(&self, operator: &mut O) -> Result<RunStatus, EngineError> {
         let total = self.loaded.runbook.steps.len();
+        if !self.check_accounts().await? {
+            return self.finish(RunStatus::Failed);
+        }
         for (index, step) in self.loaded.runbook.steps.iter().enumerate() {
             let st = self.state().step(&step.id);
             // Only failures from before this drive are seen here (each step is visited once).
@@ -263,6 +273,7 @@ impl Run {
             if st.status.is_final() && !retry_failed {
                 continue;
             }
+            let retry_failed = retry_failed || st.status == StepStatus::AwaitingDecision;
             if retry_failed {
                 // A step that failed before (and stopped the run, or was passed over with
                 // `on_failure: continue`): the operator decides again (with --auto-approve it
@@ -303,6 +314,55 @@ impl Run {
         }
         let any_failed = self.state().steps.values().any(|s| s.status == StepStatus::Failed);
         self.finish(if any_failed { RunStatus::Failed } else { RunStatus::Succeeded })
+    }
+
+    /// The account guard for every environment, before step 1 (on start and on resume): each
+    /// environment's credentials are checked with STS and the answer journaled. An environment
+    /// without `account_id` is journaled with the account STS reported, and a warning. False
+    /// when the guard refused (or STS could not be asked): the run stops before acting. A
+    /// runbook whose actions never call AWS (local commands, manual steps) asks STS nothing.
+    async fn check_accounts(&self) -> Result<bool, EngineError> {
+        let uses_aws = self.loaded.runbook.steps.iter().any(|s| {
+            s.action.as_deref().and_then(|a| crate::runbook::ActionCatalog::find(&REGISTRY, a)).is_some_and(|d| d.aws)
+        });
+        if !uses_aws {
+            return Ok(true);
+        }
+        let names: Vec<String> = self.envs.names().map(str::to_string).collect();
+        let log = RunLog;
+        let checks = join_all(names.iter().map(|env| self.envs.check_account(env, &log))).await;
+        let mut all_ok = true;
+        for (env, check) in names.iter().zip(checks) {
+            let region = self.envs.region(env).unwrap_or_default().to_string();
+            let event = match check {
+                Ok(c) => Event::AccountChecked {
+                    message: c
+                        .expected
+                        .is_none()
+                        .then(|| format!("no account_id in the runbook: acting in account {} as {}", c.account, c.arn)),
+                    env: c.env,
+                    region: c.region,
+                    expected: c.expected,
+                    account: Some(c.account),
+                    arn: Some(c.arn),
+                    ok: true,
+                },
+                Err(e) => {
+                    all_ok = false;
+                    Event::AccountChecked {
+                        env: env.clone(),
+                        region,
+                        expected: None,
+                        account: None,
+                        arn: None,
+                        ok: false,
+                        message: Some(e.to_string()),
+                    }
+                }
+            };
+            self.record(event)?;
+        }
+        Ok(all_ok)
     }
 
     fn outputs_lookup(&self) -> impl Fn(&str, &str) -> Option<Value> + '_ {
@@ -393,7 +453,6 @@ impl Run {
     /// (`AwaitingGate` stands for "the operator aborted").
     async fn run_action<O: Operator>(&self, operator: &mut O, step: &Step) -> Result<StepStatus, EngineError> {
         let name = step.action.as_deref().unwrap_or_default();
-        let mut failures_here = 0u32;
         loop {
             let before = self.state().step(&step.id);
             let attempt = before.attempts + 1;
@@ -418,7 +477,7 @@ impl Run {
                 params: rendered.clone().unwrap_or(Value::Null),
             })?;
             let result = match &rendered {
-                Ok(params) => self.attempt(step, name, params, before.checkpoints, before.in_flight, attempt).await,
+                Ok(params) => self.attempt(step, name, params, before.substeps, before.in_flight, attempt).await,
                 // A parameter names an output of a step that was skipped or failed: this step
                 // fails (and follows on_failure); the run itself can go on or be resumed.
                 Err(e) => Err(ActionError::Failed(format!("cannot resolve parameters: {e}"))),
@@ -440,7 +499,8 @@ impl Run {
                 return Ok(StepStatus::Succeeded);
             }
             let error = error.unwrap_or_default();
-            failures_here += 1;
+            // Counted from the journal, so a kill between attempts does not reset the retries.
+            let failures_here = self.state().step(&step.id).failures_since_decision;
             if failures_here <= step.retries {
                 tokio::time::sleep(Duration::from_millis(500) * failures_here).await;
                 continue;
@@ -451,10 +511,12 @@ impl Run {
                     return Ok(StepStatus::Failed);
                 }
                 OnFailure::Ask => {
+                    // Journaled before asking: a run killed at this prompt asks again on resume.
+                    self.status(&step.id, StepStatus::AwaitingDecision, Some(error.clone()))?;
                     let shown = self.secrets.redact_text(&error);
                     let answer = operator.failure(FailureRequest { step, attempt, error: shown }).await;
                     match self.record_failure_decision(step, &answer, false)? {
-                        FailureOutcome::Retry => failures_here = 0,
+                        FailureOutcome::Retry => {}
                         FailureOutcome::Skip => return Ok(StepStatus::Skipped),
                         FailureOutcome::Abort => {
                             self.status(&step.id, StepStatus::Failed, Some(error))?;
@@ -492,12 +554,11 @@ impl Run {
         step: &Step,
         name: &str,
         params: &Value,
-        checkpoints: IndexMap<String, Value>,
+        substeps: IndexMap<String, crate::journal::SubStepState>,
         interrupted: bool,
         attempt: u32,
     ) -> Result<crate::actions::Outputs, ActionError> {
-        let call =
-            ActionCall::decode(name, params).map_err(|(_, m)| ActionError::Failed(format!("parameters: {m}")))?;
+        let call = REGISTRY.decode(name, params).map_err(|(_, m)| ActionError::Failed(format!("parameters: {m}")))?;
         // Validation checked the parameters with input defaults; check the values really used.
         let problems =
             call.check(&CheckCx { runbook: &self.loaded.runbook, base_dir: &self.loaded.base_dir, check_files: false });
@@ -509,15 +570,16 @@ impl Run {
             Some(t) => humantime::parse_duration(t).map_err(|e| ActionError::Failed(format!("timeout: {e}")))?,
             None => call.default_timeout(),
         };
-        let log = StepLog { recorder: &self.recorder, step: step.id.clone(), dry_run: self.dry_run };
+        let log = StepLog { recorder: &self.recorder, step: step.id.clone(), attempt, dry_run: self.dry_run };
         let cx = ActionCx {
+            run_id: &self.id,
             step: &step.id,
             runbook: &self.loaded.runbook,
             base_dir: &self.loaded.base_dir,
             envs: &self.envs,
             log: &log,
             dry_run: self.dry_run,
-            checkpoints,
+            substeps: std::sync::Mutex::new(substeps),
             interrupted,
             attempt,
             timeout,

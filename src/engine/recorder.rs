@@ -1,12 +1,12 @@
 //! Appends events to the journal, keeps the replayed state current, and tells the front end.
 //!
 //! One recorder per run, shared by the engine and the action it is running (actions journal
-//! their AWS calls and checkpoints through [`StepLog`]).
+//! their AWS calls and sub-steps through [`StepLog`]).
 
 use super::secrets::Secrets;
 use crate::actions::ActionLog;
 use crate::aws::{ActionError, Call, CallLog};
-use crate::journal::{CallOutcome, Entry, Event, Journal, JournalError, RunState};
+use crate::journal::{CallOutcome, Entry, Event, Journal, JournalError, RunState, SubPhase};
 use serde_json::Value;
 use std::sync::Mutex;
 
@@ -51,6 +51,7 @@ impl Recorder {
 pub struct StepLog<'a> {
     pub recorder: &'a Recorder,
     pub step: String,
+    pub attempt: u32,
     pub dry_run: bool,
 }
 
@@ -86,13 +87,27 @@ impl CallLog for StepLog<'_> {
 }
 
 impl ActionLog for StepLog<'_> {
-    fn checkpoint(&self, key: &str, value: Value) -> Result<(), ActionError> {
-        self.recorder.record(Event::Checkpoint { step: self.step.clone(), key: key.into(), value })?;
+    fn substep(&self, name: &str, phase: SubPhase, data: Value) -> Result<(), ActionError> {
+        let event = Event::SubStep { step: self.step.clone(), name: name.into(), attempt: self.attempt, phase, data };
+        self.recorder.record(event)?;
         Ok(())
     }
 
     fn note(&self, message: String) -> Result<(), ActionError> {
         self.recorder.record(Event::ActionLog { step: self.step.clone(), message })?;
+        Ok(())
+    }
+}
+
+/// The log for run-level calls (the account guard): the calls are summed up in the run's own
+/// events (`account_checked`), and nothing run-level may mutate.
+pub struct RunLog;
+
+impl CallLog for RunLog {
+    fn before_mutating(&self, call: &Call<'_>) -> Result<(), ActionError> {
+        Err(ActionError::Failed(format!("refused {}: run-level checks only read", call.label())))
+    }
+    fn finished(&self, _: &Call<'_>, _: Option<String>) -> Result<(), ActionError> {
         Ok(())
     }
 }

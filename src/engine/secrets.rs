@@ -4,7 +4,7 @@
 //! before the event is journaled or observed, so a token that ends up in a command line, an
 //! error or a smoke test's output appears as `<secret:NAME>`. Ids, statuses and keys are never
 //! touched. The journal cannot restore a secret: a resumed run is given it again with `--var`,
-//! and the markers in journaled outputs and checkpoints are turned back into the values.
+//! and the markers in journaled outputs and sub-step records are turned back into the values.
 
 use crate::journal::Event;
 use crate::runbook::Runbook;
@@ -113,7 +113,8 @@ impl Secrets {
                 self.redact_str(target);
                 self.redact_opt(message);
             }
-            Event::Checkpoint { value, .. } => self.redact_value(value),
+            Event::SubStep { data, .. } => self.redact_value(data),
+            Event::AccountChecked { message, .. } => self.redact_opt(message),
             Event::ActionLog { message, .. } => self.redact_str(message),
             Event::ActionFinished { outputs, error, .. } => {
                 outputs.values_mut().for_each(|v| self.redact_value(v));

@@ -14,6 +14,9 @@ pub enum StepStatus {
     Pending,
     AwaitingGate,
     Running,
+    /// The action failed and the operator is asked: retry, skip or abort. Journaled before the
+    /// question, so a run killed at the prompt asks again on resume instead of retrying.
+    AwaitingDecision,
     Succeeded,
     Failed,
     Skipped,
@@ -68,6 +71,16 @@ pub enum FailureOutcome {
     Abort,
 }
 
+/// Where a sub-step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubPhase {
+    Started,
+    Waiting,
+    Done,
+    Reset,
+}
+
 /// How an AWS call went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,6 +113,22 @@ pub enum Event {
     },
     RunResumed {
         user: String,
+    },
+    /// The account guard, run for every environment before step 1 (on start and on resume): the
+    /// account STS reported for the environment's credentials, and what the runbook expects.
+    AccountChecked {
+        env: String,
+        region: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        arn: Option<String>,
+        ok: bool,
+        /// A refusal, a failure to ask STS, or a warning (no `account_id` to guard with).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     /// The operator stopped the process (Ctrl-C); the run stays resumable.
     RunInterrupted {
@@ -144,11 +173,17 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
-    /// Progress an action needs to survive a crash (e.g. the old DNS value before the flip).
-    Checkpoint {
+    /// A named part of an action (`snapshot-recovery-volumes`, `stop-primary`, ...): how the
+    /// action survives a kill between any two AWS calls. `started` carries what it is about to do,
+    /// `waiting` a state change seen while waiting, `done` what it produced (replayed on resume
+    /// instead of calling AWS again), `reset` that a rollback undid it.
+    SubStep {
         step: String,
-        key: String,
-        value: Value,
+        name: String,
+        attempt: u32,
+        phase: SubPhase,
+        #[serde(default, skip_serializing_if = "Value::is_null")]
+        data: Value,
     },
     /// A line of output or a note from an action, for the operator and the record.
     ActionLog {
@@ -184,7 +219,7 @@ impl Event {
             | Event::GateDecided { step, .. }
             | Event::ActionStarted { step, .. }
             | Event::AwsCall { step, .. }
-            | Event::Checkpoint { step, .. }
+            | Event::SubStep { step, .. }
             | Event::ActionLog { step, .. }
             | Event::ActionFinished { step, .. }
             | Event::FailureDecided { step, .. } => Some(step),

@@ -7,4 +7,4 @@ pub mod replay;
 
 pub use event::*;
 pub use file::{Journal, JournalError, now_rfc3339, read_entries};
-pub use replay::{RunState, StepState};
+pub use replay::{RunState, StepState, SubStepState};

@@ -1,7 +1,7 @@
 //! Rebuilds a run's state from its journal: the only way state is ever restored, so what the
 //! console shows after a crash is exactly what was recorded.
 
-use super::event::{Entry, Event, GateOutcome, RunStatus, StepStatus};
+use super::event::{Entry, Event, GateOutcome, RunStatus, StepStatus, SubPhase};
 use indexmap::IndexMap;
 use serde_json::Value;
 
@@ -16,9 +16,39 @@ pub struct StepState {
     /// An action started and did not finish: it was interrupted and must re-read real state.
     pub in_flight: bool,
     pub outputs: IndexMap<String, Value>,
-    pub checkpoints: IndexMap<String, Value>,
+    /// The action's sub-steps, in the order they first started.
+    pub substeps: IndexMap<String, SubStepState>,
     pub reason: Option<String>,
     pub last_error: Option<String>,
+    /// Failed attempts since the operator last decided (retries count against `retries` across
+    /// resumes, so a kill cannot buy a step extra attempts).
+    pub failures_since_decision: u32,
+}
+
+/// What the journal says about one sub-step of an action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubStepState {
+    pub phase: SubPhase,
+    /// The attempt that last started it.
+    pub attempt: u32,
+    /// What it was about to do (from `started`).
+    pub detail: Value,
+    /// What it produced (from `done`).
+    pub result: Value,
+    /// The last state seen while waiting.
+    pub waiting_for: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl SubStepState {
+    pub fn is_done(&self) -> bool {
+        self.phase == SubPhase::Done
+    }
+    /// Started (or waiting) and not done: it may have acted; reconcile with real state first.
+    pub fn is_open(&self) -> bool {
+        matches!(self.phase, SubPhase::Started | SubPhase::Waiting)
+    }
 }
 
 impl Default for StepState {
@@ -29,9 +59,10 @@ impl Default for StepState {
             attempts: 0,
             in_flight: false,
             outputs: IndexMap::new(),
-            checkpoints: IndexMap::new(),
+            substeps: IndexMap::new(),
             reason: None,
             last_error: None,
+            failures_since_decision: 0,
         }
     }
 }
@@ -95,17 +126,53 @@ impl RunState {
                     // action again: the action's own success is what counts.
                     s.outputs = outputs.clone();
                     s.status = StepStatus::Succeeded;
+                } else {
+                    s.failures_since_decision += 1;
                 }
                 s.last_error = error.clone();
             }
-            Event::Checkpoint { key, value, .. } => {
+            Event::SubStep { name, attempt, phase, data, .. } => {
                 let s = self.steps.entry(step.unwrap_or_default()).or_default();
-                s.checkpoints.insert(key.clone(), value.clone());
+                let ts = entry.ts.clone();
+                let sub = s.substeps.entry(name.clone()).or_insert_with(|| SubStepState {
+                    phase: *phase,
+                    attempt: *attempt,
+                    detail: Value::Null,
+                    result: Value::Null,
+                    waiting_for: None,
+                    started_at: ts.clone(),
+                    finished_at: None,
+                });
+                sub.phase = *phase;
+                sub.attempt = *attempt;
+                match phase {
+                    SubPhase::Started => {
+                        sub.detail = data.clone();
+                        sub.result = Value::Null;
+                        sub.waiting_for = None;
+                        sub.started_at = ts;
+                        sub.finished_at = None;
+                    }
+                    SubPhase::Waiting => sub.waiting_for = data.as_str().map(str::to_string),
+                    SubPhase::Done => {
+                        sub.result = data.clone();
+                        sub.waiting_for = None;
+                        sub.finished_at = Some(ts);
+                    }
+                    SubPhase::Reset => {
+                        sub.result = Value::Null;
+                        sub.finished_at = Some(ts);
+                    }
+                }
+            }
+            Event::FailureDecided { .. } => {
+                let s = self.steps.entry(step.unwrap_or_default()).or_default();
+                s.failures_since_decision = 0;
             }
             Event::AwsCall { .. }
             | Event::ActionLog { .. }
-            | Event::FailureDecided { .. }
-            | Event::RunInterrupted { .. } => {}
+            | Event::RunInterrupted { .. }
+            | Event::AccountChecked { .. } => {}
         }
     }
 

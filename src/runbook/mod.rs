@@ -1,5 +1,6 @@
 //! Runbooks: the YAML format, loading with positioned errors, and validation.
 
+pub mod catalog;
 pub mod condition;
 pub mod decode;
 pub mod diagnostics;
@@ -10,6 +11,7 @@ pub mod template;
 pub mod validate;
 pub mod yaml_tree;
 
+pub use catalog::{ActionCatalog, ActionDoc, CheckCx, ParamProblem};
 pub use diagnostics::{Diagnostics, Problem};
 pub use model::*;
 
@@ -37,32 +39,48 @@ pub struct LoadedRunbook {
 }
 
 /// Reads, decodes and validates a runbook file.
-pub fn load_file(path: &Path) -> Result<LoadedRunbook, LoadError> {
+pub fn load_file(path: &Path, actions: &dyn ActionCatalog) -> Result<LoadedRunbook, LoadError> {
     let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
     let base_dir =
         path.canonicalize().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("."));
-    load_str(path, &base_dir, &source)
+    load_str(path, &base_dir, &source, actions)
 }
 
 /// Decodes and validates runbook text. `path` is only used in messages; `base_dir` resolves
 /// relative paths inside the runbook.
-pub fn load_str(path: &Path, base_dir: &Path, source: &str) -> Result<LoadedRunbook, LoadError> {
-    load(path, base_dir, source, true)
+pub fn load_str(
+    path: &Path,
+    base_dir: &Path,
+    source: &str,
+    actions: &dyn ActionCatalog,
+) -> Result<LoadedRunbook, LoadError> {
+    load(path, base_dir, source, true, actions)
 }
 
 /// Loads the runbook copy a run started with, for resuming it: the same checks, except that
 /// files it names need not exist any more (the steps that used them may be long finished).
-pub fn load_for_resume(path: &Path, base_dir: &Path, source: &str) -> Result<LoadedRunbook, LoadError> {
-    load(path, base_dir, source, false)
+pub fn load_for_resume(
+    path: &Path,
+    base_dir: &Path,
+    source: &str,
+    actions: &dyn ActionCatalog,
+) -> Result<LoadedRunbook, LoadError> {
+    load(path, base_dir, source, false, actions)
 }
 
-fn load(path: &Path, base_dir: &Path, source: &str, check_files: bool) -> Result<LoadedRunbook, LoadError> {
+fn load(
+    path: &Path,
+    base_dir: &Path,
+    source: &str,
+    check_files: bool,
+    actions: &dyn ActionCatalog,
+) -> Result<LoadedRunbook, LoadError> {
     let invalid = |problems| LoadError::Invalid(Diagnostics::new(path.to_path_buf(), problems));
     let (tree, yaml_problems) = yaml_tree::parse(source).map_err(|p| invalid(vec![Problem::new(p.pos, p.message)]))?;
     let mut problems: Vec<Problem> = yaml_problems.into_iter().map(|p| Problem::new(p.pos, p.message)).collect();
     let decoded = decode::decode(&tree, &mut problems);
     if let Some((rb, broken)) = &decoded {
-        problems.extend(validate::validate(rb, broken, &tree, base_dir, check_files));
+        problems.extend(validate::validate(rb, broken, &tree, base_dir, check_files, actions));
     }
     match decoded.map(|(rb, _)| rb) {
         Some(runbook) if problems.is_empty() => Ok(LoadedRunbook {

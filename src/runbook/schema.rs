@@ -1,16 +1,18 @@
 //! The JSON Schema of the runbook format, generated from the Rust types (never hand-written), so
 //! editors with a YAML language server complete and check runbooks exactly as the loader does.
 
+use super::catalog::ActionCatalog;
 use super::model::Runbook;
-use crate::actions;
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
 /// The schema as JSON. Each action's `with:` parameters are attached to `Step` with
 /// `if action == NAME then with: <params>` clauses.
-pub fn runbook_schema() -> Value {
+pub fn runbook_schema(actions: &dyn ActionCatalog) -> Value {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
-    let params = actions::param_schemas(&mut generator);
+    let docs = actions.docs();
+    let params: Vec<(&str, schemars::Schema)> =
+        docs.iter().filter_map(|d| Some((d.name, actions.param_schema(d.name, &mut generator)?))).collect();
     let root = generator.into_root_schema_for::<Runbook>();
     let mut root = root.to_value();
     let names: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
@@ -24,7 +26,7 @@ pub fn runbook_schema() -> Value {
         })
         .collect();
     let description = std::iter::once("A built-in action. Without one the step is manual.".to_string())
-        .chain(actions::ACTIONS.iter().map(|a| format!("{}: {}", a.name, a.summary)))
+        .chain(docs.iter().map(|a| format!("{}: {}", a.name, a.summary)))
         .collect::<Vec<_>>()
         .join("\n");
     if let Some(step) = root.pointer_mut("/$defs/Step").and_then(Value::as_object_mut) {

@@ -1,6 +1,7 @@
 //! Checks that go beyond the shape of the YAML: ids, references, gates, durations, action
 //! parameters. Every check reports and moves on, so one pass finds every problem.
 
+use super::catalog::{ActionCatalog, CheckCx};
 use super::condition::Condition;
 use super::decode::Broken;
 use super::diagnostics::Problem;
@@ -8,7 +9,6 @@ use super::inputs::{check_value, sample_value};
 use super::model::{Gate, ResourceType, Runbook, Step};
 use super::template::{self, Ref};
 use super::yaml_tree::{Node, Seg};
-use crate::actions::{self, ActionCall, CheckCx};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,8 +25,15 @@ fn ident_ok(s: &str) -> bool {
 }
 
 /// Every semantic problem in a decoded runbook.
-pub fn validate(rb: &Runbook, broken: &Broken, tree: &Node, base_dir: &Path, check_files: bool) -> Vec<Problem> {
-    let mut v = Validator { rb, broken, tree, check_files, problems: Vec::new() };
+pub fn validate(
+    rb: &Runbook,
+    broken: &Broken,
+    tree: &Node,
+    base_dir: &Path,
+    check_files: bool,
+    actions: &dyn ActionCatalog,
+) -> Vec<Problem> {
+    let mut v = Validator { rb, broken, tree, check_files, actions, problems: Vec::new() };
     v.header();
     v.inputs();
     v.environments();
@@ -40,6 +47,7 @@ struct Validator<'a> {
     broken: &'a Broken,
     check_files: bool,
     tree: &'a Node,
+    actions: &'a dyn ActionCatalog,
     problems: Vec<Problem>,
 }
 
@@ -253,8 +261,9 @@ impl Validator<'_> {
             }
             return;
         };
-        let Some(info) = actions::info(action) else {
-            self.at(&sub("action"), actions::unknown_action_message(action));
+        let Some(info) = self.actions.find(action) else {
+            let message = self.actions.unknown_message(action);
+            self.at(&sub("action"), message);
             return;
         };
         let with_path = sub("with");
@@ -272,18 +281,10 @@ impl Validator<'_> {
             }
         };
         let Ok(rendered) = template::render(&with, &lookup) else { return };
-        match ActionCall::decode(info.name, &rendered) {
-            Ok(call) => {
-                let cx = CheckCx { runbook: self.rb, base_dir, check_files: self.check_files };
-                for (p, m) in call.check(&cx) {
-                    let problem = self.problem_in(&with_path, &p, m);
-                    self.problems.push(problem);
-                }
-            }
-            Err((p, m)) => {
-                let problem = self.problem_in(&with_path, &p, m);
-                self.problems.push(problem);
-            }
+        let cx = CheckCx { runbook: self.rb, base_dir, check_files: self.check_files };
+        for (p, m) in self.actions.check(info.name, &rendered, &cx) {
+            let problem = self.problem_in(&with_path, &p, m);
+            self.problems.push(problem);
         }
     }
 
@@ -328,7 +329,8 @@ impl Validator<'_> {
                     if self.broken.steps.contains(&j) {
                         continue;
                     }
-                    let declared = self.rb.steps[j].action.as_deref().and_then(actions::info).map(|a| a.outputs);
+                    let declared =
+                        self.rb.steps[j].action.as_deref().and_then(|a| self.actions.find(a)).map(|a| a.outputs);
                     match declared {
                         None => self.at(path, format!("`{r}`: step `{id}` has no action, so it has no outputs")),
                         Some(Some(names)) if !names.contains(&output.as_str()) => self.at(

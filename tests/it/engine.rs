@@ -59,7 +59,7 @@ steps:
 fn start(dir: &Path, state: &Path) -> Run {
     let path = dir.join("engine.yaml");
     std::fs::write(&path, RUNBOOK).unwrap();
-    let loaded = runbook::load_file(&path).unwrap();
+    let loaded = runbook::load_file(&path, &pilotlight::actions::REGISTRY).unwrap();
     let resolved = inputs::resolve(&loaded.runbook, &[]).unwrap();
     Run::start(&RunStore::new(state), loaded, resolved, RunOptions::default(), Box::new(|_| {})).unwrap()
 }
@@ -68,7 +68,7 @@ fn start(dir: &Path, state: &Path) -> Run {
 fn start_src(work: &Path, state: &Path, name: &str, src: &str) -> Run {
     let path = work.join(name);
     std::fs::write(&path, src).unwrap();
-    let loaded = runbook::load_file(&path).unwrap();
+    let loaded = runbook::load_file(&path, &pilotlight::actions::REGISTRY).unwrap();
     Run::start(&RunStore::new(state), loaded, Default::default(), RunOptions::default(), Box::new(|_| {})).unwrap()
 }
 
@@ -147,7 +147,7 @@ fn bad_vars_are_all_reported_before_anything_runs() {
         ),
     )
     .unwrap();
-    let loaded = runbook::load_file(&path).unwrap();
+    let loaded = runbook::load_file(&path, &pilotlight::actions::REGISTRY).unwrap();
     let problems =
         inputs::resolve(&loaded.runbook, &[("n".into(), "many".into()), ("typo".into(), "1".into())]).unwrap_err();
     assert_eq!(problems.len(), 3, "{problems:?}");
@@ -384,16 +384,28 @@ environments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2
             "secret input `token` cannot appear",
         ),
     ] {
-        let err = runbook::load_str(Path::new("s.yaml"), Path::new("."), &format!("{base}{step}")).unwrap_err();
+        let err = runbook::load_str(
+            Path::new("s.yaml"),
+            Path::new("."),
+            &format!("{base}{step}"),
+            &pilotlight::actions::REGISTRY,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains(needle), "{err}");
     }
     let integer = "version: 1\nname: s\ntitle: s\ninputs:\n  pin: { type: integer, secret: true }\n\
 environments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\nsteps: []\n";
-    let err = runbook::load_str(Path::new("s.yaml"), Path::new("."), integer).unwrap_err();
+    let err =
+        runbook::load_str(Path::new("s.yaml"), Path::new("."), integer, &pilotlight::actions::REGISTRY).unwrap_err();
     assert!(err.to_string().contains("only string and list inputs can be secret"), "{err}");
 
-    let ok =
-        runbook::load_str(Path::new("s.yaml"), Path::new("."), &format!("{base}  - id: a\n    title: t\n")).unwrap();
+    let ok = runbook::load_str(
+        Path::new("s.yaml"),
+        Path::new("."),
+        &format!("{base}  - id: a\n    title: t\n"),
+        &pilotlight::actions::REGISTRY,
+    )
+    .unwrap();
     let problems = inputs::resolve(&ok.runbook, &[("token".into(), "WRONG-secret-value".into())]).unwrap_err();
     assert_eq!(problems.len(), 1);
     assert!(problems[0].contains("does not match the pattern"), "{problems:?}");

@@ -150,7 +150,11 @@ fn the_account_guard_refuses_other_accounts_and_role_arn_is_assumed() {
         "the refusal names both accounts"
     );
     let ops: Vec<String> = recorded(moto.port).into_iter().map(|r| r.operation).collect();
-    assert_eq!(ops, ["GetCallerIdentity"], "nothing but the identity check was sent");
+    assert_eq!(
+        ops,
+        ["GetCallerIdentity", "GetCallerIdentity"],
+        "nothing but the identity checks of both environments (before step 1) was sent"
+    );
 
     // With role_arn, the tool assumes the role; moto's credentials then act in that account,
     // which the guard accepts.

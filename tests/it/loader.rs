@@ -16,7 +16,8 @@ fn bundled_runbooks_validate() {
     let out = run(cmd);
     assert!(out.status.success());
     for name in ["skeleton.yaml", "resume.yaml"] {
-        pilotlight::runbook::load_file(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        pilotlight::runbook::load_file(&fixture(name), &pilotlight::actions::REGISTRY)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
 
@@ -68,7 +69,8 @@ steps:
     action: check.resource
     with: { resource: ghost, wait: true }
 "#;
-    let err = pilotlight::runbook::load_str(Path::new("x.yaml"), Path::new("."), src).unwrap_err();
+    let err = pilotlight::runbook::load_str(Path::new("x.yaml"), Path::new("."), src, &pilotlight::actions::REGISTRY)
+        .unwrap_err();
     let text = err.to_string();
     for needle in [
         "x.yaml:1:10: unsupported version 2",
@@ -89,10 +91,21 @@ steps:
 
 #[test]
 fn syntax_errors_have_positions() {
-    let err =
-        pilotlight::runbook::load_str(Path::new("s.yaml"), Path::new("."), "version: 1\nsteps: [a, b\n").unwrap_err();
+    let err = pilotlight::runbook::load_str(
+        Path::new("s.yaml"),
+        Path::new("."),
+        "version: 1\nsteps: [a, b\n",
+        &pilotlight::actions::REGISTRY,
+    )
+    .unwrap_err();
     assert!(err.to_string().starts_with("s.yaml:"), "{err}");
-    let err = pilotlight::runbook::load_str(Path::new("s.yaml"), Path::new("."), "a: 1\na: 2\n").unwrap_err();
+    let err = pilotlight::runbook::load_str(
+        Path::new("s.yaml"),
+        Path::new("."),
+        "a: 1\na: 2\n",
+        &pilotlight::actions::REGISTRY,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("s.yaml:2:1: duplicate key `a`"), "{err}");
 }
 
@@ -101,7 +114,7 @@ fn bundled() -> String {
 }
 
 fn load(src: &str) {
-    let _ = pilotlight::runbook::load_str(Path::new("fuzz.yaml"), Path::new("."), src);
+    let _ = pilotlight::runbook::load_str(Path::new("fuzz.yaml"), Path::new("."), src, &pilotlight::actions::REGISTRY);
 }
 
 proptest! {

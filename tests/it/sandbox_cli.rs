@@ -24,9 +24,9 @@ fn sandbox_lifecycle_and_bundled_failback_with_defaults() {
 
     let first = sb(&["sandbox", "seed"]);
     assert!(first.status.success());
-    assert!(String::from_utf8_lossy(&first.stdout).contains("12 created, 0 already there"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("17 created, 0 already there"));
     let again = sb(&["sandbox", "seed"]);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 created, 12 already there"), "seeding is idempotent");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 created, 17 already there"), "seeding is idempotent");
 
     let out = sb(&["run", "runbooks/failback.yaml", "--sandbox", "--headless", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "the bundled failback runs on the seeded sandbox with no --var");

@@ -1,0 +1,207 @@
+//! Reads and mutations are different calls in the type system.
+//!
+//! Every SDK operation the tool uses is listed here once, as a read ([`Reading`]) or a mutation
+//! ([`Mutating`]), on the SDK's own request builder type. [`read`] accepts only reading builders
+//! and [`mutate`] only mutating ones, so a mutating call cannot be sent (or journaled) as a read:
+//! the journal entry, the dry-run refusal and the label in an error all come from the builder's
+//! type, not from a flag someone typed at the call site. An operation missing here does not
+//! compile, which is the point: adding one is a deliberate, reviewed line.
+
+use super::{ActionError, Call, CallLog, error_text};
+use aws_sdk_sts::error::ProvideErrorMetadata;
+use std::error::Error;
+use std::future::Future;
+
+/// A request builder for an operation that only reads.
+pub trait Reading {
+    const SERVICE: &'static str;
+    const OPERATION: &'static str;
+}
+
+/// A request builder for an operation that can change state.
+pub trait Mutating {
+    const SERVICE: &'static str;
+    const OPERATION: &'static str;
+}
+
+/// Implements [`Reading`] or [`Mutating`] for SDK builders: `module::OperationName` pairs.
+macro_rules! ops {
+    ($kind:ident, $sdk:ident, $service:literal: $($module:ident :: $op:ident),* $(,)?) => {
+        pastey::paste! { $(
+            impl $kind for $sdk::operation::$module::builders::[<$op FluentBuilder>] {
+                const SERVICE: &'static str = $service;
+                const OPERATION: &'static str = stringify!($op);
+            }
+        )* }
+    };
+}
+
+ops!(Reading, aws_sdk_sts, "sts": get_caller_identity::GetCallerIdentity);
+ops!(Reading, aws_sdk_ec2, "ec2":
+    describe_instances::DescribeInstances,
+    describe_volumes::DescribeVolumes,
+    describe_snapshots::DescribeSnapshots,
+);
+ops!(Mutating, aws_sdk_ec2, "ec2":
+    create_snapshot::CreateSnapshot,
+    copy_snapshot::CopySnapshot,
+    create_volume::CreateVolume,
+    stop_instances::StopInstances,
+    start_instances::StartInstances,
+    detach_volume::DetachVolume,
+    attach_volume::AttachVolume,
+    create_tags::CreateTags,
+    modify_snapshot_attribute::ModifySnapshotAttribute,
+);
+ops!(Reading, aws_sdk_rds, "rds":
+    describe_db_instances::DescribeDBInstances,
+    describe_db_clusters::DescribeDBClusters,
+    describe_db_snapshots::DescribeDBSnapshots,
+    describe_db_cluster_snapshots::DescribeDBClusterSnapshots,
+    list_tags_for_resource::ListTagsForResource,
+);
+ops!(Mutating, aws_sdk_rds, "rds":
+    create_db_snapshot::CreateDBSnapshot,
+    copy_db_snapshot::CopyDBSnapshot,
+    modify_db_instance::ModifyDBInstance,
+    restore_db_instance_from_db_snapshot::RestoreDBInstanceFromDBSnapshot,
+    create_db_cluster_snapshot::CreateDBClusterSnapshot,
+    copy_db_cluster_snapshot::CopyDBClusterSnapshot,
+    modify_db_cluster::ModifyDBCluster,
+    delete_db_instance::DeleteDBInstance,
+    restore_db_cluster_from_snapshot::RestoreDBClusterFromSnapshot,
+    create_db_instance::CreateDBInstance,
+    create_db_cluster_endpoint::CreateDBClusterEndpoint,
+    delete_db_cluster_endpoint::DeleteDBClusterEndpoint,
+    add_tags_to_resource::AddTagsToResource,
+    modify_db_snapshot_attribute::ModifyDBSnapshotAttribute,
+    modify_db_cluster_snapshot_attribute::ModifyDBClusterSnapshotAttribute,
+    stop_db_instance::StopDBInstance,
+    stop_db_cluster::StopDBCluster,
+);
+ops!(Reading, aws_sdk_dynamodb, "dynamodb":
+    describe_table::DescribeTable,
+    describe_continuous_backups::DescribeContinuousBackups,
+    describe_time_to_live::DescribeTimeToLive,
+    list_tags_of_resource::ListTagsOfResource,
+    describe_export::DescribeExport,
+    list_exports::ListExports,
+    describe_import::DescribeImport,
+    list_imports::ListImports,
+    list_backups::ListBackups,
+    describe_backup::DescribeBackup,
+);
+ops!(Mutating, aws_sdk_dynamodb, "dynamodb":
+    export_table_to_point_in_time::ExportTableToPointInTime,
+    import_table::ImportTable,
+    create_backup::CreateBackup,
+    delete_table::DeleteTable,
+    update_table::UpdateTable,
+    update_time_to_live::UpdateTimeToLive,
+    update_continuous_backups::UpdateContinuousBackups,
+    tag_resource::TagResource,
+);
+ops!(Reading, aws_sdk_cloudformation, "cloudformation":
+    describe_stacks::DescribeStacks,
+    describe_stack_events::DescribeStackEvents,
+    list_stack_resources::ListStackResources,
+    get_template::GetTemplate,
+);
+ops!(Mutating, aws_sdk_cloudformation, "cloudformation":
+    create_stack::CreateStack,
+    update_stack::UpdateStack,
+    delete_stack::DeleteStack,
+);
+ops!(Reading, aws_sdk_route53, "route53":
+    list_hosted_zones_by_name::ListHostedZonesByName,
+    list_resource_record_sets::ListResourceRecordSets,
+    get_change::GetChange,
+);
+ops!(Mutating, aws_sdk_route53, "route53": change_resource_record_sets::ChangeResourceRecordSets);
+
+/// What a call acts on: the resource it names and the region it goes to.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    pub target: &'a str,
+    pub region: &'a str,
+}
+
+/// `At { target, region }`.
+pub fn at<'a>(target: &'a str, region: &'a str) -> At<'a> {
+    At { target, region }
+}
+
+/// An SDK error together with the call it answered, so "not found" can be an answer and anything
+/// else becomes an [`ActionError::Aws`] naming the service, operation, target and region.
+#[derive(Debug)]
+pub struct AwsFailure<E> {
+    pub error: E,
+    pub label: ActionError,
+}
+
+impl<E: Error + ProvideErrorMetadata + 'static> AwsFailure<E> {
+    /// The service's error code (`DBInstanceNotFound`, `InvalidInstanceID.NotFound`, ...).
+    pub fn code(&self) -> Option<&str> {
+        self.error.code()
+    }
+
+    /// `code: message`, or the error chain.
+    pub fn text(&self) -> String {
+        error_text(&self.error)
+    }
+
+    /// True when the code or the text says the thing does not exist.
+    pub fn is_not_found(&self) -> bool {
+        let code = self.code().unwrap_or_default();
+        code.contains("NotFound") || code.contains("ResourceNotFound") || self.text().contains("does not exist")
+    }
+}
+
+impl<E> From<AwsFailure<E>> for ActionError {
+    fn from(f: AwsFailure<E>) -> ActionError {
+        f.label
+    }
+}
+
+/// The result of one call: the outer error is the journal's (or the dry-run guard's), the inner
+/// one the service's.
+pub type Sent<T, E> = Result<Result<T, AwsFailure<E>>, ActionError>;
+
+async fn send<T, E, Fut>(log: &dyn CallLog, call: Call<'_>, fut: Fut) -> Sent<T, E>
+where
+    E: Error + ProvideErrorMetadata + 'static,
+    Fut: Future<Output = Result<T, E>>,
+{
+    if call.mutating {
+        log.before_mutating(&call)?;
+    }
+    let result = fut.await;
+    log.finished(&call, result.as_ref().err().map(error_text))?;
+    Ok(result.map_err(|error| {
+        let label = call.error(error_text(&error));
+        AwsFailure { error, label }
+    }))
+}
+
+/// Sends a reading request (`send` is `|r| r.send()`), journaling its outcome.
+pub async fn read<B, T, E, Fut>(log: &dyn CallLog, at: At<'_>, req: B, send_it: impl FnOnce(B) -> Fut) -> Sent<T, E>
+where
+    B: Reading,
+    E: Error + ProvideErrorMetadata + 'static,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let call = Call::new(B::SERVICE, B::OPERATION, at, false);
+    send(log, call, send_it(req)).await
+}
+
+/// Sends a mutating request: journaled (and fsynced) as `sending` before it goes out, refused in
+/// a dry run, and its outcome journaled.
+pub async fn mutate<B, T, E, Fut>(log: &dyn CallLog, at: At<'_>, req: B, send_it: impl FnOnce(B) -> Fut) -> Sent<T, E>
+where
+    B: Mutating,
+    E: Error + ProvideErrorMetadata + 'static,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let call = Call::new(B::SERVICE, B::OPERATION, at, true);
+    send(log, call, send_it(req)).await
+}

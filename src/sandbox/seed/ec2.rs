@@ -1,0 +1,179 @@
+//! The EC2 side of the demo world: `app-server` and `worker`, each launched running with its
+//! EBS volumes, on both sides of the pair.
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, InstanceType, ResourceType, Tag, TagSpecification, VolumeType,
+};
+
+use super::{INSTANCE_NAME, Scope, SeedError, SeedReport, Side, WORKER_INSTANCE};
+
+/// Instance states that count as "the instance exists"; terminated ones are history.
+const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
+/// Every instance gets an 8 GiB gp3 root volume at its AMI's root device.
+const ROOT_GIB: i32 = 8;
+
+/// The kind of an EBS volume; failback must recreate each one with the same kind.
+#[derive(Debug, Clone, Copy)]
+enum Ebs {
+    Gp3,
+    /// Provisioned IOPS, which the copy must carry over.
+    Io1 {
+        iops: i32,
+    },
+}
+
+/// One data volume of a demo instance.
+#[derive(Debug, Clone, Copy)]
+struct Disk {
+    device: &'static str,
+    size_gib: i32,
+    ebs: Ebs,
+}
+
+const APP_SERVER_DISKS: [Disk; 1] = [Disk { device: "/dev/sdf", size_gib: 20, ebs: Ebs::Gp3 }];
+/// Two data volumes of different kinds, so a failback that copies only one volume, or loses the
+/// type or IOPS on the way, shows up.
+const WORKER_DISKS: [Disk; 2] = [
+    Disk { device: "/dev/sdf", size_gib: 30, ebs: Ebs::Gp3 },
+    Disk { device: "/dev/sdg", size_gib: 10, ebs: Ebs::Io1 { iops: 100 } },
+];
+
+/// Ensures both demo instances on one side.
+pub(super) async fn ensure_instances(ec2: &Client, side: Side, report: &mut SeedReport) -> Result<(), SeedError> {
+    ensure_instance(ec2, side, INSTANCE_NAME, &APP_SERVER_DISKS, report).await?;
+    ensure_instance(ec2, side, WORKER_INSTANCE, &WORKER_DISKS, report).await
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// The `env` tag for one kind of resource, given at creation.
+fn env_tags(side: Side, resource: ResourceType) -> TagSpecification {
+    TagSpecification::builder().resource_type(resource).tags(tag("env", side.env())).build()
+}
+
+/// Ensures the instance tagged `Name` = `name` exists (launched running) with a root volume and
+/// `disks`. An existing instance is left as it is, whatever its volumes look like now: an earlier
+/// rehearsal may have swapped them.
+async fn ensure_instance(
+    ec2: &Client,
+    side: Side,
+    name: &str,
+    disks: &[Disk],
+    report: &mut SeedReport,
+) -> Result<(), SeedError> {
+    let region = side.region();
+    let scope = Scope { service: "ec2", region };
+    let mut live = Filter::builder().name("instance-state-name");
+    for state in LIVE_STATES {
+        live = live.values(state);
+    }
+    let by_name = Filter::builder().name("tag:Name").values(name).build();
+    let found = ec2.describe_instances().filters(by_name).filters(live.build()).send().await;
+    let found = found.map_err(scope.fail("DescribeInstances", name))?;
+    let mut instances = found.reservations().iter().flat_map(|r| r.instances());
+    if let Some(id) = instances.find_map(|i| i.instance_id()) {
+        report.found(format!("{region} ec2 instance {name} ({id})"));
+        return Ok(());
+    }
+
+    // moto ships default AMIs in every region; any of them will do for a demo server.
+    let images = ec2.describe_images().send().await;
+    let images = images.map_err(scope.fail("DescribeImages", name))?;
+    let image = images.images().iter().find_map(|image| {
+        let root = image.root_device_name().unwrap_or("/dev/sda1");
+        image.image_id().map(|id| (id, root))
+    });
+    let Some((image_id, root_device)) = image else {
+        return Err(scope.error("DescribeImages", name, "no AMI available"));
+    };
+
+    // moto only creates a root volume when no mappings are given, so the root is listed explicitly.
+    // Provisioned-IOPS volumes cannot be launched here: moto's RunInstances drops the Iops of a
+    // mapping and then refuses io1 for lacking it, so they are created and attached afterwards.
+    let gp3 = |device: &str, size_gib: i32| {
+        let volume = EbsBlockDevice::builder().volume_size(size_gib).volume_type(VolumeType::Gp3);
+        let volume = volume.delete_on_termination(true).build();
+        BlockDeviceMapping::builder().device_name(device).ebs(volume).build()
+    };
+    let instance_tags = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(tag("Name", name))
+        .tags(tag("env", side.env()))
+        .build();
+    let mut launch = ec2
+        .run_instances()
+        .image_id(image_id)
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .block_device_mappings(gp3(root_device, ROOT_GIB))
+        .tag_specifications(instance_tags)
+        .tag_specifications(env_tags(side, ResourceType::Volume));
+    for disk in disks.iter().filter(|d| matches!(d.ebs, Ebs::Gp3)) {
+        launch = launch.block_device_mappings(gp3(disk.device, disk.size_gib));
+    }
+    let launched = launch.send().await.map_err(scope.fail("RunInstances", name))?;
+    let instance = launched.instances().first();
+    let Some(id) = instance.and_then(|i| i.instance_id()) else {
+        return Err(scope.error("RunInstances", name, "response carries no instance id"));
+    };
+    let zone = instance.and_then(|i| i.placement()).and_then(|p| p.availability_zone());
+
+    for disk in disks {
+        let Ebs::Io1 { iops } = disk.ebs else { continue };
+        let target = format!("{name}:{}", disk.device);
+        let Some(zone) = zone else {
+            return Err(scope.error("RunInstances", name, "response carries no availability zone"));
+        };
+        let created = ec2
+            .create_volume()
+            .availability_zone(zone)
+            .size(disk.size_gib)
+            .volume_type(VolumeType::Io1)
+            .iops(iops)
+            .tag_specifications(env_tags(side, ResourceType::Volume))
+            .send()
+            .await
+            .map_err(scope.fail("CreateVolume", &target))?;
+        let Some(volume_id) = created.volume_id() else {
+            return Err(scope.error("CreateVolume", &target, "response carries no volume id"));
+        };
+        // moto makes volumes `available` at once; on AWS this would wait for that state first.
+        ec2.attach_volume()
+            .volume_id(volume_id)
+            .instance_id(id)
+            .device(disk.device)
+            .send()
+            .await
+            .map_err(scope.fail("AttachVolume", &target))?;
+    }
+
+    tag_volumes(ec2, scope, name, id).await?;
+    report.made(format!("{region} ec2 instance {name} ({id})"));
+    Ok(())
+}
+
+/// Tags each volume of instance `id` with `Name` = `<name>:<device>`. Tag specifications at launch
+/// give every volume the same tags, so the per-device names are added afterwards, read from the
+/// instance's block device mappings (which also list the volumes attached after launch).
+async fn tag_volumes(ec2: &Client, scope: Scope, name: &str, id: &str) -> Result<(), SeedError> {
+    let described = ec2.describe_instances().instance_ids(id).send().await;
+    let described = described.map_err(scope.fail("DescribeInstances", name))?;
+    let instances = described.reservations().iter().flat_map(|r| r.instances());
+    for mapping in instances.flat_map(|i| i.block_device_mappings()) {
+        let (Some(device), Some(volume_id)) = (mapping.device_name(), mapping.ebs().and_then(|e| e.volume_id())) else {
+            continue;
+        };
+        let volume_name = format!("{name}:{device}");
+        ec2.create_tags()
+            .resources(volume_id)
+            .tags(tag("Name", &volume_name))
+            .send()
+            .await
+            .map_err(scope.fail("CreateTags", &volume_name))?;
+    }
+    Ok(())
+}

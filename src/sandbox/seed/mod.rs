@@ -1,0 +1,175 @@
+//! `pilotlight sandbox seed`: builds the demo disaster-recovery world in a moto server.
+//!
+//! The world is a PRIMARY environment in us-east-1 and a RECOVERY environment in us-west-2,
+//! frozen in the state "after a failover": the app runs in recovery, DNS points at recovery,
+//! and recovery holds data written after the failover. That is the starting point the bundled
+//! failback runbooks expect, so a responder can rehearse bringing everything home.
+//!
+//! Each side holds (one file per service below):
+//! - EC2 (`ec2`): `app-server` (root + a 20 GiB gp3 data volume at /dev/sdf) and `worker` (root,
+//!   a 30 GiB gp3 volume at /dev/sdf and a 10 GiB io1 volume with 100 IOPS at /dev/sdg), so
+//!   failback has to carry each volume's type, size and IOPS across. Every volume is tagged
+//!   `Name` = `<instance>:<device>` so volumes can be matched to their counterparts by tag.
+//! - RDS and Aurora (`rds`): the Postgres instance `orders-db`, and the Aurora cluster `inventory`
+//!   with a writer `inventory-1` (default promotion tier) and `inventory-2` (promotion tier 2),
+//!   so a restore must rebuild every member with its tier. Only the primary databases have
+//!   deletion protection, so runbooks meet both cases.
+//! - DynamoDB (`dynamodb`): the table `sessions` (key `pk`, GSI `by_user`, TTL on `expires_at`,
+//!   point-in-time recovery on, tags app/env/owner). Primary holds session-1..3; recovery holds
+//!   those plus session-4..25 written after the failover, the data failback must bring home.
+//!   PITR is on in recovery because an export to S3 needs it.
+//!
+//! Outside the pair: the S3 bucket `pilotlight-failback-staging` in the primary region (`s3`), where
+//! the DynamoDB failback exports the recovery table to and imports the primary table from, and the
+//! global Route 53 zone with the app's A record, pointing at recovery (`dns`).
+//!
+//! Seeding is idempotent: every resource is described before it is created, and whatever an
+//! earlier run left behind is reported as existing instead of being created (or rewritten) again.
+
+mod dns;
+mod dynamodb;
+mod ec2;
+mod rds;
+mod s3;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::error::DisplayErrorContext;
+
+/// Where the demo world lives; the bundled runbooks' defaults name these.
+pub const PRIMARY_REGION: &str = "us-east-1";
+pub const RECOVERY_REGION: &str = "us-west-2";
+pub const INSTANCE_NAME: &str = "app-server"; // EC2 Name tag, both sides
+pub const WORKER_INSTANCE: &str = "worker"; // EC2 Name tag, both sides (three volumes, one io1)
+pub const RDS_INSTANCE: &str = "orders-db"; // RDS instance id, both sides
+pub const AURORA_CLUSTER: &str = "inventory"; // Aurora cluster id, both sides
+pub const AURORA_WRITER: &str = "inventory-1"; // first member, default promotion tier
+pub const AURORA_READER: &str = "inventory-2"; // second member
+pub const AURORA_READER_TIER: i32 = 2; // promotion tier of AURORA_READER
+pub const DYNAMODB_TABLE: &str = "sessions"; // table, both sides
+pub const DYNAMODB_INDEX: &str = "by_user"; // GSI on `user` of DYNAMODB_TABLE
+pub const DYNAMODB_TTL_ATTRIBUTE: &str = "expires_at"; // TTL attribute of DYNAMODB_TABLE
+pub const PRIMARY_SESSIONS: usize = 3; // items session-1..3 in primary
+pub const RECOVERY_SESSIONS: usize = 25; // items session-1..25 in recovery
+pub const STAGING_BUCKET: &str = "pilotlight-failback-staging"; // S3, primary region only
+pub const HOSTED_ZONE: &str = "example.internal."; // Route 53 zone (global)
+pub const RECORD_NAME: &str = "app.example.internal."; // A record
+pub const PRIMARY_IP: &str = "10.0.1.10";
+pub const RECOVERY_IP: &str = "10.1.1.10";
+
+/// What a seed run did, as human-readable items
+/// (e.g. "us-east-1 ec2 instance app-server (i-123)").
+#[derive(Debug, Default, Clone)]
+pub struct SeedReport {
+    pub created: Vec<String>,
+    pub existing: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("{service} {operation} on {target} ({region}): {message}")]
+    Aws { service: &'static str, operation: &'static str, target: String, region: String, message: String },
+    /// The S3 bucket is made with raw HTTP to 127.0.0.1, which needs the port from the endpoint URL.
+    #[error("cannot use the sandbox endpoint {endpoint_url} for raw S3 calls: {reason}")]
+    Endpoint { endpoint_url: String, reason: String },
+}
+
+/// Which half of the DR pair a region plays; it decides tags, deletion protection and data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Primary,
+    Recovery,
+}
+
+impl Side {
+    fn region(self) -> &'static str {
+        match self {
+            Side::Primary => PRIMARY_REGION,
+            Side::Recovery => RECOVERY_REGION,
+        }
+    }
+
+    /// Value of the `env` tag.
+    fn env(self) -> &'static str {
+        match self {
+            Side::Primary => "primary",
+            Side::Recovery => "recovery",
+        }
+    }
+
+    /// Only the primary databases are protected, so runbooks meet both cases.
+    fn deletion_protection(self) -> bool {
+        self == Side::Primary
+    }
+}
+
+/// Seeds the moto server at `endpoint_url` (e.g. "http://127.0.0.1:5123").
+pub async fn seed(endpoint_url: &str) -> Result<SeedReport, SeedError> {
+    let mut report = SeedReport::default();
+    let primary = sdk_config(endpoint_url, PRIMARY_REGION).await;
+    let recovery = sdk_config(endpoint_url, RECOVERY_REGION).await;
+
+    for (side, config) in [(Side::Primary, &primary), (Side::Recovery, &recovery)] {
+        tracing::debug!(region = side.region(), "seeding sandbox region");
+        ec2::ensure_instances(&aws_sdk_ec2::Client::new(config), side, &mut report).await?;
+        let rds = aws_sdk_rds::Client::new(config);
+        rds::ensure_rds(&rds, side, &mut report).await?;
+        rds::ensure_aurora(&rds, side, &mut report).await?;
+        dynamodb::ensure_table(&aws_sdk_dynamodb::Client::new(config), side, &mut report).await?;
+    }
+    s3::ensure_staging_bucket(endpoint_url, &mut report).await?;
+    // Route 53 is global; moto serves it from any region, us-east-1 is the conventional one.
+    dns::ensure_dns(&aws_sdk_route53::Client::new(&primary), &mut report).await?;
+    Ok(report)
+}
+
+/// One SdkConfig per region, all pointed at the same moto server with its dummy credentials,
+/// so nothing ever reaches (or needs credentials for) real AWS.
+async fn sdk_config(endpoint_url: &str, region: &'static str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .endpoint_url(endpoint_url)
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "pilotlight-sandbox",
+        ))
+        .load()
+        .await
+}
+
+/// Error context for one service in one region, so call sites only name the operation and target.
+#[derive(Debug, Clone, Copy)]
+struct Scope {
+    service: &'static str,
+    region: &'static str,
+}
+
+impl Scope {
+    fn error(self, operation: &'static str, target: &str, message: impl Into<String>) -> SeedError {
+        SeedError::Aws {
+            service: self.service,
+            operation,
+            target: target.to_owned(),
+            region: self.region.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// A `map_err` adapter for SDK and builder errors, keeping the whole source chain as text.
+    fn fail<E: std::error::Error>(self, operation: &'static str, target: &str) -> impl FnOnce(E) -> SeedError + use<E> {
+        let target = target.to_owned();
+        move |err| self.error(operation, &target, DisplayErrorContext(&err).to_string())
+    }
+}
+
+impl SeedReport {
+    fn found(&mut self, item: String) {
+        self.existing.push(item);
+    }
+
+    fn made(&mut self, item: String) {
+        self.created.push(item);
+    }
+}
