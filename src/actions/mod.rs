@@ -8,6 +8,7 @@
 pub mod check;
 pub mod cloudformation;
 pub mod exec;
+pub mod failback;
 pub mod route53;
 pub mod substep;
 
@@ -57,6 +58,7 @@ pub static REGISTRY: Registry = Registry(&[
     &Entry::<route53::UpsertParams>(PhantomData),
     &Entry::<check::CheckParams>(PhantomData),
     &Entry::<exec::ExecParams>(PhantomData),
+    &Entry::<failback::ec2::Ec2Failback>(PhantomData),
 ]);
 
 /// Actions later work will add; naming one gets a clear message instead of "unknown".

@@ -80,8 +80,27 @@ impl Journal {
             return Err(JournalError::Io { path: self.path.clone(), source: e });
         }
         self.next_seq += 1;
+        if crash_after() == Some(entry.seq) {
+            // The crash tests' kill: the entry is on disk, nothing after it happens, no
+            // destructor runs (as with SIGKILL).
+            // SAFETY: _exit only ends the process.
+            unsafe { libc::_exit(CRASH_EXIT_CODE) };
+        }
         Ok(entry)
     }
+}
+
+/// The exit code of a process stopped by [`CRASH_AFTER_ENV`].
+pub const CRASH_EXIT_CODE: i32 = 86;
+
+/// Fault injection for crash tests: `PILOTLIGHT_CRASH_AFTER_ENTRY=N` ends the process the moment
+/// journal entry N is durable, so a test can prove that a run resumes from a kill after any
+/// entry. Never set in real use.
+pub const CRASH_AFTER_ENV: &str = "PILOTLIGHT_CRASH_AFTER_ENTRY";
+
+fn crash_after() -> Option<u64> {
+    static AFTER: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *AFTER.get_or_init(|| std::env::var(CRASH_AFTER_ENV).ok().and_then(|v| v.parse().ok()))
 }
 
 /// Reads every entry. Returns the entries and the byte length of the well-formed prefix: a last

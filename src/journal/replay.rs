@@ -185,3 +185,128 @@ impl RunState {
         state
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::event::FailureOutcome;
+    use serde_json::json;
+
+    /// Entries numbered in order, one millisecond apart, so each has its own timestamp.
+    fn entries(events: Vec<Event>) -> Vec<Entry> {
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| Entry { seq: i as u64 + 1, ts: format!("2026-11-22T04:00:00.{i:03}Z"), event })
+            .collect()
+    }
+
+    fn sub(name: &str, attempt: u32, phase: SubPhase, data: Value) -> Event {
+        Event::SubStep { step: "move".into(), name: name.into(), attempt, phase, data }
+    }
+
+    fn finished(attempt: u32, ok: bool) -> Event {
+        Event::ActionFinished {
+            step: "move".into(),
+            attempt,
+            ok,
+            outputs: IndexMap::new(),
+            error: (!ok).then(|| format!("attempt {attempt} broke")),
+        }
+    }
+
+    fn decided(outcome: FailureOutcome) -> Event {
+        Event::FailureDecided { step: "move".into(), outcome, user: "tester".into(), reason: None }
+    }
+
+    /// Catches sub-steps replayed out of order (a later phase moving an entry to the end), a
+    /// `done` that loses what was produced or what was started, a sub-step started and never
+    /// finished that does not count as open (resume would trust it instead of re-reading real
+    /// state), and a `reset` still counted as done (resume would skip work a rollback undid).
+    #[test]
+    fn substeps_replay_in_first_start_order_with_their_phase_and_data() {
+        let state = RunState::replay(&entries(vec![
+            sub("snapshot", 1, SubPhase::Started, json!({ "volume": "vol-1" })),
+            sub("stop-primary", 1, SubPhase::Started, json!({ "instance": "i-1" })),
+            sub("snapshot", 1, SubPhase::Waiting, json!("pending")),
+            sub("snapshot", 1, SubPhase::Done, json!({ "snapshot": "snap-1" })),
+            sub("attach", 1, SubPhase::Started, json!({ "device": "/dev/xvdf" })),
+            sub("attach", 1, SubPhase::Done, json!({ "attachment": "att-1" })),
+            sub("stop-primary", 2, SubPhase::Waiting, json!("stopping")),
+            sub("attach", 2, SubPhase::Reset, Value::Null),
+        ]));
+        let step = state.step("move");
+        let names: Vec<&str> = step.substeps.keys().map(String::as_str).collect();
+        assert_eq!(names, ["snapshot", "stop-primary", "attach"], "first-start order, whatever came later");
+
+        let snapshot = &step.substeps["snapshot"];
+        assert!(snapshot.is_done() && !snapshot.is_open());
+        assert_eq!(snapshot.phase, SubPhase::Done);
+        assert_eq!(snapshot.result, json!({ "snapshot": "snap-1" }), "what it produced");
+        assert_eq!(snapshot.detail, json!({ "volume": "vol-1" }), "what it was about to do");
+        assert_eq!(snapshot.waiting_for, None, "done is no longer waiting");
+        assert_eq!(snapshot.started_at, "2026-11-22T04:00:00.000Z");
+        assert_eq!(snapshot.finished_at.as_deref(), Some("2026-11-22T04:00:00.003Z"));
+
+        let stop = &step.substeps["stop-primary"];
+        assert!(stop.is_open() && !stop.is_done(), "started, never done: it may have acted");
+        assert_eq!(stop.detail, json!({ "instance": "i-1" }));
+        assert_eq!(stop.result, Value::Null);
+        assert_eq!(stop.waiting_for.as_deref(), Some("stopping"));
+        assert_eq!(stop.attempt, 2, "the attempt that last touched it");
+        assert_eq!(stop.finished_at, None);
+
+        let attach = &step.substeps["attach"];
+        assert!(!attach.is_done() && !attach.is_open(), "a reset sub-step is neither done nor open");
+        assert_eq!(attach.phase, SubPhase::Reset);
+        assert_eq!(attach.result, Value::Null, "a rollback undid what it produced");
+        assert_eq!(attach.detail, json!({ "device": "/dev/xvdf" }));
+    }
+
+    /// Catches a sub-step started again (a new attempt) that keeps the old attempt's result:
+    /// resume would treat it as done with stale data.
+    #[test]
+    fn a_substep_started_again_forgets_its_old_result_and_keeps_its_place() {
+        let state = RunState::replay(&entries(vec![
+            sub("snapshot", 1, SubPhase::Started, json!({ "volume": "vol-1" })),
+            sub("snapshot", 1, SubPhase::Done, json!({ "snapshot": "snap-1" })),
+            sub("copy", 1, SubPhase::Started, Value::Null),
+            sub("snapshot", 2, SubPhase::Started, json!({ "volume": "vol-2" })),
+        ]));
+        let step = state.step("move");
+        let names: Vec<&str> = step.substeps.keys().map(String::as_str).collect();
+        assert_eq!(names, ["snapshot", "copy"]);
+        let snapshot = &step.substeps["snapshot"];
+        assert!(snapshot.is_open() && !snapshot.is_done());
+        assert_eq!(snapshot.detail, json!({ "volume": "vol-2" }));
+        assert_eq!(snapshot.result, Value::Null);
+        assert_eq!(snapshot.finished_at, None);
+        assert_eq!(snapshot.attempt, 2);
+        assert_eq!(snapshot.started_at, "2026-11-22T04:00:00.003Z");
+    }
+
+    /// Catches retries counted in memory only (a kill would buy a step fresh retries) and a
+    /// decision that does not start the count again (a retried step would get no retries).
+    #[test]
+    fn failures_count_until_the_operator_decides() {
+        let started =
+            |attempt| Event::ActionStarted { step: "move".into(), action: "exec".into(), attempt, params: Value::Null };
+        let mut events = vec![started(1), finished(1, false), started(2), finished(2, false)];
+        let state = RunState::replay(&entries(events.clone()));
+        assert_eq!(state.step("move").failures_since_decision, 2);
+        assert_eq!(state.step("move").attempts, 2);
+        assert_eq!(state.step("move").last_error.as_deref(), Some("attempt 2 broke"));
+
+        events.extend([decided(FailureOutcome::Retry), started(3)]);
+        let state = RunState::replay(&entries(events.clone()));
+        assert_eq!(state.step("move").failures_since_decision, 0, "a decision starts the count again");
+        assert_eq!(state.step("move").attempts, 3, "attempts are never reset");
+        assert!(state.step("move").in_flight);
+
+        events.extend([finished(3, false), Event::RunResumed { user: "tester".into() }, started(4), finished(4, true)]);
+        let state = RunState::replay(&entries(events));
+        assert_eq!(state.step("move").failures_since_decision, 1, "a resume does not reset it; a success adds none");
+        assert_eq!(state.step("move").status, StepStatus::Succeeded);
+        assert!(!state.step("move").in_flight);
+    }
+}

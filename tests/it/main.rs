@@ -3,7 +3,9 @@
 
 mod data_safety;
 mod dry_run;
+mod ec2_failback;
 mod engine;
+mod engine_decisions;
 mod fault_proxy;
 mod headless_run;
 mod loader;

@@ -1,0 +1,782 @@
+//! `ec2.failback`: bring an instance's data home from recovery, keeping the primary instance.
+//!
+//! Per resource, as sub-steps (each journaled, each finding what it may already have made by
+//! the `pilotlight:run` / `pilotlight:resource` / `pilotlight:device` tags before acting):
+//! `read` (both instances and the volume layout, recorded once: after the detach, primary's own
+//! view would no longer say what was there), `snapshot-recovery-volumes`, `wait-recovery-snapshots`,
+//! `share-with-primary` (cross-account only), `copy-to-primary`, `wait-primary-copies`,
+//! `create-volumes` (in the primary instance's zone; same type, size, IOPS, throughput,
+//! encryption), `wait-volumes-available`, `stop-primary`, `wait-primary-stopped`,
+//! `detach-originals` (tagged as retained with their former device first; never deleted),
+//! `wait-detached`, `attach-restored` (same device names, root included; if that fails, the
+//! originals go back before the action gives up), `wait-attached`, `start-primary`,
+//! `wait-primary-running`. The primary instance is never terminated: TerminateInstances is not
+//! even an operation this tool knows.
+
+use super::{Retained, TAG_RESOURCE, TAG_RUN, TAG_STEP, client_token, each_resource, resource_names};
+use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll};
+use crate::aws::{ActionError, at, mutate, read};
+use crate::runbook::ResourceType;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::primitives::DateTimeFormat;
+use aws_sdk_ec2::types::{
+    Filter, Instance, OperationType, ResourceType as Ec2ResourceType, SnapshotAttributeName, Tag, TagSpecification,
+    VolumeType,
+};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const TAG_DEVICE: &str = "pilotlight:device";
+const TAG_STAGE: &str = "pilotlight:stage";
+/// Volumes at least this large get a note: restored blocks load lazily until read once.
+const LARGE_GIB: i32 = 100;
+
+/// Parameters of `ec2.failback`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ec2Failback {
+    /// A declared `ec2_instance` resource.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Several `ec2_instance` resources, failed back concurrently.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// KMS key (id or ARN, in the primary region) to encrypt the copies with: needed when the
+    /// recovery snapshots are encrypted with a key primary cannot use (another account).
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// At most this many instances at once (default 4).
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+}
+
+/// One EBS volume of the recovery instance, and where it goes on primary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SourceVolume {
+    /// The device on the primary instance it will be attached at.
+    device: String,
+    volume_id: String,
+    size: i32,
+    volume_type: String,
+    iops: Option<i32>,
+    throughput: Option<i32>,
+    encrypted: bool,
+}
+
+/// What `read` records before anything changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Layout {
+    recovery_instance: String,
+    recovery_region: String,
+    primary_instance: String,
+    primary_region: String,
+    primary_zone: String,
+    /// State before failback (the instance is left running afterwards either way).
+    primary_state: String,
+    sources: Vec<SourceVolume>,
+    /// Primary's volumes at the devices that receive restored ones: detached and kept.
+    originals: IndexMap<String, String>,
+    /// Set when recovery is in another account: the account to share snapshots with.
+    share_with: Option<String>,
+}
+
+/// A snapshot made or copied for one device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Snap {
+    snapshot_id: String,
+    /// When the recovery point was taken (RFC 3339).
+    started: Option<String>,
+}
+
+impl Action for Ec2Failback {
+    const NAME: &'static str = "ec2.failback";
+    const SUMMARY: &'static str = "restore an instance's volumes in primary from snapshots of the recovery instance, keeping the primary instance and its old volumes";
+    const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        resource_names(cx, &self.resource, &self.resources, ResourceType::Ec2Instance).1
+    }
+
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
+        let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
+        let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
+        let limit = self.max_parallel.unwrap_or(super::DEFAULT_PARALLEL);
+        each_resource(&names, limit, |name| {
+            let (primary, recovery) = (&primary, &recovery);
+            async move { One { cx, name: &name, primary, recovery, kms: self.kms_key_id.as_deref() }.run().await }
+        })
+        .await
+    }
+}
+
+/// One instance's failback.
+struct One<'a, 'c> {
+    cx: &'a ActionCx<'c>,
+    name: &'a str,
+    primary: &'a Client,
+    recovery: &'a Client,
+    kms: Option<&'a str>,
+}
+
+impl One<'_, '_> {
+    fn sub_name(&self, part: &str) -> String {
+        format!("{}/{part}", self.name)
+    }
+
+    fn tags(&self, device: &str, stage: &str) -> Vec<Tag> {
+        let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        vec![
+            t(TAG_RUN, self.cx.run_id),
+            t(TAG_STEP, self.cx.step),
+            t(TAG_RESOURCE, self.name),
+            t(TAG_DEVICE, device),
+            t(TAG_STAGE, stage),
+            t("Name", &format!("pilotlight {} {} {device}", self.name, stage)),
+        ]
+    }
+
+    fn spec(&self, kind: Ec2ResourceType, device: &str, stage: &str) -> TagSpecification {
+        TagSpecification::builder().resource_type(kind).set_tags(Some(self.tags(device, stage))).build()
+    }
+
+    /// Filters that find what this run made for this resource, device and stage.
+    fn ours(&self, device: &str, stage: &str) -> Vec<Filter> {
+        let f = |k: &str, v: &str| Filter::builder().name(format!("tag:{k}")).values(v).build();
+        vec![f(TAG_RUN, self.cx.run_id), f(TAG_RESOURCE, self.name), f(TAG_DEVICE, device), f(TAG_STAGE, stage)]
+    }
+
+    async fn run(&self) -> Result<Value, ActionError> {
+        let cx = self.cx;
+        let layout: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
+        let snaps = self.snapshot_recovery(&layout).await?;
+        let copies = self.copy_to_primary(&layout, &snaps).await?;
+        let volumes = self.create_volumes(&layout, &copies).await?;
+        self.swap(&layout, &volumes).await?;
+        Ok(self.outputs(&layout, &snaps, &copies, &volumes))
+    }
+
+    /// Reads both instances and records the layout.
+    async fn read_layout(&self) -> Result<Layout, ActionError> {
+        let cx = self.cx;
+        let res = cx
+            .runbook
+            .resources
+            .get(self.name)
+            .ok_or_else(|| ActionError::Failed(format!("no resource {}", self.name)))?;
+        let (p_id, r_id) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
+        let p_region = cx.envs.region("primary")?.to_string();
+        let r_region = cx.envs.region("recovery")?.to_string();
+        let rec = instance(cx, self.recovery, &r_id, &r_region).await?;
+        let pri = instance(cx, self.primary, &p_id, &p_region).await?;
+        let rec_root = rec.root_device_name().unwrap_or("/dev/sda1").to_string();
+        let pri_root = pri.root_device_name().unwrap_or("/dev/sda1").to_string();
+        let rec_vols: Vec<(String, String)> = ebs_devices(&rec);
+        let ids: Vec<String> = rec_vols.iter().map(|(_, v)| v.clone()).collect();
+        let req = self.recovery.describe_volumes().set_volume_ids(Some(ids));
+        let described = read(cx.log, at(&r_id, &r_region), req, |r| r.send()).await??;
+        let mut sources = Vec::new();
+        for (device, vol_id) in &rec_vols {
+            let Some(v) = described.volumes().iter().find(|v| v.volume_id() == Some(vol_id.as_str())) else {
+                return Err(ActionError::Failed(format!("volume {vol_id} of {r_id} was not described")));
+            };
+            sources.push(SourceVolume {
+                device: if *device == rec_root { pri_root.clone() } else { device.clone() },
+                volume_id: vol_id.clone(),
+                size: v.size().unwrap_or(8),
+                volume_type: v.volume_type().map(|t| t.as_str().to_string()).unwrap_or_else(|| "gp3".into()),
+                iops: v.iops(),
+                throughput: v.throughput(),
+                encrypted: v.encrypted().unwrap_or(false),
+            });
+        }
+        if sources.is_empty() {
+            return Err(ActionError::Failed(format!("recovery instance {r_id} has no EBS volumes to restore from")));
+        }
+        let pri_vols: IndexMap<String, String> = ebs_devices(&pri).into_iter().collect();
+        let originals =
+            sources.iter().filter_map(|s| Some((s.device.clone(), pri_vols.get(&s.device)?.clone()))).collect();
+        let p_acct = cx.envs.check_account("primary", cx.log).await?.account;
+        let r_acct = cx.envs.check_account("recovery", cx.log).await?.account;
+        Ok(Layout {
+            recovery_instance: rec.instance_id().unwrap_or_default().to_string(),
+            recovery_region: r_region,
+            primary_instance: pri.instance_id().unwrap_or_default().to_string(),
+            primary_region: p_region,
+            primary_zone: pri.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
+            primary_state: state_of(&pri),
+            sources,
+            originals,
+            share_with: (p_acct != r_acct).then_some(p_acct),
+        })
+    }
+
+    /// Snapshots every recovery volume (or finds the ones this run already made) and waits.
+    async fn snapshot_recovery(&self, l: &Layout) -> Result<IndexMap<String, Snap>, ActionError> {
+        let cx = self.cx;
+        let detail = json!({ "instance": l.recovery_instance, "volumes": l.sources.iter().map(|s| &s.volume_id).collect::<Vec<_>>() });
+        let snaps: IndexMap<String, Snap> = cx
+            .sub(&self.sub_name("snapshot-recovery-volumes"), detail, |_| async {
+                let mut out = IndexMap::new();
+                for s in &l.sources {
+                    if let Some(found) =
+                        find_snapshot(cx, self.recovery, &l.recovery_region, self.ours(&s.device, "recovery-snapshot"))
+                            .await?
+                    {
+                        out.insert(s.device.clone(), found);
+                        continue;
+                    }
+                    if cx.dry_run {
+                        cx.log.note(format!(
+                            "dry run: would snapshot {} ({}) of {}",
+                            s.volume_id, s.device, l.recovery_instance
+                        ))?;
+                        out.insert(
+                            s.device.clone(),
+                            Snap { snapshot_id: format!("snap-(dry run {})", s.device), started: None },
+                        );
+                        continue;
+                    }
+                    let req = self
+                        .recovery
+                        .create_snapshot()
+                        .volume_id(&s.volume_id)
+                        .description(format!("pilotlight failback {} {} {}", cx.run_id, self.name, s.device))
+                        .tag_specifications(self.spec(Ec2ResourceType::Snapshot, &s.device, "recovery-snapshot"));
+                    let made = mutate(cx.log, at(&s.volume_id, &l.recovery_region), req, |r| r.send()).await??;
+                    out.insert(
+                        s.device.clone(),
+                        Snap {
+                            snapshot_id: made.snapshot_id().unwrap_or_default().to_string(),
+                            started: made.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
+                        },
+                    );
+                }
+                Ok(out)
+            })
+            .await?;
+        self.wait_snapshots("wait-recovery-snapshots", self.recovery, &l.recovery_region, &snaps).await?;
+        Ok(snaps)
+    }
+
+    /// Shares (cross-account) and copies the recovery snapshots into the primary region.
+    async fn copy_to_primary(
+        &self,
+        l: &Layout,
+        snaps: &IndexMap<String, Snap>,
+    ) -> Result<IndexMap<String, Snap>, ActionError> {
+        let cx = self.cx;
+        if let Some(account) = &l.share_with {
+            cx.sub(&self.sub_name("share-with-primary"), json!({ "account": account }), |_| async {
+                for snap in snaps.values() {
+                    if cx.dry_run {
+                        cx.log.note(format!("dry run: would share {} with account {account}", snap.snapshot_id))?;
+                        continue;
+                    }
+                    let req = self
+                        .recovery
+                        .modify_snapshot_attribute()
+                        .snapshot_id(&snap.snapshot_id)
+                        .attribute(SnapshotAttributeName::CreateVolumePermission)
+                        .operation_type(OperationType::Add)
+                        .user_ids(account);
+                    mutate(cx.log, at(&snap.snapshot_id, &l.recovery_region), req, |r| r.send()).await??;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        let copies: IndexMap<String, Snap> = cx
+            .sub(
+                &self.sub_name("copy-to-primary"),
+                json!({ "from": l.recovery_region, "to": l.primary_region }),
+                |_| async {
+                    let mut out = IndexMap::new();
+                    for (device, snap) in snaps {
+                        if let Some(found) =
+                            find_snapshot(cx, self.primary, &l.primary_region, self.ours(device, "primary-copy"))
+                                .await?
+                        {
+                            out.insert(device.clone(), found);
+                            continue;
+                        }
+                        if cx.dry_run {
+                            cx.log.note(format!("dry run: would copy {} to {}", snap.snapshot_id, l.primary_region))?;
+                            out.insert(
+                                device.clone(),
+                                Snap {
+                                    snapshot_id: format!("snap-(dry run copy {device})"),
+                                    started: snap.started.clone(),
+                                },
+                            );
+                            continue;
+                        }
+                        let mut req = self
+                            .primary
+                            .copy_snapshot()
+                            .source_region(&l.recovery_region)
+                            .source_snapshot_id(&snap.snapshot_id)
+                            .description(format!(
+                                "pilotlight failback {} {} {device} from {}",
+                                cx.run_id, self.name, snap.snapshot_id
+                            ))
+                            .tag_specifications(self.spec(Ec2ResourceType::Snapshot, device, "primary-copy"));
+                        if let Some(key) = self.kms {
+                            req = req.encrypted(true).kms_key_id(key);
+                        }
+                        let made =
+                            mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req, |r| r.send()).await??;
+                        out.insert(
+                            device.clone(),
+                            Snap {
+                                snapshot_id: made.snapshot_id().unwrap_or_default().to_string(),
+                                started: snap.started.clone(),
+                            },
+                        );
+                    }
+                    Ok(out)
+                },
+            )
+            .await?;
+        self.wait_snapshots("wait-primary-copies", self.primary, &l.primary_region, &copies).await?;
+        Ok(copies)
+    }
+
+    async fn wait_snapshots(
+        &self,
+        part: &str,
+        client: &Client,
+        region: &str,
+        snaps: &IndexMap<String, Snap>,
+    ) -> Result<(), ActionError> {
+        let cx = self.cx;
+        if cx.dry_run {
+            return Ok(());
+        }
+        let name = self.sub_name(part);
+        let ids: Vec<String> = snaps.values().map(|s| s.snapshot_id.clone()).collect();
+        cx.sub(&name, json!({ "snapshots": ids }), |_| async {
+            let quiet = cx.quiet();
+            cx.wait_for(&name, cx.timeout, || async {
+                let req = client.describe_snapshots().set_snapshot_ids(Some(ids.clone()));
+                let out = read(&quiet, at(&ids.join(","), region), req, |r| r.send()).await??;
+                let mut pending = Vec::new();
+                for s in out.snapshots() {
+                    let state = s.state().map(|x| x.as_str()).unwrap_or("unknown");
+                    match state {
+                        "completed" => {}
+                        "error" => {
+                            return Err(ActionError::Failed(format!(
+                                "snapshot {} failed: {}",
+                                s.snapshot_id().unwrap_or("?"),
+                                s.state_message().unwrap_or("no reason given")
+                            )));
+                        }
+                        other => pending.push(format!(
+                            "{} {other} {}",
+                            s.snapshot_id().unwrap_or("?"),
+                            s.progress().unwrap_or("")
+                        )),
+                    }
+                }
+                Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Creates the restored volumes in the primary instance's zone.
+    async fn create_volumes(
+        &self,
+        l: &Layout,
+        copies: &IndexMap<String, Snap>,
+    ) -> Result<IndexMap<String, String>, ActionError> {
+        let cx = self.cx;
+        let volumes: IndexMap<String, String> = cx
+            .sub(&self.sub_name("create-volumes"), json!({ "zone": l.primary_zone }), |_| async {
+                let mut out = IndexMap::new();
+                for s in &l.sources {
+                    let snap = &copies[&s.device];
+                    if let Some(found) =
+                        find_volume(cx, self.primary, &l.primary_region, self.ours(&s.device, "restored")).await?
+                    {
+                        out.insert(s.device.clone(), found);
+                        continue;
+                    }
+                    if cx.dry_run {
+                        cx.log.note(format!(
+                            "dry run: would create a {} GiB {} volume for {} from {}",
+                            s.size, s.volume_type, s.device, snap.snapshot_id
+                        ))?;
+                        out.insert(s.device.clone(), format!("vol-(dry run {})", s.device));
+                        continue;
+                    }
+                    let mut req = self
+                        .primary
+                        .create_volume()
+                        .availability_zone(&l.primary_zone)
+                        .snapshot_id(&snap.snapshot_id)
+                        .size(s.size)
+                        .volume_type(VolumeType::from(s.volume_type.as_str()))
+                        .client_token(client_token(cx, self.name, &s.device))
+                        .tag_specifications(self.spec(Ec2ResourceType::Volume, &s.device, "restored"));
+                    if matches!(s.volume_type.as_str(), "io1" | "io2" | "gp3") {
+                        req = req.set_iops(s.iops);
+                    }
+                    if s.volume_type == "gp3" {
+                        req = req.set_throughput(s.throughput);
+                    }
+                    let made = mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req, |r| r.send()).await??;
+                    out.insert(s.device.clone(), made.volume_id().unwrap_or_default().to_string());
+                }
+                Ok(out)
+            })
+            .await?;
+        self.wait_volumes("wait-volumes-available", l, volumes.values().cloned().collect(), |v| v.state == "available")
+            .await?;
+        Ok(volumes)
+    }
+
+    /// Stops the primary instance, detaches (and keeps) its volumes, attaches the restored ones
+    /// at the same devices, and starts it. If attaching fails, the originals go back first.
+    async fn swap(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
+        cx.sub(&self.sub_name("stop-primary"), json!({ "instance": inst }), |_| async {
+            let state = state_of(&instance(cx, self.primary, inst, region).await?);
+            if matches!(state.as_str(), "stopped" | "stopping") {
+                return Ok(());
+            }
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would stop {inst} (it is {state})"));
+            }
+            mutate(cx.log, at(inst, region), self.primary.stop_instances().instance_ids(inst), |r| r.send()).await??;
+            Ok(())
+        })
+        .await?;
+        self.wait_instance("wait-primary-stopped", inst, region, "stopped").await?;
+        let originals: Vec<String> = l.originals.values().cloned().collect();
+        cx.sub(&self.sub_name("detach-originals"), json!({ "volumes": originals }), |_| async {
+            for (device, vol) in &l.originals {
+                let now = volume(cx, self.primary, region, vol).await?;
+                if now.instance.as_deref() != Some(inst) {
+                    continue;
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would detach and keep {vol} ({device})"))?;
+                    continue;
+                }
+                // Tagged before it is detached: a kept volume always says where it came from.
+                let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+                let req = self.primary.create_tags().resources(vol).set_tags(Some(vec![
+                    t(TAG_RUN, cx.run_id),
+                    t(TAG_STEP, cx.step),
+                    t(TAG_RESOURCE, self.name),
+                    t("pilotlight:retained", "true"),
+                    t("pilotlight:former-instance", inst),
+                    t("pilotlight:former-device", device),
+                ]));
+                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+                let req = self.primary.detach_volume().volume_id(vol).instance_id(inst).device(device);
+                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+            }
+            Ok(())
+        })
+        .await?;
+        self.wait_volumes("wait-detached", l, originals.clone(), |v| v.state == "available").await?;
+        let attached = cx
+            .sub(&self.sub_name("attach-restored"), json!({ "volumes": volumes }), |_| async {
+                match self.attach_all(inst, region, volumes).await {
+                    Ok(()) => Ok(Ok(())),
+                    Err(ActionError::Journal(e)) => Err(ActionError::Journal(e)),
+                    Err(e) => Ok(Err(e.to_string())),
+                }
+            })
+            .await?;
+        if let Err(e) = attached {
+            self.put_originals_back(l, volumes).await?;
+            return Err(ActionError::Failed(format!(
+                "attaching the restored volumes to {inst} failed ({e}); the original volumes were put back and the instance restarted, nothing was lost"
+            )));
+        }
+        let new: Vec<String> = volumes.values().cloned().collect();
+        self.wait_volumes("wait-attached", l, new, |v| v.state == "in-use" && v.instance.as_deref() == Some(inst))
+            .await?;
+        cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |_| async {
+            let state = state_of(&instance(cx, self.primary, inst, region).await?);
+            if matches!(state.as_str(), "running" | "pending") {
+                return Ok(());
+            }
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would start {inst}"));
+            }
+            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst), |r| r.send()).await??;
+            Ok(())
+        })
+        .await?;
+        self.wait_instance("wait-primary-running", inst, region, "running").await
+    }
+
+    async fn attach_all(
+        &self,
+        inst: &str,
+        region: &str,
+        volumes: &IndexMap<String, String>,
+    ) -> Result<(), ActionError> {
+        let cx = self.cx;
+        for (device, vol) in volumes {
+            if cx.dry_run {
+                cx.log.note(format!("dry run: would attach {vol} at {device}"))?;
+                continue;
+            }
+            let now = volume(cx, self.primary, region, vol).await?;
+            if now.instance.as_deref() == Some(inst) {
+                continue;
+            }
+            let req = self.primary.attach_volume().volume_id(vol).instance_id(inst).device(device);
+            mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+        }
+        Ok(())
+    }
+
+    /// The rollback: detaches whatever restored volume got attached, re-attaches the originals
+    /// at their devices, starts the instance if it was running, and marks the swap's sub-steps
+    /// undone so a retry does them again.
+    async fn put_originals_back(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
+        cx.log.note(format!("{}: attaching failed; putting the original volumes back on {inst}", self.name))?;
+        for vol in volumes.values() {
+            if volume(cx, self.primary, region, vol).await?.instance.as_deref() == Some(inst) {
+                let req = self.primary.detach_volume().volume_id(vol).instance_id(inst);
+                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+            }
+        }
+        let restored: Vec<String> = volumes.values().cloned().collect();
+        self.wait_volumes("rollback-wait-detached", l, restored, |v| v.state == "available").await?;
+        self.attach_all(inst, region, &l.originals).await?;
+        if l.primary_state == "running" {
+            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst), |r| r.send()).await??;
+        }
+        let names: Vec<String> = [
+            "stop-primary",
+            "wait-primary-stopped",
+            "detach-originals",
+            "wait-detached",
+            "attach-restored",
+            "rollback-wait-detached",
+        ]
+        .iter()
+        .map(|p| self.sub_name(p))
+        .collect();
+        cx.reset(&names.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    async fn wait_instance(&self, part: &str, inst: &str, region: &str, want: &str) -> Result<(), ActionError> {
+        let cx = self.cx;
+        if cx.dry_run {
+            return Ok(());
+        }
+        let name = self.sub_name(part);
+        cx.sub(&name, json!({ "instance": inst, "until": want }), |_| async {
+            let quiet = cx.quiet();
+            cx.wait_for(&name, cx.timeout, || async {
+                let state = state_of(&instance_with(&quiet, self.primary, inst, region).await?);
+                Ok(if state == want { Poll::Ready(()) } else { Poll::Pending(format!("{inst} {state}")) })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn wait_volumes(
+        &self,
+        part: &str,
+        l: &Layout,
+        ids: Vec<String>,
+        ready: impl Fn(&VolumeNow) -> bool,
+    ) -> Result<(), ActionError> {
+        let cx = self.cx;
+        if cx.dry_run || ids.is_empty() {
+            return Ok(());
+        }
+        let name = self.sub_name(part);
+        let region = l.primary_region.as_str();
+        let ready = &ready;
+        cx.sub(&name, json!({ "volumes": ids }), |_| async {
+            let quiet = cx.quiet();
+            cx.wait_for(&name, cx.timeout, || async {
+                let mut pending = Vec::new();
+                for id in &ids {
+                    let v = volume_with(&quiet, self.primary, region, id).await?;
+                    if !ready(&v) {
+                        pending.push(format!("{id} {}", v.state));
+                    }
+                }
+                Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
+            })
+            .await
+        })
+        .await
+    }
+
+    fn outputs(
+        &self,
+        l: &Layout,
+        snaps: &IndexMap<String, Snap>,
+        copies: &IndexMap<String, Snap>,
+        volumes: &IndexMap<String, String>,
+    ) -> Value {
+        let mut retained = Vec::new();
+        for (device, vol) in &l.originals {
+            retained.push(Retained {
+                resource: self.name.to_string(),
+                kind: "ebs_volume".into(),
+                id: vol.clone(),
+                region: l.primary_region.clone(),
+                why: format!("the primary instance's volume at {device} before failback (detached, kept)"),
+                delete_with: format!("aws ec2 delete-volume --region {} --volume-id {vol}", l.primary_region),
+            });
+        }
+        for (set, region, what) in [
+            (snaps, &l.recovery_region, "recovery point taken from the recovery instance"),
+            (copies, &l.primary_region, "copy of the recovery point in primary"),
+        ] {
+            for (device, s) in set {
+                retained.push(Retained {
+                    resource: self.name.to_string(),
+                    kind: "ebs_snapshot".into(),
+                    id: s.snapshot_id.clone(),
+                    region: region.clone(),
+                    why: format!("{what} ({device})"),
+                    delete_with: format!("aws ec2 delete-snapshot --region {region} --snapshot-id {}", s.snapshot_id),
+                });
+            }
+        }
+        let large: Vec<String> = l
+            .sources
+            .iter()
+            .filter(|s| s.size >= LARGE_GIB)
+            .map(|s| {
+                format!("{} ({} GiB at {})", volumes.get(&s.device).cloned().unwrap_or_default(), s.size, s.device)
+            })
+            .collect();
+        json!({
+            "instance_id": l.primary_instance,
+            "volumes": volumes,
+            "kept_volumes": l.originals,
+            "recovery_snapshots": snaps.iter().map(|(d, s)| (d.clone(), s.snapshot_id.clone())).collect::<IndexMap<_, _>>(),
+            "primary_snapshots": copies.iter().map(|(d, s)| (d.clone(), s.snapshot_id.clone())).collect::<IndexMap<_, _>>(),
+            "recovery_point": snaps.values().filter_map(|s| s.started.clone()).min(),
+            "initialisation": "Volumes restored from snapshots load their blocks lazily: the first read of each block is slow until every block has been read once (e.g. `fio --filename=/dev/DEVICE --rw=read --bs=1M --iodepth=32 --ioengine=libaio --direct=1 --name=init`). For large volumes this takes hours.",
+            "large_volumes": large,
+            "retained": retained,
+        })
+    }
+}
+
+/// An EBS volume as a wait sees it.
+struct VolumeNow {
+    state: String,
+    instance: Option<String>,
+}
+
+async fn volume(cx: &ActionCx<'_>, client: &Client, region: &str, id: &str) -> Result<VolumeNow, ActionError> {
+    volume_with(cx.log, client, region, id).await
+}
+
+async fn volume_with(
+    log: &dyn crate::aws::CallLog,
+    client: &Client,
+    region: &str,
+    id: &str,
+) -> Result<VolumeNow, ActionError> {
+    let out = read(log, at(id, region), client.describe_volumes().volume_ids(id), |r| r.send()).await??;
+    let v = out.volumes().first().ok_or_else(|| ActionError::Failed(format!("volume {id} not found in {region}")))?;
+    let attached =
+        v.attachments().iter().find(|a| a.state().is_some_and(|s| matches!(s.as_str(), "attached" | "attaching")));
+    Ok(VolumeNow {
+        state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        instance: attached.and_then(|a| a.instance_id()).map(str::to_string),
+    })
+}
+
+/// The one live instance with this id (`i-...`) or Name tag.
+async fn instance(cx: &ActionCx<'_>, client: &Client, id: &str, region: &str) -> Result<Instance, ActionError> {
+    instance_with(cx.log, client, id, region).await
+}
+
+async fn instance_with(
+    log: &dyn crate::aws::CallLog,
+    client: &Client,
+    id: &str,
+    region: &str,
+) -> Result<Instance, ActionError> {
+    let mut req = client.describe_instances();
+    req = if id.starts_with("i-") {
+        req.instance_ids(id)
+    } else {
+        req.filters(Filter::builder().name("tag:Name").values(id).build())
+    };
+    let out = read(log, at(id, region), req, |r| r.send()).await??;
+    let live: Vec<&Instance> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| !matches!(state_of(i).as_str(), "terminated" | "shutting-down"))
+        .collect();
+    match live.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(ActionError::Failed(format!("no live instance {id} in {region}"))),
+        many => Err(ActionError::Failed(format!(
+            "{} live instances are named {id} in {region}; name one by its instance id",
+            many.len()
+        ))),
+    }
+}
+
+fn state_of(i: &Instance) -> String {
+    i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default()
+}
+
+/// (device, volume id) of every EBS volume attached to an instance.
+fn ebs_devices(i: &Instance) -> Vec<(String, String)> {
+    i.block_device_mappings()
+        .iter()
+        .filter_map(|m| Some((m.device_name()?.to_string(), m.ebs()?.volume_id()?.to_string())))
+        .collect()
+}
+
+async fn find_snapshot(
+    cx: &ActionCx<'_>,
+    client: &Client,
+    region: &str,
+    filters: Vec<Filter>,
+) -> Result<Option<Snap>, ActionError> {
+    let req = client.describe_snapshots().owner_ids("self").set_filters(Some(filters));
+    let out = read(cx.log, at("snapshots of this run", region), req, |r| r.send()).await??;
+    Ok(out.snapshots().iter().find(|s| s.state().is_none_or(|x| x.as_str() != "error")).map(|s| Snap {
+        snapshot_id: s.snapshot_id().unwrap_or_default().to_string(),
+        started: s.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
+    }))
+}
+
+async fn find_volume(
+    cx: &ActionCx<'_>,
+    client: &Client,
+    region: &str,
+    filters: Vec<Filter>,
+) -> Result<Option<String>, ActionError> {
+    let req = client.describe_volumes().set_filters(Some(filters));
+    let out = read(cx.log, at("volumes of this run", region), req, |r| r.send()).await??;
+    Ok(out
+        .volumes()
+        .iter()
+        .find(|v| v.state().is_none_or(|s| !matches!(s.as_str(), "deleting" | "deleted" | "error")))
+        .and_then(|v| v.volume_id().map(str::to_string)))
+}

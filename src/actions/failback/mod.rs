@@ -1,0 +1,128 @@
+//! What the per-resource failback actions share: which resources a step names, running them
+//! concurrently with a bound (one failing does not cut the others off mid-call), the tags,
+//! names and client tokens that make every create findable again, and the record of what is
+//! retained.
+
+pub mod ec2;
+
+use super::{ActionCx, CheckCx, Outputs, ParamProblem};
+use crate::aws::ActionError;
+use crate::runbook::ResourceType;
+use crate::runbook::yaml_tree::Seg;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::future::Future;
+
+/// Resources at once when neither the step nor the runbook says.
+pub const DEFAULT_PARALLEL: usize = 4;
+
+/// Tag keys on everything a failback creates or keeps, so a resumed sub-step finds what it may
+/// already have made, and people find what a run left behind.
+pub const TAG_RUN: &str = "pilotlight:run";
+pub const TAG_STEP: &str = "pilotlight:step";
+pub const TAG_RESOURCE: &str = "pilotlight:resource";
+
+/// The resources a step names: `resource: a` or `resources: [a, b]`.
+pub fn resource_names(
+    cx: &CheckCx,
+    one: &Option<String>,
+    many: &[String],
+    kind: ResourceType,
+) -> (Vec<String>, Vec<ParamProblem>) {
+    let mut problems = Vec::new();
+    let names: Vec<String> = one.iter().chain(many.iter()).cloned().collect();
+    if names.is_empty() {
+        problems.push((Vec::new(), "give `resource: NAME` or `resources: [NAME, ...]`".to_string()));
+    }
+    for (i, name) in names.iter().enumerate() {
+        let field = if one.is_some() && i == 0 { "resource" } else { "resources" };
+        match cx.resource(field, name, &[kind]) {
+            Ok(r) if r.primary.is_none() || r.recovery.is_none() => problems.push((
+                vec![Seg::Key(field.into())],
+                format!("resource `{name}` needs both a `primary` and a `recovery` identifier to fail back"),
+            )),
+            Ok(_) => {}
+            Err(p) => problems.push(p),
+        }
+        if names[..i].contains(name) {
+            problems.push((vec![Seg::Key(field.into())], format!("resource `{name}` is named twice")));
+        }
+    }
+    (names, problems)
+}
+
+/// A deterministic token for an idempotent create (at most 64 characters, as EC2 allows):
+/// the same run, step, resource and part always give the same token.
+pub fn client_token(cx: &ActionCx<'_>, resource: &str, part: &str) -> String {
+    let key = format!("{}\u{0}{}\u{0}{resource}\u{0}{part}", cx.run_id, cx.step);
+    // FNV-1a, twice with different offsets: stable across releases (unlike std's hasher).
+    let fnv = |offset: u64| key.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("pl-{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4))
+}
+
+/// The run's short id (its last segment), for names that must stay short.
+pub fn short_run_id(run_id: &str) -> &str {
+    run_id.rsplit('-').next().unwrap_or(run_id)
+}
+
+/// Something a failback keeps on purpose (a detached volume, a renamed instance, a snapshot, a
+/// safety backup): listed in the outputs and the after-action report with how to remove it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retained {
+    pub resource: String,
+    pub kind: String,
+    pub id: String,
+    pub region: String,
+    pub why: String,
+    /// The command that deletes it, for when the team decides to.
+    pub delete_with: String,
+}
+
+/// Runs `one` for every resource, at most `limit` at a time. Each resource reaches its own end
+/// (success or a failure at a safe point); none is cut off because another failed. The result
+/// has one entry per resource; if any failed, the action fails with every result attached, and a
+/// retry re-runs only those (the others' sub-steps are done and replay).
+pub async fn each_resource<F, Fut>(names: &[String], limit: usize, one: F) -> Result<Outputs, ActionError>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Value, ActionError>>,
+{
+    let results: Vec<(String, Result<Value, ActionError>)> = futures_util::stream::iter(names.iter().cloned())
+        .map(|name| {
+            let fut = one(name.clone());
+            async move { (name, fut.await) }
+        })
+        .buffered(limit.max(1))
+        .collect()
+        .await;
+    let mut per_resource = serde_json::Map::new();
+    let mut retained = Vec::new();
+    let mut failures = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(v) => {
+                if let Some(items) = v.get("retained").and_then(Value::as_array) {
+                    retained.extend(items.iter().cloned());
+                }
+                per_resource.insert(name, v);
+            }
+            Err(ActionError::Journal(e)) => return Err(ActionError::Journal(e)),
+            Err(e) => {
+                per_resource.insert(name.clone(), json!({ "error": e.to_string() }));
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    let mut out = Outputs::new();
+    out.insert("resources".into(), Value::Object(per_resource));
+    out.insert("retained".into(), Value::Array(retained));
+    if failures.is_empty() {
+        Ok(out)
+    } else {
+        Err(ActionError::FailedWithOutputs {
+            message: format!("{} of {} resources failed: {}", failures.len(), names.len(), failures.join("; ")),
+            outputs: out,
+        })
+    }
+}

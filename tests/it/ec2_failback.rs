@@ -1,0 +1,216 @@
+//! `ec2.failback` against moto, checked with independent describe calls: the primary instances
+//! keep their ids and run on restored volumes at the original devices, the originals are kept
+//! (detached, tagged), a second failback works, and a kill after any journal entry resumes to
+//! the same end state with nothing made twice.
+
+use super::support::{block_on, journal, only_run, pilotlight, run, sdk, seed, seeded_moto, state_dir};
+use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event, RunStatus};
+use pilotlight::sandbox::moto_api;
+use std::collections::BTreeMap;
+
+/// One EBS volume as EC2 reports it.
+#[derive(Debug, Clone, PartialEq)]
+struct Vol {
+    id: String,
+    size: i32,
+    kind: String,
+    iops: Option<i32>,
+    state: String,
+    tags: BTreeMap<String, String>,
+}
+
+/// An instance: id, state, and device -> volume id.
+#[derive(Debug, Clone)]
+struct Inst {
+    id: String,
+    state: String,
+    devices: BTreeMap<String, String>,
+}
+
+/// Everything EC2 holds in one region that a failback touches.
+#[derive(Debug, Clone)]
+struct Region {
+    instances: BTreeMap<String, Inst>,
+    volumes: BTreeMap<String, Vol>,
+    snapshots: usize,
+}
+
+fn region(url: &str, name: &str) -> Region {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(url, name));
+    block_on(async {
+        let out = ec2.describe_instances().send().await.unwrap();
+        let mut instances = BTreeMap::new();
+        for i in out.reservations().iter().flat_map(|r| r.instances()) {
+            let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
+            if state == "terminated" {
+                continue;
+            }
+            let tag = i.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or("");
+            let devices = i
+                .block_device_mappings()
+                .iter()
+                .map(|m| (m.device_name().unwrap().to_string(), m.ebs().unwrap().volume_id().unwrap().to_string()))
+                .collect();
+            instances.insert(tag.to_string(), Inst { id: i.instance_id().unwrap().to_string(), state, devices });
+        }
+        let out = ec2.describe_volumes().send().await.unwrap();
+        let volumes = out
+            .volumes()
+            .iter()
+            .map(|v| {
+                let id = v.volume_id().unwrap().to_string();
+                let vol = Vol {
+                    id: id.clone(),
+                    size: v.size().unwrap_or_default(),
+                    kind: v.volume_type().unwrap().as_str().to_string(),
+                    iops: v.iops(),
+                    state: v.state().unwrap().as_str().to_string(),
+                    tags: v
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+                        .collect(),
+                };
+                (id, vol)
+            })
+            .collect();
+        let snapshots = ec2.describe_snapshots().owner_ids("self").send().await.unwrap().snapshots().len();
+        Region { instances, volumes, snapshots }
+    })
+}
+
+fn failback(state: &std::path::Path, url: &str, which: &str) -> std::process::Output {
+    let mut cmd = pilotlight(state);
+    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--headless", "--auto-approve", "--endpoint-url", url])
+        .args(["--var", &format!("which={which}")]);
+    run(cmd)
+}
+
+/// Checks one instance after failback against the world before it: same instance, running,
+/// each device now holds a new volume shaped like the recovery one, the old one kept.
+fn assert_failed_back(name: &str, before_p: &Region, before_r: &Region, after: &Region) {
+    let was = &before_p.instances[name];
+    let now = &after.instances[name];
+    let rec = &before_r.instances[name];
+    assert_eq!(now.id, was.id, "{name}: the primary instance is kept, never replaced");
+    assert_eq!(now.state, "running", "{name} runs again");
+    assert_eq!(now.devices.len(), rec.devices.len(), "{name}: one restored volume per recovery volume");
+    for (device, rec_vol) in &rec.devices {
+        let new_id = now.devices.get(device).unwrap_or_else(|| panic!("{name}: nothing attached at {device}"));
+        let old_id = &was.devices[device];
+        assert_ne!(new_id, old_id, "{name} {device}: a restored volume replaced the original");
+        let new = &after.volumes[new_id];
+        let source = &before_r.volumes[rec_vol];
+        assert_eq!(
+            (new.size, &new.kind, new.iops),
+            (source.size, &source.kind, source.iops),
+            "{name} {device}: the restored volume has the recovery volume's size, type and IOPS"
+        );
+        assert_eq!(new.tags.get("pilotlight:stage").map(String::as_str), Some("restored"));
+        let old = &after.volumes[old_id];
+        assert_eq!(old.state, "available", "{name} {device}: the original is detached");
+        assert_eq!(old.tags.get("pilotlight:retained").map(String::as_str), Some("true"), "and tagged as kept");
+        assert_eq!(old.tags.get("pilotlight:former-device"), Some(device));
+        assert_eq!(old.tags.get("pilotlight:former-instance"), Some(&was.id));
+    }
+}
+
+#[test]
+fn ec2_failback_restores_every_volume_and_keeps_the_originals_twice_over() {
+    let (_moto, url) = seeded_moto();
+    let (p0, r0) = (region(&url, "us-east-1"), region(&url, "us-west-2"));
+    let state = state_dir();
+    let out = failback(state.path(), &url, "app_server,worker");
+    assert_eq!(out.status.code(), Some(0));
+    let (p1, r1) = (region(&url, "us-east-1"), region(&url, "us-west-2"));
+    for name in ["app-server", "worker"] {
+        assert_failed_back(name, &p0, &r0, &p1);
+    }
+    let recovery_volumes: usize = r0.instances.values().map(|i| i.devices.len()).sum();
+    assert_eq!(r1.snapshots, r0.snapshots + recovery_volumes, "one recovery point per recovery volume");
+    assert_eq!(p1.snapshots, p0.snapshots + recovery_volumes, "one copy of each in primary");
+    assert_eq!(p1.volumes.len(), p0.volumes.len() + recovery_volumes, "no volume deleted, none made twice");
+    assert_eq!(p1.instances.len(), p0.instances.len());
+    assert_eq!(
+        r1.instances.values().map(|i| &i.state).collect::<Vec<_>>(),
+        r0.instances.values().map(|i| &i.state).collect::<Vec<_>>(),
+        "recovery is only read"
+    );
+
+    // The outputs list every retained item: the detached originals and the snapshots.
+    let (_, dir) = only_run(state.path());
+    let retained = journal(&dir)
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ActionFinished { ok: true, outputs, .. } => outputs.get("retained").cloned(),
+            _ => None,
+        })
+        .expect("retained items");
+    let ids: Vec<&str> = retained.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    for name in ["app-server", "worker"] {
+        for old in p0.instances[name].devices.values() {
+            assert!(ids.contains(&old.as_str()), "{old} is listed as retained");
+        }
+    }
+    assert_eq!(ids.len(), recovery_volumes * 3, "originals, recovery snapshots and primary copies");
+
+    // The real failback after the test one: works again and keeps what the first one attached.
+    let again = state_dir();
+    let out = failback(again.path(), &url, "app_server,worker");
+    assert_eq!(out.status.code(), Some(0));
+    let p2 = region(&url, "us-east-1");
+    for name in ["app-server", "worker"] {
+        assert_failed_back(name, &p1, &r1, &p2);
+    }
+}
+
+/// The end state that matters, as counts and shapes (ids differ between worlds).
+fn summary(url: &str) -> (usize, usize, usize, usize, Vec<(String, String, usize)>) {
+    let (p, r) = (region(url, "us-east-1"), region(url, "us-west-2"));
+    let kept =
+        p.volumes.values().filter(|v| v.tags.contains_key("pilotlight:retained") && v.state == "available").count();
+    let shape = p
+        .instances
+        .iter()
+        .map(|(n, i)| {
+            let restored = i.devices.values().filter(|v| p.volumes[*v].tags.contains_key("pilotlight:stage")).count();
+            (n.clone(), i.state.clone(), restored)
+        })
+        .collect();
+    (p.snapshots + r.snapshots, p.volumes.len(), kept, p.instances.len() + r.instances.len(), shape)
+}
+
+#[test]
+fn a_kill_after_any_journal_entry_of_an_ec2_failback_resumes_to_the_same_end_state() {
+    let (moto, url) = seeded_moto();
+    let state = state_dir();
+    assert_eq!(failback(state.path(), &url, "app_server").status.code(), Some(0));
+    let (_, dir) = only_run(state.path());
+    let total = journal(&dir).len() as u64;
+    let expected = summary(&url);
+    assert!(total > 30, "a failback journals its sub-steps ({total} entries)");
+
+    for kill_after in 1..total {
+        moto_api::reset(moto.port).unwrap();
+        seed(&url);
+        let state = state_dir();
+        let mut cmd = pilotlight(state.path());
+        cmd.env(CRASH_AFTER_ENV, kill_after.to_string())
+            .args(["run", "tests/fixtures/ec2-failback.yaml", "--headless", "--auto-approve", "--endpoint-url", &url])
+            .args(["--var", "which=app_server"]);
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {kill_after}");
+        let (id, dir) = only_run(state.path());
+        let mut resume = pilotlight(state.path());
+        resume.args(["resume", &id, "--headless", "--auto-approve"]);
+        let out = resume.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "resumed after a kill after entry {kill_after}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(matches!(journal(&dir).last().unwrap().event, Event::RunFinished { status: RunStatus::Succeeded }));
+        assert_eq!(summary(&url), expected, "the end state after a kill after entry {kill_after}");
+    }
+}
