@@ -26,6 +26,8 @@ pub struct AwsEnvs {
     envs: IndexMap<String, Environment>,
     options: ConnectOptions,
     configs: HashMap<String, OnceCell<SdkConfig>>,
+    /// The guard's answer per environment: STS is asked once.
+    checks: HashMap<String, OnceCell<AccountCheck>>,
 }
 
 /// What STS said about one environment's credentials.
@@ -43,7 +45,8 @@ pub struct AccountCheck {
 impl AwsEnvs {
     pub fn new(envs: IndexMap<String, Environment>, options: ConnectOptions) -> AwsEnvs {
         let configs = envs.keys().map(|k| (k.clone(), OnceCell::new())).collect();
-        AwsEnvs { envs, options, configs }
+        let checks = envs.keys().map(|k| (k.clone(), OnceCell::new())).collect();
+        AwsEnvs { envs, options, configs, checks }
     }
 
     /// The environment names, in runbook order.
@@ -69,7 +72,7 @@ impl AwsEnvs {
             .get_or_try_init(|| async {
                 let config = self.build(spec).await?;
                 if spec.account_id.is_some() {
-                    self.guard(env, spec, &config, log).await?;
+                    self.checked(env, spec, &config, log).await?;
                 }
                 Ok::<_, ActionError>(config)
             })
@@ -81,7 +84,23 @@ impl AwsEnvs {
     pub async fn check_account(&self, env: &str, log: &dyn CallLog) -> Result<AccountCheck, ActionError> {
         let spec = self.env(env)?;
         let config = self.config(env, log).await?;
-        self.guard(env, spec, &config, log).await
+        self.checked(env, spec, &config, log).await
+    }
+
+    /// The `account_id` the runbook expects for `env`, if any.
+    pub fn expected_account(&self, env: &str) -> Option<String> {
+        self.envs.get(env).and_then(|e| e.account_id.clone())
+    }
+
+    async fn checked(
+        &self,
+        env: &str,
+        spec: &Environment,
+        config: &SdkConfig,
+        log: &dyn CallLog,
+    ) -> Result<AccountCheck, ActionError> {
+        let cell = self.checks.get(env).ok_or_else(|| ActionError::Failed(format!("no environment `{env}`")))?;
+        cell.get_or_try_init(|| self.guard(env, spec, config, log)).await.cloned()
     }
 
     async fn guard(

@@ -273,12 +273,16 @@ impl Run {
             if st.status.is_final() && !retry_failed {
                 continue;
             }
-            let retry_failed = retry_failed || st.status == StepStatus::AwaitingDecision;
+            // Awaiting a decision: journaled as such, or killed between journaling the last
+            // failed attempt and that status (the failures already used up the retries).
+            let out_of_retries =
+                st.status == StepStatus::Running && !st.in_flight && st.failures_since_decision > step.retries;
+            let retry_failed = retry_failed || st.status == StepStatus::AwaitingDecision || out_of_retries;
             if retry_failed {
                 // A step that failed before (and stopped the run, or was passed over with
                 // `on_failure: continue`): the operator decides again (with --auto-approve it
                 // is tried again), so a step that can never succeed cannot wedge the run.
-                let error = st.last_error.or(st.reason).unwrap_or_default();
+                let error = st.last_error.clone().or(st.reason.clone()).unwrap_or_default();
                 let answer = if self.auto_approve {
                     FailureAnswer::Retry
                 } else {
@@ -287,7 +291,10 @@ impl Run {
                 match self.record_failure_decision(step, &answer, self.auto_approve)? {
                     FailureOutcome::Retry => {}
                     FailureOutcome::Skip => continue,
-                    FailureOutcome::Abort => return self.finish(RunStatus::Aborted),
+                    FailureOutcome::Abort => {
+                        self.status(&step.id, StepStatus::Failed, st.last_error.clone())?;
+                        return self.finish(RunStatus::Aborted);
+                    }
                 }
             }
             if let Some(reason) = plan::skip_reason(step, &self.inputs) {
@@ -352,7 +359,7 @@ impl Run {
                     Event::AccountChecked {
                         env: env.clone(),
                         region,
-                        expected: None,
+                        expected: self.envs.expected_account(env),
                         account: None,
                         arn: None,
                         ok: false,

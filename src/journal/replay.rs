@@ -232,8 +232,8 @@ mod tests {
             sub("snapshot", 1, SubPhase::Done, json!({ "snapshot": "snap-1" })),
             sub("attach", 1, SubPhase::Started, json!({ "device": "/dev/xvdf" })),
             sub("attach", 1, SubPhase::Done, json!({ "attachment": "att-1" })),
-            sub("stop-primary", 2, SubPhase::Waiting, json!("stopping")),
             sub("attach", 2, SubPhase::Reset, Value::Null),
+            sub("stop-primary", 2, SubPhase::Waiting, json!("stopping")),
         ]));
         let step = state.step("move");
         let names: Vec<&str> = step.substeps.keys().map(String::as_str).collect();

@@ -3,9 +3,11 @@
 //! (detached, tagged), a second failback works, and a kill after any journal entry resumes to
 //! the same end state with nothing made twice.
 
-use super::support::{block_on, journal, only_run, pilotlight, run, sdk, seed, seeded_moto, state_dir};
-use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event, RunStatus};
-use pilotlight::sandbox::moto_api;
+use super::support::{
+    block_on, journal, kill_after_every_entry, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
+};
+use pilotlight::journal::Event;
+use pilotlight::sandbox::seed::Part;
 use std::collections::BTreeMap;
 
 /// One EBS volume as EC2 reports it.
@@ -182,35 +184,8 @@ fn summary(url: &str) -> (usize, usize, usize, usize, Vec<(String, String, usize
 
 #[test]
 fn a_kill_after_any_journal_entry_of_an_ec2_failback_resumes_to_the_same_end_state() {
-    let (moto, url) = seeded_moto();
-    let state = state_dir();
-    assert_eq!(failback(state.path(), &url, "app_server").status.code(), Some(0));
-    let (_, dir) = only_run(state.path());
-    let total = journal(&dir).len() as u64;
-    let expected = summary(&url);
-    assert!(total > 30, "a failback journals its sub-steps ({total} entries)");
-
-    for kill_after in 1..total {
-        moto_api::reset(moto.port).unwrap();
-        seed(&url);
-        let state = state_dir();
-        let mut cmd = pilotlight(state.path());
-        cmd.env(CRASH_AFTER_ENV, kill_after.to_string())
-            .args(["run", "tests/fixtures/ec2-failback.yaml", "--headless", "--auto-approve", "--endpoint-url", &url])
-            .args(["--var", "which=app_server"]);
-        let out = cmd.output().unwrap();
-        assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {kill_after}");
-        let (id, dir) = only_run(state.path());
-        let mut resume = pilotlight(state.path());
-        resume.args(["resume", &id, "--headless", "--auto-approve"]);
-        let out = resume.output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "resumed after a kill after entry {kill_after}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        assert!(matches!(journal(&dir).last().unwrap().event, Event::RunFinished { status: RunStatus::Succeeded }));
-        assert_eq!(summary(&url), expected, "the end state after a kill after entry {kill_after}");
-    }
+    let args = ["tests/fixtures/ec2-failback.yaml", "--var", "which=app_server"];
+    let points = kill_after_every_entry(&[Part::Ec2], &args, 2, summary);
+    assert!(points > 30, "a failback journals its sub-steps ({points} kill points)");
+    eprintln!("ec2.failback: killed and resumed after each of {points} journal entries");
 }

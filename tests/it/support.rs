@@ -156,3 +156,68 @@ fn base64_decode(s: &str) -> String {
 pub fn state_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
+
+/// Kills a run after every journal entry in turn (not a sample) and resumes it, on `workers`
+/// moto servers side by side; each world is reset and re-seeded (`parts`) first. Returns the
+/// number of kill points. `end_state` reads the world independently (describe calls); after
+/// every kill and resume it must equal the end state of an uninterrupted run.
+pub fn kill_after_every_entry<S: PartialEq + std::fmt::Debug + Sync>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    workers: usize,
+    end_state: impl Fn(&str) -> S + Sync,
+) -> u64 {
+    use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event, RunStatus};
+    let fresh = |server: &MotoServer| {
+        moto_api::reset(server.port).expect("reset moto");
+        block_on(pilotlight::sandbox::seed::seed_parts(&server.endpoint_url(), parts)).expect("seed");
+    };
+    let start_run = |state: &Path, url: &str, kill_after: Option<u64>| {
+        let mut cmd = pilotlight(state);
+        cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", url]);
+        if let Some(n) = kill_after {
+            cmd.env(CRASH_AFTER_ENV, n.to_string());
+        }
+        cmd.output().expect("run pilotlight")
+    };
+    let baseline_server = moto();
+    fresh(&baseline_server);
+    let url = baseline_server.endpoint_url();
+    let state = state_dir();
+    let out = start_run(state.path(), &url, None);
+    assert_eq!(out.status.code(), Some(0), "uninterrupted run: {}", String::from_utf8_lossy(&out.stdout));
+    let (_, dir) = only_run(state.path());
+    let total = journal(&dir).len() as u64;
+    let expected = end_state(&url);
+    drop(baseline_server);
+
+    std::thread::scope(|scope| {
+        for w in 0..workers.max(1) {
+            let (expected, end_state, fresh, start_run) = (&expected, &end_state, &fresh, &start_run);
+            scope.spawn(move || {
+                let server = moto();
+                let url = server.endpoint_url();
+                for kill_after in (1..total).filter(|k| (*k as usize) % workers.max(1) == w) {
+                    fresh(&server);
+                    let state = state_dir();
+                    let out = start_run(state.path(), &url, Some(kill_after));
+                    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {kill_after}");
+                    let (id, dir) = only_run(state.path());
+                    let mut resume = pilotlight(state.path());
+                    resume.args(["resume", &id, "--headless", "--auto-approve"]);
+                    let out = resume.output().expect("resume");
+                    assert_eq!(
+                        out.status.code(),
+                        Some(0),
+                        "resumed after a kill after entry {kill_after}: {}",
+                        String::from_utf8_lossy(&out.stdout)
+                    );
+                    let last = journal(&dir).last().map(|e| e.event.clone());
+                    assert!(matches!(last, Some(Event::RunFinished { status: RunStatus::Succeeded })));
+                    assert_eq!(&end_state(&url), expected, "the end state after a kill after entry {kill_after}");
+                }
+            });
+        }
+    });
+    total - 1
+}

@@ -102,23 +102,55 @@ impl Side {
     }
 }
 
+/// One part of the demo world (tests that exercise one resource type seed only that part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Ec2,
+    Rds,
+    Aurora,
+    Dynamodb,
+    StagingBucket,
+    Dns,
+}
+
+impl Part {
+    pub const ALL: [Part; 6] = [Part::Ec2, Part::Rds, Part::Aurora, Part::Dynamodb, Part::StagingBucket, Part::Dns];
+}
+
 /// Seeds the moto server at `endpoint_url` (e.g. "http://127.0.0.1:5123").
 pub async fn seed(endpoint_url: &str) -> Result<SeedReport, SeedError> {
+    seed_parts(endpoint_url, &Part::ALL).await
+}
+
+/// Seeds only the given parts of the world.
+pub async fn seed_parts(endpoint_url: &str, parts: &[Part]) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport::default();
     let primary = sdk_config(endpoint_url, PRIMARY_REGION).await;
     let recovery = sdk_config(endpoint_url, RECOVERY_REGION).await;
 
     for (side, config) in [(Side::Primary, &primary), (Side::Recovery, &recovery)] {
         tracing::debug!(region = side.region(), "seeding sandbox region");
-        ec2::ensure_instances(&aws_sdk_ec2::Client::new(config), side, &mut report).await?;
+        if parts.contains(&Part::Ec2) {
+            ec2::ensure_instances(&aws_sdk_ec2::Client::new(config), side, &mut report).await?;
+        }
         let rds = aws_sdk_rds::Client::new(config);
-        rds::ensure_rds(&rds, side, &mut report).await?;
-        rds::ensure_aurora(&rds, side, &mut report).await?;
-        dynamodb::ensure_table(&aws_sdk_dynamodb::Client::new(config), side, &mut report).await?;
+        if parts.contains(&Part::Rds) {
+            rds::ensure_rds(&rds, side, &mut report).await?;
+        }
+        if parts.contains(&Part::Aurora) {
+            rds::ensure_aurora(&rds, side, &mut report).await?;
+        }
+        if parts.contains(&Part::Dynamodb) {
+            dynamodb::ensure_table(&aws_sdk_dynamodb::Client::new(config), side, &mut report).await?;
+        }
     }
-    s3::ensure_staging_bucket(endpoint_url, &mut report).await?;
-    // Route 53 is global; moto serves it from any region, us-east-1 is the conventional one.
-    dns::ensure_dns(&aws_sdk_route53::Client::new(&primary), &mut report).await?;
+    if parts.contains(&Part::StagingBucket) {
+        s3::ensure_staging_bucket(endpoint_url, &mut report).await?;
+    }
+    if parts.contains(&Part::Dns) {
+        // Route 53 is global; moto serves it from any region, us-east-1 is the conventional one.
+        dns::ensure_dns(&aws_sdk_route53::Client::new(&primary), &mut report).await?;
+    }
     Ok(report)
 }
 
