@@ -4,6 +4,10 @@
 //! The engine (`runbook`, `engine`, `journal`, `actions`, `aws`, `sandbox`) has no terminal
 //! dependency; `cli` holds the front ends.
 
+// The failback actions' futures nest deeply (sub-steps inside per-resource streams inside
+// the engine); clippy's layout queries need more than the default depth.
+#![recursion_limit = "256"]
+
 pub mod actions;
 pub mod aws;
 pub mod cli;

@@ -167,7 +167,17 @@ fn ec2_failback_restores_every_volume_and_keeps_the_originals_twice_over() {
 }
 
 /// The end state that matters, as counts and shapes (ids differ between worlds).
-fn summary(url: &str) -> (usize, usize, usize, usize, Vec<(String, String, usize)>) {
+#[derive(Debug, PartialEq)]
+struct EndState {
+    snapshots: usize,
+    primary_volumes: usize,
+    kept_volumes: usize,
+    instances: usize,
+    /// Per primary instance: name, state, restored volumes attached.
+    shape: Vec<(String, String, usize)>,
+}
+
+fn summary(url: &str) -> EndState {
     let (p, r) = (region(url, "us-east-1"), region(url, "us-west-2"));
     let kept =
         p.volumes.values().filter(|v| v.tags.contains_key("pilotlight:retained") && v.state == "available").count();
@@ -179,7 +189,13 @@ fn summary(url: &str) -> (usize, usize, usize, usize, Vec<(String, String, usize
             (n.clone(), i.state.clone(), restored)
         })
         .collect();
-    (p.snapshots + r.snapshots, p.volumes.len(), kept, p.instances.len() + r.instances.len(), shape)
+    EndState {
+        snapshots: p.snapshots + r.snapshots,
+        primary_volumes: p.volumes.len(),
+        kept_volumes: kept,
+        instances: p.instances.len() + r.instances.len(),
+        shape,
+    }
 }
 
 #[test]
