@@ -13,6 +13,9 @@
 //! `wait-primary-running`. The primary instance is never terminated: TerminateInstances is not
 //! even an operation this tool knows.
 
+mod reads;
+mod swap;
+
 use super::{Retained, TAG_RESOURCE, TAG_RUN, TAG_STEP, client_token, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll};
 use crate::aws::{ActionError, at, mutate, read};
@@ -20,10 +23,10 @@ use crate::runbook::ResourceType;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::primitives::DateTimeFormat;
 use aws_sdk_ec2::types::{
-    Filter, Instance, OperationType, ResourceType as Ec2ResourceType, SnapshotAttributeName, Tag, TagSpecification,
-    VolumeType,
+    Filter, OperationType, ResourceType as Ec2ResourceType, SnapshotAttributeName, Tag, TagSpecification, VolumeType,
 };
 use indexmap::IndexMap;
+use reads::{ebs_devices, find_snapshot, find_volume, instance, state_of};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -171,8 +174,8 @@ impl One<'_, '_> {
         let (p_id, r_id) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
         let p_region = cx.envs.region("primary")?.to_string();
         let r_region = cx.envs.region("recovery")?.to_string();
-        let rec = instance(cx, self.recovery, &r_id, &r_region).await?;
-        let pri = instance(cx, self.primary, &p_id, &p_region).await?;
+        let rec = instance(cx.log, self.recovery, &r_id, &r_region).await?;
+        let pri = instance(cx.log, self.primary, &p_id, &p_region).await?;
         let rec_root = rec.root_device_name().unwrap_or("/dev/sda1").to_string();
         let pri_root = pri.root_device_name().unwrap_or("/dev/sda1").to_string();
         let rec_vols: Vec<(String, String)> = ebs_devices(&rec);
@@ -223,9 +226,13 @@ impl One<'_, '_> {
             .sub(&self.sub_name("snapshot-recovery-volumes"), detail, |_| async {
                 let mut out = IndexMap::new();
                 for s in &l.sources {
-                    if let Some(found) =
-                        find_snapshot(cx, self.recovery, &l.recovery_region, self.ours(&s.device, "recovery-snapshot"))
-                            .await?
+                    if let Some(found) = find_snapshot(
+                        cx.log,
+                        self.recovery,
+                        &l.recovery_region,
+                        self.ours(&s.device, "recovery-snapshot"),
+                    )
+                    .await?
                     {
                         out.insert(s.device.clone(), found);
                         continue;
@@ -298,7 +305,7 @@ impl One<'_, '_> {
                     let mut out = IndexMap::new();
                     for (device, snap) in snaps {
                         if let Some(found) =
-                            find_snapshot(cx, self.primary, &l.primary_region, self.ours(device, "primary-copy"))
+                            find_snapshot(cx.log, self.primary, &l.primary_region, self.ours(device, "primary-copy"))
                                 .await?
                         {
                             out.insert(device.clone(), found);
@@ -403,7 +410,7 @@ impl One<'_, '_> {
                 for s in &l.sources {
                     let snap = &copies[&s.device];
                     if let Some(found) =
-                        find_volume(cx, self.primary, &l.primary_region, self.ours(&s.device, "restored")).await?
+                        find_volume(cx.log, self.primary, &l.primary_region, self.ours(&s.device, "restored")).await?
                     {
                         out.insert(s.device.clone(), found);
                         continue;
@@ -440,189 +447,6 @@ impl One<'_, '_> {
         self.wait_volumes("wait-volumes-available", l, volumes.values().cloned().collect(), |v| v.state == "available")
             .await?;
         Ok(volumes)
-    }
-
-    /// Stops the primary instance, detaches (and keeps) its volumes, attaches the restored ones
-    /// at the same devices, and starts it. If attaching fails, the originals go back first.
-    async fn swap(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
-        let cx = self.cx;
-        let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
-        cx.sub(&self.sub_name("stop-primary"), json!({ "instance": inst }), |_| async {
-            let state = state_of(&instance(cx, self.primary, inst, region).await?);
-            if matches!(state.as_str(), "stopped" | "stopping") {
-                return Ok(());
-            }
-            if cx.dry_run {
-                return cx.log.note(format!("dry run: would stop {inst} (it is {state})"));
-            }
-            mutate(cx.log, at(inst, region), self.primary.stop_instances().instance_ids(inst), |r| r.send()).await??;
-            Ok(())
-        })
-        .await?;
-        self.wait_instance("wait-primary-stopped", inst, region, "stopped").await?;
-        let originals: Vec<String> = l.originals.values().cloned().collect();
-        cx.sub(&self.sub_name("detach-originals"), json!({ "volumes": originals }), |_| async {
-            for (device, vol) in &l.originals {
-                let now = volume(cx, self.primary, region, vol).await?;
-                if now.instance.as_deref() != Some(inst) {
-                    continue;
-                }
-                if cx.dry_run {
-                    cx.log.note(format!("dry run: would detach and keep {vol} ({device})"))?;
-                    continue;
-                }
-                // Tagged before it is detached: a kept volume always says where it came from.
-                let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-                let req = self.primary.create_tags().resources(vol).set_tags(Some(vec![
-                    t(TAG_RUN, cx.run_id),
-                    t(TAG_STEP, cx.step),
-                    t(TAG_RESOURCE, self.name),
-                    t("pilotlight:retained", "true"),
-                    t("pilotlight:former-instance", inst),
-                    t("pilotlight:former-device", device),
-                ]));
-                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
-                let req = self.primary.detach_volume().volume_id(vol).instance_id(inst).device(device);
-                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
-            }
-            Ok(())
-        })
-        .await?;
-        self.wait_volumes("wait-detached", l, originals.clone(), |v| v.state == "available").await?;
-        let attached = cx
-            .sub(&self.sub_name("attach-restored"), json!({ "volumes": volumes }), |_| async {
-                match self.attach_all(inst, region, volumes).await {
-                    Ok(()) => Ok(Ok(())),
-                    Err(ActionError::Journal(e)) => Err(ActionError::Journal(e)),
-                    Err(e) => Ok(Err(e.to_string())),
-                }
-            })
-            .await?;
-        if let Err(e) = attached {
-            self.put_originals_back(l, volumes).await?;
-            return Err(ActionError::Failed(format!(
-                "attaching the restored volumes to {inst} failed ({e}); the original volumes were put back and the instance restarted, nothing was lost"
-            )));
-        }
-        let new: Vec<String> = volumes.values().cloned().collect();
-        self.wait_volumes("wait-attached", l, new, |v| v.state == "in-use" && v.instance.as_deref() == Some(inst))
-            .await?;
-        cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |_| async {
-            let state = state_of(&instance(cx, self.primary, inst, region).await?);
-            if matches!(state.as_str(), "running" | "pending") {
-                return Ok(());
-            }
-            if cx.dry_run {
-                return cx.log.note(format!("dry run: would start {inst}"));
-            }
-            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst), |r| r.send()).await??;
-            Ok(())
-        })
-        .await?;
-        self.wait_instance("wait-primary-running", inst, region, "running").await
-    }
-
-    async fn attach_all(
-        &self,
-        inst: &str,
-        region: &str,
-        volumes: &IndexMap<String, String>,
-    ) -> Result<(), ActionError> {
-        let cx = self.cx;
-        for (device, vol) in volumes {
-            if cx.dry_run {
-                cx.log.note(format!("dry run: would attach {vol} at {device}"))?;
-                continue;
-            }
-            let now = volume(cx, self.primary, region, vol).await?;
-            if now.instance.as_deref() == Some(inst) {
-                continue;
-            }
-            let req = self.primary.attach_volume().volume_id(vol).instance_id(inst).device(device);
-            mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
-        }
-        Ok(())
-    }
-
-    /// The rollback: detaches whatever restored volume got attached, re-attaches the originals
-    /// at their devices, starts the instance if it was running, and marks the swap's sub-steps
-    /// undone so a retry does them again.
-    async fn put_originals_back(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
-        let cx = self.cx;
-        let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
-        cx.log.note(format!("{}: attaching failed; putting the original volumes back on {inst}", self.name))?;
-        for vol in volumes.values() {
-            if volume(cx, self.primary, region, vol).await?.instance.as_deref() == Some(inst) {
-                let req = self.primary.detach_volume().volume_id(vol).instance_id(inst);
-                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
-            }
-        }
-        let restored: Vec<String> = volumes.values().cloned().collect();
-        self.wait_volumes("rollback-wait-detached", l, restored, |v| v.state == "available").await?;
-        self.attach_all(inst, region, &l.originals).await?;
-        if l.primary_state == "running" {
-            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst), |r| r.send()).await??;
-        }
-        let names: Vec<String> = [
-            "stop-primary",
-            "wait-primary-stopped",
-            "detach-originals",
-            "wait-detached",
-            "attach-restored",
-            "rollback-wait-detached",
-        ]
-        .iter()
-        .map(|p| self.sub_name(p))
-        .collect();
-        cx.reset(&names.iter().map(String::as_str).collect::<Vec<_>>())
-    }
-
-    async fn wait_instance(&self, part: &str, inst: &str, region: &str, want: &str) -> Result<(), ActionError> {
-        let cx = self.cx;
-        if cx.dry_run {
-            return Ok(());
-        }
-        let name = self.sub_name(part);
-        cx.sub(&name, json!({ "instance": inst, "until": want }), |_| async {
-            let quiet = cx.quiet();
-            cx.wait_for(&name, cx.timeout, || async {
-                let state = state_of(&instance_with(&quiet, self.primary, inst, region).await?);
-                Ok(if state == want { Poll::Ready(()) } else { Poll::Pending(format!("{inst} {state}")) })
-            })
-            .await
-        })
-        .await
-    }
-
-    async fn wait_volumes(
-        &self,
-        part: &str,
-        l: &Layout,
-        ids: Vec<String>,
-        ready: impl Fn(&VolumeNow) -> bool,
-    ) -> Result<(), ActionError> {
-        let cx = self.cx;
-        if cx.dry_run || ids.is_empty() {
-            return Ok(());
-        }
-        let name = self.sub_name(part);
-        let region = l.primary_region.as_str();
-        let ready = &ready;
-        cx.sub(&name, json!({ "volumes": ids }), |_| async {
-            let quiet = cx.quiet();
-            cx.wait_for(&name, cx.timeout, || async {
-                let mut pending = Vec::new();
-                for id in &ids {
-                    let v = volume_with(&quiet, self.primary, region, id).await?;
-                    if !ready(&v) {
-                        pending.push(format!("{id} {}", v.state));
-                    }
-                }
-                Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
-            })
-            .await
-        })
-        .await
     }
 
     fn outputs(
@@ -678,105 +502,4 @@ impl One<'_, '_> {
             "retained": retained,
         })
     }
-}
-
-/// An EBS volume as a wait sees it.
-struct VolumeNow {
-    state: String,
-    instance: Option<String>,
-}
-
-async fn volume(cx: &ActionCx<'_>, client: &Client, region: &str, id: &str) -> Result<VolumeNow, ActionError> {
-    volume_with(cx.log, client, region, id).await
-}
-
-async fn volume_with(
-    log: &dyn crate::aws::CallLog,
-    client: &Client,
-    region: &str,
-    id: &str,
-) -> Result<VolumeNow, ActionError> {
-    let out = read(log, at(id, region), client.describe_volumes().volume_ids(id), |r| r.send()).await??;
-    let v = out.volumes().first().ok_or_else(|| ActionError::Failed(format!("volume {id} not found in {region}")))?;
-    let attached =
-        v.attachments().iter().find(|a| a.state().is_some_and(|s| matches!(s.as_str(), "attached" | "attaching")));
-    Ok(VolumeNow {
-        state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-        instance: attached.and_then(|a| a.instance_id()).map(str::to_string),
-    })
-}
-
-/// The one live instance with this id (`i-...`) or Name tag.
-async fn instance(cx: &ActionCx<'_>, client: &Client, id: &str, region: &str) -> Result<Instance, ActionError> {
-    instance_with(cx.log, client, id, region).await
-}
-
-async fn instance_with(
-    log: &dyn crate::aws::CallLog,
-    client: &Client,
-    id: &str,
-    region: &str,
-) -> Result<Instance, ActionError> {
-    let mut req = client.describe_instances();
-    req = if id.starts_with("i-") {
-        req.instance_ids(id)
-    } else {
-        req.filters(Filter::builder().name("tag:Name").values(id).build())
-    };
-    let out = read(log, at(id, region), req, |r| r.send()).await??;
-    let live: Vec<&Instance> = out
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter(|i| !matches!(state_of(i).as_str(), "terminated" | "shutting-down"))
-        .collect();
-    match live.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(ActionError::Failed(format!("no live instance {id} in {region}"))),
-        many => Err(ActionError::Failed(format!(
-            "{} live instances are named {id} in {region}; name one by its instance id",
-            many.len()
-        ))),
-    }
-}
-
-fn state_of(i: &Instance) -> String {
-    i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default()
-}
-
-/// (device, volume id) of every EBS volume attached to an instance.
-fn ebs_devices(i: &Instance) -> Vec<(String, String)> {
-    i.block_device_mappings()
-        .iter()
-        .filter_map(|m| Some((m.device_name()?.to_string(), m.ebs()?.volume_id()?.to_string())))
-        .collect()
-}
-
-async fn find_snapshot(
-    cx: &ActionCx<'_>,
-    client: &Client,
-    region: &str,
-    filters: Vec<Filter>,
-) -> Result<Option<Snap>, ActionError> {
-    let req = client.describe_snapshots().owner_ids("self").set_filters(Some(filters));
-    let out = read(cx.log, at("snapshots of this run", region), req, |r| r.send()).await??;
-    Ok(out.snapshots().iter().find(|s| s.state().is_none_or(|x| x.as_str() != "error")).map(|s| Snap {
-        snapshot_id: s.snapshot_id().unwrap_or_default().to_string(),
-        started: s.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
-    }))
-}
-
-async fn find_volume(
-    cx: &ActionCx<'_>,
-    client: &Client,
-    region: &str,
-    filters: Vec<Filter>,
-) -> Result<Option<String>, ActionError> {
-    let req = client.describe_volumes().set_filters(Some(filters));
-    let out = read(cx.log, at("volumes of this run", region), req, |r| r.send()).await??;
-    Ok(out
-        .volumes()
-        .iter()
-        .find(|v| v.state().is_none_or(|s| !matches!(s.as_str(), "deleting" | "deleted" | "error")))
-        .and_then(|v| v.volume_id().map(str::to_string)))
 }

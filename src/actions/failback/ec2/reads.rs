@@ -1,0 +1,101 @@
+//! The EC2 reads the failback makes: instances by id or Name tag, volumes, and what this run
+//! already made (found by its tags).
+
+use super::Snap;
+use crate::aws::{ActionError, CallLog, at, read};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::primitives::DateTimeFormat;
+use aws_sdk_ec2::types::{Filter, Instance};
+
+/// An EBS volume as a wait sees it.
+pub(super) struct VolumeNow {
+    pub(super) state: String,
+    pub(super) instance: Option<String>,
+}
+
+pub(super) async fn volume(
+    log: &dyn CallLog,
+    client: &Client,
+    region: &str,
+    id: &str,
+) -> Result<VolumeNow, ActionError> {
+    let out = read(log, at(id, region), client.describe_volumes().volume_ids(id), |r| r.send()).await??;
+    let v = out.volumes().first().ok_or_else(|| ActionError::Failed(format!("volume {id} not found in {region}")))?;
+    let attached =
+        v.attachments().iter().find(|a| a.state().is_some_and(|s| matches!(s.as_str(), "attached" | "attaching")));
+    Ok(VolumeNow {
+        state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        instance: attached.and_then(|a| a.instance_id()).map(str::to_string),
+    })
+}
+
+/// The one live instance with this id (`i-...`) or Name tag.
+pub(super) async fn instance(
+    log: &dyn CallLog,
+    client: &Client,
+    id: &str,
+    region: &str,
+) -> Result<Instance, ActionError> {
+    let mut req = client.describe_instances();
+    req = if id.starts_with("i-") {
+        req.instance_ids(id)
+    } else {
+        req.filters(Filter::builder().name("tag:Name").values(id).build())
+    };
+    let out = read(log, at(id, region), req, |r| r.send()).await??;
+    let live: Vec<&Instance> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| !matches!(state_of(i).as_str(), "terminated" | "shutting-down"))
+        .collect();
+    match live.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(ActionError::Failed(format!("no live instance {id} in {region}"))),
+        many => Err(ActionError::Failed(format!(
+            "{} live instances are named {id} in {region}; name one by its instance id",
+            many.len()
+        ))),
+    }
+}
+
+pub(super) fn state_of(i: &Instance) -> String {
+    i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default()
+}
+
+/// (device, volume id) of every EBS volume attached to an instance.
+pub(super) fn ebs_devices(i: &Instance) -> Vec<(String, String)> {
+    i.block_device_mappings()
+        .iter()
+        .filter_map(|m| Some((m.device_name()?.to_string(), m.ebs()?.volume_id()?.to_string())))
+        .collect()
+}
+
+pub(super) async fn find_snapshot(
+    log: &dyn CallLog,
+    client: &Client,
+    region: &str,
+    filters: Vec<Filter>,
+) -> Result<Option<Snap>, ActionError> {
+    let req = client.describe_snapshots().owner_ids("self").set_filters(Some(filters));
+    let out = read(log, at("snapshots of this run", region), req, |r| r.send()).await??;
+    Ok(out.snapshots().iter().find(|s| s.state().is_none_or(|x| x.as_str() != "error")).map(|s| Snap {
+        snapshot_id: s.snapshot_id().unwrap_or_default().to_string(),
+        started: s.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
+    }))
+}
+
+pub(super) async fn find_volume(
+    log: &dyn CallLog,
+    client: &Client,
+    region: &str,
+    filters: Vec<Filter>,
+) -> Result<Option<String>, ActionError> {
+    let req = client.describe_volumes().set_filters(Some(filters));
+    let out = read(log, at("volumes of this run", region), req, |r| r.send()).await??;
+    Ok(out
+        .volumes()
+        .iter()
+        .find(|v| v.state().is_none_or(|s| !matches!(s.as_str(), "deleting" | "deleted" | "error")))
+        .and_then(|v| v.volume_id().map(str::to_string)))
+}

@@ -1,0 +1,196 @@
+//! The disruptive half of `ec2.failback`: stop the primary instance, detach and keep its
+//! volumes, attach the restored ones at the same devices (the originals go back if that
+//! fails), start it, and the waits between.
+
+use super::reads::{VolumeNow, instance, state_of, volume};
+use super::{Layout, One, TAG_RESOURCE, TAG_RUN, TAG_STEP};
+use crate::actions::Poll;
+use crate::aws::{ActionError, at, mutate};
+use aws_sdk_ec2::types::Tag;
+use indexmap::IndexMap;
+use serde_json::json;
+
+impl One<'_, '_> {
+    /// Stops the primary instance, detaches (and keeps) its volumes, attaches the restored ones
+    /// at the same devices, and starts it. If attaching fails, the originals go back first.
+    pub(super) async fn swap(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
+        cx.sub(&self.sub_name("stop-primary"), json!({ "instance": inst }), |_| async {
+            let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
+            if matches!(state.as_str(), "stopped" | "stopping") {
+                return Ok(());
+            }
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would stop {inst} (it is {state})"));
+            }
+            mutate(cx.log, at(inst, region), self.primary.stop_instances().instance_ids(inst), |r| r.send()).await??;
+            Ok(())
+        })
+        .await?;
+        self.wait_instance("wait-primary-stopped", inst, region, "stopped").await?;
+        let originals: Vec<String> = l.originals.values().cloned().collect();
+        cx.sub(&self.sub_name("detach-originals"), json!({ "volumes": originals }), |_| async {
+            for (device, vol) in &l.originals {
+                let now = volume(cx.log, self.primary, region, vol).await?;
+                if now.instance.as_deref() != Some(inst) {
+                    continue;
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would detach and keep {vol} ({device})"))?;
+                    continue;
+                }
+                // Tagged before it is detached: a kept volume always says where it came from.
+                let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+                let req = self.primary.create_tags().resources(vol).set_tags(Some(vec![
+                    t(TAG_RUN, cx.run_id),
+                    t(TAG_STEP, cx.step),
+                    t(TAG_RESOURCE, self.name),
+                    t("pilotlight:retained", "true"),
+                    t("pilotlight:former-instance", inst),
+                    t("pilotlight:former-device", device),
+                ]));
+                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+                let req = self.primary.detach_volume().volume_id(vol).instance_id(inst).device(device);
+                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+            }
+            Ok(())
+        })
+        .await?;
+        self.wait_volumes("wait-detached", l, originals.clone(), |v| v.state == "available").await?;
+        let attached = cx
+            .sub(&self.sub_name("attach-restored"), json!({ "volumes": volumes }), |_| async {
+                match self.attach_all(inst, region, volumes).await {
+                    Ok(()) => Ok(Ok(())),
+                    Err(ActionError::Journal(e)) => Err(ActionError::Journal(e)),
+                    Err(e) => Ok(Err(e.to_string())),
+                }
+            })
+            .await?;
+        if let Err(e) = attached {
+            self.put_originals_back(l, volumes).await?;
+            return Err(ActionError::Failed(format!(
+                "attaching the restored volumes to {inst} failed ({e}); the original volumes were put back and the instance restarted, nothing was lost"
+            )));
+        }
+        let new: Vec<String> = volumes.values().cloned().collect();
+        self.wait_volumes("wait-attached", l, new, |v| v.state == "in-use" && v.instance.as_deref() == Some(inst))
+            .await?;
+        cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |_| async {
+            let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
+            if matches!(state.as_str(), "running" | "pending") {
+                return Ok(());
+            }
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would start {inst}"));
+            }
+            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst), |r| r.send()).await??;
+            Ok(())
+        })
+        .await?;
+        self.wait_instance("wait-primary-running", inst, region, "running").await
+    }
+
+    async fn attach_all(
+        &self,
+        inst: &str,
+        region: &str,
+        volumes: &IndexMap<String, String>,
+    ) -> Result<(), ActionError> {
+        let cx = self.cx;
+        for (device, vol) in volumes {
+            if cx.dry_run {
+                cx.log.note(format!("dry run: would attach {vol} at {device}"))?;
+                continue;
+            }
+            let now = volume(cx.log, self.primary, region, vol).await?;
+            if now.instance.as_deref() == Some(inst) {
+                continue;
+            }
+            let req = self.primary.attach_volume().volume_id(vol).instance_id(inst).device(device);
+            mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+        }
+        Ok(())
+    }
+
+    /// The rollback: detaches whatever restored volume got attached, re-attaches the originals
+    /// at their devices, starts the instance if it was running, and marks the swap's sub-steps
+    /// undone so a retry does them again.
+    async fn put_originals_back(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
+        cx.log.note(format!("{}: attaching failed; putting the original volumes back on {inst}", self.name))?;
+        for vol in volumes.values() {
+            if volume(cx.log, self.primary, region, vol).await?.instance.as_deref() == Some(inst) {
+                let req = self.primary.detach_volume().volume_id(vol).instance_id(inst);
+                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+            }
+        }
+        let restored: Vec<String> = volumes.values().cloned().collect();
+        self.wait_volumes("rollback-wait-detached", l, restored, |v| v.state == "available").await?;
+        self.attach_all(inst, region, &l.originals).await?;
+        if l.primary_state == "running" {
+            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst), |r| r.send()).await??;
+        }
+        let names: Vec<String> = [
+            "stop-primary",
+            "wait-primary-stopped",
+            "detach-originals",
+            "wait-detached",
+            "attach-restored",
+            "rollback-wait-detached",
+        ]
+        .iter()
+        .map(|p| self.sub_name(p))
+        .collect();
+        cx.reset(&names.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    async fn wait_instance(&self, part: &str, inst: &str, region: &str, want: &str) -> Result<(), ActionError> {
+        let cx = self.cx;
+        if cx.dry_run {
+            return Ok(());
+        }
+        let name = self.sub_name(part);
+        cx.sub(&name, json!({ "instance": inst, "until": want }), |_| async {
+            let quiet = cx.quiet();
+            cx.wait_for(&name, cx.timeout, || async {
+                let state = state_of(&instance(&quiet, self.primary, inst, region).await?);
+                Ok(if state == want { Poll::Ready(()) } else { Poll::Pending(format!("{inst} {state}")) })
+            })
+            .await
+        })
+        .await
+    }
+
+    pub(super) async fn wait_volumes(
+        &self,
+        part: &str,
+        l: &Layout,
+        ids: Vec<String>,
+        ready: impl Fn(&VolumeNow) -> bool,
+    ) -> Result<(), ActionError> {
+        let cx = self.cx;
+        if cx.dry_run || ids.is_empty() {
+            return Ok(());
+        }
+        let name = self.sub_name(part);
+        let region = l.primary_region.as_str();
+        let ready = &ready;
+        cx.sub(&name, json!({ "volumes": ids }), |_| async {
+            let quiet = cx.quiet();
+            cx.wait_for(&name, cx.timeout, || async {
+                let mut pending = Vec::new();
+                for id in &ids {
+                    let v = volume(&quiet, self.primary, region, id).await?;
+                    if !ready(&v) {
+                        pending.push(format!("{id} {}", v.state));
+                    }
+                }
+                Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
+            })
+            .await
+        })
+        .await
+    }
+}
