@@ -67,8 +67,7 @@ impl AwsEnvs {
     /// engine does that for every environment before step 1; this covers `status` and tests).
     pub async fn config(&self, env: &str, log: &dyn CallLog) -> Result<SdkConfig, ActionError> {
         let spec = self.env(env)?;
-        let cell = self.configs.get(env).ok_or_else(|| ActionError::Failed(format!("no environment `{env}`")))?;
-        let config = cell
+        let config = cell(&self.configs, env)?
             .get_or_try_init(|| async {
                 let config = self.build(spec).await?;
                 if spec.account_id.is_some() {
@@ -99,8 +98,7 @@ impl AwsEnvs {
         config: &SdkConfig,
         log: &dyn CallLog,
     ) -> Result<AccountCheck, ActionError> {
-        let cell = self.checks.get(env).ok_or_else(|| ActionError::Failed(format!("no environment `{env}`")))?;
-        cell.get_or_try_init(|| self.guard(env, spec, config, log)).await.cloned()
+        cell(&self.checks, env)?.get_or_try_init(|| self.guard(env, spec, config, log)).await.cloned()
     }
 
     async fn guard(
@@ -158,4 +156,9 @@ impl AwsEnvs {
             .await;
         Ok(config.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build())
     }
+}
+
+/// The per-environment cell of `map`.
+fn cell<'a, T>(map: &'a HashMap<String, OnceCell<T>>, env: &str) -> Result<&'a OnceCell<T>, ActionError> {
+    map.get(env).ok_or_else(|| ActionError::Failed(format!("no environment `{env}` in this runbook")))
 }

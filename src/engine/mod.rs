@@ -2,6 +2,7 @@
 //! the journal. It knows nothing of terminals; front ends implement [`Operator`] and observe
 //! journal entries.
 
+mod guard;
 pub mod operator;
 pub mod plan;
 pub mod recorder;
@@ -13,9 +14,6 @@ pub use operator::{FailureAnswer, FailureRequest, GateAnswer, GateRequest, Opera
 pub use recorder::{Observer, Recorder, StepLog};
 pub use secrets::Secrets;
 pub use store::{RunLock, RunStore, RunSummary};
-
-use futures_util::future::join_all;
-use recorder::RunLog;
 
 use crate::actions::{ActionCx, REGISTRY};
 use crate::aws::{ActionError, AwsEnvs, ConnectOptions};
@@ -321,55 +319,6 @@ impl Run {
         }
         let any_failed = self.state().steps.values().any(|s| s.status == StepStatus::Failed);
         self.finish(if any_failed { RunStatus::Failed } else { RunStatus::Succeeded })
-    }
-
-    /// The account guard for every environment, before step 1 (on start and on resume): each
-    /// environment's credentials are checked with STS and the answer journaled. An environment
-    /// without `account_id` is journaled with the account STS reported, and a warning. False
-    /// when the guard refused (or STS could not be asked): the run stops before acting. A
-    /// runbook whose actions never call AWS (local commands, manual steps) asks STS nothing.
-    async fn check_accounts(&self) -> Result<bool, EngineError> {
-        let uses_aws = self.loaded.runbook.steps.iter().any(|s| {
-            s.action.as_deref().and_then(|a| crate::runbook::ActionCatalog::find(&REGISTRY, a)).is_some_and(|d| d.aws)
-        });
-        if !uses_aws {
-            return Ok(true);
-        }
-        let names: Vec<String> = self.envs.names().map(str::to_string).collect();
-        let log = RunLog;
-        let checks = join_all(names.iter().map(|env| self.envs.check_account(env, &log))).await;
-        let mut all_ok = true;
-        for (env, check) in names.iter().zip(checks) {
-            let region = self.envs.region(env).unwrap_or_default().to_string();
-            let event = match check {
-                Ok(c) => Event::AccountChecked {
-                    message: c
-                        .expected
-                        .is_none()
-                        .then(|| format!("no account_id in the runbook: acting in account {} as {}", c.account, c.arn)),
-                    env: c.env,
-                    region: c.region,
-                    expected: c.expected,
-                    account: Some(c.account),
-                    arn: Some(c.arn),
-                    ok: true,
-                },
-                Err(e) => {
-                    all_ok = false;
-                    Event::AccountChecked {
-                        env: env.clone(),
-                        region,
-                        expected: self.envs.expected_account(env),
-                        account: None,
-                        arn: None,
-                        ok: false,
-                        message: Some(e.to_string()),
-                    }
-                }
-            };
-            self.record(event)?;
-        }
-        Ok(all_ok)
     }
 
     fn outputs_lookup(&self) -> impl Fn(&str, &str) -> Option<Value> + '_ {
