@@ -9,6 +9,7 @@ mod engine_decisions;
 mod fault_proxy;
 mod headless_run;
 mod loader;
+mod rds_failback;
 mod resume;
 mod sandbox_cli;
 mod schema;

@@ -4,6 +4,7 @@
 //! retained.
 
 pub mod ec2;
+pub mod rds;
 
 use super::{ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::ActionError;

@@ -1,0 +1,600 @@
+//! `rds.failback`: bring an RDS instance's data home from recovery, keeping the original.
+//!
+//! Per resource, as sub-steps: `read` (the primary instance's configuration, recorded before
+//! anything changes), `snapshot-recovery`, `wait-recovery-snapshot`, `share-with-primary`
+//! (cross-account only), `copy-to-primary`, `wait-primary-copy`, `keep-primary` (tagged, then
+//! renamed to `<id>-pre-failback-<short run id>` with deletion protection on: kept, never
+//! deleted), `wait-primary-kept`, `restore` (a new instance under the original identifier from
+//! the copy, given the recorded configuration, so endpoints keep working), `wait-restored`,
+//! `reapply-config` (what a restore cannot take, such as backup retention, or did not honour),
+//! `wait-configured`. Every name this run makes is deterministic and tagged, so a resumed
+//! sub-step finds its own work before acting.
+
+use super::{Snap, SnapNow, is_ours, kept_id, made_id, not_ours, tag_map, tags, time, wait_status};
+use crate::actions::failback::{DEFAULT_PARALLEL, Retained, each_resource, resource_names};
+use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
+use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::runbook::ResourceType;
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::{DbInstance, Tag};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Parameters of `rds.failback`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RdsFailback {
+    /// A declared `rds_instance` resource.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Several `rds_instance` resources, failed back concurrently.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// KMS key (in the primary region) for the copy: needed when the recovery snapshot is
+    /// encrypted with a key primary cannot use (another account or region).
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// At most this many instances at once (default 4).
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+}
+
+/// The primary instance's configuration, read before anything changes: the restore is given it,
+/// and what a restore cannot take is set afterwards. Tags leave out pilotlight's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceConfig {
+    pub class: String,
+    pub engine: String,
+    pub subnet_group: Option<String>,
+    pub parameter_group: Option<String>,
+    pub option_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub multi_az: bool,
+    pub storage_type: Option<String>,
+    pub allocated_storage: Option<i32>,
+    pub iops: Option<i32>,
+    pub storage_throughput: Option<i32>,
+    pub port: Option<i32>,
+    pub publicly_accessible: Option<bool>,
+    pub deletion_protection: bool,
+    pub backup_retention: Option<i32>,
+    pub copy_tags_to_snapshot: bool,
+    pub tags: IndexMap<String, String>,
+}
+
+impl InstanceConfig {
+    pub fn of(db: &DbInstance) -> InstanceConfig {
+        let mut security_groups: Vec<String> =
+            db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(str::to_string)).collect();
+        security_groups.sort();
+        InstanceConfig {
+            class: db.db_instance_class().unwrap_or_default().to_string(),
+            engine: db.engine().unwrap_or_default().to_string(),
+            subnet_group: db.db_subnet_group().and_then(|g| g.db_subnet_group_name()).map(str::to_string),
+            parameter_group: db.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).map(str::to_string),
+            option_group: db.option_group_memberships().first().and_then(|g| g.option_group_name()).map(str::to_string),
+            security_groups,
+            multi_az: db.multi_az().unwrap_or(false),
+            storage_type: db.storage_type().map(str::to_string),
+            allocated_storage: db.allocated_storage(),
+            iops: db.iops(),
+            storage_throughput: db.storage_throughput(),
+            port: db.endpoint().and_then(|e| e.port()).or(db.db_instance_port()).filter(|p| *p > 0),
+            publicly_accessible: db.publicly_accessible(),
+            deletion_protection: db.deletion_protection().unwrap_or(false),
+            backup_retention: db.backup_retention_period(),
+            copy_tags_to_snapshot: db.copy_tags_to_snapshot().unwrap_or(false),
+            tags: user_tags(db.tag_list()),
+        }
+    }
+}
+
+/// Tags without pilotlight's own (`pilotlight:*`), which mark work, not configuration.
+pub fn user_tags(list: &[Tag]) -> IndexMap<String, String> {
+    tag_map(list).into_iter().filter(|(k, _)| !k.starts_with("pilotlight:")).collect()
+}
+
+/// What `read` records before anything changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Layout {
+    recovery_id: String,
+    recovery_region: String,
+    primary_id: String,
+    primary_region: String,
+    /// Where the original is kept.
+    kept_id: String,
+    config: InstanceConfig,
+    /// Set when recovery is in another account: the account to share the snapshot with.
+    share_with: Option<String>,
+}
+
+impl Action for RdsFailback {
+    const NAME: &'static str = "rds.failback";
+    const SUMMARY: &'static str = "restore an RDS instance in primary under its original identifier from a snapshot of the recovery instance, keeping the original renamed";
+    const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        resource_names(cx, &self.resource, &self.resources, ResourceType::RdsInstance).1
+    }
+
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
+        let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
+        let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
+        each_resource(&names, self.max_parallel.unwrap_or(DEFAULT_PARALLEL), |name| {
+            let (primary, recovery) = (&primary, &recovery);
+            async move { One { cx, name: &name, primary, recovery, kms: self.kms_key_id.as_deref() }.run().await }
+        })
+        .await
+    }
+}
+
+/// The DB instance with this identifier, or `None` when RDS says there is none.
+pub async fn instance(
+    log: &dyn CallLog,
+    client: &Client,
+    id: &str,
+    region: &str,
+) -> Result<Option<DbInstance>, ActionError> {
+    match read(log, at(id, region), client.describe_db_instances().db_instance_identifier(id), |r| r.send()).await? {
+        Ok(out) => Ok(out.db_instances().first().cloned()),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn snapshot(log: &dyn CallLog, client: &Client, id: &str, region: &str) -> Result<Option<SnapNow>, ActionError> {
+    let req = client.describe_db_snapshots().db_snapshot_identifier(id);
+    match read(log, at(id, region), req, |r| r.send()).await? {
+        Ok(out) => Ok(out.db_snapshots().first().map(|s| SnapNow {
+            snap: Snap {
+                id: id.to_string(),
+                arn: s.db_snapshot_arn().unwrap_or_default().to_string(),
+                created: time(s.snapshot_create_time()),
+            },
+            status: s.status().unwrap_or("unknown").to_string(),
+            tags: tag_map(s.tag_list()),
+        })),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One instance's failback.
+struct One<'a, 'c> {
+    cx: &'a ActionCx<'c>,
+    name: &'a str,
+    primary: &'a Client,
+    recovery: &'a Client,
+    kms: Option<&'a str>,
+}
+
+impl One<'_, '_> {
+    fn sub_name(&self, part: &str) -> String {
+        format!("{}/{part}", self.name)
+    }
+
+    async fn run(&self) -> Result<Value, ActionError> {
+        let cx = self.cx;
+        let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
+        let snap = self.snapshot_recovery(&l).await?;
+        let copy = self.copy_to_primary(&l, &snap).await?;
+        self.keep_primary(&l).await?;
+        self.restore(&l, &copy).await?;
+        let reapplied = self.reapply(&l).await?;
+        Ok(self.outputs(&l, &snap, &copy, &reapplied))
+    }
+
+    async fn read_layout(&self) -> Result<Layout, ActionError> {
+        let cx = self.cx;
+        let res = cx
+            .runbook
+            .resources
+            .get(self.name)
+            .ok_or_else(|| ActionError::Failed(format!("no resource {}", self.name)))?;
+        let (p_id, r_id) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
+        let p_region = cx.envs.region("primary")?.to_string();
+        let r_region = cx.envs.region("recovery")?.to_string();
+        if instance(cx.log, self.recovery, &r_id, &r_region).await?.is_none() {
+            return Err(ActionError::Failed(format!("recovery DB instance {r_id} not found in {r_region}")));
+        }
+        let pri = instance(cx.log, self.primary, &p_id, &p_region).await?.ok_or_else(|| {
+            ActionError::Failed(format!(
+                "primary DB instance {p_id} not found in {p_region}: failback restores over an existing primary \
+                 (its configuration is what the restore is given)"
+            ))
+        })?;
+        let p_acct = cx.envs.check_account("primary", cx.log).await?.account;
+        let r_acct = cx.envs.check_account("recovery", cx.log).await?.account;
+        Ok(Layout {
+            kept_id: kept_id(cx.run_id, &p_id),
+            recovery_id: r_id,
+            recovery_region: r_region,
+            primary_id: p_id,
+            primary_region: p_region,
+            config: InstanceConfig::of(&pri),
+            share_with: (p_acct != r_acct).then_some(p_acct),
+        })
+    }
+
+    /// Snapshots the recovery instance (or finds the snapshot this run made) and waits for it.
+    async fn snapshot_recovery(&self, l: &Layout) -> Result<Snap, ActionError> {
+        let cx = self.cx;
+        let id = made_id(cx.run_id, self.name, "recovery");
+        let region = &l.recovery_region;
+        let detail = json!({ "instance": l.recovery_id, "snapshot": id });
+        let snap: Snap = cx
+            .sub(&self.sub_name("snapshot-recovery"), detail, |_| async {
+                if let Some(now) = snapshot(cx.log, self.recovery, &id, region).await? {
+                    if !is_ours(cx, &now.tags, self.name, "recovery-snapshot") {
+                        return Err(not_ours("DB snapshot", &id, region));
+                    }
+                    return Ok(now.snap);
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would snapshot {} as {id}", l.recovery_id))?;
+                    return Ok(Snap { id: id.clone(), arn: format!("(dry run) {id}"), created: None });
+                }
+                let req = self
+                    .recovery
+                    .create_db_snapshot()
+                    .db_snapshot_identifier(&id)
+                    .db_instance_identifier(&l.recovery_id)
+                    .set_tags(Some(tags(cx, self.name, "recovery-snapshot")));
+                let out = mutate(cx.log, at(&l.recovery_id, region), req, |r| r.send()).await??;
+                let s = out.db_snapshot();
+                Ok(Snap {
+                    id: id.clone(),
+                    arn: s.and_then(|s| s.db_snapshot_arn()).unwrap_or_default().to_string(),
+                    created: time(s.and_then(|s| s.snapshot_create_time())),
+                })
+            })
+            .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-recovery-snapshot"), json!({ "snapshot": id }), &["available"], || async {
+            let now = snapshot(&quiet, self.recovery, &id, region).await?;
+            Ok(vec![(format!("snapshot {id}"), now.map(|s| s.status))])
+        })
+        .await?;
+        Ok(snap)
+    }
+
+    /// Shares the snapshot (cross-account) and copies it into the primary region; the copy
+    /// carries the recovery point's time.
+    async fn copy_to_primary(&self, l: &Layout, snap: &Snap) -> Result<Snap, ActionError> {
+        let cx = self.cx;
+        if let Some(account) = &l.share_with {
+            cx.sub(&self.sub_name("share-with-primary"), json!({ "account": account }), |_| async {
+                if cx.dry_run {
+                    return Ok(cx.log.note(format!("dry run: would share {} with account {account}", snap.id))?);
+                }
+                let req = self
+                    .recovery
+                    .modify_db_snapshot_attribute()
+                    .db_snapshot_identifier(&snap.id)
+                    .attribute_name("restore")
+                    .values_to_add(account);
+                mutate(cx.log, at(&snap.id, &l.recovery_region), req, |r| r.send()).await??;
+                Ok(())
+            })
+            .await?;
+        }
+        let id = made_id(cx.run_id, self.name, "primary-copy");
+        let region = &l.primary_region;
+        let detail = json!({ "from": snap.arn, "to": id, "region": region });
+        let copy: Snap = cx
+            .sub(&self.sub_name("copy-to-primary"), detail, |_| async {
+                // The source's create time is the recovery point (read again: it is set once the
+                // snapshot completes).
+                let created = match snapshot(cx.log, self.recovery, &snap.id, &l.recovery_region).await? {
+                    Some(s) => s.snap.created,
+                    None if cx.dry_run => None,
+                    None => {
+                        return Err(ActionError::Failed(format!(
+                            "snapshot {} is gone from {}",
+                            snap.id, l.recovery_region
+                        )));
+                    }
+                };
+                if let Some(now) = snapshot(cx.log, self.primary, &id, region).await? {
+                    if !is_ours(cx, &now.tags, self.name, "primary-copy") {
+                        return Err(not_ours("DB snapshot", &id, region));
+                    }
+                    return Ok(Snap { created, ..now.snap });
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would copy {} to {region} as {id}", snap.id))?;
+                    return Ok(Snap { id: id.clone(), arn: format!("(dry run) {id}"), created });
+                }
+                // Across regions the source is named by ARN. The SDK's pre-signed URL is only
+                // needed in GovCloud; elsewhere RDS fetches the source itself.
+                let req = self
+                    .primary
+                    .copy_db_snapshot()
+                    .source_db_snapshot_identifier(&snap.arn)
+                    .target_db_snapshot_identifier(&id)
+                    .set_kms_key_id(self.kms.map(str::to_string))
+                    .set_tags(Some(tags(cx, self.name, "primary-copy")));
+                let out = mutate(cx.log, at(&snap.id, region), req, |r| r.send()).await??;
+                let arn = out.db_snapshot().and_then(|s| s.db_snapshot_arn()).unwrap_or_default().to_string();
+                Ok(Snap { id: id.clone(), arn, created })
+            })
+            .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-primary-copy"), json!({ "snapshot": id }), &["available"], || async {
+            let now = snapshot(&quiet, self.primary, &id, region).await?;
+            Ok(vec![(format!("snapshot {id}"), now.map(|s| s.status))])
+        })
+        .await?;
+        Ok(copy)
+    }
+
+    /// Tags the original as kept, then renames it out of the way with deletion protection on.
+    async fn keep_primary(&self, l: &Layout) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (region, kept) = (&l.primary_region, &l.kept_id);
+        let detail = json!({ "instance": l.primary_id, "renamed_to": kept, "deletion_protection": true });
+        cx.sub(&self.sub_name("keep-primary"), detail, |_| async {
+            if let Some(db) = instance(cx.log, self.primary, kept, region).await? {
+                // An earlier run of this sub-step renamed it and was cut off after the call.
+                return if is_ours(cx, &tag_map(db.tag_list()), self.name, "pre-failback") {
+                    Ok(())
+                } else {
+                    Err(not_ours("DB instance", kept, region))
+                };
+            }
+            if cx.dry_run {
+                return Ok(cx.log.note(format!(
+                    "dry run: would rename {} to {kept} (kept, deletion protection on)",
+                    l.primary_id
+                ))?);
+            }
+            let db = instance(cx.log, self.primary, &l.primary_id, region).await?.ok_or_else(|| {
+                ActionError::Failed(format!(
+                    "neither {} nor {kept} exists in {region}: the original primary instance is not where this \
+                     run left it; find it before going on",
+                    l.primary_id
+                ))
+            })?;
+            if is_ours(cx, &tag_map(db.tag_list()), self.name, "restored") {
+                return Err(ActionError::Failed(format!(
+                    "{} is already this run's restored instance, yet the original was not kept as {kept}",
+                    l.primary_id
+                )));
+            }
+            // Tagged first, so that a resumed run recognises it under its new name.
+            let arn = db.db_instance_arn().unwrap_or_default().to_string();
+            let req = self.primary.add_tags_to_resource().resource_name(&arn).set_tags(Some(tags(
+                cx,
+                self.name,
+                "pre-failback",
+            )));
+            mutate(cx.log, at(&l.primary_id, region), req, |r| r.send()).await??;
+            let req = self
+                .primary
+                .modify_db_instance()
+                .db_instance_identifier(&l.primary_id)
+                .new_db_instance_identifier(kept)
+                .deletion_protection(true)
+                .apply_immediately(true);
+            mutate(cx.log, at(&l.primary_id, region), req, |r| r.send()).await??;
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        let detail = json!({ "kept": kept, "freed": l.primary_id });
+        wait_status(cx, &self.sub_name("wait-primary-kept"), detail, &["available", "gone"], || async {
+            let kept_now = instance(&quiet, self.primary, kept, region).await?;
+            let old_now = instance(&quiet, self.primary, &l.primary_id, region).await?;
+            Ok(vec![
+                (format!("kept instance {kept}"), Some(kept_now.map_or("not yet renamed".into(), |d| status(&d)))),
+                (format!("identifier {}", l.primary_id), old_now.map(|d| format!("still taken ({})", status(&d)))),
+            ])
+        })
+        .await
+    }
+
+    /// Restores a new instance under the original identifier from the copy.
+    async fn restore(&self, l: &Layout, copy: &Snap) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (region, id, c) = (&l.primary_region, &l.primary_id, &l.config);
+        let detail = json!({ "instance": id, "from": copy.id, "class": c.class });
+        cx.sub(&self.sub_name("restore"), detail, |_| async {
+            if cx.dry_run {
+                return Ok(cx.log.note(format!("dry run: would restore {id} ({}) from {}", c.class, copy.id))?);
+            }
+            if let Some(db) = instance(cx.log, self.primary, id, region).await? {
+                return if is_ours(cx, &tag_map(db.tag_list()), self.name, "restored") {
+                    Ok(())
+                } else {
+                    Err(not_ours("DB instance", id, region))
+                };
+            }
+            let mut all_tags: Vec<Tag> = c.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+            all_tags.extend(tags(cx, self.name, "restored"));
+            let req = self
+                .primary
+                .restore_db_instance_from_db_snapshot()
+                .db_instance_identifier(id)
+                .db_snapshot_identifier(&copy.id)
+                .db_instance_class(&c.class)
+                .set_db_subnet_group_name(c.subnet_group.clone())
+                .set_db_parameter_group_name(custom(&c.parameter_group))
+                .set_option_group_name(custom(&c.option_group))
+                .set_vpc_security_group_ids((!c.security_groups.is_empty()).then(|| c.security_groups.clone()))
+                .multi_az(c.multi_az)
+                .set_storage_type(c.storage_type.clone())
+                .set_allocated_storage(c.allocated_storage)
+                .set_iops(c.iops)
+                .set_storage_throughput(c.storage_throughput)
+                .set_port(c.port)
+                .set_publicly_accessible(c.publicly_accessible)
+                .deletion_protection(c.deletion_protection)
+                .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
+                .set_tags(Some(all_tags));
+            match mutate(cx.log, at(id, region), req, |r| r.send()).await? {
+                Ok(_) => Ok(()),
+                Err(failure) => self.created_anyway(id, region, failure.text()).await.and_then(|made| {
+                    if made { Ok(()) } else { Err(failure.into()) }
+                }),
+            }
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-restored"), json!({ "instance": id }), &["available"], || async {
+            let now = instance(&quiet, self.primary, id, region).await?;
+            Ok(vec![(format!("instance {id}"), now.map(|d| status(&d)))])
+        })
+        .await
+    }
+
+    /// A create can answer an error and still have created the thing (moto does when its
+    /// automatic snapshot name clashes; on AWS a connection can drop after the call landed).
+    /// True, with a note in the journal, when the instance exists with this run's tags.
+    async fn created_anyway(&self, id: &str, region: &str, error: String) -> Result<bool, ActionError> {
+        let cx = self.cx;
+        let made = instance(cx.log, self.primary, id, region)
+            .await?
+            .is_some_and(|db| is_ours(cx, &tag_map(db.tag_list()), self.name, "restored"));
+        if made {
+            cx.log.note(format!("the restore answered `{error}`, yet {id} exists with this run's tags: going on"))?;
+        }
+        Ok(made)
+    }
+
+    /// Sets what the restore did not: every recorded setting that differs now.
+    async fn reapply(&self, l: &Layout) -> Result<Vec<String>, ActionError> {
+        let cx = self.cx;
+        let (region, id, want) = (&l.primary_region, &l.primary_id, &l.config);
+        let changes: Vec<String> = cx
+            .sub(&self.sub_name("reapply-config"), json!({ "recorded": want }), |_| async {
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would set on {id} what the restore did not take"))?;
+                    return Ok(Vec::new());
+                }
+                let db = instance(cx.log, self.primary, id, region)
+                    .await?
+                    .ok_or_else(|| ActionError::Failed(format!("restored instance {id} not found in {region}")))?;
+                let now = InstanceConfig::of(&db);
+                let mut changes = Vec::new();
+                let mut req = self.primary.modify_db_instance().db_instance_identifier(id).apply_immediately(true);
+                let mut differs = |what: &str, was: String, is: String| {
+                    let differ = was != is;
+                    if differ {
+                        changes.push(format!("{what}: {is} -> {was}"));
+                    }
+                    differ
+                };
+                if differs("class", want.class.clone(), now.class.clone()) {
+                    req = req.db_instance_class(&want.class);
+                }
+                if differs("multi-AZ", want.multi_az.to_string(), now.multi_az.to_string()) {
+                    req = req.multi_az(want.multi_az);
+                }
+                let custom_group = custom(&want.parameter_group);
+                if custom_group.is_some() && differs("parameter group", format!("{:?}", want.parameter_group), format!("{:?}", now.parameter_group)) {
+                    req = req.set_db_parameter_group_name(want.parameter_group.clone());
+                }
+                if differs("security groups", want.security_groups.join(","), now.security_groups.join(",")) {
+                    req = req.set_vpc_security_group_ids(Some(want.security_groups.clone()));
+                }
+                if differs("backup retention", format!("{:?}", want.backup_retention), format!("{:?}", now.backup_retention)) {
+                    req = req.set_backup_retention_period(want.backup_retention);
+                }
+                if differs("deletion protection", want.deletion_protection.to_string(), now.deletion_protection.to_string()) {
+                    req = req.deletion_protection(want.deletion_protection);
+                }
+                if differs("copy tags to snapshot", want.copy_tags_to_snapshot.to_string(), now.copy_tags_to_snapshot.to_string()) {
+                    req = req.copy_tags_to_snapshot(want.copy_tags_to_snapshot);
+                }
+                if !changes.is_empty() {
+                    mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+                }
+                let missing: Vec<Tag> = want
+                    .tags
+                    .iter()
+                    .filter(|(k, v)| now.tags.get(*k) != Some(*v))
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect();
+                if !missing.is_empty() {
+                    changes.push(format!("tags: {}", missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")));
+                    let arn = db.db_instance_arn().unwrap_or_default();
+                    let req = self.primary.add_tags_to_resource().resource_name(arn).set_tags(Some(missing));
+                    mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+                }
+                Ok(changes)
+            })
+            .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-configured"), json!({ "instance": id }), &["available"], || async {
+            let now = instance(&quiet, self.primary, id, region).await?;
+            Ok(vec![(format!("instance {id}"), now.map(|d| status(&d)))])
+        })
+        .await?;
+        Ok(changes)
+    }
+
+    fn outputs(&self, l: &Layout, snap: &Snap, copy: &Snap, reapplied: &[String]) -> Value {
+        let r = |kind: &str, id: &str, region: &str, why: String, delete_with: String| Retained {
+            resource: self.name.to_string(),
+            kind: kind.into(),
+            id: id.into(),
+            region: region.into(),
+            why,
+            delete_with,
+        };
+        let (p, k) = (&l.primary_region, &l.kept_id);
+        let retained = vec![
+            r(
+                "rds_instance",
+                k,
+                p,
+                format!("the primary instance {} before failback (renamed, deletion protection on)", l.primary_id),
+                format!(
+                    "aws rds modify-db-instance --region {p} --db-instance-identifier {k} --no-deletion-protection \
+                     --apply-immediately && aws rds delete-db-instance --region {p} --db-instance-identifier {k} \
+                     --final-db-snapshot-identifier {k}-final"
+                ),
+            ),
+            r(
+                "rds_snapshot",
+                &snap.id,
+                &l.recovery_region,
+                "recovery point taken from the recovery instance".into(),
+                format!("aws rds delete-db-snapshot --region {} --db-snapshot-identifier {}", l.recovery_region, snap.id),
+            ),
+            r(
+                "rds_snapshot",
+                &copy.id,
+                p,
+                "copy of the recovery point in primary".into(),
+                format!("aws rds delete-db-snapshot --region {p} --db-snapshot-identifier {}", copy.id),
+            ),
+        ];
+        json!({
+            "instance": l.primary_id,
+            "kept_instance": k,
+            "recovery_snapshot": snap.id,
+            "primary_snapshot": copy.id,
+            "recovery_point": copy.created,
+            "recorded_config": l.config,
+            "reapplied": reapplied,
+            "retained": retained,
+        })
+    }
+}
+
+/// A parameter or option group worth naming: the engine's default ones (`default.postgres16`,
+/// `default:postgres-16`) are what a restore gets anyway, and naming one that does not exist in
+/// the target (a different engine version's default) would fail the restore.
+pub fn custom(group: &Option<String>) -> Option<String> {
+    group.clone().filter(|g| !g.starts_with("default.") && !g.starts_with("default:"))
+}
+
+fn status(db: &DbInstance) -> String {
+    db.db_instance_status().unwrap_or("unknown").to_string()
+}

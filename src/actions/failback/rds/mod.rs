@@ -1,0 +1,154 @@
+//! What `rds.failback` and `aurora.failback` share: identifiers for what a run makes (snapshot
+//! copies, the kept original), the tags that prove a thing is this run's, and the waits on an
+//! RDS status.
+//!
+//! RDS identifiers are names, not generated ids, so a resumed sub-step finds its own work by
+//! looking the deterministic name up and checking the `pilotlight:run` tag: a name that exists
+//! without this run's tag is someone else's, and the action stops rather than adopt it.
+
+pub mod instance;
+
+use super::{TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};
+use crate::actions::{ActionCx, Poll};
+use crate::aws::ActionError;
+use aws_sdk_rds::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_rds::types::Tag;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::future::Future;
+
+/// Marks what a failback keeps on purpose (`pre-failback`) or made (`restored`, `snapshot`).
+pub const TAG_STAGE: &str = "pilotlight:stage";
+/// RDS allows at most this many characters in a DB instance or cluster identifier.
+const MAX_ID: usize = 63;
+
+/// A snapshot (instance or cluster) this run made or copied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snap {
+    pub id: String,
+    pub arn: String,
+    /// When the recovery point was taken (RFC 3339): the RPO reference.
+    pub created: Option<String>,
+}
+
+/// A snapshot as RDS reports it now.
+pub struct SnapNow {
+    pub snap: Snap,
+    pub status: String,
+    pub tags: IndexMap<String, String>,
+}
+
+/// The identifier for something this run makes: `pl-<run stamp>-<resource>-<part>`, lower case,
+/// letters, digits and single hyphens (what RDS accepts), unique per run.
+pub fn made_id(run_id: &str, resource: &str, part: &str) -> String {
+    let stamp = run_id.split('-').next().unwrap_or_default();
+    sanitise(&format!("pl-{stamp}-{}-{resource}-{part}", short_run_id(run_id)))
+}
+
+/// Where the original primary instance or cluster is kept: `<id>-pre-failback-<short run id>`
+/// (the original id shortened if the whole would pass RDS's 63 characters).
+pub fn kept_id(run_id: &str, original: &str) -> String {
+    let suffix = format!("-pre-failback-{}", short_run_id(run_id));
+    let room = MAX_ID.saturating_sub(suffix.len());
+    let head: String = original.chars().take(room).collect();
+    sanitise(&format!("{}{suffix}", head.trim_end_matches('-')))
+}
+
+fn sanitise(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// The tags on everything a failback makes or keeps.
+pub fn tags(cx: &ActionCx<'_>, resource: &str, stage: &str) -> Vec<Tag> {
+    let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    vec![t(TAG_RUN, cx.run_id), t(TAG_STEP, cx.step), t(TAG_RESOURCE, resource), t(TAG_STAGE, stage)]
+}
+
+pub fn tag_map(tags: &[Tag]) -> IndexMap<String, String> {
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
+}
+
+/// True when the tags say this run made (or kept) the thing for this resource and stage.
+pub fn is_ours(cx: &ActionCx<'_>, tags: &IndexMap<String, String>, resource: &str, stage: &str) -> bool {
+    tags.get(TAG_RUN).map(String::as_str) == Some(cx.run_id)
+        && tags.get(TAG_RESOURCE).map(String::as_str) == Some(resource)
+        && tags.get(TAG_STAGE).map(String::as_str) == Some(stage)
+}
+
+/// Stops when a name this run means to use is held by something it did not make.
+pub fn not_ours(what: &str, id: &str, region: &str) -> ActionError {
+    ActionError::Failed(format!(
+        "{what} {id} already exists in {region} without this run's pilotlight:run tag; it is not this run's \
+         work, so nothing was changed. Rename or remove it, or check which run made it."
+    ))
+}
+
+pub fn time(t: Option<&DateTime>) -> Option<String> {
+    t.and_then(|t| t.fmt(DateTimeFormat::DateTime).ok())
+}
+
+/// Waits (as its own sub-step) until `status` answers one of `ready`; `failed` statuses stop
+/// the wait with an error. `status` answers `None` when the thing is gone, which is ready only
+/// when `ready` contains `"gone"`. Skipped in a dry run (nothing was started to wait for).
+pub async fn wait_status<F, Fut>(
+    cx: &ActionCx<'_>,
+    name: &str,
+    detail: Value,
+    ready: &[&str],
+    mut status: F,
+) -> Result<(), ActionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Vec<(String, Option<String>)>, ActionError>>,
+{
+    if cx.dry_run {
+        return Ok(());
+    }
+    const FAILED: &[&str] = &["failed", "incompatible-restore", "incompatible-parameters", "inaccessible-encryption-credentials"];
+    cx.sub(name, detail, |_| async {
+        cx.wait_for(name, cx.timeout, || {
+            let fut = status();
+            async move {
+                let mut pending = Vec::new();
+                for (what, now) in fut.await? {
+                    let now = now.unwrap_or_else(|| "gone".to_string());
+                    if FAILED.contains(&now.as_str()) {
+                        return Err(ActionError::Failed(format!("{what} is {now}")));
+                    }
+                    if !ready.contains(&now.as_str()) {
+                        pending.push(format!("{what} {now}"));
+                    }
+                }
+                Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
+            }
+        })
+        .await
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_what_rds_accepts() {
+        assert_eq!(sanitise("pl-20261122T050210Z-a3f1-orders_db-primary-copy"), "pl-20261122t050210z-a3f1-orders-db-primary-copy");
+        assert_eq!(sanitise("a--b__c-"), "a-b-c");
+        let run = "20261122T050210Z-failback-a3f1";
+        assert_eq!(made_id(run, "orders_db", "recovery"), "pl-20261122t050210z-a3f1-orders-db-recovery");
+        assert_eq!(kept_id(run, "orders-db"), "orders-db-pre-failback-a3f1");
+        let long = "x".repeat(70);
+        let kept = kept_id(run, &long);
+        assert_eq!(kept.len(), 63);
+        assert!(kept.ends_with("-pre-failback-a3f1"));
+    }
+}
