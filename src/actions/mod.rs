@@ -60,10 +60,11 @@ pub static REGISTRY: Registry = Registry(&[
     &Entry::<exec::ExecParams>(PhantomData),
     &Entry::<failback::ec2::Ec2Failback>(PhantomData),
     &Entry::<failback::rds::instance::RdsFailback>(PhantomData),
+    &Entry::<failback::rds::aurora::AuroraFailback>(PhantomData),
 ]);
 
 /// Actions later work will add; naming one gets a clear message instead of "unknown".
-const PLANNED: &[&str] = &["aurora.failback", "dynamodb.failback", "recovery.conclude"];
+const PLANNED: &[&str] = &["dynamodb.failback", "recovery.conclude"];
 
 /// The registry: what validation, the schema and the engine ask about actions.
 pub struct Registry(&'static [&'static dyn Registered]);

@@ -59,6 +59,7 @@ ops!(Reading, aws_sdk_rds, "rds":
     describe_db_snapshots::DescribeDBSnapshots,
     describe_db_cluster_snapshots::DescribeDBClusterSnapshots,
     list_tags_for_resource::ListTagsForResource,
+    describe_db_cluster_endpoints::DescribeDBClusterEndpoints,
 );
 ops!(Mutating, aws_sdk_rds, "rds":
     create_db_snapshot::CreateDBSnapshot,

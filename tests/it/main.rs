@@ -1,6 +1,7 @@
 //! Integration tests: one binary, modules by subject. Tests that need AWS talk to a real moto
 //! server through the real SDK clients; each starts its own server and stops it by its PID.
 
+mod aurora_failback;
 mod data_safety;
 mod dry_run;
 mod ec2_failback;

@@ -1,8 +1,8 @@
 //! `rds.failback`: bring an RDS instance's data home from recovery, keeping the original.
 //!
 //! Per resource, as sub-steps: `read` (the primary instance's configuration, recorded before
-//! anything changes), `snapshot-recovery`, `wait-recovery-snapshot`, `share-with-primary`
-//! (cross-account only), `copy-to-primary`, `wait-primary-copy`, `keep-primary` (tagged, then
+//! anything changes), the recovery point ([`super::snapshots`]: snapshot, share when
+//! cross-account, copy to primary, with their waits), `keep-primary` (tagged, then
 //! renamed to `<id>-pre-failback-<short run id>` with deletion protection on: kept, never
 //! deleted), `wait-primary-kept`, `restore` (a new instance under the original identifier from
 //! the copy, given the recorded configuration, so endpoints keep working), `wait-restored`,
@@ -10,7 +10,8 @@
 //! `wait-configured`. Every name this run makes is deterministic and tagged, so a resumed
 //! sub-step finds its own work before acting.
 
-use super::{Snap, SnapNow, is_ours, kept_id, made_id, not_ours, tag_map, tags, time, wait_status};
+use super::snapshots::{Kind, RecoveryPoint};
+use super::{Snap, is_ours, or_none, kept_id, not_ours, tag_map, tags, wait_status};
 use crate::actions::failback::{DEFAULT_PARALLEL, Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
@@ -140,28 +141,8 @@ pub async fn instance(
     id: &str,
     region: &str,
 ) -> Result<Option<DbInstance>, ActionError> {
-    match read(log, at(id, region), client.describe_db_instances().db_instance_identifier(id), |r| r.send()).await? {
-        Ok(out) => Ok(out.db_instances().first().cloned()),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn snapshot(log: &dyn CallLog, client: &Client, id: &str, region: &str) -> Result<Option<SnapNow>, ActionError> {
-    let req = client.describe_db_snapshots().db_snapshot_identifier(id);
-    match read(log, at(id, region), req, |r| r.send()).await? {
-        Ok(out) => Ok(out.db_snapshots().first().map(|s| SnapNow {
-            snap: Snap {
-                id: id.to_string(),
-                arn: s.db_snapshot_arn().unwrap_or_default().to_string(),
-                created: time(s.snapshot_create_time()),
-            },
-            status: s.status().unwrap_or("unknown").to_string(),
-            tags: tag_map(s.tag_list()),
-        })),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    let req = client.describe_db_instances().db_instance_identifier(id);
+    or_none(read(log, at(id, region), req, |r| r.send()).await?.map(|out| out.db_instances().first().cloned()))
 }
 
 /// One instance's failback.
@@ -181,8 +162,20 @@ impl One<'_, '_> {
     async fn run(&self) -> Result<Value, ActionError> {
         let cx = self.cx;
         let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
-        let snap = self.snapshot_recovery(&l).await?;
-        let copy = self.copy_to_primary(&l, &snap).await?;
+        let (snap, copy) = RecoveryPoint {
+            cx,
+            name: self.name,
+            kind: Kind::Instance,
+            primary: self.primary,
+            recovery: self.recovery,
+            kms: self.kms,
+            source: &l.recovery_id,
+            recovery_region: &l.recovery_region,
+            primary_region: &l.primary_region,
+            share_with: l.share_with.as_deref(),
+        }
+        .take()
+        .await?;
         self.keep_primary(&l).await?;
         self.restore(&l, &copy).await?;
         let reapplied = self.reapply(&l).await?;
@@ -219,118 +212,6 @@ impl One<'_, '_> {
             config: InstanceConfig::of(&pri),
             share_with: (p_acct != r_acct).then_some(p_acct),
         })
-    }
-
-    /// Snapshots the recovery instance (or finds the snapshot this run made) and waits for it.
-    async fn snapshot_recovery(&self, l: &Layout) -> Result<Snap, ActionError> {
-        let cx = self.cx;
-        let id = made_id(cx.run_id, self.name, "recovery");
-        let region = &l.recovery_region;
-        let detail = json!({ "instance": l.recovery_id, "snapshot": id });
-        let snap: Snap = cx
-            .sub(&self.sub_name("snapshot-recovery"), detail, |_| async {
-                if let Some(now) = snapshot(cx.log, self.recovery, &id, region).await? {
-                    if !is_ours(cx, &now.tags, self.name, "recovery-snapshot") {
-                        return Err(not_ours("DB snapshot", &id, region));
-                    }
-                    return Ok(now.snap);
-                }
-                if cx.dry_run {
-                    cx.log.note(format!("dry run: would snapshot {} as {id}", l.recovery_id))?;
-                    return Ok(Snap { id: id.clone(), arn: format!("(dry run) {id}"), created: None });
-                }
-                let req = self
-                    .recovery
-                    .create_db_snapshot()
-                    .db_snapshot_identifier(&id)
-                    .db_instance_identifier(&l.recovery_id)
-                    .set_tags(Some(tags(cx, self.name, "recovery-snapshot")));
-                let out = mutate(cx.log, at(&l.recovery_id, region), req, |r| r.send()).await??;
-                let s = out.db_snapshot();
-                Ok(Snap {
-                    id: id.clone(),
-                    arn: s.and_then(|s| s.db_snapshot_arn()).unwrap_or_default().to_string(),
-                    created: time(s.and_then(|s| s.snapshot_create_time())),
-                })
-            })
-            .await?;
-        let quiet = cx.quiet();
-        wait_status(cx, &self.sub_name("wait-recovery-snapshot"), json!({ "snapshot": id }), &["available"], || async {
-            let now = snapshot(&quiet, self.recovery, &id, region).await?;
-            Ok(vec![(format!("snapshot {id}"), now.map(|s| s.status))])
-        })
-        .await?;
-        Ok(snap)
-    }
-
-    /// Shares the snapshot (cross-account) and copies it into the primary region; the copy
-    /// carries the recovery point's time.
-    async fn copy_to_primary(&self, l: &Layout, snap: &Snap) -> Result<Snap, ActionError> {
-        let cx = self.cx;
-        if let Some(account) = &l.share_with {
-            cx.sub(&self.sub_name("share-with-primary"), json!({ "account": account }), |_| async {
-                if cx.dry_run {
-                    return Ok(cx.log.note(format!("dry run: would share {} with account {account}", snap.id))?);
-                }
-                let req = self
-                    .recovery
-                    .modify_db_snapshot_attribute()
-                    .db_snapshot_identifier(&snap.id)
-                    .attribute_name("restore")
-                    .values_to_add(account);
-                mutate(cx.log, at(&snap.id, &l.recovery_region), req, |r| r.send()).await??;
-                Ok(())
-            })
-            .await?;
-        }
-        let id = made_id(cx.run_id, self.name, "primary-copy");
-        let region = &l.primary_region;
-        let detail = json!({ "from": snap.arn, "to": id, "region": region });
-        let copy: Snap = cx
-            .sub(&self.sub_name("copy-to-primary"), detail, |_| async {
-                // The source's create time is the recovery point (read again: it is set once the
-                // snapshot completes).
-                let created = match snapshot(cx.log, self.recovery, &snap.id, &l.recovery_region).await? {
-                    Some(s) => s.snap.created,
-                    None if cx.dry_run => None,
-                    None => {
-                        return Err(ActionError::Failed(format!(
-                            "snapshot {} is gone from {}",
-                            snap.id, l.recovery_region
-                        )));
-                    }
-                };
-                if let Some(now) = snapshot(cx.log, self.primary, &id, region).await? {
-                    if !is_ours(cx, &now.tags, self.name, "primary-copy") {
-                        return Err(not_ours("DB snapshot", &id, region));
-                    }
-                    return Ok(Snap { created, ..now.snap });
-                }
-                if cx.dry_run {
-                    cx.log.note(format!("dry run: would copy {} to {region} as {id}", snap.id))?;
-                    return Ok(Snap { id: id.clone(), arn: format!("(dry run) {id}"), created });
-                }
-                // Across regions the source is named by ARN. The SDK's pre-signed URL is only
-                // needed in GovCloud; elsewhere RDS fetches the source itself.
-                let req = self
-                    .primary
-                    .copy_db_snapshot()
-                    .source_db_snapshot_identifier(&snap.arn)
-                    .target_db_snapshot_identifier(&id)
-                    .set_kms_key_id(self.kms.map(str::to_string))
-                    .set_tags(Some(tags(cx, self.name, "primary-copy")));
-                let out = mutate(cx.log, at(&snap.id, region), req, |r| r.send()).await??;
-                let arn = out.db_snapshot().and_then(|s| s.db_snapshot_arn()).unwrap_or_default().to_string();
-                Ok(Snap { id: id.clone(), arn, created })
-            })
-            .await?;
-        let quiet = cx.quiet();
-        wait_status(cx, &self.sub_name("wait-primary-copy"), json!({ "snapshot": id }), &["available"], || async {
-            let now = snapshot(&quiet, self.primary, &id, region).await?;
-            Ok(vec![(format!("snapshot {id}"), now.map(|s| s.status))])
-        })
-        .await?;
-        Ok(copy)
     }
 
     /// Tags the original as kept, then renames it out of the way with deletion protection on.

@@ -6,11 +6,13 @@
 //! looking the deterministic name up and checking the `pilotlight:run` tag: a name that exists
 //! without this run's tag is someone else's, and the action stops rather than adopt it.
 
+pub mod aurora;
 pub mod instance;
+pub mod snapshots;
 
 use super::{TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};
 use crate::actions::{ActionCx, Poll};
-use crate::aws::ActionError;
+use crate::aws::{ActionError, AwsFailure, ProvideErrorMetadata};
 use aws_sdk_rds::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_rds::types::Tag;
 use indexmap::IndexMap;
@@ -89,6 +91,18 @@ pub fn not_ours(what: &str, id: &str, region: &str) -> ActionError {
         "{what} {id} already exists in {region} without this run's pilotlight:run tag; it is not this run's \
          work, so nothing was changed. Rename or remove it, or check which run made it."
     ))
+}
+
+/// A describe's answer with "not found" as `None`.
+pub fn or_none<T, E>(answer: Result<Option<T>, AwsFailure<E>>) -> Result<Option<T>, ActionError>
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    match answer {
+        Ok(found) => Ok(found),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn time(t: Option<&DateTime>) -> Option<String> {

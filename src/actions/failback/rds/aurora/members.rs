@@ -1,0 +1,262 @@
+//! The parts of an Aurora cluster a restore does not bring back: its DB instances (class,
+//! promotion tier, parameter group, tags) and its custom endpoints. Recorded before anything
+//! changes, removed before the cluster is renamed, recreated on the restored cluster.
+
+use super::super::{is_ours, not_ours, or_none, tag_map, tags, wait_status};
+use super::super::instance::{custom, instance, user_tags};
+use crate::actions::ActionCx;
+use crate::aws::{ActionError, CallLog, at, mutate, read};
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::{DbCluster, Tag};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// One DB instance of the primary cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub class: String,
+    pub writer: bool,
+    pub promotion_tier: Option<i32>,
+    pub parameter_group: Option<String>,
+    pub tags: IndexMap<String, String>,
+}
+
+/// A custom endpoint of the primary cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    /// READER or ANY.
+    pub kind: String,
+    pub static_members: Vec<String>,
+    pub excluded_members: Vec<String>,
+}
+
+/// Reads every member of `cluster` (the writer first, so it is recreated first).
+pub async fn record_members(
+    log: &dyn CallLog,
+    client: &Client,
+    cluster: &DbCluster,
+    region: &str,
+) -> Result<Vec<Member>, ActionError> {
+    let mut out = Vec::new();
+    for m in cluster.db_cluster_members() {
+        let id = m.db_instance_identifier().unwrap_or_default();
+        let db = instance(log, client, id, region)
+            .await?
+            .ok_or_else(|| ActionError::Failed(format!("cluster member {id} not found in {region}")))?;
+        out.push(Member {
+            id: id.to_string(),
+            class: db.db_instance_class().unwrap_or_default().to_string(),
+            writer: m.is_cluster_writer().unwrap_or(false),
+            promotion_tier: m.promotion_tier().or(db.promotion_tier()),
+            parameter_group: db.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).map(String::from),
+            tags: user_tags(db.tag_list()),
+        });
+    }
+    out.sort_by_key(|m| !m.writer);
+    Ok(out)
+}
+
+/// Reads the cluster's custom endpoints. Only asked when the cluster lists some (the sandbox
+/// does not implement the endpoint API; a cluster without custom endpoints never needs it).
+pub async fn record_endpoints(
+    log: &dyn CallLog,
+    client: &Client,
+    cluster: &DbCluster,
+    region: &str,
+) -> Result<Vec<Endpoint>, ActionError> {
+    if cluster.custom_endpoints().is_empty() {
+        return Ok(Vec::new());
+    }
+    let id = cluster.db_cluster_identifier().unwrap_or_default();
+    let req = client.describe_db_cluster_endpoints().db_cluster_identifier(id);
+    let out = read(log, at(id, region), req, |r| r.send()).await??;
+    Ok(out
+        .db_cluster_endpoints()
+        .iter()
+        .filter(|e| e.endpoint_type() == Some("CUSTOM"))
+        .map(|e| Endpoint {
+            id: e.db_cluster_endpoint_identifier().unwrap_or_default().to_string(),
+            kind: e.custom_endpoint_type().unwrap_or("ANY").to_string(),
+            static_members: e.static_members().to_vec(),
+            excluded_members: e.excluded_members().to_vec(),
+        })
+        .collect())
+}
+
+async fn endpoint_status(log: &dyn CallLog, client: &Client, id: &str, region: &str) -> Result<Option<String>, ActionError> {
+    let req = client.describe_db_cluster_endpoints().db_cluster_endpoint_identifier(id);
+    let answer = read(log, at(id, region), req, |r| r.send()).await?;
+    or_none(answer.map(|out| out.db_cluster_endpoints().first().map(|e| e.status().unwrap_or("unknown").to_string())))
+}
+
+/// What the orchestration needs to act on one cluster's members.
+pub struct Members<'a, 'c> {
+    pub cx: &'a ActionCx<'c>,
+    pub name: &'a str,
+    pub client: &'a Client,
+    pub region: &'a str,
+    pub cluster: &'a str,
+    pub engine: &'a str,
+}
+
+impl Members<'_, '_> {
+    fn sub_name(&self, part: &str) -> String {
+        format!("{}/{part}", self.name)
+    }
+
+    /// Deletes the custom endpoints (recorded, recreated later) and waits until they are gone.
+    pub async fn remove_endpoints(&self, endpoints: &[Endpoint]) -> Result<(), ActionError> {
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        let cx = self.cx;
+        let ids: Vec<&str> = endpoints.iter().map(|e| e.id.as_str()).collect();
+        cx.sub(&self.sub_name("remove-custom-endpoints"), json!({ "endpoints": ids }), |_| async {
+            for id in &ids {
+                if endpoint_status(cx.log, self.client, id, self.region).await?.is_none() {
+                    continue;
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would delete custom endpoint {id} (recorded, recreated later)"))?;
+                    continue;
+                }
+                let req = self.client.delete_db_cluster_endpoint().db_cluster_endpoint_identifier(*id);
+                mutate(cx.log, at(id, self.region), req, |r| r.send()).await??;
+            }
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-endpoints-removed"), json!({ "endpoints": ids }), &["gone"], || async {
+            let mut out = Vec::new();
+            for id in &ids {
+                out.push((format!("endpoint {id}"), endpoint_status(&quiet, self.client, id, self.region).await?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Deletes the cluster's DB instances (the data lives in the cluster volume, which is kept
+    /// with the renamed cluster) and waits until they are gone.
+    pub async fn delete(&self, members: &[Member]) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        cx.sub(&self.sub_name("delete-instances"), json!({ "instances": ids, "cluster": self.cluster }), |_| async {
+            for id in &ids {
+                let Some(db) = instance(cx.log, self.client, id, self.region).await? else { continue };
+                if db.db_cluster_identifier() != Some(self.cluster) || db.db_instance_status() == Some("deleting") {
+                    continue;
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would delete instance {id} of cluster {} (recorded)", self.cluster))?;
+                    continue;
+                }
+                let req = self.client.delete_db_instance().db_instance_identifier(*id);
+                mutate(cx.log, at(id, self.region), req, |r| r.send()).await??;
+            }
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-instances-deleted"), json!({ "instances": ids }), &["gone"], || async {
+            let mut out = Vec::new();
+            for id in &ids {
+                let now = instance(&quiet, self.client, id, self.region).await?;
+                out.push((format!("instance {id}"), now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string())));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Recreates the recorded instances in the restored cluster (same identifiers, classes,
+    /// promotion tiers, parameter groups and tags; the writer first) and waits for them.
+    pub async fn recreate(&self, members: &[Member]) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        cx.sub(&self.sub_name("create-instances"), json!({ "instances": ids, "cluster": self.cluster }), |_| async {
+            for m in members {
+                if let Some(db) = instance(cx.log, self.client, &m.id, self.region).await? {
+                    if is_ours(cx, &tag_map(db.tag_list()), self.name, "restored") {
+                        continue;
+                    }
+                    return Err(not_ours("DB instance", &m.id, self.region));
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would create instance {} ({}) in {}", m.id, m.class, self.cluster))?;
+                    continue;
+                }
+                let mut all: Vec<Tag> = m.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+                all.extend(tags(cx, self.name, "restored"));
+                let req = self
+                    .client
+                    .create_db_instance()
+                    .db_instance_identifier(&m.id)
+                    .db_cluster_identifier(self.cluster)
+                    .engine(self.engine)
+                    .db_instance_class(&m.class)
+                    .set_promotion_tier(m.promotion_tier)
+                    .set_db_parameter_group_name(custom(&m.parameter_group))
+                    .set_tags(Some(all));
+                mutate(cx.log, at(&m.id, self.region), req, |r| r.send()).await??;
+            }
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-instances-available"), json!({ "instances": ids }), &["available"], || async {
+            let mut out = Vec::new();
+            for id in &ids {
+                let now = instance(&quiet, self.client, id, self.region).await?;
+                out.push((format!("instance {id}"), now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string())));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Recreates the recorded custom endpoints on the restored cluster.
+    pub async fn recreate_endpoints(&self, endpoints: &[Endpoint]) -> Result<(), ActionError> {
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        let cx = self.cx;
+        let ids: Vec<&str> = endpoints.iter().map(|e| e.id.as_str()).collect();
+        cx.sub(&self.sub_name("recreate-custom-endpoints"), json!({ "endpoints": ids }), |_| async {
+            for e in endpoints {
+                if endpoint_status(cx.log, self.client, &e.id, self.region).await?.is_some() {
+                    continue;
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would recreate custom endpoint {} ({})", e.id, e.kind))?;
+                    continue;
+                }
+                let req = self
+                    .client
+                    .create_db_cluster_endpoint()
+                    .db_cluster_identifier(self.cluster)
+                    .db_cluster_endpoint_identifier(&e.id)
+                    .endpoint_type(&e.kind)
+                    .set_static_members((!e.static_members.is_empty()).then(|| e.static_members.clone()))
+                    .set_excluded_members((!e.excluded_members.is_empty()).then(|| e.excluded_members.clone()))
+                    .set_tags(Some(tags(cx, self.name, "restored")));
+                mutate(cx.log, at(&e.id, self.region), req, |r| r.send()).await??;
+            }
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-endpoints-available"), json!({ "endpoints": ids }), &["available"], || async {
+            let mut out = Vec::new();
+            for id in &ids {
+                out.push((format!("endpoint {id}"), endpoint_status(&quiet, self.client, id, self.region).await?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

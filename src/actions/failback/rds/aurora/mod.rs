@@ -1,0 +1,468 @@
+//! `aurora.failback`: bring an Aurora cluster's data home from recovery, keeping the original.
+//!
+//! Per resource, as sub-steps: `read` (the primary cluster's configuration, instances and custom
+//! endpoints, recorded before anything changes), the recovery point ([`super::snapshots`]:
+//! snapshot the recovery cluster, share when cross-account, copy to primary), then on primary:
+//! `remove-custom-endpoints`, `protection-off`, `delete-instances` (recorded; the data is in the
+//! cluster volume, which stays with the kept cluster), `keep-cluster` (tagged, renamed to
+//! `<id>-pre-failback-<short run id>`, deletion protection back on), `restore` (a new cluster
+//! under the original identifier from the copy), `create-instances` (same identifiers, classes,
+//! promotion tiers), `recreate-custom-endpoints`, `reapply-config` (deletion protection, backup
+//! retention, tags), each with its wait.
+
+mod members;
+
+use super::instance::{custom, user_tags};
+use super::snapshots::{Kind, RecoveryPoint};
+use super::{Snap, is_ours, or_none, kept_id, not_ours, tag_map, tags, wait_status};
+use crate::actions::failback::{DEFAULT_PARALLEL, Retained, each_resource, resource_names};
+use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
+use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::runbook::ResourceType;
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::{DbCluster, Tag};
+use indexmap::IndexMap;
+use members::{Endpoint, Member, Members, record_endpoints, record_members};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Parameters of `aurora.failback`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuroraFailback {
+    /// A declared `aurora_cluster` resource.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Several `aurora_cluster` resources, failed back concurrently.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// KMS key (in the primary region) for the copy of an encrypted snapshot from another
+    /// account or region.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// At most this many clusters at once (default 4).
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+}
+
+/// The primary cluster's configuration, read before anything changes. Tags leave out
+/// pilotlight's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    pub engine: String,
+    pub engine_version: Option<String>,
+    pub parameter_group: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub port: Option<i32>,
+    pub deletion_protection: bool,
+    pub backup_retention: Option<i32>,
+    pub copy_tags_to_snapshot: bool,
+    pub tags: IndexMap<String, String>,
+}
+
+impl ClusterConfig {
+    fn of(c: &DbCluster) -> ClusterConfig {
+        let mut security_groups: Vec<String> =
+            c.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(str::to_string)).collect();
+        security_groups.sort();
+        ClusterConfig {
+            engine: c.engine().unwrap_or_default().to_string(),
+            engine_version: c.engine_version().map(str::to_string),
+            parameter_group: c.db_cluster_parameter_group().map(str::to_string),
+            subnet_group: c.db_subnet_group().map(str::to_string).filter(|g| g != "default"),
+            security_groups,
+            port: c.port(),
+            deletion_protection: c.deletion_protection().unwrap_or(false),
+            backup_retention: c.backup_retention_period(),
+            copy_tags_to_snapshot: c.copy_tags_to_snapshot().unwrap_or(false),
+            tags: user_tags(c.tag_list()),
+        }
+    }
+}
+
+/// What `read` records before anything changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Layout {
+    recovery_id: String,
+    recovery_region: String,
+    primary_id: String,
+    primary_region: String,
+    kept_id: String,
+    config: ClusterConfig,
+    members: Vec<Member>,
+    custom_endpoints: Vec<Endpoint>,
+    share_with: Option<String>,
+}
+
+impl Action for AuroraFailback {
+    const NAME: &'static str = "aurora.failback";
+    const SUMMARY: &'static str = "restore an Aurora cluster in primary under its original identifier from a snapshot of the recovery cluster, with its instances and custom endpoints, keeping the original renamed";
+    const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        resource_names(cx, &self.resource, &self.resources, ResourceType::AuroraCluster).1
+    }
+
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
+        let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
+        let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
+        each_resource(&names, self.max_parallel.unwrap_or(DEFAULT_PARALLEL), |name| {
+            let (primary, recovery) = (&primary, &recovery);
+            async move { One { cx, name: &name, primary, recovery, kms: self.kms_key_id.as_deref() }.run().await }
+        })
+        .await
+    }
+}
+
+/// The cluster with this identifier, or `None`.
+async fn cluster(log: &dyn CallLog, client: &Client, id: &str, region: &str) -> Result<Option<DbCluster>, ActionError> {
+    let req = client.describe_db_clusters().db_cluster_identifier(id);
+    or_none(read(log, at(id, region), req, |r| r.send()).await?.map(|out| out.db_clusters().first().cloned()))
+}
+
+fn status(c: &DbCluster) -> String {
+    c.status().unwrap_or("unknown").to_string()
+}
+
+/// One cluster's failback.
+struct One<'a, 'c> {
+    cx: &'a ActionCx<'c>,
+    name: &'a str,
+    primary: &'a Client,
+    recovery: &'a Client,
+    kms: Option<&'a str>,
+}
+
+impl One<'_, '_> {
+    fn sub_name(&self, part: &str) -> String {
+        format!("{}/{part}", self.name)
+    }
+
+    async fn run(&self) -> Result<Value, ActionError> {
+        let cx = self.cx;
+        let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
+        let (snap, copy) = RecoveryPoint {
+            cx,
+            name: self.name,
+            kind: Kind::Cluster,
+            primary: self.primary,
+            recovery: self.recovery,
+            kms: self.kms,
+            source: &l.recovery_id,
+            recovery_region: &l.recovery_region,
+            primary_region: &l.primary_region,
+            share_with: l.share_with.as_deref(),
+        }
+        .take()
+        .await?;
+        let old = Members {
+            cx,
+            name: self.name,
+            client: self.primary,
+            region: &l.primary_region,
+            cluster: &l.primary_id,
+            engine: &l.config.engine,
+        };
+        old.remove_endpoints(&l.custom_endpoints).await?;
+        self.protection_off(&l).await?;
+        old.delete(&l.members).await?;
+        self.keep_cluster(&l).await?;
+        self.restore(&l, &copy).await?;
+        old.recreate(&l.members).await?;
+        old.recreate_endpoints(&l.custom_endpoints).await?;
+        let reapplied = self.reapply(&l).await?;
+        Ok(self.outputs(&l, &snap, &copy, &reapplied))
+    }
+
+    async fn read_layout(&self) -> Result<Layout, ActionError> {
+        let cx = self.cx;
+        let res = cx
+            .runbook
+            .resources
+            .get(self.name)
+            .ok_or_else(|| ActionError::Failed(format!("no resource {}", self.name)))?;
+        let (p_id, r_id) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
+        let p_region = cx.envs.region("primary")?.to_string();
+        let r_region = cx.envs.region("recovery")?.to_string();
+        if cluster(cx.log, self.recovery, &r_id, &r_region).await?.is_none() {
+            return Err(ActionError::Failed(format!("recovery cluster {r_id} not found in {r_region}")));
+        }
+        let pri = cluster(cx.log, self.primary, &p_id, &p_region).await?.ok_or_else(|| {
+            ActionError::Failed(format!(
+                "primary cluster {p_id} not found in {p_region}: failback restores over an existing primary cluster \
+                 (its configuration, instances and endpoints are what the restore is given)"
+            ))
+        })?;
+        let members = record_members(cx.log, self.primary, &pri, &p_region).await?;
+        let custom_endpoints = record_endpoints(cx.log, self.primary, &pri, &p_region).await?;
+        let p_acct = cx.envs.check_account("primary", cx.log).await?.account;
+        let r_acct = cx.envs.check_account("recovery", cx.log).await?.account;
+        Ok(Layout {
+            kept_id: kept_id(cx.run_id, &p_id),
+            recovery_id: r_id,
+            recovery_region: r_region,
+            primary_id: p_id,
+            primary_region: p_region,
+            config: ClusterConfig::of(&pri),
+            members,
+            custom_endpoints,
+            share_with: (p_acct != r_acct).then_some(p_acct),
+        })
+    }
+
+    /// Turns deletion protection off on the original cluster, so its instances can go; the kept
+    /// cluster gets it back when it is renamed.
+    async fn protection_off(&self, l: &Layout) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (id, region) = (&l.primary_id, &l.primary_region);
+        cx.sub(&self.sub_name("protection-off"), json!({ "cluster": id }), |_| async {
+            if cx.dry_run {
+                return Ok(cx.log.note(format!("dry run: would turn deletion protection off on {id}"))?);
+            }
+            // Already renamed (this sub-step's rerun after a later one ran cannot happen: done
+            // sub-steps replay), or already off: nothing to do.
+            let Some(c) = cluster(cx.log, self.primary, id, region).await? else { return Ok(()) };
+            if c.deletion_protection() != Some(true) {
+                return Ok(());
+            }
+            let req = self
+                .primary
+                .modify_db_cluster()
+                .db_cluster_identifier(id)
+                .deletion_protection(false)
+                .apply_immediately(true);
+            mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Tags the original cluster as kept, then renames it with deletion protection back on.
+    async fn keep_cluster(&self, l: &Layout) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (region, kept) = (&l.primary_region, &l.kept_id);
+        let detail = json!({ "cluster": l.primary_id, "renamed_to": kept, "deletion_protection": true });
+        cx.sub(&self.sub_name("keep-cluster"), detail, |_| async {
+            if let Some(c) = cluster(cx.log, self.primary, kept, region).await? {
+                return if is_ours(cx, &tag_map(c.tag_list()), self.name, "pre-failback") {
+                    Ok(())
+                } else {
+                    Err(not_ours("DB cluster", kept, region))
+                };
+            }
+            if cx.dry_run {
+                return Ok(cx.log.note(format!(
+                    "dry run: would rename {} to {kept} (kept, deletion protection on)",
+                    l.primary_id
+                ))?);
+            }
+            let c = cluster(cx.log, self.primary, &l.primary_id, region).await?.ok_or_else(|| {
+                ActionError::Failed(format!(
+                    "neither {} nor {kept} exists in {region}: the original cluster is not where this run left it",
+                    l.primary_id
+                ))
+            })?;
+            let arn = c.db_cluster_arn().unwrap_or_default().to_string();
+            let req =
+                self.primary.add_tags_to_resource().resource_name(&arn).set_tags(Some(tags(cx, self.name, "pre-failback")));
+            mutate(cx.log, at(&l.primary_id, region), req, |r| r.send()).await??;
+            let req = self
+                .primary
+                .modify_db_cluster()
+                .db_cluster_identifier(&l.primary_id)
+                .new_db_cluster_identifier(kept)
+                .deletion_protection(true)
+                .apply_immediately(true);
+            mutate(cx.log, at(&l.primary_id, region), req, |r| r.send()).await??;
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        let detail = json!({ "kept": kept, "freed": l.primary_id });
+        wait_status(cx, &self.sub_name("wait-cluster-kept"), detail, &["available", "gone"], || async {
+            let kept_now = cluster(&quiet, self.primary, kept, region).await?;
+            let old_now = cluster(&quiet, self.primary, &l.primary_id, region).await?;
+            Ok(vec![
+                (format!("kept cluster {kept}"), Some(kept_now.map_or("not yet renamed".into(), |c| status(&c)))),
+                (format!("identifier {}", l.primary_id), old_now.map(|c| format!("still taken ({})", status(&c)))),
+            ])
+        })
+        .await
+    }
+
+    /// Restores a new cluster under the original identifier from the copy. Deletion protection
+    /// comes back at the end, once the instances are in.
+    async fn restore(&self, l: &Layout, copy: &Snap) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (region, id, c) = (&l.primary_region, &l.primary_id, &l.config);
+        cx.sub(&self.sub_name("restore"), json!({ "cluster": id, "from": copy.id }), |_| async {
+            if cx.dry_run {
+                return Ok(cx.log.note(format!("dry run: would restore cluster {id} from {}", copy.id))?);
+            }
+            if let Some(now) = cluster(cx.log, self.primary, id, region).await? {
+                return if is_ours(cx, &tag_map(now.tag_list()), self.name, "restored") {
+                    Ok(())
+                } else {
+                    Err(not_ours("DB cluster", id, region))
+                };
+            }
+            let mut all: Vec<Tag> = c.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+            all.extend(tags(cx, self.name, "restored"));
+            let req = self
+                .primary
+                .restore_db_cluster_from_snapshot()
+                .db_cluster_identifier(id)
+                .snapshot_identifier(&copy.id)
+                .engine(&c.engine)
+                .set_engine_version(c.engine_version.clone())
+                .set_db_cluster_parameter_group_name(custom(&c.parameter_group))
+                .set_db_subnet_group_name(c.subnet_group.clone())
+                .set_vpc_security_group_ids((!c.security_groups.is_empty()).then(|| c.security_groups.clone()))
+                .set_port(c.port)
+                .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
+                .deletion_protection(false)
+                .set_tags(Some(all));
+            match mutate(cx.log, at(id, region), req, |r| r.send()).await? {
+                Ok(_) => Ok(()),
+                Err(failure) => {
+                    // A create can answer an error and still have created the cluster (moto does
+                    // when its automatic snapshot name clashes; on AWS a connection can drop
+                    // after the call landed): look before failing.
+                    let made = cluster(cx.log, self.primary, id, region)
+                        .await?
+                        .is_some_and(|now| is_ours(cx, &tag_map(now.tag_list()), self.name, "restored"));
+                    if !made {
+                        return Err(failure.into());
+                    }
+                    cx.log.note(format!(
+                        "the restore answered `{}`, yet {id} exists with this run's tags: going on",
+                        failure.text()
+                    ))?;
+                    Ok(())
+                }
+            }
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-restored"), json!({ "cluster": id }), &["available"], || async {
+            let now = cluster(&quiet, self.primary, id, region).await?;
+            Ok(vec![(format!("cluster {id}"), now.map(|c| status(&c)))])
+        })
+        .await
+    }
+
+    /// Sets what the restore did not: deletion protection (last, so nothing above was blocked by
+    /// it), backup retention, tags.
+    async fn reapply(&self, l: &Layout) -> Result<Vec<String>, ActionError> {
+        let cx = self.cx;
+        let (region, id, want) = (&l.primary_region, &l.primary_id, &l.config);
+        let changes: Vec<String> = cx
+            .sub(&self.sub_name("reapply-config"), json!({ "recorded": want }), |_| async {
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would set on {id} what the restore did not take"))?;
+                    return Ok(Vec::new());
+                }
+                let c = cluster(cx.log, self.primary, id, region)
+                    .await?
+                    .ok_or_else(|| ActionError::Failed(format!("restored cluster {id} not found in {region}")))?;
+                let now = ClusterConfig::of(&c);
+                let mut changes = Vec::new();
+                let mut req = self.primary.modify_db_cluster().db_cluster_identifier(id).apply_immediately(true);
+                if now.deletion_protection != want.deletion_protection {
+                    changes.push(format!("deletion protection: {} -> {}", now.deletion_protection, want.deletion_protection));
+                    req = req.deletion_protection(want.deletion_protection);
+                }
+                if now.backup_retention != want.backup_retention && want.backup_retention.is_some() {
+                    changes.push(format!("backup retention: {:?} -> {:?}", now.backup_retention, want.backup_retention));
+                    req = req.set_backup_retention_period(want.backup_retention);
+                }
+                if !changes.is_empty() {
+                    mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+                }
+                let missing: Vec<Tag> = want
+                    .tags
+                    .iter()
+                    .filter(|(k, v)| now.tags.get(*k) != Some(*v))
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect();
+                if !missing.is_empty() {
+                    changes.push(format!("tags: {}", missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")));
+                    let arn = c.db_cluster_arn().unwrap_or_default();
+                    let req = self.primary.add_tags_to_resource().resource_name(arn).set_tags(Some(missing));
+                    mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+                }
+                Ok(changes)
+            })
+            .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-configured"), json!({ "cluster": id }), &["available"], || async {
+            let now = cluster(&quiet, self.primary, id, region).await?;
+            Ok(vec![(format!("cluster {id}"), now.map(|c| status(&c)))])
+        })
+        .await?;
+        Ok(changes)
+    }
+
+    fn outputs(&self, l: &Layout, snap: &Snap, copy: &Snap, reapplied: &[String]) -> Value {
+        let r = |kind: &str, id: &str, region: &str, why: String, delete_with: String| Retained {
+            resource: self.name.to_string(),
+            kind: kind.into(),
+            id: id.into(),
+            region: region.into(),
+            why,
+            delete_with,
+        };
+        let (p, k) = (&l.primary_region, &l.kept_id);
+        let retained = vec![
+            r(
+                "aurora_cluster",
+                k,
+                p,
+                format!(
+                    "the primary cluster {} before failback (renamed, no instances, deletion protection on; its \
+                     storage holds the pre-failback data)",
+                    l.primary_id
+                ),
+                format!(
+                    "aws rds modify-db-cluster --region {p} --db-cluster-identifier {k} --no-deletion-protection \
+                     --apply-immediately && aws rds delete-db-cluster --region {p} --db-cluster-identifier {k} \
+                     --final-db-snapshot-identifier {k}-final"
+                ),
+            ),
+            r(
+                "rds_cluster_snapshot",
+                &snap.id,
+                &l.recovery_region,
+                "recovery point taken from the recovery cluster".into(),
+                format!(
+                    "aws rds delete-db-cluster-snapshot --region {} --db-cluster-snapshot-identifier {}",
+                    l.recovery_region, snap.id
+                ),
+            ),
+            r(
+                "rds_cluster_snapshot",
+                &copy.id,
+                p,
+                "copy of the recovery point in primary".into(),
+                format!("aws rds delete-db-cluster-snapshot --region {p} --db-cluster-snapshot-identifier {}", copy.id),
+            ),
+        ];
+        json!({
+            "cluster": l.primary_id,
+            "kept_cluster": k,
+            "instances": l.members.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            "custom_endpoints": l.custom_endpoints.iter().map(|e| &e.id).collect::<Vec<_>>(),
+            "recovery_snapshot": snap.id,
+            "primary_snapshot": copy.id,
+            "recovery_point": copy.created,
+            "recorded_config": { "cluster": l.config, "instances": l.members, "custom_endpoints": l.custom_endpoints },
+            "reapplied": reapplied,
+            "retained": retained,
+        })
+    }
+}

@@ -1,0 +1,246 @@
+//! The recovery point of an RDS instance or Aurora cluster: snapshot the recovery side, share it
+//! with primary when the accounts differ, copy it into the primary region. One flow for both
+//! kinds; only the API calls differ.
+//!
+//! Sub-steps: `snapshot-recovery`, `wait-recovery-snapshot`, `share-with-primary` (cross-account
+//! only), `copy-to-primary`, `wait-primary-copy`. The snapshot names are deterministic
+//! ([`made_id`]) and tagged, so a resumed sub-step finds what it made before acting.
+
+use super::{Snap, SnapNow, is_ours, or_none, made_id, not_ours, tag_map, tags, time, wait_status};
+use crate::actions::ActionCx;
+use crate::aws::{ActionError, CallLog, at, mutate, read};
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::Tag;
+use serde_json::json;
+
+/// Which snapshot API: DB (instance) snapshots or DB cluster snapshots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Instance,
+    Cluster,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Instance => "DB snapshot",
+            Kind::Cluster => "DB cluster snapshot",
+        }
+    }
+}
+
+/// The snapshot with this identifier, or `None`.
+pub async fn describe(
+    kind: Kind,
+    log: &dyn CallLog,
+    client: &Client,
+    id: &str,
+    region: &str,
+) -> Result<Option<SnapNow>, ActionError> {
+    let now = |arn: Option<&str>, created, status: Option<&str>, tags: &[Tag]| SnapNow {
+        snap: Snap { id: id.to_string(), arn: arn.unwrap_or_default().to_string(), created },
+        status: status.unwrap_or("unknown").to_string(),
+        tags: tag_map(tags),
+    };
+    match kind {
+        Kind::Instance => {
+            let req = client.describe_db_snapshots().db_snapshot_identifier(id);
+            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            or_none(out.map(|out| {
+                out.db_snapshots().first().map(|s| {
+                    now(s.db_snapshot_arn(), time(s.snapshot_create_time()), s.status(), s.tag_list())
+                })
+            }))
+        }
+        Kind::Cluster => {
+            let req = client.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id);
+            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            or_none(out.map(|out| {
+                out.db_cluster_snapshots().first().map(|s| {
+                    now(s.db_cluster_snapshot_arn(), time(s.snapshot_create_time()), s.status(), s.tag_list())
+                })
+            }))
+        }
+    }
+}
+
+/// One resource's recovery point, from snapshot to copy in primary.
+pub struct RecoveryPoint<'a, 'c> {
+    pub cx: &'a ActionCx<'c>,
+    pub name: &'a str,
+    pub kind: Kind,
+    pub primary: &'a Client,
+    pub recovery: &'a Client,
+    /// KMS key in primary for the copy (encrypted snapshots from another account or region).
+    pub kms: Option<&'a str>,
+    /// The recovery instance or cluster identifier.
+    pub source: &'a str,
+    pub recovery_region: &'a str,
+    pub primary_region: &'a str,
+    /// The primary account, when recovery is in another one.
+    pub share_with: Option<&'a str>,
+}
+
+impl RecoveryPoint<'_, '_> {
+    fn sub_name(&self, part: &str) -> String {
+        format!("{}/{part}", self.name)
+    }
+
+    /// Returns the recovery snapshot and its copy in primary (whose `created` is the recovery
+    /// point's time).
+    pub async fn take(&self) -> Result<(Snap, Snap), ActionError> {
+        let snap = self.snapshot_recovery().await?;
+        let copy = self.copy_to_primary(&snap).await?;
+        Ok((snap, copy))
+    }
+
+    async fn wait(&self, part: &str, client: &Client, id: &str, region: &str) -> Result<(), ActionError> {
+        let quiet = self.cx.quiet();
+        wait_status(self.cx, &self.sub_name(part), json!({ "snapshot": id }), &["available"], || async {
+            let now = describe(self.kind, &quiet, client, id, region).await?;
+            Ok(vec![(format!("snapshot {id}"), now.map(|s| s.status))])
+        })
+        .await
+    }
+
+    async fn snapshot_recovery(&self) -> Result<Snap, ActionError> {
+        let cx = self.cx;
+        let (id, region) = (made_id(cx.run_id, self.name, "recovery"), self.recovery_region);
+        let detail = json!({ "from": self.source, "snapshot": id });
+        let snap: Snap = cx
+            .sub(&self.sub_name("snapshot-recovery"), detail, |_| async {
+                if let Some(now) = describe(self.kind, cx.log, self.recovery, &id, region).await? {
+                    if !is_ours(cx, &now.tags, self.name, "recovery-snapshot") {
+                        return Err(not_ours(self.kind.noun(), &id, region));
+                    }
+                    return Ok(now.snap);
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would snapshot {} as {id}", self.source))?;
+                    return Ok(Snap { id: id.clone(), arn: format!("(dry run) {id}"), created: None });
+                }
+                let tagged = Some(tags(cx, self.name, "recovery-snapshot"));
+                let (arn, created) = match self.kind {
+                    Kind::Instance => {
+                        let req = self
+                            .recovery
+                            .create_db_snapshot()
+                            .db_snapshot_identifier(&id)
+                            .db_instance_identifier(self.source)
+                            .set_tags(tagged);
+                        let out = mutate(cx.log, at(self.source, region), req, |r| r.send()).await??;
+                        let s = out.db_snapshot();
+                        (s.and_then(|s| s.db_snapshot_arn()).map(String::from), time(s.and_then(|s| s.snapshot_create_time())))
+                    }
+                    Kind::Cluster => {
+                        let req = self
+                            .recovery
+                            .create_db_cluster_snapshot()
+                            .db_cluster_snapshot_identifier(&id)
+                            .db_cluster_identifier(self.source)
+                            .set_tags(tagged);
+                        let out = mutate(cx.log, at(self.source, region), req, |r| r.send()).await??;
+                        let s = out.db_cluster_snapshot();
+                        let arn = s.and_then(|s| s.db_cluster_snapshot_arn()).map(String::from);
+                        (arn, time(s.and_then(|s| s.snapshot_create_time())))
+                    }
+                };
+                Ok(Snap { id: id.clone(), arn: arn.unwrap_or_default(), created })
+            })
+            .await?;
+        self.wait("wait-recovery-snapshot", self.recovery, &id, region).await?;
+        Ok(snap)
+    }
+
+    async fn copy_to_primary(&self, snap: &Snap) -> Result<Snap, ActionError> {
+        let cx = self.cx;
+        if let Some(account) = self.share_with {
+            cx.sub(&self.sub_name("share-with-primary"), json!({ "account": account }), |_| async {
+                if cx.dry_run {
+                    return Ok(cx.log.note(format!("dry run: would share {} with account {account}", snap.id))?);
+                }
+                let at = at(&snap.id, self.recovery_region);
+                match self.kind {
+                    Kind::Instance => {
+                        let req = self
+                            .recovery
+                            .modify_db_snapshot_attribute()
+                            .db_snapshot_identifier(&snap.id)
+                            .attribute_name("restore")
+                            .values_to_add(account);
+                        mutate(cx.log, at, req, |r| r.send()).await??;
+                    }
+                    Kind::Cluster => {
+                        let req = self
+                            .recovery
+                            .modify_db_cluster_snapshot_attribute()
+                            .db_cluster_snapshot_identifier(&snap.id)
+                            .attribute_name("restore")
+                            .values_to_add(account);
+                        mutate(cx.log, at, req, |r| r.send()).await??;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        let (id, region) = (made_id(cx.run_id, self.name, "primary-copy"), self.primary_region);
+        let detail = json!({ "from": snap.arn, "to": id, "region": region });
+        let copy: Snap = cx
+            .sub(&self.sub_name("copy-to-primary"), detail, |_| async {
+                // The source's create time is the recovery point (read again: it is set once the
+                // snapshot completes).
+                let created = match describe(self.kind, cx.log, self.recovery, &snap.id, self.recovery_region).await? {
+                    Some(s) => s.snap.created,
+                    None if cx.dry_run => None,
+                    None => {
+                        return Err(ActionError::Failed(format!(
+                            "snapshot {} is gone from {}",
+                            snap.id, self.recovery_region
+                        )));
+                    }
+                };
+                if let Some(now) = describe(self.kind, cx.log, self.primary, &id, region).await? {
+                    if !is_ours(cx, &now.tags, self.name, "primary-copy") {
+                        return Err(not_ours(self.kind.noun(), &id, region));
+                    }
+                    return Ok(Snap { created, ..now.snap });
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would copy {} to {region} as {id}", snap.id))?;
+                    return Ok(Snap { id: id.clone(), arn: format!("(dry run) {id}"), created });
+                }
+                // Across regions the source is named by ARN. The SDK's pre-signed URL is only
+                // needed in GovCloud; elsewhere RDS fetches the source itself.
+                let (kms, tagged) = (self.kms.map(str::to_string), Some(tags(cx, self.name, "primary-copy")));
+                let arn = match self.kind {
+                    Kind::Instance => {
+                        let req = self
+                            .primary
+                            .copy_db_snapshot()
+                            .source_db_snapshot_identifier(&snap.arn)
+                            .target_db_snapshot_identifier(&id)
+                            .set_kms_key_id(kms)
+                            .set_tags(tagged);
+                        let out = mutate(cx.log, at(&snap.id, region), req, |r| r.send()).await??;
+                        out.db_snapshot().and_then(|s| s.db_snapshot_arn()).map(String::from)
+                    }
+                    Kind::Cluster => {
+                        let req = self
+                            .primary
+                            .copy_db_cluster_snapshot()
+                            .source_db_cluster_snapshot_identifier(&snap.arn)
+                            .target_db_cluster_snapshot_identifier(&id)
+                            .set_kms_key_id(kms)
+                            .set_tags(tagged);
+                        let out = mutate(cx.log, at(&snap.id, region), req, |r| r.send()).await??;
+                        out.db_cluster_snapshot().and_then(|s| s.db_cluster_snapshot_arn()).map(String::from)
+                    }
+                };
+                Ok(Snap { id: id.clone(), arn: arn.unwrap_or_default(), created })
+            })
+            .await?;
+        self.wait("wait-primary-copy", self.primary, &id, region).await?;
+        Ok(copy)
+    }
+}
