@@ -4,7 +4,9 @@
 //! protected, a second failback works, and a kill after any journal entry resumes to the same
 //! end state with nothing made twice.
 
-use super::support::{block_on, journal, kill_after_every_entry, only_run, pilotlight, run, sdk, seeded_moto, state_dir};
+use super::support::{
+    block_on, journal, kill_after_every_entry, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
+};
 use pilotlight::journal::Event;
 use pilotlight::sandbox::seed::Part;
 use std::collections::BTreeMap;
@@ -83,8 +85,11 @@ fn world(url: &str, region: &str) -> World {
             })
             .collect();
         let snaps = rds.describe_db_cluster_snapshots().send().await.unwrap();
-        let snapshots =
-            snaps.db_cluster_snapshots().iter().filter(|s| s.db_cluster_snapshot_identifier().unwrap().starts_with("pl-")).count();
+        let snapshots = snaps
+            .db_cluster_snapshots()
+            .iter()
+            .filter(|s| s.db_cluster_snapshot_identifier().unwrap().starts_with("pl-"))
+            .count();
         World { clusters, instances, snapshots }
     })
 }
@@ -134,8 +139,12 @@ fn aurora_failback_restores_the_cluster_and_its_instances_and_keeps_the_original
     let r0 = world(&url, "us-west-2");
     let original = p0.clusters["inventory"].clone();
     assert!(original.deletion_protection && original.members.len() == 2, "the seed: {original:?}");
-    let members: BTreeMap<String, Member> =
-        p0.instances.iter().filter(|(_, m)| m.cluster.as_deref() == Some("inventory")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let members: BTreeMap<String, Member> = p0
+        .instances
+        .iter()
+        .filter(|(_, m)| m.cluster.as_deref() == Some("inventory"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let state = state_dir();
     let out = failback(state.path(), &url);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
@@ -143,7 +152,11 @@ fn aurora_failback_restores_the_cluster_and_its_instances_and_keeps_the_original
     let r1 = world(&url, "us-west-2");
     assert_failed_back(&p0, &p1, &original, &members);
     assert_eq!((r1.snapshots, p1.snapshots), (1, 1), "one recovery point, one copy in primary");
-    assert_eq!((r1.clusters.len(), r1.instances.len()), (r0.clusters.len(), r0.instances.len()), "recovery is only read");
+    assert_eq!(
+        (r1.clusters.len(), r1.instances.len()),
+        (r0.clusters.len(), r0.instances.len()),
+        "recovery is only read"
+    );
 
     let (_, dir) = only_run(state.path());
     let retained = journal(&dir)

@@ -3,7 +3,9 @@
 //! kept renamed with deletion protection on, a second failback works, and a kill after any
 //! journal entry resumes to the same end state with nothing made twice.
 
-use super::support::{block_on, journal, kill_after_every_entry, only_run, pilotlight, run, sdk, seeded_moto, state_dir};
+use super::support::{
+    block_on, journal, kill_after_every_entry, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
+};
 use pilotlight::journal::Event;
 use pilotlight::sandbox::seed::Part;
 use std::collections::BTreeMap;
@@ -25,7 +27,9 @@ struct Db {
 
 impl Db {
     /// The configuration failback must restore (status and pilotlight's tags left out).
-    fn config(&self) -> (String, String, bool, Option<String>, bool, (Option<String>, Option<i32>), BTreeMap<String, String>) {
+    fn config(
+        &self,
+    ) -> (String, String, bool, Option<String>, bool, (Option<String>, Option<i32>), BTreeMap<String, String>) {
         let user = self.tags.iter().filter(|(k, _)| !k.starts_with("pilotlight:")).map(|(k, v)| (k.clone(), v.clone()));
         (
             self.class.clone(),
@@ -53,7 +57,11 @@ fn world(url: &str, region: &str) -> (BTreeMap<String, Db>, usize) {
                     class: d.db_instance_class().unwrap_or_default().to_string(),
                     engine: d.engine().unwrap_or_default().to_string(),
                     deletion_protection: d.deletion_protection().unwrap_or_default(),
-                    parameter_group: d.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).map(String::from),
+                    parameter_group: d
+                        .db_parameter_groups()
+                        .first()
+                        .and_then(|g| g.db_parameter_group_name())
+                        .map(String::from),
                     multi_az: d.multi_az().unwrap_or_default(),
                     storage: (d.storage_type().map(String::from), d.allocated_storage()),
                     tags: d
@@ -66,7 +74,8 @@ fn world(url: &str, region: &str) -> (BTreeMap<String, Db>, usize) {
             })
             .collect();
         let snaps = rds.describe_db_snapshots().send().await.unwrap();
-        let ours = snaps.db_snapshots().iter().filter(|s| s.db_snapshot_identifier().unwrap().starts_with("pl-")).count();
+        let ours =
+            snaps.db_snapshots().iter().filter(|s| s.db_snapshot_identifier().unwrap().starts_with("pl-")).count();
         (dbs, ours)
     })
 }
@@ -90,7 +99,8 @@ fn assert_failed_back(before: &BTreeMap<String, Db>, after: &BTreeMap<String, Db
     assert_eq!(now.config(), original.config(), "the restored instance has the recorded configuration");
     assert_eq!(after.len(), before.len() + 1, "the original is kept, nothing else made or lost");
     assert_eq!(kept(after).len(), kept(before).len() + 1);
-    let newly_kept = kept(after).into_iter().find(|(id, _)| !before.contains_key(*id)).expect("a newly kept instance").1;
+    let newly_kept =
+        kept(after).into_iter().find(|(id, _)| !before.contains_key(*id)).expect("a newly kept instance").1;
     assert!(newly_kept.deletion_protection, "the kept original is protected from deletion");
     assert_eq!(newly_kept.tags.get("pilotlight:stage").map(String::as_str), Some("pre-failback"));
     assert_eq!(newly_kept.class, before["orders-db"].class);

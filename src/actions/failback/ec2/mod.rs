@@ -13,7 +13,7 @@
 //! `wait-primary-running`. The primary instance is never terminated: TerminateInstances is not
 //! even an operation this tool knows.
 
-mod reads;
+pub(super) mod reads;
 mod swap;
 
 use super::{Retained, TAG_RESOURCE, TAG_RUN, TAG_STEP, client_token, each_resource, resource_names};
@@ -88,10 +88,10 @@ struct Layout {
 
 /// A snapshot made or copied for one device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Snap {
-    snapshot_id: String,
+pub(super) struct Snap {
+    pub(super) snapshot_id: String,
     /// When the recovery point was taken (RFC 3339).
-    started: Option<String>,
+    pub(super) started: Option<String>,
 }
 
 impl Action for Ec2Failback {
@@ -117,6 +117,35 @@ impl Action for Ec2Failback {
     }
 }
 
+/// The tags on what a failback makes or keeps for one device of an instance.
+fn tag_list(cx: &ActionCx<'_>, name: &str, device: &str, stage: &str) -> Vec<Tag> {
+    let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    vec![
+        t(TAG_RUN, cx.run_id),
+        t(TAG_STEP, cx.step),
+        t(TAG_RESOURCE, name),
+        t(TAG_DEVICE, device),
+        t(TAG_STAGE, stage),
+        t("Name", &format!("pilotlight {name} {stage} {device}")),
+    ]
+}
+
+pub(super) fn tag_spec(
+    cx: &ActionCx<'_>,
+    name: &str,
+    kind: Ec2ResourceType,
+    device: &str,
+    stage: &str,
+) -> TagSpecification {
+    TagSpecification::builder().resource_type(kind).set_tags(Some(tag_list(cx, name, device, stage))).build()
+}
+
+/// Filters that find what this run made for this resource, device and stage.
+pub(super) fn ours(cx: &ActionCx<'_>, name: &str, device: &str, stage: &str) -> Vec<Filter> {
+    let f = |k: &str, v: &str| Filter::builder().name(format!("tag:{k}")).values(v).build();
+    vec![f(TAG_RUN, cx.run_id), f(TAG_RESOURCE, name), f(TAG_DEVICE, device), f(TAG_STAGE, stage)]
+}
+
 /// One instance's failback.
 struct One<'a, 'c> {
     cx: &'a ActionCx<'c>,
@@ -131,26 +160,12 @@ impl One<'_, '_> {
         format!("{}/{part}", self.name)
     }
 
-    fn tags(&self, device: &str, stage: &str) -> Vec<Tag> {
-        let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-        vec![
-            t(TAG_RUN, self.cx.run_id),
-            t(TAG_STEP, self.cx.step),
-            t(TAG_RESOURCE, self.name),
-            t(TAG_DEVICE, device),
-            t(TAG_STAGE, stage),
-            t("Name", &format!("pilotlight {} {} {device}", self.name, stage)),
-        ]
-    }
-
     fn spec(&self, kind: Ec2ResourceType, device: &str, stage: &str) -> TagSpecification {
-        TagSpecification::builder().resource_type(kind).set_tags(Some(self.tags(device, stage))).build()
+        tag_spec(self.cx, self.name, kind, device, stage)
     }
 
-    /// Filters that find what this run made for this resource, device and stage.
     fn ours(&self, device: &str, stage: &str) -> Vec<Filter> {
-        let f = |k: &str, v: &str| Filter::builder().name(format!("tag:{k}")).values(v).build();
-        vec![f(TAG_RUN, self.cx.run_id), f(TAG_RESOURCE, self.name), f(TAG_DEVICE, device), f(TAG_STAGE, stage)]
+        ours(self.cx, self.name, device, stage)
     }
 
     async fn run(&self) -> Result<Value, ActionError> {

@@ -8,12 +8,12 @@ use aws_sdk_ec2::primitives::DateTimeFormat;
 use aws_sdk_ec2::types::{Filter, Instance};
 
 /// An EBS volume as a wait sees it.
-pub(super) struct VolumeNow {
-    pub(super) state: String,
-    pub(super) instance: Option<String>,
+pub(in crate::actions::failback) struct VolumeNow {
+    pub(in crate::actions::failback) state: String,
+    pub(in crate::actions::failback) instance: Option<String>,
 }
 
-pub(super) async fn volume(
+pub(in crate::actions::failback) async fn volume(
     log: &dyn CallLog,
     client: &Client,
     region: &str,
@@ -30,7 +30,7 @@ pub(super) async fn volume(
 }
 
 /// The one live instance with this id (`i-...`) or Name tag.
-pub(super) async fn instance(
+pub(in crate::actions::failback) async fn instance(
     log: &dyn CallLog,
     client: &Client,
     id: &str,
@@ -59,19 +59,19 @@ pub(super) async fn instance(
     }
 }
 
-pub(super) fn state_of(i: &Instance) -> String {
+pub(in crate::actions::failback) fn state_of(i: &Instance) -> String {
     i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default()
 }
 
 /// (device, volume id) of every EBS volume attached to an instance.
-pub(super) fn ebs_devices(i: &Instance) -> Vec<(String, String)> {
+pub(in crate::actions::failback) fn ebs_devices(i: &Instance) -> Vec<(String, String)> {
     i.block_device_mappings()
         .iter()
         .filter_map(|m| Some((m.device_name()?.to_string(), m.ebs()?.volume_id()?.to_string())))
         .collect()
 }
 
-pub(super) async fn find_snapshot(
+pub(in crate::actions::failback) async fn find_snapshot(
     log: &dyn CallLog,
     client: &Client,
     region: &str,
@@ -85,7 +85,7 @@ pub(super) async fn find_snapshot(
     }))
 }
 
-pub(super) async fn find_volume(
+pub(in crate::actions::failback) async fn find_volume(
     log: &dyn CallLog,
     client: &Client,
     region: &str,

@@ -11,7 +11,7 @@
 //! sub-step finds its own work before acting.
 
 use super::snapshots::{Kind, RecoveryPoint};
-use super::{Snap, is_ours, or_none, kept_id, not_ours, tag_map, tags, wait_status};
+use super::{Snap, is_ours, kept_id, not_ours, or_none, tag_map, tags, wait_status};
 use crate::actions::failback::{DEFAULT_PARALLEL, Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
@@ -75,7 +75,11 @@ impl InstanceConfig {
             class: db.db_instance_class().unwrap_or_default().to_string(),
             engine: db.engine().unwrap_or_default().to_string(),
             subnet_group: db.db_subnet_group().and_then(|g| g.db_subnet_group_name()).map(str::to_string),
-            parameter_group: db.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).map(str::to_string),
+            parameter_group: db
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.db_parameter_group_name())
+                .map(str::to_string),
             option_group: db.option_group_memberships().first().and_then(|g| g.option_group_name()).map(str::to_string),
             security_groups,
             multi_az: db.multi_az().unwrap_or(false),
@@ -319,9 +323,10 @@ impl One<'_, '_> {
                 .set_tags(Some(all_tags));
             match mutate(cx.log, at(id, region), req, |r| r.send()).await? {
                 Ok(_) => Ok(()),
-                Err(failure) => self.created_anyway(id, region, failure.text()).await.and_then(|made| {
-                    if made { Ok(()) } else { Err(failure.into()) }
-                }),
+                Err(failure) => self
+                    .created_anyway(id, region, failure.text())
+                    .await
+                    .and_then(|made| if made { Ok(()) } else { Err(failure.into()) }),
             }
         })
         .await?;
@@ -377,19 +382,37 @@ impl One<'_, '_> {
                     req = req.multi_az(want.multi_az);
                 }
                 let custom_group = custom(&want.parameter_group);
-                if custom_group.is_some() && differs("parameter group", format!("{:?}", want.parameter_group), format!("{:?}", now.parameter_group)) {
+                if custom_group.is_some()
+                    && differs(
+                        "parameter group",
+                        format!("{:?}", want.parameter_group),
+                        format!("{:?}", now.parameter_group),
+                    )
+                {
                     req = req.set_db_parameter_group_name(want.parameter_group.clone());
                 }
                 if differs("security groups", want.security_groups.join(","), now.security_groups.join(",")) {
                     req = req.set_vpc_security_group_ids(Some(want.security_groups.clone()));
                 }
-                if differs("backup retention", format!("{:?}", want.backup_retention), format!("{:?}", now.backup_retention)) {
+                if differs(
+                    "backup retention",
+                    format!("{:?}", want.backup_retention),
+                    format!("{:?}", now.backup_retention),
+                ) {
                     req = req.set_backup_retention_period(want.backup_retention);
                 }
-                if differs("deletion protection", want.deletion_protection.to_string(), now.deletion_protection.to_string()) {
+                if differs(
+                    "deletion protection",
+                    want.deletion_protection.to_string(),
+                    now.deletion_protection.to_string(),
+                ) {
                     req = req.deletion_protection(want.deletion_protection);
                 }
-                if differs("copy tags to snapshot", want.copy_tags_to_snapshot.to_string(), now.copy_tags_to_snapshot.to_string()) {
+                if differs(
+                    "copy tags to snapshot",
+                    want.copy_tags_to_snapshot.to_string(),
+                    now.copy_tags_to_snapshot.to_string(),
+                ) {
                     req = req.copy_tags_to_snapshot(want.copy_tags_to_snapshot);
                 }
                 if !changes.is_empty() {
@@ -402,7 +425,10 @@ impl One<'_, '_> {
                     .map(|(k, v)| Tag::builder().key(k).value(v).build())
                     .collect();
                 if !missing.is_empty() {
-                    changes.push(format!("tags: {}", missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")));
+                    changes.push(format!(
+                        "tags: {}",
+                        missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")
+                    ));
                     let arn = db.db_instance_arn().unwrap_or_default();
                     let req = self.primary.add_tags_to_resource().resource_name(arn).set_tags(Some(missing));
                     mutate(cx.log, at(id, region), req, |r| r.send()).await??;
@@ -446,7 +472,10 @@ impl One<'_, '_> {
                 &snap.id,
                 &l.recovery_region,
                 "recovery point taken from the recovery instance".into(),
-                format!("aws rds delete-db-snapshot --region {} --db-snapshot-identifier {}", l.recovery_region, snap.id),
+                format!(
+                    "aws rds delete-db-snapshot --region {} --db-snapshot-identifier {}",
+                    l.recovery_region, snap.id
+                ),
             ),
             r(
                 "rds_snapshot",

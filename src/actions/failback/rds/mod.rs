@@ -126,7 +126,8 @@ where
     if cx.dry_run {
         return Ok(());
     }
-    const FAILED: &[&str] = &["failed", "incompatible-restore", "incompatible-parameters", "inaccessible-encryption-credentials"];
+    const FAILED: &[&str] =
+        &["failed", "incompatible-restore", "incompatible-parameters", "inaccessible-encryption-credentials"];
     cx.sub(name, detail, |_| async {
         cx.wait_for(name, cx.timeout, || {
             let fut = status();
@@ -155,7 +156,10 @@ mod tests {
 
     #[test]
     fn identifiers_are_what_rds_accepts() {
-        assert_eq!(sanitise("pl-20261122T050210Z-a3f1-orders_db-primary-copy"), "pl-20261122t050210z-a3f1-orders-db-primary-copy");
+        assert_eq!(
+            sanitise("pl-20261122T050210Z-a3f1-orders_db-primary-copy"),
+            "pl-20261122t050210z-a3f1-orders-db-primary-copy"
+        );
         assert_eq!(sanitise("a--b__c-"), "a-b-c");
         let run = "20261122T050210Z-failback-a3f1";
         assert_eq!(made_id(run, "orders_db", "recovery"), "pl-20261122t050210z-a3f1-orders-db-recovery");

@@ -6,7 +6,7 @@
 //! only), `copy-to-primary`, `wait-primary-copy`. The snapshot names are deterministic
 //! ([`made_id`]) and tagged, so a resumed sub-step finds what it made before acting.
 
-use super::{Snap, SnapNow, is_ours, or_none, made_id, not_ours, tag_map, tags, time, wait_status};
+use super::{Snap, SnapNow, is_ours, made_id, not_ours, or_none, tag_map, tags, time, wait_status};
 use crate::actions::ActionCx;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use aws_sdk_rds::Client;
@@ -47,18 +47,18 @@ pub async fn describe(
             let req = client.describe_db_snapshots().db_snapshot_identifier(id);
             let out = read(log, at(id, region), req, |r| r.send()).await?;
             or_none(out.map(|out| {
-                out.db_snapshots().first().map(|s| {
-                    now(s.db_snapshot_arn(), time(s.snapshot_create_time()), s.status(), s.tag_list())
-                })
+                out.db_snapshots()
+                    .first()
+                    .map(|s| now(s.db_snapshot_arn(), time(s.snapshot_create_time()), s.status(), s.tag_list()))
             }))
         }
         Kind::Cluster => {
             let req = client.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id);
             let out = read(log, at(id, region), req, |r| r.send()).await?;
             or_none(out.map(|out| {
-                out.db_cluster_snapshots().first().map(|s| {
-                    now(s.db_cluster_snapshot_arn(), time(s.snapshot_create_time()), s.status(), s.tag_list())
-                })
+                out.db_cluster_snapshots()
+                    .first()
+                    .map(|s| now(s.db_cluster_snapshot_arn(), time(s.snapshot_create_time()), s.status(), s.tag_list()))
             }))
         }
     }
@@ -89,7 +89,7 @@ impl RecoveryPoint<'_, '_> {
     /// Returns the recovery snapshot and its copy in primary (whose `created` is the recovery
     /// point's time).
     pub async fn take(&self) -> Result<(Snap, Snap), ActionError> {
-        let snap = self.snapshot_recovery().await?;
+        let snap = self.snapshot("recovery").await?;
         let copy = self.copy_to_primary(&snap).await?;
         Ok((snap, copy))
     }
@@ -103,14 +103,18 @@ impl RecoveryPoint<'_, '_> {
         .await
     }
 
-    async fn snapshot_recovery(&self) -> Result<Snap, ActionError> {
+    /// Snapshots the recovery side (sub-steps `snapshot-LABEL` and `wait-LABEL-snapshot`; the
+    /// snapshot is tagged stage `LABEL-snapshot`) and waits for it. Failback takes the
+    /// `recovery` one; concluding the recovery takes a `final` one.
+    pub async fn snapshot(&self, label: &str) -> Result<Snap, ActionError> {
         let cx = self.cx;
-        let (id, region) = (made_id(cx.run_id, self.name, "recovery"), self.recovery_region);
+        let (id, region) = (made_id(cx.run_id, self.name, label), self.recovery_region);
+        let stage = format!("{label}-snapshot");
         let detail = json!({ "from": self.source, "snapshot": id });
         let snap: Snap = cx
-            .sub(&self.sub_name("snapshot-recovery"), detail, |_| async {
+            .sub(&self.sub_name(&format!("snapshot-{label}")), detail, |_| async {
                 if let Some(now) = describe(self.kind, cx.log, self.recovery, &id, region).await? {
-                    if !is_ours(cx, &now.tags, self.name, "recovery-snapshot") {
+                    if !is_ours(cx, &now.tags, self.name, &stage) {
                         return Err(not_ours(self.kind.noun(), &id, region));
                     }
                     return Ok(now.snap);
@@ -119,7 +123,7 @@ impl RecoveryPoint<'_, '_> {
                     cx.log.note(format!("dry run: would snapshot {} as {id}", self.source))?;
                     return Ok(Snap { id: id.clone(), arn: format!("(dry run) {id}"), created: None });
                 }
-                let tagged = Some(tags(cx, self.name, "recovery-snapshot"));
+                let tagged = Some(tags(cx, self.name, &stage));
                 let (arn, created) = match self.kind {
                     Kind::Instance => {
                         let req = self
@@ -130,7 +134,10 @@ impl RecoveryPoint<'_, '_> {
                             .set_tags(tagged);
                         let out = mutate(cx.log, at(self.source, region), req, |r| r.send()).await??;
                         let s = out.db_snapshot();
-                        (s.and_then(|s| s.db_snapshot_arn()).map(String::from), time(s.and_then(|s| s.snapshot_create_time())))
+                        (
+                            s.and_then(|s| s.db_snapshot_arn()).map(String::from),
+                            time(s.and_then(|s| s.snapshot_create_time())),
+                        )
                     }
                     Kind::Cluster => {
                         let req = self
@@ -148,7 +155,7 @@ impl RecoveryPoint<'_, '_> {
                 Ok(Snap { id: id.clone(), arn: arn.unwrap_or_default(), created })
             })
             .await?;
-        self.wait("wait-recovery-snapshot", self.recovery, &id, region).await?;
+        self.wait(&format!("wait-{label}-snapshot"), self.recovery, &id, region).await?;
         Ok(snap)
     }
 

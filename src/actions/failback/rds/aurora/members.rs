@@ -2,8 +2,8 @@
 //! promotion tier, parameter group, tags) and its custom endpoints. Recorded before anything
 //! changes, removed before the cluster is renamed, recreated on the restored cluster.
 
-use super::super::{is_ours, not_ours, or_none, tag_map, tags, wait_status};
 use super::super::instance::{custom, instance, user_tags};
+use super::super::{is_ours, not_ours, or_none, tag_map, tags, wait_status};
 use crate::actions::ActionCx;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use aws_sdk_rds::Client;
@@ -51,7 +51,11 @@ pub async fn record_members(
             class: db.db_instance_class().unwrap_or_default().to_string(),
             writer: m.is_cluster_writer().unwrap_or(false),
             promotion_tier: m.promotion_tier().or(db.promotion_tier()),
-            parameter_group: db.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).map(String::from),
+            parameter_group: db
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.db_parameter_group_name())
+                .map(String::from),
             tags: user_tags(db.tag_list()),
         });
     }
@@ -86,7 +90,12 @@ pub async fn record_endpoints(
         .collect())
 }
 
-async fn endpoint_status(log: &dyn CallLog, client: &Client, id: &str, region: &str) -> Result<Option<String>, ActionError> {
+async fn endpoint_status(
+    log: &dyn CallLog,
+    client: &Client,
+    id: &str,
+    region: &str,
+) -> Result<Option<String>, ActionError> {
     let req = client.describe_db_cluster_endpoints().db_cluster_endpoint_identifier(id);
     let answer = read(log, at(id, region), req, |r| r.send()).await?;
     or_none(answer.map(|out| out.db_cluster_endpoints().first().map(|e| e.status().unwrap_or("unknown").to_string())))
@@ -152,7 +161,8 @@ impl Members<'_, '_> {
                     continue;
                 }
                 if cx.dry_run {
-                    cx.log.note(format!("dry run: would delete instance {id} of cluster {} (recorded)", self.cluster))?;
+                    cx.log
+                        .note(format!("dry run: would delete instance {id} of cluster {} (recorded)", self.cluster))?;
                     continue;
                 }
                 let req = self.client.delete_db_instance().db_instance_identifier(*id);
@@ -166,7 +176,10 @@ impl Members<'_, '_> {
             let mut out = Vec::new();
             for id in &ids {
                 let now = instance(&quiet, self.client, id, self.region).await?;
-                out.push((format!("instance {id}"), now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string())));
+                out.push((
+                    format!("instance {id}"),
+                    now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
+                ));
             }
             Ok(out)
         })
@@ -187,7 +200,8 @@ impl Members<'_, '_> {
                     return Err(not_ours("DB instance", &m.id, self.region));
                 }
                 if cx.dry_run {
-                    cx.log.note(format!("dry run: would create instance {} ({}) in {}", m.id, m.class, self.cluster))?;
+                    cx.log
+                        .note(format!("dry run: would create instance {} ({}) in {}", m.id, m.class, self.cluster))?;
                     continue;
                 }
                 let mut all: Vec<Tag> = m.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
@@ -208,14 +222,23 @@ impl Members<'_, '_> {
         })
         .await?;
         let quiet = cx.quiet();
-        wait_status(cx, &self.sub_name("wait-instances-available"), json!({ "instances": ids }), &["available"], || async {
-            let mut out = Vec::new();
-            for id in &ids {
-                let now = instance(&quiet, self.client, id, self.region).await?;
-                out.push((format!("instance {id}"), now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string())));
-            }
-            Ok(out)
-        })
+        wait_status(
+            cx,
+            &self.sub_name("wait-instances-available"),
+            json!({ "instances": ids }),
+            &["available"],
+            || async {
+                let mut out = Vec::new();
+                for id in &ids {
+                    let now = instance(&quiet, self.client, id, self.region).await?;
+                    out.push((
+                        format!("instance {id}"),
+                        now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
+                    ));
+                }
+                Ok(out)
+            },
+        )
         .await
     }
 
@@ -250,13 +273,19 @@ impl Members<'_, '_> {
         })
         .await?;
         let quiet = cx.quiet();
-        wait_status(cx, &self.sub_name("wait-endpoints-available"), json!({ "endpoints": ids }), &["available"], || async {
-            let mut out = Vec::new();
-            for id in &ids {
-                out.push((format!("endpoint {id}"), endpoint_status(&quiet, self.client, id, self.region).await?));
-            }
-            Ok(out)
-        })
+        wait_status(
+            cx,
+            &self.sub_name("wait-endpoints-available"),
+            json!({ "endpoints": ids }),
+            &["available"],
+            || async {
+                let mut out = Vec::new();
+                for id in &ids {
+                    out.push((format!("endpoint {id}"), endpoint_status(&quiet, self.client, id, self.region).await?));
+                }
+                Ok(out)
+            },
+        )
         .await
     }
 }

@@ -14,7 +14,7 @@ mod members;
 
 use super::instance::{custom, user_tags};
 use super::snapshots::{Kind, RecoveryPoint};
-use super::{Snap, is_ours, or_none, kept_id, not_ours, tag_map, tags, wait_status};
+use super::{Snap, is_ours, kept_id, not_ours, or_none, tag_map, tags, wait_status};
 use crate::actions::failback::{DEFAULT_PARALLEL, Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
@@ -268,8 +268,11 @@ impl One<'_, '_> {
                 ))
             })?;
             let arn = c.db_cluster_arn().unwrap_or_default().to_string();
-            let req =
-                self.primary.add_tags_to_resource().resource_name(&arn).set_tags(Some(tags(cx, self.name, "pre-failback")));
+            let req = self.primary.add_tags_to_resource().resource_name(&arn).set_tags(Some(tags(
+                cx,
+                self.name,
+                "pre-failback",
+            )));
             mutate(cx.log, at(&l.primary_id, region), req, |r| r.send()).await??;
             let req = self
                 .primary
@@ -374,11 +377,15 @@ impl One<'_, '_> {
                 let mut changes = Vec::new();
                 let mut req = self.primary.modify_db_cluster().db_cluster_identifier(id).apply_immediately(true);
                 if now.deletion_protection != want.deletion_protection {
-                    changes.push(format!("deletion protection: {} -> {}", now.deletion_protection, want.deletion_protection));
+                    changes.push(format!(
+                        "deletion protection: {} -> {}",
+                        now.deletion_protection, want.deletion_protection
+                    ));
                     req = req.deletion_protection(want.deletion_protection);
                 }
                 if now.backup_retention != want.backup_retention && want.backup_retention.is_some() {
-                    changes.push(format!("backup retention: {:?} -> {:?}", now.backup_retention, want.backup_retention));
+                    changes
+                        .push(format!("backup retention: {:?} -> {:?}", now.backup_retention, want.backup_retention));
                     req = req.set_backup_retention_period(want.backup_retention);
                 }
                 if !changes.is_empty() {
@@ -391,7 +398,10 @@ impl One<'_, '_> {
                     .map(|(k, v)| Tag::builder().key(k).value(v).build())
                     .collect();
                 if !missing.is_empty() {
-                    changes.push(format!("tags: {}", missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")));
+                    changes.push(format!(
+                        "tags: {}",
+                        missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")
+                    ));
                     let arn = c.db_cluster_arn().unwrap_or_default();
                     let req = self.primary.add_tags_to_resource().resource_name(arn).set_tags(Some(missing));
                     mutate(cx.log, at(id, region), req, |r| r.send()).await??;

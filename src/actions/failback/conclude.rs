@@ -1,0 +1,375 @@
+//! `recovery.conclude`: return the recovery environment to pilot light once primary serves
+//! again. Per resource, final recovery points first (retained: the last copy of what recovery
+//! held), then the compute the failover started there is stopped (never terminated or deleted):
+//!
+//! - `ec2_instance`: snapshot every EBS volume of the recovery instance, then stop it;
+//! - `rds_instance`: a final DB snapshot, then StopDBInstance (AWS starts a stopped instance
+//!   again after seven days: said in the outputs);
+//! - `aurora_cluster`: a final cluster snapshot, then StopDBCluster (same seven-day rule);
+//! - `dynamodb_table`: an on-demand backup (a table has no compute to stop).
+//!
+//! With no parameters it acts on every declared resource of those types; `resources: [..]`
+//! narrows it. Sub-steps per resource: `snapshot-final` / `wait-final-snapshot` (or
+//! `backup-final` / `wait-final-backup`), then `stop` / `wait-stopped`.
+
+use super::ec2::reads::{ebs_devices, find_snapshot, instance as ec2_instance, state_of};
+use super::ec2::{Snap as Ec2Snap, ours as ec2_ours, tag_spec as ec2_tag_spec};
+use super::rds::snapshots::{Kind, RecoveryPoint};
+use super::rds::{made_id, wait_status};
+use super::{DEFAULT_PARALLEL, Retained, each_resource};
+use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
+use crate::aws::{ActionError, at, mutate, read};
+use crate::runbook::ResourceType;
+use crate::runbook::yaml_tree::Seg;
+use aws_sdk_ec2::types::ResourceType as Ec2ResourceType;
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Resource types concluding acts on.
+const CONCLUDED: &[ResourceType] =
+    &[ResourceType::Ec2Instance, ResourceType::RdsInstance, ResourceType::AuroraCluster, ResourceType::DynamodbTable];
+
+/// Parameters of `recovery.conclude`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Conclude {
+    /// Only these declared resources (default: every EC2, RDS, Aurora and DynamoDB resource).
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// At most this many resources at once (default 4).
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+}
+
+impl Action for Conclude {
+    const NAME: &'static str = "recovery.conclude";
+    const SUMMARY: &'static str = "return recovery to pilot light: final recovery points of every resource (kept), then stop the recovery compute (EC2 instances, RDS instances, Aurora clusters)";
+    const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        let mut problems = Vec::new();
+        for name in &self.resources {
+            match cx.resource("resources", name, CONCLUDED) {
+                Ok(r) if r.recovery.is_none() => problems.push((
+                    vec![Seg::Key("resources".into())],
+                    format!("resource `{name}` has no `recovery` identifier: nothing to conclude"),
+                )),
+                Ok(_) => {}
+                Err(p) => problems.push(p),
+            }
+        }
+        problems
+    }
+
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        let names: Vec<String> = if self.resources.is_empty() {
+            cx.runbook
+                .resources
+                .iter()
+                .filter(|(_, r)| CONCLUDED.contains(&r.kind) && r.recovery.is_some())
+                .map(|(n, _)| n.clone())
+                .collect()
+        } else {
+            self.resources.clone()
+        };
+        let config = cx.envs.config("recovery", cx.log).await?;
+        let clients = Clients {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            rds: aws_sdk_rds::Client::new(&config),
+            ddb: aws_sdk_dynamodb::Client::new(&config),
+            region: cx.envs.region("recovery")?.to_string(),
+        };
+        each_resource(&names, self.max_parallel.unwrap_or(DEFAULT_PARALLEL), |name| {
+            let clients = &clients;
+            async move { One { cx, name: &name, c: clients }.run().await }
+        })
+        .await
+    }
+}
+
+struct Clients {
+    ec2: aws_sdk_ec2::Client,
+    rds: aws_sdk_rds::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    region: String,
+}
+
+struct One<'a, 'c> {
+    cx: &'a ActionCx<'c>,
+    name: &'a str,
+    c: &'a Clients,
+}
+
+impl One<'_, '_> {
+    fn sub_name(&self, part: &str) -> String {
+        format!("{}/{part}", self.name)
+    }
+
+    fn retained(&self, kind: &str, id: &str, delete_with: String) -> Retained {
+        Retained {
+            resource: self.name.to_string(),
+            kind: kind.into(),
+            id: id.into(),
+            region: self.c.region.clone(),
+            why: "final recovery point taken in recovery when the recovery was concluded".into(),
+            delete_with,
+        }
+    }
+
+    async fn run(&self) -> Result<Value, ActionError> {
+        let res = self
+            .cx
+            .runbook
+            .resources
+            .get(self.name)
+            .ok_or_else(|| ActionError::Failed(format!("no resource {}", self.name)))?;
+        let id = res.recovery.clone().unwrap_or_default();
+        match res.kind {
+            ResourceType::Ec2Instance => self.ec2(&id).await,
+            ResourceType::RdsInstance => self.rds(&id, Kind::Instance).await,
+            ResourceType::AuroraCluster => self.rds(&id, Kind::Cluster).await,
+            ResourceType::DynamodbTable => self.dynamodb(&id).await,
+            other => Err(ActionError::Failed(format!("{}: nothing to conclude for a {}", self.name, other.as_str()))),
+        }
+    }
+
+    /// Snapshots every EBS volume of the recovery instance, then stops it.
+    async fn ec2(&self, id: &str) -> Result<Value, ActionError> {
+        let (cx, region, ec2) = (self.cx, &self.c.region, &self.c.ec2);
+        let inst = ec2_instance(cx.log, ec2, id, region).await?;
+        let inst_id = inst.instance_id().unwrap_or_default().to_string();
+        let devices = ebs_devices(&inst);
+        let snaps: IndexMap<String, Ec2Snap> = cx
+            .sub(&self.sub_name("snapshot-final"), json!({ "instance": inst_id, "volumes": devices }), |_| async {
+                let mut out = IndexMap::new();
+                for (device, volume) in &devices {
+                    let found =
+                        find_snapshot(cx.log, ec2, region, ec2_ours(cx, self.name, device, "final-snapshot")).await?;
+                    if let Some(found) = found {
+                        out.insert(device.clone(), found);
+                        continue;
+                    }
+                    if cx.dry_run {
+                        cx.log.note(format!("dry run: would snapshot {volume} ({device}) of {inst_id}"))?;
+                        out.insert(
+                            device.clone(),
+                            Ec2Snap { snapshot_id: format!("snap-(dry run {device})"), started: None },
+                        );
+                        continue;
+                    }
+                    let req = ec2
+                        .create_snapshot()
+                        .volume_id(volume)
+                        .description(format!("pilotlight final recovery point {} {} {device}", cx.run_id, self.name))
+                        .tag_specifications(ec2_tag_spec(
+                            cx,
+                            self.name,
+                            Ec2ResourceType::Snapshot,
+                            device,
+                            "final-snapshot",
+                        ));
+                    let made = mutate(cx.log, at(volume, region), req, |r| r.send()).await??;
+                    let started =
+                        made.start_time().and_then(|t| t.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime).ok());
+                    out.insert(
+                        device.clone(),
+                        Ec2Snap { snapshot_id: made.snapshot_id().unwrap_or_default().into(), started },
+                    );
+                }
+                Ok(out)
+            })
+            .await?;
+        let ids: Vec<String> = snaps.values().map(|s| s.snapshot_id.clone()).collect();
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-final-snapshot"), json!({ "snapshots": ids }), &["completed"], || async {
+            let req = ec2.describe_snapshots().set_snapshot_ids(Some(ids.clone()));
+            let out = read(&quiet, at(&ids.join(","), region), req, |r| r.send()).await??;
+            Ok(out
+                .snapshots()
+                .iter()
+                .map(|s| {
+                    let state = s.state().map(|x| x.as_str()).map(|x| if x == "error" { "failed" } else { x });
+                    (format!("snapshot {}", s.snapshot_id().unwrap_or("?")), state.map(str::to_string))
+                })
+                .collect())
+        })
+        .await?;
+        self.stop(&inst_id, "instance", || async {
+            let state = state_of(&ec2_instance(cx.log, ec2, &inst_id, region).await?);
+            if state != "running" {
+                return Ok(false);
+            }
+            if cx.dry_run {
+                cx.log.note(format!("dry run: would stop {inst_id}"))?;
+                return Ok(false);
+            }
+            let req = ec2.stop_instances().instance_ids(&inst_id);
+            mutate(cx.log, at(&inst_id, region), req, |r| r.send()).await??;
+            Ok(true)
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-stopped"), json!({ "instance": inst_id }), &["stopped"], || async {
+            let state = state_of(&ec2_instance(&quiet, ec2, &inst_id, region).await?);
+            Ok(vec![(format!("instance {inst_id}"), Some(state))])
+        })
+        .await?;
+        let retained: Vec<Retained> = snaps
+            .values()
+            .map(|s| {
+                let cmd = format!("aws ec2 delete-snapshot --region {region} --snapshot-id {}", s.snapshot_id);
+                self.retained("ebs_snapshot", &s.snapshot_id, cmd)
+            })
+            .collect();
+        Ok(json!({ "stopped": inst_id, "final_recovery_points": ids, "retained": retained }))
+    }
+
+    /// A final snapshot of an RDS instance or Aurora cluster, then stop it.
+    async fn rds(&self, id: &str, kind: Kind) -> Result<Value, ActionError> {
+        let (cx, region, rds) = (self.cx, &self.c.region, &self.c.rds);
+        // Only the recovery side is touched: the flow's primary client is never used here.
+        let point = RecoveryPoint {
+            cx,
+            name: self.name,
+            kind,
+            primary: rds,
+            recovery: rds,
+            kms: None,
+            source: id,
+            recovery_region: region,
+            primary_region: region,
+            share_with: None,
+        };
+        let snap = point.snapshot("final").await?;
+        let noun = if kind == Kind::Instance { "DB instance" } else { "DB cluster" };
+        self.stop(id, noun, || async {
+            let status = rds_status(cx.log, rds, id, region, kind).await?;
+            if status.as_deref() != Some("available") {
+                return Ok(false);
+            }
+            if cx.dry_run {
+                cx.log.note(format!("dry run: would stop {noun} {id}"))?;
+                return Ok(false);
+            }
+            if kind == Kind::Instance {
+                let req = rds.stop_db_instance().db_instance_identifier(id);
+                mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+            } else {
+                let req = rds.stop_db_cluster().db_cluster_identifier(id);
+                mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+            }
+            Ok(true)
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-stopped"), json!({ noun: id }), &["stopped"], || async {
+            Ok(vec![(format!("{noun} {id}"), rds_status(&quiet, rds, id, region, kind).await?)])
+        })
+        .await?;
+        let (delete, kind_name) = match kind {
+            Kind::Instance => (
+                format!("aws rds delete-db-snapshot --region {region} --db-snapshot-identifier {}", snap.id),
+                "rds_snapshot",
+            ),
+            Kind::Cluster => (
+                format!(
+                    "aws rds delete-db-cluster-snapshot --region {region} --db-cluster-snapshot-identifier {}",
+                    snap.id
+                ),
+                "rds_cluster_snapshot",
+            ),
+        };
+        Ok(json!({
+            "stopped": id,
+            "final_recovery_points": [snap.id],
+            "note": "AWS starts a stopped RDS instance or Aurora cluster again after seven days; stop it again or schedule it.",
+            "retained": [self.retained(kind_name, &snap.id, delete)],
+        }))
+    }
+
+    /// An on-demand backup of the recovery table (it keeps serving nothing; no compute to stop).
+    async fn dynamodb(&self, table: &str) -> Result<Value, ActionError> {
+        let (cx, region, ddb) = (self.cx, &self.c.region, &self.c.ddb);
+        let name = made_id(cx.run_id, self.name, "final");
+        let arn: String = cx
+            .sub(&self.sub_name("backup-final"), json!({ "table": table, "backup": name }), |_| async {
+                if let Some((arn, _)) = find_backup(cx.log, ddb, table, &name, region).await? {
+                    return Ok(arn);
+                }
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would back up {table} as {name}"))?;
+                    return Ok(format!("(dry run) {name}"));
+                }
+                let req = ddb.create_backup().table_name(table).backup_name(&name);
+                let out = mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                Ok(out.backup_details().map(|d| d.backup_arn().to_string()).unwrap_or_default())
+            })
+            .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-final-backup"), json!({ "backup": arn }), &["AVAILABLE"], || async {
+            let now = find_backup(&quiet, ddb, table, &name, region).await?;
+            Ok(vec![(format!("backup {name}"), now.map(|(_, s)| if s == "DELETED" { "failed".into() } else { s }))])
+        })
+        .await?;
+        let delete = format!("aws dynamodb delete-backup --region {region} --backup-arn {arn}");
+        Ok(json!({ "final_recovery_points": [arn], "retained": [self.retained("dynamodb_backup", &arn, delete)] }))
+    }
+
+    /// The `stop` sub-step: `act` stops the thing if it runs (true when it sent the call).
+    async fn stop<F, Fut>(&self, id: &str, noun: &str, act: F) -> Result<(), ActionError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, ActionError>>,
+    {
+        self.cx.sub(&self.sub_name("stop"), json!({ noun: id }), |_| async { act().await.map(|_| ()) }).await
+    }
+}
+
+async fn rds_status(
+    log: &dyn crate::aws::CallLog,
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    region: &str,
+    kind: Kind,
+) -> Result<Option<String>, ActionError> {
+    use super::rds::or_none;
+    match kind {
+        Kind::Instance => {
+            let req = rds.describe_db_instances().db_instance_identifier(id);
+            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            or_none(
+                out.map(|o| o.db_instances().first().map(|d| d.db_instance_status().unwrap_or("unknown").to_string())),
+            )
+        }
+        Kind::Cluster => {
+            let req = rds.describe_db_clusters().db_cluster_identifier(id);
+            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            or_none(out.map(|o| o.db_clusters().first().map(|c| c.status().unwrap_or("unknown").to_string())))
+        }
+    }
+}
+
+/// The backup of `table` named `name` (ARN and status), found by listing the table's backups.
+pub async fn find_backup(
+    log: &dyn crate::aws::CallLog,
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    name: &str,
+    region: &str,
+) -> Result<Option<(String, String)>, ActionError> {
+    let req = ddb.list_backups().table_name(table);
+    let out = read(log, at(table, region), req, |r| r.send()).await??;
+    Ok(out
+        .backup_summaries()
+        .iter()
+        .filter(|b| b.backup_name() == Some(name))
+        .find(|b| b.backup_status().is_none_or(|s| s.as_str() != "DELETED"))
+        .map(|b| {
+            let status = b.backup_status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into());
+            (b.backup_arn().unwrap_or_default().to_string(), status)
+        }))
+}
