@@ -212,6 +212,9 @@ pub struct ActionCx<'a> {
     pub attempt: u32,
     /// How long waits inside the action may take (the step's timeout).
     pub timeout: Duration,
+    /// Resources at once when the step does not say (`--max-parallel`, the runbook's
+    /// `max_parallel`, else 4).
+    pub max_parallel: usize,
 }
 
 fn default_primary() -> String {

@@ -105,6 +105,10 @@ pub struct Mode {
     /// Pass every gate, including type-to-confirm ones; each is journaled as automatic
     #[arg(long)]
     pub auto_approve: bool,
+    /// At most N steps of a group, and N resources of one failback step, at once [default: the
+    /// runbook's max_parallel, else 4]
+    #[arg(long, value_name = "N")]
+    pub max_parallel: Option<std::num::NonZeroUsize>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -218,6 +218,7 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
         dry_run: args.dry_run,
         auto_approve: args.mode.auto_approve,
         connect: connect.unwrap_or_default(),
+        max_parallel: args.mode.max_parallel.map(std::num::NonZeroUsize::get),
     };
     match Run::start(&RunStore::new(state_dir), loaded, resolved, options, observer()) {
         Ok(run) => {
@@ -246,7 +247,8 @@ async fn resume_with(id: &str, vars: &[String], mode: Mode, connect: Option<Conn
             return INVALID;
         }
     };
-    let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets };
+    let max_parallel = mode.max_parallel.map(std::num::NonZeroUsize::get);
+    let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets, max_parallel };
     match Run::resume(&RunStore::new(state_dir), id, options, observer()) {
         Ok(run) => drive(run, mode).await,
         Err(e @ (crate::engine::EngineError::NotFound(_) | crate::engine::EngineError::Invalid(_))) => {

@@ -2,6 +2,8 @@
 //! the journal. It knows nothing of terminals; front ends implement [`Operator`] and observe
 //! journal entries.
 
+mod action_run;
+mod group;
 mod guard;
 pub mod operator;
 pub mod plan;
@@ -15,10 +17,10 @@ pub use recorder::{Observer, Recorder, StepLog};
 pub use secrets::Secrets;
 pub use store::{RunLock, RunStore, RunSummary};
 
-use crate::actions::{ActionCx, REGISTRY};
-use crate::aws::{ActionError, AwsEnvs, ConnectOptions};
+use crate::actions::REGISTRY;
+use crate::aws::{AwsEnvs, ConnectOptions};
 use crate::journal::{Event, FailureOutcome, GateOutcome, Journal, JournalError, RunState, RunStatus, StepStatus};
-use crate::runbook::{CheckCx, Gate, LoadError, LoadedRunbook, OnFailure, Step};
+use crate::runbook::{Gate, LoadError, LoadedRunbook, OnFailure, Step};
 use indexmap::IndexMap;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -54,6 +56,8 @@ pub struct RunOptions {
     /// Pass every gate (type-to-confirm included), journaled as automatic.
     pub auto_approve: bool,
     pub connect: ConnectOptions,
+    /// `--max-parallel`: overrides the runbook's `max_parallel`.
+    pub max_parallel: Option<usize>,
 }
 
 /// A run in progress (new or resumed).
@@ -67,6 +71,8 @@ pub struct Run {
     dry_run: bool,
     auto_approve: bool,
     secrets: Secrets,
+    /// Steps of a group at once, and the default resources at once within a failback step.
+    max_parallel: usize,
     _lock: RunLock,
 }
 
@@ -79,6 +85,32 @@ pub struct ResumeOptions {
     pub auto_approve: bool,
     /// Values of the runbook's secret inputs (`--var`), which the journal does not hold.
     pub secrets: Vec<(String, String)>,
+    /// `--max-parallel`: overrides the runbook's `max_parallel`.
+    pub max_parallel: Option<usize>,
+}
+
+/// Whether a step still has work to do.
+enum Ready {
+    /// Final, skipped, or passed over by the operator.
+    Done,
+    /// The operator aborted at a decision.
+    Abort,
+    Run,
+}
+
+/// How a step's status after its action ends the run, if it does.
+fn settle(step: &Step, status: StepStatus) -> Option<RunStatus> {
+    match status {
+        StepStatus::Failed if step.on_failure == OnFailure::Continue => None,
+        StepStatus::Failed => Some(RunStatus::Failed),
+        StepStatus::AwaitingGate => Some(RunStatus::Aborted),
+        _ => None,
+    }
+}
+
+/// `--max-parallel`, else the runbook's `max_parallel`, else 4; never 0.
+fn effective_parallel(flag: Option<usize>, runbook: Option<usize>) -> usize {
+    flag.or(runbook).unwrap_or(crate::actions::failback::DEFAULT_PARALLEL).max(1)
 }
 
 /// Puts the secret inputs back: the journal holds only markers for them.
@@ -164,6 +196,7 @@ impl Run {
             user: os_user(),
             pilotlight_version: env!("CARGO_PKG_VERSION").into(),
         })?;
+        let max_parallel = effective_parallel(options.max_parallel, loaded.runbook.max_parallel);
         Ok(Run {
             id,
             dir,
@@ -174,13 +207,14 @@ impl Run {
             dry_run: options.dry_run,
             auto_approve: options.auto_approve,
             secrets,
+            max_parallel,
             _lock: lock,
         })
     }
 
     /// Rebuilds a run from its journal and makes it ready to drive on.
     pub fn resume(store: &RunStore, id: &str, options: ResumeOptions, observer: Observer) -> Result<Run, EngineError> {
-        let ResumeOptions { connect, auto_approve, secrets: given } = options;
+        let ResumeOptions { connect, auto_approve, secrets: given, max_parallel } = options;
         let dir = store.dir(id);
         let journal_path = dir.join(store::JOURNAL_FILE);
         if !journal_path.is_file() {
@@ -220,6 +254,7 @@ impl Run {
         }
         let recorder = Recorder::new(journal, state, observer, secrets.clone());
         recorder.record(Event::RunResumed { user: os_user() })?;
+        let max_parallel = effective_parallel(max_parallel, loaded.runbook.max_parallel);
         Ok(Run {
             id: id.to_string(),
             dir,
@@ -230,6 +265,7 @@ impl Run {
             dry_run,
             auto_approve,
             secrets,
+            max_parallel,
             _lock: lock,
         })
     }
@@ -264,43 +300,26 @@ impl Run {
         if !self.check_accounts().await? {
             return self.finish(RunStatus::Failed);
         }
-        for (index, step) in self.loaded.runbook.steps.iter().enumerate() {
-            let st = self.state().step(&step.id);
-            // Only failures from before this drive are seen here (each step is visited once).
-            let retry_failed = st.status == StepStatus::Failed;
-            if st.status.is_final() && !retry_failed {
-                continue;
-            }
-            // Awaiting a decision: journaled as such, or killed between journaling the last
-            // failed attempt and that status (the failures already used up the retries).
-            let out_of_retries =
-                st.status == StepStatus::Running && !st.in_flight && st.failures_since_decision > step.retries;
-            let retry_failed = retry_failed || st.status == StepStatus::AwaitingDecision || out_of_retries;
-            if retry_failed {
-                // A step that failed before (and stopped the run, or was passed over with
-                // `on_failure: continue`): the operator decides again (with --auto-approve it
-                // is tried again), so a step that can never succeed cannot wedge the run.
-                let error = st.last_error.clone().or(st.reason.clone()).unwrap_or_default();
-                let answer = if self.auto_approve {
-                    FailureAnswer::Retry
-                } else {
-                    operator.failure(FailureRequest { step, attempt: st.attempts, error }).await
-                };
-                match self.record_failure_decision(step, &answer, self.auto_approve)? {
-                    FailureOutcome::Retry => {}
-                    FailureOutcome::Skip => continue,
-                    FailureOutcome::Abort => {
-                        self.status(&step.id, StepStatus::Failed, st.last_error.clone())?;
-                        return self.finish(RunStatus::Aborted);
-                    }
+        let steps = &self.loaded.runbook.steps;
+        let mut index = 0;
+        while index < steps.len() {
+            let step = &steps[index];
+            if let Some(group) = step.group.as_deref() {
+                let end = index + steps[index..].iter().take_while(|s| s.group.as_deref() == Some(group)).count();
+                if let Some(status) = self.run_group(operator, &steps[index..end], index, total).await? {
+                    return self.finish(status);
                 }
-            }
-            if let Some(reason) = plan::skip_reason(step, &self.inputs) {
-                self.status(&step.id, StepStatus::Skipped, Some(reason))?;
+                index = end;
                 continue;
             }
-            if !st.gate_passed && step.gate != Gate::None {
-                match self.pass_gate(operator, step, index, total).await? {
+            index += 1;
+            match self.prepare(operator, step).await? {
+                Ready::Done => continue,
+                Ready::Abort => return self.finish(RunStatus::Aborted),
+                Ready::Run => {}
+            }
+            if !self.state().step(&step.id).gate_passed && step.gate != Gate::None {
+                match self.pass_gate(operator, step, index - 1, total).await? {
                     GateOutcome::Approved => {}
                     GateOutcome::Skipped => continue,
                     GateOutcome::Aborted => return self.finish(RunStatus::Aborted),
@@ -310,15 +329,51 @@ impl Run {
                 self.status(&step.id, StepStatus::Succeeded, Some("manual step".into()))?;
                 continue;
             }
-            match self.run_action(operator, step).await? {
-                StepStatus::Failed if step.on_failure == OnFailure::Continue => {}
-                StepStatus::Failed => return self.finish(RunStatus::Failed),
-                StepStatus::AwaitingGate => return self.finish(RunStatus::Aborted),
-                _ => {}
+            let status = self.run_action(operator, step).await?;
+            if let Some(end) = settle(step, status) {
+                return self.finish(end);
             }
         }
         let any_failed = self.state().steps.values().any(|s| s.status == StepStatus::Failed);
         self.finish(if any_failed { RunStatus::Failed } else { RunStatus::Succeeded })
+    }
+
+    /// Before a step runs: a failure from before this drive (each step is prepared once) gets
+    /// a decision, and `when` may skip it.
+    async fn prepare<O: Operator>(&self, operator: &mut O, step: &Step) -> Result<Ready, EngineError> {
+        let st = self.state().step(&step.id);
+        let failed_before = st.status == StepStatus::Failed;
+        if st.status.is_final() && !failed_before {
+            return Ok(Ready::Done);
+        }
+        // Awaiting a decision: journaled as such, or killed between journaling the last
+        // failed attempt and that status (the failures already used up the retries).
+        let out_of_retries =
+            st.status == StepStatus::Running && !st.in_flight && st.failures_since_decision > step.retries;
+        if failed_before || st.status == StepStatus::AwaitingDecision || out_of_retries {
+            // A step that failed before (and stopped the run, or was passed over with
+            // `on_failure: continue`): the operator decides again (with --auto-approve it
+            // is tried again), so a step that can never succeed cannot wedge the run.
+            let error = st.last_error.clone().or(st.reason.clone()).unwrap_or_default();
+            let answer = if self.auto_approve {
+                FailureAnswer::Retry
+            } else {
+                operator.failure(FailureRequest { step, attempt: st.attempts, error }).await
+            };
+            match self.record_failure_decision(step, &answer, self.auto_approve)? {
+                FailureOutcome::Retry => {}
+                FailureOutcome::Skip => return Ok(Ready::Done),
+                FailureOutcome::Abort => {
+                    self.status(&step.id, StepStatus::Failed, st.last_error.clone())?;
+                    return Ok(Ready::Abort);
+                }
+            }
+        }
+        if let Some(reason) = plan::skip_reason(step, &self.inputs) {
+            self.status(&step.id, StepStatus::Skipped, Some(reason))?;
+            return Ok(Ready::Done);
+        }
+        Ok(Ready::Run)
     }
 
     fn outputs_lookup(&self) -> impl Fn(&str, &str) -> Option<Value> + '_ {
@@ -403,148 +458,5 @@ impl Run {
             self.status(&step.id, StepStatus::Skipped, reason)?;
         }
         Ok(outcome)
-    }
-
-    /// Runs a step's action with its retries and failure policy. Returns the step's final status
-    /// (`AwaitingGate` stands for "the operator aborted").
-    async fn run_action<O: Operator>(&self, operator: &mut O, step: &Step) -> Result<StepStatus, EngineError> {
-        let name = step.action.as_deref().unwrap_or_default();
-        loop {
-            let before = self.state().step(&step.id);
-            let attempt = before.attempts + 1;
-            if before.in_flight {
-                self.record(Event::ActionLog {
-                    step: step.id.clone(),
-                    message: format!(
-                        "attempt {} was interrupted; re-reading real state before acting",
-                        before.attempts
-                    ),
-                })?;
-            }
-            let rendered = {
-                let outputs = self.outputs_lookup();
-                plan::render_with(step, &plan::lookup(&self.inputs, &outputs))
-            };
-            self.status(&step.id, StepStatus::Running, None)?;
-            self.record(Event::ActionStarted {
-                step: step.id.clone(),
-                action: name.into(),
-                attempt,
-                params: rendered.clone().unwrap_or(Value::Null),
-            })?;
-            let result = match &rendered {
-                Ok(params) => self.attempt(step, name, params, before.substeps, before.in_flight, attempt).await,
-                // A parameter names an output of a step that was skipped or failed: this step
-                // fails (and follows on_failure); the run itself can go on or be resumed.
-                Err(e) => Err(ActionError::Failed(format!("cannot resolve parameters: {e}"))),
-            };
-            let (ok, outs, error) = match result {
-                Ok(o) => (true, o, None),
-                Err(ActionError::Journal(e)) => return Err(e.into()),
-                Err(e) => (false, e.outputs(), Some(e.to_string())),
-            };
-            self.record(Event::ActionFinished {
-                step: step.id.clone(),
-                attempt,
-                ok,
-                outputs: outs,
-                error: error.clone(),
-            })?;
-            if ok {
-                self.status(&step.id, StepStatus::Succeeded, None)?;
-                return Ok(StepStatus::Succeeded);
-            }
-            let error = error.unwrap_or_default();
-            // Counted from the journal, so a kill between attempts does not reset the retries.
-            let failures_here = self.state().step(&step.id).failures_since_decision;
-            if failures_here <= step.retries {
-                tokio::time::sleep(Duration::from_millis(500) * failures_here).await;
-                continue;
-            }
-            match step.on_failure {
-                OnFailure::Abort | OnFailure::Continue => {
-                    self.status(&step.id, StepStatus::Failed, Some(error))?;
-                    return Ok(StepStatus::Failed);
-                }
-                OnFailure::Ask => {
-                    // Journaled before asking: a run killed at this prompt asks again on resume.
-                    self.status(&step.id, StepStatus::AwaitingDecision, Some(error.clone()))?;
-                    let shown = self.secrets.redact_text(&error);
-                    let answer = operator.failure(FailureRequest { step, attempt, error: shown }).await;
-                    match self.record_failure_decision(step, &answer, false)? {
-                        FailureOutcome::Retry => {}
-                        FailureOutcome::Skip => return Ok(StepStatus::Skipped),
-                        FailureOutcome::Abort => {
-                            self.status(&step.id, StepStatus::Failed, Some(error))?;
-                            return Ok(StepStatus::AwaitingGate);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Journals a decision after a failure; a skip also marks the step skipped.
-    fn record_failure_decision(
-        &self,
-        step: &Step,
-        answer: &FailureAnswer,
-        auto: bool,
-    ) -> Result<FailureOutcome, EngineError> {
-        let (outcome, reason) = match answer {
-            FailureAnswer::Retry => (FailureOutcome::Retry, None),
-            FailureAnswer::Skip { reason } => (FailureOutcome::Skip, Some(reason.clone())),
-            FailureAnswer::Abort => (FailureOutcome::Abort, None),
-        };
-        let user = if auto { "--auto-approve".into() } else { os_user() };
-        self.record(Event::FailureDecided { step: step.id.clone(), outcome, user, reason: reason.clone() })?;
-        if outcome == FailureOutcome::Skip {
-            self.status(&step.id, StepStatus::Skipped, reason)?;
-        }
-        Ok(outcome)
-    }
-
-    /// One attempt: decode, then run under the step's timeout.
-    async fn attempt(
-        &self,
-        step: &Step,
-        name: &str,
-        params: &Value,
-        substeps: IndexMap<String, crate::journal::SubStepState>,
-        interrupted: bool,
-        attempt: u32,
-    ) -> Result<crate::actions::Outputs, ActionError> {
-        let call = REGISTRY.decode(name, params).map_err(|(_, m)| ActionError::Failed(format!("parameters: {m}")))?;
-        // Validation checked the parameters with input defaults; check the values really used.
-        let problems =
-            call.check(&CheckCx { runbook: &self.loaded.runbook, base_dir: &self.loaded.base_dir, check_files: false });
-        if !problems.is_empty() {
-            let text: Vec<String> = problems.into_iter().map(|(_, m)| m).collect();
-            return Err(ActionError::Failed(format!("parameters: {}", text.join("; "))));
-        }
-        let timeout = match &step.timeout {
-            Some(t) => humantime::parse_duration(t).map_err(|e| ActionError::Failed(format!("timeout: {e}")))?,
-            None => call.default_timeout(),
-        };
-        let log = StepLog { recorder: &self.recorder, step: step.id.clone(), attempt, dry_run: self.dry_run };
-        let cx = ActionCx {
-            run_id: &self.id,
-            step: &step.id,
-            runbook: &self.loaded.runbook,
-            base_dir: &self.loaded.base_dir,
-            envs: &self.envs,
-            log: &log,
-            dry_run: self.dry_run,
-            substeps: std::sync::Mutex::new(substeps),
-            interrupted,
-            attempt,
-            timeout,
-        };
-        // The action's own waits use `timeout` and say what they waited for; this outer limit,
-        // a little longer, catches an action that hangs anywhere else.
-        match tokio::time::timeout(timeout.saturating_add(TIMEOUT_GRACE), call.run(&cx)).await {
-            Ok(r) => r,
-            Err(_) => Err(ActionError::Timeout(timeout)),
-        }
     }
 }

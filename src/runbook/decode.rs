@@ -165,6 +165,8 @@ fn take_steps(
     let mut out = Vec::new();
     for (i, value) in items.into_iter().enumerate() {
         let id = value.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        // Kept from a broken step so it does not split its group in later checks.
+        let group = value.get("group").and_then(Value::as_str).map(str::to_string);
         let path = [Seg::Key("steps".into()), Seg::Index(i)];
         match decode_at::<Step>(value, tree, &path) {
             Ok(v) => out.push(v),
@@ -182,6 +184,7 @@ fn take_steps(
                     retries: 0,
                     on_failure: Default::default(),
                     when: None,
+                    group,
                 });
             }
         }

@@ -36,6 +36,10 @@ pub struct Runbook {
     /// Recovery objectives the after-action record is measured against.
     #[serde(default)]
     pub targets: Targets,
+    /// At most this many steps of a group at once, and the default for how many resources one
+    /// failback step works on at once (default 4; `--max-parallel` overrides it).
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
 }
 
 /// The type of an input parameter.
@@ -246,6 +250,11 @@ pub struct Step {
     /// Forms: `inputs.flag`, `not inputs.flag`, `inputs.x == 'value'`, `inputs.x != 'value'`.
     #[serde(default)]
     pub when: Option<String>,
+    /// Steps one after another with the same group run concurrently, behind the first one's
+    /// gate (the others have none). A failing step does not stop the others; when all have
+    /// ended, each failure is handled by its own `on_failure`, and a retry re-runs only it.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// Recovery objectives, as durations like `4h` or `15m`.

@@ -193,6 +193,57 @@ impl Validator<'_> {
                 self.step(i, step, &path, base_dir);
             }
         }
+        self.groups();
+    }
+
+    /// A group is steps one after another with the same `group`, behind the first one's gate;
+    /// they run at once, so none may use another's outputs.
+    fn groups(&mut self) {
+        let steps = &self.rb.steps;
+        let mut ended: Vec<&str> = Vec::new();
+        let mut problems = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            let prev = i.checked_sub(1).and_then(|p| steps[p].group.as_deref());
+            if let Some(p) = prev
+                && step.group.as_deref() != Some(p)
+            {
+                ended.push(p);
+            }
+            let Some(group) = step.group.as_deref() else { continue };
+            let at = |k: &str| vec![key("steps"), Seg::Index(i), key(k)];
+            if !ident_ok(group) {
+                problems.push((at("group"), format!("group `{group}` must be letters, digits, `-` or `_`")));
+            }
+            if prev != Some(group) {
+                if ended.contains(&group) {
+                    problems.push((
+                        at("group"),
+                        format!("the steps of group `{group}` must be one after another (it ended before this step)"),
+                    ));
+                }
+            } else if step.gate != Gate::None {
+                problems.push((
+                    at("gate"),
+                    format!("only the first step of group `{group}` has a gate: the group runs behind it"),
+                ));
+            }
+            let with = Value::Object(step.with.clone().into_iter().collect());
+            for text in template::strings_in(&with) {
+                for r in template::references(text).unwrap_or_default() {
+                    if let Ref::StepOutput { step: other, .. } = &r
+                        && steps.iter().any(|o| o.id == *other && o.group.as_deref() == Some(group))
+                    {
+                        problems.push((
+                            at("with"),
+                            format!("`{r}` is an output of step `{other}` of the same group `{group}`, which runs at the same time"),
+                        ));
+                    }
+                }
+            }
+        }
+        for (path, message) in problems {
+            self.at(&path, message);
+        }
     }
 
     fn step(&mut self, i: usize, step: &Step, path: &[Seg], base_dir: &Path) {

@@ -9,6 +9,7 @@ mod ec2_failback;
 mod engine;
 mod engine_decisions;
 mod fault_proxy;
+mod groups;
 mod headless_run;
 mod loader;
 mod rds_failback;

@@ -16,7 +16,7 @@ use super::ec2::reads::{ebs_devices, find_snapshot, instance as ec2_instance, st
 use super::ec2::{Snap as Ec2Snap, ours as ec2_ours, tag_spec as ec2_tag_spec};
 use super::rds::snapshots::{Kind, RecoveryPoint};
 use super::rds::{made_id, wait_status};
-use super::{DEFAULT_PARALLEL, Retained, each_resource};
+use super::{Retained, each_resource};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, at, mutate, read};
 use crate::runbook::ResourceType;
@@ -39,7 +39,7 @@ pub struct Conclude {
     /// Only these declared resources (default: every EC2, RDS, Aurora and DynamoDB resource).
     #[serde(default)]
     pub resources: Vec<String>,
-    /// At most this many resources at once (default 4).
+    /// At most this many resources at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
 }
@@ -83,7 +83,7 @@ impl Action for Conclude {
             ddb: aws_sdk_dynamodb::Client::new(&config),
             region: cx.envs.region("recovery")?.to_string(),
         };
-        each_resource(&names, self.max_parallel.unwrap_or(DEFAULT_PARALLEL), |name| {
+        each_resource(&names, self.max_parallel.unwrap_or(cx.max_parallel), |name| {
             let clients = &clients;
             async move { One { cx, name: &name, c: clients }.run().await }
         })

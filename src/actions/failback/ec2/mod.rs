@@ -51,7 +51,7 @@ pub struct Ec2Failback {
     /// recovery snapshots are encrypted with a key primary cannot use (another account).
     #[serde(default)]
     pub kms_key_id: Option<String>,
-    /// At most this many instances at once (default 4).
+    /// At most this many instances at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
 }
@@ -108,7 +108,7 @@ impl Action for Ec2Failback {
         let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
         let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
         let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
-        let limit = self.max_parallel.unwrap_or(super::DEFAULT_PARALLEL);
+        let limit = self.max_parallel.unwrap_or(cx.max_parallel);
         each_resource(&names, limit, |name| {
             let (primary, recovery) = (&primary, &recovery);
             async move { One { cx, name: &name, primary, recovery, kms: self.kms_key_id.as_deref() }.run().await }

@@ -15,7 +15,7 @@ mod members;
 use super::instance::{custom, user_tags};
 use super::snapshots::{Kind, RecoveryPoint};
 use super::{Snap, is_ours, kept_id, not_ours, or_none, tag_map, tags, wait_status};
-use crate::actions::failback::{DEFAULT_PARALLEL, Retained, each_resource, resource_names};
+use crate::actions::failback::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use crate::runbook::ResourceType;
@@ -42,7 +42,7 @@ pub struct AuroraFailback {
     /// account or region.
     #[serde(default)]
     pub kms_key_id: Option<String>,
-    /// At most this many clusters at once (default 4).
+    /// At most this many clusters at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
 }
@@ -111,7 +111,7 @@ impl Action for AuroraFailback {
         let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
         let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
         let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
-        each_resource(&names, self.max_parallel.unwrap_or(DEFAULT_PARALLEL), |name| {
+        each_resource(&names, self.max_parallel.unwrap_or(cx.max_parallel), |name| {
             let (primary, recovery) = (&primary, &recovery);
             async move { One { cx, name: &name, primary, recovery, kms: self.kms_key_id.as_deref() }.run().await }
         })

@@ -1,0 +1,193 @@
+//! Running one step's action: attempts with automatic retries (journaled, counted across
+//! resumes), then the step's `on_failure` policy, which may ask the operator.
+
+use super::{EngineError, FailureAnswer, FailureRequest, Operator, Run, StepLog, TIMEOUT_GRACE, os_user, plan};
+use crate::actions::{ActionCx, REGISTRY};
+use crate::aws::ActionError;
+use crate::journal::{Event, FailureOutcome, StepStatus};
+use crate::runbook::{CheckCx, OnFailure, Step};
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::time::Duration;
+
+/// What follows a failure once the policy has been applied.
+pub(super) enum AfterFailure {
+    /// Try the action again (the operator said so).
+    Retry,
+    /// The step's final status for now (`AwaitingGate` stands for "the operator aborted").
+    Done(StepStatus),
+}
+
+impl Run {
+    /// Runs a step's action with its retries and failure policy. Returns the step's final status
+    /// (`AwaitingGate` stands for "the operator aborted").
+    pub(super) async fn run_action<O: Operator>(
+        &self,
+        operator: &mut O,
+        step: &Step,
+    ) -> Result<StepStatus, EngineError> {
+        loop {
+            let Err(error) = self.try_action(step).await? else { return Ok(StepStatus::Succeeded) };
+            match self.after_failure(operator, step, error).await? {
+                AfterFailure::Retry => continue,
+                AfterFailure::Done(status) => return Ok(status),
+            }
+        }
+    }
+
+    /// Runs a step's action until it succeeds or its automatic retries are used up; the error
+    /// of the last attempt otherwise. Never asks the operator, so steps of a group can run it
+    /// side by side.
+    pub(super) async fn try_action(&self, step: &Step) -> Result<Result<(), String>, EngineError> {
+        let name = step.action.as_deref().unwrap_or_default();
+        loop {
+            let before = self.state().step(&step.id);
+            let attempt = before.attempts + 1;
+            if before.in_flight {
+                self.record(Event::ActionLog {
+                    step: step.id.clone(),
+                    message: format!(
+                        "attempt {} was interrupted; re-reading real state before acting",
+                        before.attempts
+                    ),
+                })?;
+            }
+            let rendered = {
+                let outputs = self.outputs_lookup();
+                plan::render_with(step, &plan::lookup(&self.inputs, &outputs))
+            };
+            self.status(&step.id, StepStatus::Running, None)?;
+            self.record(Event::ActionStarted {
+                step: step.id.clone(),
+                action: name.into(),
+                attempt,
+                params: rendered.clone().unwrap_or(Value::Null),
+            })?;
+            let result = match &rendered {
+                Ok(params) => self.attempt(step, name, params, before.substeps, before.in_flight, attempt).await,
+                // A parameter names an output of a step that was skipped or failed: this step
+                // fails (and follows on_failure); the run itself can go on or be resumed.
+                Err(e) => Err(ActionError::Failed(format!("cannot resolve parameters: {e}"))),
+            };
+            let (ok, outs, error) = match result {
+                Ok(o) => (true, o, None),
+                Err(ActionError::Journal(e)) => return Err(e.into()),
+                Err(e) => (false, e.outputs(), Some(e.to_string())),
+            };
+            self.record(Event::ActionFinished {
+                step: step.id.clone(),
+                attempt,
+                ok,
+                outputs: outs,
+                error: error.clone(),
+            })?;
+            if ok {
+                self.status(&step.id, StepStatus::Succeeded, None)?;
+                return Ok(Ok(()));
+            }
+            // Counted from the journal, so a kill between attempts does not reset the retries.
+            let failures_here = self.state().step(&step.id).failures_since_decision;
+            if failures_here <= step.retries {
+                tokio::time::sleep(Duration::from_millis(500) * failures_here).await;
+                continue;
+            }
+            return Ok(Err(error.unwrap_or_default()));
+        }
+    }
+
+    /// Applies a step's `on_failure` once its retries are used up (`AwaitingGate` stands for
+    /// "the operator aborted").
+    pub(super) async fn after_failure<O: Operator>(
+        &self,
+        operator: &mut O,
+        step: &Step,
+        error: String,
+    ) -> Result<AfterFailure, EngineError> {
+        match step.on_failure {
+            OnFailure::Abort | OnFailure::Continue => {
+                self.status(&step.id, StepStatus::Failed, Some(error))?;
+                Ok(AfterFailure::Done(StepStatus::Failed))
+            }
+            OnFailure::Ask => {
+                // Journaled before asking: a run killed at this prompt asks again on resume.
+                self.status(&step.id, StepStatus::AwaitingDecision, Some(error.clone()))?;
+                let shown = self.secrets.redact_text(&error);
+                let attempt = self.state().step(&step.id).attempts;
+                let answer = operator.failure(FailureRequest { step, attempt, error: shown }).await;
+                Ok(match self.record_failure_decision(step, &answer, false)? {
+                    FailureOutcome::Retry => AfterFailure::Retry,
+                    FailureOutcome::Skip => AfterFailure::Done(StepStatus::Skipped),
+                    FailureOutcome::Abort => {
+                        self.status(&step.id, StepStatus::Failed, Some(error))?;
+                        AfterFailure::Done(StepStatus::AwaitingGate)
+                    }
+                })
+            }
+        }
+    }
+
+    /// Journals a decision after a failure; a skip also marks the step skipped.
+    pub(super) fn record_failure_decision(
+        &self,
+        step: &Step,
+        answer: &FailureAnswer,
+        auto: bool,
+    ) -> Result<FailureOutcome, EngineError> {
+        let (outcome, reason) = match answer {
+            FailureAnswer::Retry => (FailureOutcome::Retry, None),
+            FailureAnswer::Skip { reason } => (FailureOutcome::Skip, Some(reason.clone())),
+            FailureAnswer::Abort => (FailureOutcome::Abort, None),
+        };
+        let user = if auto { "--auto-approve".into() } else { os_user() };
+        self.record(Event::FailureDecided { step: step.id.clone(), outcome, user, reason: reason.clone() })?;
+        if outcome == FailureOutcome::Skip {
+            self.status(&step.id, StepStatus::Skipped, reason)?;
+        }
+        Ok(outcome)
+    }
+
+    /// One attempt: decode, then run under the step's timeout.
+    async fn attempt(
+        &self,
+        step: &Step,
+        name: &str,
+        params: &Value,
+        substeps: IndexMap<String, crate::journal::SubStepState>,
+        interrupted: bool,
+        attempt: u32,
+    ) -> Result<crate::actions::Outputs, ActionError> {
+        let call = REGISTRY.decode(name, params).map_err(|(_, m)| ActionError::Failed(format!("parameters: {m}")))?;
+        // Validation checked the parameters with input defaults; check the values really used.
+        let problems =
+            call.check(&CheckCx { runbook: &self.loaded.runbook, base_dir: &self.loaded.base_dir, check_files: false });
+        if !problems.is_empty() {
+            let text: Vec<String> = problems.into_iter().map(|(_, m)| m).collect();
+            return Err(ActionError::Failed(format!("parameters: {}", text.join("; "))));
+        }
+        let timeout = match &step.timeout {
+            Some(t) => humantime::parse_duration(t).map_err(|e| ActionError::Failed(format!("timeout: {e}")))?,
+            None => call.default_timeout(),
+        };
+        let log = StepLog { recorder: &self.recorder, step: step.id.clone(), attempt, dry_run: self.dry_run };
+        let cx = ActionCx {
+            run_id: &self.id,
+            step: &step.id,
+            runbook: &self.loaded.runbook,
+            base_dir: &self.loaded.base_dir,
+            envs: &self.envs,
+            log: &log,
+            dry_run: self.dry_run,
+            substeps: std::sync::Mutex::new(substeps),
+            interrupted,
+            attempt,
+            timeout,
+            max_parallel: self.max_parallel,
+        };
+        // The action's own waits use `timeout` and say what they waited for; this outer limit,
+        // a little longer, catches an action that hangs anywhere else.
+        match tokio::time::timeout(timeout.saturating_add(TIMEOUT_GRACE), call.run(&cx)).await {
+            Ok(r) => r,
+            Err(_) => Err(ActionError::Timeout(timeout)),
+        }
+    }
+}
