@@ -35,4 +35,16 @@ fn dry_run_sends_no_mutating_call() {
         notes.iter().any(|n| n.contains("would UPSERT app.example.internal. A from 10.1.1.10 to 10.0.1.10")),
         "{notes:?}"
     );
+    // The plan shows each failback's whole sequence, later sub-steps simulated from earlier ones.
+    for expected in [
+        "would copy snap-(dry run /dev/sda1) to us-east-1",
+        "would rename orders-db to orders-db-pre-failback-",
+        "would restore orders-db (db.t3.micro) from pl-",
+        "would delete instance inventory-2 of cluster inventory",
+        "would restore cluster inventory from pl-",
+        "would create instance inventory-1 (db.r6g.large) in inventory",
+        "would stop i-",
+    ] {
+        assert!(notes.iter().any(|n| n.contains(expected)), "{expected:?} in {notes:#?}");
+    }
 }

@@ -193,6 +193,12 @@ impl Members<'_, '_> {
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
         cx.sub(&self.sub_name("create-instances"), json!({ "instances": ids, "cluster": self.cluster }), |_| async {
             for m in members {
+                if cx.dry_run {
+                    // The originals are still there in a dry run; nothing to look for yet.
+                    cx.log
+                        .note(format!("dry run: would create instance {} ({}) in {}", m.id, m.class, self.cluster))?;
+                    continue;
+                }
                 if let Some(db) = instance(cx.log, self.client, &m.id, self.region).await? {
                     if is_ours(cx, &tag_map(db.tag_list()), self.name, "restored") {
                         continue;
