@@ -103,24 +103,81 @@ impl CallLog for NoLog {
     }
 }
 
+/// The HTTP answer behind a service error, for errors the SDK could not parse.
+pub trait RawAnswer {
+    /// Status and body of the response, when the error came with one.
+    fn raw_answer(&self) -> Option<(u16, String)>;
+}
+
+impl<E> RawAnswer for aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse> {
+    fn raw_answer(&self) -> Option<(u16, String)> {
+        let raw = self.raw_response()?;
+        let body = raw.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        Some((raw.status().as_u16(), body))
+    }
+}
+
 /// Renders an SDK error for people: `Code: message` from the service when it sent one (the
-/// SDK's `Display` alone says only "service error"), else the whole error chain (connection
-/// refused, timeouts, credentials).
-pub fn error_text<E: Error + ProvideErrorMetadata + 'static>(e: &E) -> String {
+/// SDK's `Display` alone says only "service error"); when the SDK could not read the answer,
+/// the code and message found in the raw body (moto's IAM denials arrive so), else the HTTP
+/// status and the start of the body; otherwise the whole error chain (connection refused,
+/// timeouts, credentials).
+pub fn error_text<E: Error + ProvideErrorMetadata + RawAnswer + 'static>(e: &E) -> String {
     match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_string(),
-        _ => {
-            let mut parts = vec![e.to_string()];
-            let mut source = e.source();
-            while let Some(s) = source {
-                let text = s.to_string();
-                if !parts.iter().any(|p| p.contains(&text)) {
-                    parts.push(text);
-                }
-                source = s.source();
-            }
-            parts.join(": ")
+        (Some(code), Some(message)) => return format!("{code}: {message}"),
+        (Some(code), None) => return code.to_string(),
+        _ => {}
+    }
+    if let Some((status, body)) = e.raw_answer() {
+        return raw_text(status, &body);
+    }
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
         }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// `Code: message (HTTP status)` from an XML or JSON error body, else the status and the
+/// body's start.
+fn raw_text(status: u16, body: &str) -> String {
+    let field = |name: &str| {
+        let xml = regex::Regex::new(&format!(r"(?s)<{name}>(.*?)</{name}>")).ok()?;
+        let json = regex::Regex::new(&format!(r#""(?i:{name})"\s*:\s*"([^"]*)""#)).ok()?;
+        xml.captures(body).or_else(|| json.captures(body)).map(|c| c[1].trim().to_string())
+    };
+    match (field("Code"), field("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
+        (None, Some(message)) => format!("{message} (HTTP {status})"),
+        _ => {
+            let start: String = body.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
+            if start.is_empty() {
+                format!("HTTP {status} with an empty body")
+            } else {
+                format!("HTTP {status}: {start}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raw_text;
+
+    #[test]
+    fn unparsed_error_bodies_still_say_what_went_wrong() {
+        let xml = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: rds:RestoreDBInstanceFromDBSnapshot</Message></Error></ErrorResponse>";
+        assert_eq!(
+            raw_text(403, xml),
+            "AccessDenied: User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: rds:RestoreDBInstanceFromDBSnapshot (HTTP 403)"
+        );
+        assert_eq!(raw_text(400, r#"{"__type":"x","message":"bad"}"#), "bad (HTTP 400)");
+        assert_eq!(raw_text(403, ""), "HTTP 403 with an empty body");
+        assert_eq!(raw_text(500, "<html>\n  oops </html>"), "HTTP 500: <html> oops </html>");
     }
 }

@@ -7,7 +7,7 @@
 //! type, not from a flag someone typed at the call site. An operation missing here does not
 //! compile, which is the point: adding one is a deliberate, reviewed line.
 
-use super::{ActionError, Call, CallLog, error_text};
+use super::{ActionError, Call, CallLog, RawAnswer, error_text};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use std::error::Error;
 use std::future::Future;
@@ -24,25 +24,28 @@ pub trait Mutating {
     const OPERATION: &'static str;
 }
 
-/// Implements [`Reading`] or [`Mutating`] for SDK builders: `module::OperationName` pairs.
+/// Implements [`Reading`] or [`Mutating`] for SDK builders (`module::OperationName` pairs), and
+/// lists them in a constant (`service`, `Operation`) so the permissions template can be checked
+/// against exactly what the tool can send.
 macro_rules! ops {
-    ($kind:ident, $sdk:ident, $service:literal: $($module:ident :: $op:ident),* $(,)?) => {
+    ($list:ident = $kind:ident, $sdk:ident, $service:literal: $($module:ident :: $op:ident),* $(,)?) => {
         pastey::paste! { $(
             impl $kind for $sdk::operation::$module::builders::[<$op FluentBuilder>] {
                 const SERVICE: &'static str = $service;
                 const OPERATION: &'static str = stringify!($op);
             }
         )* }
+        const $list: &[(&str, &str)] = &[$(($service, stringify!($op))),*];
     };
 }
 
-ops!(Reading, aws_sdk_sts, "sts": get_caller_identity::GetCallerIdentity);
-ops!(Reading, aws_sdk_ec2, "ec2":
+ops!(STS_READS = Reading, aws_sdk_sts, "sts": get_caller_identity::GetCallerIdentity);
+ops!(EC2_READS = Reading, aws_sdk_ec2, "ec2":
     describe_instances::DescribeInstances,
     describe_volumes::DescribeVolumes,
     describe_snapshots::DescribeSnapshots,
 );
-ops!(Mutating, aws_sdk_ec2, "ec2":
+ops!(EC2_WRITES = Mutating, aws_sdk_ec2, "ec2":
     create_snapshot::CreateSnapshot,
     copy_snapshot::CopySnapshot,
     create_volume::CreateVolume,
@@ -53,7 +56,7 @@ ops!(Mutating, aws_sdk_ec2, "ec2":
     create_tags::CreateTags,
     modify_snapshot_attribute::ModifySnapshotAttribute,
 );
-ops!(Reading, aws_sdk_rds, "rds":
+ops!(RDS_READS = Reading, aws_sdk_rds, "rds":
     describe_db_instances::DescribeDBInstances,
     describe_db_clusters::DescribeDBClusters,
     describe_db_snapshots::DescribeDBSnapshots,
@@ -61,7 +64,7 @@ ops!(Reading, aws_sdk_rds, "rds":
     list_tags_for_resource::ListTagsForResource,
     describe_db_cluster_endpoints::DescribeDBClusterEndpoints,
 );
-ops!(Mutating, aws_sdk_rds, "rds":
+ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     create_db_snapshot::CreateDBSnapshot,
     copy_db_snapshot::CopyDBSnapshot,
     modify_db_instance::ModifyDBInstance,
@@ -80,7 +83,7 @@ ops!(Mutating, aws_sdk_rds, "rds":
     stop_db_instance::StopDBInstance,
     stop_db_cluster::StopDBCluster,
 );
-ops!(Reading, aws_sdk_dynamodb, "dynamodb":
+ops!(DYNAMODB_READS = Reading, aws_sdk_dynamodb, "dynamodb":
     describe_table::DescribeTable,
     describe_continuous_backups::DescribeContinuousBackups,
     describe_time_to_live::DescribeTimeToLive,
@@ -92,7 +95,7 @@ ops!(Reading, aws_sdk_dynamodb, "dynamodb":
     list_backups::ListBackups,
     describe_backup::DescribeBackup,
 );
-ops!(Mutating, aws_sdk_dynamodb, "dynamodb":
+ops!(DYNAMODB_WRITES = Mutating, aws_sdk_dynamodb, "dynamodb":
     export_table_to_point_in_time::ExportTableToPointInTime,
     import_table::ImportTable,
     create_backup::CreateBackup,
@@ -102,23 +105,28 @@ ops!(Mutating, aws_sdk_dynamodb, "dynamodb":
     update_continuous_backups::UpdateContinuousBackups,
     tag_resource::TagResource,
 );
-ops!(Reading, aws_sdk_cloudformation, "cloudformation":
+ops!(CFN_READS = Reading, aws_sdk_cloudformation, "cloudformation":
     describe_stacks::DescribeStacks,
     describe_stack_events::DescribeStackEvents,
     list_stack_resources::ListStackResources,
     get_template::GetTemplate,
 );
-ops!(Mutating, aws_sdk_cloudformation, "cloudformation":
+ops!(CFN_WRITES = Mutating, aws_sdk_cloudformation, "cloudformation":
     create_stack::CreateStack,
     update_stack::UpdateStack,
     delete_stack::DeleteStack,
 );
-ops!(Reading, aws_sdk_route53, "route53":
+ops!(ROUTE53_READS = Reading, aws_sdk_route53, "route53":
     list_hosted_zones_by_name::ListHostedZonesByName,
     list_resource_record_sets::ListResourceRecordSets,
     get_change::GetChange,
 );
-ops!(Mutating, aws_sdk_route53, "route53": change_resource_record_sets::ChangeResourceRecordSets);
+ops!(ROUTE53_WRITES = Mutating, aws_sdk_route53, "route53": change_resource_record_sets::ChangeResourceRecordSets);
+
+/// Every operation the tool can send that only reads: (service, operation).
+pub const READS: &[&[(&str, &str)]] = &[STS_READS, EC2_READS, RDS_READS, DYNAMODB_READS, CFN_READS, ROUTE53_READS];
+/// Every operation the tool can send that can change state: (service, operation).
+pub const WRITES: &[&[(&str, &str)]] = &[EC2_WRITES, RDS_WRITES, DYNAMODB_WRITES, CFN_WRITES, ROUTE53_WRITES];
 
 /// What a call acts on: the resource it names and the region it goes to.
 #[derive(Debug, Clone, Copy)]
@@ -140,7 +148,7 @@ pub struct AwsFailure<E> {
     pub label: ActionError,
 }
 
-impl<E: Error + ProvideErrorMetadata + 'static> AwsFailure<E> {
+impl<E: Error + ProvideErrorMetadata + RawAnswer + 'static> AwsFailure<E> {
     /// The service's error code (`DBInstanceNotFound`, `InvalidInstanceID.NotFound`, ...).
     pub fn code(&self) -> Option<&str> {
         self.error.code()
@@ -170,7 +178,7 @@ pub type Sent<T, E> = Result<Result<T, AwsFailure<E>>, ActionError>;
 
 async fn send<T, E, Fut>(log: &dyn CallLog, call: Call<'_>, fut: Fut) -> Sent<T, E>
 where
-    E: Error + ProvideErrorMetadata + 'static,
+    E: Error + ProvideErrorMetadata + RawAnswer + 'static,
     Fut: Future<Output = Result<T, E>>,
 {
     if call.mutating {
@@ -188,7 +196,7 @@ where
 pub async fn read<B, T, E, Fut>(log: &dyn CallLog, at: At<'_>, req: B, send_it: impl FnOnce(B) -> Fut) -> Sent<T, E>
 where
     B: Reading,
-    E: Error + ProvideErrorMetadata + 'static,
+    E: Error + ProvideErrorMetadata + RawAnswer + 'static,
     Fut: Future<Output = Result<T, E>>,
 {
     let call = Call::new(B::SERVICE, B::OPERATION, at, false);
@@ -200,7 +208,7 @@ where
 pub async fn mutate<B, T, E, Fut>(log: &dyn CallLog, at: At<'_>, req: B, send_it: impl FnOnce(B) -> Fut) -> Sent<T, E>
 where
     B: Mutating,
-    E: Error + ProvideErrorMetadata + 'static,
+    E: Error + ProvideErrorMetadata + RawAnswer + 'static,
     Fut: Future<Output = Result<T, E>>,
 {
     let call = Call::new(B::SERVICE, B::OPERATION, at, true);

@@ -12,6 +12,7 @@ mod fault_proxy;
 mod groups;
 mod headless_run;
 mod loader;
+mod permissions;
 mod rds_failback;
 mod resume;
 mod sandbox_cli;

@@ -164,7 +164,7 @@ impl One<'_, '_> {
                     let req = ec2
                         .create_snapshot()
                         .volume_id(volume)
-                        .description(format!("pilotlight final recovery point {} {} {device}", cx.run_id, self.name))
+                        .description(format!("pilotlight-final-recovery-point/{}/{}{device}", cx.run_id, self.name))
                         .tag_specifications(ec2_tag_spec(
                             cx,
                             self.name,

@@ -126,7 +126,9 @@ fn tag_list(cx: &ActionCx<'_>, name: &str, device: &str, stage: &str) -> Vec<Tag
         t(TAG_RESOURCE, name),
         t(TAG_DEVICE, device),
         t(TAG_STAGE, stage),
-        t("Name", &format!("pilotlight {name} {stage} {device}")),
+        // No spaces in what EC2 is sent: moto's signature check under IAM enforcement fails on
+        // them (query bodies from the Rust SDK); AWS does not mind either way.
+        t("Name", &format!("pilotlight/{name}/{stage}{device}")),
     ]
 }
 
@@ -267,7 +269,7 @@ impl One<'_, '_> {
                         .recovery
                         .create_snapshot()
                         .volume_id(&s.volume_id)
-                        .description(format!("pilotlight failback {} {} {}", cx.run_id, self.name, s.device))
+                        .description(format!("pilotlight-failback/{}/{}{}", cx.run_id, self.name, s.device))
                         .tag_specifications(self.spec(Ec2ResourceType::Snapshot, &s.device, "recovery-snapshot"));
                     let made = mutate(cx.log, at(&s.volume_id, &l.recovery_region), req, |r| r.send()).await??;
                     out.insert(
@@ -343,7 +345,7 @@ impl One<'_, '_> {
                             .source_region(&l.recovery_region)
                             .source_snapshot_id(&snap.snapshot_id)
                             .description(format!(
-                                "pilotlight failback {} {} {device} from {}",
+                                "pilotlight-failback/{}/{}{device}/from/{}",
                                 cx.run_id, self.name, snap.snapshot_id
                             ))
                             .tag_specifications(self.spec(Ec2ResourceType::Snapshot, device, "primary-copy"));

@@ -12,7 +12,7 @@ pub mod snapshots;
 
 use super::{TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};
 use crate::actions::{ActionCx, Poll};
-use crate::aws::{ActionError, AwsFailure, ProvideErrorMetadata};
+use crate::aws::{ActionError, AwsFailure, ProvideErrorMetadata, RawAnswer};
 use aws_sdk_rds::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_rds::types::Tag;
 use indexmap::IndexMap;
@@ -96,7 +96,7 @@ pub fn not_ours(what: &str, id: &str, region: &str) -> ActionError {
 /// A describe's answer with "not found" as `None`.
 pub fn or_none<T, E>(answer: Result<Option<T>, AwsFailure<E>>) -> Result<Option<T>, ActionError>
 where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
+    E: std::error::Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
     match answer {
         Ok(found) => Ok(found),
