@@ -1,0 +1,109 @@
+//! The bundled failback runbook on the seeded sandbox, headless and auto-approved, checked with
+//! independent describe calls: every primary resource failed back with its original kept, DNS on
+//! primary, recovery in pilot light, and every retained item listed.
+
+use super::support::{block_on, journal, only_run, pilotlight, run, sdk, seeded_moto, state_dir};
+use pilotlight::journal::Event;
+use std::collections::BTreeMap;
+
+fn tags<'a>(list: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>) -> BTreeMap<String, String> {
+    list.filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string()))).collect()
+}
+
+#[test]
+fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light() {
+    let (_moto, url) = seeded_moto();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "runbooks/failback.yaml", "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "the bundled failback runs with no --var");
+
+    let (p, r) = (sdk(&url, "us-east-1"), sdk(&url, "us-west-2"));
+    block_on(async {
+        // EC2: both primary instances run on restored volumes; their old volumes are kept.
+        let ec2 = aws_sdk_ec2::Client::new(&p);
+        let vols = ec2.describe_volumes().send().await.unwrap();
+        let vol_tags: BTreeMap<String, BTreeMap<String, String>> = vols
+            .volumes()
+            .iter()
+            .map(|v| (v.volume_id().unwrap().to_string(), tags(v.tags().iter().map(|t| (t.key(), t.value())))))
+            .collect();
+        let insts = ec2.describe_instances().send().await.unwrap();
+        let mut primary_instances = 0;
+        for i in insts.reservations().iter().flat_map(|r| r.instances()) {
+            primary_instances += 1;
+            assert_eq!(i.state().and_then(|s| s.name()).unwrap().as_str(), "running");
+            for m in i.block_device_mappings() {
+                let id = m.ebs().unwrap().volume_id().unwrap();
+                assert_eq!(vol_tags[id].get("pilotlight:stage").map(String::as_str), Some("restored"), "{id}");
+            }
+        }
+        assert_eq!(primary_instances, 2);
+        let kept = vol_tags.values().filter(|t| t.contains_key("pilotlight:retained")).count();
+        assert_eq!(kept, 5, "the five original volumes are kept");
+
+        // RDS and Aurora: served under the original identifiers, originals kept renamed.
+        let rds = aws_sdk_rds::Client::new(&p);
+        let dbs = rds.describe_db_instances().send().await.unwrap();
+        let db = |id: &str| dbs.db_instances().iter().find(|d| d.db_instance_identifier() == Some(id)).cloned();
+        let orders = db("orders-db").expect("orders-db");
+        assert_eq!(orders.db_instance_status(), Some("available"));
+        assert!(tags(orders.tag_list().iter().map(|t| (t.key(), t.value())))["pilotlight:stage"] == "restored");
+        let kept_db: Vec<_> = dbs
+            .db_instances()
+            .iter()
+            .filter(|d| d.db_instance_identifier().unwrap().starts_with("orders-db-pre-failback-"))
+            .collect();
+        assert_eq!(kept_db.len(), 1);
+        assert_eq!(kept_db[0].deletion_protection(), Some(true));
+        let clusters = rds.describe_db_clusters().send().await.unwrap();
+        let inventory =
+            clusters.db_clusters().iter().find(|c| c.db_cluster_identifier() == Some("inventory")).expect("inventory");
+        assert_eq!(inventory.db_cluster_members().len(), 2);
+        assert_eq!(inventory.deletion_protection(), Some(true));
+        assert!(
+            clusters
+                .db_clusters()
+                .iter()
+                .any(|c| c.db_cluster_identifier().unwrap().starts_with("inventory-pre-failback-"))
+        );
+
+        // DNS on primary.
+        let r53 = aws_sdk_route53::Client::new(&p);
+        let zones = r53.list_hosted_zones_by_name().dns_name("example.internal.").send().await.unwrap();
+        let zone = zones.hosted_zones()[0].id().to_string();
+        let sets = r53.list_resource_record_sets().hosted_zone_id(zone).send().await.unwrap();
+        let app = sets.resource_record_sets().iter().find(|s| s.name() == "app.example.internal.").unwrap();
+        assert_eq!(app.resource_records()[0].value(), "10.0.1.10");
+
+        // Recovery in pilot light: compute stopped, nothing deleted.
+        let ec2 = aws_sdk_ec2::Client::new(&r);
+        let insts = ec2.describe_instances().send().await.unwrap();
+        for i in insts.reservations().iter().flat_map(|r| r.instances()) {
+            assert_eq!(i.state().and_then(|s| s.name()).unwrap().as_str(), "stopped");
+        }
+        let rds = aws_sdk_rds::Client::new(&r);
+        let dbs = rds.describe_db_instances().db_instance_identifier("orders-db").send().await.unwrap();
+        assert_eq!(dbs.db_instances()[0].db_instance_status(), Some("stopped"));
+        let cl = rds.describe_db_clusters().db_cluster_identifier("inventory").send().await.unwrap();
+        assert_eq!(cl.db_clusters()[0].status(), Some("stopped"));
+    });
+
+    // Every retained item is in the step outputs: kept volumes, renamed instance and cluster,
+    // failback snapshots, final recovery points.
+    let (_, dir) = only_run(state.path());
+    let mut retained: Vec<(String, String)> = Vec::new();
+    for e in journal(&dir) {
+        if let Event::ActionFinished { ok: true, outputs, .. } = &e.event
+            && let Some(items) = outputs.get("retained").and_then(|v| v.as_array())
+        {
+            retained
+                .extend(items.iter().map(|i| (i["kind"].as_str().unwrap().into(), i["id"].as_str().unwrap().into())));
+        }
+    }
+    let count = |kind: &str| retained.iter().filter(|(k, _)| k == kind).count();
+    assert_eq!(count("ebs_volume"), 5);
+    assert_eq!(count("ebs_snapshot"), 5 * 2 + 5, "recovery snapshots and copies, then final recovery points");
+    assert_eq!((count("rds_instance"), count("aurora_cluster")), (1, 1));
+}
