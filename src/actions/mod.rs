@@ -59,10 +59,11 @@ pub static REGISTRY: Registry = Registry(&[
     &Entry::<check::CheckParams>(PhantomData),
     &Entry::<exec::ExecParams>(PhantomData),
     &Entry::<failback::ec2::Ec2Failback>(PhantomData),
+    &Entry::<failback::dynamodb::DynamodbFailback>(PhantomData),
 ]);
 
 /// Actions later work will add; naming one gets a clear message instead of "unknown".
-const PLANNED: &[&str] = &["rds.failback", "aurora.failback", "dynamodb.failback", "recovery.conclude"];
+const PLANNED: &[&str] = &["rds.failback", "aurora.failback", "recovery.conclude"];
 
 /// The registry: what validation, the schema and the engine ask about actions.
 pub struct Registry(&'static [&'static dyn Registered]);

@@ -3,6 +3,7 @@
 //! names and client tokens that make every create findable again, and the record of what is
 //! retained.
 
+pub mod dynamodb;
 pub mod ec2;
 
 use super::{ActionCx, CheckCx, Outputs, ParamProblem};
