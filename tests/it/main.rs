@@ -3,6 +3,7 @@
 
 mod data_safety;
 mod dry_run;
+mod dynamodb_failback;
 mod ec2_failback;
 mod engine;
 mod engine_decisions;
