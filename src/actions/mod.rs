@@ -61,11 +61,12 @@ pub static REGISTRY: Registry = Registry(&[
     &Entry::<failback::ec2::Ec2Failback>(PhantomData),
     &Entry::<failback::rds::instance::RdsFailback>(PhantomData),
     &Entry::<failback::rds::aurora::AuroraFailback>(PhantomData),
+    &Entry::<failback::dynamodb::DynamodbFailback>(PhantomData),
     &Entry::<failback::conclude::Conclude>(PhantomData),
 ]);
 
 /// Actions later work will add; naming one gets a clear message instead of "unknown".
-const PLANNED: &[&str] = &["dynamodb.failback"];
+const PLANNED: &[&str] = &[];
 
 /// The registry: what validation, the schema and the engine ask about actions.
 pub struct Registry(&'static [&'static dyn Registered]);

@@ -69,6 +69,34 @@ fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light
                 .any(|c| c.db_cluster_identifier().unwrap().starts_with("inventory-pre-failback-"))
         );
 
+        // DynamoDB: the table holds exactly the recovery items, its configuration is back, and
+        // a safety backup of the old one is kept.
+        let scan = |config: &aws_config::SdkConfig| {
+            let ddb = aws_sdk_dynamodb::Client::new(config);
+            async move {
+                let out = ddb.scan().table_name("sessions").send().await.unwrap();
+                let mut ids: Vec<String> = out.items().iter().map(|i| i["pk"].as_s().unwrap().to_string()).collect();
+                ids.sort();
+                ids
+            }
+        };
+        let (p_items, r_items) = (scan(&p).await, scan(&r).await);
+        assert_eq!(p_items, r_items, "primary holds exactly the recovery items");
+        assert_eq!(p_items.len(), 25);
+        let ddb = aws_sdk_dynamodb::Client::new(&p);
+        let table = ddb.describe_table().table_name("sessions").send().await.unwrap();
+        let table = table.table().unwrap();
+        assert_eq!(table.global_secondary_indexes().len(), 1);
+        assert!(table.stream_specification().is_some_and(|s| s.stream_enabled()), "stream back");
+        assert_eq!(table.deletion_protection_enabled(), Some(true));
+        let ttl = ddb.describe_time_to_live().table_name("sessions").send().await.unwrap();
+        assert_eq!(ttl.time_to_live_description().and_then(|t| t.attribute_name()), Some("expires_at"));
+        let pitr = ddb.describe_continuous_backups().table_name("sessions").send().await.unwrap();
+        let pitr = pitr.continuous_backups_description().and_then(|d| d.point_in_time_recovery_description());
+        assert_eq!(pitr.and_then(|d| d.point_in_time_recovery_status()).map(|s| s.as_str()), Some("ENABLED"));
+        let backups = ddb.list_backups().table_name("sessions").send().await.unwrap();
+        assert_eq!(backups.backup_summaries().len(), 1, "one safety backup");
+
         // DNS on primary.
         let r53 = aws_sdk_route53::Client::new(&p);
         let zones = r53.list_hosted_zones_by_name().dns_name("example.internal.").send().await.unwrap();
@@ -106,4 +134,5 @@ fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light
     assert_eq!(count("ebs_volume"), 5);
     assert_eq!(count("ebs_snapshot"), 5 * 2 + 5, "recovery snapshots and copies, then final recovery points");
     assert_eq!((count("rds_instance"), count("aurora_cluster")), (1, 1));
+    assert_eq!(count("dynamodb_backup"), 2, "the safety backup and the final recovery point");
 }

@@ -6,6 +6,7 @@ mod bundled_failback;
 mod conclude;
 mod data_safety;
 mod dry_run;
+mod dynamodb_failback;
 mod ec2_failback;
 mod engine;
 mod engine_decisions;

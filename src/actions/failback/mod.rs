@@ -4,6 +4,7 @@
 //! retained.
 
 pub mod conclude;
+pub mod dynamodb;
 pub mod ec2;
 pub mod rds;
 

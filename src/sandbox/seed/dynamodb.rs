@@ -80,7 +80,9 @@ pub(super) async fn ensure_table(ddb: &Client, side: Side, report: &mut SeedRepo
     Ok(())
 }
 
-/// Creates the table: key `pk` only, the `by_user` index, a stream, and its tags.
+/// Creates the table: key `pk` only, the `by_user` index, a stream, and its tags. Like the
+/// primary databases, only the primary table has deletion protection, so a failback has to turn
+/// it off before the delete and put it back on the new table.
 async fn create_table(ddb: &Client, side: Side, scope: Scope) -> Result<(), SeedError> {
     let invalid = || scope.fail("CreateTable", DYNAMODB_TABLE);
     let string_attribute = |name: &str| {
@@ -108,6 +110,7 @@ async fn create_table(ddb: &Client, side: Side, scope: Scope) -> Result<(), Seed
         .global_secondary_indexes(index)
         .billing_mode(BillingMode::PayPerRequest)
         .stream_specification(stream.build().map_err(invalid())?)
+        .deletion_protection_enabled(side.deletion_protection())
         .tags(tag("app", "demo")?)
         .tags(tag("env", side.env())?)
         .tags(tag("owner", "payments-team")?)

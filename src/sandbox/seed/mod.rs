@@ -15,8 +15,9 @@
 //!   so a restore must rebuild every member with its tier. Only the primary databases have
 //!   deletion protection, so runbooks meet both cases.
 //! - DynamoDB (`dynamodb`): the table `sessions` (key `pk`, GSI `by_user`, TTL on `expires_at`,
-//!   point-in-time recovery on, tags app/env/owner). Primary holds session-1..3; recovery holds
-//!   those plus session-4..25 written after the failover, the data failback must bring home.
+//!   point-in-time recovery on, a stream, tags app/env/owner, deletion protection on the primary
+//!   side only). Primary holds session-1..3; recovery holds those plus session-4..25 written
+//!   after the failover, the data failback must bring home.
 //!   PITR is on in recovery because an export to S3 needs it.
 //!
 //! Outside the pair: the S3 bucket `pilotlight-failback-staging` in the primary region (`s3`), where
@@ -96,7 +97,7 @@ impl Side {
         }
     }
 
-    /// Only the primary databases are protected, so runbooks meet both cases.
+    /// Only the primary databases (and table) are protected, so runbooks meet both cases.
     fn deletion_protection(self) -> bool {
         self == Side::Primary
     }

@@ -1,0 +1,266 @@
+//! `dynamodb.failback`: bring a table's data home from recovery by export to S3 and import.
+//!
+//! Per resource, as sub-steps (each journaled; an interrupted one first finds what it may
+//! already have made, by deterministic S3 prefix, backup name or ListImports):
+//! `read` (the primary table's configuration, recorded once: after the delete nothing else
+//! says what it was; LSIs and global tables are refused here, before anything changes; the
+//! recovery table must have point-in-time recovery), `export-recovery` (to
+//! `s3://BUCKET/PREFIX/<run>/<step>/<resource>`), `wait-export` (its time is the recovery
+//! point), `safety-backup` of the primary table, `wait-backup` (AVAILABLE), `delete-primary`
+//! (deletion protection off first; only with the backup AVAILABLE and recorded),
+//! `wait-deleted`, `import` (a new table under the original name from the export, with the
+//! recorded keys, indexes, billing and encryption), `wait-import` (import COMPLETED, table
+//! ACTIVE, every exported item imported), `reapply-config` (stream, TTL, point-in-time
+//! recovery, table class, deletion protection, tags, each read first and set only when
+//! different, then read back and compared). The safety backup and the export are retained.
+
+mod config;
+mod copy;
+mod reads;
+mod reapply;
+mod replace;
+
+use super::{Retained, each_resource, resource_names};
+use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
+use crate::aws::ActionError;
+use crate::runbook::ResourceType;
+use crate::runbook::yaml_tree::Seg;
+use aws_sdk_dynamodb::Client;
+use config::TableConfig;
+use copy::{Exported, Imported};
+use reapply::Reapplied;
+use replace::Backup;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Where exports go under the staging bucket when the step names no prefix.
+const DEFAULT_PREFIX: &str = "pilotlight";
+
+/// Parameters of `dynamodb.failback`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DynamodbFailback {
+    /// A declared `dynamodb_table` resource.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Several `dynamodb_table` resources, failed back concurrently.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// S3 bucket in the primary account and region that the recovery table is exported to and
+    /// the primary table imported from. In another account than recovery, its bucket policy
+    /// must let the recovery account write.
+    pub staging_bucket: String,
+    /// Key prefix in the bucket (default `pilotlight`); each export goes under
+    /// `PREFIX/<run id>/<step>/<resource>`.
+    #[serde(default)]
+    pub staging_prefix: Option<String>,
+    /// At most this many tables at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+}
+
+/// What `read` records before anything changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Plan {
+    primary_region: String,
+    /// The primary table as it was: what the import and `reapply-config` rebuild.
+    primary: TableConfig,
+    recovery_region: String,
+    recovery_table: String,
+    recovery_arn: String,
+    /// Approximate item count of the recovery table when read.
+    recovery_items: Option<i64>,
+    bucket: String,
+    /// The export's S3 prefix, unique to run, step and resource.
+    prefix: String,
+    /// Set when recovery is another account: the bucket's owner, for the export.
+    bucket_owner: Option<String>,
+    /// The safety backup's name, unique to run, step and resource.
+    backup_name: String,
+}
+
+impl Action for DynamodbFailback {
+    const NAME: &'static str = "dynamodb.failback";
+    const SUMMARY: &'static str = "replace a primary table with the recovery table's data (export to S3, safety backup, delete, import under the same name) and re-apply its stream, TTL, PITR, deletion protection and tags";
+    const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);
+    const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+    fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
+        let mut problems = resource_names(cx, &self.resource, &self.resources, ResourceType::DynamodbTable).1;
+        let bucket = self.staging_bucket.trim();
+        if bucket.is_empty() || bucket.contains('/') || bucket.contains(':') {
+            problems.push((
+                vec![Seg::Key("staging_bucket".into())],
+                format!("`staging_bucket` is a bucket name (like `my-staging-bucket`), not `{bucket}`"),
+            ));
+        }
+        if self.staging_prefix.as_deref().is_some_and(|p| p.trim_matches('/').is_empty()) {
+            problems.push((vec![Seg::Key("staging_prefix".into())], "`staging_prefix` is empty".into()));
+        }
+        problems
+    }
+
+    async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
+        let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
+        let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
+        let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
+        let limit = self.max_parallel.unwrap_or(cx.max_parallel);
+        let root = self.staging_prefix.as_deref().map(|p| p.trim_matches('/')).unwrap_or(DEFAULT_PREFIX);
+        each_resource(&names, limit, |name| {
+            let (primary, recovery) = (&primary, &recovery);
+            async move {
+                One { cx, name: &name, primary, recovery, bucket: self.staging_bucket.trim(), root }.run().await
+            }
+        })
+        .await
+    }
+}
+
+/// One table's failback.
+struct One<'a, 'c> {
+    cx: &'a ActionCx<'c>,
+    name: &'a str,
+    primary: &'a Client,
+    recovery: &'a Client,
+    bucket: &'a str,
+    /// The staging prefix the step gives (or the default).
+    root: &'a str,
+}
+
+impl One<'_, '_> {
+    fn sub_name(&self, part: &str) -> String {
+        format!("{}/{part}", self.name)
+    }
+
+    async fn run(&self) -> Result<Value, ActionError> {
+        let plan: Plan = self.cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_plan()).await?;
+        let exported = self.export_recovery(&plan).await?;
+        let backup = self.safety_backup(&plan).await?;
+        self.delete_primary(&plan, &backup).await?;
+        let imported = self.import(&plan, &exported).await?;
+        let reapplied = self.reapply(&plan).await?;
+        Ok(self.outputs(&plan, &exported, &backup, &imported, &reapplied))
+    }
+
+    /// Reads both tables and records the primary's configuration. Refuses, before anything
+    /// changes, what export and import cannot carry: local indexes, global tables, and a
+    /// recovery table without point-in-time recovery (an export needs it).
+    async fn read_plan(&self) -> Result<Plan, ActionError> {
+        let cx = self.cx;
+        let res = cx
+            .runbook
+            .resources
+            .get(self.name)
+            .ok_or_else(|| ActionError::Failed(format!("no resource {}", self.name)))?;
+        let (p_name, r_name) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
+        let p_region = cx.envs.region("primary")?.to_string();
+        let r_region = cx.envs.region("recovery")?.to_string();
+        let rec = reads::existing_table(cx.log, self.recovery, &r_region, &r_name).await?;
+        let pri = reads::existing_table(cx.log, self.primary, &p_region, &p_name).await?;
+        let settings = reads::settings(cx.log, self.primary, &p_region, &pri).await?;
+        let primary = TableConfig::of(&pri, settings);
+        if let Some(why) = primary.unsupported() {
+            return Err(ActionError::Failed(format!("{why}. Nothing was changed.")));
+        }
+        primary.creation_parameters()?;
+        if !reads::pitr_on(cx.log, self.recovery, &r_region, &r_name).await? {
+            return Err(ActionError::Failed(format!(
+                "the recovery table {r_name} ({r_region}) has point-in-time recovery off, and an export to S3 needs it. Turn it on (`aws dynamodb update-continuous-backups --region {r_region} --table-name {r_name} --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true`), then retry this step. Nothing was changed."
+            )));
+        }
+        let p_acct = cx.envs.check_account("primary", cx.log).await?.account;
+        let r_acct = cx.envs.check_account("recovery", cx.log).await?.account;
+        Ok(Plan {
+            primary_region: p_region,
+            primary,
+            recovery_region: r_region,
+            recovery_arn: rec.table_arn().unwrap_or_default().to_string(),
+            recovery_items: rec.item_count(),
+            recovery_table: r_name,
+            bucket: self.bucket.to_string(),
+            prefix: format!("{}/{}/{}/{}", self.root, cx.run_id, cx.step, self.name),
+            bucket_owner: (p_acct != r_acct).then_some(p_acct),
+            backup_name: backup_name(cx.run_id, cx.step, self.name),
+        })
+    }
+
+    fn outputs(&self, p: &Plan, e: &Exported, b: &Backup, i: &Imported, r: &Reapplied) -> Value {
+        let region = &p.primary_region;
+        let retained = vec![
+            Retained {
+                resource: self.name.to_string(),
+                kind: "dynamodb_backup".into(),
+                id: b.arn.clone(),
+                region: region.clone(),
+                why: format!("safety backup of primary table {} before it was deleted", p.primary.name),
+                delete_with: format!("aws dynamodb delete-backup --region {region} --backup-arn {}", b.arn),
+            },
+            Retained {
+                resource: self.name.to_string(),
+                kind: "s3_prefix".into(),
+                id: format!("s3://{}/{}/", p.bucket, p.prefix),
+                region: region.clone(),
+                why: format!("export of recovery table {} the primary table was imported from", p.recovery_table),
+                delete_with: format!("aws s3 rm --recursive s3://{}/{}/", p.bucket, p.prefix),
+            },
+        ];
+        let mut notes = Vec::new();
+        if r.settings.stream.is_some() {
+            notes.push(format!(
+                "the stream of {} is new (ARN {}): point stream consumers (Lambda triggers, pipes) at it",
+                p.primary.name,
+                r.stream_arn.as_deref().unwrap_or("unknown")
+            ));
+        }
+        notes.push(
+            "not carried by an import, and not re-applied: auto scaling policies, resource policy, contributor insights, Kinesis streaming destinations, alarms".into(),
+        );
+        json!({
+            "table": p.primary.name,
+            "table_arn": i.table_arn,
+            "region": region,
+            "recovery_table_arn": p.recovery_arn,
+            "export_arn": e.arn,
+            "export_s3": format!("s3://{}/{}", p.bucket, e.data_prefix),
+            "import_arn": i.import_arn,
+            "recovery_point": e.recovery_point,
+            "recovery_point_source": e.recovery_point_source,
+            "items": {
+                "recovery_table_approximate": p.recovery_items,
+                "exported": e.item_count,
+                "imported": i.imported_items,
+                "primary_before_approximate": p.primary.item_count,
+            },
+            "safety_backup": b.arn,
+            "recorded_config": p.primary,
+            "reapplied_config": r.settings,
+            "changes": r.changes,
+            "notes": notes,
+            "retained": retained,
+        })
+    }
+}
+
+/// The safety backup's name: unique to run, step and resource, within the 255 characters and
+/// `[A-Za-z0-9_.-]` DynamoDB allows, so a resumed sub-step finds it by name.
+fn backup_name(run_id: &str, step: &str, resource: &str) -> String {
+    format!("pilotlight-{run_id}-{step}-{resource}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .take(255)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_names_are_deterministic_and_valid() {
+        let n = backup_name("20260101T000000Z-failback-1a2b", "failback dynamodb", "sessions_table");
+        assert_eq!(n, "pilotlight-20260101T000000Z-failback-1a2b-failback-dynamodb-sessions_table");
+        assert_eq!(backup_name(&"r".repeat(300), "s", "t").len(), 255);
+    }
+}
