@@ -87,7 +87,7 @@ pub fn build(entries: &[Entry], runbook: Option<&Runbook>) -> Option<Report> {
     let from_outputs = outputs::read(entries);
     let targets = runbook.map(|rb| rb.targets.clone()).unwrap_or_default();
     let objectives = Objectives {
-        rto: objectives::rto(entries, &steps, &calls, run.dry_run, targets.rto.as_deref()),
+        rto: objectives::rto(entries, &steps, &calls, run.dry_run, runbook.is_some(), targets.rto.as_deref()),
         rpo: objectives::rpo(entries, &from_outputs.recovery_points, &calls, targets.rpo.as_deref()),
         rpo_target: targets.rpo.clone(),
     };

@@ -68,7 +68,16 @@ fn not_measured(target: Option<&str>, start: &Option<Moment>, reason: String) ->
     }
 }
 
-pub fn rto(entries: &[Entry], steps: &[StepReport], calls: &[CallFact], dry_run: bool, target: Option<&str>) -> Rto {
+/// `runbook_known`: whether the steps come from the runbook copy (then a step not reached yet is
+/// known too) or from the journal alone.
+pub fn rto(
+    entries: &[Entry],
+    steps: &[StepReport],
+    calls: &[CallFact],
+    dry_run: bool,
+    runbook_known: bool,
+    target: Option<&str>,
+) -> Rto {
     let start = calls.iter().find(|c| c.mutating).map(|c| Moment {
         at: c.at.clone(),
         seq: c.seq,
@@ -77,7 +86,15 @@ pub fn rto(entries: &[Entry], steps: &[StepReport], calls: &[CallFact], dry_run:
     });
     let flips: Vec<&StepReport> = steps.iter().filter(|s| s.action.as_deref() == Some(DNS_FLIP_ACTION)).collect();
     if flips.is_empty() {
-        return not_measured(target, &start, format!("the runbook has no DNS flip step (action `{DNS_FLIP_ACTION}`)"));
+        let reason = if runbook_known {
+            format!("the runbook has no DNS flip step (action `{DNS_FLIP_ACTION}`)")
+        } else {
+            format!(
+                "no DNS flip step (action `{DNS_FLIP_ACTION}`) has started, and without the runbook copy the steps \
+                 still to come are unknown"
+            )
+        };
+        return not_measured(target, &start, reason);
     }
     if let Some(open) = flips.iter().find(|s| !matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped)) {
         let status = serde_json::to_value(open.status).ok().and_then(|v| v.as_str().map(str::to_string));

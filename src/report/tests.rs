@@ -233,7 +233,13 @@ fn rto_is_not_measured_without_a_dns_flip_and_a_smoke_test_after_it() {
         full_run().into_iter().filter(|(_, e)| e.step() != Some("flip-dns")).collect();
     let rto = build(&entries(without_flip), Some(&no_flip)).unwrap().objectives.rto;
     assert_eq!(rto.verdict, Verdict::NotMeasured);
-    assert!(rto.reason.unwrap().contains("no DNS flip step"));
+    assert!(rto.reason.unwrap().contains("the runbook has no DNS flip step"));
+    let mut events = full_run();
+    events.truncate(
+        events.iter().position(|(_, e)| matches!(e, Event::StepStatus { step, .. } if step == "flip-dns")).unwrap(),
+    );
+    let rto = build(&entries(events), None).unwrap().objectives.rto;
+    assert!(rto.reason.unwrap().contains("without the runbook copy"), "not a claim that the runbook has no flip");
 
     let dry: Vec<(u32, Event)> = full_run()
         .into_iter()
