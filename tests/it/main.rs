@@ -13,6 +13,7 @@ mod groups;
 mod headless_run;
 mod loader;
 mod rds_failback;
+mod report;
 mod resume;
 mod sandbox_cli;
 mod schema;
