@@ -55,9 +55,7 @@ pub enum Command {
     },
     /// List runs with their status
     Runs,
-    /// Write a run's after-action report from its journal: header, RTO and RPO against the
-    /// runbook's targets, timeline of steps and sub-steps, everything kept with how to delete it,
-    /// configuration recorded and re-applied, AWS calls per resource
+    /// Write a run's after-action report from its journal (Markdown, or JSON with --format json)
     #[command(
         long_about = "Write a run's after-action report from its journal (read only; works for a finished, failed or \
 running run).\n\n\
