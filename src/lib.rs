@@ -1,8 +1,8 @@
 //! pilotlight: walks an incident responder through an AWS disaster-recovery runbook (failback
 //! first) and runs the AWS work underneath each step.
 //!
-//! The engine (`runbook`, `engine`, `journal`, `actions`, `aws`, `sandbox`) has no terminal
-//! dependency; `cli` holds the front ends.
+//! The engine (`runbook`, `engine`, `journal`, `actions`, `aws`, `sandbox`) and the after-action
+//! `report` have no terminal dependency; `cli` holds the front ends.
 
 // The failback actions' futures nest deeply (sub-steps inside per-resource streams inside
 // the engine); clippy's layout queries need more than the default depth.
@@ -13,5 +13,6 @@ pub mod aws;
 pub mod cli;
 pub mod engine;
 pub mod journal;
+pub mod report;
 pub mod runbook;
 pub mod sandbox;

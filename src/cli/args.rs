@@ -1,6 +1,6 @@
 //! Command-line arguments (clap). `--help` text lives here, next to the flags it describes.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -55,6 +55,26 @@ pub enum Command {
     },
     /// List runs with their status
     Runs,
+    /// Write a run's after-action report from its journal (Markdown, or JSON with --format json)
+    #[command(
+        long_about = "Write a run's after-action report from its journal (read only; works for a finished, failed or \
+running run).\n\n\
+Sections: the run (runbook, who, where, dry run, start, finish, status); recovery objectives; the timeline of steps \
+and sub-steps (times, attempts, waits, gate decisions); retained resources with the command that deletes each; \
+configuration recorded and re-applied; AWS calls per resource.\n\n\
+RTO: from the run's first mutating AWS call to the later of the DNS flip step (route53.upsert_record) succeeding \
+and the first check.resource or exec step succeeding after it; not measured (with the reason) until both happened.\n\
+RPO, per restored resource: its first mutating call in the failback step (or the step's start) minus the time of \
+its recovery point.\n\
+Both are compared with the runbook's `targets` (read from the run's own copy of the runbook)."
+    )]
+    Report {
+        /// The run id, as `pilotlight runs` lists it
+        run_id: String,
+        /// markdown for people, json (the same facts, and more) for scripts
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+    },
     /// Print the JSON Schema of the runbook format (for editors with a YAML language server)
     Schema,
     /// Manage the local AWS sandbox (a moto server on 127.0.0.1)
@@ -67,6 +87,13 @@ pub enum Command {
         #[command(flatten)]
         mode: Mode,
     },
+}
+
+/// How `report` writes the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! The commands. Each returns its exit code; problems are printed to standard error as they are
 //! found, naming the file, line and column or the resource and API.
 
-use super::args::{Command, Connect, Mode, RunArgs};
+use super::args::{Command, Connect, Mode, ReportFormat, RunArgs};
 use super::exit::{FAILED, INVALID, OK};
 use super::{print, prompt::LinePrompt, sandbox_cmd};
 use crate::aws::ConnectOptions;
@@ -19,6 +19,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Resume { run_id, vars, mode, connect } => resume(&run_id, &vars.vars, mode, &connect, state_dir).await,
         Command::Status { runbook, vars, connect } => status(&runbook, &vars.vars, &connect, state_dir).await,
         Command::Runs => runs(state_dir),
+        Command::Report { run_id, format } => report(&run_id, format, state_dir),
         Command::Schema => {
             println!(
                 "{}",
@@ -325,6 +326,33 @@ fn runs(state_dir: &Path) -> u8 {
         }
     }
     if errors.is_empty() { OK } else { FAILED }
+}
+
+/// Prints a run's after-action report. Nothing is written to the run directory: the report is
+/// rebuilt from the journal each time, so it always matches it.
+fn report(id: &str, format: ReportFormat, state_dir: &Path) -> u8 {
+    let report = match crate::report::load(state_dir, id) {
+        Ok(r) => r,
+        Err(e @ crate::report::ReportError::NotFound { .. }) => {
+            eprintln!("{e}");
+            return INVALID;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return FAILED;
+        }
+    };
+    match format {
+        ReportFormat::Markdown => print!("{}", crate::report::markdown::render(&report)),
+        ReportFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("cannot write the report as JSON: {e}");
+                return FAILED;
+            }
+        },
+    }
+    OK
 }
 
 /// The bundled failback runbook: `./runbooks/failback.yaml`, else the one in the source tree.

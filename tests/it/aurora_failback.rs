@@ -178,8 +178,11 @@ fn aurora_failback_restores_the_cluster_and_its_instances_and_keeps_the_original
     assert_failed_back(&p1, &p2, &original, &members);
 }
 
+/// Clusters (kept ones named `kept`), members, and the snapshots made in primary and recovery.
+type Summary = (Vec<(String, Cluster)>, BTreeMap<String, Member>, usize, usize);
+
 /// The end state (kept names carry the run id, so they are counted, not named).
-fn summary(url: &str) -> (Vec<(String, Cluster)>, BTreeMap<String, Member>, usize, usize) {
+fn summary(url: &str) -> Summary {
     let p = world(url, "us-east-1");
     let r = world(url, "us-west-2");
     let mut clusters: Vec<(String, Cluster)> = p

@@ -135,4 +135,27 @@ fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light
     assert_eq!(count("ebs_snapshot"), 5 * 2 + 5, "recovery snapshots and copies, then final recovery points");
     assert_eq!((count("rds_instance"), count("aurora_cluster")), (1, 1));
     assert_eq!(count("dynamodb_backup"), 2, "the safety backup and the final recovery point");
+
+    // The after-action report lists every one of them, and measures RTO.
+    let (id, _) = only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["report", &id, "--format", "json"]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let mut listed: Vec<(String, String)> = report["retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["kind"].as_str().unwrap().into(), i["id"].as_str().unwrap().into()))
+        .collect();
+    listed.sort();
+    retained.sort();
+    retained.dedup();
+    assert_eq!(listed, retained, "the report lists every retained item");
+    let rto = &report["objectives"]["rto"];
+    assert!(rto["measured_ms"].as_u64().is_some(), "RTO measured from the journal: {rto}");
+    assert_eq!(rto["verdict"], "ok", "within the runbook's 4h target: {rto}");
+    let rpo = report["objectives"]["rpo"].as_array().unwrap();
+    assert!(rpo.len() >= 4, "an RPO per failed-back resource type: {rpo:?}");
 }

@@ -161,8 +161,7 @@ steps:
     group: g
 "#;
     let err = runbook::load_str(Path::new("bad.yaml"), Path::new("."), src, &pilotlight::actions::REGISTRY)
-        .err()
-        .expect("invalid");
+        .expect_err("invalid");
     let text = err.to_string();
     for (pos, message) in [
         ("bad.yaml:16:11", "only the first step of group `g` has a gate"),

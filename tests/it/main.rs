@@ -16,6 +16,7 @@ mod headless_run;
 mod loader;
 mod permissions;
 mod rds_failback;
+mod report;
 mod resume;
 mod sandbox_cli;
 mod schema;

@@ -25,11 +25,12 @@ struct Db {
     tags: BTreeMap<String, String>,
 }
 
+/// Class, engine, deletion protection, parameter group, Multi-AZ, storage and user tags.
+type DbConfig = (String, String, bool, Option<String>, bool, (Option<String>, Option<i32>), BTreeMap<String, String>);
+
 impl Db {
     /// The configuration failback must restore (status and pilotlight's tags left out).
-    fn config(
-        &self,
-    ) -> (String, String, bool, Option<String>, bool, (Option<String>, Option<i32>), BTreeMap<String, String>) {
+    fn config(&self) -> DbConfig {
         let user = self.tags.iter().filter(|(k, _)| !k.starts_with("pilotlight:")).map(|(k, v)| (k.clone(), v.clone()));
         (
             self.class.clone(),

@@ -233,10 +233,9 @@ impl One<'_, '_> {
                 };
             }
             if cx.dry_run {
-                return Ok(cx.log.note(format!(
-                    "dry run: would rename {} to {kept} (kept, deletion protection on)",
-                    l.primary_id
-                ))?);
+                return cx
+                    .log
+                    .note(format!("dry run: would rename {} to {kept} (kept, deletion protection on)", l.primary_id));
             }
             let db = instance(cx.log, self.primary, &l.primary_id, region).await?.ok_or_else(|| {
                 ActionError::Failed(format!(
@@ -290,7 +289,7 @@ impl One<'_, '_> {
         let detail = json!({ "instance": id, "from": copy.id, "class": c.class });
         cx.sub(&self.sub_name("restore"), detail, |_| async {
             if cx.dry_run {
-                return Ok(cx.log.note(format!("dry run: would restore {id} ({}) from {}", c.class, copy.id))?);
+                return cx.log.note(format!("dry run: would restore {id} ({}) from {}", c.class, copy.id));
             }
             if let Some(db) = instance(cx.log, self.primary, id, region).await? {
                 return if is_ours(cx, &tag_map(db.tag_list()), self.name, "restored") {

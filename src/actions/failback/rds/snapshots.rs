@@ -164,7 +164,7 @@ impl RecoveryPoint<'_, '_> {
         if let Some(account) = self.share_with {
             cx.sub(&self.sub_name("share-with-primary"), json!({ "account": account }), |_| async {
                 if cx.dry_run {
-                    return Ok(cx.log.note(format!("dry run: would share {} with account {account}", snap.id))?);
+                    return cx.log.note(format!("dry run: would share {} with account {account}", snap.id));
                 }
                 let at = at(&snap.id, self.recovery_region);
                 match self.kind {

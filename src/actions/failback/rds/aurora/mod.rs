@@ -222,7 +222,7 @@ impl One<'_, '_> {
         let (id, region) = (&l.primary_id, &l.primary_region);
         cx.sub(&self.sub_name("protection-off"), json!({ "cluster": id }), |_| async {
             if cx.dry_run {
-                return Ok(cx.log.note(format!("dry run: would turn deletion protection off on {id}"))?);
+                return cx.log.note(format!("dry run: would turn deletion protection off on {id}"));
             }
             // Already renamed (this sub-step's rerun after a later one ran cannot happen: done
             // sub-steps replay), or already off: nothing to do.
@@ -256,10 +256,9 @@ impl One<'_, '_> {
                 };
             }
             if cx.dry_run {
-                return Ok(cx.log.note(format!(
-                    "dry run: would rename {} to {kept} (kept, deletion protection on)",
-                    l.primary_id
-                ))?);
+                return cx
+                    .log
+                    .note(format!("dry run: would rename {} to {kept} (kept, deletion protection on)", l.primary_id));
             }
             let c = cluster(cx.log, self.primary, &l.primary_id, region).await?.ok_or_else(|| {
                 ActionError::Failed(format!(
@@ -305,7 +304,7 @@ impl One<'_, '_> {
         let (region, id, c) = (&l.primary_region, &l.primary_id, &l.config);
         cx.sub(&self.sub_name("restore"), json!({ "cluster": id, "from": copy.id }), |_| async {
             if cx.dry_run {
-                return Ok(cx.log.note(format!("dry run: would restore cluster {id} from {}", copy.id))?);
+                return cx.log.note(format!("dry run: would restore cluster {id} from {}", copy.id));
             }
             if let Some(now) = cluster(cx.log, self.primary, id, region).await? {
                 return if is_ours(cx, &tag_map(now.tag_list()), self.name, "restored") {

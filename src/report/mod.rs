@@ -1,0 +1,225 @@
+//! The after-action report (`pilotlight report RUN_ID`): what a run did, when, to what, what it
+//! kept and how to remove it, and how it measured against the runbook's RTO and RPO targets.
+//!
+//! It is built from the journal alone (plus the runbook copy the run started with, for step
+//! titles, actions, resource identifiers and targets), so it can be written for a finished run, a
+//! failed one, or one still running in another terminal, and it says the same thing every time.
+//! [`build`] is pure: journal entries and a runbook in, a [`Report`] out; [`markdown::render`]
+//! turns it into Markdown and `serde_json` into JSON.
+
+pub mod calls;
+pub mod markdown;
+pub mod model;
+pub mod objectives;
+pub mod outputs;
+pub mod time;
+pub mod timeline;
+
+#[cfg(test)]
+mod tests;
+
+pub use model::*;
+
+use crate::engine::store::{JOURNAL_FILE, RUNBOOK_FILE, RunStore};
+use crate::journal::{Entry, Event, JournalError, RunState, StepStatus, read_entries};
+use crate::runbook::Runbook;
+use std::path::{Path, PathBuf};
+
+/// Why no report could be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("no run `{id}` under {} (see `pilotlight runs`)", runs_dir.display())]
+    NotFound { id: String, runs_dir: PathBuf },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{}: the journal has no run_started entry", path.display())]
+    NotStarted { path: PathBuf },
+}
+
+/// Reads run `id` under `state_dir` and builds its report. A runbook copy that is missing or no
+/// longer loads (a newer or older pilotlight) only costs titles and targets: it becomes a
+/// warning, not an error.
+pub fn load(state_dir: &Path, id: &str) -> Result<Report, ReportError> {
+    let store = RunStore::new(state_dir);
+    let dir = store.dir(id);
+    let journal = dir.join(JOURNAL_FILE);
+    // An id with a path separator would name another directory.
+    if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') || !journal.is_file() {
+        return Err(ReportError::NotFound { id: id.to_string(), runs_dir: state_dir.join("runs") });
+    }
+    let (entries, _) = read_entries(&journal)?;
+    let (runbook, warning) = runbook_copy(&dir, &entries);
+    let mut report = build(&entries, runbook.as_ref()).ok_or(ReportError::NotStarted { path: journal })?;
+    report.warnings.splice(0..0, warning);
+    Ok(report)
+}
+
+/// The runbook the run started with (its copy in the run directory, loaded as `resume` loads it),
+/// or why it could not be read.
+fn runbook_copy(dir: &Path, entries: &[Entry]) -> (Option<Runbook>, Option<String>) {
+    let path = dir.join(RUNBOOK_FILE);
+    let source = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) => return (None, Some(format!("{}: {e}; titles, actions and targets are missing", path.display()))),
+    };
+    let base_dir = entries
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::RunStarted { base_dir, .. } => Some(PathBuf::from(base_dir)),
+            _ => None,
+        })
+        .unwrap_or_else(|| dir.to_path_buf());
+    match crate::runbook::load_for_resume(&path, &base_dir, &source, &crate::actions::REGISTRY) {
+        Ok(loaded) => (Some(loaded.runbook), None),
+        Err(e) => {
+            (None, Some(format!("the runbook copy does not load ({e}); titles, actions and targets are missing")))
+        }
+    }
+}
+
+/// Builds the report from a run's journal and the runbook it ran; `None` when the journal has no
+/// `run_started` entry (nothing to report on).
+pub fn build(entries: &[Entry], runbook: Option<&Runbook>) -> Option<Report> {
+    let state = RunState::replay(entries);
+    let run = header(entries, &state)?;
+    let calls = calls::attribute(entries, runbook);
+    let steps = timeline::steps(entries, runbook, &state, &calls);
+    let from_outputs = outputs::read(entries);
+    let targets = runbook.map(|rb| rb.targets.clone()).unwrap_or_default();
+    let objectives = Objectives {
+        rto: objectives::rto(entries, &steps, &calls, run.dry_run, runbook.is_some(), targets.rto.as_deref()),
+        rpo: objectives::rpo(entries, &from_outputs.recovery_points, &calls, targets.rpo.as_deref()),
+        rpo_target: targets.rpo.clone(),
+    };
+    let mut warnings = from_outputs.warnings;
+    warnings.extend(call_warnings(&calls));
+    for s in steps.iter().filter(|s| s.status == StepStatus::Failed || s.status == StepStatus::AwaitingDecision) {
+        if s.substeps.iter().any(|sub| sub.calls.mutating > 0) {
+            warnings.push(format!(
+                "step `{}` did not succeed: a resource whose failback failed lists nothing it kept; \
+                 look for resources tagged `pilotlight:run={}`",
+                s.id, run.run_id
+            ));
+        }
+    }
+    Some(Report {
+        report_format: REPORT_FORMAT,
+        aws_calls: call_rows(&steps, &calls),
+        run,
+        objectives,
+        steps,
+        retained: from_outputs.retained,
+        configuration: from_outputs.configuration,
+        warnings,
+    })
+}
+
+fn header(entries: &[Entry], state: &RunState) -> Option<RunHeader> {
+    let started = entries.iter().find(|e| matches!(e.event, Event::RunStarted { .. }))?;
+    let Event::RunStarted {
+        run_id,
+        runbook,
+        runbook_title,
+        runbook_path,
+        inputs,
+        dry_run,
+        endpoint_url,
+        sandbox,
+        user,
+        pilotlight_version,
+        ..
+    } = &started.event
+    else {
+        return None;
+    };
+    let mut sessions = Vec::new();
+    let mut accounts = Vec::new();
+    for e in entries {
+        let (what, who, status) = match &e.event {
+            Event::RunStarted { user, .. } => (SessionKind::Started, Some(user.clone()), None),
+            Event::RunResumed { user } => (SessionKind::Resumed, Some(user.clone()), None),
+            Event::RunInterrupted { user } => (SessionKind::Interrupted, Some(user.clone()), None),
+            Event::RunFinished { status } => (SessionKind::Finished, None, Some(*status)),
+            Event::AccountChecked { env, region, expected, account, ok, message, .. } => {
+                accounts.push(AccountCheck {
+                    at: e.ts.clone(),
+                    env: env.clone(),
+                    region: region.clone(),
+                    expected: expected.clone(),
+                    account: account.clone(),
+                    ok: *ok,
+                    message: message.clone(),
+                });
+                continue;
+            }
+            _ => continue,
+        };
+        sessions.push(SessionEvent { at: e.ts.clone(), what, user: who, status });
+    }
+    let status = state.status();
+    // Only a finish that still stands (a resume after it reopens the run).
+    let finished_at = state
+        .status
+        .and_then(|_| sessions.iter().rev().find(|s| s.what == SessionKind::Finished).map(|s| s.at.clone()));
+    Some(RunHeader {
+        run_id: run_id.clone(),
+        runbook: runbook.clone(),
+        title: runbook_title.clone(),
+        runbook_path: runbook_path.clone(),
+        user: user.clone(),
+        pilotlight_version: pilotlight_version.clone(),
+        dry_run: *dry_run,
+        sandbox: *sandbox,
+        endpoint_url: endpoint_url.clone(),
+        inputs: inputs.clone(),
+        duration_ms: finished_at.as_deref().and_then(|f| time::elapsed(&started.ts, f)),
+        started_at: started.ts.clone(),
+        finished_at,
+        status,
+        sessions,
+        accounts,
+    })
+}
+
+/// One row per step with calls outside any resource's sub-step (or unattributed), and one per
+/// (step, resource), in the order of the steps and of each resource's first call.
+fn call_rows(steps: &[StepReport], calls: &[calls::CallFact]) -> Vec<CallRow> {
+    let mut rows: Vec<CallRow> = Vec::new();
+    for step in steps {
+        let mut keys: Vec<Option<&str>> = Vec::new();
+        for c in calls.iter().filter(|c| c.step == step.id) {
+            if !keys.contains(&c.resource.as_deref()) {
+                keys.push(c.resource.as_deref());
+            }
+        }
+        keys.sort_by_key(|k| k.is_some());
+        for key in keys {
+            let mine: Vec<&calls::CallFact> =
+                calls.iter().filter(|c| c.step == step.id && c.resource.as_deref() == key).collect();
+            rows.push(CallRow {
+                step: step.id.clone(),
+                resource: key.map(str::to_string),
+                count: timeline::count(mine.iter().copied()),
+                unattributed: mine.iter().filter(|c| c.unattributed).count() as u32,
+                first_mutating_at: mine.iter().find(|c| c.mutating).map(|c| c.at.clone()),
+            });
+        }
+    }
+    rows
+}
+
+fn call_warnings(calls: &[calls::CallFact]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.mutating && !c.answered)
+        .map(|c| {
+            format!(
+                "step `{}`: {} has no journaled outcome (entry {}): the process stopped while sending it, or it is in \
+                 flight; it may or may not have happened",
+                c.step,
+                c.label(),
+                c.seq
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,228 @@
+//! RTO and RPO as the journal shows them, compared with the runbook's `targets`.
+//!
+//! RTO runs from the run's first mutating AWS call (the first moment anything could be disrupted;
+//! its `sending` entry) to the later of the DNS flip step (`route53.upsert_record`) succeeding and
+//! the first smoke test (a `check.resource` or `exec` step) succeeding after it: traffic is back
+//! and shown to work. RPO, per resource, is the age of its recovery point when the failback of that
+//! resource began disrupting: its first mutating call in the step (or the step's action starting,
+//! if it made none) minus the `recovery_point` time the action reported.
+//!
+//! Whatever the journal cannot show is reported as not measured, with the reason; nothing is
+//! estimated.
+
+use super::calls::CallFact;
+use super::model::{Moment, Rpo, Rto, StepReport, Verdict};
+use super::outputs::RecoveryPoint;
+use super::time::{between, millis};
+use crate::journal::{Entry, Event, StepStatus};
+use std::time::Duration;
+
+/// The action that flips DNS.
+pub const DNS_FLIP_ACTION: &str = "route53.upsert_record";
+/// Actions whose success after the flip counts as the smoke test passing.
+pub const SMOKE_TEST_ACTIONS: [&str; 2] = ["check.resource", "exec"];
+
+/// Compares a measurement with a target duration (`4h`, `15m`).
+fn verdict(ms: i64, target: Option<&str>) -> (Verdict, Option<String>) {
+    match target.map(|t| (t, humantime::parse_duration(t))) {
+        None => (Verdict::NoTarget, None),
+        Some((_, Ok(t))) if Duration::from_millis(ms.max(0) as u64) <= t => (Verdict::Ok, None),
+        Some((_, Ok(_))) => (Verdict::Missed, None),
+        Some((t, Err(e))) => (Verdict::NoTarget, Some(format!("the target `{t}` is not a duration: {e}"))),
+    }
+}
+
+/// Each step's success, in journal order: its `succeeded` status, or its action's success when
+/// the process stopped before the status was written.
+fn successes<'a>(entries: &'a [Entry], steps: &[StepReport]) -> Vec<(u64, &'a str, &'a str)> {
+    let mut out: Vec<(u64, &str, &str)> = Vec::new();
+    for e in entries {
+        match &e.event {
+            Event::StepStatus { step, status: StepStatus::Succeeded, .. } => {
+                out.retain(|(_, s, _)| s != step);
+                out.push((e.seq, step, &e.ts));
+            }
+            Event::ActionFinished { step, ok: true, .. } => {
+                out.retain(|(_, s, _)| s != step);
+                out.push((e.seq, step, &e.ts));
+            }
+            Event::StepStatus { step, .. } => out.retain(|(_, s, _)| s != step),
+            _ => {}
+        }
+    }
+    // Only steps that are succeeded now (a success later offered again and failed does not count).
+    out.retain(|(_, s, _)| steps.iter().any(|r| r.id == *s && r.status == StepStatus::Succeeded));
+    out.sort_by_key(|(seq, _, _)| *seq);
+    out
+}
+
+fn not_measured(target: Option<&str>, start: &Option<Moment>, reason: String) -> Rto {
+    Rto {
+        target: target.map(str::to_string),
+        measured_ms: None,
+        verdict: Verdict::NotMeasured,
+        reason: Some(reason),
+        start: start.clone(),
+        dns_flip: None,
+        smoke_test: None,
+    }
+}
+
+/// `runbook_known`: whether the steps come from the runbook copy (then a step not reached yet is
+/// known too) or from the journal alone.
+pub fn rto(
+    entries: &[Entry],
+    steps: &[StepReport],
+    calls: &[CallFact],
+    dry_run: bool,
+    runbook_known: bool,
+    target: Option<&str>,
+) -> Rto {
+    let start = calls.iter().find(|c| c.mutating).map(|c| Moment {
+        at: c.at.clone(),
+        seq: c.seq,
+        step: Some(c.step.clone()),
+        what: c.label(),
+    });
+    let flips: Vec<&StepReport> = steps.iter().filter(|s| s.action.as_deref() == Some(DNS_FLIP_ACTION)).collect();
+    if flips.is_empty() {
+        let reason = if runbook_known {
+            format!("the runbook has no DNS flip step (action `{DNS_FLIP_ACTION}`)")
+        } else {
+            format!(
+                "no DNS flip step (action `{DNS_FLIP_ACTION}`) has started, and without the runbook copy the steps \
+                 still to come are unknown"
+            )
+        };
+        return not_measured(target, &start, reason);
+    }
+    if let Some(open) = flips.iter().find(|s| !matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped)) {
+        let status = serde_json::to_value(open.status).ok().and_then(|v| v.as_str().map(str::to_string));
+        return not_measured(
+            target,
+            &start,
+            format!(
+                "no DNS flip yet: step `{}` has not succeeded (it is {})",
+                open.id,
+                status.unwrap_or_default().replace('_', " ")
+            ),
+        );
+    }
+    let done = successes(entries, steps);
+    // With several flip steps, traffic is back when the last of them succeeded.
+    let Some(&(flip_seq, flip_step, flip_at)) =
+        done.iter().filter(|(_, s, _)| flips.iter().any(|f| f.id == *s)).max_by_key(|(seq, _, _)| *seq)
+    else {
+        return not_measured(target, &start, "the DNS flip was skipped: this run did not move traffic".into());
+    };
+    let dns_flip = Moment {
+        at: flip_at.to_string(),
+        seq: flip_seq,
+        step: Some(flip_step.into()),
+        what: format!("{flip_step} succeeded"),
+    };
+    let smoke = done.iter().find(|(seq, s, _)| {
+        *seq > flip_seq
+            && steps.iter().any(|r| r.id == *s && r.action.as_deref().is_some_and(|a| SMOKE_TEST_ACTIONS.contains(&a)))
+    });
+    let Some(&(smoke_seq, smoke_step, smoke_at)) = smoke else {
+        let mut r = not_measured(
+            target,
+            &start,
+            "no smoke test (`check.resource` or `exec` step) has passed since the DNS flip".into(),
+        );
+        r.dns_flip = Some(dns_flip);
+        return r;
+    };
+    let smoke_test = Moment {
+        at: smoke_at.to_string(),
+        seq: smoke_seq,
+        step: Some(smoke_step.into()),
+        what: format!("{smoke_step} succeeded"),
+    };
+    let Some(start) = start else {
+        let reason = if dry_run {
+            "a dry run makes no disruptive (mutating) call".to_string()
+        } else {
+            "no mutating AWS call was journaled, so there was no disruption to measure from".to_string()
+        };
+        let mut r = not_measured(target, &None, reason);
+        r.dns_flip = Some(dns_flip);
+        r.smoke_test = Some(smoke_test);
+        return r;
+    };
+    let end = if millis(&smoke_test.at) >= millis(&dns_flip.at) { &smoke_test.at } else { &dns_flip.at };
+    let Some(ms) = between(&start.at, end) else {
+        let reason = format!("the journal times `{}` and `{end}` cannot be read", start.at);
+        return not_measured(target, &Some(start), reason);
+    };
+    let (verdict, reason) = verdict(ms, target);
+    Rto {
+        target: target.map(str::to_string),
+        measured_ms: Some(ms.max(0) as u64),
+        verdict,
+        reason,
+        start: Some(start),
+        dns_flip: Some(dns_flip),
+        smoke_test: Some(smoke_test),
+    }
+}
+
+pub fn rpo(entries: &[Entry], points: &[RecoveryPoint], calls: &[CallFact], target: Option<&str>) -> Vec<Rpo> {
+    points
+        .iter()
+        .map(|p| {
+            let mut row = Rpo {
+                step: p.step.clone(),
+                resource: p.resource.clone(),
+                recovery_point: p.at.clone(),
+                measured_at: None,
+                measured_ms: None,
+                verdict: Verdict::NotMeasured,
+                reason: None,
+            };
+            let first = calls.iter().find(|c| c.mutating && c.step == p.step && c.resource.as_deref() == Some(&p.resource));
+            row.measured_at = match first {
+                Some(c) => Some(Moment { at: c.at.clone(), seq: c.seq, step: Some(c.step.clone()), what: c.label() }),
+                None => entries.iter().find_map(|e| match &e.event {
+                    Event::ActionStarted { step, action, .. } if *step == p.step => Some(Moment {
+                        at: e.ts.clone(),
+                        seq: e.seq,
+                        step: Some(step.clone()),
+                        what: format!("{action} started (no mutating call of {} was journaled)", p.resource),
+                    }),
+                    _ => None,
+                }),
+            };
+            let Some(point) = &p.at else {
+                row.reason = Some("the failback reported no recovery point time".into());
+                return row;
+            };
+            let Some(at) = &row.measured_at else {
+                row.reason = Some(format!("the journal has no start of step `{}`", p.step));
+                return row;
+            };
+            let Some(ms) = between(point, &at.at) else {
+                row.reason = Some(format!("the recovery point `{point}` is not an RFC 3339 time"));
+                return row;
+            };
+            let (verdict, reason) = verdict(ms, target);
+            row.measured_ms = Some(ms);
+            row.verdict = verdict;
+            let mut notes: Vec<String> = reason.into_iter().collect();
+            if ms < 0 {
+                notes.push("the recovery point is later than the first disruptive call was sent (that call took it, or the \
+                     clocks of AWS and this machine differ): nothing written before the disruption is missing; read \
+                     it as 0".into());
+            }
+            let earlier = calls.iter().filter(|c| c.mutating && c.step == p.step && c.unattributed && c.seq < at.seq).count();
+            if earlier > 0 {
+                notes.push(format!(
+                    "{earlier} earlier mutating call(s) of the step could not be attributed to a resource; if one was this resource's, the value is smaller"
+                ));
+            }
+            row.reason = (!notes.is_empty()).then(|| notes.join("; "));
+            row
+        })
+        .collect()
+}

@@ -1,0 +1,462 @@
+//! Unit tests of the report on hand-built journals: the arithmetic of RTO and RPO, which resource
+//! each call is counted against, and that nothing an action kept goes missing.
+
+use super::*;
+use crate::journal::{CallOutcome, Event, FailureOutcome, GateOutcome, RunStatus, StepStatus, SubPhase};
+use crate::runbook::Runbook;
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use std::path::Path;
+
+const RUNBOOK: &str = r#"
+version: 1
+name: report-test
+title: Report test
+environments:
+  primary: { region: us-east-1 }
+  recovery: { region: us-west-2 }
+resources:
+  app_server: { type: ec2_instance, primary: app-server, recovery: app-server }
+  worker: { type: ec2_instance, primary: worker, recovery: worker }
+  orders_db: { type: rds_instance, primary: orders-db, recovery: orders-db }
+  app_dns: { type: route53_record, zone: example.internal., record_name: app.example.internal., record_type: A, primary: 10.0.1.10, recovery: 10.1.1.10 }
+targets: { rto: 5m, rpo: 15m }
+steps:
+  - { id: failback-ec2, title: EC2, group: fb, action: ec2.failback, with: { resources: [app_server, worker] } }
+  - { id: failback-rds, title: RDS, group: fb, action: rds.failback, with: { resource: orders_db } }
+  - { id: check-early, title: Before the flip, action: check.resource, with: { resource: orders_db, side: primary, property: exists, equals: "true" } }
+  - { id: flip-dns, title: Flip, gate: { type_to_confirm: app.example.internal. }, action: route53.upsert_record, with: { resource: app_dns, to: primary } }
+  - { id: wait-a-bit, title: Manual, gate: confirm }
+  - { id: smoke, title: Smoke, action: exec, with: { command: "true" } }
+"#;
+
+fn runbook(text: &str) -> Runbook {
+    crate::runbook::load_str(Path::new("test.yaml"), Path::new("."), text, &crate::actions::REGISTRY)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .runbook
+}
+
+/// Entries at the given seconds after 04:00:00, numbered in order.
+fn entries(events: Vec<(u32, Event)>) -> Vec<Entry> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (s, event))| Entry {
+            seq: i as u64 + 1,
+            ts: format!("2026-11-22T{:02}:{:02}:{:02}.000Z", 4 + s / 3600, (s / 60) % 60, s % 60),
+            event,
+        })
+        .collect()
+}
+
+fn run_started(dry_run: bool) -> Event {
+    Event::RunStarted {
+        run_id: "20261122T040000Z-report-test-abcd".into(),
+        runbook: "report-test".into(),
+        runbook_title: "Report test".into(),
+        runbook_path: "test.yaml".into(),
+        base_dir: ".".into(),
+        inputs: IndexMap::new(),
+        dry_run,
+        endpoint_url: Some("http://127.0.0.1:5000".into()),
+        sandbox: false,
+        user: "alice".into(),
+        pilotlight_version: "0.1.0".into(),
+    }
+}
+
+fn status(step: &str, status: StepStatus) -> Event {
+    Event::StepStatus { step: step.into(), status, reason: None }
+}
+
+fn action(step: &str, action: &str, attempt: u32) -> Event {
+    Event::ActionStarted { step: step.into(), action: action.into(), attempt, params: Value::Null }
+}
+
+fn sub(step: &str, name: &str, phase: SubPhase, data: Value) -> Event {
+    Event::SubStep { step: step.into(), name: name.into(), attempt: 1, phase, data }
+}
+
+fn call(step: &str, operation: &str, target: &str, mutating: bool, outcome: CallOutcome) -> Event {
+    Event::AwsCall {
+        step: step.into(),
+        service: "ec2".into(),
+        operation: operation.into(),
+        target: target.into(),
+        region: "us-east-1".into(),
+        mutating,
+        outcome,
+        message: None,
+    }
+}
+
+fn finished(step: &str, ok: bool, outputs: Value) -> Event {
+    let outputs: IndexMap<String, Value> = serde_json::from_value(outputs).unwrap();
+    Event::ActionFinished { step: step.into(), attempt: 1, ok, outputs, error: (!ok).then(|| "broke".into()) }
+}
+
+fn kept(resource: &str, id: &str) -> Value {
+    json!({ "resource": resource, "kind": "rds_snapshot", "id": id, "region": "us-east-1",
+            "why": "recovery point", "delete_with": format!("aws rds delete-db-snapshot --db-snapshot-identifier {id}") })
+}
+
+/// An RDS failback (first mutating call at 21 s, recovery point at 15 s), a check before the
+/// flip, the flip succeeding at 110 s and the smoke test at 130 s.
+fn full_run() -> Vec<(u32, Event)> {
+    use CallOutcome::*;
+    use SubPhase::*;
+    let s = "failback-rds";
+    vec![
+        (0, run_started(false)),
+        (10, status(s, StepStatus::Running)),
+        (10, action(s, "rds.failback", 1)),
+        (11, sub(s, "orders_db/read", Started, Value::Null)),
+        (12, call(s, "DescribeDBInstances", "orders-db", false, Ok)),
+        (13, sub(s, "orders_db/read", Done, json!({ "primary": "orders-db" }))),
+        (20, sub(s, "orders_db/snapshot-recovery", Started, json!({ "snapshot": "pl-snap" }))),
+        (21, call(s, "CreateDBSnapshot", "orders-db", true, Sending)),
+        (22, call(s, "CreateDBSnapshot", "orders-db", true, Ok)),
+        (23, sub(s, "orders_db/snapshot-recovery", Waiting, json!("snapshot pl-snap creating"))),
+        (25, sub(s, "orders_db/snapshot-recovery", Done, json!({ "id": "pl-snap" }))),
+        (
+            30,
+            finished(
+                s,
+                true,
+                json!({
+                    "resources": { "orders_db": {
+                        "recovery_point": "2026-11-22T04:00:15.000Z",
+                        "recorded_config": { "class": "db.t3.micro", "tags": { "env": "primary" } },
+                        "reapplied": ["deletion protection: false -> true"],
+                        "retained": [kept("orders_db", "pl-snap"), kept("orders_db", "pl-copy")]
+                    } },
+                    "retained": [kept("orders_db", "pl-snap"), kept("orders_db", "pl-copy")]
+                }),
+            ),
+        ),
+        (30, status(s, StepStatus::Succeeded)),
+        (40, status("check-early", StepStatus::Running)),
+        (40, action("check-early", "check.resource", 1)),
+        (41, finished("check-early", true, json!({}))),
+        (50, status("check-early", StepStatus::Succeeded)),
+        (100, status("flip-dns", StepStatus::AwaitingGate)),
+        (
+            101,
+            Event::GateDecided {
+                step: "flip-dns".into(),
+                outcome: GateOutcome::Approved,
+                user: "bob".into(),
+                typed: Some("app.example.internal.".into()),
+                checked: vec![],
+                reason: None,
+                auto: false,
+            },
+        ),
+        (101, status("flip-dns", StepStatus::Running)),
+        (101, action("flip-dns", "route53.upsert_record", 1)),
+        (102, call("flip-dns", "ChangeResourceRecordSets", "app.example.internal.", true, Sending)),
+        (103, call("flip-dns", "ChangeResourceRecordSets", "app.example.internal.", true, Ok)),
+        (110, finished("flip-dns", true, json!({}))),
+        (110, status("flip-dns", StepStatus::Succeeded)),
+        (120, status("wait-a-bit", StepStatus::Succeeded)),
+        (125, status("smoke", StepStatus::Running)),
+        (125, action("smoke", "exec", 1)),
+        (130, finished("smoke", true, json!({ "exit_code": 0 }))),
+        (130, status("smoke", StepStatus::Succeeded)),
+        (131, Event::RunFinished { status: RunStatus::Succeeded }),
+    ]
+}
+
+/// Catches an RTO measured from the wrong start (the run's start, the step's start), to the
+/// wrong end (a check that passed before the flip, the flip alone), or compared with the target
+/// the wrong way round; and an RPO measured from the step start instead of the resource's first
+/// disruptive call.
+#[test]
+fn rto_runs_from_the_first_mutating_call_to_the_first_smoke_test_after_the_flip() {
+    let rb = runbook(RUNBOOK);
+    let report = build(&entries(full_run()), Some(&rb)).unwrap();
+    let rto = &report.objectives.rto;
+    assert_eq!(rto.start.as_ref().map(|m| m.at.as_str()), Some("2026-11-22T04:00:21.000Z"));
+    assert_eq!(rto.dns_flip.as_ref().map(|m| m.at.as_str()), Some("2026-11-22T04:01:50.000Z"));
+    assert_eq!(rto.smoke_test.as_ref().and_then(|m| m.step.as_deref()), Some("smoke"), "not the check before the flip");
+    assert_eq!(rto.measured_ms, Some((130 - 21) * 1000));
+    assert_eq!(rto.verdict, Verdict::Ok, "109 s is within 5m");
+    assert_eq!(rto.target.as_deref(), Some("5m"));
+
+    let rpo = &report.objectives.rpo;
+    assert_eq!(rpo.len(), 1);
+    assert_eq!(rpo[0].resource, "orders_db");
+    assert_eq!(rpo[0].measured_ms, Some(6000), "first CreateDBSnapshot (21 s) minus the recovery point (15 s)");
+    assert_eq!(rpo[0].verdict, Verdict::Ok);
+    assert_eq!(report.objectives.rpo_target.as_deref(), Some("15m"));
+
+    let tight = runbook(&RUNBOOK.replace("targets: { rto: 5m, rpo: 15m }", "targets: { rto: 1m, rpo: 5s }"));
+    let report = build(&entries(full_run()), Some(&tight)).unwrap();
+    assert_eq!(report.objectives.rto.verdict, Verdict::Missed);
+    assert_eq!(report.objectives.rpo[0].verdict, Verdict::Missed);
+    let untargeted = runbook(&RUNBOOK.replace("targets: { rto: 5m, rpo: 15m }", ""));
+    let report = build(&entries(full_run()), Some(&untargeted)).unwrap();
+    assert_eq!(report.objectives.rto.verdict, Verdict::NoTarget);
+    assert_eq!(report.objectives.rto.measured_ms, Some(109_000), "measured even without a target");
+}
+
+/// Catches an RTO guessed when traffic has not moved back: a run stopped before the flip, a
+/// flip with no smoke test after it, a runbook without a flip, and a dry run.
+#[test]
+fn rto_is_not_measured_without_a_dns_flip_and_a_smoke_test_after_it() {
+    let rb = runbook(RUNBOOK);
+    let mut events = full_run();
+    events.truncate(
+        events.iter().position(|(_, e)| matches!(e, Event::StepStatus { step, .. } if step == "flip-dns")).unwrap(),
+    );
+    let rto = build(&entries(events), Some(&rb)).unwrap().objectives.rto;
+    assert_eq!(rto.verdict, Verdict::NotMeasured);
+    assert_eq!(rto.measured_ms, None);
+    let reason = rto.reason.unwrap();
+    assert!(reason.contains("no DNS flip yet") && reason.contains("flip-dns"), "{reason}");
+    assert!(rto.start.is_some(), "the start is known and shown");
+
+    let mut events = full_run();
+    events.truncate(
+        events.iter().position(|(_, e)| matches!(e, Event::StepStatus { step, .. } if step == "smoke")).unwrap(),
+    );
+    let rto = build(&entries(events), Some(&rb)).unwrap().objectives.rto;
+    assert_eq!(rto.verdict, Verdict::NotMeasured);
+    assert!(rto.reason.unwrap().contains("no smoke test"));
+    assert!(rto.dns_flip.is_some());
+
+    let no_flip = runbook(&RUNBOOK.replace(
+        "  - { id: flip-dns, title: Flip, gate: { type_to_confirm: app.example.internal. }, action: route53.upsert_record, with: { resource: app_dns, to: primary } }\n",
+        "",
+    ));
+    let without_flip: Vec<(u32, Event)> =
+        full_run().into_iter().filter(|(_, e)| e.step() != Some("flip-dns")).collect();
+    let rto = build(&entries(without_flip), Some(&no_flip)).unwrap().objectives.rto;
+    assert_eq!(rto.verdict, Verdict::NotMeasured);
+    assert!(rto.reason.unwrap().contains("the runbook has no DNS flip step"));
+    let mut events = full_run();
+    events.truncate(
+        events.iter().position(|(_, e)| matches!(e, Event::StepStatus { step, .. } if step == "flip-dns")).unwrap(),
+    );
+    let rto = build(&entries(events), None).unwrap().objectives.rto;
+    assert!(rto.reason.unwrap().contains("without the runbook copy"), "not a claim that the runbook has no flip");
+
+    let dry: Vec<(u32, Event)> = full_run()
+        .into_iter()
+        .map(|(s, e)| if matches!(e, Event::RunStarted { .. }) { (s, run_started(true)) } else { (s, e) })
+        .filter(|(_, e)| !matches!(e, Event::AwsCall { mutating: true, .. }))
+        .collect();
+    let rto = build(&entries(dry), Some(&rb)).unwrap().objectives.rto;
+    assert_eq!(rto.verdict, Verdict::NotMeasured);
+    assert!(rto.reason.unwrap().contains("dry run"));
+}
+
+/// Catches calls of concurrent resources counted against whichever sub-step started last, reads
+/// that no target can place being guessed, a mutating call counted twice (sending and outcome),
+/// an error outcome not counted, and calls outside sub-steps lost.
+#[test]
+fn calls_are_attributed_to_the_open_sub_step_whose_resource_the_target_names() {
+    use CallOutcome::*;
+    use SubPhase::*;
+    let s = "failback-ec2";
+    let events = vec![
+        (0, run_started(false)),
+        (1, status(s, StepStatus::Running)),
+        (1, action(s, "ec2.failback", 1)),
+        (2, call(s, "DescribeInstances", "app-server", false, Ok)),
+        (3, sub(s, "app_server/read", Started, Value::Null)),
+        (3, sub(s, "worker/read", Started, Value::Null)),
+        (4, call(s, "DescribeInstances", "worker", false, Ok)),
+        (4, call(s, "DescribeInstances", "app-server", false, Ok)),
+        (5, sub(s, "worker/read", Done, json!({ "volumes": ["vol-w1"] }))),
+        (5, sub(s, "worker/snapshot", Started, json!({ "volumes": ["vol-w1"] }))),
+        (5, call(s, "DescribeVolumes", "app-server", false, Ok)),
+        (6, sub(s, "app_server/read", Done, json!({ "volumes": ["vol-a1"] }))),
+        (6, sub(s, "app_server/snapshot", Started, json!({ "volumes": ["vol-a1"] }))),
+        (7, call(s, "DescribeSnapshots", "snapshots of this run", false, Ok)),
+        (7, call(s, "CreateSnapshot", "vol-w1", true, Sending)),
+        (7, call(s, "CreateSnapshot", "vol-a1", true, Sending)),
+        (8, call(s, "CreateSnapshot", "vol-a1", true, Error)),
+        (8, call(s, "CreateSnapshot", "vol-w1", true, Ok)),
+        (9, sub(s, "worker/snapshot", Done, json!({ "vol-w1": "snap-w1" }))),
+        (9, call(s, "DescribeSnapshots", "snapshots of this run", false, Ok)),
+        (10, sub(s, "app_server/snapshot", Done, json!({ "vol-a1": "snap-a1" }))),
+        (11, call(s, "DescribeInstances", "i-123", false, Ok)),
+        (12, finished(s, true, json!({ "resources": {}, "retained": [] }))),
+        (12, status(s, StepStatus::Succeeded)),
+    ];
+    let rb = runbook(RUNBOOK);
+    let report = build(&entries(events), Some(&rb)).unwrap();
+    let row =
+        |r: Option<&str>| report.aws_calls.iter().find(|c| c.step == s && c.resource.as_deref() == r).cloned().unwrap();
+    let worker = row(Some("worker"));
+    assert_eq!((worker.count.total, worker.count.mutating, worker.count.errors), (2, 1, 0), "{worker:?}");
+    let app = row(Some("app_server"));
+    // Two reads naming it (the runbook's id), CreateSnapshot of the volume its read sub-step
+    // journaled (it failed), and the poll once worker's snapshot sub-step was done.
+    assert_eq!((app.count.total, app.count.mutating, app.count.errors), (4, 1, 1), "{app:?}");
+    let step = row(None);
+    assert_eq!(step.count.total, 3, "before any sub-step, the ambiguous poll, after every sub-step: {step:?}");
+    assert_eq!(step.unattributed, 1, "only the poll made while both snapshot sub-steps were open");
+    assert_eq!(step.first_mutating_at, None);
+    assert_eq!(app.first_mutating_at.as_deref(), Some("2026-11-22T04:00:07.000Z"));
+
+    let ec2 = report.steps.iter().find(|x| x.id == s).unwrap();
+    assert_eq!(ec2.calls.total, 9, "every call once: 4 reads, 2 mutating, 3 more reads");
+    assert_eq!(ec2.calls.mutating, 2);
+    let substep = |n: &str| ec2.substeps.iter().find(|x| x.name == n).unwrap().calls;
+    assert_eq!(substep("worker/read").total, 1);
+    assert_eq!(substep("app_server/read").total, 2);
+    assert_eq!(substep("worker/snapshot").total, 1);
+    assert_eq!(substep("app_server/snapshot").total, 2);
+}
+
+/// Catches retained items lost when an attempt failed (the resources that succeeded kept things
+/// in AWS), listed twice when a retry reports them again, or taken only from the top-level list.
+#[test]
+fn every_retained_item_of_every_attempt_is_listed_once() {
+    use SubPhase::*;
+    let (a, b) = ("failback-rds", "conclude");
+    let events = vec![
+        (0, run_started(false)),
+        (1, action(a, "rds.failback", 1)),
+        (1, sub(a, "orders_db/snapshot", Started, Value::Null)),
+        (2, call(a, "CreateDBSnapshot", "orders-db", true, CallOutcome::Sending)),
+        (2, call(a, "CreateDBSnapshot", "orders-db", true, CallOutcome::Ok)),
+        (
+            3,
+            finished(
+                a,
+                false,
+                json!({ "resources": { "orders_db": { "retained": [kept("orders_db", "snap-1")] }, "other": { "error": "x" } },
+                        "retained": [kept("orders_db", "snap-1")] }),
+            ),
+        ),
+        (3, status(a, StepStatus::AwaitingDecision)),
+        (
+            4,
+            Event::FailureDecided {
+                step: a.into(),
+                outcome: FailureOutcome::Retry,
+                user: "alice".into(),
+                reason: None,
+            },
+        ),
+        (5, action(a, "rds.failback", 2)),
+        (
+            6,
+            finished(
+                a,
+                true,
+                json!({ "resources": { "orders_db": { "retained": [kept("orders_db", "snap-1"), kept("orders_db", "snap-2")] } },
+                        "retained": [kept("orders_db", "snap-1"), kept("orders_db", "snap-2")] }),
+            ),
+        ),
+        (6, status(a, StepStatus::Succeeded)),
+        (7, action(b, "recovery.conclude", 1)),
+        (8, finished(b, true, json!({ "resources": { "worker": { "retained": [kept("worker", "snap-final")] } } }))),
+        (8, status(b, StepStatus::Succeeded)),
+    ];
+    let report = build(&entries(events), None).unwrap();
+    let ids: Vec<&str> = report.retained.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["snap-1", "snap-2", "snap-final"]);
+    assert_eq!(report.retained[2].step, "conclude");
+    assert!(report.retained[0].delete_with.contains("snap-1"));
+    let rds = report.steps.iter().find(|s| s.id == a).unwrap();
+    assert_eq!(rds.attempts, 2);
+    assert_eq!(rds.decisions.len(), 1);
+    assert!(rds.last_error.is_none(), "a step that succeeded in the end shows no stale error");
+    let md = markdown::render(&report);
+    for id in ids {
+        assert!(md.contains(id), "{id} missing from the Markdown");
+    }
+}
+
+/// Catches a call sent by a process that was killed being marked as answered by the outcome of
+/// the call the resumed run sent again (the first may or may not have happened), and sub-steps
+/// of a killed attempt still counted as open after the resume.
+#[test]
+fn a_call_cut_off_by_a_kill_stays_unanswered_after_the_resume() {
+    use SubPhase::*;
+    let s = "failback-rds";
+    let events = vec![
+        (0, run_started(false)),
+        (1, action(s, "rds.failback", 1)),
+        (2, sub(s, "orders_db/keep", Started, Value::Null)),
+        (3, call(s, "ModifyDBInstance", "orders-db", true, CallOutcome::Sending)),
+        (60, Event::RunResumed { user: "carol".into() }),
+        (61, action(s, "rds.failback", 2)),
+        (61, call(s, "DescribeDBInstances", "orders-db", false, CallOutcome::Ok)),
+        (62, sub(s, "orders_db/keep", Started, Value::Null)),
+        (63, call(s, "ModifyDBInstance", "orders-db", true, CallOutcome::Sending)),
+        (64, call(s, "ModifyDBInstance", "orders-db", true, CallOutcome::Ok)),
+        (65, sub(s, "orders_db/keep", Done, Value::Null)),
+    ];
+    let report = build(&entries(events), None).unwrap();
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].contains("entry 4"), "the first ModifyDBInstance: {}", report.warnings[0]);
+    let rows: Vec<(Option<&str>, u32)> =
+        report.aws_calls.iter().map(|r| (r.resource.as_deref(), r.count.total)).collect();
+    assert_eq!(rows, [(None, 1), (Some("orders_db"), 2)], "the read after the resume is outside any sub-step");
+    let keep = &report.steps[0].substeps[0];
+    assert_eq!((keep.attempts, keep.phase), (2, SubPhase::Done));
+    assert_eq!(keep.started_at, "2026-11-22T04:00:02.000Z", "its first start");
+    assert_eq!(keep.duration_ms, Some(63_000));
+    assert_eq!(report.run.status, RunStatus::Running);
+    assert_eq!(report.run.finished_at, None);
+    assert_eq!(report.run.sessions.iter().filter(|x| x.what == SessionKind::Resumed).count(), 1);
+}
+
+/// Catches an RPO computed from a missing or unreadable recovery point, and a recovery point
+/// later than the first call (clock skew) shown without a word.
+#[test]
+fn rpo_without_a_usable_recovery_point_is_not_measured() {
+    use SubPhase::*;
+    let s = "failback-rds";
+    let events = |point: Value| {
+        entries(vec![
+            (0, run_started(false)),
+            (10, action(s, "rds.failback", 1)),
+            (11, sub(s, "orders_db/snapshot", Started, Value::Null)),
+            (12, call(s, "CreateDBSnapshot", "orders-db", true, CallOutcome::Sending)),
+            (13, finished(s, true, json!({ "resources": { "orders_db": { "recovery_point": point } } }))),
+        ])
+    };
+    let rpo = &build(&events(Value::Null), None).unwrap().objectives.rpo[0];
+    assert_eq!((rpo.verdict, rpo.measured_ms), (Verdict::NotMeasured, None));
+    assert!(rpo.reason.as_deref().unwrap().contains("no recovery point"));
+    let rpo = &build(&events(json!("last tuesday")), None).unwrap().objectives.rpo[0];
+    assert_eq!(rpo.verdict, Verdict::NotMeasured);
+    let rpo = &build(&events(json!("2026-11-22T04:00:12.250Z")), None).unwrap().objectives.rpo[0];
+    assert_eq!((rpo.verdict, rpo.measured_ms), (Verdict::NoTarget, Some(-250)));
+    assert!(rpo.reason.as_deref().unwrap().contains("clocks"));
+}
+
+/// Catches a Markdown report missing a section, and a JSON form that does not read back as the
+/// same report.
+#[test]
+fn markdown_has_every_section_and_json_reads_back() {
+    let rb = runbook(RUNBOOK);
+    let report = build(&entries(full_run()), Some(&rb)).unwrap();
+    let md = markdown::render(&report);
+    for heading in [
+        "# After-action report: Report test",
+        "## Recovery objectives",
+        "## Timeline",
+        "## Retained resources",
+        "## Configuration recorded and re-applied",
+        "## AWS calls",
+    ] {
+        assert!(md.contains(heading), "{heading} missing:\n{md}");
+    }
+    assert!(md.contains("**RTO: 1m 49s** (target 5m: ok)"), "{md}");
+    assert!(md.contains("| class | db.t3.micro |") && md.contains("| tags.env | primary |"), "{md}");
+    assert!(md.contains("- deletion protection: false -> true"));
+    assert!(md.contains("Gate approved by bob at 04:01:41.000; typed `app.example.internal.`"), "{md}");
+    assert!(md.contains("| `wait-a-bit` | manual | succeeded |"), "{md}");
+    assert!(md.contains("| `failback-rds` (group `fb`) | `rds.failback` | succeeded |"), "{md}");
+    assert!(md.contains("snapshot pl-snap creating"), "what the sub-step waited for");
+    let json = serde_json::to_string(&report).unwrap();
+    assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+    assert!(build(&entries(vec![(0, Event::RunResumed { user: "x".into() })]), None).is_none(), "no run_started");
+}
