@@ -4,6 +4,7 @@
 mod aurora_failback;
 mod bundled_failback;
 mod conclude;
+mod cross_account;
 mod data_safety;
 mod dry_run;
 mod dynamodb_failback;

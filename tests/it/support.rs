@@ -101,6 +101,10 @@ pub fn journal(run_dir: &Path) -> Vec<pilotlight::journal::Entry> {
 pub struct Recorded {
     pub method: String,
     pub operation: String,
+    /// The request body (form-encoded for query APIs).
+    pub body: String,
+    /// The region from the request's signature scope.
+    pub region: String,
 }
 
 impl Recorded {
@@ -129,7 +133,9 @@ pub fn recorded(port: u16) -> Vec<Recorded> {
             let action = body.split('&').find_map(|kv| kv.strip_prefix("Action=")).map(str::to_string);
             let url = r["url"].as_str().unwrap_or("");
             let operation = target.or(action).unwrap_or_else(|| format!("REST {url}"));
-            Recorded { method, operation }
+            let auth = r["headers"]["Authorization"].as_str().unwrap_or("");
+            let region = auth.split("Credential=").nth(1).and_then(|c| c.split('/').nth(2)).unwrap_or("").to_string();
+            Recorded { method, operation, body, region }
         })
         .collect()
 }

@@ -125,9 +125,22 @@ pub async fn seed(endpoint_url: &str) -> Result<SeedReport, SeedError> {
 
 /// Seeds only the given parts of the world.
 pub async fn seed_parts(endpoint_url: &str, parts: &[Part]) -> Result<SeedReport, SeedError> {
+    seed_parts_in(endpoint_url, parts, None).await
+}
+
+/// Seeds the given parts with the recovery side in `recovery_account` (another account, as on
+/// AWS: moto isolates accounts, reached by assuming any role in them); `None` keeps one account.
+pub async fn seed_parts_in(
+    endpoint_url: &str,
+    parts: &[Part],
+    recovery_account: Option<&str>,
+) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport::default();
     let primary = sdk_config(endpoint_url, PRIMARY_REGION).await;
-    let recovery = sdk_config(endpoint_url, RECOVERY_REGION).await;
+    let mut recovery = sdk_config(endpoint_url, RECOVERY_REGION).await;
+    if let Some(account) = recovery_account {
+        recovery = in_account(&recovery, account).await?;
+    }
 
     for (side, config) in [(Side::Primary, &primary), (Side::Recovery, &recovery)] {
         tracing::debug!(region = side.region(), "seeding sandbox region");
@@ -170,6 +183,29 @@ async fn sdk_config(endpoint_url: &str, region: &'static str) -> SdkConfig {
         ))
         .load()
         .await
+}
+
+/// `config` acting in `account`: moto answers AssumeRole into any role of any account with
+/// credentials that act there.
+async fn in_account(config: &SdkConfig, account: &str) -> Result<SdkConfig, SeedError> {
+    let scope = Scope { service: "sts", region: RECOVERY_REGION };
+    let role = format!("arn:aws:iam::{account}:role/pilotlight-seed");
+    let out = aws_sdk_sts::Client::new(config)
+        .assume_role()
+        .role_arn(&role)
+        .role_session_name("pilotlight-seed")
+        .send()
+        .await
+        .map_err(scope.fail("AssumeRole", &role))?;
+    let c = out.credentials().ok_or_else(|| scope.error("AssumeRole", &role, "no credentials in the answer"))?;
+    let creds = aws_sdk_ec2::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "pilotlight-sandbox-account",
+    );
+    Ok(config.to_builder().credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(creds)).build())
 }
 
 /// Error context for one service in one region, so call sites only name the operation and target.
