@@ -28,6 +28,9 @@ pub struct AwsEnvs {
     configs: HashMap<String, OnceCell<SdkConfig>>,
     /// The guard's answer per environment: STS is asked once.
     checks: HashMap<String, OnceCell<AccountCheck>>,
+    /// Environments whose role comes from a step's output: the template, and the role once
+    /// that step has run (set by the engine before each action).
+    deferred: HashMap<String, (String, std::sync::OnceLock<Option<String>>)>,
 }
 
 /// What STS said about one environment's credentials.
@@ -46,7 +49,31 @@ impl AwsEnvs {
     pub fn new(envs: IndexMap<String, Environment>, options: ConnectOptions) -> AwsEnvs {
         let configs = envs.keys().map(|k| (k.clone(), OnceCell::new())).collect();
         let checks = envs.keys().map(|k| (k.clone(), OnceCell::new())).collect();
-        AwsEnvs { envs, options, configs, checks }
+        AwsEnvs { envs, options, configs, checks, deferred: HashMap::new() }
+    }
+
+    /// Declares environments whose `role_arn` is a template over step outputs.
+    pub fn with_deferred_roles(mut self, roles: IndexMap<String, String>) -> AwsEnvs {
+        self.deferred = roles.into_iter().map(|(env, tpl)| (env, (tpl, std::sync::OnceLock::new()))).collect();
+        self
+    }
+
+    /// Environments whose role is still unknown, with the template it comes from.
+    pub fn awaiting_roles(&self) -> Vec<(String, String)> {
+        self.deferred
+            .iter()
+            .filter(|(_, (_, role))| role.get().is_none())
+            .map(|(env, (tpl, _))| (env.clone(), tpl.clone()))
+            .collect()
+    }
+
+    /// Sets the role of a deferred environment (once: later calls are ignored); `None` acts
+    /// with the environment's own credentials (a dry run, where the step that would produce
+    /// the role did not run).
+    pub fn resolve_role(&self, env: &str, role_arn: Option<String>) {
+        if let Some((_, role)) = self.deferred.get(env) {
+            let _ = role.set(role_arn);
+        }
     }
 
     /// The environment names, in runbook order.
@@ -69,7 +96,7 @@ impl AwsEnvs {
         let spec = self.env(env)?;
         let config = cell(&self.configs, env)?
             .get_or_try_init(|| async {
-                let config = self.build(spec).await?;
+                let config = self.build(env, spec).await?;
                 if spec.account_id.is_some() {
                     self.checked(env, spec, &config, log).await?;
                 }
@@ -127,7 +154,7 @@ impl AwsEnvs {
         })
     }
 
-    async fn build(&self, spec: &Environment) -> Result<SdkConfig, ActionError> {
+    async fn build(&self, env: &str, spec: &Environment) -> Result<SdkConfig, ActionError> {
         // A call that hangs (a half-dead connection during a regional incident) is cut off and
         // retried by the SDK instead of holding the step until its own, much longer, timeout.
         let timeouts = TimeoutConfig::builder()
@@ -148,7 +175,20 @@ impl AwsEnvs {
                 loader.credentials_provider(Credentials::new("testing", "testing", None, None, "pilotlight-sandbox"));
         }
         let config = loader.load().await;
-        let Some(role) = &spec.role_arn else { return Ok(config) };
+        let role = match (&spec.role_arn, self.deferred.get(env)) {
+            (Some(role), _) => role,
+            (None, Some((tpl, resolved))) => match resolved.get() {
+                Some(Some(role)) => role,
+                Some(None) => return Ok(config),
+                None => {
+                    return Err(ActionError::Failed(format!(
+                        "environment `{env}` takes its role from `{tpl}`, which is not available yet: the step \
+                         that produces it has not run (or did not succeed)"
+                    )));
+                }
+            },
+            (None, None) => return Ok(config),
+        };
         let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
             .session_name("pilotlight")
             .configure(&config)

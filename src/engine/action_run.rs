@@ -52,6 +52,7 @@ impl Run {
                     ),
                 })?;
             }
+            self.resolve_roles();
             let rendered = {
                 let outputs = self.outputs_lookup();
                 plan::render_with(step, &plan::lookup(&self.inputs, &outputs))

@@ -23,7 +23,23 @@ impl Run {
         if !uses_aws {
             return Ok(true);
         }
-        let names: Vec<String> = self.envs.names().map(str::to_string).collect();
+        self.resolve_roles();
+        let awaiting = self.envs.awaiting_roles();
+        // An environment whose role comes from a later step is guarded when first used (its
+        // account is checked then, through that role); it is journaled as such here.
+        for (env, template) in &awaiting {
+            self.record(Event::AccountChecked {
+                env: env.clone(),
+                region: self.envs.region(env).unwrap_or_default().to_string(),
+                expected: self.envs.expected_account(env),
+                account: None,
+                arn: None,
+                ok: true,
+                message: Some(format!("its role comes from `{template}`: checked when first used, through that role")),
+            })?;
+        }
+        let names: Vec<String> =
+            self.envs.names().filter(|n| !awaiting.iter().any(|(a, _)| a == n)).map(str::to_string).collect();
         let log = RunLog;
         let checks = join_all(names.iter().map(|env| self.envs.check_account(env, &log))).await;
         let mut all_ok = true;

@@ -172,6 +172,7 @@ impl Run {
         observer: Observer,
     ) -> Result<Run, EngineError> {
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
+        let deferred = plan::deferred_roles(&loaded);
         let (id, dir) = store
             .create(&loaded.runbook.name)
             .map_err(|source| EngineError::Io { context: "cannot create the run directory".into(), source })?;
@@ -200,7 +201,7 @@ impl Run {
         Ok(Run {
             id,
             dir,
-            envs: AwsEnvs::new(envs, options.connect),
+            envs: AwsEnvs::new(envs, options.connect).with_deferred_roles(deferred),
             loaded,
             inputs,
             recorder,
@@ -240,6 +241,7 @@ impl Run {
         let loaded = crate::runbook::load_for_resume(&copy, Path::new(&base_dir), &source, &REGISTRY)?;
         restore_secrets(&loaded, &mut inputs, &given)?;
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
+        let deferred = plan::deferred_roles(&loaded);
         let connect = connect.unwrap_or(ConnectOptions { endpoint_url, sandbox_credentials: sandbox });
         let secrets = Secrets::new(&loaded.runbook, &inputs);
         // Journaled outputs and sub-step records hold markers where secrets were; later steps
@@ -258,7 +260,7 @@ impl Run {
         Ok(Run {
             id: id.to_string(),
             dir,
-            envs: AwsEnvs::new(envs, connect),
+            envs: AwsEnvs::new(envs, connect).with_deferred_roles(deferred),
             loaded,
             inputs,
             recorder,
@@ -374,6 +376,21 @@ impl Run {
             return Ok(Ready::Done);
         }
         Ok(Ready::Run)
+    }
+
+    /// Renders the roles that come from step outputs once those steps have run, so the
+    /// environments that use them can act.
+    fn resolve_roles(&self) {
+        for (env, template) in self.envs.awaiting_roles() {
+            let outputs = self.outputs_lookup();
+            match crate::runbook::template::render_text(&template, &plan::lookup(&self.inputs, &outputs)) {
+                Ok(role) => self.envs.resolve_role(&env, Some(role)),
+                // A dry run creates no stack, so there is no role to assume: it reads with the
+                // environment's own credentials (and sends no mutating call anyway).
+                Err(_) if self.dry_run => self.envs.resolve_role(&env, None),
+                Err(_) => {}
+            }
+        }
     }
 
     fn outputs_lookup(&self) -> impl Fn(&str, &str) -> Option<Value> + '_ {

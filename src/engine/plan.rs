@@ -60,13 +60,28 @@ pub fn render_environments(
                 Environment {
                     region: r(&e.region)?,
                     profile: ro(&e.profile)?,
-                    role_arn: ro(&e.role_arn)?,
+                    // A role from a step's output is resolved when the step has run.
+                    role_arn: if deferred_role(e).is_some() { None } else { ro(&e.role_arn)? },
                     account_id: ro(&e.account_id)?,
                     endpoint_url: ro(&e.endpoint_url)?,
                 },
             ))
         })
         .collect()
+}
+
+/// The `role_arn` template of an environment whose role comes from a step's output
+/// (`{{ steps.install-permissions.outputs.RoleArn }}`).
+fn deferred_role(e: &Environment) -> Option<&String> {
+    let role = e.role_arn.as_ref()?;
+    let refs = template::references(role).unwrap_or_default();
+    refs.iter().any(|r| matches!(r, template::Ref::StepOutput { .. })).then_some(role)
+}
+
+/// Environments whose role comes from a step's output, with the template to render once it
+/// has run.
+pub fn deferred_roles(loaded: &LoadedRunbook) -> IndexMap<String, String> {
+    loaded.runbook.environments.iter().filter_map(|(name, e)| Some((name.clone(), deferred_role(e)?.clone()))).collect()
 }
 
 /// One step as `plan` shows it.

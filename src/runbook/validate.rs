@@ -140,7 +140,10 @@ impl Validator<'_> {
                 if value.trim().is_empty() {
                     self.at(&path, format!("`{field}` must not be empty"));
                 }
-                self.refs_in(value, &path, None);
+                // A role may come from a step (the permissions stack's output): the environment
+                // is then usable once that step has run.
+                let steps = (field == "role_arn").then_some(self.rb.steps.len());
+                self.refs_in(value, &path, steps);
             }
         }
     }

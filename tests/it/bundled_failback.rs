@@ -2,8 +2,9 @@
 //! independent describe calls: every primary resource failed back with its original kept, DNS on
 //! primary, recovery in pilot light, and every retained item listed.
 
-use super::support::{block_on, journal, only_run, pilotlight, run, sdk, seeded_moto, state_dir};
+use super::support::{block_on, journal, only_run, pilotlight, recorded, run, sdk, seeded_moto, state_dir};
 use pilotlight::journal::Event;
+use pilotlight::sandbox::moto_api;
 use std::collections::BTreeMap;
 
 fn tags<'a>(list: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>) -> BTreeMap<String, String> {
@@ -12,12 +13,37 @@ fn tags<'a>(list: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>) -> B
 
 #[test]
 fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light() {
-    let (_moto, url) = seeded_moto();
+    let (moto, url) = seeded_moto();
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run", "runbooks/failback.yaml", "--headless", "--auto-approve", "--endpoint-url", &url]);
+    moto_api::start_recording(moto.port).unwrap();
     let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
     assert_eq!(out.status.code(), Some(0), "the bundled failback runs with no --var");
+
+    // The permissions stack is installed with the responder's own credentials; every change in
+    // primary after it goes through the role the stack created (temporary credentials).
+    let calls = recorded(moto.port);
+    let stack = calls.iter().find(|c| c.operation == "CreateStack").expect("CreateStack");
+    assert_eq!(stack.access_key, "testing", "the stack is installed as the responder");
+    let through_role: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.region == "us-east-1" && c.mutating())
+        .filter(|c| !matches!(c.operation.as_str(), "CreateStack" | "DeleteStack" | "AssumeRole"))
+        .map(|c| {
+            assert!(
+                c.access_key.starts_with("ASIA"),
+                "{} in primary was not sent through the role ({})",
+                c.operation,
+                c.access_key
+            );
+            c.operation.as_str()
+        })
+        .collect();
+    for op in ["StopInstances", "ModifyDBInstance", "RestoreDBClusterFromSnapshot", "DeleteTable", "ImportTable"] {
+        assert!(through_role.contains(&op), "{op} went through the role: {through_role:?}");
+    }
 
     let (p, r) = (sdk(&url, "us-east-1"), sdk(&url, "us-west-2"));
     block_on(async {

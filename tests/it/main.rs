@@ -6,6 +6,7 @@ mod bundled_failback;
 mod conclude;
 mod cross_account;
 mod data_safety;
+mod deferred_role;
 mod dry_run;
 mod dynamodb_failback;
 mod ec2_failback;

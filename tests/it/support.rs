@@ -105,6 +105,8 @@ pub struct Recorded {
     pub body: String,
     /// The region from the request's signature scope.
     pub region: String,
+    /// The access key that signed it (moto's assumed-role keys start with `ASIA`).
+    pub access_key: String,
 }
 
 impl Recorded {
@@ -134,8 +136,10 @@ pub fn recorded(port: u16) -> Vec<Recorded> {
             let url = r["url"].as_str().unwrap_or("");
             let operation = target.or(action).unwrap_or_else(|| format!("REST {url}"));
             let auth = r["headers"]["Authorization"].as_str().unwrap_or("");
-            let region = auth.split("Credential=").nth(1).and_then(|c| c.split('/').nth(2)).unwrap_or("").to_string();
-            Recorded { method, operation, body, region }
+            let scope: Vec<&str> = auth.split("Credential=").nth(1).unwrap_or("").split('/').collect();
+            let region = scope.get(2).unwrap_or(&"").to_string();
+            let access_key = scope.first().unwrap_or(&"").to_string();
+            Recorded { method, operation, body, region, access_key }
         })
         .collect()
 }
