@@ -62,11 +62,11 @@ fn an_environment_whose_role_comes_from_a_step_acts_only_after_it_and_through_th
     let status = |step: &str| {
         entries
             .iter()
-            .filter_map(|e| match &e.event {
+            .rev()
+            .find_map(|e| match &e.event {
                 Event::StepStatus { step: s, status, reason } if s == step => Some((*status, reason.clone())),
                 _ => None,
             })
-            .last()
             .unwrap()
     };
     let (early, why) = status("too-early");

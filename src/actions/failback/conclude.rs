@@ -28,6 +28,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+const FINAL_WHY: &str = "final recovery point taken in recovery when the recovery was concluded";
+
 /// Resource types concluding acts on.
 const CONCLUDED: &[ResourceType] =
     &[ResourceType::Ec2Instance, ResourceType::RdsInstance, ResourceType::AuroraCluster, ResourceType::DynamodbTable];
@@ -115,7 +117,7 @@ impl One<'_, '_> {
             kind: kind.into(),
             id: id.into(),
             region: self.c.region.clone(),
-            why: "final recovery point taken in recovery when the recovery was concluded".into(),
+            why: FINAL_WHY.into(),
             delete_with,
         }
     }
@@ -270,24 +272,11 @@ impl One<'_, '_> {
             Ok(vec![(format!("{noun} {id}"), rds_status(&quiet, rds, id, region, kind).await?)])
         })
         .await?;
-        let (delete, kind_name) = match kind {
-            Kind::Instance => (
-                format!("aws rds delete-db-snapshot --region {region} --db-snapshot-identifier {}", snap.id),
-                "rds_snapshot",
-            ),
-            Kind::Cluster => (
-                format!(
-                    "aws rds delete-db-cluster-snapshot --region {region} --db-cluster-snapshot-identifier {}",
-                    snap.id
-                ),
-                "rds_cluster_snapshot",
-            ),
-        };
         Ok(json!({
             "stopped": id,
             "final_recovery_points": [snap.id],
             "note": "AWS starts a stopped RDS instance or Aurora cluster again after seven days; stop it again or schedule it.",
-            "retained": [self.retained(kind_name, &snap.id, delete)],
+            "retained": [kind.retained(self.name, &snap.id, region, FINAL_WHY)],
         }))
     }
 

@@ -11,7 +11,7 @@
 //! sub-step finds its own work before acting.
 
 use super::snapshots::{Kind, RecoveryPoint};
-use super::{Snap, is_ours, kept_id, not_ours, or_none, tag_map, tags, wait_status};
+use super::{Snap, is_ours, kept_id, not_ours, or_none, reapply_tags, restored_tags, tag_map, tags, wait_status};
 use crate::actions::failback::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
@@ -166,7 +166,7 @@ impl One<'_, '_> {
     async fn run(&self) -> Result<Value, ActionError> {
         let cx = self.cx;
         let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
-        let (snap, copy) = RecoveryPoint {
+        let point = RecoveryPoint {
             cx,
             name: self.name,
             kind: Kind::Instance,
@@ -177,13 +177,12 @@ impl One<'_, '_> {
             recovery_region: &l.recovery_region,
             primary_region: &l.primary_region,
             share_with: l.share_with.as_deref(),
-        }
-        .take()
-        .await?;
+        };
+        let (snap, copy) = point.take().await?;
         self.keep_primary(&l).await?;
         self.restore(&l, &copy).await?;
         let reapplied = self.reapply(&l).await?;
-        Ok(self.outputs(&l, &snap, &copy, &reapplied))
+        Ok(self.outputs(&l, &snap, &copy, &reapplied, point.retained(&snap, &copy)))
     }
 
     async fn read_layout(&self) -> Result<Layout, ActionError> {
@@ -298,8 +297,6 @@ impl One<'_, '_> {
                     Err(not_ours("DB instance", id, region))
                 };
             }
-            let mut all_tags: Vec<Tag> = c.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-            all_tags.extend(tags(cx, self.name, "restored"));
             let req = self
                 .primary
                 .restore_db_instance_from_db_snapshot()
@@ -319,7 +316,7 @@ impl One<'_, '_> {
                 .set_publicly_accessible(c.publicly_accessible)
                 .deletion_protection(c.deletion_protection)
                 .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
-                .set_tags(Some(all_tags));
+                .set_tags(Some(restored_tags(cx, self.name, &c.tags)));
             match mutate(cx.log, at(id, region), req, |r| r.send()).await? {
                 Ok(_) => Ok(()),
                 Err(failure) => self
@@ -417,21 +414,8 @@ impl One<'_, '_> {
                 if !changes.is_empty() {
                     mutate(cx.log, at(id, region), req, |r| r.send()).await??;
                 }
-                let missing: Vec<Tag> = want
-                    .tags
-                    .iter()
-                    .filter(|(k, v)| now.tags.get(*k) != Some(*v))
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect();
-                if !missing.is_empty() {
-                    changes.push(format!(
-                        "tags: {}",
-                        missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")
-                    ));
-                    let arn = db.db_instance_arn().unwrap_or_default();
-                    let req = self.primary.add_tags_to_resource().resource_name(arn).set_tags(Some(missing));
-                    mutate(cx.log, at(id, region), req, |r| r.send()).await??;
-                }
+                let arn = db.db_instance_arn().unwrap_or_default();
+                reapply_tags(cx, self.primary, arn, (id, region), (&want.tags, &now.tags), &mut changes).await?;
                 Ok(changes)
             })
             .await?;
@@ -444,46 +428,21 @@ impl One<'_, '_> {
         Ok(changes)
     }
 
-    fn outputs(&self, l: &Layout, snap: &Snap, copy: &Snap, reapplied: &[String]) -> Value {
-        let r = |kind: &str, id: &str, region: &str, why: String, delete_with: String| Retained {
-            resource: self.name.to_string(),
-            kind: kind.into(),
-            id: id.into(),
-            region: region.into(),
-            why,
-            delete_with,
-        };
+    fn outputs(&self, l: &Layout, snap: &Snap, copy: &Snap, reapplied: &[String], snapshots: Vec<Retained>) -> Value {
         let (p, k) = (&l.primary_region, &l.kept_id);
-        let retained = vec![
-            r(
-                "rds_instance",
-                k,
-                p,
-                format!("the primary instance {} before failback (renamed, deletion protection on)", l.primary_id),
-                format!(
-                    "aws rds modify-db-instance --region {p} --db-instance-identifier {k} --no-deletion-protection \
+        let mut retained = vec![Retained {
+            resource: self.name.to_string(),
+            kind: "rds_instance".into(),
+            id: k.clone(),
+            region: p.clone(),
+            why: format!("the primary instance {} before failback (renamed, deletion protection on)", l.primary_id),
+            delete_with: format!(
+                "aws rds modify-db-instance --region {p} --db-instance-identifier {k} --no-deletion-protection \
                      --apply-immediately && aws rds delete-db-instance --region {p} --db-instance-identifier {k} \
                      --final-db-snapshot-identifier {k}-final"
-                ),
             ),
-            r(
-                "rds_snapshot",
-                &snap.id,
-                &l.recovery_region,
-                "recovery point taken from the recovery instance".into(),
-                format!(
-                    "aws rds delete-db-snapshot --region {} --db-snapshot-identifier {}",
-                    l.recovery_region, snap.id
-                ),
-            ),
-            r(
-                "rds_snapshot",
-                &copy.id,
-                p,
-                "copy of the recovery point in primary".into(),
-                format!("aws rds delete-db-snapshot --region {p} --db-snapshot-identifier {}", copy.id),
-            ),
-        ];
+        }];
+        retained.extend(snapshots);
         json!({
             "instance": l.primary_id,
             "kept_instance": k,

@@ -74,6 +74,37 @@ pub fn tags(cx: &ActionCx<'_>, resource: &str, stage: &str) -> Vec<Tag> {
     vec![t(TAG_RUN, cx.run_id), t(TAG_STEP, cx.step), t(TAG_RESOURCE, resource), t(TAG_STAGE, stage)]
 }
 
+/// The tags a restored instance or cluster gets: the recorded user tags, then this run's.
+pub fn restored_tags(cx: &ActionCx<'_>, resource: &str, recorded: &IndexMap<String, String>) -> Vec<Tag> {
+    let mut all: Vec<Tag> = recorded.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    all.extend(tags(cx, resource, "restored"));
+    all
+}
+
+/// Puts back the recorded user tags `now` lacks (a restore may drop some), noting it in
+/// `changes`.
+pub async fn reapply_tags(
+    cx: &ActionCx<'_>,
+    client: &aws_sdk_rds::Client,
+    arn: &str,
+    (id, region): (&str, &str),
+    (want, now): (&IndexMap<String, String>, &IndexMap<String, String>),
+    changes: &mut Vec<String>,
+) -> Result<(), ActionError> {
+    let missing: Vec<Tag> = want
+        .iter()
+        .filter(|(k, v)| now.get(*k) != Some(*v))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    changes.push(format!("tags: {}", missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")));
+    let req = client.add_tags_to_resource().resource_name(arn).set_tags(Some(missing));
+    crate::aws::mutate(cx.log, crate::aws::at(id, region), req, |r| r.send()).await??;
+    Ok(())
+}
+
 pub fn tag_map(tags: &[Tag]) -> IndexMap<String, String> {
     tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
 }

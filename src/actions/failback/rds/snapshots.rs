@@ -8,6 +8,7 @@
 
 use super::{Snap, SnapNow, is_ours, made_id, not_ours, or_none, tag_map, tags, time, wait_status};
 use crate::actions::ActionCx;
+use crate::actions::failback::Retained;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::Tag;
@@ -25,6 +26,27 @@ impl Kind {
         match self {
             Kind::Instance => "DB snapshot",
             Kind::Cluster => "DB cluster snapshot",
+        }
+    }
+
+    /// A snapshot of this kind, kept, with the command that deletes it.
+    pub fn retained(self, resource: &str, id: &str, region: &str, why: impl Into<String>) -> Retained {
+        let (kind, delete_with) = match self {
+            Kind::Instance => {
+                ("rds_snapshot", format!("aws rds delete-db-snapshot --region {region} --db-snapshot-identifier {id}"))
+            }
+            Kind::Cluster => (
+                "rds_cluster_snapshot",
+                format!("aws rds delete-db-cluster-snapshot --region {region} --db-cluster-snapshot-identifier {id}"),
+            ),
+        };
+        Retained {
+            resource: resource.into(),
+            kind: kind.into(),
+            id: id.into(),
+            region: region.into(),
+            why: why.into(),
+            delete_with,
         }
     }
 }
@@ -84,6 +106,20 @@ pub struct RecoveryPoint<'a, 'c> {
 impl RecoveryPoint<'_, '_> {
     fn sub_name(&self, part: &str) -> String {
         format!("{}/{part}", self.name)
+    }
+
+    /// Both snapshots of a failback, kept, for the outputs.
+    pub fn retained(&self, snap: &Snap, copy: &Snap) -> Vec<Retained> {
+        let source = if self.kind == Kind::Instance { "instance" } else { "cluster" };
+        vec![
+            self.kind.retained(
+                self.name,
+                &snap.id,
+                self.recovery_region,
+                format!("recovery point taken from the recovery {source}"),
+            ),
+            self.kind.retained(self.name, &copy.id, self.primary_region, "copy of the recovery point in primary"),
+        ]
     }
 
     /// Returns the recovery snapshot and its copy in primary (whose `created` is the recovery

@@ -3,11 +3,11 @@
 //! changes, removed before the cluster is renamed, recreated on the restored cluster.
 
 use super::super::instance::{custom, instance, user_tags};
-use super::super::{is_ours, not_ours, or_none, tag_map, tags, wait_status};
+use super::super::{is_ours, not_ours, or_none, restored_tags, tag_map, tags, wait_status};
 use crate::actions::ActionCx;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{DbCluster, Tag};
+use aws_sdk_rds::types::DbCluster;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -210,8 +210,6 @@ impl Members<'_, '_> {
                         .note(format!("dry run: would create instance {} ({}) in {}", m.id, m.class, self.cluster))?;
                     continue;
                 }
-                let mut all: Vec<Tag> = m.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-                all.extend(tags(cx, self.name, "restored"));
                 let req = self
                     .client
                     .create_db_instance()
@@ -221,7 +219,7 @@ impl Members<'_, '_> {
                     .db_instance_class(&m.class)
                     .set_promotion_tier(m.promotion_tier)
                     .set_db_parameter_group_name(custom(&m.parameter_group))
-                    .set_tags(Some(all));
+                    .set_tags(Some(restored_tags(cx, self.name, &m.tags)));
                 mutate(cx.log, at(&m.id, self.region), req, |r| r.send()).await??;
             }
             Ok(())

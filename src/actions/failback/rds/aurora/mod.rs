@@ -14,13 +14,13 @@ mod members;
 
 use super::instance::{custom, user_tags};
 use super::snapshots::{Kind, RecoveryPoint};
-use super::{Snap, is_ours, kept_id, not_ours, or_none, tag_map, tags, wait_status};
+use super::{Snap, is_ours, kept_id, not_ours, or_none, reapply_tags, restored_tags, tag_map, tags, wait_status};
 use crate::actions::failback::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use crate::runbook::ResourceType;
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{DbCluster, Tag};
+use aws_sdk_rds::types::DbCluster;
 use indexmap::IndexMap;
 use members::{Endpoint, Member, Members, record_endpoints, record_members};
 use schemars::JsonSchema;
@@ -146,7 +146,7 @@ impl One<'_, '_> {
     async fn run(&self) -> Result<Value, ActionError> {
         let cx = self.cx;
         let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
-        let (snap, copy) = RecoveryPoint {
+        let point = RecoveryPoint {
             cx,
             name: self.name,
             kind: Kind::Cluster,
@@ -157,9 +157,8 @@ impl One<'_, '_> {
             recovery_region: &l.recovery_region,
             primary_region: &l.primary_region,
             share_with: l.share_with.as_deref(),
-        }
-        .take()
-        .await?;
+        };
+        let (snap, copy) = point.take().await?;
         let old = Members {
             cx,
             name: self.name,
@@ -176,7 +175,7 @@ impl One<'_, '_> {
         old.recreate(&l.members).await?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
         let reapplied = self.reapply(&l).await?;
-        Ok(self.outputs(&l, &snap, &copy, &reapplied))
+        Ok(self.outputs(&l, &snap, &copy, &reapplied, point.retained(&snap, &copy)))
     }
 
     async fn read_layout(&self) -> Result<Layout, ActionError> {
@@ -313,8 +312,6 @@ impl One<'_, '_> {
                     Err(not_ours("DB cluster", id, region))
                 };
             }
-            let mut all: Vec<Tag> = c.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-            all.extend(tags(cx, self.name, "restored"));
             let req = self
                 .primary
                 .restore_db_cluster_from_snapshot()
@@ -328,7 +325,7 @@ impl One<'_, '_> {
                 .set_port(c.port)
                 .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
                 .deletion_protection(false)
-                .set_tags(Some(all));
+                .set_tags(Some(restored_tags(cx, self.name, &c.tags)));
             match mutate(cx.log, at(id, region), req, |r| r.send()).await? {
                 Ok(_) => Ok(()),
                 Err(failure) => {
@@ -390,21 +387,8 @@ impl One<'_, '_> {
                 if !changes.is_empty() {
                     mutate(cx.log, at(id, region), req, |r| r.send()).await??;
                 }
-                let missing: Vec<Tag> = want
-                    .tags
-                    .iter()
-                    .filter(|(k, v)| now.tags.get(*k) != Some(*v))
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect();
-                if !missing.is_empty() {
-                    changes.push(format!(
-                        "tags: {}",
-                        missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")
-                    ));
-                    let arn = c.db_cluster_arn().unwrap_or_default();
-                    let req = self.primary.add_tags_to_resource().resource_name(arn).set_tags(Some(missing));
-                    mutate(cx.log, at(id, region), req, |r| r.send()).await??;
-                }
+                let arn = c.db_cluster_arn().unwrap_or_default();
+                reapply_tags(cx, self.primary, arn, (id, region), (&want.tags, &now.tags), &mut changes).await?;
                 Ok(changes)
             })
             .await?;
@@ -417,50 +401,25 @@ impl One<'_, '_> {
         Ok(changes)
     }
 
-    fn outputs(&self, l: &Layout, snap: &Snap, copy: &Snap, reapplied: &[String]) -> Value {
-        let r = |kind: &str, id: &str, region: &str, why: String, delete_with: String| Retained {
-            resource: self.name.to_string(),
-            kind: kind.into(),
-            id: id.into(),
-            region: region.into(),
-            why,
-            delete_with,
-        };
+    fn outputs(&self, l: &Layout, snap: &Snap, copy: &Snap, reapplied: &[String], snapshots: Vec<Retained>) -> Value {
         let (p, k) = (&l.primary_region, &l.kept_id);
-        let retained = vec![
-            r(
-                "aurora_cluster",
-                k,
-                p,
-                format!(
-                    "the primary cluster {} before failback (renamed, no instances, deletion protection on; its \
+        let mut retained = vec![Retained {
+            resource: self.name.to_string(),
+            kind: "aurora_cluster".into(),
+            id: k.clone(),
+            region: p.clone(),
+            why: format!(
+                "the primary cluster {} before failback (renamed, no instances, deletion protection on; its \
                      storage holds the pre-failback data)",
-                    l.primary_id
-                ),
-                format!(
-                    "aws rds modify-db-cluster --region {p} --db-cluster-identifier {k} --no-deletion-protection \
+                l.primary_id
+            ),
+            delete_with: format!(
+                "aws rds modify-db-cluster --region {p} --db-cluster-identifier {k} --no-deletion-protection \
                      --apply-immediately && aws rds delete-db-cluster --region {p} --db-cluster-identifier {k} \
                      --final-db-snapshot-identifier {k}-final"
-                ),
             ),
-            r(
-                "rds_cluster_snapshot",
-                &snap.id,
-                &l.recovery_region,
-                "recovery point taken from the recovery cluster".into(),
-                format!(
-                    "aws rds delete-db-cluster-snapshot --region {} --db-cluster-snapshot-identifier {}",
-                    l.recovery_region, snap.id
-                ),
-            ),
-            r(
-                "rds_cluster_snapshot",
-                &copy.id,
-                p,
-                "copy of the recovery point in primary".into(),
-                format!("aws rds delete-db-cluster-snapshot --region {p} --db-cluster-snapshot-identifier {}", copy.id),
-            ),
-        ];
+        }];
+        retained.extend(snapshots);
         json!({
             "cluster": l.primary_id,
             "kept_cluster": k,
