@@ -10,8 +10,9 @@
 //! `wait-configured`. Every name this run makes is deterministic and tagged, so a resumed
 //! sub-step finds its own work before acting.
 
+use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
-use super::{Snap, is_ours, kept_id, not_ours, or_none, reapply_tags, restored_tags, tag_map, tags, wait_status};
+use super::{Snap, kept_id, or_none, reapply_tags, restored_tags, tag_map, wait_status};
 use crate::actions::failback::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
@@ -163,6 +164,18 @@ impl One<'_, '_> {
         format!("{}/{part}", self.name)
     }
 
+    fn keeper<'k>(&'k self, l: &'k Layout) -> Keep<'k, 'k> {
+        Keep {
+            cx: self.cx,
+            name: self.name,
+            kind: Kind::Instance,
+            client: self.primary,
+            region: &l.primary_region,
+            original: &l.primary_id,
+            kept: &l.kept_id,
+        }
+    }
+
     async fn run(&self) -> Result<Value, ActionError> {
         let cx = self.cx;
         let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
@@ -179,7 +192,7 @@ impl One<'_, '_> {
             share_with: l.share_with.as_deref(),
         };
         let (snap, copy) = point.take().await?;
-        self.keep_primary(&l).await?;
+        self.keeper(&l).keep().await?;
         self.restore(&l, &copy).await?;
         let reapplied = self.reapply(&l).await?;
         Ok(self.outputs(&l, &snap, &copy, &reapplied, point.retained(&snap, &copy)))
@@ -217,70 +230,6 @@ impl One<'_, '_> {
         })
     }
 
-    /// Tags the original as kept, then renames it out of the way with deletion protection on.
-    async fn keep_primary(&self, l: &Layout) -> Result<(), ActionError> {
-        let cx = self.cx;
-        let (region, kept) = (&l.primary_region, &l.kept_id);
-        let detail = json!({ "instance": l.primary_id, "renamed_to": kept, "deletion_protection": true });
-        cx.sub(&self.sub_name("keep-primary"), detail, |_| async {
-            if let Some(db) = instance(cx.log, self.primary, kept, region).await? {
-                // An earlier run of this sub-step renamed it and was cut off after the call.
-                return if is_ours(cx, &tag_map(db.tag_list()), self.name, "pre-failback") {
-                    Ok(())
-                } else {
-                    Err(not_ours("DB instance", kept, region))
-                };
-            }
-            if cx.dry_run {
-                return cx
-                    .log
-                    .note(format!("dry run: would rename {} to {kept} (kept, deletion protection on)", l.primary_id));
-            }
-            let db = instance(cx.log, self.primary, &l.primary_id, region).await?.ok_or_else(|| {
-                ActionError::Failed(format!(
-                    "neither {} nor {kept} exists in {region}: the original primary instance is not where this \
-                     run left it; find it before going on",
-                    l.primary_id
-                ))
-            })?;
-            if is_ours(cx, &tag_map(db.tag_list()), self.name, "restored") {
-                return Err(ActionError::Failed(format!(
-                    "{} is already this run's restored instance, yet the original was not kept as {kept}",
-                    l.primary_id
-                )));
-            }
-            // Tagged first, so that a resumed run recognises it under its new name.
-            let arn = db.db_instance_arn().unwrap_or_default().to_string();
-            let req = self.primary.add_tags_to_resource().resource_name(&arn).set_tags(Some(tags(
-                cx,
-                self.name,
-                "pre-failback",
-            )));
-            mutate(cx.log, at(&l.primary_id, region), req, |r| r.send()).await??;
-            let req = self
-                .primary
-                .modify_db_instance()
-                .db_instance_identifier(&l.primary_id)
-                .new_db_instance_identifier(kept)
-                .deletion_protection(true)
-                .apply_immediately(true);
-            mutate(cx.log, at(&l.primary_id, region), req, |r| r.send()).await??;
-            Ok(())
-        })
-        .await?;
-        let quiet = cx.quiet();
-        let detail = json!({ "kept": kept, "freed": l.primary_id });
-        wait_status(cx, &self.sub_name("wait-primary-kept"), detail, &["available", "gone"], || async {
-            let kept_now = instance(&quiet, self.primary, kept, region).await?;
-            let old_now = instance(&quiet, self.primary, &l.primary_id, region).await?;
-            Ok(vec![
-                (format!("kept instance {kept}"), Some(kept_now.map_or("not yet renamed".into(), |d| status(&d)))),
-                (format!("identifier {}", l.primary_id), old_now.map(|d| format!("still taken ({})", status(&d)))),
-            ])
-        })
-        .await
-    }
-
     /// Restores a new instance under the original identifier from the copy.
     async fn restore(&self, l: &Layout, copy: &Snap) -> Result<(), ActionError> {
         let cx = self.cx;
@@ -290,12 +239,9 @@ impl One<'_, '_> {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would restore {id} ({}) from {}", c.class, copy.id));
             }
-            if let Some(db) = instance(cx.log, self.primary, id, region).await? {
-                return if is_ours(cx, &tag_map(db.tag_list()), self.name, "restored") {
-                    Ok(())
-                } else {
-                    Err(not_ours("DB instance", id, region))
-                };
+            let keeper = self.keeper(l);
+            if keeper.restored_already().await? {
+                return Ok(());
             }
             let req = self
                 .primary
@@ -319,10 +265,8 @@ impl One<'_, '_> {
                 .set_tags(Some(restored_tags(cx, self.name, &c.tags)));
             match mutate(cx.log, at(id, region), req, |r| r.send()).await? {
                 Ok(_) => Ok(()),
-                Err(failure) => self
-                    .created_anyway(id, region, failure.text())
-                    .await
-                    .and_then(|made| if made { Ok(()) } else { Err(failure.into()) }),
+                Err(failure) if keeper.restored_anyway(&failure.text()).await? => Ok(()),
+                Err(failure) => Err(failure.into()),
             }
         })
         .await?;
@@ -332,20 +276,6 @@ impl One<'_, '_> {
             Ok(vec![(format!("instance {id}"), now.map(|d| status(&d)))])
         })
         .await
-    }
-
-    /// A create can answer an error and still have created the thing (moto does when its
-    /// automatic snapshot name clashes; on AWS a connection can drop after the call landed).
-    /// True, with a note in the journal, when the instance exists with this run's tags.
-    async fn created_anyway(&self, id: &str, region: &str, error: String) -> Result<bool, ActionError> {
-        let cx = self.cx;
-        let made = instance(cx.log, self.primary, id, region)
-            .await?
-            .is_some_and(|db| is_ours(cx, &tag_map(db.tag_list()), self.name, "restored"));
-        if made {
-            cx.log.note(format!("the restore answered `{error}`, yet {id} exists with this run's tags: going on"))?;
-        }
-        Ok(made)
     }
 
     /// Sets what the restore did not: every recorded setting that differs now.

@@ -8,6 +8,7 @@
 
 pub mod aurora;
 pub mod instance;
+pub mod keep;
 pub mod snapshots;
 
 use super::{TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};

@@ -13,8 +13,9 @@
 mod members;
 
 use super::instance::{custom, user_tags};
+use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
-use super::{Snap, is_ours, kept_id, not_ours, or_none, reapply_tags, restored_tags, tag_map, tags, wait_status};
+use super::{Snap, kept_id, or_none, reapply_tags, restored_tags, wait_status};
 use crate::actions::failback::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
@@ -143,6 +144,18 @@ impl One<'_, '_> {
         format!("{}/{part}", self.name)
     }
 
+    fn keeper<'k>(&'k self, l: &'k Layout) -> Keep<'k, 'k> {
+        Keep {
+            cx: self.cx,
+            name: self.name,
+            kind: Kind::Cluster,
+            client: self.primary,
+            region: &l.primary_region,
+            original: &l.primary_id,
+            kept: &l.kept_id,
+        }
+    }
+
     async fn run(&self) -> Result<Value, ActionError> {
         let cx = self.cx;
         let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
@@ -170,7 +183,7 @@ impl One<'_, '_> {
         old.remove_endpoints(&l.custom_endpoints).await?;
         self.protection_off(&l).await?;
         old.delete(&l.members).await?;
-        self.keep_cluster(&l).await?;
+        self.keeper(&l).keep().await?;
         self.restore(&l, &copy).await?;
         old.recreate(&l.members).await?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
@@ -241,61 +254,6 @@ impl One<'_, '_> {
         .await
     }
 
-    /// Tags the original cluster as kept, then renames it with deletion protection back on.
-    async fn keep_cluster(&self, l: &Layout) -> Result<(), ActionError> {
-        let cx = self.cx;
-        let (region, kept) = (&l.primary_region, &l.kept_id);
-        let detail = json!({ "cluster": l.primary_id, "renamed_to": kept, "deletion_protection": true });
-        cx.sub(&self.sub_name("keep-cluster"), detail, |_| async {
-            if let Some(c) = cluster(cx.log, self.primary, kept, region).await? {
-                return if is_ours(cx, &tag_map(c.tag_list()), self.name, "pre-failback") {
-                    Ok(())
-                } else {
-                    Err(not_ours("DB cluster", kept, region))
-                };
-            }
-            if cx.dry_run {
-                return cx
-                    .log
-                    .note(format!("dry run: would rename {} to {kept} (kept, deletion protection on)", l.primary_id));
-            }
-            let c = cluster(cx.log, self.primary, &l.primary_id, region).await?.ok_or_else(|| {
-                ActionError::Failed(format!(
-                    "neither {} nor {kept} exists in {region}: the original cluster is not where this run left it",
-                    l.primary_id
-                ))
-            })?;
-            let arn = c.db_cluster_arn().unwrap_or_default().to_string();
-            let req = self.primary.add_tags_to_resource().resource_name(&arn).set_tags(Some(tags(
-                cx,
-                self.name,
-                "pre-failback",
-            )));
-            mutate(cx.log, at(&l.primary_id, region), req, |r| r.send()).await??;
-            let req = self
-                .primary
-                .modify_db_cluster()
-                .db_cluster_identifier(&l.primary_id)
-                .new_db_cluster_identifier(kept)
-                .deletion_protection(true)
-                .apply_immediately(true);
-            mutate(cx.log, at(&l.primary_id, region), req, |r| r.send()).await??;
-            Ok(())
-        })
-        .await?;
-        let quiet = cx.quiet();
-        let detail = json!({ "kept": kept, "freed": l.primary_id });
-        wait_status(cx, &self.sub_name("wait-cluster-kept"), detail, &["available", "gone"], || async {
-            let kept_now = cluster(&quiet, self.primary, kept, region).await?;
-            let old_now = cluster(&quiet, self.primary, &l.primary_id, region).await?;
-            Ok(vec![
-                (format!("kept cluster {kept}"), Some(kept_now.map_or("not yet renamed".into(), |c| status(&c)))),
-                (format!("identifier {}", l.primary_id), old_now.map(|c| format!("still taken ({})", status(&c)))),
-            ])
-        })
-        .await
-    }
-
     /// Restores a new cluster under the original identifier from the copy. Deletion protection
     /// comes back at the end, once the instances are in.
     async fn restore(&self, l: &Layout, copy: &Snap) -> Result<(), ActionError> {
@@ -305,12 +263,9 @@ impl One<'_, '_> {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would restore cluster {id} from {}", copy.id));
             }
-            if let Some(now) = cluster(cx.log, self.primary, id, region).await? {
-                return if is_ours(cx, &tag_map(now.tag_list()), self.name, "restored") {
-                    Ok(())
-                } else {
-                    Err(not_ours("DB cluster", id, region))
-                };
+            let keeper = self.keeper(l);
+            if keeper.restored_already().await? {
+                return Ok(());
             }
             let req = self
                 .primary
@@ -328,22 +283,8 @@ impl One<'_, '_> {
                 .set_tags(Some(restored_tags(cx, self.name, &c.tags)));
             match mutate(cx.log, at(id, region), req, |r| r.send()).await? {
                 Ok(_) => Ok(()),
-                Err(failure) => {
-                    // A create can answer an error and still have created the cluster (moto does
-                    // when its automatic snapshot name clashes; on AWS a connection can drop
-                    // after the call landed): look before failing.
-                    let made = cluster(cx.log, self.primary, id, region)
-                        .await?
-                        .is_some_and(|now| is_ours(cx, &tag_map(now.tag_list()), self.name, "restored"));
-                    if !made {
-                        return Err(failure.into());
-                    }
-                    cx.log.note(format!(
-                        "the restore answered `{}`, yet {id} exists with this run's tags: going on",
-                        failure.text()
-                    ))?;
-                    Ok(())
-                }
+                Err(failure) if keeper.restored_anyway(&failure.text()).await? => Ok(()),
+                Err(failure) => Err(failure.into()),
             }
         })
         .await?;

@@ -1,0 +1,178 @@
+//! Keeping the original and taking its identifier back, for an RDS instance or an Aurora
+//! cluster: the parts of both failbacks that differ only in which API they call.
+//!
+//! `keep` tags the original as this run's `pre-failback` item, then renames it to the kept
+//! identifier with deletion protection on, and waits until the kept one answers and the
+//! original identifier is free. `restored_anyway` reconciles a restore that answered an error.
+
+use super::snapshots::Kind;
+use super::{is_ours, not_ours, or_none, tag_map, tags, wait_status};
+use crate::actions::ActionCx;
+use crate::aws::{ActionError, CallLog, at, mutate, read};
+use aws_sdk_rds::Client;
+use indexmap::IndexMap;
+use serde_json::json;
+
+/// An instance or cluster as the keep and restore steps see it.
+pub struct DbNow {
+    pub status: String,
+    pub arn: String,
+    pub tags: IndexMap<String, String>,
+}
+
+/// The instance (or cluster) with this identifier, or `None`.
+pub async fn describe(
+    kind: Kind,
+    log: &dyn CallLog,
+    client: &Client,
+    id: &str,
+    region: &str,
+) -> Result<Option<DbNow>, ActionError> {
+    match kind {
+        Kind::Instance => {
+            let req = client.describe_db_instances().db_instance_identifier(id);
+            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            or_none(out.map(|o| {
+                o.db_instances().first().map(|d| DbNow {
+                    status: d.db_instance_status().unwrap_or("unknown").to_string(),
+                    arn: d.db_instance_arn().unwrap_or_default().to_string(),
+                    tags: tag_map(d.tag_list()),
+                })
+            }))
+        }
+        Kind::Cluster => {
+            let req = client.describe_db_clusters().db_cluster_identifier(id);
+            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            or_none(out.map(|o| {
+                o.db_clusters().first().map(|c| DbNow {
+                    status: c.status().unwrap_or("unknown").to_string(),
+                    arn: c.db_cluster_arn().unwrap_or_default().to_string(),
+                    tags: tag_map(c.tag_list()),
+                })
+            }))
+        }
+    }
+}
+
+fn noun(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Instance => "DB instance",
+        Kind::Cluster => "DB cluster",
+    }
+}
+
+/// One resource's original, to be kept under `kept`.
+pub struct Keep<'a, 'c> {
+    pub cx: &'a ActionCx<'c>,
+    pub name: &'a str,
+    pub kind: Kind,
+    pub client: &'a Client,
+    pub region: &'a str,
+    pub original: &'a str,
+    pub kept: &'a str,
+}
+
+impl Keep<'_, '_> {
+    /// Sub-steps `keep-primary` / `wait-primary-kept` (instance) or `keep-cluster` /
+    /// `wait-cluster-kept` (cluster).
+    pub async fn keep(&self) -> Result<(), ActionError> {
+        let (cx, kind, region, kept, original) = (self.cx, self.kind, self.region, self.kept, self.original);
+        let (step, wait, what) = match kind {
+            Kind::Instance => ("keep-primary", "wait-primary-kept", "instance"),
+            Kind::Cluster => ("keep-cluster", "wait-cluster-kept", "cluster"),
+        };
+        let detail = json!({ what: original, "renamed_to": kept, "deletion_protection": true });
+        cx.sub(&format!("{}/{step}", self.name), detail, |_| async {
+            if let Some(now) = describe(kind, cx.log, self.client, kept, region).await? {
+                // An earlier run of this sub-step renamed it and was cut off after the call.
+                return if is_ours(cx, &now.tags, self.name, "pre-failback") {
+                    Ok(())
+                } else {
+                    Err(not_ours(noun(kind), kept, region))
+                };
+            }
+            if cx.dry_run {
+                return cx
+                    .log
+                    .note(format!("dry run: would rename {original} to {kept} (kept, deletion protection on)"));
+            }
+            let now = describe(kind, cx.log, self.client, original, region).await?.ok_or_else(|| {
+                ActionError::Failed(format!(
+                    "neither {original} nor {kept} exists in {region}: the original {what} is not where this run \
+                     left it; find it before going on"
+                ))
+            })?;
+            if is_ours(cx, &now.tags, self.name, "restored") {
+                return Err(ActionError::Failed(format!(
+                    "{original} is already this run's restored {what}, yet the original was not kept as {kept}"
+                )));
+            }
+            // Tagged first, so that a resumed run recognises it under its new name.
+            let req = self.client.add_tags_to_resource().resource_name(&now.arn).set_tags(Some(tags(
+                cx,
+                self.name,
+                "pre-failback",
+            )));
+            mutate(cx.log, at(original, region), req, |r| r.send()).await??;
+            match kind {
+                Kind::Instance => {
+                    let req = self
+                        .client
+                        .modify_db_instance()
+                        .db_instance_identifier(original)
+                        .new_db_instance_identifier(kept)
+                        .deletion_protection(true)
+                        .apply_immediately(true);
+                    mutate(cx.log, at(original, region), req, |r| r.send()).await??;
+                }
+                Kind::Cluster => {
+                    let req = self
+                        .client
+                        .modify_db_cluster()
+                        .db_cluster_identifier(original)
+                        .new_db_cluster_identifier(kept)
+                        .deletion_protection(true)
+                        .apply_immediately(true);
+                    mutate(cx.log, at(original, region), req, |r| r.send()).await??;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        let detail = json!({ "kept": kept, "freed": original });
+        wait_status(cx, &format!("{}/{wait}", self.name), detail, &["available", "gone"], || async {
+            let kept_now = describe(kind, &quiet, self.client, kept, region).await?;
+            let old_now = describe(kind, &quiet, self.client, original, region).await?;
+            Ok(vec![
+                (format!("kept {what} {kept}"), Some(kept_now.map_or("not yet renamed".into(), |d| d.status))),
+                (format!("identifier {original}"), old_now.map(|d| format!("still taken ({})", d.status))),
+            ])
+        })
+        .await
+    }
+
+    /// Before a restore: `Ok(true)` when this run's restore already holds the original
+    /// identifier, an error when something else does, `Ok(false)` when it is free.
+    pub async fn restored_already(&self) -> Result<bool, ActionError> {
+        match describe(self.kind, self.cx.log, self.client, self.original, self.region).await? {
+            Some(now) if is_ours(self.cx, &now.tags, self.name, "restored") => Ok(true),
+            Some(_) => Err(not_ours(noun(self.kind), self.original, self.region)),
+            None => Ok(false),
+        }
+    }
+
+    /// A restore can answer an error and still have created the thing (moto does when its
+    /// automatic snapshot name clashes; on AWS a connection can drop after the call landed).
+    /// True, with a note in the journal, when it exists with this run's tags.
+    pub async fn restored_anyway(&self, error: &str) -> Result<bool, ActionError> {
+        let (cx, id) = (self.cx, self.original);
+        let made = describe(self.kind, cx.log, self.client, id, self.region)
+            .await?
+            .is_some_and(|now| is_ours(cx, &now.tags, self.name, "restored"));
+        if made {
+            cx.log.note(format!("the restore answered `{error}`, yet {id} exists with this run's tags: going on"))?;
+        }
+        Ok(made)
+    }
+}
