@@ -189,8 +189,11 @@ impl DeployParams {
 
     async fn create(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<(), ActionError> {
         let name = self.stack_name.as_str();
+        // A response lost on the way back makes the SDK send the call again: with the same
+        // token CloudFormation answers as for the first instead of `AlreadyExists`.
         let req = client
             .create_stack()
+            .client_request_token(request_token(cx, name, "create-stack"))
             .stack_name(name)
             .template_body(body)
             .set_parameters(Some(self.sdk_parameters()))
@@ -212,6 +215,7 @@ impl DeployParams {
         let name = self.stack_name.as_str();
         let req = client
             .update_stack()
+            .client_request_token(request_token(cx, name, "update-stack"))
             .stack_name(name)
             .template_body(body)
             .set_parameters(Some(self.sdk_parameters()))
@@ -286,9 +290,16 @@ async fn wait_settled(cx: &ActionCx<'_>, client: &Client, name: &str, region: &s
     .await
 }
 
+/// The ClientRequestToken of one stack operation in one attempt (run, step, stack, operation
+/// and attempt): the SDK's own retries of that call send the same one.
+fn request_token(cx: &ActionCx<'_>, stack: &str, operation: &str) -> String {
+    super::failback::client_token(cx, stack, &format!("{operation}@{}", cx.attempt))
+}
+
 /// Sends DeleteStack and waits until the stack is gone.
 async fn delete(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
-    mutate(cx.log, at(name, region), client.delete_stack().stack_name(name), |r| r.send()).await??;
+    let req = client.delete_stack().client_request_token(request_token(cx, name, "delete-stack")).stack_name(name);
+    mutate(cx.log, at(name, region), req, |r| r.send()).await??;
     wait_deleted(cx, client, name, region).await
 }
 

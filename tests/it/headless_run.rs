@@ -87,8 +87,13 @@ fn skeleton_runs_headless_and_its_effects_are_real() {
     let out = run(cmd);
     moto_api::stop_recording(moto.port).unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let mutating: Vec<String> = recorded(moto.port).into_iter().filter(|r| r.mutating()).map(|r| r.operation).collect();
-    assert_eq!(mutating, ["DeleteStack"], "a repeated run only deletes the stack");
+    let mutating: Vec<_> = recorded(moto.port).into_iter().filter(|r| r.mutating()).collect();
+    assert_eq!(
+        mutating.iter().map(|r| r.operation.as_str()).collect::<Vec<_>>(),
+        ["DeleteStack"],
+        "a repeated run only deletes the stack"
+    );
+    assert!(mutating[0].body.contains("ClientRequestToken=pl-"), "DeleteStack carries a token: {}", mutating[0].body);
     assert_eq!(stack_status(&url, "skeleton-permissions"), None, "stack is gone");
     assert_eq!(dns_value(&url), ["10.0.1.10"]);
 }
@@ -219,8 +224,10 @@ fn throttling_is_retried_and_the_stack_is_created_once() {
     moto_api::stop_recording(moto.port).unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(proxy.injected.load(std::sync::atomic::Ordering::SeqCst), 6, "five throttled, the sixth passed");
-    let creates = recorded(moto.port).into_iter().filter(|r| r.operation == "CreateStack").count();
-    assert_eq!(creates, 1, "moto saw one CreateStack");
+    let creates: Vec<_> = recorded(moto.port).into_iter().filter(|r| r.operation == "CreateStack").collect();
+    assert_eq!(creates.len(), 1, "moto saw one CreateStack");
+    // A token from run, step and attempt: an SDK retry after a lost answer is recognised.
+    assert!(creates[0].body.contains("ClientRequestToken=pl-"), "CreateStack carries a token: {}", creates[0].body);
     let (_, dir) = only_run(state.path());
     let finished: Vec<(u32, bool, Option<String>)> = journal(&dir)
         .into_iter()
