@@ -12,8 +12,10 @@
 //! narrows it. Sub-steps per resource: `snapshot-final` / `wait-final-snapshot` (or
 //! `backup-final` / `wait-final-backup`), then `stop` / `wait-stopped`.
 
+use super::dynamodb::reads::find_backup;
 use super::ec2::reads::{ebs_devices, find_snapshot, instance as ec2_instance, state_of};
 use super::ec2::{Snap as Ec2Snap, ours as ec2_ours, tag_spec as ec2_tag_spec};
+use super::rds::keep::describe;
 use super::rds::snapshots::{Kind, RecoveryPoint};
 use super::rds::{made_id, wait_status};
 use super::{Retained, each_resource};
@@ -249,7 +251,7 @@ impl One<'_, '_> {
         let snap = point.snapshot("final").await?;
         let noun = if kind == Kind::Instance { "DB instance" } else { "DB cluster" };
         self.stop(id, noun, || async {
-            let status = rds_status(cx.log, rds, id, region, kind).await?;
+            let status = describe(kind, cx.log, rds, id, region).await?.map(|d| d.status);
             if status.as_deref() != Some("available") {
                 return Ok(false);
             }
@@ -269,7 +271,7 @@ impl One<'_, '_> {
         .await?;
         let quiet = cx.quiet();
         wait_status(cx, &self.sub_name("wait-stopped"), json!({ noun: id }), &["stopped"], || async {
-            Ok(vec![(format!("{noun} {id}"), rds_status(&quiet, rds, id, region, kind).await?)])
+            Ok(vec![(format!("{noun} {id}"), describe(kind, &quiet, rds, id, region).await?.map(|d| d.status))])
         })
         .await?;
         Ok(json!({
@@ -286,8 +288,8 @@ impl One<'_, '_> {
         let name = made_id(cx.run_id, self.name, "final");
         let arn: String = cx
             .sub(&self.sub_name("backup-final"), json!({ "table": table, "backup": name }), |_| async {
-                if let Some((arn, _)) = find_backup(cx.log, ddb, table, &name, region).await? {
-                    return Ok(arn);
+                if let Some(b) = find_backup(cx.log, ddb, region, table, &name).await? {
+                    return Ok(b.backup_arn().unwrap_or_default().to_string());
                 }
                 if cx.dry_run {
                     cx.log.note(format!("dry run: would back up {table} as {name}"))?;
@@ -300,8 +302,10 @@ impl One<'_, '_> {
             .await?;
         let quiet = cx.quiet();
         wait_status(cx, &self.sub_name("wait-final-backup"), json!({ "backup": arn }), &["AVAILABLE"], || async {
-            let now = find_backup(&quiet, ddb, table, &name, region).await?;
-            Ok(vec![(format!("backup {name}"), now.map(|(_, s)| if s == "DELETED" { "failed".into() } else { s }))])
+            let now = find_backup(&quiet, ddb, region, table, &name).await?;
+            let status =
+                now.map(|b| b.backup_status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into()));
+            Ok(vec![(format!("backup {name}"), status)])
         })
         .await?;
         let delete = format!("aws dynamodb delete-backup --region {region} --backup-arn {arn}");
@@ -316,49 +320,4 @@ impl One<'_, '_> {
     {
         self.cx.sub(&self.sub_name("stop"), json!({ noun: id }), |_| async { act().await.map(|_| ()) }).await
     }
-}
-
-async fn rds_status(
-    log: &dyn crate::aws::CallLog,
-    rds: &aws_sdk_rds::Client,
-    id: &str,
-    region: &str,
-    kind: Kind,
-) -> Result<Option<String>, ActionError> {
-    use super::rds::or_none;
-    match kind {
-        Kind::Instance => {
-            let req = rds.describe_db_instances().db_instance_identifier(id);
-            let out = read(log, at(id, region), req, |r| r.send()).await?;
-            or_none(
-                out.map(|o| o.db_instances().first().map(|d| d.db_instance_status().unwrap_or("unknown").to_string())),
-            )
-        }
-        Kind::Cluster => {
-            let req = rds.describe_db_clusters().db_cluster_identifier(id);
-            let out = read(log, at(id, region), req, |r| r.send()).await?;
-            or_none(out.map(|o| o.db_clusters().first().map(|c| c.status().unwrap_or("unknown").to_string())))
-        }
-    }
-}
-
-/// The backup of `table` named `name` (ARN and status), found by listing the table's backups.
-pub async fn find_backup(
-    log: &dyn crate::aws::CallLog,
-    ddb: &aws_sdk_dynamodb::Client,
-    table: &str,
-    name: &str,
-    region: &str,
-) -> Result<Option<(String, String)>, ActionError> {
-    let req = ddb.list_backups().table_name(table);
-    let out = read(log, at(table, region), req, |r| r.send()).await??;
-    Ok(out
-        .backup_summaries()
-        .iter()
-        .filter(|b| b.backup_name() == Some(name))
-        .find(|b| b.backup_status().is_none_or(|s| s.as_str() != "DELETED"))
-        .map(|b| {
-            let status = b.backup_status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into());
-            (b.backup_arn().unwrap_or_default().to_string(), status)
-        }))
 }

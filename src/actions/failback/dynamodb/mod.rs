@@ -16,7 +16,7 @@
 
 mod config;
 mod copy;
-mod reads;
+pub(super) mod reads;
 mod reapply;
 mod replace;
 

@@ -145,8 +145,9 @@ pub(super) async fn find_export(
     }
 }
 
-/// This run's safety backup of `table`, found by its deterministic name.
-pub(super) async fn find_backup(
+/// A user backup of `table` by its deterministic name (this run's safety backup, or the final
+/// recovery point when concluding), through every page of ListBackups.
+pub(in crate::actions::failback) async fn find_backup(
     log: &dyn CallLog,
     client: &Client,
     region: &str,

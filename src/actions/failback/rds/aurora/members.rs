@@ -171,19 +171,7 @@ impl Members<'_, '_> {
             Ok(())
         })
         .await?;
-        let quiet = cx.quiet();
-        wait_status(cx, &self.sub_name("wait-instances-deleted"), json!({ "instances": ids }), &["gone"], || async {
-            let mut out = Vec::new();
-            for id in &ids {
-                let now = instance(&quiet, self.client, id, self.region).await?;
-                out.push((
-                    format!("instance {id}"),
-                    now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
-                ));
-            }
-            Ok(out)
-        })
-        .await
+        self.wait_instances("wait-instances-deleted", &ids, "gone").await
     }
 
     /// Recreates the recorded instances in the restored cluster (same identifiers, classes,
@@ -225,24 +213,23 @@ impl Members<'_, '_> {
             Ok(())
         })
         .await?;
-        let quiet = cx.quiet();
-        wait_status(
-            cx,
-            &self.sub_name("wait-instances-available"),
-            json!({ "instances": ids }),
-            &["available"],
-            || async {
-                let mut out = Vec::new();
-                for id in &ids {
-                    let now = instance(&quiet, self.client, id, self.region).await?;
-                    out.push((
-                        format!("instance {id}"),
-                        now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
-                    ));
-                }
-                Ok(out)
-            },
-        )
+        self.wait_instances("wait-instances-available", &ids, "available").await
+    }
+
+    /// Waits (sub-step `part`) until every instance in `ids` is `ready` (`gone` for deleted).
+    async fn wait_instances(&self, part: &str, ids: &[&str], ready: &str) -> Result<(), ActionError> {
+        let quiet = self.cx.quiet();
+        wait_status(self.cx, &self.sub_name(part), json!({ "instances": ids }), &[ready], || async {
+            let mut out = Vec::new();
+            for id in ids {
+                let now = instance(&quiet, self.client, id, self.region).await?;
+                out.push((
+                    format!("instance {id}"),
+                    now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
+                ));
+            }
+            Ok(out)
+        })
         .await
     }
 
