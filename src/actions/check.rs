@@ -55,6 +55,7 @@ impl Action for CheckParams {
     const SUMMARY: &'static str = "read, assert or wait for a property of a declared resource";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["value", "exists", "id"]);
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+    const READ_ONLY: bool = true;
 
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         let mut out = Vec::new();

@@ -43,6 +43,8 @@ pub trait Action: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const DEFAULT_TIMEOUT: Duration;
     /// Whether it calls AWS (local commands do not).
     const AWS: bool = true;
+    /// Whether it only reads (the console shows mutating actions in a warning style).
+    const READ_ONLY: bool = false;
 
     /// Checks parameters against the runbook (resources, environments, files).
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem>;
@@ -92,7 +94,7 @@ struct Entry<A>(PhantomData<fn() -> A>);
 
 impl<A: Action> Registered for Entry<A> {
     fn doc(&self) -> ActionDoc {
-        ActionDoc { name: A::NAME, summary: A::SUMMARY, outputs: A::OUTPUTS, aws: A::AWS }
+        ActionDoc { name: A::NAME, summary: A::SUMMARY, outputs: A::OUTPUTS, aws: A::AWS, read_only: A::READ_ONLY }
     }
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
         generator.subschema_for::<A>()

@@ -9,6 +9,7 @@ pub mod operator;
 pub mod plan;
 pub mod recorder;
 pub mod secrets;
+pub mod snapshot;
 pub mod status;
 pub mod store;
 

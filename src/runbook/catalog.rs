@@ -22,6 +22,8 @@ pub struct ActionDoc {
     pub outputs: Option<&'static [&'static str]>,
     /// Whether it calls AWS (the account guard runs before step 1 of a runbook that does).
     pub aws: bool,
+    /// It only reads (a check): no confirmation styling, safe in a dry run.
+    pub read_only: bool,
 }
 
 /// The actions a runbook may name.
