@@ -11,6 +11,7 @@
 pub mod actions;
 pub mod aws;
 pub mod cli;
+pub mod console;
 pub mod engine;
 pub mod journal;
 pub mod report;

@@ -53,6 +53,12 @@ impl AwsEnvs {
     }
 
     /// Declares environments whose `role_arn` is a template over step outputs.
+    /// The same environments for reads only, with the caller's own credentials where a role
+    /// comes from a step's output (the console's resource polls, before and after it exists).
+    pub fn for_reads(&self) -> AwsEnvs {
+        AwsEnvs::new(self.envs.clone(), self.options.clone())
+    }
+
     pub fn with_deferred_roles(mut self, roles: IndexMap<String, String>) -> AwsEnvs {
         self.deferred = roles.into_iter().map(|(env, tpl)| (env, (tpl, std::sync::OnceLock::new()))).collect();
         self

@@ -6,6 +6,7 @@ pub mod dns;
 pub mod envs;
 pub mod ops;
 pub mod status;
+pub mod status_batch;
 pub mod wait;
 
 pub use envs::{AwsEnvs, ConnectOptions};

@@ -14,14 +14,16 @@ pub struct ResourceStatus {
     pub status: Option<String>,
     /// The AWS id behind a name (an instance id for a Name tag).
     pub id: Option<String>,
+    /// Facts the console shows beside the status (`class`, `volumes`, `items`, ...), in order.
+    pub details: Vec<(String, String)>,
 }
 
 impl ResourceStatus {
-    fn absent() -> ResourceStatus {
-        ResourceStatus { exists: false, status: None, id: None }
+    pub fn absent() -> ResourceStatus {
+        ResourceStatus { exists: false, status: None, id: None, details: Vec::new() }
     }
-    fn present(status: Option<String>, id: Option<String>) -> ResourceStatus {
-        ResourceStatus { exists: true, status, id }
+    pub fn present(status: Option<String>, id: Option<String>) -> ResourceStatus {
+        ResourceStatus { exists: true, status, id, details: Vec::new() }
     }
 }
 

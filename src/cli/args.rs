@@ -82,7 +82,14 @@ Both are compared with the runbook's `targets` (read from the run's own copy of 
         #[command(subcommand)]
         command: SandboxCommand,
     },
-    /// Start and seed the sandbox, then run the bundled failback runbook against it
+    /// Follow a run that another process on this machine drives: a read-only console over its
+    /// journal, with live resource panels; it makes no change and offers no decision
+    Watch {
+        run_id: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Start and seed the sandbox, then open the console on the bundled failback runbook against it
     Demo {
         #[command(flatten)]
         mode: Mode,
@@ -126,7 +133,7 @@ pub struct Vars {
 #[derive(Debug, Args, Clone, Copy)]
 pub struct Mode {
     /// Line mode for scripts and CI: one line per event, gates asked on standard input unless
-    /// --auto-approve (until the full-screen console exists, every run uses line mode)
+    /// --auto-approve [default: the full-screen console, which needs a terminal]
     #[arg(long)]
     pub headless: bool,
     /// Pass every gate, including type-to-confirm ones; each is journaled as automatic

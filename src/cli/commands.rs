@@ -3,10 +3,9 @@
 
 use super::args::{Command, Connect, Mode, ReportFormat, RunArgs};
 use super::exit::{FAILED, INVALID, OK};
-use super::{print, prompt::LinePrompt, sandbox_cmd};
+use super::sandbox_cmd;
 use crate::aws::ConnectOptions;
-use crate::engine::{Observer, ResumeOptions, Run, RunOptions, RunStore, plan};
-use crate::journal::RunStatus;
+use crate::engine::{ResumeOptions, Run, RunOptions, RunStore, plan};
 use crate::runbook::{self, Gate, LoadError, inputs};
 use std::path::{Path, PathBuf};
 
@@ -30,6 +29,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         }
         Command::Sandbox { command } => sandbox_cmd::sandbox(command, state_dir).await,
         Command::Demo { mode } => demo(mode, state_dir).await,
+        Command::Watch { run_id, connect } => watch(&run_id, &connect, state_dir).await,
     }
 }
 
@@ -141,14 +141,6 @@ fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
     OK
 }
 
-fn observer() -> Observer {
-    Box::new(|entry| {
-        if let Some(line) = print::line(entry) {
-            println!("{line}");
-        }
-    })
-}
-
 /// Turns `--sandbox` / `--endpoint-url` into connection options; `None` when neither is given.
 fn connect_options(connect: &Connect, state_dir: &Path) -> Result<Option<ConnectOptions>, u8> {
     if connect.sandbox {
@@ -162,41 +154,6 @@ fn connect_options(connect: &Connect, state_dir: &Path) -> Result<Option<Connect
     // `--sandbox` conflict with it; it is recorded in the journal like the flag.
     let url = connect.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
     Ok(url.map(|u| ConnectOptions { endpoint_url: Some(u), sandbox_credentials: false }))
-}
-
-fn exit_for(status: RunStatus) -> u8 {
-    match status {
-        RunStatus::Succeeded => OK,
-        _ => FAILED,
-    }
-}
-
-async fn drive(run: Run, mode: Mode) -> u8 {
-    let _ = mode.headless; // Until the console exists, both modes prompt line by line.
-    let mut operator = LinePrompt::default();
-    // Ctrl-C stops the run here rather than killing the process outright, so the action in
-    // flight is dropped cleanly (an `exec` command's process group is killed with it). The
-    // journal already holds everything; the interrupted action re-reads real state on resume.
-    let outcome = tokio::select! {
-        r = run.drive(&mut operator) => r,
-        _ = tokio::signal::ctrl_c() => {
-            let _ = run.interrupted();
-            eprintln!("\ninterrupted; continue the run with: pilotlight resume {}", run.id);
-            return FAILED;
-        }
-    };
-    match outcome {
-        Ok(status) => {
-            if status != RunStatus::Succeeded {
-                eprintln!("run {} {}; continue it with: pilotlight resume {}", run.id, status.as_str(), run.id);
-            }
-            exit_for(status)
-        }
-        Err(e) => {
-            eprintln!("run {} stopped: {e}; continue it with: pilotlight resume {}", run.id, run.id);
-            FAILED
-        }
-    }
 }
 
 async fn run(args: RunArgs, state_dir: &Path) -> u8 {
@@ -215,16 +172,23 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
         Ok(v) => v,
         Err(code) => return code,
     };
+    let front = match super::front::Front::choose(args.mode) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let options = RunOptions {
         dry_run: args.dry_run,
         auto_approve: args.mode.auto_approve,
         connect: connect.unwrap_or_default(),
         max_parallel: args.mode.max_parallel.map(std::num::NonZeroUsize::get),
     };
-    match Run::start(&RunStore::new(state_dir), loaded, resolved, options, observer()) {
+    let observer = front.observer();
+    match Run::start(&RunStore::new(state_dir), loaded, resolved, options, observer) {
         Ok(run) => {
-            println!("journal: {}", run.dir.join(crate::engine::store::JOURNAL_FILE).display());
-            drive(run, args.mode).await
+            if matches!(front, super::front::Front::Line) {
+                println!("journal: {}", run.dir.join(crate::engine::store::JOURNAL_FILE).display());
+            }
+            front.drive(run).await
         }
         Err(e) => {
             eprintln!("{e}");
@@ -250,8 +214,13 @@ async fn resume_with(id: &str, vars: &[String], mode: Mode, connect: Option<Conn
     };
     let max_parallel = mode.max_parallel.map(std::num::NonZeroUsize::get);
     let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets, max_parallel };
-    match Run::resume(&RunStore::new(state_dir), id, options, observer()) {
-        Ok(run) => drive(run, mode).await,
+    let front = match super::front::Front::choose(mode) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let observer = front.observer();
+    match Run::resume(&RunStore::new(state_dir), id, options, observer) {
+        Ok(run) => front.drive(run).await,
         Err(e @ (crate::engine::EngineError::NotFound(_) | crate::engine::EngineError::Invalid(_))) => {
             eprintln!("{e}");
             INVALID
@@ -353,6 +322,29 @@ fn report(id: &str, format: ReportFormat, state_dir: &Path) -> u8 {
         },
     }
     OK
+}
+
+/// Follows a run that another process drives, read-only.
+async fn watch(id: &str, connect: &Connect, state_dir: &Path) -> u8 {
+    if let Some(why) = crate::console::terminal::unusable() {
+        eprintln!("{why}: `watch` draws the console and needs a terminal; `pilotlight report {id}` prints the run instead");
+        return INVALID;
+    }
+    let connect = match connect_options(connect, state_dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match crate::console::live::watch(&RunStore::new(state_dir), id, connect).await {
+        Ok(()) => OK,
+        Err(e @ crate::engine::EngineError::NotFound(_)) => {
+            eprintln!("{e}");
+            INVALID
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            FAILED
+        }
+    }
 }
 
 /// The bundled failback runbook: `./runbooks/failback.yaml`, else the one in the source tree.

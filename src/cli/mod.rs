@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod front;
 pub mod print;
 pub mod prompt;
 pub mod sandbox_cmd;

@@ -6,7 +6,9 @@ mod action_run;
 mod group;
 mod guard;
 pub mod operator;
+pub mod follow;
 pub mod plan;
+pub mod poller;
 pub mod recorder;
 pub mod secrets;
 pub mod snapshot;
@@ -18,13 +20,12 @@ pub use recorder::{Observer, Recorder, StepLog};
 pub use secrets::Secrets;
 pub use store::{RunLock, RunStore, RunSummary};
 
-use crate::actions::REGISTRY;
 use crate::aws::{AwsEnvs, ConnectOptions};
 use crate::journal::{Event, FailureOutcome, GateOutcome, Journal, JournalError, RunState, RunStatus, StepStatus};
 use crate::runbook::{Gate, LoadError, LoadedRunbook, OnFailure, Step};
 use indexmap::IndexMap;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How much longer than the step's timeout the engine waits before cutting an action off.
@@ -228,22 +229,12 @@ impl Run {
         if state.status() == RunStatus::Succeeded {
             return Err(EngineError::AlreadySucceeded(id.to_string()));
         }
-        let Some(Event::RunStarted { base_dir, mut inputs, dry_run, endpoint_url, sandbox, .. }) =
-            state.started.clone()
-        else {
-            return Err(EngineError::Invalid(format!(
-                "{}: the journal has no run_started entry",
-                journal_path.display()
-            )));
-        };
-        let copy = dir.join(store::RUNBOOK_FILE);
-        let source = std::fs::read_to_string(&copy)
-            .map_err(|source| EngineError::Io { context: format!("cannot read {}", copy.display()), source })?;
-        let loaded = crate::runbook::load_for_resume(&copy, Path::new(&base_dir), &source, &REGISTRY)?;
+        let (loaded, mut inputs, recorded) = store::load_run_copy(&dir, &entries)?;
+        let dry_run = matches!(state.started, Some(Event::RunStarted { dry_run: true, .. }));
         restore_secrets(&loaded, &mut inputs, &given)?;
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let deferred = plan::deferred_roles(&loaded);
-        let connect = connect.unwrap_or(ConnectOptions { endpoint_url, sandbox_credentials: sandbox });
+        let connect = connect.unwrap_or(recorded);
         let secrets = Secrets::new(&loaded.runbook, &inputs);
         // Journaled outputs and sub-step records hold markers where secrets were; later steps
         // need the values.
@@ -280,6 +271,24 @@ impl Run {
 
     pub fn state(&self) -> RunState {
         self.recorder.state()
+    }
+
+    /// What a front end shows: the run as journaled so far (secret inputs as markers).
+    pub fn snapshot(&self) -> Result<snapshot::Snapshot, EngineError> {
+        let shown = Secrets::journaled_inputs(&self.loaded.runbook, &self.inputs);
+        let mut snap = snapshot::Snapshot::new(&self.id, &self.loaded, &shown);
+        let (entries, _) = crate::journal::read_entries(&self.dir.join(store::JOURNAL_FILE))?;
+        entries.iter().for_each(|e| snap.apply(e));
+        Ok(snap)
+    }
+
+    pub fn runbook(&self) -> &crate::runbook::Runbook {
+        &self.loaded.runbook
+    }
+
+    /// The environments for read-only resource polls.
+    pub fn read_envs(&self) -> AwsEnvs {
+        self.envs.for_reads()
     }
 
     fn record(&self, event: Event) -> Result<(), EngineError> {

@@ -119,3 +119,28 @@ impl RunLock {
         Ok(RunLock { _file: file })
     }
 }
+
+/// A run's own runbook copy, loaded, with its journaled inputs (secret ones as markers) and how
+/// it reached AWS: what `resume` and `watch` start from.
+pub fn load_run_copy(
+    dir: &Path,
+    entries: &[crate::journal::Entry],
+) -> Result<(crate::runbook::LoadedRunbook, indexmap::IndexMap<String, serde_json::Value>, crate::aws::ConnectOptions), super::EngineError>
+{
+    use super::EngineError;
+    let Some(Event::RunStarted { base_dir, inputs, endpoint_url, sandbox, .. }) =
+        entries.iter().map(|e| &e.event).find(|e| matches!(e, Event::RunStarted { .. }))
+    else {
+        return Err(EngineError::Invalid(format!(
+            "{}: the journal has no run_started entry",
+            dir.join(JOURNAL_FILE).display()
+        )));
+    };
+    let copy = dir.join(RUNBOOK_FILE);
+    let source = std::fs::read_to_string(&copy)
+        .map_err(|source| EngineError::Io { context: format!("cannot read {}", copy.display()), source })?;
+    let loaded =
+        crate::runbook::load_for_resume(&copy, Path::new(base_dir), &source, &crate::actions::REGISTRY)?;
+    let connect = crate::aws::ConnectOptions { endpoint_url: endpoint_url.clone(), sandbox_credentials: *sandbox };
+    Ok((loaded, inputs.clone(), connect))
+}

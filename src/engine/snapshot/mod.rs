@@ -252,8 +252,12 @@ impl Snapshot {
         }
     }
 
-    /// Applies one journal entry.
+    /// Applies one journal entry; one already applied (read from the file and then sent by the
+    /// observer too) is passed over.
     pub fn apply(&mut self, entry: &Entry) {
+        if self.seq > 0 && entry.seq <= self.seq {
+            return;
+        }
         self.seq = entry.seq;
         let at = parse_ts(&entry.ts);
         if self.header.started_at.is_none() {

@@ -1,0 +1,103 @@
+//! Which front end drives a run: the full-screen console (the default on a terminal) or line mode
+//! (`--headless`). Chosen before the run starts, so its first journal entries reach it.
+
+use super::args::Mode;
+use super::exit::{FAILED, INVALID, OK};
+use super::{print, prompt::LinePrompt};
+use crate::console::live::{self, Ended};
+use crate::console::msg::{Msg, Sender};
+use crate::engine::{Observer, Run};
+use crate::journal::RunStatus;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub enum Front {
+    Line,
+    Console(Sender, UnboundedReceiver<Msg>),
+}
+
+impl Front {
+    /// The console unless `--headless`; when standard input or output is not a terminal, says so
+    /// and suggests `--headless` instead of drawing.
+    pub fn choose(mode: Mode) -> Result<Front, u8> {
+        if mode.headless {
+            return Ok(Front::Line);
+        }
+        if let Some(why) = crate::console::terminal::unusable() {
+            eprintln!("{why}: the console needs a terminal; use --headless for line mode (scripts, CI)");
+            return Err(INVALID);
+        }
+        let (tx, rx) = live::channel();
+        Ok(Front::Console(tx, rx))
+    }
+
+    /// The engine's observer for this front end.
+    pub fn observer(&self) -> Observer {
+        match self {
+            Front::Line => Box::new(|entry| {
+                if let Some(line) = print::line(entry) {
+                    println!("{line}");
+                }
+            }),
+            Front::Console(tx, _) => live::observer(tx.clone()),
+        }
+    }
+
+    /// Drives the run to its end, or until the operator leaves; returns the exit code.
+    pub async fn drive(self, run: Run) -> u8 {
+        match self {
+            Front::Line => drive_lines(run).await,
+            Front::Console(tx, rx) => {
+                let id = run.id.clone();
+                match live::drive(run, tx, rx).await {
+                    Ok(Ended::Finished(RunStatus::Succeeded)) => {
+                        println!("run {id} succeeded; its report: pilotlight report {id}");
+                        OK
+                    }
+                    Ok(Ended::Finished(status)) => {
+                        eprintln!("run {id} {}; continue it with: pilotlight resume {id}", status.as_str());
+                        FAILED
+                    }
+                    Ok(Ended::Left { signal }) => {
+                        let why = if signal { "closed by a signal" } else { "left the console" };
+                        eprintln!("{why}; run {id} stays resumable: pilotlight resume {id}");
+                        FAILED
+                    }
+                    Ok(Ended::Error(e)) | Err(crate::engine::EngineError::Invalid(e)) => {
+                        eprintln!("run {id} stopped: {e}; continue it with: pilotlight resume {id}");
+                        FAILED
+                    }
+                    Err(e) => {
+                        eprintln!("run {id} stopped: {e}; continue it with: pilotlight resume {id}");
+                        FAILED
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn drive_lines(run: Run) -> u8 {
+    let mut operator = LinePrompt::default();
+    // Ctrl-C stops the run here rather than killing the process outright, so the action in
+    // flight is dropped cleanly (an `exec` command's process group is killed with it). The
+    // journal already holds everything; the interrupted action re-reads real state on resume.
+    let outcome = tokio::select! {
+        r = run.drive(&mut operator) => r,
+        _ = tokio::signal::ctrl_c() => {
+            let _ = run.interrupted();
+            eprintln!("\ninterrupted; continue the run with: pilotlight resume {}", run.id);
+            return FAILED;
+        }
+    };
+    match outcome {
+        Ok(RunStatus::Succeeded) => OK,
+        Ok(status) => {
+            eprintln!("run {} {}; continue it with: pilotlight resume {}", run.id, status.as_str(), run.id);
+            FAILED
+        }
+        Err(e) => {
+            eprintln!("run {} stopped: {e}; continue it with: pilotlight resume {}", run.id, run.id);
+            FAILED
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The console's state: the run snapshot and resource panels it was sent, what the operator is
+//! looking at, and the decision the engine waits for. Drawing reads it; keys and messages change
+//! it; nothing here calls AWS.
+
+use super::keymap::Keymap;
+use super::msg::{FailureAsk, GateAsk, Msg};
+use super::theme::Theme;
+use crate::engine::poller::Resources;
+use crate::engine::snapshot::Snapshot;
+use crate::engine::{FailureAnswer, GateAnswer};
+use crate::journal::RunStatus;
+use crate::runbook::Gate;
+use std::time::SystemTime;
+use tokio::sync::oneshot;
+
+/// The three panes, in Tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Steps,
+    Current,
+    Resources,
+}
+
+/// A decision the engine waits for, with where the answer goes.
+#[derive(Debug)]
+pub enum Pending {
+    Gate(GateAsk, oneshot::Sender<GateAnswer>),
+    Failure(FailureAsk, oneshot::Sender<FailureAnswer>),
+}
+
+impl Pending {
+    pub fn step(&self) -> &str {
+        match self {
+            Pending::Gate(a, _) => &a.step,
+            Pending::Failure(a, _) => &a.step,
+        }
+    }
+}
+
+/// The open dialog or popup.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dialog {
+    /// The pending gate's form: ticked items, cursor, typed text.
+    Gate { ticked: Vec<bool>, cursor: usize, typed: String },
+    /// The pending failure: retry, skip or abort.
+    Failure,
+    /// A reason for skipping the pending step, being typed.
+    SkipReason(String),
+    ConfirmAbort,
+    ConfirmQuit,
+    Help,
+    /// A step's full output (outputs, log, every call), scrolled.
+    Output { step: usize, scroll: u16 },
+    /// The log and resources filter, being typed.
+    Filter(String),
+}
+
+/// How the console ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The operator quit; a run still going stays resumable.
+    Quit,
+    /// A signal closed it.
+    Signal,
+}
+
+pub struct App {
+    pub snap: Snapshot,
+    pub resources: Resources,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    /// The clock drawing uses (set on every tick; fixed in tests).
+    pub now: SystemTime,
+    pub pane: Pane,
+    /// The step the operator moved to; `None` follows the run's current step.
+    pub selected: Option<usize>,
+    /// Lines scrolled in the current-step pane and the resources pane.
+    pub scroll: u16,
+    pub res_scroll: u16,
+    pub dialog: Option<Dialog>,
+    /// The decision's dialog as Esc left it (ticks and typed text kept for when it reopens).
+    pub parked: Option<Dialog>,
+    pub pending: Option<Pending>,
+    /// Applied to the call log and the resources.
+    pub filter: String,
+    /// A one-line message for the operator (a refused key, a problem in the key file).
+    pub notice: Option<String>,
+    /// `watch`: no decisions, no mutating call.
+    pub read_only: bool,
+    pub finished: Option<Result<RunStatus, String>>,
+    pub exit: Option<Exit>,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    /// How far each scrollable area can scroll, as the last frame measured it.
+    pub limits: std::cell::Cell<Limits>,
+}
+
+/// The largest useful scroll of each scrollable area.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub current: u16,
+    pub resources: u16,
+    pub output: u16,
+}
+
+impl App {
+    pub fn new(snap: Snapshot, resources: Resources, keymap: Keymap, theme: Theme) -> App {
+        App {
+            snap,
+            resources,
+            theme,
+            keymap,
+            now: SystemTime::now(),
+            pane: Pane::Steps,
+            selected: None,
+            scroll: 0,
+            res_scroll: 0,
+            dialog: None,
+            parked: None,
+            pending: None,
+            filter: String::new(),
+            notice: None,
+            read_only: false,
+            finished: None,
+            exit: None,
+            dirty: true,
+            limits: Default::default(),
+        }
+    }
+
+    /// The step shown in the centre.
+    pub fn shown_step(&self) -> usize {
+        self.selected.unwrap_or_else(|| self.snap.current()).min(self.snap.steps.len().saturating_sub(1))
+    }
+
+    /// Applies a message from the engine, the poller or a signal.
+    pub fn on_msg(&mut self, msg: Msg) {
+        self.dirty = true;
+        match msg {
+            Msg::Entry(entry) => self.snap.apply(&entry),
+            Msg::Gate(ask, reply) => {
+                let ticked = match &ask.gate {
+                    Gate::Checklist(items) => vec![false; items.len()],
+                    _ => Vec::new(),
+                };
+                self.selected = None;
+                self.scroll = 0;
+                self.pending = Some(Pending::Gate(ask, reply));
+                self.parked = None;
+                self.dialog = Some(Dialog::Gate { ticked, cursor: 0, typed: String::new() });
+            }
+            Msg::Failure(ask, reply) => {
+                self.selected = None;
+                self.pending = Some(Pending::Failure(ask, reply));
+                self.parked = None;
+                self.dialog = Some(Dialog::Failure);
+            }
+            Msg::Resources(r) => self.resources = r,
+            Msg::Finished(result) => {
+                if let Err(e) = &result {
+                    self.notice = Some(format!("the run stopped: {e}"));
+                }
+                self.finished = Some(result);
+                self.pending = None;
+                if matches!(self.dialog, Some(Dialog::Gate { .. } | Dialog::Failure | Dialog::SkipReason(_))) {
+                    self.dialog = None;
+                }
+            }
+            Msg::Signal(name) => {
+                self.notice = Some(format!("{name}: closing; the run stays resumable"));
+                self.exit = Some(Exit::Signal);
+            }
+        }
+    }
+
+    /// Sends the answer to the pending gate.
+    pub fn answer_gate(&mut self, answer: GateAnswer) {
+        if let Some(Pending::Gate(_, reply)) = self.pending.take() {
+            let _ = reply.send(answer);
+        }
+        self.dialog = None;
+        self.parked = None;
+    }
+
+    /// Sends the answer to the pending failure.
+    pub fn answer_failure(&mut self, answer: FailureAnswer) {
+        if let Some(Pending::Failure(_, reply)) = self.pending.take() {
+            let _ = reply.send(answer);
+        }
+        self.dialog = None;
+        self.parked = None;
+    }
+
+    /// Skips the pending step, whichever kind of decision it is.
+    pub fn skip(&mut self, reason: String) {
+        match &self.pending {
+            Some(Pending::Gate(..)) => self.answer_gate(GateAnswer::Skip { reason }),
+            Some(Pending::Failure(..)) => self.answer_failure(FailureAnswer::Skip { reason }),
+            None => self.dialog = None,
+        }
+    }
+
+    /// Aborts at the pending decision.
+    pub fn abort(&mut self) {
+        match &self.pending {
+            Some(Pending::Gate(..)) => self.answer_gate(GateAnswer::Abort),
+            Some(Pending::Failure(..)) => self.answer_failure(FailureAnswer::Abort),
+            None => self.dialog = None,
+        }
+    }
+
+    /// The dialog for the pending decision, reopened after Esc hid it.
+    pub fn decision_dialog(&mut self) -> Option<Dialog> {
+        if let Some(parked) = self.parked.take() {
+            return Some(parked);
+        }
+        match &self.pending {
+            Some(Pending::Gate(ask, _)) => Some(Dialog::Gate {
+                ticked: match &ask.gate {
+                    Gate::Checklist(items) => vec![false; items.len()],
+                    _ => Vec::new(),
+                },
+                cursor: 0,
+                typed: String::new(),
+            }),
+            Some(Pending::Failure(..)) => Some(Dialog::Failure),
+            None => None,
+        }
+    }
+
+    /// Whether the run is over (finished, or the driving process stopped it).
+    pub fn run_over(&self) -> bool {
+        self.finished.is_some() || self.snap.status != RunStatus::Running || self.snap.interrupted
+    }
+}

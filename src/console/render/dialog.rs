@@ -1,0 +1,154 @@
+//! Dialogs and popups over the body: the gate forms (confirm, checklist, type-to-confirm), the
+//! failure decision, a skip reason, confirmations, help, a step's full output, the filter.
+
+use super::{centered, current};
+use crate::console::app::{App, Dialog, Pending};
+use crate::console::keymap::{ACTIONS, Action};
+use crate::runbook::Gate;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+
+pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
+    let Some(dialog) = &app.dialog else { return };
+    let t = &app.theme;
+    let k = |a: Action| app.keymap.keys(a);
+    let (title, lines, w): (String, Vec<Line>, u16) = match dialog {
+        Dialog::Gate { ticked, cursor, typed } => {
+            let Some(Pending::Gate(ask, _)) = &app.pending else { return };
+            let mut lines = vec![
+                Line::from(Span::styled(format!("Step {} of {}: {}", ask.index + 1, ask.total, ask.title), t.title())),
+                Line::raw(""),
+            ];
+            if let Some(a) = &ask.action {
+                lines.push(Line::from(vec![Span::styled("Action: ", t.title()), Span::styled(a.clone(), t.warn())]));
+                lines.push(Line::raw(""));
+            }
+            match &ask.gate {
+                Gate::Checklist(items) => {
+                    lines.push(Line::raw("Tick every item before the step can start:"));
+                    for (i, item) in items.iter().enumerate() {
+                        let mark = if ticked.get(i).copied().unwrap_or(false) { "[x]" } else { "[ ]" };
+                        let line = Line::raw(format!(" {mark} {item}"));
+                        lines.push(if i == *cursor { line.style(t.selected()) } else { line });
+                    }
+                    let left = ticked.iter().filter(|x| !**x).count();
+                    lines.push(Line::raw(""));
+                    lines.push(if left == 0 {
+                        Line::from(Span::styled(format!("All ticked: {} approves.", k(Action::Approve)), t.ok()))
+                    } else {
+                        Line::from(Span::styled(format!("{left} left; {} ticks.", k(Action::Toggle)), t.dim()))
+                    });
+                }
+                Gate::TypeToConfirm(want) => {
+                    lines.push(Line::from(vec![
+                        Span::raw("This step is destructive. Type "),
+                        Span::styled(want.clone(), t.warn()),
+                        Span::raw(" exactly, then enter:"),
+                    ]));
+                    let matches = typed == want;
+                    let style = if matches { t.ok() } else if want.starts_with(typed.as_str()) { t.accent() } else { t.bad() };
+                    lines.push(Line::from(vec![Span::raw(" > "), Span::styled(format!("{typed}▏"), style)]));
+                    lines.push(Line::from(Span::styled(
+                        if matches { "Matches: enter approves." } else { "Only the exact text enables the step." },
+                        t.dim(),
+                    )));
+                }
+                _ => lines.push(Line::from(vec![
+                    Span::raw("Start this step? "),
+                    Span::styled(format!("{} approve", k(Action::Approve)), t.ok()),
+                    Span::raw(format!(" · {} skip · {} abort", k(Action::Skip), k(Action::Abort))),
+                ])),
+            }
+            (" Gate: waiting for you ".into(), lines, 72)
+        }
+        Dialog::Failure => {
+            let Some(Pending::Failure(ask, _)) = &app.pending else { return };
+            let lines = vec![
+                Line::from(Span::styled(format!("Step `{}` failed (attempt {})", ask.step, ask.attempt), t.bad())),
+                Line::raw(""),
+                Line::raw(ask.error.clone()),
+                Line::raw(""),
+                Line::raw(format!(
+                    "{} retry (the action re-reads AWS first) · {} skip with a reason · {} abort (resumable)",
+                    k(Action::Retry),
+                    k(Action::Skip),
+                    k(Action::Abort)
+                )),
+            ];
+            (" Failed: decide ".into(), lines, 76)
+        }
+        Dialog::SkipReason(reason) => (
+            " Skip: why? ".into(),
+            vec![
+                Line::raw("The reason is journaled with your name."),
+                Line::from(vec![Span::raw(" > "), Span::styled(format!("{reason}▏"), t.accent())]),
+            ],
+            64,
+        ),
+        Dialog::ConfirmAbort => (
+            " Abort the run? ".into(),
+            vec![Line::raw(format!(
+                "Stops here; `pilotlight resume {}` continues later. {} yes · {} no",
+                app.snap.header.run_id,
+                k(Action::Approve),
+                k(Action::Back)
+            ))],
+            64,
+        ),
+        Dialog::ConfirmQuit => (
+            " Quit? ".into(),
+            vec![
+                Line::raw("Close the console. A run still going stops where it is and stays resumable:"),
+                Line::from(Span::styled(format!("  pilotlight resume {}", app.snap.header.run_id), t.accent())),
+                Line::raw(format!("{} quit · {} stay", k(Action::Approve), k(Action::Back))),
+            ],
+            72,
+        ),
+        Dialog::Help => {
+            let mut lines = vec![Line::from(Span::styled("Keys (change them in keys.conf)", t.title()))];
+            for (action, _, what) in ACTIONS {
+                lines.push(Line::from(vec![
+                    Span::styled(format!(" {:<18}", app.keymap.keys(*action)), t.accent()),
+                    Span::raw(*what),
+                ]));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::raw("In a text field every key types; enter submits, esc leaves."));
+            (" Help ".into(), lines, 76)
+        }
+        Dialog::Output { step, scroll } => {
+            let Some(s) = app.snap.steps.get(*step) else { return };
+            let mut lines = current::lines(app, s, body.width as usize);
+            if !s.log.is_empty() {
+                lines.push(Line::from(Span::styled("Log", t.title())));
+                lines.extend(s.log.iter().map(|l| Line::raw(format!("  {l}"))));
+            }
+            let area = centered(body, body.width.saturating_sub(4), body.height.saturating_sub(2));
+            let height = area.height.saturating_sub(2);
+            let limit = (lines.len() as u16).saturating_sub(height / 2);
+            let mut limits = app.limits.get();
+            limits.output = limit;
+            app.limits.set(limits);
+            frame.render_widget(Clear, area);
+            let block = Block::bordered().border_type(BorderType::Double).title(format!(" Output: {} ", s.id));
+            let para = Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).scroll(((*scroll).min(limit), 0));
+            frame.render_widget(para, area);
+            return;
+        }
+        Dialog::Filter(text) => (
+            " Filter ".into(),
+            vec![
+                Line::raw("Show calls and resources containing:"),
+                Line::from(vec![Span::raw(" > "), Span::styled(format!("{text}▏"), t.accent())]),
+            ],
+            56,
+        ),
+    };
+    let height = lines.len() as u16 + 2;
+    let area = centered(body, w, height + 2);
+    frame.render_widget(Clear, area);
+    let block = Block::bordered().border_type(BorderType::Double).border_style(t.warn()).title(title);
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}

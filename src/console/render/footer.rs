@@ -1,0 +1,66 @@
+//! The footer: the keys that work right now (from the keymap), or a notice for the operator.
+
+use crate::console::app::{App, Dialog, Pending};
+use crate::console::keymap::Action;
+use crate::runbook::Gate;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    if let Some(n) = &app.notice {
+        frame.render_widget(Paragraph::new(Line::from(Span::styled(format!(" {n}"), t.warn()))), area);
+        return;
+    }
+    let k = |a: Action| app.keymap.keys(a);
+    let typing_gate = matches!(&app.pending, Some(Pending::Gate(a, _)) if matches!(a.gate, Gate::TypeToConfirm(_)));
+    let keys: Vec<(String, &str)> = match &app.dialog {
+        Some(Dialog::Gate { .. }) if typing_gate => {
+            vec![("type".into(), "the text"), ("enter".into(), "approve"), ("esc".into(), "hide")]
+        }
+        Some(Dialog::Gate { ticked, .. }) if !ticked.is_empty() => vec![
+            (k(Action::Toggle), "tick"),
+            (k(Action::Approve), "approve"),
+            (k(Action::Skip), "skip"),
+            (k(Action::Abort), "abort"),
+            (k(Action::Back), "hide"),
+        ],
+        Some(Dialog::Gate { .. }) => vec![
+            (k(Action::Approve), "approve"),
+            (k(Action::Skip), "skip"),
+            (k(Action::Abort), "abort"),
+            (k(Action::Back), "hide"),
+        ],
+        Some(Dialog::Failure) => vec![
+            (k(Action::Retry), "retry"),
+            (k(Action::Skip), "skip"),
+            (k(Action::Abort), "abort"),
+            (k(Action::Back), "hide"),
+        ],
+        Some(Dialog::SkipReason(_) | Dialog::Filter(_)) => vec![("enter".into(), "done"), ("esc".into(), "cancel")],
+        Some(Dialog::ConfirmAbort | Dialog::ConfirmQuit) => vec![(k(Action::Approve), "yes"), (k(Action::Back), "no")],
+        Some(Dialog::Help) => vec![(k(Action::Back), "close")],
+        Some(Dialog::Output { .. }) => vec![(k(Action::Down), "scroll"), (k(Action::Back), "close")],
+        None => {
+            let mut keys = vec![(k(Action::Down), "move"), (k(Action::NextPane), "pane")];
+            if app.pending.is_some() && !app.read_only {
+                keys.push((k(Action::Open), "answer"));
+            } else {
+                keys.push((k(Action::Open), "output"));
+            }
+            keys.extend([(k(Action::Filter), "filter"), (k(Action::Help), "help"), (k(Action::Quit), "quit")]);
+            keys
+        }
+    };
+    let mut spans = Vec::new();
+    for (key, what) in keys {
+        spans.push(Span::styled(format!(" {key}"), t.accent()));
+        spans.push(Span::raw(format!(" {what} ")));
+    }
+    if !app.filter.is_empty() {
+        spans.push(Span::styled(format!(" filter: {}", app.filter), t.warn()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,66 @@
+//! The header: what is running, where, in which mode, and the RTO clock against its target.
+
+use super::text::{clock, target};
+use crate::console::app::App;
+use crate::engine::snapshot::RunMode;
+use crate::journal::RunStatus;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let h = &app.snap.header;
+    let mode_style = match h.mode {
+        RunMode::Live => t.bad(),
+        RunMode::Sandbox => t.ok(),
+        RunMode::DryRun => t.accent(),
+    };
+    let state = match (app.snap.status, app.snap.interrupted) {
+        (RunStatus::Running, true) => ("stopped (resumable)", t.warn()),
+        (RunStatus::Running, false) => ("running", t.accent()),
+        (RunStatus::Succeeded, _) => ("succeeded", t.ok()),
+        (RunStatus::Failed, _) => ("failed (resumable)", t.bad()),
+        (RunStatus::Aborted, _) => ("aborted (resumable)", t.warn()),
+    };
+    let rto = match (app.snap.rto_elapsed(app.now), h.rto_target) {
+        (Some(e), Some(goal)) => {
+            let style = if e > goal { t.bad() } else { t.ok() };
+            Span::styled(format!("RTO {} / {}", clock(e), target(goal)), style)
+        }
+        (Some(e), None) => Span::raw(format!("RTO {}", clock(e))),
+        (None, Some(goal)) => Span::styled(format!("RTO not started / {}", target(goal)), t.dim()),
+        (None, None) => Span::raw(""),
+    };
+    let mut first = vec![
+        Span::styled(" pilotlight ", t.title()),
+        Span::raw(format!("{} ({}) ", h.title, h.runbook)),
+        Span::styled(format!("│ run {} ", h.run_id), t.dim()),
+        Span::styled(format!("│ {} ", h.mode.as_str()), mode_style),
+        Span::styled(format!("│ {} ", state.0), state.1),
+        Span::raw("│ "),
+        rto,
+    ];
+    if app.read_only {
+        first.push(Span::styled(" │ WATCHING (read-only)", t.warn()));
+    }
+    let mut second = vec![Span::raw(" ")];
+    for (i, e) in h.envs.iter().enumerate() {
+        if i > 0 {
+            second.push(Span::styled(" · ", t.dim()));
+        }
+        let account = e.account.clone().or(e.expected.clone()).unwrap_or_else(|| "account ?".into());
+        let (mark, style) = match e.ok {
+            Some(true) => ("✓", t.ok()),
+            Some(false) => ("✗ guard refused", t.bad()),
+            None => ("", t.dim()),
+        };
+        second.push(Span::styled(format!("{} ", e.name), t.title()));
+        second.push(Span::raw(format!("{account} {}", e.region)));
+        if !mark.is_empty() {
+            second.push(Span::styled(format!(" {mark}"), style));
+        }
+    }
+    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), area);
+}

@@ -1,0 +1,76 @@
+//! Drawing: one function per region, each taking the app state and a frame, nothing else.
+//!
+//! ```text
+//! ┌ header: runbook · run id · mode · RTO clock ─────────────────────────────────────────┐
+//! │ environments: name account region guard                                             │
+//! ├ Steps ───────────────┬ Current step ─────────────────────┬ Resources ────────────────┤
+//! │ ✓ done     1. ...    │ title, state, instructions (md),  │ name   primary   recovery │
+//! │ ▶ running  2. ...    │ gate, action with its account and │ ...                       │
+//! │     ✓ sub-step       │ region, error, live AWS calls     │ refreshed 2s ago          │
+//! ├──────────────────────┴───────────────────────────────────┴───────────────────────────┤
+//! │ footer: the keys that work now, or a notice                                         │
+//! └──────────────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//! Below 120 columns the resources pane takes the current step's place while it has the focus
+//! (Tab). Dialogs and popups draw over the middle.
+
+mod current;
+mod dialog;
+mod footer;
+mod header;
+mod markdown;
+mod resources;
+mod steps;
+pub mod text;
+
+use super::app::{App, Pane};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::widgets::{Block, BorderType};
+
+/// Narrower than this, the resources pane shares the centre with the current step.
+pub const WIDE: u16 = 120;
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let [head, body, foot] =
+        Layout::vertical([Constraint::Length(2), Constraint::Min(5), Constraint::Length(1)]).areas(frame.area());
+    header::draw(frame, app, head);
+    if body.width >= WIDE {
+        let [left, mid, right] =
+            Layout::horizontal([Constraint::Percentage(28), Constraint::Percentage(42), Constraint::Percentage(30)])
+                .areas(body);
+        steps::draw(frame, app, left);
+        current::draw(frame, app, mid);
+        resources::draw(frame, app, right);
+    } else {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(body);
+        steps::draw(frame, app, left);
+        if app.pane == Pane::Resources {
+            resources::draw(frame, app, right);
+        } else {
+            current::draw(frame, app, right);
+        }
+    }
+    footer::draw(frame, app, foot);
+    dialog::draw(frame, app, body);
+}
+
+/// A pane's border: thick and accented when it has the focus.
+fn pane_block<'a>(app: &App, pane: Pane, title: String) -> Block<'a> {
+    let focused = app.pane == pane && app.dialog.is_none();
+    let block = Block::bordered().title(format!(" {title} "));
+    if focused {
+        block.border_type(BorderType::Thick).border_style(app.theme.accent())
+    } else {
+        block.border_style(Style::new())
+    }
+}
+
+/// A rectangle of at most `w` x `h` centred in `area`.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
