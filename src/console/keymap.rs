@@ -37,7 +37,7 @@ pub const ACTIONS: &[(Action, &str, &str)] = &[
     (Action::Bottom, "bottom", "go to the bottom"),
     (Action::NextPane, "next_pane", "next pane (steps, current step, resources)"),
     (Action::PrevPane, "prev_pane", "previous pane"),
-    (Action::Open, "open", "open: answer the waiting decision, or a step's full output"),
+    (Action::Open, "open", "answer the waiting decision, or open a step's output"),
     (Action::Back, "back", "close the dialog or popup"),
     (Action::Help, "help", "this help"),
     (Action::Filter, "filter", "filter the call log and resources"),

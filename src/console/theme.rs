@@ -44,6 +44,17 @@ impl Theme {
         self.fg(Color::Magenta)
     }
 
+    /// A step's state in the steps list, where room is short: symbol and a word of at most 7.
+    pub fn step_short(&self, status: StepStatus) -> (&'static str, &'static str, Style) {
+        let (sym, word, style) = self.step(status);
+        let short = match status {
+            StepStatus::AwaitingGate => "waiting",
+            StepStatus::AwaitingDecision => "decide",
+            _ => word,
+        };
+        (sym, short, style)
+    }
+
     /// A step's state: symbol, word, style.
     pub fn step(&self, status: StepStatus) -> (&'static str, &'static str, Style) {
         match status {

@@ -33,14 +33,19 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         (None, Some(goal)) => Span::styled(format!("RTO not started / {}", target(goal)), t.dim()),
         (None, None) => Span::raw(""),
     };
+    // The run id goes last: on a narrow terminal it is what gets cut (the quit dialog repeats it).
     let mut first = vec![
         Span::styled(" pilotlight ", t.title()),
-        Span::raw(format!("{} ({}) ", h.title, h.runbook)),
-        Span::styled(format!("│ run {} ", h.run_id), t.dim()),
+        if area.width >= super::WIDE {
+            Span::raw(format!("{} ({}) ", h.title, h.runbook))
+        } else {
+            Span::raw(format!("{} ", h.runbook))
+        },
         Span::styled(format!("│ {} ", h.mode.as_str()), mode_style),
         Span::styled(format!("│ {} ", state.0), state.1),
         Span::raw("│ "),
         rto,
+        Span::styled(format!(" │ run {}", h.run_id), t.dim()),
     ];
     if app.read_only {
         first.push(Span::styled(" │ WATCHING (read-only)", t.warn()));

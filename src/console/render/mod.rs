@@ -38,7 +38,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     header::draw(frame, app, head);
     if body.width >= WIDE {
         let [left, mid, right] =
-            Layout::horizontal([Constraint::Percentage(28), Constraint::Percentage(42), Constraint::Percentage(30)])
+            Layout::horizontal([Constraint::Percentage(26), Constraint::Percentage(40), Constraint::Percentage(34)])
                 .areas(body);
         steps::draw(frame, app, left);
         current::draw(frame, app, mid);

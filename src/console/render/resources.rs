@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 /// Wide enough for two side-by-side columns.
-const SIDE_BY_SIDE: usize = 60;
+const SIDE_BY_SIDE: usize = 46;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
@@ -35,21 +35,31 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             head.push(Span::styled(format!("  → {p}"), style));
         }
         lines.push(Line::from(head));
-        let p = side_lines(app, row, row.primary.as_ref());
-        let q = side_lines(app, row, row.recovery.as_ref());
+        let p = side_lines(app, row, row.primary.as_ref(), !wide);
+        let q = side_lines(app, row, row.recovery.as_ref(), !wide);
         if wide {
             for k in 0..p.len().max(q.len()) {
                 let left = p.get(k).cloned().unwrap_or_default();
                 let right = q.get(k).cloned().unwrap_or_default();
-                let pad = col.saturating_sub(left.0.chars().count() + 2);
+                let cell = cut(&left.0, col.saturating_sub(3));
+                let pad = col.saturating_sub(cell.chars().count() + 2);
                 lines.push(Line::from(vec![
-                    Span::styled(format!("  {}", cut(&left.0, col.saturating_sub(2))), left.1),
+                    Span::styled(format!("  {cell}"), left.1),
                     Span::raw(" ".repeat(pad)),
                     Span::styled(cut(&right.0, col), right.1),
                 ]));
             }
+            // A failing poll's reason gets the full width: it is what the operator acts on.
+            for (label, side) in [("primary", row.primary.as_ref()), ("recovery", row.recovery.as_ref())] {
+                if let Some(e) = side.and_then(|s| s.error.as_ref().map(|e| (e, s.failures))) {
+                    let text = format!("  ⚠ {label} poll failing ({}x): {}", e.1, e.0);
+                    lines.push(Line::from(Span::styled(cut(&text, width * 3), t.bad())));
+                }
+            }
         } else {
-            for (label, side) in [("P", &p), ("R", &q)] {
+            let sides: &[(&str, &Vec<(String, Style)>)] =
+                if row.kind == ResourceType::Route53Record { &[("=", &p)] } else { &[("P", &p), ("R", &q)] };
+            for (label, side) in sides.iter().copied() {
                 for (k, (text, style)) in side.iter().enumerate() {
                     let label = if k == 0 { label } else { " " };
                     lines.push(Line::from(vec![
@@ -62,7 +72,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     }
     let mut foot = format!("{} poll rounds", r.cycles);
     if r.cycles > 0 {
-        foot.push_str(&format!(" · {} AWS calls in the last", r.calls_last_cycle));
+        foot.push_str(&format!(" · {} AWS calls a round", r.calls_last_cycle));
     }
     lines.push(Line::from(Span::styled(foot, t.dim())));
     let height = inner.height as usize;
@@ -72,11 +82,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     app.limits.set(limits);
     let offset = app.res_scroll.min(limit) as usize;
     let visible: Vec<Line> = lines.into_iter().skip(offset).take(height).collect();
-    frame.render_widget(Paragraph::new(visible), inner);
+    frame.render_widget(Paragraph::new(visible).wrap(ratatui::widgets::Wrap { trim: false }), inner);
 }
 
 /// What one side says, one line per fact: status and age first, then details.
-fn side_lines(app: &App, row: &ResourceView, side: Option<&SideView>) -> Vec<(String, Style)> {
+fn side_lines(app: &App, row: &ResourceView, side: Option<&SideView>, with_error: bool) -> Vec<(String, Style)> {
     let t = &app.theme;
     let Some(side) = side else {
         let none = if row.kind == ResourceType::Route53Record { "" } else { "not named" };
@@ -98,7 +108,11 @@ fn side_lines(app: &App, row: &ResourceView, side: Option<&SideView>) -> Vec<(St
         }
     }
     if let Some(e) = &side.error {
-        out.push((format!("⚠ poll failing ({}x): {e}", side.failures), t.bad()));
+        if with_error {
+            out.push((format!("⚠ poll failing ({}x): {e}", side.failures), t.bad()));
+        } else {
+            out.push((format!("⚠ poll failing ({}x)", side.failures), t.bad()));
+        }
     } else if side.status.is_some() && side.is_stale(app.now, app.resources.interval) {
         out.push(("⚠ stale".to_string(), t.warn()));
     }

@@ -21,9 +21,9 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     let mut shown_line = 0;
     for (i, step) in snap.steps.iter().enumerate() {
-        let (sym, word, style) = t.step(step.status);
+        let (sym, word, style) = t.step_short(step.status);
         let elapsed = step.elapsed(app.now).map(clock).unwrap_or_default();
-        let head = format!("{sym} {word:<8} {:>2}. ", i + 1);
+        let head = format!("{sym} {word:<7} {:>2}. ", i + 1);
         let room = width.saturating_sub(head.chars().count() + elapsed.len() + 1);
         let title = cut(&step.title, room);
         let pad = width.saturating_sub(head.chars().count() + title.chars().count() + elapsed.len());

@@ -8,7 +8,7 @@
 
 mod calls;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use calls::{CallView, Calls};
 
