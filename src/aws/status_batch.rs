@@ -58,6 +58,11 @@ fn detail(k: &str, v: impl ToString) -> (String, String) {
     (k.to_string(), v.to_string())
 }
 
+/// An SDK time as RFC 3339 (what the console parses to show an age).
+fn rfc3339(t: &aws_sdk_rds::primitives::DateTime) -> String {
+    t.fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime).unwrap_or_else(|_| t.to_string())
+}
+
 fn yes_no(b: Option<bool>) -> &'static str {
     if b.unwrap_or(false) { "on" } else { "off" }
 }
@@ -156,9 +161,9 @@ async fn rds(
                         s.details.push(detail("class", c));
                     }
                     s.details.push(detail("multi-AZ", yes_no(d.multi_az())));
-                    s.details.push(detail("deletion protection", yes_no(d.deletion_protection())));
+                    s.details.push(detail("protection", yes_no(d.deletion_protection())));
                     if let Some(t) = d.latest_restorable_time() {
-                        s.details.push(detail("recovery point", t.to_string()));
+                        s.details.push(detail("recovery point", rfc3339(t)));
                     }
                     s
                 }
@@ -202,9 +207,9 @@ async fn aurora(
                         .and_then(|m| m.db_instance_identifier())
                         .unwrap_or("none");
                     s.details.push(detail("members", format!("{} (writer {writer})", members.len())));
-                    s.details.push(detail("deletion protection", yes_no(c.deletion_protection())));
+                    s.details.push(detail("protection", yes_no(c.deletion_protection())));
                     if let Some(t) = c.latest_restorable_time() {
-                        s.details.push(detail("recovery point", t.to_string()));
+                        s.details.push(detail("recovery point", rfc3339(t)));
                     }
                     s
                 }
@@ -274,7 +279,11 @@ async fn table(
     }
 }
 
-async fn record(client: &aws_sdk_route53::Client, log: &dyn CallLog, res: &Resource) -> Result<ResourceStatus, ActionError> {
+async fn record(
+    client: &aws_sdk_route53::Client,
+    log: &dyn CallLog,
+    res: &Resource,
+) -> Result<ResourceStatus, ActionError> {
     let (Some(zone), Some(name), Some(rtype)) = (&res.zone, &res.record_name, &res.record_type) else {
         return Err(ActionError::Failed("route53_record needs zone, record_name and record_type".into()));
     };

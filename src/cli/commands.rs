@@ -327,7 +327,9 @@ fn report(id: &str, format: ReportFormat, state_dir: &Path) -> u8 {
 /// Follows a run that another process drives, read-only.
 async fn watch(id: &str, connect: &Connect, state_dir: &Path) -> u8 {
     if let Some(why) = crate::console::terminal::unusable() {
-        eprintln!("{why}: `watch` draws the console and needs a terminal; `pilotlight report {id}` prints the run instead");
+        eprintln!(
+            "{why}: `watch` draws the console and needs a terminal; `pilotlight report {id}` prints the run instead"
+        );
         return INVALID;
     }
     let connect = match connect_options(connect, state_dir) {

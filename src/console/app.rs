@@ -41,7 +41,11 @@ impl Pending {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dialog {
     /// The pending gate's form: ticked items, cursor, typed text.
-    Gate { ticked: Vec<bool>, cursor: usize, typed: String },
+    Gate {
+        ticked: Vec<bool>,
+        cursor: usize,
+        typed: String,
+    },
     /// The pending failure: retry, skip or abort.
     Failure,
     /// A reason for skipping the pending step, being typed.
@@ -50,7 +54,10 @@ pub enum Dialog {
     ConfirmQuit,
     Help,
     /// A step's full output (outputs, log, every call), scrolled.
-    Output { step: usize, scroll: u16 },
+    Output {
+        step: usize,
+        scroll: u16,
+    },
     /// The log and resources filter, being typed.
     Filter(String),
 }
@@ -93,6 +100,8 @@ pub struct App {
     pub dirty: bool,
     /// How far each scrollable area can scroll, as the last frame measured it.
     pub limits: std::cell::Cell<Limits>,
+    /// Asks the resource poller for a fresh read (called when an action ends).
+    pub refresh: Option<Box<dyn Fn() + Send>>,
 }
 
 /// The largest useful scroll of each scrollable area.
@@ -125,6 +134,7 @@ impl App {
             exit: None,
             dirty: true,
             limits: Default::default(),
+            refresh: None,
         }
     }
 
@@ -137,7 +147,14 @@ impl App {
     pub fn on_msg(&mut self, msg: Msg) {
         self.dirty = true;
         match msg {
-            Msg::Entry(entry) => self.snap.apply(&entry),
+            Msg::Entry(entry) => {
+                if matches!(entry.event, crate::journal::Event::ActionFinished { .. })
+                    && let Some(refresh) = &self.refresh
+                {
+                    refresh();
+                }
+                self.snap.apply(&entry);
+            }
             Msg::Gate(ask, reply) => {
                 let ticked = match &ask.gate {
                     Gate::Checklist(items) => vec![false; items.len()],

@@ -119,7 +119,7 @@ impl Keymap {
     /// The action a key press asks for, if any.
     pub fn action(&self, key: &KeyEvent) -> Option<Action> {
         let pressed = normalize(*key);
-        self.bindings.iter().find(|(_, keys)| keys.iter().any(|k| *k == pressed)).map(|(a, _)| *a)
+        self.bindings.iter().find(|(_, keys)| keys.contains(&pressed)).map(|(a, _)| *a)
     }
 
     /// The keys of an action as the footer and help write them (`k/up`).

@@ -65,7 +65,9 @@ impl App {
     fn typing(&self) -> bool {
         match &self.dialog {
             Some(Dialog::SkipReason(_) | Dialog::Filter(_)) => true,
-            Some(Dialog::Gate { .. }) => matches!(&self.pending, Some(Pending::Gate(a, _)) if matches!(a.gate, Gate::TypeToConfirm(_))),
+            Some(Dialog::Gate { .. }) => {
+                matches!(&self.pending, Some(Pending::Gate(a, _)) if matches!(a.gate, Gate::TypeToConfirm(_)))
+            }
             _ => false,
         }
     }

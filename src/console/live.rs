@@ -81,11 +81,13 @@ pub async fn drive(run: Run, tx: Sender, mut rx: mpsc::UnboundedReceiver<Msg>) -
     let mut app = app_for(run.snapshot()?, run.runbook());
     let envs = Arc::new(run.read_envs());
     let poll_tx = tx.clone();
-    let _poller = Poller::spawn(run.runbook(), envs, POLL_INTERVAL, move |r| {
+    let poller = Poller::spawn(run.runbook(), envs, POLL_INTERVAL, move |r| {
         let _ = poll_tx.send(Msg::Resources(r));
     });
+    app.refresh = Some(Box::new(poller.fetcher()));
     forward_signals(tx.clone());
-    let mut guard = Guard::enter().map_err(|source| EngineError::Io { context: "cannot open the console".into(), source })?;
+    let mut guard =
+        Guard::enter().map_err(|source| EngineError::Io { context: "cannot open the console".into(), source })?;
     let mut operator = ChannelOperator { tx: tx.clone() };
     let driving = async {
         let result = run.drive(&mut operator).await.map_err(|e| e.to_string());
@@ -126,9 +128,10 @@ pub async fn watch(store: &RunStore, id: &str, connect: Option<crate::aws::Conne
     let envs = crate::engine::plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
     let envs = Arc::new(crate::aws::AwsEnvs::new(envs, connect.unwrap_or(recorded)));
     let poll_tx = tx.clone();
-    let _poller = Poller::spawn(&loaded.runbook, envs, POLL_INTERVAL, move |r| {
+    let poller = Poller::spawn(&loaded.runbook, envs, POLL_INTERVAL, move |r| {
         let _ = poll_tx.send(Msg::Resources(r));
     });
+    app.refresh = Some(Box::new(poller.fetcher()));
     forward_signals(tx.clone());
     let follow_tx = tx.clone();
     let following = tokio::spawn(async move {
@@ -145,7 +148,8 @@ pub async fn watch(store: &RunStore, id: &str, connect: Option<crate::aws::Conne
             }
         }
     });
-    let mut guard = Guard::enter().map_err(|source| EngineError::Io { context: "cannot open the console".into(), source })?;
+    let mut guard =
+        Guard::enter().map_err(|source| EngineError::Io { context: "cannot open the console".into(), source })?;
     let exit = super::event_loop(&mut guard.terminal, &mut app, &mut rx, EventStream::new()).await;
     drop(guard);
     following.abort();

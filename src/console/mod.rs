@@ -11,9 +11,9 @@ pub mod live;
 pub mod msg;
 pub mod render;
 pub mod terminal;
-pub mod theme;
 #[cfg(test)]
 mod tests;
+pub mod theme;
 
 use app::{App, Exit};
 use crossterm::event::Event as TermEvent;

@@ -148,7 +148,8 @@ fn running_flip(app: &mut App, feed: &mut Feed) {
         attempt: 1,
         params: Value::Null,
     })));
-    let sub = |name: &str, phase, data| Event::SubStep { step: "flip".into(), name: name.into(), attempt: 1, phase, data };
+    let sub =
+        |name: &str, phase, data| Event::SubStep { step: "flip".into(), name: name.into(), attempt: 1, phase, data };
     for ev in [
         sub("read-record", SubPhase::Started, Value::Null),
         sub("read-record", SubPhase::Done, Value::Null),

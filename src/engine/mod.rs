@@ -3,10 +3,10 @@
 //! journal entries.
 
 mod action_run;
+pub mod follow;
 mod group;
 mod guard;
 pub mod operator;
-pub mod follow;
 pub mod plan;
 pub mod poller;
 pub mod recorder;

@@ -125,8 +125,10 @@ impl RunLock {
 pub fn load_run_copy(
     dir: &Path,
     entries: &[crate::journal::Entry],
-) -> Result<(crate::runbook::LoadedRunbook, indexmap::IndexMap<String, serde_json::Value>, crate::aws::ConnectOptions), super::EngineError>
-{
+) -> Result<
+    (crate::runbook::LoadedRunbook, indexmap::IndexMap<String, serde_json::Value>, crate::aws::ConnectOptions),
+    super::EngineError,
+> {
     use super::EngineError;
     let Some(Event::RunStarted { base_dir, inputs, endpoint_url, sandbox, .. }) =
         entries.iter().map(|e| &e.event).find(|e| matches!(e, Event::RunStarted { .. }))
@@ -139,8 +141,7 @@ pub fn load_run_copy(
     let copy = dir.join(RUNBOOK_FILE);
     let source = std::fs::read_to_string(&copy)
         .map_err(|source| EngineError::Io { context: format!("cannot read {}", copy.display()), source })?;
-    let loaded =
-        crate::runbook::load_for_resume(&copy, Path::new(base_dir), &source, &crate::actions::REGISTRY)?;
+    let loaded = crate::runbook::load_for_resume(&copy, Path::new(base_dir), &source, &crate::actions::REGISTRY)?;
     let connect = crate::aws::ConnectOptions { endpoint_url: endpoint_url.clone(), sandbox_credentials: *sandbox };
     Ok((loaded, inputs.clone(), connect))
 }

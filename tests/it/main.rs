@@ -4,6 +4,7 @@
 mod aurora_failback;
 mod bundled_failback;
 mod conclude;
+mod console_tmux;
 mod cross_account;
 mod data_safety;
 mod deferred_role;

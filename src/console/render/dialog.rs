@@ -21,8 +21,13 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
                 Line::from(Span::styled(format!("Step {} of {}: {}", ask.index + 1, ask.total, ask.title), t.title())),
                 Line::raw(""),
             ];
-            if let Some(a) = &ask.action {
-                lines.push(Line::from(vec![Span::styled("Action: ", t.title()), Span::styled(a.clone(), t.warn())]));
+            // The action's name; its parameters, account and region are in the pane behind.
+            if let Some(a) = ask.action.as_deref().and_then(|a| a.split_whitespace().next()) {
+                lines.push(Line::from(vec![
+                    Span::styled("Action: ", t.title()),
+                    Span::styled(a.to_string(), t.warn()),
+                    Span::styled(" (parameters in the step pane)", t.dim()),
+                ]));
                 lines.push(Line::raw(""));
             }
             match &ask.gate {
@@ -48,7 +53,13 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
                         Span::raw(" exactly, then enter:"),
                     ]));
                     let matches = typed == want;
-                    let style = if matches { t.ok() } else if want.starts_with(typed.as_str()) { t.accent() } else { t.bad() };
+                    let style = if matches {
+                        t.ok()
+                    } else if want.starts_with(typed.as_str()) {
+                        t.accent()
+                    } else {
+                        t.bad()
+                    };
                     lines.push(Line::from(vec![Span::raw(" > "), Span::styled(format!("{typed}▏"), style)]));
                     lines.push(Line::from(Span::styled(
                         if matches { "Matches: enter approves." } else { "Only the exact text enables the step." },
@@ -146,8 +157,10 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             56,
         ),
     };
-    let height = lines.len() as u16 + 2;
-    let area = centered(body, w, height + 2);
+    // Rows once wrapped inside the borders, so the last line (the keys) is never cut off.
+    let inner = w.min(body.width).saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let area = centered(body, w, rows as u16 + 2);
     frame.render_widget(Clear, area);
     let block = Block::bordered().border_type(BorderType::Double).border_style(t.warn()).title(title);
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);

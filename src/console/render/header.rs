@@ -15,7 +15,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let mode_style = match h.mode {
         RunMode::Live => t.bad(),
         RunMode::Sandbox => t.ok(),
-        RunMode::DryRun => t.accent(),
+        RunMode::DryRun | RunMode::Endpoint => t.accent(),
+    };
+    let mode = match (h.mode, &h.endpoint) {
+        (RunMode::Endpoint, Some(url)) => format!("ENDPOINT {url}"),
+        (m, _) => m.as_str().to_string(),
     };
     let state = match (app.snap.status, app.snap.interrupted) {
         (RunStatus::Running, true) => ("stopped (resumable)", t.warn()),
@@ -41,7 +45,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         } else {
             Span::raw(format!("{} ", h.runbook))
         },
-        Span::styled(format!("│ {} ", h.mode.as_str()), mode_style),
+        Span::styled(format!("│ {mode} "), mode_style),
         Span::styled(format!("│ {} ", state.0), state.1),
         Span::raw("│ "),
         rto,

@@ -41,7 +41,10 @@ fn inline(text: &str, theme: &Theme) -> Vec<Span<'static>> {
     let mut spans = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
-        let next = ["`", "**", "*"].iter().filter_map(|m| rest.find(m).map(|i| (i, *m))).min_by_key(|(i, m)| (*i, -(m.len() as i32)));
+        let next = ["`", "**", "*"]
+            .iter()
+            .filter_map(|m| rest.find(m).map(|i| (i, *m)))
+            .min_by_key(|(i, m)| (*i, -(m.len() as i32)));
         let Some((start, mark)) = next else {
             spans.push(Span::raw(rest.to_string()));
             break;
@@ -79,7 +82,13 @@ mod tests {
         let md = "# Before\nAsk the **platform team** about `us-east-1`:\n- AWS Health is *clear*\n  - nested\nan unclosed `mark";
         assert_eq!(
             plain(&lines(md, &theme)),
-            ["Before", "Ask the platform team about us-east-1:", "• AWS Health is clear", "  • nested", "an unclosed `mark"]
+            [
+                "Before",
+                "Ask the platform team about us-east-1:",
+                "• AWS Health is clear",
+                "  • nested",
+                "an unclosed `mark"
+            ]
         );
     }
 }

@@ -44,8 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         current::draw(frame, app, mid);
         resources::draw(frame, app, right);
     } else {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(body);
+        let [left, right] = Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(body);
         steps::draw(frame, app, left);
         if app.pane == Pane::Resources {
             resources::draw(frame, app, right);

@@ -29,7 +29,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::from(Span::styled(format!("{:<col$}  {}", "PRIMARY", "RECOVERY"), t.dim())));
     }
     for row in r.rows.iter().filter(|row| matches_filter(&app.filter, &row.name, row.kind.as_str())) {
-        let mut head = vec![Span::styled(row.name.clone(), t.title()), Span::styled(format!("  {}", short(row.kind)), t.dim())];
+        let mut head =
+            vec![Span::styled(row.name.clone(), t.title()), Span::styled(format!("  {}", short(row.kind)), t.dim())];
         if let Some(p) = &row.points_to {
             let style = if p == "primary" { t.ok() } else { t.warn() };
             head.push(Span::styled(format!("  → {p}"), style));
@@ -102,8 +103,21 @@ fn side_lines(app: &App, row: &ResourceView, side: Option<&SideView>, with_error
             let word = s.status.clone().unwrap_or_else(|| "present".into());
             let style = status_style(app, &word);
             out.push((format!("{word}{}", suffix(&refreshed)), style));
-            for (k, v) in &s.details {
-                out.push((format!("{k} {v}"), Style::new()));
+            for (k, v) in s.details.iter().filter(|(k, _)| k != "points to") {
+                out.push(match (k.as_str(), crate::engine::snapshot::parse_ts(v)) {
+                    // The age of the latest recovery point, against the RPO target.
+                    ("recovery point", Some(at)) => {
+                        let old = app.now.duration_since(at).unwrap_or_default();
+                        match app.snap.header.rpo_target {
+                            Some(rpo) if old > rpo => {
+                                (format!("recovery point {} old > RPO", age(at, app.now)), t.bad())
+                            }
+                            Some(_) => (format!("recovery point {} old ✓ RPO", age(at, app.now)), t.ok()),
+                            None => (format!("recovery point {} old", age(at, app.now)), Style::new()),
+                        }
+                    }
+                    _ => (format!("{k} {v}"), Style::new()),
+                });
             }
         }
     }

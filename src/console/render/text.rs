@@ -5,7 +5,11 @@ use std::time::{Duration, SystemTime};
 /// `1:02:03` or `2:03`.
 pub fn clock(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) } else { format!("{}:{:02}", s / 60, s % 60) }
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 /// `4s`, `3m`, `2h`, `5d`: how long ago, roughly.

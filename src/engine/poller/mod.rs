@@ -111,6 +111,13 @@ impl Poller {
     pub fn fetch(&self) {
         self.shared.poke.notify_waiters();
     }
+
+    /// [`fetch`](Poller::fetch) as a function a front end can keep (after a step changes
+    /// resources, their panels should not wait for the next turn).
+    pub fn fetcher(&self) -> impl Fn() + Send + 'static {
+        let shared = self.shared.clone();
+        move || shared.poke.notify_waiters()
+    }
 }
 
 impl Shared {
@@ -160,11 +167,14 @@ impl Shared {
 
 /// The resources grouped by type and side, one group per poll task. A DNS record is read once,
 /// on the primary side (it is one global object).
-fn groups(runbook: &Runbook) -> Vec<(ResourceType, Side, Vec<(String, Resource)>)> {
-    let mut out: Vec<(ResourceType, Side, Vec<(String, Resource)>)> = Vec::new();
+type Group = (ResourceType, Side, Vec<(String, Resource)>);
+
+fn groups(runbook: &Runbook) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
     for side in [Side::Primary, Side::Recovery] {
         for (name, res) in &runbook.resources {
-            let named = if res.kind == ResourceType::Route53Record { side == Side::Primary } else { res.side(side).is_some() };
+            let named =
+                if res.kind == ResourceType::Route53Record { side == Side::Primary } else { res.side(side).is_some() };
             if !named {
                 continue;
             }

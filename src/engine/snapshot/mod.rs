@@ -24,6 +24,8 @@ use std::time::{Duration, SystemTime};
 pub enum RunMode {
     Live,
     Sandbox,
+    /// Every call goes to an endpoint given with `--endpoint-url` (a moto server, a proxy).
+    Endpoint,
     DryRun,
 }
 
@@ -32,6 +34,7 @@ impl RunMode {
         match self {
             RunMode::Live => "LIVE AWS",
             RunMode::Sandbox => "SANDBOX",
+            RunMode::Endpoint => "ENDPOINT",
             RunMode::DryRun => "DRY RUN",
         }
     }
@@ -266,10 +269,11 @@ impl Snapshot {
         match &entry.event {
             Event::RunStarted { run_id, dry_run, endpoint_url, sandbox, user, .. } => {
                 self.header.run_id = run_id.clone();
-                self.header.mode = match (dry_run, sandbox) {
-                    (true, _) => RunMode::DryRun,
-                    (false, true) => RunMode::Sandbox,
-                    _ => RunMode::Live,
+                self.header.mode = match (dry_run, sandbox, endpoint_url) {
+                    (true, ..) => RunMode::DryRun,
+                    (false, true, _) => RunMode::Sandbox,
+                    (false, false, Some(_)) => RunMode::Endpoint,
+                    (false, false, None) => RunMode::Live,
                 };
                 self.header.endpoint = endpoint_url.clone();
                 self.header.user = Some(user.clone());

@@ -142,7 +142,8 @@ fn entries_move_steps_through_their_states_and_the_current_step_follows() {
 fn sub_steps_appear_in_order_with_what_they_wait_for() {
     let mut snap = Snapshot::new("r1", &console_runbook(), &inputs());
     let mut feed = Feed(0);
-    let sub = |name: &str, phase, data| Event::SubStep { step: "deploy".into(), name: name.into(), attempt: 1, phase, data };
+    let sub =
+        |name: &str, phase, data| Event::SubStep { step: "deploy".into(), name: name.into(), attempt: 1, phase, data };
     for e in [
         sub("create-stack", SubPhase::Started, Value::Null),
         sub("create-stack", SubPhase::Done, Value::Null),
