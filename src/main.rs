@@ -6,6 +6,7 @@ use pilotlight::cli::{self, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let _ = pilotlight::console::STARTED.set(std::time::Instant::now());
     let _ = color_eyre::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -17,8 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// How often each resource type is polled when all is well.
+/// How often each resource type is polled when all is well, unless `PILOTLIGHT_POLL_INTERVAL`
+/// (`10s`, `1m`) says otherwise.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The poll interval: `PILOTLIGHT_POLL_INTERVAL`, else [`POLL_INTERVAL`]; never under a second.
+pub fn poll_interval() -> Duration {
+    std::env::var("PILOTLIGHT_POLL_INTERVAL")
+        .ok()
+        .and_then(|v| humantime::parse_duration(v.trim()).ok())
+        .unwrap_or(POLL_INTERVAL)
+        .max(Duration::from_secs(1))
+}
 
 /// How often `watch` looks for new journal lines.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
@@ -55,7 +65,7 @@ pub fn observer(tx: Sender) -> crate::engine::Observer {
 
 fn app_for(snap: Snapshot, runbook: &crate::runbook::Runbook) -> App {
     let (keys, problems) = Keymap::load(keys_file().as_deref());
-    let mut app = App::new(snap, Resources::new(runbook, POLL_INTERVAL), keys, Theme::from_env());
+    let mut app = App::new(snap, Resources::new(runbook, poll_interval()), keys, Theme::from_env());
     if !problems.is_empty() {
         app.notice = Some(problems.join("; "));
     }
@@ -81,7 +91,7 @@ pub async fn drive(run: Run, tx: Sender, mut rx: mpsc::UnboundedReceiver<Msg>) -
     let mut app = app_for(run.snapshot()?, run.runbook());
     let envs = Arc::new(run.read_envs());
     let poll_tx = tx.clone();
-    let poller = Poller::spawn(run.runbook(), envs, POLL_INTERVAL, move |r| {
+    let poller = Poller::spawn(run.runbook(), envs, poll_interval(), move |r| {
         let _ = poll_tx.send(Msg::Resources(r));
     });
     app.refresh = Some(Box::new(poller.fetcher()));
@@ -128,7 +138,7 @@ pub async fn watch(store: &RunStore, id: &str, connect: Option<crate::aws::Conne
     let envs = crate::engine::plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
     let envs = Arc::new(crate::aws::AwsEnvs::new(envs, connect.unwrap_or(recorded)));
     let poll_tx = tx.clone();
-    let poller = Poller::spawn(&loaded.runbook, envs, POLL_INTERVAL, move |r| {
+    let poller = Poller::spawn(&loaded.runbook, envs, poll_interval(), move |r| {
         let _ = poll_tx.send(Msg::Resources(r));
     });
     app.refresh = Some(Box::new(poller.fetcher()));

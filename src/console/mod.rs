@@ -27,6 +27,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// How often the clocks (elapsed times, RTO, ages) move on screen.
 const TICK: Duration = Duration::from_secs(1);
 
+/// When the process started (set first thing in `main`), for the first-frame time in the log.
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// The console's loop, generic over the backend so tests draw into a `TestBackend`: handle
 /// everything pending (messages, keys, the clock), then draw once if anything changed.
 pub async fn event_loop<B: Backend>(
@@ -38,10 +41,17 @@ pub async fn event_loop<B: Backend>(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut input_open = true;
+    let mut frames = 0u64;
     loop {
         if app.dirty {
             terminal.draw(|f| render::draw(f, app)).map_err(|e| std::io::Error::other(e.to_string()))?;
             app.dirty = false;
+            frames += 1;
+            if frames == 1
+                && let Some(start) = STARTED.get()
+            {
+                tracing::info!(ms = start.elapsed().as_secs_f64() * 1e3, "console: first frame drawn");
+            }
         }
         if let Some(exit) = app.exit {
             return Ok(exit);

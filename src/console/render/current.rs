@@ -19,7 +19,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let block = super::pane_block(app, Pane::Current, format!("Step {} of {}", i + 1, app.snap.steps.len()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let lines = lines(app, step, inner.width as usize);
+    let lines = lines(app, step, inner.width as usize, (inner.height + app.scroll) as usize);
     let limit = (lines.len() as u16).saturating_sub(inner.height / 2);
     let mut limits = app.limits.get();
     limits.current = limit;
@@ -29,7 +29,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// Everything the pane says about one step (also the top of the full-output popup).
-pub fn lines(app: &App, step: &StepView, width: usize) -> Vec<Line<'static>> {
+pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let (sym, word, style) = t.step(step.status);
     let mut out = vec![Line::from(vec![
@@ -109,7 +109,8 @@ pub fn lines(app: &App, step: &StepView, width: usize) -> Vec<Line<'static>> {
     if !calls.is_empty() {
         let filtered = if app.filter.is_empty() { String::new() } else { format!(", filter `{}`", app.filter) };
         out.push(Line::from(Span::styled(format!("AWS calls ({}{filtered}), latest first", calls.len()), t.title())));
-        for c in calls.iter().rev() {
+        // Only as many as can be seen (the full-output popup has every one).
+        for c in calls.iter().rev().take(show_calls) {
             let (mark, style) = match c.outcome {
                 CallOutcome::Ok => ("✓", t.ok()),
                 CallOutcome::Error => ("✗", t.bad()),

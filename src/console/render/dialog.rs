@@ -131,7 +131,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         }
         Dialog::Output { step, scroll } => {
             let Some(s) = app.snap.steps.get(*step) else { return };
-            let mut lines = current::lines(app, s, body.width as usize);
+            let mut lines = current::lines(app, s, body.width as usize, usize::MAX);
             if !s.log.is_empty() {
                 lines.push(Line::from(Span::styled("Log", t.title())));
                 lines.extend(s.log.iter().map(|l| Line::raw(format!("  {l}"))));

@@ -28,7 +28,17 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     if wide {
         lines.push(Line::from(Span::styled(format!("{:<col$}  {}", "PRIMARY", "RECOVERY"), t.dim())));
     }
-    for row in r.rows.iter().filter(|row| matches_filter(&app.filter, &row.name, row.kind.as_str())) {
+    let height = inner.height as usize;
+    let offset = app.res_scroll as usize;
+    let rows: Vec<&ResourceView> =
+        r.rows.iter().filter(|row| matches_filter(&app.filter, &row.name, row.kind.as_str())).collect();
+    let mut drawn = 0;
+    for row in &rows {
+        // Lines below the pane are not built; the scroll limit counts them roughly.
+        if lines.len() > offset + height {
+            break;
+        }
+        drawn += 1;
         let mut head =
             vec![Span::styled(row.name.clone(), t.title()), Span::styled(format!("  {}", short(row.kind)), t.dim())];
         if let Some(p) = &row.points_to {
@@ -76,8 +86,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         foot.push_str(&format!(" · {} AWS calls a round", r.calls_last_cycle));
     }
     lines.push(Line::from(Span::styled(foot, t.dim())));
-    let height = inner.height as usize;
-    let limit = lines.len().saturating_sub(height) as u16;
+    let rough_rest = (rows.len() - drawn) * 3;
+    let limit = (lines.len() + rough_rest).saturating_sub(height) as u16;
     let mut limits = app.limits.get();
     limits.resources = limit;
     app.limits.set(limits);
