@@ -56,9 +56,20 @@ fn main() {
     for i in 0..100 {
         snap.apply(&entry(Event::StepStatus { step: format!("s{i}"), status: StepStatus::Succeeded, reason: None }));
     }
-    snap.apply(&entry(Event::ActionStarted { step: "s100".into(), action: "check.resource".into(), attempt: 1, params: serde_json::Value::Null }));
+    snap.apply(&entry(Event::ActionStarted {
+        step: "s100".into(),
+        action: "check.resource".into(),
+        attempt: 1,
+        params: serde_json::Value::Null,
+    }));
     for k in 0..8 {
-        snap.apply(&entry(Event::SubStep { step: "s100".into(), name: format!("part-{k}"), attempt: 1, phase: SubPhase::Done, data: serde_json::Value::Null }));
+        snap.apply(&entry(Event::SubStep {
+            step: "s100".into(),
+            name: format!("part-{k}"),
+            attempt: 1,
+            phase: SubPhase::Done,
+            data: serde_json::Value::Null,
+        }));
     }
     for k in 0..400 {
         snap.apply(&entry(Event::AwsCall {

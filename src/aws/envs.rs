@@ -25,6 +25,9 @@ pub struct ConnectOptions {
 pub struct AwsEnvs {
     envs: IndexMap<String, Environment>,
     options: ConnectOptions,
+    /// One HTTPS client for every environment (the SDK would build one, with its own TLS roots
+    /// and connection pool, per environment).
+    http: aws_sdk_sts::config::SharedHttpClient,
     configs: HashMap<String, OnceCell<SdkConfig>>,
     /// The guard's answer per environment: STS is asked once.
     checks: HashMap<String, OnceCell<AccountCheck>>,
@@ -49,16 +52,16 @@ impl AwsEnvs {
     pub fn new(envs: IndexMap<String, Environment>, options: ConnectOptions) -> AwsEnvs {
         let configs = envs.keys().map(|k| (k.clone(), OnceCell::new())).collect();
         let checks = envs.keys().map(|k| (k.clone(), OnceCell::new())).collect();
-        AwsEnvs { envs, options, configs, checks, deferred: HashMap::new() }
+        AwsEnvs { envs, options, http: https_client(), configs, checks, deferred: HashMap::new() }
     }
 
-    /// Declares environments whose `role_arn` is a template over step outputs.
     /// The same environments for reads only, with the caller's own credentials where a role
     /// comes from a step's output (the console's resource polls, before and after it exists).
     pub fn for_reads(&self) -> AwsEnvs {
-        AwsEnvs::new(self.envs.clone(), self.options.clone())
+        AwsEnvs { http: self.http.clone(), ..AwsEnvs::new(self.envs.clone(), self.options.clone()) }
     }
 
+    /// Declares environments whose `role_arn` is a template over step outputs.
     pub fn with_deferred_roles(mut self, roles: IndexMap<String, String>) -> AwsEnvs {
         self.deferred = roles.into_iter().map(|(env, tpl)| (env, (tpl, std::sync::OnceLock::new()))).collect();
         self
@@ -168,6 +171,7 @@ impl AwsEnvs {
             .operation_attempt_timeout(Duration::from_secs(60))
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(self.http.clone())
             .region(Region::new(spec.region.clone()))
             .timeout_config(timeouts);
         if let Some(p) = &spec.profile {
@@ -207,4 +211,20 @@ impl AwsEnvs {
 /// The per-environment cell of `map`.
 fn cell<'a, T>(map: &'a HashMap<String, OnceCell<T>>, env: &str) -> Result<&'a OnceCell<T>, ActionError> {
     map.get(env).ok_or_else(|| ActionError::Failed(format!("no environment `{env}` in this runbook")))
+}
+
+/// The HTTPS client the SDK builds by default (rustls with aws-lc, proxy settings from the
+/// environment), made once for all the environments of a run.
+fn https_client() -> aws_sdk_sts::config::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            conn.set_sleep_impl(c.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
 }

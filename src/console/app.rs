@@ -100,8 +100,17 @@ pub struct App {
     pub dirty: bool,
     /// How far each scrollable area can scroll, as the last frame measured it.
     pub limits: std::cell::Cell<Limits>,
-    /// Asks the resource poller for a fresh read (called when an action ends).
-    pub refresh: Option<Box<dyn Fn() + Send>>,
+    /// Paces the resource poller: quick while an action runs, slow while the run waits.
+    pub poll: Option<Pacing>,
+}
+
+/// The poller's pace, set from what the run is doing.
+pub struct Pacing {
+    pub control: crate::engine::poller::PollControl,
+    pub busy: std::time::Duration,
+    pub idle: std::time::Duration,
+    /// Whether an action was running at the last entry.
+    pub running: bool,
 }
 
 /// The largest useful scroll of each scrollable area.
@@ -134,7 +143,7 @@ impl App {
             exit: None,
             dirty: true,
             limits: Default::default(),
-            refresh: None,
+            poll: None,
         }
     }
 
@@ -148,12 +157,8 @@ impl App {
         self.dirty = true;
         match msg {
             Msg::Entry(entry) => {
-                if matches!(entry.event, crate::journal::Event::ActionFinished { .. })
-                    && let Some(refresh) = &self.refresh
-                {
-                    refresh();
-                }
                 self.snap.apply(&entry);
+                self.pace(matches!(entry.event, crate::journal::Event::ActionFinished { .. }));
             }
             Msg::Gate(ask, reply) => {
                 let ticked = match &ask.gate {
@@ -187,6 +192,20 @@ impl App {
                 self.notice = Some(format!("{name}: closing; the run stays resumable"));
                 self.exit = Some(Exit::Signal);
             }
+        }
+    }
+
+    /// Polls quickly while an action runs and slowly otherwise; reads at once when an action
+    /// starts or ends (the resources it touched should not wait for the next turn).
+    fn pace(&mut self, action_ended: bool) {
+        let running = self.snap.steps.iter().any(|s| s.status == crate::journal::StepStatus::Running);
+        let Some(p) = &mut self.poll else { return };
+        if running != p.running {
+            p.running = running;
+            p.control.set_interval(if running { p.busy } else { p.idle });
+            p.control.fetch();
+        } else if action_ended {
+            p.control.fetch();
         }
     }
 

@@ -21,6 +21,10 @@ use tokio::sync::mpsc;
 /// (`10s`, `1m`) says otherwise.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
 
+/// While the run waits for a person (a gate, a decision) resources change slowly: the polls
+/// slow to this many intervals, which keeps an idle console's CPU low.
+const IDLE_FACTOR: u32 = 6;
+
 /// The poll interval: `PILOTLIGHT_POLL_INTERVAL`, else [`POLL_INTERVAL`]; never under a second.
 pub fn poll_interval() -> Duration {
     std::env::var("PILOTLIGHT_POLL_INTERVAL")
@@ -72,6 +76,11 @@ fn app_for(snap: Snapshot, runbook: &crate::runbook::Runbook) -> App {
     app
 }
 
+fn pace(app: &mut App, poller: &Poller) {
+    let busy = poll_interval();
+    app.poll = Some(super::app::Pacing { control: poller.control(), busy, idle: busy * IDLE_FACTOR, running: true });
+}
+
 /// SIGTERM and SIGHUP close the console like a quit (the run stays resumable).
 fn forward_signals(tx: Sender) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -94,7 +103,7 @@ pub async fn drive(run: Run, tx: Sender, mut rx: mpsc::UnboundedReceiver<Msg>) -
     let poller = Poller::spawn(run.runbook(), envs, poll_interval(), move |r| {
         let _ = poll_tx.send(Msg::Resources(r));
     });
-    app.refresh = Some(Box::new(poller.fetcher()));
+    pace(&mut app, &poller);
     forward_signals(tx.clone());
     let mut guard =
         Guard::enter().map_err(|source| EngineError::Io { context: "cannot open the console".into(), source })?;
@@ -141,7 +150,7 @@ pub async fn watch(store: &RunStore, id: &str, connect: Option<crate::aws::Conne
     let poller = Poller::spawn(&loaded.runbook, envs, poll_interval(), move |r| {
         let _ = poll_tx.send(Msg::Resources(r));
     });
-    app.refresh = Some(Box::new(poller.fetcher()));
+    pace(&mut app, &poller);
     forward_signals(tx.clone());
     let follow_tx = tx.clone();
     let following = tokio::spawn(async move {

@@ -10,7 +10,7 @@ pub use view::{ResourceView, Resources, SideView};
 
 use crate::aws::{ActionError, AwsEnvs, Call, CallLog, status_batch};
 use crate::runbook::{Resource, ResourceType, Runbook, Side};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
@@ -34,6 +34,8 @@ impl CallLog for Counting {
 
 struct Shared {
     resources: Mutex<Resources>,
+    /// The wait between good polls, in milliseconds (changed by [`PollControl::set_interval`]).
+    interval_ms: AtomicU64,
     /// Per group: rounds completed and calls in its last round.
     rounds: Mutex<Vec<(u64, u32)>>,
     pending: AtomicBool,
@@ -64,6 +66,7 @@ impl Poller {
         let groups = groups(runbook);
         let shared = Arc::new(Shared {
             resources: Mutex::new(Resources::new(runbook, interval)),
+            interval_ms: AtomicU64::new(interval.as_millis() as u64),
             rounds: Mutex::new(vec![(0, 0); groups.len()]),
             pending: AtomicBool::new(false),
             poke: Notify::new(),
@@ -85,6 +88,7 @@ impl Poller {
                         let picture = shared.record(slot, side, &items, read, log.0.load(Ordering::Relaxed));
                         shared.pending.store(false, Ordering::Relaxed);
                         notify(picture);
+                        let interval = Duration::from_millis(shared.interval_ms.load(Ordering::Relaxed));
                         wait = if ok { interval } else { (wait * if throttled { 4 } else { 2 }).min(MAX_BACKOFF) };
                         tokio::select! {
                             _ = tokio::time::sleep(wait) => {}
@@ -112,11 +116,27 @@ impl Poller {
         self.shared.poke.notify_waiters();
     }
 
-    /// [`fetch`](Poller::fetch) as a function a front end can keep (after a step changes
-    /// resources, their panels should not wait for the next turn).
-    pub fn fetcher(&self) -> impl Fn() + Send + 'static {
-        let shared = self.shared.clone();
-        move || shared.poke.notify_waiters()
+    /// A handle a front end keeps to pace the polls: quick while an action changes resources,
+    /// slow while the run waits for a person.
+    pub fn control(&self) -> PollControl {
+        PollControl(self.shared.clone())
+    }
+}
+
+/// Paces a [`Poller`] from the front end.
+#[derive(Clone)]
+pub struct PollControl(Arc<Shared>);
+
+impl PollControl {
+    /// Polls every type now.
+    pub fn fetch(&self) {
+        self.0.poke.notify_waiters();
+    }
+
+    /// The wait between good polls from now on.
+    pub fn set_interval(&self, interval: Duration) {
+        self.0.interval_ms.store(interval.as_millis() as u64, Ordering::Relaxed);
+        self.0.resources.lock().unwrap_or_else(|p| p.into_inner()).interval = interval;
     }
 }
 
