@@ -81,13 +81,19 @@ async fn drive_lines(run: Run) -> u8 {
     // Ctrl-C stops the run here rather than killing the process outright, so the action in
     // flight is dropped cleanly (an `exec` command's process group is killed with it). The
     // journal already holds everything; the interrupted action re-reads real state on resume.
+    // SIGTERM and SIGHUP (a closed SSH session) stop it the same way.
+    let signal = |kind| async move {
+        match tokio::signal::unix::signal(kind) {
+            Ok(mut s) => s.recv().await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    use tokio::signal::unix::SignalKind;
     let outcome = tokio::select! {
         r = run.drive(&mut operator) => r,
-        _ = tokio::signal::ctrl_c() => {
-            let _ = run.interrupted();
-            eprintln!("\ninterrupted; continue the run with: pilotlight resume {}", run.id);
-            return FAILED;
-        }
+        _ = tokio::signal::ctrl_c() => return interrupted(&run, "interrupted"),
+        _ = signal(SignalKind::terminate()) => return interrupted(&run, "SIGTERM"),
+        _ = signal(SignalKind::hangup()) => return interrupted(&run, "SIGHUP"),
     };
     match outcome {
         Ok(RunStatus::Succeeded) => OK,
@@ -100,4 +106,10 @@ async fn drive_lines(run: Run) -> u8 {
             FAILED
         }
     }
+}
+
+fn interrupted(run: &Run, why: &str) -> u8 {
+    let _ = run.interrupted();
+    eprintln!("\n{why}; continue the run with: pilotlight resume {}", run.id);
+    FAILED
 }

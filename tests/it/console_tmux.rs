@@ -239,3 +239,51 @@ fn a_console_closed_by_a_signal_or_killed_resumes_in_the_same_state() {
         .count();
     assert_eq!(creates, 1, "one CreateStack across three consoles");
 }
+
+#[test]
+fn without_a_terminal_run_says_so_and_suggests_headless() {
+    let state = state_dir();
+    let mut cmd = super::support::pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/console.yaml", "--endpoint-url", "http://127.0.0.1:9"]);
+    let out = super::support::run(cmd);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not a terminal: the console needs a terminal; use --headless"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing is drawn");
+    assert!(!state.path().join("runs").exists(), "no run was started");
+}
+
+#[test]
+fn watch_follows_a_run_driven_elsewhere_and_offers_no_decision() {
+    let (_moto, url) = seeded_moto();
+    let state = state_dir();
+    let tmux = Tmux::new();
+    tmux.start("driver", state.path(), &format!("run tests/fixtures/console.yaml --endpoint-url {url}"));
+    tmux.wait_for("driver", "Tick every item");
+    let (id, dir) = only_run(state.path());
+
+    tmux.start("watcher", state.path(), &format!("watch {id}"));
+    let screen = tmux.wait_for("watcher", "WATCHING (read-only)");
+    assert!(screen.contains("? waiting  1. The primary"), "the watcher sees the gate waiting:\n{screen}");
+    assert!(!screen.contains("Tick every item"), "the watcher gets no gate dialog:\n{screen}");
+    tmux.keys("watcher", &["y"]);
+    tmux.wait_for("watcher", "watching: decisions are made in the console that drives the run");
+
+    // The driver decides; the watcher follows.
+    tmux.keys("driver", &["Space", "j", "Space", "y"]);
+    tmux.wait_for("driver", "Start this step?");
+    tmux.keys("driver", &["y"]);
+    let screen = tmux.wait_for("watcher", "✓ done     2. Install the pe");
+    assert!(screen.contains("? waiting  3. Flip DNS"), "{screen}");
+    // The watcher moves to step 2 on its own screen and sees its calls.
+    tmux.keys("watcher", &["k"]);
+    tmux.wait_for("watcher", "cloudformation CreateStack");
+
+    tmux.keys("watcher", &["q"]);
+    tmux.wait_for("watcher", "EXIT=0");
+    let decided_by_watcher = journal(&dir)
+        .iter()
+        .filter(|e| matches!(e.event, Event::GateDecided { .. } | Event::RunInterrupted { .. }))
+        .count();
+    assert_eq!(decided_by_watcher, 2, "only the driver's two decisions are journaled; the watcher added nothing");
+}

@@ -322,7 +322,8 @@ steps:
     .unwrap();
     let secret = "s3cr3t-T0KEN-value";
     let mut cmd = super::support::pilotlight(state.path());
-    cmd.args(["run", path.to_str().unwrap(), "--var", &format!("token={secret}")]).stdin(std::process::Stdio::piped());
+    cmd.args(["run", path.to_str().unwrap(), "--headless", "--var", &format!("token={secret}")])
+        .stdin(std::process::Stdio::piped());
     let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     {
         use std::io::Write;

@@ -159,6 +159,22 @@ fn wait_for_journal(
 
 #[test]
 fn ctrl_c_stops_the_run_and_the_command_it_was_running() {
+    a_signal_stops_the_run_and_the_command_it_was_running(libc::SIGINT, "interrupted");
+}
+
+#[test]
+fn sigterm_stops_the_run_and_the_command_it_was_running() {
+    a_signal_stops_the_run_and_the_command_it_was_running(libc::SIGTERM, "SIGTERM");
+}
+
+#[test]
+fn sighup_stops_the_run_and_the_command_it_was_running() {
+    a_signal_stops_the_run_and_the_command_it_was_running(libc::SIGHUP, "SIGHUP");
+}
+
+/// A signal to the line-mode process stops the run (journaled, resumable) and the process group
+/// of the command its step was running.
+fn a_signal_stops_the_run_and_the_command_it_was_running(signal: i32, said: &str) {
     let state = state_dir();
     let rb = state.path().join("slow.yaml");
     std::fs::write(
@@ -179,10 +195,11 @@ steps:\n  - id: wait\n    title: a long smoke test\n    action: exec\n    with: 
     });
     let sleeper: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     // SAFETY: signals the child this test spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted; continue the run with: pilotlight resume"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{said}; continue the run with: pilotlight resume")), "{stderr}");
     let start = Instant::now();
     while pilotlight::sandbox::process::alive(sleeper) && start.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
@@ -206,7 +223,10 @@ steps:\n  - id: ask\n    title: waits for the operator\n    gate: confirm\n",
     .unwrap();
     let mut cmd = pilotlight(state.path());
     // Standard input stays open and silent: the prompt is waiting on it.
-    cmd.args(["run", rb.to_str().unwrap()]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     wait_for_journal(state.path(), "the gate", |entries| {
         entries.iter().any(|e| matches!(&e.event, Event::StepStatus { status: StepStatus::AwaitingGate, .. }))

@@ -38,7 +38,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         (None, None) => Span::raw(""),
     };
     // The run id goes last: on a narrow terminal it is what gets cut (the quit dialog repeats it).
-    let mut first = vec![
+    let first = vec![
         Span::styled(" pilotlight ", t.title()),
         if area.width >= super::WIDE {
             Span::raw(format!("{} ({}) ", h.title, h.runbook))
@@ -46,14 +46,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             Span::raw(format!("{} ", h.runbook))
         },
         Span::styled(format!("│ {mode} "), mode_style),
+        Span::styled(if app.read_only { "│ WATCHING (read-only) " } else { "" }, t.warn()),
         Span::styled(format!("│ {} ", state.0), state.1),
         Span::raw("│ "),
         rto,
         Span::styled(format!(" │ run {}", h.run_id), t.dim()),
     ];
-    if app.read_only {
-        first.push(Span::styled(" │ WATCHING (read-only)", t.warn()));
-    }
     let mut second = vec![Span::raw(" ")];
     for (i, e) in h.envs.iter().enumerate() {
         if i > 0 {
