@@ -357,3 +357,53 @@ fn watching_offers_no_decision() {
     key(&mut app, KeyCode::Char('q'));
     assert_eq!(app.exit, Some(Exit::Quit), "a watcher leaves at once: it holds nothing");
 }
+
+#[test]
+fn a_long_action_lists_what_is_open_and_summarises_what_is_done() {
+    let mut app = app();
+    let mut feed = Feed(0);
+    started(&mut app, &mut feed);
+    app.on_msg(Msg::Entry(feed.entry(Event::ActionStarted {
+        step: "deploy".into(),
+        action: "cloudformation.deploy".into(),
+        attempt: 1,
+        params: Value::Null,
+    })));
+    for k in 0..12 {
+        let phase = if k == 11 { SubPhase::Started } else { SubPhase::Done };
+        app.on_msg(Msg::Entry(feed.entry(Event::SubStep {
+            step: "deploy".into(),
+            name: format!("part-{k:02}"),
+            attempt: 1,
+            phase,
+            data: Value::Null,
+        })));
+    }
+    let screen = screen(&app, 140, 34);
+    assert!(screen.contains("✓ 8 more sub-steps done"), "{screen}");
+    assert!(!screen.contains("part-07 "), "{screen}");
+    for shown in ["part-08", "part-09", "part-10", "▶ part-11"] {
+        assert!(screen.contains(shown), "{shown} is listed:\n{screen}");
+    }
+}
+
+#[test]
+fn enter_opens_a_steps_full_output_and_the_filter_narrows_the_calls() {
+    let mut app = app();
+    let mut feed = Feed(0);
+    running_flip(&mut app, &mut feed);
+    key(&mut app, KeyCode::Char('k'));
+    assert_eq!(app.shown_step(), 1, "k moves to the deploy step");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.dialog, Some(Dialog::Output { step: 1, scroll: 0 }));
+    let shown = screen(&app, 140, 34);
+    assert!(shown.contains("Output: deploy"), "{shown}");
+    assert!(shown.contains("RoleArn: arn:aws:iam::123456789012:role/console-failback"), "{shown}");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "create");
+    key(&mut app, KeyCode::Enter);
+    let shown = screen(&app, 140, 34);
+    assert!(shown.contains("AWS calls (1, filter `create`)"), "{shown}");
+    assert!(shown.contains("filter: create"), "the footer says a filter is on:\n{shown}");
+}

@@ -122,8 +122,8 @@ fn side_lines(app: &App, row: &ResourceView, side: Option<&SideView>, with_error
                             Some(rpo) if old > rpo => {
                                 (format!("recovery point {} old > RPO", age(at, app.now)), t.bad())
                             }
-                            Some(_) => (format!("recovery point {} old ✓ RPO", age(at, app.now)), t.ok()),
-                            None => (format!("recovery point {} old", age(at, app.now)), Style::new()),
+                            Some(_) => (format!("restorable to {} ago ✓", age(at, app.now)), t.ok()),
+                            None => (format!("restorable to {} ago", age(at, app.now)), Style::new()),
                         }
                     }
                     _ => (format!("{k} {v}"), Style::new()),

@@ -9,6 +9,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+/// More sub-steps than this under one step are summarised.
+const MAX_SUBSTEPS: usize = 8;
+/// How many done sub-steps stay listed when summarised.
+const KEEP_DONE: usize = 3;
+
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let snap = &app.snap;
@@ -37,7 +42,19 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         lines.push(line);
         let open = matches!(step.status, StepStatus::Running | StepStatus::AwaitingDecision) || i == shown;
         if open {
+            // A long action (EC2 failback: ~14 sub-steps per instance) keeps the list readable:
+            // what is open, and the last few done, with a count of the rest.
+            let done = step.substeps.iter().filter(|s| s.phase == SubPhase::Done).count();
+            let hide = if step.substeps.len() > MAX_SUBSTEPS { done.saturating_sub(KEEP_DONE) } else { 0 };
+            if hide > 0 {
+                lines.push(Line::from(Span::styled(format!("     ✓ {hide} more sub-steps done"), t.dim())));
+            }
+            let mut skipped = 0;
             for sub in &step.substeps {
+                if sub.phase == SubPhase::Done && skipped < hide {
+                    skipped += 1;
+                    continue;
+                }
                 let (sym, style) = match sub.phase {
                     SubPhase::Done => ("✓", t.ok()),
                     SubPhase::Started => ("▶", t.accent()),
