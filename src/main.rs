@@ -31,6 +31,34 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Crates whose verbose logs carry request contents.
+const SDK_TARGETS: &[&str] = &[
+    "aws_config",
+    "aws_runtime",
+    "aws_sigv4",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_smithy_xml",
+    "aws_smithy_json",
+    "aws_smithy_query",
+    "aws_sdk_cloudformation",
+    "aws_sdk_dynamodb",
+    "aws_sdk_ec2",
+    "aws_sdk_rds",
+    "aws_sdk_route53",
+    "aws_sdk_sts",
+    "aws_sdk_sso",
+    "aws_sdk_ssooidc",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tower",
+];
+
 /// Logs go to `<state dir>/logs/pilotlight.log` (level from `PILOTLIGHT_LOG`, default info),
 /// never to the terminal, which the console will own.
 fn init_logging(state_dir: &std::path::Path) {
@@ -41,8 +69,12 @@ fn init_logging(state_dir: &std::path::Path) {
     let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("pilotlight.log")) else {
         return;
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PILOTLIGHT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let wanted = std::env::var("PILOTLIGHT_LOG").unwrap_or_else(|_| "info".into());
+    // The SDK's and HTTP stack's debug and trace output holds whole requests, secret parameter
+    // values included: those crates never log below info, whatever PILOTLIGHT_LOG says.
+    let capped = SDK_TARGETS.iter().map(|t| format!("{t}=info")).collect::<Vec<_>>().join(",");
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{wanted},{capped}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{capped}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

@@ -3,6 +3,7 @@
 
 use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::ActionError;
+use crate::journal::SubPhase;
 use crate::runbook::yaml_tree::Seg;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -39,6 +40,15 @@ pub struct ExecParams {
     /// Run it in a dry run too (only for commands that change nothing).
     #[serde(default)]
     pub read_only: bool,
+    /// The environment whose region, profile and endpoint the command is given (`AWS_REGION`,
+    /// `AWS_PROFILE`, `AWS_ENDPOINT_URL`; in a sandbox run the sandbox's credentials instead of
+    /// the shell's). `env` entries override them.
+    #[serde(default = "default_environment")]
+    pub environment: String,
+}
+
+fn default_environment() -> String {
+    "primary".into()
 }
 
 impl Action for ExecParams {
@@ -58,6 +68,34 @@ impl Action for ExecParams {
             Command::Argv(v) if v.is_empty() => out.push((vec![Seg::Key("command".into())], "command is empty".into())),
             _ => {}
         }
+        out.extend(cx.environment("environment", &self.environment));
+        // A command line is readable by every local user (`ps`, /proc): secrets go through the
+        // command's environment instead.
+        let parts: Vec<&str> = match &self.command {
+            Command::Shell(s) => vec![s.as_str()],
+            Command::Argv(v) => v.iter().map(String::as_str).collect(),
+        };
+        let mut named = Vec::new();
+        for part in parts {
+            for r in crate::runbook::template::references(part).unwrap_or_default() {
+                if let crate::runbook::template::Ref::Input(name) = r
+                    && cx.runbook.inputs.get(&name).is_some_and(|i| i.secret)
+                    && !named.contains(&name)
+                {
+                    named.push(name);
+                }
+            }
+        }
+        for name in named {
+            let var = name.to_uppercase().replace('-', "_");
+            out.push((
+                vec![Seg::Key("command".into())],
+                format!(
+                    "secret input `{name}` cannot appear in `command`: every local user can read a command line \
+                     (ps); pass it in `env:` ({var}: \"{{{{ inputs.{name} }}}}\") and use ${var} in the command"
+                ),
+            ));
+        }
         if let Some(cwd) = &self.cwd
             && cx.check_files
             && !cx.base_dir.join(cwd).is_dir()
@@ -71,6 +109,10 @@ impl Action for ExecParams {
         if cx.dry_run && !self.read_only {
             cx.log.note(format!("dry run: would run `{}`", self.display()))?;
             return Ok([("exit_code".to_string(), json!(null))].into_iter().collect());
+        }
+        if cx.dry_run {
+            // On the runbook author's word: say so, so nobody mistakes it for a checked fact.
+            cx.log.note(format!("dry run: runs `{}` (declared read-only)", self.display()))?;
         }
         let mut cmd = match &self.command {
             Command::Shell(s) => {
@@ -87,7 +129,26 @@ impl Action for ExecParams {
                 c
             }
         };
+        // An attempt killed mid-command (SIGKILL, a crash) may have left the command's process
+        // group running: stop what is left of it before running the command again.
+        if let Some(left) = cx.recorded(SUBSTEP).filter(|s| s.is_open()) {
+            let pgid = left.detail.get("pgid").and_then(serde_json::Value::as_i64).unwrap_or(0) as i32;
+            let marker = left.detail.get("marker").and_then(serde_json::Value::as_str).unwrap_or("");
+            let stopped = stop_survivors(pgid, marker);
+            if stopped > 0 {
+                cx.log.note(format!(
+                    "stopped {stopped} process(es) the interrupted attempt left running (process group {pgid})"
+                ))?;
+            }
+        }
+        let marker = format!("{}/{}/{}", cx.run_id, cx.step, cx.attempt);
+        cmd.env(MARKER_ENV, &marker);
+        let (aws_env, aws_remove) = cx.envs.command_env(&self.environment);
+        for name in aws_remove {
+            cmd.env_remove(name);
+        }
         cmd.current_dir(cx.base_dir.join(self.cwd.as_deref().unwrap_or(".")))
+            .envs(aws_env)
             .envs(&self.env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -99,6 +160,8 @@ impl Action for ExecParams {
         let mut child =
             cmd.spawn().map_err(|e| ActionError::Failed(format!("cannot start `{}`: {e}", self.display())))?;
         let group = child.id().map(|pid| KillGroup(pid as i32));
+        // Journaled before waiting: a resume after a kill finds the group by its id and marker.
+        cx.log.substep(SUBSTEP, SubPhase::Started, json!({ "pgid": child.id(), "marker": marker }))?;
         let (out_buf, err_buf) = (Tail::default(), Tail::default());
         let readers = [
             tokio::spawn(out_buf.clone().fill(child.stdout.take())),
@@ -115,6 +178,7 @@ impl Action for ExecParams {
             }
         }
         let (stdout, stderr) = (out_buf.text(), err_buf.text());
+        cx.log.substep(SUBSTEP, SubPhase::Done, serde_json::Value::Null)?;
         let status = match waited {
             Ok(status) => {
                 status.map_err(|e| ActionError::Failed(format!("`{}` failed to run: {e}", self.display())))?
@@ -157,6 +221,40 @@ impl ExecParams {
             Command::Argv(v) => v.join(" "),
         }
     }
+}
+
+/// The sub-step that records the command's process group while it runs.
+const SUBSTEP: &str = "command";
+
+/// Set in every command's environment (`run/step/attempt`), so that a survivor of a killed
+/// attempt is recognised as ours before it is stopped (a process group id can be reused).
+const MARKER_ENV: &str = "PILOTLIGHT_COMMAND";
+
+/// Stops the processes of group `pgid` that carry `marker` in their environment; how many.
+fn stop_survivors(pgid: i32, marker: &str) -> usize {
+    if pgid <= 1 || marker.is_empty() {
+        return 0;
+    }
+    let wanted = format!("{MARKER_ENV}={marker}");
+    let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
+    let mut stopped = 0;
+    for entry in procs.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        // The process group is the 5th field of /proc/PID/stat, after the `(comm)` field.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let group = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<i32>().ok());
+        if group != Some(pgid) {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if environ.split(|b| *b == 0).any(|var| var == wanted.as_bytes()) {
+            // SAFETY: signals a process verified above to be in the recorded group and ours.
+            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                stopped += 1;
+            }
+        }
+    }
+    stopped
 }
 
 /// Kills the command's process group when dropped: on a timeout, and after a normal exit to

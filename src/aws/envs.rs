@@ -122,6 +122,44 @@ impl AwsEnvs {
         self.checked(env, spec, &config, log).await
     }
 
+    /// What a local command (an `exec` smoke test) is given, so that its AWS calls go where the
+    /// run's go: the environment's region and profile, the run's endpoint, and in a sandbox run
+    /// the sandbox's fake credentials in place of the shell's (which are removed, so a smoke
+    /// test can never reach real AWS with them). Returns the variables to set and to remove.
+    pub fn command_env(&self, env: &str) -> (Vec<(String, String)>, Vec<&'static str>) {
+        let mut set: Vec<(String, String)> = Vec::new();
+        let mut remove = Vec::new();
+        let spec = self.envs.get(env);
+        if let Some(e) = spec {
+            set.push(("AWS_REGION".into(), e.region.clone()));
+            set.push(("AWS_DEFAULT_REGION".into(), e.region.clone()));
+        }
+        if let Some(url) = self.options.endpoint_url.as_ref().or(spec.and_then(|e| e.endpoint_url.as_ref())) {
+            set.push(("AWS_ENDPOINT_URL".into(), url.clone()));
+        }
+        if self.options.sandbox_credentials {
+            set.push(("AWS_ACCESS_KEY_ID".into(), "testing".into()));
+            set.push(("AWS_SECRET_ACCESS_KEY".into(), "testing".into()));
+            set.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
+            remove.extend([
+                "AWS_SESSION_TOKEN",
+                "AWS_SECURITY_TOKEN",
+                "AWS_PROFILE",
+                "AWS_DEFAULT_PROFILE",
+                "AWS_ROLE_ARN",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "AWS_CONFIG_FILE",
+            ]);
+        } else if let Some(p) = spec.and_then(|e| e.profile.as_ref()) {
+            set.push(("AWS_PROFILE".into(), p.clone()));
+        }
+        (set, remove)
+    }
+
     /// The `account_id` the runbook expects for `env`, if any.
     pub fn expected_account(&self, env: &str) -> Option<String> {
         self.envs.get(env).and_then(|e| e.account_id.clone())

@@ -8,7 +8,6 @@ use super::status::{ResourceStatus, points_to};
 use super::{ActionError, AwsEnvs, CallLog, at, cfn, dns, ops};
 use crate::runbook::{Resource, ResourceType, Side};
 use aws_sdk_ec2::types::Filter;
-use std::collections::HashMap;
 
 /// Each named resource's status (or why that one could not be read).
 pub type Reads = Vec<(String, Result<ResourceStatus, String>)>;
@@ -121,14 +120,22 @@ async fn ec2(
                     s.details.push(detail("volumes", i.block_device_mappings().len()));
                     Ok(s)
                 }
-                many => Err(format!("{} live instances are named {id}", many.len())),
+                many => Err(format!(
+                    "ec2 DescribeInstances on {id} ({region}): {} live instances are named {id}; name one by its instance id",
+                    many.len()
+                )),
             };
             (name.clone(), read)
         })
         .collect())
 }
 
-/// One DescribeDBInstances (every instance, paged) for all of them.
+/// RDS identifiers are stored in lower case: `MyDb` in a runbook is `mydb` in AWS.
+fn same_id(a: Option<&str>, b: &str) -> bool {
+    a.is_some_and(|a| a.eq_ignore_ascii_case(b))
+}
+
+/// One DescribeDBInstances for all of them (filtered by identifier; more only when paged).
 async fn rds(
     client: &aws_sdk_rds::Client,
     log: &dyn CallLog,
@@ -139,7 +146,11 @@ async fn rds(
     let mut found = Vec::new();
     let mut marker = None;
     loop {
-        let req = client.describe_db_instances().set_marker(marker.take());
+        let filter = aws_sdk_rds::types::Filter::builder()
+            .name("db-instance-id")
+            .set_values(Some(ids.iter().map(|(_, id)| id.clone()).collect()))
+            .build();
+        let req = client.describe_db_instances().filters(filter).set_marker(marker.take());
         let out = ops::read(log, at(all, region), req, |r| r.send()).await??;
         found.extend(out.db_instances().iter().cloned());
         marker = out.marker().map(str::to_string);
@@ -150,7 +161,7 @@ async fn rds(
     Ok(ids
         .iter()
         .map(|(name, id)| {
-            let read = match found.iter().find(|d| d.db_instance_identifier() == Some(id.as_str())) {
+            let read = match found.iter().find(|d| same_id(d.db_instance_identifier(), id)) {
                 None => ResourceStatus::absent(),
                 Some(d) => {
                     let mut s = ResourceStatus::present(
@@ -173,7 +184,7 @@ async fn rds(
         .collect())
 }
 
-/// One DescribeDBClusters (every cluster, paged) for all of them.
+/// One DescribeDBClusters for all of them (filtered by identifier; more only when paged).
 async fn aurora(
     client: &aws_sdk_rds::Client,
     log: &dyn CallLog,
@@ -184,7 +195,11 @@ async fn aurora(
     let mut found = Vec::new();
     let mut marker = None;
     loop {
-        let req = client.describe_db_clusters().set_marker(marker.take());
+        let filter = aws_sdk_rds::types::Filter::builder()
+            .name("db-cluster-id")
+            .set_values(Some(ids.iter().map(|(_, id)| id.clone()).collect()))
+            .build();
+        let req = client.describe_db_clusters().filters(filter).set_marker(marker.take());
         let out = ops::read(log, at(all, region), req, |r| r.send()).await??;
         found.extend(out.db_clusters().iter().cloned());
         marker = out.marker().map(str::to_string);
@@ -195,7 +210,7 @@ async fn aurora(
     Ok(ids
         .iter()
         .map(|(name, id)| {
-            let read = match found.iter().find(|c| c.db_cluster_identifier() == Some(id.as_str())) {
+            let read = match found.iter().find(|c| same_id(c.db_cluster_identifier(), id)) {
                 None => ResourceStatus::absent(),
                 Some(c) => {
                     let mut s =
@@ -219,7 +234,8 @@ async fn aurora(
         .collect())
 }
 
-/// One DescribeStacks (every live stack, paged) for all of them.
+/// Stacks: one DescribeStacks by name for a single stack; for several, one DescribeStacks of
+/// every live stack (paged), matched by name or stack id.
 async fn stacks(
     client: &aws_sdk_cloudformation::Client,
     log: &dyn CallLog,
@@ -227,26 +243,29 @@ async fn stacks(
     all: &str,
     ids: &[(String, String)],
 ) -> Result<Reads, ActionError> {
-    let mut found: HashMap<String, String> = HashMap::new();
-    let mut token = None;
-    loop {
-        let req = client.describe_stacks().set_next_token(token.take());
-        let out = ops::read(log, at(all, region), req, |r| r.send()).await??;
-        for s in out.stacks() {
-            if let Some(n) = s.stack_name() {
-                found.insert(n.to_string(), cfn::status(s));
+    let mut found: Vec<aws_sdk_cloudformation::types::Stack> = Vec::new();
+    if let [(_, id)] = ids {
+        found.extend(cfn::describe_stack(client, log, id, region).await?);
+    } else {
+        let mut token = None;
+        loop {
+            let req = client.describe_stacks().set_next_token(token.take());
+            let out = ops::read(log, at(all, region), req, |r| r.send()).await??;
+            found.extend(out.stacks().iter().cloned());
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
             }
-        }
-        token = out.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
         }
     }
     Ok(ids
         .iter()
         .map(|(name, id)| {
-            let read = match found.get(id) {
-                Some(status) if status != "DELETE_COMPLETE" => ResourceStatus::present(Some(status.clone()), None),
+            let stack = found.iter().find(|s| s.stack_name() == Some(id.as_str()) || s.stack_id() == Some(id.as_str()));
+            let read = match stack.map(|s| (cfn::status(s), s.stack_id())) {
+                Some((status, stack_id)) if status != "DELETE_COMPLETE" => {
+                    ResourceStatus::present(Some(status), stack_id.map(str::to_string))
+                }
                 _ => ResourceStatus::absent(),
             };
             (name.clone(), Ok(read))

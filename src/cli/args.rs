@@ -55,6 +55,14 @@ pub enum Command {
     },
     /// List runs with their status
     Runs,
+    /// Give up an unfinished run (journaled with your name and the reason): it cannot be resumed
+    /// and no longer stops a new run of its runbook against the same environments
+    Abandon {
+        run_id: String,
+        /// Why (journaled; required)
+        #[arg(long)]
+        reason: String,
+    },
     /// Write a run's after-action report from its journal (Markdown, or JSON with --format json)
     #[command(
         long_about = "Write a run's after-action report from its journal (read only; works for a finished, failed or \
@@ -125,9 +133,15 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct Vars {
-    /// Set a runbook input (repeatable)
+    /// Set a runbook input (repeatable). Secret inputs are better given as
+    /// PILOTLIGHT_VAR_<NAME> environment variables, in a --var-file, or at the prompt
+    /// (asked without echo on a terminal when missing): the command line is visible to others
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+    /// Read inputs from a file of NAME=VALUE lines or a flat YAML mapping (repeatable;
+    /// PILOTLIGHT_VAR_<NAME> overrides a file, --var overrides both)
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Copy)]

@@ -1,9 +1,10 @@
 //! The commands. Each returns its exit code; problems are printed to standard error as they are
 //! found, naming the file, line and column or the resource and API.
 
-use super::args::{Command, Connect, Mode, ReportFormat, RunArgs};
+use super::args::{Command, Connect, Mode, ReportFormat, RunArgs, Vars};
 use super::exit::{FAILED, INVALID, OK};
 use super::sandbox_cmd;
+use super::vars::Purpose;
 use crate::aws::ConnectOptions;
 use crate::engine::{ResumeOptions, Run, RunOptions, RunStore, plan};
 use crate::runbook::{self, Gate, LoadError, inputs};
@@ -13,11 +14,12 @@ use std::path::{Path, PathBuf};
 pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
     match command {
         Command::Validate { runbooks } => validate(&runbooks),
-        Command::Plan { runbook, vars } => plan_cmd(&runbook, &vars.vars),
+        Command::Plan { runbook, vars } => plan_cmd(&runbook, &vars),
         Command::Run(args) => run(args, state_dir).await,
-        Command::Resume { run_id, vars, mode, connect } => resume(&run_id, &vars.vars, mode, &connect, state_dir).await,
-        Command::Status { runbook, vars, connect } => status(&runbook, &vars.vars, &connect, state_dir).await,
+        Command::Resume { run_id, vars, mode, connect } => resume(&run_id, &vars, mode, &connect, state_dir).await,
+        Command::Status { runbook, vars, connect } => status(&runbook, &vars, &connect, state_dir).await,
         Command::Runs => runs(state_dir),
+        Command::Abandon { run_id, reason } => abandon(&run_id, &reason, state_dir),
         Command::Report { run_id, format } => report(&run_id, format, state_dir),
         Command::Schema => {
             println!(
@@ -55,23 +57,19 @@ fn validate(paths: &[PathBuf]) -> u8 {
     code
 }
 
-/// Loads a runbook and resolves `--var`s (for a plan, secrets may be left out), printing every
-/// problem.
+/// Loads a runbook and resolves its inputs (`--var-file`, `PILOTLIGHT_VAR_*`, `--var`, the
+/// prompt; for a plan, secrets may be left out), printing every problem.
 fn load_with_inputs(
     path: &Path,
-    vars: &[String],
-    for_plan: bool,
+    vars: &Vars,
+    purpose: Purpose,
 ) -> Result<(runbook::LoadedRunbook, indexmap::IndexMap<String, serde_json::Value>), u8> {
     let loaded = runbook::load_file(path, &crate::actions::REGISTRY).map_err(|e| {
         eprintln!("{e}");
         INVALID
     })?;
-    let pairs: Vec<(String, String)> =
-        vars.iter().map(|v| inputs::split_var(v)).collect::<Result<_, _>>().map_err(|e| {
-            eprintln!("{e}");
-            INVALID
-        })?;
-    let resolve = if for_plan { inputs::resolve_for_plan } else { inputs::resolve };
+    let pairs = super::vars::gather(&loaded.runbook, vars, purpose)?;
+    let resolve = if purpose == Purpose::Plan { inputs::resolve_for_plan } else { inputs::resolve };
     let resolved = resolve(&loaded.runbook, &pairs).map_err(|problems| {
         for p in problems {
             eprintln!("{}: {p}", path.display());
@@ -81,8 +79,8 @@ fn load_with_inputs(
     Ok((loaded, resolved))
 }
 
-fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
-    let (loaded, resolved) = match load_with_inputs(path, vars, true) {
+fn plan_cmd(path: &Path, vars: &Vars) -> u8 {
+    let (loaded, resolved) = match load_with_inputs(path, vars, Purpose::Plan) {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -128,6 +126,13 @@ fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
         match (&s.action, &s.params) {
             (Some(a), Some(p)) => {
                 println!("    action: {a} {}", secrets.redact_json(p));
+                if a == "exec" {
+                    let declared = p.get("read_only").and_then(serde_json::Value::as_bool) == Some(true);
+                    println!(
+                        "    {}",
+                        if declared { "runs in dry run (declared read-only)" } else { "not run in a dry run" }
+                    );
+                }
                 println!(
                     "    timeout: {}  retries: {}  on_failure: {}",
                     s.timeout.as_deref().unwrap_or("default"),
@@ -142,7 +147,9 @@ fn plan_cmd(path: &Path, vars: &[String]) -> u8 {
 }
 
 /// Turns `--sandbox` / `--endpoint-url` into connection options; `None` when neither is given.
-fn connect_options(connect: &Connect, state_dir: &Path) -> Result<Option<ConnectOptions>, u8> {
+/// `shell`: whether `AWS_ENDPOINT_URL` counts as `--endpoint-url` (not on resume, where the
+/// run's recorded endpoint stands unless a flag says otherwise).
+fn connect_options(connect: &Connect, state_dir: &Path, shell: bool) -> Result<Option<ConnectOptions>, u8> {
     if connect.sandbox {
         let Some(info) = crate::sandbox::server::running(state_dir) else {
             eprintln!("{}", crate::sandbox::SandboxError::NotRunning);
@@ -152,23 +159,30 @@ fn connect_options(connect: &Connect, state_dir: &Path) -> Result<Option<Connect
     }
     // AWS_ENDPOINT_URL is read here rather than by clap, so that exporting it does not make
     // `--sandbox` conflict with it; it is recorded in the journal like the flag.
-    let url = connect.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
+    let from_shell = std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty());
+    if !shell && connect.endpoint_url.is_none() && from_shell.is_some() {
+        eprintln!(
+            "note: AWS_ENDPOINT_URL in your shell is not used on resume: the run goes on where it started \
+             (give --endpoint-url to change that; it is journaled)"
+        );
+    }
+    let url = connect.endpoint_url.clone().or(from_shell.filter(|_| shell));
     Ok(url.map(|u| ConnectOptions { endpoint_url: Some(u), sandbox_credentials: false }))
 }
 
 async fn run(args: RunArgs, state_dir: &Path) -> u8 {
-    let connect = match connect_options(&args.connect, state_dir) {
+    let connect = match connect_options(&args.connect, state_dir, args.resume.is_none()) {
         Ok(c) => c,
         Err(code) => return code,
     };
     if let Some(id) = &args.resume {
-        return resume_with(id, &args.vars.vars, args.mode, connect, state_dir).await;
+        return resume_with(id, &args.vars, args.mode, connect, state_dir).await;
     }
     let Some(path) = &args.runbook else {
         eprintln!("run: give a RUNBOOK or --resume RUN_ID");
         return INVALID;
     };
-    let (loaded, resolved) = match load_with_inputs(path, &args.vars.vars, false) {
+    let (loaded, resolved) = match load_with_inputs(path, &args.vars, Purpose::Run) {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -197,20 +211,26 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
     }
 }
 
-async fn resume(id: &str, vars: &[String], mode: Mode, connect: &Connect, state_dir: &Path) -> u8 {
-    match connect_options(connect, state_dir) {
+async fn resume(id: &str, vars: &Vars, mode: Mode, connect: &Connect, state_dir: &Path) -> u8 {
+    match connect_options(connect, state_dir, false) {
         Ok(c) => resume_with(id, vars, mode, c, state_dir).await,
         Err(code) => code,
     }
 }
 
-async fn resume_with(id: &str, vars: &[String], mode: Mode, connect: Option<ConnectOptions>, state_dir: &Path) -> u8 {
-    let secrets = match vars.iter().map(|v| inputs::split_var(v)).collect::<Result<Vec<_>, _>>() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return INVALID;
-        }
+async fn resume_with(id: &str, vars: &Vars, mode: Mode, connect: Option<ConnectOptions>, state_dir: &Path) -> u8 {
+    // The run's own runbook says which inputs are secret (and so asked for again).
+    let dir = RunStore::new(state_dir).dir(id);
+    let copy = crate::journal::read_entries(&dir.join(crate::engine::store::JOURNAL_FILE))
+        .ok()
+        .and_then(|(entries, _)| crate::engine::store::load_run_copy(&dir, &entries).ok());
+    let secrets = match copy {
+        Some((loaded, _, _)) => match super::vars::gather(&loaded.runbook, vars, Purpose::Resume) {
+            Ok(pairs) => pairs,
+            Err(code) => return code,
+        },
+        // No such run, or an unreadable one: the engine says which.
+        None => Vec::new(),
     };
     let max_parallel = mode.max_parallel.map(std::num::NonZeroUsize::get);
     let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets, max_parallel };
@@ -236,12 +256,12 @@ async fn resume_with(id: &str, vars: &[String], mode: Mode, connect: Option<Conn
     }
 }
 
-async fn status(path: &Path, vars: &[String], connect: &Connect, state_dir: &Path) -> u8 {
-    let (loaded, resolved) = match load_with_inputs(path, vars, false) {
+async fn status(path: &Path, vars: &Vars, connect: &Connect, state_dir: &Path) -> u8 {
+    let (loaded, resolved) = match load_with_inputs(path, vars, Purpose::Run) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let connect = match connect_options(connect, state_dir) {
+    let connect = match connect_options(connect, state_dir, true) {
         Ok(c) => c.unwrap_or_default(),
         Err(code) => return code,
     };
@@ -297,6 +317,31 @@ fn runs(state_dir: &Path) -> u8 {
     if errors.is_empty() { OK } else { FAILED }
 }
 
+fn abandon(id: &str, reason: &str, state_dir: &Path) -> u8 {
+    match crate::engine::conflict::abandon(&RunStore::new(state_dir), id, reason) {
+        Ok(true) => {
+            println!("run {id} abandoned; its report: pilotlight report {id}");
+            OK
+        }
+        Ok(false) => {
+            println!("run {id} was already abandoned");
+            OK
+        }
+        Err(e @ (crate::engine::EngineError::NotFound(_) | crate::engine::EngineError::Invalid(_))) => {
+            eprintln!("{e}");
+            INVALID
+        }
+        Err(crate::engine::EngineError::AlreadySucceeded(_)) => {
+            eprintln!("run {id} succeeded; there is nothing to abandon");
+            FAILED
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            FAILED
+        }
+    }
+}
+
 /// Prints a run's after-action report. Nothing is written to the run directory: the report is
 /// rebuilt from the journal each time, so it always matches it.
 fn report(id: &str, format: ReportFormat, state_dir: &Path) -> u8 {
@@ -332,7 +377,7 @@ async fn watch(id: &str, connect: &Connect, state_dir: &Path) -> u8 {
         );
         return INVALID;
     }
-    let connect = match connect_options(connect, state_dir) {
+    let connect = match connect_options(connect, state_dir, false) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -366,7 +411,7 @@ async fn demo(mode: Mode, state_dir: &Path) -> u8 {
     }
     let args = RunArgs {
         runbook: Some(bundled_failback()),
-        vars: super::args::Vars { vars: Vec::new() },
+        vars: super::args::Vars { vars: Vec::new(), var_files: Vec::new() },
         mode,
         dry_run: false,
         resume: None,

@@ -7,6 +7,7 @@ pub mod front;
 pub mod print;
 pub mod prompt;
 pub mod sandbox_cmd;
+pub mod vars;
 
 pub use args::Cli;
 

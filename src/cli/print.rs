@@ -11,8 +11,12 @@ pub fn line(entry: &Entry) -> Option<String> {
             if *dry_run { " (dry run)" } else { "" },
             endpoint_url.as_ref().map(|u| format!(" against {u}")).unwrap_or_default()
         ),
-        Event::RunResumed { user } => format!("run resumed by {user}"),
+        Event::RunResumed { user, endpoint_override } => match endpoint_override {
+            Some(to) => format!("run resumed by {user}, acting against {to} instead of what the run recorded"),
+            None => format!("run resumed by {user}"),
+        },
         Event::RunInterrupted { user } => format!("run interrupted by {user}"),
+        Event::RunAbandoned { user, reason } => format!("run abandoned by {user}: {reason}"),
         Event::StepStatus { step, status, reason } => {
             let word = match status {
                 StepStatus::Pending => "pending",

@@ -13,6 +13,9 @@ use crate::runbook::Gate;
 use std::time::SystemTime;
 use tokio::sync::oneshot;
 
+/// Decision keys pressed sooner than this after a decision's dialog opens are ignored.
+pub const DECISION_DELAY: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// The three panes, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -102,6 +105,9 @@ pub struct App {
     pub limits: std::cell::Cell<Limits>,
     /// Paces the resource poller: quick while an action runs, slow while the run waits.
     pub poll: Option<Pacing>,
+    /// When the pending decision's dialog opened, and how long decision keys are ignored after.
+    pub decision_opened: Option<std::time::Instant>,
+    pub decision_delay: std::time::Duration,
 }
 
 /// The poller's pace, set from what the run is doing.
@@ -144,12 +150,26 @@ impl App {
             dirty: true,
             limits: Default::default(),
             poll: None,
+            decision_opened: None,
+            decision_delay: DECISION_DELAY,
         }
     }
 
     /// The step shown in the centre.
     pub fn shown_step(&self) -> usize {
-        self.selected.unwrap_or_else(|| self.snap.current()).min(self.snap.steps.len().saturating_sub(1))
+        let pending = self.pending.as_ref().and_then(|p| self.snap.step_index(p.step()));
+        self.selected.or(pending).unwrap_or_else(|| self.snap.current()).min(self.snap.steps.len().saturating_sub(1))
+    }
+
+    /// Whether the decision waiting is a type-to-confirm gate (its dialog is a text field).
+    pub fn typing_gate(&self) -> bool {
+        matches!(&self.pending, Some(Pending::Gate(a, _)) if matches!(a.gate, Gate::TypeToConfirm(_)))
+    }
+
+    /// Whether a decision key arrives too soon after its dialog opened: a second press of a
+    /// key meant for the previous gate must not pass the next one unseen.
+    pub fn too_soon(&self) -> bool {
+        self.decision_opened.is_some_and(|t| t.elapsed() < self.decision_delay)
     }
 
     /// Applies a message from the engine, the poller or a signal.
@@ -160,23 +180,8 @@ impl App {
                 self.snap.apply(&entry);
                 self.pace(matches!(entry.event, crate::journal::Event::ActionFinished { .. }));
             }
-            Msg::Gate(ask, reply) => {
-                let ticked = match &ask.gate {
-                    Gate::Checklist(items) => vec![false; items.len()],
-                    _ => Vec::new(),
-                };
-                self.selected = None;
-                self.scroll = 0;
-                self.pending = Some(Pending::Gate(ask, reply));
-                self.parked = None;
-                self.dialog = Some(Dialog::Gate { ticked, cursor: 0, typed: String::new() });
-            }
-            Msg::Failure(ask, reply) => {
-                self.selected = None;
-                self.pending = Some(Pending::Failure(ask, reply));
-                self.parked = None;
-                self.dialog = Some(Dialog::Failure);
-            }
+            Msg::Gate(ask, reply) => self.ask(Pending::Gate(ask, reply)),
+            Msg::Failure(ask, reply) => self.ask(Pending::Failure(ask, reply)),
             Msg::Resources(r) => self.resources = r,
             Msg::Finished(result) => {
                 if let Err(e) = &result {
@@ -195,10 +200,22 @@ impl App {
         }
     }
 
+    /// A decision the engine waits for: shown at once, in its dialog.
+    fn ask(&mut self, pending: Pending) {
+        self.selected = None;
+        self.scroll = 0;
+        self.pending = Some(pending);
+        self.parked = None;
+        self.dialog = self.decision_dialog();
+        self.decision_opened = Some(std::time::Instant::now());
+    }
+
     /// Polls quickly while an action runs and slowly otherwise; reads at once when an action
     /// starts or ends (the resources it touched should not wait for the next turn).
     fn pace(&mut self, action_ended: bool) {
-        let running = self.snap.steps.iter().any(|s| s.status == crate::journal::StepStatus::Running);
+        let running = self.snap.status == RunStatus::Running
+            && !self.snap.interrupted
+            && self.snap.steps.iter().any(|s| s.status == crate::journal::StepStatus::Running);
         let Some(p) = &mut self.poll else { return };
         if running != p.running {
             p.running = running;
@@ -246,9 +263,9 @@ impl App {
     }
 
     /// The dialog for the pending decision, reopened after Esc hid it.
-    pub fn decision_dialog(&mut self) -> Option<Dialog> {
-        if let Some(parked) = self.parked.take() {
-            return Some(parked);
+    pub fn decision_dialog(&self) -> Option<Dialog> {
+        if let Some(parked) = &self.parked {
+            return Some(parked.clone());
         }
         match &self.pending {
             Some(Pending::Gate(ask, _)) => Some(Dialog::Gate {

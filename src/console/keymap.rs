@@ -81,6 +81,7 @@ impl Keymap {
                 Err(e) => problems.push(format!("{}: cannot read: {e}", path.display())),
             }
         }
+        problems.extend(map.conflicts());
         (map, problems)
     }
 
@@ -104,16 +105,47 @@ impl Keymap {
                 continue;
             };
             let mut parsed = Vec::new();
+            let mut bad = false;
             for key in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
                 match parse_key(key) {
                     Some(k) => parsed.push(k),
-                    None => problems.push(format!("{at}: unknown key `{key}`")),
+                    None => {
+                        problems.push(format!("{at}: unknown key `{key}`; this line is ignored"));
+                        bad = true;
+                    }
                 }
+            }
+            if parsed.is_empty() && !bad {
+                problems.push(format!("{at}: `{}` has no key; this line is ignored", name.trim()));
+            }
+            // A line with any mistake leaves the action as it was: an action must never end up
+            // with no key (quit least of all).
+            if bad || parsed.is_empty() {
+                continue;
             }
             bindings.retain(|(a, _)| *a != action);
             bindings.push((action, parsed));
         }
         (Keymap { bindings }, problems)
+    }
+
+    /// Keys bound to more than one action (the first action in the file's order wins).
+    fn conflicts(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, (a, keys)) in self.bindings.iter().enumerate() {
+            for k in keys {
+                if let Some((b, _)) = self.bindings[..i].iter().find(|(_, ks)| ks.contains(k)) {
+                    out.push(format!(
+                        "key `{}` is bound to both {} and {}; {} wins",
+                        key_name(*k),
+                        name(*b),
+                        name(*a),
+                        name(*b)
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// The action a key press asks for, if any.
@@ -127,6 +159,11 @@ impl Keymap {
         let keys = self.bindings.iter().find(|(a, _)| *a == action).map(|(_, k)| k.as_slice()).unwrap_or(&[]);
         keys.iter().map(|k| key_name(*k)).collect::<Vec<_>>().join("/")
     }
+}
+
+/// An action's name in the file.
+fn name(action: Action) -> &'static str {
+    ACTIONS.iter().find(|(a, _, _)| *a == action).map_or("?", |(_, n, _)| n)
 }
 
 /// Shift is part of the character for letters and symbols; drop it so `G` matches `G`.
@@ -225,13 +262,26 @@ mod tests {
     fn a_user_file_overrides_only_what_it_names_and_reports_its_mistakes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
-        std::fs::write(&path, "# mine\nquit = Q\nfly = x\ndown = j, hyper-j\n").unwrap();
+        std::fs::write(&path, "# mine\nquit = Q\nfly = x\ndown = x, hyper-j\nhelp =\ntoggle = y\n").unwrap();
         let (map, problems) = Keymap::load(Some(&path));
         assert_eq!(map.action(&press(KeyCode::Char('Q'), KeyModifiers::SHIFT)), Some(Action::Quit));
         assert_eq!(map.action(&press(KeyCode::Char('q'), KeyModifiers::NONE)), None, "q is no longer quit");
         assert_eq!(map.action(&press(KeyCode::Char('k'), KeyModifiers::NONE)), Some(Action::Up), "defaults stay");
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(
+            map.action(&press(KeyCode::Char('x'), KeyModifiers::NONE)),
+            None,
+            "a line with a bad key is ignored"
+        );
+        assert_eq!(map.action(&press(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Action::Down));
+        assert_eq!(
+            map.action(&press(KeyCode::Char('?'), KeyModifiers::NONE)),
+            Some(Action::Help),
+            "an empty line keeps ?"
+        );
+        assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems[0].ends_with("keys.conf:3: unknown action `fly`; known: up, down, page_up, page_down, top, bottom, next_pane, prev_pane, open, back, help, filter, quit, toggle, approve, skip, abort, retry"), "{}", problems[0]);
-        assert!(problems[1].ends_with("keys.conf:4: unknown key `hyper-j`"), "{}", problems[1]);
+        assert!(problems[1].ends_with("keys.conf:4: unknown key `hyper-j`; this line is ignored"), "{}", problems[1]);
+        assert!(problems[2].ends_with("keys.conf:5: `help` has no key; this line is ignored"), "{}", problems[2]);
+        assert_eq!(problems[3], "key `y` is bound to both toggle and approve; toggle wins");
     }
 }

@@ -5,7 +5,7 @@ use super::app::{App, Dialog, Exit, Pane, Pending};
 use super::keymap::Action;
 use crate::engine::{FailureAnswer, GateAnswer};
 use crate::runbook::Gate;
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
 /// Lines one page scroll moves.
 const PAGE: u16 = 10;
@@ -21,7 +21,14 @@ impl App {
             self.on_typing_key(key);
             return;
         }
-        let Some(action) = self.keymap.action(&key) else { return };
+        // Ctrl-C always offers to quit, whatever the key file says.
+        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        let Some(action) = (if ctrl_c { Some(Action::Quit) } else { self.keymap.action(&key) }) else { return };
+        let deciding = matches!(action, Action::Approve | Action::Open | Action::Retry);
+        if deciding && self.too_soon() && matches!(self.dialog, Some(Dialog::Gate { .. } | Dialog::Failure)) {
+            self.notice = Some("a new decision just opened: read it, then answer".into());
+            return;
+        }
         match self.dialog.clone() {
             Some(Dialog::Gate { ticked, cursor, typed }) => self.on_gate_key(action, ticked, cursor, typed),
             Some(Dialog::Failure) => match action {
@@ -29,6 +36,10 @@ impl App {
                 Action::Skip => self.dialog = Some(Dialog::SkipReason(String::new())),
                 Action::Abort => self.dialog = Some(Dialog::ConfirmAbort),
                 Action::Back => self.park(),
+                Action::Quit => {
+                    self.park();
+                    self.dialog = Some(Dialog::ConfirmQuit);
+                }
                 _ => {}
             },
             Some(Dialog::ConfirmAbort) => match action {
@@ -65,9 +76,7 @@ impl App {
     fn typing(&self) -> bool {
         match &self.dialog {
             Some(Dialog::SkipReason(_) | Dialog::Filter(_)) => true,
-            Some(Dialog::Gate { .. }) => {
-                matches!(&self.pending, Some(Pending::Gate(a, _)) if matches!(a.gate, Gate::TypeToConfirm(_)))
-            }
+            Some(Dialog::Gate { .. }) => self.typing_gate(),
             _ => false,
         }
     }
@@ -79,7 +88,7 @@ impl App {
             _ => return,
         };
         match key.code {
-            KeyCode::Char(c) if !key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => text.push(c),
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
             KeyCode::Backspace => {
                 text.pop();
             }
@@ -88,10 +97,19 @@ impl App {
                 Dialog::Filter(_) => self.dialog = None,
                 _ => self.park(),
             },
-            KeyCode::Enter => self.submit_text(),
+            KeyCode::Enter => {
+                if matches!(dialog, Dialog::Gate { .. }) && self.too_soon() {
+                    self.notice = Some("a new decision just opened: read it, then answer".into());
+                    return;
+                }
+                self.submit_text()
+            }
             _ => {
-                // Ctrl-C and the like still work while typing.
-                if self.keymap.action(&key) == Some(Action::Quit) {
+                // Ctrl-C still offers to quit while typing; a gate's text is kept.
+                if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+                    if matches!(dialog, Dialog::Gate { .. }) {
+                        self.park();
+                    }
                     self.dialog = Some(Dialog::ConfirmQuit);
                 }
             }
@@ -179,7 +197,9 @@ impl App {
 
     /// Hides the decision's dialog (Esc), keeping what was entered.
     fn park(&mut self) {
-        self.parked = self.dialog.take();
+        if let Some(d @ (Dialog::Gate { .. } | Dialog::Failure)) = self.dialog.take() {
+            self.parked = Some(d);
+        }
     }
 
     fn on_main_key(&mut self, action: Action) {

@@ -118,14 +118,16 @@ pub async fn drive(run: Run, tx: Sender, mut rx: mpsc::UnboundedReceiver<Msg>) -
         _ = driving => unreachable!("the drive future never completes"),
     };
     drop(guard);
+    // The drive future is gone: unless the run ended, it stopped here, whatever ended the
+    // console (a quit, a signal, a terminal error), and the journal says so.
+    if app.finished.is_none() {
+        run.interrupted()?;
+    }
     let exit = exit.map_err(|source| EngineError::Io { context: "the console failed".into(), source })?;
     Ok(match app.finished {
         Some(Ok(status)) => Ended::Finished(status),
         Some(Err(e)) => Ended::Error(e),
-        None => {
-            run.interrupted()?;
-            Ended::Left { signal: exit == Exit::Signal }
-        }
+        None => Ended::Left { signal: exit == Exit::Signal },
     })
 }
 

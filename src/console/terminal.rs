@@ -12,6 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// The thread that draws (the one that entered the console). A panic elsewhere (a background
+/// task, which tokio catches) must not restore the terminal under a console still drawing.
+static OWNER: std::sync::OnceLock<std::sync::Mutex<Option<std::thread::ThreadId>>> = std::sync::OnceLock::new();
+
+fn owner() -> &'static std::sync::Mutex<Option<std::thread::ThreadId>> {
+    OWNER.get_or_init(|| std::sync::Mutex::new(None))
+}
+
 /// Puts the terminal back as it was. Safe to call twice and from the panic hook; never panics.
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
@@ -39,6 +47,7 @@ pub struct Guard {
 impl Guard {
     pub fn enter() -> std::io::Result<Guard> {
         install_panic_hook();
+        *owner().lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
         if let Err(e) = execute!(stdout(), EnterAlternateScreen, EnableMouseCapture) {
@@ -68,7 +77,10 @@ fn install_panic_hook() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            restore();
+            let drawing = *owner().lock().unwrap_or_else(|p| p.into_inner());
+            if drawing.is_none_or(|id| id == std::thread::current().id()) {
+                restore();
+            }
             previous(info);
         }));
     });

@@ -30,6 +30,8 @@ fn app() -> App {
     let (keys, _) = Keymap::load(None);
     let mut app = App::new(snap, resources, keys, Theme { color: false });
     app.now = parse_ts("2026-11-22T12:02:00.000Z").unwrap();
+    // Keys in these tests come one after another at once; the guard has its own test.
+    app.decision_delay = Duration::ZERO;
     app
 }
 
@@ -406,4 +408,57 @@ fn enter_opens_a_steps_full_output_and_the_filter_narrows_the_calls() {
     let shown = screen(&app, 140, 34);
     assert!(shown.contains("AWS calls (1, filter `create`)"), "{shown}");
     assert!(shown.contains("filter: create"), "the footer says a filter is on:\n{shown}");
+}
+
+#[test]
+fn a_second_press_meant_for_the_last_gate_does_not_pass_the_next_one() {
+    let mut app = app();
+    app.decision_delay = super::app::DECISION_DELAY;
+    let mut feed = Feed(0);
+    started(&mut app, &mut feed);
+    let mut answer = ask_gate(&mut app, &mut feed, 1);
+    key(&mut app, KeyCode::Char('y'));
+    assert!(answer.try_recv().is_err(), "y right after the dialog opened is ignored");
+    assert_eq!(app.notice.as_deref(), Some("a new decision just opened: read it, then answer"));
+    std::thread::sleep(super::app::DECISION_DELAY);
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(answer.try_recv().unwrap(), GateAnswer::Approve { typed: None, checked: vec![] });
+}
+
+#[test]
+fn ctrl_c_offers_to_quit_whatever_the_key_file_says_and_keeps_a_failure_waiting() {
+    let mut app = app();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.conf");
+    std::fs::write(&file, "quit = Q\n").unwrap();
+    let (keys, problems) = Keymap::load(Some(&file));
+    assert!(problems.is_empty(), "{problems:?}");
+    app.keymap = keys;
+    let mut feed = Feed(0);
+    started(&mut app, &mut feed);
+    let (reply, mut answer) = oneshot::channel();
+    app.on_msg(Msg::Failure(
+        FailureAsk { step: "deploy".into(), attempt: 1, error: "boom\nsecond line".into() },
+        reply,
+    ));
+    app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(app.dialog, Some(Dialog::ConfirmQuit));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.dialog, Some(Dialog::Failure), "the failure is still waiting, and enter reopens it");
+    key(&mut app, KeyCode::Char('r'));
+    assert_eq!(answer.try_recv().unwrap(), FailureAnswer::Retry);
+}
+
+#[test]
+fn a_resumed_failure_decision_is_shown_on_its_own_step() {
+    let mut app = app();
+    let mut feed = Feed(0);
+    started(&mut app, &mut feed);
+    status(&mut app, &mut feed, "primary-ready", StepStatus::Succeeded);
+    status(&mut app, &mut feed, "deploy", StepStatus::Failed);
+    status(&mut app, &mut feed, "flip", StepStatus::Failed);
+    let (reply, _answer) = oneshot::channel();
+    app.on_msg(Msg::Failure(FailureAsk { step: "deploy".into(), attempt: 1, error: "boom".into() }, reply));
+    assert_eq!(app.shown_step(), 1, "the step the decision is about, not the last one that failed");
 }

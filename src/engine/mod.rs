@@ -3,6 +3,7 @@
 //! journal entries.
 
 mod action_run;
+pub mod conflict;
 pub mod follow;
 mod group;
 mod guard;
@@ -48,6 +49,9 @@ pub enum EngineError {
     Locked(String),
     #[error("run {0} has already succeeded; there is nothing to resume")]
     AlreadySucceeded(String),
+    /// Another unfinished run acts on the same environments.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// How a run acts.
@@ -140,7 +144,10 @@ fn restore_secrets(
                 }
                 Err(e) => problems.push(format!("--var {name}: {}", crate::runbook::inputs::scrub(spec, &e, raw))),
             },
-            None => problems.push(format!("input `{name}` is secret and not in the journal: give --var {name}=VALUE")),
+            None => problems.push(format!(
+                "input `{name}` is secret and not in the journal: give it again as {}, in a --var-file, or with --var {name}=VALUE",
+                crate::runbook::inputs::env_var_name(name)
+            )),
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(EngineError::Invalid(problems.join("\n"))) }
@@ -175,6 +182,15 @@ impl Run {
     ) -> Result<Run, EngineError> {
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let deferred = plan::deferred_roles(&loaded);
+        // Checked and created under one lock, so two operators starting at once cannot both pass.
+        let _starting = store
+            .start_lock()
+            .map_err(|source| EngineError::Io { context: "cannot lock the run directory".into(), source })?;
+        if !options.dry_run
+            && let Some(message) = conflict::unfinished_twin(store, &loaded, &inputs, &options.connect)
+        {
+            return Err(EngineError::Conflict(message));
+        }
         let (id, dir) = store
             .create(&loaded.runbook.name)
             .map_err(|source| EngineError::Io { context: "cannot create the run directory".into(), source })?;
@@ -226,14 +242,31 @@ impl Run {
         let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
         let (journal, entries) = Journal::open(&journal_path)?;
         let state = RunState::replay(&entries);
-        if state.status() == RunStatus::Succeeded {
-            return Err(EngineError::AlreadySucceeded(id.to_string()));
+        match state.status() {
+            RunStatus::Succeeded => return Err(EngineError::AlreadySucceeded(id.to_string())),
+            RunStatus::Abandoned => {
+                return Err(EngineError::Invalid(format!(
+                    "run {id} was abandoned (see `pilotlight report {id}`); start a new run instead"
+                )));
+            }
+            _ => {}
         }
         let (loaded, mut inputs, recorded) = store::load_run_copy(&dir, &entries)?;
         let dry_run = matches!(state.started, Some(Event::RunStarted { dry_run: true, .. }));
         restore_secrets(&loaded, &mut inputs, &given)?;
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let deferred = plan::deferred_roles(&loaded);
+        // A resume told to act elsewhere than the run recorded says so in the journal.
+        let endpoint_override = connect
+            .as_ref()
+            .filter(|c| {
+                c.endpoint_url != recorded.endpoint_url || c.sandbox_credentials != recorded.sandbox_credentials
+            })
+            .map(|c| match (&c.endpoint_url, c.sandbox_credentials) {
+                (Some(url), true) => format!("sandbox {url}"),
+                (Some(url), false) => format!("endpoint {url}"),
+                (None, _) => "AWS default endpoints".to_string(),
+            });
         let connect = connect.unwrap_or(recorded);
         let secrets = Secrets::new(&loaded.runbook, &inputs);
         // Journaled outputs and sub-step records hold markers where secrets were; later steps
@@ -247,7 +280,7 @@ impl Run {
             }
         }
         let recorder = Recorder::new(journal, state, observer, secrets.clone());
-        recorder.record(Event::RunResumed { user: os_user() })?;
+        recorder.record(Event::RunResumed { user: os_user(), endpoint_override })?;
         let max_parallel = effective_parallel(max_parallel, loaded.runbook.max_parallel);
         Ok(Run {
             id: id.to_string(),
@@ -370,6 +403,11 @@ impl Run {
             let answer = if self.auto_approve {
                 FailureAnswer::Retry
             } else {
+                // Journaled before the question, as after a failure in this drive, so a front
+                // end (and `watch`) shows which step waits for the decision.
+                if st.status != StepStatus::AwaitingDecision {
+                    self.status(&step.id, StepStatus::AwaitingDecision, Some(error.clone()))?;
+                }
                 operator.failure(FailureRequest { step, attempt: st.attempts, error }).await
             };
             match self.record_failure_decision(step, &answer, self.auto_approve)? {

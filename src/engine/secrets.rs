@@ -121,6 +121,7 @@ impl Secrets {
                 self.redact_opt(error);
             }
             Event::FailureDecided { reason, .. } => self.redact_opt(reason),
+            Event::RunAbandoned { reason, .. } => self.redact_str(reason),
             Event::RunStarted { .. }
             | Event::RunResumed { .. }
             | Event::RunInterrupted { .. }

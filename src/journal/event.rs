@@ -40,6 +40,9 @@ pub enum RunStatus {
     Failed,
     /// An operator aborted (resumable).
     Aborted,
+    /// Given up with `pilotlight abandon` (who and why are journaled); not resumable, and it no
+    /// longer stops a new run of the same runbook.
+    Abandoned,
 }
 
 impl RunStatus {
@@ -49,6 +52,7 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Aborted => "aborted",
+            RunStatus::Abandoned => "abandoned",
         }
     }
 }
@@ -113,6 +117,10 @@ pub enum Event {
     },
     RunResumed {
         user: String,
+        /// Where calls go from now on, when the resume was told something other than what the
+        /// run recorded (`endpoint URL`, `sandbox URL`, `AWS default endpoints`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint_override: Option<String>,
     },
     /// The account guard, run for every environment before step 1 (on start and on resume): the
     /// account STS reported for the environment's credentials, and what the runbook expects.
@@ -133,6 +141,11 @@ pub enum Event {
     /// The operator stopped the process (Ctrl-C); the run stays resumable.
     RunInterrupted {
         user: String,
+    },
+    /// `pilotlight abandon`: the run is given up (followed by `run_finished` with `abandoned`).
+    RunAbandoned {
+        user: String,
+        reason: String,
     },
     StepStatus {
         step: String,

@@ -156,7 +156,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let mut j = Journal::create(&path).unwrap();
-        j.append(Event::RunResumed { user: "a".into() }).unwrap();
+        j.append(Event::RunResumed { user: "a".into(), endpoint_override: None }).unwrap();
         j.append(Event::RunFinished { status: RunStatus::Failed }).unwrap();
         drop(j);
         let good = std::fs::metadata(&path).unwrap().len();
@@ -164,7 +164,7 @@ mod tests {
         let (mut j, entries) = Journal::open(&path).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), good, "the torn tail is cut off");
-        assert_eq!(j.append(Event::RunResumed { user: "b".into() }).unwrap().seq, 3);
+        assert_eq!(j.append(Event::RunResumed { user: "b".into(), endpoint_override: None }).unwrap().seq, 3);
         assert_eq!(read_entries(&path).unwrap().0.len(), 3);
     }
 
@@ -173,7 +173,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let mut j = Journal::create(&path).unwrap();
-        j.append(Event::RunResumed { user: "a".into() }).unwrap();
+        j.append(Event::RunResumed { user: "a".into(), endpoint_override: None }).unwrap();
         drop(j);
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"garbage\n{}\n").unwrap();
         let err = read_entries(&path).unwrap_err();
@@ -185,7 +185,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let mut j = Journal::create(&path).unwrap();
-        j.append(Event::RunResumed { user: "a".into() }).unwrap();
+        j.append(Event::RunResumed { user: "a".into(), endpoint_override: None }).unwrap();
         drop(j);
         std::fs::OpenOptions::new()
             .append(true)

@@ -172,6 +172,7 @@ impl RunState {
             Event::AwsCall { .. }
             | Event::ActionLog { .. }
             | Event::RunInterrupted { .. }
+            | Event::RunAbandoned { .. }
             | Event::AccountChecked { .. } => {}
         }
     }
@@ -303,7 +304,12 @@ mod tests {
         assert_eq!(state.step("move").attempts, 3, "attempts are never reset");
         assert!(state.step("move").in_flight);
 
-        events.extend([finished(3, false), Event::RunResumed { user: "tester".into() }, started(4), finished(4, true)]);
+        events.extend([
+            finished(3, false),
+            Event::RunResumed { user: "tester".into(), endpoint_override: None },
+            started(4),
+            finished(4, true),
+        ]);
         let state = RunState::replay(&entries(events));
         assert_eq!(state.step("move").failures_since_decision, 1, "a resume does not reset it; a success adds none");
         assert_eq!(state.step("move").status, StepStatus::Succeeded);

@@ -137,8 +137,9 @@ fn header(entries: &[Entry], state: &RunState) -> Option<RunHeader> {
     for e in entries {
         let (what, who, status) = match &e.event {
             Event::RunStarted { user, .. } => (SessionKind::Started, Some(user.clone()), None),
-            Event::RunResumed { user } => (SessionKind::Resumed, Some(user.clone()), None),
+            Event::RunResumed { user, .. } => (SessionKind::Resumed, Some(user.clone()), None),
             Event::RunInterrupted { user } => (SessionKind::Interrupted, Some(user.clone()), None),
+            Event::RunAbandoned { user, .. } => (SessionKind::Abandoned, Some(user.clone()), None),
             Event::RunFinished { status } => (SessionKind::Finished, None, Some(*status)),
             Event::AccountChecked { env, region, expected, account, ok, message, .. } => {
                 accounts.push(AccountCheck {

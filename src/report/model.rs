@@ -78,6 +78,7 @@ pub enum SessionKind {
     Started,
     Resumed,
     Interrupted,
+    Abandoned,
     Finished,
 }
 

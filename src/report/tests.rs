@@ -384,7 +384,7 @@ fn a_call_cut_off_by_a_kill_stays_unanswered_after_the_resume() {
         (1, action(s, "rds.failback", 1)),
         (2, sub(s, "orders_db/keep", Started, Value::Null)),
         (3, call(s, "ModifyDBInstance", "orders-db", true, CallOutcome::Sending)),
-        (60, Event::RunResumed { user: "carol".into() }),
+        (60, Event::RunResumed { user: "carol".into(), endpoint_override: None }),
         (61, action(s, "rds.failback", 2)),
         (61, call(s, "DescribeDBInstances", "orders-db", false, CallOutcome::Ok)),
         (62, sub(s, "orders_db/keep", Started, Value::Null)),
@@ -458,5 +458,8 @@ fn markdown_has_every_section_and_json_reads_back() {
     assert!(md.contains("snapshot pl-snap creating"), "what the sub-step waited for");
     let json = serde_json::to_string(&report).unwrap();
     assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
-    assert!(build(&entries(vec![(0, Event::RunResumed { user: "x".into() })]), None).is_none(), "no run_started");
+    assert!(
+        build(&entries(vec![(0, Event::RunResumed { user: "x".into(), endpoint_override: None })]), None).is_none(),
+        "no run_started"
+    );
 }

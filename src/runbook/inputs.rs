@@ -184,6 +184,11 @@ fn resolve_inner(
     if problems.is_empty() { Ok(out) } else { Err(problems) }
 }
 
+/// The environment variable that gives an input: `PILOTLIGHT_VAR_DB_PASSWORD` for `db_password`.
+pub fn env_var_name(input: &str) -> String {
+    format!("PILOTLIGHT_VAR_{}", input.to_uppercase().replace('-', "_"))
+}
+
 /// Splits `key=value`.
 pub fn split_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {

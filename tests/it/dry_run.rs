@@ -48,3 +48,41 @@ fn dry_run_sends_no_mutating_call() {
         assert!(notes.iter().any(|n| n.contains(expected)), "{expected:?} in {notes:#?}");
     }
 }
+
+#[test]
+fn a_command_declared_read_only_says_so_in_the_plan_and_the_dry_run() {
+    let state = state_dir();
+    let rb = state.path().join("smoke.yaml");
+    std::fs::write(
+        &rb,
+        "version: 1\nname: smoke\ntitle: smoke\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
+steps:\n  - id: look\n    title: look\n    action: exec\n    with: { command: \"echo looked > looked.txt\", read_only: true }\n\
+  - id: touch\n    title: touch\n    action: exec\n    with: { command: \"echo touched > touched.txt\" }\n",
+    )
+    .unwrap();
+    let mut plan = pilotlight(state.path());
+    plan.args(["plan", rb.to_str().unwrap()]);
+    let out = run(plan);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let look = text.find("[look]").unwrap();
+    let touch = text.find("[touch]").unwrap();
+    assert!(text[look..touch].contains("runs in dry run (declared read-only)"), "{text}");
+    assert!(text[touch..].contains("not run in a dry run"), "{text}");
+
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve", "--dry-run"]).current_dir(state.path());
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(state.path().join("looked.txt").exists(), "the declared read-only command ran");
+    assert!(!state.path().join("touched.txt").exists(), "the other did not");
+    let (_, dir) = only_run(state.path());
+    let notes: Vec<String> = journal(&dir)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::ActionLog { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert!(notes.contains(&"dry run: runs `echo looked > looked.txt` (declared read-only)".to_string()), "{notes:?}");
+    assert!(notes.contains(&"dry run: would run `echo touched > touched.txt`".to_string()), "{notes:?}");
+}

@@ -315,7 +315,7 @@ steps:
     instructions: Calls the health endpoint with the token
     gate: confirm
     action: exec
-    with: { command: "echo {{ inputs.token }} > used.txt; echo token={{ inputs.token }}; echo {{ inputs.token }} >&2; exit 4" }
+    with: { command: "echo $TOKEN > used.txt; echo token=$TOKEN; echo $TOKEN >&2; exit 4", env: { TOKEN: "{{ inputs.token }}" } }
     on_failure: abort
 "#,
     )
@@ -357,7 +357,7 @@ steps:
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("input `token` is secret and not in the journal: give --var token=VALUE")
+            .contains("input `token` is secret and not in the journal: give it again as PILOTLIGHT_VAR_TOKEN, in a --var-file, or with --var token=VALUE")
     );
     let out = resume(&["token=short"]);
     assert_eq!(out.status.code(), Some(2), "a secret too short to redact is refused");
@@ -383,6 +383,10 @@ environments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2
         (
             "  - id: a\n    title: t\n    gate: { type_to_confirm: \"{{ inputs.token }}\" }\n",
             "secret input `token` cannot appear",
+        ),
+        (
+            "  - id: a\n    title: t\n    action: exec\n    with: { command: [curl, -H, \"token: {{ inputs.token }}\", x] }\n",
+            "secret input `token` cannot appear in `command`: every local user can read a command line (ps); pass it in `env:` (TOKEN: \"{{ inputs.token }}\") and use $TOKEN in the command",
         ),
     ] {
         let err = runbook::load_str(

@@ -182,3 +182,84 @@ fn plan_resolves_without_calling_aws() {
     );
     assert!(stdout.contains("\"TrustedPrincipalArn\":\"arn:aws:iam::123456789012:root\""), "{stdout}");
 }
+
+/// The long fuzz (not in the default test command): `cargo test --test it -- --ignored fuzz`.
+/// `PILOTLIGHT_FUZZ_CASES` (default 1,000,000) generated runbooks — random bytes, YAML noise,
+/// mutated real runbooks, deep nesting and alias bombs — each loaded with no panic and in under
+/// a second. Prints the count, the slowest case and the rate.
+#[test]
+#[ignore = "long: a million runbooks"]
+fn fuzz_the_loader_with_a_million_generated_runbooks() {
+    let cases: usize = std::env::var("PILOTLIGHT_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let seeds = [
+        bundled(),
+        std::fs::read_to_string(repo().join("tests/fixtures/skeleton.yaml")).unwrap(),
+        std::fs::read_to_string(repo().join("tests/fixtures/console.yaml")).unwrap(),
+    ];
+    let mut rng = fastrand::Rng::with_seed(0x70_11_07);
+    let noise: Vec<char> = " -:[]{}&*!|>'\"#%@`,?\n\ta-z0-9".chars().collect();
+    let started = std::time::Instant::now();
+    let mut slowest = (std::time::Duration::ZERO, String::new());
+    for i in 0..cases {
+        let src = match i % 5 {
+            0 => String::from_utf8_lossy(&(0..rng.usize(0..300)).map(|_| rng.u8(..)).collect::<Vec<u8>>()).into_owned(),
+            1 => (0..rng.usize(0..300)).map(|_| noise[rng.usize(..noise.len())]).collect(),
+            2 | 3 => {
+                let base = &seeds[if rng.u8(..) < 16 { 0 } else { 1 + rng.usize(..2) }];
+                let mut lines: Vec<&str> = base.lines().collect();
+                for _ in 0..rng.usize(1..4) {
+                    let at = rng.usize(..lines.len().max(1));
+                    match rng.u8(..4) {
+                        0 if !lines.is_empty() => {
+                            lines.remove(at.min(lines.len() - 1));
+                        }
+                        1 if !lines.is_empty() => {
+                            let l = lines[at.min(lines.len() - 1)];
+                            lines.insert(at, l);
+                        }
+                        2 if !lines.is_empty() => {
+                            let (one, other) = (at.min(lines.len() - 1), rng.usize(..lines.len()));
+                            lines.swap(one, other);
+                        }
+                        _ => lines.insert(
+                            at.min(lines.len()),
+                            ["  - ", "&a ", "*a", ": [", "{{", "}}", "\t", "'"][rng.usize(..8)],
+                        ),
+                    }
+                }
+                lines.join("\n")
+            }
+            _ => {
+                let depth = rng.usize(1..5000);
+                match rng.u8(..3) {
+                    0 => format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+                    1 => format!("{}x", "{a: ".repeat(depth)),
+                    _ => {
+                        // An alias bomb: each level refers to the one before ten times.
+                        let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+                        for k in 1..rng.usize(2..30) {
+                            s.push_str(&format!("a{k}: &a{k} [{}]\n", vec![format!("*a{}", k - 1); 10].join(", ")));
+                        }
+                        s.push_str("version: 1\nname: bomb\n");
+                        s
+                    }
+                }
+            }
+        };
+        let t = std::time::Instant::now();
+        let outcome = std::panic::catch_unwind(|| load(&src));
+        let took = t.elapsed();
+        assert!(outcome.is_ok(), "the loader panicked on case {i}:\n{src}");
+        assert!(took < std::time::Duration::from_secs(1), "case {i} took {took:?}:\n{src}");
+        if took > slowest.0 {
+            slowest = (took, src.chars().take(80).collect());
+        }
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "fuzz: {cases} runbooks in {elapsed:?} ({:.0}/s), no panic; slowest {:?}: {:?}",
+        cases as f64 / elapsed.as_secs_f64(),
+        slowest.0,
+        slowest.1
+    );
+}

@@ -23,4 +23,6 @@ mod report;
 mod resume;
 mod sandbox_cli;
 mod schema;
+mod secrets;
 mod support;
+mod two_operators;

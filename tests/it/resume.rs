@@ -240,3 +240,91 @@ steps:\n  - id: ask\n    title: waits for the operator\n    gate: confirm\n",
     }
     assert_eq!(child.wait().unwrap().code(), Some(1));
 }
+
+/// A resume acts where the run started unless told otherwise by a flag, and a change is
+/// journaled and said; a stray AWS_ENDPOINT_URL in the shell does not move it.
+#[test]
+fn a_resume_keeps_the_recorded_endpoint_and_journals_an_override() {
+    let state = state_dir();
+    let rb = state.path().join("where.yaml");
+    std::fs::write(
+        &rb,
+        "version: 1\nname: where\ntitle: where\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
+steps:\n  - id: look\n    title: look\n    action: exec\n    with: { command: \"echo $AWS_ENDPOINT_URL >> seen.txt; test -f ok\" }\n",
+    )
+    .unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", "http://127.0.0.1:9"]);
+    assert_eq!(cmd.output().unwrap().status.code(), Some(1));
+    let (id, dir) = super::support::only_run(state.path());
+
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve"]).env("AWS_ENDPOINT_URL", "http://127.0.0.1:7");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AWS_ENDPOINT_URL in your shell is not used on resume"));
+
+    std::fs::write(state.path().join("ok"), "").unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", "http://127.0.0.1:8"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("acting against endpoint http://127.0.0.1:8 instead of what the run recorded"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let overrides: Vec<Option<String>> = journal(&dir)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::RunResumed { endpoint_override, .. } => Some(endpoint_override),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(overrides, [None, Some("endpoint http://127.0.0.1:8".to_string())]);
+    let seen = std::fs::read_to_string(state.path().join("seen.txt")).unwrap();
+    assert_eq!(seen.lines().collect::<Vec<_>>(), ["http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:8"]);
+}
+
+/// SIGKILL cannot be caught: the command's process group outlives pilotlight. The group is
+/// journaled, and the resume stops what is left of it (recognised by its marker) before running
+/// the command again.
+#[test]
+fn a_resume_stops_what_a_killed_run_left_running_first() {
+    let state = state_dir();
+    let rb = state.path().join("orphan.yaml");
+    std::fs::write(
+        &rb,
+        "version: 1\nname: orphan\ntitle: orphan\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
+steps:\n  - id: wait\n    title: a long smoke test\n    action: exec\n    with: { command: \"test -f ok && exit 0; sleep 300 & echo $! > sleeper.pid; wait\" }\n",
+    )
+    .unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let pid_file = state.path().join("sleeper.pid");
+    wait_for_journal(state.path(), "the command", |_| {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.trim().is_empty())
+    });
+    let sleeper: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(pilotlight::sandbox::process::alive(sleeper), "SIGKILL left the command's background process running");
+
+    std::fs::write(state.path().join("ok"), "").unwrap();
+    let (id, dir) = super::support::only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve"]);
+    assert_eq!(run(cmd).status.code(), Some(0));
+    let start = Instant::now();
+    while pilotlight::sandbox::process::alive(sleeper) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let zombie_or_gone =
+        std::fs::read_to_string(format!("/proc/{sleeper}/stat")).map(|s| s.contains(") Z")).unwrap_or(true);
+    assert!(zombie_or_gone, "the survivor was stopped on resume");
+    assert!(journal(&dir).iter().any(|e| matches!(&e.event, Event::ActionLog { message, .. }
+        if message.starts_with("stopped ") && message.contains(" process(es) the interrupted attempt left running (process group"))));
+}

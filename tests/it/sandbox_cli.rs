@@ -66,3 +66,47 @@ fn missing_python_is_a_clear_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("python3 was not found on PATH"));
 }
+
+/// A smoke test in a sandbox run talks to the sandbox: it gets the run's endpoint and region and
+/// the sandbox's fake credentials, never the shell's.
+#[test]
+fn a_command_in_a_sandbox_run_gets_the_sandbox_not_the_shells_aws() {
+    let state = state_dir();
+    let mut up = pilotlight(state.path());
+    up.args(["sandbox", "up"]);
+    assert!(run(up).status.success());
+    let info: pilotlight::sandbox::SandboxInfo =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("sandbox/sandbox.json")).unwrap()).unwrap();
+    let _guard = StopOnDrop(info.pid);
+    let rb = state.path().join("smoke.yaml");
+    std::fs::write(
+        &rb,
+        "version: 1\nname: smoke\ntitle: smoke\nenvironments:\n  primary: { region: eu-west-1 }\n  recovery: { region: eu-central-1 }\n\
+steps:\n  - id: env\n    title: what the smoke test sees\n    action: exec\n    with: { command: \"env | grep ^AWS_ | sort > seen.txt\", env: { AWS_MAX_ATTEMPTS: '2' } }\n\
+  - id: recovery-env\n    title: in recovery\n    action: exec\n    with: { command: \"echo $AWS_REGION > recovery.txt\", environment: recovery }\n",
+    )
+    .unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", rb.to_str().unwrap(), "--sandbox", "--headless", "--auto-approve"])
+        .env("AWS_ACCESS_KEY_ID", "AKIAREALKEYFROMSHELL")
+        .env("AWS_SECRET_ACCESS_KEY", "real-secret-from-the-shell")
+        .env("AWS_SESSION_TOKEN", "real-session-token")
+        .env("AWS_PROFILE", "production")
+        .env("AWS_REGION", "us-east-1");
+    assert_eq!(run(cmd).status.code(), Some(0));
+    let seen = std::fs::read_to_string(state.path().join("seen.txt")).unwrap();
+    for expected in [
+        format!("AWS_ENDPOINT_URL={}", info.endpoint_url()),
+        "AWS_REGION=eu-west-1".to_string(),
+        "AWS_DEFAULT_REGION=eu-west-1".to_string(),
+        "AWS_ACCESS_KEY_ID=testing".to_string(),
+        "AWS_SECRET_ACCESS_KEY=testing".to_string(),
+        "AWS_MAX_ATTEMPTS=2".to_string(),
+    ] {
+        assert!(seen.lines().any(|l| l == expected), "{expected} in:\n{seen}");
+    }
+    for gone in ["AWS_SESSION_TOKEN", "AWS_PROFILE", "real-secret", "AKIAREAL"] {
+        assert!(!seen.contains(gone), "{gone} reached the command:\n{seen}");
+    }
+    assert_eq!(std::fs::read_to_string(state.path().join("recovery.txt")).unwrap().trim(), "eu-central-1");
+}

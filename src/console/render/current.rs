@@ -20,7 +20,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let lines = lines(app, step, inner.width as usize, (inner.height + app.scroll) as usize);
-    let limit = (lines.len() as u16).saturating_sub(inner.height / 2);
+    let limit = super::scroll_limit(super::rows(&lines, inner.width), inner.height);
     let mut limits = app.limits.get();
     limits.current = limit;
     app.limits.set(limits);
@@ -40,7 +40,7 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
     if step.attempts > 0 {
         state.push(Span::raw(format!(" · attempt {}", step.attempts)));
     }
-    if let Some(e) = step.elapsed(app.now) {
+    if let Some(e) = step.elapsed(app.snap.clock(app.now)) {
         state.push(Span::raw(format!(" · {}", clock(e))));
     }
     if let Some(d) = &step.decision {
@@ -99,10 +99,10 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
     }
     if let Some(e) = &step.last_error {
         out.push(Line::from(Span::styled("Error", t.bad())));
-        out.push(Line::from(Span::styled(format!("  {e}"), t.bad())));
+        out.extend(super::text_lines(e, t.bad(), "  "));
     }
     for l in step.log.iter().rev().take(5).rev() {
-        out.push(Line::from(Span::styled(format!("  │ {l}"), t.dim())));
+        out.extend(super::text_lines(l, t.dim(), "  │ "));
     }
     let calls: Vec<_> =
         app.snap.calls.of_step(&step.id).filter(|c| matches_filter(&app.filter, &c.operation, &c.target)).collect();
@@ -123,7 +123,8 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
                 Span::raw(format!("{} {} {} ({})", c.service, c.operation, c.target, c.region)),
             ];
             if let Some(m) = &c.message {
-                spans.push(Span::styled(format!(" {}", cut(m, 160)), style));
+                // The first line of the answer; the full-output popup has the journal's text.
+                spans.push(Span::styled(format!(" {}", cut(m.lines().next().unwrap_or(""), 160)), style));
             }
             out.push(Line::from(spans));
         }

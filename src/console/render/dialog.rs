@@ -76,10 +76,12 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         }
         Dialog::Failure => {
             let Some(Pending::Failure(ask, _)) = &app.pending else { return };
-            let lines = vec![
+            let mut lines = vec![
                 Line::from(Span::styled(format!("Step `{}` failed (attempt {})", ask.step, ask.attempt), t.bad())),
                 Line::raw(""),
-                Line::raw(ask.error.clone()),
+            ];
+            lines.extend(super::text_lines(&ask.error, ratatui::style::Style::new(), ""));
+            lines.extend([
                 Line::raw(""),
                 Line::raw(format!(
                     "{} retry (the action re-reads AWS first) · {} skip with a reason · {} abort (resumable)",
@@ -87,7 +89,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
                     k(Action::Skip),
                     k(Action::Abort)
                 )),
-            ];
+            ]);
             (" Failed: decide ".into(), lines, 76)
         }
         Dialog::SkipReason(reason) => (
@@ -137,8 +139,8 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
                 lines.extend(s.log.iter().map(|l| Line::raw(format!("  {l}"))));
             }
             let area = centered(body, body.width.saturating_sub(4), body.height.saturating_sub(2));
-            let height = area.height.saturating_sub(2);
-            let limit = (lines.len() as u16).saturating_sub(height / 2);
+            let limit =
+                super::scroll_limit(super::rows(&lines, area.width.saturating_sub(2)), area.height.saturating_sub(2));
             let mut limits = app.limits.get();
             limits.output = limit;
             app.limits.set(limits);
@@ -157,9 +159,9 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             56,
         ),
     };
-    // Rows once wrapped inside the borders, so the last line (the keys) is never cut off.
-    let inner = w.min(body.width).saturating_sub(2).max(1) as usize;
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    // Sized to the rows its text takes once wrapped (estimated, with one row to spare), so the
+    // last line, the keys, shows unless the terminal is too short for the dialog.
+    let rows = super::rows(&lines, w.min(body.width).saturating_sub(2)) + 1;
     let area = centered(body, w, rows as u16 + 2);
     frame.render_widget(Clear, area);
     let block = Block::bordered().border_type(BorderType::Double).border_style(t.warn()).title(title);

@@ -1,8 +1,7 @@
 //! The footer: the keys that work right now (from the keymap), or a notice for the operator.
 
-use crate::console::app::{App, Dialog, Pending};
+use crate::console::app::{App, Dialog};
 use crate::console::keymap::Action;
-use crate::runbook::Gate;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -15,7 +14,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let k = |a: Action| app.keymap.keys(a);
-    let typing_gate = matches!(&app.pending, Some(Pending::Gate(a, _)) if matches!(a.gate, Gate::TypeToConfirm(_)));
+    let typing_gate = app.typing_gate();
     let keys: Vec<(String, &str)> = match &app.dialog {
         Some(Dialog::Gate { .. }) if typing_gate => {
             vec![("type".into(), "the text"), ("enter".into(), "approve"), ("esc".into(), "hide")]

@@ -27,6 +27,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         (RunStatus::Succeeded, _) => ("succeeded", t.ok()),
         (RunStatus::Failed, _) => ("failed (resumable)", t.bad()),
         (RunStatus::Aborted, _) => ("aborted (resumable)", t.warn()),
+        (RunStatus::Abandoned, _) => ("abandoned", t.dim()),
     };
     let rto = match (app.snap.rto_elapsed(app.now), h.rto_target) {
         (Some(e), Some(goal)) => {

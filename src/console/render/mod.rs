@@ -27,6 +27,7 @@ use super::app::{App, Pane};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType};
 
 /// Narrower than this, the resources pane shares the centre with the current step.
@@ -65,6 +66,23 @@ fn pane_block<'a>(app: &App, pane: Pane, title: String) -> Block<'a> {
     } else {
         block.border_style(Style::new())
     }
+}
+
+/// Rows `lines` take once wrapped at `width` columns. An estimate: wrapping at word
+/// boundaries can take a row more per long line, so scrolling allows half a page more.
+pub fn rows(lines: &[Line], width: u16) -> usize {
+    let width = width.max(1) as usize;
+    lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum()
+}
+
+/// The largest useful scroll of `rows` rows shown in `height` rows.
+fn scroll_limit(rows: usize, height: u16) -> u16 {
+    (rows as u16).saturating_sub(height / 2)
+}
+
+/// Text that may hold newlines (an error, a command's output), one line each, indented.
+pub fn text_lines(text: &str, style: Style, indent: &str) -> Vec<Line<'static>> {
+    text.lines().map(|l| Line::from(Span::styled(format!("{indent}{l}"), style))).collect()
 }
 
 /// A rectangle of at most `w` x `h` centred in `area`.

@@ -87,7 +87,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     }
     lines.push(Line::from(Span::styled(foot, t.dim())));
     let rough_rest = (rows.len() - drawn) * 3;
-    let limit = (lines.len() + rough_rest).saturating_sub(height) as u16;
+    let limit = (super::rows(&lines, inner.width) + rough_rest).saturating_sub(height) as u16;
     let mut limits = app.limits.get();
     limits.resources = limit;
     app.limits.set(limits);

@@ -27,7 +27,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let mut shown_line = 0;
     for (i, step) in snap.steps.iter().enumerate() {
         let (sym, word, style) = t.step_short(step.status);
-        let elapsed = step.elapsed(app.now).map(clock).unwrap_or_default();
+        let elapsed = step.elapsed(snap.clock(app.now)).map(clock).unwrap_or_default();
         let head = format!("{sym} {word:<7} {:>2}. ", i + 1);
         let room = width.saturating_sub(head.chars().count() + elapsed.len() + 1);
         let title = cut(&step.title, room);
@@ -65,7 +65,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 let took = match (sub.started_at, sub.finished_at) {
                     (Some(a), Some(b)) => b.duration_since(a).ok().map(clock).unwrap_or_default(),
                     (Some(a), None) if sub.phase != SubPhase::Done => {
-                        app.now.duration_since(a).ok().map(clock).unwrap_or_default()
+                        snap.clock(app.now).duration_since(a).ok().map(clock).unwrap_or_default()
                     }
                     _ => String::new(),
                 };

@@ -10,7 +10,7 @@ pub use view::{ResourceView, Resources, SideView};
 
 use crate::aws::{ActionError, AwsEnvs, Call, CallLog, status_batch};
 use crate::runbook::{Resource, ResourceType, Runbook, Side};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
@@ -38,8 +38,11 @@ struct Shared {
     interval_ms: AtomicU64,
     /// Per group: rounds completed and calls in its last round.
     rounds: Mutex<Vec<(u64, u32)>>,
-    pending: AtomicBool,
-    poke: Notify,
+    /// Polls in flight.
+    in_flight: AtomicU32,
+    /// One per task: a poke made while its poll is in flight is kept (a permit) and answered
+    /// by one more poll right after, never by a second request at once.
+    pokes: Vec<Notify>,
 }
 
 /// The running poller; dropping it stops every task.
@@ -68,8 +71,8 @@ impl Poller {
             resources: Mutex::new(Resources::new(runbook, interval)),
             interval_ms: AtomicU64::new(interval.as_millis() as u64),
             rounds: Mutex::new(vec![(0, 0); groups.len()]),
-            pending: AtomicBool::new(false),
-            poke: Notify::new(),
+            in_flight: AtomicU32::new(0),
+            pokes: groups.iter().map(|_| Notify::new()).collect(),
         });
         let notify = Arc::new(notify);
         let tasks = groups
@@ -80,19 +83,20 @@ impl Poller {
                 tokio::spawn(async move {
                     let mut wait = interval;
                     loop {
-                        shared.pending.store(true, Ordering::Relaxed);
+                        shared.in_flight.fetch_add(1, Ordering::Relaxed);
                         let log = Counting::default();
                         let read = status_batch::read_many(&envs, &log, kind, side, &items).await;
                         let ok = read.is_ok();
                         let throttled = read.as_ref().err().is_some_and(|e| e.to_string().contains("Throttl"));
                         let picture = shared.record(slot, side, &items, read, log.0.load(Ordering::Relaxed));
-                        shared.pending.store(false, Ordering::Relaxed);
+                        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
                         notify(picture);
                         let interval = Duration::from_millis(shared.interval_ms.load(Ordering::Relaxed));
                         wait = if ok { interval } else { (wait * if throttled { 4 } else { 2 }).min(MAX_BACKOFF) };
+                        // A failing type keeps its back-off: a poke does not cut it short.
                         tokio::select! {
                             _ = tokio::time::sleep(wait) => {}
-                            _ = shared.poke.notified() => {}
+                            _ = shared.pokes[slot].notified(), if ok => {}
                         }
                     }
                 })
@@ -108,12 +112,12 @@ impl Poller {
 
     /// Whether a poll is in flight.
     pub fn is_pending(&self) -> bool {
-        self.shared.pending.load(Ordering::Relaxed)
+        self.shared.in_flight.load(Ordering::Relaxed) > 0
     }
 
     /// Polls every type now rather than at its next turn (a poll in flight is not doubled).
     pub fn fetch(&self) {
-        self.shared.poke.notify_waiters();
+        self.control().fetch();
     }
 
     /// A handle a front end keeps to pace the polls: quick while an action changes resources,
@@ -128,9 +132,10 @@ impl Poller {
 pub struct PollControl(Arc<Shared>);
 
 impl PollControl {
-    /// Polls every type now.
+    /// Polls every type now (one waiting poll each; a type whose poll is in flight polls
+    /// once more when it ends).
     pub fn fetch(&self) {
-        self.0.poke.notify_waiters();
+        self.0.pokes.iter().for_each(Notify::notify_one);
     }
 
     /// The wait between good polls from now on.

@@ -68,6 +68,8 @@ pub struct Header {
     /// The first mutating AWS call: where the RTO clock starts (as in the report).
     pub first_change_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
+    /// When the driving process stopped the run (its clocks stop there until a resume).
+    pub stopped_at: Option<SystemTime>,
     pub rto_target: Option<Duration>,
     pub rpo_target: Option<Duration>,
 }
@@ -167,6 +169,7 @@ impl Snapshot {
                 started_at: None,
                 first_change_at: None,
                 finished_at: None,
+                stopped_at: None,
                 rto_target: target(&rb.targets.rto),
                 rpo_target: target(&rb.targets.rpo),
             },
@@ -219,10 +222,15 @@ impl Snapshot {
         self.steps.iter().position(|s| s.id == id)
     }
 
+    /// The time clocks run to: `now`, or when the run finished or was stopped.
+    pub fn clock(&self, now: SystemTime) -> SystemTime {
+        self.header.finished_at.or(self.header.stopped_at).unwrap_or(now)
+    }
+
     /// The RTO clock: from the first change to the end of the run (or `now`).
     pub fn rto_elapsed(&self, now: SystemTime) -> Option<Duration> {
         let start = self.header.first_change_at?;
-        self.header.finished_at.unwrap_or(now).duration_since(start).ok()
+        self.clock(now).duration_since(start).ok()
     }
 
     /// Renders titles, instructions, gates and parameters with the inputs and the outputs
@@ -278,12 +286,24 @@ impl Snapshot {
                 self.header.endpoint = endpoint_url.clone();
                 self.header.user = Some(user.clone());
             }
-            Event::RunResumed { .. } => {
+            Event::RunResumed { endpoint_override, .. } => {
+                if let Some(to) = endpoint_override {
+                    let url = to.split_once(' ').map(|(_, u)| u.to_string());
+                    (self.header.mode, self.header.endpoint) = match to.split(' ').next() {
+                        Some("sandbox") => (RunMode::Sandbox, url),
+                        Some("endpoint") => (RunMode::Endpoint, url),
+                        _ => (RunMode::Live, None),
+                    };
+                }
                 self.status = RunStatus::Running;
                 self.interrupted = false;
                 self.header.finished_at = None;
+                self.header.stopped_at = None;
             }
-            Event::RunInterrupted { .. } => self.interrupted = true,
+            Event::RunInterrupted { .. } => {
+                self.interrupted = true;
+                self.header.stopped_at = at;
+            }
             Event::RunFinished { status } => {
                 self.status = *status;
                 self.header.finished_at = at;
@@ -305,9 +325,9 @@ impl Snapshot {
         match event {
             Event::StepStatus { status, reason, .. } => {
                 step.status = *status;
-                if reason.is_some() {
-                    step.reason = reason.clone();
-                }
+                // A reason belongs to the status it came with (a retried step that then
+                // succeeds no longer shows the error that stopped it).
+                step.reason = reason.clone();
                 if status.is_final() {
                     step.finished_at = at;
                 } else {

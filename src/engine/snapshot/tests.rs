@@ -176,7 +176,7 @@ fn a_failure_keeps_its_error_and_outputs_render_into_later_steps() {
     assert_eq!(snap.current(), 1, "the step waiting for a decision is the current one");
     snap.apply(&feed.entry(Event::RunInterrupted { user: "ana".into() }));
     assert!(snap.interrupted);
-    snap.apply(&feed.entry(Event::RunResumed { user: "ana".into() }));
+    snap.apply(&feed.entry(Event::RunResumed { user: "ana".into(), endpoint_override: None }));
     assert!(!snap.interrupted);
 }
 
