@@ -58,6 +58,8 @@ impl Action for ExecParams {
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["exit_code", "stdout", "stderr"]);
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
     const AWS: bool = false;
+    // A command line is readable by every local user (`ps`, /proc): secrets go through `env:`.
+    const NO_SECRETS: &'static [&'static str] = &["command"];
 
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         let mut out = Vec::new();
@@ -69,33 +71,6 @@ impl Action for ExecParams {
             _ => {}
         }
         out.extend(cx.environment("environment", &self.environment));
-        // A command line is readable by every local user (`ps`, /proc): secrets go through the
-        // command's environment instead.
-        let parts: Vec<&str> = match &self.command {
-            Command::Shell(s) => vec![s.as_str()],
-            Command::Argv(v) => v.iter().map(String::as_str).collect(),
-        };
-        let mut named = Vec::new();
-        for part in parts {
-            for r in crate::runbook::template::references(part).unwrap_or_default() {
-                if let crate::runbook::template::Ref::Input(name) = r
-                    && cx.runbook.inputs.get(&name).is_some_and(|i| i.secret)
-                    && !named.contains(&name)
-                {
-                    named.push(name);
-                }
-            }
-        }
-        for name in named {
-            let var = name.to_uppercase().replace('-', "_");
-            out.push((
-                vec![Seg::Key("command".into())],
-                format!(
-                    "secret input `{name}` cannot appear in `command`: every local user can read a command line \
-                     (ps); pass it in `env:` ({var}: \"{{{{ inputs.{name} }}}}\") and use ${var} in the command"
-                ),
-            ));
-        }
         if let Some(cwd) = &self.cwd
             && cx.check_files
             && !cx.base_dir.join(cwd).is_dir()

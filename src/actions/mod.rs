@@ -45,6 +45,8 @@ pub trait Action: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const AWS: bool = true;
     /// Whether it only reads (the console shows mutating actions in a warning style).
     const READ_ONLY: bool = false;
+    /// Parameters that must not refer to a secret input (validation says where it may go).
+    const NO_SECRETS: &'static [&'static str] = &[];
 
     /// Checks parameters against the runbook (resources, environments, files).
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem>;
@@ -94,7 +96,14 @@ struct Entry<A>(PhantomData<fn() -> A>);
 
 impl<A: Action> Registered for Entry<A> {
     fn doc(&self) -> ActionDoc {
-        ActionDoc { name: A::NAME, summary: A::SUMMARY, outputs: A::OUTPUTS, aws: A::AWS, read_only: A::READ_ONLY }
+        ActionDoc {
+            name: A::NAME,
+            summary: A::SUMMARY,
+            outputs: A::OUTPUTS,
+            aws: A::AWS,
+            read_only: A::READ_ONLY,
+            no_secrets: A::NO_SECRETS,
+        }
     }
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema {
         generator.subschema_for::<A>()

@@ -35,12 +35,15 @@ impl RunStore {
         self.root.join(id)
     }
 
-    /// Holds `runs/start.lock` (waiting for it) while a run is checked and created.
+    /// Holds `runs.lock` beside `runs/` (waiting for it) while a run is checked and created.
     pub fn start_lock(&self) -> std::io::Result<std::fs::File> {
         use std::os::fd::AsRawFd;
         std::fs::create_dir_all(&self.root)?;
-        let file =
-            std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(self.root.join("start.lock"))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.with_file_name("runs.lock"))?;
         // SAFETY: flock on a descriptor we own; released when the file is closed.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(std::io::Error::last_os_error());

@@ -24,6 +24,9 @@ pub struct ActionDoc {
     pub aws: bool,
     /// It only reads (a check): no confirmation styling, safe in a dry run.
     pub read_only: bool,
+    /// Parameters that must not refer to a secret input (`exec`'s `command`: a command line is
+    /// readable by every local user).
+    pub no_secrets: &'static [&'static str],
 }
 
 /// The actions a runbook may name.

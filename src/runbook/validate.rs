@@ -325,6 +325,32 @@ impl Validator<'_> {
         for s in template::strings_in(&with) {
             self.refs_in(s, &with_path, Some(i));
         }
+        for field in info.no_secrets {
+            let Some(value) = step.with.get(*field) else { continue };
+            let mut named: Vec<String> = Vec::new();
+            for s in template::strings_in(value) {
+                for r in template::references(s).unwrap_or_default() {
+                    if let Ref::Input(name) = r
+                        && self.rb.inputs.get(&name).is_some_and(|spec| spec.secret)
+                        && !named.contains(&name)
+                    {
+                        named.push(name);
+                    }
+                }
+            }
+            for name in named {
+                let var = name.to_uppercase().replace('-', "_");
+                let mut path = with_path.clone();
+                path.push(Seg::Key((*field).into()));
+                self.at(
+                    &path,
+                    format!(
+                        "secret input `{name}` cannot appear in `{field}`: every local user can read a command line \
+                         (ps); pass it in `env:` ({var}: \"{{{{ inputs.{name} }}}}\") and use ${var} in the command"
+                    ),
+                );
+            }
+        }
         // Type-check the parameters as they would be at run time: inputs take their defaults (or
         // a sample of their type), step outputs a placeholder string.
         let rb = self.rb;

@@ -76,6 +76,9 @@ impl Tmux {
         loop {
             let screen = self.screen(name);
             if screen.contains(text) {
+                // A person reads before answering; the console ignores a decision key pressed
+                // within moments of its dialog opening (a second press meant for the last one).
+                std::thread::sleep(pilotlight::console::app::DECISION_DELAY + Duration::from_millis(100));
                 return screen;
             }
             assert!(Instant::now() < until, "the screen never showed {text:?}; it shows:\n{screen}");

@@ -55,9 +55,22 @@ fn a_command_declared_read_only_says_so_in_the_plan_and_the_dry_run() {
     let rb = state.path().join("smoke.yaml");
     std::fs::write(
         &rb,
-        "version: 1\nname: smoke\ntitle: smoke\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
-steps:\n  - id: look\n    title: look\n    action: exec\n    with: { command: \"echo looked > looked.txt\", read_only: true }\n\
-  - id: touch\n    title: touch\n    action: exec\n    with: { command: \"echo touched > touched.txt\" }\n",
+        r#"version: 1
+name: smoke
+title: smoke
+environments:
+  primary: { region: us-east-1 }
+  recovery: { region: us-west-2 }
+steps:
+  - id: look
+    title: look
+    action: exec
+    with: { command: "echo looked > looked.txt", read_only: true }
+  - id: touch
+    title: touch
+    action: exec
+    with: { command: "echo touched > touched.txt" }
+"#,
     )
     .unwrap();
     let mut plan = pilotlight(state.path());

@@ -81,9 +81,22 @@ fn a_command_in_a_sandbox_run_gets_the_sandbox_not_the_shells_aws() {
     let rb = state.path().join("smoke.yaml");
     std::fs::write(
         &rb,
-        "version: 1\nname: smoke\ntitle: smoke\nenvironments:\n  primary: { region: eu-west-1 }\n  recovery: { region: eu-central-1 }\n\
-steps:\n  - id: env\n    title: what the smoke test sees\n    action: exec\n    with: { command: \"env | grep ^AWS_ | sort > seen.txt\", env: { AWS_MAX_ATTEMPTS: '2' } }\n\
-  - id: recovery-env\n    title: in recovery\n    action: exec\n    with: { command: \"echo $AWS_REGION > recovery.txt\", environment: recovery }\n",
+        r#"version: 1
+name: smoke
+title: smoke
+environments:
+  primary: { region: eu-west-1 }
+  recovery: { region: eu-central-1 }
+steps:
+  - id: env
+    title: what the smoke test sees
+    action: exec
+    with: { command: "env | grep ^AWS_ | sort > seen.txt", env: { AWS_MAX_ATTEMPTS: '2' } }
+  - id: recovery-env
+    title: in recovery
+    action: exec
+    with: { command: "echo $AWS_REGION > recovery.txt", environment: recovery }
+"#,
     )
     .unwrap();
     let mut cmd = pilotlight(state.path());

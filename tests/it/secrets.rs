@@ -119,7 +119,7 @@ fn a_missing_secret_is_asked_for_on_a_terminal_without_echo() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    wait_for("token (secret input, not shown as you type): ");
+    wait_for("token (secret input, not shown as you type):");
     assert!(tmux(&["send-keys", "-t", "s", "-l", SECRET]).status.success());
     assert!(tmux(&["send-keys", "-t", "s", "Enter"]).status.success());
     let shown = wait_for("EXIT=");
