@@ -56,8 +56,9 @@ pub struct YamlProblem {
     pub message: String,
 }
 
-/// Aliases may expand; this bounds the tree so a "billion laughs" document cannot exhaust memory.
-const MAX_NODES: usize = 200_000;
+/// Aliases may expand; this bounds the tree so a "billion laughs" document cannot exhaust memory
+/// or time (the bundled 17-step runbook is about 1,500 nodes).
+const MAX_NODES: usize = 50_000;
 /// Nesting deeper than this is no runbook; it also keeps recursion off the end of the stack.
 const MAX_DEPTH: usize = 200;
 
@@ -71,7 +72,9 @@ pub fn parse(src: &str) -> Result<(Node, Vec<YamlProblem>), YamlProblem> {
 
 struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored subtrees with their sizes and depths (measured once, so an alias costs nothing
+    /// to check).
+    anchors: HashMap<usize, (Node, usize, usize)>,
     nodes: usize,
     problems: Vec<YamlProblem>,
 }
@@ -163,23 +166,23 @@ impl<'a> Builder<'a> {
                 }
                 (Node { kind: Kind::Map(entries), pos }, anchor)
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(n) => {
-                    if depth + n.depth() > MAX_DEPTH {
-                        return Err(YamlProblem {
-                            pos,
-                            message: format!("nesting deeper than {MAX_DEPTH} levels (through aliases)"),
-                        });
-                    }
-                    let mut n = n.clone();
-                    let extra = n.size();
-                    self.nodes += extra;
-                    self.count(pos)?;
-                    n.pos = pos;
-                    return Ok(n);
+            Event::Alias(id) => {
+                let Some(&(_, size, n_depth)) = self.anchors.get(&id) else {
+                    return Err(YamlProblem { pos, message: "alias to an unknown anchor".into() });
+                };
+                if depth + n_depth > MAX_DEPTH {
+                    return Err(YamlProblem {
+                        pos,
+                        message: format!("nesting deeper than {MAX_DEPTH} levels (through aliases)"),
+                    });
                 }
-                None => return Err(YamlProblem { pos, message: "alias to an unknown anchor".into() }),
-            },
+                // Counted before the copy is made: a bomb stops at the bound, not after it.
+                self.nodes += size;
+                self.count(pos)?;
+                let mut n = self.anchors[&id].0.clone();
+                n.pos = pos;
+                return Ok(n);
+            }
             other => return Err(YamlProblem { pos, message: format!("unexpected YAML event {other:?}") }),
         };
         if anchor > 0 {
@@ -187,7 +190,8 @@ impl<'a> Builder<'a> {
             // anchors at every level of a deep document cannot multiply the work unbounded.
             self.nodes += self.nodes - nodes_before;
             self.count(pos)?;
-            self.anchors.insert(anchor, node.clone());
+            let (size, n_depth) = (node.size(), node.depth());
+            self.anchors.insert(anchor, (node.clone(), size, n_depth));
         }
         Ok(node)
     }

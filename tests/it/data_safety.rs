@@ -37,7 +37,10 @@ steps:\n  - id: deploy\n    title: deploy\n    action: cloudformation.deploy\n  
     }
     let path = state.join(format!("{stack}-runbook.yaml"));
     std::fs::write(&path, rb).unwrap();
-    let mut cmd = pilotlight(state);
+    // Each run is its own operator session (a refused run stays unfinished, and a second run of
+    // the same runbook against the same environments would be refused in the same state).
+    let session = state_dir();
+    let mut cmd = pilotlight(session.path());
     cmd.args(["run", path.to_str().unwrap(), "--headless", "--auto-approve", "--endpoint-url", url]);
     run(cmd)
 }
