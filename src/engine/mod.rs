@@ -195,7 +195,7 @@ impl Run {
             .create(&loaded.runbook.name)
             .map_err(|source| EngineError::Io { context: "cannot create the run directory".into(), source })?;
         let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
-        std::fs::write(dir.join(store::RUNBOOK_FILE), &loaded.source).map_err(|source| EngineError::Io {
+        store::write_durably(&dir.join(store::RUNBOOK_FILE), &loaded.source).map_err(|source| EngineError::Io {
             context: format!("cannot copy the runbook into {}", dir.display()),
             source,
         })?;
