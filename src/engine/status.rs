@@ -1,7 +1,8 @@
 //! A snapshot of every declared resource, primary and recovery side by side: what `pilotlight
-//! status` prints and what the console's status panels will poll. Reads only; nothing journaled.
+//! status` prints, read the way the console's panels are polled. Reads only; nothing journaled.
 
 use crate::aws::status::{self, ResourceStatus};
+use crate::aws::status_batch;
 use crate::aws::{AwsEnvs, NoLog};
 use crate::runbook::{ResourceType, Runbook, Side};
 use std::sync::Arc;
@@ -21,22 +22,19 @@ pub struct ResourceRow {
     pub points_to: Option<String>,
 }
 
-/// Reads every resource on every side it names, all at once.
+/// Reads every resource on every side it names: one batched read per resource type and side
+/// (the console's poller groups), all at once.
 pub async fn snapshot(runbook: &Runbook, envs: Arc<AwsEnvs>) -> Vec<ResourceRow> {
     let mut reads = JoinSet::new();
     let mut slots = std::collections::HashMap::new();
-    for (i, (name, res)) in runbook.resources.iter().enumerate() {
-        let sides: &[Side] =
-            if res.kind == ResourceType::Route53Record { &[Side::Primary] } else { &[Side::Primary, Side::Recovery] };
-        for side in sides.iter().copied().filter(|s| res.kind == ResourceType::Route53Record || res.side(*s).is_some())
-        {
-            let (envs, name, res) = (envs.clone(), name.clone(), res.clone());
-            let handle = reads.spawn(async move {
-                let read = status::read(&envs, &NoLog, &name, &res, side).await.map_err(|e| e.to_string());
-                (i, side, read)
-            });
-            slots.insert(handle.id(), (i, side));
-        }
+    for (kind, side, items) in super::poller::groups(runbook) {
+        let envs = envs.clone();
+        let names: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
+        let handle = reads.spawn(async move {
+            let read = status_batch::read_many(&envs, &NoLog, kind, side, &items).await.map_err(|e| e.to_string());
+            (side, items, read)
+        });
+        slots.insert(handle.id(), (side, names));
     }
     let mut rows: Vec<ResourceRow> = runbook
         .resources
@@ -49,18 +47,23 @@ pub async fn snapshot(runbook: &Runbook, envs: Arc<AwsEnvs>) -> Vec<ResourceRow>
             points_to: None,
         })
         .collect();
+    let mut put = |name: &str, side: Side, read: SideStatus| {
+        if let Some(row) = rows.iter_mut().find(|r| r.name == name) {
+            match side {
+                Side::Primary => row.primary = Some(read),
+                Side::Recovery => row.recovery = Some(read),
+            }
+        }
+    };
     while let Some(done) = reads.join_next_with_id().await {
-        let (i, side, read) = match done {
-            Ok((_, result)) => result,
+        match done {
+            Ok((_, (side, _, Ok(found)))) => found.into_iter().for_each(|(name, read)| put(&name, side, read)),
+            Ok((_, (side, items, Err(e)))) => items.iter().for_each(|(name, _)| put(name, side, Err(e.clone()))),
             // A read that panicked is shown as an error, never as "not named".
             Err(e) => {
-                let Some(&(i, side)) = slots.get(&e.id()) else { continue };
-                (i, side, Err(format!("the read failed: {e}")))
+                let Some((side, names)) = slots.get(&e.id()) else { continue };
+                names.iter().for_each(|name| put(name, *side, Err(format!("the read failed: {e}"))));
             }
-        };
-        match side {
-            Side::Primary => rows[i].primary = Some(read),
-            Side::Recovery => rows[i].recovery = Some(read),
         }
     }
     for (row, res) in rows.iter_mut().zip(runbook.resources.values()) {

@@ -190,11 +190,12 @@ impl Shared {
     }
 }
 
-/// The resources grouped by type and side, one group per poll task. A DNS record is read once,
-/// on the primary side (it is one global object).
-type Group = (ResourceType, Side, Vec<(String, Resource)>);
+/// Resources of one type on one side: what one batched read covers.
+pub type Group = (ResourceType, Side, Vec<(String, Resource)>);
 
-fn groups(runbook: &Runbook) -> Vec<Group> {
+/// The resources grouped by type and side, one group per poll task (and per read of `status`).
+/// A DNS record is read once, on the primary side (it is one global object).
+pub fn groups(runbook: &Runbook) -> Vec<Group> {
     let mut out: Vec<Group> = Vec::new();
     for side in [Side::Primary, Side::Recovery] {
         for (name, res) in &runbook.resources {
