@@ -203,8 +203,20 @@ impl DeployParams {
         // after sending is continued with what it sent.
         let step = format!("create-stack@{}", cx.attempt);
         cx.sub(&step, json!({ "body": body }), |_| async {
-            mutate(cx.log, at(name, region), req, |r| r.send()).await??;
-            Ok(())
+            match mutate(cx.log, at(name, region), req, |r| r.send()).await? {
+                Ok(_) => Ok(()),
+                // The stack did not exist a moment ago: an AlreadyExists now is this very call,
+                // sent again by the SDK after its first answer was lost (AWS recognises the
+                // token and answers as for the first; an emulator may not). What was created is
+                // read next, like any stack.
+                Err(e) if e.code() == Some("AlreadyExistsException") => {
+                    cx.log.note(format!(
+                        "CreateStack {name} answered AlreadyExists: the call was sent again after its answer was lost, and the first one created it"
+                    ))?;
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
         })
         .await?;
         wait_settled(cx, client, name, region).await

@@ -1,39 +1,58 @@
 //! A fault-injecting HTTP proxy between the SDK and moto (moto has no throttling of its own):
-//! requests matching a rule get an injected error response; the rest are forwarded.
+//! requests matching a rule get an injected error response, or are forwarded and their answer
+//! dropped (the call happened; the client never heard); the rest are forwarded.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Answers the first `times` requests whose body contains `needle` with a CloudFormation-style
-/// `Throttling` error (HTTP 400), as AWS does under load.
+/// What happens to the first `times` requests whose body contains `needle`.
 pub struct ThrottleRule {
     pub needle: &'static str,
     pub times: usize,
+    pub fault: Fault,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A CloudFormation-style `Throttling` error (HTTP 400), as AWS answers under load.
+    Throttle,
+    /// The request reaches moto; its answer is thrown away and the connection closed.
+    DropAnswer,
 }
 
 pub struct FaultProxy {
     pub port: u16,
+    /// Requests that matched a rule (faulted or, past its `times`, passed through).
     pub injected: Arc<AtomicUsize>,
+    /// Requests that were faulted.
+    pub faults: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
     /// Starts the proxy on a free loopback port in front of moto at `upstream`. Its threads end
     /// with the test process; every connection is to 127.0.0.1.
     pub fn start(upstream: u16, rule: ThrottleRule) -> FaultProxy {
+        FaultProxy::with_rules(upstream, vec![rule])
+    }
+
+    /// The proxy with several rules, each counted on its own (`injected` counts them all).
+    pub fn with_rules(upstream: u16, rules: Vec<ThrottleRule>) -> FaultProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let injected = Arc::new(AtomicUsize::new(0));
-        let counter = injected.clone();
-        let rule = Arc::new(rule);
+        let faults = Arc::new(AtomicUsize::new(0));
+        let (counter, faulted) = (injected.clone(), faults.clone());
+        let rules: Arc<Vec<(ThrottleRule, AtomicUsize)>> =
+            Arc::new(rules.into_iter().map(|r| (r, AtomicUsize::new(0))).collect());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (counter, rule) = (counter.clone(), rule.clone());
-                std::thread::spawn(move || serve(client, upstream, &rule, &counter));
+                let (counter, faulted, rules) = (counter.clone(), faulted.clone(), rules.clone());
+                std::thread::spawn(move || serve(client, upstream, &rules, &counter, &faulted));
             }
         });
-        FaultProxy { port, injected }
+        FaultProxy { port, injected, faults }
     }
 
     pub fn endpoint_url(&self) -> String {
@@ -68,12 +87,27 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, Vec<u8>)>
     Some((head, body))
 }
 
-fn serve(client: TcpStream, upstream: u16, rule: &ThrottleRule, injected: &AtomicUsize) {
+fn serve(
+    client: TcpStream,
+    upstream: u16,
+    rules: &[(ThrottleRule, AtomicUsize)],
+    injected: &AtomicUsize,
+    faults: &AtomicUsize,
+) {
     let mut writer = client.try_clone().unwrap();
     let mut reader = BufReader::new(client);
     while let Some((head, body)) = read_request(&mut reader) {
-        let matches = String::from_utf8_lossy(&body).contains(rule.needle);
-        if matches && injected.fetch_add(1, Ordering::SeqCst) < rule.times {
+        let text = String::from_utf8_lossy(&head).into_owned() + &String::from_utf8_lossy(&body);
+        let matched = rules.iter().find(|(rule, _)| text.contains(rule.needle));
+        if matched.is_some() {
+            injected.fetch_add(1, Ordering::SeqCst);
+        }
+        let fault =
+            matched.filter(|(rule, seen)| seen.fetch_add(1, Ordering::SeqCst) < rule.times).map(|(r, _)| r.fault);
+        if fault.is_some() {
+            faults.fetch_add(1, Ordering::SeqCst);
+        }
+        if fault == Some(Fault::Throttle) {
             let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>injected</RequestId></ErrorResponse>";
             let response = format!(
                 "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}",
@@ -87,6 +121,10 @@ fn serve(client: TcpStream, upstream: u16, rule: &ThrottleRule, injected: &Atomi
         let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
         let mut answer = Vec::new();
         if up.write_all(&head).and_then(|()| up.write_all(&body)).and_then(|()| up.read_to_end(&mut answer)).is_err() {
+            return;
+        }
+        if fault == Some(Fault::DropAnswer) {
+            // The call happened; the client hears nothing and sees the connection close.
             return;
         }
         if writer.write_all(&answer).is_err() {

@@ -201,12 +201,13 @@ fn status_shows_every_resource_on_both_sides() {
 
 #[test]
 fn throttling_is_retried_and_the_stack_is_created_once() {
-    use super::fault_proxy::{FaultProxy, ThrottleRule};
+    use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
     let moto = moto();
     seed(&moto.endpoint_url());
     // Five throttled CreateStack answers: more than the SDK's three attempts, so the first
     // attempt of the step fails and the step's own retry finishes the job.
-    let proxy = FaultProxy::start(moto.port, ThrottleRule { needle: "Action=CreateStack", times: 5 });
+    let proxy =
+        FaultProxy::start(moto.port, ThrottleRule { needle: "Action=CreateStack", times: 5, fault: Fault::Throttle });
     moto_api::start_recording(moto.port).unwrap();
     let state = state_dir();
     let rb = state.path().join("throttled.yaml");
@@ -316,4 +317,46 @@ fn check_resource_waits_for_a_change_and_times_out_without_one() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("app_dns (primary) did not reach points_to [\"primary\"] within 2s"), "{stdout}");
+}
+
+/// A mutating call that reached AWS but whose answer was lost (the SDK retries it): the run
+/// finishes, and nothing exists twice. Route 53 and CloudFormation are JSON/query bodies; the
+/// record change is matched by its path.
+#[test]
+fn a_lost_answer_to_a_mutating_call_makes_nothing_twice() {
+    use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+    let moto = moto();
+    seed(&moto.endpoint_url());
+    let proxy = FaultProxy::with_rules(
+        moto.port,
+        vec![
+            ThrottleRule { needle: "Action=CreateStack", times: 1, fault: Fault::DropAnswer },
+            ThrottleRule { needle: "ChangeResourceRecordSetsRequest", times: 1, fault: Fault::DropAnswer },
+            ThrottleRule { needle: "Action=DeleteStack", times: 1, fault: Fault::DropAnswer },
+        ],
+    );
+    moto_api::start_recording(moto.port).unwrap();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args([
+        "run",
+        "tests/fixtures/skeleton.yaml",
+        "--headless",
+        "--auto-approve",
+        "--endpoint-url",
+        &proxy.endpoint_url(),
+    ]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(proxy.faults.load(std::sync::atomic::Ordering::SeqCst), 3, "three answers were lost");
+    let calls = recorded(moto.port);
+    let count = |op: &str| calls.iter().filter(|r| r.operation == op).count();
+    assert!(count("CreateStack") >= 2, "the SDK sent CreateStack again after the lost answer");
+    let url = moto.endpoint_url();
+    let client = aws_sdk_cloudformation::Client::new(&sdk(&url, "us-east-1"));
+    let stacks = super::support::block_on(client.list_stacks().send()).unwrap();
+    let created = stacks.stack_summaries().iter().filter(|s| s.stack_name() == Some("skeleton-permissions")).count();
+    assert_eq!(created, 1, "one stack was created (and deleted), not two: {stacks:?}");
+    assert_eq!(dns_value(&url), ["10.0.1.10"], "DNS points at primary, one value");
 }
