@@ -9,7 +9,7 @@ use super::render;
 use super::theme::Theme;
 use crate::aws::status::ResourceStatus;
 use crate::engine::poller::Resources;
-use crate::engine::snapshot::tests::{Feed, console_runbook, inputs};
+use crate::engine::snapshot::tests::{self as snapshot_tests, Feed, console_runbook, inputs};
 use crate::engine::snapshot::{Snapshot, parse_ts};
 use crate::engine::{FailureAnswer, GateAnswer};
 use crate::journal::{CallOutcome, Event, StepStatus, SubPhase};
@@ -36,30 +36,7 @@ fn app() -> App {
 }
 
 fn started(app: &mut App, feed: &mut Feed) {
-    for e in [
-        Event::RunStarted {
-            run_id: RUN_ID.into(),
-            runbook: "console".into(),
-            runbook_title: "Console walk-through".into(),
-            runbook_path: "console.yaml".into(),
-            base_dir: ".".into(),
-            inputs: inputs(),
-            dry_run: false,
-            endpoint_url: Some("http://127.0.0.1:5000".into()),
-            sandbox: true,
-            user: "ana".into(),
-            pilotlight_version: "0.1.0".into(),
-        },
-        Event::AccountChecked {
-            env: "primary".into(),
-            region: "us-east-1".into(),
-            expected: Some("123456789012".into()),
-            account: Some("123456789012".into()),
-            arn: None,
-            ok: true,
-            message: None,
-        },
-    ] {
+    for e in [snapshot_tests::started(), snapshot_tests::primary_checked()] {
         app.on_msg(Msg::Entry(feed.entry(e)));
     }
 }

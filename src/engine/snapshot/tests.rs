@@ -31,7 +31,8 @@ impl Feed {
     }
 }
 
-fn started() -> Event {
+/// The run's `run_started`, with the id the console's snapshots show.
+pub(crate) fn started() -> Event {
     Event::RunStarted {
         run_id: "console-20261122-120000-abcd".into(),
         runbook: "console".into(),
@@ -44,6 +45,19 @@ fn started() -> Event {
         sandbox: true,
         user: "ana".into(),
         pilotlight_version: "0.1.0".into(),
+    }
+}
+
+/// The account guard's verdict for primary.
+pub(crate) fn primary_checked() -> Event {
+    Event::AccountChecked {
+        env: "primary".into(),
+        region: "us-east-1".into(),
+        expected: Some("123456789012".into()),
+        account: Some("123456789012".into()),
+        arn: None,
+        ok: true,
+        message: None,
     }
 }
 
@@ -82,19 +96,7 @@ fn a_fresh_snapshot_has_every_step_pending_with_rendered_parameters() {
 fn entries_move_steps_through_their_states_and_the_current_step_follows() {
     let mut snap = Snapshot::new("r1", &console_runbook(), &inputs());
     let mut feed = Feed(0);
-    for e in [
-        started(),
-        Event::AccountChecked {
-            env: "primary".into(),
-            region: "us-east-1".into(),
-            expected: Some("123456789012".into()),
-            account: Some("123456789012".into()),
-            arn: None,
-            ok: true,
-            message: None,
-        },
-        status("primary-ready", StepStatus::AwaitingGate),
-    ] {
+    for e in [started(), primary_checked(), status("primary-ready", StepStatus::AwaitingGate)] {
         snap.apply(&feed.entry(e));
     }
     assert_eq!(snap.header.mode, RunMode::Sandbox);
