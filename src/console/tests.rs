@@ -439,3 +439,16 @@ fn a_resumed_failure_decision_is_shown_on_its_own_step() {
     app.on_msg(Msg::Failure(FailureAsk { step: "deploy".into(), attempt: 1, error: "boom".into() }, reply));
     assert_eq!(app.shown_step(), 1, "the step the decision is about, not the last one that failed");
 }
+
+#[test]
+fn the_mouse_wheel_scrolls_the_focused_pane() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let mut app = app();
+    started(&mut app, &mut Feed(0));
+    let wheel = |kind| MouseEvent { kind, column: 10, row: 10, modifiers: KeyModifiers::NONE };
+    app.on_mouse(wheel(MouseEventKind::ScrollDown));
+    app.on_mouse(wheel(MouseEventKind::ScrollDown));
+    assert_eq!(app.shown_step(), 2, "the wheel moves down the steps");
+    app.on_mouse(wheel(MouseEventKind::ScrollUp));
+    assert_eq!(app.shown_step(), 1);
+}

@@ -12,7 +12,12 @@ pub struct Theme {
 impl Theme {
     /// Colour unless `NO_COLOR` is set to anything non-empty (<https://no-color.org>).
     pub fn from_env() -> Theme {
-        Theme { color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) }
+        Theme::from_no_color(std::env::var_os("NO_COLOR"))
+    }
+
+    /// The theme for a value of `NO_COLOR` (unset or empty: colour).
+    pub fn from_no_color(value: Option<std::ffi::OsString>) -> Theme {
+        Theme { color: value.is_none_or(|v| v.is_empty()) }
     }
 
     fn fg(&self, c: Color) -> Style {
@@ -65,6 +70,25 @@ impl Theme {
             StepStatus::Succeeded => ("✓", "done", self.ok()),
             StepStatus::Failed => ("✗", "failed", self.bad()),
             StepStatus::Skipped => ("↷", "skipped", self.dim()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_color_turns_colour_off_and_keeps_symbols_and_words() {
+        assert!(Theme::from_no_color(None).color);
+        assert!(Theme::from_no_color(Some("".into())).color, "an empty NO_COLOR is unset");
+        let plain = Theme::from_no_color(Some("1".into()));
+        assert!(!plain.color);
+        assert_eq!(plain.ok().fg, None, "no colour");
+        assert!(plain.bad().add_modifier.contains(Modifier::BOLD), "emphasis stays");
+        for status in [StepStatus::Pending, StepStatus::AwaitingGate, StepStatus::Running, StepStatus::Failed] {
+            let (symbol, word, _) = plain.step(status);
+            assert!(!symbol.is_empty() && !word.is_empty(), "{status:?} keeps a symbol and a word");
         }
     }
 }
