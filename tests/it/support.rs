@@ -211,8 +211,17 @@ pub fn kill_after_every_entry<S: PartialEq + std::fmt::Debug + Sync>(
                     fresh(&server);
                     let state = state_dir();
                     let out = start_run(state.path(), &url, Some(kill_after));
-                    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {kill_after}");
                     let (id, dir) = only_run(state.path());
+                    if out.status.code() == Some(0) {
+                        // Waits journal the state changes they happen to see, so a run can be a
+                        // few entries shorter than the uninterrupted one: this kill point lies
+                        // past its end. It must have ended where the uninterrupted run did.
+                        let len = journal(&dir).len() as u64;
+                        assert!(len < kill_after, "not killed after entry {kill_after}, though it wrote {len}");
+                        assert_eq!(&end_state(&url), expected, "the end state of a run shorter than {kill_after}");
+                        continue;
+                    }
+                    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {kill_after}");
                     let mut resume = pilotlight(state.path());
                     resume.args(["resume", &id, "--headless", "--auto-approve"]);
                     let out = resume.output().expect("resume");
