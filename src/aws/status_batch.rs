@@ -135,6 +135,29 @@ fn same_id(a: Option<&str>, b: &str) -> bool {
     a.is_some_and(|a| a.eq_ignore_ascii_case(b))
 }
 
+/// The Describe filter naming every identifier.
+fn id_filter(name: &str, ids: &[(String, String)]) -> aws_sdk_rds::types::Filter {
+    aws_sdk_rds::types::Filter::builder()
+        .name(name)
+        .set_values(Some(ids.iter().map(|(_, id)| id.clone()).collect()))
+        .build()
+}
+
+/// Each named resource matched (by RDS identifier) among what a describe found.
+fn by_id<T>(
+    ids: &[(String, String)],
+    found: &[T],
+    id_of: impl Fn(&T) -> Option<&str>,
+    read: impl Fn(&T) -> ResourceStatus,
+) -> Reads {
+    ids.iter()
+        .map(|(name, id)| {
+            let status = found.iter().find(|d| same_id(id_of(d), id)).map_or_else(ResourceStatus::absent, &read);
+            (name.clone(), Ok(status))
+        })
+        .collect()
+}
+
 /// One DescribeDBInstances for all of them (filtered by identifier; more only when paged).
 async fn rds(
     client: &aws_sdk_rds::Client,
@@ -146,10 +169,7 @@ async fn rds(
     let mut found = Vec::new();
     let mut marker = None;
     loop {
-        let filter = aws_sdk_rds::types::Filter::builder()
-            .name("db-instance-id")
-            .set_values(Some(ids.iter().map(|(_, id)| id.clone()).collect()))
-            .build();
+        let filter = id_filter("db-instance-id", ids);
         let req = client.describe_db_instances().filters(filter).set_marker(marker.take());
         let out = ops::read(log, at(all, region), req, |r| r.send()).await??;
         found.extend(out.db_instances().iter().cloned());
@@ -158,30 +178,26 @@ async fn rds(
             break;
         }
     }
-    Ok(ids
-        .iter()
-        .map(|(name, id)| {
-            let read = match found.iter().find(|d| same_id(d.db_instance_identifier(), id)) {
-                None => ResourceStatus::absent(),
-                Some(d) => {
-                    let mut s = ResourceStatus::present(
-                        d.db_instance_status().map(str::to_string),
-                        d.db_instance_arn().map(str::to_string),
-                    );
-                    if let Some(c) = d.db_instance_class() {
-                        s.details.push(detail("class", c));
-                    }
-                    s.details.push(detail("multi-AZ", yes_no(d.multi_az())));
-                    s.details.push(detail("protection", yes_no(d.deletion_protection())));
-                    if let Some(t) = d.latest_restorable_time() {
-                        s.details.push(detail("recovery point", rfc3339(t)));
-                    }
-                    s
-                }
-            };
-            (name.clone(), Ok(read))
-        })
-        .collect())
+    Ok(by_id(
+        ids,
+        &found,
+        |d| d.db_instance_identifier(),
+        |d| {
+            let mut s = ResourceStatus::present(
+                d.db_instance_status().map(str::to_string),
+                d.db_instance_arn().map(str::to_string),
+            );
+            if let Some(c) = d.db_instance_class() {
+                s.details.push(detail("class", c));
+            }
+            s.details.push(detail("multi-AZ", yes_no(d.multi_az())));
+            s.details.push(detail("protection", yes_no(d.deletion_protection())));
+            if let Some(t) = d.latest_restorable_time() {
+                s.details.push(detail("recovery point", rfc3339(t)));
+            }
+            s
+        },
+    ))
 }
 
 /// One DescribeDBClusters for all of them (filtered by identifier; more only when paged).
@@ -195,10 +211,7 @@ async fn aurora(
     let mut found = Vec::new();
     let mut marker = None;
     loop {
-        let filter = aws_sdk_rds::types::Filter::builder()
-            .name("db-cluster-id")
-            .set_values(Some(ids.iter().map(|(_, id)| id.clone()).collect()))
-            .build();
+        let filter = id_filter("db-cluster-id", ids);
         let req = client.describe_db_clusters().filters(filter).set_marker(marker.take());
         let out = ops::read(log, at(all, region), req, |r| r.send()).await??;
         found.extend(out.db_clusters().iter().cloned());
@@ -207,31 +220,26 @@ async fn aurora(
             break;
         }
     }
-    Ok(ids
-        .iter()
-        .map(|(name, id)| {
-            let read = match found.iter().find(|c| same_id(c.db_cluster_identifier(), id)) {
-                None => ResourceStatus::absent(),
-                Some(c) => {
-                    let mut s =
-                        ResourceStatus::present(c.status().map(str::to_string), c.db_cluster_arn().map(str::to_string));
-                    let members = c.db_cluster_members();
-                    let writer = members
-                        .iter()
-                        .find(|m| m.is_cluster_writer() == Some(true))
-                        .and_then(|m| m.db_instance_identifier())
-                        .unwrap_or("none");
-                    s.details.push(detail("members", format!("{} (writer {writer})", members.len())));
-                    s.details.push(detail("protection", yes_no(c.deletion_protection())));
-                    if let Some(t) = c.latest_restorable_time() {
-                        s.details.push(detail("recovery point", rfc3339(t)));
-                    }
-                    s
-                }
-            };
-            (name.clone(), Ok(read))
-        })
-        .collect())
+    Ok(by_id(
+        ids,
+        &found,
+        |c| c.db_cluster_identifier(),
+        |c| {
+            let mut s = ResourceStatus::present(c.status().map(str::to_string), c.db_cluster_arn().map(str::to_string));
+            let members = c.db_cluster_members();
+            let writer = members
+                .iter()
+                .find(|m| m.is_cluster_writer() == Some(true))
+                .and_then(|m| m.db_instance_identifier())
+                .unwrap_or("none");
+            s.details.push(detail("members", format!("{} (writer {writer})", members.len())));
+            s.details.push(detail("protection", yes_no(c.deletion_protection())));
+            if let Some(t) = c.latest_restorable_time() {
+                s.details.push(detail("recovery point", rfc3339(t)));
+            }
+            s
+        },
+    ))
 }
 
 /// Stacks: one DescribeStacks by name for a single stack; for several, one DescribeStacks of
