@@ -66,6 +66,12 @@ impl Journal {
             let source = std::io::Error::other("an earlier append failed; the journal takes no more entries");
             return Err(JournalError::Io { path: self.path.clone(), source });
         }
+        if crash_point(&CRASH_BEFORE) == Some(self.next_seq) {
+            // The other crash-test kill: what came before this entry happened (an AWS call may
+            // have been answered), the entry saying so never reaches the disk.
+            // SAFETY: _exit only ends the process.
+            unsafe { libc::_exit(CRASH_EXIT_CODE) };
+        }
         let entry = Entry { seq: self.next_seq, ts: now_rfc3339(), event };
         let mut line = serde_json::to_string(&entry)
             .map_err(|e| JournalError::Io { path: self.path.clone(), source: std::io::Error::other(e) })?;
@@ -80,7 +86,7 @@ impl Journal {
             return Err(JournalError::Io { path: self.path.clone(), source: e });
         }
         self.next_seq += 1;
-        if crash_after() == Some(entry.seq) {
+        if crash_point(&CRASH_AFTER) == Some(entry.seq) {
             // The crash tests' kill: the entry is on disk, nothing after it happens, no
             // destructor runs (as with SIGKILL).
             // SAFETY: _exit only ends the process.
@@ -90,7 +96,7 @@ impl Journal {
     }
 }
 
-/// The exit code of a process stopped by [`CRASH_AFTER_ENV`].
+/// The exit code of a process stopped by [`CRASH_AFTER_ENV`] or [`CRASH_BEFORE_ENV`].
 pub const CRASH_EXIT_CODE: i32 = 86;
 
 /// Fault injection for crash tests: `PILOTLIGHT_CRASH_AFTER_ENTRY=N` ends the process the moment
@@ -98,9 +104,22 @@ pub const CRASH_EXIT_CODE: i32 = 86;
 /// entry. Never set in real use.
 pub const CRASH_AFTER_ENV: &str = "PILOTLIGHT_CRASH_AFTER_ENTRY";
 
-fn crash_after() -> Option<u64> {
-    static AFTER: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    *AFTER.get_or_init(|| std::env::var(CRASH_AFTER_ENV).ok().and_then(|v| v.parse().ok()))
+/// Fault injection for crash tests: `PILOTLIGHT_CRASH_BEFORE_ENTRY=N` ends the process instead of
+/// writing entry N. Before the outcome of a mutating call, that is a kill after AWS acted and
+/// before the journal heard of it. Never set in real use.
+pub const CRASH_BEFORE_ENV: &str = "PILOTLIGHT_CRASH_BEFORE_ENTRY";
+
+static CRASH_AFTER: CrashPoint = CrashPoint { env: CRASH_AFTER_ENV, at: std::sync::OnceLock::new() };
+static CRASH_BEFORE: CrashPoint = CrashPoint { env: CRASH_BEFORE_ENV, at: std::sync::OnceLock::new() };
+
+/// A crash point read once from its environment variable.
+struct CrashPoint {
+    env: &'static str,
+    at: std::sync::OnceLock<Option<u64>>,
+}
+
+fn crash_point(point: &CrashPoint) -> Option<u64> {
+    *point.at.get_or_init(|| std::env::var(point.env).ok().and_then(|v| v.parse().ok()))
 }
 
 /// Reads every entry. Returns the entries and the byte length of the well-formed prefix: a last

@@ -6,5 +6,5 @@ pub mod file;
 pub mod replay;
 
 pub use event::*;
-pub use file::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Journal, JournalError, now_rfc3339, read_entries};
+pub use file::{CRASH_AFTER_ENV, CRASH_BEFORE_ENV, CRASH_EXIT_CODE, Journal, JournalError, now_rfc3339, read_entries};
 pub use replay::{RunState, StepState, SubStepState};

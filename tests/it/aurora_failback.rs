@@ -5,7 +5,7 @@
 //! end state with nothing made twice.
 
 use super::support::{
-    block_on, journal, kill_after_every_entry, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
+    Kill, block_on, journal, kill_at_every_point, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
 };
 use pilotlight::journal::Event;
 use pilotlight::sandbox::seed::Part;
@@ -199,7 +199,7 @@ fn summary(url: &str) -> Summary {
 
 #[test]
 fn a_kill_after_any_journal_entry_of_an_aurora_failback_resumes_to_the_same_end_state() {
-    let points = kill_after_every_entry(&[Part::Aurora], &[FIXTURE], 2, summary);
+    let points = kill_at_every_point(&[Part::Aurora], &[FIXTURE], 2, Kill::AfterEveryEntry, summary);
     assert!(points > 30, "a failback journals its sub-steps ({points} kill points)");
     eprintln!("aurora.failback: killed and resumed after each of {points} journal entries");
 }

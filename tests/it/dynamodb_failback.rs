@@ -5,7 +5,7 @@
 //! state; a dry run changes nothing; a recovery table without PITR stops before anything changes.
 
 use super::support::{
-    block_on, journal, kill_after_every_entry, moto, only_run, pilotlight, recorded, run, sdk, state_dir,
+    Kill, block_on, journal, kill_at_every_point, moto, only_run, pilotlight, recorded, run, sdk, state_dir,
 };
 use pilotlight::journal::Event;
 use pilotlight::sandbox::moto_api;
@@ -269,7 +269,7 @@ fn summary(url: &str) -> EndState {
 #[test]
 fn a_kill_after_any_journal_entry_of_a_dynamodb_failback_resumes_to_the_same_end_state() {
     let started = Instant::now();
-    let points = kill_after_every_entry(&PARTS, &[FIXTURE], 2, summary);
+    let points = kill_at_every_point(&PARTS, &[FIXTURE], 2, Kill::AfterEveryEntry, summary);
     assert!(points > 30, "a failback journals its sub-steps ({points} kill points)");
     eprintln!(
         "dynamodb.failback: killed and resumed after each of {points} journal entries in {:.0}s",

@@ -4,7 +4,7 @@
 //! the same end state with nothing made twice.
 
 use super::support::{
-    block_on, journal, kill_after_every_entry, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
+    Kill, block_on, journal, kill_at_every_point, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
 };
 use pilotlight::journal::Event;
 use pilotlight::sandbox::seed::Part;
@@ -201,7 +201,7 @@ fn summary(url: &str) -> EndState {
 #[test]
 fn a_kill_after_any_journal_entry_of_an_ec2_failback_resumes_to_the_same_end_state() {
     let args = ["tests/fixtures/ec2-failback.yaml", "--var", "which=app_server"];
-    let points = kill_after_every_entry(&[Part::Ec2], &args, 2, summary);
+    let points = kill_at_every_point(&[Part::Ec2], &args, 2, Kill::AfterEveryEntry, summary);
     assert!(points > 30, "a failback journals its sub-steps ({points} kill points)");
     eprintln!("ec2.failback: killed and resumed after each of {points} journal entries");
 }

@@ -24,5 +24,6 @@ mod resume;
 mod sandbox_cli;
 mod schema;
 mod secrets;
+mod skeleton_kills;
 mod support;
 mod two_operators;

@@ -4,7 +4,7 @@
 //! journal entry resumes to the same end state with nothing made twice.
 
 use super::support::{
-    block_on, journal, kill_after_every_entry, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
+    Kill, block_on, journal, kill_at_every_point, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
 };
 use pilotlight::journal::Event;
 use pilotlight::sandbox::seed::Part;
@@ -162,7 +162,7 @@ fn summary(url: &str) -> (Vec<(String, Db)>, usize, usize, usize) {
 
 #[test]
 fn a_kill_after_any_journal_entry_of_an_rds_failback_resumes_to_the_same_end_state() {
-    let points = kill_after_every_entry(&[Part::Rds], &[FIXTURE], 2, summary);
+    let points = kill_at_every_point(&[Part::Rds], &[FIXTURE], 2, Kill::AfterEveryEntry, summary);
     assert!(points > 20, "a failback journals its sub-steps ({points} kill points)");
     eprintln!("rds.failback: killed and resumed after each of {points} journal entries");
 }

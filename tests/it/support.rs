@@ -167,26 +167,38 @@ pub fn state_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
 
-/// Kills a run after every journal entry in turn (not a sample) and resumes it, on `workers`
-/// moto servers side by side; each world is reset and re-seeded (`parts`) first. Returns the
-/// number of kill points. `end_state` reads the world independently (describe calls); after
-/// every kill and resume it must equal the end state of an uninterrupted run.
-pub fn kill_after_every_entry<S: PartialEq + std::fmt::Debug + Sync>(
+/// Where a crash test kills a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kill {
+    /// Right after each journal entry is durable, every entry in turn (not a sample).
+    AfterEveryEntry,
+    /// After each mutating AWS call was answered and before its outcome reaches the journal:
+    /// AWS acted, the run never heard.
+    BeforeEveryAnswer,
+}
+
+/// Kills a run at every point `kill` names in turn and resumes it, on `workers` moto servers
+/// side by side; each world is reset and re-seeded (`parts`) first. Returns the number of kill
+/// points. `end_state` reads the world independently (describe calls); after every kill and
+/// resume it must equal the end state of an uninterrupted run.
+pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
     parts: &[pilotlight::sandbox::seed::Part],
     args: &[&str],
     workers: usize,
+    kill: Kill,
     end_state: impl Fn(&str) -> S + Sync,
 ) -> u64 {
-    use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event, RunStatus};
+    use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ENV, CRASH_EXIT_CODE, CallOutcome, Event, RunStatus};
     let fresh = |server: &MotoServer| {
         moto_api::reset(server.port).expect("reset moto");
         block_on(pilotlight::sandbox::seed::seed_parts(&server.endpoint_url(), parts)).expect("seed");
     };
-    let start_run = |state: &Path, url: &str, kill_after: Option<u64>| {
+    let start_run = |state: &Path, url: &str, kill_at: Option<u64>| {
         let mut cmd = pilotlight(state);
         cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", url]);
-        if let Some(n) = kill_after {
-            cmd.env(CRASH_AFTER_ENV, n.to_string());
+        if let Some(n) = kill_at {
+            let env = if kill == Kill::AfterEveryEntry { CRASH_AFTER_ENV } else { CRASH_BEFORE_ENV };
+            cmd.env(env, n.to_string());
         }
         cmd.output().expect("run pilotlight")
     };
@@ -197,46 +209,55 @@ pub fn kill_after_every_entry<S: PartialEq + std::fmt::Debug + Sync>(
     let out = start_run(state.path(), &url, None);
     assert_eq!(out.status.code(), Some(0), "uninterrupted run: {}", String::from_utf8_lossy(&out.stdout));
     let (_, dir) = only_run(state.path());
-    let total = journal(&dir).len() as u64;
+    let entries = journal(&dir);
+    let total = entries.len() as u64;
+    let points: Vec<u64> = match kill {
+        Kill::AfterEveryEntry => (1..total).collect(),
+        Kill::BeforeEveryAnswer => entries
+            .windows(2)
+            .filter(|w| matches!(w[0].event, Event::AwsCall { outcome: CallOutcome::Sending, .. }))
+            .map(|w| w[1].seq)
+            .collect(),
+    };
     let expected = end_state(&url);
     drop(baseline_server);
 
     std::thread::scope(|scope| {
         for w in 0..workers.max(1) {
-            let (expected, end_state, fresh, start_run) = (&expected, &end_state, &fresh, &start_run);
+            let (expected, end_state, fresh, start_run, points) = (&expected, &end_state, &fresh, &start_run, &points);
             scope.spawn(move || {
                 let server = moto();
                 let url = server.endpoint_url();
-                for kill_after in (1..total).filter(|k| (*k as usize) % workers.max(1) == w) {
+                for (_, at) in points.iter().copied().enumerate().filter(|(i, _)| i % workers.max(1) == w) {
                     fresh(&server);
                     let state = state_dir();
-                    let out = start_run(state.path(), &url, Some(kill_after));
+                    let out = start_run(state.path(), &url, Some(at));
                     let (id, dir) = only_run(state.path());
                     if out.status.code() == Some(0) {
                         // Waits journal the state changes they happen to see, so a run can be a
                         // few entries shorter than the uninterrupted one: this kill point lies
                         // past its end. It must have ended where the uninterrupted run did.
                         let len = journal(&dir).len() as u64;
-                        assert!(len < kill_after, "not killed after entry {kill_after}, though it wrote {len}");
-                        assert_eq!(&end_state(&url), expected, "the end state of a run shorter than {kill_after}");
+                        assert!(len < at, "not killed at entry {at} ({kill:?}), though it wrote {len}");
+                        assert_eq!(&end_state(&url), expected, "the end state of a run shorter than {at}");
                         continue;
                     }
-                    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {kill_after}");
+                    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed at entry {at} ({kill:?})");
                     let mut resume = pilotlight(state.path());
                     resume.args(["resume", &id, "--headless", "--auto-approve"]);
                     let out = resume.output().expect("resume");
                     assert_eq!(
                         out.status.code(),
                         Some(0),
-                        "resumed after a kill after entry {kill_after}: {}",
+                        "resumed after a kill at entry {at} ({kill:?}): {}",
                         String::from_utf8_lossy(&out.stdout)
                     );
                     let last = journal(&dir).last().map(|e| e.event.clone());
                     assert!(matches!(last, Some(Event::RunFinished { status: RunStatus::Succeeded })));
-                    assert_eq!(&end_state(&url), expected, "the end state after a kill after entry {kill_after}");
+                    assert_eq!(&end_state(&url), expected, "the end state after a kill at entry {at} ({kill:?})");
                 }
             });
         }
     });
-    total - 1
+    points.len() as u64
 }

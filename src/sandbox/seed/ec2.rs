@@ -12,6 +12,8 @@ use super::{INSTANCE_NAME, Scope, SeedError, SeedReport, Side, WORKER_INSTANCE};
 const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 /// Every instance gets an 8 GiB gp3 root volume at its AMI's root device.
 const ROOT_GIB: i32 = 8;
+/// A default AMI moto ships in every region (the first it lists).
+const KNOWN_AMI_NAME: &str = "Windows_Server-2016-English-Nano-Base-2017.10.13";
 
 /// The kind of an EBS volume; failback must recreate each one with the same kind.
 #[derive(Debug, Clone, Copy)]
@@ -79,8 +81,14 @@ async fn ensure_instance(
         return Ok(());
     }
 
-    // moto ships default AMIs in every region; any of them will do for a demo server.
-    let images = ec2.describe_images().send().await;
+    // moto ships default AMIs in every region; any of them will do for a demo server. Listing
+    // them all takes moto about a second, so one it ships everywhere (root `/dev/sda1`) is
+    // asked for by name first.
+    let known = Filter::builder().name("name").values(KNOWN_AMI_NAME).build();
+    let mut images = ec2.describe_images().filters(known).send().await;
+    if images.as_ref().is_ok_and(|i| i.images().is_empty()) {
+        images = ec2.describe_images().send().await;
+    }
     let images = images.map_err(scope.fail("DescribeImages", name))?;
     let image = images.images().iter().find_map(|image| {
         let root = image.root_device_name().unwrap_or("/dev/sda1");
