@@ -346,3 +346,12 @@ fn a_recovery_table_without_pitr_stops_the_failback_before_anything_changes() {
     assert!(mutating.is_empty(), "nothing was sent that changes state: {mutating:?}");
     assert_eq!(summary(&url), before, "the primary table is untouched");
 }
+
+/// Every mutating call of the failback reached AWS and its answer was lost with the process:
+/// the resume finds what the call did (by token, name or tag) instead of doing it twice.
+#[test]
+fn a_kill_after_any_mutating_call_of_dynamodb_failback_was_answered_resumes_to_the_same_end_state() {
+    let points = kill_at_every_point(&PARTS, &[FIXTURE], 2, Kill::BeforeEveryAnswer, summary);
+    assert!(points > 3, "one kill point per mutating call ({points})");
+    eprintln!("dynamodb.failback: killed after each of {points} mutating calls was answered, then resumed");
+}
