@@ -1,6 +1,7 @@
 //! `cloudformation.deploy` and `cloudformation.delete`: the failback permissions stack is
 //! installed at the start of a failback and removed at the end.
 
+use super::template_copy::RunTemplate;
 use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll, default_primary};
 use crate::aws::{ActionError, at, cfn, mutate};
 use crate::runbook::yaml_tree::Seg;
@@ -75,7 +76,8 @@ impl Action for DeployParams {
     async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         let env = self.environment.as_str();
         let region = cx.envs.region(env)?.to_string();
-        let body = self.template_body(cx)?;
+        let template = self.template(cx)?;
+        let body = template.body.as_str();
         let client = Client::new(&cx.envs.config(env, cx.log).await?);
         let name = self.stack_name.as_str();
         let mut changed = false;
@@ -88,7 +90,7 @@ impl Action for DeployParams {
                     ))?;
                     return Ok(outputs(None, "WOULD_CREATE", false, &Outputs::new()));
                 }
-                self.create(cx, &client, &body, &region).await?;
+                self.create(cx, &client, &template, &region).await?;
                 changed = true;
                 continue;
             };
@@ -106,8 +108,21 @@ impl Action for DeployParams {
                         "stack {name} failed to create and rolled back: {reason}"
                     )));
                 }
+                "ROLLBACK_COMPLETE" if cx.interrupted && created_here(cx).is_some() => {
+                    // This run's own CreateStack failed while no attempt was there to see it.
+                    // Deleting the stack would destroy the events that say why: stop and say.
+                    let attempt = created_here(cx).unwrap_or_default();
+                    let reason = cfn::failure_reason(&client, cx.log, name, &region).await;
+                    return Err(ActionError::Failed(format!(
+                        "stack {name} failed to create and rolled back after the CreateStack of attempt {attempt}, \
+                         which was cut off before it saw the outcome: {reason}. The stack and its events are left \
+                         as they are; a retry deletes it and creates it again from the run's copy {}",
+                        template.copy.display()
+                    )));
+                }
                 "ROLLBACK_COMPLETE" => {
-                    // A failed first create leaves an empty stack that can only be deleted.
+                    // A failed first create leaves an empty stack that can only be deleted: a
+                    // leftover from before this run, or one this run already reported.
                     if cx.dry_run {
                         cx.log
                             .note(format!("dry run: would delete the rolled-back stack {name} and create it again"))?;
@@ -152,7 +167,7 @@ impl Action for DeployParams {
                 cx.log.note(format!("dry run: would update stack {name} in {env} ({region})"))?;
                 return Ok(outputs(Some(&stack), "WOULD_UPDATE", false, &stack_outputs(&stack)));
             }
-            if !self.update(cx, &client, &body, &region).await? {
+            if !self.update(cx, &client, &template, &region).await? {
                 return Ok(outputs(Some(&stack), &status, false, &stack_outputs(&stack)));
             }
             changed = true;
@@ -161,34 +176,28 @@ impl Action for DeployParams {
 }
 
 impl DeployParams {
-    /// The template to deploy. An attempt that was interrupted after it sent a template (the
-    /// stack may be changing with it right now) is continued with that template, even if the
-    /// file has changed or gone since; otherwise the file is read (an operator may have fixed it
-    /// after a failure).
-    fn template_body(&self, cx: &ActionCx<'_>) -> Result<String, ActionError> {
-        let path = template_path(cx.base_dir, &self.template);
-        let on_disk = std::fs::read_to_string(&path);
-        // Only the attempt that was cut off counts (an older attempt's template may be the very
-        // one the operator fixed since).
-        let previous = cx.attempt.saturating_sub(1);
-        let sent = ["create-stack", "update-stack"]
-            .iter()
-            .filter_map(|op| cx.recorded(&format!("{op}@{previous}")))
-            .find_map(|s| s.detail["body"].as_str().map(str::to_string));
-        if let (true, Some(sent)) = (cx.interrupted, sent.as_deref()) {
-            if on_disk.as_deref().ok() != Some(sent) {
-                cx.log.note(format!(
-                    "{} changed (or is gone) since the interrupted attempt sent it; continuing with the template it sent",
-                    self.template
-                ))?;
-            }
-            return Ok(sent.to_string());
-        }
-        on_disk.map_err(|e| ActionError::Failed(format!("cannot read template {}: {e}", path.display())))
+    /// The template to deploy: the run's copy once it has sent one (see
+    /// [`super::template_copy`]). Runs journaled before copies were kept recorded the body with
+    /// each CreateStack/UpdateStack sub-step; the latest such body stands in for the copy.
+    fn template(&self, cx: &ActionCx<'_>) -> Result<RunTemplate, ActionError> {
+        let sent = (1..cx.attempt).rev().find_map(|attempt| {
+            ["create-stack", "update-stack"]
+                .iter()
+                .filter_map(|op| cx.recorded(&format!("{op}@{attempt}")))
+                .find_map(|s| s.detail["body"].as_str().map(str::to_string))
+        });
+        RunTemplate::read(cx, &self.template, sent.as_deref())
     }
 
-    async fn create(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<(), ActionError> {
+    async fn create(
+        &self,
+        cx: &ActionCx<'_>,
+        client: &Client,
+        template: &RunTemplate,
+        region: &str,
+    ) -> Result<(), ActionError> {
         let name = self.stack_name.as_str();
+        let body = template.body.as_str();
         // A response lost on the way back makes the SDK send the call again: with the same
         // token CloudFormation answers as for the first instead of `AlreadyExists`.
         let req = client
@@ -201,6 +210,7 @@ impl DeployParams {
             .set_tags(Some(self.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()));
         // The template is journaled with the sub-step, before the call: an attempt cut off
         // after sending is continued with what it sent.
+        template.keep()?;
         let step = format!("create-stack@{}", cx.attempt);
         cx.sub(&step, json!({ "body": body }), |_| async {
             match mutate(cx.log, at(name, region), req, |r| r.send()).await? {
@@ -223,8 +233,15 @@ impl DeployParams {
     }
 
     /// Sends UpdateStack; false when CloudFormation says there is nothing to update.
-    async fn update(&self, cx: &ActionCx<'_>, client: &Client, body: &str, region: &str) -> Result<bool, ActionError> {
+    async fn update(
+        &self,
+        cx: &ActionCx<'_>,
+        client: &Client,
+        template: &RunTemplate,
+        region: &str,
+    ) -> Result<bool, ActionError> {
         let name = self.stack_name.as_str();
+        let body = template.body.as_str();
         let req = client
             .update_stack()
             .client_request_token(request_token(cx, name, "update-stack"))
@@ -233,6 +250,7 @@ impl DeployParams {
             .set_parameters(Some(self.sdk_parameters()))
             .set_capabilities(Some(self.capabilities.iter().map(|c| Capability::from(c.as_str())).collect()))
             .set_tags(Some(self.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()));
+        template.keep()?;
         let step = format!("update-stack@{}", cx.attempt);
         let sent = cx
             .sub(&step, json!({ "body": body }), |_| async {
@@ -286,6 +304,11 @@ fn outputs(
         out.insert(k.clone(), v.clone());
     }
     out
+}
+
+/// The latest earlier attempt of this step that sent CreateStack, if any.
+fn created_here(cx: &ActionCx<'_>) -> Option<u32> {
+    (1..cx.attempt).rev().find(|attempt| cx.recorded(&format!("create-stack@{attempt}")).is_some())
 }
 
 /// Waits until the stack leaves every *_IN_PROGRESS state (or disappears).

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod failback;
 pub mod route53;
 pub mod substep;
+pub mod template_copy;
 
 pub use crate::runbook::{ActionCatalog, ActionDoc, CheckCx, ParamProblem};
 pub use substep::{Poll, Resume};
@@ -213,6 +214,8 @@ pub struct ActionCx<'a> {
     pub step: &'a str,
     pub runbook: &'a Runbook,
     pub base_dir: &'a Path,
+    /// The run's directory: copies of what the run sent (templates) are kept there.
+    pub run_dir: &'a Path,
     pub envs: &'a AwsEnvs,
     pub log: &'a dyn ActionLog,
     pub dry_run: bool,

@@ -175,6 +175,7 @@ impl Run {
             step: &step.id,
             runbook: &self.loaded.runbook,
             base_dir: &self.loaded.base_dir,
+            run_dir: &self.dir,
             envs: &self.envs,
             log: &log,
             dry_run: self.dry_run,

@@ -1,6 +1,6 @@
 //! A fault-injecting HTTP proxy between the SDK and moto (moto has no throttling of its own):
 //! requests matching a rule get an injected error response, or are forwarded and their answer
-//! dropped (the call happened; the client never heard); the rest are forwarded.
+//! dropped (the call happened; the client never heard) or rewritten; the rest are forwarded.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,6 +20,9 @@ pub enum Fault {
     Throttle,
     /// The request reaches moto; its answer is thrown away and the connection closed.
     DropAnswer,
+    /// The request reaches moto; `from` is replaced by `to` in its answer. For states moto
+    /// cannot reach (a stack that rolled back), and only there.
+    Rewrite { from: &'static str, to: &'static str },
 }
 
 pub struct FaultProxy {
@@ -127,10 +130,31 @@ fn serve(
             // The call happened; the client hears nothing and sees the connection close.
             return;
         }
+        if let Some(Fault::Rewrite { from, to }) = fault {
+            answer = rewrite(&answer, from, to);
+        }
         if writer.write_all(&answer).is_err() {
             return;
         }
         // moto closed its side after answering; close ours so the client reconnects cleanly.
         return;
     }
+}
+
+/// An HTTP answer with `from` replaced by `to` in its body and its Content-Length set to match.
+fn rewrite(answer: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(answer);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer.to_vec() };
+    let body = body.replace(from, to);
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|line| {
+            if line.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
 }

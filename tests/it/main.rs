@@ -8,6 +8,7 @@ mod console_tmux;
 mod cross_account;
 mod data_safety;
 mod deferred_role;
+mod deploy_resume;
 mod dry_run;
 mod dynamodb_failback;
 mod ec2_failback;

@@ -1,0 +1,176 @@
+//! `cloudformation.deploy` resumed after a kill: it deploys the run's copy of the template (not a
+//! file edited since), and a stack that rolled back after the run's own CreateStack is reported
+//! and left with its events, not deleted and created again.
+
+use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::support::{block_on, journal, moto, only_run, pilotlight, recorded, sdk, seed, state_dir};
+use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ENV, CRASH_EXIT_CODE, CallOutcome, Event};
+use pilotlight::sandbox::moto_api;
+use std::path::{Path, PathBuf};
+
+const STACK: &str = "skeleton-permissions";
+
+/// The skeleton runbook with its template beside it in `dir` (so the test can edit it).
+fn runbook_with_own_template(dir: &Path) -> (PathBuf, PathBuf) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(repo.join("tests/fixtures/skeleton.yaml")).unwrap();
+    let edited = src.replace("template: ../../assets/failback-permissions.yaml", "template: permissions.yaml");
+    assert_ne!(src, edited, "the skeleton names its template");
+    let template = dir.join("permissions.yaml");
+    std::fs::copy(repo.join("assets/failback-permissions.yaml"), &template).unwrap();
+    let runbook = dir.join("skeleton.yaml");
+    std::fs::write(&runbook, edited).unwrap();
+    (runbook, template)
+}
+
+fn start(state: &Path, runbook: &Path, url: &str, crash: Option<(&str, u64)>) -> std::process::Output {
+    let mut cmd = pilotlight(state);
+    cmd.args(["run"]).arg(runbook);
+    cmd.args(["--headless", "--auto-approve", "--var", "cleanup=false", "--endpoint-url", url]);
+    if let Some((env, at)) = crash {
+        cmd.env(env, at.to_string());
+    }
+    cmd.output().expect("run pilotlight")
+}
+
+fn resume(state: &Path, id: &str, url: Option<&str>) -> std::process::Output {
+    resume_crashing(state, id, url, None)
+}
+
+fn resume_crashing(state: &Path, id: &str, url: Option<&str>, crash_after: Option<u64>) -> std::process::Output {
+    let mut cmd = pilotlight(state);
+    cmd.args(["resume", id, "--headless", "--auto-approve"]);
+    if let Some(url) = url {
+        cmd.args(["--endpoint-url", url]);
+    }
+    if let Some(at) = crash_after {
+        cmd.env(CRASH_AFTER_ENV, at.to_string());
+    }
+    cmd.output().expect("resume")
+}
+
+/// The seq of the journal entry saying CreateStack is being sent, from an uninterrupted run on a
+/// world that is then reset and seeded again.
+fn create_stack_sending_seq(runbook: &Path, port: u16, url: &str) -> u64 {
+    let state = state_dir();
+    let out = start(state.path(), runbook, url, None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let (_, dir) = only_run(state.path());
+    let seq = journal(&dir)
+        .iter()
+        .find(|e| {
+            matches!(&e.event, Event::AwsCall { operation, outcome: CallOutcome::Sending, .. } if operation == "CreateStack")
+        })
+        .expect("CreateStack was journaled")
+        .seq;
+    moto_api::reset(port).unwrap();
+    seed(url);
+    seq
+}
+
+fn deployed_template(url: &str) -> String {
+    let client = aws_sdk_cloudformation::Client::new(&sdk(url, "us-east-1"));
+    let out = block_on(client.get_template().stack_name(STACK).send()).expect("GetTemplate");
+    out.template_body().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_resume_deploys_the_template_the_run_first_sent_not_the_file_edited_since() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let (runbook, template) = runbook_with_own_template(dir.path());
+    let original = std::fs::read_to_string(&template).unwrap();
+    let sending = create_stack_sending_seq(&runbook, moto.port, &url);
+
+    // Killed after journaling that CreateStack is being sent, before sending it.
+    let state = state_dir();
+    let out = start(state.path(), &runbook, &url, Some((CRASH_AFTER_ENV, sending)));
+    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE));
+    let (id, run_dir) = only_run(state.path());
+    let copy = run_dir.join("templates/deploy/permissions.yaml");
+    assert_eq!(std::fs::read_to_string(&copy).expect("the run kept a copy before sending"), original);
+
+    // The file is edited after the gate was passed and the run was cut off.
+    let edited = original.replace("Description:", "Description: EDITED AFTER THE RUN SENT IT -");
+    assert_ne!(edited, original);
+    std::fs::write(&template, &edited).unwrap();
+
+    // A second attempt is cut off too, as soon as it has started: the third must still know
+    // what the first sent.
+    let second_started = |dir: &Path| {
+        journal(dir)
+            .iter()
+            .any(|e| matches!(&e.event, Event::ActionStarted { step, attempt: 2, .. } if step == "deploy"))
+    };
+    for further in 1.. {
+        if second_started(&run_dir) {
+            break;
+        }
+        assert!(further < 20, "the second attempt never started");
+        // Each resume journals a few entries of its own before the attempt starts.
+        let at = journal(&run_dir).len() as u64 + further;
+        let out = resume_crashing(state.path(), &id, None, Some(at));
+        assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+
+    let out = resume(state.path(), &id, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let updates = journal(&run_dir)
+        .iter()
+        .filter(|e| matches!(&e.event, Event::AwsCall { operation, .. } if operation == "UpdateStack"))
+        .count();
+    assert_eq!(updates, 0, "the edited file was not deployed over the stack");
+    assert_eq!(deployed_template(&url).trim(), original.trim(), "the stack holds what the run first sent");
+    assert!(stdout.contains("since this run first sent it"), "the resume says the file changed: {stdout}");
+    assert!(stdout.contains(&copy.display().to_string()), "and names the copy it deploys: {stdout}");
+}
+
+#[test]
+fn a_stack_that_rolled_back_after_the_runs_own_create_is_reported_not_deleted() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let (runbook, _) = runbook_with_own_template(dir.path());
+    let sending = create_stack_sending_seq(&runbook, moto.port, &url);
+
+    // Killed after CreateStack was answered, before the journal heard.
+    let state = state_dir();
+    let out = start(state.path(), &runbook, &url, Some((CRASH_BEFORE_ENV, sending + 1)));
+    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE));
+    let (id, run_dir) = only_run(state.path());
+
+    // While nobody watched, the stack failed and rolled back (moto cannot roll back a stack:
+    // the proxy shows the state AWS would).
+    let proxy = FaultProxy::with_rules(
+        moto.port,
+        vec![ThrottleRule {
+            needle: "Action=DescribeStacks",
+            times: usize::MAX,
+            fault: Fault::Rewrite { from: "<StackStatus>CREATE_COMPLETE<", to: "<StackStatus>ROLLBACK_COMPLETE<" },
+        }],
+    );
+    moto_api::start_recording(moto.port).unwrap();
+    let out = resume(state.path(), &id, Some(&proxy.endpoint_url()));
+    moto_api::stop_recording(moto.port).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "the deploy fails and the run stops: {stdout}");
+    assert!(
+        stdout.contains("rolled back after the CreateStack of attempt 1"),
+        "the failure says the run's own create rolled back: {stdout}"
+    );
+    let calls = recorded(moto.port);
+    assert!(calls.iter().any(|c| c.operation == "DescribeStacks"), "the resume read the stack through the proxy");
+    let sent: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).filter(|op| op.ends_with("Stack")).collect();
+    assert!(sent.is_empty(), "no stack was deleted or created again: {sent:?}");
+    let client = aws_sdk_cloudformation::Client::new(&sdk(&url, "us-east-1"));
+    let found = block_on(client.describe_stacks().stack_name(STACK).send()).expect("the stack is still there");
+    assert_eq!(found.stacks().len(), 1);
+    let failed = journal(&run_dir).iter().any(|e| {
+        matches!(&e.event, Event::StepStatus { step, status: pilotlight::journal::StepStatus::Failed, .. } if step == "deploy")
+    });
+    assert!(failed, "the deploy step is journaled as failed");
+}
