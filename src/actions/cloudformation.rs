@@ -155,7 +155,7 @@ impl Action for DeployParams {
                 return Ok(outputs(Some(&stack), &status, false, &stack_outputs(&stack)));
             }
             // Checked in a dry run too, so the rehearsal shows the refusal the real run would meet.
-            let dropped = cfn::data_dropped_by_update(&client, cx.log, name, &region, &deployed, &body).await?;
+            let dropped = cfn::data_dropped_by_update(&client, cx.log, name, &region, &deployed, body).await?;
             if !dropped.is_empty() {
                 let list: Vec<String> = dropped.iter().map(ToString::to_string).collect();
                 return Err(ActionError::Failed(format!(
