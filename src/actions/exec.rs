@@ -1,6 +1,7 @@
 //! `exec`: run a local command, the responder's own smoke test, with a timeout; its exit code and
 //! output go into the journal.
 
+use super::process_group::{KillGroup, MARKER_ENV, stop_survivors};
 use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::ActionError;
 use crate::journal::SubPhase;
@@ -134,7 +135,7 @@ impl Action for ExecParams {
             .kill_on_drop(true);
         let mut child =
             cmd.spawn().map_err(|e| ActionError::Failed(format!("cannot start `{}`: {e}", self.display())))?;
-        let group = child.id().map(|pid| KillGroup(pid as i32));
+        let group = child.id().map(|pid| KillGroup::watched(pid as i32, &marker));
         // Journaled before waiting: a resume after a kill finds the group by its id and marker.
         cx.log.substep(SUBSTEP, SubPhase::Started, json!({ "pgid": child.id(), "marker": marker }))?;
         let (out_buf, err_buf) = (Tail::default(), Tail::default());
@@ -200,48 +201,6 @@ impl ExecParams {
 
 /// The sub-step that records the command's process group while it runs.
 const SUBSTEP: &str = "command";
-
-/// Set in every command's environment (`run/step/attempt`), so that a survivor of a killed
-/// attempt is recognised as ours before it is stopped (a process group id can be reused).
-const MARKER_ENV: &str = "PILOTLIGHT_COMMAND";
-
-/// Stops the processes of group `pgid` that carry `marker` in their environment; how many.
-fn stop_survivors(pgid: i32, marker: &str) -> usize {
-    if pgid <= 1 || marker.is_empty() {
-        return 0;
-    }
-    let wanted = format!("{MARKER_ENV}={marker}");
-    let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
-    let mut stopped = 0;
-    for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        // The process group is the 5th field of /proc/PID/stat, after the `(comm)` field.
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let group = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<i32>().ok());
-        if group != Some(pgid) {
-            continue;
-        }
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
-        if environ.split(|b| *b == 0).any(|var| var == wanted.as_bytes()) {
-            // SAFETY: signals a process verified above to be in the recorded group and ours.
-            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
-                stopped += 1;
-            }
-        }
-    }
-    stopped
-}
-
-/// Kills the command's process group when dropped: on a timeout, and after a normal exit to
-/// stop anything the command left running in the background.
-struct KillGroup(i32);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        // SAFETY: signals the process group created for this command; ESRCH once it is empty.
-        unsafe { libc::killpg(self.0, libc::SIGKILL) };
-    }
-}
 
 /// The action's outputs: exit code (none when it was stopped) and the ends of its output.
 fn exec_outputs(code: Option<i32>, stdout: &str, stderr: &str) -> Outputs {

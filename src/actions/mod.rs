@@ -9,6 +9,7 @@ pub mod check;
 pub mod cloudformation;
 pub mod exec;
 pub mod failback;
+pub mod process_group;
 pub mod route53;
 pub mod substep;
 pub mod template_copy;

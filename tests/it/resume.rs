@@ -5,6 +5,7 @@ use super::support::{journal, pilotlight, recorded, run, seeded_moto, state_dir}
 use pilotlight::journal::{Event, RunStatus, StepStatus};
 use pilotlight::sandbox::moto_api;
 use std::io::Write;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,7 @@ fn an_action_killed_mid_way_runs_again_and_finished_steps_do_not() {
     });
     child.kill().unwrap();
     child.wait().unwrap();
-    // The killed run's command outlives it (as it would after a crash); stop it by its PID.
+    // Should the killed run's command outlive it (its watchdog stops it), stop it by its PID.
     let sleeper: i32 = std::fs::read_to_string(state.path().join("sleeper.pid")).unwrap().trim().parse().unwrap();
     pilotlight::sandbox::process::terminate(sleeper, Duration::from_secs(2));
     std::fs::write(state.path().join("done"), "").unwrap();
@@ -287,44 +288,99 @@ steps:\n  - id: look\n    title: look\n    action: exec\n    with: { command: \"
     assert_eq!(seen.lines().collect::<Vec<_>>(), ["http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:8"]);
 }
 
-/// SIGKILL cannot be caught: the command's process group outlives pilotlight. The group is
-/// journaled, and the resume stops what is left of it (recognised by its marker) before running
-/// the command again.
-#[test]
-fn a_resume_stops_what_a_killed_run_left_running_first() {
-    let state = state_dir();
-    let rb = state.path().join("orphan.yaml");
+/// A command that starts something in the background and waits, and a run of it left running
+/// once the background process is there; its pid and the run's id.
+fn a_run_while_its_command_runs(state: &Path) -> (i32, String) {
+    let rb = state.join("orphan.yaml");
     std::fs::write(
         &rb,
         "version: 1\nname: orphan\ntitle: orphan\nenvironments:\n  primary: { region: us-east-1 }\n  recovery: { region: us-west-2 }\n\
 steps:\n  - id: wait\n    title: a long smoke test\n    action: exec\n    with: { command: \"test -f ok && exit 0; sleep 300 & echo $! > sleeper.pid; wait\" }\n",
     )
     .unwrap();
-    let mut cmd = pilotlight(state.path());
+    let mut cmd = pilotlight(state);
     cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let pid_file = state.path().join("sleeper.pid");
-    wait_for_journal(state.path(), "the command", |_| {
-        std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.trim().is_empty())
-    });
+    // Reaped by the kernel's init once killed; the test kills it by pid.
+    let _child = cmd.spawn().unwrap();
+    let pid_file = state.join("sleeper.pid");
+    wait_for_journal(state, "the command", |_| std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.trim().is_empty()));
     let sleeper: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let (id, _) = super::support::only_run(state);
+    (sleeper, id)
+}
+
+/// Processes whose environment holds `var` starting with `prefix`.
+fn processes_with_env(var: &str, prefix: &str) -> Vec<i32> {
+    let wanted = format!("{var}={prefix}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v.starts_with(wanted.as_bytes())))
+        })
+        .collect()
+}
+
+/// The pilotlight processes using state directory `state` (not the commands they started).
+fn pilotlight_processes(state: &Path) -> Vec<i32> {
+    processes_with_env("PILOTLIGHT_STATE_DIR", &state.display().to_string())
+        .into_iter()
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|exe| exe.ends_with("pilotlight")))
+        .collect()
+}
+
+/// Waits up to five seconds for `pid` to end; true when it is gone (or a zombie no one reaps).
+fn ends_soon(pid: i32) -> bool {
+    let start = Instant::now();
+    while pilotlight::sandbox::process::alive(pid) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true)
+}
+
+/// SIGKILL cannot be caught, yet the command's process group does not outlive pilotlight: its
+/// watchdog sees pilotlight's end of a pipe close and kills the group.
+#[test]
+fn a_command_does_not_outlive_a_sigkilled_run() {
+    let state = state_dir();
+    let (sleeper, id) = a_run_while_its_command_runs(state.path());
+    assert_eq!(processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/")).len(), 1, "the command has a watchdog");
+    let runner = pilotlight_processes(state.path());
+    assert_eq!(runner.len(), 1, "one pilotlight process runs the command: {runner:?}");
+    // SAFETY: SIGKILL to the pilotlight process this test started.
+    unsafe { libc::kill(runner[0], libc::SIGKILL) };
+    assert!(ends_soon(sleeper), "the command's background process ended with pilotlight");
+    let start = Instant::now();
+    while !processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/")).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "the watchdog ended too");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Should the watchdog die too (a `kill -9` of everything), the group is journaled, and the
+/// resume stops what is left of it (recognised by its marker) before running the command again.
+#[test]
+fn a_resume_stops_what_a_killed_run_left_running_first() {
+    let state = state_dir();
+    let (sleeper, id) = a_run_while_its_command_runs(state.path());
+    let mut killed = processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/"));
+    killed.extend(pilotlight_processes(state.path()));
+    assert_eq!(killed.len(), 2, "the watchdog and pilotlight: {killed:?}");
+    for pid in killed {
+        // SAFETY: SIGKILL to processes this test started (checked by environment above).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
     std::thread::sleep(Duration::from_millis(200));
     assert!(pilotlight::sandbox::process::alive(sleeper), "SIGKILL left the command's background process running");
 
     std::fs::write(state.path().join("ok"), "").unwrap();
-    let (id, dir) = super::support::only_run(state.path());
+    let (_, dir) = super::support::only_run(state.path());
     let mut cmd = pilotlight(state.path());
     cmd.args(["resume", &id, "--headless", "--auto-approve"]);
     assert_eq!(run(cmd).status.code(), Some(0));
-    let start = Instant::now();
-    while pilotlight::sandbox::process::alive(sleeper) && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let zombie_or_gone =
-        std::fs::read_to_string(format!("/proc/{sleeper}/stat")).map(|s| s.contains(") Z")).unwrap_or(true);
-    assert!(zombie_or_gone, "the survivor was stopped on resume");
+    assert!(ends_soon(sleeper), "the survivor was stopped on resume");
     assert!(journal(&dir).iter().any(|e| matches!(&e.event, Event::ActionLog { message, .. }
         if message.starts_with("stopped ") && message.contains(" process(es) the interrupted attempt left running (process group"))));
 }
