@@ -289,8 +289,8 @@ steps:\n  - id: look\n    title: look\n    action: exec\n    with: { command: \"
 }
 
 /// A command that starts something in the background and waits, and a run of it left running
-/// once the background process is there; its pid and the run's id.
-fn a_run_while_its_command_runs(state: &Path) -> (i32, String) {
+/// once the background process is there: pilotlight, the background process's pid, the run's id.
+fn a_run_while_its_command_runs(state: &Path) -> (std::process::Child, i32, String) {
     let rb = state.join("orphan.yaml");
     std::fs::write(
         &rb,
@@ -300,13 +300,12 @@ steps:\n  - id: wait\n    title: a long smoke test\n    action: exec\n    with: 
     .unwrap();
     let mut cmd = pilotlight(state);
     cmd.args(["run", rb.to_str().unwrap(), "--headless", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null());
-    // Reaped by the kernel's init once killed; the test kills it by pid.
-    let _child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     let pid_file = state.join("sleeper.pid");
     wait_for_journal(state, "the command", |_| std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.trim().is_empty()));
     let sleeper: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     let (id, _) = super::support::only_run(state);
-    (sleeper, id)
+    (child, sleeper, id)
 }
 
 /// Processes whose environment holds `var` starting with `prefix`.
@@ -320,14 +319,6 @@ fn processes_with_env(var: &str, prefix: &str) -> Vec<i32> {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v.starts_with(wanted.as_bytes())))
         })
-        .collect()
-}
-
-/// The pilotlight processes using state directory `state` (not the commands they started).
-fn pilotlight_processes(state: &Path) -> Vec<i32> {
-    processes_with_env("PILOTLIGHT_STATE_DIR", &state.display().to_string())
-        .into_iter()
-        .filter(|p| std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|exe| exe.ends_with("pilotlight")))
         .collect()
 }
 
@@ -345,12 +336,10 @@ fn ends_soon(pid: i32) -> bool {
 #[test]
 fn a_command_does_not_outlive_a_sigkilled_run() {
     let state = state_dir();
-    let (sleeper, id) = a_run_while_its_command_runs(state.path());
+    let (mut child, sleeper, id) = a_run_while_its_command_runs(state.path());
     assert_eq!(processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/")).len(), 1, "the command has a watchdog");
-    let runner = pilotlight_processes(state.path());
-    assert_eq!(runner.len(), 1, "one pilotlight process runs the command: {runner:?}");
-    // SAFETY: SIGKILL to the pilotlight process this test started.
-    unsafe { libc::kill(runner[0], libc::SIGKILL) };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
     assert!(ends_soon(sleeper), "the command's background process ended with pilotlight");
     let start = Instant::now();
     while !processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/")).is_empty() {
@@ -364,14 +353,13 @@ fn a_command_does_not_outlive_a_sigkilled_run() {
 #[test]
 fn a_resume_stops_what_a_killed_run_left_running_first() {
     let state = state_dir();
-    let (sleeper, id) = a_run_while_its_command_runs(state.path());
-    let mut killed = processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/"));
-    killed.extend(pilotlight_processes(state.path()));
-    assert_eq!(killed.len(), 2, "the watchdog and pilotlight: {killed:?}");
-    for pid in killed {
-        // SAFETY: SIGKILL to processes this test started (checked by environment above).
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
+    let (mut child, sleeper, id) = a_run_while_its_command_runs(state.path());
+    let watchdog = processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/"));
+    assert_eq!(watchdog.len(), 1, "the command has a watchdog");
+    // SAFETY: SIGKILL to the watchdog of the run this test started (found by its environment).
+    unsafe { libc::kill(watchdog[0], libc::SIGKILL) };
+    child.kill().unwrap();
+    child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert!(pilotlight::sandbox::process::alive(sleeper), "SIGKILL left the command's background process running");
 
