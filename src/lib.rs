@@ -10,6 +10,7 @@
 
 pub mod actions;
 pub mod aws;
+pub mod blocking;
 pub mod cli;
 pub mod console;
 pub mod engine;

@@ -48,6 +48,10 @@ impl RunTemplate {
 
     /// Keeps the copy (durably) before the template is first sent; a copy already kept stays.
     pub fn keep(&self) -> Result<(), ActionError> {
+        crate::blocking::blocking(|| self.write_copy())
+    }
+
+    fn write_copy(&self) -> Result<(), ActionError> {
         if self.copy.exists() {
             return Ok(());
         }

@@ -151,7 +151,8 @@ fn plan_cmd(path: &Path, vars: &Vars) -> u8 {
 /// run's recorded endpoint stands unless a flag says otherwise).
 fn connect_options(connect: &Connect, state_dir: &Path, shell: bool) -> Result<Option<ConnectOptions>, u8> {
     if connect.sandbox {
-        let Some(info) = crate::sandbox::server::running(state_dir) else {
+        // A health check over TCP: off the runtime's workers.
+        let Some(info) = crate::blocking::blocking(|| crate::sandbox::server::running(state_dir)) else {
             eprintln!("{}", crate::sandbox::SandboxError::NotRunning);
             return Err(FAILED);
         };

@@ -27,7 +27,7 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
         SandboxCommand::Seed { endpoint_url } => {
             let url = match endpoint_url {
                 Some(u) => u,
-                None => match server::running(state_dir) {
+                None => match crate::blocking::blocking(|| server::running(state_dir)) {
                     Some(info) => info.endpoint_url(),
                     None => return fail(SandboxError::NotRunning),
                 },
@@ -57,7 +57,7 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
                 }
             }
         }
-        SandboxCommand::Status => match server::running(state_dir) {
+        SandboxCommand::Status => match crate::blocking::blocking(|| server::running(state_dir)) {
             Some(info) => {
                 println!(
                     "running: {} (pid {}, since {}, log {})",

@@ -29,13 +29,15 @@ impl Recorder {
     /// observer get the redacted event.
     pub fn record(&self, event: Event) -> Result<Entry, JournalError> {
         let redacted = self.secrets.redact_event(event.clone());
-        let entry = {
+        // The append waits for the disk (fsync): the runtime is told, so that this worker's
+        // other tasks move to another thread meanwhile.
+        let entry = crate::blocking::blocking(|| {
             let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             let (journal, state) = &mut *guard;
             let entry = journal.append(redacted)?;
             state.apply(&Entry { event, ..entry.clone() });
-            entry
-        };
+            Ok::<_, JournalError>(entry)
+        })?;
         tracing::debug!(seq = entry.seq, event = ?entry.event, "journaled");
         (self.observer)(&entry);
         Ok(entry)
@@ -109,5 +111,65 @@ impl CallLog for RunLog {
     }
     fn finished(&self, _: &Call<'_>, _: Option<String>) -> Result<(), ActionError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    /// A slow disk (each fsync held for 20 ms) does not stop the runtime's other tasks: on a
+    /// runtime with a single worker, a ticker keeps ticking while a task journals 20 entries.
+    #[test]
+    fn a_slow_journal_append_does_not_hold_the_runtime() {
+        use std::sync::Mutex;
+        use std::time::Instant;
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::create(&dir.path().join("journal.jsonl")).unwrap();
+        let observer: Observer = Box::new(|_| {});
+        let recorder = Arc::new(Recorder::new(journal, RunState::default(), observer, Secrets::default()));
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        // The longest pause between two ticks while the entries were written.
+        let longest = Arc::new(Mutex::new(Duration::ZERO));
+        let writing = Arc::new(AtomicU64::new(0));
+        crate::journal::TEST_SYNC_DELAY_MS.store(20, Ordering::SeqCst);
+        runtime.block_on(async {
+            let (gap, during) = (longest.clone(), writing.clone());
+            let ticker = tokio::spawn(async move {
+                let mut last = Instant::now();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    let now = Instant::now();
+                    if during.load(Ordering::SeqCst) == 1 {
+                        let mut g = gap.lock().unwrap();
+                        *g = (*g).max(now - last);
+                    }
+                    last = now;
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let (writer, during) = (recorder.clone(), writing.clone());
+            tokio::spawn(async move {
+                during.store(1, Ordering::SeqCst);
+                for i in 0..20 {
+                    writer.record(Event::ActionLog { step: "s".into(), message: format!("entry {i}") }).unwrap();
+                }
+                // One more tick sees the last append's pause.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                during.store(0, Ordering::SeqCst);
+            })
+            .await
+            .unwrap();
+            ticker.abort();
+        });
+        crate::journal::TEST_SYNC_DELAY_MS.store(0, Ordering::SeqCst);
+        let (entries, _) = crate::journal::read_entries(&dir.path().join("journal.jsonl")).unwrap();
+        assert_eq!(entries.len(), 20, "all 20 entries were journaled");
+        // Held on the one worker, the ticker would pause for all 20 appends (400 ms).
+        let longest = *longest.lock().unwrap();
+        assert!(longest < Duration::from_millis(150), "the ticker paused {longest:?} while the journal waited");
     }
 }

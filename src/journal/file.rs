@@ -79,6 +79,10 @@ impl Journal {
         let before = self.file.metadata().map_err(io_err(&self.path))?.len();
         let written =
             self.file.write_all(line.as_bytes()).and_then(|()| self.file.flush()).and_then(|()| self.file.sync_data());
+        #[cfg(test)]
+        std::thread::sleep(std::time::Duration::from_millis(
+            TEST_SYNC_DELAY_MS.load(std::sync::atomic::Ordering::SeqCst),
+        ));
         if let Err(e) = written {
             // Leave no fragment behind, and take nothing more.
             let _ = self.file.set_len(before);
@@ -95,6 +99,10 @@ impl Journal {
         Ok(entry)
     }
 }
+
+/// A slow disk for unit tests: each append waits this long after its fsync.
+#[cfg(test)]
+pub static TEST_SYNC_DELAY_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The exit code of a process stopped by [`CRASH_AFTER_ENV`] or [`CRASH_BEFORE_ENV`].
 pub const CRASH_EXIT_CODE: i32 = 86;

@@ -9,8 +9,13 @@ use std::time::Duration;
 
 /// Sends one request to `127.0.0.1:port` and returns the status code and body.
 pub fn request(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    request_within(port, method, path, body, Duration::from_secs(30))
+}
+
+/// [`request`], waiting at most `wait` for each read.
+fn request_within(port: u16, method: &str, path: &str, body: &str, wait: Duration) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_read_timeout(Some(wait))?;
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -42,9 +47,10 @@ fn dechunk(mut s: &[u8]) -> Vec<u8> {
     out
 }
 
-/// True when a moto server answers on `port`.
+/// True when a moto server answers on `port`. A health check: a server that takes longer than
+/// 3 s to say so is not taken as running.
 pub fn answers(port: u16) -> bool {
-    matches!(request(port, "GET", "/moto-api/", ""), Ok((200, _)))
+    matches!(request_within(port, "GET", "/moto-api/", "", Duration::from_secs(3)), Ok((200, _)))
 }
 
 /// Wipes all state in the server.

@@ -123,3 +123,34 @@ steps:
     }
     assert_eq!(std::fs::read_to_string(state.path().join("recovery.txt")).unwrap().trim(), "eu-central-1");
 }
+
+/// A recorded sandbox whose process is there but no longer answers (stopped, wedged): `--sandbox`
+/// says it is not running within seconds, instead of waiting 30 s for an answer.
+#[test]
+fn a_sandbox_that_does_not_answer_is_reported_within_seconds() {
+    let state = state_dir();
+    // A process that looks like moto, and a port that accepts and never answers.
+    let mut fake = std::process::Command::new("python3")
+        .args(["-c", "import time; time.sleep(120)", "moto_server"])
+        .spawn()
+        .expect("python3");
+    let silent = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let info = pilotlight::sandbox::SandboxInfo {
+        pid: fake.id() as i32,
+        port: silent.local_addr().unwrap().port(),
+        started_at: "2026-11-22T00:00:00Z".into(),
+        log: state.path().join("moto.log"),
+    };
+    std::fs::create_dir_all(state.path().join("sandbox")).unwrap();
+    std::fs::write(state.path().join("sandbox/sandbox.json"), serde_json::to_string(&info).unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "runbooks/failback.yaml", "--sandbox", "--headless", "--auto-approve"]);
+    let out = run(cmd);
+    let took = started.elapsed();
+    fake.kill().unwrap();
+    fake.wait().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not running"), "it says the sandbox is not running");
+    assert!(took < std::time::Duration::from_secs(10), "said within seconds, not after 30: {took:?}");
+}
