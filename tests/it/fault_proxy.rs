@@ -23,6 +23,8 @@ pub enum Fault {
     /// The request reaches moto; `from` is replaced by `to` in its answer. For states moto
     /// cannot reach (a stack that rolled back), and only there.
     Rewrite { from: &'static str, to: &'static str },
+    /// The request reaches moto this many milliseconds late (a slow endpoint).
+    Delay(u64),
 }
 
 pub struct FaultProxy {
@@ -120,6 +122,9 @@ fn serve(
                 return;
             }
             continue;
+        }
+        if let Some(Fault::Delay(ms)) = fault {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
         }
         let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
         let mut answer = Vec::new();

@@ -14,6 +14,7 @@ mod dynamodb_failback;
 mod ec2_failback;
 mod engine;
 mod engine_decisions;
+mod environments;
 mod fault_proxy;
 mod groups;
 mod headless_run;
