@@ -213,7 +213,7 @@ impl DeployParams {
         template.keep()?;
         let step = format!("create-stack@{}", cx.attempt);
         cx.sub(&step, json!({ "body": body }), |_| async {
-            match mutate(cx.log, at(name, region), req, |r| r.send()).await? {
+            match mutate(cx.log, at(name, region), req).await? {
                 Ok(_) => Ok(()),
                 // The stack did not exist a moment ago: an AlreadyExists now is this very call,
                 // sent again by the SDK after its first answer was lost (AWS recognises the
@@ -254,7 +254,7 @@ impl DeployParams {
         let step = format!("update-stack@{}", cx.attempt);
         let sent = cx
             .sub(&step, json!({ "body": body }), |_| async {
-                match mutate(cx.log, at(name, region), req, |r| r.send()).await? {
+                match mutate(cx.log, at(name, region), req).await? {
                     Ok(_) => Ok(true),
                     Err(e) if e.text().contains("No updates are to be performed") => Ok(false),
                     Err(e) => Err(e.into()),
@@ -334,7 +334,7 @@ fn request_token(cx: &ActionCx<'_>, stack: &str, operation: &str) -> String {
 /// Sends DeleteStack and waits until the stack is gone.
 async fn delete(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
     let req = client.delete_stack().client_request_token(request_token(cx, name, "delete-stack")).stack_name(name);
-    mutate(cx.log, at(name, region), req, |r| r.send()).await??;
+    mutate(cx.log, at(name, region), req).await??;
     wait_deleted(cx, client, name, region).await
 }
 

@@ -200,7 +200,7 @@ async fn upsert(
         .build()
         .map_err(build_err)?;
     let req = client.change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch);
-    let out = mutate(cx.log, at(&t.name, "global"), req, |r| r.send()).await??;
+    let out = mutate(cx.log, at(&t.name, "global"), req).await??;
     Ok(out.change_info().map(|i| i.id().trim_start_matches("/change/").to_string()).unwrap_or_default())
 }
 
@@ -210,7 +210,7 @@ async fn wait_insync(cx: &ActionCx<'_>, client: &Client, change_id: &str) -> Res
     }
     let quiet = cx.quiet();
     cx.wait_for("wait-insync", cx.timeout, || async {
-        let out = read(&quiet, at(change_id, "global"), client.get_change().id(change_id), |r| r.send()).await??;
+        let out = read(&quiet, at(change_id, "global"), client.get_change().id(change_id)).await??;
         Ok(match out.change_info().map(|i| i.status().clone()) {
             Some(ChangeStatus::Insync) => Poll::Ready(()),
             other => Poll::Pending(format!(

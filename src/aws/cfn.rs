@@ -12,7 +12,7 @@ pub async fn describe_stack(
     name: &str,
     region: &str,
 ) -> Result<Option<Stack>, ActionError> {
-    match read(log, at(name, region), client.describe_stacks().stack_name(name), |r| r.send()).await? {
+    match read(log, at(name, region), client.describe_stacks().stack_name(name)).await? {
         Ok(out) => Ok(out.stacks().first().cloned()),
         Err(e) if e.text().contains("does not exist") => Ok(None),
         Err(e) => Err(e.into()),
@@ -28,7 +28,7 @@ pub fn status(stack: &Stack) -> String {
 /// own status reason. Operators need this, not just "ROLLBACK_COMPLETE".
 pub async fn failure_reason(client: &Client, log: &dyn CallLog, name: &str, region: &str) -> String {
     let req = client.describe_stack_events().stack_name(name);
-    let Ok(Ok(out)) = read(log, at(name, region), req, |r| r.send()).await else {
+    let Ok(Ok(out)) = read(log, at(name, region), req).await else {
         return "no reason available (DescribeStackEvents failed)".into();
     };
     // Events come newest first; the root cause is the oldest failure.
@@ -134,7 +134,7 @@ pub async fn data_resources(
     let mut token: Option<String> = None;
     loop {
         let req = client.list_stack_resources().stack_name(name).set_next_token(token.clone());
-        let out = read(log, at(name, region), req, |r| r.send()).await??;
+        let out = read(log, at(name, region), req).await??;
         for r in out.stack_resource_summaries() {
             // Already gone (a stack whose delete failed part-way): nothing left to lose.
             if r.resource_status().is_some_and(|s| s.as_str() == "DELETE_COMPLETE") {
@@ -165,7 +165,7 @@ pub async fn deployed_body(
     name: &str,
     region: &str,
 ) -> Result<String, ActionError> {
-    let out = read(log, at(name, region), client.get_template().stack_name(name), |r| r.send()).await??;
+    let out = read(log, at(name, region), client.get_template().stack_name(name)).await??;
     Ok(out.template_body().unwrap_or_default().to_string())
 }
 

@@ -32,8 +32,7 @@ pub async fn zone_id(client: &Client, log: &dyn CallLog, zone: &str) -> Result<S
         return Ok(zone.to_string());
     }
     let wanted = fqdn(zone);
-    let out =
-        read(log, at(zone, "global"), client.list_hosted_zones_by_name().dns_name(&wanted), |r| r.send()).await??;
+    let out = read(log, at(zone, "global"), client.list_hosted_zones_by_name().dns_name(&wanted)).await??;
     let no_zone = |message: String| ActionError::Aws {
         service: "route53".into(),
         operation: "ListHostedZonesByName".into(),
@@ -64,7 +63,7 @@ pub async fn read_record(
         .start_record_name(&name)
         .start_record_type(RrType::from(rtype))
         .max_items(10);
-    let out = read(log, at(&name, "global"), req, |r| r.send()).await??;
+    let out = read(log, at(&name, "global"), req).await??;
     let found = out
         .resource_record_sets()
         .iter()

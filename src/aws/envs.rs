@@ -183,7 +183,7 @@ impl AwsEnvs {
         log: &dyn CallLog,
     ) -> Result<AccountCheck, ActionError> {
         let sts = aws_sdk_sts::Client::new(config);
-        let who = read(log, at(env, &spec.region), sts.get_caller_identity(), |r| r.send()).await??;
+        let who = read(log, at(env, &spec.region), sts.get_caller_identity()).await??;
         let account = who.account().unwrap_or_default().to_string();
         if let Some(expected) = &spec.account_id
             && &account != expected

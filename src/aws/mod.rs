@@ -4,6 +4,7 @@
 pub mod cfn;
 pub mod dns;
 pub mod envs;
+pub mod no_resend;
 pub mod ops;
 pub mod status;
 pub mod status_batch;
@@ -35,6 +36,11 @@ pub enum ActionError {
     Journal(#[from] JournalError),
     #[error("timed out after {}", humantime::format_duration(*.0))]
     Timeout(std::time::Duration),
+    /// A mutating call may have reached AWS and no answer came back. Not sent again blindly: the
+    /// engine starts the next attempt, which, like a resume after a kill, first looks for what
+    /// the call made.
+    #[error("{call}: no answer came back ({message}); it may have been carried out")]
+    Unanswered { call: String, message: String },
 }
 
 impl ActionError {
@@ -108,6 +114,9 @@ impl CallLog for NoLog {
 pub trait RawAnswer {
     /// Status and body of the response, when the error came with one.
     fn raw_answer(&self) -> Option<(u16, String)>;
+    /// True when the call may have reached AWS and no answer came back (the connection dropped,
+    /// the answer timed out or could not be read): it may have been carried out.
+    fn unanswered(&self) -> bool;
 }
 
 impl<E> RawAnswer for aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse> {
@@ -115,6 +124,11 @@ impl<E> RawAnswer for aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http:
         let raw = self.raw_response()?;
         let body = raw.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
         Some((raw.status().as_u16(), body))
+    }
+
+    fn unanswered(&self) -> bool {
+        use aws_sdk_sts::error::SdkError;
+        matches!(self, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_))
     }
 }
 

@@ -16,23 +16,52 @@ use std::future::Future;
 pub trait Reading {
     const SERVICE: &'static str;
     const OPERATION: &'static str;
+    type Output;
+    type Error;
+    /// Sends the call, with the SDK's retries.
+    fn send_read(self) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 }
 
 /// A request builder for an operation that can change state.
 pub trait Mutating {
     const SERVICE: &'static str;
     const OPERATION: &'static str;
+    type Output;
+    type Error;
+    /// Sends the call; the SDK does not send it again once it may have reached AWS unanswered
+    /// (see [`super::no_resend`]), though it still retries throttling and refusals.
+    fn send_once(self) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 }
 
 /// Implements [`Reading`] or [`Mutating`] for SDK builders (`module::OperationName` pairs), and
 /// lists them in a constant (`service`, `Operation`) so the permissions template can be checked
 /// against exactly what the tool can send.
 macro_rules! ops {
-    ($list:ident = $kind:ident, $sdk:ident, $service:literal: $($module:ident :: $op:ident),* $(,)?) => {
+    ($list:ident = Reading, $sdk:ident, $service:literal: $($module:ident :: $op:ident),* $(,)?) => {
         pastey::paste! { $(
-            impl $kind for $sdk::operation::$module::builders::[<$op FluentBuilder>] {
+            impl Reading for $sdk::operation::$module::builders::[<$op FluentBuilder>] {
                 const SERVICE: &'static str = $service;
                 const OPERATION: &'static str = stringify!($op);
+                type Output = $sdk::operation::$module::[<$module:camel Output>];
+                type Error = $sdk::error::SdkError<$sdk::operation::$module::[<$op Error>], $sdk::config::http::HttpResponse>;
+                fn send_read(self) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
+                    self.send()
+                }
+            }
+        )* }
+        const $list: &[(&str, &str)] = &[$(($service, stringify!($op))),*];
+    };
+    ($list:ident = Mutating, $sdk:ident, $service:literal: $($module:ident :: $op:ident),* $(,)?) => {
+        pastey::paste! { $(
+            impl Mutating for $sdk::operation::$module::builders::[<$op FluentBuilder>] {
+                const SERVICE: &'static str = $service;
+                const OPERATION: &'static str = stringify!($op);
+                type Output = $sdk::operation::$module::[<$module:camel Output>];
+                type Error = $sdk::error::SdkError<$sdk::operation::$module::[<$op Error>], $sdk::config::http::HttpResponse>;
+                fn send_once(self) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
+                    let once = $sdk::config::Builder::default().retry_classifier(super::no_resend::NoResendUnanswered);
+                    self.customize().config_override(once).send()
+                }
             }
         )* }
         const $list: &[(&str, &str)] = &[$(($service, stringify!($op))),*];
@@ -192,25 +221,31 @@ where
     }))
 }
 
-/// Sends a reading request (`send` is `|r| r.send()`), journaling its outcome.
-pub async fn read<B, T, E, Fut>(log: &dyn CallLog, at: At<'_>, req: B, send_it: impl FnOnce(B) -> Fut) -> Sent<T, E>
+/// Sends a reading request, journaling its outcome.
+pub async fn read<B>(log: &dyn CallLog, at: At<'_>, req: B) -> Sent<B::Output, B::Error>
 where
     B: Reading,
-    E: Error + ProvideErrorMetadata + RawAnswer + 'static,
-    Fut: Future<Output = Result<T, E>>,
+    B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
     let call = Call::new(B::SERVICE, B::OPERATION, at, false);
-    send(log, call, send_it(req)).await
+    send(log, call, req.send_read()).await
 }
 
 /// Sends a mutating request: journaled (and fsynced) as `sending` before it goes out, refused in
-/// a dry run, and its outcome journaled.
-pub async fn mutate<B, T, E, Fut>(log: &dyn CallLog, at: At<'_>, req: B, send_it: impl FnOnce(B) -> Fut) -> Sent<T, E>
+/// a dry run, and its outcome journaled. A call that may have reached AWS without an answer
+/// coming back is [`ActionError::Unanswered`]: what it did is found out by the next attempt.
+pub async fn mutate<B>(log: &dyn CallLog, at: At<'_>, req: B) -> Sent<B::Output, B::Error>
 where
     B: Mutating,
-    E: Error + ProvideErrorMetadata + RawAnswer + 'static,
-    Fut: Future<Output = Result<T, E>>,
+    B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
     let call = Call::new(B::SERVICE, B::OPERATION, at, true);
-    send(log, call, send_it(req)).await
+    let label = call.label();
+    let sent = send(log, call, req.send_once()).await?;
+    match sent {
+        Err(failure) if failure.error.unanswered() => {
+            Err(ActionError::Unanswered { call: label, message: error_text(&failure.error) })
+        }
+        other => Ok(other),
+    }
 }

@@ -86,7 +86,7 @@ async fn ec2(
                 .describe_instances()
                 .filters(Filter::builder().name(filter).set_values(Some(names.clone())).build())
                 .set_next_token(token.take());
-            let out = ops::read(log, at(&names.join(","), region), req, |r| r.send()).await??;
+            let out = ops::read(log, at(&names.join(","), region), req).await??;
             found.extend(out.reservations().iter().flat_map(|r| r.instances()).cloned());
             token = out.next_token().map(str::to_string);
             if token.is_none() {
@@ -171,7 +171,7 @@ async fn rds(
     loop {
         let filter = id_filter("db-instance-id", ids);
         let req = client.describe_db_instances().filters(filter).set_marker(marker.take());
-        let out = ops::read(log, at(all, region), req, |r| r.send()).await??;
+        let out = ops::read(log, at(all, region), req).await??;
         found.extend(out.db_instances().iter().cloned());
         marker = out.marker().map(str::to_string);
         if marker.is_none() {
@@ -213,7 +213,7 @@ async fn aurora(
     loop {
         let filter = id_filter("db-cluster-id", ids);
         let req = client.describe_db_clusters().filters(filter).set_marker(marker.take());
-        let out = ops::read(log, at(all, region), req, |r| r.send()).await??;
+        let out = ops::read(log, at(all, region), req).await??;
         found.extend(out.db_clusters().iter().cloned());
         marker = out.marker().map(str::to_string);
         if marker.is_none() {
@@ -258,7 +258,7 @@ async fn stacks(
         let mut token = None;
         loop {
             let req = client.describe_stacks().set_next_token(token.take());
-            let out = ops::read(log, at(all, region), req, |r| r.send()).await??;
+            let out = ops::read(log, at(all, region), req).await??;
             found.extend(out.stacks().iter().cloned());
             token = out.next_token().map(str::to_string);
             if token.is_none() {
@@ -287,7 +287,7 @@ async fn table(
     region: &str,
     id: &str,
 ) -> Result<ResourceStatus, ActionError> {
-    match ops::read(log, at(id, region), client.describe_table().table_name(id), |r| r.send()).await? {
+    match ops::read(log, at(id, region), client.describe_table().table_name(id)).await? {
         Ok(out) => Ok(match out.table() {
             None => ResourceStatus::absent(),
             Some(t) => {

@@ -10,6 +10,9 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use std::time::Duration;
 
+/// Attempts in a row that may end on an unanswered call before it counts as a failure.
+const MAX_UNANSWERED_IN_A_ROW: u32 = 3;
+
 /// What follows a failure once the policy has been applied.
 pub(super) enum AfterFailure {
     /// Try the action again (the operator said so).
@@ -40,6 +43,7 @@ impl Run {
     /// side by side.
     pub(super) async fn try_action(&self, step: &Step) -> Result<Result<(), String>, EngineError> {
         let name = step.action.as_deref().unwrap_or_default();
+        let mut unanswered_in_a_row = 0;
         loop {
             let before = self.state().step(&step.id);
             let attempt = before.attempts + 1;
@@ -73,6 +77,18 @@ impl Run {
             let (ok, outs, error) = match result {
                 Ok(o) => (true, o, None),
                 Err(ActionError::Journal(e)) => return Err(e.into()),
+                // A mutating call went unanswered: it may have been carried out. The attempt
+                // ends as if the process had been killed there (no outcome), and the next one,
+                // like a resume, finds out what the call did before acting again.
+                Err(e @ ActionError::Unanswered { .. }) if unanswered_in_a_row < MAX_UNANSWERED_IN_A_ROW => {
+                    unanswered_in_a_row += 1;
+                    self.record(Event::ActionLog {
+                        step: step.id.clone(),
+                        message: format!("{e}; attempt {attempt} stops here, and the next one looks for what it did"),
+                    })?;
+                    tokio::time::sleep(Duration::from_millis(500) * unanswered_in_a_row).await;
+                    continue;
+                }
                 Err(e) => (false, e.outputs(), Some(e.to_string())),
             };
             self.record(Event::ActionFinished {

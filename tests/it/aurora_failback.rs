@@ -212,3 +212,12 @@ fn a_kill_after_any_mutating_call_of_aurora_failback_was_answered_resumes_to_the
     assert!(points > 3, "one kill point per mutating call ({points})");
     eprintln!("aurora.failback: killed after each of {points} mutating calls was answered, then resumed");
 }
+
+/// The answer to each kind of mutating call of the failback is lost once on the way back (the
+/// SDK sends the call again): nothing is made twice.
+#[test]
+fn a_lost_answer_to_any_mutating_call_of_aurora_failback_makes_nothing_twice() {
+    let ops = super::lost_answers::lose_each_answer(&[Part::Aurora], &[FIXTURE], 2, summary);
+    assert!(ops.len() > 2, "the failback sends several kinds of mutating call: {ops:?}");
+    eprintln!("aurora.failback: an answer lost for each of {} operations: {ops:?}", ops.len());
+}

@@ -19,6 +19,7 @@ mod fault_proxy;
 mod groups;
 mod headless_run;
 mod loader;
+mod lost_answers;
 mod permissions;
 mod rds_failback;
 mod report;

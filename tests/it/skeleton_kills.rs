@@ -2,7 +2,7 @@
 //! after `sending` and before the call, during a stack wait, between Route 53's `upsert_sent` and
 //! `change_id`), and after each mutating call was answered but before the journal heard of it.
 //! Every resume reaches the end state of an uninterrupted run: one stack created and removed,
-//! one DNS value.
+//! one DNS value. So does a run that loses the answer to each of its mutating calls.
 
 use super::support::{Kill, block_on, kill_at_every_point, sdk};
 use pilotlight::sandbox::seed::Part;
@@ -58,4 +58,10 @@ fn a_kill_after_any_mutating_call_of_the_skeleton_was_answered_resumes_to_the_sa
     // CreateStack, ChangeResourceRecordSets, DeleteStack.
     assert!(points >= 3, "one kill point per mutating call ({points})");
     eprintln!("skeleton: killed after each of {points} mutating calls was answered, then resumed");
+}
+
+#[test]
+fn a_lost_answer_to_any_mutating_call_of_the_skeleton_makes_nothing_twice() {
+    let ops = super::lost_answers::lose_each_answer(&PARTS, &ARGS, 2, end_state);
+    assert_eq!(ops, ["CreateStack", "ChangeResourceRecordSets", "DeleteStack"]);
 }

@@ -189,10 +189,7 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
     end_state: impl Fn(&str) -> S + Sync,
 ) -> u64 {
     use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ENV, CRASH_EXIT_CODE, CallOutcome, Event, RunStatus};
-    let fresh = |server: &MotoServer| {
-        moto_api::reset(server.port).expect("reset moto");
-        block_on(pilotlight::sandbox::seed::seed_parts(&server.endpoint_url(), parts)).expect("seed");
-    };
+    let fresh = |server: &MotoServer| fresh_world(server, parts);
     let start_run = |state: &Path, url: &str, kill_at: Option<u64>| {
         let mut cmd = pilotlight(state);
         cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", url]);
@@ -202,14 +199,7 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
         }
         cmd.output().expect("run pilotlight")
     };
-    let baseline_server = moto();
-    fresh(&baseline_server);
-    let url = baseline_server.endpoint_url();
-    let state = state_dir();
-    let out = start_run(state.path(), &url, None);
-    assert_eq!(out.status.code(), Some(0), "uninterrupted run: {}", String::from_utf8_lossy(&out.stdout));
-    let (_, dir) = only_run(state.path());
-    let entries = journal(&dir);
+    let (entries, expected) = uninterrupted(parts, args, &end_state);
     let total = entries.len() as u64;
     let points: Vec<u64> = match kill {
         Kill::AfterEveryEntry => (1..total).collect(),
@@ -219,8 +209,6 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
             .map(|w| w[1].seq)
             .collect(),
     };
-    let expected = end_state(&url);
-    drop(baseline_server);
 
     std::thread::scope(|scope| {
         for w in 0..workers.max(1) {
@@ -260,4 +248,28 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
         }
     });
     points.len() as u64
+}
+
+/// A world reset and seeded with `parts`.
+pub fn fresh_world(server: &MotoServer, parts: &[pilotlight::sandbox::seed::Part]) {
+    moto_api::reset(server.port).expect("reset moto");
+    block_on(pilotlight::sandbox::seed::seed_parts(&server.endpoint_url(), parts)).expect("seed");
+}
+
+/// An uninterrupted headless run of `args` on a fresh world: its journal and the end state.
+pub fn uninterrupted<S>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    end_state: impl Fn(&str) -> S,
+) -> (Vec<pilotlight::journal::Entry>, S) {
+    let server = moto();
+    fresh_world(&server, parts);
+    let url = server.endpoint_url();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = cmd.output().expect("run pilotlight");
+    assert_eq!(out.status.code(), Some(0), "uninterrupted run: {}", String::from_utf8_lossy(&out.stdout));
+    let (_, dir) = only_run(state.path());
+    (journal(&dir), end_state(&url))
 }

@@ -176,7 +176,7 @@ impl One<'_, '_> {
                             device,
                             "final-snapshot",
                         ));
-                    let made = mutate(cx.log, at(volume, region), req, |r| r.send()).await??;
+                    let made = mutate(cx.log, at(volume, region), req).await??;
                     let started =
                         made.start_time().and_then(|t| t.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime).ok());
                     out.insert(
@@ -191,7 +191,7 @@ impl One<'_, '_> {
         let quiet = cx.quiet();
         wait_status(cx, &self.sub_name("wait-final-snapshot"), json!({ "snapshots": ids }), &["completed"], || async {
             let req = ec2.describe_snapshots().set_snapshot_ids(Some(ids.clone()));
-            let out = read(&quiet, at(&ids.join(","), region), req, |r| r.send()).await??;
+            let out = read(&quiet, at(&ids.join(","), region), req).await??;
             Ok(out
                 .snapshots()
                 .iter()
@@ -212,7 +212,7 @@ impl One<'_, '_> {
                 return Ok(false);
             }
             let req = ec2.stop_instances().instance_ids(&inst_id);
-            mutate(cx.log, at(&inst_id, region), req, |r| r.send()).await??;
+            mutate(cx.log, at(&inst_id, region), req).await??;
             Ok(true)
         })
         .await?;
@@ -261,10 +261,10 @@ impl One<'_, '_> {
             }
             if kind == Kind::Instance {
                 let req = rds.stop_db_instance().db_instance_identifier(id);
-                mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(id, region), req).await??;
             } else {
                 let req = rds.stop_db_cluster().db_cluster_identifier(id);
-                mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(id, region), req).await??;
             }
             Ok(true)
         })
@@ -296,7 +296,7 @@ impl One<'_, '_> {
                     return Ok(format!("(dry run) {name}"));
                 }
                 let req = ddb.create_backup().table_name(table).backup_name(&name);
-                let out = mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                let out = mutate(cx.log, at(table, region), req).await??;
                 Ok(out.backup_details().map(|d| d.backup_arn().to_string()).unwrap_or_default())
             })
             .await?;

@@ -102,8 +102,14 @@ where
     let mut per_resource = serde_json::Map::new();
     let mut retained = Vec::new();
     let mut failures = Vec::new();
+    let mut unanswered = None;
     for (name, result) in results {
         match result {
+            // The next attempt finds out what the call did (the others' finished sub-steps replay).
+            Err(e @ ActionError::Unanswered { .. }) => {
+                failures.push(format!("{name}: {e}"));
+                unanswered.get_or_insert(e);
+            }
             Ok(v) => {
                 if let Some(items) = v.get("retained").and_then(Value::as_array) {
                     retained.extend(items.iter().cloned());
@@ -116,6 +122,9 @@ where
                 failures.push(format!("{name}: {e}"));
             }
         }
+    }
+    if let Some(e) = unanswered {
+        return Err(e);
     }
     let mut out = Outputs::new();
     out.insert("resources".into(), Value::Object(per_resource));

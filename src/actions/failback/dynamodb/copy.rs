@@ -124,7 +124,7 @@ impl One<'_, '_> {
                     .export_format(ExportFormat::DynamodbJson)
                     .export_type(ExportType::FullExport)
                     .client_token(client_token(cx, self.name, "export"));
-                let out = match mutate(cx.log, at(&p.recovery_table, region), req, |r| r.send()).await? {
+                let out = match mutate(cx.log, at(&p.recovery_table, region), req).await? {
                     Ok(out) => out,
                     Err(f) if f.code() == Some("PointInTimeRecoveryUnavailableException") => {
                         return Err(ActionError::Failed(format!(
@@ -156,7 +156,7 @@ impl One<'_, '_> {
             let quiet = cx.quiet();
             cx.wait_for(&wait, cx.timeout, || async {
                 let req = self.recovery.describe_export().export_arn(&export.arn);
-                let out = read(&quiet, at(&export.arn, &p.recovery_region), req, |r| r.send()).await??;
+                let out = read(&quiet, at(&export.arn, &p.recovery_region), req).await??;
                 let d = out.export_description().ok_or_else(|| {
                     ActionError::Failed(format!("DescribeExport of {} answered no description", export.arn))
                 })?;
@@ -233,7 +233,7 @@ impl One<'_, '_> {
                     .input_compression_type(InputCompressionType::Gzip)
                     .table_creation_parameters(p.primary.creation_parameters()?)
                     .client_token(client_token(cx, self.name, "import"));
-                let out = mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                let out = mutate(cx.log, at(table, region), req).await??;
                 let d = out.import_table_description();
                 Ok(Import {
                     import_arn: d.and_then(|d| d.import_arn()).map(str::to_string),
@@ -276,7 +276,7 @@ impl One<'_, '_> {
             cx.wait_for(&wait, cx.timeout, || async {
                 let mut imported = None;
                 if let Some(arn) = &started.import_arn {
-                    let out = read(&quiet, at(arn, region), self.primary.describe_import().import_arn(arn), |r| r.send())
+                    let out = read(&quiet, at(arn, region), self.primary.describe_import().import_arn(arn))
                         .await??;
                     let d = out.import_table_description().ok_or_else(|| {
                         ActionError::Failed(format!("DescribeImport of {arn} answered no description"))

@@ -18,7 +18,7 @@ pub(super) async fn table(
     region: &str,
     name: &str,
 ) -> Result<Option<TableDescription>, ActionError> {
-    match read(log, at(name, region), client.describe_table().table_name(name), |r| r.send()).await? {
+    match read(log, at(name, region), client.describe_table().table_name(name)).await? {
         Ok(out) => Ok(out.table().cloned()),
         Err(f) if f.is_not_found() => Ok(None),
         Err(f) => Err(f.into()),
@@ -44,7 +44,7 @@ pub(super) fn status(t: &TableDescription) -> String {
 /// Whether point-in-time recovery is on (an export needs it).
 pub(super) async fn pitr_on(log: &dyn CallLog, client: &Client, region: &str, name: &str) -> Result<bool, ActionError> {
     let req = client.describe_continuous_backups().table_name(name);
-    let out = read(log, at(name, region), req, |r| r.send()).await??;
+    let out = read(log, at(name, region), req).await??;
     Ok(out
         .continuous_backups_description()
         .and_then(|c| c.point_in_time_recovery_description())
@@ -61,7 +61,7 @@ pub(super) async fn continuous_backups_ready(
     name: &str,
 ) -> Result<bool, ActionError> {
     let req = client.describe_continuous_backups().table_name(name);
-    let out = read(log, at(name, region), req, |r| r.send()).await??;
+    let out = read(log, at(name, region), req).await??;
     Ok(out.continuous_backups_description().is_some_and(|c| c.continuous_backups_status().as_str() == "ENABLED"))
 }
 
@@ -74,7 +74,7 @@ pub(super) async fn settings(
 ) -> Result<Settings, ActionError> {
     let name = t.table_name().unwrap_or_default();
     let arn = t.table_arn().unwrap_or_default();
-    let ttl = read(log, at(name, region), client.describe_time_to_live().table_name(name), |r| r.send()).await??;
+    let ttl = read(log, at(name, region), client.describe_time_to_live().table_name(name)).await??;
     let ttl_attribute = ttl
         .time_to_live_description()
         .filter(|d| {
@@ -86,7 +86,7 @@ pub(super) async fn settings(
     let mut next: Option<String> = None;
     loop {
         let req = client.list_tags_of_resource().resource_arn(arn).set_next_token(next.take());
-        let out = read(log, at(name, region), req, |r| r.send()).await??;
+        let out = read(log, at(name, region), req).await??;
         tags.extend(out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
         match out.next_token() {
             Some(n) if !n.is_empty() => next = Some(n.to_string()),
@@ -123,14 +123,13 @@ pub(super) async fn find_export(
     let mut next: Option<String> = None;
     loop {
         let req = client.list_exports().table_arn(table_arn).set_next_token(next.take());
-        let out = read(log, at(table_arn, region), req, |r| r.send()).await??;
+        let out = read(log, at(table_arn, region), req).await??;
         for summary in out.export_summaries() {
             if summary.export_status().is_some_and(|s| *s == ExportStatus::Failed) {
                 continue;
             }
             let Some(arn) = summary.export_arn() else { continue };
-            let described =
-                read(log, at(arn, region), client.describe_export().export_arn(arn), |r| r.send()).await??;
+            let described = read(log, at(arn, region), client.describe_export().export_arn(arn)).await??;
             if let Some(d) = described.export_description()
                 && d.s3_bucket() == Some(bucket)
                 && d.s3_prefix().map(|p| p.trim_end_matches('/')) == Some(prefix)
@@ -161,7 +160,7 @@ pub(in crate::actions::failback) async fn find_backup(
             .table_name(table)
             .backup_type(BackupTypeFilter::User)
             .set_exclusive_start_backup_arn(start.take());
-        let out = read(log, at(table, region), req, |r| r.send()).await??;
+        let out = read(log, at(table, region), req).await??;
         if let Some(b) = out
             .backup_summaries()
             .iter()
@@ -196,7 +195,7 @@ pub(super) async fn find_import(
     let mut next: Option<String> = None;
     loop {
         let req = client.list_imports().table_arn(table_arn).set_next_token(next.take());
-        let out = match read(log, at(table_arn, region), req, |r| r.send()).await? {
+        let out = match read(log, at(table_arn, region), req).await? {
             Ok(out) => out,
             Err(f) if f.code().is_none() => {
                 let status = f.error.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);

@@ -106,7 +106,7 @@ impl One<'_, '_> {
                     .collect::<Result<_, _>>()?;
                 for chunk in tags.chunks(TAGS_PER_CALL) {
                     let req = client.tag_resource().resource_arn(arn).set_tags(Some(chunk.to_vec()));
-                    mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                    mutate(cx.log, at(table, region), req).await??;
                 }
             }
             Change::Ttl(attribute) => {
@@ -120,7 +120,7 @@ impl One<'_, '_> {
                     .update_time_to_live()
                     .table_name(table)
                     .time_to_live_specification(spec.build().map_err(invalid)?);
-                mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(table, region), req).await??;
             }
             Change::PointInTimeRecovery(on) => {
                 let spec = PointInTimeRecoverySpecification::builder().point_in_time_recovery_enabled(*on);
@@ -128,7 +128,7 @@ impl One<'_, '_> {
                     .update_continuous_backups()
                     .table_name(table)
                     .point_in_time_recovery_specification(spec.build().map_err(invalid)?);
-                mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(table, region), req).await??;
             }
             Change::Stream(view) => {
                 let mut spec = StreamSpecification::builder().stream_enabled(view.is_some());
@@ -136,17 +136,17 @@ impl One<'_, '_> {
                     spec = spec.stream_view_type(StreamViewType::from(v.as_str()));
                 }
                 let req = client.update_table().table_name(table).stream_specification(spec.build().map_err(invalid)?);
-                mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(table, region), req).await??;
                 self.wait_active(sub, table, region).await?;
             }
             Change::TableClass(class) => {
                 let req = client.update_table().table_name(table).table_class(TableClass::from(class.as_str()));
-                mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(table, region), req).await??;
                 self.wait_active(sub, table, region).await?;
             }
             Change::DeletionProtection(on) => {
                 let req = client.update_table().table_name(table).deletion_protection_enabled(*on);
-                mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(table, region), req).await??;
                 self.wait_active(sub, table, region).await?;
             }
         }

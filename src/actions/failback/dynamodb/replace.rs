@@ -24,7 +24,7 @@ async fn backup_state(
     region: &str,
     arn: &str,
 ) -> Result<(String, Option<String>), ActionError> {
-    let out = read(log, at(arn, region), client.describe_backup().backup_arn(arn), |r| r.send()).await??;
+    let out = read(log, at(arn, region), client.describe_backup().backup_arn(arn)).await??;
     let d = out.backup_description();
     let status = d.and_then(|d| d.backup_details()).map(|b| b.backup_status().as_str().to_string());
     let source = d.and_then(|d| d.source_table_details()).map(|s| s.table_name().to_string());
@@ -55,7 +55,7 @@ impl One<'_, '_> {
                     return Ok(Backup { arn: "(dry run backup)".into(), name: p.backup_name.clone(), created: None });
                 }
                 let req = self.primary.create_backup().table_name(table).backup_name(&p.backup_name);
-                let out = mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                let out = mutate(cx.log, at(table, region), req).await??;
                 let d = out.backup_details().ok_or_else(|| {
                     ActionError::Failed(format!("CreateBackup of {table} answered no backup details"))
                 })?;
@@ -129,11 +129,10 @@ impl One<'_, '_> {
             }
             if protected {
                 let req = self.primary.update_table().table_name(table).deletion_protection_enabled(false);
-                mutate(cx.log, at(table, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(table, region), req).await??;
                 self.wait_active(&name, table, region).await?;
             }
-            match mutate(cx.log, at(table, region), self.primary.delete_table().table_name(table), |r| r.send()).await?
-            {
+            match mutate(cx.log, at(table, region), self.primary.delete_table().table_name(table)).await? {
                 Ok(_) => Ok(()),
                 Err(f) if f.is_not_found() => Ok(()),
                 Err(f) => Err(f.into()),

@@ -198,7 +198,7 @@ impl One<'_, '_> {
         let rec_vols: Vec<(String, String)> = ebs_devices(&rec);
         let ids: Vec<String> = rec_vols.iter().map(|(_, v)| v.clone()).collect();
         let req = self.recovery.describe_volumes().set_volume_ids(Some(ids));
-        let described = read(cx.log, at(&r_id, &r_region), req, |r| r.send()).await??;
+        let described = read(cx.log, at(&r_id, &r_region), req).await??;
         let mut sources = Vec::new();
         for (device, vol_id) in &rec_vols {
             let Some(v) = described.volumes().iter().find(|v| v.volume_id() == Some(vol_id.as_str())) else {
@@ -271,7 +271,7 @@ impl One<'_, '_> {
                         .volume_id(&s.volume_id)
                         .description(format!("pilotlight-failback/{}/{}{}", cx.run_id, self.name, s.device))
                         .tag_specifications(self.spec(Ec2ResourceType::Snapshot, &s.device, "recovery-snapshot"));
-                    let made = mutate(cx.log, at(&s.volume_id, &l.recovery_region), req, |r| r.send()).await??;
+                    let made = mutate(cx.log, at(&s.volume_id, &l.recovery_region), req).await??;
                     out.insert(
                         s.device.clone(),
                         Snap {
@@ -308,7 +308,7 @@ impl One<'_, '_> {
                         .attribute(SnapshotAttributeName::CreateVolumePermission)
                         .operation_type(OperationType::Add)
                         .user_ids(account);
-                    mutate(cx.log, at(&snap.snapshot_id, &l.recovery_region), req, |r| r.send()).await??;
+                    mutate(cx.log, at(&snap.snapshot_id, &l.recovery_region), req).await??;
                 }
                 Ok(())
             })
@@ -352,8 +352,7 @@ impl One<'_, '_> {
                         if let Some(key) = self.kms {
                             req = req.encrypted(true).kms_key_id(key);
                         }
-                        let made =
-                            mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req, |r| r.send()).await??;
+                        let made = mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req).await??;
                         out.insert(
                             device.clone(),
                             Snap {
@@ -387,7 +386,7 @@ impl One<'_, '_> {
             let quiet = cx.quiet();
             cx.wait_for(&name, cx.timeout, || async {
                 let req = client.describe_snapshots().set_snapshot_ids(Some(ids.clone()));
-                let out = read(&quiet, at(&ids.join(","), region), req, |r| r.send()).await??;
+                let out = read(&quiet, at(&ids.join(","), region), req).await??;
                 let mut pending = Vec::new();
                 for s in out.snapshots() {
                     let state = s.state().map(|x| x.as_str()).unwrap_or("unknown");
@@ -455,7 +454,7 @@ impl One<'_, '_> {
                     if s.volume_type == "gp3" {
                         req = req.set_throughput(s.throughput);
                     }
-                    let made = mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req, |r| r.send()).await??;
+                    let made = mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req).await??;
                     out.insert(s.device.clone(), made.volume_id().unwrap_or_default().to_string());
                 }
                 Ok(out)

@@ -19,7 +19,7 @@ pub(in crate::actions::failback) async fn volume(
     region: &str,
     id: &str,
 ) -> Result<VolumeNow, ActionError> {
-    let out = read(log, at(id, region), client.describe_volumes().volume_ids(id), |r| r.send()).await??;
+    let out = read(log, at(id, region), client.describe_volumes().volume_ids(id)).await??;
     let v = out.volumes().first().ok_or_else(|| ActionError::Failed(format!("volume {id} not found in {region}")))?;
     let attached =
         v.attachments().iter().find(|a| a.state().is_some_and(|s| matches!(s.as_str(), "attached" | "attaching")));
@@ -42,7 +42,7 @@ pub(in crate::actions::failback) async fn instance(
     } else {
         req.filters(Filter::builder().name("tag:Name").values(id).build())
     };
-    let out = read(log, at(id, region), req, |r| r.send()).await??;
+    let out = read(log, at(id, region), req).await??;
     let live: Vec<&Instance> = out
         .reservations()
         .iter()
@@ -78,7 +78,7 @@ pub(in crate::actions::failback) async fn find_snapshot(
     filters: Vec<Filter>,
 ) -> Result<Option<Snap>, ActionError> {
     let req = client.describe_snapshots().owner_ids("self").set_filters(Some(filters));
-    let out = read(log, at("snapshots of this run", region), req, |r| r.send()).await??;
+    let out = read(log, at("snapshots of this run", region), req).await??;
     Ok(out.snapshots().iter().find(|s| s.state().is_none_or(|x| x.as_str() != "error")).map(|s| Snap {
         snapshot_id: s.snapshot_id().unwrap_or_default().to_string(),
         started: s.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
@@ -92,7 +92,7 @@ pub(in crate::actions::failback) async fn find_volume(
     filters: Vec<Filter>,
 ) -> Result<Option<String>, ActionError> {
     let req = client.describe_volumes().set_filters(Some(filters));
-    let out = read(log, at("volumes of this run", region), req, |r| r.send()).await??;
+    let out = read(log, at("volumes of this run", region), req).await??;
     Ok(out
         .volumes()
         .iter()

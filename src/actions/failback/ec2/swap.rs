@@ -24,7 +24,7 @@ impl One<'_, '_> {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would stop {inst} (it is {state})"));
             }
-            mutate(cx.log, at(inst, region), self.primary.stop_instances().instance_ids(inst), |r| r.send()).await??;
+            mutate(cx.log, at(inst, region), self.primary.stop_instances().instance_ids(inst)).await??;
             Ok(())
         })
         .await?;
@@ -50,9 +50,9 @@ impl One<'_, '_> {
                     t("pilotlight:former-instance", inst),
                     t("pilotlight:former-device", device),
                 ]));
-                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(vol, region), req).await??;
                 let req = self.primary.detach_volume().volume_id(vol).instance_id(inst).device(device);
-                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(vol, region), req).await??;
             }
             Ok(())
         })
@@ -63,6 +63,8 @@ impl One<'_, '_> {
                 match self.attach_all(inst, region, volumes).await {
                     Ok(()) => Ok(Ok(())),
                     Err(ActionError::Journal(e)) => Err(ActionError::Journal(e)),
+                    // The attach may have happened: the next attempt looks, and does not undo it.
+                    Err(e @ ActionError::Unanswered { .. }) => Err(e),
                     Err(e) => Ok(Err(e.to_string())),
                 }
             })
@@ -84,7 +86,7 @@ impl One<'_, '_> {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would start {inst}"));
             }
-            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst), |r| r.send()).await??;
+            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
             Ok(())
         })
         .await?;
@@ -108,7 +110,7 @@ impl One<'_, '_> {
                 continue;
             }
             let req = self.primary.attach_volume().volume_id(vol).instance_id(inst).device(device);
-            mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+            mutate(cx.log, at(vol, region), req).await??;
         }
         Ok(())
     }
@@ -123,14 +125,14 @@ impl One<'_, '_> {
         for vol in volumes.values() {
             if volume(cx.log, self.primary, region, vol).await?.instance.as_deref() == Some(inst) {
                 let req = self.primary.detach_volume().volume_id(vol).instance_id(inst);
-                mutate(cx.log, at(vol, region), req, |r| r.send()).await??;
+                mutate(cx.log, at(vol, region), req).await??;
             }
         }
         let restored: Vec<String> = volumes.values().cloned().collect();
         self.wait_volumes("rollback-wait-detached", l, restored, |v| v.state == "available").await?;
         self.attach_all(inst, region, &l.originals).await?;
         if l.primary_state == "running" {
-            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst), |r| r.send()).await??;
+            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
         }
         let names: Vec<String> = [
             "stop-primary",

@@ -147,7 +147,7 @@ pub async fn instance(
     region: &str,
 ) -> Result<Option<DbInstance>, ActionError> {
     let req = client.describe_db_instances().db_instance_identifier(id);
-    or_none(read(log, at(id, region), req, |r| r.send()).await?.map(|out| out.db_instances().first().cloned()))
+    or_none(read(log, at(id, region), req).await?.map(|out| out.db_instances().first().cloned()))
 }
 
 /// One instance's failback.
@@ -263,7 +263,7 @@ impl One<'_, '_> {
                 .deletion_protection(c.deletion_protection)
                 .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
                 .set_tags(Some(restored_tags(cx, self.name, &c.tags)));
-            match mutate(cx.log, at(id, region), req, |r| r.send()).await? {
+            match mutate(cx.log, at(id, region), req).await? {
                 Ok(_) => Ok(()),
                 Err(failure) if keeper.restored_anyway(&failure.text()).await? => Ok(()),
                 Err(failure) => Err(failure.into()),
@@ -342,7 +342,7 @@ impl One<'_, '_> {
                     req = req.copy_tags_to_snapshot(want.copy_tags_to_snapshot);
                 }
                 if !changes.is_empty() {
-                    mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+                    mutate(cx.log, at(id, region), req).await??;
                 }
                 let arn = db.db_instance_arn().unwrap_or_default();
                 reapply_tags(cx, self.primary, arn, (id, region), (&want.tags, &now.tags), &mut changes).await?;

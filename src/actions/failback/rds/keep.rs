@@ -31,7 +31,7 @@ pub async fn describe(
     match kind {
         Kind::Instance => {
             let req = client.describe_db_instances().db_instance_identifier(id);
-            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            let out = read(log, at(id, region), req).await?;
             or_none(out.map(|o| {
                 o.db_instances().first().map(|d| DbNow {
                     status: d.db_instance_status().unwrap_or("unknown").to_string(),
@@ -42,7 +42,7 @@ pub async fn describe(
         }
         Kind::Cluster => {
             let req = client.describe_db_clusters().db_cluster_identifier(id);
-            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            let out = read(log, at(id, region), req).await?;
             or_none(out.map(|o| {
                 o.db_clusters().first().map(|c| DbNow {
                     status: c.status().unwrap_or("unknown").to_string(),
@@ -113,7 +113,7 @@ impl Keep<'_, '_> {
                 self.name,
                 "pre-failback",
             )));
-            mutate(cx.log, at(original, region), req, |r| r.send()).await??;
+            mutate(cx.log, at(original, region), req).await??;
             match kind {
                 Kind::Instance => {
                     let req = self
@@ -123,7 +123,7 @@ impl Keep<'_, '_> {
                         .new_db_instance_identifier(kept)
                         .deletion_protection(true)
                         .apply_immediately(true);
-                    mutate(cx.log, at(original, region), req, |r| r.send()).await??;
+                    mutate(cx.log, at(original, region), req).await??;
                 }
                 Kind::Cluster => {
                     let req = self
@@ -133,7 +133,7 @@ impl Keep<'_, '_> {
                         .new_db_cluster_identifier(kept)
                         .deletion_protection(true)
                         .apply_immediately(true);
-                    mutate(cx.log, at(original, region), req, |r| r.send()).await??;
+                    mutate(cx.log, at(original, region), req).await??;
                 }
             }
             Ok(())

@@ -102,7 +102,7 @@ pub async fn reapply_tags(
     }
     changes.push(format!("tags: {}", missing.iter().filter_map(|t| t.key()).collect::<Vec<_>>().join(", ")));
     let req = client.add_tags_to_resource().resource_name(arn).set_tags(Some(missing));
-    crate::aws::mutate(cx.log, crate::aws::at(id, region), req, |r| r.send()).await??;
+    crate::aws::mutate(cx.log, crate::aws::at(id, region), req).await??;
     Ok(())
 }
 

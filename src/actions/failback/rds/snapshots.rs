@@ -67,7 +67,7 @@ pub async fn describe(
     match kind {
         Kind::Instance => {
             let req = client.describe_db_snapshots().db_snapshot_identifier(id);
-            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            let out = read(log, at(id, region), req).await?;
             or_none(out.map(|out| {
                 out.db_snapshots()
                     .first()
@@ -76,7 +76,7 @@ pub async fn describe(
         }
         Kind::Cluster => {
             let req = client.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id);
-            let out = read(log, at(id, region), req, |r| r.send()).await?;
+            let out = read(log, at(id, region), req).await?;
             or_none(out.map(|out| {
                 out.db_cluster_snapshots()
                     .first()
@@ -168,7 +168,7 @@ impl RecoveryPoint<'_, '_> {
                             .db_snapshot_identifier(&id)
                             .db_instance_identifier(self.source)
                             .set_tags(tagged);
-                        let out = mutate(cx.log, at(self.source, region), req, |r| r.send()).await??;
+                        let out = mutate(cx.log, at(self.source, region), req).await??;
                         let s = out.db_snapshot();
                         (
                             s.and_then(|s| s.db_snapshot_arn()).map(String::from),
@@ -182,7 +182,7 @@ impl RecoveryPoint<'_, '_> {
                             .db_cluster_snapshot_identifier(&id)
                             .db_cluster_identifier(self.source)
                             .set_tags(tagged);
-                        let out = mutate(cx.log, at(self.source, region), req, |r| r.send()).await??;
+                        let out = mutate(cx.log, at(self.source, region), req).await??;
                         let s = out.db_cluster_snapshot();
                         let arn = s.and_then(|s| s.db_cluster_snapshot_arn()).map(String::from);
                         (arn, time(s.and_then(|s| s.snapshot_create_time())))
@@ -211,7 +211,7 @@ impl RecoveryPoint<'_, '_> {
                             .db_snapshot_identifier(&snap.id)
                             .attribute_name("restore")
                             .values_to_add(account);
-                        mutate(cx.log, at, req, |r| r.send()).await??;
+                        mutate(cx.log, at, req).await??;
                     }
                     Kind::Cluster => {
                         let req = self
@@ -220,7 +220,7 @@ impl RecoveryPoint<'_, '_> {
                             .db_cluster_snapshot_identifier(&snap.id)
                             .attribute_name("restore")
                             .values_to_add(account);
-                        mutate(cx.log, at, req, |r| r.send()).await??;
+                        mutate(cx.log, at, req).await??;
                     }
                 }
                 Ok(())
@@ -265,7 +265,7 @@ impl RecoveryPoint<'_, '_> {
                             .target_db_snapshot_identifier(&id)
                             .set_kms_key_id(kms)
                             .set_tags(tagged);
-                        let out = mutate(cx.log, at(&snap.id, region), req, |r| r.send()).await??;
+                        let out = mutate(cx.log, at(&snap.id, region), req).await??;
                         out.db_snapshot().and_then(|s| s.db_snapshot_arn()).map(String::from)
                     }
                     Kind::Cluster => {
@@ -276,7 +276,7 @@ impl RecoveryPoint<'_, '_> {
                             .target_db_cluster_snapshot_identifier(&id)
                             .set_kms_key_id(kms)
                             .set_tags(tagged);
-                        let out = mutate(cx.log, at(&snap.id, region), req, |r| r.send()).await??;
+                        let out = mutate(cx.log, at(&snap.id, region), req).await??;
                         out.db_cluster_snapshot().and_then(|s| s.db_cluster_snapshot_arn()).map(String::from)
                     }
                 };

@@ -76,7 +76,7 @@ pub async fn record_endpoints(
     }
     let id = cluster.db_cluster_identifier().unwrap_or_default();
     let req = client.describe_db_cluster_endpoints().db_cluster_identifier(id);
-    let out = read(log, at(id, region), req, |r| r.send()).await??;
+    let out = read(log, at(id, region), req).await??;
     Ok(out
         .db_cluster_endpoints()
         .iter()
@@ -97,7 +97,7 @@ async fn endpoint_status(
     region: &str,
 ) -> Result<Option<String>, ActionError> {
     let req = client.describe_db_cluster_endpoints().db_cluster_endpoint_identifier(id);
-    let answer = read(log, at(id, region), req, |r| r.send()).await?;
+    let answer = read(log, at(id, region), req).await?;
     or_none(answer.map(|out| out.db_cluster_endpoints().first().map(|e| e.status().unwrap_or("unknown").to_string())))
 }
 
@@ -133,7 +133,7 @@ impl Members<'_, '_> {
                     continue;
                 }
                 let req = self.client.delete_db_cluster_endpoint().db_cluster_endpoint_identifier(*id);
-                mutate(cx.log, at(id, self.region), req, |r| r.send()).await??;
+                mutate(cx.log, at(id, self.region), req).await??;
             }
             Ok(())
         })
@@ -166,7 +166,7 @@ impl Members<'_, '_> {
                     continue;
                 }
                 let req = self.client.delete_db_instance().db_instance_identifier(*id);
-                mutate(cx.log, at(id, self.region), req, |r| r.send()).await??;
+                mutate(cx.log, at(id, self.region), req).await??;
             }
             Ok(())
         })
@@ -208,7 +208,7 @@ impl Members<'_, '_> {
                     .set_promotion_tier(m.promotion_tier)
                     .set_db_parameter_group_name(custom(&m.parameter_group))
                     .set_tags(Some(restored_tags(cx, self.name, &m.tags)));
-                mutate(cx.log, at(&m.id, self.region), req, |r| r.send()).await??;
+                mutate(cx.log, at(&m.id, self.region), req).await??;
             }
             Ok(())
         })
@@ -258,7 +258,7 @@ impl Members<'_, '_> {
                     .set_static_members((!e.static_members.is_empty()).then(|| e.static_members.clone()))
                     .set_excluded_members((!e.excluded_members.is_empty()).then(|| e.excluded_members.clone()))
                     .set_tags(Some(tags(cx, self.name, "restored")));
-                mutate(cx.log, at(&e.id, self.region), req, |r| r.send()).await??;
+                mutate(cx.log, at(&e.id, self.region), req).await??;
             }
             Ok(())
         })

@@ -123,7 +123,7 @@ impl Action for AuroraFailback {
 /// The cluster with this identifier, or `None`.
 async fn cluster(log: &dyn CallLog, client: &Client, id: &str, region: &str) -> Result<Option<DbCluster>, ActionError> {
     let req = client.describe_db_clusters().db_cluster_identifier(id);
-    or_none(read(log, at(id, region), req, |r| r.send()).await?.map(|out| out.db_clusters().first().cloned()))
+    or_none(read(log, at(id, region), req).await?.map(|out| out.db_clusters().first().cloned()))
 }
 
 fn status(c: &DbCluster) -> String {
@@ -248,7 +248,7 @@ impl One<'_, '_> {
                 .db_cluster_identifier(id)
                 .deletion_protection(false)
                 .apply_immediately(true);
-            mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+            mutate(cx.log, at(id, region), req).await??;
             Ok(())
         })
         .await
@@ -281,7 +281,7 @@ impl One<'_, '_> {
                 .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
                 .deletion_protection(false)
                 .set_tags(Some(restored_tags(cx, self.name, &c.tags)));
-            match mutate(cx.log, at(id, region), req, |r| r.send()).await? {
+            match mutate(cx.log, at(id, region), req).await? {
                 Ok(_) => Ok(()),
                 Err(failure) if keeper.restored_anyway(&failure.text()).await? => Ok(()),
                 Err(failure) => Err(failure.into()),
@@ -326,7 +326,7 @@ impl One<'_, '_> {
                     req = req.set_backup_retention_period(want.backup_retention);
                 }
                 if !changes.is_empty() {
-                    mutate(cx.log, at(id, region), req, |r| r.send()).await??;
+                    mutate(cx.log, at(id, region), req).await??;
                 }
                 let arn = c.db_cluster_arn().unwrap_or_default();
                 reapply_tags(cx, self.primary, arn, (id, region), (&want.tags, &now.tags), &mut changes).await?;

@@ -1,0 +1,72 @@
+//! Lost answers: a mutating call reaches AWS and its answer is lost on the way back (the
+//! connection drops). The SDK sends the call again within the same attempt, so whatever the
+//! first one made must not be made twice. Each distinct mutating operation of a run has its first
+//! answer dropped in turn by the fault proxy; the run must finish, uninterrupted, and leave the
+//! end state of an undisturbed run (read with describe calls straight to moto).
+
+use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::support::{fresh_world, moto, pilotlight, state_dir, uninterrupted};
+use pilotlight::journal::{CallOutcome, Event};
+use std::sync::atomic::Ordering;
+
+/// How the fault proxy recognises a request of `operation` (query protocol for EC2, RDS and
+/// CloudFormation; a target header for DynamoDB; the body's root element for Route 53).
+fn needle(service: &str, operation: &str) -> String {
+    match service {
+        "dynamodb" => format!("DynamoDB_20120810.{operation}\r\n"),
+        "route53" => format!("<{operation}Request"),
+        _ => format!("Action={operation}&"),
+    }
+}
+
+/// Drops the first answer to each distinct mutating operation of the run of `args`, one run per
+/// operation on `workers` moto servers side by side; returns the operations.
+pub fn lose_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    workers: usize,
+    end_state: impl Fn(&str) -> S + Sync,
+) -> Vec<String> {
+    let (entries, expected) = uninterrupted(parts, args, &end_state);
+    let mut ops: Vec<(String, String)> = Vec::new();
+    for e in &entries {
+        if let Event::AwsCall { service, operation, mutating: true, outcome: CallOutcome::Sending, .. } = &e.event {
+            let op = (service.clone(), operation.clone());
+            if !ops.contains(&op) {
+                ops.push(op);
+            }
+        }
+    }
+    std::thread::scope(|scope| {
+        for w in 0..workers.max(1) {
+            let (ops, expected, end_state) = (&ops, &expected, &end_state);
+            scope.spawn(move || {
+                let server = moto();
+                for (service, op) in ops.iter().enumerate().filter(|(i, _)| i % workers.max(1) == w).map(|(_, o)| o) {
+                    fresh_world(&server, parts);
+                    let needle: &'static str = Box::leak(needle(service, op).into_boxed_str());
+                    let proxy =
+                        FaultProxy::start(server.port, ThrottleRule { needle, times: 1, fault: Fault::DropAnswer });
+                    let state = state_dir();
+                    let mut cmd = pilotlight(state.path());
+                    cmd.args(["run"]).args(args);
+                    cmd.args(["--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+                    let out = cmd.output().expect("run pilotlight");
+                    assert_eq!(
+                        out.status.code(),
+                        Some(0),
+                        "the run with the answer to {op} lost: {}",
+                        String::from_utf8_lossy(&out.stdout)
+                    );
+                    assert_eq!(proxy.faults.load(Ordering::SeqCst), 1, "the answer to {op} ({needle:?}) was lost");
+                    assert_eq!(
+                        &end_state(&server.endpoint_url()),
+                        expected,
+                        "the end state with the answer to {op} lost"
+                    );
+                }
+            });
+        }
+    });
+    ops.into_iter().map(|(_, op)| op).collect()
+}
