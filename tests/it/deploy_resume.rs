@@ -1,10 +1,10 @@
 //! `cloudformation.deploy` resumed after a kill: it deploys the run's copy of the template (not a
-//! file edited since), and a stack that rolled back after the run's own CreateStack is reported
-//! and left with its events, not deleted and created again.
+//! file edited since), a stack that rolled back after the run's own CreateStack is reported and
+//! left with its events, not deleted and created again, and a kill mid-wait waits on.
 
 use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
-use super::support::{block_on, journal, moto, only_run, pilotlight, recorded, sdk, seed, state_dir};
-use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ENV, CRASH_EXIT_CODE, CallOutcome, Event};
+use super::support::{block_on, journal, moto, only_run, pilotlight, recorded, sdk, seed, state_dir, wait_for_journal};
+use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ENV, CRASH_EXIT_CODE, CallOutcome, Event, SubPhase};
 use pilotlight::sandbox::moto_api;
 use std::path::{Path, PathBuf};
 
@@ -173,4 +173,52 @@ fn a_stack_that_rolled_back_after_the_runs_own_create_is_reported_not_deleted() 
         matches!(&e.event, Event::StepStatus { step, status: pilotlight::journal::StepStatus::Failed, .. } if step == "deploy")
     });
     assert!(failed, "the deploy step is journaled as failed");
+}
+
+/// Killed (SIGKILL) while waiting for a stack that is still being created: the resume waits for
+/// the same stack and creates no second one. (moto creates stacks at once; the proxy shows
+/// `CREATE_IN_PROGRESS` for a while, as AWS would.)
+#[test]
+fn a_run_killed_during_a_stack_wait_resumes_waiting_for_the_same_stack() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let (runbook, _) = runbook_with_own_template(dir.path());
+    let proxy = FaultProxy::start(
+        moto.port,
+        ThrottleRule {
+            needle: "Action=DescribeStacks",
+            times: usize::MAX,
+            fault: Fault::Rewrite { from: "<StackStatus>CREATE_COMPLETE<", to: "<StackStatus>CREATE_IN_PROGRESS<" },
+        },
+    );
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run"]).arg(&runbook);
+    cmd.args(["--headless", "--auto-approve", "--var", "cleanup=false", "--endpoint-url", &proxy.endpoint_url()]);
+    let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let run_dir = wait_for_journal(state.path(), "the stack wait", |entries| {
+        entries
+            .iter()
+            .any(|e| matches!(&e.event, Event::SubStep { name, phase: SubPhase::Waiting, .. } if name == "wait-stack"))
+    });
+    child.kill().unwrap(); // SIGKILL, mid-wait
+    child.wait().unwrap();
+    let id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+
+    // The stack completes; the resume (straight to moto, an override it journals) waits on.
+    let out = resume(state.path(), &id, Some(&url));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let client = aws_sdk_cloudformation::Client::new(&sdk(&url, "us-east-1"));
+    let listed = block_on(client.list_stacks().send()).unwrap();
+    let ours: Vec<_> = listed.stack_summaries().iter().filter(|s| s.stack_name() == Some(STACK)).collect();
+    assert_eq!(ours.len(), 1, "one stack was ever created: {ours:?}");
+    let creates = journal(&run_dir)
+        .iter()
+        .filter(|e| {
+            matches!(&e.event, Event::AwsCall { operation, outcome: CallOutcome::Sending, .. } if operation == "CreateStack")
+        })
+        .count();
+    assert_eq!(creates, 1, "CreateStack was sent once");
 }

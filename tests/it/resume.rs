@@ -1,7 +1,7 @@
 //! A run killed (SIGKILL, the process, not a function return) between two actions resumes from
 //! its journal and finishes without repeating the completed action.
 
-use super::support::{journal, pilotlight, recorded, run, seeded_moto, state_dir};
+use super::support::{journal, pilotlight, recorded, run, seeded_moto, state_dir, wait_for_journal};
 use pilotlight::journal::{Event, RunStatus, StepStatus};
 use pilotlight::sandbox::moto_api;
 use std::io::Write;
@@ -133,29 +133,6 @@ fn resuming_a_finished_run_changes_nothing() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("already succeeded"));
     assert_eq!(std::fs::read(dir.join("journal.jsonl")).unwrap(), before, "the journal was not touched");
-}
-
-/// Polls the only run under `state` until its journal satisfies `ready`; returns the run directory.
-fn wait_for_journal(
-    state: &std::path::Path,
-    what: &str,
-    ready: impl Fn(&[pilotlight::journal::Entry]) -> bool,
-) -> std::path::PathBuf {
-    let start = Instant::now();
-    loop {
-        assert!(start.elapsed() < Duration::from_secs(60), "the run never reached {what}");
-        let dir = std::fs::read_dir(state.join("runs"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(Result::ok)
-            .map(|e| e.path());
-        if let Some(dir) = dir
-            && ready(&journal(&dir))
-        {
-            return dir;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

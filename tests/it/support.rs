@@ -273,3 +273,26 @@ pub fn uninterrupted<S>(
     let (_, dir) = only_run(state.path());
     (journal(&dir), end_state(&url))
 }
+
+/// Polls the only run under `state` until its journal satisfies `ready`; returns the run directory.
+pub fn wait_for_journal(
+    state: &std::path::Path,
+    what: &str,
+    ready: impl Fn(&[pilotlight::journal::Entry]) -> bool,
+) -> std::path::PathBuf {
+    let start = std::time::Instant::now();
+    loop {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the run never reached {what}");
+        let dir = std::fs::read_dir(state.join("runs"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path());
+        if let Some(dir) = dir
+            && ready(&journal(&dir))
+        {
+            return dir;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
