@@ -10,6 +10,7 @@ mod data_safety;
 mod deferred_role;
 mod deploy_resume;
 mod dry_run;
+mod durability;
 mod dynamodb_failback;
 mod ec2_failback;
 mod engine;
