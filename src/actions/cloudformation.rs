@@ -150,9 +150,11 @@ impl Action for DeployParams {
             }
             let deployed = cfn::deployed_body(&client, cx.log, name, &region).await?;
             if self.parameters_match(&stack) && deployed.trim() == body.trim() {
-                cx.log
-                    .note(format!("stack {name} is {status} with this template and these parameters; nothing to do"))?;
-                return Ok(outputs(Some(&stack), &status, false, &stack_outputs(&stack)));
+                // An attempt cut off after sending (a kill, a lost answer) made this change.
+                let earlier = cx.interrupted && sent_in_earlier_attempt(cx, &["create-stack", "update-stack"]);
+                let said = if earlier { "; the interrupted attempt's change completed" } else { "; nothing to do" };
+                cx.log.note(format!("stack {name} is {status} with this template and these parameters{said}"))?;
+                return Ok(outputs(Some(&stack), &status, earlier, &stack_outputs(&stack)));
             }
             // Checked in a dry run too, so the rehearsal shows the refusal the real run would meet.
             let dropped = cfn::data_dropped_by_update(&client, cx.log, name, &region, &deployed, body).await?;
@@ -311,6 +313,12 @@ fn created_here(cx: &ActionCx<'_>) -> Option<u32> {
     (1..cx.attempt).rev().find(|attempt| cx.recorded(&format!("create-stack@{attempt}")).is_some())
 }
 
+/// True when an earlier attempt of this step started one of these stack operations (sub-steps
+/// `OPERATION@ATTEMPT`).
+fn sent_in_earlier_attempt(cx: &ActionCx<'_>, operations: &[&str]) -> bool {
+    (1..cx.attempt).any(|attempt| operations.iter().any(|op| cx.recorded(&format!("{op}@{attempt}")).is_some()))
+}
+
 /// Waits until the stack leaves every *_IN_PROGRESS state (or disappears).
 async fn wait_settled(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
     let quiet = cx.quiet();
@@ -334,7 +342,12 @@ fn request_token(cx: &ActionCx<'_>, stack: &str, operation: &str) -> String {
 /// Sends DeleteStack and waits until the stack is gone.
 async fn delete(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
     let req = client.delete_stack().client_request_token(request_token(cx, name, "delete-stack")).stack_name(name);
-    mutate(cx.log, at(name, region), req).await??;
+    // A sub-step, so that an attempt after one cut off here knows the stack went by its hand.
+    cx.sub(&format!("delete-stack@{}", cx.attempt), json!({ "stack": name }), |_| async {
+        mutate(cx.log, at(name, region), req).await??;
+        Ok(())
+    })
+    .await?;
     wait_deleted(cx, client, name, region).await
 }
 
@@ -376,6 +389,10 @@ impl Action for DeleteParams {
             [("stack_status".to_string(), json!(status)), ("deleted".to_string(), json!(deleted))].into_iter().collect()
         };
         let gone = || {
+            if cx.interrupted && sent_in_earlier_attempt(cx, &["delete-stack"]) {
+                cx.log.note(format!("stack {name} is gone: the interrupted attempt's DeleteStack completed"))?;
+                return Ok(result("DELETE_COMPLETE", true));
+            }
             cx.log.note(format!("stack {name} does not exist in {env}; nothing to delete"))?;
             Ok(result("DELETE_COMPLETE", false))
         };

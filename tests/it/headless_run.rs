@@ -360,6 +360,15 @@ fn a_lost_answer_to_a_mutating_call_makes_nothing_twice() {
         .filter(|e| matches!(&e.event, Event::ActionLog { message, .. } if message.contains("no answer came back")))
         .count();
     assert_eq!(lost, 3, "each lost answer is said, and the next attempt looked for what the call did");
+    let entries = journal(&dir);
+    let output = |step: &str, key: &str| {
+        entries.iter().find_map(|e| match &e.event {
+            Event::ActionFinished { step: s, ok: true, outputs, .. } if s == step => Some(outputs[key].clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(output("deploy", "changed"), Some(serde_json::json!(true)), "the deploy says it created the stack");
+    assert_eq!(output("delete", "deleted"), Some(serde_json::json!(true)), "the delete says it deleted it");
     let url = moto.endpoint_url();
     let client = aws_sdk_cloudformation::Client::new(&sdk(&url, "us-east-1"));
     let stacks = super::support::block_on(client.list_stacks().send()).unwrap();

@@ -288,7 +288,9 @@ pub fn wait_for_journal(
             .and_then(|mut d| d.next())
             .and_then(Result::ok)
             .map(|e| e.path());
+        // The run directory appears a moment before its journal does.
         if let Some(dir) = dir
+            && dir.join("journal.jsonl").exists()
             && ready(&journal(&dir))
         {
             return dir;
