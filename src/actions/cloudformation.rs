@@ -102,27 +102,29 @@ impl Action for DeployParams {
             }
             match status.as_str() {
                 "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_COMPLETE" => {}
-                "ROLLBACK_COMPLETE" if changed => {
+                "ROLLBACK_COMPLETE" if unreported_create(cx).is_some() => {
+                    // This run's own CreateStack failed. Deleting the stack would destroy the
+                    // events that say why: stop and say (once; a retry then recreates it).
+                    let attempt = unreported_create(cx).unwrap_or_default();
+                    cx.sub(&format!("rollback-reported@{attempt}"), json!({ "stack": name }), |_| async { Ok(()) })
+                        .await?;
                     let reason = cfn::failure_reason(&client, cx.log, name, &region).await;
+                    let when = if attempt == cx.attempt {
+                        String::new()
+                    } else {
+                        format!(
+                            " after the CreateStack of attempt {attempt}, which was cut off before it saw the outcome"
+                        )
+                    };
                     return Err(ActionError::Failed(format!(
-                        "stack {name} failed to create and rolled back: {reason}"
-                    )));
-                }
-                "ROLLBACK_COMPLETE" if cx.interrupted && created_here(cx).is_some() => {
-                    // This run's own CreateStack failed while no attempt was there to see it.
-                    // Deleting the stack would destroy the events that say why: stop and say.
-                    let attempt = created_here(cx).unwrap_or_default();
-                    let reason = cfn::failure_reason(&client, cx.log, name, &region).await;
-                    return Err(ActionError::Failed(format!(
-                        "stack {name} failed to create and rolled back after the CreateStack of attempt {attempt}, \
-                         which was cut off before it saw the outcome: {reason}. The stack and its events are left \
-                         as they are; a retry deletes it and creates it again from the run's copy {}",
+                        "stack {name} failed to create and rolled back{when}: {reason}. The stack and its events are \
+                         left as they are; a retry deletes it and creates it again from the run's copy {}",
                         template.copy.display()
                     )));
                 }
                 "ROLLBACK_COMPLETE" => {
                     // A failed first create leaves an empty stack that can only be deleted: a
-                    // leftover from before this run, or one this run already reported.
+                    // leftover from before this run, or a rollback this run already reported.
                     if cx.dry_run {
                         cx.log
                             .note(format!("dry run: would delete the rolled-back stack {name} and create it again"))?;
@@ -200,8 +202,8 @@ impl DeployParams {
     ) -> Result<(), ActionError> {
         let name = self.stack_name.as_str();
         let body = template.body.as_str();
-        // A response lost on the way back makes the SDK send the call again: with the same
-        // token CloudFormation answers as for the first instead of `AlreadyExists`.
+        // Should the SDK send the call again (after a server error; it does not after a lost
+        // answer), CloudFormation recognises the token and answers as for the first.
         let req = client
             .create_stack()
             .client_request_token(request_token(cx, name, "create-stack"))
@@ -218,12 +220,12 @@ impl DeployParams {
             match mutate(cx.log, at(name, region), req).await? {
                 Ok(_) => Ok(()),
                 // The stack did not exist a moment ago: an AlreadyExists now is this very call,
-                // sent again by the SDK after its first answer was lost (AWS recognises the
-                // token and answers as for the first; an emulator may not). What was created is
-                // read next, like any stack.
+                // sent again by the SDK after a server error (AWS recognises the token and
+                // answers as for the first; an emulator may not). What was created is read
+                // next, like any stack.
                 Err(e) if e.code() == Some("AlreadyExistsException") => {
                     cx.log.note(format!(
-                        "CreateStack {name} answered AlreadyExists: the call was sent again after its answer was lost, and the first one created it"
+                        "CreateStack {name} answered AlreadyExists: the call was sent again, and the first one created it"
                     ))?;
                     Ok(())
                 }
@@ -308,9 +310,11 @@ fn outputs(
     out
 }
 
-/// The latest earlier attempt of this step that sent CreateStack, if any.
-fn created_here(cx: &ActionCx<'_>) -> Option<u32> {
-    (1..cx.attempt).rev().find(|attempt| cx.recorded(&format!("create-stack@{attempt}")).is_some())
+/// The attempt of this step whose CreateStack (the latest one sent) has not had its rollback
+/// reported yet, if any: a stack in ROLLBACK_COMPLETE is then this run's own failure to say.
+fn unreported_create(cx: &ActionCx<'_>) -> Option<u32> {
+    let latest = (1..=cx.attempt).rev().find(|attempt| cx.recorded(&format!("create-stack@{attempt}")).is_some())?;
+    cx.recorded(&format!("rollback-reported@{latest}")).is_none().then_some(latest)
 }
 
 /// True when an earlier attempt of this step started one of these stack operations (sub-steps

@@ -128,7 +128,12 @@ impl<E> RawAnswer for aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http:
 
     fn unanswered(&self) -> bool {
         use aws_sdk_sts::error::SdkError;
-        matches!(self, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_))
+        match self {
+            // Not credential, endpoint or signing failures (`other` with no kind): never sent.
+            SdkError::DispatchFailure(d) => d.is_io() || d.is_timeout() || d.as_other().is_some(),
+            SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+            _ => false,
+        }
     }
 }
 

@@ -2,8 +2,10 @@
 //! coming back (the connection dropped, the answer timed out). Several calls have no idempotency
 //! token AWS honours (CreateSnapshot, CopySnapshot), and moto honours none, so a second send
 //! would make a second snapshot, volume or export. The action finds out what the first send made
-//! instead: see [`super::ActionError::Unanswered`]. Answers that say the call was refused
-//! (throttling, a server error with a body) are still retried by the SDK as before.
+//! instead: see [`super::ActionError::Unanswered`]. Calls that did get an answer are retried by
+//! the SDK as before: throttling (refused, safe to send again) and server errors (5xx), which
+//! may have been carried out; tokens cover the calls that have them, and the sandbox answers
+//! 500 for what it does not implement, which must stay a plain failure.
 
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};

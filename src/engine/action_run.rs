@@ -13,6 +13,9 @@ use std::time::Duration;
 /// Attempts in a row that may end on an unanswered call before it counts as a failure.
 const MAX_UNANSWERED_IN_A_ROW: u32 = 3;
 
+/// The pause before the attempt after an unanswered call (times how many in a row).
+const UNANSWERED_PAUSE: Duration = Duration::from_secs(2);
+
 /// What follows a failure once the policy has been applied.
 pub(super) enum AfterFailure {
     /// Try the action again (the operator said so).
@@ -86,7 +89,8 @@ impl Run {
                         step: step.id.clone(),
                         message: format!("{e}; attempt {attempt} stops here, and the next one looks for what it did"),
                     })?;
-                    tokio::time::sleep(Duration::from_millis(500) * unanswered_in_a_row).await;
+                    // Describe calls lag behind creates: give what the call made time to show.
+                    tokio::time::sleep(UNANSWERED_PAUSE * unanswered_in_a_row).await;
                     continue;
                 }
                 Err(e) => (false, e.outputs(), Some(e.to_string())),

@@ -14,14 +14,17 @@ use std::sync::Mutex;
 pub type Observer = Box<dyn Fn(&Entry) + Send + Sync>;
 
 pub struct Recorder {
-    inner: Mutex<(Journal, RunState)>,
+    /// Held while an entry is appended (and fsynced).
+    journal: Mutex<Journal>,
+    /// Held only to apply or copy: reading the state never waits for the disk.
+    state: Mutex<RunState>,
     observer: Observer,
     secrets: Secrets,
 }
 
 impl Recorder {
     pub fn new(journal: Journal, state: RunState, observer: Observer, secrets: Secrets) -> Recorder {
-        Recorder { inner: Mutex::new((journal, state)), observer, secrets }
+        Recorder { journal: Mutex::new(journal), state: Mutex::new(state), observer, secrets }
     }
 
     /// Journals an event (durably, with secret values redacted) and applies it to the state.
@@ -32,10 +35,10 @@ impl Recorder {
         // The append waits for the disk (fsync): the runtime is told, so that this worker's
         // other tasks move to another thread meanwhile.
         let entry = crate::blocking::blocking(|| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let (journal, state) = &mut *guard;
+            let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
             let entry = journal.append(redacted)?;
-            state.apply(&Entry { event, ..entry.clone() });
+            // Applied under the journal's lock, so the state follows the journal's order.
+            self.state.lock().unwrap_or_else(|p| p.into_inner()).apply(&Entry { event, ..entry.clone() });
             Ok::<_, JournalError>(entry)
         })?;
         tracing::debug!(seq = entry.seq, event = ?entry.event, "journaled");
@@ -45,7 +48,7 @@ impl Recorder {
 
     /// A copy of the state as journaled so far.
     pub fn state(&self) -> RunState {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).1.clone()
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The journal file: append-only JSON lines, each flushed and fsynced before the next step of
 //! work, so that whatever the process did before it died is on disk.
 
-use super::event::{Entry, Event};
+use super::event::{CallOutcome, Entry, Event};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +23,8 @@ pub struct Journal {
     next_seq: u64,
     /// Set when an append failed: nothing more is written, so no entry can follow a gap.
     failed: bool,
+    /// Outcomes of mutating calls journaled by this process (for [`CRASH_BEFORE_ANSWER_ENV`]).
+    answers: u64,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -42,7 +44,7 @@ impl Journal {
         if let Some(dir) = path.parent() {
             File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
         }
-        Ok(Journal { path: path.to_path_buf(), file, next_seq: 1, failed: false })
+        Ok(Journal { path: path.to_path_buf(), file, next_seq: 1, failed: false, answers: 0 })
     }
 
     /// Opens an existing journal for appending and returns what it holds. A torn last line (the
@@ -57,7 +59,7 @@ impl Journal {
             file.sync_all().map_err(io_err(path))?;
         }
         let next_seq = entries.last().map(|e| e.seq + 1).unwrap_or(1);
-        Ok((Journal { path: path.to_path_buf(), file, next_seq, failed: false }, entries))
+        Ok((Journal { path: path.to_path_buf(), file, next_seq, failed: false, answers: 0 }, entries))
     }
 
     /// Appends one event and makes it durable before returning.
@@ -66,11 +68,14 @@ impl Journal {
             let source = std::io::Error::other("an earlier append failed; the journal takes no more entries");
             return Err(JournalError::Io { path: self.path.clone(), source });
         }
-        if crash_point(&CRASH_BEFORE) == Some(self.next_seq) {
-            // The other crash-test kill: what came before this entry happened (an AWS call may
-            // have been answered), the entry saying so never reaches the disk.
-            // SAFETY: _exit only ends the process.
-            unsafe { libc::_exit(CRASH_EXIT_CODE) };
+        if let Event::AwsCall { mutating: true, outcome: CallOutcome::Ok | CallOutcome::Error, .. } = &event {
+            self.answers += 1;
+            if crash_point(&CRASH_BEFORE_ANSWER) == Some(self.answers) {
+                // The other crash-test kill: AWS answered the call, and the entry saying how
+                // never reaches the disk.
+                // SAFETY: _exit only ends the process.
+                unsafe { libc::_exit(CRASH_EXIT_CODE) };
+            }
         }
         let entry = Entry { seq: self.next_seq, ts: now_rfc3339(), event };
         let mut line = serde_json::to_string(&entry)
@@ -104,7 +109,7 @@ impl Journal {
 #[cfg(test)]
 pub static TEST_SYNC_DELAY_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// The exit code of a process stopped by [`CRASH_AFTER_ENV`] or [`CRASH_BEFORE_ENV`].
+/// The exit code of a process stopped by [`CRASH_AFTER_ENV`] or [`CRASH_BEFORE_ANSWER_ENV`].
 pub const CRASH_EXIT_CODE: i32 = 86;
 
 /// Fault injection for crash tests: `PILOTLIGHT_CRASH_AFTER_ENTRY=N` ends the process the moment
@@ -112,13 +117,13 @@ pub const CRASH_EXIT_CODE: i32 = 86;
 /// entry. Never set in real use.
 pub const CRASH_AFTER_ENV: &str = "PILOTLIGHT_CRASH_AFTER_ENTRY";
 
-/// Fault injection for crash tests: `PILOTLIGHT_CRASH_BEFORE_ENTRY=N` ends the process instead of
-/// writing entry N. Before the outcome of a mutating call, that is a kill after AWS acted and
-/// before the journal heard of it. Never set in real use.
-pub const CRASH_BEFORE_ENV: &str = "PILOTLIGHT_CRASH_BEFORE_ENTRY";
+/// Fault injection for crash tests: `PILOTLIGHT_CRASH_BEFORE_ANSWER=N` ends the process instead
+/// of journaling the outcome of the Nth mutating call this process made: a kill after AWS acted
+/// and before the journal heard of it. Never set in real use.
+pub const CRASH_BEFORE_ANSWER_ENV: &str = "PILOTLIGHT_CRASH_BEFORE_ANSWER";
 
 static CRASH_AFTER: CrashPoint = CrashPoint { env: CRASH_AFTER_ENV, at: std::sync::OnceLock::new() };
-static CRASH_BEFORE: CrashPoint = CrashPoint { env: CRASH_BEFORE_ENV, at: std::sync::OnceLock::new() };
+static CRASH_BEFORE_ANSWER: CrashPoint = CrashPoint { env: CRASH_BEFORE_ANSWER_ENV, at: std::sync::OnceLock::new() };
 
 /// A crash point read once from its environment variable.
 struct CrashPoint {

@@ -8,5 +8,7 @@ pub mod replay;
 pub use event::*;
 #[cfg(test)]
 pub use file::TEST_SYNC_DELAY_MS;
-pub use file::{CRASH_AFTER_ENV, CRASH_BEFORE_ENV, CRASH_EXIT_CODE, Journal, JournalError, now_rfc3339, read_entries};
+pub use file::{
+    CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Journal, JournalError, now_rfc3339, read_entries,
+};
 pub use replay::{RunState, StepState, SubStepState};

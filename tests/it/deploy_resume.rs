@@ -4,7 +4,7 @@
 
 use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
 use super::support::{block_on, journal, moto, only_run, pilotlight, recorded, sdk, seed, state_dir, wait_for_journal};
-use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ENV, CRASH_EXIT_CODE, CallOutcome, Event, SubPhase};
+use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, CallOutcome, Event, SubPhase};
 use pilotlight::sandbox::moto_api;
 use std::path::{Path, PathBuf};
 
@@ -135,11 +135,11 @@ fn a_stack_that_rolled_back_after_the_runs_own_create_is_reported_not_deleted() 
     seed(&url);
     let dir = tempfile::tempdir().unwrap();
     let (runbook, _) = runbook_with_own_template(dir.path());
-    let sending = create_stack_sending_seq(&runbook, moto.port, &url);
 
-    // Killed after CreateStack was answered, before the journal heard.
+    // Killed after CreateStack (the skeleton's first mutating call) was answered, before the
+    // journal heard.
     let state = state_dir();
-    let out = start(state.path(), &runbook, &url, Some((CRASH_BEFORE_ENV, sending + 1)));
+    let out = start(state.path(), &runbook, &url, Some((CRASH_BEFORE_ANSWER_ENV, 1)));
     assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE));
     let (id, run_dir) = only_run(state.path());
 
@@ -173,6 +173,28 @@ fn a_stack_that_rolled_back_after_the_runs_own_create_is_reported_not_deleted() 
         matches!(&e.event, Event::StepStatus { step, status: pilotlight::journal::StepStatus::Failed, .. } if step == "deploy")
     });
     assert!(failed, "the deploy step is journaled as failed");
+
+    // Reported once: the operator's retry deletes the rolled-back stack and creates it again
+    // (which, through the same proxy, rolls back too, and is reported as this attempt's own).
+    moto_api::start_recording(moto.port).unwrap();
+    let mut retry = pilotlight(state.path());
+    retry.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    retry.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = retry.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"r\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    moto_api::stop_recording(moto.port).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let sent: Vec<String> =
+        recorded(moto.port).into_iter().map(|c| c.operation).filter(|op| op.ends_with("Stack")).collect();
+    assert_eq!(sent, ["DeleteStack", "CreateStack"], "the retry deleted the reported stack and created it again");
+    let last = stdout.lines().filter(|l| l.contains("failed to create and rolled back")).last().unwrap_or_default();
+    assert!(!last.contains("cut off"), "the new rollback is reported as the retry's own: {last}");
 }
 
 /// Killed (SIGKILL) while waiting for a stack that is still being created: the resume waits for

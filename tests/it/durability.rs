@@ -13,7 +13,8 @@ fn a_run_syncs_its_directory_runbook_copy_journal_and_template_copy() {
     let trace = state.path().join("strace.txt");
     let base = pilotlight(state.path());
     let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o"]).arg(&trace);
+    // One file per thread (`-ff`): no call is split into `unfinished` and `resumed` halves.
+    cmd.args(["-ff", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o"]).arg(&trace);
     cmd.arg(base.get_program());
     cmd.args(["run", "tests/fixtures/skeleton.yaml", "--headless", "--auto-approve", "--var", "cleanup=false"]);
     cmd.args(["--endpoint-url", &url]);
@@ -27,7 +28,12 @@ fn a_run_syncs_its_directory_runbook_copy_journal_and_template_copy() {
     let out = cmd.output().expect("strace is needed for this test");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let (_, dir) = only_run(state.path());
-    let calls = std::fs::read_to_string(&trace).unwrap();
+    let mut calls = String::new();
+    for file in std::fs::read_dir(state.path()).unwrap().flatten() {
+        if file.file_name().to_string_lossy().starts_with("strace.txt.") {
+            calls.push_str(&std::fs::read_to_string(file.path()).unwrap());
+        }
+    }
     let synced = |path: &std::path::Path, call: &str| {
         let needle = format!("<{}>)", path.display());
         calls.lines().any(|l| l.contains(&format!("{call}(")) && l.contains(&needle) && l.ends_with("= 0"))

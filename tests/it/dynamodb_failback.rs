@@ -357,7 +357,7 @@ fn a_kill_after_any_mutating_call_of_dynamodb_failback_was_answered_resumes_to_t
 }
 
 /// The answer to each kind of mutating call of the failback is lost once on the way back (the
-/// SDK sends the call again): nothing is made twice.
+/// next attempt looks for what the call made): nothing is made twice.
 #[test]
 fn a_lost_answer_to_any_mutating_call_of_dynamodb_failback_makes_nothing_twice() {
     let ops = super::lost_answers::lose_each_answer(&PARTS, &[FIXTURE], 2, summary);

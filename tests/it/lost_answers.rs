@@ -1,8 +1,8 @@
 //! Lost answers: a mutating call reaches AWS and its answer is lost on the way back (the
-//! connection drops). The SDK sends the call again within the same attempt, so whatever the
-//! first one made must not be made twice. Each distinct mutating operation of a run has its first
-//! answer dropped in turn by the fault proxy; the run must finish, uninterrupted, and leave the
-//! end state of an undisturbed run (read with describe calls straight to moto).
+//! connection drops). Sending it again blindly could make a second snapshot, volume or export;
+//! whatever the first one made must not be made twice. Each distinct mutating operation of a run
+//! has its first answer dropped in turn by the fault proxy; the run must finish without help and
+//! leave the end state of an undisturbed run (read with describe calls straight to moto).
 
 use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
 use super::support::{fresh_world, moto, pilotlight, state_dir, uninterrupted};

@@ -285,6 +285,19 @@ steps:\n  - id: wait\n    title: a long smoke test\n    action: exec\n    with: 
     (child, sleeper, id)
 }
 
+/// The watchdog of run `id`'s command, waited for (it starts just after the command).
+fn watchdog_of(id: &str) -> i32 {
+    let start = Instant::now();
+    loop {
+        let found = processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/"));
+        if let [pid] = found[..] {
+            return pid;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the command has one watchdog: {found:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Processes whose environment holds `var` starting with `prefix`.
 fn processes_with_env(var: &str, prefix: &str) -> Vec<i32> {
     let wanted = format!("{var}={prefix}");
@@ -314,7 +327,7 @@ fn ends_soon(pid: i32) -> bool {
 fn a_command_does_not_outlive_a_sigkilled_run() {
     let state = state_dir();
     let (mut child, sleeper, id) = a_run_while_its_command_runs(state.path());
-    assert_eq!(processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/")).len(), 1, "the command has a watchdog");
+    watchdog_of(&id);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(ends_soon(sleeper), "the command's background process ended with pilotlight");
@@ -331,10 +344,9 @@ fn a_command_does_not_outlive_a_sigkilled_run() {
 fn a_resume_stops_what_a_killed_run_left_running_first() {
     let state = state_dir();
     let (mut child, sleeper, id) = a_run_while_its_command_runs(state.path());
-    let watchdog = processes_with_env("PILOTLIGHT_WATCHDOG", &format!("{id}/"));
-    assert_eq!(watchdog.len(), 1, "the command has a watchdog");
+    let watchdog = watchdog_of(&id);
     // SAFETY: SIGKILL to the watchdog of the run this test started (found by its environment).
-    unsafe { libc::kill(watchdog[0], libc::SIGKILL) };
+    unsafe { libc::kill(watchdog, libc::SIGKILL) };
     child.kill().unwrap();
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(200));

@@ -177,6 +177,12 @@ pub enum Kill {
     BeforeEveryAnswer,
 }
 
+/// The journaled outcome of a mutating call.
+fn is_answer(event: &pilotlight::journal::Event) -> bool {
+    use pilotlight::journal::{CallOutcome, Event};
+    matches!(event, Event::AwsCall { mutating: true, outcome: CallOutcome::Ok | CallOutcome::Error, .. })
+}
+
 /// Kills a run at every point `kill` names in turn and resumes it, on `workers` moto servers
 /// side by side; each world is reset and re-seeded (`parts`) first. Returns the number of kill
 /// points. `end_state` reads the world independently (describe calls); after every kill and
@@ -188,26 +194,27 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
     kill: Kill,
     end_state: impl Fn(&str) -> S + Sync,
 ) -> u64 {
-    use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ENV, CRASH_EXIT_CODE, CallOutcome, Event, RunStatus};
+    use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Entry, Event, RunStatus};
     let fresh = |server: &MotoServer| fresh_world(server, parts);
     let start_run = |state: &Path, url: &str, kill_at: Option<u64>| {
         let mut cmd = pilotlight(state);
         cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", url]);
         if let Some(n) = kill_at {
-            let env = if kill == Kill::AfterEveryEntry { CRASH_AFTER_ENV } else { CRASH_BEFORE_ENV };
+            let env = if kill == Kill::AfterEveryEntry { CRASH_AFTER_ENV } else { CRASH_BEFORE_ANSWER_ENV };
             cmd.env(env, n.to_string());
         }
         cmd.output().expect("run pilotlight")
     };
     let (entries, expected) = uninterrupted(parts, args, &end_state);
     let total = entries.len() as u64;
+    // How far a run got, in the unit of the kill points.
+    let progress = |entries: &[Entry]| match kill {
+        Kill::AfterEveryEntry => entries.len() as u64,
+        Kill::BeforeEveryAnswer => entries.iter().filter(|e| is_answer(&e.event)).count() as u64,
+    };
     let points: Vec<u64> = match kill {
         Kill::AfterEveryEntry => (1..total).collect(),
-        Kill::BeforeEveryAnswer => entries
-            .windows(2)
-            .filter(|w| matches!(w[0].event, Event::AwsCall { outcome: CallOutcome::Sending, .. }))
-            .map(|w| w[1].seq)
-            .collect(),
+        Kill::BeforeEveryAnswer => (1..=progress(&entries)).collect(),
     };
 
     std::thread::scope(|scope| {
@@ -225,24 +232,24 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
                         // Waits journal the state changes they happen to see, so a run can be a
                         // few entries shorter than the uninterrupted one: this kill point lies
                         // past its end. It must have ended where the uninterrupted run did.
-                        let len = journal(&dir).len() as u64;
-                        assert!(len < at, "not killed at entry {at} ({kill:?}), though it wrote {len}");
+                        let len = progress(&journal(&dir));
+                        assert!(len < at, "not killed at point {at} ({kill:?}), though it got to {len}");
                         assert_eq!(&end_state(&url), expected, "the end state of a run shorter than {at}");
                         continue;
                     }
-                    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed at entry {at} ({kill:?})");
+                    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed at point {at} ({kill:?})");
                     let mut resume = pilotlight(state.path());
                     resume.args(["resume", &id, "--headless", "--auto-approve"]);
                     let out = resume.output().expect("resume");
                     assert_eq!(
                         out.status.code(),
                         Some(0),
-                        "resumed after a kill at entry {at} ({kill:?}): {}",
+                        "resumed after a kill at point {at} ({kill:?}): {}",
                         String::from_utf8_lossy(&out.stdout)
                     );
                     let last = journal(&dir).last().map(|e| e.event.clone());
                     assert!(matches!(last, Some(Event::RunFinished { status: RunStatus::Succeeded })));
-                    assert_eq!(&end_state(&url), expected, "the end state after a kill at entry {at} ({kill:?})");
+                    assert_eq!(&end_state(&url), expected, "the end state after a kill at point {at} ({kill:?})");
                 }
             });
         }

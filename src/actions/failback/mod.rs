@@ -103,11 +103,14 @@ where
     let mut retained = Vec::new();
     let mut failures = Vec::new();
     let mut unanswered = None;
+    let mut unanswered_count = 0;
     for (name, result) in results {
         match result {
             // The next attempt finds out what the call did (the others' finished sub-steps replay).
             Err(e @ ActionError::Unanswered { .. }) => {
                 failures.push(format!("{name}: {e}"));
+                per_resource.insert(name.clone(), json!({ "error": e.to_string() }));
+                unanswered_count += 1;
                 unanswered.get_or_insert(e);
             }
             Ok(v) => {
@@ -123,7 +126,9 @@ where
             }
         }
     }
-    if let Some(e) = unanswered {
+    // Only when nothing else failed: a real failure is reported (and retried) as such, and the
+    // unanswered call's open sub-step reconciles on that retry.
+    if let Some(e) = unanswered.filter(|_| unanswered_count == failures.len()) {
         return Err(e);
     }
     let mut out = Outputs::new();
@@ -136,5 +141,46 @@ where
             message: format!("{} of {} resources failed: {}", failures.len(), names.len(), failures.join("; ")),
             outputs: out,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unanswered() -> ActionError {
+        ActionError::Unanswered { call: "ec2 CreateSnapshot on vol-1 (us-west-2)".into(), message: "dropped".into() }
+    }
+
+    fn run(results: Vec<Result<Value, ActionError>>) -> Result<Outputs, ActionError> {
+        let names: Vec<String> = (0..results.len()).map(|i| format!("r{i}")).collect();
+        let results = std::sync::Mutex::new(results.into_iter().map(Some).collect::<Vec<_>>());
+        let one = |name: String| {
+            let i: usize = name[1..].parse().unwrap();
+            let result = results.lock().unwrap()[i].take().unwrap();
+            async move { result }
+        };
+        block_on(each_resource(&names, 2, one))
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    /// Only unanswered calls: the next attempt finds out what they did.
+    #[test]
+    fn unanswered_calls_alone_end_the_attempt_as_unanswered() {
+        let out = run(vec![Ok(json!({})), Err(unanswered()), Err(unanswered())]);
+        assert!(matches!(out, Err(ActionError::Unanswered { .. })), "{out:?}");
+    }
+
+    /// A real failure beside an unanswered call is reported as a failure, with both named.
+    #[test]
+    fn a_real_failure_beside_an_unanswered_call_is_reported() {
+        let out = run(vec![Err(unanswered()), Err(ActionError::Failed("attach failed".into()))]);
+        let Err(ActionError::FailedWithOutputs { message, outputs }) = out else { panic!("{out:?}") };
+        assert!(message.starts_with("2 of 2 resources failed"), "{message}");
+        assert!(message.contains("no answer came back") && message.contains("attach failed"), "{message}");
+        assert!(outputs["resources"]["r0"]["error"].as_str().unwrap().contains("no answer came back"));
     }
 }
