@@ -193,7 +193,7 @@ fn a_stack_that_rolled_back_after_the_runs_own_create_is_reported_not_deleted() 
     let sent: Vec<String> =
         recorded(moto.port).into_iter().map(|c| c.operation).filter(|op| op.ends_with("Stack")).collect();
     assert_eq!(sent, ["DeleteStack", "CreateStack"], "the retry deleted the reported stack and created it again");
-    let last = stdout.lines().filter(|l| l.contains("failed to create and rolled back")).last().unwrap_or_default();
+    let last = stdout.lines().rfind(|l| l.contains("failed to create and rolled back")).unwrap_or_default();
     assert!(!last.contains("cut off"), "the new rollback is reported as the retry's own: {last}");
 }
 
