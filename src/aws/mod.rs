@@ -96,6 +96,11 @@ pub trait CallLog: Send + Sync {
     fn before_mutating(&self, call: &Call<'_>) -> Result<(), ActionError>;
     /// Called with the outcome of every call.
     fn finished(&self, call: &Call<'_>, error: Option<String>) -> Result<(), ActionError>;
+    /// Called instead of [`CallLog::finished`] when a read answered "not found" (with the
+    /// answer's text); by default that counts as a successful call.
+    fn not_found(&self, call: &Call<'_>, _message: String) -> Result<(), ActionError> {
+        self.finished(call, None)
+    }
 }
 
 /// Records nothing and refuses every mutating call: for read-only pollers.

@@ -190,8 +190,7 @@ impl<E: Error + ProvideErrorMetadata + RawAnswer + 'static> AwsFailure<E> {
 
     /// True when the code or the text says the thing does not exist.
     pub fn is_not_found(&self) -> bool {
-        let code = self.code().unwrap_or_default();
-        code.contains("NotFound") || code.contains("ResourceNotFound") || self.text().contains("does not exist")
+        is_not_found(&self.error)
     }
 }
 
@@ -199,6 +198,12 @@ impl<E> From<AwsFailure<E>> for ActionError {
     fn from(f: AwsFailure<E>) -> ActionError {
         f.label
     }
+}
+
+/// True when an error's code or text says the thing does not exist.
+fn is_not_found<E: Error + ProvideErrorMetadata + RawAnswer + 'static>(e: &E) -> bool {
+    let code = e.code().unwrap_or_default();
+    code.contains("NotFound") || error_text(e).contains("does not exist")
 }
 
 /// The result of one call: the outer error is the journal's (or the dry-run guard's), the inner
@@ -214,7 +219,10 @@ where
         log.before_mutating(&call)?;
     }
     let result = fut.await;
-    log.finished(&call, result.as_ref().err().map(error_text))?;
+    match &result {
+        Err(e) if !call.mutating && is_not_found(e) => log.not_found(&call, error_text(e))?,
+        _ => log.finished(&call, result.as_ref().err().map(error_text))?,
+    }
     Ok(result.map_err(|error| {
         let label = call.error(error_text(&error));
         AwsFailure { error, label }

@@ -36,7 +36,7 @@ pub fn line(entry: &Entry) -> Option<String> {
             reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
         ),
         Event::ActionStarted { step, action, attempt, .. } => format!("{step}: {action} attempt {attempt}"),
-        Event::AwsCall { outcome: CallOutcome::Ok, mutating: false, .. } => return None,
+        Event::AwsCall { outcome: CallOutcome::Ok | CallOutcome::NotFound, mutating: false, .. } => return None,
         Event::AwsCall { step, service, operation, target, region, outcome, message, .. } => format!(
             "{step}: {service} {operation} {target} ({region}) {}{}",
             format!("{outcome:?}").to_lowercase(),

@@ -89,6 +89,11 @@ impl CallLog for StepLog<'_> {
         self.recorder.record(self.aws(call, outcome, error))?;
         Ok(())
     }
+
+    fn not_found(&self, call: &Call<'_>, message: String) -> Result<(), ActionError> {
+        self.recorder.record(self.aws(call, CallOutcome::NotFound, Some(message)))?;
+        Ok(())
+    }
 }
 
 impl ActionLog for StepLog<'_> {

@@ -93,6 +93,9 @@ pub enum CallOutcome {
     Sending,
     Ok,
     Error,
+    /// A read answered that the thing does not exist: an answer, not a failure (a stack looked
+    /// for before it is created).
+    NotFound,
 }
 
 /// One thing that happened.

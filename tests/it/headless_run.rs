@@ -78,6 +78,19 @@ fn skeleton_runs_headless_and_its_effects_are_real() {
     assert!(entries.iter().any(|e| matches!(&e.event, Event::StepStatus { step, status: pilotlight::journal::StepStatus::Skipped, .. } if step == "delete")));
     assert!(entries.iter().any(|e| matches!(&e.event, Event::GateDecided { step, typed: Some(t), auto: true, .. } if step == "flip" && t == "app.example.internal.")));
     assert!(matches!(entries.last().unwrap().event, Event::RunFinished { status: RunStatus::Succeeded }));
+    // Looking for the stack before creating it is an answer, not a failure.
+    let outcome_of = |op: &str| {
+        entries.iter().find_map(|e| match &e.event {
+            Event::AwsCall { operation, outcome, .. } if operation == op => Some(*outcome),
+            _ => None,
+        })
+    };
+    assert_eq!(outcome_of("DescribeStacks"), Some(pilotlight::journal::CallOutcome::NotFound));
+    let errors: Vec<_> = entries
+        .iter()
+        .filter(|e| matches!(&e.event, Event::AwsCall { outcome: pilotlight::journal::CallOutcome::Error, .. }))
+        .collect();
+    assert!(errors.is_empty(), "a run that went well journals no failed call: {errors:?}");
 
     // Second run: deploy and flip are already done (no mutating call for them), then cleanup.
     moto_api::start_recording(moto.port).unwrap();

@@ -114,6 +114,7 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
             let (mark, style) = match c.outcome {
                 CallOutcome::Ok => ("✓", t.ok()),
                 CallOutcome::Error => ("✗", t.bad()),
+                CallOutcome::NotFound => ("∅", t.dim()),
                 CallOutcome::Sending => ("…", t.accent()),
             };
             let change = if c.mutating { "*" } else { " " };
