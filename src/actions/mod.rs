@@ -49,6 +49,8 @@ pub trait Action: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const READ_ONLY: bool = false;
     /// Parameters that must not refer to a secret input (validation says where it may go).
     const NO_SECRETS: &'static [&'static str] = &[];
+    /// Whether it works from recovery into primary (failbacks): the console says so.
+    const RECOVERY_TO_PRIMARY: bool = false;
 
     /// Checks parameters against the runbook (resources, environments, files).
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem>;
@@ -105,6 +107,7 @@ impl<A: Action> Registered for Entry<A> {
             aws: A::AWS,
             read_only: A::READ_ONLY,
             no_secrets: A::NO_SECRETS,
+            recovery_to_primary: A::RECOVERY_TO_PRIMARY,
         }
     }
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema {

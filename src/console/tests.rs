@@ -452,3 +452,19 @@ fn the_mouse_wheel_scrolls_the_focused_pane() {
     app.on_mouse(wheel(MouseEventKind::ScrollUp));
     assert_eq!(app.shown_step(), 1);
 }
+
+/// The action line says where an action works: a failback from recovery into primary (from the
+/// action catalog), a deploy in the one environment it names or defaults to.
+#[test]
+fn a_failback_acts_from_recovery_into_primary_and_a_deploy_where_it_is_told() {
+    use super::render::current::where_it_acts;
+    let mut app = app();
+    started(&mut app, &mut Feed(0));
+    let failback = where_it_acts(&app.snap, "ec2.failback", None).unwrap();
+    assert!(failback.starts_with("in recovery (") && failback.contains(" → primary ("), "{failback}");
+    let deploy = where_it_acts(&app.snap, "cloudformation.deploy", None).unwrap();
+    assert!(deploy.starts_with("in primary (") && !deploy.contains('→'), "{deploy}");
+    let named = serde_json::json!({ "environment": "recovery" });
+    let there = where_it_acts(&app.snap, "cloudformation.deploy", Some(&named)).unwrap();
+    assert!(there.starts_with("in recovery (") && !there.contains('→'), "{there}");
+}

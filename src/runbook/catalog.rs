@@ -27,6 +27,9 @@ pub struct ActionDoc {
     /// Parameters that must not refer to a secret input (`exec`'s `command`: a command line is
     /// readable by every local user).
     pub no_secrets: &'static [&'static str],
+    /// It works from the recovery side into the primary one (a failback, concluding the
+    /// recovery), where the step does not name one environment.
+    pub recovery_to_primary: bool,
 }
 
 /// The actions a runbook may name.

@@ -146,14 +146,18 @@ fn gate_line(app: &App, gate: &Gate) -> Line<'static> {
 }
 
 /// Which environments (account, region) an action acts in.
-fn where_it_acts(snap: &Snapshot, action: &str, params: Option<&Value>) -> Option<String> {
+pub(crate) fn where_it_acts(snap: &Snapshot, action: &str, params: Option<&Value>) -> Option<String> {
     if action == "exec" {
         return Some("a local command".into());
     }
     let named = params.and_then(|p| p.get("environment").or_else(|| p.get("side"))).and_then(Value::as_str);
     let envs: Vec<&str> = match named {
         Some(e) => vec![e],
-        None if action.ends_with(".failback") || action == "recovery.conclude" => vec!["recovery", "primary"],
+        None if crate::runbook::ActionCatalog::find(&crate::actions::REGISTRY, action)
+            .is_some_and(|d| d.recovery_to_primary) =>
+        {
+            vec!["recovery", "primary"]
+        }
         None => vec!["primary"],
     };
     let describe = |name: &str| {

@@ -14,7 +14,7 @@
 //! Below 120 columns the resources pane takes the current step's place while it has the focus
 //! (Tab). Dialogs and popups draw over the middle.
 
-mod current;
+pub(crate) mod current;
 mod dialog;
 mod footer;
 mod header;
