@@ -36,10 +36,10 @@ pub enum ActionError {
     Journal(#[from] JournalError),
     #[error("timed out after {}", humantime::format_duration(*.0))]
     Timeout(std::time::Duration),
-    /// A mutating call may have reached AWS and no answer came back. Not sent again blindly: the
-    /// engine starts the next attempt, which, like a resume after a kill, first looks for what
-    /// the call made.
-    #[error("{call}: no answer came back ({message}); it may have been carried out")]
+    /// A mutating call may have been carried out, and no answer said how (none came back, or an
+    /// internal error). Not sent again blindly: the engine starts the next attempt, which, like a
+    /// resume after a kill, first looks for what the call made.
+    #[error("{call}: its outcome is unknown ({message}); it may have been carried out")]
     Unanswered { call: String, message: String },
 }
 

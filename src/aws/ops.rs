@@ -59,7 +59,8 @@ macro_rules! ops {
                 type Output = $sdk::operation::$module::[<$module:camel Output>];
                 type Error = $sdk::error::SdkError<$sdk::operation::$module::[<$op Error>], $sdk::config::http::HttpResponse>;
                 fn send_once(self) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
-                    let once = $sdk::config::Builder::default().retry_classifier(super::no_resend::NoResendUnanswered);
+                    let once = $sdk::config::Builder::default()
+                        .retry_classifier(super::no_resend::NoResendUnanswered::<$sdk::operation::$module::[<$op Error>]>::new());
                     self.customize().config_override(once).send()
                 }
             }
@@ -251,7 +252,7 @@ where
     let label = call.label();
     let sent = send(log, call, req.send_once()).await?;
     match sent {
-        Err(failure) if failure.error.unanswered() => {
+        Err(failure) if failure.error.unanswered() || super::no_resend::may_have_acted(failure.code()) => {
             Err(ActionError::Unanswered { call: label, message: error_text(&failure.error) })
         }
         other => Ok(other),

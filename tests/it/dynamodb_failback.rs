@@ -364,3 +364,12 @@ fn a_lost_answer_to_any_mutating_call_of_dynamodb_failback_makes_nothing_twice()
     assert!(ops.len() > 2, "the failback sends several kinds of mutating call: {ops:?}");
     eprintln!("dynamodb.failback: an answer lost for each of {} operations: {ops:?}", ops.len());
 }
+
+/// The answer to each kind of mutating call is an internal error once (DynamoDB's
+/// `InternalServerError`), after the call was carried out: nothing is made twice.
+#[test]
+fn an_internal_error_answer_to_any_mutating_call_of_a_dynamodb_failback_makes_nothing_twice() {
+    let fault = super::fault_proxy::Fault::InternalError;
+    let ops = super::lost_answers::spoil_each_answer(&PARTS, &[FIXTURE], 2, fault, summary);
+    assert!(ops.contains(&"ExportTableToPointInTime".to_string()), "{ops:?}");
+}

@@ -225,3 +225,14 @@ fn a_lost_answer_to_any_mutating_call_of_ec2_failback_makes_nothing_twice() {
     assert!(ops.len() > 2, "the failback sends several kinds of mutating call: {ops:?}");
     eprintln!("ec2.failback: an answer lost for each of {} operations: {ops:?}", ops.len());
 }
+
+/// The answer to each kind of mutating call is an internal error once, after the call was carried
+/// out (AWS: the request may have succeeded). The SDK would send it again; CreateSnapshot and
+/// CopySnapshot have no idempotency token: nothing is made twice.
+#[test]
+fn an_internal_error_answer_to_any_mutating_call_of_an_ec2_failback_makes_nothing_twice() {
+    let args = ["tests/fixtures/ec2-failback.yaml", "--var", "which=app_server"];
+    let fault = super::fault_proxy::Fault::InternalError;
+    let ops = super::lost_answers::spoil_each_answer(&[Part::Ec2], &args, 2, fault, summary);
+    assert!(ops.contains(&"CopySnapshot".to_string()), "{ops:?}");
+}

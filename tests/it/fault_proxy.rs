@@ -25,6 +25,9 @@ pub enum Fault {
     Rewrite { from: &'static str, to: &'static str },
     /// The request reaches moto this many milliseconds late (a slow endpoint).
     Delay(u64),
+    /// The request reaches moto; the client is answered HTTP 500 with the service's internal
+    /// error code instead (AWS: the request may have succeeded).
+    InternalError,
 }
 
 pub struct FaultProxy {
@@ -138,6 +141,9 @@ fn serve(
         if let Some(Fault::Rewrite { from, to }) = fault {
             answer = rewrite(&answer, from, to);
         }
+        if fault == Some(Fault::InternalError) {
+            answer = internal_error(&text);
+        }
         if writer.write_all(&answer).is_err() {
             return;
         }
@@ -162,4 +168,26 @@ fn rewrite(answer: &[u8], from: &str, to: &str) -> Vec<u8> {
         })
         .collect();
     format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
+}
+
+/// An HTTP 500 internal-error answer in the protocol of `request` (JSON for DynamoDB, EC2's own
+/// XML, the query/REST XML of RDS, CloudFormation and Route 53).
+fn internal_error(request: &str) -> Vec<u8> {
+    let (kind, body) = if request.to_ascii_lowercase().contains("x-amz-target: dynamodb_") {
+        (
+            "application/x-amz-json-1.0",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}"#.to_string(),
+        )
+    } else if request.contains("Version=2016-11-15") {
+        let xml = "<Response><Errors><Error><Code>InternalError</Code><Message>injected</Message></Error></Errors><RequestID>injected</RequestID></Response>";
+        ("text/xml", xml.to_string())
+    } else {
+        let xml = "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>injected</Message></Error><RequestId>injected</RequestId></ErrorResponse>";
+        ("text/xml", xml.to_string())
+    };
+    format!(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }

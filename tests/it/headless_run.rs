@@ -370,7 +370,7 @@ fn a_lost_answer_to_a_mutating_call_makes_nothing_twice() {
     let (_, dir) = only_run(state.path());
     let lost = journal(&dir)
         .iter()
-        .filter(|e| matches!(&e.event, Event::ActionLog { message, .. } if message.contains("no answer came back")))
+        .filter(|e| matches!(&e.event, Event::ActionLog { message, .. } if message.contains("outcome is unknown")))
         .count();
     assert_eq!(lost, 3, "each lost answer is said, and the next attempt looked for what the call did");
     let entries = journal(&dir);

@@ -27,6 +27,18 @@ pub fn lose_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
     workers: usize,
     end_state: impl Fn(&str) -> S + Sync,
 ) -> Vec<String> {
+    spoil_each_answer(parts, args, workers, Fault::DropAnswer, end_state)
+}
+
+/// Like [`lose_each_answer`], with another fault that leaves the call's outcome unknown
+/// (`Fault::InternalError`: it happened, and the answer is an internal error).
+pub fn spoil_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    workers: usize,
+    fault: Fault,
+    end_state: impl Fn(&str) -> S + Sync,
+) -> Vec<String> {
     let (entries, expected) = uninterrupted(parts, args, &end_state);
     let mut ops: Vec<(String, String)> = Vec::new();
     for e in &entries {
@@ -45,8 +57,7 @@ pub fn lose_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
                 for (service, op) in ops.iter().enumerate().filter(|(i, _)| i % workers.max(1) == w).map(|(_, o)| o) {
                     fresh_world(&server, parts);
                     let needle: &'static str = Box::leak(needle(service, op).into_boxed_str());
-                    let proxy =
-                        FaultProxy::start(server.port, ThrottleRule { needle, times: 1, fault: Fault::DropAnswer });
+                    let proxy = FaultProxy::start(server.port, ThrottleRule { needle, times: 1, fault });
                     let state = state_dir();
                     let mut cmd = pilotlight(state.path());
                     cmd.args(["run"]).args(args);

@@ -180,7 +180,7 @@ mod tests {
         let out = run(vec![Err(unanswered()), Err(ActionError::Failed("attach failed".into()))]);
         let Err(ActionError::FailedWithOutputs { message, outputs }) = out else { panic!("{out:?}") };
         assert!(message.starts_with("2 of 2 resources failed"), "{message}");
-        assert!(message.contains("no answer came back") && message.contains("attach failed"), "{message}");
-        assert!(outputs["resources"]["r0"]["error"].as_str().unwrap().contains("no answer came back"));
+        assert!(message.contains("outcome is unknown") && message.contains("attach failed"), "{message}");
+        assert!(outputs["resources"]["r0"]["error"].as_str().unwrap().contains("outcome is unknown"));
     }
 }
