@@ -5,7 +5,7 @@
 use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
 use super::support::{block_on, journal, moto, only_run, pilotlight, recorded, sdk, seed, state_dir, wait_for_journal};
 use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, CallOutcome, Event, SubPhase};
-use pilotlight::sandbox::moto_api;
+use pilotlight::sandbox::{MotoServer, moto_api};
 use std::path::{Path, PathBuf};
 
 const STACK: &str = "skeleton-permissions";
@@ -21,6 +21,17 @@ fn runbook_with_own_template(dir: &Path) -> (PathBuf, PathBuf) {
     let runbook = dir.join("skeleton.yaml");
     std::fs::write(&runbook, edited).unwrap();
     (runbook, template)
+}
+
+/// A seeded moto server and the skeleton runbook with its own template beside it in a temporary
+/// directory (kept alive by the returned handle).
+fn seeded_world_with_own_template() -> (MotoServer, String, tempfile::TempDir, PathBuf, PathBuf) {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let (runbook, template) = runbook_with_own_template(dir.path());
+    (moto, url, dir, runbook, template)
 }
 
 fn start(state: &Path, runbook: &Path, url: &str, crash: Option<(&str, u64)>) -> std::process::Output {
@@ -76,11 +87,7 @@ fn deployed_template(url: &str) -> String {
 
 #[test]
 fn a_resume_deploys_the_template_the_run_first_sent_not_the_file_edited_since() {
-    let moto = moto();
-    let url = moto.endpoint_url();
-    seed(&url);
-    let dir = tempfile::tempdir().unwrap();
-    let (runbook, template) = runbook_with_own_template(dir.path());
+    let (moto, url, _dir, runbook, template) = seeded_world_with_own_template();
     let original = std::fs::read_to_string(&template).unwrap();
     let sending = create_stack_sending_seq(&runbook, moto.port, &url);
 
@@ -130,11 +137,7 @@ fn a_resume_deploys_the_template_the_run_first_sent_not_the_file_edited_since() 
 
 #[test]
 fn a_stack_that_rolled_back_after_the_runs_own_create_is_reported_not_deleted() {
-    let moto = moto();
-    let url = moto.endpoint_url();
-    seed(&url);
-    let dir = tempfile::tempdir().unwrap();
-    let (runbook, _) = runbook_with_own_template(dir.path());
+    let (moto, url, _dir, runbook, _) = seeded_world_with_own_template();
 
     // Killed after CreateStack (the skeleton's first mutating call) was answered, before the
     // journal heard.
@@ -202,11 +205,7 @@ fn a_stack_that_rolled_back_after_the_runs_own_create_is_reported_not_deleted() 
 /// `CREATE_IN_PROGRESS` for a while, as AWS would.)
 #[test]
 fn a_run_killed_during_a_stack_wait_resumes_waiting_for_the_same_stack() {
-    let moto = moto();
-    let url = moto.endpoint_url();
-    seed(&url);
-    let dir = tempfile::tempdir().unwrap();
-    let (runbook, _) = runbook_with_own_template(dir.path());
+    let (moto, url, _dir, runbook, _) = seeded_world_with_own_template();
     let proxy = FaultProxy::start(
         moto.port,
         ThrottleRule {

@@ -5,7 +5,7 @@
 //! leave the end state of an undisturbed run (read with describe calls straight to moto).
 
 use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
-use super::support::{fresh_world, moto, pilotlight, state_dir, uninterrupted};
+use super::support::{on_fresh_worlds, pilotlight, state_dir, uninterrupted};
 use pilotlight::journal::{CallOutcome, Event};
 use std::sync::atomic::Ordering;
 
@@ -49,35 +49,18 @@ pub fn spoil_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
             }
         }
     }
-    std::thread::scope(|scope| {
-        for w in 0..workers.max(1) {
-            let (ops, expected, end_state) = (&ops, &expected, &end_state);
-            scope.spawn(move || {
-                let server = moto();
-                for (service, op) in ops.iter().enumerate().filter(|(i, _)| i % workers.max(1) == w).map(|(_, o)| o) {
-                    fresh_world(&server, parts);
-                    let needle: &'static str = Box::leak(needle(service, op).into_boxed_str());
-                    let proxy = FaultProxy::start(server.port, ThrottleRule { needle, times: 1, fault });
-                    let state = state_dir();
-                    let mut cmd = pilotlight(state.path());
-                    cmd.args(["run"]).args(args);
-                    cmd.args(["--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
-                    let out = cmd.output().expect("run pilotlight");
-                    assert_eq!(
-                        out.status.code(),
-                        Some(0),
-                        "the run with the answer to {op} lost: {}",
-                        String::from_utf8_lossy(&out.stdout)
-                    );
-                    assert_eq!(proxy.faults.load(Ordering::SeqCst), 1, "the answer to {op} ({needle:?}) was lost");
-                    assert_eq!(
-                        &end_state(&server.endpoint_url()),
-                        expected,
-                        "the end state with the answer to {op} lost"
-                    );
-                }
-            });
-        }
+    on_fresh_worlds(&ops, parts, workers, |server, (service, op)| {
+        let needle: &'static str = Box::leak(needle(service, op).into_boxed_str());
+        let proxy = FaultProxy::start(server.port, ThrottleRule { needle, times: 1, fault });
+        let state = state_dir();
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["run"]).args(args);
+        cmd.args(["--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+        let out = cmd.output().expect("run pilotlight");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "the run with the answer to {op} spoiled: {stdout}");
+        assert_eq!(proxy.faults.load(Ordering::SeqCst), 1, "the answer to {op} ({needle:?}) was spoiled");
+        assert_eq!(end_state(&server.endpoint_url()), expected, "the end state with the answer to {op} spoiled");
     });
     ops.into_iter().map(|(_, op)| op).collect()
 }

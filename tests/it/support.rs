@@ -195,7 +195,6 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
     end_state: impl Fn(&str) -> S + Sync,
 ) -> u64 {
     use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Entry, Event, RunStatus};
-    let fresh = |server: &MotoServer| fresh_world(server, parts);
     let start_run = |state: &Path, url: &str, kill_at: Option<u64>| {
         let mut cmd = pilotlight(state);
         cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", url]);
@@ -217,44 +216,58 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
         Kill::BeforeEveryAnswer => (1..=progress(&entries)).collect(),
     };
 
+    on_fresh_worlds(&points, parts, workers, |server, &at| {
+        let url = server.endpoint_url();
+        let state = state_dir();
+        let out = start_run(state.path(), &url, Some(at));
+        let (id, dir) = only_run(state.path());
+        if out.status.code() == Some(0) {
+            // Waits journal the state changes they happen to see, so a run can be a
+            // few entries shorter than the uninterrupted one: this kill point lies
+            // past its end. It must have ended where the uninterrupted run did.
+            let len = progress(&journal(&dir));
+            assert!(len < at, "not killed at point {at} ({kill:?}), though it got to {len}");
+            assert_eq!(&end_state(&url), &expected, "the end state of a run shorter than {at}");
+            return;
+        }
+        assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed at point {at} ({kill:?})");
+        let mut resume = pilotlight(state.path());
+        resume.args(["resume", &id, "--headless", "--auto-approve"]);
+        let out = resume.output().expect("resume");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "resumed after a kill at point {at} ({kill:?}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let last = journal(&dir).last().map(|e| e.event.clone());
+        assert!(matches!(last, Some(Event::RunFinished { status: RunStatus::Succeeded })));
+        assert_eq!(&end_state(&url), &expected, "the end state after a kill at point {at} ({kill:?})");
+    });
+    points.len() as u64
+}
+
+/// Runs `each` for every point, on `workers` moto servers side by side (points dealt out in
+/// turn); each point gets a world reset and seeded with `parts` first.
+pub fn on_fresh_worlds<P: Sync>(
+    points: &[P],
+    parts: &[pilotlight::sandbox::seed::Part],
+    workers: usize,
+    each: impl Fn(&MotoServer, &P) + Sync,
+) {
+    let workers = workers.max(1);
     std::thread::scope(|scope| {
-        for w in 0..workers.max(1) {
-            let (expected, end_state, fresh, start_run, points) = (&expected, &end_state, &fresh, &start_run, &points);
+        for w in 0..workers {
+            let each = &each;
             scope.spawn(move || {
                 let server = moto();
-                let url = server.endpoint_url();
-                for (_, at) in points.iter().copied().enumerate().filter(|(i, _)| i % workers.max(1) == w) {
-                    fresh(&server);
-                    let state = state_dir();
-                    let out = start_run(state.path(), &url, Some(at));
-                    let (id, dir) = only_run(state.path());
-                    if out.status.code() == Some(0) {
-                        // Waits journal the state changes they happen to see, so a run can be a
-                        // few entries shorter than the uninterrupted one: this kill point lies
-                        // past its end. It must have ended where the uninterrupted run did.
-                        let len = progress(&journal(&dir));
-                        assert!(len < at, "not killed at point {at} ({kill:?}), though it got to {len}");
-                        assert_eq!(&end_state(&url), expected, "the end state of a run shorter than {at}");
-                        continue;
-                    }
-                    assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed at point {at} ({kill:?})");
-                    let mut resume = pilotlight(state.path());
-                    resume.args(["resume", &id, "--headless", "--auto-approve"]);
-                    let out = resume.output().expect("resume");
-                    assert_eq!(
-                        out.status.code(),
-                        Some(0),
-                        "resumed after a kill at point {at} ({kill:?}): {}",
-                        String::from_utf8_lossy(&out.stdout)
-                    );
-                    let last = journal(&dir).last().map(|e| e.event.clone());
-                    assert!(matches!(last, Some(Event::RunFinished { status: RunStatus::Succeeded })));
-                    assert_eq!(&end_state(&url), expected, "the end state after a kill at point {at} ({kill:?})");
+                for point in points.iter().skip(w).step_by(workers) {
+                    fresh_world(&server, parts);
+                    each(&server, point);
                 }
             });
         }
     });
-    points.len() as u64
 }
 
 /// A world reset and seeded with `parts`.
