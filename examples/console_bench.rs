@@ -65,7 +65,7 @@ fn main() {
     for k in 0..8 {
         snap.apply(&entry(Event::SubStep {
             step: "s100".into(),
-            name: format!("part-{k}"),
+            name: pilotlight::journal::SubId::step(format!("part-{k}")),
             attempt: 1,
             phase: SubPhase::Done,
             data: serde_json::Value::Null,
@@ -74,6 +74,7 @@ fn main() {
     for k in 0..400 {
         snap.apply(&entry(Event::AwsCall {
             step: "s100".into(),
+            sub: None,
             service: "ec2".into(),
             operation: "DescribeInstances".into(),
             target: format!("p{k}"),

@@ -92,7 +92,7 @@ impl Action for CheckParams {
         let read = || async { status::read(cx.envs, cx.log, &self.resource, res, self.side).await };
         let matches = |v: &str| expected.as_ref().is_none_or(|e| e.iter().any(|x| x == v));
         let (s, value) = if self.wait && !cx.dry_run {
-            wait::until(cx.timeout, || async {
+            wait::until(cx.pauses.first_poll, cx.pauses.max_poll, cx.timeout, || async {
                 let s = read().await?;
                 let value = self.value_of(cx, &s);
                 Ok(matches(&value).then_some((s, value)))

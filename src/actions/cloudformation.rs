@@ -4,6 +4,7 @@
 use super::template_copy::RunTemplate;
 use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll, default_primary};
 use crate::aws::{ActionError, at, cfn, mutate};
+use crate::journal::SubId;
 use crate::runbook::yaml_tree::Seg;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
@@ -106,8 +107,10 @@ impl Action for DeployParams {
                     // This run's own CreateStack failed. Deleting the stack would destroy the
                     // events that say why: stop and say (once; a retry then recreates it).
                     let attempt = unreported_create(cx).unwrap_or_default();
-                    cx.sub(&format!("rollback-reported@{attempt}"), json!({ "stack": name }), |_| async { Ok(()) })
-                        .await?;
+                    cx.sub(&SubId::step(format!("rollback-reported@{attempt}")), json!({ "stack": name }), |_| async {
+                        Ok(())
+                    })
+                    .await?;
                     let reason = cfn::failure_reason(&client, cx.log, name, &region).await;
                     let when = if attempt == cx.attempt {
                         String::new()
@@ -187,7 +190,7 @@ impl DeployParams {
         let sent = (1..cx.attempt).rev().find_map(|attempt| {
             ["create-stack", "update-stack"]
                 .iter()
-                .filter_map(|op| cx.recorded(&format!("{op}@{attempt}")))
+                .filter_map(|op| cx.recorded(&SubId::step(format!("{op}@{attempt}"))))
                 .find_map(|s| s.detail["body"].as_str().map(str::to_string))
         });
         RunTemplate::read(cx, &self.template, sent.as_deref())
@@ -215,7 +218,7 @@ impl DeployParams {
         // The template is journaled with the sub-step, before the call: an attempt cut off
         // after sending is continued with what it sent.
         template.keep()?;
-        let step = format!("create-stack@{}", cx.attempt);
+        let step = SubId::step(format!("create-stack@{}", cx.attempt));
         cx.sub(&step, json!({ "body": body }), |_| async {
             match mutate(cx.log, at(name, region), req).await? {
                 Ok(_) => Ok(()),
@@ -255,7 +258,7 @@ impl DeployParams {
             .set_capabilities(Some(self.capabilities.iter().map(|c| Capability::from(c.as_str())).collect()))
             .set_tags(Some(self.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()));
         template.keep()?;
-        let step = format!("update-stack@{}", cx.attempt);
+        let step = SubId::step(format!("update-stack@{}", cx.attempt));
         let sent = cx
             .sub(&step, json!({ "body": body }), |_| async {
                 match mutate(cx.log, at(name, region), req).await? {
@@ -313,20 +316,23 @@ fn outputs(
 /// The attempt of this step whose CreateStack (the latest one sent) has not had its rollback
 /// reported yet, if any: a stack in ROLLBACK_COMPLETE is then this run's own failure to say.
 fn unreported_create(cx: &ActionCx<'_>) -> Option<u32> {
-    let latest = (1..=cx.attempt).rev().find(|attempt| cx.recorded(&format!("create-stack@{attempt}")).is_some())?;
-    cx.recorded(&format!("rollback-reported@{latest}")).is_none().then_some(latest)
+    let latest = (1..=cx.attempt)
+        .rev()
+        .find(|attempt| cx.recorded(&SubId::step(format!("create-stack@{attempt}"))).is_some())?;
+    cx.recorded(&SubId::step(format!("rollback-reported@{latest}"))).is_none().then_some(latest)
 }
 
 /// True when an earlier attempt of this step started one of these stack operations (sub-steps
 /// `OPERATION@ATTEMPT`).
 fn sent_in_earlier_attempt(cx: &ActionCx<'_>, operations: &[&str]) -> bool {
-    (1..cx.attempt).any(|attempt| operations.iter().any(|op| cx.recorded(&format!("{op}@{attempt}")).is_some()))
+    (1..cx.attempt)
+        .any(|attempt| operations.iter().any(|op| cx.recorded(&SubId::step(format!("{op}@{attempt}"))).is_some()))
 }
 
 /// Waits until the stack leaves every *_IN_PROGRESS state (or disappears).
 async fn wait_settled(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
     let quiet = cx.quiet();
-    cx.wait_for("wait-stack", cx.timeout, || async {
+    cx.wait_for(&SubId::step("wait-stack"), cx.timeout, || async {
         Ok(match cfn::describe_stack(client, &quiet, name, region).await? {
             Some(s) if !cfn::is_terminal(&cfn::status(&s)) => {
                 Poll::Pending(format!("stack {name} {}", cfn::status(&s)))
@@ -347,7 +353,7 @@ fn request_token(cx: &ActionCx<'_>, stack: &str, operation: &str) -> String {
 async fn delete(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
     let req = client.delete_stack().client_request_token(request_token(cx, name, "delete-stack")).stack_name(name);
     // A sub-step, so that an attempt after one cut off here knows the stack went by its hand.
-    cx.sub(&format!("delete-stack@{}", cx.attempt), json!({ "stack": name }), |_| async {
+    cx.sub(&SubId::step(format!("delete-stack@{}", cx.attempt)), json!({ "stack": name }), |_| async {
         mutate(cx.log, at(name, region), req).await??;
         Ok(())
     })
@@ -359,7 +365,7 @@ async fn delete(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) ->
 async fn wait_deleted(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
     let quiet = cx.quiet();
     let status = cx
-        .wait_for("wait-stack-deleted", cx.timeout, || async {
+        .wait_for(&SubId::step("wait-stack-deleted"), cx.timeout, || async {
             Ok(match cfn::describe_stack(client, &quiet, name, region).await? {
                 None => Poll::Ready("DELETE_COMPLETE".to_string()),
                 Some(s) if cfn::is_terminal(&cfn::status(&s)) => Poll::Ready(cfn::status(&s)),

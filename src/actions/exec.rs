@@ -4,6 +4,7 @@
 use super::process_group::{KillGroup, MARKER_ENV, stop_survivors};
 use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::ActionError;
+use crate::journal::SubId;
 use crate::journal::SubPhase;
 use crate::runbook::yaml_tree::Seg;
 use indexmap::IndexMap;
@@ -107,7 +108,7 @@ impl Action for ExecParams {
         };
         // An attempt killed mid-command (SIGKILL, a crash) may have left the command's process
         // group running: stop what is left of it before running the command again.
-        if let Some(left) = cx.recorded(SUBSTEP).filter(|s| s.is_open()) {
+        if let Some(left) = cx.recorded(&SubId::step(SUBSTEP)).filter(|s| s.is_open()) {
             let pgid = left.detail.get("pgid").and_then(serde_json::Value::as_i64).unwrap_or(0) as i32;
             let marker = left.detail.get("marker").and_then(serde_json::Value::as_str).unwrap_or("");
             let stopped = stop_survivors(pgid, marker);
@@ -137,7 +138,7 @@ impl Action for ExecParams {
             cmd.spawn().map_err(|e| ActionError::Failed(format!("cannot start `{}`: {e}", self.display())))?;
         let group = child.id().map(|pid| KillGroup::watched(pid as i32, &marker));
         // Journaled before waiting: a resume after a kill finds the group by its id and marker.
-        cx.log.substep(SUBSTEP, SubPhase::Started, json!({ "pgid": child.id(), "marker": marker }))?;
+        cx.log.substep(&SubId::step(SUBSTEP), SubPhase::Started, json!({ "pgid": child.id(), "marker": marker }))?;
         let (out_buf, err_buf) = (Tail::default(), Tail::default());
         let readers = [
             tokio::spawn(out_buf.clone().fill(child.stdout.take())),
@@ -154,7 +155,7 @@ impl Action for ExecParams {
             }
         }
         let (stdout, stderr) = (out_buf.text(), err_buf.text());
-        cx.log.substep(SUBSTEP, SubPhase::Done, serde_json::Value::Null)?;
+        cx.log.substep(&SubId::step(SUBSTEP), SubPhase::Done, serde_json::Value::Null)?;
         let status = match waited {
             Ok(status) => {
                 status.map_err(|e| ActionError::Failed(format!("`{}` failed to run: {e}", self.display())))?

@@ -18,7 +18,7 @@ pub use crate::runbook::{ActionCatalog, ActionDoc, CheckCx, ParamProblem};
 pub use substep::{Poll, Resume};
 
 use crate::aws::{ActionError, AwsEnvs, CallLog};
-use crate::journal::{SubPhase, SubStepState};
+use crate::journal::{SubId, SubPhase, SubStepState};
 use crate::runbook::Runbook;
 use crate::runbook::yaml_tree::Seg;
 use indexmap::IndexMap;
@@ -29,7 +29,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// What an action produced, for `{{ steps.id.outputs.x }}` and the journal.
@@ -207,7 +206,9 @@ fn decode<T: DeserializeOwned>(with: &Value) -> Result<T, ParamProblem> {
 
 /// Where an action journals what it does: AWS calls, its sub-steps, and notes for the operator.
 pub trait ActionLog: CallLog {
-    fn substep(&self, name: &str, phase: SubPhase, data: Value) -> Result<(), ActionError>;
+    fn substep(&self, id: &SubId, phase: SubPhase, data: Value) -> Result<(), ActionError>;
+    /// A sub-step of this step as journaled so far (by earlier attempts, then by this one).
+    fn recorded(&self, id: &SubId) -> Option<SubStepState>;
     fn note(&self, message: String) -> Result<(), ActionError>;
 }
 
@@ -223,8 +224,6 @@ pub struct ActionCx<'a> {
     pub envs: &'a AwsEnvs,
     pub log: &'a dyn ActionLog,
     pub dry_run: bool,
-    /// Sub-steps as journaled so far (by earlier attempts, then by this one).
-    pub substeps: Mutex<IndexMap<String, SubStepState>>,
     /// The previous attempt was cut off mid-way (crash, kill): real state may be mid-change.
     pub interrupted: bool,
     /// This attempt's number (1 for the first).
@@ -234,6 +233,8 @@ pub struct ActionCx<'a> {
     /// Resources at once when the step does not say (`--max-parallel`, the runbook's
     /// `max_parallel`, else 4).
     pub max_parallel: usize,
+    /// How long waits pause between polls (see [`crate::engine::pauses`]).
+    pub pauses: crate::engine::pauses::Pauses,
 }
 
 fn default_primary() -> String {

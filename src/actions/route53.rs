@@ -6,6 +6,7 @@
 use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll, default_primary};
 use crate::aws::dns::{self, RecordValue};
 use crate::aws::{ActionError, at, mutate, read};
+use crate::journal::SubId;
 use crate::runbook::yaml_tree::Seg;
 use crate::runbook::{ResourceType, Side};
 use aws_sdk_route53::Client;
@@ -78,7 +79,7 @@ impl Action for UpsertParams {
         let zone_id = dns::zone_id(&client, cx.log, &t.zone).await?;
         let current = dns::read_record(&client, cx.log, &zone_id, &t.name, &t.rtype).await?;
         let old_value: Value = cx
-            .sub("record-old-value", Value::Null, |_| async {
+            .sub(&SubId::step("record-old-value"), Value::Null, |_| async {
                 Ok(current.as_ref().map(|c| Value::from(c.joined())).unwrap_or(Value::Null))
             })
             .await?;
@@ -101,7 +102,7 @@ impl Action for UpsertParams {
         let ttl = self.ttl_for(current.as_ref());
         let (client, zone_id, t, new_value) = (&client, &zone_id, &t, &new_value);
         let change_id: Option<String> = cx
-            .sub("upsert", json!({ "value": new_value }), |resume| async move {
+            .sub(&SubId::step("upsert"), json!({ "value": new_value }), |resume| async move {
                 if in_place && !resume.resumed() {
                     cx.log.note(format!("{} {} already points at {new_value}; nothing to change", t.name, t.rtype))?;
                     return Ok(None);
@@ -110,7 +111,7 @@ impl Action for UpsertParams {
             })
             .await?;
         if let Some(id) = &change_id {
-            cx.sub("wait-insync", json!({ "change_id": id }), |_| wait_insync(cx, client, id)).await?;
+            cx.sub(&SubId::step("wait-insync"), json!({ "change_id": id }), |_| wait_insync(cx, client, id)).await?;
         }
         out.insert("changed".into(), json!(change_id.is_some()));
         out.insert("change_id".into(), json!(change_id));
@@ -209,7 +210,7 @@ async fn wait_insync(cx: &ActionCx<'_>, client: &Client, change_id: &str) -> Res
         return Ok(());
     }
     let quiet = cx.quiet();
-    cx.wait_for("wait-insync", cx.timeout, || async {
+    cx.wait_for(&SubId::step("wait-insync"), cx.timeout, || async {
         let out = read(&quiet, at(change_id, "global"), client.get_change().id(change_id)).await??;
         Ok(match out.change_info().map(|i| i.status().clone()) {
             Some(ChangeStatus::Insync) => Poll::Ready(()),

@@ -10,12 +10,24 @@
 
 use super::{ActionCx, ActionLog};
 use crate::aws::{ActionError, Call, CallLog, wait};
-use crate::journal::{SubPhase, SubStepState, now_rfc3339};
+use crate::journal::{SubId, SubPhase, SubStepState};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::future::Future;
 use std::time::{Duration, Instant};
+
+tokio::task_local! {
+    /// The sub-step whose work is being polled: every AWS call journaled meanwhile carries it.
+    /// A task-local rather than a parameter because resources of one action run concurrently
+    /// inside one task; each sub-step's future sets it whenever it is polled.
+    static CURRENT: SubId;
+}
+
+/// The sub-step the calling code runs in, if any.
+pub fn current() -> Option<SubId> {
+    CURRENT.try_with(SubId::clone).ok()
+}
 
 /// What a sub-step knows about its earlier runs.
 #[derive(Debug, Clone, Default)]
@@ -39,15 +51,16 @@ pub enum Poll<T> {
 }
 
 impl ActionCx<'_> {
-    /// The journaled state of a sub-step.
-    pub fn recorded(&self, name: &str) -> Option<SubStepState> {
-        self.substeps.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    /// The journaled state of a sub-step (the recorder's, the one reducer's).
+    pub fn recorded(&self, id: &SubId) -> Option<SubStepState> {
+        self.log.recorded(id)
     }
 
     /// Runs sub-step `name` once for this step: a done one returns its recorded result, an
     /// interrupted one runs again with [`Resume::previous`] set. `detail` is journaled with
-    /// `started` (what the sub-step is about to do).
-    pub async fn sub<T, F, Fut>(&self, name: &str, detail: Value, f: F) -> Result<T, ActionError>
+    /// `started` (what the sub-step is about to do). Every AWS call made inside is journaled with
+    /// `name`.
+    pub async fn sub<T, F, Fut>(&self, name: &SubId, detail: Value, f: F) -> Result<T, ActionError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce(Resume) -> Fut,
@@ -61,7 +74,7 @@ impl ActionCx<'_> {
         }
         let previous = before.filter(SubStepState::is_open).map(|s| s.detail);
         self.mark(name, SubPhase::Started, detail)?;
-        let value = f(Resume { previous }).await?;
+        let value = CURRENT.scope(name.clone(), f(Resume { previous })).await?;
         let json = serde_json::to_value(&value)
             .map_err(|e| ActionError::Failed(format!("sub-step {name}: result not serialisable: {e}")))?;
         self.mark(name, SubPhase::Done, json)?;
@@ -69,8 +82,8 @@ impl ActionCx<'_> {
     }
 
     /// Records that a rollback undid these sub-steps, so a retry runs them again.
-    pub fn reset(&self, names: &[&str]) -> Result<(), ActionError> {
-        for name in names {
+    pub fn reset(&self, names: &[&SubId]) -> Result<(), ActionError> {
+        for name in names.iter().copied() {
             if self.recorded(name).is_some_and(|s| s.phase != SubPhase::Reset) {
                 self.mark(name, SubPhase::Reset, Value::Null)?;
             }
@@ -80,14 +93,14 @@ impl ActionCx<'_> {
 
     /// Polls `check` until it is ready, up to `timeout`, journaling each change of what it waits
     /// for (not each poll). Reads inside should use [`ActionCx::quiet`].
-    pub async fn wait_for<T, F, Fut>(&self, name: &str, timeout: Duration, mut check: F) -> Result<T, ActionError>
+    pub async fn wait_for<T, F, Fut>(&self, name: &SubId, timeout: Duration, mut check: F) -> Result<T, ActionError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Poll<T>, ActionError>>,
     {
         let last: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
         let start = Instant::now();
-        let result = wait::until(timeout, || {
+        let result = wait::until(self.pauses.first_poll, self.pauses.max_poll, timeout, || {
             let fut = check();
             let last = &last;
             async move {
@@ -125,35 +138,8 @@ impl ActionCx<'_> {
         QuietLog { inner: self.log }
     }
 
-    fn mark(&self, name: &str, phase: SubPhase, data: Value) -> Result<(), ActionError> {
-        self.log.substep(name, phase, data.clone())?;
-        let mut map = self.substeps.lock().unwrap_or_else(|p| p.into_inner());
-        let ts = now_rfc3339();
-        let entry = map.entry(name.to_string()).or_insert_with(|| SubStepState {
-            phase,
-            attempt: self.attempt,
-            detail: Value::Null,
-            result: Value::Null,
-            waiting_for: None,
-            started_at: ts.clone(),
-            finished_at: None,
-        });
-        entry.phase = phase;
-        entry.attempt = self.attempt;
-        match phase {
-            SubPhase::Started => {
-                entry.detail = data;
-                entry.started_at = ts;
-                entry.finished_at = None;
-            }
-            SubPhase::Waiting => entry.waiting_for = data.as_str().map(str::to_string),
-            SubPhase::Done => {
-                entry.result = data;
-                entry.finished_at = Some(ts);
-            }
-            SubPhase::Reset => entry.result = Value::Null,
-        }
-        Ok(())
+    fn mark(&self, name: &SubId, phase: SubPhase, data: Value) -> Result<(), ActionError> {
+        self.log.substep(name, phase, data)
     }
 }
 

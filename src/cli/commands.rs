@@ -191,11 +191,16 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
         Ok(f) => f,
         Err(code) => return code,
     };
+    let pauses = match pauses() {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     let options = RunOptions {
         dry_run: args.dry_run,
         auto_approve: args.mode.auto_approve,
         connect: connect.unwrap_or_default(),
         max_parallel: args.mode.max_parallel.map(std::num::NonZeroUsize::get),
+        pauses,
     };
     let observer = front.observer();
     match Run::start(&RunStore::new(state_dir), loaded, resolved, options, observer) {
@@ -210,6 +215,14 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
             FAILED
         }
     }
+}
+
+/// The run's pauses (`PILOTLIGHT_PAUSE_SCALE`); a value that is not a factor is invalid input.
+fn pauses() -> Result<crate::engine::pauses::Pauses, u8> {
+    crate::engine::pauses::Pauses::from_env().map_err(|e| {
+        eprintln!("{e}");
+        INVALID
+    })
 }
 
 async fn resume(id: &str, vars: &Vars, mode: Mode, connect: &Connect, state_dir: &Path) -> u8 {
@@ -234,7 +247,11 @@ async fn resume_with(id: &str, vars: &Vars, mode: Mode, connect: Option<ConnectO
         None => Vec::new(),
     };
     let max_parallel = mode.max_parallel.map(std::num::NonZeroUsize::get);
-    let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets, max_parallel };
+    let pauses = match pauses() {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets, max_parallel, pauses };
     let front = match super::front::Front::choose(mode) {
         Ok(f) => f,
         Err(code) => return code,

@@ -12,7 +12,7 @@ use crate::engine::poller::Resources;
 use crate::engine::snapshot::tests::{self as snapshot_tests, Feed, console_runbook, inputs};
 use crate::engine::snapshot::{Snapshot, parse_ts};
 use crate::engine::{FailureAnswer, GateAnswer};
-use crate::journal::{CallOutcome, Event, StepStatus, SubPhase};
+use crate::journal::{CallOutcome, Event, StepStatus, SubId, SubPhase};
 use crate::runbook::{Gate, Side};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -92,6 +92,7 @@ fn running_flip(app: &mut App, feed: &mut Feed) {
         for outcome in if mutating { vec![CallOutcome::Sending, CallOutcome::Ok] } else { vec![CallOutcome::Ok] } {
             app.on_msg(e(feed.entry(Event::AwsCall {
                 step: "deploy".into(),
+                sub: None,
                 service: "cloudformation".into(),
                 operation: op.into(),
                 target: "console-permissions".into(),
@@ -127,8 +128,13 @@ fn running_flip(app: &mut App, feed: &mut Feed) {
         attempt: 1,
         params: Value::Null,
     })));
-    let sub =
-        |name: &str, phase, data| Event::SubStep { step: "flip".into(), name: name.into(), attempt: 1, phase, data };
+    let sub = |name: &str, phase, data| Event::SubStep {
+        step: "flip".into(),
+        name: SubId::parse(name),
+        attempt: 1,
+        phase,
+        data,
+    };
     for ev in [
         sub("read-record", SubPhase::Started, Value::Null),
         sub("read-record", SubPhase::Done, Value::Null),
@@ -352,7 +358,7 @@ fn a_long_action_lists_what_is_open_and_summarises_what_is_done() {
         let phase = if k == 11 { SubPhase::Started } else { SubPhase::Done };
         app.on_msg(Msg::Entry(feed.entry(Event::SubStep {
             step: "deploy".into(),
-            name: format!("part-{k:02}"),
+            name: SubId::step(format!("part-{k:02}")),
             attempt: 1,
             phase,
             data: Value::Null,

@@ -6,15 +6,10 @@ use crate::actions::{ActionCx, REGISTRY};
 use crate::aws::ActionError;
 use crate::journal::{Event, FailureOutcome, StepStatus};
 use crate::runbook::{CheckCx, OnFailure, Step};
-use indexmap::IndexMap;
 use serde_json::Value;
-use std::time::Duration;
 
 /// Attempts in a row that may end on an unanswered call before it counts as a failure.
 const MAX_UNANSWERED_IN_A_ROW: u32 = 3;
-
-/// The pause before the attempt after an unanswered call (times how many in a row).
-const UNANSWERED_PAUSE: Duration = Duration::from_secs(2);
 
 /// What follows a failure once the policy has been applied.
 pub(super) enum AfterFailure {
@@ -72,7 +67,7 @@ impl Run {
                 params: rendered.clone().unwrap_or(Value::Null),
             })?;
             let result = match &rendered {
-                Ok(params) => self.attempt(step, name, params, before.substeps, before.in_flight, attempt).await,
+                Ok(params) => self.attempt(step, name, params, before.in_flight, attempt).await,
                 // A parameter names an output of a step that was skipped or failed: this step
                 // fails (and follows on_failure); the run itself can go on or be resumed.
                 Err(e) => Err(ActionError::Failed(format!("cannot resolve parameters: {e}"))),
@@ -90,7 +85,7 @@ impl Run {
                         message: format!("{e}; attempt {attempt} stops here, and the next one looks for what it did"),
                     })?;
                     // Describe calls lag behind creates: give what the call made time to show.
-                    tokio::time::sleep(UNANSWERED_PAUSE * unanswered_in_a_row).await;
+                    tokio::time::sleep(self.pauses.unanswered * unanswered_in_a_row).await;
                     continue;
                 }
                 Err(e) => (false, e.outputs(), Some(e.to_string())),
@@ -109,7 +104,7 @@ impl Run {
             // Counted from the journal, so a kill between attempts does not reset the retries.
             let failures_here = self.state().step(&step.id).failures_since_decision;
             if failures_here <= step.retries {
-                tokio::time::sleep(Duration::from_millis(500) * failures_here).await;
+                tokio::time::sleep(self.pauses.retry * failures_here).await;
                 continue;
             }
             return Ok(Err(error.unwrap_or_default()));
@@ -173,7 +168,6 @@ impl Run {
         step: &Step,
         name: &str,
         params: &Value,
-        substeps: IndexMap<String, crate::journal::SubStepState>,
         interrupted: bool,
         attempt: u32,
     ) -> Result<crate::actions::Outputs, ActionError> {
@@ -199,11 +193,11 @@ impl Run {
             envs: &self.envs,
             log: &log,
             dry_run: self.dry_run,
-            substeps: std::sync::Mutex::new(substeps),
             interrupted,
             attempt,
             timeout,
             max_parallel: self.max_parallel,
+            pauses: self.pauses,
         };
         // The action's own waits use `timeout` and say what they waited for; this outer limit,
         // a little longer, catches an action that hangs anywhere else.

@@ -8,6 +8,7 @@ pub mod follow;
 mod group;
 mod guard;
 pub mod operator;
+pub mod pauses;
 pub mod plan;
 pub mod poller;
 pub mod recorder;
@@ -64,6 +65,7 @@ pub struct RunOptions {
     pub connect: ConnectOptions,
     /// `--max-parallel`: overrides the runbook's `max_parallel`.
     pub max_parallel: Option<usize>,
+    pub pauses: pauses::Pauses,
 }
 
 /// A run in progress (new or resumed).
@@ -79,6 +81,7 @@ pub struct Run {
     secrets: Secrets,
     /// Steps of a group at once, and the default resources at once within a failback step.
     max_parallel: usize,
+    pauses: pauses::Pauses,
     _lock: RunLock,
 }
 
@@ -93,6 +96,7 @@ pub struct ResumeOptions {
     pub secrets: Vec<(String, String)>,
     /// `--max-parallel`: overrides the runbook's `max_parallel`.
     pub max_parallel: Option<usize>,
+    pub pauses: pauses::Pauses,
 }
 
 /// Whether a step still has work to do.
@@ -227,13 +231,14 @@ impl Run {
             auto_approve: options.auto_approve,
             secrets,
             max_parallel,
+            pauses: options.pauses,
             _lock: lock,
         })
     }
 
     /// Rebuilds a run from its journal and makes it ready to drive on.
     pub fn resume(store: &RunStore, id: &str, options: ResumeOptions, observer: Observer) -> Result<Run, EngineError> {
-        let ResumeOptions { connect, auto_approve, secrets: given, max_parallel } = options;
+        let ResumeOptions { connect, auto_approve, secrets: given, max_parallel, pauses } = options;
         let dir = store.dir(id);
         let journal_path = dir.join(store::JOURNAL_FILE);
         if !journal_path.is_file() {
@@ -262,11 +267,7 @@ impl Run {
             .filter(|c| {
                 c.endpoint_url != recorded.endpoint_url || c.sandbox_credentials != recorded.sandbox_credentials
             })
-            .map(|c| match (&c.endpoint_url, c.sandbox_credentials) {
-                (Some(url), true) => format!("sandbox {url}"),
-                (Some(url), false) => format!("endpoint {url}"),
-                (None, _) => "AWS default endpoints".to_string(),
-            });
+            .map(|c| crate::journal::Endpoint::from_start(c.endpoint_url.as_deref(), c.sandbox_credentials));
         let connect = connect.unwrap_or(recorded);
         let secrets = Secrets::new(&loaded.runbook, &inputs);
         // Journaled outputs and sub-step records hold markers where secrets were; later steps
@@ -293,6 +294,7 @@ impl Run {
             auto_approve,
             secrets,
             max_parallel,
+            pauses,
             _lock: lock,
         })
     }

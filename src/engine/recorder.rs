@@ -6,7 +6,7 @@
 use super::secrets::Secrets;
 use crate::actions::ActionLog;
 use crate::aws::{ActionError, Call, CallLog};
-use crate::journal::{CallOutcome, Entry, Event, Journal, JournalError, RunState, SubPhase};
+use crate::journal::{CallOutcome, Entry, Event, Journal, JournalError, RunState, SubId, SubPhase, SubStepState};
 use serde_json::Value;
 use std::sync::Mutex;
 
@@ -48,7 +48,12 @@ impl Recorder {
 
     /// A copy of the state as journaled so far.
     pub fn state(&self) -> RunState {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.read(RunState::clone)
+    }
+
+    /// Reads the state as journaled so far without copying it.
+    pub fn read<R>(&self, f: impl FnOnce(&RunState) -> R) -> R {
+        f(&self.state.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -64,6 +69,7 @@ impl StepLog<'_> {
     fn aws(&self, call: &Call<'_>, outcome: CallOutcome, message: Option<String>) -> Event {
         Event::AwsCall {
             step: self.step.clone(),
+            sub: crate::actions::substep::current(),
             service: call.service.into(),
             operation: call.operation.into(),
             target: call.target.into(),
@@ -97,10 +103,14 @@ impl CallLog for StepLog<'_> {
 }
 
 impl ActionLog for StepLog<'_> {
-    fn substep(&self, name: &str, phase: SubPhase, data: Value) -> Result<(), ActionError> {
-        let event = Event::SubStep { step: self.step.clone(), name: name.into(), attempt: self.attempt, phase, data };
+    fn substep(&self, id: &SubId, phase: SubPhase, data: Value) -> Result<(), ActionError> {
+        let event = Event::SubStep { step: self.step.clone(), name: id.clone(), attempt: self.attempt, phase, data };
         self.recorder.record(event)?;
         Ok(())
+    }
+
+    fn recorded(&self, id: &SubId) -> Option<SubStepState> {
+        self.recorder.read(|s| s.substep(&self.step, id).cloned())
     }
 
     fn note(&self, message: String) -> Result<(), ActionError> {

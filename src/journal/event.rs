@@ -7,6 +7,8 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::sub_id::SubId;
+
 /// A step's place in the state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -98,6 +100,76 @@ pub enum CallOutcome {
     NotFound,
 }
 
+/// Where the run's calls go, as last recorded (started with, or overridden on a resume).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Endpoint {
+    /// AWS's own endpoints.
+    Aws,
+    /// The local sandbox at this URL.
+    Sandbox { url: String },
+    /// An endpoint given with `--endpoint-url` (a moto server, a proxy).
+    Url { url: String },
+}
+
+impl Endpoint {
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Endpoint::Aws => None,
+            Endpoint::Sandbox { url } | Endpoint::Url { url } => Some(url),
+        }
+    }
+
+    /// What the run was started with.
+    pub fn from_start(endpoint_url: Option<&str>, sandbox: bool) -> Endpoint {
+        match (endpoint_url, sandbox) {
+            (Some(url), true) => Endpoint::Sandbox { url: url.to_string() },
+            (Some(url), false) => Endpoint::Url { url: url.to_string() },
+            (None, _) => Endpoint::Aws,
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Aws => f.write_str("AWS default endpoints"),
+            Endpoint::Sandbox { url } => write!(f, "sandbox {url}"),
+            Endpoint::Url { url } => write!(f, "endpoint {url}"),
+        }
+    }
+}
+
+/// Journals before December 2026 wrote an override as text (`sandbox URL`, `endpoint URL`,
+/// `AWS default endpoints`); both forms read.
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Endpoint, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        enum Tagged {
+            Aws,
+            Sandbox { url: String },
+            Url { url: String },
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Text(String),
+            Tagged(Tagged),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Text(text) => match text.split_once(' ') {
+                Some(("sandbox", url)) => Endpoint::Sandbox { url: url.to_string() },
+                Some(("endpoint", url)) => Endpoint::Url { url: url.to_string() },
+                _ => Endpoint::Aws,
+            },
+            Either::Tagged(Tagged::Aws) => Endpoint::Aws,
+            Either::Tagged(Tagged::Sandbox { url }) => Endpoint::Sandbox { url },
+            Either::Tagged(Tagged::Url { url }) => Endpoint::Url { url },
+        })
+    }
+}
+
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -121,9 +193,9 @@ pub enum Event {
     RunResumed {
         user: String,
         /// Where calls go from now on, when the resume was told something other than what the
-        /// run recorded (`endpoint URL`, `sandbox URL`, `AWS default endpoints`).
+        /// run recorded.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        endpoint_override: Option<String>,
+        endpoint_override: Option<Endpoint>,
     },
     /// The account guard, run for every environment before step 1 (on start and on resume): the
     /// account STS reported for the environment's credentials, and what the runbook expects.
@@ -180,6 +252,10 @@ pub enum Event {
     },
     AwsCall {
         step: String,
+        /// The sub-step that made the call; `None` for a call outside any sub-step (and in
+        /// journals written before calls carried it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sub: Option<SubId>,
         service: String,
         operation: String,
         target: String,
@@ -195,7 +271,7 @@ pub enum Event {
     /// instead of calling AWS again), `reset` that a rollback undid it.
     SubStep {
         step: String,
-        name: String,
+        name: SubId,
         attempt: u32,
         phase: SubPhase,
         #[serde(default, skip_serializing_if = "Value::is_null")]

@@ -3,7 +3,8 @@
 
 pub mod event;
 pub mod file;
-pub mod replay;
+pub mod state;
+pub mod sub_id;
 
 pub use event::*;
 #[cfg(test)]
@@ -11,4 +12,8 @@ pub use file::TEST_SYNC_DELAY_MS;
 pub use file::{
     CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Journal, JournalError, now_rfc3339, read_entries,
 };
-pub use replay::{RunState, StepState, SubStepState};
+pub use state::{
+    AccountCheck, CallRecord, Decided, DecisionRecord, FinishedAttempt, GateRecord, RunState, SessionEvent,
+    SessionKind, StepState, SubStepState, WaitRecord,
+};
+pub use sub_id::SubId;

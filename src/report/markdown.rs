@@ -386,22 +386,20 @@ fn calls(out: &mut String, rows: &[CallRow]) {
         return;
     }
     out.push_str(
-        "Journaled calls (successful polls inside waits are not journaled). A call belongs to the resource whose \
-         sub-step was open when it was made; calls outside any resource's sub-step, and calls made while several \
-         resources' sub-steps were open that the target did not tell apart (unattributed), are under the step. \
-         Errors include reads that found nothing where an action checks for work it may already have done.\n\n",
+        "Journaled calls (successful polls inside waits are not journaled). Each call is journaled with the \
+         sub-step that made it and so with its resource; calls outside any resource's sub-step are under the \
+         step.\n\n",
     );
-    out.push_str("| Step | Resource | Calls | Mutating | Errors | Unattributed |\n|---|---|---|---|---|---|\n");
+    out.push_str("| Step | Resource | Calls | Mutating | Errors |\n|---|---|---|---|---|\n");
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             code(&r.step),
             r.resource.as_deref().map(code).unwrap_or_else(|| "(the step)".into()),
             r.count.total,
             r.count.mutating,
             r.count.errors,
-            if r.resource.is_none() { r.unattributed.to_string() } else { String::new() }
         );
     }
 }

@@ -7,7 +7,6 @@
 //! [`build`] is pure: journal entries and a runbook in, a [`Report`] out; [`markdown::render`]
 //! turns it into Markdown and `serde_json` into JSON.
 
-pub mod calls;
 pub mod markdown;
 pub mod model;
 pub mod objectives;
@@ -21,7 +20,7 @@ mod tests;
 pub use model::*;
 
 use crate::engine::store::{JOURNAL_FILE, RUNBOOK_FILE, RunStore};
-use crate::journal::{Entry, Event, JournalError, RunState, StepStatus, read_entries};
+use crate::journal::{CallRecord, Entry, Event, JournalError, RunState, StepStatus, read_entries};
 use crate::runbook::Runbook;
 use std::path::{Path, PathBuf};
 
@@ -80,19 +79,22 @@ fn runbook_copy(dir: &Path, entries: &[Entry]) -> (Option<Runbook>, Option<Strin
 /// Builds the report from a run's journal and the runbook it ran; `None` when the journal has no
 /// `run_started` entry (nothing to report on).
 pub fn build(entries: &[Entry], runbook: Option<&Runbook>) -> Option<Report> {
-    let state = RunState::replay(entries);
-    let run = header(entries, &state)?;
-    let calls = calls::attribute(entries, runbook);
-    let steps = timeline::steps(entries, runbook, &state, &calls);
-    let from_outputs = outputs::read(entries);
+    from_state(&RunState::replay(entries), runbook)
+}
+
+/// Builds the report from a run's state (the one reducer's reading of the journal).
+pub fn from_state(state: &RunState, runbook: Option<&Runbook>) -> Option<Report> {
+    let run = header(state)?;
+    let steps = timeline::steps(state, runbook);
+    let from_outputs = outputs::read(&state.finished_attempts);
     let targets = runbook.map(|rb| rb.targets.clone()).unwrap_or_default();
     let objectives = Objectives {
-        rto: objectives::rto(entries, &steps, &calls, run.dry_run, runbook.is_some(), targets.rto.as_deref()),
-        rpo: objectives::rpo(entries, &from_outputs.recovery_points, &calls, targets.rpo.as_deref()),
+        rto: objectives::rto(state, &steps, run.dry_run, runbook.is_some(), targets.rto.as_deref()),
+        rpo: objectives::rpo(state, &from_outputs.recovery_points, targets.rpo.as_deref()),
         rpo_target: targets.rpo.clone(),
     };
     let mut warnings = from_outputs.warnings;
-    warnings.extend(call_warnings(&calls));
+    warnings.extend(call_warnings(&state.calls));
     for s in steps.iter().filter(|s| s.status == StepStatus::Failed || s.status == StepStatus::AwaitingDecision) {
         if s.substeps.iter().any(|sub| sub.calls.mutating > 0) {
             warnings.push(format!(
@@ -104,7 +106,7 @@ pub fn build(entries: &[Entry], runbook: Option<&Runbook>) -> Option<Report> {
     }
     Some(Report {
         report_format: REPORT_FORMAT,
-        aws_calls: call_rows(&steps, &calls),
+        aws_calls: call_rows(&steps, &state.calls),
         run,
         objectives,
         steps,
@@ -114,9 +116,8 @@ pub fn build(entries: &[Entry], runbook: Option<&Runbook>) -> Option<Report> {
     })
 }
 
-fn header(entries: &[Entry], state: &RunState) -> Option<RunHeader> {
-    let started = entries.iter().find(|e| matches!(e.event, Event::RunStarted { .. }))?;
-    let Event::RunStarted {
+fn header(state: &RunState) -> Option<RunHeader> {
+    let Some(Event::RunStarted {
         run_id,
         runbook,
         runbook_title,
@@ -128,40 +129,11 @@ fn header(entries: &[Entry], state: &RunState) -> Option<RunHeader> {
         user,
         pilotlight_version,
         ..
-    } = &started.event
+    }) = &state.started
     else {
         return None;
     };
-    let mut sessions = Vec::new();
-    let mut accounts = Vec::new();
-    for e in entries {
-        let (what, who, status) = match &e.event {
-            Event::RunStarted { user, .. } => (SessionKind::Started, Some(user.clone()), None),
-            Event::RunResumed { user, .. } => (SessionKind::Resumed, Some(user.clone()), None),
-            Event::RunInterrupted { user } => (SessionKind::Interrupted, Some(user.clone()), None),
-            Event::RunAbandoned { user, .. } => (SessionKind::Abandoned, Some(user.clone()), None),
-            Event::RunFinished { status } => (SessionKind::Finished, None, Some(*status)),
-            Event::AccountChecked { env, region, expected, account, ok, message, .. } => {
-                accounts.push(AccountCheck {
-                    at: e.ts.clone(),
-                    env: env.clone(),
-                    region: region.clone(),
-                    expected: expected.clone(),
-                    account: account.clone(),
-                    ok: *ok,
-                    message: message.clone(),
-                });
-                continue;
-            }
-            _ => continue,
-        };
-        sessions.push(SessionEvent { at: e.ts.clone(), what, user: who, status });
-    }
-    let status = state.status();
-    // Only a finish that still stands (a resume after it reopens the run).
-    let finished_at = state
-        .status
-        .and_then(|_| sessions.iter().rev().find(|s| s.what == SessionKind::Finished).map(|s| s.at.clone()));
+    let started_at = state.sessions.iter().find(|s| s.what == SessionKind::Started).map(|s| s.at.clone())?;
     Some(RunHeader {
         run_id: run_id.clone(),
         runbook: runbook.clone(),
@@ -173,46 +145,44 @@ fn header(entries: &[Entry], state: &RunState) -> Option<RunHeader> {
         sandbox: *sandbox,
         endpoint_url: endpoint_url.clone(),
         inputs: inputs.clone(),
-        duration_ms: finished_at.as_deref().and_then(|f| time::elapsed(&started.ts, f)),
-        started_at: started.ts.clone(),
-        finished_at,
-        status,
-        sessions,
-        accounts,
+        duration_ms: state.finished_at.as_deref().and_then(|f| time::elapsed(&started_at, f)),
+        started_at,
+        finished_at: state.finished_at.clone(),
+        status: state.status(),
+        sessions: state.sessions.clone(),
+        accounts: state.accounts.clone(),
     })
 }
 
-/// One row per step with calls outside any resource's sub-step (or unattributed), and one per
-/// (step, resource), in the order of the steps and of each resource's first call.
-fn call_rows(steps: &[StepReport], calls: &[calls::CallFact]) -> Vec<CallRow> {
+/// One row per step with calls outside any resource's sub-step, and one per (step, resource), in
+/// the order of the steps and of each resource's first call.
+fn call_rows(steps: &[StepReport], calls: &[CallRecord]) -> Vec<CallRow> {
     let mut rows: Vec<CallRow> = Vec::new();
     for step in steps {
         let mut keys: Vec<Option<&str>> = Vec::new();
         for c in calls.iter().filter(|c| c.step == step.id) {
-            if !keys.contains(&c.resource.as_deref()) {
-                keys.push(c.resource.as_deref());
+            if !keys.contains(&c.resource()) {
+                keys.push(c.resource());
             }
         }
         keys.sort_by_key(|k| k.is_some());
         for key in keys {
-            let mine: Vec<&calls::CallFact> =
-                calls.iter().filter(|c| c.step == step.id && c.resource.as_deref() == key).collect();
+            let mine: Vec<&CallRecord> = calls.iter().filter(|c| c.step == step.id && c.resource() == key).collect();
             rows.push(CallRow {
                 step: step.id.clone(),
                 resource: key.map(str::to_string),
                 count: timeline::count(mine.iter().copied()),
-                unattributed: mine.iter().filter(|c| c.unattributed).count() as u32,
-                first_mutating_at: mine.iter().find(|c| c.mutating).map(|c| c.at.clone()),
+                first_mutating_at: mine.iter().find(|c| c.mutating).map(|c| c.ts.clone()),
             });
         }
     }
     rows
 }
 
-fn call_warnings(calls: &[calls::CallFact]) -> Vec<String> {
+fn call_warnings(calls: &[CallRecord]) -> Vec<String> {
     calls
         .iter()
-        .filter(|c| c.mutating && !c.answered)
+        .filter(|c| c.mutating && !c.answered())
         .map(|c| {
             format!(
                 "step `{}`: {} has no journaled outcome (entry {}): the process stopped while sending it, or it is in \

@@ -2,13 +2,14 @@
 //! the Markdown renderer read the same facts; every field is derived from the journal (and the
 //! runbook copy the run started with), never from live AWS.
 
-use crate::journal::{FailureOutcome, GateOutcome, RunStatus, StepStatus, SubPhase};
+pub use crate::journal::{AccountCheck, DecisionRecord, GateRecord, SessionEvent, SessionKind, WaitRecord};
+use crate::journal::{RunStatus, StepStatus, SubPhase};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Bumped when a field changes meaning or disappears (adding fields does not bump it).
-pub const REPORT_FORMAT: u32 = 1;
+pub const REPORT_FORMAT: u32 = 2;
 
 /// Everything the report says about one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,39 +62,6 @@ pub struct RunHeader {
     pub accounts: Vec<AccountCheck>,
 }
 
-/// One start, resume, interruption or finish of the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionEvent {
-    pub at: String,
-    pub what: SessionKind,
-    /// Who did it (`None` for a finish, which is not a person's act).
-    pub user: Option<String>,
-    /// For a finish: the status it finished with.
-    pub status: Option<RunStatus>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionKind {
-    Started,
-    Resumed,
-    Interrupted,
-    Abandoned,
-    Finished,
-}
-
-/// One result of the account guard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccountCheck {
-    pub at: String,
-    pub env: String,
-    pub region: String,
-    pub expected: Option<String>,
-    pub account: Option<String>,
-    pub ok: bool,
-    pub message: Option<String>,
-}
-
 /// One step on the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
@@ -118,30 +86,8 @@ pub struct StepReport {
     /// The operator's answers after failures (retry, skip, abort).
     pub decisions: Vec<DecisionRecord>,
     pub substeps: Vec<SubStepReport>,
-    /// Every journaled AWS call of the step, whoever it is attributed to.
+    /// Every journaled AWS call of the step.
     pub calls: CallCount,
-}
-
-/// An answer at a gate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateRecord {
-    pub at: String,
-    pub outcome: GateOutcome,
-    pub user: String,
-    /// True when `--auto-approve` passed the gate rather than a person.
-    pub auto: bool,
-    pub typed: Option<String>,
-    pub checked: Vec<String>,
-    pub reason: Option<String>,
-}
-
-/// An answer after a failed attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionRecord {
-    pub at: String,
-    pub outcome: FailureOutcome,
-    pub user: String,
-    pub reason: Option<String>,
 }
 
 /// One sub-step of an action (`app_server/stop-primary`, `upsert`, ...).
@@ -162,15 +108,8 @@ pub struct SubStepReport {
     pub attempts: u32,
     /// What it waited for, as journaled on each change (`snapshot snap-1 pending (45%)`).
     pub waits: Vec<WaitRecord>,
-    /// Calls attributed to it (see [`CallRow`]).
+    /// The calls it made (see [`CallRow`]).
     pub calls: CallCount,
-}
-
-/// One change of what a sub-step waited for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WaitRecord {
-    pub at: String,
-    pub what: String,
 }
 
 /// Counts of journaled AWS calls. A mutating call counts once (its `sending` entry, written
@@ -183,24 +122,17 @@ pub struct CallCount {
     pub errors: u32,
 }
 
-/// The calls of one step attributed to one resource, or to the step itself.
+/// The calls of one step made for one resource, or for the step itself.
 ///
-/// A call is attributed by journal order: to the sub-step of its step that was open (started and
-/// not yet done) when it was journaled, and so to that sub-step's resource. Resources of one
-/// action run concurrently, so several sub-steps can be open at once; then the call's target is
-/// looked up among the identifiers each open resource's sub-steps have journaled (and the
-/// runbook's ids for it), and a call matching exactly one resource goes to it. The others are
-/// counted under the step as `unattributed` rather than guessed.
+/// Every call is journaled with the sub-step that made it, and a sub-step names its resource, so
+/// nothing is guessed. (Format 1 had an `unattributed` count, from guessing by journal order.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRow {
     pub step: String,
-    /// `None`: calls outside any resource's sub-step (and the unattributed ones).
+    /// `None`: calls outside any resource's sub-step.
     pub resource: Option<String>,
     #[serde(flatten)]
     pub count: CallCount,
-    /// Of `total`, calls made while sub-steps of several resources were open that could not be
-    /// told apart (only on the step's own row).
-    pub unattributed: u32,
     /// The first mutating call's `sending` time.
     pub first_mutating_at: Option<String>,
 }

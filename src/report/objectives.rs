@@ -10,11 +10,10 @@
 //! Whatever the journal cannot show is reported as not measured, with the reason; nothing is
 //! estimated.
 
-use super::calls::CallFact;
 use super::model::{Moment, Rpo, Rto, StepReport, Verdict};
 use super::outputs::RecoveryPoint;
 use super::time::{between, millis};
-use crate::journal::{Entry, Event, StepStatus};
+use crate::journal::{RunState, StepStatus};
 use std::time::Duration;
 
 /// The action that flips DNS.
@@ -32,26 +31,16 @@ fn verdict(ms: i64, target: Option<&str>) -> (Verdict, Option<String>) {
     }
 }
 
-/// Each step's success, in journal order: its `succeeded` status, or its action's success when
-/// the process stopped before the status was written.
-fn successes<'a>(entries: &'a [Entry], steps: &[StepReport]) -> Vec<(u64, &'a str, &'a str)> {
-    let mut out: Vec<(u64, &str, &str)> = Vec::new();
-    for e in entries {
-        match &e.event {
-            Event::StepStatus { step, status: StepStatus::Succeeded, .. } => {
-                out.retain(|(_, s, _)| s != step);
-                out.push((e.seq, step, &e.ts));
-            }
-            Event::ActionFinished { step, ok: true, .. } => {
-                out.retain(|(_, s, _)| s != step);
-                out.push((e.seq, step, &e.ts));
-            }
-            Event::StepStatus { step, .. } => out.retain(|(_, s, _)| s != step),
-            _ => {}
-        }
-    }
-    // Only steps that are succeeded now (a success later offered again and failed does not count).
-    out.retain(|(_, s, _)| steps.iter().any(|r| r.id == *s && r.status == StepStatus::Succeeded));
+/// Each step's standing success (seq, step, time), in journal order: its `succeeded` status,
+/// or its action's success when the process stopped before the status was written.
+fn successes<'a>(state: &'a RunState, steps: &[StepReport]) -> Vec<(u64, &'a str, &'a str)> {
+    let mut out: Vec<(u64, &str, &str)> = state
+        .steps
+        .iter()
+        .filter_map(|(id, s)| s.succeeded.as_ref().map(|(seq, at)| (*seq, id.as_str(), at.as_str())))
+        // Only steps that are succeeded now (a success later offered again and failed does not count).
+        .filter(|(_, id, _)| steps.iter().any(|r| r.id == *id && r.status == StepStatus::Succeeded))
+        .collect();
     out.sort_by_key(|(seq, _, _)| *seq);
     out
 }
@@ -70,16 +59,9 @@ fn not_measured(target: Option<&str>, start: &Option<Moment>, reason: String) ->
 
 /// `runbook_known`: whether the steps come from the runbook copy (then a step not reached yet is
 /// known too) or from the journal alone.
-pub fn rto(
-    entries: &[Entry],
-    steps: &[StepReport],
-    calls: &[CallFact],
-    dry_run: bool,
-    runbook_known: bool,
-    target: Option<&str>,
-) -> Rto {
-    let start = calls.iter().find(|c| c.mutating).map(|c| Moment {
-        at: c.at.clone(),
+pub fn rto(state: &RunState, steps: &[StepReport], dry_run: bool, runbook_known: bool, target: Option<&str>) -> Rto {
+    let start = state.first_change().map(|c| Moment {
+        at: c.ts.clone(),
         seq: c.seq,
         step: Some(c.step.clone()),
         what: c.label(),
@@ -108,7 +90,7 @@ pub fn rto(
             ),
         );
     }
-    let done = successes(entries, steps);
+    let done = successes(state, steps);
     // With several flip steps, traffic is back when the last of them succeeded.
     let Some(&(flip_seq, flip_step, flip_at)) =
         done.iter().filter(|(_, s, _)| flips.iter().any(|f| f.id == *s)).max_by_key(|(seq, _, _)| *seq)
@@ -168,7 +150,7 @@ pub fn rto(
     }
 }
 
-pub fn rpo(entries: &[Entry], points: &[RecoveryPoint], calls: &[CallFact], target: Option<&str>) -> Vec<Rpo> {
+pub fn rpo(state: &RunState, points: &[RecoveryPoint], target: Option<&str>) -> Vec<Rpo> {
     points
         .iter()
         .map(|p| {
@@ -181,17 +163,22 @@ pub fn rpo(entries: &[Entry], points: &[RecoveryPoint], calls: &[CallFact], targ
                 verdict: Verdict::NotMeasured,
                 reason: None,
             };
-            let first = calls.iter().find(|c| c.mutating && c.step == p.step && c.resource.as_deref() == Some(&p.resource));
+            let first = state
+                .calls
+                .iter()
+                .find(|c| c.mutating && c.step == p.step && c.resource() == Some(p.resource.as_str()));
+            let step = state.step(&p.step);
             row.measured_at = match first {
-                Some(c) => Some(Moment { at: c.at.clone(), seq: c.seq, step: Some(c.step.clone()), what: c.label() }),
-                None => entries.iter().find_map(|e| match &e.event {
-                    Event::ActionStarted { step, action, .. } if *step == p.step => Some(Moment {
-                        at: e.ts.clone(),
-                        seq: e.seq,
-                        step: Some(step.clone()),
-                        what: format!("{action} started (no mutating call of {} was journaled)", p.resource),
-                    }),
-                    _ => None,
+                Some(c) => Some(Moment { at: c.ts.clone(), seq: c.seq, step: Some(c.step.clone()), what: c.label() }),
+                None => step.first_action.map(|(seq, at)| Moment {
+                    at,
+                    seq,
+                    step: Some(p.step.clone()),
+                    what: format!(
+                        "{} started (no mutating call of {} was journaled)",
+                        step.action.as_deref().unwrap_or("the action"),
+                        p.resource
+                    ),
                 }),
             };
             let Some(point) = &p.at else {
@@ -211,15 +198,12 @@ pub fn rpo(entries: &[Entry], points: &[RecoveryPoint], calls: &[CallFact], targ
             row.verdict = verdict;
             let mut notes: Vec<String> = reason.into_iter().collect();
             if ms < 0 {
-                notes.push("the recovery point is later than the first disruptive call was sent (that call took it, or the \
+                notes.push(
+                    "the recovery point is later than the first disruptive call was sent (that call took it, or the \
                      clocks of AWS and this machine differ): nothing written before the disruption is missing; read \
-                     it as 0".into());
-            }
-            let earlier = calls.iter().filter(|c| c.mutating && c.step == p.step && c.unattributed && c.seq < at.seq).count();
-            if earlier > 0 {
-                notes.push(format!(
-                    "{earlier} earlier mutating call(s) of the step could not be attributed to a resource; if one was this resource's, the value is smaller"
-                ));
+                     it as 0"
+                        .into(),
+                );
             }
             row.reason = (!notes.is_empty()).then(|| notes.join("; "));
             row

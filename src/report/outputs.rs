@@ -7,7 +7,7 @@
 
 use super::model::{ConfigRecord, RetainedItem};
 use crate::actions::failback::Retained;
-use crate::journal::{Entry, Event};
+use crate::journal::FinishedAttempt;
 use indexmap::IndexMap;
 use serde_json::Value;
 
@@ -29,15 +29,14 @@ pub struct FromOutputs {
     pub warnings: Vec<String>,
 }
 
-pub fn read(entries: &[Entry]) -> FromOutputs {
+pub fn read(attempts: &[FinishedAttempt]) -> FromOutputs {
     let mut out = FromOutputs::default();
     // Keyed so that a retry or a second attempt that reports the same thing again replaces it
     // in place rather than listing it twice.
     let mut retained: IndexMap<(String, String, String), RetainedItem> = IndexMap::new();
     let mut config: IndexMap<(String, String), ConfigRecord> = IndexMap::new();
     let mut points: IndexMap<(String, String), RecoveryPoint> = IndexMap::new();
-    for entry in entries {
-        let Event::ActionFinished { step, outputs, .. } = &entry.event else { continue };
+    for FinishedAttempt { step, outputs, .. } in attempts {
         let resources = outputs.get("resources").and_then(Value::as_object);
         let lists = outputs.get("retained").into_iter().chain(
             resources.into_iter().flat_map(|r| r.values().filter_map(|v| v.get("retained")).collect::<Vec<_>>()),

@@ -184,4 +184,32 @@ fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light
     assert_eq!(rto["verdict"], "ok", "within the runbook's 4h target: {rto}");
     let rpo = report["objectives"]["rpo"].as_array().unwrap();
     assert!(rpo.len() >= 4, "an RPO per failed-back resource type: {rpo:?}");
+
+    // Every AWS call of a per-resource action is journaled with the sub-step, and so the
+    // resource, that made it: the report's call table has a row per resource and none left
+    // over under those steps.
+    let per_resource = ["ec2.failback", "rds.failback", "aurora.failback", "dynamodb.failback", "recovery.conclude"];
+    let steps = report["steps"].as_array().unwrap();
+    let resource_steps: Vec<&str> = steps
+        .iter()
+        .filter(|s| per_resource.contains(&s["action"].as_str().unwrap_or("")))
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(resource_steps.len(), 5, "{resource_steps:?}");
+    let mut by_sub = 0;
+    for e in journal(&dir) {
+        if let Event::AwsCall { step, sub, .. } = &e.event
+            && resource_steps.contains(&step.as_str())
+        {
+            let sub = sub.as_ref().unwrap_or_else(|| panic!("a call of {step} with no sub-step: {e:?}"));
+            assert!(sub.resource.is_some(), "a call of {step} outside any resource's sub-step: {e:?}");
+            by_sub += 1;
+        }
+    }
+    assert!(by_sub > 50, "the failback steps made {by_sub} calls");
+    for row in report["aws_calls"].as_array().unwrap() {
+        if resource_steps.contains(&row["step"].as_str().unwrap()) {
+            assert!(row["resource"].is_string(), "calls of a per-resource step under no resource: {row}");
+        }
+    }
 }

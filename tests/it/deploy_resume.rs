@@ -220,9 +220,9 @@ fn a_run_killed_during_a_stack_wait_resumes_waiting_for_the_same_stack() {
     cmd.args(["--headless", "--auto-approve", "--var", "cleanup=false", "--endpoint-url", &proxy.endpoint_url()]);
     let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     let run_dir = wait_for_journal(state.path(), "the stack wait", |entries| {
-        entries
-            .iter()
-            .any(|e| matches!(&e.event, Event::SubStep { name, phase: SubPhase::Waiting, .. } if name == "wait-stack"))
+        entries.iter().any(
+            |e| matches!(&e.event, Event::SubStep { name, phase: SubPhase::Waiting, .. } if name.part == "wait-stack"),
+        )
     });
     child.kill().unwrap(); // SIGKILL, mid-wait
     child.wait().unwrap();

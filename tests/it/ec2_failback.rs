@@ -201,9 +201,9 @@ fn summary(url: &str) -> EndState {
 #[test]
 fn a_kill_after_any_journal_entry_of_an_ec2_failback_resumes_to_the_same_end_state() {
     let args = ["tests/fixtures/ec2-failback.yaml", "--var", "which=app_server"];
-    let points = kill_at_every_point(&[Part::Ec2], &args, 2, Kill::AfterEveryEntry, summary);
+    let points = kill_at_every_point(&[Part::Ec2], &args, 2, Kill::AfterEveryEntry, summary).points;
     assert!(points > 30, "a failback journals its sub-steps ({points} kill points)");
-    eprintln!("ec2.failback: killed and resumed after each of {points} journal entries");
+    eprintln!("ec2.failback: {points} journal entries; killed and resumed after one of each class");
 }
 
 /// Every mutating call of the failback reached AWS and its answer was lost with the process:
@@ -211,7 +211,7 @@ fn a_kill_after_any_journal_entry_of_an_ec2_failback_resumes_to_the_same_end_sta
 #[test]
 fn a_kill_after_any_mutating_call_of_ec2_failback_was_answered_resumes_to_the_same_end_state() {
     let args = ["tests/fixtures/ec2-failback.yaml", "--var", "which=app_server"];
-    let points = kill_at_every_point(&[Part::Ec2], &args, 2, Kill::BeforeEveryAnswer, summary);
+    let points = kill_at_every_point(&[Part::Ec2], &args, 2, Kill::BeforeEveryAnswer, summary).run;
     assert!(points > 3, "one kill point per mutating call ({points})");
     eprintln!("ec2.failback: killed after each of {points} mutating calls was answered, then resumed");
 }

@@ -253,14 +253,14 @@ steps:\n  - id: look\n    title: look\n    action: exec\n    with: { command: \"
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let overrides: Vec<Option<String>> = journal(&dir)
+    let overrides: Vec<Option<pilotlight::journal::Endpoint>> = journal(&dir)
         .into_iter()
         .filter_map(|e| match e.event {
             Event::RunResumed { endpoint_override, .. } => Some(endpoint_override),
             _ => None,
         })
         .collect();
-    assert_eq!(overrides, [None, Some("endpoint http://127.0.0.1:8".to_string())]);
+    assert_eq!(overrides, [None, Some(pilotlight::journal::Endpoint::Url { url: "http://127.0.0.1:8".into() })]);
     let seen = std::fs::read_to_string(state.path().join("seen.txt")).unwrap();
     assert_eq!(seen.lines().collect::<Vec<_>>(), ["http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:8"]);
 }

@@ -41,6 +41,9 @@ pub fn pilotlight(state: &Path) -> Command {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        // The engine's pauses (2 s after an unanswered call, 500 ms before a retry, 200 ms
+        // before a wait's second poll) at a hundredth: moto finishes everything at once.
+        .env(pilotlight::engine::pauses::PAUSE_SCALE_ENV, "0.01")
         .current_dir(repo());
     c
 }
@@ -183,17 +186,77 @@ fn is_answer(event: &pilotlight::journal::Event) -> bool {
     matches!(event, Event::AwsCall { mutating: true, outcome: CallOutcome::Ok | CallOutcome::Error, .. })
 }
 
-/// Kills a run at every point `kill` names in turn and resumes it, on `workers` moto servers
-/// side by side; each world is reset and re-seeded (`parts`) first. Returns the number of kill
-/// points. `end_state` reads the world independently (describe calls); after every kill and
-/// resume it must equal the end state of an uninterrupted run.
+/// Set to `1` to kill at every point instead of one point per class (`.ci/run` does).
+pub const EXHAUSTIVE_KILLS_ENV: &str = "PILOTLIGHT_EXHAUSTIVE_KILLS";
+
+/// What a kill test covered.
+#[derive(Debug, Clone, Copy)]
+pub struct Killed {
+    /// Kill points of the uninterrupted run.
+    pub points: u64,
+    /// Classes of points a resume cannot tell apart (see [`kill_classes`]).
+    pub classes: u64,
+    /// Points killed and resumed: one per class, or all of them in the exhaustive form.
+    pub run: u64,
+}
+
+/// The kill points after journal entries `1..total`, grouped into classes that a resume cannot
+/// tell apart: the same state as the one reducer replays it (each step's status, gate, attempts,
+/// in-flight flag, outputs and failure count; each sub-step's phase, detail and result; the run's
+/// status), and the same number of answered mutating calls (what AWS has done). Times, waits and
+/// unanswered `sending` entries are left out: the engine and the actions decide from none of
+/// them (a kill right after `sending` comes before the call is sent). Returns the last point of
+/// each class, in order.
+pub fn kill_classes(entries: &[pilotlight::journal::Entry]) -> Vec<u64> {
+    use pilotlight::journal::RunState;
+    let mut state = RunState::default();
+    let mut answered = 0u64;
+    let mut last: Vec<(String, u64)> = Vec::new();
+    for (i, entry) in entries.iter().enumerate().take(entries.len().saturating_sub(1)) {
+        state.apply(entry);
+        answered += u64::from(is_answer(&entry.event));
+        let steps: Vec<serde_json::Value> = state
+            .steps
+            .iter()
+            .map(|(id, s)| {
+                let subs: Vec<serde_json::Value> =
+                    s.substeps.iter().map(|(sub, x)| serde_json::json!([sub, x.phase, x.detail, x.result])).collect();
+                serde_json::json!([
+                    id,
+                    s.status,
+                    s.gate_passed,
+                    s.attempts,
+                    s.in_flight,
+                    s.outputs,
+                    s.failures_since_decision,
+                    subs
+                ])
+            })
+            .collect();
+        let key = serde_json::json!([state.status(), answered, steps]).to_string();
+        match last.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, point)) => *point = i as u64 + 1,
+            None => last.push((key, i as u64 + 1)),
+        }
+    }
+    let mut points: Vec<u64> = last.into_iter().map(|(_, p)| p).collect();
+    points.sort();
+    points
+}
+
+/// Kills a run at the points `kill` names and resumes it, on `workers` moto servers side by
+/// side; each world is reset and re-seeded (`parts`) first. `end_state` reads the world
+/// independently (describe calls); after every kill and resume it must equal the end state of an
+/// uninterrupted run. After every entry, one point per class is killed (see [`kill_classes`]),
+/// or every point when `PILOTLIGHT_EXHAUSTIVE_KILLS=1`; after every answer, every point (each
+/// answer is its own class: AWS has done one more thing).
 pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
     parts: &[pilotlight::sandbox::seed::Part],
     args: &[&str],
     workers: usize,
     kill: Kill,
     end_state: impl Fn(&str) -> S + Sync,
-) -> u64 {
+) -> Killed {
     use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Entry, Event, RunStatus};
     let start_run = |state: &Path, url: &str, kill_at: Option<u64>| {
         let mut cmd = pilotlight(state);
@@ -211,10 +274,16 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
         Kill::AfterEveryEntry => entries.len() as u64,
         Kill::BeforeEveryAnswer => entries.iter().filter(|e| is_answer(&e.event)).count() as u64,
     };
-    let points: Vec<u64> = match kill {
+    let all: Vec<u64> = match kill {
         Kill::AfterEveryEntry => (1..total).collect(),
         Kill::BeforeEveryAnswer => (1..=progress(&entries)).collect(),
     };
+    let classes = match kill {
+        Kill::AfterEveryEntry => kill_classes(&entries),
+        Kill::BeforeEveryAnswer => all.clone(),
+    };
+    let exhaustive = std::env::var(EXHAUSTIVE_KILLS_ENV).is_ok_and(|v| v == "1");
+    let points = if exhaustive { all.clone() } else { classes.clone() };
 
     on_fresh_worlds(&points, parts, workers, |server, &at| {
         let url = server.endpoint_url();
@@ -244,7 +313,10 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
         assert!(matches!(last, Some(Event::RunFinished { status: RunStatus::Succeeded })));
         assert_eq!(&end_state(&url), &expected, "the end state after a kill at point {at} ({kill:?})");
     });
-    points.len() as u64
+    let killed = Killed { points: all.len() as u64, classes: classes.len() as u64, run: points.len() as u64 };
+    assert!(killed.classes >= 1 && killed.classes <= killed.points, "{killed:?}");
+    eprintln!("{kill:?}: {killed:?}{}", if exhaustive { " (exhaustive)" } else { "" });
+    killed
 }
 
 /// Runs `each` for every point, on `workers` moto servers side by side (points dealt out in

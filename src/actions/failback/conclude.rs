@@ -21,6 +21,7 @@ use super::rds::{made_id, wait_status};
 use super::{Retained, each_resource};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, at, mutate, read};
+use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use crate::runbook::yaml_tree::Seg;
 use aws_sdk_ec2::types::ResourceType as Ec2ResourceType;
@@ -110,8 +111,8 @@ struct One<'a, 'c> {
 }
 
 impl One<'_, '_> {
-    fn sub_name(&self, part: &str) -> String {
-        format!("{}/{part}", self.name)
+    fn sub_name(&self, part: &str) -> SubId {
+        SubId::of(self.name, part)
     }
 
     fn retained(&self, kind: &str, id: &str, delete_with: String) -> Retained {
@@ -145,9 +146,13 @@ impl One<'_, '_> {
     /// Snapshots every EBS volume of the recovery instance, then stops it.
     async fn ec2(&self, id: &str) -> Result<Value, ActionError> {
         let (cx, region, ec2) = (self.cx, &self.c.region, &self.c.ec2);
-        let inst = ec2_instance(cx.log, ec2, id, region).await?;
-        let inst_id = inst.instance_id().unwrap_or_default().to_string();
-        let devices = ebs_devices(&inst);
+        // A sub-step of its own, so that its calls are journaled as this resource's.
+        let (inst_id, devices): (String, Vec<(String, String)>) = cx
+            .sub(&self.sub_name("read"), json!({ "instance": id }), |_| async {
+                let inst = ec2_instance(cx.log, ec2, id, region).await?;
+                Ok((inst.instance_id().unwrap_or_default().to_string(), ebs_devices(&inst)))
+            })
+            .await?;
         let snaps: IndexMap<String, Ec2Snap> = cx
             .sub(&self.sub_name("snapshot-final"), json!({ "instance": inst_id, "volumes": devices }), |_| async {
                 let mut out = IndexMap::new();

@@ -105,7 +105,7 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
         out.extend(super::text_lines(l, t.dim(), "  │ "));
     }
     let calls: Vec<_> =
-        app.snap.calls.of_step(&step.id).filter(|c| matches_filter(&app.filter, &c.operation, &c.target)).collect();
+        app.snap.calls().of_step(&step.id).filter(|c| matches_filter(&app.filter, &c.operation, &c.target)).collect();
     if !calls.is_empty() {
         let filtered = if app.filter.is_empty() { String::new() } else { format!(", filter `{}`", app.filter) };
         out.push(Line::from(Span::styled(format!("AWS calls ({}{filtered}), latest first", calls.len()), t.title())));

@@ -10,10 +10,10 @@ mod calls;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use calls::{CallView, Calls};
+pub use calls::Calls;
 
 use super::plan;
-use crate::journal::{CallOutcome, Entry, Event, RunStatus, StepStatus, SubPhase};
+use crate::journal::{Endpoint, Entry, Event, RunState, RunStatus, StepStatus, SubPhase};
 use crate::runbook::{ActionCatalog, Gate, LoadedRunbook, Runbook, template};
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -125,8 +125,8 @@ impl StepView {
 pub struct Snapshot {
     pub header: Header,
     pub steps: Vec<StepView>,
-    /// Recent AWS calls, oldest first.
-    pub calls: Calls,
+    /// What the journal says, as far as it has been applied (the one reducer's state).
+    pub state: RunState,
     pub status: RunStatus,
     /// The process driving the run stopped it (Ctrl-C, a closed console); resumable.
     pub interrupted: bool,
@@ -197,7 +197,7 @@ impl Snapshot {
                     log: Vec::new(),
                 })
                 .collect(),
-            calls: Calls::default(),
+            state: RunState::default(),
             status: RunStatus::Running,
             interrupted: false,
             seq: 0,
@@ -263,163 +263,103 @@ impl Snapshot {
         }
     }
 
+    /// The recent AWS calls, oldest first.
+    pub fn calls(&self) -> Calls<'_> {
+        Calls::of(&self.state.calls)
+    }
+
     /// Applies one journal entry; one already applied (read from the file and then sent by the
-    /// observer too) is passed over.
+    /// observer too) is passed over. The journal's meaning is the state's ([`RunState::apply`]);
+    /// this only projects it for drawing.
     pub fn apply(&mut self, entry: &Entry) {
         if self.seq > 0 && entry.seq <= self.seq {
             return;
         }
         self.seq = entry.seq;
-        let at = parse_ts(&entry.ts);
-        if self.header.started_at.is_none() {
-            self.header.started_at = at;
-        }
+        self.state.apply(entry);
+        self.project_run();
         match &entry.event {
-            Event::RunStarted { run_id, dry_run, endpoint_url, sandbox, user, .. } => {
-                self.header.run_id = run_id.clone();
-                self.header.mode = match (dry_run, sandbox, endpoint_url) {
-                    (true, ..) => RunMode::DryRun,
-                    (false, true, _) => RunMode::Sandbox,
-                    (false, false, Some(_)) => RunMode::Endpoint,
-                    (false, false, None) => RunMode::Live,
-                };
-                self.header.endpoint = endpoint_url.clone();
-                self.header.user = Some(user.clone());
-            }
-            Event::RunResumed { endpoint_override, .. } => {
-                if let Some(to) = endpoint_override {
-                    let url = to.split_once(' ').map(|(_, u)| u.to_string());
-                    (self.header.mode, self.header.endpoint) = match to.split(' ').next() {
-                        Some("sandbox") => (RunMode::Sandbox, url),
-                        Some("endpoint") => (RunMode::Endpoint, url),
-                        _ => (RunMode::Live, None),
-                    };
-                }
-                self.status = RunStatus::Running;
-                self.interrupted = false;
-                self.header.finished_at = None;
-                self.header.stopped_at = None;
-            }
-            Event::RunInterrupted { .. } => {
-                self.interrupted = true;
-                self.header.stopped_at = at;
-            }
-            Event::RunFinished { status } => {
-                self.status = *status;
-                self.header.finished_at = at;
-            }
-            Event::AccountChecked { env, account, ok, message, .. } => {
-                if let Some(e) = self.header.envs.iter_mut().find(|e| &e.name == env) {
-                    e.account = account.clone().or(e.account.take());
-                    e.ok = Some(*ok);
-                    e.message = message.clone();
+            Event::ActionLog { step, message } => {
+                if let Some(view) = self.steps.iter_mut().find(|s| &s.id == step) {
+                    view.log.push(message.clone());
+                    if view.log.len() > calls::KEEP {
+                        view.log.remove(0);
+                    }
                 }
             }
-            event => self.apply_step_event(event, at, &entry.ts),
+            Event::ActionFinished { ok: true, step, .. } => {
+                self.project_step(step);
+                self.render_texts();
+            }
+            event => {
+                if let Some(step) = event.step() {
+                    self.project_step(step);
+                }
+            }
         }
     }
 
-    fn apply_step_event(&mut self, event: &Event, at: Option<SystemTime>, ts: &str) {
-        let Some(i) = event.step().and_then(|id| self.step_index(id)) else { return };
-        let step = &mut self.steps[i];
-        match event {
-            Event::StepStatus { status, reason, .. } => {
-                step.status = *status;
-                // A reason belongs to the status it came with (a retried step that then
-                // succeeds no longer shows the error that stopped it).
-                step.reason = reason.clone();
-                if status.is_final() {
-                    step.finished_at = at;
-                } else {
-                    step.finished_at = None;
-                }
-            }
-            Event::GateDecided { outcome, user, auto, reason, .. } => {
-                let how = if *auto { "auto-approved".to_string() } else { format!("{outcome:?} by {user}") };
-                step.decision = Some(how.to_lowercase());
-                if reason.is_some() {
-                    step.reason = reason.clone();
-                }
-            }
-            Event::ActionStarted { attempt, .. } => {
-                step.attempts = step.attempts.max(*attempt);
-                step.status = StepStatus::Running;
-                step.last_error = None;
-                step.finished_at = None;
-                if step.started_at.is_none() {
-                    step.started_at = at;
-                }
-            }
-            Event::ActionFinished { ok, outputs, error, .. } => {
-                if *ok {
-                    step.outputs = outputs.clone();
-                    step.status = StepStatus::Succeeded;
-                    step.finished_at = at;
-                    self.render_texts();
-                } else {
-                    step.last_error = error.clone();
-                }
-            }
-            Event::SubStep { name, phase, data, .. } => {
-                let sub = match step.substeps.iter().position(|s| &s.name == name) {
-                    Some(k) => &mut step.substeps[k],
-                    None => {
-                        step.substeps.push(SubView {
-                            name: name.clone(),
-                            phase: *phase,
-                            waiting_for: None,
-                            started_at: at,
-                            finished_at: None,
-                        });
-                        step.substeps.last_mut().expect("just pushed")
-                    }
-                };
-                sub.phase = *phase;
-                match phase {
-                    SubPhase::Waiting => {
-                        sub.waiting_for = match data {
-                            Value::Null => None,
-                            Value::String(s) => Some(s.clone()),
-                            other => Some(other.to_string()),
-                        };
-                    }
-                    SubPhase::Done => sub.finished_at = at,
-                    SubPhase::Started | SubPhase::Reset => {
-                        sub.finished_at = None;
-                        sub.waiting_for = None;
-                    }
-                }
-            }
-            Event::ActionLog { message, .. } => {
-                step.log.push(message.clone());
-                if step.log.len() > calls::KEEP {
-                    step.log.remove(0);
-                }
-            }
-            Event::AwsCall { step: id, service, operation, target, region, mutating, outcome, message } => {
-                if *mutating && self.header.first_change_at.is_none() && *outcome != CallOutcome::Error {
-                    self.header.first_change_at = at;
-                }
-                self.calls.push(CallView {
-                    ts: ts.to_string(),
-                    at,
-                    step: id.clone(),
-                    service: service.clone(),
-                    operation: operation.clone(),
-                    target: target.clone(),
-                    region: region.clone(),
-                    mutating: *mutating,
-                    outcome: *outcome,
-                    message: message.clone(),
-                });
-            }
-            Event::FailureDecided { outcome, user, reason, .. } => {
-                step.decision = Some(format!("{outcome:?} after failure, by {user}").to_lowercase());
-                if reason.is_some() {
-                    step.reason = reason.clone();
-                }
-            }
-            _ => {}
+    /// The header, status and stop from the state.
+    fn project_run(&mut self) {
+        let st = &self.state;
+        let h = &mut self.header;
+        if let Some(Event::RunStarted { run_id, dry_run, user, .. }) = &st.started {
+            h.run_id = run_id.clone();
+            h.user = Some(user.clone());
+            h.mode = match st.endpoint.as_ref() {
+                _ if *dry_run => RunMode::DryRun,
+                Some(Endpoint::Sandbox { .. }) => RunMode::Sandbox,
+                Some(Endpoint::Url { .. }) => RunMode::Endpoint,
+                Some(Endpoint::Aws) | None => RunMode::Live,
+            };
         }
+        h.endpoint = st.endpoint.as_ref().and_then(Endpoint::url).map(str::to_string);
+        for env in &mut h.envs {
+            if let Some(check) = st.account_of(&env.name) {
+                env.account = check.account.clone().or(env.account.take());
+                env.ok = Some(check.ok);
+                env.message = check.message.clone();
+            }
+        }
+        h.started_at = st.started_at.as_deref().and_then(parse_ts);
+        h.first_change_at = st.first_change().and_then(|c| c.at);
+        h.finished_at = st.finished_at.as_deref().and_then(parse_ts);
+        h.stopped_at = st.stopped_at.as_deref().and_then(parse_ts);
+        self.status = st.status();
+        self.interrupted = st.interrupted;
+    }
+
+    /// One step's view from its state.
+    fn project_step(&mut self, id: &str) {
+        let (Some(view), Some(st)) = (self.steps.iter_mut().find(|s| s.id == id), self.state.steps.get(id)) else {
+            return;
+        };
+        view.status = st.status;
+        view.attempts = st.attempts;
+        view.started_at = st.first_action.as_ref().and_then(|(_, at)| parse_ts(at));
+        view.finished_at = st.finished_at.as_deref().and_then(parse_ts);
+        view.outputs = st.outputs.clone();
+        view.reason = st.reason.clone();
+        view.last_error = st.last_error.clone();
+        view.decision = match st.last_decided {
+            Some(_) if st.latest_gate().is_some_and(|g| g.auto) => Some("auto-approved".into()),
+            Some(_) => st
+                .latest_gate()
+                .map(|g| format!("{:?} by {}", g.outcome, g.user))
+                .or_else(|| st.latest_decision().map(|d| format!("{:?} after failure, by {}", d.outcome, d.user)))
+                .map(|t| t.to_lowercase()),
+            None => None,
+        };
+        view.substeps = st
+            .substeps
+            .iter()
+            .map(|(sub_id, sub)| SubView {
+                name: sub_id.to_string(),
+                phase: sub.phase,
+                waiting_for: sub.waiting_for.clone(),
+                started_at: parse_ts(&sub.first_at),
+                finished_at: sub.finished_at.as_deref().and_then(parse_ts),
+            })
+            .collect();
     }
 }

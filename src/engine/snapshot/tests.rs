@@ -1,7 +1,7 @@
 //! Journal entries in, snapshot out.
 
 use super::*;
-use crate::journal::{GateOutcome, SubPhase};
+use crate::journal::{CallOutcome, GateOutcome, SubId, SubPhase};
 use std::path::Path;
 
 pub(crate) const CONSOLE_RUNBOOK: &str = include_str!("../../../tests/fixtures/console.yaml");
@@ -68,6 +68,7 @@ fn status(step: &str, status: StepStatus) -> Event {
 fn call(step: &str, operation: &str, mutating: bool, outcome: CallOutcome) -> Event {
     Event::AwsCall {
         step: step.into(),
+        sub: None,
         service: "cloudformation".into(),
         operation: operation.into(),
         target: "console-permissions".into(),
@@ -129,10 +130,10 @@ fn entries_move_steps_through_their_states_and_the_current_step_follows() {
     assert_eq!(snap.header.first_change_at, None, "no change yet");
     snap.apply(&feed.entry(call("deploy", "DescribeStacks", false, CallOutcome::Ok)));
     snap.apply(&feed.entry(call("deploy", "CreateStack", true, CallOutcome::Sending)));
-    let sending_at = snap.calls.iter().last().unwrap().ts.clone();
+    let sending_at = snap.calls().iter().last().unwrap().ts.clone();
     snap.apply(&feed.entry(call("deploy", "CreateStack", true, CallOutcome::Ok)));
-    assert_eq!(snap.calls.len(), 2, "the outcome replaces the `sending` line");
-    let create = snap.calls.iter().last().unwrap();
+    assert_eq!(snap.calls().len(), 2, "the outcome replaces the `sending` line");
+    let create = snap.calls().iter().last().unwrap();
     assert_eq!((create.outcome, create.ts.as_str()), (CallOutcome::Ok, sending_at.as_str()));
     assert_eq!(snap.header.first_change_at, parse_ts("2026-11-22T12:00:09.000Z"));
     let now = parse_ts("2026-11-22T12:01:09.000Z").unwrap();
@@ -144,8 +145,13 @@ fn entries_move_steps_through_their_states_and_the_current_step_follows() {
 fn sub_steps_appear_in_order_with_what_they_wait_for() {
     let mut snap = Snapshot::new("r1", &console_runbook(), &inputs());
     let mut feed = Feed(0);
-    let sub =
-        |name: &str, phase, data| Event::SubStep { step: "deploy".into(), name: name.into(), attempt: 1, phase, data };
+    let sub = |name: &str, phase, data| Event::SubStep {
+        step: "deploy".into(),
+        name: SubId::parse(name),
+        attempt: 1,
+        phase,
+        data,
+    };
     for e in [
         sub("create-stack", SubPhase::Started, Value::Null),
         sub("create-stack", SubPhase::Done, Value::Null),
@@ -189,5 +195,5 @@ fn a_long_run_keeps_only_the_latest_calls() {
     for _ in 0..calls::KEEP + 20 {
         snap.apply(&feed.entry(call("deploy", "DescribeStacks", false, CallOutcome::Ok)));
     }
-    assert_eq!((snap.calls.len(), snap.calls.dropped), (calls::KEEP, 20));
+    assert_eq!((snap.calls().len(), snap.calls().dropped), (calls::KEEP, 20));
 }

@@ -5,6 +5,7 @@ use super::{One, Plan, reads};
 use crate::actions::Poll;
 use crate::actions::failback::client_token;
 use crate::aws::{ActionError, at, mutate, read};
+use crate::journal::SubId;
 use crate::journal::now_rfc3339;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::{
@@ -151,7 +152,7 @@ impl One<'_, '_> {
             });
         }
         let wait = self.sub_name("wait-export");
-        let resets = [name.as_str(), wait.as_str()];
+        let resets = [&name, &wait];
         cx.sub(&wait, json!({ "export": export.arn }), |_| async {
             let quiet = cx.quiet();
             cx.wait_for(&wait, cx.timeout, || async {
@@ -263,13 +264,13 @@ impl One<'_, '_> {
         &self,
         p: &Plan,
         e: &Exported,
-        import: &str,
+        import: &SubId,
         started: Import,
     ) -> Result<Imported, ActionError> {
         let cx = self.cx;
         let (table, region) = (p.primary.name.as_str(), p.primary_region.as_str());
         let wait = self.sub_name("wait-import");
-        let resets = [import, wait.as_str()];
+        let resets = [import, &wait];
         let started = &started;
         cx.sub(&wait, json!({ "import": started.import_arn, "table": table }), |_| async {
             let quiet = cx.quiet();

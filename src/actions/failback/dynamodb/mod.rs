@@ -23,6 +23,7 @@ mod replace;
 use super::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::ActionError;
+use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use crate::runbook::yaml_tree::Seg;
 use aws_sdk_dynamodb::Client;
@@ -131,8 +132,8 @@ struct One<'a, 'c> {
 }
 
 impl One<'_, '_> {
-    fn sub_name(&self, part: &str) -> String {
-        format!("{}/{part}", self.name)
+    fn sub_name(&self, part: &str) -> SubId {
+        SubId::of(self.name, part)
     }
 
     async fn run(&self) -> Result<Value, ActionError> {

@@ -6,6 +6,7 @@ use super::config::{self, Change, Settings};
 use super::{One, Plan, reads};
 use crate::actions::failback::{TAG_RESOURCE, TAG_RUN, TAG_STEP};
 use crate::aws::{ActionError, at, mutate};
+use crate::journal::SubId;
 use aws_sdk_dynamodb::types::{
     PointInTimeRecoverySpecification, StreamSpecification, StreamViewType, TableClass, Tag, TimeToLiveSpecification,
 };
@@ -86,7 +87,7 @@ impl One<'_, '_> {
     /// DynamoDB refuses the next one meanwhile.
     async fn apply(
         &self,
-        sub: &str,
+        sub: &SubId,
         table: &str,
         arn: &str,
         region: &str,

@@ -4,6 +4,7 @@
 use super::{One, Plan, reads};
 use crate::actions::Poll;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::journal::SubId;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::DateTimeFormat;
 use serde::{Deserialize, Serialize};
@@ -77,7 +78,7 @@ impl One<'_, '_> {
                 match status.as_str() {
                     "AVAILABLE" => Ok(Poll::Ready(())),
                     "DELETED" => {
-                        cx.reset(&[name.as_str(), wait.as_str()])?;
+                        cx.reset(&[&name, &wait])?;
                         Err(ActionError::Failed(format!(
                             "the safety backup {} of {table} was deleted before it became available; nothing was deleted, and a retry takes a new one",
                             backup.arn
@@ -158,7 +159,7 @@ impl One<'_, '_> {
 
     /// Waits (within sub-step `sub`) until the table is ACTIVE again after an UpdateTable:
     /// DynamoDB refuses the next change to a table that is still UPDATING.
-    pub(super) async fn wait_active(&self, sub: &str, table: &str, region: &str) -> Result<(), ActionError> {
+    pub(super) async fn wait_active(&self, sub: &SubId, table: &str, region: &str) -> Result<(), ActionError> {
         let cx = self.cx;
         let quiet = cx.quiet();
         cx.wait_for(sub, cx.timeout, || async {

@@ -19,6 +19,7 @@ mod swap;
 use super::{Retained, TAG_RESOURCE, TAG_RUN, TAG_STEP, client_token, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll};
 use crate::aws::{ActionError, at, mutate, read};
+use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::primitives::DateTimeFormat;
@@ -159,8 +160,8 @@ struct One<'a, 'c> {
 }
 
 impl One<'_, '_> {
-    fn sub_name(&self, part: &str) -> String {
-        format!("{}/{part}", self.name)
+    fn sub_name(&self, part: &str) -> SubId {
+        SubId::of(self.name, part)
     }
 
     fn spec(&self, kind: Ec2ResourceType, device: &str, stage: &str) -> TagSpecification {

@@ -6,6 +6,7 @@ use super::reads::{VolumeNow, instance, state_of, volume};
 use super::{Layout, One, TAG_RESOURCE, TAG_RUN, TAG_STEP};
 use crate::actions::Poll;
 use crate::aws::{ActionError, at, mutate};
+use crate::journal::SubId;
 use aws_sdk_ec2::types::Tag;
 use indexmap::IndexMap;
 use serde_json::json;
@@ -134,7 +135,7 @@ impl One<'_, '_> {
         if l.primary_state == "running" {
             mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
         }
-        let names: Vec<String> = [
+        let names: Vec<SubId> = [
             "stop-primary",
             "wait-primary-stopped",
             "detach-originals",
@@ -145,7 +146,7 @@ impl One<'_, '_> {
         .iter()
         .map(|p| self.sub_name(p))
         .collect();
-        cx.reset(&names.iter().map(String::as_str).collect::<Vec<_>>())
+        cx.reset(&names.iter().collect::<Vec<_>>())
     }
 
     async fn wait_instance(&self, part: &str, inst: &str, region: &str, want: &str) -> Result<(), ActionError> {

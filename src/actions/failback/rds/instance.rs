@@ -16,6 +16,7 @@ use super::{Snap, kept_id, or_none, reapply_tags, restored_tags, tag_map, wait_s
 use crate::actions::failback::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::{DbInstance, Tag};
@@ -161,8 +162,8 @@ struct One<'a, 'c> {
 }
 
 impl One<'_, '_> {
-    fn sub_name(&self, part: &str) -> String {
-        format!("{}/{part}", self.name)
+    fn sub_name(&self, part: &str) -> SubId {
+        SubId::of(self.name, part)
     }
 
     fn keeper<'k>(&'k self, l: &'k Layout) -> Keep<'k, 'k> {

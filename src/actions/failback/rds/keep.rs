@@ -9,6 +9,7 @@ use super::snapshots::Kind;
 use super::{is_ours, not_ours, or_none, tag_map, tags, wait_status};
 use crate::actions::ActionCx;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::journal::SubId;
 use aws_sdk_rds::Client;
 use indexmap::IndexMap;
 use serde_json::json;
@@ -82,7 +83,7 @@ impl Keep<'_, '_> {
             Kind::Cluster => ("keep-cluster", "wait-cluster-kept", "cluster"),
         };
         let detail = json!({ what: original, "renamed_to": kept, "deletion_protection": true });
-        cx.sub(&format!("{}/{step}", self.name), detail, |_| async {
+        cx.sub(&SubId::of(self.name, step), detail, |_| async {
             if let Some(now) = describe(kind, cx.log, self.client, kept, region).await? {
                 // An earlier run of this sub-step renamed it and was cut off after the call.
                 return if is_ours(cx, &now.tags, self.name, "pre-failback") {
@@ -141,7 +142,7 @@ impl Keep<'_, '_> {
         .await?;
         let quiet = cx.quiet();
         let detail = json!({ "kept": kept, "freed": original });
-        wait_status(cx, &format!("{}/{wait}", self.name), detail, &["available", "gone"], || async {
+        wait_status(cx, &SubId::of(self.name, wait), detail, &["available", "gone"], || async {
             let kept_now = describe(kind, &quiet, self.client, kept, region).await?;
             let old_now = describe(kind, &quiet, self.client, original, region).await?;
             Ok(vec![

@@ -14,6 +14,7 @@ pub mod snapshots;
 use super::{TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};
 use crate::actions::{ActionCx, Poll};
 use crate::aws::{ActionError, AwsFailure, ProvideErrorMetadata, RawAnswer};
+use crate::journal::SubId;
 use aws_sdk_rds::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_rds::types::Tag;
 use indexmap::IndexMap;
@@ -146,7 +147,7 @@ pub fn time(t: Option<&DateTime>) -> Option<String> {
 /// when `ready` contains `"gone"`. Skipped in a dry run (nothing was started to wait for).
 pub async fn wait_status<F, Fut>(
     cx: &ActionCx<'_>,
-    name: &str,
+    name: &SubId,
     detail: Value,
     ready: &[&str],
     mut status: F,

@@ -10,6 +10,7 @@ use super::{Snap, SnapNow, is_ours, made_id, not_ours, or_none, tag_map, tags, t
 use crate::actions::ActionCx;
 use crate::actions::failback::Retained;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::journal::SubId;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::Tag;
 use serde_json::json;
@@ -104,8 +105,8 @@ pub struct RecoveryPoint<'a, 'c> {
 }
 
 impl RecoveryPoint<'_, '_> {
-    fn sub_name(&self, part: &str) -> String {
-        format!("{}/{part}", self.name)
+    fn sub_name(&self, part: &str) -> SubId {
+        SubId::of(self.name, part)
     }
 
     /// Both snapshots of a failback, kept, for the outputs.

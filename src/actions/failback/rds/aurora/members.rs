@@ -6,6 +6,7 @@ use super::super::instance::{custom, instance, user_tags};
 use super::super::{is_ours, not_ours, or_none, restored_tags, tag_map, tags, wait_status};
 use crate::actions::ActionCx;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::journal::SubId;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::DbCluster;
 use indexmap::IndexMap;
@@ -112,8 +113,8 @@ pub struct Members<'a, 'c> {
 }
 
 impl Members<'_, '_> {
-    fn sub_name(&self, part: &str) -> String {
-        format!("{}/{part}", self.name)
+    fn sub_name(&self, part: &str) -> SubId {
+        SubId::of(self.name, part)
     }
 
     /// Deletes the custom endpoints (recorded, recreated later) and waits until they are gone.

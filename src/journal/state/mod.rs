@@ -1,0 +1,216 @@
+//! What the journal means: the one reducer.
+//!
+//! [`RunState::apply`] is the only code that gives journal events their meaning. The engine
+//! decides from it (resume, retries, gates passed), an action reads its sub-steps from it (through
+//! the recorder), the console's snapshot is this state plus rendered texts, and the after-action
+//! report reads it. A new kind of event is given its meaning here and nowhere else. The cases in
+//! `cases/` (journal lines in, expected state out) pin the meaning down.
+
+mod calls;
+#[cfg(test)]
+mod cases;
+mod step;
+
+pub use calls::CallRecord;
+pub use step::{Decided, DecisionRecord, GateRecord, StepState, SubStepState, WaitRecord};
+
+use super::event::{Endpoint, Entry, Event, RunStatus};
+use super::sub_id::SubId;
+use calls::PendingCalls;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One start, resume, interruption, abandonment or finish of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionEvent {
+    pub at: String,
+    pub what: SessionKind,
+    /// Who did it (`None` for a finish, which is not a person's act).
+    pub user: Option<String>,
+    /// For a finish: the status it finished with.
+    pub status: Option<RunStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    Started,
+    Resumed,
+    Interrupted,
+    Abandoned,
+    Finished,
+}
+
+/// One result of the account guard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountCheck {
+    pub at: String,
+    pub env: String,
+    pub region: String,
+    pub expected: Option<String>,
+    pub account: Option<String>,
+    pub ok: bool,
+    pub message: Option<String>,
+}
+
+/// What the journal says about the run.
+#[derive(Debug, Clone, Default)]
+pub struct RunState {
+    /// The `run_started` event, if the journal has one.
+    pub started: Option<Event>,
+    pub started_at: Option<String>,
+    pub last_at: Option<String>,
+    /// The standing `run_finished` (a resume after it reopens the run).
+    pub status: Option<RunStatus>,
+    /// When the standing `run_finished` was journaled.
+    pub finished_at: Option<String>,
+    /// The driving process stopped the run (Ctrl-C, a closed console, a signal) and nothing has
+    /// resumed it since: its clocks stop at `stopped_at`.
+    pub interrupted: bool,
+    pub stopped_at: Option<String>,
+    /// Where calls go now; `None` before `run_started`.
+    pub endpoint: Option<Endpoint>,
+    pub sessions: Vec<SessionEvent>,
+    /// Every result of the account guard, in order (on start and on every resume).
+    pub accounts: Vec<AccountCheck>,
+    pub steps: IndexMap<String, StepState>,
+    /// Every AWS call, in the order it was journaled (a mutating call's `sending` and outcome
+    /// entries make one call).
+    pub calls: Vec<CallRecord>,
+    /// The index in `calls` of the call the last entry journaled or answered.
+    pub last_call: Option<usize>,
+    /// Every finished attempt's outputs, in journal order (a failed attempt of a failback still
+    /// reports what it kept).
+    pub finished_attempts: Vec<FinishedAttempt>,
+    pending: PendingCalls,
+}
+
+/// One `action_finished`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedAttempt {
+    pub step: String,
+    pub attempt: u32,
+    pub ok: bool,
+    pub outputs: IndexMap<String, Value>,
+}
+
+impl RunState {
+    /// The run's status; a run with no `run_finished` (or resumed since) is `Running`.
+    pub fn status(&self) -> RunStatus {
+        self.status.unwrap_or(RunStatus::Running)
+    }
+
+    pub fn step(&self, id: &str) -> StepState {
+        self.steps.get(id).cloned().unwrap_or_default()
+    }
+
+    /// A sub-step of a step, as journaled so far.
+    pub fn substep(&self, step: &str, id: &SubId) -> Option<&SubStepState> {
+        self.steps.get(step).and_then(|s| s.substeps.get(id))
+    }
+
+    /// The latest result of the account guard for each environment, in the order first checked.
+    pub fn account_of(&self, env: &str) -> Option<&AccountCheck> {
+        self.accounts.iter().rev().find(|a| a.env == env)
+    }
+
+    /// The run's first mutating call (its `sending` entry): where disruption, and the RTO
+    /// clock, begin.
+    pub fn first_change(&self) -> Option<&CallRecord> {
+        self.calls.iter().find(|c| c.mutating)
+    }
+
+    /// True when some mutating call was sent (or may have been): the run has changed AWS.
+    pub fn changed_anything(&self) -> bool {
+        self.first_change().is_some()
+    }
+
+    /// Applies one entry.
+    pub fn apply(&mut self, entry: &Entry) {
+        if self.started_at.is_none() {
+            self.started_at = Some(entry.ts.clone());
+        }
+        self.last_at = Some(entry.ts.clone());
+        self.last_call = None;
+        let ts = &entry.ts;
+        let session =
+            |what, user: &str| SessionEvent { at: ts.clone(), what, user: Some(user.to_string()), status: None };
+        match &entry.event {
+            Event::RunStarted { user, endpoint_url, sandbox, .. } => {
+                self.started = Some(entry.event.clone());
+                self.endpoint = Some(Endpoint::from_start(endpoint_url.as_deref(), *sandbox));
+                self.sessions.push(session(SessionKind::Started, user));
+            }
+            Event::RunResumed { user, endpoint_override } => {
+                self.status = None;
+                self.finished_at = None;
+                self.interrupted = false;
+                self.stopped_at = None;
+                if let Some(to) = endpoint_override {
+                    self.endpoint = Some(to.clone());
+                }
+                // Whatever was in flight belongs to the process that stopped.
+                self.pending.clear();
+                self.sessions.push(session(SessionKind::Resumed, user));
+            }
+            Event::RunInterrupted { user } => {
+                self.interrupted = true;
+                self.stopped_at = Some(ts.clone());
+                self.pending.clear();
+                self.sessions.push(session(SessionKind::Interrupted, user));
+            }
+            Event::RunAbandoned { user, .. } => self.sessions.push(session(SessionKind::Abandoned, user)),
+            Event::RunFinished { status } => {
+                self.status = Some(*status);
+                self.finished_at = Some(ts.clone());
+                self.sessions.push(SessionEvent {
+                    at: ts.clone(),
+                    what: SessionKind::Finished,
+                    user: None,
+                    status: Some(*status),
+                });
+            }
+            Event::AccountChecked { env, region, expected, account, ok, message, .. } => {
+                self.accounts.push(AccountCheck {
+                    at: ts.clone(),
+                    env: env.clone(),
+                    region: region.clone(),
+                    expected: expected.clone(),
+                    account: account.clone(),
+                    ok: *ok,
+                    message: message.clone(),
+                })
+            }
+            Event::AwsCall { step, .. } => {
+                self.steps.entry(step.clone()).or_default();
+                self.last_call = Some(self.pending.apply(&mut self.calls, entry));
+            }
+            event => {
+                let Some(step) = event.step() else { return };
+                if let Event::ActionStarted { .. } = event {
+                    // A new attempt starts with no call of this step in flight.
+                    self.pending.forget_step(step);
+                }
+                if let Event::ActionFinished { step, attempt, ok, outputs, .. } = event {
+                    self.finished_attempts.push(FinishedAttempt {
+                        step: step.clone(),
+                        attempt: *attempt,
+                        ok: *ok,
+                        outputs: outputs.clone(),
+                    });
+                }
+                self.steps.entry(step.to_string()).or_default().apply(entry);
+            }
+        }
+    }
+
+    /// Replays entries from the start.
+    pub fn replay(entries: &[Entry]) -> RunState {
+        let mut state = RunState::default();
+        for e in entries {
+            state.apply(e);
+        }
+        state
+    }
+}
