@@ -43,7 +43,7 @@ impl Run {
         let name = step.action.as_deref().unwrap_or_default();
         let mut unanswered_in_a_row = 0;
         loop {
-            let before = self.state().step(&step.id);
+            let before = self.step_state(&step.id);
             let attempt = before.attempts + 1;
             if before.in_flight {
                 self.record(Event::ActionLog {
@@ -102,7 +102,7 @@ impl Run {
                 return Ok(Ok(()));
             }
             // Counted from the journal, so a kill between attempts does not reset the retries.
-            let failures_here = self.state().step(&step.id).failures_since_decision;
+            let failures_here = self.step_state(&step.id).failures_since_decision;
             if failures_here <= step.retries {
                 tokio::time::sleep(self.pauses.retry * failures_here).await;
                 continue;
@@ -128,7 +128,7 @@ impl Run {
                 // Journaled before asking: a run killed at this prompt asks again on resume.
                 self.status(&step.id, StepStatus::AwaitingDecision, Some(error.clone()))?;
                 let shown = self.secrets.redact_text(&error);
-                let attempt = self.state().step(&step.id).attempts;
+                let attempt = self.step_state(&step.id).attempts;
                 let answer = operator.failure(FailureRequest { step, attempt, error: shown }).await;
                 Ok(match self.record_failure_decision(step, &answer, false)? {
                     FailureOutcome::Retry => AfterFailure::Retry,

@@ -34,7 +34,7 @@ impl Run {
             return Ok(None);
         }
         let lead = &members[0];
-        if !self.state().step(&lead.id).gate_passed && lead.gate != Gate::None {
+        if !self.step_state(&lead.id).gate_passed && lead.gate != Gate::None {
             match self.pass_gate(operator, lead, index, total).await? {
                 GateOutcome::Approved => {}
                 GateOutcome::Skipped => {

@@ -304,8 +304,14 @@ impl Run {
         self.record(Event::RunInterrupted { user: os_user() })
     }
 
+    /// A copy of the whole state (with every call): for a front end's first view.
     pub fn state(&self) -> RunState {
         self.recorder.state()
+    }
+
+    /// One step's state, without copying the rest.
+    pub fn step_state(&self, id: &str) -> crate::journal::StepState {
+        self.recorder.read(|s| s.step(id))
     }
 
     /// What a front end shows: the run as journaled so far (secret inputs as markers).
@@ -365,7 +371,7 @@ impl Run {
                 Ready::Abort => return self.finish(RunStatus::Aborted),
                 Ready::Run => {}
             }
-            if !self.state().step(&step.id).gate_passed && step.gate != Gate::None {
+            if !self.step_state(&step.id).gate_passed && step.gate != Gate::None {
                 match self.pass_gate(operator, step, index - 1, total).await? {
                     GateOutcome::Approved => {}
                     GateOutcome::Skipped => continue,
@@ -381,14 +387,14 @@ impl Run {
                 return self.finish(end);
             }
         }
-        let any_failed = self.state().steps.values().any(|s| s.status == StepStatus::Failed);
+        let any_failed = self.recorder.read(|s| s.steps.values().any(|s| s.status == StepStatus::Failed));
         self.finish(if any_failed { RunStatus::Failed } else { RunStatus::Succeeded })
     }
 
     /// Before a step runs: a failure from before this drive (each step is prepared once) gets
     /// a decision, and `when` may skip it.
     async fn prepare<O: Operator>(&self, operator: &mut O, step: &Step) -> Result<Ready, EngineError> {
-        let st = self.state().step(&step.id);
+        let st = self.step_state(&step.id);
         let failed_before = st.status == StepStatus::Failed;
         if st.status.is_final() && !failed_before {
             return Ok(Ready::Done);
@@ -444,8 +450,9 @@ impl Run {
     }
 
     fn outputs_lookup(&self) -> impl Fn(&str, &str) -> Option<Value> + '_ {
-        let state = self.state();
-        move |step: &str, output: &str| state.steps.get(step).and_then(|s| s.outputs.get(output)).cloned()
+        let outputs: IndexMap<String, IndexMap<String, Value>> =
+            self.recorder.read(|s| s.steps.iter().map(|(id, st)| (id.clone(), st.outputs.clone())).collect());
+        move |step: &str, output: &str| outputs.get(step).and_then(|o| o.get(output)).cloned()
     }
 
     async fn pass_gate<O: Operator>(
