@@ -34,11 +34,6 @@ impl SubId {
             _ => SubId::step(text),
         }
     }
-
-    /// Another part of the same resource.
-    pub fn sibling(&self, part: impl Into<String>) -> SubId {
-        SubId { resource: self.resource.clone(), part: part.into() }
-    }
 }
 
 impl fmt::Display for SubId {

@@ -121,11 +121,6 @@ impl RunState {
         self.calls.iter().find(|c| c.mutating)
     }
 
-    /// True when some mutating call was sent (or may have been): the run has changed AWS.
-    pub fn changed_anything(&self) -> bool {
-        self.first_change().is_some()
-    }
-
     /// Applies one entry.
     pub fn apply(&mut self, entry: &Entry) {
         if self.started_at.is_none() {
