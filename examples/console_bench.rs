@@ -3,13 +3,13 @@
 //! `cargo run --example console_bench`; `scripts/console-bench` measures the real binary
 //! (first frame, idle CPU, memory, AWS calls per poll round) around it.
 
-use pilotlight::aws::status::ResourceStatus;
+use pilotlight::aws::resource_status::ResourceStatus;
 use pilotlight::console::app::App;
 use pilotlight::console::keymap::Keymap;
 use pilotlight::console::render;
 use pilotlight::console::theme::Theme;
 use pilotlight::engine::poller::Resources;
-use pilotlight::engine::snapshot::Snapshot;
+use pilotlight::engine::run_view::RunView;
 use pilotlight::journal::{CallOutcome, Entry, Event, StepStatus, SubPhase};
 use pilotlight::runbook::Side;
 use ratatui::Terminal;
@@ -46,7 +46,7 @@ fn main() {
         &pilotlight::actions::REGISTRY,
     )
     .expect("the generated runbook loads");
-    let mut snap = Snapshot::new("big-run", &loaded, &Default::default());
+    let mut view = RunView::new("big-run", &loaded, &Default::default());
     let mut seq = 0;
     let mut entry = |event| {
         seq += 1;
@@ -54,16 +54,16 @@ fn main() {
     };
     // Half the steps done, one running with sub-steps and 400 calls.
     for i in 0..100 {
-        snap.apply(&entry(Event::StepStatus { step: format!("s{i}"), status: StepStatus::Succeeded, reason: None }));
+        view.apply(&entry(Event::StepStatus { step: format!("s{i}"), status: StepStatus::Succeeded, reason: None }));
     }
-    snap.apply(&entry(Event::ActionStarted {
+    view.apply(&entry(Event::ActionStarted {
         step: "s100".into(),
         action: "check.resource".into(),
         attempt: 1,
         params: serde_json::Value::Null,
     }));
     for k in 0..8 {
-        snap.apply(&entry(Event::SubStep {
+        view.apply(&entry(Event::SubStep {
             step: "s100".into(),
             name: pilotlight::journal::SubId::step(format!("part-{k}")),
             attempt: 1,
@@ -72,7 +72,7 @@ fn main() {
         }));
     }
     for k in 0..400 {
-        snap.apply(&entry(Event::AwsCall {
+        view.apply(&entry(Event::AwsCall {
             step: "s100".into(),
             sub: None,
             service: "ec2".into(),
@@ -96,7 +96,7 @@ fn main() {
         }
     }
     let (keys, _) = Keymap::load(None);
-    let app = App::new(snap, resources, keys, Theme { color: true });
+    let app = App::new(view, resources, keys, Theme { color: true });
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
     for _ in 0..20 {
         terminal.draw(|f| render::draw(f, &app)).unwrap();

@@ -1,7 +1,8 @@
 //! `check.resource`: read, assert or wait for a property of a declared resource.
 
 use super::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
-use crate::aws::status::{self, ResourceStatus};
+use crate::aws::resource_read;
+use crate::aws::resource_status::{self, ResourceStatus};
 use crate::aws::{ActionError, wait};
 use crate::runbook::yaml_tree::Seg;
 use crate::runbook::{ResourceType, Side};
@@ -89,7 +90,7 @@ impl Action for CheckParams {
             .get(&self.resource)
             .ok_or_else(|| ActionError::Failed(format!("unknown resource `{}`", self.resource)))?;
         let expected = self.expected();
-        let read = || async { status::read(cx.envs, cx.log, &self.resource, res, self.side).await };
+        let read = || async { resource_read::read_one(cx.envs, cx.log, &self.resource, res, self.side).await };
         let matches = |v: &str| expected.as_ref().is_none_or(|e| e.iter().any(|x| x == v));
         let (s, value) = if self.wait && !cx.dry_run {
             wait::until(cx.pauses.first_poll, cx.pauses.max_poll, cx.timeout, || async {
@@ -153,7 +154,7 @@ impl CheckParams {
             Property::Exists => s.exists.to_string(),
             Property::Status => s.status.clone().unwrap_or_else(|| if s.exists { "unknown" } else { "absent" }.into()),
             Property::PointsTo => match cx.runbook.resources.get(&self.resource) {
-                Some(res) => status::points_to(res, s.status.as_deref().unwrap_or("")).to_string(),
+                Some(res) => resource_status::points_to(res, s.status.as_deref().unwrap_or("")).to_string(),
                 None => "neither".to_string(),
             },
         }

@@ -233,8 +233,8 @@ pub struct ActionCx<'a> {
     /// Resources at once when the step does not say (`--max-parallel`, the runbook's
     /// `max_parallel`, else 4).
     pub max_parallel: usize,
-    /// How long waits pause between polls (see [`crate::engine::pauses`]).
-    pub pauses: crate::engine::pauses::Pauses,
+    /// How long waits pause between polls (see [`crate::pauses`]).
+    pub pauses: crate::pauses::Pauses,
 }
 
 fn default_primary() -> String {

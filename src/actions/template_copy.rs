@@ -66,12 +66,12 @@ impl RunTemplate {
         std::fs::create_dir_all(dir).map_err(failed)?;
         // Written whole under another name, then renamed: a kill mid-write leaves no torn copy.
         let partial = self.copy.with_extension("partial");
-        crate::engine::store::write_durably(&partial, &self.body).map_err(failed)?;
+        crate::durable::write(&partial, &self.body).map_err(failed)?;
         std::fs::rename(&partial, &self.copy).map_err(failed)?;
-        crate::engine::store::sync_dir(dir).map_err(failed)?;
+        crate::durable::sync_dir(dir).map_err(failed)?;
         // The new directories' entries too, up to the run directory.
         for parent in dir.ancestors().skip(1).take(2) {
-            crate::engine::store::sync_dir(parent).map_err(failed)?;
+            crate::durable::sync_dir(parent).map_err(failed)?;
         }
         Ok(())
     }

@@ -6,8 +6,8 @@ pub mod dns;
 pub mod envs;
 pub mod no_resend;
 pub mod ops;
-pub mod status;
-pub mod status_batch;
+pub mod resource_read;
+pub mod resource_status;
 pub mod wait;
 
 pub use envs::{AwsEnvs, ConnectOptions};

@@ -218,8 +218,8 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
 }
 
 /// The run's pauses (`PILOTLIGHT_PAUSE_SCALE`); a value that is not a factor is invalid input.
-fn pauses() -> Result<crate::engine::pauses::Pauses, u8> {
-    crate::engine::pauses::Pauses::from_env().map_err(|e| {
+fn pauses() -> Result<crate::pauses::Pauses, u8> {
+    crate::pauses::Pauses::from_env().map_err(|e| {
         eprintln!("{e}");
         INVALID
     })
@@ -291,8 +291,8 @@ async fn status(path: &Path, vars: &Vars, connect: &Connect, state_dir: &Path) -
         }
     };
     let envs = std::sync::Arc::new(crate::aws::AwsEnvs::new(envs, connect));
-    let rows = crate::engine::status::snapshot(&loaded.runbook, envs).await;
-    let cell = |s: &Option<crate::engine::status::SideStatus>| match s {
+    let rows = crate::engine::resource_table::read_all(&loaded.runbook, envs).await;
+    let cell = |s: &Option<crate::engine::resource_table::SideStatus>| match s {
         None => "-".to_string(),
         Some(Ok(st)) if !st.exists => "absent".to_string(),
         Some(Ok(st)) => st.status.clone().unwrap_or_else(|| "present".into()),

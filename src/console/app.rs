@@ -1,4 +1,4 @@
-//! The console's state: the run snapshot and resource panels it was sent, what the operator is
+//! The console's state: the run view and resource panels it was sent, what the operator is
 //! looking at, and the decision the engine waits for. Drawing reads it; keys and messages change
 //! it; nothing here calls AWS.
 
@@ -6,7 +6,7 @@ use super::keymap::Keymap;
 use super::msg::{FailureAsk, GateAsk, Msg};
 use super::theme::Theme;
 use crate::engine::poller::Resources;
-use crate::engine::snapshot::Snapshot;
+use crate::engine::run_view::RunView;
 use crate::engine::{FailureAnswer, GateAnswer};
 use crate::journal::RunStatus;
 use crate::runbook::Gate;
@@ -75,7 +75,7 @@ pub enum Exit {
 }
 
 pub struct App {
-    pub snap: Snapshot,
+    pub view: RunView,
     pub resources: Resources,
     pub theme: Theme,
     pub keymap: Keymap,
@@ -128,9 +128,9 @@ pub struct Limits {
 }
 
 impl App {
-    pub fn new(snap: Snapshot, resources: Resources, keymap: Keymap, theme: Theme) -> App {
+    pub fn new(view: RunView, resources: Resources, keymap: Keymap, theme: Theme) -> App {
         App {
-            snap,
+            view,
             resources,
             theme,
             keymap,
@@ -157,8 +157,8 @@ impl App {
 
     /// The step shown in the centre.
     pub fn shown_step(&self) -> usize {
-        let pending = self.pending.as_ref().and_then(|p| self.snap.step_index(p.step()));
-        self.selected.or(pending).unwrap_or_else(|| self.snap.current()).min(self.snap.steps.len().saturating_sub(1))
+        let pending = self.pending.as_ref().and_then(|p| self.view.step_index(p.step()));
+        self.selected.or(pending).unwrap_or_else(|| self.view.current()).min(self.view.steps.len().saturating_sub(1))
     }
 
     /// Whether the decision waiting is a type-to-confirm gate (its dialog is a text field).
@@ -177,7 +177,7 @@ impl App {
         self.dirty = true;
         match msg {
             Msg::Entry(entry) => {
-                self.snap.apply(&entry);
+                self.view.apply(&entry);
                 self.pace(matches!(entry.event, crate::journal::Event::ActionFinished { .. }));
             }
             Msg::Gate(ask, reply) => self.ask(Pending::Gate(ask, reply)),
@@ -213,9 +213,9 @@ impl App {
     /// Polls quickly while an action runs and slowly otherwise; reads at once when an action
     /// starts or ends (the resources it touched should not wait for the next turn).
     fn pace(&mut self, action_ended: bool) {
-        let running = self.snap.status == RunStatus::Running
-            && !self.snap.interrupted
-            && self.snap.steps.iter().any(|s| s.status == crate::journal::StepStatus::Running);
+        let running = self.view.status == RunStatus::Running
+            && !self.view.interrupted
+            && self.view.steps.iter().any(|s| s.status == crate::journal::StepStatus::Running);
         let Some(p) = &mut self.poll else { return };
         if running != p.running {
             p.running = running;
@@ -283,6 +283,6 @@ impl App {
 
     /// Whether the run is over (finished, or the driving process stopped it).
     pub fn run_over(&self) -> bool {
-        self.finished.is_some() || self.snap.status != RunStatus::Running || self.snap.interrupted
+        self.finished.is_some() || self.view.status != RunStatus::Running || self.view.interrupted
     }
 }

@@ -257,14 +257,14 @@ impl App {
     }
 
     fn pending_is_shown(&self) -> bool {
-        let shown = &self.snap.steps[self.shown_step()].id;
+        let shown = &self.view.steps[self.shown_step()].id;
         self.pending.as_ref().is_some_and(|p| p.step() == shown)
     }
 
     fn move_in_pane(&mut self, action: Action) {
         match self.pane {
             Pane::Steps => {
-                let last = self.snap.steps.len().saturating_sub(1);
+                let last = self.view.steps.len().saturating_sub(1);
                 let at = self.shown_step();
                 let to = match action {
                     Action::Up => at.saturating_sub(1),

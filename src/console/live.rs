@@ -8,7 +8,7 @@ use super::terminal::Guard;
 use super::theme::Theme;
 use crate::engine::follow::Follower;
 use crate::engine::poller::{Poller, Resources};
-use crate::engine::snapshot::Snapshot;
+use crate::engine::run_view::RunView;
 use crate::engine::{EngineError, Run, RunStore, store};
 use crate::journal::RunStatus;
 use crossterm::event::EventStream;
@@ -67,9 +67,9 @@ pub fn observer(tx: Sender) -> crate::engine::Observer {
     })
 }
 
-fn app_for(snap: Snapshot, runbook: &crate::runbook::Runbook) -> App {
+fn app_for(view: RunView, runbook: &crate::runbook::Runbook) -> App {
     let (keys, problems) = Keymap::load(keys_file().as_deref());
-    let mut app = App::new(snap, Resources::new(runbook, poll_interval()), keys, Theme::from_env());
+    let mut app = App::new(view, Resources::new(runbook, poll_interval()), keys, Theme::from_env());
     if !problems.is_empty() {
         app.notice = Some(problems.join("; "));
     }
@@ -97,7 +97,7 @@ fn forward_signals(tx: Sender) {
 
 /// Drives `run` with the console as its operator until the operator leaves.
 pub async fn drive(run: Run, tx: Sender, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<Ended, EngineError> {
-    let mut app = app_for(run.snapshot()?, run.runbook());
+    let mut app = app_for(run.view()?, run.runbook());
     let envs = Arc::new(run.read_envs());
     let poll_tx = tx.clone();
     let poller = Poller::spawn(run.runbook(), envs, poll_interval(), move |r| {
@@ -141,9 +141,9 @@ pub async fn watch(store: &RunStore, id: &str, connect: Option<crate::aws::Conne
     let mut follower = Follower::new(journal);
     let entries = follower.poll()?;
     let (loaded, inputs, recorded) = store::load_run_copy(&dir, &entries)?;
-    let mut snap = Snapshot::new(id, &loaded, &inputs);
-    entries.iter().for_each(|e| snap.apply(e));
-    let mut app = app_for(snap, &loaded.runbook);
+    let mut view = RunView::new(id, &loaded, &inputs);
+    entries.iter().for_each(|e| view.apply(e));
+    let mut app = app_for(view, &loaded.runbook);
     app.read_only = true;
     let (tx, mut rx) = channel();
     let envs = crate::engine::plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;

@@ -1,5 +1,5 @@
 //! The full-screen console: a second front end over the engine (the line mode in `cli` is the
-//! other). It renders a [`Snapshot`](crate::engine::snapshot::Snapshot) brought up to date by
+//! other). It renders a [`RunView`](crate::engine::run_view::RunView) brought up to date by
 //! journal entries it receives over a channel, shows live resource panels from the poller, and
 //! sends the operator's decisions back through the engine's [`Operator`](crate::engine::Operator)
 //! interface, which journals them exactly as in line mode.

@@ -7,10 +7,10 @@ use super::keymap::Keymap;
 use super::msg::{FailureAsk, GateAsk, Msg};
 use super::render;
 use super::theme::Theme;
-use crate::aws::status::ResourceStatus;
+use crate::aws::resource_status::ResourceStatus;
 use crate::engine::poller::Resources;
-use crate::engine::snapshot::tests::{self as snapshot_tests, Feed, console_runbook, inputs};
-use crate::engine::snapshot::{Snapshot, parse_ts};
+use crate::engine::run_view::tests::{self as view_tests, Feed, console_runbook, inputs};
+use crate::engine::run_view::{RunView, parse_ts};
 use crate::engine::{FailureAnswer, GateAnswer};
 use crate::journal::{CallOutcome, Event, StepStatus, SubId, SubPhase};
 use crate::runbook::{Gate, Side};
@@ -25,10 +25,10 @@ const RUN_ID: &str = "console-20261122-120000-abcd";
 
 fn app() -> App {
     let loaded = console_runbook();
-    let snap = Snapshot::new(RUN_ID, &loaded, &inputs());
+    let view = RunView::new(RUN_ID, &loaded, &inputs());
     let resources = Resources::new(&loaded.runbook, Duration::from_secs(5));
     let (keys, _) = Keymap::load(None);
-    let mut app = App::new(snap, resources, keys, Theme { color: false });
+    let mut app = App::new(view, resources, keys, Theme { color: false });
     app.now = parse_ts("2026-11-22T12:02:00.000Z").unwrap();
     // Keys in these tests come one after another at once; the guard has its own test.
     app.decision_delay = Duration::ZERO;
@@ -36,7 +36,7 @@ fn app() -> App {
 }
 
 fn started(app: &mut App, feed: &mut Feed) {
-    for e in [snapshot_tests::started(), snapshot_tests::primary_checked()] {
+    for e in [view_tests::started(), view_tests::primary_checked()] {
         app.on_msg(Msg::Entry(feed.entry(e)));
     }
 }
@@ -61,13 +61,13 @@ fn typed(app: &mut App, text: &str) {
 
 /// Opens the gate of step `index` as the engine would ask for it.
 fn ask_gate(app: &mut App, feed: &mut Feed, index: usize) -> oneshot::Receiver<GateAnswer> {
-    let step = app.snap.steps[index].clone();
+    let step = app.view.steps[index].clone();
     status(app, feed, &step.id, StepStatus::AwaitingGate);
     let (reply, answer) = oneshot::channel();
     let ask = GateAsk {
         step: step.id.clone(),
         index,
-        total: app.snap.steps.len(),
+        total: app.view.steps.len(),
         title: step.title.clone(),
         gate: step.gate.clone(),
         instructions: step.instructions.clone(),
@@ -253,7 +253,7 @@ fn action_running_with_sub_steps() {
     let mut app = app();
     running_flip(&mut app, &mut Feed(0));
     with_resources(&mut app);
-    let flip = &app.snap.steps[2];
+    let flip = &app.view.steps[2];
     assert_eq!(flip.gate, Gate::TypeToConfirm("app.example.internal.".into()));
     insta::assert_snapshot!(screen(&app, 140, 34));
 }
@@ -466,11 +466,11 @@ fn a_failback_acts_from_recovery_into_primary_and_a_deploy_where_it_is_told() {
     use super::render::current::where_it_acts;
     let mut app = app();
     started(&mut app, &mut Feed(0));
-    let failback = where_it_acts(&app.snap, "ec2.failback", None).unwrap();
+    let failback = where_it_acts(&app.view, "ec2.failback", None).unwrap();
     assert!(failback.starts_with("in recovery (") && failback.contains(" → primary ("), "{failback}");
-    let deploy = where_it_acts(&app.snap, "cloudformation.deploy", None).unwrap();
+    let deploy = where_it_acts(&app.view, "cloudformation.deploy", None).unwrap();
     assert!(deploy.starts_with("in primary (") && !deploy.contains('→'), "{deploy}");
     let named = serde_json::json!({ "environment": "recovery" });
-    let there = where_it_acts(&app.snap, "cloudformation.deploy", Some(&named)).unwrap();
+    let there = where_it_acts(&app.view, "cloudformation.deploy", Some(&named)).unwrap();
     assert!(there.starts_with("in recovery (") && !there.contains('→'), "{there}");
 }

@@ -18,7 +18,7 @@ impl Follower {
     }
 
     /// The entries appended since the last call. A line that does not parse is passed over
-    /// (the entries carry sequence numbers; the snapshot ignores any it has seen).
+    /// (the entries carry sequence numbers; the run view ignores any it has seen).
     pub fn poll(&mut self) -> Result<Vec<Entry>, JournalError> {
         let io = |source| JournalError::Io { path: self.path.clone(), source };
         let mut file = std::fs::File::open(&self.path).map_err(io)?;

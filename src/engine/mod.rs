@@ -8,13 +8,12 @@ pub mod follow;
 mod group;
 mod guard;
 pub mod operator;
-pub mod pauses;
 pub mod plan;
 pub mod poller;
 pub mod recorder;
+pub mod resource_table;
+pub mod run_view;
 pub mod secrets;
-pub mod snapshot;
-pub mod status;
 pub mod store;
 
 pub use operator::{FailureAnswer, FailureRequest, GateAnswer, GateRequest, Operator};
@@ -65,7 +64,7 @@ pub struct RunOptions {
     pub connect: ConnectOptions,
     /// `--max-parallel`: overrides the runbook's `max_parallel`.
     pub max_parallel: Option<usize>,
-    pub pauses: pauses::Pauses,
+    pub pauses: crate::pauses::Pauses,
 }
 
 /// A run in progress (new or resumed).
@@ -81,7 +80,7 @@ pub struct Run {
     secrets: Secrets,
     /// Steps of a group at once, and the default resources at once within a failback step.
     max_parallel: usize,
-    pauses: pauses::Pauses,
+    pauses: crate::pauses::Pauses,
     _lock: RunLock,
 }
 
@@ -96,7 +95,7 @@ pub struct ResumeOptions {
     pub secrets: Vec<(String, String)>,
     /// `--max-parallel`: overrides the runbook's `max_parallel`.
     pub max_parallel: Option<usize>,
-    pub pauses: pauses::Pauses,
+    pub pauses: crate::pauses::Pauses,
 }
 
 /// Whether a step still has work to do.
@@ -199,7 +198,7 @@ impl Run {
             .create(&loaded.runbook.name)
             .map_err(|source| EngineError::Io { context: "cannot create the run directory".into(), source })?;
         let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
-        store::write_durably(&dir.join(store::RUNBOOK_FILE), &loaded.source).map_err(|source| EngineError::Io {
+        crate::durable::write(&dir.join(store::RUNBOOK_FILE), &loaded.source).map_err(|source| EngineError::Io {
             context: format!("cannot copy the runbook into {}", dir.display()),
             source,
         })?;
@@ -315,12 +314,12 @@ impl Run {
     }
 
     /// What a front end shows: the run as journaled so far (secret inputs as markers).
-    pub fn snapshot(&self) -> Result<snapshot::Snapshot, EngineError> {
+    pub fn view(&self) -> Result<run_view::RunView, EngineError> {
         let shown = Secrets::journaled_inputs(&self.loaded.runbook, &self.inputs);
-        let mut snap = snapshot::Snapshot::new(&self.id, &self.loaded, &shown);
+        let mut view = run_view::RunView::new(&self.id, &self.loaded, &shown);
         let (entries, _) = crate::journal::read_entries(&self.dir.join(store::JOURNAL_FILE))?;
-        entries.iter().for_each(|e| snap.apply(e));
-        Ok(snap)
+        entries.iter().for_each(|e| view.apply(e));
+        Ok(view)
     }
 
     pub fn runbook(&self) -> &crate::runbook::Runbook {

@@ -11,9 +11,6 @@ use crate::runbook::Runbook;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-/// Secrets shorter than this could match ordinary text everywhere; they are refused.
-pub const MIN_SECRET_LEN: usize = 6;
-
 /// The secret values of a run, longest first (so a secret containing another is replaced whole).
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {

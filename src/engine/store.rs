@@ -62,7 +62,7 @@ impl RunStore {
             match std::fs::create_dir(&dir) {
                 Ok(()) => {
                     // The new directory's entry in `runs/` survives a power cut.
-                    sync_dir(&self.root)?;
+                    crate::durable::sync_dir(&self.root)?;
                     return Ok((id, dir));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -164,21 +164,4 @@ pub fn load_run_copy(
     let loaded = crate::runbook::load_for_resume(&copy, Path::new(base_dir), &source, &crate::actions::REGISTRY)?;
     let connect = crate::aws::ConnectOptions { endpoint_url: endpoint_url.clone(), sandbox_credentials: *sandbox };
     Ok((loaded, inputs.clone(), connect))
-}
-
-/// Writes `text` to `path` and makes it durable (the file, then its directory's entry).
-pub fn write_durably(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    match path.parent() {
-        Some(dir) => sync_dir(dir),
-        None => Ok(()),
-    }
-}
-
-/// Flushes a directory's entries to disk.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }

@@ -42,7 +42,7 @@ impl Journal {
         let file = OpenOptions::new().create_new(true).append(true).open(path).map_err(io_err(path))?;
         // The new file's directory entry must survive a power loss too.
         if let Some(dir) = path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
+            crate::durable::sync_dir(dir).map_err(io_err(dir))?;
         }
         Ok(Journal { path: path.to_path_buf(), file, next_seq: 1, failed: false, answers: 0 })
     }

@@ -108,9 +108,13 @@ pub fn scrub(spec: &InputSpec, message: &str, raw: &str) -> String {
     out
 }
 
+/// Secrets shorter than this could match ordinary text everywhere, so redacting them would
+/// garble the journal; a runbook input rule, enforced when the value is given.
+pub const MIN_SECRET_LEN: usize = 6;
+
 /// A secret too short to redact safely (it would match ordinary text) is refused.
 pub fn check_secret_len(spec: &InputSpec, value: &Value) -> Result<(), String> {
-    let min = crate::engine::secrets::MIN_SECRET_LEN;
+    let min = MIN_SECRET_LEN;
     let too_short = |v: &Value| v.as_str().is_some_and(|s| s.chars().count() < min);
     if spec.secret && (too_short(value) || value.as_array().is_some_and(|a| a.iter().any(too_short))) {
         return Err(format!("a secret must be at least {min} characters (shorter ones cannot be redacted safely)"));

@@ -43,7 +43,7 @@ pub fn pilotlight(state: &Path) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         // The engine's pauses (2 s after an unanswered call, 500 ms before a retry, 200 ms
         // before a wait's second poll) at a hundredth: moto finishes everything at once.
-        .env(pilotlight::engine::pauses::PAUSE_SCALE_ENV, "0.01")
+        .env(pilotlight::pauses::PAUSE_SCALE_ENV, "0.01")
         .current_dir(repo());
     c
 }

@@ -14,7 +14,7 @@
 
 use super::dynamodb::reads::find_backup;
 use super::ec2::reads::{ebs_devices, find_snapshot, instance as ec2_instance, state_of};
-use super::ec2::{Snap as Ec2Snap, ours as ec2_ours, tag_spec as ec2_tag_spec};
+use super::ec2::{EbsSnapshot, ours as ec2_ours, tag_spec as ec2_tag_spec};
 use super::rds::keep::describe;
 use super::rds::snapshots::{Kind, RecoveryPoint};
 use super::rds::{made_id, wait_status};
@@ -153,7 +153,7 @@ impl One<'_, '_> {
                 Ok((inst.instance_id().unwrap_or_default().to_string(), ebs_devices(&inst)))
             })
             .await?;
-        let snaps: IndexMap<String, Ec2Snap> = cx
+        let snaps: IndexMap<String, EbsSnapshot> = cx
             .sub(&self.sub_name("snapshot-final"), json!({ "instance": inst_id, "volumes": devices }), |_| async {
                 let mut out = IndexMap::new();
                 for (device, volume) in &devices {
@@ -167,7 +167,7 @@ impl One<'_, '_> {
                         cx.log.note(format!("dry run: would snapshot {volume} ({device}) of {inst_id}"))?;
                         out.insert(
                             device.clone(),
-                            Ec2Snap { snapshot_id: format!("snap-(dry run {device})"), started: None },
+                            EbsSnapshot { snapshot_id: format!("snap-(dry run {device})"), started: None },
                         );
                         continue;
                     }
@@ -187,7 +187,7 @@ impl One<'_, '_> {
                         made.start_time().and_then(|t| t.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime).ok());
                     out.insert(
                         device.clone(),
-                        Ec2Snap { snapshot_id: made.snapshot_id().unwrap_or_default().into(), started },
+                        EbsSnapshot { snapshot_id: made.snapshot_id().unwrap_or_default().into(), started },
                     );
                 }
                 Ok(out)

@@ -4,7 +4,7 @@
 use super::markdown;
 use super::text::{clock, cut, time_of_day};
 use crate::console::app::{App, Pane};
-use crate::engine::snapshot::{Snapshot, StepView};
+use crate::engine::run_view::{RunView, StepView};
 use crate::journal::CallOutcome;
 use crate::runbook::Gate;
 use ratatui::Frame;
@@ -15,8 +15,8 @@ use serde_json::Value;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let i = app.shown_step();
-    let Some(step) = app.snap.steps.get(i) else { return };
-    let block = super::pane_block(app, Pane::Current, format!("Step {} of {}", i + 1, app.snap.steps.len()));
+    let Some(step) = app.view.steps.get(i) else { return };
+    let block = super::pane_block(app, Pane::Current, format!("Step {} of {}", i + 1, app.view.steps.len()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let lines = lines(app, step, inner.width as usize, (inner.height + app.scroll) as usize);
@@ -40,7 +40,7 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
     if step.attempts > 0 {
         state.push(Span::raw(format!(" · attempt {}", step.attempts)));
     }
-    if let Some(e) = step.elapsed(app.snap.clock(app.now)) {
+    if let Some(e) = step.elapsed(app.view.clock(app.now)) {
         state.push(Span::raw(format!(" · {}", clock(e))));
     }
     if let Some(d) = &step.decision {
@@ -72,7 +72,7 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
                 Span::styled(action.clone(), t.accent()),
                 Span::styled(format!("  {what}"), style),
             ]));
-            if let Some(w) = where_it_acts(&app.snap, action, step.params.as_ref()) {
+            if let Some(w) = where_it_acts(&app.view, action, step.params.as_ref()) {
                 out.push(Line::from(Span::styled(format!("  {w}"), style)));
             }
             if let Some(Value::Object(params)) = &step.params {
@@ -105,7 +105,7 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
         out.extend(super::text_lines(l, t.dim(), "  │ "));
     }
     let calls: Vec<_> =
-        app.snap.calls().of_step(&step.id).filter(|c| matches_filter(&app.filter, &c.operation, &c.target)).collect();
+        app.view.calls().of_step(&step.id).filter(|c| matches_filter(&app.filter, &c.operation, &c.target)).collect();
     if !calls.is_empty() {
         let filtered = if app.filter.is_empty() { String::new() } else { format!(", filter `{}`", app.filter) };
         out.push(Line::from(Span::styled(format!("AWS calls ({}{filtered}), latest first", calls.len()), t.title())));
@@ -146,7 +146,7 @@ fn gate_line(app: &App, gate: &Gate) -> Line<'static> {
 }
 
 /// Which environments (account, region) an action acts in.
-pub(crate) fn where_it_acts(snap: &Snapshot, action: &str, params: Option<&Value>) -> Option<String> {
+pub(crate) fn where_it_acts(view: &RunView, action: &str, params: Option<&Value>) -> Option<String> {
     if action == "exec" {
         return Some("a local command".into());
     }
@@ -161,7 +161,7 @@ pub(crate) fn where_it_acts(snap: &Snapshot, action: &str, params: Option<&Value
         None => vec!["primary"],
     };
     let describe = |name: &str| {
-        let e = snap.header.envs.iter().find(|e| e.name == name);
+        let e = view.header.envs.iter().find(|e| e.name == name);
         let account = e.and_then(|e| e.account.clone().or(e.expected.clone())).unwrap_or_else(|| "account ?".into());
         let region = e.map(|e| e.region.clone()).unwrap_or_default();
         format!("{name} (account {account}, {region})")

@@ -104,7 +104,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             " Abort the run? ".into(),
             vec![Line::raw(format!(
                 "Stops here; `pilotlight resume {}` continues later. {} yes · {} no",
-                app.snap.header.run_id,
+                app.view.header.run_id,
                 k(Action::Approve),
                 k(Action::Back)
             ))],
@@ -114,7 +114,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             " Quit? ".into(),
             vec![
                 Line::raw("Close the console. A run still going stops where it is and stays resumable:"),
-                Line::from(Span::styled(format!("  pilotlight resume {}", app.snap.header.run_id), t.accent())),
+                Line::from(Span::styled(format!("  pilotlight resume {}", app.view.header.run_id), t.accent())),
                 Line::raw(format!("{} quit · {} stay", k(Action::Approve), k(Action::Back))),
             ],
             72,
@@ -132,7 +132,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             (" Help ".into(), lines, 76)
         }
         Dialog::Output { step, scroll } => {
-            let Some(s) = app.snap.steps.get(*step) else { return };
+            let Some(s) = app.view.steps.get(*step) else { return };
             let mut lines = current::lines(app, s, body.width as usize, usize::MAX);
             if !s.log.is_empty() {
                 lines.push(Line::from(Span::styled("Log", t.title())));

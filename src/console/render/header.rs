@@ -2,7 +2,7 @@
 
 use super::text::{clock, target};
 use crate::console::app::App;
-use crate::engine::snapshot::RunMode;
+use crate::engine::run_view::RunMode;
 use crate::journal::RunStatus;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -11,7 +11,7 @@ use ratatui::widgets::Paragraph;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let h = &app.snap.header;
+    let h = &app.view.header;
     let mode_style = match h.mode {
         RunMode::Live => t.bad(),
         RunMode::Sandbox => t.ok(),
@@ -21,7 +21,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         (RunMode::Endpoint, Some(url)) => format!("ENDPOINT {url}"),
         (m, _) => m.as_str().to_string(),
     };
-    let state = match (app.snap.status, app.snap.interrupted) {
+    let state = match (app.view.status, app.view.interrupted) {
         (RunStatus::Running, true) => ("stopped (resumable)", t.warn()),
         (RunStatus::Running, false) => ("running", t.accent()),
         (RunStatus::Succeeded, _) => ("succeeded", t.ok()),
@@ -29,7 +29,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         (RunStatus::Aborted, _) => ("aborted (resumable)", t.warn()),
         (RunStatus::Abandoned, _) => ("abandoned", t.dim()),
     };
-    let rto = match (app.snap.rto_elapsed(app.now), h.rto_target) {
+    let rto = match (app.view.rto_elapsed(app.now), h.rto_target) {
         (Some(e), Some(goal)) => {
             let style = if e > goal { t.bad() } else { t.ok() };
             Span::styled(format!("RTO {} / {}", clock(e), target(goal)), style)

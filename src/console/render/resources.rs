@@ -114,11 +114,11 @@ fn side_lines(app: &App, row: &ResourceView, side: Option<&SideView>, with_error
             let style = status_style(app, &word);
             out.push((format!("{word}{}", suffix(&refreshed)), style));
             for (k, v) in s.details.iter().filter(|(k, _)| k != "points to") {
-                out.push(match (k.as_str(), crate::engine::snapshot::parse_ts(v)) {
+                out.push(match (k.as_str(), crate::engine::run_view::parse_ts(v)) {
                     // The age of the latest recovery point, against the RPO target.
                     ("recovery point", Some(at)) => {
                         let old = app.now.duration_since(at).unwrap_or_default();
-                        match app.snap.header.rpo_target {
+                        match app.view.header.rpo_target {
                             Some(rpo) if old > rpo => {
                                 (format!("recovery point {} old > RPO", age(at, app.now)), t.bad())
                             }

@@ -16,18 +16,18 @@ const KEEP_DONE: usize = 3;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let snap = &app.snap;
-    let done = snap.steps.iter().filter(|s| s.status.is_final()).count();
-    let block = super::pane_block(app, Pane::Steps, format!("Steps {done}/{}", snap.steps.len()));
+    let view = &app.view;
+    let done = view.steps.iter().filter(|s| s.status.is_final()).count();
+    let block = super::pane_block(app, Pane::Steps, format!("Steps {done}/{}", view.steps.len()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = inner.width as usize;
     let shown = app.shown_step();
     let mut lines: Vec<Line> = Vec::new();
     let mut shown_line = 0;
-    for (i, step) in snap.steps.iter().enumerate() {
+    for (i, step) in view.steps.iter().enumerate() {
         let (sym, word, style) = t.step_short(step.status);
-        let elapsed = step.elapsed(snap.clock(app.now)).map(clock).unwrap_or_default();
+        let elapsed = step.elapsed(view.clock(app.now)).map(clock).unwrap_or_default();
         let head = format!("{sym} {word:<7} {:>2}. ", i + 1);
         let room = width.saturating_sub(head.chars().count() + elapsed.len() + 1);
         let title = cut(&step.title, room);
@@ -65,7 +65,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 let took = match (sub.started_at, sub.finished_at) {
                     (Some(a), Some(b)) => b.duration_since(a).ok().map(clock).unwrap_or_default(),
                     (Some(a), None) if sub.phase != SubPhase::Done => {
-                        snap.clock(app.now).duration_since(a).ok().map(clock).unwrap_or_default()
+                        view.clock(app.now).duration_since(a).ok().map(clock).unwrap_or_default()
                     }
                     _ => String::new(),
                 };

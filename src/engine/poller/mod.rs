@@ -1,6 +1,6 @@
 //! Live resource status for the console, in gitui's shape (fetch, last result, pending flag,
 //! notification): one background task per resource type and side, each with at most one
-//! request in flight, reading all of its resources at once ([`status_batch::read_many`]),
+//! request in flight, reading all of its resources at once ([`resource_read::read_many`]),
 //! backing off when polls fail or are throttled. Nothing here runs on the draw or input path:
 //! the front end gets a copy of the whole picture through its `notify` callback.
 
@@ -8,7 +8,7 @@ mod view;
 
 pub use view::{ResourceView, Resources, SideView};
 
-use crate::aws::{ActionError, AwsEnvs, Call, CallLog, status_batch};
+use crate::aws::{ActionError, AwsEnvs, Call, CallLog, resource_read};
 use crate::runbook::{Resource, ResourceType, Runbook, Side};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,7 +85,7 @@ impl Poller {
                     loop {
                         shared.in_flight.fetch_add(1, Ordering::Relaxed);
                         let log = Counting::default();
-                        let read = status_batch::read_many(&envs, &log, kind, side, &items).await;
+                        let read = resource_read::read_many(&envs, &log, kind, side, &items).await;
                         let ok = read.is_ok();
                         let throttled = read.as_ref().err().is_some_and(|e| e.to_string().contains("Throttl"));
                         let picture = shared.record(slot, side, &items, read, log.0.load(Ordering::Relaxed));
@@ -152,7 +152,7 @@ impl Shared {
         slot: usize,
         side: Side,
         items: &[(String, Resource)],
-        read: Result<status_batch::Reads, ActionError>,
+        read: Result<resource_read::Reads, ActionError>,
         calls: u32,
     ) -> Resources {
         let now = SystemTime::now();

@@ -1,7 +1,7 @@
 //! What the resource panels show: every declared resource, primary and recovery side by side,
 //! with when each side was last read and whether its poll is failing.
 
-use crate::aws::status::ResourceStatus;
+use crate::aws::resource_status::ResourceStatus;
 use crate::runbook::{ResourceType, Runbook, Side};
 use std::time::{Duration, SystemTime};
 

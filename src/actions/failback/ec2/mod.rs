@@ -89,7 +89,7 @@ struct Layout {
 
 /// A snapshot made or copied for one device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct Snap {
+pub(super) struct EbsSnapshot {
     pub(super) snapshot_id: String,
     /// When the recovery point was taken (RFC 3339).
     pub(super) started: Option<String>,
@@ -238,10 +238,10 @@ impl One<'_, '_> {
     }
 
     /// Snapshots every recovery volume (or finds the ones this run already made) and waits.
-    async fn snapshot_recovery(&self, l: &Layout) -> Result<IndexMap<String, Snap>, ActionError> {
+    async fn snapshot_recovery(&self, l: &Layout) -> Result<IndexMap<String, EbsSnapshot>, ActionError> {
         let cx = self.cx;
         let detail = json!({ "instance": l.recovery_instance, "volumes": l.sources.iter().map(|s| &s.volume_id).collect::<Vec<_>>() });
-        let snaps: IndexMap<String, Snap> = cx
+        let snaps: IndexMap<String, EbsSnapshot> = cx
             .sub(&self.sub_name("snapshot-recovery-volumes"), detail, |_| async {
                 let mut out = IndexMap::new();
                 for s in &l.sources {
@@ -263,7 +263,7 @@ impl One<'_, '_> {
                         ))?;
                         out.insert(
                             s.device.clone(),
-                            Snap { snapshot_id: format!("snap-(dry run {})", s.device), started: None },
+                            EbsSnapshot { snapshot_id: format!("snap-(dry run {})", s.device), started: None },
                         );
                         continue;
                     }
@@ -276,7 +276,7 @@ impl One<'_, '_> {
                     let made = mutate(cx.log, at(&s.volume_id, &l.recovery_region), req).await??;
                     out.insert(
                         s.device.clone(),
-                        Snap {
+                        EbsSnapshot {
                             snapshot_id: made.snapshot_id().unwrap_or_default().to_string(),
                             started: made.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
                         },
@@ -293,8 +293,8 @@ impl One<'_, '_> {
     async fn copy_to_primary(
         &self,
         l: &Layout,
-        snaps: &IndexMap<String, Snap>,
-    ) -> Result<IndexMap<String, Snap>, ActionError> {
+        snaps: &IndexMap<String, EbsSnapshot>,
+    ) -> Result<IndexMap<String, EbsSnapshot>, ActionError> {
         let cx = self.cx;
         if let Some(account) = &l.share_with {
             cx.sub(&self.sub_name("share-with-primary"), json!({ "account": account }), |_| async {
@@ -316,7 +316,7 @@ impl One<'_, '_> {
             })
             .await?;
         }
-        let copies: IndexMap<String, Snap> = cx
+        let copies: IndexMap<String, EbsSnapshot> = cx
             .sub(
                 &self.sub_name("copy-to-primary"),
                 json!({ "from": l.recovery_region, "to": l.primary_region }),
@@ -334,7 +334,7 @@ impl One<'_, '_> {
                             cx.log.note(format!("dry run: would copy {} to {}", snap.snapshot_id, l.primary_region))?;
                             out.insert(
                                 device.clone(),
-                                Snap {
+                                EbsSnapshot {
                                     snapshot_id: format!("snap-(dry run copy {device})"),
                                     started: snap.started.clone(),
                                 },
@@ -357,7 +357,7 @@ impl One<'_, '_> {
                         let made = mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req).await??;
                         out.insert(
                             device.clone(),
-                            Snap {
+                            EbsSnapshot {
                                 snapshot_id: made.snapshot_id().unwrap_or_default().to_string(),
                                 started: snap.started.clone(),
                             },
@@ -376,7 +376,7 @@ impl One<'_, '_> {
         part: &str,
         client: &Client,
         region: &str,
-        snaps: &IndexMap<String, Snap>,
+        snaps: &IndexMap<String, EbsSnapshot>,
     ) -> Result<(), ActionError> {
         let cx = self.cx;
         if cx.dry_run {
@@ -419,7 +419,7 @@ impl One<'_, '_> {
     async fn create_volumes(
         &self,
         l: &Layout,
-        copies: &IndexMap<String, Snap>,
+        copies: &IndexMap<String, EbsSnapshot>,
     ) -> Result<IndexMap<String, String>, ActionError> {
         let cx = self.cx;
         let volumes: IndexMap<String, String> = cx
@@ -470,8 +470,8 @@ impl One<'_, '_> {
     fn outputs(
         &self,
         l: &Layout,
-        snaps: &IndexMap<String, Snap>,
-        copies: &IndexMap<String, Snap>,
+        snaps: &IndexMap<String, EbsSnapshot>,
+        copies: &IndexMap<String, EbsSnapshot>,
         volumes: &IndexMap<String, String>,
     ) -> Value {
         let mut retained = Vec::new();

@@ -1,7 +1,7 @@
 //! The EC2 reads the failback makes: instances by id or Name tag, volumes, and what this run
 //! already made (found by its tags).
 
-use super::Snap;
+use super::EbsSnapshot;
 use crate::aws::{ActionError, CallLog, at, read};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::primitives::DateTimeFormat;
@@ -76,10 +76,10 @@ pub(in crate::actions::failback) async fn find_snapshot(
     client: &Client,
     region: &str,
     filters: Vec<Filter>,
-) -> Result<Option<Snap>, ActionError> {
+) -> Result<Option<EbsSnapshot>, ActionError> {
     let req = client.describe_snapshots().owner_ids("self").set_filters(Some(filters));
     let out = read(log, at("snapshots of this run", region), req).await??;
-    Ok(out.snapshots().iter().find(|s| s.state().is_none_or(|x| x.as_str() != "error")).map(|s| Snap {
+    Ok(out.snapshots().iter().find(|s| s.state().is_none_or(|x| x.as_str() != "error")).map(|s| EbsSnapshot {
         snapshot_id: s.snapshot_id().unwrap_or_default().to_string(),
         started: s.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
     }))

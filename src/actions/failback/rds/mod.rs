@@ -29,7 +29,7 @@ const MAX_ID: usize = 63;
 
 /// A snapshot (instance or cluster) this run made or copied.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Snap {
+pub struct DbSnapshot {
     pub id: String,
     pub arn: String,
     /// When the recovery point was taken (RFC 3339): the RPO reference.
@@ -37,8 +37,8 @@ pub struct Snap {
 }
 
 /// A snapshot as RDS reports it now.
-pub struct SnapNow {
-    pub snap: Snap,
+pub struct DbSnapshotNow {
+    pub snap: DbSnapshot,
     pub status: String,
     pub tags: IndexMap<String, String>,
 }

@@ -6,7 +6,7 @@
 //! only), `copy-to-primary`, `wait-primary-copy`. The snapshot names are deterministic
 //! ([`made_id`]) and tagged, so a resumed sub-step finds what it made before acting.
 
-use super::{Snap, SnapNow, is_ours, made_id, not_ours, or_none, tag_map, tags, time, wait_status};
+use super::{DbSnapshot, DbSnapshotNow, is_ours, made_id, not_ours, or_none, tag_map, tags, time, wait_status};
 use crate::actions::ActionCx;
 use crate::actions::failback::Retained;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
@@ -59,9 +59,9 @@ pub async fn describe(
     client: &Client,
     id: &str,
     region: &str,
-) -> Result<Option<SnapNow>, ActionError> {
-    let now = |arn: Option<&str>, created, status: Option<&str>, tags: &[Tag]| SnapNow {
-        snap: Snap { id: id.to_string(), arn: arn.unwrap_or_default().to_string(), created },
+) -> Result<Option<DbSnapshotNow>, ActionError> {
+    let now = |arn: Option<&str>, created, status: Option<&str>, tags: &[Tag]| DbSnapshotNow {
+        snap: DbSnapshot { id: id.to_string(), arn: arn.unwrap_or_default().to_string(), created },
         status: status.unwrap_or("unknown").to_string(),
         tags: tag_map(tags),
     };
@@ -110,7 +110,7 @@ impl RecoveryPoint<'_, '_> {
     }
 
     /// Both snapshots of a failback, kept, for the outputs.
-    pub fn retained(&self, snap: &Snap, copy: &Snap) -> Vec<Retained> {
+    pub fn retained(&self, snap: &DbSnapshot, copy: &DbSnapshot) -> Vec<Retained> {
         let source = if self.kind == Kind::Instance { "instance" } else { "cluster" };
         vec![
             self.kind.retained(
@@ -125,7 +125,7 @@ impl RecoveryPoint<'_, '_> {
 
     /// Returns the recovery snapshot and its copy in primary (whose `created` is the recovery
     /// point's time).
-    pub async fn take(&self) -> Result<(Snap, Snap), ActionError> {
+    pub async fn take(&self) -> Result<(DbSnapshot, DbSnapshot), ActionError> {
         let snap = self.snapshot("recovery").await?;
         let copy = self.copy_to_primary(&snap).await?;
         Ok((snap, copy))
@@ -143,12 +143,12 @@ impl RecoveryPoint<'_, '_> {
     /// Snapshots the recovery side (sub-steps `snapshot-LABEL` and `wait-LABEL-snapshot`; the
     /// snapshot is tagged stage `LABEL-snapshot`) and waits for it. Failback takes the
     /// `recovery` one; concluding the recovery takes a `final` one.
-    pub async fn snapshot(&self, label: &str) -> Result<Snap, ActionError> {
+    pub async fn snapshot(&self, label: &str) -> Result<DbSnapshot, ActionError> {
         let cx = self.cx;
         let (id, region) = (made_id(cx.run_id, self.name, label), self.recovery_region);
         let stage = format!("{label}-snapshot");
         let detail = json!({ "from": self.source, "snapshot": id });
-        let snap: Snap = cx
+        let snap: DbSnapshot = cx
             .sub(&self.sub_name(&format!("snapshot-{label}")), detail, |_| async {
                 if let Some(now) = describe(self.kind, cx.log, self.recovery, &id, region).await? {
                     if !is_ours(cx, &now.tags, self.name, &stage) {
@@ -158,7 +158,7 @@ impl RecoveryPoint<'_, '_> {
                 }
                 if cx.dry_run {
                     cx.log.note(format!("dry run: would snapshot {} as {id}", self.source))?;
-                    return Ok(Snap { id: id.clone(), arn: format!("(dry run) {id}"), created: None });
+                    return Ok(DbSnapshot { id: id.clone(), arn: format!("(dry run) {id}"), created: None });
                 }
                 let tagged = Some(tags(cx, self.name, &stage));
                 let (arn, created) = match self.kind {
@@ -189,14 +189,14 @@ impl RecoveryPoint<'_, '_> {
                         (arn, time(s.and_then(|s| s.snapshot_create_time())))
                     }
                 };
-                Ok(Snap { id: id.clone(), arn: arn.unwrap_or_default(), created })
+                Ok(DbSnapshot { id: id.clone(), arn: arn.unwrap_or_default(), created })
             })
             .await?;
         self.wait(&format!("wait-{label}-snapshot"), self.recovery, &id, region).await?;
         Ok(snap)
     }
 
-    async fn copy_to_primary(&self, snap: &Snap) -> Result<Snap, ActionError> {
+    async fn copy_to_primary(&self, snap: &DbSnapshot) -> Result<DbSnapshot, ActionError> {
         let cx = self.cx;
         if let Some(account) = self.share_with {
             cx.sub(&self.sub_name("share-with-primary"), json!({ "account": account }), |_| async {
@@ -230,7 +230,7 @@ impl RecoveryPoint<'_, '_> {
         }
         let (id, region) = (made_id(cx.run_id, self.name, "primary-copy"), self.primary_region);
         let detail = json!({ "from": snap.arn, "to": id, "region": region });
-        let copy: Snap = cx
+        let copy: DbSnapshot = cx
             .sub(&self.sub_name("copy-to-primary"), detail, |_| async {
                 // The source's create time is the recovery point (read again: it is set once the
                 // snapshot completes).
@@ -248,11 +248,11 @@ impl RecoveryPoint<'_, '_> {
                     if !is_ours(cx, &now.tags, self.name, "primary-copy") {
                         return Err(not_ours(self.kind.noun(), &id, region));
                     }
-                    return Ok(Snap { created, ..now.snap });
+                    return Ok(DbSnapshot { created, ..now.snap });
                 }
                 if cx.dry_run {
                     cx.log.note(format!("dry run: would copy {} to {region} as {id}", snap.id))?;
-                    return Ok(Snap { id: id.clone(), arn: format!("(dry run) {id}"), created });
+                    return Ok(DbSnapshot { id: id.clone(), arn: format!("(dry run) {id}"), created });
                 }
                 // Across regions the source is named by ARN. The SDK's pre-signed URL is only
                 // needed in GovCloud; elsewhere RDS fetches the source itself.
@@ -281,7 +281,7 @@ impl RecoveryPoint<'_, '_> {
                         out.db_cluster_snapshot().and_then(|s| s.db_cluster_snapshot_arn()).map(String::from)
                     }
                 };
-                Ok(Snap { id: id.clone(), arn: arn.unwrap_or_default(), created })
+                Ok(DbSnapshot { id: id.clone(), arn: arn.unwrap_or_default(), created })
             })
             .await?;
         self.wait("wait-primary-copy", self.primary, &id, region).await?;

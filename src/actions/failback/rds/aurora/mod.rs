@@ -15,7 +15,7 @@ mod members;
 use super::instance::{custom, user_tags};
 use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
-use super::{Snap, kept_id, or_none, reapply_tags, restored_tags, wait_status};
+use super::{DbSnapshot, kept_id, or_none, reapply_tags, restored_tags, wait_status};
 use crate::actions::failback::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
@@ -258,7 +258,7 @@ impl One<'_, '_> {
 
     /// Restores a new cluster under the original identifier from the copy. Deletion protection
     /// comes back at the end, once the instances are in.
-    async fn restore(&self, l: &Layout, copy: &Snap) -> Result<(), ActionError> {
+    async fn restore(&self, l: &Layout, copy: &DbSnapshot) -> Result<(), ActionError> {
         let cx = self.cx;
         let (region, id, c) = (&l.primary_region, &l.primary_id, &l.config);
         cx.sub(&self.sub_name("restore"), json!({ "cluster": id, "from": copy.id }), |_| async {
@@ -344,7 +344,14 @@ impl One<'_, '_> {
         Ok(changes)
     }
 
-    fn outputs(&self, l: &Layout, snap: &Snap, copy: &Snap, reapplied: &[String], snapshots: Vec<Retained>) -> Value {
+    fn outputs(
+        &self,
+        l: &Layout,
+        snap: &DbSnapshot,
+        copy: &DbSnapshot,
+        reapplied: &[String],
+        snapshots: Vec<Retained>,
+    ) -> Value {
         let (p, k) = (&l.primary_region, &l.kept_id);
         let mut retained = vec![Retained {
             resource: self.name.to_string(),

@@ -1,8 +1,8 @@
-//! A snapshot of every declared resource, primary and recovery side by side: what `pilotlight
+//! A table of every declared resource, primary and recovery side by side: what `pilotlight
 //! status` prints, read the way the console's panels are polled. Reads only; nothing journaled.
 
-use crate::aws::status::{self, ResourceStatus};
-use crate::aws::status_batch;
+use crate::aws::resource_read;
+use crate::aws::resource_status::{self, ResourceStatus};
 use crate::aws::{AwsEnvs, NoLog};
 use crate::runbook::{ResourceType, Runbook, Side};
 use std::sync::Arc;
@@ -24,14 +24,14 @@ pub struct ResourceRow {
 
 /// Reads every resource on every side it names: one batched read per resource type and side
 /// (the console's poller groups), all at once.
-pub async fn snapshot(runbook: &Runbook, envs: Arc<AwsEnvs>) -> Vec<ResourceRow> {
+pub async fn read_all(runbook: &Runbook, envs: Arc<AwsEnvs>) -> Vec<ResourceRow> {
     let mut reads = JoinSet::new();
     let mut slots = std::collections::HashMap::new();
     for (kind, side, items) in super::poller::groups(runbook) {
         let envs = envs.clone();
         let names: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
         let handle = reads.spawn(async move {
-            let read = status_batch::read_many(&envs, &NoLog, kind, side, &items).await.map_err(|e| e.to_string());
+            let read = resource_read::read_many(&envs, &NoLog, kind, side, &items).await.map_err(|e| e.to_string());
             (side, items, read)
         });
         slots.insert(handle.id(), (side, names));
@@ -71,7 +71,7 @@ pub async fn snapshot(runbook: &Runbook, envs: Arc<AwsEnvs>) -> Vec<ResourceRow>
             continue;
         }
         let now = row.primary.as_ref().and_then(|r| r.as_ref().ok()).and_then(|s| s.status.clone());
-        row.points_to = now.map(|v| status::points_to(res, &v).to_string());
+        row.points_to = now.map(|v| resource_status::points_to(res, &v).to_string());
     }
     rows
 }

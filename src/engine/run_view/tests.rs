@@ -1,4 +1,4 @@
-//! Journal entries in, snapshot out.
+//! Journal entries in, run view out.
 
 use super::*;
 use crate::journal::{CallOutcome, GateOutcome, SubId, SubPhase};
@@ -80,29 +80,29 @@ fn call(step: &str, operation: &str, mutating: bool, outcome: CallOutcome) -> Ev
 }
 
 #[test]
-fn a_fresh_snapshot_has_every_step_pending_with_rendered_parameters() {
-    let snap = Snapshot::new("r1", &console_runbook(), &inputs());
-    assert_eq!(snap.steps.len(), 4);
-    assert!(snap.steps.iter().all(|s| s.status == StepStatus::Pending));
-    let deploy = &snap.steps[1];
+fn a_fresh_view_has_every_step_pending_with_rendered_parameters() {
+    let view = RunView::new("r1", &console_runbook(), &inputs());
+    assert_eq!(view.steps.len(), 4);
+    assert!(view.steps.iter().all(|s| s.status == StepStatus::Pending));
+    let deploy = &view.steps[1];
     assert_eq!(deploy.params.as_ref().unwrap()["parameters"]["TrustedPrincipalArn"], "arn:aws:iam::123456789012:root");
     assert!(deploy.mutating, "a stack deploy changes AWS");
-    assert!(!snap.steps[3].mutating, "check.resource only reads");
-    assert_eq!(snap.header.rto_target, Some(Duration::from_secs(4 * 3600)));
-    assert_eq!(snap.header.envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["primary", "recovery"]);
-    assert_eq!(snap.current(), 0);
+    assert!(!view.steps[3].mutating, "check.resource only reads");
+    assert_eq!(view.header.rto_target, Some(Duration::from_secs(4 * 3600)));
+    assert_eq!(view.header.envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["primary", "recovery"]);
+    assert_eq!(view.current(), 0);
 }
 
 #[test]
 fn entries_move_steps_through_their_states_and_the_current_step_follows() {
-    let mut snap = Snapshot::new("r1", &console_runbook(), &inputs());
+    let mut view = RunView::new("r1", &console_runbook(), &inputs());
     let mut feed = Feed(0);
     for e in [started(), primary_checked(), status("primary-ready", StepStatus::AwaitingGate)] {
-        snap.apply(&feed.entry(e));
+        view.apply(&feed.entry(e));
     }
-    assert_eq!(snap.header.mode, RunMode::Sandbox);
-    assert_eq!(snap.header.envs[0].ok, Some(true));
-    assert_eq!(snap.current(), 0);
+    assert_eq!(view.header.mode, RunMode::Sandbox);
+    assert_eq!(view.header.envs[0].ok, Some(true));
+    assert_eq!(view.current(), 0);
     for e in [
         Event::GateDecided {
             step: "primary-ready".into(),
@@ -116,34 +116,34 @@ fn entries_move_steps_through_their_states_and_the_current_step_follows() {
         status("primary-ready", StepStatus::Succeeded),
         status("deploy", StepStatus::AwaitingGate),
     ] {
-        snap.apply(&feed.entry(e));
+        view.apply(&feed.entry(e));
     }
-    assert_eq!(snap.steps[0].decision.as_deref(), Some("approved by ana"));
-    assert_eq!(snap.current(), 1);
-    snap.apply(&feed.entry(Event::ActionStarted {
+    assert_eq!(view.steps[0].decision.as_deref(), Some("approved by ana"));
+    assert_eq!(view.current(), 1);
+    view.apply(&feed.entry(Event::ActionStarted {
         step: "deploy".into(),
         action: "cloudformation.deploy".into(),
         attempt: 1,
         params: Value::Null,
     }));
-    assert_eq!(snap.steps[1].status, StepStatus::Running);
-    assert_eq!(snap.header.first_change_at, None, "no change yet");
-    snap.apply(&feed.entry(call("deploy", "DescribeStacks", false, CallOutcome::Ok)));
-    snap.apply(&feed.entry(call("deploy", "CreateStack", true, CallOutcome::Sending)));
-    let sending_at = snap.calls().iter().last().unwrap().ts.clone();
-    snap.apply(&feed.entry(call("deploy", "CreateStack", true, CallOutcome::Ok)));
-    assert_eq!(snap.calls().len(), 2, "the outcome replaces the `sending` line");
-    let create = snap.calls().iter().last().unwrap();
+    assert_eq!(view.steps[1].status, StepStatus::Running);
+    assert_eq!(view.header.first_change_at, None, "no change yet");
+    view.apply(&feed.entry(call("deploy", "DescribeStacks", false, CallOutcome::Ok)));
+    view.apply(&feed.entry(call("deploy", "CreateStack", true, CallOutcome::Sending)));
+    let sending_at = view.calls().iter().last().unwrap().ts.clone();
+    view.apply(&feed.entry(call("deploy", "CreateStack", true, CallOutcome::Ok)));
+    assert_eq!(view.calls().len(), 2, "the outcome replaces the `sending` line");
+    let create = view.calls().iter().last().unwrap();
     assert_eq!((create.outcome, create.ts.as_str()), (CallOutcome::Ok, sending_at.as_str()));
-    assert_eq!(snap.header.first_change_at, parse_ts("2026-11-22T12:00:09.000Z"));
+    assert_eq!(view.header.first_change_at, parse_ts("2026-11-22T12:00:09.000Z"));
     let now = parse_ts("2026-11-22T12:01:09.000Z").unwrap();
-    assert_eq!(snap.rto_elapsed(now), Some(Duration::from_secs(60)));
-    assert_eq!(snap.steps[1].elapsed(now), Some(Duration::from_secs(62)), "since its action started at 12:00:07");
+    assert_eq!(view.rto_elapsed(now), Some(Duration::from_secs(60)));
+    assert_eq!(view.steps[1].elapsed(now), Some(Duration::from_secs(62)), "since its action started at 12:00:07");
 }
 
 #[test]
 fn sub_steps_appear_in_order_with_what_they_wait_for() {
-    let mut snap = Snapshot::new("r1", &console_runbook(), &inputs());
+    let mut view = RunView::new("r1", &console_runbook(), &inputs());
     let mut feed = Feed(0);
     let sub = |name: &str, phase, data| Event::SubStep {
         step: "deploy".into(),
@@ -158,42 +158,42 @@ fn sub_steps_appear_in_order_with_what_they_wait_for() {
         sub("wait-stack", SubPhase::Started, Value::Null),
         sub("wait-stack", SubPhase::Waiting, Value::String("CREATE_IN_PROGRESS".into())),
     ] {
-        snap.apply(&feed.entry(e));
+        view.apply(&feed.entry(e));
     }
-    let subs = &snap.steps[1].substeps;
+    let subs = &view.steps[1].substeps;
     assert_eq!(subs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["create-stack", "wait-stack"]);
     assert_eq!(subs[0].phase, SubPhase::Done);
     assert_eq!(subs[1].waiting_for.as_deref(), Some("CREATE_IN_PROGRESS"));
-    snap.apply(&feed.entry(sub("wait-stack", SubPhase::Reset, Value::Null)));
-    assert_eq!(snap.steps[1].substeps[1].waiting_for, None, "a reset clears what it waited for");
+    view.apply(&feed.entry(sub("wait-stack", SubPhase::Reset, Value::Null)));
+    assert_eq!(view.steps[1].substeps[1].waiting_for, None, "a reset clears what it waited for");
 }
 
 #[test]
 fn a_failure_keeps_its_error_and_outputs_render_into_later_steps() {
-    let mut snap = Snapshot::new("r1", &console_runbook(), &inputs());
+    let mut view = RunView::new("r1", &console_runbook(), &inputs());
     let mut feed = Feed(0);
-    snap.apply(&feed.entry(Event::ActionFinished {
+    view.apply(&feed.entry(Event::ActionFinished {
         step: "deploy".into(),
         attempt: 1,
         ok: false,
         outputs: IndexMap::new(),
         error: Some("CreateStack on console-permissions: AccessDenied".into()),
     }));
-    snap.apply(&feed.entry(status("deploy", StepStatus::AwaitingDecision)));
-    assert_eq!(snap.steps[1].last_error.as_deref(), Some("CreateStack on console-permissions: AccessDenied"));
-    assert_eq!(snap.current(), 1, "the step waiting for a decision is the current one");
-    snap.apply(&feed.entry(Event::RunInterrupted { user: "ana".into() }));
-    assert!(snap.interrupted);
-    snap.apply(&feed.entry(Event::RunResumed { user: "ana".into(), endpoint_override: None }));
-    assert!(!snap.interrupted);
+    view.apply(&feed.entry(status("deploy", StepStatus::AwaitingDecision)));
+    assert_eq!(view.steps[1].last_error.as_deref(), Some("CreateStack on console-permissions: AccessDenied"));
+    assert_eq!(view.current(), 1, "the step waiting for a decision is the current one");
+    view.apply(&feed.entry(Event::RunInterrupted { user: "ana".into() }));
+    assert!(view.interrupted);
+    view.apply(&feed.entry(Event::RunResumed { user: "ana".into(), endpoint_override: None }));
+    assert!(!view.interrupted);
 }
 
 #[test]
 fn a_long_run_keeps_only_the_latest_calls() {
-    let mut snap = Snapshot::new("r1", &console_runbook(), &inputs());
+    let mut view = RunView::new("r1", &console_runbook(), &inputs());
     let mut feed = Feed(0);
     for _ in 0..calls::KEEP + 20 {
-        snap.apply(&feed.entry(call("deploy", "DescribeStacks", false, CallOutcome::Ok)));
+        view.apply(&feed.entry(call("deploy", "DescribeStacks", false, CallOutcome::Ok)));
     }
-    assert_eq!((snap.calls().len(), snap.calls().dropped), (calls::KEEP, 20));
+    assert_eq!((view.calls().len(), view.calls().dropped), (calls::KEEP, 20));
 }

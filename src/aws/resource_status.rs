@@ -1,8 +1,8 @@
-//! Reads the live status of a declared resource on one side: what `check.resource` asserts and
-//! what the console's status panels show, primary and recovery side by side.
+//! What a read of a declared resource on one side found (`ResourceStatus`): what `check.resource`
+//! asserts and what the console's status panels show. The reads themselves are in
+//! [`super::resource_read`].
 
-use super::{ActionError, AwsEnvs, CallLog};
-use crate::runbook::{Resource, ResourceType, Side};
+use crate::runbook::{Resource, Side};
 
 /// A resource's status on one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,26 +23,6 @@ impl ResourceStatus {
     }
     pub fn present(status: Option<String>, id: Option<String>) -> ResourceStatus {
         ResourceStatus { exists: true, status, id, details: Vec::new() }
-    }
-}
-
-/// Reads the status of `res` on `side`, in that side's environment: the console's batched
-/// read ([`super::status_batch::read_many`]) for one resource, so a check and a panel agree.
-pub async fn read(
-    envs: &AwsEnvs,
-    log: &dyn CallLog,
-    name: &str,
-    res: &Resource,
-    side: Side,
-) -> Result<ResourceStatus, ActionError> {
-    if res.kind != ResourceType::Route53Record && res.side(side).is_none() {
-        return Err(ActionError::Failed(format!("resource `{name}` has no {} identifier", side.as_str())));
-    }
-    let reads = super::status_batch::read_many(envs, log, res.kind, side, &[(name.to_string(), res.clone())]).await?;
-    match reads.into_iter().next() {
-        Some((_, Ok(status))) => Ok(status),
-        Some((_, Err(e))) => Err(ActionError::Failed(e)),
-        None => Err(ActionError::Failed(format!("resource `{name}` was not read"))),
     }
 }
 

@@ -4,13 +4,33 @@
 //! are one DescribeTable each; a DNS record is its zone lookup and record read. The console's
 //! resource poller calls this; the details are what its panels show.
 
-use super::status::{ResourceStatus, points_to};
+use super::resource_status::{ResourceStatus, points_to};
 use super::{ActionError, AwsEnvs, CallLog, at, cfn, dns, ops};
 use crate::runbook::{Resource, ResourceType, Side};
 use aws_sdk_ec2::types::Filter;
 
 /// Each named resource's status (or why that one could not be read).
 pub type Reads = Vec<(String, Result<ResourceStatus, String>)>;
+
+/// Reads the status of `res` on `side`, in that side's environment: the console's batched
+/// read ([`read_many`]) for one resource, so a check and a panel agree.
+pub async fn read_one(
+    envs: &AwsEnvs,
+    log: &dyn CallLog,
+    name: &str,
+    res: &Resource,
+    side: Side,
+) -> Result<ResourceStatus, ActionError> {
+    if res.kind != ResourceType::Route53Record && res.side(side).is_none() {
+        return Err(ActionError::Failed(format!("resource `{name}` has no {} identifier", side.as_str())));
+    }
+    let reads = read_many(envs, log, res.kind, side, &[(name.to_string(), res.clone())]).await?;
+    match reads.into_iter().next() {
+        Some((_, Ok(status))) => Ok(status),
+        Some((_, Err(e))) => Err(ActionError::Failed(e)),
+        None => Err(ActionError::Failed(format!("resource `{name}` was not read"))),
+    }
+}
 
 /// Reads `items` (resource name and declaration, all of `kind`) on `side`. An error is returned
 /// when the call for all of them failed.

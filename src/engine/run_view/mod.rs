@@ -1,7 +1,7 @@
-//! One snapshot of a run, for a front end to render and nothing else.
+//! One view of a run, for a front end to render and nothing else.
 //!
-//! A [`Snapshot`] is built from the runbook (steps, gates, rendered actions) and brought up to
-//! date by journal entries, one at a time ([`Snapshot::apply`]). The live console feeds it the
+//! A [`RunView`] is built from the runbook (steps, gates, rendered actions) and brought up to
+//! date by journal entries, one at a time ([`RunView::apply`]). The live console feeds it the
 //! entries the engine's observer sends over a channel; `watch` feeds it the lines another process
 //! appends to the journal; both therefore show exactly what was recorded. It holds no AWS client
 //! and no terminal type.
@@ -122,7 +122,7 @@ impl StepView {
 
 /// The whole run, as of the last entry applied.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub struct RunView {
     pub header: Header,
     pub steps: Vec<StepView>,
     /// What the journal says, as far as it has been applied (the one reducer's state).
@@ -141,13 +141,13 @@ pub fn parse_ts(ts: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(ts).ok()
 }
 
-impl Snapshot {
-    /// A snapshot of a run that has not recorded anything yet.
-    pub fn new(run_id: &str, loaded: &LoadedRunbook, inputs: &IndexMap<String, Value>) -> Snapshot {
+impl RunView {
+    /// The view of a run that has not recorded anything yet.
+    pub fn new(run_id: &str, loaded: &LoadedRunbook, inputs: &IndexMap<String, Value>) -> RunView {
         let rb = &loaded.runbook;
         let envs = plan::render_environments(loaded, inputs).unwrap_or_else(|_| rb.environments.clone());
         let target = |t: &Option<String>| t.as_deref().and_then(|t| humantime::parse_duration(t).ok());
-        let mut snap = Snapshot {
+        let mut view = RunView {
             header: Header {
                 run_id: run_id.to_string(),
                 runbook: rb.name.clone(),
@@ -204,8 +204,8 @@ impl Snapshot {
             runbook: rb.clone(),
             inputs: inputs.clone(),
         };
-        snap.render_texts();
-        snap
+        view.render_texts();
+        view
     }
 
     /// The step the operator should look at: the first one waiting for them, else the first
