@@ -1,6 +1,7 @@
 //! Running one step's action: attempts with automatic retries (journaled, counted across
 //! resumes), then the step's `on_failure` policy, which may ask the operator.
 
+use super::drive::StepEnd;
 use super::{EngineError, FailureAnswer, FailureRequest, Operator, Run, StepLog, TIMEOUT_GRACE, os_user, plan};
 use crate::actions::{ActionCx, REGISTRY};
 use crate::aws::ActionError;
@@ -15,23 +16,18 @@ const MAX_UNANSWERED_IN_A_ROW: u32 = 3;
 pub(super) enum AfterFailure {
     /// Try the action again (the operator said so).
     Retry,
-    /// The step's final status for now (`AwaitingGate` stands for "the operator aborted").
-    Done(StepStatus),
+    /// The step ends here (failed, skipped, or the operator aborted the run).
+    End(StepEnd),
 }
 
 impl Run {
-    /// Runs a step's action with its retries and failure policy. Returns the step's final status
-    /// (`AwaitingGate` stands for "the operator aborted").
-    pub(super) async fn run_action<O: Operator>(
-        &self,
-        operator: &mut O,
-        step: &Step,
-    ) -> Result<StepStatus, EngineError> {
+    /// Runs a step's action with its retries and failure policy, to the step's end.
+    pub(super) async fn run_action<O: Operator>(&self, operator: &mut O, step: &Step) -> Result<StepEnd, EngineError> {
         loop {
-            let Err(error) = self.try_action(step).await? else { return Ok(StepStatus::Succeeded) };
+            let Err(error) = self.try_action(step).await? else { return Ok(StepEnd::Succeeded) };
             match self.after_failure(operator, step, error).await? {
                 AfterFailure::Retry => continue,
-                AfterFailure::Done(status) => return Ok(status),
+                AfterFailure::End(end) => return Ok(end),
             }
         }
     }
@@ -111,8 +107,7 @@ impl Run {
         }
     }
 
-    /// Applies a step's `on_failure` once its retries are used up (`AwaitingGate` stands for
-    /// "the operator aborted").
+    /// Applies a step's `on_failure` once its retries are used up.
     pub(super) async fn after_failure<O: Operator>(
         &self,
         operator: &mut O,
@@ -122,7 +117,7 @@ impl Run {
         match step.on_failure {
             OnFailure::Abort | OnFailure::Continue => {
                 self.status(&step.id, StepStatus::Failed, Some(error))?;
-                Ok(AfterFailure::Done(StepStatus::Failed))
+                Ok(AfterFailure::End(StepEnd::Failed))
             }
             OnFailure::Ask => {
                 // Journaled before asking: a run killed at this prompt asks again on resume.
@@ -132,10 +127,10 @@ impl Run {
                 let answer = operator.failure(FailureRequest { step, attempt, error: shown }).await;
                 Ok(match self.record_failure_decision(step, &answer, false)? {
                     FailureOutcome::Retry => AfterFailure::Retry,
-                    FailureOutcome::Skip => AfterFailure::Done(StepStatus::Skipped),
+                    FailureOutcome::Skip => AfterFailure::End(StepEnd::Skipped),
                     FailureOutcome::Abort => {
                         self.status(&step.id, StepStatus::Failed, Some(error))?;
-                        AfterFailure::Done(StepStatus::AwaitingGate)
+                        AfterFailure::End(StepEnd::Aborted)
                     }
                 })
             }

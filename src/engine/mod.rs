@@ -4,8 +4,8 @@
 
 mod action_run;
 pub mod conflict;
+mod drive;
 pub mod follow;
-mod group;
 mod guard;
 pub mod operator;
 pub mod plan;
@@ -22,8 +22,8 @@ pub use secrets::Secrets;
 pub use store::{RunLock, RunStore, RunSummary};
 
 use crate::aws::{AwsEnvs, ConnectOptions};
-use crate::journal::{Event, FailureOutcome, GateOutcome, Journal, JournalError, RunState, RunStatus, StepStatus};
-use crate::runbook::{Gate, LoadError, LoadedRunbook, OnFailure, Step};
+use crate::journal::{Event, GateOutcome, Journal, JournalError, RunState, RunStatus, StepStatus};
+use crate::runbook::{Gate, LoadError, LoadedRunbook, Step};
 use indexmap::IndexMap;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -96,25 +96,6 @@ pub struct ResumeOptions {
     /// `--max-parallel`: overrides the runbook's `max_parallel`.
     pub max_parallel: Option<usize>,
     pub pauses: crate::pauses::Pauses,
-}
-
-/// Whether a step still has work to do.
-enum Ready {
-    /// Final, skipped, or passed over by the operator.
-    Done,
-    /// The operator aborted at a decision.
-    Abort,
-    Run,
-}
-
-/// How a step's status after its action ends the run, if it does.
-fn settle(step: &Step, status: StepStatus) -> Option<RunStatus> {
-    match status {
-        StepStatus::Failed if step.on_failure == OnFailure::Continue => None,
-        StepStatus::Failed => Some(RunStatus::Failed),
-        StepStatus::AwaitingGate => Some(RunStatus::Aborted),
-        _ => None,
-    }
 }
 
 /// `--max-parallel`, else the runbook's `max_parallel`, else 4; never 0.
@@ -344,93 +325,6 @@ impl Run {
         tracing::info!(run = %self.id, status = status.as_str(), "run finished");
         self.record(Event::RunFinished { status })?;
         Ok(status)
-    }
-
-    /// Drives the run to its end (or to an abort), asking `operator` for decisions.
-    pub async fn drive<O: Operator>(&self, operator: &mut O) -> Result<RunStatus, EngineError> {
-        let total = self.loaded.runbook.steps.len();
-        if !self.check_accounts().await? {
-            return self.finish(RunStatus::Failed);
-        }
-        let steps = &self.loaded.runbook.steps;
-        let mut index = 0;
-        while index < steps.len() {
-            let step = &steps[index];
-            if let Some(group) = step.group.as_deref() {
-                let end = index + steps[index..].iter().take_while(|s| s.group.as_deref() == Some(group)).count();
-                if let Some(status) = self.run_group(operator, &steps[index..end], index, total).await? {
-                    return self.finish(status);
-                }
-                index = end;
-                continue;
-            }
-            index += 1;
-            match self.prepare(operator, step).await? {
-                Ready::Done => continue,
-                Ready::Abort => return self.finish(RunStatus::Aborted),
-                Ready::Run => {}
-            }
-            if !self.step_state(&step.id).gate_passed && step.gate != Gate::None {
-                match self.pass_gate(operator, step, index - 1, total).await? {
-                    GateOutcome::Approved => {}
-                    GateOutcome::Skipped => continue,
-                    GateOutcome::Aborted => return self.finish(RunStatus::Aborted),
-                }
-            }
-            if step.action.is_none() {
-                self.status(&step.id, StepStatus::Succeeded, Some("manual step".into()))?;
-                continue;
-            }
-            let status = self.run_action(operator, step).await?;
-            if let Some(end) = settle(step, status) {
-                return self.finish(end);
-            }
-        }
-        let any_failed = self.recorder.read(|s| s.steps.values().any(|s| s.status == StepStatus::Failed));
-        self.finish(if any_failed { RunStatus::Failed } else { RunStatus::Succeeded })
-    }
-
-    /// Before a step runs: a failure from before this drive (each step is prepared once) gets
-    /// a decision, and `when` may skip it.
-    async fn prepare<O: Operator>(&self, operator: &mut O, step: &Step) -> Result<Ready, EngineError> {
-        let st = self.step_state(&step.id);
-        let failed_before = st.status == StepStatus::Failed;
-        if st.status.is_final() && !failed_before {
-            return Ok(Ready::Done);
-        }
-        // Awaiting a decision: journaled as such, or killed between journaling the last
-        // failed attempt and that status (the failures already used up the retries).
-        let out_of_retries =
-            st.status == StepStatus::Running && !st.in_flight && st.failures_since_decision > step.retries;
-        if failed_before || st.status == StepStatus::AwaitingDecision || out_of_retries {
-            // A step that failed before (and stopped the run, or was passed over with
-            // `on_failure: continue`): the operator decides again (with --auto-approve it
-            // is tried again), so a step that can never succeed cannot wedge the run.
-            let error = st.last_error.clone().or(st.reason.clone()).unwrap_or_default();
-            let answer = if self.auto_approve {
-                FailureAnswer::Retry
-            } else {
-                // Journaled before the question, as after a failure in this drive, so a front
-                // end (and `watch`) shows which step waits for the decision.
-                if st.status != StepStatus::AwaitingDecision {
-                    self.status(&step.id, StepStatus::AwaitingDecision, Some(error.clone()))?;
-                }
-                operator.failure(FailureRequest { step, attempt: st.attempts, error }).await
-            };
-            match self.record_failure_decision(step, &answer, self.auto_approve)? {
-                FailureOutcome::Retry => {}
-                FailureOutcome::Skip => return Ok(Ready::Done),
-                FailureOutcome::Abort => {
-                    self.status(&step.id, StepStatus::Failed, st.last_error.clone())?;
-                    return Ok(Ready::Abort);
-                }
-            }
-        }
-        if let Some(reason) = plan::skip_reason(step, &self.inputs) {
-            self.status(&step.id, StepStatus::Skipped, Some(reason))?;
-            return Ok(Ready::Done);
-        }
-        Ok(Ready::Run)
     }
 
     /// Renders the roles that come from step outputs once those steps have run, so the
