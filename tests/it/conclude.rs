@@ -38,7 +38,7 @@ fn side(url: &str, region: &str) -> Side {
                 (name.to_string(), i.state().and_then(|s| s.name()).unwrap().as_str().to_string())
             })
             .collect();
-        let ec2_snapshots = ec2.describe_snapshots().owner_ids("self").send().await.unwrap().snapshots().len();
+        let ec2_snapshots = super::support::own_snapshots(&ec2).await;
         let out = rds.describe_db_instances().send().await.unwrap();
         let db_instances = out
             .db_instances()

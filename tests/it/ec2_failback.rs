@@ -76,7 +76,7 @@ fn region(url: &str, name: &str) -> Region {
                 (id, vol)
             })
             .collect();
-        let snapshots = ec2.describe_snapshots().owner_ids("self").send().await.unwrap().snapshots().len();
+        let snapshots = super::support::own_snapshots(&ec2).await;
         Region { instances, volumes, snapshots }
     })
 }

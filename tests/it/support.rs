@@ -74,6 +74,16 @@ pub fn sdk(url: &str, region: &str) -> aws_config::SdkConfig {
     )
 }
 
+/// The account moto's default credentials belong to.
+pub const MOTO_ACCOUNT: &str = "123456789012";
+
+/// How many EBS snapshots the account owns in `ec2`'s region. Filtered by `owner-id`: moto's
+/// `Owner=self` filters nothing (it answers with the snapshots of its built-in images too).
+pub async fn own_snapshots(ec2: &aws_sdk_ec2::Client) -> usize {
+    let owner = aws_sdk_ec2::types::Filter::builder().name("owner-id").values(MOTO_ACCOUNT).build();
+    ec2.describe_snapshots().filters(owner).send().await.expect("DescribeSnapshots").snapshots().len()
+}
+
 /// A private moto server seeded with the demo world, and its endpoint URL.
 pub fn seeded_moto() -> (MotoServer, String) {
     let server = moto();
