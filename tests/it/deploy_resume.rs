@@ -5,7 +5,7 @@
 use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
 use super::support::{block_on, journal, moto, only_run, pilotlight, recorded, sdk, seed, state_dir, wait_for_journal};
 use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, CallOutcome, Event, SubPhase};
-use pilotlight::sandbox::{MotoServer, moto_api};
+use pilotlight::sandbox::moto_api;
 use std::path::{Path, PathBuf};
 
 const STACK: &str = "skeleton-permissions";
@@ -25,7 +25,7 @@ fn runbook_with_own_template(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// A seeded moto server and the skeleton runbook with its own template beside it in a temporary
 /// directory (kept alive by the returned handle).
-fn seeded_world_with_own_template() -> (MotoServer, String, tempfile::TempDir, PathBuf, PathBuf) {
+fn seeded_world_with_own_template() -> (super::support::Moto, String, tempfile::TempDir, PathBuf, PathBuf) {
     let moto = moto();
     let url = moto.endpoint_url();
     seed(&url);

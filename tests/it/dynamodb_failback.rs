@@ -140,7 +140,7 @@ fn staged_objects(url: &str) -> Vec<String> {
     body.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().to_string()).collect()
 }
 
-fn fresh_world() -> (pilotlight::sandbox::MotoServer, String) {
+fn fresh_world() -> (super::support::Moto, String) {
     let server = moto();
     let url = server.endpoint_url();
     block_on(seed_parts(&url, &PARTS)).expect("seed");

@@ -1,4 +1,4 @@
-//! Shared test support: a private moto server per test (stopped by its PID on drop), the
+//! Shared test support: a clean moto server per test (leased from a pool, see [`Moto`]), the
 //! `pilotlight` binary, temporary state directories, SDK clients for independent checks, and
 //! moto's request recorder.
 
@@ -6,16 +6,73 @@ use pilotlight::sandbox::{MotoServer, moto_api};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Starts a private moto server (installing moto into the shared venv if needed). Fails loudly:
-/// a test that needs moto never skips.
-pub fn moto() -> MotoServer {
+/// A moto server of the pool, lent to one test. Every lease starts clean: the pool resets the
+/// server's state, turns IAM enforcement off and clears its request recording before lending it.
+/// Dropped, the server goes back to the pool, unless the test panicked (then it is stopped by its
+/// PID: a test that failed half-way may have left it in any state). The servers still pooled
+/// when the test binary exits are stopped by their PIDs then (`atexit`).
+///
+/// Starting a moto server and warming the Python modules of the services a test touches costs
+/// 1–2 s of CPU; the suite took ~95 of them. A reset costs a few milliseconds.
+pub struct Moto(Option<MotoServer>);
+
+impl std::ops::Deref for Moto {
+    type Target = MotoServer;
+    fn deref(&self) -> &MotoServer {
+        self.0.as_ref().expect("a leased server")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let Some(server) = self.0.take() else { return };
+        if !std::thread::panicking() {
+            pool().lock().unwrap_or_else(|e| e.into_inner()).push(server);
+        }
+    }
+}
+
+fn pool() -> &'static std::sync::Mutex<Vec<MotoServer>> {
+    static POOL: std::sync::OnceLock<std::sync::Mutex<Vec<MotoServer>>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        extern "C" fn stop_pooled() {
+            if let Some(pool) = POOL.get() {
+                // Each server is stopped by its own PID (MotoServer's drop).
+                pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            }
+        }
+        // SAFETY: registers a plain function with no arguments, run once at process exit.
+        unsafe { libc::atexit(stop_pooled) };
+        std::sync::Mutex::new(Vec::new())
+    })
+}
+
+/// Leases a clean moto server from the pool, or starts one (installing moto into the shared venv
+/// if needed). Fails loudly: a test that needs moto never skips.
+pub fn moto() -> Moto {
+    loop {
+        let pooled = pool().lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let Some(server) = pooled else { break };
+        // One that cannot be cleaned is stopped (dropped here) and the next one tried.
+        if clean(server.port).is_ok() {
+            return Moto(Some(server));
+        }
+    }
     let venv = shared_venv();
     let log =
         std::env::temp_dir().join(format!("pilotlight-test-moto-{}-{}.log", std::process::id(), fastrand::u32(..)));
     match MotoServer::start(&venv, &log) {
-        Ok(m) => m,
+        Ok(m) => Moto(Some(m)),
         Err(e) => panic!("these tests need moto and could not start it: {e}"),
     }
+}
+
+/// What a fresh moto server is: no resources, IAM enforcement off, nothing recorded.
+fn clean(port: u16) -> std::io::Result<()> {
+    moto_api::request(port, "POST", "/moto-api/reset-auth", "inf")?;
+    moto_api::reset(port)?;
+    moto_api::stop_recording(port)?;
+    moto_api::request(port, "POST", "/moto-api/recorder/reset-recording", "").map(|_| ())
 }
 
 /// The moto venv every test (and the binary under test) shares, so moto installs once.
@@ -85,7 +142,7 @@ pub async fn own_snapshots(ec2: &aws_sdk_ec2::Client) -> usize {
 }
 
 /// A private moto server seeded with the demo world, and its endpoint URL.
-pub fn seeded_moto() -> (MotoServer, String) {
+pub fn seeded_moto() -> (Moto, String) {
     let server = moto();
     let url = server.endpoint_url();
     seed(&url);
