@@ -49,12 +49,12 @@ pub fn line(entry: &Entry) -> Option<String> {
             SubPhase::Done => format!("{step}: {name} done: {}", brief(data)),
             SubPhase::Reset => format!("{step}: {name} undone by the rollback"),
         },
-        Event::AccountChecked { env, region, account, ok, message, .. } => format!(
-            "account {}: environment {env} ({region}) is account {}{}",
-            if *ok { "checked" } else { "guard REFUSED" },
-            account.as_deref().unwrap_or("?"),
-            message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
-        ),
+        Event::AccountChecked { .. } => {
+            format!(
+                "account guard: {}",
+                crate::journal::AccountCheck::of(entry).map(|c| c.describe()).unwrap_or_default()
+            )
+        }
         Event::ActionLog { step, message } => format!("{step}: {message}"),
         Event::ActionFinished { step, ok: true, outputs, .. } => {
             let shown: Vec<String> = outputs

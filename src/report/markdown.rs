@@ -112,18 +112,7 @@ fn header(out: &mut String, run: &RunHeader) {
         row(out, "Inputs", inputs.join(", "));
     }
     for a in &run.accounts {
-        let what = match (&a.account, a.ok) {
-            (Some(acc), true) => format!("{} ({}) is account {acc}", a.env, a.region),
-            (acc, _) => format!(
-                "{} ({}): REFUSED, account {} expected {}",
-                a.env,
-                a.region,
-                acc.as_deref().unwrap_or("?"),
-                a.expected.as_deref().unwrap_or("?")
-            ),
-        };
-        let note = a.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
-        row(out, "Account guard", format!("{what}{note}, at {}", a.at));
+        row(out, "Account guard", format!("{}, at {}", a.describe(), a.at));
     }
     row(out, "pilotlight", run.pilotlight_version.clone());
 }

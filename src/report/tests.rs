@@ -475,3 +475,44 @@ fn markdown_has_every_section_and_json_reads_back() {
         "no run_started"
     );
 }
+
+/// An environment whose role comes from a step's output is guarded when first used, not at the
+/// start: a run that succeeded must not report it as refused.
+#[test]
+fn the_account_guard_row_says_what_happened_to_each_environment() {
+    let check = |env: &str, account: Option<&str>, ok: bool, message: Option<&str>| Event::AccountChecked {
+        env: env.into(),
+        region: "us-east-1".into(),
+        expected: Some("123456789012".into()),
+        account: account.map(str::to_string),
+        arn: None,
+        ok,
+        message: message.map(str::to_string),
+    };
+    let deferred = "its role comes from `{{ steps.install.outputs.role }}`: checked when first used, through that role";
+    let events = vec![
+        (0, run_started(false)),
+        (1, check("recovery", Some("123456789012"), true, None)),
+        (1, check("primary", None, true, Some(deferred))),
+        (2, check("other", Some("999999999999"), false, Some("refusing to act"))),
+        (2, check("nocreds", None, false, Some("no credentials"))),
+    ];
+    let md = markdown::render(&build(&entries(events), Some(&runbook(RUNBOOK))).unwrap());
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| Account guard |")).collect();
+    assert_eq!(rows.len(), 4, "{md}");
+    assert!(rows[0].contains("recovery (us-east-1) is account 123456789012, at "), "{}", rows[0]);
+    assert!(
+        rows[1].contains(&format!(
+            "primary (us-east-1): account 123456789012 expected, not checked at the start ({deferred})"
+        )),
+        "{}",
+        rows[1]
+    );
+    assert!(!rows[1].contains("REFUSED"), "{}", rows[1]);
+    assert!(rows[2].contains("other (us-east-1): REFUSED, account 999999999999, expected 123456789012"), "{}", rows[2]);
+    assert!(
+        rows[3].contains("nocreds (us-east-1): REFUSED, its account could not be read (no credentials)"),
+        "{}",
+        rows[3]
+    );
+}

@@ -54,6 +54,47 @@ pub struct AccountCheck {
     pub message: Option<String>,
 }
 
+impl AccountCheck {
+    /// The check an `account_checked` entry records (`None` for any other entry).
+    pub fn of(entry: &Entry) -> Option<AccountCheck> {
+        let Event::AccountChecked { env, region, expected, account, ok, message, .. } = &entry.event else {
+            return None;
+        };
+        Some(AccountCheck {
+            at: entry.ts.clone(),
+            env: env.clone(),
+            region: region.clone(),
+            expected: expected.clone(),
+            account: account.clone(),
+            ok: *ok,
+            message: message.clone(),
+        })
+    }
+
+    /// What the guard found, in the words the line mode and the report share. An environment
+    /// whose role comes from a step's output is not checked at the start (`ok`, no account): it
+    /// is guarded when first used, through that role.
+    pub fn describe(&self) -> String {
+        let (env, region) = (&self.env, &self.region);
+        let expected = self.expected.as_deref();
+        let what = match (&self.account, self.ok) {
+            (Some(acc), true) => format!("{env} ({region}) is account {acc}"),
+            (None, true) => match expected {
+                Some(exp) => format!("{env} ({region}): account {exp} expected, not checked at the start"),
+                None => format!("{env} ({region}): not checked at the start"),
+            },
+            (Some(acc), false) => {
+                format!("{env} ({region}): REFUSED, account {acc}, expected {}", expected.unwrap_or("any"))
+            }
+            (None, false) => format!("{env} ({region}): REFUSED, its account could not be read"),
+        };
+        match &self.message {
+            Some(m) => format!("{what} ({m})"),
+            None => what,
+        }
+    }
+}
+
 /// What the journal says about the run.
 #[derive(Debug, Clone, Default)]
 pub struct RunState {
@@ -166,17 +207,7 @@ impl RunState {
                     status: Some(*status),
                 });
             }
-            Event::AccountChecked { env, region, expected, account, ok, message, .. } => {
-                self.accounts.push(AccountCheck {
-                    at: ts.clone(),
-                    env: env.clone(),
-                    region: region.clone(),
-                    expected: expected.clone(),
-                    account: account.clone(),
-                    ok: *ok,
-                    message: message.clone(),
-                })
-            }
+            Event::AccountChecked { .. } => self.accounts.extend(AccountCheck::of(entry)),
             Event::AwsCall { step, .. } => {
                 self.steps.entry(step.clone()).or_default();
                 self.last_call = Some(self.pending.apply(&mut self.calls, entry));
