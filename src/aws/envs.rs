@@ -183,7 +183,13 @@ impl AwsEnvs {
         log: &dyn CallLog,
     ) -> Result<AccountCheck, ActionError> {
         let sts = aws_sdk_sts::Client::new(config);
-        let who = read(log, at(env, &spec.region), sts.get_caller_identity()).await??;
+        let who = match read(log, at(env, &spec.region), sts.get_caller_identity()).await? {
+            Ok(who) => who,
+            Err(failure) => match credentials_error(&failure.error) {
+                Some(missing) => return Err(ActionError::Failed(no_credentials(env, spec, missing, &failure.text()))),
+                None => return Err(failure.into()),
+            },
+        };
         let account = who.account().unwrap_or_default().to_string();
         if let Some(expected) = &spec.account_id
             && &account != expected
@@ -265,4 +271,38 @@ fn https_client() -> aws_sdk_sts::config::SharedHttpClient {
         conn.set_proxy_config(Some(ProxyConfig::from_env()));
         conn.build()
     })
+}
+
+/// Whether an SDK error comes from the credential chain rather than from AWS: `Some(true)` when no
+/// provider in the chain had credentials at all, `Some(false)` when one failed to load them.
+fn credentials_error(error: &(dyn std::error::Error + 'static)) -> Option<bool> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return Some(matches!(c, CredentialsError::CredentialsNotLoaded(_)));
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// What to tell a responder whose credentials could not be found or loaded: where the SDK looked,
+/// and what they probably meant (the sandbox, or a profile). The SDK's own words (about an IMDS
+/// session token, on a laptop) follow for the specialist.
+fn no_credentials(env: &str, spec: &Environment, missing: bool, sdk: &str) -> String {
+    let profile = match (&spec.profile, std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty())) {
+        (Some(p), _) => format!("the profile `{p}` (the runbook's)"),
+        (None, Some(p)) => format!("the profile `{p}` (AWS_PROFILE)"),
+        (None, None) => "the default profile".to_string(),
+    };
+    let what = if missing { "no AWS credentials were found" } else { "AWS credentials could not be loaded" };
+    format!(
+        "{what} for environment `{env}`: looked in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, {profile} in \
+         ~/.aws/config and ~/.aws/credentials, web identity (AWS_WEB_IDENTITY_TOKEN_FILE), the ECS \
+         container endpoint and EC2 instance metadata. To practise against the local sandbox, add \
+         --sandbox (after `pilotlight sandbox up`) or run `pilotlight demo`; to act on AWS, give the \
+         environment a `profile:` in the runbook or set AWS_PROFILE. The SDK said: {}",
+        sdk.lines().next().unwrap_or_default()
+    )
 }

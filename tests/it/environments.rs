@@ -44,3 +44,40 @@ fn one_environments_slow_account_check_does_not_hold_up_the_other() {
     assert!(slow >= Duration::from_secs(2), "the primary waited for its slow answer: {slow:?}");
     assert!(fast < Duration::from_secs(1), "the recovery side did not wait for the primary's: {fast:?}");
 }
+
+/// Without credentials anywhere (no `--sandbox`, no profile, no variables), the guard says so,
+/// where it looked and what was probably meant, instead of the SDK's words about IMDS.
+#[test]
+fn without_credentials_the_guard_says_where_it_looked_and_what_was_meant() {
+    let state = super::support::state_dir();
+    let home = super::support::state_dir();
+    let mut cmd = super::support::pilotlight(state.path());
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("credentials"))
+        // Nothing is sent: the chain finds no credentials before any request (port 9 discards).
+        .args([
+            "run",
+            "runbooks/failback.yaml",
+            "--headless",
+            "--auto-approve",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ]);
+    let out = super::support::run(cmd);
+    assert_ne!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let refused: Vec<&str> = stdout.lines().filter(|l| l.contains("REFUSED")).collect();
+    assert_eq!(refused.len(), 2, "primary-admin and recovery are checked at the start: {stdout}");
+    for line in refused {
+        assert!(line.contains("no AWS credentials were found for environment `"), "{line}");
+        assert!(line.contains("the default profile in ~/.aws/config and ~/.aws/credentials"), "{line}");
+        assert!(line.contains("--sandbox") && line.contains("AWS_PROFILE"), "{line}");
+    }
+}
