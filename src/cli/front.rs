@@ -95,6 +95,9 @@ async fn drive_lines(run: Run) -> u8 {
         _ = signal(SignalKind::terminate()) => return interrupted(&run, "SIGTERM"),
         _ = signal(SignalKind::hangup()) => return interrupted(&run, "SIGHUP"),
     };
+    if outcome.is_ok() {
+        print_outcome(&run);
+    }
     match outcome {
         Ok(RunStatus::Succeeded) => OK,
         Ok(status) => {
@@ -105,6 +108,15 @@ async fn drive_lines(run: Run) -> u8 {
             eprintln!("run {} stopped: {e}; continue it with: pilotlight resume {}", run.id, run.id);
             FAILED
         }
+    }
+}
+
+/// The run's outcome (RTO, RPO, what was kept, the report command) as the last lines.
+fn print_outcome(run: &Run) {
+    let Some(report) = crate::report::from_state(&run.state(), Some(run.runbook())) else { return };
+    println!("outcome:");
+    for line in crate::report::outcome::lines(&report) {
+        println!("  {line}");
     }
 }
 

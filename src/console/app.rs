@@ -98,6 +98,9 @@ pub struct App {
     /// `watch`: no decisions, no mutating call.
     pub read_only: bool,
     pub finished: Option<Result<RunStatus, String>>,
+    /// Once the run has ended: its outcome (RTO, RPO, what was kept, the report command), shown
+    /// at the top of the current pane.
+    pub outcome: Option<Vec<String>>,
     pub exit: Option<Exit>,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -129,7 +132,7 @@ pub struct Limits {
 
 impl App {
     pub fn new(view: RunView, resources: Resources, keymap: Keymap, theme: Theme) -> App {
-        App {
+        let mut app = App {
             view,
             resources,
             theme,
@@ -152,6 +155,18 @@ impl App {
             poll: None,
             decision_opened: None,
             decision_delay: DECISION_DELAY,
+            outcome: None,
+        };
+        app.note_outcome();
+        app
+    }
+
+    /// Reads the outcome from the run's state once the run has finished (or been stopped for
+    /// good: failed, aborted, abandoned).
+    fn note_outcome(&mut self) {
+        if self.view.status != RunStatus::Running && self.outcome.is_none() {
+            self.outcome = crate::report::from_state(&self.view.state, Some(self.view.runbook()))
+                .map(|r| crate::report::outcome::lines(&r));
         }
     }
 
@@ -178,6 +193,7 @@ impl App {
         match msg {
             Msg::Entry(entry) => {
                 self.view.apply(&entry);
+                self.note_outcome();
                 self.pace(matches!(entry.event, crate::journal::Event::ActionFinished { .. }));
             }
             Msg::Gate(ask, reply) => self.ask(Pending::Gate(ask, reply)),

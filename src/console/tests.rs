@@ -474,3 +474,26 @@ fn a_failback_acts_from_recovery_into_primary_and_a_deploy_where_it_is_told() {
     let there = where_it_acts(&app.view, "cloudformation.deploy", Some(&named)).unwrap();
     assert!(there.starts_with("in recovery (") && !there.contains('→'), "{there}");
 }
+
+/// When the run ends, the outcome is where the eye is: at the top of the current pane, with the
+/// command that writes the report (the header alone said "succeeded").
+#[test]
+fn a_finished_run_shows_its_outcome_above_the_step() {
+    let mut app = app();
+    let mut feed = Feed(0);
+    started(&mut app, &mut feed);
+    assert!(app.outcome.is_none(), "no outcome while the run goes on");
+    for step in app.view.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>() {
+        status(&mut app, &mut feed, &step, StepStatus::Succeeded);
+    }
+    app.on_msg(Msg::Entry(feed.entry(Event::RunFinished { status: crate::journal::RunStatus::Succeeded })));
+    let shown = screen(&app, 160, 40);
+    assert!(shown.contains("Run succeeded"), "{shown}");
+    assert!(shown.contains("RTO not measured"), "no DNS flip in this run:\n{shown}");
+    assert!(shown.contains("Kept nothing"), "{shown}");
+    assert!(shown.contains(&format!("Report: pilotlight report {RUN_ID}")), "{shown}");
+    // A step the operator picks is shown without it.
+    key(&mut app, KeyCode::Up);
+    assert!(app.selected.is_some());
+    assert!(!screen(&app, 160, 40).contains("Run succeeded"));
+}

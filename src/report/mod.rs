@@ -10,6 +10,7 @@
 pub mod markdown;
 pub mod model;
 pub mod objectives;
+pub mod outcome;
 pub mod outputs;
 pub mod time;
 pub mod timeline;

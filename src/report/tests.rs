@@ -516,3 +516,16 @@ fn the_account_guard_row_says_what_happened_to_each_environment() {
         rows[3]
     );
 }
+
+/// The outcome lines (console and line mode) say what the report's objectives and retained
+/// sections say, in brief.
+#[test]
+fn the_outcome_lines_give_rto_rpo_what_was_kept_and_the_report_command() {
+    let report = build(&entries(full_run()), Some(&runbook(RUNBOOK))).unwrap();
+    let lines = outcome::lines(&report);
+    assert_eq!(lines[0], "RTO 1m 49s (within the 5m target)", "{lines:?}");
+    assert!(lines[1].starts_with("RPO ") && lines[1].contains("the 15m target"), "{lines:?}");
+    let kept = report.retained.len();
+    assert!(kept > 1 && lines[2].starts_with(&format!("Kept {kept} items (")), "{lines:?}");
+    assert_eq!(lines.last().unwrap(), "Report: pilotlight report 20261122T040000Z-report-test-abcd");
+}

@@ -21,6 +21,14 @@ fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light
     let out = run(cmd);
     moto_api::stop_recording(moto.port).unwrap();
     assert_eq!(out.status.code(), Some(0), "the bundled failback runs with no --var");
+    // The line mode ends on the outcome: RTO and RPO against the runbook's targets, what was kept,
+    // and the command that writes the report.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let outcome: Vec<&str> = stdout.lines().skip_while(|l| *l != "outcome:").collect();
+    assert!(outcome.iter().any(|l| l.starts_with("  RTO ") && l.contains(" target)")), "{outcome:?}");
+    assert!(outcome.iter().any(|l| l.starts_with("  RPO ") && l.contains(" target)")), "{outcome:?}");
+    assert!(outcome.iter().any(|l| l.starts_with("  Kept ")), "{outcome:?}");
+    assert!(outcome.last().is_some_and(|l| l.starts_with("  Report: pilotlight report ")), "{outcome:?}");
 
     // The permissions stack is installed with the responder's own credentials; every change in
     // primary after it goes through the role the stack created (temporary credentials).

@@ -19,13 +19,24 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let block = super::pane_block(app, Pane::Current, format!("Step {} of {}", i + 1, app.view.steps.len()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let lines = lines(app, step, inner.width as usize, (inner.height + app.scroll) as usize);
+    let mut lines = outcome(app);
+    lines.extend(self::lines(app, step, inner.width as usize, (inner.height + app.scroll) as usize));
     let limit = super::scroll_limit(super::rows(&lines, inner.width), inner.height);
     let mut limits = app.limits.get();
     limits.current = limit;
     app.limits.set(limits);
     let para = Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((app.scroll.min(limit), 0));
     frame.render_widget(para, inner);
+}
+
+/// Once the run has ended, its outcome above the step (unless the operator chose a step to look at).
+fn outcome(app: &App) -> Vec<Line<'static>> {
+    let Some(lines) = app.outcome.as_ref().filter(|_| app.selected.is_none()) else { return Vec::new() };
+    let t = &app.theme;
+    let mut out = vec![Line::from(Span::styled(format!("Run {}", app.view.status.as_str()), t.title()))];
+    out.extend(lines.iter().map(|l| Line::from(format!("  {l}"))));
+    out.push(Line::from(""));
+    out
 }
 
 /// Everything the pane says about one step (also the top of the full-output popup).

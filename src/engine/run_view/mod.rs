@@ -208,6 +208,11 @@ impl RunView {
         view
     }
 
+    /// The runbook the run started with.
+    pub fn runbook(&self) -> &Runbook {
+        &self.runbook
+    }
+
     /// The step the operator should look at: the first one waiting for them, else the first
     /// running, else the last one that ended, else the first.
     pub fn current(&self) -> usize {
