@@ -17,6 +17,7 @@ pub fn line(entry: &Entry) -> Option<String> {
         },
         Event::RunInterrupted { user } => format!("run interrupted by {user}"),
         Event::RunAbandoned { user, reason } => format!("run abandoned by {user}: {reason}"),
+        Event::RunSupersedes { run_id, reason } => format!("this run supersedes run {run_id}: {reason}"),
         Event::StepStatus { step, status, reason } => {
             let word = match status {
                 StepStatus::Pending => "pending",

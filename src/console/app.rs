@@ -194,6 +194,11 @@ impl App {
             Msg::Entry(entry) => {
                 self.view.apply(&entry);
                 self.note_outcome();
+                if let crate::journal::Event::RunSupersedes { run_id, .. } = &entry.event {
+                    self.notice = Some(format!(
+                        "this run supersedes run {run_id}: it never sent a mutating call (abandoned, naming this run)"
+                    ));
+                }
                 self.pace(matches!(entry.event, crate::journal::Event::ActionFinished { .. }));
             }
             Msg::Gate(ask, reply) => self.ask(Pending::Gate(ask, reply)),

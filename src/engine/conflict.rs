@@ -1,11 +1,13 @@
 //! Two operators, one runbook: a run does not start while an unfinished run of the same runbook
 //! against the same environments exists on this machine, and `pilotlight abandon` gives such a
-//! run up (journaled: who and why) so a new one can start.
+//! run up (journaled: who and why) so a new one can start. An unfinished run that never sent a
+//! mutating call is superseded by the new run instead (journaled in both).
 
 use super::store::{self, RunLock, RunStore};
 use super::{EngineError, os_user, plan};
 use crate::aws::ConnectOptions;
-use crate::journal::{Event, Journal, RunState, RunStatus, read_entries};
+use crate::journal::{Entry, Event, Journal, RunState, RunStatus, read_entries};
+use crate::runbook::ActionCatalog;
 use crate::runbook::{Environment, LoadedRunbook};
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -44,17 +46,75 @@ fn target(loaded: &LoadedRunbook, envs: &IndexMap<String, Environment>, connect:
     }
 }
 
-/// An unfinished run (not succeeded, not abandoned, not a dry run) with the same target as the
-/// run about to start, as the message that says which and what to do.
-pub fn unfinished_twin(
+/// Whether a run may have changed anything: a mutating AWS call journaled (even one only being
+/// sent), or a local command run (an `exec` step that is not `read_only`: what it did is not
+/// journaled).
+fn may_have_changed(entries: &[Entry]) -> bool {
+    entries.iter().any(|e| match &e.event {
+        Event::AwsCall { mutating, .. } => *mutating,
+        Event::ActionStarted { action, params, .. } => {
+            let local = crate::actions::REGISTRY.find(action).is_none_or(|d| !d.aws && !d.read_only);
+            local && params.get("read_only") != Some(&Value::Bool(true))
+        }
+        _ => false,
+    })
+}
+
+/// What stands in the way of a new run.
+pub enum Conflict {
+    Clear,
+    /// An unfinished run with the same target that may have changed something (or is being
+    /// driven right now): the message says which and what to do.
+    Blocks(String),
+    /// Unfinished runs with the same target that never sent a mutating call and that no process
+    /// drives (their locks are held here): the new run takes their place.
+    Supersede(Vec<Superseded>),
+}
+
+/// An unfinished run that changed nothing, locked so that nothing resumes it meanwhile.
+pub struct Superseded {
+    pub id: String,
+    status: RunStatus,
+    last_at: String,
+    dir: std::path::PathBuf,
+    _lock: RunLock,
+}
+
+impl Superseded {
+    /// Why the new run took its place, for the new run's journal.
+    pub fn reason(&self) -> String {
+        format!(
+            "run {} ({}, last event {}) never sent a mutating call; it is abandoned, naming this run",
+            self.id,
+            self.status.as_str(),
+            self.last_at
+        )
+    }
+
+    /// Journals in the old run that run `by` took its place, and finishes it as abandoned.
+    pub fn abandon_for(&self, by: &str) -> Result<(), EngineError> {
+        let (mut journal, _) = Journal::open(&self.dir.join(store::JOURNAL_FILE))?;
+        let reason = format!("superseded by run {by}: this run never sent a mutating call");
+        journal.append(Event::RunAbandoned { user: os_user(), reason })?;
+        journal.append(Event::RunFinished { status: RunStatus::Abandoned })?;
+        Ok(())
+    }
+}
+
+/// The unfinished runs (not succeeded, not abandoned, not dry runs) with the same target as the
+/// run about to start. One that sent a mutating call, or that another process drives, blocks
+/// the new run; runs that changed nothing (a guard that refused, a run stopped at its first
+/// gate) are superseded by it, so they do not have to be abandoned by hand.
+pub fn check(
     store: &RunStore,
     loaded: &LoadedRunbook,
     inputs: &IndexMap<String, Value>,
     connect: &ConnectOptions,
-) -> Option<String> {
-    let envs = plan::render_environments(loaded, inputs).ok()?;
+) -> Conflict {
+    let Ok(envs) = plan::render_environments(loaded, inputs) else { return Conflict::Clear };
     let mine = target(loaded, &envs, connect);
     let (runs, _) = store.list();
+    let mut superseded = Vec::new();
     for run in runs.iter().filter(|r| r.runbook == mine.runbook && !r.dry_run) {
         if matches!(run.status, RunStatus::Succeeded | RunStatus::Abandoned) {
             continue;
@@ -63,9 +123,15 @@ pub fn unfinished_twin(
         let Ok((entries, _)) = read_entries(&dir.join(store::JOURNAL_FILE)) else { continue };
         let Ok((their_runbook, their_inputs, their_connect)) = store::load_run_copy(&dir, &entries) else { continue };
         let Ok(their_envs) = plan::render_environments(&their_runbook, &their_inputs) else { continue };
-        if target(&their_runbook, &their_envs, &their_connect) == mine {
-            return Some(format!(
-                "run {id} of runbook `{rb}` against the same environments is unfinished ({status}, last event {at}); \
+        if target(&their_runbook, &their_envs, &their_connect) != mine {
+            continue;
+        }
+        let changed = may_have_changed(&entries);
+        let lock = if changed { None } else { RunLock::acquire(&dir).ok() };
+        let Some(lock) = lock else {
+            let why = if changed { "" } else { ", and a process is driving it now" };
+            return Conflict::Blocks(format!(
+                "run {id} of runbook `{rb}` against the same environments is unfinished ({status}, last event {at}{why}); \
                  two runs would act on the same resources at once. Continue it with `pilotlight resume {id}`, or \
                  give it up with `pilotlight abandon {id} --reason \"...\"`",
                 id = run.id,
@@ -73,9 +139,16 @@ pub fn unfinished_twin(
                 status = run.status.as_str(),
                 at = run.last_at,
             ));
-        }
+        };
+        superseded.push(Superseded {
+            id: run.id.clone(),
+            status: run.status,
+            last_at: run.last_at.clone(),
+            dir,
+            _lock: lock,
+        });
     }
-    None
+    if superseded.is_empty() { Conflict::Clear } else { Conflict::Supersede(superseded) }
 }
 
 /// Gives run `id` up: journals who abandoned it and why, then finishes it as abandoned. Refused

@@ -170,11 +170,14 @@ impl Run {
         let _starting = store
             .start_lock()
             .map_err(|source| EngineError::Io { context: "cannot lock the run directory".into(), source })?;
-        if !options.dry_run
-            && let Some(message) = conflict::unfinished_twin(store, &loaded, &inputs, &options.connect)
-        {
-            return Err(EngineError::Conflict(message));
-        }
+        let superseded = match options.dry_run {
+            true => Vec::new(),
+            false => match conflict::check(store, &loaded, &inputs, &options.connect) {
+                conflict::Conflict::Clear => Vec::new(),
+                conflict::Conflict::Blocks(message) => return Err(EngineError::Conflict(message)),
+                conflict::Conflict::Supersede(runs) => runs,
+            },
+        };
         let (id, dir) = store
             .create(&loaded.runbook.name)
             .map_err(|source| EngineError::Io { context: "cannot create the run directory".into(), source })?;
@@ -199,6 +202,11 @@ impl Run {
             user: os_user(),
             pilotlight_version: env!("CARGO_PKG_VERSION").into(),
         })?;
+        // The old runs are abandoned (naming this one) before this one says it took their place.
+        for old in &superseded {
+            old.abandon_for(&id)?;
+            recorder.record(Event::RunSupersedes { run_id: old.id.clone(), reason: old.reason() })?;
+        }
         let max_parallel = effective_parallel(options.max_parallel, loaded.runbook.max_parallel);
         Ok(Run {
             id,

@@ -120,6 +120,7 @@ impl Secrets {
             Event::FailureDecided { reason, .. } => self.redact_opt(reason),
             Event::RunAbandoned { reason, .. } => self.redact_str(reason),
             Event::RunStarted { .. }
+            | Event::RunSupersedes { .. }
             | Event::RunResumed { .. }
             | Event::RunInterrupted { .. }
             | Event::RunFinished { .. } => {}

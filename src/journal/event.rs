@@ -218,8 +218,16 @@ pub enum Event {
         user: String,
     },
     /// `pilotlight abandon`: the run is given up (followed by `run_finished` with `abandoned`).
+    /// Also journaled in a run superseded by a new one (see [`Event::RunSupersedes`]).
     RunAbandoned {
         user: String,
+        reason: String,
+    },
+    /// Journaled in a new run right after `run_started`: it took the place of an unfinished run of
+    /// the same runbook against the same environments that never sent a mutating call (that run
+    /// is abandoned, naming this one).
+    RunSupersedes {
+        run_id: String,
         reason: String,
     },
     StepStatus {

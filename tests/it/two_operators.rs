@@ -65,3 +65,43 @@ steps:\n  - id: smoke\n    title: smoke\n    action: exec\n    with: { command: 
     std::fs::write(state.path().join("ok"), "").unwrap();
     assert_eq!(start(state.path(), &rb, &[]).status.code(), Some(0), "with the first abandoned, a new run starts");
 }
+
+/// A run that never sent a mutating call (here: no credentials, so every guard refused) does not
+/// block the next run of the runbook until someone abandons it by hand: the next run supersedes
+/// it, and both journals say so.
+#[test]
+fn a_run_that_changed_nothing_is_superseded_by_the_next_one_journaled_in_both() {
+    let state = state_dir();
+    let home = state_dir();
+    let start = || {
+        let mut cmd = pilotlight(state.path());
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", home.path().join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("credentials"))
+            .args(["run", "runbooks/failback.yaml", "--headless", "--auto-approve"])
+            .args(["--endpoint-url", "http://127.0.0.1:9"]);
+        run(cmd)
+    };
+    assert_eq!(start().status.code(), Some(1), "no credentials: the guard refuses");
+    let store = pilotlight::engine::RunStore::new(state.path());
+    let first = store.list().0[0].id.clone();
+
+    let out = start();
+    assert_eq!(out.status.code(), Some(1), "still no credentials, but the run started");
+    let runs = store.list().0;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let second = runs.iter().find(|r| r.id != first).unwrap().id.clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("this run supersedes run {first}: run {first} (failed")), "{stdout}");
+    assert!(stdout.contains("never sent a mutating call"), "{stdout}");
+
+    let old = journal(&store.dir(&first));
+    let reason = format!("superseded by run {second}: this run never sent a mutating call");
+    assert!(old.iter().any(|e| matches!(&e.event, Event::RunAbandoned { reason: r, .. } if *r == reason)), "{old:?}");
+    assert!(matches!(old.last().unwrap().event, Event::RunFinished { status: RunStatus::Abandoned }));
+    let new = journal(&store.dir(&second));
+    assert!(matches!(&new[1].event, Event::RunSupersedes { run_id, .. } if *run_id == first), "{:?}", new[1]);
+    assert_eq!(pilotlight::journal::RunState::replay(&new).supersedes.as_deref(), Some(first.as_str()));
+}

@@ -21,6 +21,7 @@ fn view(state: &RunState) -> Value {
         "stopped_at": state.stopped_at,
         "endpoint": state.endpoint,
         "sessions": state.sessions,
+        "supersedes": state.supersedes,
         "accounts": state.accounts,
         "steps": state.steps,
         "calls": state.calls.iter().map(|c| json!({

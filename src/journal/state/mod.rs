@@ -113,6 +113,8 @@ pub struct RunState {
     /// Where calls go now; `None` before `run_started`.
     pub endpoint: Option<Endpoint>,
     pub sessions: Vec<SessionEvent>,
+    /// The unfinished run this one took the place of (it had sent no mutating call).
+    pub supersedes: Option<String>,
     /// Every result of the account guard, in order (on start and on every resume).
     pub accounts: Vec<AccountCheck>,
     pub steps: IndexMap<String, StepState>,
@@ -197,6 +199,7 @@ impl RunState {
                 self.sessions.push(session(SessionKind::Interrupted, user));
             }
             Event::RunAbandoned { user, .. } => self.sessions.push(session(SessionKind::Abandoned, user)),
+            Event::RunSupersedes { run_id, .. } => self.supersedes = Some(run_id.clone()),
             Event::RunFinished { status } => {
                 self.status = Some(*status);
                 self.finished_at = Some(ts.clone());
