@@ -130,7 +130,19 @@ impl RunLock {
             .open(&path)
             .map_err(|e| format!("cannot open the run lock {}: {e}", path.display()))?;
         // SAFETY: flock on a descriptor we own; LOCK_NB makes it fail at once when held.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let try_lock = || unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        // A lock just let go can be held a moment longer: by a process that is exiting, or by the
+        // child of any fork of this process (another thread starting a command) until it execs.
+        // Only a lock still held after half a second is someone else's.
+        let mut locked = try_lock();
+        for _ in 0..20 {
+            if locked {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            locked = try_lock();
+        }
+        if !locked {
             let holder = std::fs::read_to_string(&path).unwrap_or_default();
             return Err(format!("run is in use by another pilotlight (process {}); {}", holder.trim(), path.display()));
         }
