@@ -47,6 +47,15 @@ impl FaultProxy {
 
     /// The proxy with several rules, each counted on its own (`injected` counts them all).
     pub fn with_rules(upstream: u16, rules: Vec<ThrottleRule>) -> FaultProxy {
+        FaultProxy::serving(upstream, rules, false)
+    }
+
+    /// The proxy enforcing AWS's rules that moto does not ([`super::aws_rules`]), and `rules`.
+    pub fn with_aws_rules(upstream: u16, rules: Vec<ThrottleRule>) -> FaultProxy {
+        FaultProxy::serving(upstream, rules, true)
+    }
+
+    fn serving(upstream: u16, rules: Vec<ThrottleRule>, aws_rules: bool) -> FaultProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let injected = Arc::new(AtomicUsize::new(0));
@@ -57,7 +66,7 @@ impl FaultProxy {
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (counter, faulted, rules) = (counter.clone(), faulted.clone(), rules.clone());
-                std::thread::spawn(move || serve(client, upstream, &rules, &counter, &faulted));
+                std::thread::spawn(move || serve(client, upstream, &rules, aws_rules, &counter, &faulted));
             }
         });
         FaultProxy { port, injected, faults }
@@ -99,6 +108,7 @@ fn serve(
     client: TcpStream,
     upstream: u16,
     rules: &[(ThrottleRule, AtomicUsize)],
+    aws_rules: bool,
     injected: &AtomicUsize,
     faults: &AtomicUsize,
 ) {
@@ -126,6 +136,15 @@ fn serve(
             }
             continue;
         }
+        if aws_rules
+            && let Some(refused) =
+                super::aws_rules::refuse(&String::from_utf8_lossy(&head), &String::from_utf8_lossy(&body), upstream)
+        {
+            if writer.write_all(&refused).is_err() {
+                return;
+            }
+            continue;
+        }
         if let Some(Fault::Delay(ms)) = fault {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
@@ -143,6 +162,9 @@ fn serve(
         }
         if fault == Some(Fault::InternalError) {
             answer = internal_error(&text);
+        }
+        if aws_rules {
+            answer = super::aws_rules::answer(&text, answer);
         }
         if writer.write_all(&answer).is_err() {
             return;

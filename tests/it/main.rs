@@ -2,6 +2,7 @@
 //! server through the real SDK clients; each starts its own server and stops it by its PID.
 
 mod aurora_failback;
+mod aws_rules;
 mod bundled_failback;
 mod conclude;
 mod console_tmux;
@@ -23,6 +24,7 @@ mod loader;
 mod lost_answers;
 mod permissions;
 mod rds_failback;
+mod rds_rules;
 mod report;
 mod resume;
 mod sandbox_cli;

@@ -12,6 +12,7 @@
 
 use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
+use super::storage;
 use super::{DbSnapshot, kept_id, or_none, reapply_tags, restored_tags, tag_map, wait_status};
 use crate::actions::failback::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
@@ -245,6 +246,28 @@ impl One<'_, '_> {
             if keeper.restored_already().await? {
                 return Ok(());
             }
+            // What the snapshot holds decides what the restore may ask for (see `storage`).
+            let snap = super::snapshots::describe(Kind::Instance, cx.log, self.primary, &copy.id, region).await?;
+            let s = storage::for_restore(
+                &c.engine,
+                c.storage_type.as_deref(),
+                c.allocated_storage,
+                c.iops,
+                c.storage_throughput,
+                snap.and_then(|s| s.allocated_storage),
+            );
+            if s.allocated != c.allocated_storage || (s.iops, s.throughput) != (c.iops, c.storage_throughput) {
+                cx.log.note(format!(
+                    "{id} is restored with {} GiB, IOPS {}, throughput {} (primary had {} GiB, {}, {}): {}",
+                    or_dash(s.allocated),
+                    or_dash(s.iops),
+                    or_dash(s.throughput),
+                    or_dash(c.allocated_storage),
+                    or_dash(c.iops),
+                    or_dash(c.storage_throughput),
+                    "storage never shrinks below the snapshot's, and RDS names no IOPS or throughput below gp3's threshold"
+                ))?;
+            }
             let req = self
                 .primary
                 .restore_db_instance_from_db_snapshot()
@@ -256,10 +279,10 @@ impl One<'_, '_> {
                 .set_option_group_name(custom(&c.option_group))
                 .set_vpc_security_group_ids((!c.security_groups.is_empty()).then(|| c.security_groups.clone()))
                 .multi_az(c.multi_az)
-                .set_storage_type(c.storage_type.clone())
-                .set_allocated_storage(c.allocated_storage)
-                .set_iops(c.iops)
-                .set_storage_throughput(c.storage_throughput)
+                .set_storage_type(s.storage_type)
+                .set_allocated_storage(s.allocated)
+                .set_iops(s.iops)
+                .set_storage_throughput(s.throughput)
                 .set_port(c.port)
                 .set_publicly_accessible(c.publicly_accessible)
                 .deletion_protection(c.deletion_protection)
@@ -404,4 +427,9 @@ pub fn custom(group: &Option<String>) -> Option<String> {
 
 fn status(db: &DbInstance) -> String {
     db.db_instance_status().unwrap_or("unknown").to_string()
+}
+
+/// A number, or `-` when RDS reported none.
+fn or_dash(v: Option<i32>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }

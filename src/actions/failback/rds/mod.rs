@@ -10,6 +10,7 @@ pub mod aurora;
 pub mod instance;
 pub mod keep;
 pub mod snapshots;
+pub mod storage;
 
 use super::{TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};
 use crate::actions::{ActionCx, Poll};
@@ -41,6 +42,10 @@ pub struct DbSnapshotNow {
     pub snap: DbSnapshot,
     pub status: String,
     pub tags: IndexMap<String, String>,
+    /// The storage it holds (GiB): a restore may not ask for less.
+    pub allocated_storage: Option<i32>,
+    /// The engine version it was taken at: a restore may not go below it.
+    pub engine_version: Option<String>,
 }
 
 /// The identifier for something this run makes: `pl-<run stamp>-<resource>-<part>`, lower case,

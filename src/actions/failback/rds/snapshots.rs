@@ -60,28 +60,41 @@ pub async fn describe(
     id: &str,
     region: &str,
 ) -> Result<Option<DbSnapshotNow>, ActionError> {
-    let now = |arn: Option<&str>, created, status: Option<&str>, tags: &[Tag]| DbSnapshotNow {
-        snap: DbSnapshot { id: id.to_string(), arn: arn.unwrap_or_default().to_string(), created },
-        status: status.unwrap_or("unknown").to_string(),
-        tags: tag_map(tags),
+    let now = |arn: Option<&str>, created, status: Option<&str>, tags: &[Tag], storage, version: Option<&str>| {
+        DbSnapshotNow {
+            snap: DbSnapshot { id: id.to_string(), arn: arn.unwrap_or_default().to_string(), created },
+            status: status.unwrap_or("unknown").to_string(),
+            tags: tag_map(tags),
+            allocated_storage: storage,
+            engine_version: version.map(str::to_string),
+        }
     };
     match kind {
         Kind::Instance => {
             let req = client.describe_db_snapshots().db_snapshot_identifier(id);
             let out = read(log, at(id, region), req).await?;
             or_none(out.map(|out| {
-                out.db_snapshots()
-                    .first()
-                    .map(|s| now(s.db_snapshot_arn(), time(s.snapshot_create_time()), s.status(), s.tag_list()))
+                out.db_snapshots().first().map(|s| {
+                    let created = time(s.snapshot_create_time());
+                    now(
+                        s.db_snapshot_arn(),
+                        created,
+                        s.status(),
+                        s.tag_list(),
+                        s.allocated_storage(),
+                        s.engine_version(),
+                    )
+                })
             }))
         }
         Kind::Cluster => {
             let req = client.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id);
             let out = read(log, at(id, region), req).await?;
             or_none(out.map(|out| {
-                out.db_cluster_snapshots()
-                    .first()
-                    .map(|s| now(s.db_cluster_snapshot_arn(), time(s.snapshot_create_time()), s.status(), s.tag_list()))
+                out.db_cluster_snapshots().first().map(|s| {
+                    let (arn, created) = (s.db_cluster_snapshot_arn(), time(s.snapshot_create_time()));
+                    now(arn, created, s.status(), s.tag_list(), s.allocated_storage(), s.engine_version())
+                })
             }))
         }
     }

@@ -1,0 +1,103 @@
+//! `rds.failback` under AWS's rules (the fault proxy's rules mode, [`super::aws_rules`]): the
+//! restore runs after the original was renamed away, so a restore AWS refuses leaves the
+//! identifier with no instance. Checked with describe calls to moto itself.
+
+use super::fault_proxy::FaultProxy;
+use super::support::{block_on, moto, pilotlight, run, sdk, state_dir};
+use aws_sdk_rds::Client;
+
+/// A postgres instance `id` on gp3 with `gib` of storage, in `region`, and nothing else.
+fn gp3_instance(url: &str, region: &str, id: &str, gib: i32) {
+    let rds = Client::new(&sdk(url, region));
+    block_on(
+        rds.create_db_instance()
+            .db_instance_identifier(id)
+            .engine("postgres")
+            .db_instance_class("db.t3.micro")
+            .storage_type("gp3")
+            .allocated_storage(gib)
+            .master_username("pilot")
+            .master_user_password("light-password-1")
+            .send(),
+    )
+    .expect("CreateDBInstance");
+}
+
+/// The rule itself: moto accepts an explicit IOPS on a small gp3 restore and reports no IOPS; the
+/// rules layer reports the baseline and refuses the restore, as RDS does.
+#[test]
+fn aws_rules_gp3_under_400_gib_reports_its_baseline_and_refuses_explicit_iops() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    gp3_instance(&url, "us-east-1", "small", 100);
+    let bare = Client::new(&sdk(&url, "us-east-1"));
+    block_on(bare.create_db_snapshot().db_instance_identifier("small").db_snapshot_identifier("small-snap").send())
+        .expect("CreateDBSnapshot");
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    let iops = |c: &Client| {
+        let out = block_on(c.describe_db_instances().db_instance_identifier("small").send()).unwrap();
+        let db = &out.db_instances()[0];
+        (db.iops(), db.storage_throughput())
+    };
+    assert_eq!(iops(&bare), (None, None), "moto reports no IOPS for gp3");
+    assert_eq!(iops(&ruled), (Some(3000), Some(125)), "RDS reports the gp3 baseline under 400 GiB");
+
+    let restore = |c: &Client, id: &str| {
+        block_on(
+            c.restore_db_instance_from_db_snapshot()
+                .db_instance_identifier(id)
+                .db_snapshot_identifier("small-snap")
+                .storage_type("gp3")
+                .iops(3000)
+                .storage_throughput(125)
+                .send(),
+        )
+    };
+    let refused = restore(&ruled, "ruled").expect_err("RDS refuses IOPS on gp3 under 400 GiB");
+    let code = aws_sdk_rds::error::ProvideErrorMetadata::code(&refused).map(str::to_string);
+    assert_eq!(code.as_deref(), Some("InvalidParameterCombination"), "{refused:?}");
+    restore(&bare, "bare").expect("moto accepts it");
+}
+
+/// Defect 1 and 2 of the AWS-rules issue, together: primary `orders-db` is gp3 at 100 GiB (RDS
+/// reports 3,000 IOPS and 125 MiB/s), and recovery's grew to 150 GiB during the incident. The
+/// restore must take the snapshot's size (moto refuses less, as RDS does) and no explicit IOPS or
+/// throughput (RDS refuses them under 400 GiB); before the fix, the original was renamed away
+/// and every attempt of the restore was refused.
+#[test]
+fn rds_failback_restores_a_small_gp3_instance_whose_recovery_grew() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    gp3_instance(&url, "us-east-1", "orders-db", 100);
+    gp3_instance(&url, "us-west-2", "orders-db", 150);
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let failback = || {
+        let state = state_dir();
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
+            .args(["--endpoint-url", &proxy.endpoint_url()]);
+        run(cmd)
+    };
+    let out = failback();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("orders-db is restored with 150 GiB, IOPS -, throughput -"));
+
+    let rds = Client::new(&sdk(&url, "us-east-1"));
+    let out = block_on(rds.describe_db_instances().send()).unwrap();
+    let restored = out.db_instances().iter().find(|d| d.db_instance_identifier() == Some("orders-db")).unwrap();
+    assert_eq!(restored.db_instance_status(), Some("available"));
+    assert_eq!(restored.storage_type(), Some("gp3"));
+    assert_eq!(
+        restored.allocated_storage(),
+        Some(150),
+        "the snapshot's size: recovery grew, and storage never shrinks"
+    );
+    let kept =
+        out.db_instances().iter().find(|d| d.db_instance_identifier().is_some_and(|i| i.contains("-pre-failback-")));
+    assert_eq!(kept.and_then(|d| d.allocated_storage()), Some(100), "the original is kept as it was");
+
+    // The real failback after the test one, from the restored instance.
+    let out = failback();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
