@@ -9,11 +9,28 @@
 //!   terraform-provider-aws #28271, #28361). At or above the threshold the baseline is 12,000
 //!   IOPS and 500 MiB/s. Moto reports neither value and accepts both parameters.
 //!
+//! - **No downgrade on restore** (RestoreDBClusterFromSnapshot, `EngineVersion`): a cluster is
+//!   not restored at a lower engine version than its snapshot's; moto restores at any version.
+//! - **Serverless v2 capacity is not restored** (Aurora user guide, restoring Serverless v2): a
+//!   cluster restored without `ServerlessV2ScalingConfiguration` has none, and every
+//!   `db.serverless` instance added to it is refused. Moto copies the snapshot's; the rules layer
+//!   hides it from describes and refuses such members.
+//!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
+
+/// Clusters (moto port, identifier) restored without a Serverless v2 capacity: on AWS they have
+/// none until a ModifyDBCluster gives them one.
+static NO_CAPACITY: Mutex<Vec<(u16, String)>> = Mutex::new(Vec::new());
+
+fn no_capacity(upstream: u16) -> HashSet<String> {
+    NO_CAPACITY.lock().unwrap().iter().filter(|(p, _)| *p == upstream).map(|(_, c)| c.clone()).collect()
+}
 
 /// A form-encoded request parameter (`Iops=3000`), decoded.
 fn param<'a>(body: &'a str, name: &str) -> Option<&'a str> {
@@ -66,11 +83,65 @@ fn ask_upstream(upstream: u16, head: &str, body: &str) -> Option<String> {
 /// AWS's refusal of this request, if AWS would refuse it; `None` sends it on to moto.
 pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     match param(body, "Action")? {
-        "RestoreDBInstanceFromDBSnapshot" | "CreateDBInstance" | "ModifyDBInstance" => {
-            gp3_baseline(head, body, upstream)
+        "RestoreDBInstanceFromDBSnapshot" | "ModifyDBInstance" => gp3_baseline(head, body, upstream),
+        "CreateDBInstance" => gp3_baseline(head, body, upstream).or_else(|| serverless_member(body, upstream)),
+        "RestoreDBClusterFromSnapshot" => no_downgrade(head, body, upstream).or_else(|| {
+            note_capacity(body, upstream);
+            None
+        }),
+        "ModifyDBCluster" => {
+            note_capacity(body, upstream);
+            None
         }
         _ => None,
     }
+}
+
+/// A cluster restore may not ask for a lower engine version than its snapshot's.
+fn no_downgrade(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
+    let wanted = param(body, "EngineVersion")?;
+    let snapshot = param(body, "SnapshotIdentifier")?;
+    let query = format!("Action=DescribeDBClusterSnapshots&Version=2014-10-31&DBClusterSnapshotIdentifier={snapshot}");
+    let described = ask_upstream(upstream, head, &query)?;
+    let has = field(&described, "EngineVersion")?;
+    older(wanted, has).then(|| {
+        refusal(
+            "InvalidParameterCombination",
+            &format!("Cannot restore a DB cluster at engine version {wanted} from a snapshot of version {has}."),
+        )
+    })
+}
+
+/// Whether engine version `a` is lower than `b` (numbers compared as numbers).
+fn older(a: &str, b: &str) -> bool {
+    let parts = |v: &str| v.split(['.', '_', '-']).map(|p| (p.parse::<u64>().ok(), p.to_string())).collect::<Vec<_>>();
+    parts(a) < parts(b)
+}
+
+/// Keeps track of clusters restored without, or given, a Serverless v2 capacity.
+fn note_capacity(body: &str, upstream: u16) {
+    let Some(cluster) = param(body, "DBClusterIdentifier") else { return };
+    let given = param(body, "ServerlessV2ScalingConfiguration.MinCapacity").is_some();
+    let mut list = NO_CAPACITY.lock().unwrap();
+    if given || param(body, "Action") == Some("RestoreDBClusterFromSnapshot") {
+        list.retain(|(p, c)| !(*p == upstream && c == cluster));
+    }
+    if !given && param(body, "Action") == Some("RestoreDBClusterFromSnapshot") {
+        list.push((upstream, cluster.to_string()));
+    }
+}
+
+/// A `db.serverless` member of a cluster with no Serverless v2 capacity is refused.
+fn serverless_member(body: &str, upstream: u16) -> Option<Vec<u8>> {
+    let cluster = param(body, "DBClusterIdentifier")?;
+    (param(body, "DBInstanceClass") == Some("db.serverless") && no_capacity(upstream).contains(cluster)).then(|| {
+        refusal(
+            "InvalidDBClusterStateFault",
+            &format!(
+                "Set the Serverless v2 scaling configuration on the parent DB cluster {cluster} before creating a Serverless v2 DB instance."
+            ),
+        )
+    })
 }
 
 /// gp3 under its engine's threshold takes no explicit IOPS or throughput.
@@ -112,13 +183,16 @@ fn gp3_baseline(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
 }
 
 /// Moto's answer as AWS would give it.
-pub fn answer(request: &str, answer: Vec<u8>) -> Vec<u8> {
-    if !request.contains("Action=DescribeDBInstances") {
+pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
+    let instances = request.contains("Action=DescribeDBInstances");
+    let clusters =
+        ["Action=DescribeDBClusters", "Action=RestoreDBClusterFromSnapshot"].iter().any(|a| request.contains(a));
+    if !instances && !clusters {
         return answer;
     }
     let text = String::from_utf8_lossy(&answer).into_owned();
     let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer };
-    let body = report_gp3_baseline(body);
+    let body = if instances { report_gp3_baseline(body) } else { hide_capacity(body, &no_capacity(upstream)) };
     let head: Vec<String> = head
         .split("\r\n")
         .map(|l| {
@@ -154,6 +228,28 @@ fn report_gp3_baseline(body: &str) -> String {
                     1,
                 ));
             }
+            _ => out.push_str(one),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Clusters restored without a Serverless v2 capacity report none, as on AWS.
+fn hide_capacity(body: &str, clusters: &HashSet<String>) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("<DBCluster>") {
+        let end = rest[start..].find("</DBCluster>").map_or(rest.len(), |e| start + e + "</DBCluster>".len());
+        out.push_str(&rest[..start]);
+        let one = &rest[start..end];
+        match (field(one, "DBClusterIdentifier"), field(one, "ServerlessV2ScalingConfiguration")) {
+            (Some(id), Some(inner)) if clusters.contains(id) => out.push_str(&one.replacen(
+                &format!("<ServerlessV2ScalingConfiguration>{inner}</ServerlessV2ScalingConfiguration>"),
+                "",
+                1,
+            )),
             _ => out.push_str(one),
         }
         rest = &rest[end..];

@@ -164,7 +164,7 @@ fn serve(
             answer = internal_error(&text);
         }
         if aws_rules {
-            answer = super::aws_rules::answer(&text, answer);
+            answer = super::aws_rules::answer(&text, upstream, answer);
         }
         if writer.write_all(&answer).is_err() {
             return;

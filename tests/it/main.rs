@@ -2,6 +2,7 @@
 //! server through the real SDK clients; each starts its own server and stops it by its PID.
 
 mod aurora_failback;
+mod aurora_rules;
 mod aws_rules;
 mod bundled_failback;
 mod conclude;

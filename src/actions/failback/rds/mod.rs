@@ -11,6 +11,7 @@ pub mod instance;
 pub mod keep;
 pub mod snapshots;
 pub mod storage;
+pub mod version;
 
 use super::{TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};
 use crate::actions::{ActionCx, Poll};

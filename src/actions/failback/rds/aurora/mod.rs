@@ -15,6 +15,7 @@ mod members;
 use super::instance::{custom, user_tags};
 use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
+use super::version;
 use super::{DbSnapshot, kept_id, or_none, reapply_tags, restored_tags, wait_status};
 use crate::actions::failback::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
@@ -22,7 +23,7 @@ use crate::aws::{ActionError, CallLog, at, mutate, read};
 use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::DbCluster;
+use aws_sdk_rds::types::{DbCluster, ServerlessV2ScalingConfiguration};
 use indexmap::IndexMap;
 use members::{Endpoint, Member, Members, record_endpoints, record_members};
 use schemars::JsonSchema;
@@ -63,6 +64,10 @@ pub struct ClusterConfig {
     pub backup_retention: Option<i32>,
     pub copy_tags_to_snapshot: bool,
     pub tags: IndexMap<String, String>,
+    /// Aurora Serverless v2 capacity (ACUs, min and max). A restore does not carry it over, and
+    /// without it every `db.serverless` member is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serverless_v2: Option<(f64, f64)>,
 }
 
 impl ClusterConfig {
@@ -81,6 +86,9 @@ impl ClusterConfig {
             backup_retention: c.backup_retention_period(),
             copy_tags_to_snapshot: c.copy_tags_to_snapshot().unwrap_or(false),
             tags: user_tags(c.tag_list()),
+            serverless_v2: c
+                .serverless_v2_scaling_configuration()
+                .and_then(|s| Some((s.min_capacity()?, s.max_capacity()?))),
         }
     }
 }
@@ -269,13 +277,28 @@ impl One<'_, '_> {
             if keeper.restored_already().await? {
                 return Ok(());
             }
+            // A restore may not go below the snapshot's engine version (see `version`).
+            let snap = super::snapshots::describe(Kind::Cluster, cx.log, self.primary, &copy.id, region).await?;
+            let engine_version =
+                version::for_restore(c.engine_version.as_deref(), snap.and_then(|s| s.engine_version).as_deref());
+            if engine_version != c.engine_version {
+                cx.log.note(format!(
+                    "cluster {id} is restored at engine version {} (the snapshot's; primary ran {}): RDS does not restore to a lower version",
+                    engine_version.as_deref().unwrap_or("-"),
+                    c.engine_version.as_deref().unwrap_or("-")
+                ))?;
+            }
+            let scaling = c.serverless_v2.map(|(min, max)| {
+                ServerlessV2ScalingConfiguration::builder().min_capacity(min).max_capacity(max).build()
+            });
             let req = self
                 .primary
                 .restore_db_cluster_from_snapshot()
                 .db_cluster_identifier(id)
                 .snapshot_identifier(&copy.id)
                 .engine(&c.engine)
-                .set_engine_version(c.engine_version.clone())
+                .set_engine_version(engine_version)
+                .set_serverless_v2_scaling_configuration(scaling)
                 .set_db_cluster_parameter_group_name(custom(&c.parameter_group))
                 .set_db_subnet_group_name(c.subnet_group.clone())
                 .set_vpc_security_group_ids((!c.security_groups.is_empty()).then(|| c.security_groups.clone()))
