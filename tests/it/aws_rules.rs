@@ -15,6 +15,10 @@
 //!   cluster restored without `ServerlessV2ScalingConfiguration` has none, and every
 //!   `db.serverless` instance added to it is refused. Moto copies the snapshot's; the rules layer
 //!   hides it from describes and refuses such members.
+//! - **A snapshot keeps its instance busy** (RDS user guide, DB instance status `backing-up`):
+//!   after CreateDBSnapshot the instance reports `backing-up` for a while (here: its next three
+//!   describes), and StopDBInstance is refused meanwhile (InvalidDBInstanceState). Moto stays
+//!   `available` and stops at once.
 //!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
@@ -27,6 +31,19 @@ use std::sync::Mutex;
 /// Clusters (moto port, identifier) restored without a Serverless v2 capacity: on AWS they have
 /// none until a ModifyDBCluster gives them one.
 static NO_CAPACITY: Mutex<Vec<(u16, String)>> = Mutex::new(Vec::new());
+
+/// Instances (moto port, identifier, describes left) busy with a snapshot.
+static BACKING_UP: Mutex<Vec<(u16, String, u32)>> = Mutex::new(Vec::new());
+
+/// Whether `id` is still backing up; `describe` uses up one of its busy describes.
+fn backing_up(upstream: u16, id: &str, describe: bool) -> bool {
+    let mut busy = BACKING_UP.lock().unwrap();
+    let Some(entry) = busy.iter_mut().find(|(p, i, left)| *p == upstream && i == id && *left > 0) else { return false };
+    if describe {
+        entry.2 -= 1;
+    }
+    true
+}
 
 fn no_capacity(upstream: u16) -> HashSet<String> {
     NO_CAPACITY.lock().unwrap().iter().filter(|(p, _)| *p == upstream).map(|(_, c)| c.clone()).collect()
@@ -92,6 +109,16 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         "ModifyDBCluster" => {
             note_capacity(body, upstream);
             None
+        }
+        "CreateDBSnapshot" => {
+            let id = param(body, "DBInstanceIdentifier")?;
+            BACKING_UP.lock().unwrap().push((upstream, id.to_string(), 3));
+            None
+        }
+        "StopDBInstance" => {
+            let id = param(body, "DBInstanceIdentifier")?;
+            backing_up(upstream, id, false)
+                .then(|| refusal("InvalidDBInstanceState", &format!("Instance {id} is not in available state.")))
         }
         _ => None,
     }
@@ -192,7 +219,11 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     }
     let text = String::from_utf8_lossy(&answer).into_owned();
     let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer };
-    let body = if instances { report_gp3_baseline(body) } else { hide_capacity(body, &no_capacity(upstream)) };
+    let body = if instances {
+        report_backing_up(&report_gp3_baseline(body), upstream)
+    } else {
+        hide_capacity(body, &no_capacity(upstream))
+    };
     let head: Vec<String> = head
         .split("\r\n")
         .map(|l| {
@@ -208,28 +239,30 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
 
 /// Every gp3 instance without IOPS reports its baseline IOPS and throughput, as RDS does.
 fn report_gp3_baseline(body: &str) -> String {
+    each_element(body, "DBInstance", |one| {
+        let gp3 = field(one, "StorageType") == Some("gp3") && field(one, "Iops").is_none();
+        let Some(size) = field(one, "AllocatedStorage").and_then(|s| s.parse::<i64>().ok()).filter(|_| gp3) else {
+            return one.to_string();
+        };
+        let threshold = gp3_threshold(field(one, "Engine").unwrap_or_default());
+        let (iops, tput) = if threshold.is_some_and(|t| size >= t) { (12000, 500) } else { (3000, 125) };
+        one.replacen(
+            "<StorageType>gp3</StorageType>",
+            &format!("<StorageType>gp3</StorageType><Iops>{iops}</Iops><StorageThroughput>{tput}</StorageThroughput>"),
+            1,
+        )
+    })
+}
+
+/// `body` with each `<tag>...</tag>` element replaced by what `f` makes of it.
+fn each_element(body: &str, tag: &str, mut f: impl FnMut(&str) -> String) -> String {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     let mut out = String::new();
     let mut rest = body;
-    while let Some(start) = rest.find("<DBInstance>") {
-        let end = rest[start..].find("</DBInstance>").map_or(rest.len(), |e| start + e + "</DBInstance>".len());
+    while let Some(start) = rest.find(&open) {
+        let end = rest[start..].find(&close).map_or(rest.len(), |e| start + e + close.len());
         out.push_str(&rest[..start]);
-        let one = &rest[start..end];
-        let gp3 = field(one, "StorageType") == Some("gp3") && field(one, "Iops").is_none();
-        match (gp3, field(one, "AllocatedStorage").and_then(|s| s.parse::<i64>().ok())) {
-            (true, Some(size)) => {
-                let engine = field(one, "Engine").unwrap_or_default();
-                let big = gp3_threshold(engine).is_none_or(|t| size >= t);
-                let (iops, tput) = if big && gp3_threshold(engine).is_some() { (12000, 500) } else { (3000, 125) };
-                out.push_str(&one.replacen(
-                    "<StorageType>gp3</StorageType>",
-                    &format!(
-                        "<StorageType>gp3</StorageType><Iops>{iops}</Iops><StorageThroughput>{tput}</StorageThroughput>"
-                    ),
-                    1,
-                ));
-            }
-            _ => out.push_str(one),
-        }
+        out.push_str(&f(&rest[start..end]));
         rest = &rest[end..];
     }
     out.push_str(rest);
@@ -238,22 +271,27 @@ fn report_gp3_baseline(body: &str) -> String {
 
 /// Clusters restored without a Serverless v2 capacity report none, as on AWS.
 fn hide_capacity(body: &str, clusters: &HashSet<String>) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some(start) = rest.find("<DBCluster>") {
-        let end = rest[start..].find("</DBCluster>").map_or(rest.len(), |e| start + e + "</DBCluster>".len());
-        out.push_str(&rest[..start]);
-        let one = &rest[start..end];
+    each_element(body, "DBCluster", |one| {
         match (field(one, "DBClusterIdentifier"), field(one, "ServerlessV2ScalingConfiguration")) {
-            (Some(id), Some(inner)) if clusters.contains(id) => out.push_str(&one.replacen(
+            (Some(id), Some(inner)) if clusters.contains(id) => one.replacen(
                 &format!("<ServerlessV2ScalingConfiguration>{inner}</ServerlessV2ScalingConfiguration>"),
                 "",
                 1,
-            )),
-            _ => out.push_str(one),
+            ),
+            _ => one.to_string(),
         }
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
+    })
+}
+
+/// An instance busy with a snapshot reports `backing-up` instead of `available`.
+fn report_backing_up(body: &str, upstream: u16) -> String {
+    each_element(body, "DBInstance", |one| match field(one, "DBInstanceIdentifier") {
+        Some(id) if field(one, "DBInstanceStatus") == Some("available") && backing_up(upstream, id, true) => one
+            .replacen(
+                "<DBInstanceStatus>available</DBInstanceStatus>",
+                "<DBInstanceStatus>backing-up</DBInstanceStatus>",
+                1,
+            ),
+        _ => one.to_string(),
+    })
 }

@@ -6,6 +6,7 @@ mod aurora_rules;
 mod aws_rules;
 mod bundled_failback;
 mod conclude;
+mod conclude_rules;
 mod console_tmux;
 mod cross_account;
 mod data_safety;

@@ -10,7 +10,9 @@
 //!
 //! With no parameters it acts on every declared resource of those types; `resources: [..]`
 //! narrows it. Sub-steps per resource: `snapshot-final` / `wait-final-snapshot` (or
-//! `backup-final` / `wait-final-backup`), then `stop` / `wait-stopped`.
+//! `backup-final` / `wait-final-backup`), then `wait-stoppable` (a state the stop can be sent
+//! from: RDS refuses it while the final snapshot keeps the instance `backing-up`), `stop` /
+//! `wait-stopped`.
 
 use super::dynamodb::reads::find_backup;
 use super::ec2::reads::{ebs_devices, find_snapshot, instance as ec2_instance, state_of};
@@ -208,6 +210,14 @@ impl One<'_, '_> {
                 .collect())
         })
         .await?;
+        let quiet = cx.quiet();
+        // A stop is sent only from `running`: an instance still `pending` is waited for first.
+        let stoppable = &["running", "stopping", "stopped", "terminated"];
+        wait_status(cx, &self.sub_name("wait-stoppable"), json!({ "instance": inst_id }), stoppable, || async {
+            let state = state_of(&ec2_instance(&quiet, ec2, &inst_id, region).await?);
+            Ok(vec![(format!("instance {inst_id}"), Some(state))])
+        })
+        .await?;
         self.stop(&inst_id, "instance", || async {
             let state = state_of(&ec2_instance(cx.log, ec2, &inst_id, region).await?);
             if state != "running" {
@@ -256,6 +266,14 @@ impl One<'_, '_> {
         };
         let snap = point.snapshot("final").await?;
         let noun = if kind == Kind::Instance { "DB instance" } else { "DB cluster" };
+        // RDS stops only from `available`: one still `backing-up` (the final snapshot),
+        // `modifying` or `starting` is waited for first, or the stop would never be sent.
+        let quiet = cx.quiet();
+        let stoppable = &["available", "stopping", "stopped"];
+        wait_status(cx, &self.sub_name("wait-stoppable"), json!({ noun: id }), stoppable, || async {
+            Ok(vec![(format!("{noun} {id}"), describe(kind, &quiet, rds, id, region).await?.map(|d| d.status))])
+        })
+        .await?;
         self.stop(id, noun, || async {
             let status = describe(kind, cx.log, rds, id, region).await?.map(|d| d.status);
             if status.as_deref() != Some("available") {
