@@ -19,6 +19,8 @@ fn cluster(url: &str, region: &str, version: &str, serverless: bool) {
             .engine_version(version)
             .master_username("pilot")
             .master_user_password("light-password-1")
+            // Primary keeps backups 7 days, recovery 3: the restore takes 3, the reapply sets 7.
+            .backup_retention_period(if region == "us-east-1" { 7 } else { 3 })
             .set_serverless_v2_scaling_configuration(scaling)
             .send(),
     )
@@ -116,6 +118,9 @@ fn aurora_failback_restores_at_the_snapshots_newer_engine_version() {
     );
     let now = restored(&Client::new(&sdk(&url, "us-east-1")));
     assert_eq!(now.engine_version(), Some("16.1"));
+    assert_eq!(now.backup_retention_period(), Some(7));
+    // Defect 7: the wait after the re-applied configuration lasts until it took effect.
+    assert_eq!(super::aws_rules::modification_describes_left(moto.port, "inventory"), 0, "the wait ended too soon");
     assert_eq!(failback(&proxy).status.code(), Some(0), "and the real failback after the test one");
 }
 

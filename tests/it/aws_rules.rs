@@ -19,6 +19,9 @@
 //!   after CreateDBSnapshot the instance reports `backing-up` for a while (here: its next three
 //!   describes), and StopDBInstance is refused meanwhile (InvalidDBInstanceState). Moto stays
 //!   `available` and stops at once.
+//! - **A modification takes a while** (ModifyDBInstance/ModifyDBCluster with ApplyImmediately):
+//!   RDS answers `available` with the change in `PendingModifiedValues` for a moment, then
+//!   `modifying`, then `available` again (here: two describes each). Moto applies it at once.
 //!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
@@ -43,6 +46,27 @@ fn backing_up(upstream: u16, id: &str, describe: bool) -> bool {
         entry.2 -= 1;
     }
     true
+}
+
+/// Instances and clusters (moto port, identifier, describes left) with a modification under way.
+static MODIFYING: Mutex<Vec<(u16, String, u32)>> = Mutex::new(Vec::new());
+
+/// How far `id`'s modification is along: `Some(left)` describes to go (4..1), then `None`. A
+/// describe uses one up.
+fn modifying(upstream: u16, id: &str, describe: bool) -> Option<u32> {
+    let mut busy = MODIFYING.lock().unwrap();
+    let entry = busy.iter_mut().find(|(p, i, left)| *p == upstream && i == id && *left > 0)?;
+    let left = entry.2;
+    if describe {
+        entry.2 -= 1;
+    }
+    Some(left)
+}
+
+/// Describes of `id` that would still have shown its modification under way: a wait that
+/// returned before the change took effect leaves some.
+pub fn modification_describes_left(upstream: u16, id: &str) -> u32 {
+    modifying(upstream, id, false).unwrap_or(0)
 }
 
 fn no_capacity(upstream: u16) -> HashSet<String> {
@@ -100,7 +124,11 @@ fn ask_upstream(upstream: u16, head: &str, body: &str) -> Option<String> {
 /// AWS's refusal of this request, if AWS would refuse it; `None` sends it on to moto.
 pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     match param(body, "Action")? {
-        "RestoreDBInstanceFromDBSnapshot" | "ModifyDBInstance" => gp3_baseline(head, body, upstream),
+        "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
+        "ModifyDBInstance" => gp3_baseline(head, body, upstream).or_else(|| {
+            note_modification(body, "DBInstanceIdentifier", upstream);
+            None
+        }),
         "CreateDBInstance" => gp3_baseline(head, body, upstream).or_else(|| serverless_member(body, upstream)),
         "RestoreDBClusterFromSnapshot" => no_downgrade(head, body, upstream).or_else(|| {
             note_capacity(body, upstream);
@@ -108,6 +136,7 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         }),
         "ModifyDBCluster" => {
             note_capacity(body, upstream);
+            note_modification(body, "DBClusterIdentifier", upstream);
             None
         }
         "CreateDBSnapshot" => {
@@ -137,6 +166,17 @@ fn no_downgrade(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             &format!("Cannot restore a DB cluster at engine version {wanted} from a snapshot of version {has}."),
         )
     })
+}
+
+/// A change applied immediately (not a rename, which RDS reports as `renaming`) is under way for
+/// the next four describes of its target.
+fn note_modification(body: &str, id_param: &str, upstream: u16) {
+    let Some(id) = param(body, id_param) else { return };
+    if param(body, "ApplyImmediately") == Some("true") && param(body, "NewDBInstanceIdentifier").is_none() {
+        let mut busy = MODIFYING.lock().unwrap();
+        busy.retain(|(p, i, _)| !(*p == upstream && i == id));
+        busy.push((upstream, id.to_string(), 4));
+    }
 }
 
 /// Whether engine version `a` is lower than `b` (numbers compared as numbers).
@@ -220,9 +260,11 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     let text = String::from_utf8_lossy(&answer).into_owned();
     let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer };
     let body = if instances {
-        report_backing_up(&report_gp3_baseline(body), upstream)
+        let body = report_backing_up(&report_gp3_baseline(body), upstream);
+        report_modifying(&body, "DBInstance", "DBInstanceIdentifier", "DBInstanceStatus", upstream)
     } else {
-        hide_capacity(body, &no_capacity(upstream))
+        let body = hide_capacity(body, &no_capacity(upstream));
+        report_modifying(&body, "DBCluster", "DBClusterIdentifier", "Status", upstream)
     };
     let head: Vec<String> = head
         .split("\r\n")
@@ -293,5 +335,29 @@ fn report_backing_up(body: &str, upstream: u16) -> String {
                 1,
             ),
         _ => one.to_string(),
+    })
+}
+
+/// A modification under way: `available` with the change pending for two describes, then
+/// `modifying` for two.
+fn report_modifying(body: &str, element: &str, id_tag: &str, status_tag: &str, upstream: u16) -> String {
+    each_element(body, element, |one| {
+        let available = format!("<{status_tag}>available</{status_tag}>");
+        let Some(left) =
+            field(one, id_tag).filter(|_| one.contains(&available)).and_then(|id| modifying(upstream, id, true))
+        else {
+            return one.to_string();
+        };
+        let without = match (one.find("<PendingModifiedValues>"), one.find("</PendingModifiedValues>")) {
+            (Some(a), Some(b)) => format!("{}{}", &one[..a], &one[b + "</PendingModifiedValues>".len()..]),
+            _ => one.replace("<PendingModifiedValues/>", ""),
+        };
+        if left > 2 {
+            let pending =
+                "<PendingModifiedValues><BackupRetentionPeriod>7</BackupRetentionPeriod></PendingModifiedValues>";
+            without.replacen(&available, &format!("{available}{pending}"), 1)
+        } else {
+            without.replacen(&available, &format!("<{status_tag}>modifying</{status_tag}>"), 1)
+        }
     })
 }

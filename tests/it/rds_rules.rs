@@ -102,3 +102,43 @@ fn rds_failback_restores_a_small_gp3_instance_whose_recovery_grew() {
     let out = failback();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Defect 7 of the AWS-rules issue: after the re-applied configuration (ModifyDBInstance with
+/// ApplyImmediately), RDS answers `available` with the change pending for a while, then
+/// `modifying`. The wait must last until the change took effect; before the fix it returned on
+/// the first `available`, and the step said the configuration was back while it was not.
+#[test]
+fn rds_failback_waits_until_the_reapplied_configuration_took_effect() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    // Primary keeps backups 7 days; recovery's (and its snapshot's) 3: the restore takes 3.
+    for (region, days) in [("us-east-1", 7), ("us-west-2", 3)] {
+        let rds = Client::new(&sdk(&url, region));
+        block_on(
+            rds.create_db_instance()
+                .db_instance_identifier("orders-db")
+                .engine("postgres")
+                .db_instance_class("db.t3.micro")
+                .allocated_storage(20)
+                .backup_retention_period(days)
+                .master_username("pilot")
+                .master_user_password("light-password-1")
+                .send(),
+        )
+        .expect("CreateDBInstance");
+    }
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("backup retention"), "the restore did not take it, so it is re-applied:\n{stdout}");
+    assert_eq!(
+        super::aws_rules::modification_describes_left(moto.port, "orders-db"),
+        0,
+        "the wait ended before the modification took effect"
+    );
+}

@@ -425,8 +425,17 @@ pub fn custom(group: &Option<String>) -> Option<String> {
     group.clone().filter(|g| !g.starts_with("default.") && !g.starts_with("default:"))
 }
 
+/// The status a wait goes by: `available` only once no modification is pending. RDS answers
+/// `available` for a while after a ModifyDBInstance with ApplyImmediately, with the change in
+/// `PendingModifiedValues`, before it turns `modifying`.
 fn status(db: &DbInstance) -> String {
-    db.db_instance_status().unwrap_or("unknown").to_string()
+    let pending = db
+        .pending_modified_values()
+        .is_some_and(|p| *p != aws_sdk_rds::types::PendingModifiedValues::builder().build());
+    match db.db_instance_status().unwrap_or("unknown") {
+        "available" if pending => "available, with modifications pending".to_string(),
+        now => now.to_string(),
+    }
 }
 
 /// A number, or `-` when RDS reported none.

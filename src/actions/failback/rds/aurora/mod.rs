@@ -136,8 +136,16 @@ async fn cluster(log: &dyn CallLog, client: &Client, id: &str, region: &str) -> 
     or_none(read(log, at(id, region), req).await?.map(|out| out.db_clusters().first().cloned()))
 }
 
+/// The status a wait goes by: `available` only once no modification is pending (as for an
+/// instance: `available` first, with the change pending, then `modifying`).
 fn status(c: &DbCluster) -> String {
-    c.status().unwrap_or("unknown").to_string()
+    let pending = c
+        .pending_modified_values()
+        .is_some_and(|p| *p != aws_sdk_rds::types::ClusterPendingModifiedValues::builder().build());
+    match c.status().unwrap_or("unknown") {
+        "available" if pending => "available, with modifications pending".to_string(),
+        now => now.to_string(),
+    }
 }
 
 /// One cluster's failback.
