@@ -23,6 +23,9 @@ pub struct Pauses {
     /// The first delay between two polls of a wait (it doubles up to `max_poll`).
     pub first_poll: Duration,
     pub max_poll: Duration,
+    /// How long a wait takes "not found" for something made a moment ago as "not visible yet"
+    /// (EC2 and others are eventually consistent), before it counts as an error.
+    pub not_found_grace: Duration,
 }
 
 impl Default for Pauses {
@@ -32,6 +35,7 @@ impl Default for Pauses {
             retry: Duration::from_millis(500),
             first_poll: crate::aws::wait::FIRST_DELAY,
             max_poll: crate::aws::wait::MAX_DELAY,
+            not_found_grace: Duration::from_secs(300),
         }
     }
 }
@@ -46,6 +50,7 @@ impl Pauses {
             retry: scale(d.retry),
             first_poll: scale(d.first_poll),
             max_poll: scale(d.max_poll),
+            not_found_grace: scale(d.not_found_grace),
         }
     }
 
@@ -73,6 +78,7 @@ mod tests {
         assert_eq!(fast.unanswered, Duration::from_millis(20));
         assert_eq!(fast.retry, Duration::from_millis(5));
         assert_eq!(fast.first_poll, Duration::from_millis(2));
+        assert_eq!(fast.not_found_grace, Duration::from_secs(3));
         assert_eq!(Pauses::scaled(0.000_001).first_poll, Duration::from_millis(1));
         assert_eq!(Pauses::scaled(1.0), Pauses::default());
     }

@@ -9,7 +9,7 @@
 //! and a resumed wait re-attaches to the same AWS work (its ids come from earlier done sub-steps).
 
 use super::{ActionCx, ActionLog};
-use crate::aws::{ActionError, Call, CallLog, wait};
+use crate::aws::{ActionError, Call, CallLog, Transient, wait};
 use crate::journal::{SubId, SubPhase, SubStepState};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -104,7 +104,20 @@ impl ActionCx<'_> {
             let fut = check();
             let last = &last;
             async move {
-                match fut.await? {
+                // Throttling beyond the SDK's own retries, and "not found" for something made a
+                // moment ago, say nothing about the state waited for: the wait goes on (a
+                // "not found" for `not_found_grace` only), and the wait says so.
+                let answer = match fut.await {
+                    Err(e) if e.transient() == Some(Transient::Throttled) => Poll::Pending(format!("throttled: {e}")),
+                    Err(e)
+                        if e.transient() == Some(Transient::NotFound)
+                            && start.elapsed() < self.pauses.not_found_grace =>
+                    {
+                        Poll::Pending(format!("not visible yet: {e}"))
+                    }
+                    other => other?,
+                };
+                match answer {
                     Poll::Ready(v) => Ok(Some(v)),
                     Poll::Pending(what) => {
                         let changed = {

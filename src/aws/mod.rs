@@ -43,7 +43,49 @@ pub enum ActionError {
     Unanswered { call: String, message: String },
 }
 
+/// Why a poll's error says nothing about the state waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transient {
+    /// AWS asked for fewer requests, beyond what the SDK retries by itself.
+    Throttled,
+    /// Not found: for something made a moment ago, not visible yet (eventual consistency).
+    NotFound,
+}
+
+/// Error codes that mean "too many requests, try later".
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "PriorRequestNotComplete",
+];
+
 impl ActionError {
+    /// The service's error code of an AWS error (`InvalidSnapshot.NotFound`, `Throttling`).
+    pub fn aws_code(&self) -> Option<&str> {
+        let ActionError::Aws { message, .. } = self else { return None };
+        let code = message.split(':').next()?;
+        (!code.is_empty() && !code.contains(' ')).then_some(code)
+    }
+
+    /// Whether this error of a poll says nothing about the state waited for (see [`Transient`]).
+    pub fn transient(&self) -> Option<Transient> {
+        let code = self.aws_code()?;
+        if THROTTLING.contains(&code) {
+            Some(Transient::Throttled)
+        } else if code.contains("NotFound") {
+            Some(Transient::NotFound)
+        } else {
+            None
+        }
+    }
+
     /// What the action produced before it failed, for the journal.
     pub fn outputs(&self) -> indexmap::IndexMap<String, serde_json::Value> {
         match self {
@@ -192,7 +234,7 @@ fn raw_text(status: u16, body: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::raw_text;
+    use super::{ActionError, Transient, raw_text};
 
     #[test]
     fn unparsed_error_bodies_still_say_what_went_wrong() {
@@ -204,5 +246,25 @@ mod tests {
         assert_eq!(raw_text(400, r#"{"__type":"x","message":"bad"}"#), "bad (HTTP 400)");
         assert_eq!(raw_text(403, ""), "HTTP 403 with an empty body");
         assert_eq!(raw_text(500, "<html>\n  oops </html>"), "HTTP 500: <html> oops </html>");
+    }
+
+    /// Catches a poll error taken as transient that is not (a wait would hide a real failure
+    /// until its timeout), or one that is, not taken so (an hours-long wait ended by throttling).
+    #[test]
+    fn throttling_and_not_found_are_transient_and_nothing_else_is() {
+        let aws = |message: &str| ActionError::Aws {
+            service: "ec2".into(),
+            operation: "DescribeSnapshots".into(),
+            target: "snap-1".into(),
+            region: "us-east-1".into(),
+            message: message.into(),
+        };
+        assert_eq!(aws("RequestLimitExceeded: Request limit exceeded.").transient(), Some(Transient::Throttled));
+        assert_eq!(aws("Throttling: Rate exceeded (HTTP 400)").transient(), Some(Transient::Throttled));
+        assert_eq!(aws("InvalidSnapshot.NotFound: gone").transient(), Some(Transient::NotFound));
+        assert_eq!(aws("DBSnapshotNotFound: gone").transient(), Some(Transient::NotFound));
+        assert_eq!(aws("UnauthorizedOperation: no").transient(), None);
+        assert_eq!(aws("dispatch failure: io error: connection refused").transient(), None);
+        assert_eq!(ActionError::Failed("Throttling".into()).transient(), None);
     }
 }

@@ -22,6 +22,10 @@
 //! - **A modification takes a while** (ModifyDBInstance/ModifyDBCluster with ApplyImmediately):
 //!   RDS answers `available` with the change in `PendingModifiedValues` for a moment, then
 //!   `modifying`, then `available` again (here: two describes each). Moto applies it at once.
+//! - **EC2 is eventually consistent** (EC2 API reference, "Eventual consistency"): a snapshot or
+//!   volume just made may be unknown to the next describe that names it
+//!   (`InvalidSnapshot.NotFound`, `InvalidVolume.NotFound`); here, the first such describe.
+//!   Moto knows it at once.
 //!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
@@ -67,6 +71,45 @@ fn modifying(upstream: u16, id: &str, describe: bool) -> Option<u32> {
 /// returned before the change took effect leaves some.
 pub fn modification_describes_left(upstream: u16, id: &str) -> u32 {
     modifying(upstream, id, false).unwrap_or(0)
+}
+
+/// EC2 ids (moto port, id) made a moment ago and not visible to a describe by id yet.
+static NOT_VISIBLE: Mutex<Vec<(u16, String)>> = Mutex::new(Vec::new());
+
+/// The EC2 ids a describe names (`SnapshotId.1=...`, `VolumeId.2=...`).
+fn named_ids<'a>(body: &'a str, prefix: &str) -> Vec<&'a str> {
+    body.split('&').filter_map(|kv| kv.strip_prefix(prefix)?.split_once('=').map(|(_, v)| v)).collect()
+}
+
+/// An EC2 describe naming an id made a moment ago: "not found", once per id.
+fn not_visible_yet(body: &str, upstream: u16) -> Option<Vec<u8>> {
+    let (prefix, code, what) = match param(body, "Action")? {
+        "DescribeSnapshots" => ("SnapshotId.", "InvalidSnapshot.NotFound", "snapshot"),
+        "DescribeVolumes" => ("VolumeId.", "InvalidVolume.NotFound", "volume"),
+        _ => return None,
+    };
+    let mut hidden = NOT_VISIBLE.lock().unwrap();
+    let id = named_ids(body, prefix).into_iter().find(|id| hidden.iter().any(|(p, h)| *p == upstream && h == id))?;
+    hidden.retain(|(p, h)| !(*p == upstream && h == id));
+    let xml = format!(
+        "<Response><Errors><Error><Code>{code}</Code><Message>The {what} '{id}' does not exist.</Message></Error></Errors><RequestID>aws-rules</RequestID></Response>"
+    );
+    Some(
+        format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len())
+            .into_bytes(),
+    )
+}
+
+/// Notes the id an EC2 create answered with: not visible to the next describe naming it.
+fn note_made(request: &str, answer: &str, upstream: u16) {
+    let tag = match param(request.split("\r\n\r\n").nth(1).unwrap_or_default(), "Action") {
+        Some("CreateSnapshot" | "CopySnapshot") => "snapshotId",
+        Some("CreateVolume") => "volumeId",
+        _ => return,
+    };
+    if let Some(id) = field(answer, tag) {
+        NOT_VISIBLE.lock().unwrap().push((upstream, id.to_string()));
+    }
 }
 
 fn no_capacity(upstream: u16) -> HashSet<String> {
@@ -124,6 +167,7 @@ fn ask_upstream(upstream: u16, head: &str, body: &str) -> Option<String> {
 /// AWS's refusal of this request, if AWS would refuse it; `None` sends it on to moto.
 pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     match param(body, "Action")? {
+        "DescribeSnapshots" | "DescribeVolumes" => not_visible_yet(body, upstream),
         "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
         "ModifyDBInstance" => gp3_baseline(head, body, upstream).or_else(|| {
             note_modification(body, "DBInstanceIdentifier", upstream);
@@ -251,6 +295,7 @@ fn gp3_baseline(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
 
 /// Moto's answer as AWS would give it.
 pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
+    note_made(request, &String::from_utf8_lossy(&answer), upstream);
     let instances = request.contains("Action=DescribeDBInstances");
     let clusters =
         ["Action=DescribeDBClusters", "Action=RestoreDBClusterFromSnapshot"].iter().any(|a| request.contains(a));

@@ -16,6 +16,7 @@ mod dry_run;
 mod durability;
 mod dynamodb_failback;
 mod ec2_failback;
+mod ec2_rules;
 mod engine;
 mod engine_decisions;
 mod environments;

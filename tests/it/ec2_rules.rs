@@ -1,0 +1,32 @@
+//! `ec2.failback` under AWS's rules ([`super::aws_rules`]): EC2 is eventually consistent (a
+//! snapshot or volume just made is "not found" by the next describe naming it), and AWS throttles
+//! beyond what the SDK retries. Neither may end an hours-long wait.
+
+use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::support::{fresh_world, journal, moto, only_run, pilotlight, run, state_dir};
+use pilotlight::journal::Event;
+use pilotlight::sandbox::seed::Part;
+
+/// Defect 6 of the AWS-rules issue: every snapshot and volume the failback makes is "not found"
+/// once, and the first describes of snapshots by id are throttled four times in a row (the SDK gives up after
+/// three). The failback's waits go on through both: one attempt, nothing failed. Before the fix
+/// the first such answer failed the attempt.
+#[test]
+fn ec2_failback_waits_through_not_yet_visible_ids_and_throttling() {
+    let moto = moto();
+    fresh_world(&moto, &[Part::Ec2]);
+    let throttled = ThrottleRule { needle: "&SnapshotId.1=", times: 4, fault: Fault::Throttle };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![throttled]);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--var", "which=app_server", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("not visible yet: ec2 Describe"), "a wait met a made id not visible yet:\n{stdout}");
+    assert!(stdout.contains("throttled: ec2 DescribeSnapshots"), "a wait met throttling past the SDK's retries");
+    let (_, dir) = only_run(state.path());
+    let attempts = journal(&dir).iter().filter(|e| matches!(e.event, Event::ActionStarted { .. })).count();
+    assert_eq!(attempts, 1, "no attempt failed");
+}
