@@ -85,6 +85,7 @@ ops!(EC2_WRITES = Mutating, aws_sdk_ec2, "ec2":
     attach_volume::AttachVolume,
     create_tags::CreateTags,
     modify_snapshot_attribute::ModifySnapshotAttribute,
+    modify_instance_attribute::ModifyInstanceAttribute,
 );
 ops!(RDS_READS = Reading, aws_sdk_rds, "rds":
     describe_db_instances::DescribeDBInstances,

@@ -26,6 +26,10 @@
 //!   volume just made may be unknown to the next describe that names it
 //!   (`InvalidSnapshot.NotFound`, `InvalidVolume.NotFound`); here, the first such describe.
 //!   Moto knows it at once.
+//! - **An attachment takes a moment** (EC2 user guide, attaching a volume): after AttachVolume the
+//!   volume is `in-use` while its attachment is still `attaching` (here: two describes of it);
+//!   an instance started meanwhile may boot without it, so the rules refuse StartInstances then.
+//!   Moto reports `attached` at once.
 //!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
@@ -112,6 +116,42 @@ fn note_made(request: &str, answer: &str, upstream: u16) {
     }
 }
 
+/// Attachments (moto port, volume, instance, describes left) still `attaching`.
+static ATTACHING: Mutex<Vec<(u16, String, String, u32)>> = Mutex::new(Vec::new());
+
+/// An EC2 error answer.
+fn ec2_refusal(code: &str, message: &str) -> Vec<u8> {
+    let xml = format!(
+        "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>aws-rules</RequestID></Response>"
+    );
+    format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len())
+        .into_bytes()
+}
+
+/// A start while one of the instance's volumes is still attaching.
+fn start_while_attaching(body: &str, upstream: u16) -> Option<Vec<u8>> {
+    let ids = named_ids(body, "InstanceId.");
+    let busy = ATTACHING.lock().unwrap();
+    let (_, vol, inst, _) =
+        busy.iter().find(|(p, _, i, left)| *p == upstream && *left > 0 && ids.contains(&i.as_str()))?;
+    Some(ec2_refusal("IncorrectState", &format!("The volume {vol} is still attaching to {inst}.")))
+}
+
+/// Volumes whose attachment is still `attaching` say so, one describe at a time.
+fn report_attaching(body: &str, upstream: u16) -> String {
+    let mut body = body.to_string();
+    let mut busy = ATTACHING.lock().unwrap();
+    for (_, vol, _, left) in busy.iter_mut().filter(|(p, _, _, left)| *p == upstream && *left > 0) {
+        let Some(at) = body.find(&format!("<volumeId>{vol}</volumeId>")) else { continue };
+        let Some(a) = body[at..].find("<attachmentSet>").map(|a| at + a) else { continue };
+        let Some(b) = body[a..].find("</attachmentSet>").map(|b| a + b) else { continue };
+        let set = body[a..b].replacen("<status>attached</status>", "<status>attaching</status>", 1);
+        body.replace_range(a..b, &set);
+        *left -= 1;
+    }
+    body
+}
+
 fn no_capacity(upstream: u16) -> HashSet<String> {
     NO_CAPACITY.lock().unwrap().iter().filter(|(p, _)| *p == upstream).map(|(_, c)| c.clone()).collect()
 }
@@ -168,6 +208,12 @@ fn ask_upstream(upstream: u16, head: &str, body: &str) -> Option<String> {
 pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     match param(body, "Action")? {
         "DescribeSnapshots" | "DescribeVolumes" => not_visible_yet(body, upstream),
+        "AttachVolume" => {
+            let (vol, inst) = (param(body, "VolumeId")?, param(body, "InstanceId")?);
+            ATTACHING.lock().unwrap().push((upstream, vol.to_string(), inst.to_string(), 2));
+            None
+        }
+        "StartInstances" => start_while_attaching(body, upstream),
         "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
         "ModifyDBInstance" => gp3_baseline(head, body, upstream).or_else(|| {
             note_modification(body, "DBInstanceIdentifier", upstream);
@@ -296,21 +342,31 @@ fn gp3_baseline(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
 /// Moto's answer as AWS would give it.
 pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     note_made(request, &String::from_utf8_lossy(&answer), upstream);
+    if request.contains("Action=DescribeVolumes") {
+        return rewrite_body(&answer, |body| report_attaching(body, upstream));
+    }
     let instances = request.contains("Action=DescribeDBInstances");
     let clusters =
         ["Action=DescribeDBClusters", "Action=RestoreDBClusterFromSnapshot"].iter().any(|a| request.contains(a));
     if !instances && !clusters {
         return answer;
     }
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer };
-    let body = if instances {
-        let body = report_backing_up(&report_gp3_baseline(body), upstream);
-        report_modifying(&body, "DBInstance", "DBInstanceIdentifier", "DBInstanceStatus", upstream)
-    } else {
-        let body = hide_capacity(body, &no_capacity(upstream));
-        report_modifying(&body, "DBCluster", "DBClusterIdentifier", "Status", upstream)
-    };
+    rewrite_body(&answer, |body| {
+        if instances {
+            let body = report_backing_up(&report_gp3_baseline(body), upstream);
+            report_modifying(&body, "DBInstance", "DBInstanceIdentifier", "DBInstanceStatus", upstream)
+        } else {
+            let body = hide_capacity(body, &no_capacity(upstream));
+            report_modifying(&body, "DBCluster", "DBClusterIdentifier", "Status", upstream)
+        }
+    })
+}
+
+/// An HTTP answer with its body rewritten by `f` and its Content-Length set to match.
+fn rewrite_body(answer: &[u8], f: impl FnOnce(&str) -> String) -> Vec<u8> {
+    let text = String::from_utf8_lossy(answer).into_owned();
+    let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer.to_vec() };
+    let body = f(body);
     let head: Vec<String> = head
         .split("\r\n")
         .map(|l| {

@@ -3,11 +3,11 @@
 //! beyond what the SDK retries. Neither may end an hours-long wait.
 
 use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
-use super::support::{fresh_world, journal, moto, only_run, pilotlight, run, state_dir};
+use super::support::{block_on, fresh_world, journal, moto, only_run, pilotlight, run, sdk, state_dir};
 use pilotlight::journal::Event;
 use pilotlight::sandbox::seed::Part;
 
-/// Defect 6 of the AWS-rules issue: every snapshot and volume the failback makes is "not found"
+/// Defects 5 (attachments, DeleteOnTermination) and 6 of the AWS-rules issue: every snapshot and volume the failback makes is "not found"
 /// once, and the first describes of snapshots by id are throttled four times in a row (the SDK gives up after
 /// three). The failback's waits go on through both: one attempt, nothing failed. Before the fix
 /// the first such answer failed the attempt.
@@ -15,6 +15,7 @@ use pilotlight::sandbox::seed::Part;
 fn ec2_failback_waits_through_not_yet_visible_ids_and_throttling() {
     let moto = moto();
     fresh_world(&moto, &[Part::Ec2]);
+    let before = delete_on_termination(&moto.endpoint_url());
     let throttled = ThrottleRule { needle: "&SnapshotId.1=", times: 4, fault: Fault::Throttle };
     let proxy = FaultProxy::with_aws_rules(moto.port, vec![throttled]);
     let state = state_dir();
@@ -29,4 +30,22 @@ fn ec2_failback_waits_through_not_yet_visible_ids_and_throttling() {
     let (_, dir) = only_run(state.path());
     let attempts = journal(&dir).iter().filter(|e| matches!(e.event, Event::ActionStarted { .. })).count();
     assert_eq!(attempts, 1, "no attempt failed");
+    // Defect 5 (part): an attached volume does not get DeleteOnTermination; each device's flag is
+    // as it was. And the start waited for every attachment to be `attached` (the rules refuse a
+    // start while one is `attaching`).
+    assert_eq!(delete_on_termination(&moto.endpoint_url()), before);
+    assert!(before.values().any(|d| *d), "the seeded root volume goes with the instance: {before:?}");
+}
+
+/// The primary `app-server`'s DeleteOnTermination per device.
+fn delete_on_termination(url: &str) -> std::collections::BTreeMap<String, bool> {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(url, "us-east-1"));
+    let name = aws_sdk_ec2::types::Filter::builder().name("tag:Name").values("app-server").build();
+    let running = aws_sdk_ec2::types::Filter::builder().name("instance-state-name").values("running").build();
+    let out = block_on(ec2.describe_instances().filters(name).filters(running).send()).unwrap();
+    let inst = &out.reservations()[0].instances()[0];
+    inst.block_device_mappings()
+        .iter()
+        .map(|m| (m.device_name().unwrap().to_string(), m.ebs().unwrap().delete_on_termination().unwrap_or(false)))
+        .collect()
 }

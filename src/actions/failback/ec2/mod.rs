@@ -9,7 +9,9 @@
 //! encryption), `wait-volumes-available`, `stop-primary`, `wait-primary-stopped`,
 //! `detach-originals` (tagged as retained with their former device first; never deleted),
 //! `wait-detached`, `attach-restored` (same device names, root included; if that fails, the
-//! originals go back before the action gives up), `wait-attached`, `start-primary`,
+//! originals go back before the action gives up), `wait-attached` (every attachment
+//! `attached`, not `attaching`), `delete-on-termination` (each device's flag as it was: an
+//! attached volume does not get it), `start-primary`,
 //! `wait-primary-running`. The primary instance is never terminated: TerminateInstances is not
 //! even an operation this tool knows.
 
@@ -85,6 +87,10 @@ struct Layout {
     originals: IndexMap<String, String>,
     /// Set when recovery is in another account: the account to share snapshots with.
     share_with: Option<String>,
+    /// DeleteOnTermination of each replaced device before failback: an attached volume does not
+    /// get it, so it is set again after the swap.
+    #[serde(default)]
+    delete_on_termination: IndexMap<String, bool>,
 }
 
 /// A snapshot made or copied for one device.
@@ -220,7 +226,7 @@ impl One<'_, '_> {
             return Err(ActionError::Failed(format!("recovery instance {r_id} has no EBS volumes to restore from")));
         }
         let pri_vols: IndexMap<String, String> = ebs_devices(&pri).into_iter().collect();
-        let originals =
+        let originals: IndexMap<String, String> =
             sources.iter().filter_map(|s| Some((s.device.clone(), pri_vols.get(&s.device)?.clone()))).collect();
         let p_acct = cx.envs.check_account("primary", cx.log).await?.account;
         let r_acct = cx.envs.check_account("recovery", cx.log).await?.account;
@@ -232,6 +238,10 @@ impl One<'_, '_> {
             primary_zone: pri.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
             primary_state: state_of(&pri),
             sources,
+            delete_on_termination: reads::delete_on_termination(&pri)
+                .into_iter()
+                .filter(|(device, _)| originals.contains_key(device))
+                .collect(),
             originals,
             share_with: (p_acct != r_acct).then_some(p_acct),
         })

@@ -11,6 +11,9 @@ use aws_sdk_ec2::types::{Filter, Instance};
 pub(in crate::actions::failback) struct VolumeNow {
     pub(in crate::actions::failback) state: String,
     pub(in crate::actions::failback) instance: Option<String>,
+    /// The attachment's own state (`attaching`, `attached`): a volume is `in-use` while still
+    /// attaching.
+    pub(in crate::actions::failback) attachment: Option<String>,
 }
 
 pub(in crate::actions::failback) async fn volume(
@@ -26,6 +29,7 @@ pub(in crate::actions::failback) async fn volume(
     Ok(VolumeNow {
         state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
         instance: attached.and_then(|a| a.instance_id()).map(str::to_string),
+        attachment: attached.and_then(|a| a.state()).map(|s| s.as_str().to_string()),
     })
 }
 
@@ -61,6 +65,14 @@ pub(in crate::actions::failback) async fn instance(
 
 pub(in crate::actions::failback) fn state_of(i: &Instance) -> String {
     i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default()
+}
+
+/// Each EBS device's DeleteOnTermination flag.
+pub(in crate::actions::failback) fn delete_on_termination(i: &Instance) -> indexmap::IndexMap<String, bool> {
+    i.block_device_mappings()
+        .iter()
+        .filter_map(|m| Some((m.device_name()?.to_string(), m.ebs()?.delete_on_termination()?)))
+        .collect()
 }
 
 /// (device, volume id) of every EBS volume attached to an instance.

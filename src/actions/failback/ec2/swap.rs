@@ -2,12 +2,12 @@
 //! volumes, attach the restored ones at the same devices (the originals go back if that
 //! fails), start it, and the waits between.
 
-use super::reads::{VolumeNow, instance, state_of, volume};
+use super::reads::{VolumeNow, delete_on_termination, instance, state_of, volume};
 use super::{Layout, One, TAG_RESOURCE, TAG_RUN, TAG_STEP};
 use crate::actions::Poll;
 use crate::aws::{ActionError, at, mutate};
 use crate::journal::SubId;
-use aws_sdk_ec2::types::Tag;
+use aws_sdk_ec2::types::{EbsInstanceBlockDeviceSpecification, InstanceBlockDeviceMappingSpecification, Tag};
 use indexmap::IndexMap;
 use serde_json::json;
 
@@ -77,8 +77,37 @@ impl One<'_, '_> {
             )));
         }
         let new: Vec<String> = volumes.values().cloned().collect();
-        self.wait_volumes("wait-attached", l, new, |v| v.state == "in-use" && v.instance.as_deref() == Some(inst))
-            .await?;
+        // `in-use` comes while the attachment is still `attaching`; a start then may not see it.
+        self.wait_volumes("wait-attached", l, new, |v| {
+            v.state == "in-use" && v.instance.as_deref() == Some(inst) && v.attachment.as_deref() == Some("attached")
+        })
+        .await?;
+        let flags = &l.delete_on_termination;
+        cx.sub(&self.sub_name("delete-on-termination"), json!({ "devices": flags }), |_| async {
+            let now = delete_on_termination(&instance(cx.log, self.primary, inst, region).await?);
+            let differ: Vec<(&String, bool)> =
+                flags.iter().filter(|(d, want)| now.get(*d) != Some(*want)).map(|(d, w)| (d, *w)).collect();
+            if differ.is_empty() {
+                return Ok(());
+            }
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would set DeleteOnTermination on {inst}: {differ:?}"));
+            }
+            let mappings = differ
+                .into_iter()
+                .map(|(device, want)| {
+                    InstanceBlockDeviceMappingSpecification::builder()
+                        .device_name(device)
+                        .ebs(EbsInstanceBlockDeviceSpecification::builder().delete_on_termination(want).build())
+                        .build()
+                })
+                .collect();
+            let req =
+                self.primary.modify_instance_attribute().instance_id(inst).set_block_device_mappings(Some(mappings));
+            mutate(cx.log, at(inst, region), req).await??;
+            Ok(())
+        })
+        .await?;
         cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |_| async {
             let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
             if matches!(state.as_str(), "running" | "pending") {
