@@ -74,6 +74,7 @@ ops!(EC2_READS = Reading, aws_sdk_ec2, "ec2":
     describe_instances::DescribeInstances,
     describe_volumes::DescribeVolumes,
     describe_snapshots::DescribeSnapshots,
+    describe_instance_status::DescribeInstanceStatus,
 );
 ops!(EC2_WRITES = Mutating, aws_sdk_ec2, "ec2":
     create_snapshot::CreateSnapshot,

@@ -30,6 +30,9 @@
 //!   volume is `in-use` while its attachment is still `attaching` (here: two describes of it);
 //!   an instance started meanwhile may boot without it, so the rules refuse StartInstances then.
 //!   Moto reports `attached` at once.
+//! - **Running is not booted** (EC2 user guide, status checks): after StartInstances the status
+//!   checks are `initializing` for a while (here: two DescribeInstanceStatus answers). Moto
+//!   reports `ok` at once.
 //!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
@@ -152,6 +155,24 @@ fn report_attaching(body: &str, upstream: u16) -> String {
     body
 }
 
+/// Instances (moto port, id, answers left) whose status checks are still initializing.
+static BOOTING: Mutex<Vec<(u16, String, u32)>> = Mutex::new(Vec::new());
+
+/// Status checks of an instance started a moment ago say `initializing`.
+fn report_booting(body: &str, upstream: u16) -> String {
+    let mut body = body.to_string();
+    let mut booting = BOOTING.lock().unwrap();
+    for (_, inst, left) in booting.iter_mut().filter(|(p, _, left)| *p == upstream && *left > 0) {
+        let Some(at) = body.find(&format!("<instanceId>{inst}</instanceId>")) else { continue };
+        let Some(a) = body[at..].find("<instanceStatus>").map(|a| at + a) else { continue };
+        let Some(b) = body[a..].find("</instanceStatus>").map(|b| a + b) else { continue };
+        let checks = body[a..b].replacen("<status>ok</status>", "<status>initializing</status>", 1);
+        body.replace_range(a..b, &checks);
+        *left -= 1;
+    }
+    body
+}
+
 fn no_capacity(upstream: u16) -> HashSet<String> {
     NO_CAPACITY.lock().unwrap().iter().filter(|(p, _)| *p == upstream).map(|(_, c)| c.clone()).collect()
 }
@@ -213,7 +234,11 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             ATTACHING.lock().unwrap().push((upstream, vol.to_string(), inst.to_string(), 2));
             None
         }
-        "StartInstances" => start_while_attaching(body, upstream),
+        "StartInstances" => start_while_attaching(body, upstream).or_else(|| {
+            let mut booting = BOOTING.lock().unwrap();
+            booting.extend(named_ids(body, "InstanceId.").into_iter().map(|i| (upstream, i.to_string(), 2)));
+            None
+        }),
         "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
         "ModifyDBInstance" => gp3_baseline(head, body, upstream).or_else(|| {
             note_modification(body, "DBInstanceIdentifier", upstream);
@@ -344,6 +369,9 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     note_made(request, &String::from_utf8_lossy(&answer), upstream);
     if request.contains("Action=DescribeVolumes") {
         return rewrite_body(&answer, |body| report_attaching(body, upstream));
+    }
+    if request.contains("Action=DescribeInstanceStatus") {
+        return rewrite_body(&answer, |body| report_booting(body, upstream));
     }
     let instances = request.contains("Action=DescribeDBInstances");
     let clusters =

@@ -35,6 +35,9 @@ fn ec2_failback_waits_through_not_yet_visible_ids_and_throttling() {
     // start while one is `attaching`).
     assert_eq!(delete_on_termination(&moto.endpoint_url()), before);
     assert!(before.values().any(|d| *d), "the seeded root volume goes with the instance: {before:?}");
+    // And `running` was not taken for booted: the status checks were waited for.
+    assert!(stdout.contains("status checks: instance initializing"), "{stdout}");
+    assert!(stdout.contains("app_server/wait-status-checks done"), "{stdout}");
 }
 
 /// The primary `app-server`'s DeleteOnTermination per device.
@@ -48,4 +51,28 @@ fn delete_on_termination(url: &str) -> std::collections::BTreeMap<String, bool> 
         .iter()
         .map(|m| (m.device_name().unwrap().to_string(), m.ebs().unwrap().delete_on_termination().unwrap_or(false)))
         .collect()
+}
+
+/// Defect 5 (part): a restored root volume that does not boot. The status checks report
+/// `impaired`: the failback says so and names the kept originals, instead of calling the
+/// instance failed back because it is `running`.
+#[test]
+fn ec2_failback_reports_an_instance_that_fails_its_status_checks() {
+    let moto = moto();
+    fresh_world(&moto, &[Part::Ec2]);
+    let impaired = ThrottleRule {
+        needle: "Action=DescribeInstanceStatus",
+        times: usize::MAX,
+        fault: Fault::Rewrite { from: "<status>ok</status>", to: "<status>impaired</status>" },
+    };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![impaired]);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--var", "which=app_server", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_ne!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("runs but fails its status checks (instance impaired, system impaired)"), "{stdout}");
+    assert!(stdout.contains("tagged pilotlight:retained) to attach back by hand"), "{stdout}");
 }

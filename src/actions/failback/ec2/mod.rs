@@ -11,9 +11,10 @@
 //! `wait-detached`, `attach-restored` (same device names, root included; if that fails, the
 //! originals go back before the action gives up), `wait-attached` (every attachment
 //! `attached`, not `attaching`), `delete-on-termination` (each device's flag as it was: an
-//! attached volume does not get it), `start-primary`,
-//! `wait-primary-running`. The primary instance is never terminated: TerminateInstances is not
-//! even an operation this tool knows.
+//! attached volume does not get it), `start-primary`, `wait-primary-running`,
+//! `wait-status-checks` (instance and system checks `ok`; a restored root volume that does not
+//! boot is reported, the originals still kept). The primary instance is never terminated:
+//! TerminateInstances is not even an operation this tool knows.
 
 pub(super) mod reads;
 mod swap;

@@ -5,7 +5,7 @@
 use super::reads::{VolumeNow, delete_on_termination, instance, state_of, volume};
 use super::{Layout, One, TAG_RESOURCE, TAG_RUN, TAG_STEP};
 use crate::actions::Poll;
-use crate::aws::{ActionError, at, mutate};
+use crate::aws::{ActionError, at, mutate, read};
 use crate::journal::SubId;
 use aws_sdk_ec2::types::{EbsInstanceBlockDeviceSpecification, InstanceBlockDeviceMappingSpecification, Tag};
 use indexmap::IndexMap;
@@ -120,7 +120,49 @@ impl One<'_, '_> {
             Ok(())
         })
         .await?;
-        self.wait_instance("wait-primary-running", inst, region, "running").await
+        self.wait_instance("wait-primary-running", inst, region, "running").await?;
+        self.wait_status_checks(l).await
+    }
+
+    /// `running` is not booted: waits for the instance and system status checks to pass, and
+    /// says so when they fail (a restored root volume that does not boot) while the originals
+    /// are still kept.
+    async fn wait_status_checks(&self, l: &Layout) -> Result<(), ActionError> {
+        let cx = self.cx;
+        if cx.dry_run {
+            return Ok(());
+        }
+        let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
+        let name = self.sub_name("wait-status-checks");
+        cx.sub(&name, json!({ "instance": inst }), |_| async {
+            let quiet = cx.quiet();
+            cx.wait_for(&name, cx.timeout, || async {
+                let req = self.primary.describe_instance_status().instance_ids(inst);
+                let out = read(&quiet, at(inst, region), req).await??;
+                let status = out.instance_statuses().first();
+                let word = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+                    s.and_then(|s| s.status()).map_or("not reported yet", |s| s.as_str()).to_string()
+                };
+                let (instance, system) =
+                    (word(status.and_then(|s| s.instance_status())), word(status.and_then(|s| s.system_status())));
+                if instance == "impaired" || system == "impaired" {
+                    let kept: Vec<&String> = l.originals.values().collect();
+                    return Err(ActionError::Failed(format!(
+                        "{inst} runs but fails its status checks (instance {instance}, system {system}): a restored root \
+                         volume that does not boot? Its original volumes are kept ({}, tagged pilotlight:retained) to \
+                         attach back by hand",
+                        kept.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                Ok(if instance == "ok" && system == "ok" {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(format!("{inst} status checks: instance {instance}, system {system}"))
+                })
+            })
+            .await
+        })
+        .await
     }
 
     async fn attach_all(
