@@ -88,6 +88,13 @@ ops!(EC2_WRITES = Mutating, aws_sdk_ec2, "ec2":
     modify_snapshot_attribute::ModifySnapshotAttribute,
     modify_instance_attribute::ModifyInstanceAttribute,
 );
+ops!(AUTOSCALING_READS = Reading, aws_sdk_autoscaling, "autoscaling":
+    describe_auto_scaling_instances::DescribeAutoScalingInstances,
+);
+ops!(AUTOSCALING_WRITES = Mutating, aws_sdk_autoscaling, "autoscaling":
+    enter_standby::EnterStandby,
+    exit_standby::ExitStandby,
+);
 ops!(RDS_READS = Reading, aws_sdk_rds, "rds":
     describe_db_instances::DescribeDBInstances,
     describe_db_clusters::DescribeDBClusters,
@@ -156,9 +163,11 @@ ops!(ROUTE53_READS = Reading, aws_sdk_route53, "route53":
 ops!(ROUTE53_WRITES = Mutating, aws_sdk_route53, "route53": change_resource_record_sets::ChangeResourceRecordSets);
 
 /// Every operation the tool can send that only reads: (service, operation).
-pub const READS: &[&[(&str, &str)]] = &[STS_READS, EC2_READS, RDS_READS, DYNAMODB_READS, CFN_READS, ROUTE53_READS];
+pub const READS: &[&[(&str, &str)]] =
+    &[STS_READS, EC2_READS, AUTOSCALING_READS, RDS_READS, DYNAMODB_READS, CFN_READS, ROUTE53_READS];
 /// Every operation the tool can send that can change state: (service, operation).
-pub const WRITES: &[&[(&str, &str)]] = &[EC2_WRITES, RDS_WRITES, DYNAMODB_WRITES, CFN_WRITES, ROUTE53_WRITES];
+pub const WRITES: &[&[(&str, &str)]] =
+    &[EC2_WRITES, AUTOSCALING_WRITES, RDS_WRITES, DYNAMODB_WRITES, CFN_WRITES, ROUTE53_WRITES];
 
 /// What a call acts on: the resource it names and the region it goes to.
 #[derive(Debug, Clone, Copy)]

@@ -33,6 +33,10 @@
 //! - **Running is not booted** (EC2 user guide, status checks): after StartInstances the status
 //!   checks are `initializing` for a while (here: two DescribeInstanceStatus answers). Moto
 //!   reports `ok` at once.
+//! - **A stopped Auto Scaling member is replaced** (Auto Scaling user guide, health checks): an
+//!   `InService` member that stops fails its health check and is terminated (with it every
+//!   volume marked DeleteOnTermination). Here it is terminated as soon as it is stopped. Moto's
+//!   group leaves it alone.
 //!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
@@ -367,6 +371,9 @@ fn gp3_baseline(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
 /// Moto's answer as AWS would give it.
 pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     note_made(request, &String::from_utf8_lossy(&answer), upstream);
+    if request.contains("Action=StopInstances") {
+        terminate_stopped_members(request, upstream);
+    }
     if request.contains("Action=DescribeVolumes") {
         return rewrite_body(&answer, |body| report_attaching(body, upstream));
     }
@@ -489,4 +496,18 @@ fn report_modifying(body: &str, element: &str, id_tag: &str, status_tag: &str, u
             without.replacen(&available, &format!("<{status_tag}>modifying</{status_tag}>"), 1)
         }
     })
+}
+
+/// Terminates every `InService` Auto Scaling member the request stopped, as its group would.
+fn terminate_stopped_members(request: &str, upstream: u16) {
+    let Some((head, body)) = request.split_once("\r\n\r\n") else { return };
+    let as_autoscaling = head.replace("/ec2/aws4_request", "/autoscaling/aws4_request");
+    for inst in named_ids(body, "InstanceId.") {
+        let query = format!("Action=DescribeAutoScalingInstances&Version=2011-01-01&InstanceIds.member.1={inst}");
+        let member = ask_upstream(upstream, &as_autoscaling, &query).unwrap_or_default();
+        if field(&member, "LifecycleState") == Some("InService") {
+            let terminate = format!("Action=TerminateInstances&Version=2016-11-15&InstanceId.1={inst}");
+            let _ = ask_upstream(upstream, head, &terminate);
+        }
+    }
 }

@@ -76,3 +76,60 @@ fn ec2_failback_reports_an_instance_that_fails_its_status_checks() {
     assert!(stdout.contains("runs but fails its status checks (instance impaired, system impaired)"), "{stdout}");
     assert!(stdout.contains("tagged pilotlight:retained) to attach back by hand"), "{stdout}");
 }
+
+/// Defect 5 of the AWS-rules issue: the primary instance is an `InService` member of an Auto
+/// Scaling group, which terminates a stopped member (the rules do it at once). The failback puts
+/// it in Standby for the swap and returns it to service after; before the fix the stop got the
+/// instance terminated, root volume and all.
+#[test]
+fn ec2_failback_puts_an_auto_scaling_member_in_standby_for_the_swap() {
+    let moto = moto();
+    fresh_world(&moto, &[Part::Ec2]);
+    let url = moto.endpoint_url();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(&url, "us-east-1"));
+    let name = aws_sdk_ec2::types::Filter::builder().name("tag:Name").values("app-server").build();
+    let out = block_on(ec2.describe_instances().filters(name).send()).unwrap();
+    let inst = out.reservations()[0].instances()[0].clone();
+    let (id, image) = (inst.instance_id().unwrap().to_string(), inst.image_id().unwrap().to_string());
+    let zone = inst.placement().and_then(|p| p.availability_zone()).unwrap().to_string();
+    let asg = aws_sdk_autoscaling::Client::new(&sdk(&url, "us-east-1"));
+    block_on(
+        asg.create_launch_configuration()
+            .launch_configuration_name("app")
+            .image_id(image)
+            .instance_type("t3.micro")
+            .send(),
+    )
+    .unwrap();
+    block_on(
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name("app")
+            .launch_configuration_name("app")
+            .min_size(0)
+            .max_size(2)
+            .desired_capacity(0)
+            .availability_zones(zone)
+            .send(),
+    )
+    .unwrap();
+    block_on(asg.attach_instances().auto_scaling_group_name("app").instance_ids(&id).send()).unwrap();
+    let lifecycle = || {
+        let out = block_on(asg.describe_auto_scaling_instances().instance_ids(&id).send()).unwrap();
+        out.auto_scaling_instances().first().and_then(|i| i.lifecycle_state()).map(str::to_string)
+    };
+    assert_eq!(lifecycle().as_deref(), Some("InService"));
+
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--var", "which=app_server", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let now = block_on(ec2.describe_instances().instance_ids(&id).send()).unwrap();
+    let state = now.reservations()[0].instances()[0].state().and_then(|s| s.name()).map(|n| n.as_str().to_string());
+    assert_eq!(state.as_deref(), Some("running"), "the same instance runs again");
+    assert_eq!(lifecycle().as_deref(), Some("InService"), "back in service in its group");
+    let groups = block_on(asg.describe_auto_scaling_groups().auto_scaling_group_names("app").send()).unwrap();
+    assert_eq!(groups.auto_scaling_groups()[0].desired_capacity(), Some(1), "the desired capacity as it was");
+}

@@ -17,6 +17,7 @@
 //! TerminateInstances is not even an operation this tool knows.
 
 pub(super) mod reads;
+mod standby;
 mod swap;
 
 use super::{Retained, TAG_RESOURCE, TAG_RUN, TAG_STEP, client_token, each_resource, resource_names};
@@ -92,6 +93,10 @@ struct Layout {
     /// get it, so it is set again after the swap.
     #[serde(default)]
     delete_on_termination: IndexMap<String, bool>,
+    /// The Auto Scaling group the primary instance was `InService` in: it goes to Standby for
+    /// the swap (see `standby`).
+    #[serde(default)]
+    auto_scaling_group: Option<String>,
 }
 
 /// A snapshot made or copied for one device.
@@ -117,10 +122,12 @@ impl Action for Ec2Failback {
         let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
         let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
         let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
+        let autoscaling = aws_sdk_autoscaling::Client::new(&cx.envs.config("primary", cx.log).await?);
         let limit = self.max_parallel.unwrap_or(cx.max_parallel);
         each_resource(&names, limit, |name| {
-            let (primary, recovery) = (&primary, &recovery);
-            async move { One { cx, name: &name, primary, recovery, kms: self.kms_key_id.as_deref() }.run().await }
+            let (primary, recovery, autoscaling) = (&primary, &recovery, &autoscaling);
+            let kms = self.kms_key_id.as_deref();
+            async move { One { cx, name: &name, primary, autoscaling, recovery, kms }.run().await }
         })
         .await
     }
@@ -162,6 +169,7 @@ struct One<'a, 'c> {
     cx: &'a ActionCx<'c>,
     name: &'a str,
     primary: &'a Client,
+    autoscaling: &'a aws_sdk_autoscaling::Client,
     recovery: &'a Client,
     kms: Option<&'a str>,
 }
@@ -229,6 +237,10 @@ impl One<'_, '_> {
         let pri_vols: IndexMap<String, String> = ebs_devices(&pri).into_iter().collect();
         let originals: IndexMap<String, String> =
             sources.iter().filter_map(|s| Some((s.device.clone(), pri_vols.get(&s.device)?.clone()))).collect();
+        let group = standby::membership(cx.log, self.autoscaling, pri.instance_id().unwrap_or_default(), &p_region)
+            .await?
+            .filter(|(_, state)| state == "InService")
+            .map(|(group, _)| group);
         let p_acct = cx.envs.check_account("primary", cx.log).await?.account;
         let r_acct = cx.envs.check_account("recovery", cx.log).await?.account;
         Ok(Layout {
@@ -245,6 +257,7 @@ impl One<'_, '_> {
                 .collect(),
             originals,
             share_with: (p_acct != r_acct).then_some(p_acct),
+            auto_scaling_group: group,
         })
     }
 

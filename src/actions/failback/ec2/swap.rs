@@ -17,6 +17,7 @@ impl One<'_, '_> {
     pub(super) async fn swap(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
+        self.enter_standby(l).await?;
         cx.sub(&self.sub_name("stop-primary"), json!({ "instance": inst }), |_| async {
             let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
             if matches!(state.as_str(), "stopped" | "stopping") {
@@ -121,7 +122,8 @@ impl One<'_, '_> {
         })
         .await?;
         self.wait_instance("wait-primary-running", inst, region, "running").await?;
-        self.wait_status_checks(l).await
+        self.wait_status_checks(l).await?;
+        self.exit_standby(l).await
     }
 
     /// `running` is not booted: waits for the instance and system status checks to pass, and
