@@ -178,6 +178,10 @@ pub enum SandboxCommand {
         /// Seed this moto server instead of the tool's own sandbox
         #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
         endpoint_url: Option<String>,
+        /// demo: both sides alike; hard: what a real incident leaves (gp3 under 400 GiB whose
+        /// recovery grew, an upgraded Serverless v2 Aurora cluster, an Auto Scaling member)
+        #[arg(long, value_enum, default_value_t)]
+        variant: crate::sandbox::seed::Variant,
     },
     /// Say whether the sandbox is running, and where
     Status,

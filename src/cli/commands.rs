@@ -423,7 +423,11 @@ async fn demo(mode: Mode, state_dir: &Path) -> u8 {
     if code != OK {
         return code;
     }
-    let code = sandbox_cmd::sandbox(super::args::SandboxCommand::Seed { endpoint_url: None }, state_dir).await;
+    let code = sandbox_cmd::sandbox(
+        super::args::SandboxCommand::Seed { endpoint_url: None, variant: Default::default() },
+        state_dir,
+    )
+    .await;
     if code != OK {
         return code;
     }

@@ -24,7 +24,7 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
                 }
             }
         }
-        SandboxCommand::Seed { endpoint_url } => {
+        SandboxCommand::Seed { endpoint_url, variant } => {
             let url = match endpoint_url {
                 Some(u) => u,
                 None => match crate::blocking::blocking(|| server::running(state_dir)) {
@@ -36,7 +36,7 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
                 eprintln!("refusing to seed {url}: the seed is for a local moto server only");
                 return FAILED;
             }
-            match seed::seed(&url).await {
+            match seed::seed_variant(&url, variant).await {
                 Ok(report) => {
                     for c in &report.created {
                         println!("created  {c}");

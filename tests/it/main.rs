@@ -22,6 +22,7 @@ mod engine_decisions;
 mod environments;
 mod fault_proxy;
 mod groups;
+mod hard_world;
 mod headless_run;
 mod loader;
 mod lost_answers;

@@ -185,3 +185,58 @@ async fn tag_volumes(ec2: &Client, scope: Scope, name: &str, id: &str) -> Result
     }
     Ok(())
 }
+
+/// The hard variant's Auto Scaling group `app-server` in primary, with the primary `app-server`
+/// instance attached (`InService`): a failback that stops it without Standby loses it.
+pub(super) async fn ensure_auto_scaling(
+    config: &aws_config::SdkConfig,
+    report: &mut SeedReport,
+) -> Result<(), SeedError> {
+    let region = Side::Primary.region();
+    let scope = Scope { service: "autoscaling", region };
+    let ec2 = Client::new(config);
+    let asg = aws_sdk_autoscaling::Client::new(config);
+    let by_name = Filter::builder().name("tag:Name").values(INSTANCE_NAME).build();
+    let running = Filter::builder().name("instance-state-name").values("running").build();
+    let found = ec2.describe_instances().filters(by_name).filters(running).send().await;
+    let found = found.map_err(Scope { service: "ec2", region }.fail("DescribeInstances", INSTANCE_NAME))?;
+    let Some(inst) = found.reservations().iter().flat_map(|r| r.instances()).next().cloned() else {
+        return Err(scope.error("AttachInstances", INSTANCE_NAME, "no running app-server to put in the group"));
+    };
+    let id = inst.instance_id().unwrap_or_default();
+    let member = asg.describe_auto_scaling_instances().instance_ids(id).send().await;
+    if !member.map_err(scope.fail("DescribeAutoScalingInstances", id))?.auto_scaling_instances().is_empty() {
+        report.found(format!("{region} auto scaling group {INSTANCE_NAME} with {id}"));
+        return Ok(());
+    }
+    let zone = inst.placement().and_then(|p| p.availability_zone()).unwrap_or("us-east-1a");
+    let image = inst.image_id().unwrap_or_default();
+    let groups = asg.describe_auto_scaling_groups().auto_scaling_group_names(INSTANCE_NAME).send().await;
+    if groups.map_err(scope.fail("DescribeAutoScalingGroups", INSTANCE_NAME))?.auto_scaling_groups().is_empty() {
+        asg.create_launch_configuration()
+            .launch_configuration_name(INSTANCE_NAME)
+            .image_id(image)
+            .instance_type("t3.micro")
+            .send()
+            .await
+            .map_err(scope.fail("CreateLaunchConfiguration", INSTANCE_NAME))?;
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name(INSTANCE_NAME)
+            .launch_configuration_name(INSTANCE_NAME)
+            .min_size(0)
+            .max_size(2)
+            .desired_capacity(0)
+            .availability_zones(zone)
+            .send()
+            .await
+            .map_err(scope.fail("CreateAutoScalingGroup", INSTANCE_NAME))?;
+    }
+    asg.attach_instances()
+        .auto_scaling_group_name(INSTANCE_NAME)
+        .instance_ids(id)
+        .send()
+        .await
+        .map_err(scope.fail("AttachInstances", id))?;
+    report.made(format!("{region} auto scaling group {INSTANCE_NAME} with {id} in service"));
+    Ok(())
+}

@@ -103,6 +103,20 @@ impl Side {
     }
 }
 
+/// Which world to seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Variant {
+    /// Both sides alike: the failback's easy case.
+    #[default]
+    Demo,
+    /// What a real incident leaves behind, for game days against AWS's rules: `orders-db` on gp3
+    /// under 400 GiB with recovery's grown to 150 GiB, `inventory` an Aurora Serverless v2
+    /// cluster whose recovery side was upgraded (15.4 → 16.1), and primary `app-server` an
+    /// `InService` member of an Auto Scaling group. (`worker` keeps data on three volumes in
+    /// both variants.)
+    Hard,
+}
+
 /// One part of the demo world (tests that exercise one resource type seed only that part).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -128,12 +142,26 @@ pub async fn seed_parts(endpoint_url: &str, parts: &[Part]) -> Result<SeedReport
     seed_parts_in(endpoint_url, parts, None).await
 }
 
+/// Seeds the whole world of `variant`.
+pub async fn seed_variant(endpoint_url: &str, variant: Variant) -> Result<SeedReport, SeedError> {
+    seed_world(endpoint_url, &Part::ALL, None, variant).await
+}
+
 /// Seeds the given parts with the recovery side in `recovery_account` (another account, as on
 /// AWS: moto isolates accounts, reached by assuming any role in them); `None` keeps one account.
 pub async fn seed_parts_in(
     endpoint_url: &str,
     parts: &[Part],
     recovery_account: Option<&str>,
+) -> Result<SeedReport, SeedError> {
+    seed_world(endpoint_url, parts, recovery_account, Variant::Demo).await
+}
+
+async fn seed_world(
+    endpoint_url: &str,
+    parts: &[Part],
+    recovery_account: Option<&str>,
+    variant: Variant,
 ) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport::default();
     let primary = sdk_config(endpoint_url, PRIMARY_REGION).await;
@@ -146,13 +174,16 @@ pub async fn seed_parts_in(
         tracing::debug!(region = side.region(), "seeding sandbox region");
         if parts.contains(&Part::Ec2) {
             ec2::ensure_instances(&aws_sdk_ec2::Client::new(config), side, &mut report).await?;
+            if variant == Variant::Hard && side == Side::Primary {
+                ec2::ensure_auto_scaling(config, &mut report).await?;
+            }
         }
         let rds = aws_sdk_rds::Client::new(config);
         if parts.contains(&Part::Rds) {
-            rds::ensure_rds(&rds, side, &mut report).await?;
+            rds::ensure_rds(&rds, side, variant, &mut report).await?;
         }
         if parts.contains(&Part::Aurora) {
-            rds::ensure_aurora(&rds, side, &mut report).await?;
+            rds::ensure_aurora(&rds, side, variant, &mut report).await?;
         }
         if parts.contains(&Part::Dynamodb) {
             dynamodb::ensure_table(&aws_sdk_dynamodb::Client::new(config), side, &mut report).await?;

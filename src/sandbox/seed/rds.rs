@@ -5,7 +5,9 @@ use aws_sdk_rds::Client;
 
 use super::{
     AURORA_CLUSTER, AURORA_READER, AURORA_READER_TIER, AURORA_WRITER, RDS_INSTANCE, Scope, SeedError, SeedReport, Side,
+    Variant,
 };
+use aws_sdk_rds::types::ServerlessV2ScalingConfiguration;
 
 /// Demo credentials; moto never checks them, but RDS requires them on create.
 const MASTER_USERNAME: &str = "pilot";
@@ -28,18 +30,30 @@ fn rds_env_tag(side: Side) -> aws_sdk_rds::types::Tag {
 }
 
 /// Ensures the standalone Postgres instance `orders-db`.
-pub(super) async fn ensure_rds(rds: &Client, side: Side, report: &mut SeedReport) -> Result<(), SeedError> {
+pub(super) async fn ensure_rds(
+    rds: &Client,
+    side: Side,
+    variant: Variant,
+    report: &mut SeedReport,
+) -> Result<(), SeedError> {
     let region = side.region();
     let scope = Scope { service: "rds", region };
     if let Some(status) = db_instance_status(rds, RDS_INSTANCE, scope).await? {
         report.found(format!("{region} rds instance {RDS_INSTANCE} ({status})"));
         return Ok(());
     }
+    // Hard: gp3 under 400 GiB (RDS reports its baseline IOPS), and recovery grew meanwhile.
+    let (storage, gib) = match (variant, side) {
+        (Variant::Demo, _) => (None, 20),
+        (Variant::Hard, Side::Primary) => (Some("gp3"), 100),
+        (Variant::Hard, Side::Recovery) => (Some("gp3"), 150),
+    };
     rds.create_db_instance()
         .db_instance_identifier(RDS_INSTANCE)
         .engine("postgres")
         .db_instance_class("db.t3.micro")
-        .allocated_storage(20)
+        .allocated_storage(gib)
+        .set_storage_type(storage.map(str::to_string))
         .master_username(MASTER_USERNAME)
         .master_user_password(MASTER_PASSWORD)
         .deletion_protection(side.deletion_protection())
@@ -53,7 +67,20 @@ pub(super) async fn ensure_rds(rds: &Client, side: Side, report: &mut SeedReport
 
 /// Ensures the Aurora cluster `inventory` and its two instances; each is checked on its own so a
 /// run interrupted part way completes the set next time.
-pub(super) async fn ensure_aurora(rds: &Client, side: Side, report: &mut SeedReport) -> Result<(), SeedError> {
+pub(super) async fn ensure_aurora(
+    rds: &Client,
+    side: Side,
+    variant: Variant,
+    report: &mut SeedReport,
+) -> Result<(), SeedError> {
+    // Hard: Serverless v2, and recovery was upgraded during the incident.
+    let hard = variant == Variant::Hard;
+    let version = match (hard, side) {
+        (false, _) => None,
+        (true, Side::Primary) => Some("15.4"),
+        (true, Side::Recovery) => Some("16.1"),
+    };
+    let scaling = hard.then(|| ServerlessV2ScalingConfiguration::builder().min_capacity(0.5).max_capacity(8.0).build());
     let region = side.region();
     let scope = Scope { service: "rds", region };
     let cluster = match rds.describe_db_clusters().db_cluster_identifier(AURORA_CLUSTER).send().await {
@@ -67,6 +94,8 @@ pub(super) async fn ensure_aurora(rds: &Client, side: Side, report: &mut SeedRep
         rds.create_db_cluster()
             .db_cluster_identifier(AURORA_CLUSTER)
             .engine("aurora-postgresql")
+            .set_engine_version(version.map(str::to_string))
+            .set_serverless_v2_scaling_configuration(scaling)
             .master_username(MASTER_USERNAME)
             .master_user_password(MASTER_PASSWORD)
             .deletion_protection(side.deletion_protection())
@@ -79,8 +108,9 @@ pub(super) async fn ensure_aurora(rds: &Client, side: Side, report: &mut SeedRep
 
     // The writer comes first (the first member becomes the writer) and keeps the default
     // promotion tier; the second member's explicit tier is what a restore must not lose.
-    ensure_aurora_instance(rds, side, AURORA_WRITER, None, report).await?;
-    ensure_aurora_instance(rds, side, AURORA_READER, Some(AURORA_READER_TIER), report).await
+    let class = if hard { "db.serverless" } else { "db.r6g.large" };
+    ensure_aurora_instance(rds, side, AURORA_WRITER, class, None, report).await?;
+    ensure_aurora_instance(rds, side, AURORA_READER, class, Some(AURORA_READER_TIER), report).await
 }
 
 /// Ensures one member of the `inventory` cluster; `promotion_tier` None leaves RDS's default.
@@ -88,6 +118,7 @@ async fn ensure_aurora_instance(
     rds: &Client,
     side: Side,
     id: &str,
+    class: &str,
     promotion_tier: Option<i32>,
     report: &mut SeedReport,
 ) -> Result<(), SeedError> {
@@ -101,7 +132,7 @@ async fn ensure_aurora_instance(
         .db_instance_identifier(id)
         .db_cluster_identifier(AURORA_CLUSTER)
         .engine("aurora-postgresql")
-        .db_instance_class("db.r6g.large")
+        .db_instance_class(class)
         .set_promotion_tier(promotion_tier)
         .tags(rds_env_tag(side))
         .send()

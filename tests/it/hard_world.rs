@@ -1,0 +1,42 @@
+//! The bundled failback on the hard sandbox world (`sandbox seed --variant hard`) under AWS's
+//! rules ([`super::aws_rules`]): gp3 under 400 GiB whose recovery grew, an Aurora Serverless v2
+//! cluster whose recovery side was upgraded, an `InService` Auto Scaling member, data on three
+//! volumes. It fails everything back, checked with describe calls to moto itself, and a second
+//! failback after it succeeds too.
+
+use super::fault_proxy::FaultProxy;
+use super::support::{block_on, moto, pilotlight, run, sdk, state_dir};
+
+#[test]
+fn the_bundled_failback_succeeds_twice_on_the_hard_world_under_aws_rules() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let mut seed = pilotlight(state_dir().path());
+    seed.args(["sandbox", "seed", "--variant", "hard", "--endpoint-url", &url]);
+    assert_eq!(run(seed).status.code(), Some(0), "the hard world seeds");
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    for pass in ["test", "real"] {
+        let state = state_dir();
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["run", "runbooks/failback.yaml", "--headless", "--auto-approve"])
+            .args(["--endpoint-url", &proxy.endpoint_url()]);
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(0), "the {pass} failback: {}", String::from_utf8_lossy(&out.stdout));
+    }
+
+    let rds = aws_sdk_rds::Client::new(&sdk(&url, "us-east-1"));
+    let out = block_on(rds.describe_db_instances().db_instance_identifier("orders-db").send()).unwrap();
+    let db = &out.db_instances()[0];
+    assert_eq!((db.storage_type(), db.allocated_storage()), (Some("gp3"), Some(150)), "the snapshot's size");
+    let out = block_on(rds.describe_db_clusters().db_cluster_identifier("inventory").send()).unwrap();
+    let cluster = &out.db_clusters()[0];
+    assert_eq!(cluster.engine_version(), Some("16.1"), "the snapshot's newer engine version");
+    assert!(cluster.serverless_v2_scaling_configuration().is_some());
+    let members: Vec<&str> = cluster.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()).collect();
+    assert_eq!(members.len(), 2, "both db.serverless members back: {members:?}");
+    let asg = aws_sdk_autoscaling::Client::new(&sdk(&url, "us-east-1"));
+    let out = block_on(asg.describe_auto_scaling_groups().auto_scaling_group_names("app-server").send()).unwrap();
+    let group = &out.auto_scaling_groups()[0];
+    let states: Vec<&str> = group.instances().iter().filter_map(|i| i.lifecycle_state().map(|s| s.as_str())).collect();
+    assert_eq!(states, ["InService"], "the app server is back in service, and nothing replaced it");
+}
