@@ -78,6 +78,7 @@ ops!(EC2_READS = Reading, aws_sdk_ec2, "ec2":
 );
 ops!(EC2_WRITES = Mutating, aws_sdk_ec2, "ec2":
     create_snapshot::CreateSnapshot,
+    create_snapshots::CreateSnapshots,
     copy_snapshot::CopySnapshot,
     create_volume::CreateVolume,
     stop_instances::StopInstances,

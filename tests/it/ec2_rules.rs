@@ -133,3 +133,26 @@ fn ec2_failback_puts_an_auto_scaling_member_in_standby_for_the_swap() {
     let groups = block_on(asg.describe_auto_scaling_groups().auto_scaling_group_names("app").send()).unwrap();
     assert_eq!(groups.auto_scaling_groups()[0].desired_capacity(), Some(1), "the desired capacity as it was");
 }
+
+/// Defect 4 of the AWS-rules issue: the recovery point of an instance with data on several
+/// volumes is one CreateSnapshots (crash-consistent across them), not a CreateSnapshot per volume
+/// taken at different moments while the instance runs. Proved from moto's request record.
+#[test]
+fn ec2_failback_snapshots_all_volumes_of_the_recovery_instance_at_once() {
+    let moto = moto();
+    fresh_world(&moto, &[Part::Ec2]);
+    pilotlight::sandbox::moto_api::start_recording(moto.port).unwrap();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--var", "which=worker", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &moto.endpoint_url()]);
+    let out = run(cmd);
+    pilotlight::sandbox::moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let calls = super::support::recorded(moto.port);
+    let in_recovery = |op: &str| calls.iter().filter(|c| c.region == "us-west-2" && c.operation == op).count();
+    assert_eq!(in_recovery("CreateSnapshots"), 1, "one multi-volume snapshot of the worker's three volumes");
+    assert_eq!(in_recovery("CreateSnapshot"), 0, "no volume snapshotted on its own");
+    let copies = calls.iter().filter(|c| c.region == "us-east-1" && c.operation == "CopySnapshot").count();
+    assert_eq!(copies, 3, "each of the three snapshots copied to primary");
+}

@@ -17,6 +17,7 @@
 //! TerminateInstances is not even an operation this tool knows.
 
 pub(super) mod reads;
+mod recovery_snapshots;
 mod standby;
 mod swap;
 
@@ -26,7 +27,6 @@ use crate::aws::{ActionError, at, mutate, read};
 use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::primitives::DateTimeFormat;
 use aws_sdk_ec2::types::{
     Filter, OperationType, ResourceType as Ec2ResourceType, SnapshotAttributeName, Tag, TagSpecification, VolumeType,
 };
@@ -259,58 +259,6 @@ impl One<'_, '_> {
             share_with: (p_acct != r_acct).then_some(p_acct),
             auto_scaling_group: group,
         })
-    }
-
-    /// Snapshots every recovery volume (or finds the ones this run already made) and waits.
-    async fn snapshot_recovery(&self, l: &Layout) -> Result<IndexMap<String, EbsSnapshot>, ActionError> {
-        let cx = self.cx;
-        let detail = json!({ "instance": l.recovery_instance, "volumes": l.sources.iter().map(|s| &s.volume_id).collect::<Vec<_>>() });
-        let snaps: IndexMap<String, EbsSnapshot> = cx
-            .sub(&self.sub_name("snapshot-recovery-volumes"), detail, |_| async {
-                let mut out = IndexMap::new();
-                for s in &l.sources {
-                    if let Some(found) = find_snapshot(
-                        cx.log,
-                        self.recovery,
-                        &l.recovery_region,
-                        self.ours(&s.device, "recovery-snapshot"),
-                    )
-                    .await?
-                    {
-                        out.insert(s.device.clone(), found);
-                        continue;
-                    }
-                    if cx.dry_run {
-                        cx.log.note(format!(
-                            "dry run: would snapshot {} ({}) of {}",
-                            s.volume_id, s.device, l.recovery_instance
-                        ))?;
-                        out.insert(
-                            s.device.clone(),
-                            EbsSnapshot { snapshot_id: format!("snap-(dry run {})", s.device), started: None },
-                        );
-                        continue;
-                    }
-                    let req = self
-                        .recovery
-                        .create_snapshot()
-                        .volume_id(&s.volume_id)
-                        .description(format!("pilotlight-failback/{}/{}{}", cx.run_id, self.name, s.device))
-                        .tag_specifications(self.spec(Ec2ResourceType::Snapshot, &s.device, "recovery-snapshot"));
-                    let made = mutate(cx.log, at(&s.volume_id, &l.recovery_region), req).await??;
-                    out.insert(
-                        s.device.clone(),
-                        EbsSnapshot {
-                            snapshot_id: made.snapshot_id().unwrap_or_default().to_string(),
-                            started: made.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
-                        },
-                    );
-                }
-                Ok(out)
-            })
-            .await?;
-        self.wait_snapshots("wait-recovery-snapshots", self.recovery, &l.recovery_region, &snaps).await?;
-        Ok(snaps)
     }
 
     /// Shares (cross-account) and copies the recovery snapshots into the primary region.
