@@ -95,12 +95,18 @@ fn conclude(state: &std::path::Path, url: &str) -> std::process::Output {
 
 #[test]
 fn concluding_takes_final_recovery_points_then_stops_the_recovery_compute_and_can_run_again() {
-    let (_moto, url) = seeded_moto();
+    let (moto, url) = seeded_moto();
     let (p0, r0) = (side(&url, "us-east-1"), side(&url, "us-west-2"));
     assert!(r0.instances.values().all(|s| s == "running"), "the seed runs recovery: {r0:?}");
     let state = state_dir();
+    pilotlight::sandbox::moto_api::start_recording(moto.port).unwrap();
     let out = conclude(state.path(), &url);
+    pilotlight::sandbox::moto_api::stop_recording(moto.port).unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // Each instance's final recovery point is one CreateSnapshots, consistent across its volumes.
+    let calls = super::support::recorded(moto.port);
+    let ops = |op: &str| calls.iter().filter(|c| c.operation == op).count();
+    assert_eq!((ops("CreateSnapshots"), ops("CreateSnapshot")), (2, 0), "one per instance, none per volume");
     let (p1, r1) = (side(&url, "us-east-1"), side(&url, "us-west-2"));
     assert_eq!(p1, p0, "primary is not touched");
     assert_eq!(r1.instances.len(), r0.instances.len(), "nothing terminated");

@@ -15,8 +15,9 @@
 //! `wait-stopped`.
 
 use super::dynamodb::reads::find_backup;
-use super::ec2::reads::{ebs_devices, find_snapshot, instance as ec2_instance, state_of};
-use super::ec2::{EbsSnapshot, ours as ec2_ours, tag_spec as ec2_tag_spec};
+use super::ec2::EbsSnapshot;
+use super::ec2::reads::{ebs_devices, instance as ec2_instance, state_of};
+use super::ec2::recovery_snapshots::{InstancePoint, snapshot_instance};
 use super::rds::keep::describe;
 use super::rds::snapshots::{Kind, RecoveryPoint};
 use super::rds::{made_id, wait_status};
@@ -26,7 +27,6 @@ use crate::aws::{ActionError, at, mutate, read};
 use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use crate::runbook::yaml_tree::Seg;
-use aws_sdk_ec2::types::ResourceType as Ec2ResourceType;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -155,44 +155,19 @@ impl One<'_, '_> {
                 Ok((inst.instance_id().unwrap_or_default().to_string(), ebs_devices(&inst)))
             })
             .await?;
+        // Every volume at once: a final recovery point consistent across the instance's volumes.
+        let point = InstancePoint {
+            client: ec2,
+            region,
+            resource: self.name,
+            instance: &inst_id,
+            volumes: &devices,
+            stage: "final-snapshot",
+            description: format!("pilotlight-final-recovery-point/{}/{}", cx.run_id, self.name),
+        };
         let snaps: IndexMap<String, EbsSnapshot> = cx
-            .sub(&self.sub_name("snapshot-final"), json!({ "instance": inst_id, "volumes": devices }), |_| async {
-                let mut out = IndexMap::new();
-                for (device, volume) in &devices {
-                    let found =
-                        find_snapshot(cx.log, ec2, region, ec2_ours(cx, self.name, device, "final-snapshot")).await?;
-                    if let Some(found) = found {
-                        out.insert(device.clone(), found);
-                        continue;
-                    }
-                    if cx.dry_run {
-                        cx.log.note(format!("dry run: would snapshot {volume} ({device}) of {inst_id}"))?;
-                        out.insert(
-                            device.clone(),
-                            EbsSnapshot { snapshot_id: format!("snap-(dry run {device})"), started: None },
-                        );
-                        continue;
-                    }
-                    let req = ec2
-                        .create_snapshot()
-                        .volume_id(volume)
-                        .description(format!("pilotlight-final-recovery-point/{}/{}{device}", cx.run_id, self.name))
-                        .tag_specifications(ec2_tag_spec(
-                            cx,
-                            self.name,
-                            Ec2ResourceType::Snapshot,
-                            device,
-                            "final-snapshot",
-                        ));
-                    let made = mutate(cx.log, at(volume, region), req).await??;
-                    let started =
-                        made.start_time().and_then(|t| t.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime).ok());
-                    out.insert(
-                        device.clone(),
-                        EbsSnapshot { snapshot_id: made.snapshot_id().unwrap_or_default().into(), started },
-                    );
-                }
-                Ok(out)
+            .sub(&self.sub_name("snapshot-final"), json!({ "instance": inst_id, "volumes": devices }), |_| {
+                snapshot_instance(cx, &point)
             })
             .await?;
         let ids: Vec<String> = snaps.values().map(|s| s.snapshot_id.clone()).collect();

@@ -17,7 +17,7 @@
 //! TerminateInstances is not even an operation this tool knows.
 
 pub(super) mod reads;
-mod recovery_snapshots;
+pub(super) mod recovery_snapshots;
 mod standby;
 mod swap;
 
