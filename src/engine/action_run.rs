@@ -1,7 +1,6 @@
 //! Running one step's action: attempts with automatic retries (journaled, counted across
 //! resumes), then the step's `on_failure` policy, which may ask the operator.
 
-use super::drive::StepEnd;
 use super::{EngineError, FailureAnswer, FailureRequest, Operator, Run, StepLog, TIMEOUT_GRACE, os_user, plan};
 use crate::actions::{ActionCx, REGISTRY};
 use crate::aws::ActionError;
@@ -11,6 +10,16 @@ use serde_json::Value;
 
 /// Attempts in a row that may end on an unanswered call before it counts as a failure.
 const MAX_UNANSWERED_IN_A_ROW: u32 = 3;
+
+/// How one step ended in this drive, once its failure policy was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StepEnd {
+    Succeeded,
+    Failed,
+    Skipped,
+    /// The operator aborted the run at this step's failure.
+    Aborted,
+}
 
 /// What follows a failure once the policy has been applied.
 pub(super) enum AfterFailure {

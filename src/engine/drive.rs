@@ -10,21 +10,11 @@
 //! journaled sub-steps. (A run that is interrupted stops wherever it is: the drive's future is
 //! dropped, and the journal says where it was.)
 
-use super::action_run::AfterFailure;
+use super::action_run::{AfterFailure, StepEnd};
 use super::{EngineError, FailureAnswer, FailureRequest, Operator, Run, plan};
 use crate::journal::{FailureOutcome, GateOutcome, RunStatus, StepStatus};
 use crate::runbook::{Gate, OnFailure, Step};
 use futures_util::StreamExt;
-
-/// How one step ended in this drive, once its failure policy was applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StepEnd {
-    Succeeded,
-    Failed,
-    Skipped,
-    /// The operator aborted the run at this step's failure.
-    Aborted,
-}
 
 /// Whether a step still has work to do in this drive.
 enum Prepared {
