@@ -4,7 +4,7 @@
 //! sent.
 
 use super::fault_proxy::FaultProxy;
-use super::support::{block_on, moto, pilotlight, run, sdk, state_dir};
+use super::support::{block_on, moto, pilotlight, postgres, run, sdk, state_dir};
 use aws_sdk_rds::Client;
 
 const RUNBOOK: &str = r#"
@@ -32,18 +32,7 @@ fn aws_rules_an_instance_backing_up_reports_it_and_cannot_be_stopped() {
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
     let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-west-2"));
     for id in ["ruled", "bare"] {
-        block_on(
-            ruled
-                .create_db_instance()
-                .db_instance_identifier(id)
-                .engine("postgres")
-                .db_instance_class("db.t3.micro")
-                .allocated_storage(20)
-                .master_username("pilot")
-                .master_user_password("light-password-1")
-                .send(),
-        )
-        .unwrap();
+        block_on(postgres(&ruled, id).send()).unwrap();
         block_on(
             ruled.create_db_snapshot().db_instance_identifier(id).db_snapshot_identifier(format!("{id}-s")).send(),
         )
@@ -65,17 +54,7 @@ fn conclude_waits_for_a_busy_instance_then_stops_it() {
     let moto = moto();
     let url = moto.endpoint_url();
     let rds = Client::new(&sdk(&url, "us-west-2"));
-    block_on(
-        rds.create_db_instance()
-            .db_instance_identifier("orders-db")
-            .engine("postgres")
-            .db_instance_class("db.t3.micro")
-            .allocated_storage(20)
-            .master_username("pilot")
-            .master_user_password("light-password-1")
-            .send(),
-    )
-    .unwrap();
+    block_on(postgres(&rds, "orders-db").send()).unwrap();
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
     let state = state_dir();
     let path = state.path().join("conclude.yaml");

@@ -7,6 +7,19 @@ use super::support::{block_on, fresh_world, journal, moto, only_run, pilotlight,
 use pilotlight::journal::Event;
 use pilotlight::sandbox::seed::Part;
 
+/// Fails back the EC2 instance `which` against `url`: its state directory (the run) and output.
+fn failback(url: &str, which: &str) -> (tempfile::TempDir, std::process::Output) {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--var", &format!("which={which}"), "--headless"]).args([
+        "--auto-approve",
+        "--endpoint-url",
+        url,
+    ]);
+    let out = run(cmd);
+    (state, out)
+}
+
 /// Defects 5 (attachments, DeleteOnTermination) and 6 of the AWS-rules issue: every snapshot and volume the failback makes is "not found"
 /// once, and the first describes of snapshots by id are throttled four times in a row (the SDK gives up after
 /// three). The failback's waits go on through both: one attempt, nothing failed. Before the fix
@@ -18,11 +31,7 @@ fn ec2_failback_waits_through_not_yet_visible_ids_and_throttling() {
     let before = delete_on_termination(&moto.endpoint_url());
     let throttled = ThrottleRule { needle: "&SnapshotId.1=", times: 4, fault: Fault::Throttle };
     let proxy = FaultProxy::with_aws_rules(moto.port, vec![throttled]);
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--var", "which=app_server", "--headless", "--auto-approve"])
-        .args(["--endpoint-url", &proxy.endpoint_url()]);
-    let out = run(cmd);
+    let (state, out) = failback(&proxy.endpoint_url(), "app_server");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("not visible yet: ec2 Describe"), "a wait met a made id not visible yet:\n{stdout}");
@@ -66,11 +75,7 @@ fn ec2_failback_reports_an_instance_that_fails_its_status_checks() {
         fault: Fault::Rewrite { from: "<status>ok</status>", to: "<status>impaired</status>" },
     };
     let proxy = FaultProxy::with_aws_rules(moto.port, vec![impaired]);
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--var", "which=app_server", "--headless", "--auto-approve"])
-        .args(["--endpoint-url", &proxy.endpoint_url()]);
-    let out = run(cmd);
+    let (_state, out) = failback(&proxy.endpoint_url(), "app_server");
     assert_ne!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("runs but fails its status checks (instance impaired, system impaired)"), "{stdout}");
@@ -120,11 +125,7 @@ fn ec2_failback_puts_an_auto_scaling_member_in_standby_for_the_swap() {
     assert_eq!(lifecycle().as_deref(), Some("InService"));
 
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--var", "which=app_server", "--headless", "--auto-approve"])
-        .args(["--endpoint-url", &proxy.endpoint_url()]);
-    let out = run(cmd);
+    let (_state, out) = failback(&proxy.endpoint_url(), "app_server");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let now = block_on(ec2.describe_instances().instance_ids(&id).send()).unwrap();
     let state = now.reservations()[0].instances()[0].state().and_then(|s| s.name()).map(|n| n.as_str().to_string());
@@ -142,11 +143,7 @@ fn ec2_failback_snapshots_all_volumes_of_the_recovery_instance_at_once() {
     let moto = moto();
     fresh_world(&moto, &[Part::Ec2]);
     pilotlight::sandbox::moto_api::start_recording(moto.port).unwrap();
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--var", "which=worker", "--headless", "--auto-approve"])
-        .args(["--endpoint-url", &moto.endpoint_url()]);
-    let out = run(cmd);
+    let (_state, out) = failback(&moto.endpoint_url(), "worker");
     pilotlight::sandbox::moto_api::stop_recording(moto.port).unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let calls = super::support::recorded(moto.port);

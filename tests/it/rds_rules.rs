@@ -3,24 +3,13 @@
 //! identifier with no instance. Checked with describe calls to moto itself.
 
 use super::fault_proxy::FaultProxy;
-use super::support::{block_on, moto, pilotlight, run, sdk, state_dir};
+use super::support::{block_on, moto, pilotlight, postgres, run, sdk, state_dir};
 use aws_sdk_rds::Client;
 
 /// A postgres instance `id` on gp3 with `gib` of storage, in `region`, and nothing else.
 fn gp3_instance(url: &str, region: &str, id: &str, gib: i32) {
     let rds = Client::new(&sdk(url, region));
-    block_on(
-        rds.create_db_instance()
-            .db_instance_identifier(id)
-            .engine("postgres")
-            .db_instance_class("db.t3.micro")
-            .storage_type("gp3")
-            .allocated_storage(gib)
-            .master_username("pilot")
-            .master_user_password("light-password-1")
-            .send(),
-    )
-    .expect("CreateDBInstance");
+    block_on(postgres(&rds, id).storage_type("gp3").allocated_storage(gib).send()).expect("CreateDBInstance");
 }
 
 /// The rule itself: moto accepts an explicit IOPS on a small gp3 restore and reports no IOPS; the
@@ -114,18 +103,7 @@ fn rds_failback_waits_until_the_reapplied_configuration_took_effect() {
     // Primary keeps backups 7 days; recovery's (and its snapshot's) 3: the restore takes 3.
     for (region, days) in [("us-east-1", 7), ("us-west-2", 3)] {
         let rds = Client::new(&sdk(&url, region));
-        block_on(
-            rds.create_db_instance()
-                .db_instance_identifier("orders-db")
-                .engine("postgres")
-                .db_instance_class("db.t3.micro")
-                .allocated_storage(20)
-                .backup_retention_period(days)
-                .master_username("pilot")
-                .master_user_password("light-password-1")
-                .send(),
-        )
-        .expect("CreateDBInstance");
+        block_on(postgres(&rds, "orders-db").backup_retention_period(days).send()).expect("CreateDBInstance");
     }
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
     let state = state_dir();

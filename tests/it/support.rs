@@ -141,6 +141,21 @@ pub async fn own_snapshots(ec2: &aws_sdk_ec2::Client) -> usize {
     ec2.describe_snapshots().filters(owner).send().await.expect("DescribeSnapshots").snapshots().len()
 }
 
+/// A CreateDBInstance of a small postgres instance `id` (20 GiB, gp2); tests set on it what
+/// their world needs before sending it.
+pub fn postgres(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+) -> aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder {
+    rds.create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("pilot")
+        .master_user_password("light-password-1")
+}
+
 /// A private moto server seeded with the demo world, and its endpoint URL.
 pub fn seeded_moto() -> (Moto, String) {
     let server = moto();
