@@ -120,3 +120,48 @@ fn rds_failback_waits_until_the_reapplied_configuration_took_effect() {
         "the wait ended before the modification took effect"
     );
 }
+
+/// Defect 3 of the AWS-rules issue (in part): the restore takes recovery's snapshot, and with it
+/// recovery's settings. IAM database authentication, CloudWatch log exports, auto minor version
+/// upgrade, the backup and maintenance windows and the storage autoscaling limit are primary's
+/// again after the failback (before the fix all six stayed recovery's).
+#[test]
+fn rds_failback_keeps_primarys_iam_auth_log_exports_windows_and_storage_limit() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let primary = Client::new(&sdk(&url, "us-east-1"));
+    block_on(
+        postgres(&primary, "orders-db")
+            .enable_iam_database_authentication(true)
+            .enable_cloudwatch_logs_exports("postgresql")
+            .auto_minor_version_upgrade(false)
+            .preferred_backup_window("03:00-03:30")
+            .preferred_maintenance_window("sun:05:00-sun:05:30")
+            .max_allocated_storage(100)
+            .send(),
+    )
+    .expect("CreateDBInstance");
+    block_on(postgres(&Client::new(&sdk(&url, "us-west-2")), "orders-db").send()).expect("CreateDBInstance");
+    let settings = || {
+        let out = block_on(primary.describe_db_instances().db_instance_identifier("orders-db").send()).unwrap();
+        let db = out.db_instances()[0].clone();
+        (
+            db.iam_database_authentication_enabled(),
+            db.enabled_cloudwatch_logs_exports().to_vec(),
+            db.auto_minor_version_upgrade(),
+            db.preferred_backup_window().map(str::to_string),
+            db.preferred_maintenance_window().map(str::to_string),
+            db.max_allocated_storage(),
+        )
+    };
+    let before = settings();
+    assert_eq!(before.0, Some(true), "the world has them: {before:?}");
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(settings(), before, "primary's settings, not recovery's");
+}

@@ -67,6 +67,22 @@ pub struct InstanceConfig {
     pub backup_retention: Option<i32>,
     pub copy_tags_to_snapshot: bool,
     pub tags: IndexMap<String, String>,
+    /// What a restore from recovery's snapshot takes from recovery or the engine's defaults
+    /// instead of from primary: re-applied when it differs.
+    #[serde(default)]
+    pub iam_auth: bool,
+    /// CloudWatch log exports, sorted.
+    #[serde(default)]
+    pub log_exports: Vec<String>,
+    #[serde(default)]
+    pub auto_minor_version_upgrade: Option<bool>,
+    #[serde(default)]
+    pub backup_window: Option<String>,
+    #[serde(default)]
+    pub maintenance_window: Option<String>,
+    /// The storage autoscaling limit (GiB), when set.
+    #[serde(default)]
+    pub max_allocated_storage: Option<i32>,
 }
 
 impl InstanceConfig {
@@ -96,6 +112,16 @@ impl InstanceConfig {
             backup_retention: db.backup_retention_period(),
             copy_tags_to_snapshot: db.copy_tags_to_snapshot().unwrap_or(false),
             tags: user_tags(db.tag_list()),
+            iam_auth: db.iam_database_authentication_enabled().unwrap_or(false),
+            log_exports: {
+                let mut logs: Vec<String> = db.enabled_cloudwatch_logs_exports().to_vec();
+                logs.sort();
+                logs
+            },
+            auto_minor_version_upgrade: db.auto_minor_version_upgrade(),
+            backup_window: db.preferred_backup_window().map(str::to_string),
+            maintenance_window: db.preferred_maintenance_window().map(str::to_string),
+            max_allocated_storage: db.max_allocated_storage(),
         }
     }
 }
@@ -365,6 +391,54 @@ impl One<'_, '_> {
                     now.copy_tags_to_snapshot.to_string(),
                 ) {
                     req = req.copy_tags_to_snapshot(want.copy_tags_to_snapshot);
+                }
+                if differs("IAM database authentication", want.iam_auth.to_string(), now.iam_auth.to_string()) {
+                    req = req.enable_iam_database_authentication(want.iam_auth);
+                }
+                if differs("CloudWatch log exports", want.log_exports.join(","), now.log_exports.join(",")) {
+                    let enable = want.log_exports.iter().filter(|l| !now.log_exports.contains(l)).cloned().collect();
+                    let disable = now.log_exports.iter().filter(|l| !want.log_exports.contains(l)).cloned().collect();
+                    let logs = aws_sdk_rds::types::CloudwatchLogsExportConfiguration::builder()
+                        .set_enable_log_types(Some(enable))
+                        .set_disable_log_types(Some(disable))
+                        .build();
+                    req = req.cloudwatch_logs_export_configuration(logs);
+                }
+                // Settings primary named: set again when the restore left them otherwise.
+                let named = |w: &Option<String>, n: &Option<String>| w.is_some() && w != n;
+                let auto_minor = want.auto_minor_version_upgrade.map(|b| b.to_string());
+                if named(&auto_minor, &now.auto_minor_version_upgrade.map(|b| b.to_string()))
+                    && differs(
+                        "auto minor version upgrade",
+                        format!("{auto_minor:?}"),
+                        format!("{:?}", now.auto_minor_version_upgrade),
+                    )
+                {
+                    req = req.set_auto_minor_version_upgrade(want.auto_minor_version_upgrade);
+                }
+                if named(&want.backup_window, &now.backup_window)
+                    && differs("backup window", format!("{:?}", want.backup_window), format!("{:?}", now.backup_window))
+                {
+                    req = req.set_preferred_backup_window(want.backup_window.clone());
+                }
+                if named(&want.maintenance_window, &now.maintenance_window)
+                    && differs(
+                        "maintenance window",
+                        format!("{:?}", want.maintenance_window),
+                        format!("{:?}", now.maintenance_window),
+                    )
+                {
+                    req = req.set_preferred_maintenance_window(want.maintenance_window.clone());
+                }
+                let max = want.max_allocated_storage.map(|m| m.to_string());
+                if named(&max, &now.max_allocated_storage.map(|m| m.to_string()))
+                    && differs(
+                        "storage autoscaling limit",
+                        format!("{:?}", want.max_allocated_storage),
+                        format!("{:?}", now.max_allocated_storage),
+                    )
+                {
+                    req = req.set_max_allocated_storage(want.max_allocated_storage);
                 }
                 if !changes.is_empty() {
                     mutate(cx.log, at(id, region), req).await??;
