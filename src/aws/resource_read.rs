@@ -100,19 +100,19 @@ async fn ec2(
             continue;
         }
         let names: Vec<String> = values.iter().map(|(_, id)| id.clone()).collect();
-        let mut token = None;
-        loop {
-            let req = client
-                .describe_instances()
-                .filters(Filter::builder().name(filter).set_values(Some(names.clone())).build())
-                .set_next_token(token.take());
-            let out = ops::read(log, at(&names.join(","), region), req).await??;
-            found.extend(out.reservations().iter().flat_map(|r| r.instances()).cloned());
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+        let names = &names;
+        found.extend(
+            all_pages(|token| async move {
+                let req = client
+                    .describe_instances()
+                    .filters(Filter::builder().name(filter).set_values(Some(names.clone())).build())
+                    .set_next_token(token);
+                let out = ops::read(log, at(&names.join(","), region), req).await??;
+                let instances = out.reservations().iter().flat_map(|r| r.instances()).cloned().collect();
+                Ok((instances, out.next_token().map(str::to_string)))
+            })
+            .await?,
+        );
     }
     let live: Vec<_> =
         found.iter().filter(|i| i.state().and_then(|s| s.name()).is_none_or(|n| n.as_str() != "terminated")).collect();
@@ -178,6 +178,25 @@ fn by_id<T>(
         .collect()
 }
 
+/// Every item of a paged describe: `page` is asked with the marker (or next token) of the page
+/// before (`None` first) until an answer has none.
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, ActionError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ActionError>>,
+{
+    let mut found = Vec::new();
+    let mut marker = None;
+    loop {
+        let (items, next) = page(marker.take()).await?;
+        found.extend(items);
+        match next {
+            Some(m) => marker = Some(m),
+            None => return Ok(found),
+        }
+    }
+}
+
 /// One DescribeDBInstances for all of them (filtered by identifier; more only when paged).
 async fn rds(
     client: &aws_sdk_rds::Client,
@@ -186,18 +205,12 @@ async fn rds(
     all: &str,
     ids: &[(String, String)],
 ) -> Result<Reads, ActionError> {
-    let mut found = Vec::new();
-    let mut marker = None;
-    loop {
-        let filter = id_filter("db-instance-id", ids);
-        let req = client.describe_db_instances().filters(filter).set_marker(marker.take());
+    let found = all_pages(|marker| async move {
+        let req = client.describe_db_instances().filters(id_filter("db-instance-id", ids)).set_marker(marker);
         let out = ops::read(log, at(all, region), req).await??;
-        found.extend(out.db_instances().iter().cloned());
-        marker = out.marker().map(str::to_string);
-        if marker.is_none() {
-            break;
-        }
-    }
+        Ok((out.db_instances().to_vec(), out.marker().map(str::to_string)))
+    })
+    .await?;
     Ok(by_id(
         ids,
         &found,
@@ -228,18 +241,12 @@ async fn aurora(
     all: &str,
     ids: &[(String, String)],
 ) -> Result<Reads, ActionError> {
-    let mut found = Vec::new();
-    let mut marker = None;
-    loop {
-        let filter = id_filter("db-cluster-id", ids);
-        let req = client.describe_db_clusters().filters(filter).set_marker(marker.take());
+    let found = all_pages(|marker| async move {
+        let req = client.describe_db_clusters().filters(id_filter("db-cluster-id", ids)).set_marker(marker);
         let out = ops::read(log, at(all, region), req).await??;
-        found.extend(out.db_clusters().iter().cloned());
-        marker = out.marker().map(str::to_string);
-        if marker.is_none() {
-            break;
-        }
-    }
+        Ok((out.db_clusters().to_vec(), out.marker().map(str::to_string)))
+    })
+    .await?;
     Ok(by_id(
         ids,
         &found,
@@ -275,16 +282,11 @@ async fn stacks(
     if let [(_, id)] = ids {
         found.extend(cfn::describe_stack(client, log, id, region).await?);
     } else {
-        let mut token = None;
-        loop {
-            let req = client.describe_stacks().set_next_token(token.take());
-            let out = ops::read(log, at(all, region), req).await??;
-            found.extend(out.stacks().iter().cloned());
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+        found = all_pages(|token| async move {
+            let out = ops::read(log, at(all, region), client.describe_stacks().set_next_token(token)).await??;
+            Ok((out.stacks().to_vec(), out.next_token().map(str::to_string)))
+        })
+        .await?;
     }
     Ok(ids
         .iter()

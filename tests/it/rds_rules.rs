@@ -6,6 +6,15 @@ use super::fault_proxy::FaultProxy;
 use super::support::{block_on, moto, pilotlight, postgres, run, sdk, state_dir};
 use aws_sdk_rds::Client;
 
+/// Fails back `orders-db` (the RDS fixture) through the rules layer; the output.
+fn failback(proxy: &FaultProxy) -> std::process::Output {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    run(cmd)
+}
+
 /// A postgres instance `id` on gp3 with `gib` of storage, in `region`, and nothing else.
 fn gp3_instance(url: &str, region: &str, id: &str, gib: i32) {
     let rds = Client::new(&sdk(url, region));
@@ -62,14 +71,7 @@ fn rds_failback_restores_a_small_gp3_instance_whose_recovery_grew() {
     gp3_instance(&url, "us-east-1", "orders-db", 100);
     gp3_instance(&url, "us-west-2", "orders-db", 150);
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
-    let failback = || {
-        let state = state_dir();
-        let mut cmd = pilotlight(state.path());
-        cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
-            .args(["--endpoint-url", &proxy.endpoint_url()]);
-        run(cmd)
-    };
-    let out = failback();
+    let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("orders-db is restored with 150 GiB, IOPS -, throughput -"));
 
@@ -88,7 +90,7 @@ fn rds_failback_restores_a_small_gp3_instance_whose_recovery_grew() {
     assert_eq!(kept.and_then(|d| d.allocated_storage()), Some(100), "the original is kept as it was");
 
     // The real failback after the test one, from the restored instance.
-    let out = failback();
+    let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
@@ -106,11 +108,7 @@ fn rds_failback_waits_until_the_reapplied_configuration_took_effect() {
         block_on(postgres(&rds, "orders-db").backup_retention_period(days).send()).expect("CreateDBInstance");
     }
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
-        .args(["--endpoint-url", &proxy.endpoint_url()]);
-    let out = run(cmd);
+    let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("backup retention"), "the restore did not take it, so it is re-applied:\n{stdout}");
@@ -157,11 +155,7 @@ fn rds_failback_keeps_primarys_iam_auth_log_exports_windows_and_storage_limit() 
     let before = settings();
     assert_eq!(before.0, Some(true), "the world has them: {before:?}");
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
-        .args(["--endpoint-url", &proxy.endpoint_url()]);
-    let out = run(cmd);
+    let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(settings(), before, "primary's settings, not recovery's");
 }
