@@ -74,6 +74,14 @@ fn rds_failback_restores_a_small_gp3_instance_whose_recovery_grew() {
     let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("orders-db is restored with 150 GiB, IOPS -, throughput -"));
+    // What stays different from before is said, with why (defect 3: report every difference).
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "orders-db differs from before the failback: allocated_storage: 100 -> 150 (the snapshot held more"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let rds = Client::new(&sdk(&url, "us-east-1"));
     let out = block_on(rds.describe_db_instances().send()).unwrap();

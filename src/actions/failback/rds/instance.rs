@@ -7,8 +7,9 @@
 //! deleted), `wait-primary-kept`, `restore` (a new instance under the original identifier from
 //! the copy, given the recorded configuration, so endpoints keep working), `wait-restored`,
 //! `reapply-config` (what a restore cannot take, such as backup retention, or did not honour),
-//! `wait-configured`. Every name this run makes is deterministic and tagged, so a resumed
-//! sub-step finds its own work before acting.
+//! `wait-configured`, `compare-config` (every recorded field that still differs, with why).
+//! Every name this run makes is deterministic and tagged, so a resumed sub-step finds its own
+//! work before acting.
 
 use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
@@ -223,8 +224,8 @@ impl One<'_, '_> {
         let (snap, copy) = point.take().await?;
         self.keeper(&l).keep().await?;
         self.restore(&l, &copy).await?;
-        let reapplied = self.reapply(&l).await?;
-        Ok(self.outputs(&l, &snap, &copy, &reapplied, point.retained(&snap, &copy)))
+        let (reapplied, remaining) = self.reapply(&l).await?;
+        Ok(self.outputs(&l, &snap, &copy, (&reapplied, &remaining), point.retained(&snap, &copy)))
     }
 
     async fn read_layout(&self) -> Result<Layout, ActionError> {
@@ -330,7 +331,8 @@ impl One<'_, '_> {
     }
 
     /// Sets what the restore did not: every recorded setting that differs now.
-    async fn reapply(&self, l: &Layout) -> Result<Vec<String>, ActionError> {
+    /// Re-applies, then compares: what was set again, and what still differs (with why).
+    async fn reapply(&self, l: &Layout) -> Result<(Vec<String>, Vec<String>), ActionError> {
         let cx = self.cx;
         let (region, id, want) = (&l.primary_region, &l.primary_id, &l.config);
         let changes: Vec<String> = cx
@@ -454,7 +456,22 @@ impl One<'_, '_> {
             Ok(vec![(format!("instance {id}"), now.map(|d| status(&d)))])
         })
         .await?;
-        Ok(changes)
+        let remaining = cx
+            .sub(&self.sub_name("compare-config"), json!({ "instance": id }), |_| async {
+                if cx.dry_run {
+                    return Ok(Vec::new());
+                }
+                let db = instance(cx.log, self.primary, id, region)
+                    .await?
+                    .ok_or_else(|| ActionError::Failed(format!("restored instance {id} not found in {region}")))?;
+                let remaining = super::compare::remaining(want, &InstanceConfig::of(&db), REMAINS);
+                for difference in &remaining {
+                    cx.log.note(format!("{id} differs from before the failback: {difference}"))?;
+                }
+                Ok(remaining)
+            })
+            .await?;
+        Ok((changes, remaining))
     }
 
     fn outputs(
@@ -462,7 +479,7 @@ impl One<'_, '_> {
         l: &Layout,
         snap: &DbSnapshot,
         copy: &DbSnapshot,
-        reapplied: &[String],
+        (reapplied, remaining): (&[String], &[String]),
         snapshots: Vec<Retained>,
     ) -> Value {
         let (p, k) = (&l.primary_region, &l.kept_id);
@@ -487,6 +504,7 @@ impl One<'_, '_> {
             "recovery_point": copy.created,
             "recorded_config": l.config,
             "reapplied": reapplied,
+            "remaining_differences": remaining,
             "retained": retained,
         })
     }
@@ -511,6 +529,13 @@ fn status(db: &DbInstance) -> String {
         now => now.to_string(),
     }
 }
+
+/// Recorded fields that may still differ after the re-apply, and why.
+const REMAINS: &[(&str, &str)] = &[
+    ("allocated_storage", "the snapshot held more (recovery grew): storage never shrinks"),
+    ("iops", "gp3 below its threshold takes the baseline, which nobody names"),
+    ("storage_throughput", "gp3 below its threshold takes the baseline, which nobody names"),
+];
 
 /// A number, or `-` when RDS reported none.
 fn or_dash(v: Option<i32>) -> String {
