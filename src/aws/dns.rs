@@ -34,11 +34,12 @@ pub async fn zone_id(client: &Client, log: &dyn CallLog, zone: &str) -> Result<S
     let wanted = fqdn(zone);
     let out = read(log, at(zone, "global"), client.list_hosted_zones_by_name().dns_name(&wanted)).await??;
     let no_zone = |message: String| ActionError::Aws {
-        service: "route53".into(),
-        operation: "ListHostedZonesByName".into(),
+        service: "route53",
+        operation: "ListHostedZonesByName",
         target: zone.into(),
         region: "global".into(),
         message,
+        code: None,
     };
     let matches: Vec<&str> = out.hosted_zones().iter().filter(|z| fqdn(z.name()) == wanted).map(|z| z.id()).collect();
     match matches.as_slice() {

@@ -22,7 +22,15 @@ use std::error::Error;
 pub enum ActionError {
     /// An AWS API call failed; the message carries the SDK's full error chain.
     #[error("{service} {operation} on {target} ({region}): {message}")]
-    Aws { service: String, operation: String, target: String, region: String, message: String },
+    Aws {
+        service: &'static str,
+        operation: &'static str,
+        target: String,
+        region: String,
+        message: String,
+        /// The service's error code, when it answered with one (`Throttling`, `DBSnapshotNotFound`).
+        code: Option<Box<str>>,
+    },
     /// The action finished and its result is a failure (e.g. a stack rolled back, a check did not hold).
     #[error("{0}")]
     Failed(String),
@@ -69,9 +77,10 @@ const THROTTLING: &[&str] = &[
 impl ActionError {
     /// The service's error code of an AWS error (`InvalidSnapshot.NotFound`, `Throttling`).
     pub fn aws_code(&self) -> Option<&str> {
-        let ActionError::Aws { message, .. } = self else { return None };
-        let code = message.split(':').next()?;
-        (!code.is_empty() && !code.contains(' ')).then_some(code)
+        match self {
+            ActionError::Aws { code, .. } => code.as_deref(),
+            _ => None,
+        }
     }
 
     /// Whether this error of a poll says nothing about the state waited for (see [`Transient`]).
@@ -99,8 +108,8 @@ impl ActionError {
 /// the request's type, so `mutating` is never a hand-typed flag.
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
-    pub service: &'a str,
-    pub operation: &'a str,
+    pub service: &'static str,
+    pub operation: &'static str,
     pub target: &'a str,
     pub region: &'a str,
     pub mutating: bool,
@@ -112,18 +121,19 @@ pub struct Call<'a> {
 struct Sealed;
 
 impl<'a> Call<'a> {
-    fn new(service: &'a str, operation: &'a str, at: At<'a>, mutating: bool) -> Call<'a> {
+    fn new(service: &'static str, operation: &'static str, at: At<'a>, mutating: bool) -> Call<'a> {
         Call { service, operation, target: at.target, region: at.region, mutating, _sealed: Sealed }
     }
 
-    /// An [`ActionError::Aws`] for this call.
-    pub fn error(&self, message: impl Into<String>) -> ActionError {
+    /// An [`ActionError::Aws`] for this call, with the service's error code if it gave one.
+    pub fn error(&self, code: Option<&str>, message: impl Into<String>) -> ActionError {
         ActionError::Aws {
-            service: self.service.into(),
-            operation: self.operation.into(),
+            service: self.service,
+            operation: self.operation,
             target: self.target.into(),
             region: self.region.into(),
             message: message.into(),
+            code: code.map(Box::from),
         }
     }
 
@@ -253,11 +263,12 @@ mod tests {
     #[test]
     fn throttling_and_not_found_are_transient_and_nothing_else_is() {
         let aws = |message: &str| ActionError::Aws {
-            service: "ec2".into(),
-            operation: "DescribeSnapshots".into(),
+            service: "ec2",
+            operation: "DescribeSnapshots",
             target: "snap-1".into(),
             region: "us-east-1".into(),
             message: message.into(),
+            code: message.split_once(':').map(|(c, _)| c).filter(|c| !c.contains(' ')).map(Box::from),
         };
         assert_eq!(aws("RequestLimitExceeded: Request limit exceeded.").transient(), Some(Transient::Throttled));
         assert_eq!(aws("Throttling: Rate exceeded (HTTP 400)").transient(), Some(Transient::Throttled));

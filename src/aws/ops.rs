@@ -237,7 +237,10 @@ where
         _ => log.finished(&call, result.as_ref().err().map(error_text))?,
     }
     Ok(result.map_err(|error| {
-        let label = call.error(error_text(&error));
+        let text = error_text(&error);
+        // The code the SDK parsed, else the one `error_text` read from a body it could not parse.
+        let raw = text.split_once(':').map(|(c, _)| c).filter(|c| !c.is_empty() && !c.contains(' '));
+        let label = call.error(error.code().or(raw), text.clone());
         AwsFailure { error, label }
     }))
 }
