@@ -37,6 +37,9 @@
 //!   `InService` member that stops fails its health check and is terminated (with it every
 //!   volume marked DeleteOnTermination). Here it is terminated as soon as it is stopped. Moto's
 //!   group leaves it alone.
+//! - **A storage autoscaling limit above the storage** (RDS user guide, storage autoscaling: the
+//!   maximum storage threshold is at least 10% more than the allocated storage): a
+//!   ModifyDBInstance with a lower `MaxAllocatedStorage` is refused. Moto accepts any.
 //!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
@@ -244,10 +247,12 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             None
         }),
         "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
-        "ModifyDBInstance" => gp3_baseline(head, body, upstream).or_else(|| {
-            note_modification(body, "DBInstanceIdentifier", upstream);
-            None
-        }),
+        "ModifyDBInstance" => {
+            gp3_baseline(head, body, upstream).or_else(|| storage_limit(head, body, upstream)).or_else(|| {
+                note_modification(body, "DBInstanceIdentifier", upstream);
+                None
+            })
+        }
         "CreateDBInstance" => gp3_baseline(head, body, upstream).or_else(|| serverless_member(body, upstream)),
         "RestoreDBClusterFromSnapshot" => no_downgrade(head, body, upstream).or_else(|| {
             note_capacity(body, upstream);
@@ -270,6 +275,25 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         }
         _ => None,
     }
+}
+
+/// A storage autoscaling limit must be at least 10% above the instance's storage.
+fn storage_limit(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
+    let max: i64 = param(body, "MaxAllocatedStorage")?.parse().ok()?;
+    let size: i64 = match param(body, "AllocatedStorage") {
+        Some(s) => s.parse().ok()?,
+        None => {
+            let id = param(body, "DBInstanceIdentifier")?;
+            let query = format!("Action=DescribeDBInstances&Version=2014-10-31&DBInstanceIdentifier={id}");
+            field(&ask_upstream(upstream, head, &query)?, "AllocatedStorage")?.parse().ok()?
+        }
+    };
+    (max * 10 < size * 11).then(|| {
+        refusal(
+            "InvalidParameterCombination",
+            &format!("Max storage size {max} must be at least 10% greater than the storage size {size}."),
+        )
+    })
 }
 
 /// A cluster restore may not ask for a lower engine version than its snapshot's.

@@ -57,6 +57,14 @@ fn aws_rules_gp3_under_400_gib_reports_its_baseline_and_refuses_explicit_iops() 
     let refused = restore(&ruled, "ruled").expect_err("RDS refuses IOPS on gp3 under 400 GiB");
     assert_eq!(refused.as_deref(), Some("InvalidParameterCombination"));
     restore(&bare, "bare").expect("moto accepts it");
+    // A storage autoscaling limit under 10% above the storage: moto takes it, RDS refuses it.
+    let limit = |c: &Client| {
+        block_on(c.modify_db_instance().db_instance_identifier("small").max_allocated_storage(105).send())
+            .map(|_| ())
+            .map_err(|e| aws_sdk_rds::error::ProvideErrorMetadata::code(&e).map(str::to_string))
+    };
+    assert_eq!(limit(&ruled).unwrap_err().as_deref(), Some("InvalidParameterCombination"));
+    limit(&bare).expect("moto accepts it");
 }
 
 /// Defect 1 and 2 of the AWS-rules issue, together: primary `orders-db` is gp3 at 100 GiB (RDS
@@ -69,6 +77,10 @@ fn rds_failback_restores_a_small_gp3_instance_whose_recovery_grew() {
     let moto = moto();
     let url = moto.endpoint_url();
     gp3_instance(&url, "us-east-1", "orders-db", 100);
+    // Primary's storage autoscaling limit (120 GiB) is below what recovery grew to (150 GiB).
+    let primary = Client::new(&sdk(&url, "us-east-1"));
+    let limit = primary.modify_db_instance().db_instance_identifier("orders-db").max_allocated_storage(120);
+    block_on(limit.apply_immediately(true).send()).expect("ModifyDBInstance");
     gp3_instance(&url, "us-west-2", "orders-db", 150);
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
     let out = failback(&proxy);
@@ -79,6 +91,12 @@ fn rds_failback_restores_a_small_gp3_instance_whose_recovery_grew() {
         String::from_utf8_lossy(&out.stdout).contains(
             "orders-db differs from before the failback: allocated_storage: 100 -> 150 (the snapshot held more"
         ),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The limit cannot be put back below the grown storage (RDS refuses it): it is said, not sent.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("max_allocated_storage: 120 -> "),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
