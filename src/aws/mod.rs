@@ -1,6 +1,7 @@
 //! AWS access for actions and pollers: per-environment SDK configuration with the account guard,
 //! journaled calls, polite waiting, and reading the status of declared resources.
 
+pub mod answer_tree;
 pub mod cfn;
 pub mod dns;
 pub mod envs;

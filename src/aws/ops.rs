@@ -108,6 +108,7 @@ ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     create_db_snapshot::CreateDBSnapshot,
     copy_db_snapshot::CopyDBSnapshot,
     modify_db_instance::ModifyDBInstance,
+    add_role_to_db_instance::AddRoleToDBInstance,
     restore_db_instance_from_db_snapshot::RestoreDBInstanceFromDBSnapshot,
     create_db_cluster_snapshot::CreateDBClusterSnapshot,
     copy_db_cluster_snapshot::CopyDBClusterSnapshot,

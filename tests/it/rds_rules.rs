@@ -185,3 +185,62 @@ fn rds_failback_keeps_primarys_iam_auth_log_exports_windows_and_storage_limit() 
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(settings(), before, "primary's settings, not recovery's");
 }
+
+/// Defect 3 of the AWS-rules issue: primary's whole Describe, before and after the failback,
+/// compared field by field (every field the SDK models). Primary has what a restore from
+/// recovery's snapshot does not carry: a CA certificate, Enhanced Monitoring, an associated IAM
+/// role, a master password managed in Secrets Manager, a zone. After the failback nothing differs
+/// but what must (new ids, times, status) and what is reported with its reason (a new secret
+/// ARN); before the fix all five stayed recovery's, and the step said nothing of it.
+#[test]
+fn rds_failback_leaves_primarys_whole_describe_as_it_was_but_for_what_must_differ() {
+    use pilotlight::actions::failback::rds::instance_config::RULES;
+    use pilotlight::actions::failback::whole_diff::{UNKNOWN, differences};
+    use pilotlight::aws::answer_tree::tree;
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let primary = Client::new(&sdk(&url, "us-east-1"));
+    let role = "arn:aws:iam::123456789012:role/rds-monitoring";
+    block_on(
+        postgres(&primary, "orders-db")
+            .availability_zone("us-east-1c")
+            .ca_certificate_identifier("rds-ca-ecc384-g1")
+            .monitoring_interval(30)
+            .monitoring_role_arn(role)
+            .manage_master_user_password(true)
+            .master_user_password("")
+            .enable_iam_database_authentication(true)
+            .send(),
+    )
+    .expect("CreateDBInstance");
+    let feature_role = "arn:aws:iam::123456789012:role/rds-s3-import";
+    let add = primary.add_role_to_db_instance().db_instance_identifier("orders-db").role_arn(feature_role);
+    block_on(add.feature_name("s3Import").send()).expect("AddRoleToDBInstance");
+    block_on(postgres(&Client::new(&sdk(&url, "us-west-2")), "orders-db").send()).expect("CreateDBInstance");
+    let describe = || {
+        let out = block_on(primary.describe_db_instances().db_instance_identifier("orders-db").send()).unwrap();
+        out.db_instances()[0].clone()
+    };
+    let before = describe();
+    assert_eq!(before.monitoring_interval(), Some(30), "the world has them: {before:?}");
+    assert!(before.master_user_secret().is_some() && !before.associated_roles().is_empty(), "{before:?}");
+
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let out = failback(&proxy);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let after = describe();
+    let differ = differences(&tree(&before), &tree(&after), &RULES);
+    let unexplained: Vec<&String> = differ.iter().filter(|d| d.contains(UNKNOWN)).collect();
+    assert!(unexplained.is_empty(), "differs with no reason: {unexplained:#?}\nall: {differ:#?}");
+    assert_eq!(after.ca_certificate_identifier(), Some("rds-ca-ecc384-g1"));
+    assert_eq!((after.monitoring_interval(), after.monitoring_role_arn()), (Some(30), Some(role)));
+    assert_eq!(after.availability_zone(), Some("us-east-1c"));
+    let roles: Vec<_> = after.associated_roles().iter().map(|r| (r.role_arn(), r.feature_name())).collect();
+    assert_eq!(roles, [(Some(feature_role), Some("s3Import"))]);
+    assert!(after.master_user_secret().is_some(), "the password is managed in Secrets Manager again");
+    assert!(
+        stdout.contains("orders-db differs from before the failback: master_user_secret"),
+        "the new secret is said:\n{stdout}"
+    );
+}

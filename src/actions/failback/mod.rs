@@ -7,6 +7,7 @@ pub mod conclude;
 pub mod dynamodb;
 pub mod ec2;
 pub mod rds;
+pub mod whole_diff;
 
 use super::{ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::ActionError;

@@ -11,18 +11,18 @@
 //! Every name this run makes is deterministic and tagged, so a resumed sub-step finds its own
 //! work before acting.
 
+use super::instance_config::{self, InstanceConfig, custom};
 use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
 use super::storage;
-use super::{DbSnapshot, kept_id, or_none, reapply_tags, restored_tags, tag_map, wait_status};
-use crate::actions::failback::{Retained, each_resource, resource_names};
+use super::{DbSnapshot, kept_id, or_none, reapply_tags, restored_tags, wait_status};
+use crate::actions::failback::{Retained, each_resource, resource_names, whole_diff};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
-use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::aws::{ActionError, CallLog, answer_tree, at, mutate, read};
 use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{DbInstance, Tag};
-use indexmap::IndexMap;
+use aws_sdk_rds::types::DbInstance;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -47,91 +47,6 @@ pub struct RdsFailback {
     pub max_parallel: Option<usize>,
 }
 
-/// The primary instance's configuration, read before anything changes: the restore is given it,
-/// and what a restore cannot take is set afterwards. Tags leave out pilotlight's own.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InstanceConfig {
-    pub class: String,
-    pub engine: String,
-    pub subnet_group: Option<String>,
-    pub parameter_group: Option<String>,
-    pub option_group: Option<String>,
-    pub security_groups: Vec<String>,
-    pub multi_az: bool,
-    pub storage_type: Option<String>,
-    pub allocated_storage: Option<i32>,
-    pub iops: Option<i32>,
-    pub storage_throughput: Option<i32>,
-    pub port: Option<i32>,
-    pub publicly_accessible: Option<bool>,
-    pub deletion_protection: bool,
-    pub backup_retention: Option<i32>,
-    pub copy_tags_to_snapshot: bool,
-    pub tags: IndexMap<String, String>,
-    /// What a restore from recovery's snapshot takes from recovery or the engine's defaults
-    /// instead of from primary: re-applied when it differs.
-    #[serde(default)]
-    pub iam_auth: bool,
-    /// CloudWatch log exports, sorted.
-    #[serde(default)]
-    pub log_exports: Vec<String>,
-    #[serde(default)]
-    pub auto_minor_version_upgrade: Option<bool>,
-    #[serde(default)]
-    pub backup_window: Option<String>,
-    #[serde(default)]
-    pub maintenance_window: Option<String>,
-    /// The storage autoscaling limit (GiB), when set.
-    #[serde(default)]
-    pub max_allocated_storage: Option<i32>,
-}
-
-impl InstanceConfig {
-    pub fn of(db: &DbInstance) -> InstanceConfig {
-        let mut security_groups: Vec<String> =
-            db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(str::to_string)).collect();
-        security_groups.sort();
-        InstanceConfig {
-            class: db.db_instance_class().unwrap_or_default().to_string(),
-            engine: db.engine().unwrap_or_default().to_string(),
-            subnet_group: db.db_subnet_group().and_then(|g| g.db_subnet_group_name()).map(str::to_string),
-            parameter_group: db
-                .db_parameter_groups()
-                .first()
-                .and_then(|g| g.db_parameter_group_name())
-                .map(str::to_string),
-            option_group: db.option_group_memberships().first().and_then(|g| g.option_group_name()).map(str::to_string),
-            security_groups,
-            multi_az: db.multi_az().unwrap_or(false),
-            storage_type: db.storage_type().map(str::to_string),
-            allocated_storage: db.allocated_storage(),
-            iops: db.iops(),
-            storage_throughput: db.storage_throughput(),
-            port: db.endpoint().and_then(|e| e.port()).or(db.db_instance_port()).filter(|p| *p > 0),
-            publicly_accessible: db.publicly_accessible(),
-            deletion_protection: db.deletion_protection().unwrap_or(false),
-            backup_retention: db.backup_retention_period(),
-            copy_tags_to_snapshot: db.copy_tags_to_snapshot().unwrap_or(false),
-            tags: user_tags(db.tag_list()),
-            iam_auth: db.iam_database_authentication_enabled().unwrap_or(false),
-            log_exports: {
-                let mut logs: Vec<String> = db.enabled_cloudwatch_logs_exports().to_vec();
-                logs.sort();
-                logs
-            },
-            auto_minor_version_upgrade: db.auto_minor_version_upgrade(),
-            backup_window: db.preferred_backup_window().map(str::to_string),
-            maintenance_window: db.preferred_maintenance_window().map(str::to_string),
-            max_allocated_storage: db.max_allocated_storage(),
-        }
-    }
-}
-
-/// Tags without pilotlight's own (`pilotlight:*`), which mark work, not configuration.
-pub fn user_tags(list: &[Tag]) -> IndexMap<String, String> {
-    tag_map(list).into_iter().filter(|(k, _)| !k.starts_with("pilotlight:")).collect()
-}
-
 /// What `read` records before anything changes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Layout {
@@ -142,6 +57,10 @@ struct Layout {
     /// Where the original is kept.
     kept_id: String,
     config: InstanceConfig,
+    /// Primary's whole Describe ([`crate::aws::answer_tree`]), compared with the result at the
+    /// end. Null in a run journaled by a version that did not record it.
+    #[serde(default)]
+    describe: Value,
     /// Set when recovery is in another account: the account to share the snapshot with.
     share_with: Option<String>,
 }
@@ -256,6 +175,7 @@ impl One<'_, '_> {
             primary_id: p_id,
             primary_region: p_region,
             config: InstanceConfig::of(&pri),
+            describe: answer_tree::tree(&pri),
             share_with: (p_acct != r_acct).then_some(p_acct),
         })
     }
@@ -311,6 +231,7 @@ impl One<'_, '_> {
                 .set_iops(s.iops)
                 .set_storage_throughput(s.throughput)
                 .set_port(c.port)
+                .set_availability_zone(c.availability_zone.clone().filter(|_| !c.multi_az))
                 .set_publicly_accessible(c.publicly_accessible)
                 .deletion_protection(c.deletion_protection)
                 .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
@@ -345,111 +266,24 @@ impl One<'_, '_> {
                     .await?
                     .ok_or_else(|| ActionError::Failed(format!("restored instance {id} not found in {region}")))?;
                 let now = InstanceConfig::of(&db);
-                let mut changes = Vec::new();
-                let mut req = self.primary.modify_db_instance().db_instance_identifier(id).apply_immediately(true);
-                let mut differs = |what: &str, was: String, is: String| {
-                    let differ = was != is;
-                    if differ {
-                        changes.push(format!("{what}: {is} -> {was}"));
-                    }
-                    differ
-                };
-                if differs("class", want.class.clone(), now.class.clone()) {
-                    req = req.db_instance_class(&want.class);
-                }
-                if differs("multi-AZ", want.multi_az.to_string(), now.multi_az.to_string()) {
-                    req = req.multi_az(want.multi_az);
-                }
-                let custom_group = custom(&want.parameter_group);
-                if custom_group.is_some()
-                    && differs(
-                        "parameter group",
-                        format!("{:?}", want.parameter_group),
-                        format!("{:?}", now.parameter_group),
-                    )
-                {
-                    req = req.set_db_parameter_group_name(want.parameter_group.clone());
-                }
-                if differs("security groups", want.security_groups.join(","), now.security_groups.join(",")) {
-                    req = req.set_vpc_security_group_ids(Some(want.security_groups.clone()));
-                }
-                if differs(
-                    "backup retention",
-                    format!("{:?}", want.backup_retention),
-                    format!("{:?}", now.backup_retention),
-                ) {
-                    req = req.set_backup_retention_period(want.backup_retention);
-                }
-                if differs(
-                    "deletion protection",
-                    want.deletion_protection.to_string(),
-                    now.deletion_protection.to_string(),
-                ) {
-                    req = req.deletion_protection(want.deletion_protection);
-                }
-                if differs(
-                    "copy tags to snapshot",
-                    want.copy_tags_to_snapshot.to_string(),
-                    now.copy_tags_to_snapshot.to_string(),
-                ) {
-                    req = req.copy_tags_to_snapshot(want.copy_tags_to_snapshot);
-                }
-                if differs("IAM database authentication", want.iam_auth.to_string(), now.iam_auth.to_string()) {
-                    req = req.enable_iam_database_authentication(want.iam_auth);
-                }
-                if differs("CloudWatch log exports", want.log_exports.join(","), now.log_exports.join(",")) {
-                    let enable = want.log_exports.iter().filter(|l| !now.log_exports.contains(l)).cloned().collect();
-                    let disable = now.log_exports.iter().filter(|l| !want.log_exports.contains(l)).cloned().collect();
-                    let logs = aws_sdk_rds::types::CloudwatchLogsExportConfiguration::builder()
-                        .set_enable_log_types(Some(enable))
-                        .set_disable_log_types(Some(disable))
-                        .build();
-                    req = req.cloudwatch_logs_export_configuration(logs);
-                }
-                // Settings primary named: set again when the restore left them otherwise.
-                let named = |w: &Option<String>, n: &Option<String>| w.is_some() && w != n;
-                let auto_minor = want.auto_minor_version_upgrade.map(|b| b.to_string());
-                if named(&auto_minor, &now.auto_minor_version_upgrade.map(|b| b.to_string()))
-                    && differs(
-                        "auto minor version upgrade",
-                        format!("{auto_minor:?}"),
-                        format!("{:?}", now.auto_minor_version_upgrade),
-                    )
-                {
-                    req = req.set_auto_minor_version_upgrade(want.auto_minor_version_upgrade);
-                }
-                if named(&want.backup_window, &now.backup_window)
-                    && differs("backup window", format!("{:?}", want.backup_window), format!("{:?}", now.backup_window))
-                {
-                    req = req.set_preferred_backup_window(want.backup_window.clone());
-                }
-                if named(&want.maintenance_window, &now.maintenance_window)
-                    && differs(
-                        "maintenance window",
-                        format!("{:?}", want.maintenance_window),
-                        format!("{:?}", now.maintenance_window),
-                    )
-                {
-                    req = req.set_preferred_maintenance_window(want.maintenance_window.clone());
-                }
-                // RDS refuses a limit less than 10% above the storage, which may have grown with
-                // the snapshot: such a limit stays a remaining difference (`compare-config`).
-                let max = want.max_allocated_storage.map(|m| m.to_string());
-                let fits = want.max_allocated_storage.is_some_and(|m| {
-                    now.allocated_storage.is_none_or(|size| i64::from(m) * 10 >= i64::from(size) * 11)
-                });
-                if fits
-                    && named(&max, &now.max_allocated_storage.map(|m| m.to_string()))
-                    && differs(
-                        "storage autoscaling limit",
-                        format!("{:?}", want.max_allocated_storage),
-                        format!("{:?}", now.max_allocated_storage),
-                    )
-                {
-                    req = req.set_max_allocated_storage(want.max_allocated_storage);
-                }
+                let req = self.primary.modify_db_instance().db_instance_identifier(id).apply_immediately(true);
+                let (req, mut changes) = instance_config::reapply(want, &now, req);
                 if !changes.is_empty() {
                     mutate(cx.log, at(id, region), req).await??;
+                }
+                for (role, feature) in instance_config::missing_roles(want, &now) {
+                    let req = self
+                        .primary
+                        .add_role_to_db_instance()
+                        .db_instance_identifier(id)
+                        .role_arn(role)
+                        .feature_name(feature);
+                    match mutate(cx.log, at(id, region), req).await? {
+                        Ok(_) => changes.push(format!("IAM role for {feature}: (none) -> {role}")),
+                        // Associated by an earlier attempt whose answer was lost.
+                        Err(f) if f.code() == Some("DBInstanceRoleAlreadyExists") => {}
+                        Err(f) => return Err(f.into()),
+                    }
                 }
                 let arn = db.db_instance_arn().unwrap_or_default();
                 reapply_tags(cx, self.primary, arn, (id, region), (&want.tags, &now.tags), &mut changes).await?;
@@ -470,7 +304,11 @@ impl One<'_, '_> {
                 let db = instance(cx.log, self.primary, id, region)
                     .await?
                     .ok_or_else(|| ActionError::Failed(format!("restored instance {id} not found in {region}")))?;
-                let remaining = super::compare::remaining(want, &InstanceConfig::of(&db), REMAINS);
+                if l.describe.is_null() {
+                    cx.log.note(format!("{id}: no whole Describe was recorded before (an older run): not compared"))?;
+                    return Ok(Vec::new());
+                }
+                let remaining = whole_diff::differences(&l.describe, &answer_tree::tree(&db), &instance_config::RULES);
                 for difference in &remaining {
                     cx.log.note(format!("{id} differs from before the failback: {difference}"))?;
                 }
@@ -516,13 +354,6 @@ impl One<'_, '_> {
     }
 }
 
-/// A parameter or option group worth naming: the engine's default ones (`default.postgres16`,
-/// `default:postgres-16`) are what a restore gets anyway, and naming one that does not exist in
-/// the target (a different engine version's default) would fail the restore.
-pub fn custom(group: &Option<String>) -> Option<String> {
-    group.clone().filter(|g| !g.starts_with("default.") && !g.starts_with("default:"))
-}
-
 /// The status a wait goes by: `available` only once no modification is pending. RDS answers
 /// `available` for a while after a ModifyDBInstance with ApplyImmediately, with the change in
 /// `PendingModifiedValues`, before it turns `modifying`.
@@ -535,17 +366,6 @@ fn status(db: &DbInstance) -> String {
         now => now.to_string(),
     }
 }
-
-/// Recorded fields that may still differ after the re-apply, and why.
-const REMAINS: &[(&str, &str)] = &[
-    ("allocated_storage", "the snapshot held more (recovery grew): storage never shrinks"),
-    ("iops", "gp3 below its threshold takes the baseline, which nobody names"),
-    ("storage_throughput", "gp3 below its threshold takes the baseline, which nobody names"),
-    (
-        "max_allocated_storage",
-        "RDS refuses a storage autoscaling limit less than 10% above the storage, which grew with the snapshot",
-    ),
-];
 
 /// A number, or `-` when RDS reported none.
 fn or_dash(v: Option<i32>) -> String {

@@ -7,8 +7,8 @@
 //! without this run's tag is someone else's, and the action stops rather than adopt it.
 
 pub mod aurora;
-pub mod compare;
 pub mod instance;
+pub mod instance_config;
 pub mod keep;
 pub mod snapshots;
 pub mod storage;

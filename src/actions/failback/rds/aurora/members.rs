@@ -2,7 +2,8 @@
 //! promotion tier, parameter group, tags) and its custom endpoints. Recorded before anything
 //! changes, removed before the cluster is renamed, recreated on the restored cluster.
 
-use super::super::instance::{custom, instance, user_tags};
+use super::super::instance::instance;
+use super::super::instance_config::{custom, user_tags};
 use super::super::{is_ours, not_ours, or_none, restored_tags, tag_map, tags, wait_status};
 use crate::actions::ActionCx;
 use crate::aws::{ActionError, CallLog, at, mutate, read};

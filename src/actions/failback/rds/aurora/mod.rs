@@ -12,7 +12,7 @@
 
 mod members;
 
-use super::instance::{custom, user_tags};
+use super::instance_config::{custom, user_tags};
 use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
 use super::version;
