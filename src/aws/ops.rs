@@ -109,6 +109,7 @@ ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     copy_db_snapshot::CopyDBSnapshot,
     modify_db_instance::ModifyDBInstance,
     add_role_to_db_instance::AddRoleToDBInstance,
+    add_role_to_db_cluster::AddRoleToDBCluster,
     restore_db_instance_from_db_snapshot::RestoreDBInstanceFromDBSnapshot,
     create_db_cluster_snapshot::CreateDBClusterSnapshot,
     copy_db_cluster_snapshot::CopyDBClusterSnapshot,

@@ -142,3 +142,77 @@ fn aurora_failback_restores_a_serverless_v2_cluster_with_its_capacity() {
     assert_eq!(members, ["inventory-1"]);
     assert_eq!(failback(&proxy).status.code(), Some(0), "and the real failback after the test one");
 }
+
+/// Defect 3 of the AWS-rules issue, for Aurora: the cluster's and its member's whole Describe,
+/// before and after, field by field. Primary's cluster has IAM authentication, log exports and an
+/// associated role; its member a zone, public access, Enhanced Monitoring, a CA certificate and
+/// auto minor version upgrade off. Before the fix the restored cluster and its new member took
+/// none of them (recovery's settings or the defaults), and the step said nothing of it.
+#[test]
+fn aurora_failback_leaves_the_whole_describe_of_cluster_and_members_as_it_was() {
+    use pilotlight::actions::failback::rds::aurora::cluster_config::RULES as CLUSTER;
+    use pilotlight::actions::failback::rds::instance_config::RULES as INSTANCE;
+    use pilotlight::actions::failback::whole_diff::{UNKNOWN, differences};
+    use pilotlight::aws::answer_tree::tree;
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let primary = Client::new(&sdk(&url, "us-east-1"));
+    block_on(
+        primary
+            .create_db_cluster()
+            .db_cluster_identifier("inventory")
+            .engine("aurora-postgresql")
+            .master_username("pilot")
+            .master_user_password("light-password-1")
+            .enable_iam_database_authentication(true)
+            .enable_cloudwatch_logs_exports("postgresql")
+            .send(),
+    )
+    .expect("CreateDBCluster");
+    let role = "arn:aws:iam::123456789012:role/aurora-s3-import";
+    let add = primary.add_role_to_db_cluster().db_cluster_identifier("inventory").role_arn(role);
+    block_on(add.feature_name("s3Import").send()).expect("AddRoleToDBCluster");
+    let monitoring = "arn:aws:iam::123456789012:role/rds-monitoring";
+    block_on(
+        primary
+            .create_db_instance()
+            .db_instance_identifier("inventory-1")
+            .db_cluster_identifier("inventory")
+            .engine("aurora-postgresql")
+            .db_instance_class("db.r6g.large")
+            .availability_zone("us-east-1b")
+            .publicly_accessible(true)
+            .monitoring_interval(15)
+            .monitoring_role_arn(monitoring)
+            .ca_certificate_identifier("rds-ca-ecc384-g1")
+            .auto_minor_version_upgrade(false)
+            .send(),
+    )
+    .expect("CreateDBInstance");
+    cluster(&url, "us-west-2", "16.1", false);
+    // Read as AWS answers: through the rules layer (moto gives each cluster new endpoints).
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    let member = || {
+        let out = block_on(ruled.describe_db_instances().db_instance_identifier("inventory-1").send()).unwrap();
+        out.db_instances()[0].clone()
+    };
+    let (cluster_before, member_before) = (restored(&ruled), member());
+
+    let out = failback(&proxy);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let (cluster_after, member_after) = (restored(&ruled), member());
+    let mut differ = differences(&tree(&cluster_before), &tree(&cluster_after), &CLUSTER);
+    differ.extend(differences(&tree(&member_before), &tree(&member_after), &INSTANCE));
+    let unexplained: Vec<&String> = differ.iter().filter(|d| d.contains(UNKNOWN)).collect();
+    assert!(unexplained.is_empty(), "differs with no reason: {unexplained:#?}\nall: {differ:#?}");
+    assert_eq!(cluster_after.iam_database_authentication_enabled(), Some(true));
+    assert_eq!(cluster_after.enabled_cloudwatch_logs_exports(), ["postgresql"]);
+    assert_eq!(cluster_after.associated_roles().len(), 1);
+    assert_eq!(member_after.availability_zone(), Some("us-east-1b"));
+    assert_eq!(member_after.publicly_accessible(), Some(true));
+    assert_eq!((member_after.monitoring_interval(), member_after.monitoring_role_arn()), (Some(15), Some(monitoring)));
+    assert_eq!(member_after.ca_certificate_identifier(), Some("rds-ca-ecc384-g1"));
+    assert_eq!(member_after.auto_minor_version_upgrade(), Some(false));
+}

@@ -41,6 +41,12 @@
 //!   maximum storage threshold is at least 10% more than the allocated storage): a
 //!   ModifyDBInstance with a lower `MaxAllocatedStorage` is refused. Moto accepts any.
 //!
+//! - **Cluster endpoints belong to the account and region** (Aurora user guide, "Amazon Aurora
+//!   endpoint connections": `<cluster>.cluster-<id>.<region>.rds.amazonaws.com`, the id one per
+//!   account and region): a cluster restored under the same identifier has the same endpoints,
+//!   which is why a failback restores under the original identifier. Moto makes a new random id
+//!   (and hosted zone) per cluster; the rules layer reports one per region.
+//!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
 
@@ -48,6 +54,17 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Mutex;
+
+/// Forgets what the rules noted about moto on `upstream` (its state was reset): a server of the
+/// pool serves many tests, and one test's restored cluster must not hide the next one's capacity.
+pub fn forget(upstream: u16) {
+    NO_CAPACITY.lock().unwrap().retain(|e| e.0 != upstream);
+    BACKING_UP.lock().unwrap().retain(|e| e.0 != upstream);
+    MODIFYING.lock().unwrap().retain(|e| e.0 != upstream);
+    NOT_VISIBLE.lock().unwrap().retain(|e| e.0 != upstream);
+    ATTACHING.lock().unwrap().retain(|e| e.0 != upstream);
+    BOOTING.lock().unwrap().retain(|e| e.0 != upstream);
+}
 
 /// Clusters (moto port, identifier) restored without a Serverless v2 capacity: on AWS they have
 /// none until a ModifyDBCluster gives them one.
@@ -415,7 +432,7 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
             let body = report_backing_up(&report_gp3_baseline(body), upstream);
             report_modifying(&body, "DBInstance", "DBInstanceIdentifier", "DBInstanceStatus", upstream)
         } else {
-            let body = hide_capacity(body, &no_capacity(upstream));
+            let body = stable_endpoints(&hide_capacity(body, &no_capacity(upstream)));
             report_modifying(&body, "DBCluster", "DBClusterIdentifier", "Status", upstream)
         }
     })
@@ -469,6 +486,14 @@ fn each_element(body: &str, tag: &str, mut f: impl FnMut(&str) -> String) -> Str
     }
     out.push_str(rest);
     out
+}
+
+/// Cluster endpoints with the one id of the account and region, and one hosted zone, as on AWS.
+fn stable_endpoints(body: &str) -> String {
+    let endpoint = regex::Regex::new(r"\.cluster-(ro-|custom-)?[a-z0-9]{12}\.").unwrap();
+    let zone = regex::Regex::new(r"<HostedZoneId>[^<]*</HostedZoneId>").unwrap();
+    let body = endpoint.replace_all(body, ".cluster-${1}pl0region0id.");
+    zone.replace_all(&body, "<HostedZoneId>Z2R2ITUGPM61AM</HostedZoneId>").into_owned()
 }
 
 /// Clusters restored without a Serverless v2 capacity report none, as on AWS.

@@ -336,5 +336,13 @@ pub const RULES: Rules<'static> = Rules {
             "cross-region automated backup replication is not turned on again by this version: do it by hand",
         ),
         ("certificate_details", "follows the CA certificate, set again when primary named one"),
+        (
+            "db_parameter_groups",
+            "the engine's default group of the restored version (a custom group is given to the restore)",
+        ),
+        (
+            "option_group_memberships",
+            "the engine's default group of the restored version (a custom group is given to the restore)",
+        ),
     ],
 };

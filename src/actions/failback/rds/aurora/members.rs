@@ -1,18 +1,19 @@
 //! The parts of an Aurora cluster a restore does not bring back: its DB instances (class,
-//! promotion tier, parameter group, tags) and its custom endpoints. Recorded before anything
+//! promotion tier, parameter group, tags, zone, public access, monitoring, Performance Insights,
+//! CA certificate) and its custom endpoints. Recorded before anything
 //! changes, removed before the cluster is renamed, recreated on the restored cluster.
 
 use super::super::instance::instance;
-use super::super::instance_config::{custom, user_tags};
+use super::super::instance_config::{PerformanceInsights, custom, user_tags};
 use super::super::{is_ours, not_ours, or_none, restored_tags, tag_map, tags, wait_status};
 use crate::actions::ActionCx;
-use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::aws::{ActionError, CallLog, answer_tree, at, mutate, read};
 use crate::journal::SubId;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::DbCluster;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// One DB instance of the primary cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +24,24 @@ pub struct Member {
     pub promotion_tier: Option<i32>,
     pub parameter_group: Option<String>,
     pub tags: IndexMap<String, String>,
+    /// Per-instance settings a new member takes only when asked (each given to CreateDBInstance).
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    #[serde(default)]
+    pub publicly_accessible: Option<bool>,
+    #[serde(default)]
+    pub auto_minor_version_upgrade: Option<bool>,
+    #[serde(default)]
+    pub ca_certificate: Option<String>,
+    #[serde(default)]
+    pub monitoring_interval: Option<i32>,
+    #[serde(default)]
+    pub monitoring_role: Option<String>,
+    #[serde(default)]
+    pub performance_insights: Option<PerformanceInsights>,
+    /// The member's whole Describe ([`crate::aws::answer_tree`]), compared with the new member's.
+    #[serde(default)]
+    pub describe: Value,
 }
 
 /// A custom endpoint of the primary cluster.
@@ -59,6 +78,17 @@ pub async fn record_members(
                 .and_then(|g| g.db_parameter_group_name())
                 .map(String::from),
             tags: user_tags(db.tag_list()),
+            availability_zone: db.availability_zone().map(str::to_string),
+            publicly_accessible: db.publicly_accessible(),
+            auto_minor_version_upgrade: db.auto_minor_version_upgrade(),
+            ca_certificate: db.ca_certificate_identifier().map(str::to_string),
+            monitoring_interval: db.monitoring_interval().filter(|i| *i > 0),
+            monitoring_role: db.monitoring_role_arn().map(str::to_string),
+            performance_insights: db.performance_insights_enabled().unwrap_or(false).then(|| PerformanceInsights {
+                kms_key: db.performance_insights_kms_key_id().map(str::to_string),
+                retention_days: db.performance_insights_retention_period(),
+            }),
+            describe: answer_tree::tree(&db),
         });
     }
     out.sort_by_key(|m| !m.writer);
@@ -209,6 +239,19 @@ impl Members<'_, '_> {
                     .db_instance_class(&m.class)
                     .set_promotion_tier(m.promotion_tier)
                     .set_db_parameter_group_name(custom(&m.parameter_group))
+                    .set_availability_zone(m.availability_zone.clone())
+                    .set_publicly_accessible(m.publicly_accessible)
+                    .set_auto_minor_version_upgrade(m.auto_minor_version_upgrade)
+                    .set_ca_certificate_identifier(m.ca_certificate.clone())
+                    .set_monitoring_interval(m.monitoring_interval)
+                    .set_monitoring_role_arn(m.monitoring_role.clone().filter(|_| m.monitoring_interval.is_some()))
+                    .set_enable_performance_insights(m.performance_insights.as_ref().map(|_| true))
+                    .set_performance_insights_kms_key_id(
+                        m.performance_insights.as_ref().and_then(|p| p.kms_key.clone()),
+                    )
+                    .set_performance_insights_retention_period(
+                        m.performance_insights.as_ref().and_then(|p| p.retention_days),
+                    )
                     .set_tags(Some(restored_tags(cx, self.name, &m.tags)));
                 mutate(cx.log, at(&m.id, self.region), req).await??;
             }

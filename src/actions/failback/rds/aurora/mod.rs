@@ -6,25 +6,30 @@
 //! `remove-custom-endpoints`, `protection-off`, `delete-instances` (recorded; the data is in the
 //! cluster volume, which stays with the kept cluster), `keep-cluster` (tagged, renamed to
 //! `<id>-pre-failback-<short run id>`, deletion protection back on), `restore` (a new cluster
-//! under the original identifier from the copy), `create-instances` (same identifiers, classes,
-//! promotion tiers), `recreate-custom-endpoints`, `reapply-config` (deletion protection, backup
-//! retention, tags), each with its wait.
+//! under the original identifier from the copy, given primary's IAM authentication, log exports,
+//! storage type and backtrack window), `create-instances` (same identifiers, classes, promotion
+//! tiers, zones, public access, monitoring, Performance Insights, CA certificate),
+//! `recreate-custom-endpoints`, `reapply-config` (deletion protection, backup retention, the Data
+//! API, IAM roles, tags, and what the restore did not take), each with its wait, and
+//! `compare-config` (the whole Describe of the cluster and each member against before: every
+//! difference with why).
 
+pub mod cluster_config;
 mod members;
 
-use super::instance_config::{custom, user_tags};
+use super::instance_config::{self, custom};
 use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
 use super::version;
 use super::{DbSnapshot, kept_id, or_none, reapply_tags, restored_tags, wait_status};
-use crate::actions::failback::{Retained, each_resource, resource_names};
+use crate::actions::failback::{Retained, each_resource, resource_names, whole_diff};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
-use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::aws::{ActionError, CallLog, answer_tree, at, mutate, read};
 use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::{DbCluster, ServerlessV2ScalingConfiguration};
-use indexmap::IndexMap;
+use cluster_config::ClusterConfig;
 use members::{Endpoint, Member, Members, record_endpoints, record_members};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -50,49 +55,6 @@ pub struct AuroraFailback {
     pub max_parallel: Option<usize>,
 }
 
-/// The primary cluster's configuration, read before anything changes. Tags leave out
-/// pilotlight's own.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClusterConfig {
-    pub engine: String,
-    pub engine_version: Option<String>,
-    pub parameter_group: Option<String>,
-    pub subnet_group: Option<String>,
-    pub security_groups: Vec<String>,
-    pub port: Option<i32>,
-    pub deletion_protection: bool,
-    pub backup_retention: Option<i32>,
-    pub copy_tags_to_snapshot: bool,
-    pub tags: IndexMap<String, String>,
-    /// Aurora Serverless v2 capacity (ACUs, min and max). A restore does not carry it over, and
-    /// without it every `db.serverless` member is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serverless_v2: Option<(f64, f64)>,
-}
-
-impl ClusterConfig {
-    fn of(c: &DbCluster) -> ClusterConfig {
-        let mut security_groups: Vec<String> =
-            c.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id().map(str::to_string)).collect();
-        security_groups.sort();
-        ClusterConfig {
-            engine: c.engine().unwrap_or_default().to_string(),
-            engine_version: c.engine_version().map(str::to_string),
-            parameter_group: c.db_cluster_parameter_group().map(str::to_string),
-            subnet_group: c.db_subnet_group().map(str::to_string).filter(|g| g != "default"),
-            security_groups,
-            port: c.port(),
-            deletion_protection: c.deletion_protection().unwrap_or(false),
-            backup_retention: c.backup_retention_period(),
-            copy_tags_to_snapshot: c.copy_tags_to_snapshot().unwrap_or(false),
-            tags: user_tags(c.tag_list()),
-            serverless_v2: c
-                .serverless_v2_scaling_configuration()
-                .and_then(|s| Some((s.min_capacity()?, s.max_capacity()?))),
-        }
-    }
-}
-
 /// What `read` records before anything changes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Layout {
@@ -102,6 +64,10 @@ struct Layout {
     primary_region: String,
     kept_id: String,
     config: ClusterConfig,
+    /// Primary cluster's whole Describe ([`crate::aws::answer_tree`]), compared with the result
+    /// at the end. Null in a run journaled by a version that did not record it.
+    #[serde(default)]
+    describe: Value,
     members: Vec<Member>,
     custom_endpoints: Vec<Endpoint>,
     share_with: Option<String>,
@@ -205,8 +171,8 @@ impl One<'_, '_> {
         self.restore(&l, &copy).await?;
         old.recreate(&l.members).await?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
-        let reapplied = self.reapply(&l).await?;
-        Ok(self.outputs(&l, &snap, &copy, &reapplied, point.retained(&snap, &copy)))
+        let (reapplied, remaining) = self.reapply(&l).await?;
+        Ok(self.outputs(&l, &snap, &copy, (&reapplied, &remaining), point.retained(&snap, &copy)))
     }
 
     async fn read_layout(&self) -> Result<Layout, ActionError> {
@@ -239,6 +205,7 @@ impl One<'_, '_> {
             primary_id: p_id,
             primary_region: p_region,
             config: ClusterConfig::of(&pri),
+            describe: answer_tree::tree(&pri),
             members,
             custom_endpoints,
             share_with: (p_acct != r_acct).then_some(p_acct),
@@ -311,6 +278,10 @@ impl One<'_, '_> {
                 .set_db_subnet_group_name(c.subnet_group.clone())
                 .set_vpc_security_group_ids((!c.security_groups.is_empty()).then(|| c.security_groups.clone()))
                 .set_port(c.port)
+                .set_enable_iam_database_authentication(c.iam_auth.then_some(true))
+                .set_enable_cloudwatch_logs_exports((!c.log_exports.is_empty()).then(|| c.log_exports.clone()))
+                .set_storage_type(c.io_optimized.then(|| "aurora-iopt1".to_string()))
+                .set_backtrack_window(c.backtrack_window)
                 .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
                 .deletion_protection(false)
                 .set_tags(Some(restored_tags(cx, self.name, &c.tags)));
@@ -330,8 +301,8 @@ impl One<'_, '_> {
     }
 
     /// Sets what the restore did not: deletion protection (last, so nothing above was blocked by
-    /// it), backup retention, tags.
-    async fn reapply(&self, l: &Layout) -> Result<Vec<String>, ActionError> {
+    /// it), backup retention, the Data API, IAM roles, tags. Then compares the whole Describe.
+    async fn reapply(&self, l: &Layout) -> Result<(Vec<String>, Vec<String>), ActionError> {
         let cx = self.cx;
         let (region, id, want) = (&l.primary_region, &l.primary_id, &l.config);
         let changes: Vec<String> = cx
@@ -358,8 +329,46 @@ impl One<'_, '_> {
                         .push(format!("backup retention: {:?} -> {:?}", now.backup_retention, want.backup_retention));
                     req = req.set_backup_retention_period(want.backup_retention);
                 }
+                // The restore was given these; set again if it did not take them. The Data API is
+                // not a restore parameter at all.
+                if want.iam_auth != now.iam_auth {
+                    changes.push(format!("IAM database authentication: {} -> {}", now.iam_auth, want.iam_auth));
+                    req = req.enable_iam_database_authentication(want.iam_auth);
+                }
+                if want.log_exports != now.log_exports {
+                    changes.push(format!(
+                        "CloudWatch log exports: {} -> {}",
+                        now.log_exports.join(","),
+                        want.log_exports.join(",")
+                    ));
+                    let enable = want.log_exports.iter().filter(|l| !now.log_exports.contains(l)).cloned().collect();
+                    let disable = now.log_exports.iter().filter(|l| !want.log_exports.contains(l)).cloned().collect();
+                    let logs = aws_sdk_rds::types::CloudwatchLogsExportConfiguration::builder()
+                        .set_enable_log_types(Some(enable))
+                        .set_disable_log_types(Some(disable))
+                        .build();
+                    req = req.cloudwatch_logs_export_configuration(logs);
+                }
+                if want.data_api != now.data_api {
+                    changes.push(format!("Data API: {} -> {}", now.data_api, want.data_api));
+                    req = req.enable_http_endpoint(want.data_api);
+                }
                 if !changes.is_empty() {
                     mutate(cx.log, at(id, region), req).await??;
+                }
+                for (role, feature) in want.roles.iter().filter(|r| !now.roles.contains(r)) {
+                    let req = self
+                        .primary
+                        .add_role_to_db_cluster()
+                        .db_cluster_identifier(id)
+                        .role_arn(role)
+                        .set_feature_name(Some(feature.clone()).filter(|f| !f.is_empty()));
+                    match mutate(cx.log, at(id, region), req).await? {
+                        Ok(_) => changes.push(format!("IAM role for {feature}: (none) -> {role}")),
+                        // Associated by an earlier attempt whose answer was lost.
+                        Err(f) if f.code() == Some("DBClusterRoleAlreadyExists") => {}
+                        Err(f) => return Err(f.into()),
+                    }
                 }
                 let arn = c.db_cluster_arn().unwrap_or_default();
                 reapply_tags(cx, self.primary, arn, (id, region), (&want.tags, &now.tags), &mut changes).await?;
@@ -372,7 +381,36 @@ impl One<'_, '_> {
             Ok(vec![(format!("cluster {id}"), now.map(|c| status(&c)))])
         })
         .await?;
-        Ok(changes)
+        let remaining = cx.sub(&self.sub_name("compare-config"), json!({ "cluster": id }), |_| self.compare(l)).await?;
+        Ok((changes, remaining))
+    }
+
+    /// Every field of the cluster's and its members' whole Describe that differs from before
+    /// the failback, with why ([`whole_diff`]).
+    async fn compare(&self, l: &Layout) -> Result<Vec<String>, ActionError> {
+        let cx = self.cx;
+        let (region, id) = (&l.primary_region, &l.primary_id);
+        if cx.dry_run {
+            return Ok(Vec::new());
+        }
+        if l.describe.is_null() {
+            cx.log.note(format!("cluster {id}: no whole Describe was recorded before (an older run): not compared"))?;
+            return Ok(Vec::new());
+        }
+        let c = cluster(cx.log, self.primary, id, region)
+            .await?
+            .ok_or_else(|| ActionError::Failed(format!("restored cluster {id} not found in {region}")))?;
+        let mut remaining = whole_diff::differences(&l.describe, &answer_tree::tree(&c), &cluster_config::RULES);
+        for m in &l.members {
+            let now = super::instance::instance(cx.log, self.primary, &m.id, region).await?;
+            let now = now.map(|db| answer_tree::tree(&db)).unwrap_or_default();
+            let differ = whole_diff::differences(&m.describe, &now, &instance_config::RULES);
+            remaining.extend(differ.into_iter().map(|d| format!("instance {}: {d}", m.id)));
+        }
+        for difference in &remaining {
+            cx.log.note(format!("cluster {id} differs from before the failback: {difference}"))?;
+        }
+        Ok(remaining)
     }
 
     fn outputs(
@@ -380,7 +418,7 @@ impl One<'_, '_> {
         l: &Layout,
         snap: &DbSnapshot,
         copy: &DbSnapshot,
-        reapplied: &[String],
+        (reapplied, remaining): (&[String], &[String]),
         snapshots: Vec<Retained>,
     ) -> Value {
         let (p, k) = (&l.primary_region, &l.kept_id);
@@ -411,6 +449,7 @@ impl One<'_, '_> {
             "recovery_point": copy.created,
             "recorded_config": { "cluster": l.config, "instances": l.members, "custom_endpoints": l.custom_endpoints },
             "reapplied": reapplied,
+            "remaining_differences": remaining,
             "retained": retained,
         })
     }
