@@ -7,6 +7,7 @@
 use super::support::{
     Kill, block_on, journal, kill_at_every_point, moto, only_run, pilotlight, recorded, run, sdk, state_dir,
 };
+use pilotlight::actions::failback::dynamodb::RULES as TABLE_RULES;
 use pilotlight::journal::Event;
 use pilotlight::sandbox::moto_api;
 use pilotlight::sandbox::seed::{
@@ -174,6 +175,12 @@ fn dynamodb_failback_brings_the_recovery_items_home_with_the_primary_configurati
     assert!(p0.config.deletion_protection && p0.config.stream.is_some() && p0.config.ttl.is_some() && p0.config.pitr);
     assert_ne!(p0.config.tags, r0.config.tags, "the sides' tags differ (env), so the primary's must come back");
 
+    let whole = || {
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, PRIMARY_REGION));
+        let out = block_on(ddb.describe_table().table_name(DYNAMODB_TABLE).send()).unwrap();
+        pilotlight::aws::answer_tree::tree(out.table().unwrap())
+    };
+    let whole_before = whole();
     moto_api::start_recording(moto.port).unwrap();
     let state = state_dir();
     let started = Instant::now();
@@ -193,6 +200,10 @@ fn dynamodb_failback_brings_the_recovery_items_home_with_the_primary_configurati
     let p1 = table(&url, PRIMARY_REGION).expect("the primary table exists again");
     assert_eq!(p1.items, r0.items, "primary holds exactly the recovery table's items");
     assert_eq!(p1.config, p0.config, "keys, index, billing, stream, TTL, PITR, deletion protection and tags as before");
+    // The whole Describe, field by field: what differs has a reason (new stream, recovery's data).
+    let differ = pilotlight::actions::failback::whole_diff::differences(&whole_before, &whole(), &TABLE_RULES);
+    let unknown = pilotlight::actions::failback::whole_diff::UNKNOWN;
+    assert!(!differ.iter().any(|d| d.contains(unknown)), "differs with no reason: {differ:#?}");
     let (run_id, outputs) = outputs(state.path());
     assert_eq!(p1.pilotlight_tags.get("pilotlight:run"), Some(&run_id), "the new table says which run made it");
     assert_eq!(table(&url, RECOVERY_REGION).as_ref(), Some(&r0), "recovery is only read");
@@ -211,6 +222,11 @@ fn dynamodb_failback_brings_the_recovery_items_home_with_the_primary_configurati
     assert!(res["recovery_point"].is_string(), "the recovery point is recorded: {res}");
     assert_eq!(res["recorded_config"]["settings"]["deletion_protection"], true);
     assert_eq!(res["reapplied_config"]["deletion_protection"], true);
+    let remaining = res["remaining_differences"].as_array().expect("compared");
+    assert!(
+        remaining.iter().any(|d| d.as_str().unwrap().starts_with("latest_stream_arn: ")),
+        "the new stream is said: {remaining:?}"
+    );
     let retained: Vec<(&str, &str)> = outputs["retained"]
         .as_array()
         .unwrap()

@@ -6,6 +6,9 @@
 use super::support::{
     Kill, block_on, journal, kill_at_every_point, only_run, pilotlight, run, sdk, seeded_moto, state_dir,
 };
+use pilotlight::actions::failback::ec2::compare_config::RULES;
+use pilotlight::actions::failback::whole_diff::{UNKNOWN, differences};
+use pilotlight::aws::answer_tree::tree;
 use pilotlight::journal::Event;
 use pilotlight::sandbox::seed::Part;
 use std::collections::BTreeMap;
@@ -117,14 +120,34 @@ fn assert_failed_back(name: &str, before_p: &Region, before_r: &Region, after: &
     }
 }
 
+/// Every primary instance's whole Describe, by id.
+fn whole_instances(url: &str) -> Vec<(String, serde_json::Value)> {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(url, "us-east-1"));
+    let out = block_on(ec2.describe_instances().send()).unwrap();
+    let mut all: Vec<(String, serde_json::Value)> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| (i.instance_id().unwrap_or_default().to_string(), tree(i)))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
 #[test]
 fn ec2_failback_restores_every_volume_and_keeps_the_originals_twice_over() {
     let (_moto, url) = seeded_moto();
     let (p0, r0) = (region(&url, "us-east-1"), region(&url, "us-west-2"));
+    let whole_before = whole_instances(&url);
     let state = state_dir();
     let out = failback(state.path(), &url, "app_server,worker");
     assert_eq!(out.status.code(), Some(0));
     let (p1, r1) = (region(&url, "us-east-1"), region(&url, "us-west-2"));
+    // Each instance's whole Describe: nothing differs but what must (volume ids and times).
+    for ((id, before), (_, after)) in whole_before.iter().zip(&whole_instances(&url)) {
+        let differ = differences(before, after, &RULES);
+        assert!(!differ.iter().any(|d| d.contains(UNKNOWN)), "{id} differs with no reason: {differ:#?}");
+    }
     for name in ["app-server", "worker"] {
         assert_failed_back(name, &p0, &r0, &p1);
     }

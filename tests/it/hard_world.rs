@@ -1,11 +1,34 @@
 //! The bundled failback on the hard sandbox world (`sandbox seed --variant hard`) under AWS's
 //! rules ([`super::aws_rules`]): gp3 under 400 GiB whose recovery grew, an Aurora Serverless v2
 //! cluster whose recovery side was upgraded, an `InService` Auto Scaling member, data on three
-//! volumes. It fails everything back, checked with describe calls to moto itself, and a second
-//! failback after it succeeds too.
+//! volumes. It fails everything back, checked with describe calls to moto itself (the databases'
+//! whole Describe included: nothing differs from before without a reason), and a second failback
+//! after it succeeds too.
 
 use super::fault_proxy::FaultProxy;
 use super::support::{block_on, moto, pilotlight, run, sdk, state_dir};
+use pilotlight::actions::failback::rds::aurora::cluster_config::RULES as CLUSTER;
+use pilotlight::actions::failback::rds::instance_config::RULES as INSTANCE;
+use pilotlight::actions::failback::whole_diff::{UNKNOWN, differences};
+use pilotlight::aws::answer_tree::tree;
+use serde_json::Value;
+
+/// The whole Describe of `orders-db`, the `inventory` cluster and each of its members, by name.
+fn databases(rds: &aws_sdk_rds::Client) -> Vec<(String, Value)> {
+    let out = block_on(rds.describe_db_instances().db_instance_identifier("orders-db").send()).unwrap();
+    let mut all = vec![("orders-db".to_string(), tree(&out.db_instances()[0]))];
+    let out = block_on(rds.describe_db_clusters().db_cluster_identifier("inventory").send()).unwrap();
+    let cluster = &out.db_clusters()[0];
+    all.push(("inventory".to_string(), tree(cluster)));
+    let mut members: Vec<&str> =
+        cluster.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()).collect();
+    members.sort();
+    for id in members {
+        let out = block_on(rds.describe_db_instances().db_instance_identifier(id).send()).unwrap();
+        all.push((id.to_string(), tree(&out.db_instances()[0])));
+    }
+    all
+}
 
 #[test]
 fn the_bundled_failback_succeeds_twice_on_the_hard_world_under_aws_rules() {
@@ -15,6 +38,9 @@ fn the_bundled_failback_succeeds_twice_on_the_hard_world_under_aws_rules() {
     seed.args(["sandbox", "seed", "--variant", "hard", "--endpoint-url", &url]);
     assert_eq!(run(seed).status.code(), Some(0), "the hard world seeds");
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    // The whole Describe of the databases, as AWS answers it (through the rules layer).
+    let ruled = aws_sdk_rds::Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    let before = databases(&ruled);
     for pass in ["test", "real"] {
         let state = state_dir();
         let mut cmd = pilotlight(state.path());
@@ -22,6 +48,14 @@ fn the_bundled_failback_succeeds_twice_on_the_hard_world_under_aws_rules() {
             .args(["--endpoint-url", &proxy.endpoint_url()]);
         let out = run(cmd);
         assert_eq!(out.status.code(), Some(0), "the {pass} failback: {}", String::from_utf8_lossy(&out.stdout));
+        let after = databases(&ruled);
+        let mut differ = Vec::new();
+        for ((name, was), (_, is)) in before.iter().zip(&after) {
+            let rules = if name == "inventory" { &CLUSTER } else { &INSTANCE };
+            differ.extend(differences(was, is, rules).into_iter().map(|d| format!("{name}: {d}")));
+        }
+        let unexplained: Vec<&String> = differ.iter().filter(|d| d.contains(UNKNOWN)).collect();
+        assert!(unexplained.is_empty(), "after the {pass} failback, with no reason: {unexplained:#?}\n{differ:#?}");
     }
 
     let rds = aws_sdk_rds::Client::new(&sdk(&url, "us-east-1"));

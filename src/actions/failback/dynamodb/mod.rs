@@ -12,7 +12,9 @@
 //! recorded keys, indexes, billing and encryption), `wait-import` (import COMPLETED, table
 //! ACTIVE, every exported item imported), `reapply-config` (stream, TTL, point-in-time
 //! recovery, table class, deletion protection, tags, each read first and set only when
-//! different, then read back and compared). The safety backup and the export are retained.
+//! different, then read back and compared), `compare-config` (the new table's whole Describe
+//! against the old one's: every difference with why). The safety backup and the export are
+//! retained.
 
 mod config;
 mod copy;
@@ -20,9 +22,10 @@ pub(super) mod reads;
 mod reapply;
 mod replace;
 
+use super::whole_diff::{self, Rules};
 use super::{Retained, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
-use crate::aws::ActionError;
+use crate::aws::{ActionError, answer_tree};
 use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use crate::runbook::yaml_tree::Seg;
@@ -80,6 +83,10 @@ struct Plan {
     bucket_owner: Option<String>,
     /// The safety backup's name, unique to run, step and resource.
     backup_name: String,
+    /// Primary table's whole Describe ([`crate::aws::answer_tree`]), compared with the new
+    /// table's at the end. Null in a run journaled by a version that did not record it.
+    #[serde(default)]
+    describe: Value,
 }
 
 impl Action for DynamodbFailback {
@@ -143,7 +150,8 @@ impl One<'_, '_> {
         self.delete_primary(&plan, &backup).await?;
         let imported = self.import(&plan, &exported).await?;
         let reapplied = self.reapply(&plan).await?;
-        Ok(self.outputs(&plan, &exported, &backup, &imported, &reapplied))
+        let remaining = self.compare(&plan).await?;
+        Ok(self.outputs(&plan, &exported, &backup, &imported, (&reapplied, &remaining)))
     }
 
     /// Reads both tables and records the primary's configuration. Refuses, before anything
@@ -185,10 +193,41 @@ impl One<'_, '_> {
             prefix: format!("{}/{}/{}/{}", self.root, cx.run_id, cx.step, self.name),
             bucket_owner: (p_acct != r_acct).then_some(p_acct),
             backup_name: backup_name(cx.run_id, cx.step, self.name),
+            describe: answer_tree::tree(&pri),
         })
     }
 
-    fn outputs(&self, p: &Plan, e: &Exported, b: &Backup, i: &Imported, r: &Reapplied) -> Value {
+    /// `compare-config`: every field of the new table's whole Describe that differs from the old
+    /// one's, with why ([`whole_diff`]).
+    async fn compare(&self, p: &Plan) -> Result<Vec<String>, ActionError> {
+        let cx = self.cx;
+        let (table, region) = (p.primary.name.as_str(), p.primary_region.as_str());
+        cx.sub(&self.sub_name("compare-config"), json!({ "table": table }), |_| async {
+            if cx.dry_run {
+                return Ok(Vec::new());
+            }
+            if p.describe.is_null() {
+                cx.log.note(format!("{table}: no whole Describe was recorded before (an older run): not compared"))?;
+                return Ok(Vec::new());
+            }
+            let now = reads::existing_table(cx.log, self.primary, region, table).await?;
+            let remaining = whole_diff::differences(&p.describe, &answer_tree::tree(&now), &RULES);
+            for difference in &remaining {
+                cx.log.note(format!("table {table} differs from before the failback: {difference}"))?;
+            }
+            Ok(remaining)
+        })
+        .await
+    }
+
+    fn outputs(
+        &self,
+        p: &Plan,
+        e: &Exported,
+        b: &Backup,
+        i: &Imported,
+        (r, remaining): (&Reapplied, &[String]),
+    ) -> Value {
         let region = &p.primary_region;
         let retained = vec![
             Retained {
@@ -239,11 +278,48 @@ impl One<'_, '_> {
             "recorded_config": p.primary,
             "reapplied_config": r.settings,
             "changes": r.changes,
+            "remaining_differences": remaining,
             "notes": notes,
             "retained": retained,
         })
     }
 }
+
+/// How the whole Describe of the imported table is judged against the old table's.
+pub const RULES: Rules<'static> = Rules {
+    must_differ: &[
+        "creation_date_time",
+        "table_id",
+        "table_status",
+        "provisioned_throughput.last_increase_date_time",
+        "provisioned_throughput.last_decrease_date_time",
+        "provisioned_throughput.number_of_decreases_today",
+        "billing_mode_summary.last_update_to_pay_per_request_date_time",
+        "table_class_summary.last_update_date_time",
+        "global_secondary_indexes[].index_status",
+        "global_secondary_indexes[].backfilling",
+        "global_secondary_indexes[].index_size_bytes",
+        "global_secondary_indexes[].item_count",
+        "global_secondary_indexes[].provisioned_throughput.last_increase_date_time",
+        "global_secondary_indexes[].provisioned_throughput.last_decrease_date_time",
+        "global_secondary_indexes[].provisioned_throughput.number_of_decreases_today",
+        "sse_description.status",
+        "warm_throughput.status",
+    ],
+    reasons: &[
+        ("item_count", "the data is recovery's"),
+        ("table_size_bytes", "the data is recovery's"),
+        (
+            "latest_stream_arn",
+            "a new table has a new stream: point its consumers (Lambda triggers, pipes) at the new ARN",
+        ),
+        (
+            "latest_stream_label",
+            "a new table has a new stream: point its consumers (Lambda triggers, pipes) at the new ARN",
+        ),
+        ("restore_summary", "not restored: imported"),
+    ],
+};
 
 /// The safety backup's name: unique to run, step and resource, within the 255 characters and
 /// `[A-Za-z0-9_.-]` DynamoDB allows, so a resumed sub-step finds it by name.

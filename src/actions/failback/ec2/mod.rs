@@ -13,9 +13,11 @@
 //! `attached`, not `attaching`), `delete-on-termination` (each device's flag as it was: an
 //! attached volume does not get it), `start-primary`, `wait-primary-running`,
 //! `wait-status-checks` (instance and system checks `ok`; a restored root volume that does not
-//! boot is reported, the originals still kept). The primary instance is never terminated:
+//! boot is reported, the originals still kept), `compare-config` (the instance's whole Describe
+//! against before: every difference with why). The primary instance is never terminated:
 //! TerminateInstances is not even an operation this tool knows.
 
+pub mod compare_config;
 pub(super) mod reads;
 pub(super) mod recovery_snapshots;
 mod standby;
@@ -93,6 +95,10 @@ struct Layout {
     /// get it, so it is set again after the swap.
     #[serde(default)]
     delete_on_termination: IndexMap<String, bool>,
+    /// The primary instance's whole Describe ([`crate::aws::answer_tree`]), compared with the
+    /// result at the end. Null in a run journaled by a version that did not record it.
+    #[serde(default)]
+    describe: Value,
     /// The Auto Scaling group the primary instance was `InService` in: it goes to Standby for
     /// the swap (see `standby`).
     #[serde(default)]
@@ -194,7 +200,8 @@ impl One<'_, '_> {
         let copies = self.copy_to_primary(&layout, &snaps).await?;
         let volumes = self.create_volumes(&layout, &copies).await?;
         self.swap(&layout, &volumes).await?;
-        Ok(self.outputs(&layout, &snaps, &copies, &volumes))
+        let remaining = self.compare(&layout).await?;
+        Ok(self.outputs(&layout, &snaps, &copies, &volumes, &remaining))
     }
 
     /// Reads both instances and records the layout.
@@ -250,6 +257,7 @@ impl One<'_, '_> {
             primary_region: p_region,
             primary_zone: pri.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
             primary_state: state_of(&pri),
+            describe: crate::aws::answer_tree::tree(&pri),
             sources,
             delete_on_termination: reads::delete_on_termination(&pri)
                 .into_iter()
@@ -445,6 +453,7 @@ impl One<'_, '_> {
         snaps: &IndexMap<String, EbsSnapshot>,
         copies: &IndexMap<String, EbsSnapshot>,
         volumes: &IndexMap<String, String>,
+        remaining: &[String],
     ) -> Value {
         let mut retained = Vec::new();
         for (device, vol) in &l.originals {
@@ -489,6 +498,7 @@ impl One<'_, '_> {
             "recovery_point": snaps.values().filter_map(|s| s.started.clone()).min(),
             "initialisation": "Volumes restored from snapshots load their blocks lazily: the first read of each block is slow until every block has been read once (e.g. `fio --filename=/dev/DEVICE --rw=read --bs=1M --iodepth=32 --ioengine=libaio --direct=1 --name=init`). For large volumes this takes hours.",
             "large_volumes": large,
+            "remaining_differences": remaining,
             "retained": retained,
         })
     }
