@@ -91,10 +91,13 @@ ops!(EC2_WRITES = Mutating, aws_sdk_ec2, "ec2":
 );
 ops!(AUTOSCALING_READS = Reading, aws_sdk_autoscaling, "autoscaling":
     describe_auto_scaling_instances::DescribeAutoScalingInstances,
+    describe_auto_scaling_groups::DescribeAutoScalingGroups,
 );
 ops!(AUTOSCALING_WRITES = Mutating, aws_sdk_autoscaling, "autoscaling":
     enter_standby::EnterStandby,
     exit_standby::ExitStandby,
+    suspend_processes::SuspendProcesses,
+    resume_processes::ResumeProcesses,
 );
 ops!(RDS_READS = Reading, aws_sdk_rds, "rds":
     describe_db_instances::DescribeDBInstances,

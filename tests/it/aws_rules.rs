@@ -37,6 +37,10 @@
 //!   `InService` member that stops fails its health check and is terminated (with it every
 //!   volume marked DeleteOnTermination). Here it is terminated as soon as it is stopped. Moto's
 //!   group leaves it alone.
+//!   A group's suspended `HealthCheck` or `ReplaceUnhealthy` process stops that (the rules too).
+//! - **Standby may not take a group below its minimum** (EnterStandby,
+//!   `ShouldDecrementDesiredCapacity`: the desired capacity after it must be at least the minimum
+//!   size): refused with ValidationError. Moto lowers the desired capacity below the minimum.
 //! - **A storage autoscaling limit above the storage** (RDS user guide, storage autoscaling: the
 //!   maximum storage threshold is at least 10% more than the allocated storage): a
 //!   ModifyDBInstance with a lower `MaxAllocatedStorage` is refused. Moto accepts any.
@@ -280,6 +284,7 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             note_modification(body, "DBClusterIdentifier", upstream);
             None
         }
+        "EnterStandby" => standby_below_minimum(head, body, upstream),
         "CreateDBSnapshot" => {
             let id = param(body, "DBInstanceIdentifier")?;
             BACKING_UP.lock().unwrap().push((upstream, id.to_string(), 3));
@@ -547,14 +552,43 @@ fn report_modifying(body: &str, element: &str, id_tag: &str, status_tag: &str, u
     })
 }
 
-/// Terminates every `InService` Auto Scaling member the request stopped, as its group would.
+/// EnterStandby that lowers the desired capacity below the group's minimum is refused.
+fn standby_below_minimum(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
+    if param(body, "ShouldDecrementDesiredCapacity") != Some("true") {
+        return None;
+    }
+    let group = param(body, "AutoScalingGroupName")?;
+    let leaving = named_ids(body, "InstanceIds.member.").len() as i64;
+    let query = format!("Action=DescribeAutoScalingGroups&Version=2011-01-01&AutoScalingGroupNames.member.1={group}");
+    let answer = ask_upstream(upstream, head, &query)?;
+    let min: i64 = field(&answer, "MinSize")?.parse().ok()?;
+    let desired: i64 = field(&answer, "DesiredCapacity")?.parse().ok()?;
+    (desired - leaving < min).then(|| {
+        refusal(
+            "ValidationError",
+            &format!(
+                "AutoScalingGroup {group} has min-size={min} and desired-capacity={desired}: the desired capacity cannot be decremented below the min-size."
+            ),
+        )
+    })
+}
+
+/// Terminates every `InService` Auto Scaling member the request stopped, as its group would
+/// unless its `HealthCheck` or `ReplaceUnhealthy` process is suspended.
 fn terminate_stopped_members(request: &str, upstream: u16) {
     let Some((head, body)) = request.split_once("\r\n\r\n") else { return };
     let as_autoscaling = head.replace("/ec2/aws4_request", "/autoscaling/aws4_request");
     for inst in named_ids(body, "InstanceId.") {
         let query = format!("Action=DescribeAutoScalingInstances&Version=2011-01-01&InstanceIds.member.1={inst}");
         let member = ask_upstream(upstream, &as_autoscaling, &query).unwrap_or_default();
-        if field(&member, "LifecycleState") == Some("InService") {
+        let Some(group) = field(&member, "AutoScalingGroupName") else { continue };
+        let query =
+            format!("Action=DescribeAutoScalingGroups&Version=2011-01-01&AutoScalingGroupNames.member.1={group}");
+        let described = ask_upstream(upstream, &as_autoscaling, &query).unwrap_or_default();
+        let held = ["HealthCheck", "ReplaceUnhealthy"]
+            .iter()
+            .any(|p| described.contains(&format!("<ProcessName>{p}</ProcessName>")));
+        if field(&member, "LifecycleState") == Some("InService") && !held {
             let terminate = format!("Action=TerminateInstances&Version=2016-11-15&InstanceId.1={inst}");
             let _ = ask_upstream(upstream, head, &terminate);
         }

@@ -82,12 +82,10 @@ fn ec2_failback_reports_an_instance_that_fails_its_status_checks() {
     assert!(stdout.contains("tagged pilotlight:retained) to attach back by hand"), "{stdout}");
 }
 
-/// Defect 5 of the AWS-rules issue: the primary instance is an `InService` member of an Auto
-/// Scaling group, which terminates a stopped member (the rules do it at once). The failback puts
-/// it in Standby for the swap and returns it to service after; before the fix the stop got the
-/// instance terminated, root volume and all.
-#[test]
-fn ec2_failback_puts_an_auto_scaling_member_in_standby_for_the_swap() {
+/// The EC2 world with `app-server` an `InService` member of group `app` (min `min`, desired 1
+/// once attached), failed back under AWS's rules; checks the instance runs again, back in service
+/// with the desired capacity as it was and no process left suspended. The run's output.
+fn fail_back_an_auto_scaling_member(min: i32) -> String {
     let moto = moto();
     fresh_world(&moto, &[Part::Ec2]);
     let url = moto.endpoint_url();
@@ -118,6 +116,7 @@ fn ec2_failback_puts_an_auto_scaling_member_in_standby_for_the_swap() {
     )
     .unwrap();
     block_on(asg.attach_instances().auto_scaling_group_name("app").instance_ids(&id).send()).unwrap();
+    block_on(asg.update_auto_scaling_group().auto_scaling_group_name("app").min_size(min).send()).unwrap();
     let lifecycle = || {
         let out = block_on(asg.describe_auto_scaling_instances().instance_ids(&id).send()).unwrap();
         out.auto_scaling_instances().first().and_then(|i| i.lifecycle_state()).map(str::to_string)
@@ -126,13 +125,36 @@ fn ec2_failback_puts_an_auto_scaling_member_in_standby_for_the_swap() {
 
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
     let (_state, out) = failback(&proxy.endpoint_url(), "app_server");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
     let now = block_on(ec2.describe_instances().instance_ids(&id).send()).unwrap();
     let state = now.reservations()[0].instances()[0].state().and_then(|s| s.name()).map(|n| n.as_str().to_string());
     assert_eq!(state.as_deref(), Some("running"), "the same instance runs again");
     assert_eq!(lifecycle().as_deref(), Some("InService"), "back in service in its group");
     let groups = block_on(asg.describe_auto_scaling_groups().auto_scaling_group_names("app").send()).unwrap();
-    assert_eq!(groups.auto_scaling_groups()[0].desired_capacity(), Some(1), "the desired capacity as it was");
+    let group = &groups.auto_scaling_groups()[0];
+    assert_eq!(group.desired_capacity(), Some(1), "the desired capacity as it was");
+    assert!(group.suspended_processes().is_empty(), "nothing left suspended: {:?}", group.suspended_processes());
+    stdout
+}
+
+/// Defect 5 of the AWS-rules issue: the primary instance is an `InService` member of an Auto
+/// Scaling group, which terminates a stopped member (the rules do it at once). The failback puts
+/// it in Standby for the swap and returns it to service after; before the fix the stop got the
+/// instance terminated, root volume and all.
+#[test]
+fn ec2_failback_puts_an_auto_scaling_member_in_standby_for_the_swap() {
+    fail_back_an_auto_scaling_member(0);
+}
+
+/// Defect 5, a group at its minimum (min 1, one instance, the usual single server): AWS refuses
+/// Standby with a lower desired capacity there (the rules too; moto allows it). The failback
+/// suspends the group's HealthCheck and ReplaceUnhealthy for the swap and resumes them after;
+/// before the fix EnterStandby was refused after the recovery point was taken.
+#[test]
+fn ec2_failback_holds_a_group_at_its_minimum_by_suspending_its_replacement() {
+    let stdout = fail_back_an_auto_scaling_member(1);
+    assert!(stdout.contains("suspend-replacement"), "{stdout}");
 }
 
 /// Defect 4 of the AWS-rules issue: the recovery point of an instance with data on several

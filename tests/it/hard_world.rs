@@ -73,4 +73,5 @@ fn the_bundled_failback_succeeds_twice_on_the_hard_world_under_aws_rules() {
     let group = &out.auto_scaling_groups()[0];
     let states: Vec<&str> = group.instances().iter().filter_map(|i| i.lifecycle_state().map(|s| s.as_str())).collect();
     assert_eq!(states, ["InService"], "the app server is back in service, and nothing replaced it");
+    assert!(group.suspended_processes().is_empty(), "the group at its minimum has its processes back");
 }

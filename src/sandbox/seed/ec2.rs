@@ -187,7 +187,8 @@ async fn tag_volumes(ec2: &Client, scope: Scope, name: &str, id: &str) -> Result
 }
 
 /// The hard variant's Auto Scaling group `app-server` in primary, with the primary `app-server`
-/// instance attached (`InService`): a failback that stops it without Standby loses it.
+/// instance attached (`InService`) and the group at its minimum (1): a failback that stops it
+/// without holding the group loses it, and Standby is refused there.
 pub(super) async fn ensure_auto_scaling(
     config: &aws_config::SdkConfig,
     report: &mut SeedReport,
@@ -237,6 +238,13 @@ pub(super) async fn ensure_auto_scaling(
         .send()
         .await
         .map_err(scope.fail("AttachInstances", id))?;
-    report.made(format!("{region} auto scaling group {INSTANCE_NAME} with {id} in service"));
+    // At its minimum, as a single server's group usually is: AWS allows it no Standby.
+    asg.update_auto_scaling_group()
+        .auto_scaling_group_name(INSTANCE_NAME)
+        .min_size(1)
+        .send()
+        .await
+        .map_err(scope.fail("UpdateAutoScalingGroup", INSTANCE_NAME))?;
+    report.made(format!("{region} auto scaling group {INSTANCE_NAME} (min 1) with {id} in service"));
     Ok(())
 }

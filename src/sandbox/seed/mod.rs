@@ -112,7 +112,7 @@ pub enum Variant {
     /// What a real incident leaves behind, for game days against AWS's rules: `orders-db` on gp3
     /// under 400 GiB with recovery's grown to 150 GiB, `inventory` an Aurora Serverless v2
     /// cluster whose recovery side was upgraded (15.4 → 16.1), and primary `app-server` an
-    /// `InService` member of an Auto Scaling group. (`worker` keeps data on three volumes in
+    /// `InService` member of an Auto Scaling group at its minimum. (`worker` keeps data on three volumes in
     /// both variants.)
     Hard,
 }

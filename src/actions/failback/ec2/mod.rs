@@ -103,6 +103,9 @@ struct Layout {
     /// the swap (see `standby`).
     #[serde(default)]
     auto_scaling_group: Option<String>,
+    /// That group's sizes and suspended processes when read: whether Standby is allowed.
+    #[serde(default)]
+    group_at_read: Option<standby::GroupAtRead>,
 }
 
 /// A snapshot made or copied for one device.
@@ -248,6 +251,10 @@ impl One<'_, '_> {
             .await?
             .filter(|(_, state)| state == "InService")
             .map(|(group, _)| group);
+        let group_at_read = match &group {
+            Some(g) => standby::group_at_read(cx.log, self.autoscaling, g, &p_region).await?,
+            None => None,
+        };
         let p_acct = cx.envs.check_account("primary", cx.log).await?.account;
         let r_acct = cx.envs.check_account("recovery", cx.log).await?.account;
         Ok(Layout {
@@ -266,6 +273,7 @@ impl One<'_, '_> {
             originals,
             share_with: (p_acct != r_acct).then_some(p_acct),
             auto_scaling_group: group,
+            group_at_read,
         })
     }
 

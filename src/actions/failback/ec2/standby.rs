@@ -5,15 +5,70 @@
 //! the group's hands off while it is stopped (Auto Scaling user guide, "Temporarily remove
 //! instances from your Auto Scaling group").
 //!
+//! AWS refuses EnterStandby with a lowered desired capacity that would fall below the group's
+//! minimum (EnterStandby, `ShouldDecrementDesiredCapacity`): a group at its minimum (often one
+//! instance, min 1) instead has its `HealthCheck` and `ReplaceUnhealthy` processes suspended for
+//! the swap (those not already suspended) and resumed after it (Auto Scaling user guide,
+//! "Suspend and resume processes"). The choice is made from the group as `read` recorded it, so a
+//! resumed sub-step makes the same one.
+//!
 //! Only a member that was `InService` when the failback read it is touched: one an operator put
-//! in Standby stays there. Each sub-step reads the lifecycle state first, so a resumed one does
-//! not send its call twice.
+//! in Standby stays there. Each sub-step reads the state first, or sends a call that is the same
+//! when repeated, so a resumed one does not act twice.
 
 use super::{Layout, One};
 use crate::actions::Poll;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use aws_sdk_autoscaling::Client;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+/// The processes that replace a stopped member: suspended when Standby is not allowed.
+const REPLACING: [&str; 2] = ["HealthCheck", "ReplaceUnhealthy"];
+
+/// A group as `read` found it: its size limits and what was already suspended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct GroupAtRead {
+    pub(super) min: i32,
+    pub(super) desired: i32,
+    pub(super) suspended: Vec<String>,
+}
+
+/// How the group is kept from replacing the member while it is stopped.
+#[derive(Debug, Clone, PartialEq)]
+enum Hold {
+    Standby,
+    /// These processes (of [`REPLACING`], not suspended before) are suspended for the swap.
+    Suspend(Vec<String>),
+}
+
+/// Standby when the desired capacity may drop by one (AWS refuses it below the minimum), else
+/// the replacing processes that are not suspended already. A run recorded before the group's
+/// sizes were (`None`) goes by Standby, as it did.
+fn hold(group: Option<&GroupAtRead>) -> Hold {
+    match group {
+        Some(g) if g.desired - 1 < g.min => Hold::Suspend(
+            REPLACING.iter().filter(|p| !g.suspended.iter().any(|s| s == *p)).map(|p| p.to_string()).collect(),
+        ),
+        _ => Hold::Standby,
+    }
+}
+
+/// The group's size limits and suspended processes.
+pub(super) async fn group_at_read(
+    log: &dyn CallLog,
+    client: &Client,
+    group: &str,
+    region: &str,
+) -> Result<Option<GroupAtRead>, ActionError> {
+    let req = client.describe_auto_scaling_groups().auto_scaling_group_names(group);
+    let out = read(log, at(group, region), req).await??;
+    Ok(out.auto_scaling_groups().first().map(|g| GroupAtRead {
+        min: g.min_size().unwrap_or(0),
+        desired: g.desired_capacity().unwrap_or(0),
+        suspended: g.suspended_processes().iter().filter_map(|p| p.process_name().map(str::to_string)).collect(),
+    }))
+}
 
 /// The group `inst` belongs to and its lifecycle state there (`InService`, `Standby`, ...), or
 /// `None` for an instance in no group.
@@ -34,11 +89,32 @@ pub(super) async fn membership(
 }
 
 impl One<'_, '_> {
-    /// `enter-standby` and `wait-standby`, for a member of a group.
+    /// `enter-standby` and `wait-standby` for a member of a group, or `suspend-replacement`
+    /// when the group is at its minimum.
     pub(super) async fn enter_standby(&self, l: &Layout) -> Result<(), ActionError> {
         let Some(group) = l.auto_scaling_group.as_deref() else { return Ok(()) };
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
+        if let Hold::Suspend(processes) = hold(l.group_at_read.as_ref()) {
+            let detail = json!({ "group": group, "processes": processes });
+            return cx
+                .sub(&self.sub_name("suspend-replacement"), detail, |_| async {
+                    if processes.is_empty() {
+                        return Ok(());
+                    }
+                    if cx.dry_run {
+                        return cx.log.note(format!("dry run: would suspend {} in {group}", processes.join(", ")));
+                    }
+                    let req = self
+                        .autoscaling
+                        .suspend_processes()
+                        .auto_scaling_group_name(group)
+                        .set_scaling_processes(Some(processes.clone()));
+                    mutate(cx.log, at(group, region), req).await??;
+                    Ok(())
+                })
+                .await;
+        }
         cx.sub(&self.sub_name("enter-standby"), json!({ "instance": inst, "group": group }), |_| async {
             let now = membership(cx.log, self.autoscaling, inst, region).await?.map(|(_, s)| s).unwrap_or_default();
             if now != "InService" {
@@ -60,11 +136,32 @@ impl One<'_, '_> {
         self.wait_lifecycle(l, "wait-standby", "Standby").await
     }
 
-    /// `exit-standby` and `wait-in-service`, once the instance runs and passes its checks.
+    /// `exit-standby` and `wait-in-service` (or `resume-replacement`), once the instance runs
+    /// and passes its checks.
     pub(super) async fn exit_standby(&self, l: &Layout) -> Result<(), ActionError> {
         let Some(group) = l.auto_scaling_group.as_deref() else { return Ok(()) };
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
+        if let Hold::Suspend(processes) = hold(l.group_at_read.as_ref()) {
+            let detail = json!({ "group": group, "processes": processes });
+            return cx
+                .sub(&self.sub_name("resume-replacement"), detail, |_| async {
+                    if processes.is_empty() {
+                        return Ok(());
+                    }
+                    if cx.dry_run {
+                        return cx.log.note(format!("dry run: would resume {} in {group}", processes.join(", ")));
+                    }
+                    let req = self
+                        .autoscaling
+                        .resume_processes()
+                        .auto_scaling_group_name(group)
+                        .set_scaling_processes(Some(processes.clone()));
+                    mutate(cx.log, at(group, region), req).await??;
+                    Ok(())
+                })
+                .await;
+        }
         cx.sub(&self.sub_name("exit-standby"), json!({ "instance": inst, "group": group }), |_| async {
             let now = membership(cx.log, self.autoscaling, inst, region).await?.map(|(_, s)| s).unwrap_or_default();
             if now != "Standby" {
@@ -98,5 +195,29 @@ impl One<'_, '_> {
             .await
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_at_its_minimum_has_its_replacing_processes_suspended_instead_of_standby() {
+        let group = |min, desired, suspended: &[&str]| GroupAtRead {
+            min,
+            desired,
+            suspended: suspended.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(hold(Some(&group(0, 1, &[]))), Hold::Standby);
+        assert_eq!(hold(Some(&group(1, 2, &[]))), Hold::Standby);
+        assert_eq!(hold(None), Hold::Standby, "a run recorded before the sizes were");
+        let both = Hold::Suspend(vec!["HealthCheck".into(), "ReplaceUnhealthy".into()]);
+        assert_eq!(hold(Some(&group(1, 1, &[]))), both);
+        assert_eq!(
+            hold(Some(&group(2, 2, &["HealthCheck", "Launch"]))),
+            Hold::Suspend(vec!["ReplaceUnhealthy".into()]),
+            "what an operator suspended stays theirs: not suspended again, not resumed"
+        );
     }
 }
