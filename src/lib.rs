@@ -17,6 +17,7 @@ pub mod durable;
 pub mod engine;
 pub mod journal;
 pub mod pauses;
+pub mod permissions;
 pub mod report;
 pub mod runbook;
 pub mod sandbox;

@@ -85,6 +85,25 @@ Both are compared with the runbook's `targets` (read from the run's own copy of 
     },
     /// Print the JSON Schema of the runbook format (for editors with a YAML language server)
     Schema,
+    /// Print the IAM a runbook's actions need, as a CloudFormation template made from the runbook
+    #[command(long_about = "Print the IAM a runbook's actions need, as a CloudFormation template made from the \
+runbook (JSON, which CloudFormation takes as YAML too): a role the given principal may assume, with one policy.\n\n\
+Reads go to Resource \"*\" (Describe and List calls mostly cannot be scoped). Every call that changes or \
+exposes something is scoped to what the runbook declares: instances by id or Name tag, RDS instances and clusters \
+by identifier (and the <id>-pre-failback-* names their kept originals get), snapshots by the pl- names runs give \
+them, Aurora members by identifiers starting with their cluster's, tables by name, the staging bucket, the DNS \
+record names; KMS only through EC2, RDS and DynamoDB (kms:ViaService).\n\n\
+--side primary is what the tool does through the primary environment, to install in primary's account; \
+--side recovery what it does through the recovery environment (often another account); --side both, one role \
+for both sides in one account.")]
+    Permissions {
+        runbook: PathBuf,
+        /// Whose calls the template grants
+        #[arg(long, value_enum, default_value_t = crate::permissions::Side::Primary)]
+        side: crate::permissions::Side,
+        #[command(flatten)]
+        vars: Vars,
+    },
     /// Manage the local AWS sandbox (a moto server on 127.0.0.1)
     Sandbox {
         #[command(subcommand)]

@@ -29,6 +29,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
             );
             OK
         }
+        Command::Permissions { runbook, side, vars } => permissions(&runbook, side, &vars),
         Command::Sandbox { command } => sandbox_cmd::sandbox(command, state_dir).await,
         Command::Demo { mode } => demo(mode, state_dir).await,
         Command::Watch { run_id, connect } => watch(&run_id, &connect, state_dir).await,
@@ -77,6 +78,24 @@ fn load_with_inputs(
         INVALID
     })?;
     Ok((loaded, resolved))
+}
+
+fn permissions(path: &Path, side: crate::permissions::Side, vars: &Vars) -> u8 {
+    let (loaded, resolved) = match load_with_inputs(path, vars, Purpose::Plan) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    match crate::permissions::Scope::of(&loaded, &resolved) {
+        Ok(scope) => {
+            let template = crate::permissions::template(&scope, side);
+            println!("{}", serde_json::to_string_pretty(&template).unwrap_or_default());
+            OK
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            INVALID
+        }
+    }
 }
 
 fn plan_cmd(path: &Path, vars: &Vars) -> u8 {

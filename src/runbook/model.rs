@@ -109,7 +109,7 @@ pub struct Environment {
 }
 
 /// The kinds of resource the tool knows how to watch (and, later, fail back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceType {
     Ec2Instance,

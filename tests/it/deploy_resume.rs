@@ -14,10 +14,10 @@ const STACK: &str = "skeleton-permissions";
 fn runbook_with_own_template(dir: &Path) -> (PathBuf, PathBuf) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(repo.join("tests/fixtures/skeleton.yaml")).unwrap();
-    let edited = src.replace("template: ../../assets/failback-permissions.yaml", "template: permissions.yaml");
+    let edited = src.replace("template: ../../assets/failback-permissions.json", "template: permissions.yaml");
     assert_ne!(src, edited, "the skeleton names its template");
     let template = dir.join("permissions.yaml");
-    std::fs::copy(repo.join("assets/failback-permissions.yaml"), &template).unwrap();
+    std::fs::copy(repo.join("assets/failback-permissions.json"), &template).unwrap();
     let runbook = dir.join("skeleton.yaml");
     std::fs::write(&runbook, edited).unwrap();
     (runbook, template)
@@ -100,7 +100,7 @@ fn a_resume_deploys_the_template_the_run_first_sent_not_the_file_edited_since() 
     assert_eq!(std::fs::read_to_string(&copy).expect("the run kept a copy before sending"), original);
 
     // The file is edited after the gate was passed and the run was cut off.
-    let edited = original.replace("Description:", "Description: EDITED AFTER THE RUN SENT IT -");
+    let edited = original.replacen("\"Description\": \"", "\"Description\": \"EDITED AFTER THE RUN SENT IT - ", 1);
     assert_ne!(edited, original);
     std::fs::write(&template, &edited).unwrap();
 

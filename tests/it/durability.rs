@@ -52,5 +52,5 @@ fn a_run_syncs_its_directory_runbook_copy_journal_and_template_copy() {
         "and renamed into place whole"
     );
     assert!(synced(&copies, "fsync"), "its directory is synced");
-    assert!(copies.join("failback-permissions.yaml").is_file());
+    assert!(copies.join("failback-permissions.json").is_file());
 }

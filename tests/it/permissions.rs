@@ -1,25 +1,52 @@
-//! The failback permissions stack grants exactly what the tool can send, and that is enough:
-//! under moto's IAM enforcement a failback acting only through the stack's role succeeds, and a
-//! role missing one permission fails with an error naming the API and the missing action.
+//! The failback permissions templates are made from the runbook (`pilotlight permissions`): they
+//! grant exactly what the tool can send, every change scoped to what the runbook names (cfn-lint
+//! and parliament find nothing), and that is enough: under moto's IAM enforcement a failback
+//! acting only through the role succeeds, and a role missing one permission fails with an error
+//! naming the API and the missing action. Moto's IAM checks actions only (it asks about resource
+//! `*`, and knows no condition keys), so that test widens the statements to `*`; the scoping is
+//! checked against AWS's own definitions by parliament.
 
 use super::support::{block_on, pilotlight, repo, run, sdk, state_dir};
 use pilotlight::sandbox::moto_api;
 use pilotlight::sandbox::seed::{Part, seed_parts};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
-const TEMPLATE: &str = "assets/failback-permissions.yaml";
+/// The bundled runbook's template, generated from it.
+const TEMPLATE: &str = "assets/failback-permissions.json";
+const BUNDLED: &str = "runbooks/failback.yaml";
 const FIXTURE: &str = "tests/fixtures/permissions-failback.yaml";
 
-/// The IAM actions the template's policy allows (`service:Operation` list items).
-fn template_actions(text: &str) -> BTreeSet<String> {
-    let item = regex::Regex::new(r"^\s*- ([a-z0-9]+:[A-Za-z0-9]+)\s*$").unwrap();
-    text.lines().filter_map(|l| item.captures(l).map(|c| c[1].to_string())).collect()
+/// `pilotlight permissions RUNBOOK --side SIDE` (with `args`), parsed.
+fn generated(runbook: &str, side: &str, args: &[&str]) -> Value {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["permissions", runbook, "--side", side]).args(args);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("a JSON template")
+}
+
+fn statements(template: &Value) -> Vec<Value> {
+    template["Resources"]["FailbackPolicy"]["Properties"]["PolicyDocument"]["Statement"].as_array().unwrap().clone()
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    statement["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()
+}
+
+/// The bundled runbook's template is what the generator makes of it (regenerate with
+/// `pilotlight permissions runbooks/failback.yaml > assets/failback-permissions.json`).
+#[test]
+fn the_bundled_template_is_generated_from_the_bundled_runbook() {
+    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(repo().join(TEMPLATE)).unwrap()).unwrap();
+    assert_eq!(on_disk, generated(BUNDLED, "primary", &[]), "regenerate {TEMPLATE}");
 }
 
 #[test]
-fn the_template_grants_exactly_the_operations_the_tool_can_send() {
-    let text = std::fs::read_to_string(repo().join(TEMPLATE)).unwrap();
-    let granted = template_actions(&text);
+fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothing_on_star() {
+    let both = generated(BUNDLED, "both", &[]);
+    let granted: BTreeSet<String> = statements(&both).iter().flat_map(actions).collect();
     let sendable: BTreeSet<String> = pilotlight::aws::ops::READS
         .iter()
         .chain(pilotlight::aws::ops::WRITES)
@@ -28,17 +55,152 @@ fn the_template_grants_exactly_the_operations_the_tool_can_send() {
         .filter(|(service, _)| *service != "cloudformation")
         .map(|(service, op)| format!("{service}:{op}"))
         .collect();
-    // S3 and CloudWatch Logs are not called by the tool: DynamoDB's export and import act on
-    // the caller's behalf (writing and reading the staging bucket, logging the import). RDS
-    // checks iam:PassRole for the roles a restored instance is given again.
-    let on_behalf = |a: &&String| a.starts_with("s3:") || a.starts_with("logs:") || *a == "iam:PassRole";
+    // Not called by the tool: what DynamoDB's export and import do on the caller's behalf (the
+    // staging bucket, the import's logs), the roles RDS is given, KMS for encrypted copies.
+    let on_behalf = |a: &&String| ["s3:", "logs:", "kms:"].iter().any(|s| a.starts_with(s)) || *a == "iam:PassRole";
     let missing: Vec<&String> = sendable.difference(&granted).collect();
     let extra: Vec<&String> = granted.difference(&sendable).filter(|a| !on_behalf(a)).collect();
-    assert!(granted.iter().filter(on_behalf).count() >= 5, "the export and import permissions are granted");
+    assert!(granted.iter().filter(on_behalf).count() >= 10, "the on-behalf permissions are granted");
     assert!(missing.is_empty() && extra.is_empty(), "not granted: {missing:?}; granted but never sent: {extra:?}");
     for never in ["ec2:TerminateInstances", "ec2:DeleteVolume", "rds:DeleteDBCluster", "rds:DeleteDBSnapshot"] {
         assert!(!granted.contains(never), "{never} must not be granted");
     }
+    // Only reads on `*`; every change is scoped to what the runbook names.
+    let read = |a: &str| {
+        let op = a.split(':').nth(1).unwrap_or_default();
+        ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
+    };
+    for s in statements(&both) {
+        if s["Resource"].as_array().unwrap().iter().any(|r| r == "*") {
+            let writes: Vec<String> = actions(&s).into_iter().filter(|a| !read(a)).collect();
+            assert!(writes.is_empty(), "changes granted on *: {writes:?}");
+        }
+    }
+    let text = both.to_string();
+    for scoped in [
+        ":db:orders-db\"",
+        ":db:orders-db-pre-failback-*",
+        ":cluster:inventory-pre-failback-*",
+        "table/sessions",
+        "s3:::pilotlight-failback-staging/*",
+    ] {
+        assert!(text.contains(scoped), "{scoped} in {text}");
+    }
+    let delete = statements(&both).into_iter().find(|s| actions(s).contains(&"rds:DeleteDBInstance".to_string()));
+    assert_eq!(
+        delete.unwrap()["Resource"].to_string(),
+        r#"[{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:inventory*"}]"#,
+        "only the cluster's members"
+    );
+    // Primary's and recovery's own: recovery's snapshots are taken with recovery's template.
+    let primary: BTreeSet<String> = statements(&generated(BUNDLED, "primary", &[])).iter().flat_map(actions).collect();
+    let recovery: BTreeSet<String> =
+        statements(&generated(BUNDLED, "recovery", &[])).iter().flat_map(actions).collect();
+    assert!(primary.contains("rds:RestoreDBInstanceFromDBSnapshot") && !primary.contains("rds:CreateDBSnapshot"));
+    assert!(recovery.contains("rds:CreateDBSnapshot") && !recovery.contains("rds:RestoreDBInstanceFromDBSnapshot"));
+    assert!(recovery.contains("dynamodb:ExportTableToPointInTime") && !recovery.contains("dynamodb:DeleteTable"));
+}
+
+/// The linters every generated template passes: cfn-lint (the template) and parliament (the
+/// policy, as CloudFormation would render it), both from PyPI, pinned, in a venv of their own.
+/// Parliament finds nothing: no change on `*`, every statement naming each resource type AWS
+/// checks for each of its calls. The broad template the bundled runbook had before (every change
+/// on `*`) gets seven findings from it.
+#[test]
+fn cfn_lint_and_parliament_find_nothing_in_the_generated_templates() {
+    let venv = lint_venv();
+    let dir = state_dir();
+    let runbooks = [BUNDLED, "tests/fixtures/permissions-cross-account.yaml"];
+    for (runbook, side) in runbooks.iter().flat_map(|r| ["primary", "recovery", "both"].map(|s| (*r, s))) {
+        let template = generated(runbook, side, &[]);
+        let path = dir.path().join(format!("{side}.json"));
+        std::fs::write(&path, template.to_string()).unwrap();
+        let lint = std::process::Command::new(venv.join("bin/cfn-lint")).arg(&path).output().unwrap();
+        assert!(
+            lint.status.success(),
+            "cfn-lint on {runbook} {side}: {}{}",
+            String::from_utf8_lossy(&lint.stdout),
+            String::from_utf8_lossy(&lint.stderr)
+        );
+        let policy = rendered(&template["Resources"]["FailbackPolicy"]["Properties"]["PolicyDocument"]);
+        let findings = std::process::Command::new(venv.join("bin/parliament"))
+            .args(["--json", "--string", &policy.to_string()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let found = String::from_utf8_lossy(&findings.stdout);
+        assert!(
+            findings.status.success() && found.trim().is_empty(),
+            "parliament on {runbook} {side}: {found}{}",
+            String::from_utf8_lossy(&findings.stderr)
+        );
+    }
+    // The linter does find what it should: a change on `*`.
+    let broad = serde_json::json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": ["rds:DeleteDBInstance"], "Resource": "*" }] });
+    let out = std::process::Command::new(venv.join("bin/parliament"))
+        .args(["--json", "--string", &broad.to_string()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("RESOURCE_STAR"), "parliament flags a change on *");
+}
+
+/// The policy as CloudFormation would send it: `Fn::Sub` strings with partition and account.
+fn rendered(v: &Value) -> Value {
+    match v {
+        Value::Object(m) if m.len() == 1 && m.contains_key("Fn::Sub") => Value::String(
+            m["Fn::Sub"]
+                .as_str()
+                .unwrap()
+                .replace("${AWS::Partition}", "aws")
+                .replace("${AWS::AccountId}", "111111111111"),
+        ),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), rendered(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(rendered).collect()),
+        other => other.clone(),
+    }
+}
+
+/// cfn-lint and parliament, pinned, in a venv made once (pip from PyPI).
+fn lint_venv() -> std::path::PathBuf {
+    static VENV: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(|| {
+        let venv = dirs_cache().join("lint-venv-cfnlint-1.58.0-parliament-1.6.4");
+        if !venv.join("bin/parliament").is_file() {
+            let made = std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv).status().unwrap();
+            assert!(made.success(), "python3 -m venv");
+            let pip = std::process::Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "cfn-lint==1.58.0", "parliament==1.6.4"])
+                .status()
+                .unwrap();
+            assert!(pip.success(), "pip install cfn-lint parliament");
+        }
+        venv
+    })
+    .clone()
+}
+
+fn dirs_cache() -> std::path::PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("pilotlight")
+}
+
+/// The generated template with every statement widened to `*` and no condition: moto's IAM
+/// checks actions only.
+fn for_moto(mut template: Value, drop: Option<&str>) -> String {
+    let statements =
+        template["Resources"]["FailbackPolicy"]["Properties"]["PolicyDocument"]["Statement"].as_array_mut().unwrap();
+    for s in statements.iter_mut() {
+        s["Resource"] = Value::String("*".into());
+        s.as_object_mut().unwrap().remove("Condition");
+        if let Some(action) = drop {
+            s["Action"].as_array_mut().unwrap().retain(|a| a != action);
+        }
+    }
+    statements.retain(|s| !s["Action"].as_array().unwrap().is_empty());
+    template.to_string()
 }
 
 /// A responder user (with only sts:AssumeRole) and its keys, made through CloudFormation.
@@ -88,12 +250,11 @@ fn world(port: u16, url: &str, drop: Option<&str>) -> World {
             }
         }
     };
-    let mut template = std::fs::read_to_string(repo().join(TEMPLATE)).unwrap();
+    let generated = generated(FIXTURE, "both", &["--var", "role_arn=arn:aws:iam::123456789012:role/x"]);
     if let Some(action) = drop {
-        let line = format!("              - {action}\n");
-        assert!(template.contains(&line), "{action} is in the template");
-        template = template.replace(&line, "");
+        assert!(generated.to_string().contains(&format!("\"{action}\"")), "{action} is in the template");
     }
+    let template = for_moto(generated, drop);
     block_on(async {
         use aws_sdk_cloudformation::types::{Capability, Parameter};
         cfn.create_stack()

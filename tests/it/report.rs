@@ -178,7 +178,7 @@ fn report_of_a_run_killed_before_the_dns_flip_says_why_rto_is_not_measured() {
     let state = state_dir();
     // The runbook from a directory that is gone when the report is written.
     let elsewhere = state_dir();
-    for file in [RUNBOOK, "assets/failback-permissions.yaml"] {
+    for file in [RUNBOOK, "assets/failback-permissions.json"] {
         let to = elsewhere.path().join(file);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(super::support::repo().join(file), to).unwrap();

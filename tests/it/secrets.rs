@@ -156,7 +156,7 @@ steps:
     action: cloudformation.deploy
     with:
       stack_name: secret-param
-      template: {}/assets/failback-permissions.yaml
+      template: {}/assets/failback-permissions.json
       parameters: {{ TrustedPrincipalArn: "{{{{ inputs.principal }}}}", RoleName: secret-param-role }}
       capabilities: [CAPABILITY_NAMED_IAM]
 "#,
