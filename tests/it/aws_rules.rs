@@ -51,6 +51,11 @@
 //!   which is why a failback restores under the original identifier. Moto makes a new random id
 //!   (and hosted zone) per cluster; the rules layer reports one per region.
 //!
+//! - **An encrypted snapshot copied to another region needs that region's key** (CopyDBSnapshot,
+//!   CopyDBClusterSnapshot, `KmsKeyId`: "you must specify a KMS key identifier for the destination
+//!   Region"): refused with InvalidParameterValue ("Must specify new KMS key for cross region
+//!   encrypted snapshot copy"). Moto copies it.
+//!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
 
@@ -285,6 +290,8 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             None
         }
         "EnterStandby" => standby_below_minimum(head, body, upstream),
+        "CopyDBSnapshot" => cross_region_copy_without_key(head, body, upstream, "DBSnapshot"),
+        "CopyDBClusterSnapshot" => cross_region_copy_without_key(head, body, upstream, "DBClusterSnapshot"),
         "CreateDBSnapshot" => {
             let id = param(body, "DBInstanceIdentifier")?;
             BACKING_UP.lock().unwrap().push((upstream, id.to_string(), 3));
@@ -550,6 +557,25 @@ fn report_modifying(body: &str, element: &str, id_tag: &str, status_tag: &str, u
             without.replacen(&available, &format!("<{status_tag}>modifying</{status_tag}>"), 1)
         }
     })
+}
+
+/// A copy of an encrypted snapshot from another region without a KMS key of this one is refused.
+fn cross_region_copy_without_key(head: &str, body: &str, upstream: u16, kind: &str) -> Option<Vec<u8>> {
+    if param(body, "KmsKeyId").is_some() {
+        return None;
+    }
+    let source = param(body, &format!("Source{kind}Identifier"))?.replace("%3A", ":");
+    let from = source.strip_prefix("arn:aws:rds:")?.split(':').next()?.to_string();
+    let here = head.split("/rds/aws4_request").next()?.rsplit('/').next()?.to_string();
+    if from == here {
+        return None;
+    }
+    let id = source.rsplit(':').next()?;
+    let query = format!("Action=Describe{kind}s&Version=2014-10-31&{kind}Identifier={id}");
+    let there = head.replace(&format!("/{here}/rds/aws4_request"), &format!("/{from}/rds/aws4_request"));
+    let answer = ask_upstream(upstream, &there, &query)?;
+    (field(&answer, "StorageEncrypted").or(field(&answer, "Encrypted")) == Some("true"))
+        .then(|| refusal("InvalidParameterValue", "Must specify new KMS key for cross region encrypted snapshot copy."))
 }
 
 /// EnterStandby that lowers the desired capacity below the group's minimum is refused.

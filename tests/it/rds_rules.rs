@@ -244,3 +244,63 @@ fn rds_failback_leaves_primarys_whole_describe_as_it_was_but_for_what_must_diffe
         "the new secret is said:\n{stdout}"
     );
 }
+
+/// Defect 9 of the AWS-rules issue (in part): recovery's instance is encrypted, and RDS refuses
+/// to copy an encrypted snapshot into another region without a KMS key of that region (the
+/// rules; bare moto copies it). Without `kms_key_id` the failback stops at its first sub-step
+/// with what to give, before any snapshot is taken; before the fix it took the recovery snapshot
+/// and failed at the copy with AWS's words. With a key it fails back.
+#[test]
+fn rds_failback_of_an_encrypted_recovery_asks_for_a_key_before_anything_changes() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let primary = Client::new(&sdk(&url, "us-east-1"));
+    block_on(postgres(&primary, "orders-db").send()).expect("CreateDBInstance");
+    let recovery = Client::new(&sdk(&url, "us-west-2"));
+    block_on(postgres(&recovery, "orders-db").storage_encrypted(true).send()).expect("CreateDBInstance");
+
+    // The rule: bare moto copies the encrypted snapshot across regions without a key; AWS does not.
+    let snap = recovery.create_db_snapshot().db_instance_identifier("orders-db").db_snapshot_identifier("enc");
+    let arn = block_on(snap.send()).unwrap().db_snapshot().unwrap().db_snapshot_arn().unwrap().to_string();
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let copy = |c: &Client, to: &str| {
+        block_on(c.copy_db_snapshot().source_db_snapshot_identifier(&arn).target_db_snapshot_identifier(to).send())
+            .map(|_| ())
+            .map_err(|e| aws_sdk_rds::error::ProvideErrorMetadata::code(&e).map(str::to_string))
+    };
+    let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    assert_eq!(copy(&ruled, "ruled").unwrap_err().as_deref(), Some("InvalidParameterValue"));
+    copy(&primary, "bare").expect("moto copies it");
+    block_on(recovery.delete_db_snapshot().db_snapshot_identifier("enc").send()).unwrap();
+
+    let out = failback(&proxy);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("is encrypted, and a copy of its snapshot into us-east-1 must be encrypted with a KMS key of us-east-1: give the step `kms_key_id`"),
+        "{stdout}"
+    );
+    let snaps = block_on(recovery.describe_db_snapshots().snapshot_type("manual").send()).unwrap();
+    assert!(snaps.db_snapshots().is_empty(), "no recovery snapshot taken: {:?}", snaps.db_snapshots());
+    let ids: Vec<String> = block_on(primary.describe_db_instances().send())
+        .unwrap()
+        .db_instances()
+        .iter()
+        .filter_map(|d| d.db_instance_identifier().map(str::to_string))
+        .collect();
+    assert_eq!(ids, ["orders-db"], "primary untouched");
+
+    // With a key of primary's region, the same failback goes through.
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::fs::read_to_string("tests/fixtures/rds-failback.yaml").unwrap();
+    let keyed = fixture
+        .replace("      resource: orders_db\n", "      resource: orders_db\n      kms_key_id: alias/aws/rds\n");
+    assert_ne!(keyed, fixture);
+    let runbook = dir.path().join("rds-failback.yaml");
+    std::fs::write(&runbook, keyed).unwrap();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.arg("run").arg(&runbook).args(["--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

@@ -157,9 +157,11 @@ impl One<'_, '_> {
         let (p_id, r_id) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
         let p_region = cx.envs.region("primary")?.to_string();
         let r_region = cx.envs.region("recovery")?.to_string();
-        if instance(cx.log, self.recovery, &r_id, &r_region).await?.is_none() {
+        let Some(rec) = instance(cx.log, self.recovery, &r_id, &r_region).await? else {
             return Err(ActionError::Failed(format!("recovery DB instance {r_id} not found in {r_region}")));
-        }
+        };
+        let encrypted = rec.storage_encrypted().unwrap_or(false);
+        super::snapshots::check_copyable(Kind::Instance, &r_id, encrypted, (&r_region, &p_region), self.kms)?;
         let pri = instance(cx.log, self.primary, &p_id, &p_region).await?.ok_or_else(|| {
             ActionError::Failed(format!(
                 "primary DB instance {p_id} not found in {p_region}: failback restores over an existing primary \

@@ -100,6 +100,30 @@ pub async fn describe(
     }
 }
 
+/// Refuses, before anything changes, a recovery point RDS would refuse to copy: an encrypted
+/// snapshot copied to another region needs a KMS key of that region (`kms_key_id`); RDS says
+/// "Must specify new KMS key for cross region encrypted snapshot copy" only at the copy.
+pub fn check_copyable(
+    kind: Kind,
+    source: &str,
+    encrypted: bool,
+    (recovery_region, primary_region): (&str, &str),
+    kms: Option<&str>,
+) -> Result<(), ActionError> {
+    if encrypted && recovery_region != primary_region && kms.is_none() {
+        let what = match kind {
+            Kind::Instance => "DB instance",
+            Kind::Cluster => "cluster",
+        };
+        return Err(ActionError::Failed(format!(
+            "recovery {what} {source} ({recovery_region}) is encrypted, and a copy of its snapshot into \
+             {primary_region} must be encrypted with a KMS key of {primary_region}: give the step `kms_key_id` \
+             (a key in {primary_region} the primary side may use). Nothing was changed."
+        )));
+    }
+    Ok(())
+}
+
 /// One resource's recovery point, from snapshot to copy in primary.
 pub struct RecoveryPoint<'a, 'c> {
     pub cx: &'a ActionCx<'c>,

@@ -185,9 +185,11 @@ impl One<'_, '_> {
         let (p_id, r_id) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
         let p_region = cx.envs.region("primary")?.to_string();
         let r_region = cx.envs.region("recovery")?.to_string();
-        if cluster(cx.log, self.recovery, &r_id, &r_region).await?.is_none() {
+        let Some(rec) = cluster(cx.log, self.recovery, &r_id, &r_region).await? else {
             return Err(ActionError::Failed(format!("recovery cluster {r_id} not found in {r_region}")));
-        }
+        };
+        let encrypted = rec.storage_encrypted().unwrap_or(false);
+        super::snapshots::check_copyable(Kind::Cluster, &r_id, encrypted, (&r_region, &p_region), self.kms)?;
         let pri = cluster(cx.log, self.primary, &p_id, &p_region).await?.ok_or_else(|| {
             ActionError::Failed(format!(
                 "primary cluster {p_id} not found in {p_region}: failback restores over an existing primary cluster \
