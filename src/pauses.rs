@@ -26,6 +26,8 @@ pub struct Pauses {
     /// How long a wait takes "not found" for something made a moment ago as "not visible yet"
     /// (EC2 and others are eventually consistent), before it counts as an error.
     pub not_found_grace: Duration,
+    /// The first pause of a read AWS throttled past the SDK's own retries (it doubles).
+    pub throttled_read: Duration,
 }
 
 impl Default for Pauses {
@@ -36,6 +38,7 @@ impl Default for Pauses {
             first_poll: crate::aws::wait::FIRST_DELAY,
             max_poll: crate::aws::wait::MAX_DELAY,
             not_found_grace: Duration::from_secs(300),
+            throttled_read: Duration::from_secs(1),
         }
     }
 }
@@ -51,6 +54,7 @@ impl Pauses {
             first_poll: scale(d.first_poll),
             max_poll: scale(d.max_poll),
             not_found_grace: scale(d.not_found_grace),
+            throttled_read: scale(d.throttled_read),
         }
     }
 

@@ -250,12 +250,30 @@ where
     }))
 }
 
-/// Sends a reading request, journaling its outcome.
+/// Reads AWS throttled past the SDK's own attempts are sent again this many times, the pause
+/// doubling from [`crate::pauses::Pauses::throttled_read`] (1 s: about a minute in all). A read
+/// changes nothing, so sending it again is always safe; a mutating call is never resent here.
+pub const THROTTLED_READ_RETRIES: u32 = 6;
+
+/// Sends a reading request, journaling its outcome (each attempt). Throttling past the SDK's
+/// retries is waited out ([`THROTTLED_READ_RETRIES`]): a throttling storm during a long failback
+/// must not fail a step on a describe.
 pub async fn read<B>(log: &dyn CallLog, at: At<'_>, req: B) -> Sent<B::Output, B::Error>
 where
-    B: Reading,
+    B: Reading + Clone,
     B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
+    let mut pause = crate::pauses::Pauses::from_env().unwrap_or_default().throttled_read;
+    for _ in 0..THROTTLED_READ_RETRIES {
+        let call = Call::new(B::SERVICE, B::OPERATION, at, false);
+        match send(log, call, req.clone().send_read()).await? {
+            Err(f) if f.label.transient() == Some(super::Transient::Throttled) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            answer => return Ok(answer),
+        }
+    }
     let call = Call::new(B::SERVICE, B::OPERATION, at, false);
     send(log, call, req.send_read()).await
 }

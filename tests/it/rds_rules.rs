@@ -2,7 +2,7 @@
 //! restore runs after the original was renamed away, so a restore AWS refuses leaves the
 //! identifier with no instance. Checked with describe calls to moto itself.
 
-use super::fault_proxy::FaultProxy;
+use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
 use super::support::{block_on, moto, pilotlight, postgres, run, sdk, state_dir};
 use aws_sdk_rds::Client;
 
@@ -293,8 +293,8 @@ fn rds_failback_of_an_encrypted_recovery_asks_for_a_key_before_anything_changes(
     // With a key of primary's region, the same failback goes through.
     let dir = tempfile::tempdir().unwrap();
     let fixture = std::fs::read_to_string("tests/fixtures/rds-failback.yaml").unwrap();
-    let keyed = fixture
-        .replace("      resource: orders_db\n", "      resource: orders_db\n      kms_key_id: alias/aws/rds\n");
+    let keyed =
+        fixture.replace("      resource: orders_db\n", "      resource: orders_db\n      kms_key_id: alias/aws/rds\n");
     assert_ne!(keyed, fixture);
     let runbook = dir.path().join("rds-failback.yaml");
     std::fs::write(&runbook, keyed).unwrap();
@@ -303,4 +303,24 @@ fn rds_failback_of_an_encrypted_recovery_asks_for_a_key_before_anything_changes(
     cmd.arg("run").arg(&runbook).args(["--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Defect 6 of the AWS-rules issue, outside waits: AWS throttles the failback's first reads of
+/// the instances (DescribeDBInstances) five times in a row, past the SDK's three attempts. The
+/// reads are sent again after a pause and the failback goes through in one attempt; before the
+/// fix the step failed on its first read.
+#[test]
+fn rds_failback_waits_out_throttled_reads_outside_waits() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    for region in ["us-east-1", "us-west-2"] {
+        block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").send()).expect("CreateDBInstance");
+    }
+    let throttled = ThrottleRule { needle: "Action=DescribeDBInstances", times: 5, fault: Fault::Throttle };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![throttled]);
+    let out = failback(&proxy);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("DescribeDBInstances orders-db (us-west-2) error: Throttling"), "throttled:\n{stdout}");
+    assert!(stdout.contains("rds.failback attempt 1") && !stdout.contains("attempt 2"), "{stdout}");
 }
