@@ -18,6 +18,7 @@ pub mod engine;
 pub mod journal;
 pub mod pauses;
 pub mod permissions;
+pub mod preflight;
 pub mod report;
 pub mod runbook;
 pub mod sandbox;

@@ -18,6 +18,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Run(args) => run(args, state_dir).await,
         Command::Resume { run_id, vars, mode, connect } => resume(&run_id, &vars, mode, &connect, state_dir).await,
         Command::Status { runbook, vars, connect } => status(&runbook, &vars, &connect, state_dir).await,
+        Command::Preflight { runbook, vars, connect } => preflight(&runbook, &vars, &connect, state_dir).await,
         Command::Runs => runs(state_dir),
         Command::Abandon { run_id, reason } => abandon(&run_id, &reason, state_dir),
         Command::Report { run_id, format } => report(&run_id, format, state_dir),
@@ -328,6 +329,39 @@ async fn status(path: &Path, vars: &Vars, connect: &Connect, state_dir: &Path) -
         println!("{:<20} {:<21} {:<28} {}", r.name, r.kind.as_str(), primary, cell(&r.recovery));
     }
     if failed { FAILED } else { OK }
+}
+
+async fn preflight(path: &Path, vars: &Vars, connect: &Connect, state_dir: &Path) -> u8 {
+    use crate::{actions::failback::preflight::Verdict, preflight};
+    let (loaded, resolved) = match load_with_inputs(path, vars, Purpose::Run) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let connect = match connect_options(connect, state_dir, true) {
+        Ok(c) => c.unwrap_or_default(),
+        Err(code) => return code,
+    };
+    let envs = match plan::render_environments(&loaded, &resolved) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return INVALID;
+        }
+    };
+    let envs = crate::aws::AwsEnvs::new(envs, connect);
+    let findings = preflight::preflight(&loaded, &resolved, &envs, &crate::aws::NoLog).await;
+    for f in &findings {
+        println!("{:<5} {:<18} {:<18} {}: {}", f.verdict.word(), f.step, f.resource, f.rule, f.why);
+    }
+    let count = |v| findings.iter().filter(|f| f.verdict == v).count();
+    println!(
+        "{} checks: {} pass, {} warn, {} fail",
+        findings.len(),
+        count(Verdict::Pass),
+        count(Verdict::Warn),
+        count(Verdict::Fail)
+    );
+    if preflight::failed(&findings) { FAILED } else { OK }
 }
 
 fn runs(state_dir: &Path) -> u8 {

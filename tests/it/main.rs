@@ -27,6 +27,7 @@ mod headless_run;
 mod loader;
 mod lost_answers;
 mod permissions;
+mod preflight;
 mod rds_failback;
 mod rds_rules;
 mod report;

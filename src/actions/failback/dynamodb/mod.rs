@@ -18,6 +18,7 @@
 
 mod config;
 mod copy;
+pub mod preflight;
 pub(super) mod reads;
 mod reapply;
 mod replace;

@@ -18,6 +18,7 @@
 //! TerminateInstances is not even an operation this tool knows.
 
 pub mod compare_config;
+pub mod preflight;
 pub(super) mod reads;
 pub(super) mod recovery_snapshots;
 mod standby;

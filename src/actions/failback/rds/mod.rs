@@ -10,6 +10,7 @@ pub mod aurora;
 pub mod instance;
 pub mod instance_config;
 pub mod keep;
+pub mod preflight;
 pub mod snapshots;
 pub mod storage;
 pub mod version;

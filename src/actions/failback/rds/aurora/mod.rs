@@ -97,7 +97,12 @@ impl Action for AuroraFailback {
 }
 
 /// The cluster with this identifier, or `None`.
-async fn cluster(log: &dyn CallLog, client: &Client, id: &str, region: &str) -> Result<Option<DbCluster>, ActionError> {
+pub(super) async fn cluster(
+    log: &dyn CallLog,
+    client: &Client,
+    id: &str,
+    region: &str,
+) -> Result<Option<DbCluster>, ActionError> {
     let req = client.describe_db_clusters().db_cluster_identifier(id);
     or_none(read(log, at(id, region), req).await?.map(|out| out.db_clusters().first().cloned()))
 }

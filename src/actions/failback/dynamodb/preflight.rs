@@ -1,0 +1,43 @@
+//! Preflight of `dynamodb.failback` ([`crate::actions::failback::preflight`]): both tables
+//! exist, the primary table is one an import can rebuild (no local secondary indexes, not a
+//! global table), its configuration can be given to an import, and the recovery table has the
+//! point-in-time recovery an export needs. The same rules `read` applies, before the gate.
+
+use super::config::TableConfig;
+use super::reads;
+use crate::actions::failback::preflight::{Found, Target};
+use crate::aws::{ActionError, AwsEnvs, CallLog};
+use aws_sdk_dynamodb::Client;
+
+pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<Found, ActionError> {
+    let p = Client::new(&envs.config("primary", log).await?);
+    let r = Client::new(&envs.config("recovery", log).await?);
+    let mut found = Found::default();
+    let rec = reads::table(log, &r, t.recovery_region, t.recovery_id).await?;
+    let pri = reads::table(log, &p, t.primary_region, t.primary_id).await?;
+    let (Some(_), Some(pri)) = (rec, pri) else {
+        found.fail(
+            "exists",
+            format!(
+                "the table must exist on both sides: primary {} ({}), recovery {} ({})",
+                t.primary_id, t.primary_region, t.recovery_id, t.recovery_region
+            ),
+        );
+        return Ok(found);
+    };
+    found.pass("exists", "both sides' tables exist");
+    let settings = reads::settings(log, &p, t.primary_region, &pri).await?;
+    let config = TableConfig::of(&pri, settings);
+    found.check("importable", config.unsupported(), "an import can rebuild it (no local indexes, no replicas)");
+    let parameters = config.creation_parameters().err().map(|e| e.to_string());
+    found.check("import-parameters", parameters, "its keys, indexes, billing and encryption can be given to an import");
+    let pitr = reads::pitr_on(log, &r, t.recovery_region, t.recovery_id).await?;
+    let off = (!pitr).then(|| {
+        format!(
+            "the recovery table {} ({}) has point-in-time recovery off, and an export to S3 needs it: `aws dynamodb update-continuous-backups --region {} --table-name {} --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true`",
+            t.recovery_id, t.recovery_region, t.recovery_region, t.recovery_id
+        )
+    });
+    found.check("recovery-pitr", off, "the recovery table has point-in-time recovery (an export needs it)");
+    Ok(found)
+}

@@ -1,0 +1,84 @@
+//! Preflight of `ec2.failback` ([`crate::actions::failback::preflight`]): one live instance on
+//! each side, how an Auto Scaling group will be kept from replacing the stopped instance, an
+//! encrypted recovery volume that another account cannot copy without a key, and EBS snapshot
+//! copies already in flight against EC2's per-region quota.
+
+use super::reads::{ebs_devices, instance, state_of};
+use super::standby;
+use crate::actions::failback::preflight::{Found, Target};
+use crate::aws::{ActionError, AwsEnvs, CallLog, at, read};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::Filter;
+
+/// EC2 copies at most this many snapshots into one region at once (per account; EBS user guide,
+/// "Copy an Amazon EBS snapshot").
+const COPIES_IN_FLIGHT: usize = 20;
+
+pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<Found, ActionError> {
+    let p = Client::new(&envs.config("primary", log).await?);
+    let r = Client::new(&envs.config("recovery", log).await?);
+    let autoscaling = aws_sdk_autoscaling::Client::new(&envs.config("primary", log).await?);
+    let mut found = Found::default();
+    let (rec, pri) = match (
+        instance(log, &r, t.recovery_id, t.recovery_region).await,
+        instance(log, &p, t.primary_id, t.primary_region).await,
+    ) {
+        (Ok(rec), Ok(pri)) => (rec, pri),
+        (rec, pri) => {
+            let why: Vec<String> = [rec.err(), pri.err()].into_iter().flatten().map(|e| e.to_string()).collect();
+            found.fail("exists", why.join("; "));
+            return Ok(found);
+        }
+    };
+    found.pass("exists", "one live instance on each side");
+    match state_of(&pri).as_str() {
+        "running" | "stopped" => found.pass("state", format!("primary is {}", state_of(&pri))),
+        other => found.warn("state", format!("primary is {other}: the failback waits for it to stop")),
+    }
+    let id = pri.instance_id().unwrap_or_default();
+    match standby::membership(log, &autoscaling, id, t.primary_region).await? {
+        Some((group, state)) if state == "InService" => {
+            let sizes = standby::group_at_read(log, &autoscaling, &group, t.primary_region).await?;
+            let how = match sizes {
+                Some(g) if g.desired - 1 < g.min => {
+                    format!("group {group} is at its minimum ({}): its HealthCheck and ReplaceUnhealthy are suspended for the swap", g.min)
+                }
+                _ => format!("the instance goes to Standby in group {group} for the swap"),
+            };
+            found.pass("auto-scaling", how);
+        }
+        Some((group, state)) => found.warn(
+            "auto-scaling",
+            format!("the instance is {state} in group {group}: the failback leaves the group alone; make sure it will not replace a stopped instance"),
+        ),
+        None => found.pass("auto-scaling", "in no Auto Scaling group"),
+    }
+    let ids: Vec<String> = ebs_devices(&rec).into_iter().map(|(_, v)| v).collect();
+    let volumes =
+        read(log, at(t.recovery_id, t.recovery_region), r.describe_volumes().set_volume_ids(Some(ids))).await??;
+    let encrypted = volumes.volumes().iter().any(|v| v.encrypted() == Some(true));
+    if encrypted && t.share_with.is_some() && t.kms.is_none() {
+        found.warn(
+            "encrypted-copy-key",
+            "recovery's volumes are encrypted and recovery is another account: primary can copy the snapshots only with the recovery key shared with it, and they are re-encrypted with primary's default key unless the step gives `kms_key_id`",
+        );
+    } else {
+        found.pass("encrypted-copy-key", "the recovery snapshots can be copied");
+    }
+    let pending = Filter::builder().name("status").values("pending").build();
+    let mine = Filter::builder().name("owner-id").values(t.primary_account).build();
+    let req = p.describe_snapshots().filters(pending).filters(mine);
+    let busy = read(log, at(t.primary_id, t.primary_region), req).await??.snapshots().len();
+    if busy >= COPIES_IN_FLIGHT {
+        found.fail(
+            "snapshot-copies",
+            format!("{busy} snapshots are pending in {}, EC2's limit for copies is {COPIES_IN_FLIGHT}: the failback's copies would be refused; wait for them", t.primary_region),
+        );
+    } else {
+        found.pass(
+            "snapshot-copies",
+            format!("{busy} of at most {COPIES_IN_FLIGHT} snapshots pending in {}", t.primary_region),
+        );
+    }
+    Ok(found)
+}

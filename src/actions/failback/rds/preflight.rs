@@ -1,0 +1,153 @@
+//! Preflight of `rds.failback` and `aurora.failback` ([`crate::actions::failback::preflight`]):
+//! both sides exist, the copy can be made (an encrypted snapshot into another region needs a
+//! key there), what the restore will take from recovery (a newer engine version, grown storage),
+//! Aurora's global databases and member names, and snapshot copies already in flight against
+//! RDS's per-region quota.
+
+use super::aurora::cluster;
+use super::instance::instance;
+use super::snapshots::{Kind, check_copyable};
+use super::{storage, version};
+use crate::actions::failback::preflight::{Found, Target};
+use crate::aws::{ActionError, AwsEnvs, CallLog, at, read};
+use aws_sdk_rds::Client;
+
+/// RDS copies at most this many DB snapshots into one region at once (per account), and this
+/// many DB cluster snapshots (RDS user guide, "Copying a DB snapshot"; Aurora user guide).
+const COPIES_IN_FLIGHT: usize = 20;
+const CLUSTER_COPIES_IN_FLIGHT: usize = 5;
+
+async fn clients(envs: &AwsEnvs, log: &dyn CallLog) -> Result<(Client, Client), ActionError> {
+    Ok((Client::new(&envs.config("primary", log).await?), Client::new(&envs.config("recovery", log).await?)))
+}
+
+/// The failback's own recovery point comes after this: how many snapshots are still being made
+/// or copied in primary's region (`creating`, `copying`, `pending`).
+fn in_flight<'s>(statuses: impl Iterator<Item = Option<&'s str>>) -> usize {
+    statuses.filter(|s| matches!(s, Some("creating" | "copying" | "pending"))).count()
+}
+
+fn quota(found: &mut Found, rule: &str, busy: usize, limit: usize, what: &str, region: &str) {
+    if busy >= limit {
+        found.fail(
+            rule,
+            format!("{busy} {what} are being made or copied in {region}, RDS's limit is {limit}: the failback's copy would be refused; wait for them"),
+        );
+    } else {
+        found.pass(rule, format!("{busy} of at most {limit} {what} in flight in {region}"));
+    }
+}
+
+fn newer_version(found: &mut Found, primary: Option<&str>, recovery: Option<&str>) {
+    match version::for_restore(primary, recovery) {
+        Some(v) if Some(v.as_str()) != primary => found.warn(
+            "engine-version",
+            format!(
+                "recovery runs {v}, primary {}: the restore takes {v} (RDS restores no lower); check the application with it",
+                primary.unwrap_or("-")
+            ),
+        ),
+        _ => found.pass("engine-version", format!("restored at primary's {}", primary.unwrap_or("-"))),
+    }
+}
+
+/// An RDS instance.
+pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<Found, ActionError> {
+    let (p, r) = clients(envs, log).await?;
+    let mut found = Found::default();
+    let rec = instance(log, &r, t.recovery_id, t.recovery_region).await?;
+    let pri = instance(log, &p, t.primary_id, t.primary_region).await?;
+    let (Some(rec), Some(pri)) = (rec, pri) else {
+        found.fail("exists", missing("DB instance", t));
+        return Ok(found);
+    };
+    found.pass("exists", "both sides' instances exist");
+    let encrypted = rec.storage_encrypted().unwrap_or(false);
+    let copyable =
+        check_copyable(Kind::Instance, t.recovery_id, encrypted, (t.recovery_region, t.primary_region), t.kms);
+    found.check("encrypted-copy-key", copyable.err().map(|e| e.to_string()), "the recovery snapshot can be copied");
+    newer_version(&mut found, pri.engine_version(), rec.engine_version());
+    let s = storage::for_restore(
+        pri.engine().unwrap_or_default(),
+        pri.storage_type(),
+        pri.allocated_storage(),
+        pri.iops(),
+        pri.storage_throughput(),
+        rec.allocated_storage(),
+    );
+    if s.allocated > pri.allocated_storage() {
+        found.warn(
+            "storage",
+            format!(
+                "recovery grew to {} GiB (primary {} GiB): the restore takes {} GiB, and storage never shrinks",
+                rec.allocated_storage().unwrap_or_default(),
+                pri.allocated_storage().unwrap_or_default(),
+                s.allocated.unwrap_or_default()
+            ),
+        );
+    } else {
+        found.pass("storage", format!("restored with primary's {} GiB", pri.allocated_storage().unwrap_or_default()));
+    }
+    let req = p.describe_db_snapshots().snapshot_type("manual");
+    let snaps = read(log, at(t.primary_id, t.primary_region), req).await??;
+    let busy = in_flight(snaps.db_snapshots().iter().map(|s| s.status()));
+    quota(&mut found, "snapshot-copies", busy, COPIES_IN_FLIGHT, "DB snapshots", t.primary_region);
+    Ok(found)
+}
+
+/// An Aurora cluster.
+pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<Found, ActionError> {
+    let (p, r) = clients(envs, log).await?;
+    let mut found = Found::default();
+    let rec = cluster(log, &r, t.recovery_id, t.recovery_region).await?;
+    let pri = cluster(log, &p, t.primary_id, t.primary_region).await?;
+    let (Some(rec), Some(pri)) = (rec, pri) else {
+        found.fail("exists", missing("cluster", t));
+        return Ok(found);
+    };
+    found.pass("exists", "both sides' clusters exist");
+    let encrypted = rec.storage_encrypted().unwrap_or(false);
+    let copyable =
+        check_copyable(Kind::Cluster, t.recovery_id, encrypted, (t.recovery_region, t.primary_region), t.kms);
+    found.check("encrypted-copy-key", copyable.err().map(|e| e.to_string()), "the recovery snapshot can be copied");
+    newer_version(&mut found, pri.engine_version(), rec.engine_version());
+    // An identifier (AWS) or an ARN (moto): the identifier is its last part either way.
+    let global = pri.global_cluster_identifier().filter(|g| !g.is_empty()).map(|g| g.rsplit(':').next().unwrap_or(g));
+    let global = global.map(|g| {
+        format!(
+            "primary cluster {} is a member of global database {g}: a restore under its identifier is not; fail back through the global database (switchover) instead",
+            t.primary_id
+        )
+    });
+    found.check("global-cluster", global, "not in a global database");
+    let strays: Vec<&str> = pri
+        .db_cluster_members()
+        .iter()
+        .filter_map(|m| m.db_instance_identifier())
+        .filter(|m| !m.starts_with(t.primary_id))
+        .collect();
+    if strays.is_empty() {
+        found.pass("member-names", "every member's identifier starts with the cluster's");
+    } else {
+        found.warn(
+            "member-names",
+            format!(
+                "members {} do not start with {}: the generated permissions template (`pilotlight permissions`) does not let the role delete and recreate them",
+                strays.join(", "),
+                t.primary_id
+            ),
+        );
+    }
+    let req = p.describe_db_cluster_snapshots().snapshot_type("manual");
+    let snaps = read(log, at(t.primary_id, t.primary_region), req).await??;
+    let busy = in_flight(snaps.db_cluster_snapshots().iter().map(|s| s.status()));
+    quota(&mut found, "snapshot-copies", busy, CLUSTER_COPIES_IN_FLIGHT, "DB cluster snapshots", t.primary_region);
+    Ok(found)
+}
+
+fn missing(what: &str, t: &Target<'_>) -> String {
+    format!(
+        "the {what} must exist on both sides: primary {} ({}), recovery {} ({})",
+        t.primary_id, t.primary_region, t.recovery_id, t.recovery_region
+    )
+}

@@ -1,0 +1,82 @@
+//! `pilotlight preflight`: on a sound world every check passes (some warn) and nothing changes;
+//! on a world made to break the rules each broken rule fails, naming its resource and rule,
+//! before any mutating call (moto's request record), and the command exits non-zero.
+
+use super::support::{block_on, moto, pilotlight, postgres, recorded, run, sdk, seed, state_dir};
+use pilotlight::sandbox::moto_api;
+
+const RUNBOOK: &str = "runbooks/failback.yaml";
+
+/// `pilotlight preflight` of the bundled runbook against moto on `port`, recorded: its output
+/// and how many mutating calls it made.
+fn preflight(port: u16, url: &str) -> (std::process::Output, usize) {
+    moto_api::start_recording(port).unwrap();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["preflight", RUNBOOK, "--endpoint-url", url]);
+    let out = run(cmd);
+    moto_api::stop_recording(port).unwrap();
+    let mutating = recorded(port).iter().filter(|c| c.mutating()).count();
+    (out, mutating)
+}
+
+#[test]
+fn preflight_passes_on_the_hard_world_and_changes_nothing() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let mut cmd = pilotlight(state_dir().path());
+    cmd.args(["sandbox", "seed", "--variant", "hard", "--endpoint-url", &url]);
+    assert_eq!(run(cmd).status.code(), Some(0));
+    let (out, mutating) = preflight(moto.port, &url);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(mutating, 0, "preflight only reads");
+    for line in [
+        "pass  -                  primary            account: primary (us-east-1) is account 123456789012",
+        "WARN  failback-rds       orders_db          storage: recovery grew to 150 GiB (primary 100 GiB)",
+        "WARN  failback-aurora    inventory_cluster  engine-version: recovery runs 16.1, primary 15.4",
+        "pass  failback-ec2       app_server         auto-scaling: group app-server is at its minimum (1)",
+        "0 fail",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+}
+
+/// The demo world, broken three ways: recovery's orders-db is encrypted (a copy into primary's
+/// region needs a key, and the bundled runbook gives none), primary's inventory is in a global
+/// database, recovery's sessions table has point-in-time recovery off.
+#[test]
+fn preflight_fails_each_broken_rule_by_resource_and_rule_before_any_mutating_call() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    let recovery_rds = aws_sdk_rds::Client::new(&sdk(&url, "us-west-2"));
+    let delete = recovery_rds.delete_db_instance().db_instance_identifier("orders-db").skip_final_snapshot(true);
+    block_on(delete.send()).expect("DeleteDBInstance");
+    block_on(postgres(&recovery_rds, "orders-db").storage_encrypted(true).send()).expect("CreateDBInstance");
+    let primary_rds = aws_sdk_rds::Client::new(&sdk(&url, "us-east-1"));
+    let out = block_on(primary_rds.describe_db_clusters().db_cluster_identifier("inventory").send()).unwrap();
+    let arn = out.db_clusters()[0].db_cluster_arn().unwrap().to_string();
+    let global = primary_rds.create_global_cluster().global_cluster_identifier("inventory-global");
+    block_on(global.source_db_cluster_identifier(arn).send()).expect("CreateGlobalCluster");
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-west-2"));
+    let off = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(false)
+        .build()
+        .unwrap();
+    block_on(ddb.update_continuous_backups().table_name("sessions").point_in_time_recovery_specification(off).send())
+        .expect("UpdateContinuousBackups");
+
+    let (out, mutating) = preflight(moto.port, &url);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(mutating, 0, "preflight only reads");
+    for line in [
+        "FAIL  failback-rds       orders_db          encrypted-copy-key: recovery DB instance orders-db (us-west-2) is encrypted",
+        "FAIL  failback-aurora    inventory_cluster  global-cluster: primary cluster inventory is a member of global database inventory-global",
+        "FAIL  failback-dynamodb  sessions_table     recovery-pitr: the recovery table sessions (us-west-2) has point-in-time recovery off",
+        "3 fail",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+}
