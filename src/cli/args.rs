@@ -63,6 +63,9 @@ point-in-time recovery; snapshot copies in flight against the per-region quotas 
 the account guard. Each check says pass, WARN or FAIL and why. Exits 1 when any check fails.")]
     Preflight {
         runbook: PathBuf,
+        /// text for people (one line per check), json (the findings, for scripts)
+        #[arg(long, value_enum, default_value_t = PreflightFormat::Text)]
+        format: PreflightFormat,
         #[command(flatten)]
         vars: Vars,
         #[command(flatten)]
@@ -136,6 +139,13 @@ for both sides in one account.")]
         #[command(flatten)]
         mode: Mode,
     },
+}
+
+/// How `preflight` writes its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreflightFormat {
+    Text,
+    Json,
 }
 
 /// How `report` writes the report.

@@ -18,7 +18,9 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Run(args) => run(args, state_dir).await,
         Command::Resume { run_id, vars, mode, connect } => resume(&run_id, &vars, mode, &connect, state_dir).await,
         Command::Status { runbook, vars, connect } => status(&runbook, &vars, &connect, state_dir).await,
-        Command::Preflight { runbook, vars, connect } => preflight(&runbook, &vars, &connect, state_dir).await,
+        Command::Preflight { runbook, format, vars, connect } => {
+            preflight(&runbook, format, &vars, &connect, state_dir).await
+        }
         Command::Runs => runs(state_dir),
         Command::Abandon { run_id, reason } => abandon(&run_id, &reason, state_dir),
         Command::Report { run_id, format } => report(&run_id, format, state_dir),
@@ -331,7 +333,13 @@ async fn status(path: &Path, vars: &Vars, connect: &Connect, state_dir: &Path) -
     if failed { FAILED } else { OK }
 }
 
-async fn preflight(path: &Path, vars: &Vars, connect: &Connect, state_dir: &Path) -> u8 {
+async fn preflight(
+    path: &Path,
+    format: super::args::PreflightFormat,
+    vars: &Vars,
+    connect: &Connect,
+    state_dir: &Path,
+) -> u8 {
     use crate::{actions::failback::preflight::Verdict, preflight};
     let (loaded, resolved) = match load_with_inputs(path, vars, Purpose::Run) {
         Ok(v) => v,
@@ -350,6 +358,11 @@ async fn preflight(path: &Path, vars: &Vars, connect: &Connect, state_dir: &Path
     };
     let envs = crate::aws::AwsEnvs::new(envs, connect);
     let findings = preflight::preflight(&loaded, &resolved, &envs, &crate::aws::NoLog).await;
+    let code = if preflight::failed(&findings) { FAILED } else { OK };
+    if format == super::args::PreflightFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&findings).unwrap_or_default());
+        return code;
+    }
     for f in &findings {
         println!("{:<5} {:<18} {:<18} {}: {}", f.verdict.word(), f.step, f.resource, f.rule, f.why);
     }
@@ -361,7 +374,7 @@ async fn preflight(path: &Path, vars: &Vars, connect: &Connect, state_dir: &Path
         count(Verdict::Warn),
         count(Verdict::Fail)
     );
-    if preflight::failed(&findings) { FAILED } else { OK }
+    code
 }
 
 fn runs(state_dir: &Path) -> u8 {

@@ -40,6 +40,15 @@ fn preflight_passes_on_the_hard_world_and_changes_nothing() {
     ] {
         assert!(stdout.contains(line), "{line}\n{stdout}");
     }
+    // The same findings for scripts.
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["preflight", RUNBOOK, "--format", "json", "--endpoint-url", &url]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON findings");
+    let storage = findings.iter().find(|f| f["resource"] == "orders_db" && f["rule"] == "storage").unwrap();
+    assert_eq!((storage["step"].as_str(), storage["verdict"].as_str()), (Some("failback-rds"), Some("warn")));
 }
 
 /// The demo world, broken three ways: recovery's orders-db is encrypted (a copy into primary's
