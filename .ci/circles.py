@@ -69,7 +69,8 @@ for v in g:
     if v not in idx: sc(v)
 # The same at the level of the crate's top modules (engine, actions, aws, runbook, journal, ...):
 # a lower layer never names a higher one.
-top = lambda p: p.split('/')[0] if '/' in p else None
+# A single-file top module (`preflight.rs`) is a top module too; lib.rs and main.rs are not.
+top = lambda p: p.split('/')[0] if '/' in p else (None if p in ('lib.rs', 'main.rs') else p[:-3])
 tg = {}
 for a, es in edges.items():
     for b in es:

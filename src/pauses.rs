@@ -35,8 +35,8 @@ impl Default for Pauses {
         Pauses {
             unanswered: Duration::from_secs(2),
             retry: Duration::from_millis(500),
-            first_poll: crate::aws::wait::FIRST_DELAY,
-            max_poll: crate::aws::wait::MAX_DELAY,
+            first_poll: Duration::from_millis(200),
+            max_poll: Duration::from_secs(15),
             not_found_grace: Duration::from_secs(300),
             throttled_read: Duration::from_secs(1),
         }

@@ -5,13 +5,9 @@ use super::ActionError;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-/// First delay between polls.
-pub const FIRST_DELAY: Duration = Duration::from_millis(200);
-/// Longest delay between polls.
-pub const MAX_DELAY: Duration = Duration::from_secs(15);
-
 /// Polls `check` until it returns `Some`, an error, or `timeout` passes, `first` apart at first,
-/// doubling up to `max` (the run's pauses: [`FIRST_DELAY`] and [`MAX_DELAY`] unless scaled).
+/// doubling up to `max` (the run's pauses: [`crate::pauses::Pauses`]'s `first_poll` and
+/// `max_poll`).
 pub async fn until<T, F, Fut>(first: Duration, max: Duration, timeout: Duration, mut check: F) -> Result<T, ActionError>
 where
     F: FnMut() -> Fut,

@@ -357,16 +357,17 @@ async fn preflight(
         }
     };
     let envs = crate::aws::AwsEnvs::new(envs, connect);
-    let findings = preflight::preflight(&loaded, &resolved, &envs, &crate::aws::NoLog).await;
-    let code = if preflight::failed(&findings) { FAILED } else { OK };
+    let findings = super::preflight_cmd::whole_runbook(&loaded, &resolved, &envs, &crate::aws::NoLog).await;
+    let code = if preflight::failed(findings.iter().map(|f| &f.check)) { FAILED } else { OK };
     if format == super::args::PreflightFormat::Json {
         println!("{}", serde_json::to_string_pretty(&findings).unwrap_or_default());
         return code;
     }
     for f in &findings {
-        println!("{:<5} {:<18} {:<18} {}: {}", f.verdict.word(), f.step, f.resource, f.rule, f.why);
+        let c = &f.check;
+        println!("{:<5} {:<18} {:<18} {}: {}", c.verdict.word(), f.step, c.resource, c.rule, c.why);
     }
-    let count = |v| findings.iter().filter(|f| f.verdict == v).count();
+    let count = |v| findings.iter().filter(|f| f.check.verdict == v).count();
     println!(
         "{} checks: {} pass, {} warn, {} fail",
         findings.len(),

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod commands;
 pub mod front;
+pub mod preflight_cmd;
 pub mod print;
 pub mod prompt;
 pub mod sandbox_cmd;

@@ -1,6 +1,6 @@
 //! One line per journal entry, for headless runs and logs a person reads.
 
-use crate::journal::{CallOutcome, Entry, Event, StepStatus, SubPhase};
+use crate::journal::{CallOutcome, Entry, Event, StepStatus, SubPhase, Verdict};
 
 /// The line for an entry, or `None` for entries too chatty to print (successful reads).
 pub fn line(entry: &Entry) -> Option<String> {
@@ -36,6 +36,25 @@ pub fn line(entry: &Entry) -> Option<String> {
             if *auto { "--auto-approve" } else { user },
             reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
         ),
+        Event::PreflightChecked { step, checks } => {
+            // Passes are counted; what warns or fails is said, one line each.
+            let mut lines = vec![format!(
+                "{step}: preflight: {} checks, {} warn, {} fail",
+                checks.len(),
+                checks.iter().filter(|c| c.verdict == Verdict::Warn).count(),
+                checks.iter().filter(|c| c.verdict == Verdict::Fail).count()
+            )];
+            for c in checks.iter().filter(|c| c.verdict != Verdict::Pass) {
+                lines.push(format!(
+                    "{time}  {step}: preflight {} {} {}: {}",
+                    c.verdict.word(),
+                    c.resource,
+                    c.rule,
+                    c.why
+                ));
+            }
+            lines.join("\n")
+        }
         Event::ActionStarted { step, action, attempt, .. } => format!("{step}: {action} attempt {attempt}"),
         Event::AwsCall { outcome: CallOutcome::Ok | CallOutcome::NotFound, mutating: false, .. } => return None,
         Event::AwsCall { step, service, operation, target, region, outcome, message, .. } => format!(

@@ -1,6 +1,7 @@
 //! The driver: takes the runbook's steps in order, each behind its gate. A run of consecutive
 //! steps with the same `group` goes together behind the first one's gate; a lone step is a group
-//! of one, so both go through the same code: prepare → gate → manual steps → actions → failures.
+//! of one, so both go through the same code: prepare → preflight (failback steps, before their
+//! first attempt) → gate → manual steps → actions → failures.
 //!
 //! A group's actions run side by side without the operator (retries are automatic), at most
 //! `max_parallel` at once; one failing does not cut the others off: each reaches its own end.
@@ -11,6 +12,7 @@
 //! dropped, and the journal says where it was.)
 
 use super::action_run::{AfterFailure, StepEnd};
+use super::preflight_gate::PreflightEnd;
 use super::{EngineError, FailureAnswer, FailureRequest, Operator, Run, plan};
 use crate::journal::{FailureOutcome, GateOutcome, RunStatus, StepStatus};
 use crate::runbook::{Gate, OnFailure, Step};
@@ -78,6 +80,21 @@ impl Run {
             return Ok(None);
         }
         let lead = &members[0];
+        if !self.step_state(&lead.id).gate_passed {
+            let mut cleared = Vec::new();
+            for step in ready {
+                match self.preflight(operator, step).await? {
+                    PreflightEnd::Clear => cleared.push(step),
+                    PreflightEnd::Skipped => {}
+                    PreflightEnd::Failed => return Ok(Some(RunStatus::Failed)),
+                    PreflightEnd::Aborted => return Ok(Some(RunStatus::Aborted)),
+                }
+            }
+            ready = cleared;
+            if ready.is_empty() {
+                return Ok(None);
+            }
+        }
         if !self.step_state(&lead.id).gate_passed && lead.gate != Gate::None {
             match self.pass_gate(operator, lead, index, total).await? {
                 GateOutcome::Approved => {}

@@ -10,6 +10,7 @@ mod guard;
 pub mod operator;
 pub mod plan;
 pub mod poller;
+mod preflight_gate;
 pub mod recorder;
 pub mod resource_table;
 pub mod run_view;

@@ -106,6 +106,7 @@ impl Secrets {
                 checked.iter_mut().for_each(|c| self.redact_str(c));
             }
             Event::ActionStarted { params, .. } => self.redact_value(params),
+            Event::PreflightChecked { checks, .. } => checks.iter_mut().for_each(|c| self.redact_str(&mut c.why)),
             Event::AwsCall { target, message, .. } => {
                 self.redact_str(target);
                 self.redact_opt(message);

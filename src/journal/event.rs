@@ -9,6 +9,35 @@ use serde_json::Value;
 
 pub use super::sub_id::SubId;
 
+/// A preflight check's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Verdict {
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+        }
+    }
+}
+
+/// One check of one resource before a failback step's gate (`crate::preflight`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightCheck {
+    pub resource: String,
+    /// The rule, short (`encrypted-copy-key`, `global-cluster`, ...).
+    pub rule: String,
+    pub verdict: Verdict,
+    pub why: String,
+}
+
 /// A step's place in the state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -252,6 +281,12 @@ pub enum Event {
         #[serde(default)]
         auto: bool,
     },
+    /// A failback step's resources checked before its gate (reads only); any `fail` holds the
+    /// step back until the operator decides.
+    PreflightChecked {
+        step: String,
+        checks: Vec<PreflightCheck>,
+    },
     ActionStarted {
         step: String,
         action: String,
@@ -317,6 +352,7 @@ impl Event {
         match self {
             Event::StepStatus { step, .. }
             | Event::GateDecided { step, .. }
+            | Event::PreflightChecked { step, .. }
             | Event::ActionStarted { step, .. }
             | Event::AwsCall { step, .. }
             | Event::SubStep { step, .. }

@@ -89,3 +89,55 @@ fn preflight_fails_each_broken_rule_by_resource_and_rule_before_any_mutating_cal
         assert!(stdout.contains(line), "{line}\n{stdout}");
     }
 }
+
+/// In a run, a failback step's resources are checked before its gate and the checks journaled;
+/// a failed check holds the step back before anything is sent (under --auto-approve the run
+/// fails there, and says what to mend). Recovery's table has point-in-time recovery off.
+#[test]
+fn a_run_checks_a_failback_step_before_its_gate_and_a_failed_check_sends_nothing() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    seed(&url);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-west-2"));
+    let off = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(false)
+        .build()
+        .unwrap();
+    block_on(ddb.update_continuous_backups().table_name("sessions").point_in_time_recovery_specification(off).send())
+        .expect("UpdateContinuousBackups");
+    moto_api::start_recording(moto.port).unwrap();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/dynamodb-failback.yaml", "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("preflight FAIL sessions_table recovery-pitr: the recovery table sessions"), "{stdout}");
+    assert!(stdout.contains("preflight failed; nothing was changed"), "{stdout}");
+    assert!(!stdout.contains("gate approved"), "held back before its gate:\n{stdout}");
+    let mutating: Vec<String> = recorded(moto.port).into_iter().filter(|c| c.mutating()).map(|c| c.operation).collect();
+    assert!(mutating.is_empty(), "nothing was sent: {mutating:?}");
+    let (_, dir) = super::support::only_run(state.path());
+    let checked = super::support::journal(&dir)
+        .into_iter()
+        .find_map(|e| match e.event {
+            pilotlight::journal::Event::PreflightChecked { checks, .. } => Some(checks),
+            _ => None,
+        })
+        .expect("the checks are journaled");
+    assert!(checked.iter().any(|c| c.rule == "recovery-pitr" && c.verdict == pilotlight::journal::Verdict::Fail));
+
+    // Mended, the same run is resumed: checked again, it passes and fails back.
+    let on = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(true)
+        .build()
+        .unwrap();
+    block_on(ddb.update_continuous_backups().table_name("sessions").point_in_time_recovery_specification(on).send())
+        .expect("UpdateContinuousBackups");
+    let (id, _) = super::support::only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

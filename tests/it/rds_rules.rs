@@ -305,10 +305,10 @@ fn rds_failback_of_an_encrypted_recovery_asks_for_a_key_before_anything_changes(
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
-/// Defect 6 of the AWS-rules issue, outside waits: AWS throttles the failback's first reads of
-/// the instances (DescribeDBInstances) five times in a row, past the SDK's three attempts. The
-/// reads are sent again after a pause and the failback goes through in one attempt; before the
-/// fix the step failed on its first read.
+/// Defect 6 of the AWS-rules issue, outside waits: AWS throttles the failback's first look for
+/// its own snapshot (DescribeDBSnapshots by the name it gives, before taking it) five times in a
+/// row, past the SDK's three attempts. The read is sent again after a pause and the failback goes
+/// through in one attempt; before the fix the step failed on that read.
 #[test]
 fn rds_failback_waits_out_throttled_reads_outside_waits() {
     let moto = moto();
@@ -316,11 +316,14 @@ fn rds_failback_waits_out_throttled_reads_outside_waits() {
     for region in ["us-east-1", "us-west-2"] {
         block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").send()).expect("CreateDBInstance");
     }
-    let throttled = ThrottleRule { needle: "Action=DescribeDBInstances", times: 5, fault: Fault::Throttle };
+    let throttled = ThrottleRule { needle: "&DBSnapshotIdentifier=pl-", times: 5, fault: Fault::Throttle };
     let proxy = FaultProxy::with_aws_rules(moto.port, vec![throttled]);
     let out = failback(&proxy);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("DescribeDBInstances orders-db (us-west-2) error: Throttling"), "throttled:\n{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.contains("rds DescribeDBSnapshots pl-") && l.contains("error: Throttling")),
+        "throttled:\n{stdout}"
+    );
     assert!(stdout.contains("rds.failback attempt 1") && !stdout.contains("attempt 2"), "{stdout}");
 }

@@ -10,35 +10,14 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A check's result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Pass,
-    Warn,
-    Fail,
-}
+pub use crate::journal::{PreflightCheck, Verdict};
 
-impl Verdict {
-    pub fn word(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Warn => "WARN",
-            Verdict::Fail => "FAIL",
-        }
-    }
-}
-
-/// One check of one resource.
+/// One check of one resource, with the failback step that names it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// The failback step that names the resource.
     pub step: String,
-    pub resource: String,
-    /// The rule, short (`encrypted-copy-key`, `global-cluster`, ...).
-    pub rule: String,
-    pub verdict: Verdict,
-    pub why: String,
+    #[serde(flatten)]
+    pub check: PreflightCheck,
 }
 
 /// What a resource's checks are given.

@@ -1,6 +1,6 @@
 //! What the journal says about one step and its sub-steps.
 
-use crate::journal::event::{Entry, Event, FailureOutcome, GateOutcome, StepStatus, SubPhase};
+use crate::journal::event::{Entry, Event, FailureOutcome, GateOutcome, PreflightCheck, StepStatus, SubPhase};
 use crate::journal::sub_id::SubId;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,8 @@ pub struct StepState {
     pub gates: Vec<GateRecord>,
     pub decisions: Vec<DecisionRecord>,
     pub last_decided: Option<Decided>,
+    /// The latest preflight of the step's resources (failback steps, before their gate).
+    pub preflight: Option<(String, Vec<PreflightCheck>)>,
 }
 
 impl Default for StepState {
@@ -101,6 +103,7 @@ impl Default for StepState {
             gates: Vec::new(),
             decisions: Vec::new(),
             last_decided: None,
+            preflight: None,
         }
     }
 }
@@ -214,6 +217,10 @@ impl StepState {
                 self.last_error = error.clone();
             }
             Event::SubStep { name, attempt, phase, data, .. } => self.apply_substep(name, *attempt, *phase, data, ts),
+            Event::PreflightChecked { checks, .. } => {
+                self.opened_at.get_or_insert_with(|| ts.clone());
+                self.preflight = Some((ts.clone(), checks.clone()));
+            }
             Event::FailureDecided { outcome, user, reason, .. } => {
                 self.failures_since_decision = 0;
                 self.decisions.push(DecisionRecord {
