@@ -220,6 +220,36 @@ fn gate_confirm_waiting() {
     assert_eq!(answer.try_recv().unwrap(), GateAnswer::Skip { reason: "stack installed by hand".into() });
 }
 
+/// The checks before a gate are where the operator decides: a count, then what warns or fails.
+#[test]
+fn gate_waiting_with_its_preflight() {
+    use crate::journal::{PreflightCheck, Verdict};
+    let mut app = app();
+    let mut feed = Feed(0);
+    started(&mut app, &mut feed);
+    let check = |resource: &str, rule: &str, verdict, why: &str| PreflightCheck {
+        resource: resource.into(),
+        rule: rule.into(),
+        verdict,
+        why: why.into(),
+    };
+    let checks = vec![
+        check("primary", "account", Verdict::Pass, "primary (us-east-1) is account 123456789012"),
+        check("orders_db", "exists", Verdict::Pass, "both sides' instances exist"),
+        check(
+            "orders_db",
+            "storage",
+            Verdict::Warn,
+            "recovery grew to 150 GiB (primary 100 GiB): the restore takes 150 GiB, and storage never shrinks",
+        ),
+    ];
+    app.on_msg(Msg::Entry(feed.entry(Event::PreflightChecked { step: "flip".into(), checks })));
+    let _answer = ask_gate(&mut app, &mut feed, 2);
+    let shown = screen(&app, 140, 34);
+    assert!(shown.contains("Preflight 3 checks, 1 warn, 0 fail"), "{shown}");
+    insta::assert_snapshot!(shown);
+}
+
 #[test]
 fn gate_type_to_confirm_half_typed() {
     let mut app = app();

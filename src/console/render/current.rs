@@ -5,7 +5,7 @@ use super::markdown;
 use super::text::{clock, cut, time_of_day};
 use crate::console::app::{App, Pane};
 use crate::engine::run_view::{RunView, StepView};
-use crate::journal::CallOutcome;
+use crate::journal::{CallOutcome, Verdict};
 use crate::runbook::Gate;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -73,6 +73,7 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
         out.extend(markdown::lines(&step.instructions, t));
     }
     out.push(Line::raw(""));
+    out.extend(preflight_lines(app, step));
     out.push(gate_line(app, &step.gate));
     match &step.action {
         Some(action) => {
@@ -140,6 +141,36 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
             }
             out.push(Line::from(spans));
         }
+    }
+    out
+}
+
+/// The step's preflight before its gate: a count, then each check that warns or fails.
+fn preflight_lines(app: &App, step: &StepView) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    if step.preflight.is_empty() {
+        return Vec::new();
+    }
+    let count = |v| step.preflight.iter().filter(|c| c.verdict == v).count();
+    let (warn, fail) = (count(Verdict::Warn), count(Verdict::Fail));
+    let style = if fail > 0 {
+        t.bad()
+    } else if warn > 0 {
+        t.warn()
+    } else {
+        t.ok()
+    };
+    let mut out = vec![Line::from(vec![
+        Span::styled("Preflight ", t.title()),
+        Span::styled(format!("{} checks, {warn} warn, {fail} fail", step.preflight.len()), style),
+    ])];
+    for c in step.preflight.iter().filter(|c| c.verdict != Verdict::Pass) {
+        let style = if c.verdict == Verdict::Fail { t.bad() } else { t.warn() };
+        out.extend(super::text_lines(
+            &format!("{} {} {}: {}", c.verdict.word(), c.resource, c.rule, c.why),
+            style,
+            "  ",
+        ));
     }
     out
 }

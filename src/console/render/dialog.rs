@@ -28,6 +28,20 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
                     Span::styled(a.to_string(), t.warn()),
                     Span::styled(" (parameters in the step pane)", t.dim()),
                 ]));
+                // The checks before this gate, counted; each warning in the step pane behind.
+                let checks = app.view.steps.iter().find(|s| s.id == ask.step).map(|s| &s.preflight);
+                if let Some(checks) = checks.filter(|c| !c.is_empty()) {
+                    let count = |v| checks.iter().filter(|c| c.verdict == v).count();
+                    let warn = count(crate::journal::Verdict::Warn);
+                    lines.push(Line::from(vec![
+                        Span::styled("Preflight: ", t.title()),
+                        Span::styled(
+                            format!("{} checks, {warn} warn", checks.len()),
+                            if warn > 0 { t.warn() } else { t.ok() },
+                        ),
+                        Span::styled(" (each in the step pane)", t.dim()),
+                    ]));
+                }
                 lines.push(Line::raw(""));
             }
             match &ask.gate {

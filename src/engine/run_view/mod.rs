@@ -110,6 +110,8 @@ pub struct StepView {
     pub decision: Option<String>,
     /// Notes and command output from the action.
     pub log: Vec<String>,
+    /// The checks of the step's resources before its gate (failback steps), latest.
+    pub preflight: Vec<crate::journal::PreflightCheck>,
 }
 
 impl StepView {
@@ -195,6 +197,7 @@ impl RunView {
                     last_error: None,
                     decision: None,
                     log: Vec::new(),
+                    preflight: Vec::new(),
                 })
                 .collect(),
             state: RunState::default(),
@@ -346,6 +349,7 @@ impl RunView {
         view.outputs = st.outputs.clone();
         view.reason = st.reason.clone();
         view.last_error = st.last_error.clone();
+        view.preflight = st.preflight.as_ref().map(|(_, checks)| checks.clone()).unwrap_or_default();
         view.decision = match st.last_decided {
             Some(_) if st.latest_gate().is_some_and(|g| g.auto) => Some("auto-approved".into()),
             Some(_) => st
