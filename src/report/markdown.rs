@@ -3,7 +3,7 @@
 
 use super::model::*;
 use super::time::human;
-use crate::journal::{RunStatus, StepStatus, SubPhase};
+use crate::journal::{RunStatus, StepStatus, SubPhase, Verdict as PreflightVerdict};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -205,6 +205,7 @@ fn timeline(out: &mut String, steps: &[StepReport], day: &str) {
     }
     for s in steps {
         let worth = !s.gates.is_empty()
+            || s.preflight.is_some()
             || !s.decisions.is_empty()
             || !s.substeps.is_empty()
             || s.reason.is_some()
@@ -215,6 +216,16 @@ fn timeline(out: &mut String, steps: &[StepReport], day: &str) {
         let title = s.title.as_deref().map(|t| format!(": {}", one_line(t))).unwrap_or_default();
         let _ = writeln!(out, "\n### {}{title}\n", code(&s.id));
         let before = out.len();
+        if let Some(p) = &s.preflight {
+            let count = |v| p.checks.iter().filter(|c| c.verdict == v).count();
+            let (warn, fail) = (count(PreflightVerdict::Warn), count(PreflightVerdict::Fail));
+            let _ =
+                writeln!(out, "- Preflight at {}: {} checks, {warn} warn, {fail} fail", at(&p.at, day), p.checks.len());
+            for c in p.checks.iter().filter(|c| c.verdict != PreflightVerdict::Pass) {
+                let _ =
+                    writeln!(out, "  - {} {} {}: {}", c.verdict.word(), code(&c.resource), c.rule, one_line(&c.why));
+            }
+        }
         for g in &s.gates {
             let by = if g.auto { format!("{} (`--auto-approve`)", g.user) } else { g.user.clone() };
             let mut line = format!("- Gate {} by {by} at {}", word(g.outcome), at(&g.at, day));

@@ -88,6 +88,16 @@ pub struct StepReport {
     pub substeps: Vec<SubStepReport>,
     /// Every journaled AWS call of the step.
     pub calls: CallCount,
+    /// The latest checks of the step's resources before its gate (failback steps), with when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<PreflightReport>,
+}
+
+/// A step's preflight: when, and every check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreflightReport {
+    pub at: String,
+    pub checks: Vec<crate::journal::PreflightCheck>,
 }
 
 /// One sub-step of an action (`app_server/stop-primary`, `upsert`, ...).

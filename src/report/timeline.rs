@@ -1,7 +1,7 @@
 //! The timeline: each step and sub-step with its times, attempts, waits and the operators'
 //! answers, as the journal's state holds them.
 
-use super::model::{CallCount, StepReport, SubStepReport};
+use super::model::{CallCount, PreflightReport, StepReport, SubStepReport};
 use super::time::elapsed;
 use crate::journal::{CallRecord, RunState, StepStatus};
 use crate::runbook::Runbook;
@@ -55,6 +55,10 @@ pub fn steps(state: &RunState, runbook: Option<&Runbook>) -> Vec<StepReport> {
                 decisions: s.decisions.clone(),
                 substeps,
                 calls: calls_of(None),
+                preflight: s
+                    .preflight
+                    .as_ref()
+                    .map(|(at, checks)| PreflightReport { at: at.clone(), checks: checks.clone() }),
                 id: id.to_string(),
             }
         })

@@ -140,4 +140,16 @@ fn a_run_checks_a_failback_step_before_its_gate_and_a_failed_check_sends_nothing
     cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &url]);
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // The report says what was checked before the gate (the latest checks of the step).
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["report", &id]);
+    let report = String::from_utf8_lossy(&run(cmd).stdout).into_owned();
+    assert!(report.contains("- Preflight at "), "{report}");
+    assert!(report.contains(" checks, 0 warn, 0 fail"), "{report}");
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["report", &id, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&run(cmd).stdout).unwrap();
+    let step = json["steps"].as_array().unwrap().iter().find(|s| s["preflight"].is_object()).expect("a preflight");
+    assert!(step["preflight"]["checks"].as_array().unwrap().iter().any(|c| c["rule"] == "recovery-pitr"));
 }
