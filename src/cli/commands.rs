@@ -18,8 +18,10 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Run(args) => run(args, state_dir).await,
         Command::Resume { run_id, vars, mode, connect } => resume(&run_id, &vars, mode, &connect, state_dir).await,
         Command::Status { runbook, vars, connect } => status(&runbook, &vars, &connect, state_dir).await,
+        // Boxed: the checks' futures nest deep enough that the dispatch future's layout
+        // overflowed rustc's query depth (in a non-incremental build, as CI's).
         Command::Preflight { runbook, format, vars, connect } => {
-            preflight(&runbook, format, &vars, &connect, state_dir).await
+            Box::pin(preflight(&runbook, format, &vars, &connect, state_dir)).await
         }
         Command::Runs => runs(state_dir),
         Command::Abandon { run_id, reason } => abandon(&run_id, &reason, state_dir),

@@ -37,9 +37,16 @@ impl Run {
                 plan::render_with(step, &plan::lookup(&self.inputs, &outputs)).unwrap_or(Value::Null)
             };
             let runbook = &self.loaded.runbook;
-            let checks =
-                crate::preflight::for_step(runbook, step.action.as_deref(), &params, &self.envs, &crate::aws::NoLog)
-                    .await;
+            // Boxed: nested in the drive's future, the checks' futures overflowed rustc's query
+            // depth computing its layout (in a non-incremental build).
+            let checks = Box::pin(crate::preflight::for_step(
+                runbook,
+                step.action.as_deref(),
+                &params,
+                &self.envs,
+                &crate::aws::NoLog,
+            ))
+            .await;
             let failed: Vec<String> = checks
                 .iter()
                 .filter(|c| c.verdict == Verdict::Fail)
