@@ -327,3 +327,59 @@ fn rds_failback_waits_out_throttled_reads_outside_waits() {
     );
     assert!(stdout.contains("rds.failback attempt 1") && !stdout.contains("attempt 2"), "{stdout}");
 }
+
+/// Issue 14, a way back: the restore fails after the original was renamed away (here AWS
+/// throttles every RestoreDBInstanceFromDBSnapshot past the SDK's retries). The failback renames
+/// the original back under its identifier, deletion protection as it was, and fails saying so;
+/// before, `orders-db` was left with no instance. With the cause gone, a resume of the same run
+/// keeps and restores again, and fails back. Checked with describe calls (the instance's create
+/// time says which instance holds the identifier; moto's resource ids repeat).
+#[test]
+fn rds_failback_puts_the_original_back_when_the_restore_fails_and_a_resume_fails_back() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let primary = Client::new(&sdk(&url, "us-east-1"));
+    block_on(postgres(&primary, "orders-db").send()).expect("CreateDBInstance");
+    block_on(postgres(&Client::new(&sdk(&url, "us-west-2")), "orders-db").send()).expect("CreateDBInstance");
+    let instances = || {
+        let out = block_on(primary.describe_db_instances().send()).unwrap();
+        let mut all: Vec<(String, String, bool)> = out
+            .db_instances()
+            .iter()
+            .map(|d| {
+                let id = d.db_instance_identifier().unwrap_or_default().to_string();
+                let created = d.instance_create_time().map(|t| t.to_string()).unwrap_or_default();
+                (id, created, d.deletion_protection().unwrap_or(false))
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let before = instances();
+    assert_eq!(before.len(), 1);
+
+    let refused =
+        ThrottleRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: Fault::Throttle };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused]);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("the original was renamed back to orders-db"), "{stdout}");
+    assert_eq!(instances(), before, "the original holds its identifier again, as it was; nothing else is left");
+
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let (id, _) = super::support::only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let after = instances();
+    let kept = after.iter().find(|(i, _, _)| i.contains("-pre-failback-")).expect("the original kept");
+    assert_eq!(kept.1, before[0].1, "the kept one is the original");
+    let restored = after.iter().find(|(i, _, _)| i == "orders-db").expect("restored");
+    assert_ne!(restored.1, before[0].1, "orders-db is the restored instance now");
+}

@@ -142,7 +142,21 @@ impl One<'_, '_> {
         };
         let (snap, copy) = point.take().await?;
         self.keeper(&l).keep().await?;
-        self.restore(&l, &copy).await?;
+        match self.restore(&l, &copy).await {
+            Ok(()) => {}
+            // The call may have landed, or the journal cannot be written: the next attempt
+            // looks first (a restore it finds is this run's and goes on).
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
+            Err(e) => {
+                let id = &l.primary_id;
+                cx.log.note(format!("{id}: the restore failed ({e}); putting the original back under {id}"))?;
+                self.keeper(&l).put_back(l.config.deletion_protection, &["restore", "wait-restored"]).await?;
+                return Err(ActionError::Failed(format!(
+                    "the restore of {id} failed ({e}); the original was renamed back to {id} (deletion protection as \
+                     it was), so primary is as before and nothing was lost; mend the cause and retry"
+                )));
+            }
+        }
         let (reapplied, remaining) = self.reapply(&l).await?;
         Ok(self.outputs(&l, &snap, &copy, (&reapplied, &remaining), point.retained(&snap, &copy)))
     }

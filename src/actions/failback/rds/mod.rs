@@ -11,6 +11,7 @@ pub mod instance;
 pub mod instance_config;
 pub mod keep;
 pub mod preflight;
+mod put_back;
 pub mod snapshots;
 pub mod storage;
 pub mod version;

@@ -1,0 +1,113 @@
+//! The way back after the point of no return: when the restore under the original identifier
+//! fails, the original (kept under `<id>-pre-failback-<run>`) takes its identifier back, so
+//! primary is as it was. A partial restore that holds the identifier (this run's, tagged
+//! `restored`) is first set aside under `<id>-failed-<run>`, kept, never deleted.
+//!
+//! Sub-steps, each resumable like every other: `rollback-set-aside`, `rollback-wait-set-aside`,
+//! `rollback-rename-back`, `rollback-wait-renamed-back`. Then the keep, restore and rollback
+//! sub-steps are marked undone, so a retry (once the cause is mended) keeps and restores again.
+
+use super::keep::{Keep, describe};
+use super::snapshots::Kind;
+use super::{is_ours, tags, wait_status};
+use crate::actions::failback::short_run_id;
+use crate::aws::{ActionError, at, mutate};
+use crate::journal::SubId;
+use serde_json::json;
+
+impl Keep<'_, '_> {
+    /// Where a failed restore is set aside: `<id>-failed-<short run id>`, within RDS's 63 characters.
+    fn failed_id(&self) -> String {
+        let suffix = format!("-failed-{}", short_run_id(self.cx.run_id));
+        let head: String = self.original.chars().take(63usize.saturating_sub(suffix.len())).collect();
+        format!("{}{suffix}", head.trim_end_matches('-'))
+    }
+
+    /// Renames `from` to `to` (instance or cluster), deletion protection as given.
+    async fn rename(&self, from: &str, to: &str, protection: bool) -> Result<(), ActionError> {
+        let (cx, region) = (self.cx, self.region);
+        match self.kind {
+            Kind::Instance => {
+                let req = self
+                    .client
+                    .modify_db_instance()
+                    .db_instance_identifier(from)
+                    .new_db_instance_identifier(to)
+                    .deletion_protection(protection)
+                    .apply_immediately(true);
+                mutate(cx.log, at(from, region), req).await??;
+            }
+            Kind::Cluster => {
+                let req = self
+                    .client
+                    .modify_db_cluster()
+                    .db_cluster_identifier(from)
+                    .new_db_cluster_identifier(to)
+                    .deletion_protection(protection)
+                    .apply_immediately(true);
+                mutate(cx.log, at(from, region), req).await??;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (sub-step `part`) until `present` answers and `freed` is gone.
+    async fn wait_renamed(&self, part: &str, present: &str, freed: &str) -> Result<(), ActionError> {
+        let (cx, kind, region) = (self.cx, self.kind, self.region);
+        let quiet = cx.quiet();
+        let detail = json!({ "present": present, "freed": freed });
+        wait_status(cx, &SubId::of(self.name, part), detail, &["available", "gone"], || async {
+            let now = describe(kind, &quiet, self.client, present, region).await?;
+            let old = describe(kind, &quiet, self.client, freed, region).await?;
+            Ok(vec![
+                (present.to_string(), Some(now.map_or("not yet renamed".into(), |d| d.status))),
+                (format!("identifier {freed}"), old.map(|d| format!("still taken ({})", d.status))),
+            ])
+        })
+        .await
+    }
+
+    /// Puts the original back under its identifier (deletion protection `protection`, as it
+    /// was), setting this run's partial restore aside first; marks the failback's sub-steps
+    /// from the keep on undone. `undone` names the sub-steps after the keep's own.
+    pub async fn put_back(&self, protection: bool, undone: &[&str]) -> Result<(), ActionError> {
+        let (cx, kind, region, original, kept) = (self.cx, self.kind, self.region, self.original, self.kept);
+        let failed = self.failed_id();
+        let detail = json!({ "partial": original, "set_aside_as": failed });
+        cx.sub(&SubId::of(self.name, "rollback-set-aside"), detail, |_| async {
+            match describe(kind, cx.log, self.client, original, region).await? {
+                Some(now) if is_ours(cx, &now.tags, self.name, "restored") => {
+                    let req = self.client.add_tags_to_resource().resource_name(&now.arn).set_tags(Some(tags(
+                        cx,
+                        self.name,
+                        "failed-restore",
+                    )));
+                    mutate(cx.log, at(original, region), req).await??;
+                    self.rename(original, &failed, true).await
+                }
+                _ => Ok(()),
+            }
+        })
+        .await?;
+        self.wait_renamed("rollback-wait-set-aside", kept, original).await?;
+        let detail = json!({ "kept": kept, "back_to": original, "deletion_protection": protection });
+        cx.sub(&SubId::of(self.name, "rollback-rename-back"), detail, |_| async {
+            if describe(kind, cx.log, self.client, kept, region).await?.is_none() {
+                // Renamed back by an earlier run of this sub-step, cut off after the call.
+                return Ok(());
+            }
+            self.rename(kept, original, protection).await
+        })
+        .await?;
+        self.wait_renamed("rollback-wait-renamed-back", original, kept).await?;
+        let (keep, wait) = match kind {
+            Kind::Instance => ("keep-primary", "wait-primary-kept"),
+            Kind::Cluster => ("keep-cluster", "wait-cluster-kept"),
+        };
+        let rollback =
+            ["rollback-set-aside", "rollback-wait-set-aside", "rollback-rename-back", "rollback-wait-renamed-back"];
+        let names: Vec<SubId> =
+            [keep, wait].iter().chain(undone).chain(rollback.iter()).map(|p| SubId::of(self.name, *p)).collect();
+        cx.reset(&names.iter().collect::<Vec<_>>())
+    }
+}
