@@ -18,6 +18,9 @@ pub struct ThrottleRule {
 pub enum Fault {
     /// A CloudFormation-style `Throttling` error (HTTP 400), as AWS answers under load.
     Throttle,
+    /// AWS refuses the request with this code and message (HTTP 400, not retried by the SDK):
+    /// what moto never says, such as `InsufficientDBInstanceCapacity`.
+    Refuse { code: &'static str, message: &'static str },
     /// The request reaches moto; its answer is thrown away and the connection closed.
     DropAnswer,
     /// The request reaches moto; `from` is replaced by `to` in its answer. For states moto
@@ -125,8 +128,15 @@ fn serve(
         if fault.is_some() {
             faults.fetch_add(1, Ordering::SeqCst);
         }
-        if fault == Some(Fault::Throttle) {
-            let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>injected</RequestId></ErrorResponse>";
+        let refusal = match fault {
+            Some(Fault::Throttle) => Some(("Throttling", "Rate exceeded")),
+            Some(Fault::Refuse { code, message }) => Some((code, message)),
+            _ => None,
+        };
+        if let Some((code, message)) = refusal {
+            let xml = format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+            );
             let response = format!(
                 "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}",
                 xml.len()

@@ -328,8 +328,8 @@ fn rds_failback_waits_out_throttled_reads_outside_waits() {
     assert!(stdout.contains("rds.failback attempt 1") && !stdout.contains("attempt 2"), "{stdout}");
 }
 
-/// Issue 14, a way back: the restore fails after the original was renamed away (here AWS
-/// throttles every RestoreDBInstanceFromDBSnapshot past the SDK's retries). The failback renames
+/// Issue 14, a way back: the restore fails after the original was renamed away (here RDS has no
+/// capacity for it: InsufficientDBInstanceCapacity). The failback renames
 /// the original back under its identifier, deletion protection as it was, and fails saying so;
 /// before, `orders-db` was left with no instance. With the cause gone, a resume of the same run
 /// keeps and restores again, and fails back. Checked with describe calls (the instance's create
@@ -359,7 +359,7 @@ fn rds_failback_puts_the_original_back_when_the_restore_fails_and_a_resume_fails
     assert_eq!(before.len(), 1);
 
     let refused =
-        ThrottleRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: Fault::Throttle };
+        ThrottleRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: NO_CAPACITY };
     let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused]);
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
@@ -382,4 +382,90 @@ fn rds_failback_puts_the_original_back_when_the_restore_fails_and_a_resume_fails
     assert_eq!(kept.1, before[0].1, "the kept one is the original");
     let restored = after.iter().find(|(i, _, _)| i == "orders-db").expect("restored");
     assert_ne!(restored.1, before[0].1, "orders-db is the restored instance now");
+}
+
+/// RDS out of capacity for the restore (a refusal moto never gives).
+const NO_CAPACITY: Fault = Fault::Refuse {
+    code: "InsufficientDBInstanceCapacity",
+    message: "Cannot create a database instance because there is no capacity for db.t3.micro in us-east-1a.",
+};
+
+/// The primary and recovery `orders-db` of the rollback tests, on a reset moto (primary's with
+/// deletion protection on); the instances of primary as (identifier, create time, deletion
+/// protection), sorted.
+fn rollback_world(port: u16, url: &str) -> impl Fn() -> Vec<(String, String, bool)> {
+    pilotlight::sandbox::moto_api::reset(port).unwrap();
+    super::aws_rules::forget(port);
+    let primary = Client::new(&sdk(url, "us-east-1"));
+    block_on(postgres(&primary, "orders-db").deletion_protection(true).send()).expect("CreateDBInstance");
+    block_on(postgres(&Client::new(&sdk(url, "us-west-2")), "orders-db").send()).expect("CreateDBInstance");
+    move || {
+        let out = block_on(primary.describe_db_instances().send()).unwrap();
+        let mut all: Vec<(String, String, bool)> = out
+            .db_instances()
+            .iter()
+            .map(|d| {
+                let created = d.instance_create_time().map(|t| t.to_string()).unwrap_or_default();
+                let id = d.db_instance_identifier().unwrap_or_default().to_string();
+                (id, created, d.deletion_protection().unwrap_or(false))
+            })
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+/// Issue 14, a kill during the way back: the restore fails (RDS has no capacity for it) and the run is killed after each journal entry of the
+/// rollback in turn (one per class a resume cannot tell apart), then resumed with the fault still
+/// there. Every time the original ends back under its identifier, deletion protection on as it
+/// was, and nothing else is left in primary.
+#[test]
+fn a_kill_during_the_rds_rollback_resumes_to_primary_as_it_was() {
+    use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event};
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let refused =
+        || ThrottleRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: NO_CAPACITY };
+    let start = |state: &std::path::Path, proxy: &FaultProxy, kill: Option<u64>| {
+        let mut cmd = pilotlight(state);
+        cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
+            .args(["--endpoint-url", &proxy.endpoint_url()]);
+        if let Some(n) = kill {
+            cmd.env(CRASH_AFTER_ENV, n.to_string());
+        }
+        run(cmd)
+    };
+    // The uninterrupted run: where the rollback starts, and the end state it reaches.
+    let instances = rollback_world(moto.port, &url);
+    let before = instances();
+    assert!(before[0].2, "primary has deletion protection on");
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused()]);
+    let state = state_dir();
+    assert_ne!(start(state.path(), &proxy, None).status.code(), Some(0));
+    assert_eq!(instances(), before, "the uninterrupted rollback");
+    let (_, dir) = super::support::only_run(state.path());
+    let entries = super::support::journal(&dir);
+    let first = entries
+        .iter()
+        .find(|e| matches!(&e.event, Event::SubStep { name, .. } if name.to_string().contains("rollback-")))
+        .expect("a rollback")
+        .seq;
+    let points: Vec<u64> = super::support::kill_classes(&entries).into_iter().filter(|p| *p >= first).collect();
+    assert!(points.len() >= 4, "kill points in the rollback: {points:?}");
+    for point in points {
+        let instances = rollback_world(moto.port, &url);
+        let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused()]);
+        let state = state_dir();
+        let out = start(state.path(), &proxy, Some(point));
+        assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {point}");
+        let (id, _) = super::support::only_run(state.path());
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+        let out = run(cmd);
+        assert_ne!(out.status.code(), Some(0), "the restore still fails");
+        let now = instances();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(now.len(), 1, "killed after entry {point}: {now:?}\n{shown}");
+        assert_eq!((&now[0].0, now[0].2), (&before[0].0, true), "killed after entry {point}: {now:?}\n{shown}");
+    }
 }

@@ -4,8 +4,9 @@
 //! `restored`) is first set aside under `<id>-failed-<run>`, kept, never deleted.
 //!
 //! Sub-steps, each resumable like every other: `rollback-set-aside`, `rollback-wait-set-aside`,
-//! `rollback-rename-back`, `rollback-wait-renamed-back`. Then the keep, restore and rollback
-//! sub-steps are marked undone, so a retry (once the cause is mended) keeps and restores again.
+//! `rollback-rename-back`, `rollback-wait-renamed-back`. Before them the keep, restore and
+//! rollback sub-steps are marked undone, so a retry or resume (once the cause is mended, or
+//! after a kill anywhere in the rollback) keeps and restores again.
 
 use super::keep::{Keep, describe};
 use super::snapshots::Kind;
@@ -72,6 +73,18 @@ impl Keep<'_, '_> {
     /// from the keep on undone. `undone` names the sub-steps after the keep's own.
     pub async fn put_back(&self, protection: bool, undone: &[&str]) -> Result<(), ActionError> {
         let (cx, kind, region, original, kept) = (self.cx, self.kind, self.region, self.original, self.kept);
+        // Marked undone first, the rollback's own sub-steps too: a run killed anywhere in the
+        // rollback keeps (or finds kept) and restores again on resume, and if the restore fails
+        // again this rollback runs whole, none of its sub-steps replayed from an earlier one.
+        let (keep, wait) = match kind {
+            Kind::Instance => ("keep-primary", "wait-primary-kept"),
+            Kind::Cluster => ("keep-cluster", "wait-cluster-kept"),
+        };
+        let rollback =
+            ["rollback-set-aside", "rollback-wait-set-aside", "rollback-rename-back", "rollback-wait-renamed-back"];
+        let names: Vec<SubId> =
+            [keep, wait].iter().chain(undone).chain(rollback.iter()).map(|p| SubId::of(self.name, *p)).collect();
+        cx.reset(&names.iter().collect::<Vec<_>>())?;
         let failed = self.failed_id();
         let detail = json!({ "partial": original, "set_aside_as": failed });
         cx.sub(&SubId::of(self.name, "rollback-set-aside"), detail, |_| async {
@@ -99,15 +112,6 @@ impl Keep<'_, '_> {
             self.rename(kept, original, protection).await
         })
         .await?;
-        self.wait_renamed("rollback-wait-renamed-back", original, kept).await?;
-        let (keep, wait) = match kind {
-            Kind::Instance => ("keep-primary", "wait-primary-kept"),
-            Kind::Cluster => ("keep-cluster", "wait-cluster-kept"),
-        };
-        let rollback =
-            ["rollback-set-aside", "rollback-wait-set-aside", "rollback-rename-back", "rollback-wait-renamed-back"];
-        let names: Vec<SubId> =
-            [keep, wait].iter().chain(undone).chain(rollback.iter()).map(|p| SubId::of(self.name, *p)).collect();
-        cx.reset(&names.iter().collect::<Vec<_>>())
+        self.wait_renamed("rollback-wait-renamed-back", original, kept).await
     }
 }
