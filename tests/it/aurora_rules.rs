@@ -216,3 +216,69 @@ fn aurora_failback_leaves_the_whole_describe_of_cluster_and_members_as_it_was() 
     assert_eq!(member_after.ca_certificate_identifier(), Some("rds-ca-ecc384-g1"));
     assert_eq!(member_after.auto_minor_version_upgrade(), Some(false));
 }
+
+/// Issue 14, a way back for Aurora: the cluster restore fails after the original's instances were
+/// deleted and the cluster renamed away (RDS has no capacity for it, a refusal moto never gives).
+/// The original cluster takes its identifier back, deletion protection on as it was, with its
+/// instance created in it again; the step fails saying so. A resume without the fault fails back.
+#[test]
+fn aurora_failback_puts_the_original_cluster_back_when_the_restore_fails() {
+    use super::fault_proxy::{Fault, ThrottleRule};
+    let moto = moto();
+    let url = moto.endpoint_url();
+    cluster(&url, "us-east-1", "16.1", false);
+    cluster(&url, "us-west-2", "16.1", false);
+    let primary = Client::new(&sdk(&url, "us-east-1"));
+    let protect = primary.modify_db_cluster().db_cluster_identifier("inventory").deletion_protection(true);
+    block_on(protect.apply_immediately(true).send()).expect("ModifyDBCluster");
+    let clusters = || {
+        let out = block_on(primary.describe_db_clusters().send()).unwrap();
+        let mut all: Vec<(String, String, bool, Vec<String>)> = out
+            .db_clusters()
+            .iter()
+            .map(|c| {
+                let members =
+                    c.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()).map(String::from);
+                (
+                    c.db_cluster_identifier().unwrap_or_default().to_string(),
+                    c.cluster_create_time().map(|t| t.to_string()).unwrap_or_default(),
+                    c.deletion_protection().unwrap_or(false),
+                    members.collect(),
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let before = clusters();
+    assert_eq!(before.len(), 1);
+    assert!(before[0].2 && before[0].3 == ["inventory-1"], "{before:?}");
+
+    let no_capacity = Fault::Refuse {
+        code: "InsufficientDBClusterCapacityFault",
+        message: "Cannot satisfy the cluster's capacity in us-east-1.",
+    };
+    let refused = ThrottleRule { needle: "Action=RestoreDBClusterFromSnapshot", times: usize::MAX, fault: no_capacity };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused]);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/aurora-failback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("the original was renamed back to inventory"), "{stdout}");
+    assert_eq!(clusters(), before, "the original cluster under its identifier, protected, with its instance");
+
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let (id, _) = super::support::only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let after = clusters();
+    let kept = after.iter().find(|c| c.0.contains("-pre-failback-")).expect("the original kept");
+    assert_eq!(kept.1, before[0].1, "the kept one is the original");
+    let restored = after.iter().find(|c| c.0 == "inventory").expect("restored");
+    assert_eq!(restored.3, ["inventory-1"], "the restored cluster has its instance");
+}

@@ -209,9 +209,15 @@ impl Members<'_, '_> {
     /// Recreates the recorded instances in the restored cluster (same identifiers, classes,
     /// promotion tiers, parameter groups and tags; the writer first) and waits for them.
     pub async fn recreate(&self, members: &[Member]) -> Result<(), ActionError> {
+        self.recreate_as(members, ("create-instances", "wait-instances-available")).await
+    }
+
+    /// [`Members::recreate`] under other sub-step names (the rollback's, which puts them back in
+    /// the original cluster).
+    pub async fn recreate_as(&self, members: &[Member], (create, wait): (&str, &str)) -> Result<(), ActionError> {
         let cx = self.cx;
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        cx.sub(&self.sub_name("create-instances"), json!({ "instances": ids, "cluster": self.cluster }), |_| async {
+        cx.sub(&self.sub_name(create), json!({ "instances": ids, "cluster": self.cluster }), |_| async {
             for m in members {
                 if cx.dry_run {
                     // The originals are still there in a dry run; nothing to look for yet.
@@ -258,7 +264,7 @@ impl Members<'_, '_> {
             Ok(())
         })
         .await?;
-        self.wait_instances("wait-instances-available", &ids, "available").await
+        self.wait_instances(wait, &ids, "available").await
     }
 
     /// Waits (sub-step `part`) until every instance in `ids` is `ready` (`gone` for deleted).

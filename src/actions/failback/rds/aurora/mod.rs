@@ -173,7 +173,13 @@ impl One<'_, '_> {
         self.protection_off(&l).await?;
         old.delete(&l.members).await?;
         self.keeper(&l).keep().await?;
-        self.restore(&l, &copy).await?;
+        match self.restore(&l, &copy).await {
+            Ok(()) => {}
+            // The call may have landed, or the journal cannot be written: the next attempt
+            // looks first (a restore it finds is this run's and goes on).
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
+            Err(e) => return Err(self.put_back(&l, &old, e).await),
+        }
         old.recreate(&l.members).await?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
         let (reapplied, remaining) = self.reapply(&l).await?;
@@ -217,6 +223,40 @@ impl One<'_, '_> {
             custom_endpoints,
             share_with: (p_acct != r_acct).then_some(p_acct),
         })
+    }
+
+    /// The way back when the restore fails: the original cluster takes its identifier back
+    /// (deletion protection as it was; [`Keep::put_back`]) and its instances are created in it
+    /// again (`rollback-create-instances`, `rollback-wait-instances`); the sub-steps from
+    /// `remove-custom-endpoints` on are marked undone, so a retry does them again. Custom
+    /// endpoints are not recreated by the rollback yet (the sandbox cannot make them).
+    async fn put_back(&self, l: &Layout, old: &Members<'_, '_>, e: ActionError) -> ActionError {
+        let id = &l.primary_id;
+        let back = async {
+            self.cx
+                .log
+                .note(format!("cluster {id}: the restore failed ({e}); putting the original back under {id}"))?;
+            let undone = [
+                "remove-custom-endpoints",
+                "wait-endpoints-removed",
+                "protection-off",
+                "delete-instances",
+                "wait-instances-deleted",
+                "restore",
+                "wait-restored",
+                "rollback-create-instances",
+                "rollback-wait-instances",
+            ];
+            self.keeper(l).put_back(l.config.deletion_protection, &undone).await?;
+            old.recreate_as(&l.members, ("rollback-create-instances", "rollback-wait-instances")).await
+        };
+        match back.await {
+            Ok(()) => ActionError::Failed(format!(
+                "the restore of cluster {id} failed ({e}); the original was renamed back to {id} (deletion protection \
+                 as it was) and its instances created in it again, so primary's data is as before; mend the cause and retry"
+            )),
+            Err(rollback) => rollback,
+        }
     }
 
     /// Turns deletion protection off on the original cluster, so its instances can go; the kept
