@@ -282,3 +282,90 @@ fn aurora_failback_puts_the_original_cluster_back_when_the_restore_fails() {
     let restored = after.iter().find(|c| c.0 == "inventory").expect("restored");
     assert_eq!(restored.3, ["inventory-1"], "the restored cluster has its instance");
 }
+
+/// Issue 14, a kill during the Aurora way back: the cluster restore is refused, and the run is
+/// killed after each journal entry of the rollback in turn (one per class a resume cannot tell
+/// apart), then resumed with the refusal still there. Every time the original cluster ends under
+/// its identifier, protected, with its instance, and nothing else is left in primary.
+#[test]
+fn a_kill_during_the_aurora_rollback_resumes_to_primary_as_it_was() {
+    use super::fault_proxy::{Fault, ThrottleRule};
+    use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event};
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let world = || {
+        pilotlight::sandbox::moto_api::reset(moto.port).unwrap();
+        super::aws_rules::forget(moto.port);
+        cluster(&url, "us-east-1", "16.1", false);
+        cluster(&url, "us-west-2", "16.1", false);
+        let primary = Client::new(&sdk(&url, "us-east-1"));
+        let protect = primary.modify_db_cluster().db_cluster_identifier("inventory").deletion_protection(true);
+        block_on(protect.apply_immediately(true).send()).expect("ModifyDBCluster");
+    };
+    let shape = || {
+        let primary = Client::new(&sdk(&url, "us-east-1"));
+        let out = block_on(primary.describe_db_clusters().send()).unwrap();
+        let mut all: Vec<(String, bool, Vec<String>)> = out
+            .db_clusters()
+            .iter()
+            .map(|c| {
+                let members =
+                    c.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()).map(String::from);
+                (
+                    c.db_cluster_identifier().unwrap_or_default().to_string(),
+                    c.deletion_protection() == Some(true),
+                    members.collect(),
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let refused = || ThrottleRule {
+        needle: "Action=RestoreDBClusterFromSnapshot",
+        times: usize::MAX,
+        fault: Fault::Refuse { code: "InsufficientDBClusterCapacityFault", message: "No capacity." },
+    };
+    let start = |state: &std::path::Path, proxy: &FaultProxy, kill: Option<u64>| {
+        let mut cmd = pilotlight(state);
+        cmd.args(["run", "tests/fixtures/aurora-failback.yaml", "--headless", "--auto-approve"])
+            .args(["--endpoint-url", &proxy.endpoint_url()]);
+        if let Some(n) = kill {
+            cmd.env(CRASH_AFTER_ENV, n.to_string());
+        }
+        run(cmd)
+    };
+    world();
+    let before = shape();
+    assert_eq!(before, [("inventory".to_string(), true, vec!["inventory-1".to_string()])]);
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused()]);
+    let state = state_dir();
+    assert_ne!(start(state.path(), &proxy, None).status.code(), Some(0));
+    assert_eq!(shape(), before, "the uninterrupted rollback");
+    let (_, dir) = super::support::only_run(state.path());
+    let entries = super::support::journal(&dir);
+    let first = entries
+        .iter()
+        .find(|e| matches!(&e.event, Event::SubStep { name, .. } if name.to_string().contains("rollback-")))
+        .expect("a rollback")
+        .seq;
+    let points: Vec<u64> = super::support::kill_classes(&entries).into_iter().filter(|p| *p >= first).collect();
+    assert!(points.len() >= 4, "kill points in the rollback: {points:?}");
+    for point in points {
+        world();
+        let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused()]);
+        let state = state_dir();
+        assert_eq!(
+            start(state.path(), &proxy, Some(point)).status.code(),
+            Some(CRASH_EXIT_CODE),
+            "killed after {point}"
+        );
+        let (id, _) = super::support::only_run(state.path());
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+        let out = run(cmd);
+        assert_ne!(out.status.code(), Some(0), "the restore still fails");
+        let now = shape();
+        assert_eq!(now, before, "killed after entry {point}:\n{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
