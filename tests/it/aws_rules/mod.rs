@@ -59,6 +59,8 @@
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
 
+mod ec2;
+
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -70,9 +72,7 @@ pub fn forget(upstream: u16) {
     NO_CAPACITY.lock().unwrap().retain(|e| e.0 != upstream);
     BACKING_UP.lock().unwrap().retain(|e| e.0 != upstream);
     MODIFYING.lock().unwrap().retain(|e| e.0 != upstream);
-    NOT_VISIBLE.lock().unwrap().retain(|e| e.0 != upstream);
-    ATTACHING.lock().unwrap().retain(|e| e.0 != upstream);
-    BOOTING.lock().unwrap().retain(|e| e.0 != upstream);
+    ec2::forget(upstream);
 }
 
 /// Clusters (moto port, identifier) restored without a Serverless v2 capacity: on AWS they have
@@ -111,99 +111,6 @@ fn modifying(upstream: u16, id: &str, describe: bool) -> Option<u32> {
 /// returned before the change took effect leaves some.
 pub fn modification_describes_left(upstream: u16, id: &str) -> u32 {
     modifying(upstream, id, false).unwrap_or(0)
-}
-
-/// EC2 ids (moto port, id) made a moment ago and not visible to a describe by id yet.
-static NOT_VISIBLE: Mutex<Vec<(u16, String)>> = Mutex::new(Vec::new());
-
-/// The EC2 ids a describe names (`SnapshotId.1=...`, `VolumeId.2=...`).
-fn named_ids<'a>(body: &'a str, prefix: &str) -> Vec<&'a str> {
-    body.split('&').filter_map(|kv| kv.strip_prefix(prefix)?.split_once('=').map(|(_, v)| v)).collect()
-}
-
-/// An EC2 describe naming an id made a moment ago: "not found", once per id.
-fn not_visible_yet(body: &str, upstream: u16) -> Option<Vec<u8>> {
-    let (prefix, code, what) = match param(body, "Action")? {
-        "DescribeSnapshots" => ("SnapshotId.", "InvalidSnapshot.NotFound", "snapshot"),
-        "DescribeVolumes" => ("VolumeId.", "InvalidVolume.NotFound", "volume"),
-        _ => return None,
-    };
-    let mut hidden = NOT_VISIBLE.lock().unwrap();
-    let id = named_ids(body, prefix).into_iter().find(|id| hidden.iter().any(|(p, h)| *p == upstream && h == id))?;
-    hidden.retain(|(p, h)| !(*p == upstream && h == id));
-    let xml = format!(
-        "<Response><Errors><Error><Code>{code}</Code><Message>The {what} '{id}' does not exist.</Message></Error></Errors><RequestID>aws-rules</RequestID></Response>"
-    );
-    Some(
-        format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len())
-            .into_bytes(),
-    )
-}
-
-/// Notes the id an EC2 create answered with: not visible to the next describe naming it.
-fn note_made(request: &str, answer: &str, upstream: u16) {
-    let tag = match param(request.split("\r\n\r\n").nth(1).unwrap_or_default(), "Action") {
-        Some("CreateSnapshot" | "CopySnapshot") => "snapshotId",
-        Some("CreateVolume") => "volumeId",
-        _ => return,
-    };
-    if let Some(id) = field(answer, tag) {
-        NOT_VISIBLE.lock().unwrap().push((upstream, id.to_string()));
-    }
-}
-
-/// Attachments (moto port, volume, instance, describes left) still `attaching`.
-static ATTACHING: Mutex<Vec<(u16, String, String, u32)>> = Mutex::new(Vec::new());
-
-/// An EC2 error answer.
-fn ec2_refusal(code: &str, message: &str) -> Vec<u8> {
-    let xml = format!(
-        "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>aws-rules</RequestID></Response>"
-    );
-    format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len())
-        .into_bytes()
-}
-
-/// A start while one of the instance's volumes is still attaching.
-fn start_while_attaching(body: &str, upstream: u16) -> Option<Vec<u8>> {
-    let ids = named_ids(body, "InstanceId.");
-    let busy = ATTACHING.lock().unwrap();
-    let (_, vol, inst, _) =
-        busy.iter().find(|(p, _, i, left)| *p == upstream && *left > 0 && ids.contains(&i.as_str()))?;
-    Some(ec2_refusal("IncorrectState", &format!("The volume {vol} is still attaching to {inst}.")))
-}
-
-/// Volumes whose attachment is still `attaching` say so, one describe at a time.
-fn report_attaching(body: &str, upstream: u16) -> String {
-    let mut body = body.to_string();
-    let mut busy = ATTACHING.lock().unwrap();
-    for (_, vol, _, left) in busy.iter_mut().filter(|(p, _, _, left)| *p == upstream && *left > 0) {
-        let Some(at) = body.find(&format!("<volumeId>{vol}</volumeId>")) else { continue };
-        let Some(a) = body[at..].find("<attachmentSet>").map(|a| at + a) else { continue };
-        let Some(b) = body[a..].find("</attachmentSet>").map(|b| a + b) else { continue };
-        let set = body[a..b].replacen("<status>attached</status>", "<status>attaching</status>", 1);
-        body.replace_range(a..b, &set);
-        *left -= 1;
-    }
-    body
-}
-
-/// Instances (moto port, id, answers left) whose status checks are still initializing.
-static BOOTING: Mutex<Vec<(u16, String, u32)>> = Mutex::new(Vec::new());
-
-/// Status checks of an instance started a moment ago say `initializing`.
-fn report_booting(body: &str, upstream: u16) -> String {
-    let mut body = body.to_string();
-    let mut booting = BOOTING.lock().unwrap();
-    for (_, inst, left) in booting.iter_mut().filter(|(p, _, left)| *p == upstream && *left > 0) {
-        let Some(at) = body.find(&format!("<instanceId>{inst}</instanceId>")) else { continue };
-        let Some(a) = body[at..].find("<instanceStatus>").map(|a| at + a) else { continue };
-        let Some(b) = body[a..].find("</instanceStatus>").map(|b| a + b) else { continue };
-        let checks = body[a..b].replacen("<status>ok</status>", "<status>initializing</status>", 1);
-        body.replace_range(a..b, &checks);
-        *left -= 1;
-    }
-    body
 }
 
 fn no_capacity(upstream: u16) -> HashSet<String> {
@@ -261,17 +168,9 @@ fn ask_upstream(upstream: u16, head: &str, body: &str) -> Option<String> {
 /// AWS's refusal of this request, if AWS would refuse it; `None` sends it on to moto.
 pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     match param(body, "Action")? {
-        "DescribeSnapshots" | "DescribeVolumes" => not_visible_yet(body, upstream),
-        "AttachVolume" => {
-            let (vol, inst) = (param(body, "VolumeId")?, param(body, "InstanceId")?);
-            ATTACHING.lock().unwrap().push((upstream, vol.to_string(), inst.to_string(), 2));
-            None
+        action @ ("DescribeSnapshots" | "DescribeVolumes" | "AttachVolume" | "StartInstances" | "EnterStandby") => {
+            ec2::refuse(action, head, body, upstream)
         }
-        "StartInstances" => start_while_attaching(body, upstream).or_else(|| {
-            let mut booting = BOOTING.lock().unwrap();
-            booting.extend(named_ids(body, "InstanceId.").into_iter().map(|i| (upstream, i.to_string(), 2)));
-            None
-        }),
         "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
         "ModifyDBInstance" => {
             gp3_baseline(head, body, upstream).or_else(|| storage_limit(head, body, upstream)).or_else(|| {
@@ -289,7 +188,6 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             note_modification(body, "DBClusterIdentifier", upstream);
             None
         }
-        "EnterStandby" => standby_below_minimum(head, body, upstream),
         "CopyDBSnapshot" => cross_region_copy_without_key(head, body, upstream, "DBSnapshot"),
         "CopyDBClusterSnapshot" => cross_region_copy_without_key(head, body, upstream, "DBClusterSnapshot"),
         "CreateDBSnapshot" => {
@@ -423,15 +321,8 @@ fn gp3_baseline(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
 
 /// Moto's answer as AWS would give it.
 pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
-    note_made(request, &String::from_utf8_lossy(&answer), upstream);
-    if request.contains("Action=StopInstances") {
-        terminate_stopped_members(request, upstream);
-    }
-    if request.contains("Action=DescribeVolumes") {
-        return rewrite_body(&answer, |body| report_attaching(body, upstream));
-    }
-    if request.contains("Action=DescribeInstanceStatus") {
-        return rewrite_body(&answer, |body| report_booting(body, upstream));
+    if let Some(rewritten) = ec2::answer(request, upstream, &answer) {
+        return rewritten;
     }
     let instances = request.contains("Action=DescribeDBInstances");
     let clusters =
@@ -576,47 +467,4 @@ fn cross_region_copy_without_key(head: &str, body: &str, upstream: u16, kind: &s
     let answer = ask_upstream(upstream, &there, &query)?;
     (field(&answer, "StorageEncrypted").or(field(&answer, "Encrypted")) == Some("true"))
         .then(|| refusal("InvalidParameterValue", "Must specify new KMS key for cross region encrypted snapshot copy."))
-}
-
-/// EnterStandby that lowers the desired capacity below the group's minimum is refused.
-fn standby_below_minimum(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
-    if param(body, "ShouldDecrementDesiredCapacity") != Some("true") {
-        return None;
-    }
-    let group = param(body, "AutoScalingGroupName")?;
-    let leaving = named_ids(body, "InstanceIds.member.").len() as i64;
-    let query = format!("Action=DescribeAutoScalingGroups&Version=2011-01-01&AutoScalingGroupNames.member.1={group}");
-    let answer = ask_upstream(upstream, head, &query)?;
-    let min: i64 = field(&answer, "MinSize")?.parse().ok()?;
-    let desired: i64 = field(&answer, "DesiredCapacity")?.parse().ok()?;
-    (desired - leaving < min).then(|| {
-        refusal(
-            "ValidationError",
-            &format!(
-                "AutoScalingGroup {group} has min-size={min} and desired-capacity={desired}: the desired capacity cannot be decremented below the min-size."
-            ),
-        )
-    })
-}
-
-/// Terminates every `InService` Auto Scaling member the request stopped, as its group would
-/// unless its `HealthCheck` or `ReplaceUnhealthy` process is suspended.
-fn terminate_stopped_members(request: &str, upstream: u16) {
-    let Some((head, body)) = request.split_once("\r\n\r\n") else { return };
-    let as_autoscaling = head.replace("/ec2/aws4_request", "/autoscaling/aws4_request");
-    for inst in named_ids(body, "InstanceId.") {
-        let query = format!("Action=DescribeAutoScalingInstances&Version=2011-01-01&InstanceIds.member.1={inst}");
-        let member = ask_upstream(upstream, &as_autoscaling, &query).unwrap_or_default();
-        let Some(group) = field(&member, "AutoScalingGroupName") else { continue };
-        let query =
-            format!("Action=DescribeAutoScalingGroups&Version=2011-01-01&AutoScalingGroupNames.member.1={group}");
-        let described = ask_upstream(upstream, &as_autoscaling, &query).unwrap_or_default();
-        let held = ["HealthCheck", "ReplaceUnhealthy"]
-            .iter()
-            .any(|p| described.contains(&format!("<ProcessName>{p}</ProcessName>")));
-        if field(&member, "LifecycleState") == Some("InService") && !held {
-            let terminate = format!("Action=TerminateInstances&Version=2016-11-15&InstanceId.1={inst}");
-            let _ = ask_upstream(upstream, head, &terminate);
-        }
-    }
 }
