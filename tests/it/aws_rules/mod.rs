@@ -51,6 +51,8 @@
 //!   which is why a failback restores under the original identifier. Moto makes a new random id
 //!   (and hosted zone) per cluster; the rules layer reports one per region.
 //!
+//! - **Roles are associated with an available resource only** (AddRoleToDBInstance,
+//!   AddRoleToDBCluster): refused while a modification is under way. Moto associates at once.
 //! - **An encrypted snapshot copied to another region needs that region's key** (CopyDBSnapshot,
 //!   CopyDBClusterSnapshot, `KmsKeyId`: "you must specify a KMS key identifier for the destination
 //!   Region"): refused with InvalidParameterValue ("Must specify new KMS key for cross region
@@ -105,6 +107,14 @@ fn modifying(upstream: u16, id: &str, describe: bool) -> Option<u32> {
         entry.2 -= 1;
     }
     Some(left)
+}
+
+/// A role is associated only with an `available` instance or cluster (AddRoleToDBInstance,
+/// AddRoleToDBCluster: InvalidDBInstanceState / InvalidDBClusterStateFault): refused while a
+/// modification is under way.
+fn busy_modifying(body: &str, id_param: &str, code: &str, upstream: u16) -> Option<Vec<u8>> {
+    let id = param(body, id_param)?;
+    modifying(upstream, id, false).map(|_| refusal(code, &format!("{id} is not in the available state (modifying).")))
 }
 
 /// Describes of `id` that would still have shown its modification under way: a wait that
@@ -179,6 +189,8 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             })
         }
         "CreateDBInstance" => gp3_baseline(head, body, upstream).or_else(|| serverless_member(body, upstream)),
+        "AddRoleToDBInstance" => busy_modifying(body, "DBInstanceIdentifier", "InvalidDBInstanceState", upstream),
+        "AddRoleToDBCluster" => busy_modifying(body, "DBClusterIdentifier", "InvalidDBClusterStateFault", upstream),
         "RestoreDBClusterFromSnapshot" => no_downgrade(head, body, upstream).or_else(|| {
             note_capacity(body, upstream);
             None

@@ -7,7 +7,8 @@
 //! deleted), `wait-primary-kept`, `restore` (a new instance under the original identifier from
 //! the copy, given the recorded configuration, so endpoints keep working), `wait-restored`,
 //! `reapply-config` (what a restore cannot take, such as backup retention, or did not honour),
-//! `wait-configured`, `compare-config` (every recorded field that still differs, with why).
+//! `wait-configured`, `associate-roles` (IAM roles, once the instance is available again),
+//! `compare-config` (every recorded field that still differs, with why).
 //! Every name this run makes is deterministic and tagged, so a resumed sub-step finds its own
 //! work before acting.
 
@@ -287,20 +288,6 @@ impl One<'_, '_> {
                 if !changes.is_empty() {
                     mutate(cx.log, at(id, region), req).await??;
                 }
-                for (role, feature) in instance_config::missing_roles(want, &now) {
-                    let req = self
-                        .primary
-                        .add_role_to_db_instance()
-                        .db_instance_identifier(id)
-                        .role_arn(role)
-                        .feature_name(feature);
-                    match mutate(cx.log, at(id, region), req).await? {
-                        Ok(_) => changes.push(format!("IAM role for {feature}: (none) -> {role}")),
-                        // Associated by an earlier attempt whose answer was lost.
-                        Err(f) if f.code() == Some("DBInstanceRoleAlreadyExists") => {}
-                        Err(f) => return Err(f.into()),
-                    }
-                }
                 let arn = db.db_instance_arn().unwrap_or_default();
                 reapply_tags(cx, self.primary, arn, (id, region), (&want.tags, &now.tags), &mut changes).await?;
                 Ok(changes)
@@ -312,6 +299,34 @@ impl One<'_, '_> {
             Ok(vec![(format!("instance {id}"), now.map(|d| status(&d)))])
         })
         .await?;
+        // RDS associates a role with an available instance only: after the modification took effect.
+        let roles: Vec<String> = cx
+            .sub(&self.sub_name("associate-roles"), json!({ "instance": id }), |_| async {
+                if cx.dry_run {
+                    return Ok(Vec::new());
+                }
+                let db = instance(cx.log, self.primary, id, region)
+                    .await?
+                    .ok_or_else(|| ActionError::Failed(format!("restored instance {id} not found in {region}")))?;
+                let mut added = Vec::new();
+                for (role, feature) in instance_config::missing_roles(want, &InstanceConfig::of(&db)) {
+                    let req = self
+                        .primary
+                        .add_role_to_db_instance()
+                        .db_instance_identifier(id)
+                        .role_arn(role)
+                        .feature_name(feature);
+                    match mutate(cx.log, at(id, region), req).await? {
+                        Ok(_) => added.push(format!("IAM role for {feature}: (none) -> {role}")),
+                        // Associated by an earlier attempt whose answer was lost.
+                        Err(f) if f.code() == Some("DBInstanceRoleAlreadyExists") => {}
+                        Err(f) => return Err(f.into()),
+                    }
+                }
+                Ok(added)
+            })
+            .await?;
+        let changes = [changes, roles].concat();
         let remaining = cx
             .sub(&self.sub_name("compare-config"), json!({ "instance": id }), |_| async {
                 if cx.dry_run {

@@ -10,7 +10,8 @@
 //! storage type and backtrack window), `create-instances` (same identifiers, classes, promotion
 //! tiers, zones, public access, monitoring, Performance Insights, CA certificate),
 //! `recreate-custom-endpoints`, `reapply-config` (deletion protection, backup retention, the Data
-//! API, IAM roles, tags, and what the restore did not take), each with its wait, and
+//! API, tags, and what the restore did not take), each with its wait, `associate-roles` (IAM
+//! roles, once the cluster is available again), and
 //! `compare-config` (the whole Describe of the cluster and each member against before: every
 //! difference with why).
 
@@ -348,7 +349,8 @@ impl One<'_, '_> {
     }
 
     /// Sets what the restore did not: deletion protection (last, so nothing above was blocked by
-    /// it), backup retention, the Data API, IAM roles, tags. Then compares the whole Describe.
+    /// it), backup retention, the Data API, tags; then IAM roles, once the cluster is available
+    /// again. Then compares the whole Describe.
     async fn reapply(&self, l: &Layout) -> Result<(Vec<String>, Vec<String>), ActionError> {
         let cx = self.cx;
         let (region, id, want) = (&l.primary_region, &l.primary_id, &l.config);
@@ -403,20 +405,6 @@ impl One<'_, '_> {
                 if !changes.is_empty() {
                     mutate(cx.log, at(id, region), req).await??;
                 }
-                for (role, feature) in want.roles.iter().filter(|r| !now.roles.contains(r)) {
-                    let req = self
-                        .primary
-                        .add_role_to_db_cluster()
-                        .db_cluster_identifier(id)
-                        .role_arn(role)
-                        .set_feature_name(Some(feature.clone()).filter(|f| !f.is_empty()));
-                    match mutate(cx.log, at(id, region), req).await? {
-                        Ok(_) => changes.push(format!("IAM role for {feature}: (none) -> {role}")),
-                        // Associated by an earlier attempt whose answer was lost.
-                        Err(f) if f.code() == Some("DBClusterRoleAlreadyExists") => {}
-                        Err(f) => return Err(f.into()),
-                    }
-                }
                 let arn = c.db_cluster_arn().unwrap_or_default();
                 reapply_tags(cx, self.primary, arn, (id, region), (&want.tags, &now.tags), &mut changes).await?;
                 Ok(changes)
@@ -428,8 +416,36 @@ impl One<'_, '_> {
             Ok(vec![(format!("cluster {id}"), now.map(|c| status(&c)))])
         })
         .await?;
+        // RDS associates a role with an available cluster only: after the modification took effect.
+        let roles: Vec<String> = cx
+            .sub(&self.sub_name("associate-roles"), json!({ "cluster": id }), |_| async {
+                if cx.dry_run {
+                    return Ok(Vec::new());
+                }
+                let c = cluster(cx.log, self.primary, id, region)
+                    .await?
+                    .ok_or_else(|| ActionError::Failed(format!("restored cluster {id} not found in {region}")))?;
+                let now = ClusterConfig::of(&c);
+                let mut added = Vec::new();
+                for (role, feature) in want.roles.iter().filter(|r| !now.roles.contains(r)) {
+                    let req = self
+                        .primary
+                        .add_role_to_db_cluster()
+                        .db_cluster_identifier(id)
+                        .role_arn(role)
+                        .set_feature_name(Some(feature.clone()).filter(|f| !f.is_empty()));
+                    match mutate(cx.log, at(id, region), req).await? {
+                        Ok(_) => added.push(format!("IAM role for {feature}: (none) -> {role}")),
+                        // Associated by an earlier attempt whose answer was lost.
+                        Err(f) if f.code() == Some("DBClusterRoleAlreadyExists") => {}
+                        Err(f) => return Err(f.into()),
+                    }
+                }
+                Ok(added)
+            })
+            .await?;
         let remaining = cx.sub(&self.sub_name("compare-config"), json!({ "cluster": id }), |_| self.compare(l)).await?;
-        Ok((changes, remaining))
+        Ok(([changes, roles].concat(), remaining))
     }
 
     /// Every field of the cluster's and its members' whole Describe that differs from before
