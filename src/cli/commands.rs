@@ -298,23 +298,29 @@ async fn resume_with(id: &str, vars: &Vars, mode: Mode, connect: Option<ConnectO
     }
 }
 
+/// A runbook, its inputs and its environments, for a command that only reads (`status`,
+/// `preflight`); the exit code when one of them cannot be had.
+fn read_only_envs(
+    path: &Path,
+    vars: &Vars,
+    connect: &Connect,
+    state_dir: &Path,
+) -> Result<(runbook::LoadedRunbook, indexmap::IndexMap<String, serde_json::Value>, crate::aws::AwsEnvs), u8> {
+    let (loaded, resolved) = load_with_inputs(path, vars, Purpose::Run)?;
+    let connect = connect_options(connect, state_dir, true)?.unwrap_or_default();
+    let envs = plan::render_environments(&loaded, &resolved).map_err(|e| {
+        eprintln!("{}: {e}", path.display());
+        INVALID
+    })?;
+    Ok((loaded, resolved, crate::aws::AwsEnvs::new(envs, connect)))
+}
+
 async fn status(path: &Path, vars: &Vars, connect: &Connect, state_dir: &Path) -> u8 {
-    let (loaded, resolved) = match load_with_inputs(path, vars, Purpose::Run) {
+    let (loaded, _, envs) = match read_only_envs(path, vars, connect, state_dir) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let connect = match connect_options(connect, state_dir, true) {
-        Ok(c) => c.unwrap_or_default(),
-        Err(code) => return code,
-    };
-    let envs = match plan::render_environments(&loaded, &resolved) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{}: {e}", path.display());
-            return INVALID;
-        }
-    };
-    let envs = std::sync::Arc::new(crate::aws::AwsEnvs::new(envs, connect));
+    let envs = std::sync::Arc::new(envs);
     let rows = crate::engine::resource_table::read_all(&loaded.runbook, envs).await;
     let cell = |s: &Option<crate::engine::resource_table::SideStatus>| match s {
         None => "-".to_string(),
@@ -343,22 +349,10 @@ async fn preflight(
     state_dir: &Path,
 ) -> u8 {
     use crate::{actions::failback::preflight::Verdict, preflight};
-    let (loaded, resolved) = match load_with_inputs(path, vars, Purpose::Run) {
+    let (loaded, resolved, envs) = match read_only_envs(path, vars, connect, state_dir) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let connect = match connect_options(connect, state_dir, true) {
-        Ok(c) => c.unwrap_or_default(),
-        Err(code) => return code,
-    };
-    let envs = match plan::render_environments(&loaded, &resolved) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{}: {e}", path.display());
-            return INVALID;
-        }
-    };
-    let envs = crate::aws::AwsEnvs::new(envs, connect);
     let findings = super::preflight_cmd::whole_runbook(&loaded, &resolved, &envs, &crate::aws::NoLog).await;
     let code = if preflight::failed(findings.iter().map(|f| &f.check)) { FAILED } else { OK };
     if format == super::args::PreflightFormat::Json {

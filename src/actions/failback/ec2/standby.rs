@@ -96,24 +96,7 @@ impl One<'_, '_> {
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
         if let Hold::Suspend(processes) = hold(l.group_at_read.as_ref()) {
-            let detail = json!({ "group": group, "processes": processes });
-            return cx
-                .sub(&self.sub_name("suspend-replacement"), detail, |_| async {
-                    if processes.is_empty() {
-                        return Ok(());
-                    }
-                    if cx.dry_run {
-                        return cx.log.note(format!("dry run: would suspend {} in {group}", processes.join(", ")));
-                    }
-                    let req = self
-                        .autoscaling
-                        .suspend_processes()
-                        .auto_scaling_group_name(group)
-                        .set_scaling_processes(Some(processes.clone()));
-                    mutate(cx.log, at(group, region), req).await??;
-                    Ok(())
-                })
-                .await;
+            return self.replacement(group, region, &processes, true).await;
         }
         cx.sub(&self.sub_name("enter-standby"), json!({ "instance": inst, "group": group }), |_| async {
             let now = membership(cx.log, self.autoscaling, inst, region).await?.map(|(_, s)| s).unwrap_or_default();
@@ -143,24 +126,7 @@ impl One<'_, '_> {
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
         if let Hold::Suspend(processes) = hold(l.group_at_read.as_ref()) {
-            let detail = json!({ "group": group, "processes": processes });
-            return cx
-                .sub(&self.sub_name("resume-replacement"), detail, |_| async {
-                    if processes.is_empty() {
-                        return Ok(());
-                    }
-                    if cx.dry_run {
-                        return cx.log.note(format!("dry run: would resume {} in {group}", processes.join(", ")));
-                    }
-                    let req = self
-                        .autoscaling
-                        .resume_processes()
-                        .auto_scaling_group_name(group)
-                        .set_scaling_processes(Some(processes.clone()));
-                    mutate(cx.log, at(group, region), req).await??;
-                    Ok(())
-                })
-                .await;
+            return self.replacement(group, region, &processes, false).await;
         }
         cx.sub(&self.sub_name("exit-standby"), json!({ "instance": inst, "group": group }), |_| async {
             let now = membership(cx.log, self.autoscaling, inst, region).await?.map(|(_, s)| s).unwrap_or_default();
@@ -176,6 +142,40 @@ impl One<'_, '_> {
         })
         .await?;
         self.wait_lifecycle(l, "wait-in-service", "InService").await
+    }
+
+    /// `suspend-replacement` or `resume-replacement`: the group's `processes` suspended (or
+    /// resumed). Either call is the same when repeated, so a resumed sub-step sends it again.
+    async fn replacement(
+        &self,
+        group: &str,
+        region: &str,
+        processes: &[String],
+        suspend: bool,
+    ) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (part, verb) = if suspend { ("suspend-replacement", "suspend") } else { ("resume-replacement", "resume") };
+        let detail = json!({ "group": group, "processes": processes });
+        cx.sub(&self.sub_name(part), detail, |_| async {
+            if processes.is_empty() {
+                return Ok(());
+            }
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would {verb} {} in {group}", processes.join(", ")));
+            }
+            let list = Some(processes.to_vec());
+            if suspend {
+                let req =
+                    self.autoscaling.suspend_processes().auto_scaling_group_name(group).set_scaling_processes(list);
+                mutate(cx.log, at(group, region), req).await??;
+            } else {
+                let req =
+                    self.autoscaling.resume_processes().auto_scaling_group_name(group).set_scaling_processes(list);
+                mutate(cx.log, at(group, region), req).await??;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn wait_lifecycle(&self, l: &Layout, part: &str, want: &str) -> Result<(), ActionError> {
