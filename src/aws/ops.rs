@@ -106,6 +106,7 @@ ops!(RDS_READS = Reading, aws_sdk_rds, "rds":
     describe_db_cluster_snapshots::DescribeDBClusterSnapshots,
     list_tags_for_resource::ListTagsForResource,
     describe_db_cluster_endpoints::DescribeDBClusterEndpoints,
+    describe_option_groups::DescribeOptionGroups,
 );
 ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     create_db_snapshot::CreateDBSnapshot,
@@ -128,6 +129,7 @@ ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     stop_db_instance::StopDBInstance,
     stop_db_cluster::StopDBCluster,
 );
+ops!(KMS_READS = Reading, aws_sdk_kms, "kms": describe_key::DescribeKey);
 ops!(DYNAMODB_READS = Reading, aws_sdk_dynamodb, "dynamodb":
     describe_table::DescribeTable,
     describe_continuous_backups::DescribeContinuousBackups,
@@ -170,7 +172,7 @@ ops!(ROUTE53_WRITES = Mutating, aws_sdk_route53, "route53": change_resource_reco
 
 /// Every operation the tool can send that only reads: (service, operation).
 pub const READS: &[&[(&str, &str)]] =
-    &[STS_READS, EC2_READS, AUTOSCALING_READS, RDS_READS, DYNAMODB_READS, CFN_READS, ROUTE53_READS];
+    &[STS_READS, EC2_READS, AUTOSCALING_READS, RDS_READS, KMS_READS, DYNAMODB_READS, CFN_READS, ROUTE53_READS];
 /// Every operation the tool can send that can change state: (service, operation).
 pub const WRITES: &[&[(&str, &str)]] =
     &[EC2_WRITES, AUTOSCALING_WRITES, RDS_WRITES, DYNAMODB_WRITES, CFN_WRITES, ROUTE53_WRITES];

@@ -311,6 +311,9 @@ fn reads(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Gr
             ("cloudformation", _) => continue,
             ("rds", "DescribeDBInstances") => each("db:*"),
             ("rds", "DescribeDBClusters") => each("cluster:*"),
+            ("rds", "DescribeOptionGroups") => each("og:*"),
+            // The keys of each side's own account and region (preflight reads who manages them).
+            ("kms", "DescribeKey") => places.iter().map(|(at, _)| at.arn("kms", "key/*")).collect(),
             ("dynamodb", op) if !op.starts_with("List") || op == "ListTagsOfResource" => tables.clone(),
             ("route53", "GetChange") => vec![sub("arn:${AWS::Partition}:route53:::change/*".into())],
             ("route53", "ListResourceRecordSets") => vec![sub("arn:${AWS::Partition}:route53:::hostedzone/*".into())],
@@ -321,7 +324,7 @@ fn reads(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Gr
 }
 
 /// KMS for encrypted copies, restores and imports: any key, but only through the services that
-/// use it on the caller's behalf (the tool never calls KMS itself). A key the steps name
+/// use it on the caller's behalf (the tool itself only reads a key: DescribeKey, with the reads). A key the steps name
 /// (`kms_key_id`) is not enough to scope by: a copy also decrypts with the source's key, which
 /// is recovery's and not named anywhere.
 fn kms(scope: &Scope, side: Side, g: &mut Grants) {

@@ -29,6 +29,7 @@ mod lost_answers;
 mod permissions;
 mod preflight;
 mod rds_failback;
+mod rds_key_rules;
 mod rds_rules;
 mod report;
 mod resume;

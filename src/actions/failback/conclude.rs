@@ -238,6 +238,7 @@ impl One<'_, '_> {
             recovery_region: region,
             primary_region: region,
             share_with: None,
+            option_group: None,
         };
         let snap = point.snapshot("final").await?;
         let noun = if kind == Kind::Instance { "DB instance" } else { "DB cluster" };

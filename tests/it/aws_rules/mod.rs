@@ -57,11 +57,21 @@
 //!   CopyDBClusterSnapshot, `KmsKeyId`: "you must specify a KMS key identifier for the destination
 //!   Region"): refused with InvalidParameterValue ("Must specify new KMS key for cross region
 //!   encrypted snapshot copy"). Moto copies it.
+//! - **The AWS managed key is not shared** (RDS user guide, "Sharing a DB snapshot"): a snapshot
+//!   encrypted with the account's default key (`aws/rds`) cannot be shared with another account;
+//!   ModifyDB(Cluster)SnapshotAttribute adding an account is refused. Moto shares it. Moto also
+//!   names that key `default_kms_key_id` and calls every key customer managed; the layer answers
+//!   as AWS does ([`keys`]).
+//! - **TDE needs an option group across regions** (CopyDBSnapshot, `OptionGroupName`: "If your
+//!   source DB instance uses Transparent Data Encryption for Oracle or Microsoft SQL Server, you
+//!   must specify this option when copying across AWS Regions"): a copy of such a snapshot
+//!   without an option group with TDE in the destination region is refused. Moto copies it.
 //!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
 
 mod ec2;
+mod keys;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -164,8 +174,13 @@ fn refusal(code: &str, message: &str) -> Vec<u8> {
 /// Asks moto (as the client, with its signature's region) for `body`; the answer's body.
 fn ask_upstream(upstream: u16, head: &str, body: &str) -> Option<String> {
     let auth = head.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization:"))?;
+    exchange(upstream, &format!("Content-Type: application/x-www-form-urlencoded\r\n{auth}"), body)
+}
+
+/// Sends moto a POST with these header lines and body; the answer's body.
+fn exchange(upstream: u16, headers: &str, body: &str) -> Option<String> {
     let request = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\nContent-Type: application/x-www-form-urlencoded\r\n{auth}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\n{headers}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut up = TcpStream::connect(("127.0.0.1", upstream)).ok()?;
@@ -200,8 +215,13 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             note_modification(body, "DBClusterIdentifier", upstream);
             None
         }
-        "CopyDBSnapshot" => cross_region_copy_without_key(head, body, upstream, "DBSnapshot"),
-        "CopyDBClusterSnapshot" => cross_region_copy_without_key(head, body, upstream, "DBClusterSnapshot"),
+        "CopyDBSnapshot" => keys::cross_region_copy_without_key(head, body, upstream, "DBSnapshot")
+            .or_else(|| keys::tde_copy_without_option_group(head, body, upstream)),
+        "CopyDBClusterSnapshot" => keys::cross_region_copy_without_key(head, body, upstream, "DBClusterSnapshot"),
+        "ModifyDBSnapshotAttribute" => keys::shared_with_the_default_key(head, body, upstream, "DBSnapshot"),
+        "ModifyDBClusterSnapshotAttribute" => {
+            keys::shared_with_the_default_key(head, body, upstream, "DBClusterSnapshot")
+        }
         "CreateDBSnapshot" => {
             let id = param(body, "DBInstanceIdentifier")?;
             BACKING_UP.lock().unwrap().push((upstream, id.to_string(), 3));
@@ -336,6 +356,7 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     if let Some(rewritten) = ec2::answer(request, upstream, &answer) {
         return rewritten;
     }
+    let answer = keys::answer(request, upstream, answer);
     let instances = request.contains("Action=DescribeDBInstances");
     let clusters =
         ["Action=DescribeDBClusters", "Action=RestoreDBClusterFromSnapshot"].iter().any(|a| request.contains(a));
@@ -460,23 +481,4 @@ fn report_modifying(body: &str, element: &str, id_tag: &str, status_tag: &str, u
             without.replacen(&available, &format!("<{status_tag}>modifying</{status_tag}>"), 1)
         }
     })
-}
-
-/// A copy of an encrypted snapshot from another region without a KMS key of this one is refused.
-fn cross_region_copy_without_key(head: &str, body: &str, upstream: u16, kind: &str) -> Option<Vec<u8>> {
-    if param(body, "KmsKeyId").is_some() {
-        return None;
-    }
-    let source = param(body, &format!("Source{kind}Identifier"))?.replace("%3A", ":");
-    let from = source.strip_prefix("arn:aws:rds:")?.split(':').next()?.to_string();
-    let here = head.split("/rds/aws4_request").next()?.rsplit('/').next()?.to_string();
-    if from == here {
-        return None;
-    }
-    let id = source.rsplit(':').next()?;
-    let query = format!("Action=Describe{kind}s&Version=2014-10-31&{kind}Identifier={id}");
-    let there = head.replace(&format!("/{here}/rds/aws4_request"), &format!("/{from}/rds/aws4_request"));
-    let answer = ask_upstream(upstream, &there, &query)?;
-    (field(&answer, "StorageEncrypted").or(field(&answer, "Encrypted")) == Some("true"))
-        .then(|| refusal("InvalidParameterValue", "Must specify new KMS key for cross region encrypted snapshot copy."))
 }

@@ -12,6 +12,7 @@
 //! Every name this run makes is deterministic and tagged, so a resumed sub-step finds its own
 //! work before acting.
 
+use super::copy_rules::Copy;
 use super::instance_config::{self, InstanceConfig, custom};
 use super::keep::Keep;
 use super::snapshots::{Kind, RecoveryPoint};
@@ -64,6 +65,10 @@ struct Layout {
     describe: Value,
     /// Set when recovery is in another account: the account to share the snapshot with.
     share_with: Option<String>,
+    /// The option group the copy into primary is given (primary's, across regions; TDE needs
+    /// it). None in a run journaled by a version that did not record it.
+    #[serde(default)]
+    copy_option_group: Option<String>,
 }
 
 impl Action for RdsFailback {
@@ -140,6 +145,7 @@ impl One<'_, '_> {
             recovery_region: &l.recovery_region,
             primary_region: &l.primary_region,
             share_with: l.share_with.as_deref(),
+            option_group: l.copy_option_group.as_deref(),
         };
         let (snap, copy) = point.take().await?;
         self.keeper(&l).keep().await?;
@@ -175,8 +181,6 @@ impl One<'_, '_> {
         let Some(rec) = instance(cx.log, self.recovery, &r_id, &r_region).await? else {
             return Err(ActionError::Failed(format!("recovery DB instance {r_id} not found in {r_region}")));
         };
-        let encrypted = rec.storage_encrypted().unwrap_or(false);
-        super::snapshots::check_copyable(Kind::Instance, &r_id, encrypted, (&r_region, &p_region), self.kms)?;
         let pri = instance(cx.log, self.primary, &p_id, &p_region).await?.ok_or_else(|| {
             ActionError::Failed(format!(
                 "primary DB instance {p_id} not found in {p_region}: failback restores over an existing primary \
@@ -185,6 +189,9 @@ impl One<'_, '_> {
         })?;
         let p_acct = cx.envs.check_account("primary", cx.log).await?.account;
         let r_acct = cx.envs.check_account("recovery", cx.log).await?.account;
+        let copy = Copy::instance(&rec, &pri, (&r_region, &p_region), self.kms, (p_acct != r_acct).then_some(&p_acct));
+        super::copy_rules::refusals(&copy.check(cx.envs, cx.log).await?)?;
+        let copy_option_group = copy.option_group();
         Ok(Layout {
             kept_id: kept_id(cx.run_id, &p_id),
             recovery_id: r_id,
@@ -194,6 +201,7 @@ impl One<'_, '_> {
             config: InstanceConfig::of(&pri),
             describe: answer_tree::tree(&pri),
             share_with: (p_acct != r_acct).then_some(p_acct),
+            copy_option_group,
         })
     }
 

@@ -7,6 +7,7 @@
 //! without this run's tag is someone else's, and the action stops rather than adopt it.
 
 pub mod aurora;
+pub mod copy_rules;
 pub mod instance;
 pub mod instance_config;
 pub mod keep;

@@ -5,8 +5,8 @@
 //! RDS's per-region quota.
 
 use super::aurora::cluster;
+use super::copy_rules::{Copy, Outcome};
 use super::instance::instance;
-use super::snapshots::{Kind, check_copyable};
 use super::{storage, version};
 use crate::actions::failback::preflight::{Found, Target};
 use crate::aws::{ActionError, AwsEnvs, CallLog, at, read};
@@ -62,10 +62,8 @@ pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -
         return Ok(found);
     };
     found.pass("exists", "both sides' instances exist");
-    let encrypted = rec.storage_encrypted().unwrap_or(false);
-    let copyable =
-        check_copyable(Kind::Instance, t.recovery_id, encrypted, (t.recovery_region, t.primary_region), t.kms);
-    found.check("encrypted-copy-key", copyable.err().map(|e| e.to_string()), "the recovery snapshot can be copied");
+    let copy = Copy::instance(&rec, &pri, (t.recovery_region, t.primary_region), t.kms, t.share_with);
+    record(&mut found, copy.check(envs, log).await?);
     newer_version(&mut found, pri.engine_version(), rec.engine_version());
     let s = storage::for_restore(
         pri.engine().unwrap_or_default(),
@@ -106,10 +104,8 @@ pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) ->
         return Ok(found);
     };
     found.pass("exists", "both sides' clusters exist");
-    let encrypted = rec.storage_encrypted().unwrap_or(false);
-    let copyable =
-        check_copyable(Kind::Cluster, t.recovery_id, encrypted, (t.recovery_region, t.primary_region), t.kms);
-    found.check("encrypted-copy-key", copyable.err().map(|e| e.to_string()), "the recovery snapshot can be copied");
+    let copy = Copy::cluster(&rec, (t.recovery_region, t.primary_region), t.kms, t.share_with);
+    record(&mut found, copy.check(envs, log).await?);
     newer_version(&mut found, pri.engine_version(), rec.engine_version());
     // An identifier (AWS) or an ARN (moto): the identifier is its last part either way.
     let global = pri.global_cluster_identifier().filter(|g| !g.is_empty()).map(|g| g.rsplit(':').next().unwrap_or(g));
@@ -143,6 +139,16 @@ pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) ->
     let busy = in_flight(snaps.db_cluster_snapshots().iter().map(|s| s.status()));
     quota(&mut found, "snapshot-copies", busy, CLUSTER_COPIES_IN_FLIGHT, "DB cluster snapshots", t.primary_region);
     Ok(found)
+}
+
+/// The copy's rules ([`super::copy_rules`]) as checks.
+fn record(found: &mut Found, outcomes: Vec<Outcome>) {
+    for o in outcomes {
+        match o.result {
+            Ok(why) => found.pass(o.rule, why),
+            Err(why) => found.fail(o.rule, why),
+        }
+    }
 }
 
 fn missing(what: &str, t: &Target<'_>) -> String {

@@ -100,30 +100,6 @@ pub async fn describe(
     }
 }
 
-/// Refuses, before anything changes, a recovery point RDS would refuse to copy: an encrypted
-/// snapshot copied to another region needs a KMS key of that region (`kms_key_id`); RDS says
-/// "Must specify new KMS key for cross region encrypted snapshot copy" only at the copy.
-pub fn check_copyable(
-    kind: Kind,
-    source: &str,
-    encrypted: bool,
-    (recovery_region, primary_region): (&str, &str),
-    kms: Option<&str>,
-) -> Result<(), ActionError> {
-    if encrypted && recovery_region != primary_region && kms.is_none() {
-        let what = match kind {
-            Kind::Instance => "DB instance",
-            Kind::Cluster => "cluster",
-        };
-        return Err(ActionError::Failed(format!(
-            "recovery {what} {source} ({recovery_region}) is encrypted, and a copy of its snapshot into \
-             {primary_region} must be encrypted with a KMS key of {primary_region}: give the step `kms_key_id` \
-             (a key in {primary_region} the primary side may use). Nothing was changed."
-        )));
-    }
-    Ok(())
-}
-
 /// One resource's recovery point, from snapshot to copy in primary.
 pub struct RecoveryPoint<'a, 'c> {
     pub cx: &'a ActionCx<'c>,
@@ -139,6 +115,8 @@ pub struct RecoveryPoint<'a, 'c> {
     pub primary_region: &'a str,
     /// The primary account, when recovery is in another one.
     pub share_with: Option<&'a str>,
+    /// The option group the copy is given (DB snapshots across regions; see `copy_rules`).
+    pub option_group: Option<&'a str>,
 }
 
 impl RecoveryPoint<'_, '_> {
@@ -301,6 +279,7 @@ impl RecoveryPoint<'_, '_> {
                             .copy_db_snapshot()
                             .source_db_snapshot_identifier(&snap.arn)
                             .target_db_snapshot_identifier(&id)
+                            .set_option_group_name(self.option_group.map(str::to_string))
                             .set_kms_key_id(kms)
                             .set_tags(tagged);
                         let out = mutate(cx.log, at(&snap.id, region), req).await??;

@@ -160,6 +160,7 @@ impl One<'_, '_> {
             recovery_region: &l.recovery_region,
             primary_region: &l.primary_region,
             share_with: l.share_with.as_deref(),
+            option_group: None,
         };
         let (snap, copy) = point.take().await?;
         let old = Members {
@@ -200,8 +201,6 @@ impl One<'_, '_> {
         let Some(rec) = cluster(cx.log, self.recovery, &r_id, &r_region).await? else {
             return Err(ActionError::Failed(format!("recovery cluster {r_id} not found in {r_region}")));
         };
-        let encrypted = rec.storage_encrypted().unwrap_or(false);
-        super::snapshots::check_copyable(Kind::Cluster, &r_id, encrypted, (&r_region, &p_region), self.kms)?;
         let pri = cluster(cx.log, self.primary, &p_id, &p_region).await?.ok_or_else(|| {
             ActionError::Failed(format!(
                 "primary cluster {p_id} not found in {p_region}: failback restores over an existing primary cluster \
@@ -212,6 +211,13 @@ impl One<'_, '_> {
         let custom_endpoints = record_endpoints(cx.log, self.primary, &pri, &p_region).await?;
         let p_acct = cx.envs.check_account("primary", cx.log).await?.account;
         let r_acct = cx.envs.check_account("recovery", cx.log).await?.account;
+        let copy = super::copy_rules::Copy::cluster(
+            &rec,
+            (&r_region, &p_region),
+            self.kms,
+            (p_acct != r_acct).then_some(&p_acct),
+        );
+        super::copy_rules::refusals(&copy.check(cx.envs, cx.log).await?)?;
         Ok(Layout {
             kept_id: kept_id(cx.run_id, &p_id),
             recovery_id: r_id,
