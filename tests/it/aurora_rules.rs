@@ -8,7 +8,7 @@ use aws_sdk_rds::types::ServerlessV2ScalingConfiguration;
 
 /// Cluster `inventory` (aurora-postgresql at `version`) with one member `inventory-1`: Serverless
 /// v2 (0.5–8 ACUs, `db.serverless`) or provisioned (`db.r6g.large`).
-fn cluster(url: &str, region: &str, version: &str, serverless: bool) {
+pub fn cluster(url: &str, region: &str, version: &str, serverless: bool) {
     let rds = Client::new(&sdk(url, region));
     let scaling =
         serverless.then(|| ServerlessV2ScalingConfiguration::builder().min_capacity(0.5).max_capacity(8.0).build());

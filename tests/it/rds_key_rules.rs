@@ -280,3 +280,50 @@ fn preflight_fails_a_copy_key_that_is_disabled() {
     assert_eq!(status, Some(0), "{stdout}");
     assert!(stdout.contains("encrypted-copy-key: the copy is encrypted with arn:aws:kms:us-east-1:"), "{stdout}");
 }
+
+/// A step's `kms_key_id` is for encrypted snapshots: given with an unencrypted cluster, the copy
+/// goes without it (RDS refuses a key for an unencrypted cluster snapshot's copy; before the fix
+/// the failback sent it and the copy was refused).
+#[test]
+fn aurora_failback_gives_the_copy_a_key_only_when_the_cluster_is_encrypted() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    super::aurora_rules::cluster(&url, "us-east-1", "15.4", false);
+    super::aurora_rules::cluster(&url, "us-west-2", "15.4", false);
+
+    // The rule: bare moto takes a key for an unencrypted cluster snapshot's copy, RDS does not.
+    let recovery = Client::new(&sdk(&url, "us-west-2"));
+    let snap =
+        recovery.create_db_cluster_snapshot().db_cluster_identifier("inventory").db_cluster_snapshot_identifier("s");
+    let arn =
+        block_on(snap.send()).unwrap().db_cluster_snapshot().unwrap().db_cluster_snapshot_arn().unwrap().to_string();
+    let copy = |url: &str, to: &str| {
+        let c = Client::new(&sdk(url, "us-east-1"));
+        let req = c.copy_db_cluster_snapshot().source_db_cluster_snapshot_identifier(&arn);
+        code(block_on(req.target_db_cluster_snapshot_identifier(to).kms_key_id("alias/aws/rds").send()))
+    };
+    assert_eq!(copy(&proxy.endpoint_url(), "ruled"), Err(Some("InvalidParameterValue".into())));
+    copy(&url, "bare").expect("moto copies it");
+    block_on(recovery.delete_db_cluster_snapshot().db_cluster_snapshot_identifier("s").send()).unwrap();
+
+    let fixture = std::fs::read_to_string("tests/fixtures/aurora-failback.yaml").unwrap();
+    let keyed = fixture.replace(
+        "      resource: inventory_cluster\n",
+        "      resource: inventory_cluster\n      kms_key_id: alias/aws/rds\n",
+    );
+    assert_ne!(keyed, fixture);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aurora-failback.yaml");
+    std::fs::write(&path, keyed).unwrap();
+    moto_api::start_recording(moto.port).unwrap();
+    let (status, stdout) = pilotlight_on(&proxy, "run", &path);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(status, Some(0), "{stdout}");
+    let calls = recorded(moto.port);
+    let copy = calls.iter().find(|c| c.operation == "CopyDBClusterSnapshot").expect("a copy");
+    assert!(!copy.body.contains("KmsKeyId"), "{}", copy.body);
+    let primary = Client::new(&sdk(&url, "us-east-1"));
+    let out = block_on(primary.describe_db_clusters().db_cluster_identifier("inventory").send()).unwrap();
+    assert_eq!(out.db_clusters()[0].storage_encrypted(), Some(false), "restored unencrypted, as primary was");
+}

@@ -47,6 +47,23 @@ pub fn cross_region_copy_without_key(head: &str, body: &str, upstream: u16, kind
         .then(|| refusal("InvalidParameterValue", "Must specify new KMS key for cross region encrypted snapshot copy."))
 }
 
+/// A key for the copy of an unencrypted cluster snapshot is refused (CopyDBClusterSnapshot,
+/// `KmsKeyId`: "If you copy an unencrypted DB cluster snapshot and specify a value for the
+/// KmsKeyId parameter, an error is returned"). The words are ours.
+pub fn key_for_an_unencrypted_cluster_copy(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
+    param(body, "KmsKeyId")?;
+    let source = param(body, "SourceDBClusterSnapshotIdentifier")?.replace("%3A", ":");
+    let (head, id) = match arn_region(&source) {
+        Some((from, id)) => (signed_for(head, from)?, id.to_string()),
+        None => (head.to_string(), source.clone()),
+    };
+    let query = format!("Action=DescribeDBClusterSnapshots&Version=2014-10-31&DBClusterSnapshotIdentifier={id}");
+    let answer = ask_upstream(upstream, &head, &query)?;
+    (field(&answer, "StorageEncrypted") == Some("false")).then(|| {
+        refusal("InvalidParameterValue", &format!("{id} is not encrypted: a KmsKeyId cannot be given for its copy."))
+    })
+}
+
 /// A snapshot encrypted with the AWS managed key is not shared with another account
 /// (ModifyDBSnapshotAttribute / ModifyDBClusterSnapshotAttribute, `restore`). The words are ours;
 /// the rule is the RDS user guide's ("Sharing a DB snapshot").

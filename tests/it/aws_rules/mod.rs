@@ -62,6 +62,8 @@
 //!   ModifyDB(Cluster)SnapshotAttribute adding an account is refused. Moto shares it. Moto also
 //!   names that key `default_kms_key_id` and calls every key customer managed; the layer answers
 //!   as AWS does ([`keys`]).
+//! - **No key for an unencrypted cluster snapshot's copy** (CopyDBClusterSnapshot, `KmsKeyId`:
+//!   "an error is returned"). Moto encrypts the copy.
 //! - **TDE needs an option group across regions** (CopyDBSnapshot, `OptionGroupName`: "If your
 //!   source DB instance uses Transparent Data Encryption for Oracle or Microsoft SQL Server, you
 //!   must specify this option when copying across AWS Regions"): a copy of such a snapshot
@@ -217,7 +219,8 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         }
         "CopyDBSnapshot" => keys::cross_region_copy_without_key(head, body, upstream, "DBSnapshot")
             .or_else(|| keys::tde_copy_without_option_group(head, body, upstream)),
-        "CopyDBClusterSnapshot" => keys::cross_region_copy_without_key(head, body, upstream, "DBClusterSnapshot"),
+        "CopyDBClusterSnapshot" => keys::cross_region_copy_without_key(head, body, upstream, "DBClusterSnapshot")
+            .or_else(|| keys::key_for_an_unencrypted_cluster_copy(head, body, upstream)),
         "ModifyDBSnapshotAttribute" => keys::shared_with_the_default_key(head, body, upstream, "DBSnapshot"),
         "ModifyDBClusterSnapshotAttribute" => {
             keys::shared_with_the_default_key(head, body, upstream, "DBClusterSnapshot")

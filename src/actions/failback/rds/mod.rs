@@ -51,6 +51,8 @@ pub struct DbSnapshotNow {
     pub allocated_storage: Option<i32>,
     /// The engine version it was taken at: a restore may not go below it.
     pub engine_version: Option<String>,
+    /// Whether it is encrypted: only an encrypted snapshot's copy is given a key.
+    pub encrypted: bool,
 }
 
 /// The identifier for something this run makes: `pl-<run stamp>-<resource>-<part>`, lower case,

@@ -67,6 +67,7 @@ pub async fn describe(
             tags: tag_map(tags),
             allocated_storage: storage,
             engine_version: version.map(str::to_string),
+            encrypted: false,
         }
     };
     match kind {
@@ -76,14 +77,9 @@ pub async fn describe(
             or_none(out.map(|out| {
                 out.db_snapshots().first().map(|s| {
                     let created = time(s.snapshot_create_time());
-                    now(
-                        s.db_snapshot_arn(),
-                        created,
-                        s.status(),
-                        s.tag_list(),
-                        s.allocated_storage(),
-                        s.engine_version(),
-                    )
+                    let (storage, version) = (s.allocated_storage(), s.engine_version());
+                    let found = now(s.db_snapshot_arn(), created, s.status(), s.tag_list(), storage, version);
+                    DbSnapshotNow { encrypted: s.encrypted().unwrap_or(false), ..found }
                 })
             }))
         }
@@ -93,7 +89,8 @@ pub async fn describe(
             or_none(out.map(|out| {
                 out.db_cluster_snapshots().first().map(|s| {
                     let (arn, created) = (s.db_cluster_snapshot_arn(), time(s.snapshot_create_time()));
-                    now(arn, created, s.status(), s.tag_list(), s.allocated_storage(), s.engine_version())
+                    let found = now(arn, created, s.status(), s.tag_list(), s.allocated_storage(), s.engine_version());
+                    DbSnapshotNow { encrypted: s.storage_encrypted().unwrap_or(false), ..found }
                 })
             }))
         }
@@ -248,17 +245,20 @@ impl RecoveryPoint<'_, '_> {
         let copy: DbSnapshot = cx
             .sub(&self.sub_name("copy-to-primary"), detail, |_| async {
                 // The source's create time is the recovery point (read again: it is set once the
-                // snapshot completes).
-                let created = match describe(self.kind, cx.log, self.recovery, &snap.id, self.recovery_region).await? {
-                    Some(s) => s.snap.created,
-                    None if cx.dry_run => None,
-                    None => {
-                        return Err(ActionError::Failed(format!(
-                            "snapshot {} is gone from {}",
-                            snap.id, self.recovery_region
-                        )));
-                    }
-                };
+                // snapshot completes). Only an encrypted source's copy is given the key: RDS
+                // refuses a key for an unencrypted cluster snapshot, and would encrypt an
+                // instance's copy that primary never had encrypted.
+                let (created, encrypted) =
+                    match describe(self.kind, cx.log, self.recovery, &snap.id, self.recovery_region).await? {
+                        Some(s) => (s.snap.created, s.encrypted),
+                        None if cx.dry_run => (None, true),
+                        None => {
+                            return Err(ActionError::Failed(format!(
+                                "snapshot {} is gone from {}",
+                                snap.id, self.recovery_region
+                            )));
+                        }
+                    };
                 if let Some(now) = describe(self.kind, cx.log, self.primary, &id, region).await? {
                     if !is_ours(cx, &now.tags, self.name, "primary-copy") {
                         return Err(not_ours(self.kind.noun(), &id, region));
@@ -271,7 +271,8 @@ impl RecoveryPoint<'_, '_> {
                 }
                 // Across regions the source is named by ARN. The SDK's pre-signed URL is only
                 // needed in GovCloud; elsewhere RDS fetches the source itself.
-                let (kms, tagged) = (self.kms.map(str::to_string), Some(tags(cx, self.name, "primary-copy")));
+                let kms = self.kms.filter(|_| encrypted).map(str::to_string);
+                let tagged = Some(tags(cx, self.name, "primary-copy"));
                 let arn = match self.kind {
                     Kind::Instance => {
                         let req = self
