@@ -70,6 +70,7 @@ pub static REGISTRY: Registry = Registry(&[
     &Entry::<failback::rds::aurora::AuroraFailback>(PhantomData),
     &Entry::<failback::dynamodb::DynamodbFailback>(PhantomData),
     &Entry::<failback::conclude::Conclude>(PhantomData),
+    &Entry::<failback::rehearse::Rehearse>(PhantomData),
 ]);
 
 /// Actions later work will add; naming one gets a clear message instead of "unknown".

@@ -119,6 +119,7 @@ ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     copy_db_cluster_snapshot::CopyDBClusterSnapshot,
     modify_db_cluster::ModifyDBCluster,
     delete_db_instance::DeleteDBInstance,
+    delete_db_snapshot::DeleteDBSnapshot,
     restore_db_cluster_from_snapshot::RestoreDBClusterFromSnapshot,
     create_db_instance::CreateDBInstance,
     create_db_cluster_endpoint::CreateDBClusterEndpoint,

@@ -167,6 +167,20 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         g.add(&["rds:CopyDBSnapshot"], vec![p.rds("snapshot:pl-*"), r.rds("snapshot:pl-*")], None);
         g.add(&["rds:AddTagsToResource"], with(named, [p.rds("snapshot:pl-*")]), None);
     }
+    let rehearse = scope.uses("failback.rehearse");
+    if side.primary() && rehearse {
+        // The rehearsal's temporary instances (`<id>-pl-test-<run>`), made, set up and deleted.
+        let tests: Vec<Value> =
+            ids(ResourceType::RdsInstance, true).iter().map(|d| p.rds(&format!("db:{d}-pl-test-*"))).collect();
+        let restore =
+            with(with(tests.clone(), [p.rds("snapshot:pl-*")]), groups(&p, &["og", "pg", "subgrp", "secgrp"]));
+        g.add(&["rds:RestoreDBInstanceFromDBSnapshot"], restore, None);
+        g.add(&["rds:ModifyDBInstance"], with(tests.clone(), groups(&p, &["og", "pg", "secgrp"])), None);
+        g.add(&["rds:AddRoleToDBInstance", "rds:DeleteDBInstance"], tests.clone(), None);
+        g.add(&["rds:CopyDBSnapshot"], vec![p.rds("snapshot:pl-*"), r.rds("snapshot:pl-*")], None);
+        g.add(&["rds:AddTagsToResource"], with(tests, [p.rds("snapshot:pl-*")]), None);
+        g.add(&["rds:DeleteDBSnapshot"], vec![p.rds("snapshot:pl-*")], None);
+    }
     if side.primary() && scope.uses("aurora.failback") {
         let clusters = ids(ResourceType::AuroraCluster, true);
         let named = kept_and_new("cluster", &p, &clusters);
@@ -189,19 +203,22 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         let tagged = with(with(named, members), [p.rds("cluster-snapshot:pl-*"), p.rds("cluster-endpoint:*")]);
         g.add(&["rds:AddTagsToResource"], tagged, None);
     }
-    if side.primary() && (scope.uses("rds.failback") || scope.uses("aurora.failback")) {
+    if side.primary() && (scope.uses("rds.failback") || scope.uses("aurora.failback") || rehearse) {
         // Not a call: RDS checks the caller may pass the roles a restored instance is given.
         let roles = vec![sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*".into())];
         let to_rds =
             json!({ "StringEquals": { "iam:PassedToService": ["rds.amazonaws.com", "monitoring.rds.amazonaws.com"] } });
         g.add(&["iam:PassRole"], roles, Some(to_rds));
     }
-    if side.recovery() && (scope.uses("rds.failback") || conclude) {
+    if side.recovery() && (scope.uses("rds.failback") || conclude || rehearse) {
         let dbs: Vec<Value> = ids(ResourceType::RdsInstance, false).iter().map(|d| r.rds(&format!("db:{d}"))).collect();
         g.add(&["rds:CreateDBSnapshot"], with(dbs.clone(), [r.rds("snapshot:pl-*")]), None);
         g.add(&["rds:AddTagsToResource"], vec![r.rds("snapshot:pl-*")], None);
-        if scope.uses("rds.failback") {
+        if scope.uses("rds.failback") || rehearse {
             g.add(&["rds:ModifyDBSnapshotAttribute"], vec![r.rds("snapshot:pl-*")], None);
+        }
+        if rehearse {
+            g.add(&["rds:DeleteDBSnapshot"], vec![r.rds("snapshot:pl-*")], None);
         }
         if conclude {
             g.add(&["rds:StopDBInstance"], dbs, None);

@@ -31,6 +31,7 @@ mod preflight;
 mod rds_failback;
 mod rds_key_rules;
 mod rds_rules;
+mod rehearsal;
 mod report;
 mod resume;
 mod sandbox_cli;

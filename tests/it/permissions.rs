@@ -62,9 +62,18 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
     let extra: Vec<&String> = granted.difference(&sendable).filter(|a| !on_behalf(a)).collect();
     assert!(granted.iter().filter(on_behalf).count() >= 10, "the on-behalf permissions are granted");
     assert!(missing.is_empty() && extra.is_empty(), "not granted: {missing:?}; granted but never sent: {extra:?}");
-    for never in ["ec2:TerminateInstances", "ec2:DeleteVolume", "rds:DeleteDBCluster", "rds:DeleteDBSnapshot"] {
+    for never in ["ec2:TerminateInstances", "ec2:DeleteVolume", "rds:DeleteDBCluster"] {
         assert!(!granted.contains(never), "{never} must not be granted");
     }
+    // Deleted: only the snapshots a run makes (the rehearsal's).
+    let of = |action: &str| -> Vec<String> {
+        let granting = statements(&both).into_iter().filter(|s| actions(s).contains(&action.to_string()));
+        granting
+            .flat_map(|s| s["Resource"].as_array().unwrap().iter().map(|r| r.to_string()).collect::<Vec<_>>())
+            .collect()
+    };
+    let snapshots = of("rds:DeleteDBSnapshot");
+    assert!(!snapshots.is_empty() && snapshots.iter().all(|r| r.ends_with(":snapshot:pl-*\"}")), "{snapshots:?}");
     // Only reads on `*`; every change is scoped to what the runbook names.
     let read = |a: &str| {
         let op = a.split(':').nth(1).unwrap_or_default();
@@ -86,11 +95,13 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
     ] {
         assert!(text.contains(scoped), "{scoped} in {text}");
     }
-    let delete = statements(&both).into_iter().find(|s| actions(s).contains(&"rds:DeleteDBInstance".to_string()));
     assert_eq!(
-        delete.unwrap()["Resource"].to_string(),
-        r#"[{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:inventory*"}]"#,
-        "only the cluster's members"
+        of("rds:DeleteDBInstance"),
+        [
+            r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:orders-db-pl-test-*"}"#,
+            r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:inventory*"}"#,
+        ],
+        "only the rehearsal's instances and the cluster's members"
     );
     // Primary's and recovery's own: recovery's snapshots are taken with recovery's template.
     let primary: BTreeSet<String> = statements(&generated(BUNDLED, "primary", &[])).iter().flat_map(actions).collect();

@@ -51,11 +51,12 @@ pub struct RdsFailback {
 
 /// What `read` records before anything changes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Layout {
+pub(super) struct Layout {
     recovery_id: String,
-    recovery_region: String,
-    primary_id: String,
-    primary_region: String,
+    pub(super) recovery_region: String,
+    /// The instance restored into: primary's identifier (a rehearsal's temporary one).
+    pub(super) primary_id: String,
+    pub(super) primary_region: String,
     /// Where the original is kept.
     kept_id: String,
     config: InstanceConfig,
@@ -69,6 +70,16 @@ struct Layout {
     /// it). None in a run journaled by a version that did not record it.
     #[serde(default)]
     copy_option_group: Option<String>,
+}
+
+impl Layout {
+    /// The same restore under another identifier and without deletion protection (a rehearsal,
+    /// deleted after).
+    pub(super) fn rehearsal(&self, id: String) -> Layout {
+        let mut l = Layout { primary_id: id, ..self.clone() };
+        l.config.deletion_protection = false;
+        l
+    }
 }
 
 impl Action for RdsFailback {
@@ -105,16 +116,16 @@ pub async fn instance(
     or_none(read(log, at(id, region), req).await?.map(|out| out.db_instances().first().cloned()))
 }
 
-/// One instance's failback.
-struct One<'a, 'c> {
-    cx: &'a ActionCx<'c>,
-    name: &'a str,
-    primary: &'a Client,
-    recovery: &'a Client,
-    kms: Option<&'a str>,
+/// One instance's failback (or its rehearsal, [`super::rehearse`]).
+pub(in crate::actions::failback) struct One<'a, 'c> {
+    pub cx: &'a ActionCx<'c>,
+    pub name: &'a str,
+    pub primary: &'a Client,
+    pub recovery: &'a Client,
+    pub kms: Option<&'a str>,
 }
 
-impl One<'_, '_> {
+impl<'c> One<'_, 'c> {
     fn sub_name(&self, part: &str) -> SubId {
         SubId::of(self.name, part)
     }
@@ -131,11 +142,14 @@ impl One<'_, '_> {
         }
     }
 
-    async fn run(&self) -> Result<Value, ActionError> {
-        let cx = self.cx;
-        let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
-        let point = RecoveryPoint {
-            cx,
+    /// The `read` sub-step: everything recorded before anything changes.
+    pub(super) async fn layout(&self) -> Result<Layout, ActionError> {
+        self.cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await
+    }
+
+    pub(super) fn recovery_point<'p>(&'p self, l: &'p Layout) -> RecoveryPoint<'p, 'c> {
+        RecoveryPoint {
+            cx: self.cx,
             name: self.name,
             kind: Kind::Instance,
             primary: self.primary,
@@ -146,7 +160,13 @@ impl One<'_, '_> {
             primary_region: &l.primary_region,
             share_with: l.share_with.as_deref(),
             option_group: l.copy_option_group.as_deref(),
-        };
+        }
+    }
+
+    async fn run(&self) -> Result<Value, ActionError> {
+        let cx = self.cx;
+        let l = self.layout().await?;
+        let point = self.recovery_point(&l);
         let (snap, copy) = point.take().await?;
         self.keeper(&l).keep().await?;
         match self.restore(&l, &copy).await {
@@ -164,7 +184,7 @@ impl One<'_, '_> {
                 )));
             }
         }
-        let (reapplied, remaining) = self.reapply(&l).await?;
+        let (reapplied, remaining) = self.reapply(&l, &[]).await?;
         Ok(self.outputs(&l, &snap, &copy, (&reapplied, &remaining), point.retained(&snap, &copy)))
     }
 
@@ -206,7 +226,7 @@ impl One<'_, '_> {
     }
 
     /// Restores a new instance under the original identifier from the copy.
-    async fn restore(&self, l: &Layout, copy: &DbSnapshot) -> Result<(), ActionError> {
+    pub(super) async fn restore(&self, l: &Layout, copy: &DbSnapshot) -> Result<(), ActionError> {
         let cx = self.cx;
         let (region, id, c) = (&l.primary_region, &l.primary_id, &l.config);
         let detail = json!({ "instance": id, "from": copy.id, "class": c.class });
@@ -277,8 +297,13 @@ impl One<'_, '_> {
     }
 
     /// Sets what the restore did not: every recorded setting that differs now.
-    /// Re-applies, then compares: what was set again, and what still differs (with why).
-    async fn reapply(&self, l: &Layout) -> Result<(Vec<String>, Vec<String>), ActionError> {
+    /// Re-applies, then compares: what was set again, and what still differs (with why), but
+    /// for the fields in `also_differ` (a rehearsal's identifier and endpoint).
+    pub(super) async fn reapply(
+        &self,
+        l: &Layout,
+        also_differ: &[&str],
+    ) -> Result<(Vec<String>, Vec<String>), ActionError> {
         let cx = self.cx;
         let (region, id, want) = (&l.primary_region, &l.primary_id, &l.config);
         let changes: Vec<String> = cx
@@ -347,7 +372,10 @@ impl One<'_, '_> {
                     cx.log.note(format!("{id}: no whole Describe was recorded before (an older run): not compared"))?;
                     return Ok(Vec::new());
                 }
-                let remaining = whole_diff::differences(&l.describe, &answer_tree::tree(&db), &instance_config::RULES);
+                let must_differ: Vec<&str> =
+                    instance_config::RULES.must_differ.iter().chain(also_differ).copied().collect();
+                let rules = whole_diff::Rules { must_differ: &must_differ, ..instance_config::RULES };
+                let remaining = whole_diff::differences(&l.describe, &answer_tree::tree(&db), &rules);
                 for difference in &remaining {
                     cx.log.note(format!("{id} differs from before the failback: {difference}"))?;
                 }

@@ -13,6 +13,7 @@ pub mod instance_config;
 pub mod keep;
 pub mod preflight;
 mod put_back;
+pub mod rehearse;
 pub mod snapshots;
 pub mod storage;
 pub mod version;

@@ -138,8 +138,14 @@ impl RecoveryPoint<'_, '_> {
     /// Returns the recovery snapshot and its copy in primary (whose `created` is the recovery
     /// point's time).
     pub async fn take(&self) -> Result<(DbSnapshot, DbSnapshot), ActionError> {
-        let snap = self.snapshot("recovery").await?;
-        let copy = self.copy_to_primary(&snap).await?;
+        self.take_as("recovery", "primary-copy").await
+    }
+
+    /// [`Self::take`] under other names and stages: the snapshot `LABEL` (see [`Self::snapshot`])
+    /// and the copy `copy_part`. A rehearsal's are never taken for a failback's.
+    pub async fn take_as(&self, label: &str, copy_part: &str) -> Result<(DbSnapshot, DbSnapshot), ActionError> {
+        let snap = self.snapshot(label).await?;
+        let copy = self.copy_to_primary(&snap, copy_part).await?;
         Ok((snap, copy))
     }
 
@@ -208,7 +214,7 @@ impl RecoveryPoint<'_, '_> {
         Ok(snap)
     }
 
-    async fn copy_to_primary(&self, snap: &DbSnapshot) -> Result<DbSnapshot, ActionError> {
+    async fn copy_to_primary(&self, snap: &DbSnapshot, part: &str) -> Result<DbSnapshot, ActionError> {
         let cx = self.cx;
         if let Some(account) = self.share_with {
             cx.sub(&self.sub_name("share-with-primary"), json!({ "account": account }), |_| async {
@@ -240,7 +246,7 @@ impl RecoveryPoint<'_, '_> {
             })
             .await?;
         }
-        let (id, region) = (made_id(cx.run_id, self.name, "primary-copy"), self.primary_region);
+        let (id, region) = (made_id(cx.run_id, self.name, part), self.primary_region);
         let detail = json!({ "from": snap.arn, "to": id, "region": region });
         let copy: DbSnapshot = cx
             .sub(&self.sub_name("copy-to-primary"), detail, |_| async {
@@ -260,7 +266,7 @@ impl RecoveryPoint<'_, '_> {
                         }
                     };
                 if let Some(now) = describe(self.kind, cx.log, self.primary, &id, region).await? {
-                    if !is_ours(cx, &now.tags, self.name, "primary-copy") {
+                    if !is_ours(cx, &now.tags, self.name, part) {
                         return Err(not_ours(self.kind.noun(), &id, region));
                     }
                     return Ok(DbSnapshot { created, ..now.snap });
@@ -272,7 +278,7 @@ impl RecoveryPoint<'_, '_> {
                 // Across regions the source is named by ARN. The SDK's pre-signed URL is only
                 // needed in GovCloud; elsewhere RDS fetches the source itself.
                 let kms = self.kms.filter(|_| encrypted).map(str::to_string);
-                let tagged = Some(tags(cx, self.name, "primary-copy"));
+                let tagged = Some(tags(cx, self.name, part));
                 let arn = match self.kind {
                     Kind::Instance => {
                         let req = self

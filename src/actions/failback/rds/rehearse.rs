@@ -1,0 +1,175 @@
+//! The rehearsal of `rds.failback` (`failback.rehearse`): the failback's own recovery point,
+//! restore and re-applied configuration, side by side with primary under a temporary identifier
+//! (`<id>-pl-test-<short run id>`, no deletion protection), then removed. Primary's instance is
+//! only read. Whatever RDS refuses in a failback (the copy, the restore's parameters, a setting
+//! the restore cannot take) it refuses here, and each part's duration predicts the real window.
+//!
+//! Sub-steps: those of `rds.failback` from `read` to `compare-config` (without the keep), on the
+//! temporary instance; then `remove-rehearsal`, `wait-rehearsal-removed` and
+//! `remove-snapshots` (the recovery snapshot and its copy). Only what this run made and tagged
+//! is deleted. When the restore or the configuration fails, the same removal runs, and the
+//! sub-steps are marked undone so a retry rehearses again from the snapshot.
+
+use super::instance::{Layout, One, instance};
+use super::snapshots::{Kind, describe as describe_snapshot};
+use super::{DbSnapshot, is_ours, or_none, wait_status};
+use crate::actions::ActionCx;
+use crate::actions::failback::short_run_id;
+use crate::aws::{ActionError, at, mutate};
+use crate::journal::SubId;
+use aws_sdk_rds::Client;
+use serde_json::{Value, json};
+
+/// The temporary identifier of a rehearsal: `<id>-pl-test-<short run id>`, within RDS's 63
+/// characters.
+pub fn test_id(run_id: &str, original: &str) -> String {
+    let suffix = format!("-pl-test-{}", short_run_id(run_id));
+    let head: String = original.chars().take(63usize.saturating_sub(suffix.len())).collect();
+    format!("{}{suffix}", head.trim_end_matches('-'))
+}
+
+/// The parts of a rehearsal whose durations predict the failback's window, each from its first
+/// sub-step's start to its last one's end.
+const PARTS: &[(&str, &str, &str)] = &[
+    ("snapshot", "snapshot-rehearsal", "wait-rehearsal-snapshot"),
+    ("copy", "copy-to-primary", "wait-primary-copy"),
+    ("restore", "restore", "wait-restored"),
+    ("configure", "reapply-config", "compare-config"),
+];
+
+/// What differs on the temporary instance by design: its name and what is derived from it, and
+/// its deletion protection (off, so it can be removed).
+const ALSO_DIFFER: &[&str] = &["db_instance_identifier", "db_instance_arn", "endpoint.address", "deletion_protection"];
+
+/// Every sub-step a rehearsal makes after `read`, marked undone when it failed.
+const AFTER_READ: &[&str] = &[
+    "snapshot-rehearsal",
+    "wait-rehearsal-snapshot",
+    "share-with-primary",
+    "copy-to-primary",
+    "wait-primary-copy",
+    "restore",
+    "wait-restored",
+    "reapply-config",
+    "wait-configured",
+    "associate-roles",
+    "compare-config",
+    "remove-rehearsal",
+    "wait-rehearsal-removed",
+    "remove-snapshots",
+];
+
+/// Rehearses one instance's failback.
+pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<Value, ActionError> {
+    let cx = one.cx;
+    let l = one.layout().await?;
+    let test = l.rehearsal(test_id(cx.run_id, &l.primary_id));
+    let point = one.recovery_point(&l);
+    let (snap, copy) = point.take_as("rehearsal", "rehearsal-copy").await?;
+    let tried = match one.restore(&test, &copy).await {
+        Ok(()) => one.reapply(&test, ALSO_DIFFER).await,
+        Err(e) => Err(e),
+    };
+    match tried {
+        // The call may have landed, or the journal cannot be written: the next attempt looks first.
+        Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => Err(e),
+        Err(e) => {
+            remove(one, &test, &snap, &copy).await?;
+            let names: Vec<SubId> = AFTER_READ.iter().map(|p| SubId::of(one.name, *p)).collect();
+            cx.reset(&names.iter().collect::<Vec<_>>())?;
+            Err(ActionError::Failed(format!(
+                "the rehearsal of {} failed: {e}. Primary was only read; what the rehearsal made was removed. This \
+                 is what the failback would meet: mend it, then retry",
+                l.primary_id
+            )))
+        }
+        Ok((reapplied, remaining)) => {
+            remove(one, &test, &snap, &copy).await?;
+            let durations = durations(cx, one.name);
+            let window: f64 = durations.values().filter_map(Value::as_f64).sum();
+            Ok(json!({
+                "instance": l.primary_id,
+                "rehearsed_as": test.primary_id,
+                "recovery_point": copy.created,
+                "reapplied": reapplied,
+                "remaining_differences": remaining,
+                "durations_s": durations,
+                "predicted_window_s": window,
+                "retained": [],
+            }))
+        }
+    }
+}
+
+/// Seconds each part took, from the journal (a resumed part counts from its first start).
+fn durations(cx: &ActionCx<'_>, name: &str) -> serde_json::Map<String, Value> {
+    let at = |part: &str, end: bool| {
+        let s = cx.recorded(&SubId::of(name, part))?;
+        let t = if end { s.finished_at? } else { s.first_at };
+        humantime::parse_rfc3339_weak(&t).ok()
+    };
+    PARTS
+        .iter()
+        .filter_map(|(label, first, last)| {
+            let took = at(last, true)?.duration_since(at(first, false)?).ok()?;
+            Some((label.to_string(), json!((took.as_secs_f64() * 10.0).round() / 10.0)))
+        })
+        .collect()
+}
+
+/// Deletes the temporary instance (no final snapshot: it holds nothing primary lacks) and both
+/// snapshots, each only when this run's tags say it made it.
+async fn remove(one: &One<'_, '_>, test: &Layout, snap: &DbSnapshot, copy: &DbSnapshot) -> Result<(), ActionError> {
+    let (cx, name) = (one.cx, one.name);
+    let (id, region) = (&test.primary_id, &test.primary_region);
+    cx.sub(&SubId::of(name, "remove-rehearsal"), json!({ "instance": id }), |_| async {
+        let Some(db) = instance(cx.log, one.primary, id, region).await? else { return Ok(()) };
+        let tags = super::tag_map(db.tag_list());
+        if !is_ours(cx, &tags, name, "restored") {
+            return Err(super::not_ours("DB instance", id, region));
+        }
+        if db.db_instance_status() == Some("deleting") {
+            return Ok(());
+        }
+        let req = one
+            .primary
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(true)
+            .delete_automated_backups(true);
+        or_none(mutate(cx.log, at(id, region), req).await?.map(Some)).map(|_| ())
+    })
+    .await?;
+    let quiet = cx.quiet();
+    wait_status(cx, &SubId::of(name, "wait-rehearsal-removed"), json!({ "instance": id }), &["gone"], || async {
+        let now = instance(&quiet, one.primary, id, region).await?;
+        Ok(vec![(format!("instance {id}"), now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()))])
+    })
+    .await?;
+    let places = [
+        (one.primary, copy, test.primary_region.as_str(), "rehearsal-copy"),
+        (one.recovery, snap, test.recovery_region.as_str(), "rehearsal-snapshot"),
+    ];
+    cx.sub(&SubId::of(name, "remove-snapshots"), json!({ "snapshots": [&copy.id, &snap.id] }), |_| async {
+        for (client, s, region, stage) in places {
+            delete_snapshot(cx, client, (name, stage), &s.id, region).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn delete_snapshot(
+    cx: &ActionCx<'_>,
+    client: &Client,
+    (name, stage): (&str, &str),
+    id: &str,
+    region: &str,
+) -> Result<(), ActionError> {
+    let Some(now) = describe_snapshot(Kind::Instance, cx.log, client, id, region).await? else { return Ok(()) };
+    if !is_ours(cx, &now.tags, name, stage) {
+        return Err(super::not_ours("DB snapshot", id, region));
+    }
+    let req = client.delete_db_snapshot().db_snapshot_identifier(id);
+    or_none(mutate(cx.log, at(id, region), req).await?.map(Some)).map(|_| ())
+}

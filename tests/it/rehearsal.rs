@@ -1,0 +1,191 @@
+//! `failback.rehearse`, the test failback done by the tool: the recovery point copied home and
+//! restored side by side under a temporary name, checked, timed and removed, primary only read.
+//! Checked with the request record and describe calls to moto itself, through the rules layer.
+
+use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::support::{block_on, journal, moto, only_run, pilotlight, postgres, recorded, run, sdk, state_dir};
+use aws_sdk_rds::Client;
+use pilotlight::journal::{CallOutcome, Event};
+use pilotlight::sandbox::moto_api;
+use serde_json::Value;
+
+const FIXTURE: &str = "tests/fixtures/rds-rehearsal.yaml";
+
+/// Primary's instances as (identifier, create time, status, deletion protection), and the manual
+/// snapshots of both regions.
+type Instances = Vec<(String, String, String, bool)>;
+
+fn world_now(url: &str) -> (Instances, Vec<String>) {
+    let primary = Client::new(&sdk(url, "us-east-1"));
+    let out = block_on(primary.describe_db_instances().send()).unwrap();
+    let mut dbs: Instances = out
+        .db_instances()
+        .iter()
+        .map(|d| {
+            (
+                d.db_instance_identifier().unwrap_or_default().to_string(),
+                d.instance_create_time().map(|t| t.to_string()).unwrap_or_default(),
+                d.db_instance_status().unwrap_or_default().to_string(),
+                d.deletion_protection().unwrap_or(false),
+            )
+        })
+        .collect();
+    dbs.sort();
+    let mut snaps = Vec::new();
+    for region in ["us-east-1", "us-west-2"] {
+        let rds = Client::new(&sdk(url, region));
+        let out = block_on(rds.describe_db_snapshots().snapshot_type("manual").send()).unwrap();
+        snaps.extend(out.db_snapshots().iter().filter_map(|s| s.db_snapshot_identifier().map(str::to_string)));
+    }
+    (dbs, snaps)
+}
+
+/// `orders-db` on both sides (primary's gp3 at 100 GiB with deletion protection, recovery's grown
+/// to 150 GiB: the restore must follow the rules of the AWS-rules issue).
+fn world(url: &str) {
+    let primary = Client::new(&sdk(url, "us-east-1"));
+    let create = postgres(&primary, "orders-db").storage_type("gp3").allocated_storage(100).deletion_protection(true);
+    block_on(create.send()).expect("CreateDBInstance");
+    let recovery = Client::new(&sdk(url, "us-west-2"));
+    block_on(postgres(&recovery, "orders-db").storage_type("gp3").allocated_storage(150).send())
+        .expect("CreateDBInstance");
+}
+
+fn rehearse(state: &std::path::Path, proxy: &FaultProxy) -> (Option<i32>, String) {
+    let mut cmd = pilotlight(state);
+    cmd.args(["run", FIXTURE, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The rehearsal's outputs for `orders_db`.
+fn outputs(run_dir: &std::path::Path) -> Value {
+    let outputs = journal(run_dir)
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ActionFinished { ok: true, outputs, .. } => Some(outputs.clone()),
+            _ => None,
+        })
+        .expect("the rehearsal finished");
+    outputs["resources"]["orders_db"].clone()
+}
+
+/// A sound world: the rehearsal goes through under AWS's rules, primary's instance is only read
+/// (no mutating call names it; its identifier, create time, status and protection are as before),
+/// nothing it made is left in either region, and each part's duration is reported.
+#[test]
+fn a_rehearsal_restores_side_by_side_reports_its_durations_and_leaves_nothing_behind() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    world(&url);
+    let before = world_now(&url);
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let state = state_dir();
+    moto_api::start_recording(moto.port).unwrap();
+    let (status, stdout) = rehearse(state.path(), &proxy);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(status, Some(0), "{stdout}");
+    assert_eq!(world_now(&url), before, "primary as it was, nothing left behind");
+
+    let (run_id, dir) = only_run(state.path());
+    let short = run_id.rsplit('-').next().unwrap();
+    let test_id = format!("orders-db-pl-test-{short}");
+    let calls = recorded(moto.port);
+    let on_primary: Vec<String> = calls
+        .iter()
+        .filter(|c| c.mutating() && c.region == "us-east-1" && c.operation != "AssumeRole")
+        .map(|c| format!("{} {}", c.operation, c.body))
+        .collect();
+    for call in &on_primary {
+        assert!(!call.contains("Identifier=orders-db&") && !call.ends_with("Identifier=orders-db"), "{call}");
+    }
+    for op in ["RestoreDBInstanceFromDBSnapshot", "DeleteDBInstance", "CopyDBSnapshot", "DeleteDBSnapshot"] {
+        assert!(on_primary.iter().any(|c| c.starts_with(op)), "{op} in primary: {on_primary:#?}");
+    }
+    let restore = on_primary.iter().find(|c| c.starts_with("RestoreDBInstanceFromDBSnapshot")).unwrap();
+    assert!(restore.contains(&format!("DBInstanceIdentifier={test_id}")), "{restore}");
+    assert!(
+        restore.contains("AllocatedStorage=150") && !restore.contains("Iops="),
+        "the failback's parameters: {restore}"
+    );
+    assert!(restore.contains("DeletionProtection=false"), "{restore}");
+
+    let out = outputs(&dir);
+    assert_eq!(out["rehearsed_as"], test_id.as_str());
+    for part in ["snapshot", "copy", "restore", "configure"] {
+        assert!(out["durations_s"][part].as_f64().is_some(), "{part} timed: {out}");
+    }
+    assert!(out["predicted_window_s"].as_f64().is_some(), "{out}");
+    let remaining: Vec<&str> =
+        out["remaining_differences"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(
+        !remaining.iter().any(|d| d.starts_with("db_instance_identifier") || d.starts_with("deletion_protection")),
+        "{remaining:#?}"
+    );
+}
+
+/// RDS out of capacity for the restore (a refusal moto never gives).
+const NO_CAPACITY: Fault = Fault::Refuse {
+    code: "InsufficientDBInstanceCapacity",
+    message: "Cannot create a database instance because there is no capacity for db.t3.micro in us-east-1a.",
+};
+
+/// A world where the restore is refused: the rehearsal fails with RDS's words, primary is
+/// untouched and what the rehearsal made is removed; once the cause is gone, a resume rehearses
+/// again from a new snapshot and passes.
+#[test]
+fn a_refused_restore_fails_the_rehearsal_with_primary_untouched_and_a_resume_rehearses_again() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    world(&url);
+    let before = world_now(&url);
+    let refused =
+        ThrottleRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: NO_CAPACITY };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused]);
+    let state = state_dir();
+    let (status, stdout) = rehearse(state.path(), &proxy);
+    assert_ne!(status, Some(0), "{stdout}");
+    assert!(stdout.contains("the rehearsal of orders-db failed"), "{stdout}");
+    assert!(stdout.contains("InsufficientDBInstanceCapacity"), "{stdout}");
+    assert_eq!(world_now(&url), before, "primary as it was, nothing left behind");
+
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let (id, dir) = only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(world_now(&url), before, "primary as it was, nothing left behind");
+    let snapshots_taken = journal(&dir)
+        .iter()
+        .filter(|e| matches!(&e.event, Event::AwsCall { operation, outcome: CallOutcome::Ok, .. } if operation == "CreateDBSnapshot"))
+        .count();
+    assert_eq!(snapshots_taken, 2, "the resume took a new recovery snapshot (the first was removed)");
+}
+
+/// The end state of a rehearsal of the seeded world: primary's instances (identifier, status,
+/// protection) and how many manual snapshots either region holds.
+fn end_state(url: &str) -> (Vec<(String, String, bool)>, usize) {
+    let (dbs, snaps) = world_now(url);
+    (dbs.into_iter().map(|(id, _, status, protection)| (id, status, protection)).collect(), snaps.len())
+}
+
+/// A kill after any journal entry of a rehearsal (one of each class), then a resume: the same end
+/// state, primary as it was and nothing left behind.
+#[test]
+fn a_kill_after_any_journal_entry_of_a_rehearsal_resumes_to_the_same_end_state() {
+    use super::support::{Kill, kill_at_every_point};
+    use pilotlight::sandbox::seed::Part;
+    let points = kill_at_every_point(&[Part::Rds], &[FIXTURE], 2, Kill::AfterEveryEntry, end_state).points;
+    assert!(points > 20, "a rehearsal journals its sub-steps ({points} kill points)");
+}
+
+/// The answer to each mutating call of a rehearsal is lost with the process: the resume finds
+/// what the call did instead of doing it twice, and removes all of it.
+#[test]
+fn a_kill_after_any_mutating_call_of_a_rehearsal_was_answered_resumes_to_the_same_end_state() {
+    use super::support::{Kill, kill_at_every_point};
+    use pilotlight::sandbox::seed::Part;
+    let points = kill_at_every_point(&[Part::Rds], &[FIXTURE], 2, Kill::BeforeEveryAnswer, end_state).run;
+    assert!(points > 5, "one kill point per mutating call ({points})");
+}
