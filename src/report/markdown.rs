@@ -16,6 +16,7 @@ pub fn render(r: &Report) -> String {
     timeline(&mut out, &r.steps, &day);
     retained(&mut out, &r.retained);
     configuration(&mut out, &r.configuration);
+    rehearsals(&mut out, &r.rehearsals);
     calls(&mut out, &r.aws_calls);
     if !r.warnings.is_empty() {
         out.push_str("\n## Warnings\n\n");
@@ -350,6 +351,40 @@ fn configuration(out: &mut String, records: &[ConfigRecord]) {
             }
         }
     }
+}
+
+/// Each test failback's parts and the window they predict (only when the run rehearsed).
+fn rehearsals(out: &mut String, all: &[Rehearsal]) {
+    if all.is_empty() {
+        return;
+    }
+    out.push_str("\n## Test failbacks (rehearsals)\n\n");
+    out.push_str(
+        "| Resource | Step | Rehearsed as (removed) | Parts | Predicted failback window |\n|---|---|---|---|---|\n",
+    );
+    for r in all {
+        let parts: Vec<String> = r.durations_s.iter().map(|(k, s)| format!("{k} {}", seconds(*s))).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            code(&r.resource),
+            code(&r.step),
+            code(&r.rehearsed_as),
+            cell(&parts.join(", ")),
+            seconds(r.predicted_window_s)
+        );
+    }
+    for r in all.iter().filter(|r| !r.remaining_differences.is_empty()) {
+        let _ = writeln!(out, "\n{} would still differ from primary after its failback:\n", code(&r.resource));
+        for d in &r.remaining_differences {
+            let _ = writeln!(out, "- {}", one_line(d));
+        }
+    }
+}
+
+/// Seconds as `1m 2s 500ms`.
+fn seconds(s: f64) -> String {
+    human((s * 1000.0).round() as i64)
 }
 
 /// A recorded configuration as `path = value` lines: objects by key, lists of objects by their

@@ -113,6 +113,7 @@ pub fn from_state(state: &RunState, runbook: Option<&Runbook>) -> Option<Report>
         steps,
         retained: from_outputs.retained,
         configuration: from_outputs.configuration,
+        rehearsals: from_outputs.rehearsals,
         warnings,
     })
 }

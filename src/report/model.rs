@@ -24,6 +24,10 @@ pub struct Report {
     pub retained: Vec<RetainedItem>,
     /// Configuration recorded before a resource was replaced, and what had to be re-applied.
     pub configuration: Vec<ConfigRecord>,
+    /// Each test failback (`failback.rehearse`): how long its parts took, the prediction of the
+    /// failback's window.
+    #[serde(default)]
+    pub rehearsals: Vec<Rehearsal>,
     /// Journaled AWS calls per step and resource.
     pub aws_calls: Vec<CallRow>,
     /// What the report could not establish and why (a missing runbook copy, a failed step whose
@@ -171,6 +175,21 @@ pub struct ConfigRecord {
     pub recorded: Value,
     /// Each setting re-applied after the restore (`deletion protection: false -> true`).
     pub reapplied: Vec<String>,
+}
+
+/// One resource's rehearsal, from its action's outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rehearsal {
+    pub step: String,
+    pub resource: String,
+    /// The temporary name it was restored under (and removed).
+    pub rehearsed_as: String,
+    /// Seconds per part (`snapshot`, `copy`, `restore`, `configure`), in the order taken.
+    pub durations_s: IndexMap<String, f64>,
+    /// Their sum: how long the same failback would take.
+    pub predicted_window_s: f64,
+    /// Fields of the restored copy that still differed from primary, with why.
+    pub remaining_differences: Vec<String>,
 }
 
 /// How a measurement compares with its target.

@@ -5,7 +5,7 @@
 //! Failed attempts are read too: an action that fails for one resource still reports what the
 //! others kept, and those things exist in AWS whether or not the step was retried.
 
-use super::model::{ConfigRecord, RetainedItem};
+use super::model::{ConfigRecord, Rehearsal, RetainedItem};
 use crate::actions::failback::Retained;
 use crate::journal::FinishedAttempt;
 use indexmap::IndexMap;
@@ -26,6 +26,7 @@ pub struct FromOutputs {
     pub retained: Vec<RetainedItem>,
     pub configuration: Vec<ConfigRecord>,
     pub recovery_points: Vec<RecoveryPoint>,
+    pub rehearsals: Vec<Rehearsal>,
     pub warnings: Vec<String>,
 }
 
@@ -36,6 +37,7 @@ pub fn read(attempts: &[FinishedAttempt]) -> FromOutputs {
     let mut retained: IndexMap<(String, String, String), RetainedItem> = IndexMap::new();
     let mut config: IndexMap<(String, String), ConfigRecord> = IndexMap::new();
     let mut points: IndexMap<(String, String), RecoveryPoint> = IndexMap::new();
+    let mut rehearsals: IndexMap<(String, String), Rehearsal> = IndexMap::new();
     for FinishedAttempt { step, outputs, .. } in attempts {
         let resources = outputs.get("resources").and_then(Value::as_object);
         let lists = outputs.get("retained").into_iter().chain(
@@ -76,6 +78,26 @@ pub fn read(attempts: &[FinishedAttempt]) -> FromOutputs {
                     ConfigRecord { step: step.clone(), resource: name.clone(), recorded: recorded.clone(), reapplied },
                 );
             }
+            if let Some(window) = r.get("predicted_window_s").and_then(Value::as_f64) {
+                let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                let rehearsal = Rehearsal {
+                    step: step.clone(),
+                    resource: name.clone(),
+                    rehearsed_as: r.get("rehearsed_as").map(text).unwrap_or_default(),
+                    durations_s: r
+                        .get("durations_s")
+                        .and_then(Value::as_object)
+                        .map(|d| d.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect())
+                        .unwrap_or_default(),
+                    predicted_window_s: window,
+                    remaining_differences: r
+                        .get("remaining_differences")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().map(text).collect())
+                        .unwrap_or_default(),
+                };
+                rehearsals.insert(key.clone(), rehearsal);
+            }
             if let Some(point) = r.get("recovery_point") {
                 let at = point.as_str().map(str::to_string);
                 points.insert(key, RecoveryPoint { step: step.clone(), resource: name.clone(), at });
@@ -85,5 +107,6 @@ pub fn read(attempts: &[FinishedAttempt]) -> FromOutputs {
     out.retained = retained.into_values().collect();
     out.configuration = config.into_values().collect();
     out.recovery_points = points.into_values().collect();
+    out.rehearsals = rehearsals.into_values().collect();
     out
 }

@@ -122,6 +122,32 @@ fn a_rehearsal_restores_side_by_side_reports_its_durations_and_leaves_nothing_be
         !remaining.iter().any(|d| d.starts_with("db_instance_identifier") || d.starts_with("deletion_protection")),
         "{remaining:#?}"
     );
+
+    // The report says how long each part took, and measures no RPO from a rehearsal.
+    let report = |json: bool| {
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["report", &run_id]);
+        if json {
+            cmd.args(["--format", "json"]);
+        }
+        let out = cmd.output().expect("pilotlight report");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let json: Value = serde_json::from_str(&report(true)).unwrap();
+    let rehearsal = &json["rehearsals"][0];
+    assert_eq!(
+        (rehearsal["resource"].as_str(), rehearsal["rehearsed_as"].as_str()),
+        (Some("orders_db"), Some(test_id.as_str()))
+    );
+    assert_eq!(
+        rehearsal["durations_s"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["snapshot", "copy", "restore", "configure"]
+    );
+    assert_eq!(json["objectives"]["rpo"], serde_json::json!([]), "no RPO from a rehearsal");
+    let markdown = report(false);
+    assert!(markdown.contains("## Test failbacks (rehearsals)"), "{markdown}");
+    assert!(markdown.contains(&format!("| `orders_db` | `test-failback` | `{test_id}` | snapshot ")), "{markdown}");
 }
 
 /// RDS out of capacity for the restore (a refusal moto never gives).

@@ -87,10 +87,19 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
             remove(one, &test, &snap, &copy).await?;
             let durations = durations(cx, one.name);
             let window: f64 = durations.values().filter_map(Value::as_f64).sum();
+            let parts: Vec<String> = durations.iter().map(|(k, v)| format!("{k} {v} s")).collect();
+            cx.log.note(format!(
+                "{}: rehearsed as {} and removed; {}; the failback's snapshot, copy, restore and configuration would take about {window:.1} s (the rename of the original comes on top)",
+                l.primary_id,
+                test.primary_id,
+                parts.join(", ")
+            ))?;
             Ok(json!({
                 "instance": l.primary_id,
                 "rehearsed_as": test.primary_id,
-                "recovery_point": copy.created,
+                // Not `recovery_point`: the report measures RPO from that, and a rehearsal restores
+                // nothing primary serves.
+                "rehearsal_point": copy.created,
                 "reapplied": reapplied,
                 "remaining_differences": remaining,
                 "durations_s": durations,
