@@ -148,6 +148,7 @@ ops!(DYNAMODB_WRITES = Mutating, aws_sdk_dynamodb, "dynamodb":
     import_table::ImportTable,
     create_backup::CreateBackup,
     delete_table::DeleteTable,
+    restore_table_from_backup::RestoreTableFromBackup,
     update_table::UpdateTable,
     update_time_to_live::UpdateTimeToLive,
     update_continuous_backups::UpdateContinuousBackups,

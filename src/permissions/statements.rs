@@ -282,8 +282,22 @@ fn dynamodb(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut
             "dynamodb:UpdateTimeToLive",
             "dynamodb:UpdateContinuousBackups",
             "dynamodb:TagResource",
+            // The way back: the table restored from its safety backup under its name.
+            "dynamodb:RestoreTableFromBackup",
         ];
         g.add(&replace, tables(p, true), None);
+        // Not calls: DynamoDB writes the restored table's items as the caller (its user guide,
+        // "IAM policy to allow restoring from a backup").
+        let restore_writes = [
+            "dynamodb:BatchWriteItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:Scan",
+            "dynamodb:UpdateItem",
+        ];
+        g.add(&restore_writes, tables(p, true), None);
         g.add(&["s3:GetObject"], buckets(true), None);
         g.add(&["s3:ListBucket"], buckets(false), None);
         let logs = [

@@ -27,7 +27,7 @@ type Keys = Vec<(String, String)>;
 
 /// What a failback must carry over, as DynamoDB reports it (ARNs and times left out).
 #[derive(Debug, Clone, PartialEq)]
-struct Config {
+pub(super) struct Config {
     keys: Keys,
     billing: String,
     /// Index name, keys, projection.
@@ -35,20 +35,20 @@ struct Config {
     stream: Option<String>,
     ttl: Option<String>,
     pitr: bool,
-    deletion_protection: bool,
+    pub(super) deletion_protection: bool,
     /// Tags other than pilotlight's own.
     tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Table {
-    config: Config,
-    pilotlight_tags: BTreeMap<String, String>,
+pub(super) struct Table {
+    pub(super) config: Config,
+    pub(super) pilotlight_tags: BTreeMap<String, String>,
     /// Every item, rendered canonically.
-    items: BTreeSet<String>,
+    pub(super) items: BTreeSet<String>,
 }
 
-fn table(url: &str, region: &str) -> Option<Table> {
+pub(super) fn table(url: &str, region: &str) -> Option<Table> {
     let ddb = aws_sdk_dynamodb::Client::new(&sdk(url, region));
     block_on(async {
         let t = match ddb.describe_table().table_name(DYNAMODB_TABLE).send().await {
@@ -111,7 +111,7 @@ fn table(url: &str, region: &str) -> Option<Table> {
 }
 
 /// (name, status) of every backup of the primary table.
-fn backups(url: &str) -> Vec<(String, String)> {
+pub(super) fn backups(url: &str) -> Vec<(String, String)> {
     let ddb = aws_sdk_dynamodb::Client::new(&sdk(url, PRIMARY_REGION));
     let out = block_on(ddb.list_backups().table_name(DYNAMODB_TABLE).send()).unwrap();
     out.backup_summaries()
@@ -141,14 +141,14 @@ fn staged_objects(url: &str) -> Vec<String> {
     body.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().to_string()).collect()
 }
 
-fn fresh_world() -> (super::support::Moto, String) {
+pub(super) fn fresh_world() -> (super::support::Moto, String) {
     let server = moto();
     let url = server.endpoint_url();
     block_on(seed_parts(&url, &PARTS)).expect("seed");
     (server, url)
 }
 
-fn failback(state: &Path, url: &str, extra: &[&str]) -> std::process::Output {
+pub(super) fn failback(state: &Path, url: &str, extra: &[&str]) -> std::process::Output {
     let mut cmd = pilotlight(state);
     cmd.args(["run", FIXTURE, "--headless", "--auto-approve", "--endpoint-url", url]).args(extra);
     run(cmd)

@@ -134,12 +134,20 @@ fn serve(
             _ => None,
         };
         if let Some((code, message)) = refusal {
-            let xml = format!(
-                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
-            );
+            // JSON-protocol services (DynamoDB, KMS: a target header) answer errors in JSON.
+            let (kind, body) = if text.to_ascii_lowercase().contains("x-amz-target:") {
+                ("application/x-amz-json-1.0", format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}"))
+            } else {
+                (
+                    "text/xml",
+                    format!(
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+                    ),
+                )
+            };
             let response = format!(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}",
-                xml.len()
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
             );
             if writer.write_all(response.as_bytes()).is_err() {
                 return;

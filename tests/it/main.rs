@@ -15,6 +15,7 @@ mod deploy_resume;
 mod dry_run;
 mod durability;
 mod dynamodb_failback;
+mod dynamodb_rollback;
 mod ec2_failback;
 mod ec2_rules;
 mod engine;

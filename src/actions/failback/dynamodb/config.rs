@@ -29,6 +29,16 @@ pub(super) struct Capacity {
     pub(super) write: Option<i64>,
 }
 
+impl Capacity {
+    /// As a provisioned throughput (a unit where none was recorded).
+    pub(super) fn throughput(&self) -> Result<ProvisionedThroughput, aws_sdk_dynamodb::error::BuildError> {
+        ProvisionedThroughput::builder()
+            .read_capacity_units(self.read.unwrap_or(1))
+            .write_capacity_units(self.write.unwrap_or(1))
+            .build()
+    }
+}
+
 /// A secondary index as declared on the table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Index {
@@ -234,13 +244,7 @@ impl TableConfig {
                 })
                 .collect()
         };
-        let throughput = |c: &Capacity| {
-            ProvisionedThroughput::builder()
-                .read_capacity_units(c.read.unwrap_or(1))
-                .write_capacity_units(c.write.unwrap_or(1))
-                .build()
-                .map_err(invalid)
-        };
+        let throughput = |c: &Capacity| c.throughput().map_err(invalid);
         let on_demand = |c: &Capacity| {
             OnDemandThroughput::builder()
                 .set_max_read_request_units(c.read)

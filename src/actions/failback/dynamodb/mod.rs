@@ -19,6 +19,7 @@
 mod config;
 mod copy;
 pub mod preflight;
+mod put_back;
 pub(super) mod reads;
 mod reapply;
 mod replace;
@@ -148,8 +149,19 @@ impl One<'_, '_> {
         let plan: Plan = self.cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_plan()).await?;
         let exported = self.export_recovery(&plan).await?;
         let backup = self.safety_backup(&plan).await?;
-        self.delete_primary(&plan, &backup).await?;
-        let imported = self.import(&plan, &exported).await?;
+        // From here primary's table is changed: a failure puts it back (`put_back`).
+        let imported = match self.delete_primary(&plan, &backup).await {
+            Ok(()) => self.import(&plan, &exported).await,
+            Err(e) => Err(e),
+        };
+        let imported = match imported {
+            Ok(imported) => imported,
+            // The call may have landed, or the journal cannot be written: the next attempt
+            // looks first.
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
+            Err(e) if self.cx.dry_run => return Err(e),
+            Err(e) => return Err(self.put_back(&plan, &backup, e).await),
+        };
         let reapplied = self.reapply(&plan).await?;
         let remaining = self.compare(&plan).await?;
         Ok(self.outputs(&plan, &exported, &backup, &imported, (&reapplied, &remaining)))

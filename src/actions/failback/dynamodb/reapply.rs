@@ -28,20 +28,29 @@ pub(super) struct Reapplied {
 }
 
 impl One<'_, '_> {
-    /// The recorded settings, plus this run's tags (which replace an earlier run's).
-    fn wanted(&self, p: &Plan) -> Settings {
+    /// The recorded settings, plus this run's tags (which replace an earlier run's) on a table
+    /// the run made.
+    fn wanted(&self, p: &Plan, made: bool) -> Settings {
         let mut want = p.primary.settings.clone();
-        for (k, v) in [(TAG_RUN, self.cx.run_id), (TAG_STEP, self.cx.step), (TAG_RESOURCE, self.name)] {
-            want.tags.insert(k.to_string(), v.to_string());
+        if made {
+            for (k, v) in [(TAG_RUN, self.cx.run_id), (TAG_STEP, self.cx.step), (TAG_RESOURCE, self.name)] {
+                want.tags.insert(k.to_string(), v.to_string());
+            }
         }
         want
     }
 
     pub(super) async fn reapply(&self, p: &Plan) -> Result<Reapplied, ActionError> {
+        self.reapply_as(p, "reapply-config", true).await
+    }
+
+    /// Re-applies the recorded configuration as sub-step `part`; `made`: the table is this run's
+    /// import (tagged with the run), not primary's own put back.
+    pub(super) async fn reapply_as(&self, p: &Plan, part: &str, made: bool) -> Result<Reapplied, ActionError> {
         let cx = self.cx;
         let (table, region) = (p.primary.name.as_str(), p.primary_region.as_str());
-        let want = self.wanted(p);
-        let name = self.sub_name("reapply-config");
+        let want = self.wanted(p, made);
+        let name = self.sub_name(part);
         let detail = json!({ "table": table, "recorded": p.primary.settings, "want": want });
         cx.sub(&name, detail, |_| async {
             if cx.dry_run {
@@ -70,7 +79,7 @@ impl One<'_, '_> {
             if !left.is_empty() {
                 let left: Vec<String> = left.iter().map(Change::describe).collect();
                 return Err(ActionError::Failed(format!(
-                    "table {table} was imported, but after re-applying its configuration it still lacks: {}",
+                    "after re-applying its configuration, table {table} still lacks: {}",
                     left.join("; ")
                 )));
             }
