@@ -46,13 +46,15 @@ pub async fn accounts(envs: &AwsEnvs, log: &dyn CallLog) -> (Vec<PreflightCheck>
 }
 
 /// Checks the resources one failback step names (`params` as the step will be given them).
-/// Nothing for a step whose action preflight does not know.
+/// Nothing for a step whose action preflight does not know. In a run (`run_id`), the names the
+/// step will make are checked too.
 pub async fn for_step(
     runbook: &Runbook,
     action: Option<&str>,
     params: &Value,
     envs: &AwsEnvs,
     log: &dyn CallLog,
+    run_id: Option<&str>,
 ) -> Vec<PreflightCheck> {
     let Some(kind) = ACTIONS.iter().find(|(a, _)| Some(*a) == action).map(|(_, k)| *k) else {
         return Vec::new();
@@ -78,6 +80,7 @@ pub async fn for_step(
             kms,
             primary_account: &p_account,
             share_with,
+            run_id,
         };
         let found = match kind {
             ResourceType::Ec2Instance => ec2::preflight::check(envs, log, &target).await,

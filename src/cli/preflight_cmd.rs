@@ -24,7 +24,7 @@ pub async fn whole_runbook(
     let mut out: Vec<Finding> = guard.into_iter().map(|check| Finding { step: "-".into(), check }).collect();
     for step in steps.iter().filter(|s| checks(s.action.as_deref())) {
         let params = step.params.clone().unwrap_or(Value::Null);
-        let found = for_step(&loaded.runbook, step.action.as_deref(), &params, envs, log).await;
+        let found = for_step(&loaded.runbook, step.action.as_deref(), &params, envs, log, None).await;
         // The account guard is said once, above.
         let found = found.into_iter().filter(|c| c.rule != "account" || c.verdict == Verdict::Fail);
         out.extend(found.map(|check| Finding { step: step.id.clone(), check }));

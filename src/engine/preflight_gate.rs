@@ -45,6 +45,7 @@ impl Run {
                 &params,
                 &self.envs,
                 &crate::aws::NoLog,
+                Some(&self.id),
             ))
             .await;
             let failed: Vec<String> = checks

@@ -153,3 +153,51 @@ fn a_run_checks_a_failback_step_before_its_gate_and_a_failed_check_sends_nothing
     let step = json["steps"].as_array().unwrap().iter().find(|s| s["preflight"].is_object()).expect("a preflight");
     assert!(step["preflight"]["checks"].as_array().unwrap().iter().any(|c| c["rule"] == "recovery-pitr"));
 }
+
+/// In a run the names its failback will make are known: one taken by something the run did not
+/// make (here an instance under the kept name `orders-db-pre-failback-<run>`) fails the step's
+/// preflight before anything is sent; once it is gone, the same run fails back.
+#[test]
+fn a_name_the_run_will_make_taken_by_something_else_fails_the_steps_preflight() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let primary = aws_sdk_rds::Client::new(&sdk(&url, "us-east-1"));
+    let recovery = aws_sdk_rds::Client::new(&sdk(&url, "us-west-2"));
+    block_on(postgres(&primary, "orders-db").send()).expect("CreateDBInstance");
+    // Encrypted, and the fixture names no key: the first run stops at preflight.
+    block_on(postgres(&recovery, "orders-db").storage_encrypted(true).send()).expect("CreateDBInstance");
+    let state = state_dir();
+    let resume = |state: &std::path::Path| {
+        let (id, _) = super::support::only_run(state);
+        let mut cmd = pilotlight(state);
+        cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &url]);
+        run(cmd)
+    };
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    assert_ne!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let (id, _) = super::support::only_run(state.path());
+    let kept = format!("orders-db-pre-failback-{}", id.rsplit('-').next().unwrap());
+
+    // Mended, but the kept name is taken meanwhile.
+    let delete = recovery.delete_db_instance().db_instance_identifier("orders-db").skip_final_snapshot(true);
+    block_on(delete.send()).expect("DeleteDBInstance");
+    block_on(postgres(&recovery, "orders-db").send()).expect("CreateDBInstance");
+    block_on(postgres(&primary, &kept).send()).expect("CreateDBInstance");
+    moto_api::start_recording(moto.port).unwrap();
+    let out = resume(state.path());
+    moto_api::stop_recording(moto.port).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    let taken = format!(
+        "preflight FAIL orders_db taken-names: names this run will make are taken by something it did not make: {kept} (us-east-1; not made by pilotlight)"
+    );
+    assert!(stdout.contains(&taken), "{stdout}");
+    let mutating: Vec<String> = recorded(moto.port).into_iter().filter(|c| c.mutating()).map(|c| c.operation).collect();
+    assert!(mutating.is_empty(), "nothing was sent: {mutating:?}");
+
+    block_on(primary.delete_db_instance().db_instance_identifier(&kept).skip_final_snapshot(true).send()).unwrap();
+    let out = resume(state.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

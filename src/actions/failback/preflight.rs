@@ -32,6 +32,9 @@ pub struct Target<'a> {
     pub primary_account: &'a str,
     /// The primary account, when recovery is in another one.
     pub share_with: Option<&'a str>,
+    /// The run about to fail the resource back (not in `pilotlight preflight`): the names it
+    /// will make are known.
+    pub run_id: Option<&'a str>,
 }
 
 /// What the checks of one resource found, before they are given their step.

@@ -7,7 +7,9 @@
 use super::aurora::cluster;
 use super::copy_rules::{Copy, Outcome};
 use super::instance::instance;
-use super::{storage, version};
+use super::snapshots::{Kind, describe};
+use super::{kept_id, made_id, storage, tag_map, version};
+use crate::actions::failback::TAG_RUN;
 use crate::actions::failback::preflight::{Found, Target};
 use crate::aws::{ActionError, AwsEnvs, CallLog, at, read};
 use aws_sdk_rds::Client;
@@ -90,7 +92,59 @@ pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -
     let snaps = read(log, at(t.primary_id, t.primary_region), req).await??;
     let busy = in_flight(snaps.db_snapshots().iter().map(|s| s.status()));
     quota(&mut found, "snapshot-copies", busy, COPIES_IN_FLIGHT, "DB snapshots", t.primary_region);
+    if let Some(run) = t.run_id {
+        let kept = kept_id(run, t.primary_id);
+        let holder = instance(log, &p, &kept, t.primary_region).await?.map(|d| run_of(d.tag_list()));
+        names_free(&mut found, log, (&p, &r), t, (Kind::Instance, run), (&kept, holder)).await?;
+    }
     Ok(found)
+}
+
+/// The run a resource's `pilotlight:run` tag names, if any.
+fn run_of(tags: &[aws_sdk_rds::types::Tag]) -> Option<String> {
+    tag_map(tags).get(TAG_RUN).cloned()
+}
+
+/// The names the failback will make (the kept original, the recovery snapshot and its copy) are
+/// free or already this run's: a name held by anything else stops the failback at that point,
+/// after it began (`kept` is the kept name and, if it is taken, the run its holder is tagged with).
+async fn names_free(
+    found: &mut Found,
+    log: &dyn CallLog,
+    (p, r): (&Client, &Client),
+    t: &Target<'_>,
+    (kind, run): (Kind, &str),
+    (kept, holder): (&str, Option<Option<String>>),
+) -> Result<(), ActionError> {
+    let mut taken = Vec::new();
+    if let Some(by) = holder.filter(|by| by.as_deref() != Some(run)) {
+        taken.push(format!(
+            "{kept} ({}; {})",
+            t.primary_region,
+            by.map_or("not made by pilotlight".into(), |b| format!("made by run {b}"))
+        ));
+    }
+    for (client, part, region) in [(r, "recovery", t.recovery_region), (p, "primary-copy", t.primary_region)] {
+        let id = made_id(run, t.name, part);
+        if let Some(s) = describe(kind, log, client, &id, region).await?
+            && s.tags.get(TAG_RUN).map(String::as_str) != Some(run)
+        {
+            taken.push(format!("{id} ({region})"));
+        }
+    }
+    if taken.is_empty() {
+        found.pass("taken-names", format!("the names this run will make are free ({kept}, its snapshots)"));
+    } else {
+        found.fail(
+            "taken-names",
+            format!(
+                "names this run will make are taken by something it did not make: {}; the failback would stop there \
+                 with the recovery snapshot taken: rename or delete them, or start a new run (new names)",
+                taken.join(", ")
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// An Aurora cluster.
@@ -138,6 +192,11 @@ pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) ->
     let snaps = read(log, at(t.primary_id, t.primary_region), req).await??;
     let busy = in_flight(snaps.db_cluster_snapshots().iter().map(|s| s.status()));
     quota(&mut found, "snapshot-copies", busy, CLUSTER_COPIES_IN_FLIGHT, "DB cluster snapshots", t.primary_region);
+    if let Some(run) = t.run_id {
+        let kept = kept_id(run, t.primary_id);
+        let holder = cluster(log, &p, &kept, t.primary_region).await?.map(|c| run_of(c.tag_list()));
+        names_free(&mut found, log, (&p, &r), t, (Kind::Cluster, run), (&kept, holder)).await?;
+    }
     Ok(found)
 }
 
