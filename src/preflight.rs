@@ -6,6 +6,8 @@
 use crate::actions::failback::preflight::{Found, PreflightCheck, Target, Verdict};
 use crate::actions::failback::{dynamodb, ec2, rds};
 use crate::aws::{AwsEnvs, CallLog};
+use crate::permissions::simulate::{self, Simulated};
+use crate::permissions::{Scope, Side};
 use crate::runbook::{ResourceType, Runbook};
 use serde_json::Value;
 
@@ -95,6 +97,46 @@ pub async fn for_step(
         }
     }
     out
+}
+
+/// Whether `env`'s credentials may make every call `side` needs ([`simulate`]): one check.
+pub async fn permissions(scope: &Scope, side: Side, env: &str, envs: &AwsEnvs, log: &dyn CallLog) -> PreflightCheck {
+    const SHOWN: usize = 8;
+    match simulate::check(scope, side, env, envs, log).await {
+        Ok(Simulated::Allowed { principal, asked, unasked }) => {
+            let unasked = if unasked > 0 {
+                format!("; {unasked} conditioned grants (KMS, DNS) not asked")
+            } else {
+                String::new()
+            };
+            let why = format!(
+                "{principal} may make the {asked} calls the runbook needs here (IAM policy simulator{unasked})"
+            );
+            check(env, "permissions", Verdict::Pass, why)
+        }
+        Ok(Simulated::Denied { principal, denied }) => {
+            let more = denied.len().saturating_sub(SHOWN);
+            let mut shown = denied.into_iter().take(SHOWN).collect::<Vec<_>>().join("; ");
+            if more > 0 {
+                shown.push_str(&format!("; and {more} more"));
+            }
+            let why = format!(
+                "{principal} may not make calls the runbook needs (IAM policy simulator): {shown}; grant them (`pilotlight permissions`)"
+            );
+            check(env, "permissions", Verdict::Fail, why)
+        }
+        Ok(Simulated::Root) => {
+            check(env, "permissions", Verdict::Warn, "the root user: nothing to simulate; act through a role".into())
+        }
+        Err(e) => check(
+            env,
+            "permissions",
+            Verdict::Warn,
+            format!(
+                "could not ask IAM's policy simulator ({e}): give the role iam:SimulatePrincipalPolicy on itself, or check its permissions by hand"
+            ),
+        ),
+    }
 }
 
 /// Whether any check failed.

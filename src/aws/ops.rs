@@ -131,6 +131,7 @@ ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     stop_db_cluster::StopDBCluster,
 );
 ops!(KMS_READS = Reading, aws_sdk_kms, "kms": describe_key::DescribeKey);
+ops!(IAM_READS = Reading, aws_sdk_iam, "iam": simulate_principal_policy::SimulatePrincipalPolicy);
 ops!(DYNAMODB_READS = Reading, aws_sdk_dynamodb, "dynamodb":
     describe_table::DescribeTable,
     describe_continuous_backups::DescribeContinuousBackups,
@@ -173,8 +174,17 @@ ops!(ROUTE53_READS = Reading, aws_sdk_route53, "route53":
 ops!(ROUTE53_WRITES = Mutating, aws_sdk_route53, "route53": change_resource_record_sets::ChangeResourceRecordSets);
 
 /// Every operation the tool can send that only reads: (service, operation).
-pub const READS: &[&[(&str, &str)]] =
-    &[STS_READS, EC2_READS, AUTOSCALING_READS, RDS_READS, KMS_READS, DYNAMODB_READS, CFN_READS, ROUTE53_READS];
+pub const READS: &[&[(&str, &str)]] = &[
+    STS_READS,
+    EC2_READS,
+    AUTOSCALING_READS,
+    RDS_READS,
+    KMS_READS,
+    IAM_READS,
+    DYNAMODB_READS,
+    CFN_READS,
+    ROUTE53_READS,
+];
 /// Every operation the tool can send that can change state: (service, operation).
 pub const WRITES: &[&[(&str, &str)]] =
     &[EC2_WRITES, AUTOSCALING_WRITES, RDS_WRITES, DYNAMODB_WRITES, CFN_WRITES, ROUTE53_WRITES];

@@ -4,7 +4,8 @@
 use crate::actions::failback::preflight::{Finding, Verdict};
 use crate::aws::{AwsEnvs, CallLog};
 use crate::engine::plan;
-use crate::preflight::{accounts, check, checks, for_step};
+use crate::permissions::{Scope, Side};
+use crate::preflight::{accounts, check, checks, for_step, permissions};
 use crate::runbook::LoadedRunbook;
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -22,6 +23,14 @@ pub async fn whole_runbook(
     };
     let (guard, _) = accounts(envs, log).await;
     let mut out: Vec<Finding> = guard.into_iter().map(|check| Finding { step: "-".into(), check }).collect();
+    match Scope::of(loaded, inputs) {
+        Ok(scope) => {
+            for (env, side) in [("primary", Side::Primary), ("recovery", Side::Recovery)] {
+                out.push(Finding { step: "-".into(), check: permissions(&scope, side, env, envs, log).await });
+            }
+        }
+        Err(e) => out.push(Finding { step: "-".into(), check: check("-", "permissions", Verdict::Warn, e) }),
+    }
     for step in steps.iter().filter(|s| checks(s.action.as_deref())) {
         let params = step.params.clone().unwrap_or(Value::Null);
         let found = for_step(&loaded.runbook, step.action.as_deref(), &params, envs, log, None).await;

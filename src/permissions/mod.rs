@@ -9,6 +9,7 @@
 //! the DNS record names; KMS only through the services that use it (`kms:ViaService`). Primary's needs and recovery's are separate templates, since
 //! recovery is often another account ([`Side`]).
 
+pub mod simulate;
 mod statements;
 
 use crate::engine::plan;

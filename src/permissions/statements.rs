@@ -344,6 +344,10 @@ fn reads(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Gr
             ("rds", "DescribeDBClusters") => each("cluster:*"),
             ("rds", "DescribeOptionGroups") => each("og:*"),
             // The keys of each side's own account and region (preflight reads who manages them).
+            // Preflight asks the policy simulator about the role itself.
+            ("iam", "SimulatePrincipalPolicy") => {
+                vec![sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${RoleName}".into())]
+            }
             ("kms", "DescribeKey") => places.iter().map(|(at, _)| at.arn("kms", "key/*")).collect(),
             ("dynamodb", op) if !op.starts_with("List") || op == "ListTagsOfResource" => tables.clone(),
             ("route53", "GetChange") => vec![sub("arn:${AWS::Partition}:route53:::change/*".into())],

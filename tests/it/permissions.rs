@@ -272,6 +272,9 @@ fn world(port: u16, url: &str, drop: Option<&str>) -> World {
         assert!(generated.to_string().contains(&format!("\"{action}\"")), "{action} is in the template");
     }
     let template = for_moto(generated, drop);
+    let policy: Value = serde_json::from_str::<Value>(&template).unwrap()["Resources"]["FailbackPolicy"]["Properties"]
+        ["PolicyDocument"]
+        .clone();
     block_on(async {
         use aws_sdk_cloudformation::types::{Capability, Parameter};
         cfn.create_stack()
@@ -295,7 +298,10 @@ fn world(port: u16, url: &str, drop: Option<&str>) -> World {
         let stack = outputs("pilotlight-failback-permissions").await;
         let (status, _) = moto_api::request(port, "POST", "/moto-api/reset-auth", "0").unwrap();
         assert_eq!(status, 200, "IAM enforcement on");
-        World { key_id: responder("KeyId"), secret: responder("Secret"), role_arn: stack("RoleArn") }
+        let role_arn = stack("RoleArn");
+        // What IAM holds for the role, for the rules layer's policy simulator.
+        super::aws_rules::iam::know_policies(port, &role_arn, vec![policy]);
+        World { key_id: responder("KeyId"), secret: responder("Secret"), role_arn }
     })
 }
 
@@ -339,4 +345,42 @@ fn under_iam_enforcement_the_role_alone_fails_back_and_one_missing_permission_is
             && l.contains("rds:RestoreDBInstanceFromDBSnapshot")),
         "the error names the API and the missing action:\n{stdout}"
     );
+}
+
+/// `pilotlight preflight` asks IAM's policy simulator (answered by the rules layer, moto has
+/// none) whether each side's role may make every call the runbook needs, on its resources: with
+/// the whole template it may; without one permission, preflight fails naming the call and the
+/// resource, before anything changes.
+#[test]
+fn preflight_asks_the_policy_simulator_and_names_a_missing_permission() {
+    let moto = super::support::moto();
+    let url = moto.endpoint_url();
+    let proxy = super::fault_proxy::FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let preflight = |w: &World| {
+        let state = state_dir();
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["preflight", FIXTURE, "--endpoint-url", &proxy.endpoint_url()])
+            .args(["--var", &format!("role_arn={}", w.role_arn)])
+            .env("AWS_ACCESS_KEY_ID", &w.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &w.secret);
+        let out = run(cmd);
+        moto_api::request(moto.port, "POST", "/moto-api/reset-auth", "inf").unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let w = world(moto.port, &url, None);
+    let (status, stdout) = preflight(&w);
+    let role = "arn:aws:iam::123456789012:role/pilotlight-failback";
+    assert!(
+        stdout.contains(&format!("pass  -                  primary            permissions: {role} may make the ")),
+        "{stdout}"
+    );
+    assert_eq!(status, Some(0), "{stdout}");
+
+    let w = world(moto.port, &url, Some("rds:RestoreDBInstanceFromDBSnapshot"));
+    let (status, stdout) = preflight(&w);
+    assert_eq!(status, Some(1), "{stdout}");
+    let denied = format!(
+        "FAIL  -                  primary            permissions: {role} may not make calls the runbook needs (IAM policy simulator): rds:RestoreDBInstanceFromDBSnapshot on arn:aws:rds:us-east-1:123456789012:db:orders-db (implicitDeny)"
+    );
+    assert!(stdout.contains(&denied), "{stdout}");
 }

@@ -196,13 +196,13 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    /// Whether the request can change state: query/JSON operations other than Describe/List/Get,
-    /// and REST calls other than GET.
+    /// Whether the request can change state: query/JSON operations other than Describe/List/Get
+    /// (and IAM's policy simulator), and REST calls other than GET.
     pub fn mutating(&self) -> bool {
         if self.operation.starts_with("REST ") {
             return self.method != "GET";
         }
-        !["Describe", "List", "Get"].iter().any(|p| self.operation.starts_with(p))
+        !["Describe", "List", "Get", "Simulate"].iter().any(|p| self.operation.starts_with(p))
     }
 }
 

@@ -69,10 +69,14 @@
 //!   must specify this option when copying across AWS Regions"): a copy of such a snapshot
 //!   without an option group with TDE in the destination region is refused. Moto copies it.
 //!
+//! - **IAM's policy simulator** (SimulatePrincipalPolicy), which moto lacks: answered from the
+//!   principal's policies in moto ([`iam`]).
+//!
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
 
 mod ec2;
+pub mod iam;
 mod keys;
 
 use std::collections::HashSet;
@@ -87,6 +91,7 @@ pub fn forget(upstream: u16) {
     BACKING_UP.lock().unwrap().retain(|e| e.0 != upstream);
     MODIFYING.lock().unwrap().retain(|e| e.0 != upstream);
     ec2::forget(upstream);
+    iam::forget(upstream);
 }
 
 /// Clusters (moto port, identifier) restored without a Serverless v2 capacity: on AWS they have
@@ -173,10 +178,13 @@ fn refusal(code: &str, message: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Asks moto (as the client, with its signature's region) for `body`; the answer's body.
+/// Asks moto (as the client: its signature's region, and its session token under IAM
+/// enforcement) for `body`; the answer's body.
 fn ask_upstream(upstream: u16, head: &str, body: &str) -> Option<String> {
     let auth = head.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization:"))?;
-    exchange(upstream, &format!("Content-Type: application/x-www-form-urlencoded\r\n{auth}"), body)
+    let token = head.lines().find(|l| l.to_ascii_lowercase().starts_with("x-amz-security-token:"));
+    let token = token.map(|t| format!("\r\n{t}")).unwrap_or_default();
+    exchange(upstream, &format!("Content-Type: application/x-www-form-urlencoded\r\n{auth}{token}"), body)
 }
 
 /// Sends moto a POST with these header lines and body; the answer's body.
@@ -230,6 +238,7 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             BACKING_UP.lock().unwrap().push((upstream, id.to_string(), 3));
             None
         }
+        "SimulatePrincipalPolicy" => iam::simulate(body, upstream),
         "StopDBInstance" => {
             let id = param(body, "DBInstanceIdentifier")?;
             backing_up(upstream, id, false)
