@@ -56,11 +56,13 @@ pub enum Command {
     /// Check, before anything changes, that each failback step of a runbook can go through
     #[command(long_about = "Check, before anything changes, that each failback step of a runbook can go through \
 (reads only). Per resource of each ec2/rds/aurora/dynamodb.failback step: both sides exist; the recovery snapshot \
-can be copied (an encrypted one into another region needs the step's kms_key_id); what the restore will take from \
-recovery (a newer engine version, grown storage); Aurora global databases and member names; an Auto Scaling group \
-and how it will be held; DynamoDB tables an import cannot rebuild (local indexes, replicas) and recovery's \
-point-in-time recovery; snapshot copies in flight against the per-region quotas (EBS and RDS 20, Aurora 5); and \
-the account guard. Each check says pass, WARN or FAIL and why. Exits 1 when any check fails.")]
+can be copied and shared (an encrypted one into another region or account needs the step's kms_key_id, enabled; \
+recovery in another account must not be on the AWS managed key; Oracle and SQL Server TDE need TDE in primary's \
+option group); what the restore will take from recovery (a newer engine version, grown storage); Aurora global \
+databases and member names; an Auto Scaling group and how it will be held; DynamoDB tables an import cannot rebuild \
+(local indexes, replicas) and recovery's point-in-time recovery; snapshot copies in flight against the per-region \
+quotas (EBS and RDS 20, Aurora 5); the account guard; and, per side, IAM's policy simulator on every call the \
+runbook's generated permissions grant. Each check says pass, WARN or FAIL and why. Exits 1 when any check fails.")]
     Preflight {
         runbook: PathBuf,
         /// text for people (one line per check), json (the findings, for scripts)
