@@ -88,6 +88,8 @@ ops!(EC2_WRITES = Mutating, aws_sdk_ec2, "ec2":
     create_tags::CreateTags,
     modify_snapshot_attribute::ModifySnapshotAttribute,
     modify_instance_attribute::ModifyInstanceAttribute,
+    delete_volume::DeleteVolume,
+    delete_snapshot::DeleteSnapshot,
 );
 ops!(AUTOSCALING_READS = Reading, aws_sdk_autoscaling, "autoscaling":
     describe_auto_scaling_instances::DescribeAutoScalingInstances,

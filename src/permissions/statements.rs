@@ -124,7 +124,19 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
     let ids = |kind, primary| scope.ids(kind, primary);
     let conclude = scope.uses("recovery.conclude");
     let groups = |at: &Place<'_>, kinds: &[&str]| kinds.iter().map(|k| at.rds(&format!("{k}:*"))).collect::<Vec<_>>();
+    let rehearse = scope.uses("failback.rehearse");
+    // Deletes by the rehearsal, of what it tagged as its own only.
+    let staged = |stages: &[&str]| Some(json!({ "StringEquals": { "aws:ResourceTag/pilotlight:stage": stages } }));
 
+    if side.primary() && rehearse {
+        g.add(&["ec2:CreateVolume", "ec2:CreateTags"], vec![p.arn("ec2", "volume/*"), p.snapshot()], None);
+        g.add(&["ec2:CopySnapshot"], vec![p.snapshot(), r.snapshot()], None);
+        g.add(&["ec2:DeleteVolume"], vec![p.arn("ec2", "volume/*")], staged(&["rehearsal-volume"]));
+        g.add(&["ec2:DeleteSnapshot"], vec![p.snapshot()], staged(&["rehearsal-copy"]));
+    }
+    if side.recovery() && rehearse {
+        g.add(&["ec2:DeleteSnapshot"], vec![r.snapshot()], staged(&["rehearsal-snapshot"]));
+    }
     if side.primary() && scope.uses("ec2.failback") {
         let stop_start = ["ec2:StopInstances", "ec2:StartInstances", "ec2:ModifyInstanceAttribute"];
         named_instances(&mut g, &stop_start, &p, &ids(ResourceType::Ec2Instance, true));
@@ -144,12 +156,12 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         ];
         g.add(&hold, vec![p.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")], None);
     }
-    if side.recovery() && (scope.uses("ec2.failback") || conclude) {
+    if side.recovery() && (scope.uses("ec2.failback") || conclude || rehearse) {
         let all_three = vec![r.arn("ec2", "instance/*"), r.arn("ec2", "volume/*"), r.snapshot()];
         g.add(&["ec2:CreateSnapshots"], all_three, None);
         g.add(&["ec2:CreateSnapshot"], vec![r.arn("ec2", "volume/*"), r.snapshot()], None);
         g.add(&["ec2:CreateTags"], vec![r.snapshot()], None);
-        if scope.uses("ec2.failback") {
+        if scope.uses("ec2.failback") || rehearse {
             g.add(&["ec2:ModifySnapshotAttribute"], vec![r.snapshot()], None);
         }
         if conclude {
@@ -167,7 +179,6 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         g.add(&["rds:CopyDBSnapshot"], vec![p.rds("snapshot:pl-*"), r.rds("snapshot:pl-*")], None);
         g.add(&["rds:AddTagsToResource"], with(named, [p.rds("snapshot:pl-*")]), None);
     }
-    let rehearse = scope.uses("failback.rehearse");
     if side.primary() && rehearse {
         // The rehearsal's temporary instances (`<id>-pl-test-<run>`), made, set up and deleted.
         let tests: Vec<Value> =

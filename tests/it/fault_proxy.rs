@@ -119,7 +119,12 @@ fn serve(
     let mut reader = BufReader::new(client);
     while let Some((head, body)) = read_request(&mut reader) {
         let text = String::from_utf8_lossy(&head).into_owned() + &String::from_utf8_lossy(&body);
-        let matched = rules.iter().find(|(rule, _)| text.contains(rule.needle));
+        // The first matching rule with faults left (so rules of one needle take turns), else the
+        // first matching one.
+        let matched = rules
+            .iter()
+            .find(|(rule, seen)| text.contains(rule.needle) && seen.load(Ordering::SeqCst) < rule.times)
+            .or_else(|| rules.iter().find(|(rule, _)| text.contains(rule.needle)));
         if matched.is_some() {
             injected.fetch_add(1, Ordering::SeqCst);
         }

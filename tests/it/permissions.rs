@@ -68,8 +68,16 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
     let extra: Vec<&String> = granted.difference(&sendable).filter(|a| !on_behalf(a)).collect();
     assert!(granted.iter().filter(on_behalf).count() >= 10, "the on-behalf permissions are granted");
     assert!(missing.is_empty() && extra.is_empty(), "not granted: {missing:?}; granted but never sent: {extra:?}");
-    for never in ["ec2:TerminateInstances", "ec2:DeleteVolume", "rds:DeleteDBCluster"] {
+    for never in ["ec2:TerminateInstances", "rds:DeleteDBCluster"] {
         assert!(!granted.contains(never), "{never} must not be granted");
+    }
+    // EC2 deletes only what a rehearsal tagged as its own.
+    for delete in ["ec2:DeleteVolume", "ec2:DeleteSnapshot"] {
+        for s in statements(&both).into_iter().filter(|s| actions(s).contains(&delete.to_string())) {
+            let stages = &s["Condition"]["StringEquals"]["aws:ResourceTag/pilotlight:stage"];
+            let stages: Vec<&str> = stages.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+            assert!(stages.iter().all(|st| st.starts_with("rehearsal-")), "{delete}: {s}");
+        }
     }
     // Deleted: only the snapshots a run makes (the rehearsal's).
     let of = |action: &str| -> Vec<String> {

@@ -316,8 +316,12 @@ fn rds_failback_waits_out_throttled_reads_outside_waits() {
     for region in ["us-east-1", "us-west-2"] {
         block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").send()).expect("CreateDBInstance");
     }
-    let throttled = ThrottleRule { needle: "&DBSnapshotIdentifier=pl-", times: 5, fault: Fault::Throttle };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![throttled]);
+    // The step's preflight looks for both names first (the recovery snapshot's, its copy's):
+    // those two pass, then five throttles.
+    let needle = "&DBSnapshotIdentifier=pl-";
+    let preflight = ThrottleRule { needle, times: 2, fault: Fault::Delay(0) };
+    let throttled = ThrottleRule { needle, times: 5, fault: Fault::Throttle };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![preflight, throttled]);
     let out = failback(&proxy);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");

@@ -58,18 +58,6 @@ fn rehearse(state: &std::path::Path, proxy: &FaultProxy) -> (Option<i32>, String
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The rehearsal's outputs for `orders_db`.
-fn outputs(run_dir: &std::path::Path) -> Value {
-    let outputs = journal(run_dir)
-        .iter()
-        .find_map(|e| match &e.event {
-            Event::ActionFinished { ok: true, outputs, .. } => Some(outputs.clone()),
-            _ => None,
-        })
-        .expect("the rehearsal finished");
-    outputs["resources"]["orders_db"].clone()
-}
-
 /// A sound world: the rehearsal goes through under AWS's rules, primary's instance is only read
 /// (no mutating call names it; its identifier, create time, status and protection are as before),
 /// nothing it made is left in either region, and each part's duration is reported.
@@ -110,7 +98,7 @@ fn a_rehearsal_restores_side_by_side_reports_its_durations_and_leaves_nothing_be
     );
     assert!(restore.contains("DeletionProtection=false"), "{restore}");
 
-    let out = outputs(&dir);
+    let out = outputs_of(&dir, "orders_db");
     assert_eq!(out["rehearsed_as"], test_id.as_str());
     for part in ["snapshot", "copy", "restore", "configure"] {
         assert!(out["durations_s"][part].as_f64().is_some(), "{part} timed: {out}");
@@ -214,4 +202,98 @@ fn a_kill_after_any_mutating_call_of_a_rehearsal_was_answered_resumes_to_the_sam
     use pilotlight::sandbox::seed::Part;
     let points = kill_at_every_point(&[Part::Rds], &[FIXTURE], 2, Kill::BeforeEveryAnswer, end_state).run;
     assert!(points > 5, "one kill point per mutating call ({points})");
+}
+
+const EC2_FIXTURE: &str = "tests/fixtures/ec2-rehearsal.yaml";
+
+/// Primary's `app-server` (state, and its volumes by device) and how many volumes and own
+/// snapshots each region holds.
+type Ec2World = (String, Vec<(String, String)>, Vec<(usize, usize)>);
+
+fn ec2_now(url: &str) -> Ec2World {
+    use super::support::own_snapshots;
+    let primary = aws_sdk_ec2::Client::new(&sdk(url, "us-east-1"));
+    let name = aws_sdk_ec2::types::Filter::builder().name("tag:Name").values("app-server").build();
+    let out = block_on(primary.describe_instances().filters(name).send()).unwrap();
+    let i = out.reservations()[0].instances()[0].clone();
+    let mut volumes: Vec<(String, String)> = i
+        .block_device_mappings()
+        .iter()
+        .map(|b| {
+            let id = b.ebs().and_then(|e| e.volume_id()).unwrap_or_default();
+            (b.device_name().unwrap_or_default().to_string(), id.to_string())
+        })
+        .collect();
+    volumes.sort();
+    let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
+    let counts = ["us-east-1", "us-west-2"]
+        .iter()
+        .map(|region| {
+            let ec2 = aws_sdk_ec2::Client::new(&sdk(url, region));
+            let vols = block_on(ec2.describe_volumes().send()).unwrap().volumes().len();
+            (vols, block_on(own_snapshots(&ec2)))
+        })
+        .collect();
+    (state, volumes, counts)
+}
+
+/// An EC2 instance's rehearsal under AWS's rules: the recovery point copied home and its volumes
+/// created in the instance's zone, then all of it deleted; the instance only read (no stop,
+/// detach or attach); each part timed. With the zone out of capacity for the volumes, the
+/// rehearsal fails with EC2's words and leaves nothing behind.
+#[test]
+fn an_ec2_rehearsal_creates_the_volumes_in_the_zone_and_leaves_nothing_behind() {
+    use pilotlight::sandbox::seed::{Part, seed_parts};
+    let moto = moto();
+    let url = moto.endpoint_url();
+    block_on(seed_parts(&url, &[Part::Ec2])).expect("seed");
+    let before = ec2_now(&url);
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let state = state_dir();
+    moto_api::start_recording(moto.port).unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", EC2_FIXTURE, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(ec2_now(&url), before, "the instance as it was, nothing left behind");
+    let ops: Vec<String> = recorded(moto.port).into_iter().filter(|c| c.mutating()).map(|c| c.operation).collect();
+    for op in ["CreateSnapshots", "CopySnapshot", "CreateVolume", "DeleteVolume", "DeleteSnapshot"] {
+        assert!(ops.iter().any(|o| o == op), "{op}: {ops:?}");
+    }
+    for op in ["StopInstances", "DetachVolume", "AttachVolume", "StartInstances"] {
+        assert!(!ops.iter().any(|o| o == op), "{op} must not be sent: {ops:?}");
+    }
+    let (_, dir) = only_run(state.path());
+    let res = outputs_of(&dir, "app_server");
+    assert_eq!(res["durations_s"].as_object().unwrap().keys().collect::<Vec<_>>(), ["snapshot", "copy", "volumes"]);
+
+    let no_capacity = Fault::Refuse {
+        code: "InsufficientVolumeCapacity",
+        message: "There is not enough capacity to fulfill your EBS volume provision request.",
+    };
+    let proxy = FaultProxy::with_aws_rules(
+        moto.port,
+        vec![ThrottleRule { needle: "Action=CreateVolume", times: usize::MAX, fault: no_capacity }],
+    );
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", EC2_FIXTURE, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("the rehearsal of ") && stdout.contains("InsufficientVolumeCapacity"), "{stdout}");
+    assert_eq!(ec2_now(&url), before, "the instance as it was, nothing left behind");
+}
+
+/// A resource's outputs from the first successful action of a run.
+fn outputs_of(run_dir: &std::path::Path, resource: &str) -> Value {
+    let outputs = journal(run_dir)
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ActionFinished { ok: true, outputs, .. } => Some(outputs.clone()),
+            _ => None,
+        })
+        .expect("the rehearsal finished");
+    outputs["resources"][resource].clone()
 }

@@ -29,12 +29,12 @@ pub const TAG_RUN: &str = "pilotlight:run";
 pub const TAG_STEP: &str = "pilotlight:step";
 pub const TAG_RESOURCE: &str = "pilotlight:resource";
 
-/// The resources a step names: `resource: a` or `resources: [a, b]`.
+/// The resources a step names: `resource: a` or `resources: [a, b]`, each of one of `kinds`.
 pub fn resource_names(
     cx: &CheckCx,
     one: &Option<String>,
     many: &[String],
-    kind: ResourceType,
+    kinds: &[ResourceType],
 ) -> (Vec<String>, Vec<ParamProblem>) {
     let mut problems = Vec::new();
     let names: Vec<String> = one.iter().chain(many.iter()).cloned().collect();
@@ -43,7 +43,7 @@ pub fn resource_names(
     }
     for (i, name) in names.iter().enumerate() {
         let field = if one.is_some() && i == 0 { "resource" } else { "resources" };
-        match cx.resource(field, name, &[kind]) {
+        match cx.resource(field, name, kinds) {
             Ok(r) if r.primary.is_none() || r.recovery.is_none() => problems.push((
                 vec![Seg::Key(field.into())],
                 format!("resource `{name}` needs both a `primary` and a `recovery` identifier to fail back"),

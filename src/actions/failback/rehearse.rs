@@ -3,22 +3,24 @@
 //! restored side by side under a temporary name, checked against primary's configuration, timed,
 //! and removed. What AWS refuses in the failback, it refuses here first.
 //!
-//! This version rehearses RDS instances (`rds::rehearse`); the other resource types come next.
+//! This version rehearses RDS instances (`rds::rehearse`) and EC2 instances (`ec2::rehearse`);
+//! Aurora clusters and DynamoDB tables come next.
 
 use super::{each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::ActionError;
+use crate::journal::SubId;
 use crate::runbook::ResourceType;
-use aws_sdk_rds::Client;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Parameters of `failback.rehearse`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rehearse {
-    /// A declared resource whose failback to rehearse (`rds_instance`).
+    /// A declared resource whose failback to rehearse (`rds_instance`, `ec2_instance`).
     #[serde(default)]
     pub resource: Option<String>,
     /// Several, rehearsed concurrently.
@@ -40,21 +42,56 @@ impl Action for Rehearse {
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
-        resource_names(cx, &self.resource, &self.resources, ResourceType::RdsInstance).1
+        resource_names(cx, &self.resource, &self.resources, KINDS).1
     }
 
     async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
-        let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
-        let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
+        let (p, r) = (cx.envs.config("primary", cx.log).await?, cx.envs.config("recovery", cx.log).await?);
+        let rds = (aws_sdk_rds::Client::new(&p), aws_sdk_rds::Client::new(&r));
+        let ec2 = (aws_sdk_ec2::Client::new(&p), aws_sdk_ec2::Client::new(&r));
+        let autoscaling = aws_sdk_autoscaling::Client::new(&p);
         let kms = self.kms_key_id.as_deref();
         each_resource(&names, self.max_parallel.unwrap_or(cx.max_parallel), |name| {
-            let (primary, recovery) = (&primary, &recovery);
+            let (rds, ec2, autoscaling) = (&rds, &ec2, &autoscaling);
             async move {
-                let one = super::rds::instance::One { cx, name: &name, primary, recovery, kms };
-                super::rds::rehearse::rehearse(&one).await
+                let kind = cx.runbook.resources.get(&name).map(|r| r.kind);
+                match kind {
+                    Some(ResourceType::Ec2Instance) => {
+                        let (primary, recovery) = (&ec2.0, &ec2.1);
+                        let stages = &super::ec2::REHEARSAL;
+                        let one = super::ec2::One { cx, name: &name, primary, autoscaling, recovery, kms, stages };
+                        super::ec2::rehearse::rehearse(&one).await
+                    }
+                    _ => {
+                        let (primary, recovery) = (&rds.0, &rds.1);
+                        let one = super::rds::instance::One { cx, name: &name, primary, recovery, kms };
+                        super::rds::rehearse::rehearse(&one).await
+                    }
+                }
             }
         })
         .await
     }
+}
+
+/// The resource types rehearsed so far.
+const KINDS: &[ResourceType] = &[ResourceType::RdsInstance, ResourceType::Ec2Instance];
+
+/// Seconds each part (`label`, first sub-step, last sub-step) of a resource's rehearsal took,
+/// from the journal: the first sub-step's first start to the last one's end (a resumed part
+/// counts from its first start).
+pub(super) fn durations(cx: &ActionCx<'_>, name: &str, parts: &[(&str, &str, &str)]) -> serde_json::Map<String, Value> {
+    let at = |part: &str, end: bool| {
+        let s = cx.recorded(&SubId::of(name, part))?;
+        let t = if end { s.finished_at? } else { s.first_at };
+        humantime::parse_rfc3339_weak(&t).ok()
+    };
+    parts
+        .iter()
+        .filter_map(|(label, first, last)| {
+            let took = at(last, true)?.duration_since(at(first, false)?).ok()?;
+            Some((label.to_string(), json!((took.as_secs_f64() * 10.0).round() / 10.0)))
+        })
+        .collect()
 }

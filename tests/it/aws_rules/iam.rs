@@ -54,9 +54,9 @@ pub fn forget(upstream: u16) {
     POLICIES.lock().unwrap().retain(|(p, _, _)| *p != upstream);
 }
 
-fn documents(upstream: u16, principal: &str) -> Vec<Value> {
+fn documents(upstream: u16, principal: &str) -> Option<Vec<Value>> {
     let all = POLICIES.lock().unwrap();
-    all.iter().find(|(p, who, _)| *p == upstream && who == principal).map(|(_, _, d)| d.clone()).unwrap_or_default()
+    all.iter().find(|(p, who, _)| *p == upstream && who == principal).map(|(_, _, d)| d.clone())
 }
 
 /// `*` and `?` wildcards; case-insensitive when `fold` (actions).
@@ -110,7 +110,8 @@ fn decision(docs: &[Value], action: &str, resource: &str) -> &'static str {
 /// The simulator's answer for a SimulatePrincipalPolicy request.
 pub fn simulate(body: &str, upstream: u16) -> Option<Vec<u8>> {
     let principal = decoded(param(body, "PolicySourceArn")?);
-    let docs = documents(upstream, &principal);
+    // A principal no test described: moto answers (it has no simulator).
+    let docs = documents(upstream, &principal)?;
     let mut resources = listed(body, "ResourceArns");
     if resources.is_empty() {
         resources.push("*".into());

@@ -99,7 +99,7 @@ impl Action for DynamodbFailback {
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
-        let mut problems = resource_names(cx, &self.resource, &self.resources, ResourceType::DynamodbTable).1;
+        let mut problems = resource_names(cx, &self.resource, &self.resources, &[ResourceType::DynamodbTable]).1;
         let bucket = self.staging_bucket.trim();
         if bucket.is_empty() || bucket.contains('/') || bucket.contains(':') {
             problems.push((

@@ -21,6 +21,7 @@ pub mod compare_config;
 pub mod preflight;
 pub(super) mod reads;
 pub(super) mod recovery_snapshots;
+pub(super) mod rehearse;
 mod standby;
 mod swap;
 
@@ -125,7 +126,7 @@ impl Action for Ec2Failback {
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
-        resource_names(cx, &self.resource, &self.resources, ResourceType::Ec2Instance).1
+        resource_names(cx, &self.resource, &self.resources, &[ResourceType::Ec2Instance]).1
     }
 
     async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
@@ -137,7 +138,7 @@ impl Action for Ec2Failback {
         each_resource(&names, limit, |name| {
             let (primary, recovery, autoscaling) = (&primary, &recovery, &autoscaling);
             let kms = self.kms_key_id.as_deref();
-            async move { One { cx, name: &name, primary, autoscaling, recovery, kms }.run().await }
+            async move { One { cx, name: &name, primary, autoscaling, recovery, kms, stages: &FAILBACK }.run().await }
         })
         .await
     }
@@ -174,14 +175,28 @@ pub(super) fn ours(cx: &ActionCx<'_>, name: &str, device: &str, stage: &str) -> 
     vec![f(TAG_RUN, cx.run_id), f(TAG_RESOURCE, name), f(TAG_DEVICE, device), f(TAG_STAGE, stage)]
 }
 
-/// One instance's failback.
-struct One<'a, 'c> {
-    cx: &'a ActionCx<'c>,
-    name: &'a str,
-    primary: &'a Client,
-    autoscaling: &'a aws_sdk_autoscaling::Client,
-    recovery: &'a Client,
-    kms: Option<&'a str>,
+/// The `pilotlight:stage` tags of what the recovery point makes: a failback's, or a rehearsal's
+/// (never taken for each other's).
+pub(in crate::actions::failback) struct Stages {
+    pub(super) snapshot: &'static str,
+    pub(super) copy: &'static str,
+    pub(super) volume: &'static str,
+}
+
+pub(in crate::actions::failback) const FAILBACK: Stages =
+    Stages { snapshot: "recovery-snapshot", copy: "primary-copy", volume: "restored" };
+pub(in crate::actions::failback) const REHEARSAL: Stages =
+    Stages { snapshot: "rehearsal-snapshot", copy: "rehearsal-copy", volume: "rehearsal-volume" };
+
+/// One instance's failback (or its rehearsal, [`rehearse`]).
+pub(in crate::actions::failback) struct One<'a, 'c> {
+    pub cx: &'a ActionCx<'c>,
+    pub name: &'a str,
+    pub primary: &'a Client,
+    pub autoscaling: &'a aws_sdk_autoscaling::Client,
+    pub recovery: &'a Client,
+    pub kms: Option<&'a str>,
+    pub stages: &'static Stages,
 }
 
 impl One<'_, '_> {
@@ -313,7 +328,7 @@ impl One<'_, '_> {
                     let mut out = IndexMap::new();
                     for (device, snap) in snaps {
                         if let Some(found) =
-                            find_snapshot(cx.log, self.primary, &l.primary_region, self.ours(device, "primary-copy"))
+                            find_snapshot(cx.log, self.primary, &l.primary_region, self.ours(device, self.stages.copy))
                                 .await?
                         {
                             out.insert(device.clone(), found);
@@ -339,7 +354,7 @@ impl One<'_, '_> {
                                 "pilotlight-failback/{}/{}{device}/from/{}",
                                 cx.run_id, self.name, snap.snapshot_id
                             ))
-                            .tag_specifications(self.spec(Ec2ResourceType::Snapshot, device, "primary-copy"));
+                            .tag_specifications(self.spec(Ec2ResourceType::Snapshot, device, self.stages.copy));
                         if let Some(key) = self.kms {
                             req = req.encrypted(true).kms_key_id(key);
                         }
@@ -417,7 +432,8 @@ impl One<'_, '_> {
                 for s in &l.sources {
                     let snap = &copies[&s.device];
                     if let Some(found) =
-                        find_volume(cx.log, self.primary, &l.primary_region, self.ours(&s.device, "restored")).await?
+                        find_volume(cx.log, self.primary, &l.primary_region, self.ours(&s.device, self.stages.volume))
+                            .await?
                     {
                         out.insert(s.device.clone(), found);
                         continue;
@@ -438,7 +454,7 @@ impl One<'_, '_> {
                         .size(s.size)
                         .volume_type(VolumeType::from(s.volume_type.as_str()))
                         .client_token(client_token(cx, self.name, &s.device))
-                        .tag_specifications(self.spec(Ec2ResourceType::Volume, &s.device, "restored"));
+                        .tag_specifications(self.spec(Ec2ResourceType::Volume, &s.device, self.stages.volume));
                     if matches!(s.volume_type.as_str(), "io1" | "io2" | "gp3") {
                         req = req.set_iops(s.iops);
                     }

@@ -169,7 +169,7 @@ impl One<'_, '_> {
             resource: self.name,
             instance: &l.recovery_instance,
             volumes: &volumes,
-            stage: "recovery-snapshot",
+            stage: self.stages.snapshot,
             description: format!("pilotlight-failback/{}/{}", cx.run_id, self.name),
         };
         let snaps =

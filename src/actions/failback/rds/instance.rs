@@ -90,7 +90,7 @@ impl Action for RdsFailback {
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
-        resource_names(cx, &self.resource, &self.resources, ResourceType::RdsInstance).1
+        resource_names(cx, &self.resource, &self.resources, &[ResourceType::RdsInstance]).1
     }
 
     async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {

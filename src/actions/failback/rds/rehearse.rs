@@ -14,6 +14,7 @@ use super::instance::{Layout, One, instance};
 use super::snapshots::{Kind, describe as describe_snapshot};
 use super::{DbSnapshot, is_ours, or_none, wait_status};
 use crate::actions::ActionCx;
+use crate::actions::failback::rehearse::durations;
 use crate::actions::failback::short_run_id;
 use crate::aws::{ActionError, at, mutate};
 use crate::journal::SubId;
@@ -85,7 +86,7 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
         }
         Ok((reapplied, remaining)) => {
             remove(one, &test, &snap, &copy).await?;
-            let durations = durations(cx, one.name);
+            let durations = durations(cx, one.name, PARTS);
             let window: f64 = durations.values().filter_map(Value::as_f64).sum();
             let parts: Vec<String> = durations.iter().map(|(k, v)| format!("{k} {v} s")).collect();
             cx.log.note(format!(
@@ -108,22 +109,6 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
             }))
         }
     }
-}
-
-/// Seconds each part took, from the journal (a resumed part counts from its first start).
-fn durations(cx: &ActionCx<'_>, name: &str) -> serde_json::Map<String, Value> {
-    let at = |part: &str, end: bool| {
-        let s = cx.recorded(&SubId::of(name, part))?;
-        let t = if end { s.finished_at? } else { s.first_at };
-        humantime::parse_rfc3339_weak(&t).ok()
-    };
-    PARTS
-        .iter()
-        .filter_map(|(label, first, last)| {
-            let took = at(last, true)?.duration_since(at(first, false)?).ok()?;
-            Some((label.to_string(), json!((took.as_secs_f64() * 10.0).round() / 10.0)))
-        })
-        .collect()
 }
 
 /// Deletes the temporary instance (no final snapshot: it holds nothing primary lacks) and both

@@ -82,7 +82,7 @@ impl Action for AuroraFailback {
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
-        resource_names(cx, &self.resource, &self.resources, ResourceType::AuroraCluster).1
+        resource_names(cx, &self.resource, &self.resources, &[ResourceType::AuroraCluster]).1
     }
 
     async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {

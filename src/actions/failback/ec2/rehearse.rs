@@ -1,0 +1,162 @@
+//! The rehearsal of `ec2.failback` (`failback.rehearse`): the failback's own recovery point
+//! (every recovery volume at once, copied to primary) and its volumes, created in the primary
+//! instance's zone with the same type, size, IOPS and throughput, then deleted with the
+//! snapshots. The primary instance is only read: nothing is stopped, detached or attached.
+//! Whatever EC2 refuses in a failback (a copy without a key, a volume the zone has no capacity
+//! for), it refuses here; each part's duration predicts the failback's.
+//!
+//! Sub-steps: those of `ec2.failback` up to `wait-volumes-available` (tagged as the
+//! rehearsal's, never found by a failback), then `remove-volumes`, `wait-volumes-removed` and
+//! `remove-snapshots`. Only what this run tagged as the rehearsal's is deleted. When a part
+//! fails, the same removal runs and the sub-steps are marked undone, so a retry rehearses again.
+
+use super::{EbsSnapshot, Layout, One, REHEARSAL, TAG_STAGE};
+use crate::actions::Poll;
+use crate::actions::failback::rehearse::durations;
+use crate::actions::failback::{TAG_RESOURCE, TAG_RUN};
+use crate::aws::{ActionError, CallLog, at, mutate, read};
+use crate::journal::SubId;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::Filter;
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+
+/// The parts whose durations predict the failback's, each from its first sub-step's start to
+/// its last one's end.
+const PARTS: &[(&str, &str, &str)] = &[
+    ("snapshot", "snapshot-recovery-volumes", "wait-recovery-snapshots"),
+    ("copy", "copy-to-primary", "wait-primary-copies"),
+    ("volumes", "create-volumes", "wait-volumes-available"),
+];
+
+/// Every sub-step a rehearsal makes after `read`, marked undone when it failed.
+const AFTER_READ: &[&str] = &[
+    "snapshot-recovery-volumes",
+    "wait-recovery-snapshots",
+    "share-with-primary",
+    "copy-to-primary",
+    "wait-primary-copies",
+    "create-volumes",
+    "wait-volumes-available",
+    "remove-volumes",
+    "wait-volumes-removed",
+    "remove-snapshots",
+];
+
+/// Rehearses one instance's failback; `one` tags what it makes with the [`REHEARSAL`] stages.
+pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<Value, ActionError> {
+    let cx = one.cx;
+    let l: Layout = cx.sub(&one.sub_name("read"), Value::Null, |_| one.read_layout()).await?;
+    let tried = async {
+        let snaps = one.snapshot_recovery(&l).await?;
+        let copies = one.copy_to_primary(&l, &snaps).await?;
+        let volumes = one.create_volumes(&l, &copies).await?;
+        Ok::<_, ActionError>((snaps, copies, volumes))
+    }
+    .await;
+    match tried {
+        Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => Err(e),
+        Err(e) => {
+            remove(one, &l).await?;
+            let names: Vec<SubId> = AFTER_READ.iter().map(|p| one.sub_name(p)).collect();
+            cx.reset(&names.iter().collect::<Vec<_>>())?;
+            Err(ActionError::Failed(format!(
+                "the rehearsal of {} failed: {e}. The instance was only read; what the rehearsal made was removed. \
+                 This is what the failback would meet: mend it, then retry",
+                l.primary_instance
+            )))
+        }
+        Ok((snaps, copies, volumes)) => {
+            remove(one, &l).await?;
+            let durations = durations(cx, one.name, PARTS);
+            let window: f64 = durations.values().filter_map(Value::as_f64).sum();
+            Ok(json!({
+                "instance_id": l.primary_instance,
+                "rehearsed_as": volumes.values().collect::<Vec<_>>(),
+                "rehearsal_point": earliest(&snaps),
+                "snapshots": snaps.values().map(|s| &s.snapshot_id).collect::<Vec<_>>(),
+                "copies": copies.values().map(|s| &s.snapshot_id).collect::<Vec<_>>(),
+                "durations_s": durations,
+                "predicted_window_s": window,
+                "remaining_differences": [],
+                "retained": [],
+            }))
+        }
+    }
+}
+
+fn earliest(snaps: &IndexMap<String, EbsSnapshot>) -> Option<&str> {
+    snaps.values().filter_map(|s| s.started.as_deref()).min()
+}
+
+/// Ids (volumes or snapshots) this run tagged with `stage` for this resource, in `region`.
+async fn tagged(
+    log: &dyn CallLog,
+    (run_id, name): (&str, &str),
+    client: &Client,
+    region: &str,
+    (volumes, stage): (bool, &str),
+) -> Result<Vec<String>, ActionError> {
+    let f = |k: &str, v: &str| Filter::builder().name(format!("tag:{k}")).values(v).build();
+    let filters = vec![f(TAG_RUN, run_id), f(TAG_RESOURCE, name), f(TAG_STAGE, stage)];
+    if volumes {
+        let req = client.describe_volumes().set_filters(Some(filters));
+        let out = read(log, at(name, region), req).await??;
+        Ok(out.volumes().iter().filter_map(|v| v.volume_id().map(str::to_string)).collect())
+    } else {
+        let req = client.describe_snapshots().owner_ids("self").set_filters(Some(filters));
+        let out = read(log, at(name, region), req).await??;
+        Ok(out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_string)).collect())
+    }
+}
+
+/// Deletes the rehearsal's volumes, waits until they are gone, then its snapshots (the copies in
+/// primary, the recovery snapshots), each found by this run's tags.
+async fn remove(one: &One<'_, '_>, l: &Layout) -> Result<(), ActionError> {
+    let cx = one.cx;
+    let (p_region, r_region) = (l.primary_region.as_str(), l.recovery_region.as_str());
+    let who = (cx.run_id, one.name);
+    cx.sub(&one.sub_name("remove-volumes"), json!({ "stage": REHEARSAL.volume }), |_| async {
+        for id in tagged(cx.log, who, one.primary, p_region, (true, REHEARSAL.volume)).await? {
+            match mutate(cx.log, at(&id, p_region), one.primary.delete_volume().volume_id(&id)).await? {
+                Ok(_) => {}
+                Err(f) if f.is_not_found() => {}
+                Err(f) => return Err(f.into()),
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let wait = one.sub_name("wait-volumes-removed");
+    cx.sub(&wait, json!({ "stage": REHEARSAL.volume }), |_| async {
+        if cx.dry_run {
+            return Ok(());
+        }
+        let quiet = cx.quiet();
+        cx.wait_for(&wait, cx.timeout, || async {
+            let left = tagged(&quiet, who, one.primary, p_region, (true, REHEARSAL.volume)).await?;
+            Ok(if left.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("volumes {} deleting", left.join(", ")))
+            })
+        })
+        .await
+    })
+    .await?;
+    cx.sub(&one.sub_name("remove-snapshots"), json!({ "stages": [REHEARSAL.copy, REHEARSAL.snapshot] }), |_| async {
+        for (client, region, stage) in
+            [(one.primary, p_region, REHEARSAL.copy), (one.recovery, r_region, REHEARSAL.snapshot)]
+        {
+            for id in tagged(cx.log, who, client, region, (false, stage)).await? {
+                match mutate(cx.log, at(&id, region), client.delete_snapshot().snapshot_id(&id)).await? {
+                    Ok(_) => {}
+                    Err(f) if f.is_not_found() => {}
+                    Err(f) => return Err(f.into()),
+                }
+            }
+        }
+        Ok(())
+    })
+    .await
+}
