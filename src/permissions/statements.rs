@@ -265,15 +265,24 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
 
 /// DynamoDB's calls on the declared tables, and what its export and import do on the caller's
 /// behalf (the staging bucket, the import's log group).
+/// The declared tables of one side (and their backups, exports, streams, indexes); on primary,
+/// with a rehearsal, its temporary tables `<table>-pl-test-<run>` too.
+fn table_arns(scope: &Scope, at: &Place<'_>, primary: bool, rehearse: bool) -> Vec<Value> {
+    let mut names: Vec<String> =
+        scope.ids(ResourceType::DynamodbTable, primary).iter().map(|t| t.to_string()).collect();
+    if primary && rehearse {
+        names.extend(scope.ids(ResourceType::DynamodbTable, true).iter().map(|t| format!("{t}-pl-test-*")));
+    }
+    names
+        .iter()
+        .flat_map(|t| [at.arn("dynamodb", &format!("table/{t}")), at.arn("dynamodb", &format!("table/{t}/*"))])
+        .collect()
+}
+
 fn dynamodb(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Grants) {
     let conclude = scope.uses("recovery.conclude");
-    let tables = |at: &Place<'_>, primary| -> Vec<Value> {
-        scope
-            .ids(ResourceType::DynamodbTable, primary)
-            .iter()
-            .flat_map(|t| [at.arn("dynamodb", &format!("table/{t}")), at.arn("dynamodb", &format!("table/{t}/*"))])
-            .collect()
-    };
+    let rehearse = scope.uses("failback.rehearse");
+    let tables = |at: &Place<'_>, primary| table_arns(scope, at, primary, rehearse);
     let buckets = |objects: bool| -> Vec<Value> {
         let arn = |b: &String| {
             if objects {
@@ -284,7 +293,8 @@ fn dynamodb(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut
         };
         scope.staging_buckets.iter().map(|b| sub(arn(b))).collect()
     };
-    if side.primary() && scope.uses("dynamodb.failback") {
+    let copies = scope.uses("dynamodb.failback") || rehearse;
+    if side.primary() && copies {
         let replace = [
             "dynamodb:CreateBackup",
             "dynamodb:DeleteTable",
@@ -321,7 +331,7 @@ fn dynamodb(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut
         g.add(&logs, vec![p.arn("logs", "log-group:/aws-dynamodb/*")], None);
         g.add(&["logs:DescribeLogGroups"], vec![json!("*")], None);
     }
-    if side.recovery() && scope.uses("dynamodb.failback") {
+    if side.recovery() && copies {
         g.add(&["dynamodb:ExportTableToPointInTime"], tables(r, false), None);
         g.add(&["s3:PutObject", "s3:PutObjectAcl", "s3:AbortMultipartUpload"], buckets(true), None);
     }
@@ -339,14 +349,9 @@ fn reads(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Gr
         .filter(|(_, primary)| if *primary { side.primary() } else { side.recovery() })
         .collect();
     let each = |rest: &str| places.iter().map(|(at, _)| at.rds(rest)).collect::<Vec<_>>();
-    let tables: Vec<Value> = places
-        .iter()
-        .flat_map(|(at, primary)| {
-            scope.ids(ResourceType::DynamodbTable, *primary).into_iter().flat_map(move |t| {
-                [at.arn("dynamodb", &format!("table/{t}")), at.arn("dynamodb", &format!("table/{t}/*"))]
-            })
-        })
-        .collect();
+    let rehearse = scope.uses("failback.rehearse");
+    let tables: Vec<Value> =
+        places.iter().flat_map(|(at, primary)| table_arns(scope, at, *primary, rehearse)).collect();
     for (service, op) in crate::aws::ops::READS.iter().flat_map(|list| list.iter()) {
         let action = format!("{service}:{op}");
         let resources = match (*service, *op) {

@@ -10,7 +10,7 @@ use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event};
 use pilotlight::sandbox::seed::PRIMARY_REGION;
 
 /// DynamoDB refuses the import (a refusal moto never gives).
-const NO_IMPORT: Fault = Fault::Refuse {
+pub(super) const NO_IMPORT: Fault = Fault::Refuse {
     code: "LimitExceededException",
     message: "There is a limit of 50 concurrent import requests per account.",
 };
@@ -21,7 +21,7 @@ const NO_DELETE: Fault = Fault::Refuse {
     message: "Attempt to change a resource which is still in use: Table is being backed up",
 };
 
-fn refused(needle: &'static str, fault: Fault) -> ThrottleRule {
+pub(super) fn refused(needle: &'static str, fault: Fault) -> ThrottleRule {
     ThrottleRule { needle, times: usize::MAX, fault }
 }
 

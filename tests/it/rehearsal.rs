@@ -297,3 +297,60 @@ fn outputs_of(run_dir: &std::path::Path, resource: &str) -> Value {
         .expect("the rehearsal finished");
     outputs["resources"][resource].clone()
 }
+
+/// The table's rehearsal: the recovery table exported and imported into a temporary table with
+/// primary's configuration, checked and deleted; primary's table untouched (configuration and
+/// every item), no safety backup taken, no temporary table left; each part timed. With the
+/// import refused, the rehearsal fails and leaves no table behind.
+#[test]
+fn a_table_rehearsal_imports_into_a_temporary_table_and_leaves_primary_as_it_was() {
+    use super::dynamodb_failback::{backups, fresh_world, table};
+    use super::dynamodb_rollback::{NO_IMPORT, refused};
+    use pilotlight::sandbox::seed::{PRIMARY_REGION, RECOVERY_REGION};
+    let rehearse = |state: &std::path::Path, proxy: &FaultProxy| {
+        let mut cmd = pilotlight(state);
+        cmd.args(["run", "tests/fixtures/dynamodb-rehearsal.yaml", "--headless", "--auto-approve"])
+            .args(["--endpoint-url", &proxy.endpoint_url()]);
+        run(cmd)
+    };
+    let tables = |url: &str| {
+        let ddb = aws_sdk_dynamodb::Client::new(&super::support::sdk(url, PRIMARY_REGION));
+        let out = super::support::block_on(ddb.list_tables().send()).unwrap();
+        out.table_names().to_vec()
+    };
+    let (moto, url) = fresh_world();
+    let before = table(&url, PRIMARY_REGION).unwrap();
+    let recovery = table(&url, RECOVERY_REGION).unwrap();
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let state = state_dir();
+    let out = rehearse(state.path(), &proxy);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(table(&url, PRIMARY_REGION), Some(before.clone()), "primary's table as it was");
+    assert_eq!(tables(&url), ["sessions"], "no temporary table left");
+    assert!(backups(&url).is_empty(), "no safety backup: nothing of primary's is replaced");
+    let (_, dir) = only_run(state.path());
+    let outputs = journal(&dir)
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ActionFinished { ok: true, outputs, .. } => Some(outputs.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let res = &outputs["resources"]["sessions_table"];
+    assert_eq!(res["items"]["imported"].as_u64(), Some(recovery.items.len() as u64), "{res}");
+    let parts: Vec<&String> = res["durations_s"].as_object().unwrap().keys().collect();
+    assert_eq!(parts, ["export", "import", "configure"]);
+    assert!(res["rehearsed_as"].as_str().unwrap().starts_with("sessions-pl-test-"), "{res}");
+
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused("DynamoDB_20120810.ImportTable", NO_IMPORT)]);
+    let state = state_dir();
+    let out = rehearse(state.path(), &proxy);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("the rehearsal of table sessions failed") && stdout.contains("LimitExceededException"),
+        "{stdout}"
+    );
+    assert_eq!(table(&url, PRIMARY_REGION), Some(before), "primary's table as it was");
+    assert_eq!(tables(&url), ["sessions"], "no temporary table left");
+}

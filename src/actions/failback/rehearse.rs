@@ -3,24 +3,22 @@
 //! restored side by side under a temporary name, checked against primary's configuration, timed,
 //! and removed. What AWS refuses in the failback, it refuses here first.
 //!
-//! This version rehearses RDS instances (`rds::rehearse`) and EC2 instances (`ec2::rehearse`);
-//! Aurora clusters and DynamoDB tables come next.
+//! This version rehearses RDS instances (`rds::rehearse`), EC2 instances (`ec2::rehearse`) and
+//! DynamoDB tables (`dynamodb::rehearse`); Aurora clusters come next.
 
 use super::{each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::ActionError;
-use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Parameters of `failback.rehearse`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rehearse {
-    /// A declared resource whose failback to rehearse (`rds_instance`, `ec2_instance`).
+    /// A declared resource whose failback to rehearse (`rds_instance`, `ec2_instance`, `dynamodb_table`).
     #[serde(default)]
     pub resource: Option<String>,
     /// Several, rehearsed concurrently.
@@ -29,6 +27,12 @@ pub struct Rehearse {
     /// KMS key (in the primary region) for the copy, as the failback step gives it.
     #[serde(default)]
     pub kms_key_id: Option<String>,
+    /// For tables: the S3 bucket the recovery table is exported to, as the failback step gives it.
+    #[serde(default)]
+    pub staging_bucket: Option<String>,
+    /// For tables: the key prefix in the bucket (default `pilotlight`).
+    #[serde(default)]
+    pub staging_prefix: Option<String>,
     /// At most this many resources at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
@@ -42,7 +46,16 @@ impl Action for Rehearse {
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
-        resource_names(cx, &self.resource, &self.resources, KINDS).1
+        let (names, mut problems) = resource_names(cx, &self.resource, &self.resources, KINDS);
+        let table =
+            names.iter().any(|n| cx.runbook.resources.get(n).is_some_and(|r| r.kind == ResourceType::DynamodbTable));
+        if table && self.staging_bucket.as_deref().is_none_or(|b| b.trim().is_empty()) {
+            problems.push((
+                vec![crate::runbook::yaml_tree::Seg::Key("staging_bucket".into())],
+                "a table is rehearsed through S3: give `staging_bucket` (as its failback step does)".into(),
+            ));
+        }
+        problems
     }
 
     async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
@@ -51,12 +64,21 @@ impl Action for Rehearse {
         let rds = (aws_sdk_rds::Client::new(&p), aws_sdk_rds::Client::new(&r));
         let ec2 = (aws_sdk_ec2::Client::new(&p), aws_sdk_ec2::Client::new(&r));
         let autoscaling = aws_sdk_autoscaling::Client::new(&p);
+        let ddb = (aws_sdk_dynamodb::Client::new(&p), aws_sdk_dynamodb::Client::new(&r));
         let kms = self.kms_key_id.as_deref();
+        let bucket = self.staging_bucket.as_deref().unwrap_or_default().trim();
+        let root =
+            self.staging_prefix.as_deref().map(|p| p.trim_matches('/')).unwrap_or(super::dynamodb::DEFAULT_PREFIX);
         each_resource(&names, self.max_parallel.unwrap_or(cx.max_parallel), |name| {
-            let (rds, ec2, autoscaling) = (&rds, &ec2, &autoscaling);
+            let (rds, ec2, autoscaling, ddb) = (&rds, &ec2, &autoscaling, &ddb);
             async move {
                 let kind = cx.runbook.resources.get(&name).map(|r| r.kind);
                 match kind {
+                    Some(ResourceType::DynamodbTable) => {
+                        let (primary, recovery) = (&ddb.0, &ddb.1);
+                        let one = super::dynamodb::One { cx, name: &name, primary, recovery, bucket, root };
+                        super::dynamodb::rehearse::rehearse(&one).await
+                    }
                     Some(ResourceType::Ec2Instance) => {
                         let (primary, recovery) = (&ec2.0, &ec2.1);
                         let stages = &super::ec2::REHEARSAL;
@@ -76,22 +98,4 @@ impl Action for Rehearse {
 }
 
 /// The resource types rehearsed so far.
-const KINDS: &[ResourceType] = &[ResourceType::RdsInstance, ResourceType::Ec2Instance];
-
-/// Seconds each part (`label`, first sub-step, last sub-step) of a resource's rehearsal took,
-/// from the journal: the first sub-step's first start to the last one's end (a resumed part
-/// counts from its first start).
-pub(super) fn durations(cx: &ActionCx<'_>, name: &str, parts: &[(&str, &str, &str)]) -> serde_json::Map<String, Value> {
-    let at = |part: &str, end: bool| {
-        let s = cx.recorded(&SubId::of(name, part))?;
-        let t = if end { s.finished_at? } else { s.first_at };
-        humantime::parse_rfc3339_weak(&t).ok()
-    };
-    parts
-        .iter()
-        .filter_map(|(label, first, last)| {
-            let took = at(last, true)?.duration_since(at(first, false)?).ok()?;
-            Some((label.to_string(), json!((took.as_secs_f64() * 10.0).round() / 10.0)))
-        })
-        .collect()
-}
+const KINDS: &[ResourceType] = &[ResourceType::RdsInstance, ResourceType::Ec2Instance, ResourceType::DynamodbTable];

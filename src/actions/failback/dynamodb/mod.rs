@@ -22,6 +22,7 @@ pub mod preflight;
 mod put_back;
 pub(super) mod reads;
 mod reapply;
+pub(super) mod rehearse;
 mod replace;
 
 use super::whole_diff::{self, Rules};
@@ -42,7 +43,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Where exports go under the staging bucket when the step names no prefix.
-const DEFAULT_PREFIX: &str = "pilotlight";
+pub(super) const DEFAULT_PREFIX: &str = "pilotlight";
 
 /// Parameters of `dynamodb.failback`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -129,15 +130,15 @@ impl Action for DynamodbFailback {
     }
 }
 
-/// One table's failback.
-struct One<'a, 'c> {
-    cx: &'a ActionCx<'c>,
-    name: &'a str,
-    primary: &'a Client,
-    recovery: &'a Client,
-    bucket: &'a str,
+/// One table's failback (or its rehearsal, [`rehearse`]).
+pub(in crate::actions::failback) struct One<'a, 'c> {
+    pub cx: &'a ActionCx<'c>,
+    pub name: &'a str,
+    pub primary: &'a Client,
+    pub recovery: &'a Client,
+    pub bucket: &'a str,
     /// The staging prefix the step gives (or the default).
-    root: &'a str,
+    pub root: &'a str,
 }
 
 impl One<'_, '_> {

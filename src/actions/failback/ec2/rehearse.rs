@@ -12,7 +12,7 @@
 
 use super::{EbsSnapshot, Layout, One, REHEARSAL, TAG_STAGE};
 use crate::actions::Poll;
-use crate::actions::failback::rehearse::durations;
+use crate::actions::failback::rehearsal_time::durations;
 use crate::actions::failback::{TAG_RESOURCE, TAG_RUN};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use crate::journal::SubId;

@@ -14,7 +14,7 @@ use super::instance::{Layout, One, instance};
 use super::snapshots::{Kind, describe as describe_snapshot};
 use super::{DbSnapshot, is_ours, or_none, wait_status};
 use crate::actions::ActionCx;
-use crate::actions::failback::rehearse::durations;
+use crate::actions::failback::rehearsal_time::durations;
 use crate::actions::failback::short_run_id;
 use crate::aws::{ActionError, at, mutate};
 use crate::journal::SubId;
