@@ -122,6 +122,8 @@ ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     modify_db_cluster::ModifyDBCluster,
     delete_db_instance::DeleteDBInstance,
     delete_db_snapshot::DeleteDBSnapshot,
+    delete_db_cluster::DeleteDBCluster,
+    delete_db_cluster_snapshot::DeleteDBClusterSnapshot,
     restore_db_cluster_from_snapshot::RestoreDBClusterFromSnapshot,
     create_db_instance::CreateDBInstance,
     create_db_cluster_endpoint::CreateDBClusterEndpoint,

@@ -191,6 +191,35 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         g.add(&["rds:CopyDBSnapshot"], vec![p.rds("snapshot:pl-*"), r.rds("snapshot:pl-*")], None);
         g.add(&["rds:AddTagsToResource"], with(tests, [p.rds("snapshot:pl-*")]), None);
         g.add(&["rds:DeleteDBSnapshot"], vec![p.rds("snapshot:pl-*")], None);
+        // The rehearsal's temporary clusters and their instances (`<id>-pl-test-<run>`).
+        let clusters: Vec<Value> =
+            ids(ResourceType::AuroraCluster, true).iter().map(|c| p.rds(&format!("cluster:{c}-pl-test-*"))).collect();
+        if !clusters.is_empty() {
+            let members: Vec<Value> =
+                ids(ResourceType::AuroraCluster, true).iter().map(|c| p.rds(&format!("db:{c}*-pl-test-*"))).collect();
+            let restore = with(
+                with(clusters.clone(), [p.rds("cluster-snapshot:pl-*")]),
+                groups(&p, &["cluster-pg", "og", "subgrp"]),
+            );
+            g.add(&["rds:RestoreDBClusterFromSnapshot"], restore, None);
+            let modify = with(clusters.clone(), groups(&p, &["cluster-pg", "og"]));
+            g.add(&["rds:ModifyDBCluster"], modify, None);
+            g.add(&["rds:AddRoleToDBCluster"], clusters.clone(), None);
+            // IAM also checks the final snapshot a delete could take; the rehearsal takes none.
+            let finals = ids(ResourceType::AuroraCluster, true)
+                .iter()
+                .map(|c| p.rds(&format!("cluster-snapshot:{c}-pl-test-*")))
+                .collect::<Vec<_>>();
+            g.add(&["rds:DeleteDBCluster"], with(clusters.clone(), finals), None);
+            let create = with(with(members.clone(), clusters.clone()), groups(&p, &["og", "pg", "subgrp", "secgrp"]));
+            g.add(&["rds:CreateDBInstance"], create, None);
+            g.add(&["rds:DeleteDBInstance"], members.clone(), None);
+            let copies = vec![p.rds("cluster-snapshot:pl-*"), r.rds("cluster-snapshot:pl-*")];
+            g.add(&["rds:CopyDBClusterSnapshot"], copies, None);
+            let tagged = with(with(clusters, members), [p.rds("cluster-snapshot:pl-*")]);
+            g.add(&["rds:AddTagsToResource"], tagged, None);
+            g.add(&["rds:DeleteDBClusterSnapshot"], vec![p.rds("cluster-snapshot:pl-*")], None);
+        }
     }
     if side.primary() && scope.uses("aurora.failback") {
         let clusters = ids(ResourceType::AuroraCluster, true);
@@ -235,13 +264,17 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
             g.add(&["rds:StopDBInstance"], dbs, None);
         }
     }
-    if side.recovery() && (scope.uses("aurora.failback") || conclude) {
+    let aurora_rehearsal = rehearse && !ids(ResourceType::AuroraCluster, false).is_empty();
+    if side.recovery() && (scope.uses("aurora.failback") || conclude || aurora_rehearsal) {
         let clusters: Vec<Value> =
             ids(ResourceType::AuroraCluster, false).iter().map(|c| r.rds(&format!("cluster:{c}"))).collect();
         g.add(&["rds:CreateDBClusterSnapshot"], with(clusters.clone(), [r.rds("cluster-snapshot:pl-*")]), None);
         g.add(&["rds:AddTagsToResource"], vec![r.rds("cluster-snapshot:pl-*")], None);
-        if scope.uses("aurora.failback") {
+        if scope.uses("aurora.failback") || aurora_rehearsal {
             g.add(&["rds:ModifyDBClusterSnapshotAttribute"], vec![r.rds("cluster-snapshot:pl-*")], None);
+        }
+        if aurora_rehearsal {
+            g.add(&["rds:DeleteDBClusterSnapshot"], vec![r.rds("cluster-snapshot:pl-*")], None);
         }
         if conclude {
             g.add(&["rds:StopDBCluster"], clusters, None);

@@ -68,9 +68,7 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
     let extra: Vec<&String> = granted.difference(&sendable).filter(|a| !on_behalf(a)).collect();
     assert!(granted.iter().filter(on_behalf).count() >= 10, "the on-behalf permissions are granted");
     assert!(missing.is_empty() && extra.is_empty(), "not granted: {missing:?}; granted but never sent: {extra:?}");
-    for never in ["ec2:TerminateInstances", "rds:DeleteDBCluster"] {
-        assert!(!granted.contains(never), "{never} must not be granted");
-    }
+    assert!(!granted.contains("ec2:TerminateInstances"), "ec2:TerminateInstances must not be granted");
     // EC2 deletes only what a rehearsal tagged as its own.
     for delete in ["ec2:DeleteVolume", "ec2:DeleteSnapshot"] {
         for s in statements(&both).into_iter().filter(|s| actions(s).contains(&delete.to_string())) {
@@ -88,6 +86,20 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
     };
     let snapshots = of("rds:DeleteDBSnapshot");
     assert!(!snapshots.is_empty() && snapshots.iter().all(|r| r.ends_with(":snapshot:pl-*\"}")), "{snapshots:?}");
+    let snapshots = of("rds:DeleteDBClusterSnapshot");
+    assert!(
+        !snapshots.is_empty() && snapshots.iter().all(|r| r.ends_with(":cluster-snapshot:pl-*\"}")),
+        "{snapshots:?}"
+    );
+    // Clusters: only the rehearsal's.
+    let clusters = of("rds:DeleteDBCluster");
+    assert_eq!(
+        clusters,
+        [
+            r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:cluster:inventory-pl-test-*"}"#,
+            r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:cluster-snapshot:inventory-pl-test-*"}"#,
+        ]
+    );
     // Only reads on `*`; every change is scoped to what the runbook names.
     let read = |a: &str| {
         let op = a.split(':').nth(1).unwrap_or_default();
@@ -113,6 +125,7 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
         of("rds:DeleteDBInstance"),
         [
             r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:orders-db-pl-test-*"}"#,
+            r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:inventory*-pl-test-*"}"#,
             r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:inventory*"}"#,
         ],
         "only the rehearsal's instances and the cluster's members"

@@ -354,3 +354,58 @@ fn a_table_rehearsal_imports_into_a_temporary_table_and_leaves_primary_as_it_was
     assert_eq!(table(&url, PRIMARY_REGION), Some(before), "primary's table as it was");
     assert_eq!(tables(&url), ["sessions"], "no temporary table left");
 }
+
+/// An Aurora cluster's rehearsal under AWS's rules, on a Serverless v2 cluster whose recovery side
+/// runs a newer engine version: restored side by side with the failback's parameters (the
+/// snapshot's version, the capacity given again: without it RDS refuses its `db.serverless`
+/// member), its member created, compared, and all of it deleted; primary's cluster only read.
+#[test]
+fn an_aurora_rehearsal_restores_the_cluster_and_its_members_side_by_side_and_removes_them() {
+    use super::aurora_rules::cluster;
+    let moto = moto();
+    let url = moto.endpoint_url();
+    cluster(&url, "us-east-1", "15.4", true);
+    cluster(&url, "us-west-2", "16.1", true);
+    let rds = Client::new(&sdk(&url, "us-east-1"));
+    let now = || {
+        let clusters = block_on(rds.describe_db_clusters().send()).unwrap();
+        let mut ids: Vec<String> =
+            clusters.db_clusters().iter().filter_map(|c| c.db_cluster_identifier().map(str::to_string)).collect();
+        let dbs = block_on(rds.describe_db_instances().send()).unwrap();
+        ids.extend(dbs.db_instances().iter().filter_map(|d| d.db_instance_identifier().map(str::to_string)));
+        let snaps = block_on(rds.describe_db_cluster_snapshots().snapshot_type("manual").send()).unwrap();
+        (ids, snaps.db_cluster_snapshots().len())
+    };
+    let before = now();
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("aurora-rehearsal.yaml");
+    let fixture = std::fs::read_to_string("tests/fixtures/aurora-failback.yaml").unwrap();
+    let (head, _) = fixture.split_once("steps:").unwrap();
+    let steps = "steps:\n  - id: test-failback\n    title: Rehearse\n    action: failback.rehearse\n    with:\n      resource: inventory_cluster\n";
+    std::fs::write(&runbook, format!("{head}{steps}")).unwrap();
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let state = state_dir();
+    moto_api::start_recording(moto.port).unwrap();
+    let mut cmd = pilotlight(state.path());
+    cmd.arg("run").arg(&runbook).args(["--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(now(), before, "primary as it was, nothing left behind");
+    let calls = recorded(moto.port);
+    let restore = calls.iter().find(|c| c.operation == "RestoreDBClusterFromSnapshot").expect("a restore");
+    assert!(restore.body.contains("DBClusterIdentifier=inventory-pl-test-"), "{}", restore.body);
+    assert!(restore.body.contains("ServerlessV2ScalingConfiguration.MinCapacity=0.5"), "{}", restore.body);
+    for c in calls.iter().filter(|c| c.mutating() && c.region == "us-east-1") {
+        assert!(
+            !c.body.contains("Identifier=inventory&") && !c.body.ends_with("Identifier=inventory"),
+            "{} {}",
+            c.operation,
+            c.body
+        );
+    }
+    let (_, run_dir) = only_run(state.path());
+    let res = outputs_of(&run_dir, "inventory_cluster");
+    let parts: Vec<&String> = res["durations_s"].as_object().unwrap().keys().collect();
+    assert_eq!(parts, ["snapshot", "copy", "restore", "instances", "configure"], "{res}");
+}

@@ -3,8 +3,8 @@
 //! restored side by side under a temporary name, checked against primary's configuration, timed,
 //! and removed. What AWS refuses in the failback, it refuses here first.
 //!
-//! This version rehearses RDS instances (`rds::rehearse`), EC2 instances (`ec2::rehearse`) and
-//! DynamoDB tables (`dynamodb::rehearse`); Aurora clusters come next.
+//! Per type: RDS instances (`rds::rehearse`), Aurora clusters (`rds::aurora::rehearse`), EC2
+//! instances (`ec2::rehearse`) and DynamoDB tables (`dynamodb::rehearse`).
 
 use super::{each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
@@ -18,7 +18,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rehearse {
-    /// A declared resource whose failback to rehearse (`rds_instance`, `ec2_instance`, `dynamodb_table`).
+    /// A declared resource whose failback to rehearse (`ec2_instance`, `rds_instance`, `aurora_cluster`,
+    /// `dynamodb_table`).
     #[serde(default)]
     pub resource: Option<String>,
     /// Several, rehearsed concurrently.
@@ -74,6 +75,11 @@ impl Action for Rehearse {
             async move {
                 let kind = cx.runbook.resources.get(&name).map(|r| r.kind);
                 match kind {
+                    Some(ResourceType::AuroraCluster) => {
+                        let (primary, recovery) = (&rds.0, &rds.1);
+                        let one = super::rds::aurora::One { cx, name: &name, primary, recovery, kms };
+                        super::rds::aurora::rehearse::rehearse(&one).await
+                    }
                     Some(ResourceType::DynamodbTable) => {
                         let (primary, recovery) = (&ddb.0, &ddb.1);
                         let one = super::dynamodb::One { cx, name: &name, primary, recovery, bucket, root };
@@ -98,4 +104,5 @@ impl Action for Rehearse {
 }
 
 /// The resource types rehearsed so far.
-const KINDS: &[ResourceType] = &[ResourceType::RdsInstance, ResourceType::Ec2Instance, ResourceType::DynamodbTable];
+const KINDS: &[ResourceType] =
+    &[ResourceType::RdsInstance, ResourceType::AuroraCluster, ResourceType::Ec2Instance, ResourceType::DynamodbTable];

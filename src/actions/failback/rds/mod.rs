@@ -66,10 +66,19 @@ pub fn made_id(run_id: &str, resource: &str, part: &str) -> String {
 /// Where the original primary instance or cluster is kept: `<id>-pre-failback-<short run id>`
 /// (the original id shortened if the whole would pass RDS's 63 characters).
 pub fn kept_id(run_id: &str, original: &str) -> String {
-    let suffix = format!("-pre-failback-{}", short_run_id(run_id));
-    let room = MAX_ID.saturating_sub(suffix.len());
-    let head: String = original.chars().take(room).collect();
-    sanitise(&format!("{}{suffix}", head.trim_end_matches('-')))
+    sanitise(&with_suffix(original, &format!("-pre-failback-{}", short_run_id(run_id))))
+}
+
+/// `original` with `suffix`, the original shortened if the whole would pass RDS's 63 characters.
+pub fn with_suffix(original: &str, suffix: &str) -> String {
+    let head: String = original.chars().take(MAX_ID.saturating_sub(suffix.len())).collect();
+    format!("{}{suffix}", head.trim_end_matches('-'))
+}
+
+/// The temporary identifier of a rehearsal: `<id>-pl-test-<short run id>`, within RDS's 63
+/// characters.
+pub fn test_id(run_id: &str, original: &str) -> String {
+    with_suffix(original, &format!("-pl-test-{}", short_run_id(run_id)))
 }
 
 fn sanitise(raw: &str) -> String {

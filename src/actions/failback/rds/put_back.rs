@@ -19,9 +19,7 @@ use serde_json::json;
 impl Keep<'_, '_> {
     /// Where a failed restore is set aside: `<id>-failed-<short run id>`, within RDS's 63 characters.
     fn failed_id(&self) -> String {
-        let suffix = format!("-failed-{}", short_run_id(self.cx.run_id));
-        let head: String = self.original.chars().take(63usize.saturating_sub(suffix.len())).collect();
-        format!("{}{suffix}", head.trim_end_matches('-'))
+        super::with_suffix(self.original, &format!("-failed-{}", short_run_id(self.cx.run_id)))
     }
 
     /// Renames `from` to `to` (instance or cluster), deletion protection as given.

@@ -11,23 +11,12 @@
 //! sub-steps are marked undone so a retry rehearses again from the snapshot.
 
 use super::instance::{Layout, One, instance};
-use super::snapshots::{Kind, describe as describe_snapshot};
-use super::{DbSnapshot, is_ours, or_none, wait_status};
-use crate::actions::ActionCx;
+use super::snapshots::{Kind, delete_ours};
+use super::{DbSnapshot, is_ours, or_none, test_id, wait_status};
 use crate::actions::failback::rehearsal_time::durations;
-use crate::actions::failback::short_run_id;
 use crate::aws::{ActionError, at, mutate};
 use crate::journal::SubId;
-use aws_sdk_rds::Client;
 use serde_json::{Value, json};
-
-/// The temporary identifier of a rehearsal: `<id>-pl-test-<short run id>`, within RDS's 63
-/// characters.
-pub fn test_id(run_id: &str, original: &str) -> String {
-    let suffix = format!("-pl-test-{}", short_run_id(run_id));
-    let head: String = original.chars().take(63usize.saturating_sub(suffix.len())).collect();
-    format!("{}{suffix}", head.trim_end_matches('-'))
-}
 
 /// The parts of a rehearsal whose durations predict the failback's window, each from its first
 /// sub-step's start to its last one's end.
@@ -146,24 +135,9 @@ async fn remove(one: &One<'_, '_>, test: &Layout, snap: &DbSnapshot, copy: &DbSn
     ];
     cx.sub(&SubId::of(name, "remove-snapshots"), json!({ "snapshots": [&copy.id, &snap.id] }), |_| async {
         for (client, s, region, stage) in places {
-            delete_snapshot(cx, client, (name, stage), &s.id, region).await?;
+            delete_ours(Kind::Instance, cx, client, (name, stage), &s.id, region).await?;
         }
         Ok(())
     })
     .await
-}
-
-async fn delete_snapshot(
-    cx: &ActionCx<'_>,
-    client: &Client,
-    (name, stage): (&str, &str),
-    id: &str,
-    region: &str,
-) -> Result<(), ActionError> {
-    let Some(now) = describe_snapshot(Kind::Instance, cx.log, client, id, region).await? else { return Ok(()) };
-    if !is_ours(cx, &now.tags, name, stage) {
-        return Err(super::not_ours("DB snapshot", id, region));
-    }
-    let req = client.delete_db_snapshot().db_snapshot_identifier(id);
-    or_none(mutate(cx.log, at(id, region), req).await?.map(Some)).map(|_| ())
 }

@@ -97,6 +97,33 @@ pub async fn describe(
     }
 }
 
+/// Deletes snapshot `id` when this run made it for `name` at `stage` (a rehearsal's own); a
+/// snapshot already gone is fine, one without those tags stops.
+pub async fn delete_ours(
+    kind: Kind,
+    cx: &ActionCx<'_>,
+    client: &Client,
+    (name, stage): (&str, &str),
+    id: &str,
+    region: &str,
+) -> Result<(), ActionError> {
+    let Some(now) = describe(kind, cx.log, client, id, region).await? else { return Ok(()) };
+    if !is_ours(cx, &now.tags, name, stage) {
+        return Err(not_ours(kind.noun(), id, region));
+    }
+    // Gone meanwhile is as good as deleted.
+    match kind {
+        Kind::Instance => {
+            let req = client.delete_db_snapshot().db_snapshot_identifier(id);
+            or_none(mutate(cx.log, at(id, region), req).await?.map(Some)).map(|_| ())
+        }
+        Kind::Cluster => {
+            let req = client.delete_db_cluster_snapshot().db_cluster_snapshot_identifier(id);
+            or_none(mutate(cx.log, at(id, region), req).await?.map(Some)).map(|_| ())
+        }
+    }
+}
+
 /// One resource's recovery point, from snapshot to copy in primary.
 pub struct RecoveryPoint<'a, 'c> {
     pub cx: &'a ActionCx<'c>,

@@ -17,6 +17,7 @@
 
 pub mod cluster_config;
 mod members;
+pub(in crate::actions::failback) mod rehearse;
 
 use super::instance_config::{self, custom};
 use super::keep::Keep;
@@ -61,6 +62,7 @@ pub struct AuroraFailback {
 struct Layout {
     recovery_id: String,
     recovery_region: String,
+    /// The cluster restored into: primary's identifier (a rehearsal's temporary one).
     primary_id: String,
     primary_region: String,
     kept_id: String,
@@ -120,18 +122,46 @@ fn status(c: &DbCluster) -> String {
     }
 }
 
-/// One cluster's failback.
-struct One<'a, 'c> {
-    cx: &'a ActionCx<'c>,
-    name: &'a str,
-    primary: &'a Client,
-    recovery: &'a Client,
-    kms: Option<&'a str>,
+/// One cluster's failback (or its rehearsal, [`rehearse`]).
+pub(in crate::actions::failback) struct One<'a, 'c> {
+    pub cx: &'a ActionCx<'c>,
+    pub name: &'a str,
+    pub primary: &'a Client,
+    pub recovery: &'a Client,
+    pub kms: Option<&'a str>,
 }
 
-impl One<'_, '_> {
+impl<'c> One<'_, 'c> {
     fn sub_name(&self, part: &str) -> SubId {
         SubId::of(self.name, part)
+    }
+
+    fn recovery_point<'p>(&'p self, l: &'p Layout) -> RecoveryPoint<'p, 'c> {
+        RecoveryPoint {
+            cx: self.cx,
+            name: self.name,
+            kind: Kind::Cluster,
+            primary: self.primary,
+            recovery: self.recovery,
+            kms: self.kms,
+            source: &l.recovery_id,
+            recovery_region: &l.recovery_region,
+            primary_region: &l.primary_region,
+            share_with: l.share_with.as_deref(),
+            option_group: None,
+        }
+    }
+
+    /// The members of the cluster `l` restores into.
+    fn members<'m>(&'m self, l: &'m Layout) -> Members<'m, 'c> {
+        Members {
+            cx: self.cx,
+            name: self.name,
+            client: self.primary,
+            region: &l.primary_region,
+            cluster: &l.primary_id,
+            engine: &l.config.engine,
+        }
     }
 
     fn keeper<'k>(&'k self, l: &'k Layout) -> Keep<'k, 'k> {
@@ -149,28 +179,9 @@ impl One<'_, '_> {
     async fn run(&self) -> Result<Value, ActionError> {
         let cx = self.cx;
         let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
-        let point = RecoveryPoint {
-            cx,
-            name: self.name,
-            kind: Kind::Cluster,
-            primary: self.primary,
-            recovery: self.recovery,
-            kms: self.kms,
-            source: &l.recovery_id,
-            recovery_region: &l.recovery_region,
-            primary_region: &l.primary_region,
-            share_with: l.share_with.as_deref(),
-            option_group: None,
-        };
+        let point = self.recovery_point(&l);
         let (snap, copy) = point.take().await?;
-        let old = Members {
-            cx,
-            name: self.name,
-            client: self.primary,
-            region: &l.primary_region,
-            cluster: &l.primary_id,
-            engine: &l.config.engine,
-        };
+        let old = self.members(&l);
         old.remove_endpoints(&l.custom_endpoints).await?;
         self.protection_off(&l).await?;
         old.delete(&l.members).await?;
@@ -184,7 +195,7 @@ impl One<'_, '_> {
         }
         old.recreate(&l.members).await?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
-        let (reapplied, remaining) = self.reapply(&l).await?;
+        let (reapplied, remaining) = self.reapply(&l, &[]).await?;
         Ok(self.outputs(&l, &snap, &copy, (&reapplied, &remaining), point.retained(&snap, &copy)))
     }
 
@@ -357,7 +368,8 @@ impl One<'_, '_> {
     /// Sets what the restore did not: deletion protection (last, so nothing above was blocked by
     /// it), backup retention, the Data API, tags; then IAM roles, once the cluster is available
     /// again. Then compares the whole Describe.
-    async fn reapply(&self, l: &Layout) -> Result<(Vec<String>, Vec<String>), ActionError> {
+    /// `also_differ`: fields that differ by design (a rehearsal's names), not reported.
+    async fn reapply(&self, l: &Layout, also_differ: &[&str]) -> Result<(Vec<String>, Vec<String>), ActionError> {
         let cx = self.cx;
         let (region, id, want) = (&l.primary_region, &l.primary_id, &l.config);
         let changes: Vec<String> = cx
@@ -450,13 +462,14 @@ impl One<'_, '_> {
                 Ok(added)
             })
             .await?;
-        let remaining = cx.sub(&self.sub_name("compare-config"), json!({ "cluster": id }), |_| self.compare(l)).await?;
+        let compared = |_| self.compare(l, also_differ);
+        let remaining = cx.sub(&self.sub_name("compare-config"), json!({ "cluster": id }), compared).await?;
         Ok(([changes, roles].concat(), remaining))
     }
 
     /// Every field of the cluster's and its members' whole Describe that differs from before
     /// the failback, with why ([`whole_diff`]).
-    async fn compare(&self, l: &Layout) -> Result<Vec<String>, ActionError> {
+    async fn compare(&self, l: &Layout, also_differ: &[&str]) -> Result<Vec<String>, ActionError> {
         let cx = self.cx;
         let (region, id) = (&l.primary_region, &l.primary_id);
         if cx.dry_run {
@@ -469,11 +482,17 @@ impl One<'_, '_> {
         let c = cluster(cx.log, self.primary, id, region)
             .await?
             .ok_or_else(|| ActionError::Failed(format!("restored cluster {id} not found in {region}")))?;
-        let mut remaining = whole_diff::differences(&l.describe, &answer_tree::tree(&c), &cluster_config::RULES);
+        let with = |rules: &whole_diff::Rules<'static>| -> Vec<&str> {
+            rules.must_differ.iter().chain(also_differ).copied().collect()
+        };
+        let (cluster_differ, member_differ) = (with(&cluster_config::RULES), with(&instance_config::RULES));
+        let rules = whole_diff::Rules { must_differ: &cluster_differ, ..cluster_config::RULES };
+        let mut remaining = whole_diff::differences(&l.describe, &answer_tree::tree(&c), &rules);
+        let member_rules = whole_diff::Rules { must_differ: &member_differ, ..instance_config::RULES };
         for m in &l.members {
             let now = super::instance::instance(cx.log, self.primary, &m.id, region).await?;
             let now = now.map(|db| answer_tree::tree(&db)).unwrap_or_default();
-            let differ = whole_diff::differences(&m.describe, &now, &instance_config::RULES);
+            let differ = whole_diff::differences(&m.describe, &now, &member_rules);
             remaining.extend(differ.into_iter().map(|d| format!("instance {}: {d}", m.id)));
         }
         for difference in &remaining {
