@@ -8,7 +8,7 @@ pub mod dynamodb;
 pub mod ec2;
 pub mod preflight;
 pub mod rds;
-pub mod rehearsal_time;
+pub mod rehearsal_end;
 pub mod rehearse;
 pub mod whole_diff;
 

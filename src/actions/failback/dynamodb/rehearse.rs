@@ -14,10 +14,9 @@
 
 use super::{One, Plan, reads};
 use crate::actions::Poll;
-use crate::actions::failback::rehearsal_time::durations;
+use crate::actions::failback::rehearsal_end::{settle, timed};
 use crate::actions::failback::{Retained, TAG_RUN, short_run_id};
 use crate::aws::{ActionError, at, mutate};
-use crate::journal::SubId;
 use serde_json::{Value, json};
 
 const PARTS: &[(&str, &str, &str)] = &[
@@ -56,45 +55,30 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
         Ok::<_, ActionError>((exported, imported, reapplied))
     }
     .await;
-    match tried {
-        Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => Err(e),
-        Err(e) => {
-            remove(one, &test).await?;
-            let names: Vec<SubId> = AFTER_READ.iter().map(|p| one.sub_name(p)).collect();
-            cx.reset(&names.iter().collect::<Vec<_>>())?;
-            Err(ActionError::Failed(format!(
-                "the rehearsal of table {} failed: {e}. Primary's table was only read; the temporary table was \
-                 removed. This is what the failback would meet: mend it, then retry",
-                plan.primary.name
-            )))
-        }
-        Ok((exported, imported, reapplied)) => {
-            remove(one, &test).await?;
-            let durations = durations(cx, one.name, PARTS);
-            let window: f64 = durations.values().filter_map(Value::as_f64).sum();
-            let region = &plan.primary_region;
-            let export = format!("s3://{}/{}/", plan.bucket, plan.prefix);
-            let kept = Retained {
-                resource: one.name.to_string(),
-                kind: "s3_prefix".into(),
-                id: export.clone(),
-                region: region.clone(),
-                why: format!("the rehearsal's export of recovery table {}", plan.recovery_table),
-                delete_with: format!("aws s3 rm --recursive {export}"),
-            };
-            Ok(json!({
-                "table": plan.primary.name,
-                "rehearsed_as": test.primary.name,
-                "rehearsal_point": exported.recovery_point,
-                "items": { "exported": exported.item_count, "imported": imported.imported_items },
-                "reapplied": reapplied.changes,
-                "remaining_differences": [],
-                "durations_s": durations,
-                "predicted_window_s": window,
-                "retained": [kept],
-            }))
-        }
-    }
+    let what = format!("table {}", plan.primary.name);
+    let (exported, imported, reapplied) =
+        settle(cx, (one.name, &what), tried, || remove(one, &test), AFTER_READ).await?;
+    let (durations, window) = timed(cx, (one.name, &what, &test.primary.name), PARTS)?;
+    let export = format!("s3://{}/{}/", plan.bucket, plan.prefix);
+    let kept = Retained {
+        resource: one.name.to_string(),
+        kind: "s3_prefix".into(),
+        id: export.clone(),
+        region: plan.primary_region.clone(),
+        why: format!("the rehearsal's export of recovery table {}", plan.recovery_table),
+        delete_with: format!("aws s3 rm --recursive {export}"),
+    };
+    Ok(json!({
+        "table": plan.primary.name,
+        "rehearsed_as": test.primary.name,
+        "rehearsal_point": exported.recovery_point,
+        "items": { "exported": exported.item_count, "imported": imported.imported_items },
+        "reapplied": reapplied.changes,
+        "remaining_differences": [],
+        "durations_s": durations,
+        "predicted_window_s": window,
+        "retained": [kept],
+    }))
 }
 
 /// Deletes the temporary table (its data is recovery's, kept in the export), only when this

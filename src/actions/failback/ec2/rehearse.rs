@@ -12,10 +12,9 @@
 
 use super::{EbsSnapshot, Layout, One, REHEARSAL, TAG_STAGE};
 use crate::actions::Poll;
-use crate::actions::failback::rehearsal_time::durations;
+use crate::actions::failback::rehearsal_end::{settle, timed};
 use crate::actions::failback::{TAG_RESOURCE, TAG_RUN};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
-use crate::journal::SubId;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
 use indexmap::IndexMap;
@@ -54,35 +53,21 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
         Ok::<_, ActionError>((snaps, copies, volumes))
     }
     .await;
-    match tried {
-        Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => Err(e),
-        Err(e) => {
-            remove(one, &l).await?;
-            let names: Vec<SubId> = AFTER_READ.iter().map(|p| one.sub_name(p)).collect();
-            cx.reset(&names.iter().collect::<Vec<_>>())?;
-            Err(ActionError::Failed(format!(
-                "the rehearsal of {} failed: {e}. The instance was only read; what the rehearsal made was removed. \
-                 This is what the failback would meet: mend it, then retry",
-                l.primary_instance
-            )))
-        }
-        Ok((snaps, copies, volumes)) => {
-            remove(one, &l).await?;
-            let durations = durations(cx, one.name, PARTS);
-            let window: f64 = durations.values().filter_map(Value::as_f64).sum();
-            Ok(json!({
-                "instance_id": l.primary_instance,
-                "rehearsed_as": volumes.values().collect::<Vec<_>>(),
-                "rehearsal_point": earliest(&snaps),
-                "snapshots": snaps.values().map(|s| &s.snapshot_id).collect::<Vec<_>>(),
-                "copies": copies.values().map(|s| &s.snapshot_id).collect::<Vec<_>>(),
-                "durations_s": durations,
-                "predicted_window_s": window,
-                "remaining_differences": [],
-                "retained": [],
-            }))
-        }
-    }
+    let what = l.primary_instance.as_str();
+    let (snaps, copies, volumes) = settle(cx, (one.name, what), tried, || remove(one, &l), AFTER_READ).await?;
+    let made: Vec<&str> = volumes.values().map(String::as_str).collect();
+    let (durations, window) = timed(cx, (one.name, what, &made.join(", ")), PARTS)?;
+    Ok(json!({
+        "instance_id": l.primary_instance,
+        "rehearsed_as": made,
+        "rehearsal_point": earliest(&snaps),
+        "snapshots": snaps.values().map(|s| &s.snapshot_id).collect::<Vec<_>>(),
+        "copies": copies.values().map(|s| &s.snapshot_id).collect::<Vec<_>>(),
+        "durations_s": durations,
+        "predicted_window_s": window,
+        "remaining_differences": [],
+        "retained": [],
+    }))
 }
 
 fn earliest(snaps: &IndexMap<String, EbsSnapshot>) -> Option<&str> {

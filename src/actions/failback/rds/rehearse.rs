@@ -11,9 +11,9 @@
 //! sub-steps are marked undone so a retry rehearses again from the snapshot.
 
 use super::instance::{Layout, One, instance};
-use super::snapshots::{Kind, delete_ours};
+use super::snapshots::RecoveryPoint;
 use super::{DbSnapshot, is_ours, or_none, test_id, wait_status};
-use crate::actions::failback::rehearsal_time::durations;
+use crate::actions::failback::rehearsal_end::{settle, timed};
 use crate::aws::{ActionError, at, mutate};
 use crate::journal::SubId;
 use serde_json::{Value, json};
@@ -60,49 +60,31 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
         Ok(()) => one.reapply(&test, ALSO_DIFFER).await,
         Err(e) => Err(e),
     };
-    match tried {
-        // The call may have landed, or the journal cannot be written: the next attempt looks first.
-        Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => Err(e),
-        Err(e) => {
-            remove(one, &test, &snap, &copy).await?;
-            let names: Vec<SubId> = AFTER_READ.iter().map(|p| SubId::of(one.name, *p)).collect();
-            cx.reset(&names.iter().collect::<Vec<_>>())?;
-            Err(ActionError::Failed(format!(
-                "the rehearsal of {} failed: {e}. Primary was only read; what the rehearsal made was removed. This \
-                 is what the failback would meet: mend it, then retry",
-                l.primary_id
-            )))
-        }
-        Ok((reapplied, remaining)) => {
-            remove(one, &test, &snap, &copy).await?;
-            let durations = durations(cx, one.name, PARTS);
-            let window: f64 = durations.values().filter_map(Value::as_f64).sum();
-            let parts: Vec<String> = durations.iter().map(|(k, v)| format!("{k} {v} s")).collect();
-            cx.log.note(format!(
-                "{}: rehearsed as {} and removed; {}; the failback's snapshot, copy, restore and configuration would take about {window:.1} s (the rename of the original comes on top)",
-                l.primary_id,
-                test.primary_id,
-                parts.join(", ")
-            ))?;
-            Ok(json!({
-                "instance": l.primary_id,
-                "rehearsed_as": test.primary_id,
-                // Not `recovery_point`: the report measures RPO from that, and a rehearsal restores
-                // nothing primary serves.
-                "rehearsal_point": copy.created,
-                "reapplied": reapplied,
-                "remaining_differences": remaining,
-                "durations_s": durations,
-                "predicted_window_s": window,
-                "retained": [],
-            }))
-        }
-    }
+    let removed = || remove(one, &test, &point, (&snap, &copy));
+    let (reapplied, remaining) = settle(cx, (one.name, &l.primary_id), tried, removed, AFTER_READ).await?;
+    let (durations, window) = timed(cx, (one.name, &l.primary_id, &test.primary_id), PARTS)?;
+    Ok(json!({
+        "instance": l.primary_id,
+        "rehearsed_as": test.primary_id,
+        // Not `recovery_point`: the report measures RPO from that, and a rehearsal restores
+        // nothing primary serves.
+        "rehearsal_point": copy.created,
+        "reapplied": reapplied,
+        "remaining_differences": remaining,
+        "durations_s": durations,
+        "predicted_window_s": window,
+        "retained": [],
+    }))
 }
 
 /// Deletes the temporary instance (no final snapshot: it holds nothing primary lacks) and both
 /// snapshots, each only when this run's tags say it made it.
-async fn remove(one: &One<'_, '_>, test: &Layout, snap: &DbSnapshot, copy: &DbSnapshot) -> Result<(), ActionError> {
+async fn remove(
+    one: &One<'_, '_>,
+    test: &Layout,
+    point: &RecoveryPoint<'_, '_>,
+    (snap, copy): (&DbSnapshot, &DbSnapshot),
+) -> Result<(), ActionError> {
     let (cx, name) = (one.cx, one.name);
     let (id, region) = (&test.primary_id, &test.primary_region);
     cx.sub(&SubId::of(name, "remove-rehearsal"), json!({ "instance": id }), |_| async {
@@ -129,15 +111,5 @@ async fn remove(one: &One<'_, '_>, test: &Layout, snap: &DbSnapshot, copy: &DbSn
         Ok(vec![(format!("instance {id}"), now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()))])
     })
     .await?;
-    let places = [
-        (one.primary, copy, test.primary_region.as_str(), "rehearsal-copy"),
-        (one.recovery, snap, test.recovery_region.as_str(), "rehearsal-snapshot"),
-    ];
-    cx.sub(&SubId::of(name, "remove-snapshots"), json!({ "snapshots": [&copy.id, &snap.id] }), |_| async {
-        for (client, s, region, stage) in places {
-            delete_ours(Kind::Instance, cx, client, (name, stage), &s.id, region).await?;
-        }
-        Ok(())
-    })
-    .await
+    point.remove_rehearsal(snap, copy).await
 }

@@ -176,6 +176,23 @@ impl RecoveryPoint<'_, '_> {
         Ok((snap, copy))
     }
 
+    /// Deletes a rehearsal's snapshot and its copy ([`Self::take_as`] `"rehearsal"`,
+    /// `"rehearsal-copy"`; sub-step `remove-snapshots`), each only with this run's tags.
+    pub async fn remove_rehearsal(&self, snap: &DbSnapshot, copy: &DbSnapshot) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let places = [
+            (self.primary, copy, self.primary_region, "rehearsal-copy"),
+            (self.recovery, snap, self.recovery_region, "rehearsal-snapshot"),
+        ];
+        cx.sub(&self.sub_name("remove-snapshots"), json!({ "snapshots": [&copy.id, &snap.id] }), |_| async {
+            for (client, s, region, stage) in places {
+                delete_ours(self.kind, cx, client, (self.name, stage), &s.id, region).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn wait(&self, part: &str, client: &Client, id: &str, region: &str) -> Result<(), ActionError> {
         let quiet = self.cx.quiet();
         wait_status(self.cx, &self.sub_name(part), json!({ "snapshot": id }), &["available"], || async {

@@ -11,10 +11,10 @@
 //! `wait-rehearsal-removed`, `remove-snapshots`. Only what this run tagged is deleted. When a
 //! part fails, the same removal runs and the sub-steps are marked undone.
 
-use super::super::snapshots::{Kind, delete_ours};
+use super::super::snapshots::RecoveryPoint;
 use super::super::{DbSnapshot, is_ours, not_ours, or_none, tag_map, test_id, wait_status};
 use super::{Layout, One, cluster};
-use crate::actions::failback::rehearsal_time::durations;
+use crate::actions::failback::rehearsal_end::{settle, timed};
 use crate::aws::{ActionError, at, mutate};
 use crate::journal::SubId;
 use serde_json::{Value, json};
@@ -78,40 +78,31 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
         one.reapply(&test, ALSO_DIFFER).await
     }
     .await;
-    match tried {
-        Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => Err(e),
-        Err(e) => {
-            remove(one, &test, &snap, &copy).await?;
-            let names: Vec<SubId> = AFTER_READ.iter().map(|p| one.sub_name(p)).collect();
-            cx.reset(&names.iter().collect::<Vec<_>>())?;
-            Err(ActionError::Failed(format!(
-                "the rehearsal of cluster {} failed: {e}. Primary was only read; what the rehearsal made was removed. \
-                 This is what the failback would meet: mend it, then retry",
-                l.primary_id
-            )))
-        }
-        Ok((reapplied, remaining)) => {
-            remove(one, &test, &snap, &copy).await?;
-            let durations = durations(cx, one.name, PARTS);
-            let window: f64 = durations.values().filter_map(Value::as_f64).sum();
-            Ok(json!({
-                "cluster": l.primary_id,
-                "rehearsed_as": test.primary_id,
-                "instances": test.members.iter().map(|m| &m.id).collect::<Vec<_>>(),
-                "rehearsal_point": copy.created,
-                "reapplied": reapplied,
-                "remaining_differences": remaining,
-                "durations_s": durations,
-                "predicted_window_s": window,
-                "retained": [],
-            }))
-        }
-    }
+    let what = format!("cluster {}", l.primary_id);
+    let removed = || remove(one, &test, &point, (&snap, &copy));
+    let (reapplied, remaining) = settle(cx, (one.name, &what), tried, removed, AFTER_READ).await?;
+    let (durations, window) = timed(cx, (one.name, &what, &test.primary_id), PARTS)?;
+    Ok(json!({
+        "cluster": l.primary_id,
+        "rehearsed_as": test.primary_id,
+        "instances": test.members.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        "rehearsal_point": copy.created,
+        "reapplied": reapplied,
+        "remaining_differences": remaining,
+        "durations_s": durations,
+        "predicted_window_s": window,
+        "retained": [],
+    }))
 }
 
 /// Deletes the temporary instances, then the temporary cluster (no final snapshot: it holds
 /// nothing primary lacks), then both snapshots; each only with this run's tags.
-async fn remove(one: &One<'_, '_>, test: &Layout, snap: &DbSnapshot, copy: &DbSnapshot) -> Result<(), ActionError> {
+async fn remove(
+    one: &One<'_, '_>,
+    test: &Layout,
+    point: &RecoveryPoint<'_, '_>,
+    (snap, copy): (&DbSnapshot, &DbSnapshot),
+) -> Result<(), ActionError> {
     let (cx, name) = (one.cx, one.name);
     let (id, region) = (test.primary_id.as_str(), test.primary_region.as_str());
     let ids: Vec<&str> = test.members.iter().map(|m| m.id.as_str()).collect();
@@ -163,15 +154,5 @@ async fn remove(one: &One<'_, '_>, test: &Layout, snap: &DbSnapshot, copy: &DbSn
         Ok(vec![(format!("cluster {id}"), now.map(|c| c.status().unwrap_or("unknown").to_string()))])
     })
     .await?;
-    let places = [
-        (one.primary, copy, test.primary_region.as_str(), "rehearsal-copy"),
-        (one.recovery, snap, test.recovery_region.as_str(), "rehearsal-snapshot"),
-    ];
-    cx.sub(&SubId::of(name, "remove-snapshots"), json!({ "snapshots": [&copy.id, &snap.id] }), |_| async {
-        for (client, s, region, stage) in places {
-            delete_ours(Kind::Cluster, cx, client, (name, stage), &s.id, region).await?;
-        }
-        Ok(())
-    })
-    .await
+    point.remove_rehearsal(snap, copy).await
 }
