@@ -56,6 +56,17 @@ impl ActionCx<'_> {
         self.log.recorded(id)
     }
 
+    /// The result a done sub-step journaled; `None` when it is not done (never reached, cut off,
+    /// or undone by a rollback). How `undo` learns what a failback recorded and made.
+    pub fn result_of<T: DeserializeOwned>(&self, id: &SubId) -> Result<Option<T>, ActionError> {
+        match self.recorded(id).filter(SubStepState::is_done) {
+            None => Ok(None),
+            Some(done) => serde_json::from_value(done.result).map(Some).map_err(|e| {
+                ActionError::Failed(format!("the journaled result of sub-step {id} cannot be read back: {e}"))
+            }),
+        }
+    }
+
     /// Runs sub-step `name` once for this step: a done one returns its recorded result, an
     /// interrupted one runs again with [`Resume::previous`] set. `detail` is journaled with
     /// `started` (what the sub-step is about to do). Every AWS call made inside is journaled with

@@ -83,6 +83,34 @@ runbook's generated permissions grant. Each check says pass, WARN or FAIL and wh
         #[arg(long)]
         reason: String,
     },
+    /// Put primary back as it was before a run's failbacks (before recovery is concluded)
+    #[command(long_about = "Put primary back as it was before a run's failbacks, from the originals they kept \
+(before recovery is concluded; journaled with your name and the reason; resumable: give it again after a kill or a \
+failure).\n\n\
+Failback steps are undone last first, each resource as its failback left it. RDS: the failed-back instance is \
+renamed to <id>-failed-back-<run> (kept, deletion protection on) and the original takes its identifier back, \
+deletion protection as it was. Aurora: the failed-back cluster's custom endpoints and instances are removed and it \
+is renamed likewise (its storage keeps its data); the original takes its identifier back and its instances and \
+custom endpoints are created in it again. DynamoDB: the failed-back table is backed up (kept), deleted, and \
+primary's table restored under its name from the failback's safety backup with its configuration re-applied. EC2: \
+the instance is stopped, the restored volumes detached (kept) and the originals attached back at their devices, then \
+it is started. DNS is not changed: point it back at recovery if recovery is to serve.\n\n\
+The run then ends as `undone` (not resumable; it no longer stops a new run of its runbook). Refused for a dry run, \
+an abandoned run, a run whose recovery was concluded, and a failback step cut off mid-attempt (resume it first).")]
+    Undo {
+        run_id: String,
+        /// Why (journaled; required)
+        #[arg(long)]
+        reason: String,
+        /// Do not ask to type the run id to confirm
+        #[arg(long)]
+        yes: bool,
+        /// Secret inputs again (the journal never holds them)
+        #[command(flatten)]
+        vars: Vars,
+        #[command(flatten)]
+        connect: Connect,
+    },
     /// Write a run's after-action report from its journal (Markdown, or JSON with --format json)
     #[command(
         long_about = "Write a run's after-action report from its journal (read only; works for a finished, failed or \

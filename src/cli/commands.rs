@@ -25,6 +25,16 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         }
         Command::Runs => runs(state_dir),
         Command::Abandon { run_id, reason } => abandon(&run_id, &reason, state_dir),
+        Command::Undo { run_id, reason, yes, vars, connect } => {
+            let options = connect_options(&connect, state_dir, false).and_then(|connect| {
+                let secrets = run_secrets(&run_id, &vars, state_dir)?;
+                Ok(ResumeOptions { connect, auto_approve: false, secrets, max_parallel: None, pauses: pauses()? })
+            });
+            match options {
+                Ok(options) => super::undo_cmd::undo(&run_id, (&reason, yes), options, state_dir).await,
+                Err(code) => code,
+            }
+        }
         Command::Report { run_id, format } => report(&run_id, format, state_dir),
         Command::Schema => {
             println!(
@@ -256,19 +266,23 @@ async fn resume(id: &str, vars: &Vars, mode: Mode, connect: &Connect, state_dir:
     }
 }
 
-async fn resume_with(id: &str, vars: &Vars, mode: Mode, connect: Option<ConnectOptions>, state_dir: &Path) -> u8 {
-    // The run's own runbook says which inputs are secret (and so asked for again).
+/// A run's secret inputs, given again (the run's own runbook says which inputs are secret).
+fn run_secrets(id: &str, vars: &Vars, state_dir: &Path) -> Result<Vec<(String, String)>, u8> {
     let dir = RunStore::new(state_dir).dir(id);
     let copy = crate::journal::read_entries(&dir.join(crate::engine::store::JOURNAL_FILE))
         .ok()
         .and_then(|(entries, _)| crate::engine::store::load_run_copy(&dir, &entries).ok());
-    let secrets = match copy {
-        Some((loaded, _, _)) => match super::vars::gather(&loaded.runbook, vars, Purpose::Resume) {
-            Ok(pairs) => pairs,
-            Err(code) => return code,
-        },
+    match copy {
+        Some((loaded, _, _)) => super::vars::gather(&loaded.runbook, vars, Purpose::Resume),
         // No such run, or an unreadable one: the engine says which.
-        None => Vec::new(),
+        None => Ok(Vec::new()),
+    }
+}
+
+async fn resume_with(id: &str, vars: &Vars, mode: Mode, connect: Option<ConnectOptions>, state_dir: &Path) -> u8 {
+    let secrets = match run_secrets(id, vars, state_dir) {
+        Ok(pairs) => pairs,
+        Err(code) => return code,
     };
     let max_parallel = mode.max_parallel.map(std::num::NonZeroUsize::get);
     let pauses = match pauses() {

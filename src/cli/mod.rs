@@ -8,6 +8,7 @@ pub mod preflight_cmd;
 pub mod print;
 pub mod prompt;
 pub mod sandbox_cmd;
+pub mod undo_cmd;
 pub mod vars;
 
 pub use args::Cli;

@@ -17,6 +17,15 @@ pub fn line(entry: &Entry) -> Option<String> {
         },
         Event::RunInterrupted { user } => format!("run interrupted by {user}"),
         Event::RunAbandoned { user, reason } => format!("run abandoned by {user}: {reason}"),
+        Event::UndoStarted { user, reason } => format!("undo started by {user}: {reason}"),
+        Event::UndoStepFinished { step, ok: true, .. } => format!("{step}: undone"),
+        Event::UndoStepFinished { step, error, .. } => {
+            format!("{step}: undo FAILED ({})", error.as_deref().unwrap_or("no reason recorded"))
+        }
+        Event::UndoFinished { ok: true } => "undo finished: primary is as it was before the failback".into(),
+        Event::UndoFinished { ok: false } => {
+            "undo stopped with a failure; mend the cause and give `pilotlight undo` again".into()
+        }
         Event::RunSupersedes { run_id, reason } => format!("this run supersedes run {run_id}: {reason}"),
         Event::StepStatus { step, status, reason } => {
             let word = match status {

@@ -116,7 +116,7 @@ pub fn check(
     let (runs, _) = store.list();
     let mut superseded = Vec::new();
     for run in runs.iter().filter(|r| r.runbook == mine.runbook && !r.dry_run) {
-        if matches!(run.status, RunStatus::Succeeded | RunStatus::Abandoned) {
+        if matches!(run.status, RunStatus::Succeeded | RunStatus::Abandoned | RunStatus::Undone) {
             continue;
         }
         let dir = store.dir(&run.id);
@@ -168,6 +168,7 @@ pub fn abandon(store: &RunStore, id: &str, reason: &str) -> Result<bool, EngineE
     match RunState::replay(&entries).status() {
         RunStatus::Succeeded => return Err(EngineError::AlreadySucceeded(id.to_string())),
         RunStatus::Abandoned => return Ok(false),
+        RunStatus::Undone => return Err(EngineError::AlreadyUndone(id.to_string())),
         _ => {}
     }
     journal.append(Event::RunAbandoned { user: os_user(), reason: reason.trim().to_string() })?;

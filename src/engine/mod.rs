@@ -16,6 +16,7 @@ pub mod resource_table;
 pub mod run_view;
 pub mod secrets;
 pub mod store;
+pub mod undo;
 
 pub use operator::{FailureAnswer, FailureRequest, GateAnswer, GateRequest, Operator};
 pub use recorder::{Observer, Recorder, StepLog};
@@ -50,6 +51,8 @@ pub enum EngineError {
     Locked(String),
     #[error("run {0} has already succeeded; there is nothing to resume")]
     AlreadySucceeded(String),
+    #[error("run {0} has already been undone; its report: pilotlight report {0}")]
+    AlreadyUndone(String),
     /// Another unfinished run acts on the same environments.
     #[error("{0}")]
     Conflict(String),
@@ -102,6 +105,24 @@ pub struct ResumeOptions {
 /// `--max-parallel`, else the runbook's `max_parallel`, else 4; never 0.
 fn effective_parallel(flag: Option<usize>, runbook: Option<usize>) -> usize {
     flag.or(runbook).unwrap_or(crate::actions::failback::DEFAULT_PARALLEL).max(1)
+}
+
+/// Whether a run may be resumed: not once it succeeded, was abandoned or undone, nor while an
+/// undo of it is under way (`pilotlight undo` goes on with that).
+fn resumable(state: &RunState, id: &str) -> Result<(), EngineError> {
+    match state.status() {
+        RunStatus::Succeeded => Err(EngineError::AlreadySucceeded(id.to_string())),
+        RunStatus::Abandoned => Err(EngineError::Invalid(format!(
+            "run {id} was abandoned (see `pilotlight report {id}`); start a new run instead"
+        ))),
+        RunStatus::Undone => Err(EngineError::Invalid(format!(
+            "run {id} was undone (see `pilotlight report {id}`); start a new run instead"
+        ))),
+        _ if state.undo.is_some() => Err(EngineError::Invalid(format!(
+            "an undo of run {id} is under way: finish it with `pilotlight undo {id}`"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Puts the secret inputs back: the journal holds only markers for them.
@@ -227,6 +248,18 @@ impl Run {
 
     /// Rebuilds a run from its journal and makes it ready to drive on.
     pub fn resume(store: &RunStore, id: &str, options: ResumeOptions, observer: Observer) -> Result<Run, EngineError> {
+        Run::open(store, id, options, observer, resumable)
+    }
+
+    /// Rebuilds a run from its journal once `allowed` accepts its state (before anything is
+    /// journaled), and journals that it was resumed.
+    fn open(
+        store: &RunStore,
+        id: &str,
+        options: ResumeOptions,
+        observer: Observer,
+        allowed: fn(&RunState, &str) -> Result<(), EngineError>,
+    ) -> Result<Run, EngineError> {
         let ResumeOptions { connect, auto_approve, secrets: given, max_parallel, pauses } = options;
         let dir = store.dir(id);
         let journal_path = dir.join(store::JOURNAL_FILE);
@@ -236,15 +269,7 @@ impl Run {
         let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
         let (journal, entries) = Journal::open(&journal_path)?;
         let state = RunState::replay(&entries);
-        match state.status() {
-            RunStatus::Succeeded => return Err(EngineError::AlreadySucceeded(id.to_string())),
-            RunStatus::Abandoned => {
-                return Err(EngineError::Invalid(format!(
-                    "run {id} was abandoned (see `pilotlight report {id}`); start a new run instead"
-                )));
-            }
-            _ => {}
-        }
+        allowed(&state, id)?;
         let (loaded, mut inputs, recorded) = store::load_run_copy(&dir, &entries)?;
         let dry_run = matches!(state.started, Some(Event::RunStarted { dry_run: true, .. }));
         restore_secrets(&loaded, &mut inputs, &given)?;

@@ -119,8 +119,13 @@ impl Secrets {
                 self.redact_opt(error);
             }
             Event::FailureDecided { reason, .. } => self.redact_opt(reason),
-            Event::RunAbandoned { reason, .. } => self.redact_str(reason),
-            Event::RunStarted { .. }
+            Event::RunAbandoned { reason, .. } | Event::UndoStarted { reason, .. } => self.redact_str(reason),
+            Event::UndoStepFinished { outputs, error, .. } => {
+                outputs.values_mut().for_each(|v| self.redact_value(v));
+                self.redact_opt(error);
+            }
+            Event::UndoFinished { .. }
+            | Event::RunStarted { .. }
             | Event::RunSupersedes { .. }
             | Event::RunResumed { .. }
             | Event::RunInterrupted { .. }

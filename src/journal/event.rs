@@ -74,6 +74,9 @@ pub enum RunStatus {
     /// Given up with `pilotlight abandon` (who and why are journaled); not resumable, and it no
     /// longer stops a new run of the same runbook.
     Abandoned,
+    /// Put back as it was before its failbacks by `pilotlight undo` (the failed-back copies kept
+    /// aside); not resumable, and it no longer stops a new run of the same runbook.
+    Undone,
 }
 
 impl RunStatus {
@@ -84,6 +87,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Aborted => "aborted",
             RunStatus::Abandoned => "abandoned",
+            RunStatus::Undone => "undone",
         }
     }
 }
@@ -343,6 +347,28 @@ pub enum Event {
     },
     RunFinished {
         status: RunStatus,
+    },
+    /// `pilotlight undo`: the run's failbacks are to be undone, primary put back from the
+    /// originals they kept (who and why). Journaled once; an undo cut off goes on from its
+    /// sub-steps when `undo` is given again.
+    UndoStarted {
+        user: String,
+        reason: String,
+    },
+    /// One failback step undone (or failing to be): what was put back and what was kept aside.
+    /// The undo's sub-steps and calls are journaled under the step, named `undo-*`.
+    UndoStepFinished {
+        step: String,
+        ok: bool,
+        #[serde(default)]
+        outputs: IndexMap<String, Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The undo ended: every failback step undone (`ok`; followed by `run_finished` with
+    /// `undone`), or one failed (the run stays as `failed`, and `undo` goes on from there).
+    UndoFinished {
+        ok: bool,
     },
 }
 

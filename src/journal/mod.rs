@@ -14,6 +14,6 @@ pub use file::{
 };
 pub use state::{
     AccountCheck, CallRecord, Decided, DecisionRecord, FinishedAttempt, GateRecord, RunState, SessionEvent,
-    SessionKind, StepState, SubStepState, WaitRecord,
+    SessionKind, StepState, SubStepState, UndoState, UndoStepRecord, WaitRecord,
 };
 pub use sub_id::SubId;

@@ -155,6 +155,9 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
             "autoscaling:ResumeProcesses",
         ];
         g.add(&hold, vec![p.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")], None);
+        // `pilotlight undo`: the kept tags off the original volumes once they are back.
+        let kept = Some(json!({ "StringEquals": { "aws:ResourceTag/pilotlight:retained": "true" } }));
+        g.add(&["ec2:DeleteTags"], vec![p.arn("ec2", "volume/*")], kept);
     }
     if side.recovery() && (scope.uses("ec2.failback") || conclude || rehearse) {
         let all_three = vec![r.arn("ec2", "instance/*"), r.arn("ec2", "volume/*"), r.snapshot()];
@@ -177,7 +180,9 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         let restore = with(with(targets, [p.rds("snapshot:pl-*")]), groups(&p, &["og", "pg", "subgrp", "secgrp"]));
         g.add(&["rds:RestoreDBInstanceFromDBSnapshot"], restore, None);
         g.add(&["rds:CopyDBSnapshot"], vec![p.rds("snapshot:pl-*"), r.rds("snapshot:pl-*")], None);
-        g.add(&["rds:AddTagsToResource"], with(named, [p.rds("snapshot:pl-*")]), None);
+        g.add(&["rds:AddTagsToResource"], with(named.clone(), [p.rds("snapshot:pl-*")]), None);
+        // `pilotlight undo`: this run's tags off the original once it is back.
+        g.add(&["rds:RemoveTagsFromResource"], named, None);
     }
     if side.primary() && rehearse {
         // The rehearsal's temporary instances (`<id>-pl-test-<run>`), made, set up and deleted.
@@ -240,8 +245,11 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         g.add(&["rds:DeleteDBClusterEndpoint"], vec![p.rds("cluster-endpoint:*")], None);
         let copies = vec![p.rds("cluster-snapshot:pl-*"), r.rds("cluster-snapshot:pl-*")];
         g.add(&["rds:CopyDBClusterSnapshot"], copies, None);
+        let untagged = with(named.clone(), members.clone());
         let tagged = with(with(named, members), [p.rds("cluster-snapshot:pl-*"), p.rds("cluster-endpoint:*")]);
         g.add(&["rds:AddTagsToResource"], tagged, None);
+        // `pilotlight undo`: this run's tags off the original cluster and its instances.
+        g.add(&["rds:RemoveTagsFromResource"], untagged, None);
     }
     if side.primary() && (scope.uses("rds.failback") || scope.uses("aurora.failback") || rehearse) {
         // Not a call: RDS checks the caller may pass the roles a restored instance is given.

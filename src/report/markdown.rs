@@ -17,6 +17,9 @@ pub fn render(r: &Report) -> String {
     retained(&mut out, &r.retained);
     configuration(&mut out, &r.configuration);
     rehearsals(&mut out, &r.rehearsals);
+    if let Some(u) = &r.undo {
+        undo(&mut out, u);
+    }
     calls(&mut out, &r.aws_calls);
     if !r.warnings.is_empty() {
         out.push_str("\n## Warnings\n\n");
@@ -383,6 +386,37 @@ fn rehearsals(out: &mut String, all: &[Rehearsal]) {
 }
 
 /// Seconds as `1m 2s 500ms`.
+fn undo(out: &mut String, u: &crate::journal::UndoState) {
+    out.push_str("\n## Undo\n\n");
+    let ended = match &u.finished {
+        Some((at, true)) => format!("finished {at}: primary is as it was before the failbacks"),
+        Some((at, false)) => format!("stopped with a failure {at}; `pilotlight undo` goes on from there"),
+        None => "not finished (cut off; `pilotlight undo` goes on from there)".into(),
+    };
+    let _ = writeln!(out, "Asked by {} at {}: {}. {}.\n", u.user, u.started_at, one_line(&u.reason), ended);
+    out.push_str("| Step | Resource | Undone | Put back | Note |\n|---|---|---|---|---|\n");
+    for (step, s) in &u.steps {
+        let resources = s.outputs.get("resources").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (name, r) in &resources {
+            let put_back: Vec<String> =
+                r.get("put_back").and_then(Value::as_array).into_iter().flatten().map(|v| code(&scalar(v))).collect();
+            let note = r.get("why").or_else(|| r.get("error")).map(scalar).unwrap_or_default();
+            let undone = if r.get("undone").and_then(Value::as_bool) == Some(true) { "yes" } else { "no" };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {undone} | {} | {} |",
+                code(step),
+                code(name),
+                put_back.join(", "),
+                cell(&note)
+            );
+        }
+        if let Some(e) = &s.error {
+            let _ = writeln!(out, "| {} | - | **failed** | | {} |", code(step), cell(e));
+        }
+    }
+}
+
 fn seconds(s: f64) -> String {
     human((s * 1000.0).round() as i64)
 }

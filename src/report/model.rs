@@ -28,6 +28,11 @@ pub struct Report {
     /// failback's window.
     #[serde(default)]
     pub rehearsals: Vec<Rehearsal>,
+    /// `pilotlight undo`: who, why, when, and each failback step's undo (what was put back,
+    /// what was kept aside). The kept-aside copies are in `retained`; the originals put back
+    /// are no longer listed there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<crate::journal::UndoState>,
     /// Journaled AWS calls per step and resource.
     pub aws_calls: Vec<CallRow>,
     /// What the report could not establish and why (a missing runbook copy, a failed step whose

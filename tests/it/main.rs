@@ -41,3 +41,4 @@ mod secrets;
 mod skeleton_kills;
 mod support;
 mod two_operators;
+mod undo;

@@ -10,6 +10,7 @@ pub mod preflight;
 pub mod rds;
 pub mod rehearsal_end;
 pub mod rehearse;
+pub mod undo;
 pub mod whole_diff;
 
 use super::{ActionCx, CheckCx, Outputs, ParamProblem};

@@ -82,7 +82,7 @@ impl Action for Rehearse {
                     }
                     Some(ResourceType::DynamodbTable) => {
                         let (primary, recovery) = (&ddb.0, &ddb.1);
-                        let one = super::dynamodb::One { cx, name: &name, primary, recovery, bucket, root };
+                        let one = super::dynamodb::One { cx, name: &name, primary, recovery, bucket, root, parts: "" };
                         super::dynamodb::rehearse::rehearse(&one).await
                     }
                     Some(ResourceType::Ec2Instance) => {

@@ -28,6 +28,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         (RunStatus::Failed, _) => ("failed (resumable)", t.bad()),
         (RunStatus::Aborted, _) => ("aborted (resumable)", t.warn()),
         (RunStatus::Abandoned, _) => ("abandoned", t.dim()),
+        (RunStatus::Undone, _) => ("undone", t.dim()),
     };
     let rto = match (app.view.rto_elapsed(app.now), h.rto_target) {
         (Some(e), Some(goal)) => {

@@ -37,6 +37,7 @@ fn view(state: &RunState) -> Value {
         "finished_attempts": state.finished_attempts.iter().map(|a| json!({
             "step": a.step, "attempt": a.attempt, "ok": a.ok,
         })).collect::<Vec<_>>(),
+        "undo": state.undo,
     })
 }
 

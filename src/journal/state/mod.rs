@@ -10,9 +10,11 @@ mod calls;
 #[cfg(test)]
 mod cases;
 mod step;
+mod undo;
 
 pub use calls::CallRecord;
 pub use step::{Decided, DecisionRecord, GateRecord, StepState, SubStepState, WaitRecord};
+pub use undo::{UndoState, UndoStepRecord};
 
 use super::event::{Endpoint, Entry, Event, RunStatus};
 use super::sub_id::SubId;
@@ -126,6 +128,8 @@ pub struct RunState {
     /// Every finished attempt's outputs, in journal order (a failed attempt of a failback still
     /// reports what it kept).
     pub finished_attempts: Vec<FinishedAttempt>,
+    /// `pilotlight undo`, once asked for.
+    pub undo: Option<UndoState>,
     pending: PendingCalls,
 }
 
@@ -172,6 +176,9 @@ impl RunState {
         self.last_at = Some(entry.ts.clone());
         self.last_call = None;
         let ts = &entry.ts;
+        if UndoState::apply(&mut self.undo, entry) {
+            return;
+        }
         let session =
             |what, user: &str| SessionEvent { at: ts.clone(), what, user: Some(user.to_string()), status: None };
         match &entry.event {

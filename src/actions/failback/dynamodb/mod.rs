@@ -24,6 +24,7 @@ pub(super) mod reads;
 mod reapply;
 pub(super) mod rehearse;
 mod replace;
+pub(super) mod undo;
 
 use super::whole_diff::{self, Rules};
 use super::{Retained, each_resource, resource_names};
@@ -123,7 +124,9 @@ impl Action for DynamodbFailback {
         each_resource(&names, limit, |name| {
             let (primary, recovery) = (&primary, &recovery);
             async move {
-                One { cx, name: &name, primary, recovery, bucket: self.staging_bucket.trim(), root }.run().await
+                One { cx, name: &name, primary, recovery, bucket: self.staging_bucket.trim(), root, parts: "" }
+                    .run()
+                    .await
             }
         })
         .await
@@ -139,11 +142,13 @@ pub(in crate::actions::failback) struct One<'a, 'c> {
     pub bucket: &'a str,
     /// The staging prefix the step gives (or the default).
     pub root: &'a str,
+    /// Put before every sub-step name (`undo-`), so the same code journals under other names.
+    pub parts: &'static str,
 }
 
 impl One<'_, '_> {
     fn sub_name(&self, part: &str) -> SubId {
-        SubId::of(self.name, part)
+        SubId::of(self.name, format!("{}{part}", self.parts))
     }
 
     async fn run(&self) -> Result<Value, ActionError> {

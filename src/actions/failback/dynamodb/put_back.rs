@@ -17,6 +17,7 @@ use super::replace::Backup;
 use super::{One, Plan, reads};
 use crate::actions::Poll;
 use crate::aws::{ActionError, answer_tree, at, mutate};
+use crate::journal::SubId;
 use aws_sdk_dynamodb::types::{BillingMode, ProvisionedThroughput, TableDescription};
 use serde_json::{Value, json};
 
@@ -55,7 +56,7 @@ impl One<'_, '_> {
 
     async fn roll_back(&self, p: &Plan, backup: &Backup, cause: &ActionError) -> Result<(), ActionError> {
         let cx = self.cx;
-        let (table, region) = (p.primary.name.as_str(), p.primary_region.as_str());
+        let table = p.primary.name.as_str();
         let undone = [
             "delete-primary",
             "wait-deleted",
@@ -73,7 +74,15 @@ impl One<'_, '_> {
         // (or finds rolled back) on resume, and a second failure rolls back whole again.
         cx.reset(&names.iter().collect::<Vec<_>>())?;
         cx.log.note(format!("table {table}: the failback failed ({cause}); putting primary's table back"))?;
-        let imported = cx.recorded(&self.sub_name("import")).is_some();
+        self.restore_original(p, backup).await
+    }
+
+    /// Puts primary's table back under its name from the safety backup, with its configuration
+    /// (the `rollback-*` sub-steps; `undo-rollback-*` for `pilotlight undo`).
+    pub(super) async fn restore_original(&self, p: &Plan, backup: &Backup) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (table, region) = (p.primary.name.as_str(), p.primary_region.as_str());
+        let imported = cx.recorded(&SubId::of(self.name, "import")).is_some();
         let found: String = cx
             .sub(&self.sub_name("rollback-clear"), json!({ "table": table }), |_| async {
                 let Some(t) = reads::table(cx.log, self.primary, region, table).await? else {

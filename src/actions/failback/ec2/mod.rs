@@ -24,6 +24,7 @@ pub(super) mod recovery_snapshots;
 pub(super) mod rehearse;
 mod standby;
 mod swap;
+pub(super) mod undo;
 
 use super::{Retained, TAG_RESOURCE, TAG_RUN, TAG_STEP, client_token, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll};
@@ -181,12 +182,17 @@ pub(in crate::actions::failback) struct Stages {
     pub(super) snapshot: &'static str,
     pub(super) copy: &'static str,
     pub(super) volume: &'static str,
+    /// Put before every sub-step name (`undo-`), so the same code journals under other names.
+    pub(super) parts: &'static str,
 }
 
 pub(in crate::actions::failback) const FAILBACK: Stages =
-    Stages { snapshot: "recovery-snapshot", copy: "primary-copy", volume: "restored" };
+    Stages { snapshot: "recovery-snapshot", copy: "primary-copy", volume: "restored", parts: "" };
 pub(in crate::actions::failback) const REHEARSAL: Stages =
-    Stages { snapshot: "rehearsal-snapshot", copy: "rehearsal-copy", volume: "rehearsal-volume" };
+    Stages { snapshot: "rehearsal-snapshot", copy: "rehearsal-copy", volume: "rehearsal-volume", parts: "" };
+/// `pilotlight undo`: the swap again, the other way round; it makes no snapshot or volume.
+pub(in crate::actions::failback) const UNDO: Stages =
+    Stages { snapshot: "undo-snapshot", copy: "undo-copy", volume: "undo-volume", parts: "undo-" };
 
 /// One instance's failback (or its rehearsal, [`rehearse`]).
 pub(in crate::actions::failback) struct One<'a, 'c> {
@@ -201,7 +207,7 @@ pub(in crate::actions::failback) struct One<'a, 'c> {
 
 impl One<'_, '_> {
     fn sub_name(&self, part: &str) -> SubId {
-        SubId::of(self.name, part)
+        SubId::of(self.name, format!("{}{part}", self.stages.parts))
     }
 
     fn spec(&self, kind: Ec2ResourceType, device: &str, stage: &str) -> TagSpecification {

@@ -14,7 +14,7 @@
 
 use super::copy_rules::Copy;
 use super::instance_config::{self, InstanceConfig, custom};
-use super::keep::Keep;
+use super::keep::{Keep, instance_status};
 use super::snapshots::{Kind, RecoveryPoint};
 use super::storage;
 use super::{DbSnapshot, kept_id, or_none, reapply_tags, restored_tags, wait_status};
@@ -58,8 +58,8 @@ pub(super) struct Layout {
     pub(super) primary_id: String,
     pub(super) primary_region: String,
     /// Where the original is kept.
-    kept_id: String,
-    config: InstanceConfig,
+    pub(super) kept_id: String,
+    pub(super) config: InstanceConfig,
     /// Primary's whole Describe ([`crate::aws::answer_tree`]), compared with the result at the
     /// end. Null in a run journaled by a version that did not record it.
     #[serde(default)]
@@ -291,7 +291,7 @@ impl<'c> One<'_, 'c> {
         let quiet = cx.quiet();
         wait_status(cx, &self.sub_name("wait-restored"), json!({ "instance": id }), &["available"], || async {
             let now = instance(&quiet, self.primary, id, region).await?;
-            Ok(vec![(format!("instance {id}"), now.map(|d| status(&d)))])
+            Ok(vec![(format!("instance {id}"), now.map(|d| instance_status(&d)))])
         })
         .await
     }
@@ -329,7 +329,7 @@ impl<'c> One<'_, 'c> {
         let quiet = cx.quiet();
         wait_status(cx, &self.sub_name("wait-configured"), json!({ "instance": id }), &["available"], || async {
             let now = instance(&quiet, self.primary, id, region).await?;
-            Ok(vec![(format!("instance {id}"), now.map(|d| status(&d)))])
+            Ok(vec![(format!("instance {id}"), now.map(|d| instance_status(&d)))])
         })
         .await?;
         // RDS associates a role with an available instance only: after the modification took effect.
@@ -394,18 +394,8 @@ impl<'c> One<'_, 'c> {
         snapshots: Vec<Retained>,
     ) -> Value {
         let (p, k) = (&l.primary_region, &l.kept_id);
-        let mut retained = vec![Retained {
-            resource: self.name.to_string(),
-            kind: "rds_instance".into(),
-            id: k.clone(),
-            region: p.clone(),
-            why: format!("the primary instance {} before failback (renamed, deletion protection on)", l.primary_id),
-            delete_with: format!(
-                "aws rds modify-db-instance --region {p} --db-instance-identifier {k} --no-deletion-protection \
-                     --apply-immediately && aws rds delete-db-instance --region {p} --db-instance-identifier {k} \
-                     --final-db-snapshot-identifier {k}-final"
-            ),
-        }];
+        let why = format!("the primary instance {} before failback (renamed, deletion protection on)", l.primary_id);
+        let mut retained = vec![super::kept_db(Kind::Instance, self.name, (p, k), why)];
         retained.extend(snapshots);
         json!({
             "instance": l.primary_id,
@@ -418,19 +408,6 @@ impl<'c> One<'_, 'c> {
             "remaining_differences": remaining,
             "retained": retained,
         })
-    }
-}
-
-/// The status a wait goes by: `available` only once no modification is pending. RDS answers
-/// `available` for a while after a ModifyDBInstance with ApplyImmediately, with the change in
-/// `PendingModifiedValues`, before it turns `modifying`.
-fn status(db: &DbInstance) -> String {
-    let pending = db
-        .pending_modified_values()
-        .is_some_and(|p| *p != aws_sdk_rds::types::PendingModifiedValues::builder().build());
-    match db.db_instance_status().unwrap_or("unknown") {
-        "available" if pending => "available, with modifications pending".to_string(),
-        now => now.to_string(),
     }
 }
 

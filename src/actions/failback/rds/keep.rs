@@ -16,9 +16,35 @@ use serde_json::json;
 
 /// An instance or cluster as the keep and restore steps see it.
 pub struct DbNow {
+    /// `available` only once no modification is pending (see [`instance_status`]).
     pub status: String,
     pub arn: String,
     pub tags: IndexMap<String, String>,
+}
+
+/// The status a wait goes by: `available` only once no modification is pending. RDS answers
+/// `available` for a while after a ModifyDBInstance with ApplyImmediately, with the change in
+/// `PendingModifiedValues`, before it turns `modifying`.
+pub fn instance_status(db: &aws_sdk_rds::types::DbInstance) -> String {
+    let pending = db
+        .pending_modified_values()
+        .is_some_and(|p| *p != aws_sdk_rds::types::PendingModifiedValues::builder().build());
+    match db.db_instance_status().unwrap_or("unknown") {
+        "available" if pending => "available, with modifications pending".to_string(),
+        now => now.to_string(),
+    }
+}
+
+/// The status a wait goes by: `available` only once no modification is pending (as for an
+/// instance: `available` first, with the change pending, then `modifying`).
+pub fn cluster_status(c: &aws_sdk_rds::types::DbCluster) -> String {
+    let pending = c
+        .pending_modified_values()
+        .is_some_and(|p| *p != aws_sdk_rds::types::ClusterPendingModifiedValues::builder().build());
+    match c.status().unwrap_or("unknown") {
+        "available" if pending => "available, with modifications pending".to_string(),
+        now => now.to_string(),
+    }
 }
 
 /// The instance (or cluster) with this identifier, or `None`.
@@ -35,7 +61,7 @@ pub async fn describe(
             let out = read(log, at(id, region), req).await?;
             or_none(out.map(|o| {
                 o.db_instances().first().map(|d| DbNow {
-                    status: d.db_instance_status().unwrap_or("unknown").to_string(),
+                    status: instance_status(d),
                     arn: d.db_instance_arn().unwrap_or_default().to_string(),
                     tags: tag_map(d.tag_list()),
                 })
@@ -46,7 +72,7 @@ pub async fn describe(
             let out = read(log, at(id, region), req).await?;
             or_none(out.map(|o| {
                 o.db_clusters().first().map(|c| DbNow {
-                    status: c.status().unwrap_or("unknown").to_string(),
+                    status: cluster_status(c),
                     arn: c.db_cluster_arn().unwrap_or_default().to_string(),
                     tags: tag_map(c.tag_list()),
                 })

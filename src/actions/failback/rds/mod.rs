@@ -16,9 +16,10 @@ mod put_back;
 pub mod rehearse;
 pub mod snapshots;
 pub mod storage;
+pub(super) mod undo;
 pub mod version;
 
-use super::{TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};
+use super::{Retained, TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};
 use crate::actions::{ActionCx, Poll};
 use crate::aws::{ActionError, AwsFailure, ProvideErrorMetadata, RawAnswer};
 use crate::journal::SubId;
@@ -90,6 +91,27 @@ fn sanitise(raw: &str) -> String {
         }
     }
     out.trim_end_matches('-').to_string()
+}
+
+/// A kept instance or cluster (deletion protection on) in the outputs and the report, with the
+/// commands that delete it (a final snapshot first).
+pub fn kept_db(kind: snapshots::Kind, resource: &str, (region, id): (&str, &str), why: String) -> Retained {
+    let (noun, kind_word) = match kind {
+        snapshots::Kind::Instance => ("db-instance", "rds_instance"),
+        snapshots::Kind::Cluster => ("db-cluster", "aurora_cluster"),
+    };
+    Retained {
+        resource: resource.to_string(),
+        kind: kind_word.into(),
+        id: id.to_string(),
+        region: region.to_string(),
+        why,
+        delete_with: format!(
+            "aws rds modify-{noun} --region {region} --{noun}-identifier {id} --no-deletion-protection \
+             --apply-immediately && aws rds delete-{noun} --region {region} --{noun}-identifier {id} \
+             --final-db-snapshot-identifier {id}-final"
+        ),
+    }
 }
 
 /// The tags on everything a failback makes or keeps.

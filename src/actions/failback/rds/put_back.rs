@@ -3,6 +3,9 @@
 //! primary is as it was. A partial restore that holds the identifier (this run's, tagged
 //! `restored`) is first set aside under `<id>-failed-<run>`, kept, never deleted.
 //!
+//! `pilotlight undo` takes the same way back after a successful failback ([`UNDO`]): the
+//! failed-back instance or cluster set aside under `<id>-failed-back-<run>`, kept.
+//!
 //! Sub-steps, each resumable like every other: `rollback-set-aside`, `rollback-wait-set-aside`,
 //! `rollback-rename-back`, `rollback-wait-renamed-back`. Before them the keep, restore and
 //! rollback sub-steps are marked undone, so a retry or resume (once the cause is mended, or
@@ -10,16 +13,30 @@
 
 use super::keep::{Keep, describe};
 use super::snapshots::Kind;
-use super::{is_ours, tags, wait_status};
-use crate::actions::failback::short_run_id;
+use super::{TAG_STAGE, is_ours, tags, wait_status};
+use crate::actions::ActionCx;
+use crate::actions::failback::{TAG_RESOURCE, TAG_RUN, TAG_STEP, short_run_id};
 use crate::aws::{ActionError, at, mutate};
 use crate::journal::SubId;
 use serde_json::json;
 
+/// The names a way back uses: its sub-steps' first word, and what the thing set aside is
+/// called (`<id>-<aside>-<short run id>`) and tagged (`pilotlight:stage`).
+pub struct Back {
+    pub word: &'static str,
+    pub aside: &'static str,
+    pub stage: &'static str,
+}
+
+/// After a failed restore: a partial restore set aside as `<id>-failed-<run>`.
+pub const ROLLBACK: Back = Back { word: "rollback", aside: "failed", stage: "failed-restore" };
+/// `pilotlight undo`: the failed-back restore set aside as `<id>-failed-back-<run>`.
+pub const UNDO: Back = Back { word: "undo", aside: "failed-back", stage: "failed-back" };
+
 impl Keep<'_, '_> {
-    /// Where a failed restore is set aside: `<id>-failed-<short run id>`, within RDS's 63 characters.
-    fn failed_id(&self) -> String {
-        super::with_suffix(self.original, &format!("-failed-{}", short_run_id(self.cx.run_id)))
+    /// Where `back` sets this run's restore aside, within RDS's 63 characters.
+    pub fn aside_id(&self, back: &Back) -> String {
+        super::with_suffix(self.original, &format!("-{}-{}", back.aside, short_run_id(self.cx.run_id)))
     }
 
     /// Renames `from` to `to` (instance or cluster), deletion protection as given.
@@ -70,11 +87,10 @@ impl Keep<'_, '_> {
     /// was), setting this run's partial restore aside first; marks the failback's sub-steps
     /// from the keep on undone. `undone` names the sub-steps after the keep's own.
     pub async fn put_back(&self, protection: bool, undone: &[&str]) -> Result<(), ActionError> {
-        let (cx, kind, region, original, kept) = (self.cx, self.kind, self.region, self.original, self.kept);
         // Marked undone first, the rollback's own sub-steps too: a run killed anywhere in the
         // rollback keeps (or finds kept) and restores again on resume, and if the restore fails
         // again this rollback runs whole, none of its sub-steps replayed from an earlier one.
-        let (keep, wait) = match kind {
+        let (keep, wait) = match self.kind {
             Kind::Instance => ("keep-primary", "wait-primary-kept"),
             Kind::Cluster => ("keep-cluster", "wait-cluster-kept"),
         };
@@ -82,27 +98,37 @@ impl Keep<'_, '_> {
             ["rollback-set-aside", "rollback-wait-set-aside", "rollback-rename-back", "rollback-wait-renamed-back"];
         let names: Vec<SubId> =
             [keep, wait].iter().chain(undone).chain(rollback.iter()).map(|p| SubId::of(self.name, *p)).collect();
-        cx.reset(&names.iter().collect::<Vec<_>>())?;
-        let failed = self.failed_id();
-        let detail = json!({ "partial": original, "set_aside_as": failed });
-        cx.sub(&SubId::of(self.name, "rollback-set-aside"), detail, |_| async {
+        self.cx.reset(&names.iter().collect::<Vec<_>>())?;
+        self.back(protection, &ROLLBACK).await
+    }
+
+    /// Sets this run's restore (tagged `restored`) aside under [`Keep::aside_id`], kept with
+    /// deletion protection on, then renames the original back under its identifier (deletion
+    /// protection `protection`). Sub-steps `<word>-set-aside`, `<word>-wait-set-aside`,
+    /// `<word>-rename-back`, `<word>-wait-renamed-back`.
+    pub async fn back(&self, protection: bool, back: &Back) -> Result<(), ActionError> {
+        let (cx, kind, region, original, kept) = (self.cx, self.kind, self.region, self.original, self.kept);
+        let part = |p: &str| format!("{}-{p}", back.word);
+        let aside = self.aside_id(back);
+        let detail = json!({ "restore": original, "set_aside_as": aside });
+        cx.sub(&SubId::of(self.name, part("set-aside")), detail, |_| async {
             match describe(kind, cx.log, self.client, original, region).await? {
                 Some(now) if is_ours(cx, &now.tags, self.name, "restored") => {
-                    let req = self.client.add_tags_to_resource().resource_name(&now.arn).set_tags(Some(tags(
-                        cx,
-                        self.name,
-                        "failed-restore",
-                    )));
+                    let req = self
+                        .client
+                        .add_tags_to_resource()
+                        .resource_name(&now.arn)
+                        .set_tags(Some(tags(cx, self.name, back.stage)));
                     mutate(cx.log, at(original, region), req).await??;
-                    self.rename(original, &failed, true).await
+                    self.rename(original, &aside, true).await
                 }
                 _ => Ok(()),
             }
         })
         .await?;
-        self.wait_renamed("rollback-wait-set-aside", kept, original).await?;
+        self.wait_renamed(&part("wait-set-aside"), kept, original).await?;
         let detail = json!({ "kept": kept, "back_to": original, "deletion_protection": protection });
-        cx.sub(&SubId::of(self.name, "rollback-rename-back"), detail, |_| async {
+        cx.sub(&SubId::of(self.name, part("rename-back")), detail, |_| async {
             if describe(kind, cx.log, self.client, kept, region).await?.is_none() {
                 // Renamed back by an earlier run of this sub-step, cut off after the call.
                 return Ok(());
@@ -110,6 +136,25 @@ impl Keep<'_, '_> {
             self.rename(kept, original, protection).await
         })
         .await?;
-        self.wait_renamed("rollback-wait-renamed-back", original, kept).await
+        self.wait_renamed(&part("wait-renamed-back"), original, kept).await
     }
+}
+
+/// Takes this run's `pilotlight:*` tags off an instance or cluster that is primary's again
+/// (the ARN of each; sub-step `part`).
+pub async fn untag(
+    cx: &ActionCx<'_>,
+    client: &aws_sdk_rds::Client,
+    part: &SubId,
+    (arns, region): (&[String], &str),
+) -> Result<(), ActionError> {
+    cx.sub(part, json!({ "resources": arns }), |_| async {
+        for arn in arns {
+            let keys = [TAG_RUN, TAG_STEP, TAG_RESOURCE, TAG_STAGE].map(String::from).to_vec();
+            let req = client.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(keys));
+            mutate(cx.log, at(arn, region), req).await??;
+        }
+        Ok(())
+    })
+    .await
 }

@@ -141,11 +141,13 @@ pub struct Members<'a, 'c> {
     pub region: &'a str,
     pub cluster: &'a str,
     pub engine: &'a str,
+    /// Put before every sub-step name (`undo-`), so the same code journals under other names.
+    pub parts: &'a str,
 }
 
 impl Members<'_, '_> {
     fn sub_name(&self, part: &str) -> SubId {
-        SubId::of(self.name, part)
+        SubId::of(self.name, format!("{}{part}", self.parts))
     }
 
     /// Deletes the custom endpoints (recorded, recreated later) and waits until they are gone.

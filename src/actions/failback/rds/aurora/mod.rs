@@ -18,9 +18,10 @@
 pub mod cluster_config;
 mod members;
 pub(in crate::actions::failback) mod rehearse;
+pub(in crate::actions::failback) mod undo;
 
 use super::instance_config::{self, custom};
-use super::keep::Keep;
+use super::keep::{Keep, cluster_status};
 use super::snapshots::{Kind, RecoveryPoint};
 use super::version;
 use super::{DbSnapshot, kept_id, or_none, reapply_tags, restored_tags, wait_status};
@@ -110,18 +111,6 @@ pub(super) async fn cluster(
     or_none(read(log, at(id, region), req).await?.map(|out| out.db_clusters().first().cloned()))
 }
 
-/// The status a wait goes by: `available` only once no modification is pending (as for an
-/// instance: `available` first, with the change pending, then `modifying`).
-fn status(c: &DbCluster) -> String {
-    let pending = c
-        .pending_modified_values()
-        .is_some_and(|p| *p != aws_sdk_rds::types::ClusterPendingModifiedValues::builder().build());
-    match c.status().unwrap_or("unknown") {
-        "available" if pending => "available, with modifications pending".to_string(),
-        now => now.to_string(),
-    }
-}
-
 /// One cluster's failback (or its rehearsal, [`rehearse`]).
 pub(in crate::actions::failback) struct One<'a, 'c> {
     pub cx: &'a ActionCx<'c>,
@@ -161,6 +150,7 @@ impl<'c> One<'_, 'c> {
             region: &l.primary_region,
             cluster: &l.primary_id,
             engine: &l.config.engine,
+            parts: "",
         }
     }
 
@@ -183,7 +173,7 @@ impl<'c> One<'_, 'c> {
         let (snap, copy) = point.take().await?;
         let old = self.members(&l);
         old.remove_endpoints(&l.custom_endpoints).await?;
-        self.protection_off(&l).await?;
+        self.protection_off(&l, "protection-off").await?;
         old.delete(&l.members).await?;
         self.keeper(&l).keep().await?;
         match self.restore(&l, &copy).await {
@@ -279,10 +269,10 @@ impl<'c> One<'_, 'c> {
 
     /// Turns deletion protection off on the original cluster, so its instances can go; the kept
     /// cluster gets it back when it is renamed.
-    async fn protection_off(&self, l: &Layout) -> Result<(), ActionError> {
+    async fn protection_off(&self, l: &Layout, part: &str) -> Result<(), ActionError> {
         let cx = self.cx;
         let (id, region) = (&l.primary_id, &l.primary_region);
-        cx.sub(&self.sub_name("protection-off"), json!({ "cluster": id }), |_| async {
+        cx.sub(&self.sub_name(part), json!({ "cluster": id }), |_| async {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would turn deletion protection off on {id}"));
             }
@@ -360,7 +350,7 @@ impl<'c> One<'_, 'c> {
         let quiet = cx.quiet();
         wait_status(cx, &self.sub_name("wait-restored"), json!({ "cluster": id }), &["available"], || async {
             let now = cluster(&quiet, self.primary, id, region).await?;
-            Ok(vec![(format!("cluster {id}"), now.map(|c| status(&c)))])
+            Ok(vec![(format!("cluster {id}"), now.map(|c| cluster_status(&c)))])
         })
         .await
     }
@@ -431,7 +421,7 @@ impl<'c> One<'_, 'c> {
         let quiet = cx.quiet();
         wait_status(cx, &self.sub_name("wait-configured"), json!({ "cluster": id }), &["available"], || async {
             let now = cluster(&quiet, self.primary, id, region).await?;
-            Ok(vec![(format!("cluster {id}"), now.map(|c| status(&c)))])
+            Ok(vec![(format!("cluster {id}"), now.map(|c| cluster_status(&c)))])
         })
         .await?;
         // RDS associates a role with an available cluster only: after the modification took effect.
@@ -510,22 +500,12 @@ impl<'c> One<'_, 'c> {
         snapshots: Vec<Retained>,
     ) -> Value {
         let (p, k) = (&l.primary_region, &l.kept_id);
-        let mut retained = vec![Retained {
-            resource: self.name.to_string(),
-            kind: "aurora_cluster".into(),
-            id: k.clone(),
-            region: p.clone(),
-            why: format!(
-                "the primary cluster {} before failback (renamed, no instances, deletion protection on; its \
-                     storage holds the pre-failback data)",
-                l.primary_id
-            ),
-            delete_with: format!(
-                "aws rds modify-db-cluster --region {p} --db-cluster-identifier {k} --no-deletion-protection \
-                     --apply-immediately && aws rds delete-db-cluster --region {p} --db-cluster-identifier {k} \
-                     --final-db-snapshot-identifier {k}-final"
-            ),
-        }];
+        let why = format!(
+            "the primary cluster {} before failback (renamed, no instances, deletion protection on; its storage holds \
+             the pre-failback data)",
+            l.primary_id
+        );
+        let mut retained = vec![super::kept_db(Kind::Cluster, self.name, (p, k), why)];
         retained.extend(snapshots);
         json!({
             "cluster": l.primary_id,
