@@ -83,6 +83,7 @@ pub async fn for_step(
             primary_account: &p_account,
             share_with,
             run_id,
+            rpo: runbook.targets.rpo.as_deref().and_then(|t| humantime::parse_duration(t).ok()),
         };
         let found = match kind {
             ResourceType::Ec2Instance => ec2::preflight::check(envs, log, &target).await,

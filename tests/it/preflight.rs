@@ -36,6 +36,7 @@ fn preflight_passes_on_the_hard_world_and_changes_nothing() {
         "WARN  failback-rds       orders_db          storage: recovery grew to 150 GiB (primary 100 GiB)",
         "WARN  failback-aurora    inventory_cluster  engine-version: recovery runs 16.1, primary 15.4",
         "pass  failback-ec2       app_server         auto-scaling: group app-server is at its minimum (1)",
+        "pass  failback-rds       orders_db          recovery-point-age: recovery's newest recovery point is",
         "0 fail",
     ] {
         assert!(stdout.contains(line), "{line}\n{stdout}");
@@ -84,6 +85,7 @@ fn preflight_fails_each_broken_rule_by_resource_and_rule_before_any_mutating_cal
         "FAIL  failback-rds       orders_db          encrypted-copy-key: recovery DB instance orders-db (us-west-2) is encrypted",
         "FAIL  failback-aurora    inventory_cluster  global-cluster: primary cluster inventory is a member of global database inventory-global",
         "FAIL  failback-dynamodb  sessions_table     recovery-pitr: the recovery table sessions (us-west-2) has point-in-time recovery off",
+        "WARN  failback-dynamodb  sessions_table     recovery-point-age: recovery's table sessions has no recovery point of its own",
         "3 fail",
     ] {
         assert!(stdout.contains(line), "{line}\n{stdout}");

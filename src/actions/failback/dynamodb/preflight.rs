@@ -39,5 +39,10 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
         )
     });
     found.check("recovery-pitr", off, "the recovery table has point-in-time recovery (an export needs it)");
+    let newest = match pitr {
+        true => reads::latest_restorable(log, &r, t.recovery_region, t.recovery_id).await?,
+        false => None,
+    };
+    t.recovery_point_age(&mut found, newest, "table");
     Ok(found)
 }

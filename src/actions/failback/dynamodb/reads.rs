@@ -52,6 +52,24 @@ pub(super) async fn pitr_on(log: &dyn CallLog, client: &Client, region: &str, na
         .is_some_and(|s| *s == PointInTimeRecoveryStatus::Enabled))
 }
 
+/// The latest time point-in-time recovery can restore the table to (Unix seconds); `None` when
+/// it is off.
+pub(super) async fn latest_restorable(
+    log: &dyn CallLog,
+    client: &Client,
+    region: &str,
+    name: &str,
+) -> Result<Option<i64>, ActionError> {
+    let req = client.describe_continuous_backups().table_name(name);
+    let out = read(log, at(name, region), req).await??;
+    Ok(out
+        .continuous_backups_description()
+        .and_then(|c| c.point_in_time_recovery_description())
+        .filter(|p| p.point_in_time_recovery_status() == Some(&PointInTimeRecoveryStatus::Enabled))
+        .and_then(|p| p.latest_restorable_date_time())
+        .map(|t| t.secs()))
+}
+
 /// Whether a new table's continuous backups are ready, so point-in-time recovery can be turned
 /// on (AWS answers ContinuousBackupsUnavailableException until then).
 pub(super) async fn continuous_backups_ready(

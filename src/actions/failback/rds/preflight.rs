@@ -64,6 +64,7 @@ pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -
         return Ok(found);
     };
     found.pass("exists", "both sides' instances exist");
+    t.recovery_point_age(&mut found, rec.latest_restorable_time().map(|d| d.secs()), "DB instance");
     let copy = Copy::instance(&rec, &pri, (t.recovery_region, t.primary_region), t.kms, t.share_with);
     record(&mut found, copy.check(envs, log).await?);
     newer_version(&mut found, pri.engine_version(), rec.engine_version());
@@ -158,6 +159,7 @@ pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) ->
         return Ok(found);
     };
     found.pass("exists", "both sides' clusters exist");
+    t.recovery_point_age(&mut found, rec.latest_restorable_time().map(|d| d.secs()), "cluster");
     let copy = Copy::cluster(&rec, (t.recovery_region, t.primary_region), t.kms, t.share_with);
     record(&mut found, copy.check(envs, log).await?);
     newer_version(&mut found, pri.engine_version(), rec.engine_version());
