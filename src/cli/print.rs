@@ -22,6 +22,10 @@ pub fn line(entry: &Entry) -> Option<String> {
         Event::UndoStepFinished { step, error, .. } => {
             format!("{step}: undo FAILED ({})", error.as_deref().unwrap_or("no reason recorded"))
         }
+        Event::RolledBack { step, ok: true, .. } => format!("{step}: rolled back: primary is as it was before it"),
+        Event::RolledBack { step, error, .. } => {
+            format!("{step}: rollback FAILED ({})", error.as_deref().unwrap_or("no reason recorded"))
+        }
         Event::UndoFinished { ok: true } => "undo finished: primary is as it was before the failback".into(),
         Event::UndoFinished { ok: false } => {
             "undo stopped with a failure; mend the cause and give `pilotlight undo` again".into()

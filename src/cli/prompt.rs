@@ -91,10 +91,18 @@ impl Operator for LinePrompt {
 
     async fn failure(&mut self, r: FailureRequest<'_>) -> FailureAnswer {
         println!("── step {} failed (attempt {}): {}", r.step.id, r.attempt, r.error);
+        let question = if r.can_roll_back {
+            "   retry, skip, abort, or roll back (primary as before this step, then stop)? (r / :skip REASON / :abort / :rollback): "
+        } else {
+            "   retry, skip or abort? (r / :skip REASON / :abort): "
+        };
         loop {
-            let Some(a) = self.ask("   retry, skip or abort? (r / :skip REASON / :abort): ").await else {
+            let Some(a) = self.ask(question).await else {
                 return FailureAnswer::Abort;
             };
+            if a == ":rollback" && r.can_roll_back {
+                return FailureAnswer::Rollback;
+            }
             match special(&a) {
                 Some(GateAnswer::Skip { reason }) => return FailureAnswer::Skip { reason },
                 Some(_) => return FailureAnswer::Abort,

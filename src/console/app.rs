@@ -54,6 +54,8 @@ pub enum Dialog {
     /// A reason for skipping the pending step, being typed.
     SkipReason(String),
     ConfirmAbort,
+    /// Rolling the failed failback step back, asked first.
+    ConfirmRollback,
     ConfirmQuit,
     Help,
     /// A step's full output (outputs, log, every call), scrolled.

@@ -25,6 +25,7 @@ pub enum Action {
     Skip,
     Abort,
     Retry,
+    Rollback,
 }
 
 /// Every action with its name in the file and what it does (the help screen's text).
@@ -47,6 +48,7 @@ pub const ACTIONS: &[(Action, &str, &str)] = &[
     (Action::Skip, "skip", "skip the step (asks for a reason)"),
     (Action::Abort, "abort", "abort the run (asks first; resumable)"),
     (Action::Retry, "retry", "retry a failed step"),
+    (Action::Rollback, "rollback", "roll a failed failback step back (asks first)"),
 ];
 
 /// The built-in bindings.
@@ -279,7 +281,7 @@ mod tests {
             "an empty line keeps ?"
         );
         assert_eq!(problems.len(), 4, "{problems:?}");
-        assert!(problems[0].ends_with("keys.conf:3: unknown action `fly`; known: up, down, page_up, page_down, top, bottom, next_pane, prev_pane, open, back, help, filter, quit, toggle, approve, skip, abort, retry"), "{}", problems[0]);
+        assert!(problems[0].ends_with("keys.conf:3: unknown action `fly`; known: up, down, page_up, page_down, top, bottom, next_pane, prev_pane, open, back, help, filter, quit, toggle, approve, skip, abort, retry, rollback"), "{}", problems[0]);
         assert!(problems[1].ends_with("keys.conf:4: unknown key `hyper-j`; this line is ignored"), "{}", problems[1]);
         assert!(problems[2].ends_with("keys.conf:5: `help` has no key; this line is ignored"), "{}", problems[2]);
         assert_eq!(problems[3], "key `y` is bound to both toggle and approve; toggle wins");

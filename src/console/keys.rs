@@ -24,7 +24,7 @@ impl App {
         // Ctrl-C always offers to quit, whatever the key file says.
         let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
         let Some(action) = (if ctrl_c { Some(Action::Quit) } else { self.keymap.action(&key) }) else { return };
-        let deciding = matches!(action, Action::Approve | Action::Open | Action::Retry);
+        let deciding = matches!(action, Action::Approve | Action::Open | Action::Retry | Action::Rollback);
         if deciding && self.too_soon() && matches!(self.dialog, Some(Dialog::Gate { .. } | Dialog::Failure)) {
             self.notice = Some("a new decision just opened: read it, then answer".into());
             return;
@@ -35,6 +35,7 @@ impl App {
                 Action::Retry | Action::Approve => self.answer_failure(FailureAnswer::Retry),
                 Action::Skip => self.dialog = Some(Dialog::SkipReason(String::new())),
                 Action::Abort => self.dialog = Some(Dialog::ConfirmAbort),
+                Action::Rollback => self.offer_rollback(),
                 Action::Back => self.park(),
                 Action::Quit => {
                     self.park();
@@ -44,6 +45,11 @@ impl App {
             },
             Some(Dialog::ConfirmAbort) => match action {
                 Action::Approve | Action::Open => self.abort(),
+                Action::Back | Action::Quit => self.dialog = self.decision_dialog(),
+                _ => {}
+            },
+            Some(Dialog::ConfirmRollback) => match action {
+                Action::Approve | Action::Open => self.answer_failure(FailureAnswer::Rollback),
                 Action::Back | Action::Quit => self.dialog = self.decision_dialog(),
                 _ => {}
             },
@@ -195,6 +201,19 @@ impl App {
         self.dialog = Some(Dialog::Gate { ticked, cursor, typed });
     }
 
+    /// Asks before rolling back the failed step; a step that is not a failback cannot be.
+    fn offer_rollback(&mut self) {
+        match &self.pending {
+            Some(super::app::Pending::Failure(ask, _)) if ask.can_roll_back => {
+                self.dialog = Some(Dialog::ConfirmRollback)
+            }
+            Some(super::app::Pending::Failure(..)) => {
+                self.notice = Some("only a failed failback step can be rolled back".into())
+            }
+            _ => self.notice = Some("rolling back answers a failed failback step".into()),
+        }
+    }
+
     /// Hides the decision's dialog (Esc), keeping what was entered.
     fn park(&mut self) {
         if let Some(d @ (Dialog::Gate { .. } | Dialog::Failure)) = self.dialog.take() {
@@ -203,7 +222,8 @@ impl App {
     }
 
     fn on_main_key(&mut self, action: Action) {
-        let decision_keys = matches!(action, Action::Approve | Action::Skip | Action::Abort | Action::Retry);
+        let decision_keys =
+            matches!(action, Action::Approve | Action::Skip | Action::Abort | Action::Retry | Action::Rollback);
         if decision_keys && self.read_only {
             self.notice = Some("watching: decisions are made in the console that drives the run".into());
             return;
@@ -246,12 +266,15 @@ impl App {
                     self.dialog = Some(Dialog::ConfirmQuit);
                 }
             }
-            Action::Approve | Action::Retry | Action::Skip | Action::Abort => match (&self.pending, action) {
-                (None, _) => self.notice = Some("nothing is waiting for a decision".into()),
-                (Some(_), Action::Skip) => self.dialog = Some(Dialog::SkipReason(String::new())),
-                (Some(_), Action::Abort) => self.dialog = Some(Dialog::ConfirmAbort),
-                (Some(_), _) => self.dialog = self.decision_dialog(),
-            },
+            Action::Approve | Action::Retry | Action::Skip | Action::Abort | Action::Rollback => {
+                match (&self.pending, action) {
+                    (None, _) => self.notice = Some("nothing is waiting for a decision".into()),
+                    (Some(_), Action::Rollback) => self.offer_rollback(),
+                    (Some(_), Action::Skip) => self.dialog = Some(Dialog::SkipReason(String::new())),
+                    (Some(_), Action::Abort) => self.dialog = Some(Dialog::ConfirmAbort),
+                    (Some(_), _) => self.dialog = self.decision_dialog(),
+                }
+            }
             Action::Toggle => {}
         }
     }

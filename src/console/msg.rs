@@ -25,6 +25,8 @@ pub struct FailureAsk {
     pub step: String,
     pub attempt: u32,
     pub error: String,
+    /// A failback step: rolling back is offered.
+    pub can_roll_back: bool,
 }
 
 #[derive(Debug)]
@@ -76,7 +78,8 @@ impl Operator for ChannelOperator {
     }
 
     async fn failure(&mut self, r: FailureRequest<'_>) -> FailureAnswer {
-        let ask = FailureAsk { step: r.step.id.clone(), attempt: r.attempt, error: r.error };
+        let ask =
+            FailureAsk { step: r.step.id.clone(), attempt: r.attempt, error: r.error, can_roll_back: r.can_roll_back };
         self.ask(|reply| Msg::Failure(ask, reply)).await
     }
 }

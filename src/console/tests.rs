@@ -304,7 +304,10 @@ fn step_failed_with_its_error() {
     })));
     status(&mut app, &mut feed, "deploy", StepStatus::AwaitingDecision);
     let (reply, mut answer) = oneshot::channel();
-    app.on_msg(Msg::Failure(FailureAsk { step: "deploy".into(), attempt: 2, error: error.into() }, reply));
+    app.on_msg(Msg::Failure(
+        FailureAsk { step: "deploy".into(), attempt: 2, error: error.into(), can_roll_back: false },
+        reply,
+    ));
     insta::assert_snapshot!(screen(&app, 140, 34));
     key(&mut app, KeyCode::Char('r'));
     assert_eq!(answer.try_recv().unwrap(), FailureAnswer::Retry);
@@ -451,7 +454,7 @@ fn ctrl_c_offers_to_quit_whatever_the_key_file_says_and_keeps_a_failure_waiting(
     started(&mut app, &mut feed);
     let (reply, mut answer) = oneshot::channel();
     app.on_msg(Msg::Failure(
-        FailureAsk { step: "deploy".into(), attempt: 1, error: "boom\nsecond line".into() },
+        FailureAsk { step: "deploy".into(), attempt: 1, error: "boom\nsecond line".into(), can_roll_back: false },
         reply,
     ));
     app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
@@ -463,6 +466,37 @@ fn ctrl_c_offers_to_quit_whatever_the_key_file_says_and_keeps_a_failure_waiting(
     assert_eq!(answer.try_recv().unwrap(), FailureAnswer::Retry);
 }
 
+/// A failed failback step offers rolling back (asked first); another step does not.
+#[test]
+fn a_failed_failback_step_offers_a_rollback_asked_first() {
+    let mut app = app();
+    let mut feed = Feed(0);
+    started(&mut app, &mut feed);
+    let (reply, mut answer) = oneshot::channel();
+    let ask = FailureAsk { step: "deploy".into(), attempt: 1, error: "boom".into(), can_roll_back: false };
+    app.on_msg(Msg::Failure(ask, reply));
+    key(&mut app, KeyCode::Enter);
+    assert!(!screen(&app, 140, 34).contains("roll back"), "not offered for a step that is not a failback");
+    key(&mut app, KeyCode::Char('b'));
+    assert_eq!(app.dialog, Some(Dialog::Failure), "nothing to roll back");
+    assert!(answer.try_recv().is_err());
+
+    let mut app = super::tests::app();
+    started(&mut app, &mut feed);
+    let (reply, mut answer) = oneshot::channel();
+    let ask = FailureAsk { step: "deploy".into(), attempt: 1, error: "boom".into(), can_roll_back: true };
+    app.on_msg(Msg::Failure(ask, reply));
+    key(&mut app, KeyCode::Enter);
+    assert!(screen(&app, 140, 34).contains("roll back: put primary back as it was before this step"));
+    key(&mut app, KeyCode::Char('b'));
+    assert_eq!(app.dialog, Some(Dialog::ConfirmRollback));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.dialog, Some(Dialog::Failure), "no is back to the decision");
+    key(&mut app, KeyCode::Char('b'));
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(answer.try_recv().unwrap(), FailureAnswer::Rollback);
+}
+
 #[test]
 fn a_resumed_failure_decision_is_shown_on_its_own_step() {
     let mut app = app();
@@ -472,7 +506,10 @@ fn a_resumed_failure_decision_is_shown_on_its_own_step() {
     status(&mut app, &mut feed, "deploy", StepStatus::Failed);
     status(&mut app, &mut feed, "flip", StepStatus::Failed);
     let (reply, _answer) = oneshot::channel();
-    app.on_msg(Msg::Failure(FailureAsk { step: "deploy".into(), attempt: 1, error: "boom".into() }, reply));
+    app.on_msg(Msg::Failure(
+        FailureAsk { step: "deploy".into(), attempt: 1, error: "boom".into(), can_roll_back: false },
+        reply,
+    ));
     assert_eq!(app.shown_step(), 1, "the step the decision is about, not the last one that failed");
 }
 

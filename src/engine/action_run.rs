@@ -128,18 +128,32 @@ impl Run {
                 self.status(&step.id, StepStatus::Failed, Some(error))?;
                 Ok(AfterFailure::End(StepEnd::Failed))
             }
+            // Validation allows it on failback steps only; a dry run changed nothing to put back.
+            OnFailure::Rollback if self.can_roll_back(step) => {
+                self.roll_back(step, &error).await?;
+                Ok(AfterFailure::End(StepEnd::Failed))
+            }
+            OnFailure::Rollback => {
+                self.status(&step.id, StepStatus::Failed, Some(error))?;
+                Ok(AfterFailure::End(StepEnd::Failed))
+            }
             OnFailure::Ask => {
                 // Journaled before asking: a run killed at this prompt asks again on resume.
                 self.status(&step.id, StepStatus::AwaitingDecision, Some(error.clone()))?;
                 let shown = self.secrets.redact_text(&error);
                 let attempt = self.step_state(&step.id).attempts;
-                let answer = operator.failure(FailureRequest { step, attempt, error: shown }).await;
+                let can_roll_back = self.can_roll_back(step);
+                let answer = operator.failure(FailureRequest { step, attempt, error: shown, can_roll_back }).await;
                 Ok(match self.record_failure_decision(step, &answer, false)? {
                     FailureOutcome::Retry => AfterFailure::Retry,
                     FailureOutcome::Skip => AfterFailure::End(StepEnd::Skipped),
                     FailureOutcome::Abort => {
                         self.status(&step.id, StepStatus::Failed, Some(error))?;
                         AfterFailure::End(StepEnd::Aborted)
+                    }
+                    FailureOutcome::Rollback => {
+                        self.roll_back(step, &error).await?;
+                        AfterFailure::End(StepEnd::Failed)
                     }
                 })
             }
@@ -157,6 +171,7 @@ impl Run {
             FailureAnswer::Retry => (FailureOutcome::Retry, None),
             FailureAnswer::Skip { reason } => (FailureOutcome::Skip, Some(reason.clone())),
             FailureAnswer::Abort => (FailureOutcome::Abort, None),
+            FailureAnswer::Rollback => (FailureOutcome::Rollback, None),
         };
         let user = if auto { "--auto-approve".into() } else { os_user() };
         self.record(Event::FailureDecided { step: step.id.clone(), outcome, user, reason: reason.clone() })?;

@@ -24,6 +24,8 @@ enum Prepared {
     Finished,
     /// The operator aborted the run at a decision about an earlier failure.
     Aborted,
+    /// The operator rolled the failed step back at that decision: the run stops, failed.
+    RolledBack,
     Ready,
 }
 
@@ -73,6 +75,7 @@ impl Run {
             match self.prepare(operator, step).await? {
                 Prepared::Finished => {}
                 Prepared::Aborted => return Ok(Some(RunStatus::Aborted)),
+                Prepared::RolledBack => return Ok(Some(RunStatus::Failed)),
                 Prepared::Ready => ready.push(step),
             }
         }
@@ -176,7 +179,10 @@ impl Run {
                 if st.status != StepStatus::AwaitingDecision {
                     self.status(&step.id, StepStatus::AwaitingDecision, Some(error.clone()))?;
                 }
-                operator.failure(FailureRequest { step, attempt: st.attempts, error }).await
+                let can_roll_back = self.can_roll_back(step);
+                operator
+                    .failure(FailureRequest { step, attempt: st.attempts, error: error.clone(), can_roll_back })
+                    .await
             };
             match self.record_failure_decision(step, &answer, self.auto_approve)? {
                 FailureOutcome::Retry => {}
@@ -184,6 +190,10 @@ impl Run {
                 FailureOutcome::Abort => {
                     self.status(&step.id, StepStatus::Failed, st.last_error.clone())?;
                     return Ok(Prepared::Aborted);
+                }
+                FailureOutcome::Rollback => {
+                    self.roll_back(step, &error).await?;
+                    return Ok(Prepared::RolledBack);
                 }
             }
         }

@@ -13,6 +13,7 @@ pub mod poller;
 mod preflight_gate;
 pub mod recorder;
 pub mod resource_table;
+mod rollback;
 pub mod run_view;
 pub mod secrets;
 pub mod store;

@@ -43,14 +43,20 @@ pub struct FailureRequest<'a> {
     pub step: &'a Step,
     pub attempt: u32,
     pub error: String,
+    /// Whether `Rollback` is offered: a failback step's action failed.
+    pub can_roll_back: bool,
 }
 
 /// An answer after a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureAnswer {
     Retry,
-    Skip { reason: String },
+    Skip {
+        reason: String,
+    },
     Abort,
+    /// Put primary back as it was, then stop the run (only when `can_roll_back`).
+    Rollback,
 }
 
 /// A front end that makes the operator's decisions.

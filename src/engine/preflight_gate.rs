@@ -64,11 +64,13 @@ impl Run {
             }
             self.status(&step.id, StepStatus::AwaitingDecision, Some(error.clone()))?;
             let attempt = self.step_state(&step.id).attempts;
-            let answer = operator.failure(FailureRequest { step, attempt, error: error.clone() }).await;
+            let request = FailureRequest { step, attempt, error: error.clone(), can_roll_back: false };
+            let answer = operator.failure(request).await;
             match self.record_failure_decision(step, &answer, false)? {
                 FailureOutcome::Retry => self.status(&step.id, StepStatus::Pending, Some("preflight again".into()))?,
                 FailureOutcome::Skip => return Ok(PreflightEnd::Skipped),
-                FailureOutcome::Abort => {
+                // Nothing was changed: there is nothing to roll back (not offered), so it stops.
+                FailureOutcome::Abort | FailureOutcome::Rollback => {
                     self.status(&step.id, StepStatus::Failed, Some(error))?;
                     return Ok(PreflightEnd::Aborted);
                 }

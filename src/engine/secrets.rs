@@ -120,7 +120,7 @@ impl Secrets {
             }
             Event::FailureDecided { reason, .. } => self.redact_opt(reason),
             Event::RunAbandoned { reason, .. } | Event::UndoStarted { reason, .. } => self.redact_str(reason),
-            Event::UndoStepFinished { outputs, error, .. } => {
+            Event::UndoStepFinished { outputs, error, .. } | Event::RolledBack { outputs, error, .. } => {
                 outputs.values_mut().for_each(|v| self.redact_value(v));
                 self.redact_opt(error);
             }

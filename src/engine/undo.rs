@@ -121,7 +121,7 @@ impl Run {
     }
 
     /// One failback step undone, with the parameters its attempts were given.
-    async fn undo_step(&self, step: &Step) -> Result<crate::actions::Outputs, ActionError> {
+    pub(super) async fn undo_step(&self, step: &Step) -> Result<crate::actions::Outputs, ActionError> {
         let params = {
             let outputs = self.outputs_lookup();
             plan::render_with(step, &plan::lookup(&self.inputs, &outputs))

@@ -108,6 +108,9 @@ pub enum FailureOutcome {
     Retry,
     Skip,
     Abort,
+    /// Put primary back as it was (a failback step: `b`, `:rollback`, `on_failure: rollback`),
+    /// then stop the run; a resume fails back again.
+    Rollback,
 }
 
 /// Where a sub-step is.
@@ -358,6 +361,18 @@ pub enum Event {
     /// One failback step undone (or failing to be): what was put back and what was kept aside.
     /// The undo's sub-steps and calls are journaled under the step, named `undo-*`.
     UndoStepFinished {
+        step: String,
+        ok: bool,
+        #[serde(default)]
+        outputs: IndexMap<String, Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A failed failback step rolled back (the operator's `rollback` decision or
+    /// `on_failure: rollback`): primary put back from what it kept, as `undo-*` sub-steps under
+    /// the step, what was failed back kept aside (`outputs` as an undo's). On success the
+    /// failback's sub-steps from its point of no return on are reset, so a retry does them again.
+    RolledBack {
         step: String,
         ok: bool,
         #[serde(default)]

@@ -87,7 +87,7 @@ pub fn build(entries: &[Entry], runbook: Option<&Runbook>) -> Option<Report> {
 pub fn from_state(state: &RunState, runbook: Option<&Runbook>) -> Option<Report> {
     let run = header(state)?;
     let steps = timeline::steps(state, runbook);
-    let from_outputs = outputs::read(&with_undo(state));
+    let from_outputs = outputs::read(&state.finished_attempts);
     let targets = runbook.map(|rb| rb.targets.clone()).unwrap_or_default();
     let objectives = Objectives {
         rto: objectives::rto(state, &steps, run.dry_run, runbook.is_some(), targets.rto.as_deref()),
@@ -117,40 +117,6 @@ pub fn from_state(state: &RunState, runbook: Option<&Runbook>) -> Option<Report>
         undo: state.undo.clone(),
         warnings,
     })
-}
-
-/// Every finished attempt's outputs, then each undone step's (what it kept aside is retained;
-/// the originals it put back, which the failback listed as retained, are in use again and left
-/// out).
-fn with_undo(state: &RunState) -> Vec<crate::journal::FinishedAttempt> {
-    use serde_json::Value;
-    let mut all = state.finished_attempts.clone();
-    let Some(undo) = &state.undo else { return all };
-    let put_back: Vec<&str> = undo
-        .steps
-        .values()
-        .filter_map(|u| u.outputs.get("resources").and_then(Value::as_object))
-        .flat_map(|r| r.values().filter_map(|v| v.get("put_back").and_then(Value::as_array)).flatten())
-        .filter_map(Value::as_str)
-        .collect();
-    let still_kept = |item: &Value| !item.get("id").and_then(Value::as_str).is_some_and(|id| put_back.contains(&id));
-    for attempt in &mut all {
-        for list in attempt.outputs.values_mut().filter_map(Value::as_array_mut) {
-            list.retain(still_kept);
-        }
-        if let Some(resources) = attempt.outputs.get_mut("resources").and_then(Value::as_object_mut) {
-            for list in resources.values_mut().filter_map(|r| r.get_mut("retained")).filter_map(Value::as_array_mut) {
-                list.retain(still_kept);
-            }
-        }
-    }
-    all.extend(undo.steps.iter().map(|(step, u)| crate::journal::FinishedAttempt {
-        step: step.clone(),
-        attempt: 0,
-        ok: u.ok,
-        outputs: u.outputs.clone(),
-    }));
-    all
 }
 
 fn header(state: &RunState) -> Option<RunHeader> {

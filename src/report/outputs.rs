@@ -40,6 +40,12 @@ pub fn read(attempts: &[FinishedAttempt]) -> FromOutputs {
     let mut rehearsals: IndexMap<(String, String), Rehearsal> = IndexMap::new();
     for FinishedAttempt { step, outputs, .. } in attempts {
         let resources = outputs.get("resources").and_then(Value::as_object);
+        // An undo or a rollback put these back in use: no longer kept aside (a later failback
+        // that keeps them again lists them again).
+        let put_back = resources.into_iter().flat_map(|r| r.values()).filter_map(|v| v.get("put_back"));
+        for id in put_back.filter_map(Value::as_array).flatten().filter_map(Value::as_str) {
+            retained.retain(|(_, kept, _), _| kept != id);
+        }
         let lists = outputs.get("retained").into_iter().chain(
             resources.into_iter().flat_map(|r| r.values().filter_map(|v| v.get("retained")).collect::<Vec<_>>()),
         );

@@ -207,6 +207,10 @@ pub enum Gate {
     TypeToConfirm(String),
 }
 
+/// The actions `on_failure: rollback` and `pilotlight undo` apply to: the per-resource
+/// failbacks, which keep what they replace.
+pub const UNDOABLE_ACTIONS: &[&str] = &["ec2.failback", "rds.failback", "aurora.failback", "dynamodb.failback"];
+
 /// What happens when a step's action fails after its retries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -216,8 +220,11 @@ pub enum OnFailure {
     Abort,
     /// Mark the step failed and go on.
     Continue,
-    /// Ask the operator: retry, skip or abort.
+    /// Ask the operator: retry, skip or abort (or, for a failback step, roll back).
     Ask,
+    /// A failback step (`ec2`, `rds`, `aurora`, `dynamodb.failback`) only: put primary back as it
+    /// was, from what the failback kept, then stop the run (a resume fails back again).
+    Rollback,
 }
 
 /// One step of the runbook.

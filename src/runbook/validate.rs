@@ -309,6 +309,16 @@ impl Validator<'_> {
                 Err(e) => self.at(&sub("when"), e),
             }
         }
+        let rolls_back = crate::runbook::model::UNDOABLE_ACTIONS.contains(&step.action.as_deref().unwrap_or_default());
+        if step.on_failure == crate::runbook::OnFailure::Rollback && !rolls_back {
+            self.at(
+                &sub("on_failure"),
+                format!(
+                    "`on_failure: rollback` puts primary back after a failback: only for {}",
+                    crate::runbook::model::UNDOABLE_ACTIONS.join(", ")
+                ),
+            );
+        }
         let Some(action) = &step.action else {
             if !step.with.is_empty() {
                 self.at(&sub("with"), "`with` is given but the step has no `action`");

@@ -21,6 +21,7 @@ mod ec2_rules;
 mod engine;
 mod engine_decisions;
 mod environments;
+mod failure_rollback;
 mod fault_proxy;
 mod groups;
 mod hard_world;

@@ -10,8 +10,22 @@ use crate::actions::{ActionCx, Outputs};
 use crate::aws::ActionError;
 use serde_json::Value;
 
-/// The actions `undo` can undo: the per-resource failbacks, which keep the originals.
-pub const UNDOABLE: &[&str] = &["ec2.failback", "rds.failback", "aurora.failback", "dynamodb.failback"];
+pub use crate::runbook::model::UNDOABLE_ACTIONS as UNDOABLE;
+
+/// Where each failback's point of no return begins: its first sub-step that changes primary's
+/// resource (`aurora`: the first of these the run reached). After a rollback, that sub-step and
+/// every later one of the resource are reset so a retry does them again; the recorded
+/// configuration, the recovery point and its copy (and DynamoDB's safety backup) are kept and
+/// used again.
+pub fn point_of_no_return(action: &str) -> &'static [&'static str] {
+    match action {
+        "rds.failback" => &["keep-primary"],
+        "aurora.failback" => &["remove-custom-endpoints", "protection-off"],
+        "ec2.failback" => &["enter-standby", "suspend-replacement", "stop-primary"],
+        "dynamodb.failback" => &["delete-primary"],
+        _ => &[],
+    }
+}
 
 /// The resources a journaled failback step named (`resource`, then `resources`).
 fn names(params: &Value) -> Vec<String> {

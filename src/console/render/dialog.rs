@@ -104,6 +104,12 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
                     k(Action::Abort)
                 )),
             ]);
+            if ask.can_roll_back {
+                lines.push(Line::raw(format!(
+                    "{} roll back: put primary back as it was before this step, then stop",
+                    k(Action::Rollback)
+                )));
+            }
             (" Failed: decide ".into(), lines, 76)
         }
         Dialog::SkipReason(reason) => (
@@ -118,6 +124,17 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             " Abort the run? ".into(),
             vec![Line::raw(format!(
                 "Stops here; `pilotlight resume {}` continues later. {} yes · {} no",
+                app.view.header.run_id,
+                k(Action::Approve),
+                k(Action::Back)
+            ))],
+            64,
+        ),
+        Dialog::ConfirmRollback => (
+            " Roll back? ".into(),
+            vec![Line::raw(format!(
+                "Puts primary back as it was before this step from what it kept (what was failed back is kept \
+                 aside), then stops; `pilotlight resume {}` fails back again. {} yes · {} no",
                 app.view.header.run_id,
                 k(Action::Approve),
                 k(Action::Back)

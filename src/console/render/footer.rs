@@ -32,14 +32,18 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             (k(Action::Abort), "abort"),
             (k(Action::Back), "hide"),
         ],
-        Some(Dialog::Failure) => vec![
-            (k(Action::Retry), "retry"),
-            (k(Action::Skip), "skip"),
-            (k(Action::Abort), "abort"),
-            (k(Action::Back), "hide"),
-        ],
+        Some(Dialog::Failure) => {
+            let mut keys = vec![(k(Action::Retry), "retry"), (k(Action::Skip), "skip"), (k(Action::Abort), "abort")];
+            if matches!(&app.pending, Some(crate::console::app::Pending::Failure(ask, _)) if ask.can_roll_back) {
+                keys.push((k(Action::Rollback), "roll back"));
+            }
+            keys.push((k(Action::Back), "hide"));
+            keys
+        }
         Some(Dialog::SkipReason(_) | Dialog::Filter(_)) => vec![("enter".into(), "done"), ("esc".into(), "cancel")],
-        Some(Dialog::ConfirmAbort | Dialog::ConfirmQuit) => vec![(k(Action::Approve), "yes"), (k(Action::Back), "no")],
+        Some(Dialog::ConfirmAbort | Dialog::ConfirmRollback | Dialog::ConfirmQuit) => {
+            vec![(k(Action::Approve), "yes"), (k(Action::Back), "no")]
+        }
         Some(Dialog::Help) => vec![(k(Action::Back), "close")],
         Some(Dialog::Output { .. }) => vec![(k(Action::Down), "scroll"), (k(Action::Back), "close")],
         None => {

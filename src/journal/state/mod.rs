@@ -176,7 +176,19 @@ impl RunState {
         self.last_at = Some(entry.ts.clone());
         self.last_call = None;
         let ts = &entry.ts;
+        // An undo's or a rollback's outcome is reported like an attempt's (what it kept aside,
+        // what it put back in use); neither is an attempt of the step.
+        if let Event::UndoStepFinished { step, ok, outputs, .. } | Event::RolledBack { step, ok, outputs, .. } =
+            &entry.event
+        {
+            let attempt = self.steps.get(step).map_or(0, |s| s.attempts);
+            let outputs = outputs.clone();
+            self.finished_attempts.push(FinishedAttempt { step: step.clone(), attempt, ok: *ok, outputs });
+        }
         if UndoState::apply(&mut self.undo, entry) {
+            return;
+        }
+        if let Event::RolledBack { .. } = &entry.event {
             return;
         }
         let session =

@@ -128,6 +128,9 @@ pub struct SubStepState {
     pub finished_at: Option<String>,
     /// Times it was started (a retry, or a resume after a kill, starts it again).
     pub starts: u32,
+    /// Times a rollback undid it: a create that is idempotent by client token takes a new token
+    /// after each, or AWS would answer with what the undone call made.
+    pub resets: u32,
     /// Every change of what it waited for.
     pub waits: Vec<WaitRecord>,
 }
@@ -246,6 +249,7 @@ impl StepState {
             started_at: ts.to_string(),
             finished_at: None,
             starts: 0,
+            resets: 0,
             waits: Vec::new(),
         });
         sub.phase = phase;
@@ -273,6 +277,7 @@ impl StepState {
                 sub.finished_at = Some(ts.to_string());
             }
             SubPhase::Reset => {
+                sub.resets += 1;
                 sub.result = Value::Null;
                 sub.waiting_for = None;
                 sub.finished_at = Some(ts.to_string());

@@ -2,6 +2,8 @@
 //! rules mode, [`super::fault_proxy::FaultProxy::with_aws_rules`]). Each rule says where AWS
 //! documents it; each has a test showing that bare moto accepts what AWS refuses.
 //!
+//! - **An import's client token** ([`dynamodb`]): a repeated ImportTable token answers the import
+//!   already made; moto imports again.
 //! - **gp3 baseline** (RDS user guide, "General Purpose SSD storage", gp3): an RDS instance on
 //!   gp3 below 400 GiB (200 GiB for Oracle; SQL Server has no threshold) gets the baseline 3,000
 //!   IOPS and 125 MiB/s, which DescribeDBInstances reports, and RDS refuses an explicit `Iops` or
@@ -75,6 +77,7 @@
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
 
+mod dynamodb;
 mod ec2;
 pub mod iam;
 mod keys;
@@ -92,6 +95,7 @@ pub fn forget(upstream: u16) {
     MODIFYING.lock().unwrap().retain(|e| e.0 != upstream);
     ec2::forget(upstream);
     iam::forget(upstream);
+    dynamodb::forget(upstream);
 }
 
 /// Clusters (moto port, identifier) restored without a Serverless v2 capacity: on AWS they have
@@ -202,6 +206,9 @@ fn exchange(upstream: u16, headers: &str, body: &str) -> Option<String> {
 
 /// AWS's refusal of this request, if AWS would refuse it; `None` sends it on to moto.
 pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
+    if let Some(again) = dynamodb::repeated_import(head, body, upstream) {
+        return Some(again);
+    }
     match param(body, "Action")? {
         action @ ("DescribeSnapshots" | "DescribeVolumes" | "AttachVolume" | "StartInstances" | "EnterStandby") => {
             ec2::refuse(action, head, body, upstream)
@@ -365,6 +372,7 @@ fn gp3_baseline(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
 
 /// Moto's answer as AWS would give it.
 pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
+    dynamodb::note_import(request, upstream, &answer);
     if let Some(rewritten) = ec2::answer(request, upstream, &answer) {
         return rewritten;
     }

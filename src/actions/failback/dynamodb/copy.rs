@@ -192,6 +192,7 @@ impl One<'_, '_> {
         let name = self.sub_name("import");
         let source = format!("s3://{}/{}", p.bucket, e.data_prefix);
         let detail = json!({ "table": table, "from": source });
+        let token = client_token(cx, self.name, &token_part(cx.recorded(&name).map_or(0, |s| s.resets)));
         let started: Import = cx
             .sub(&name, detail, |resume| async move {
                 if cx.dry_run {
@@ -233,7 +234,7 @@ impl One<'_, '_> {
                     .input_format(InputFormat::DynamodbJson)
                     .input_compression_type(InputCompressionType::Gzip)
                     .table_creation_parameters(p.primary.creation_parameters()?)
-                    .client_token(client_token(cx, self.name, "import"));
+                    .client_token(token);
                 let out = mutate(cx.log, at(table, region), req).await??;
                 let d = out.import_table_description();
                 Ok(Import {
@@ -340,6 +341,13 @@ impl One<'_, '_> {
         })
         .await
     }
+}
+
+/// The import's client token part: `import`, then `import-N` after the N-th rollback undid it.
+/// DynamoDB answers a repeated token (within eight hours, same parameters) with the import it
+/// already made, whose table the rollback deleted; a retry after a rollback must import again.
+fn token_part(resets: u32) -> String {
+    if resets == 0 { "import".into() } else { format!("import-{resets}") }
 }
 
 #[cfg(test)]

@@ -1,0 +1,110 @@
+//! Rolling a failed failback step back after its point of no return: `on_failure: rollback`
+//! unasked, and the operator's `:rollback` in the line mode. The DynamoDB failback fails after it
+//! replaced primary's table (its configuration refused once, a failure its own way back does not
+//! cover): primary's table is put back as it was (configuration and every item, read
+//! independently), the failed-back table is kept in a backup, the step and the run fail saying
+//! so, and a resume fails back again (a new import, not the old one answered again).
+
+use super::dynamodb_failback::{Table, backups, fresh_world, table};
+use super::dynamodb_rollback::refused;
+use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::support::{journal, only_run, pilotlight, run, state_dir};
+use pilotlight::journal::{Event, FailureOutcome};
+use pilotlight::sandbox::seed::PRIMARY_REGION;
+use std::io::Write;
+
+/// DynamoDB refuses the failed-back table's TTL once (a permission taken away and given back).
+fn ttl_refused_once() -> ThrottleRule {
+    let fault = Fault::Refuse {
+        code: "AccessDeniedException",
+        message: "User is not authorized to perform: dynamodb:UpdateTimeToLive on resource: table/sessions",
+    };
+    ThrottleRule { times: 1, ..refused("DynamoDB_20120810.UpdateTimeToLive", fault) }
+}
+
+/// What a rolled-back run must show: primary as before, the step failed saying so, the kept-aside
+/// backup retained, and a resume that fails back with a second import.
+fn assert_rolled_back_then_failed_back(state: &std::path::Path, (port, url): (u16, &str), before: &Table) {
+    let after = table(url, PRIMARY_REGION).expect("primary's table is there");
+    assert_eq!(after.config, before.config, "configuration as before");
+    assert_eq!(after.items, before.items, "every item as before");
+    let (id, dir) = only_run(state);
+    let entries = journal(&dir);
+    assert!(
+        entries.iter().any(|e| matches!(&e.event, Event::RolledBack { ok: true, .. })),
+        "the rollback is journaled"
+    );
+    let reason = entries.iter().rev().find_map(|e| match &e.event {
+        Event::StepStatus { reason: Some(r), .. } => Some(r.clone()),
+        _ => None,
+    });
+    assert!(reason.as_deref().unwrap_or_default().starts_with("rolled back after it failed"), "{reason:?}");
+    assert_eq!(backups(url).len(), 2, "the safety backup and the failed-back table's: {:?}", backups(url));
+
+    let proxy = FaultProxy::with_aws_rules(port, Vec::new());
+    let mut cmd = pilotlight(state);
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let failed_back = table(url, PRIMARY_REGION).unwrap();
+    assert_eq!(failed_back.config, before.config, "the failback keeps the configuration");
+    assert_ne!(failed_back.items, before.items, "primary holds recovery's items now");
+    let imports: Vec<String> = journal(&dir)
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::SubStep { name, data, .. } if name.part == "import" && data.get("import_arn").is_some() => {
+                data["import_arn"].as_str().map(str::to_string)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(imports.len(), 2, "imported again after the rollback: {imports:?}");
+}
+
+#[test]
+fn on_failure_rollback_puts_primarys_table_back_and_a_resume_fails_back() {
+    let (moto, url) = fresh_world();
+    let before = table(&url, PRIMARY_REGION).expect("primary table");
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/dynamodb-failback-rollback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("failback-dynamodb: rolled back: primary is as it was before it"), "{stdout}");
+    assert_rolled_back_then_failed_back(state.path(), (moto.port, &url), &before);
+}
+
+#[test]
+fn the_operators_rollback_decision_puts_primarys_table_back() {
+    let (moto, url) = fresh_world();
+    let before = table(&url, PRIMARY_REGION).expect("primary table");
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args([
+        "run",
+        "tests/fixtures/dynamodb-failback-ask.yaml",
+        "--headless",
+        "--endpoint-url",
+        &proxy.endpoint_url(),
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("run pilotlight");
+    // The gate's text, then the decision after the failure.
+    child.stdin.take().unwrap().write_all(b"failback\n:rollback\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(":rollback"), "the decision offers it: {stdout}");
+    let (_, dir) = only_run(state.path());
+    let decided = journal(&dir)
+        .iter()
+        .any(|e| matches!(&e.event, Event::FailureDecided { outcome: FailureOutcome::Rollback, .. }));
+    assert!(decided, "the operator's decision is journaled");
+    assert_rolled_back_then_failed_back(state.path(), (moto.port, &url), &before);
+}
