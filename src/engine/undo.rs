@@ -149,6 +149,8 @@ impl Run {
             pauses: self.pauses,
         };
         let action = state.action.unwrap_or_default();
-        undo_step(&cx, &action, &params).await
+        // Boxed: inline, the four failbacks' undo futures make the drive's future too deep for
+        // the compiler's layout queries.
+        Box::pin(undo_step(&cx, &action, &params)).await
     }
 }
