@@ -130,6 +130,13 @@ impl Run {
             }
             // Validation allows it on failback steps only; a dry run changed nothing to put back.
             OnFailure::Rollback if self.can_roll_back(step) => {
+                // Journaled as the runbook's decision: a run killed in the rollback goes on with it.
+                self.record(Event::FailureDecided {
+                    step: step.id.clone(),
+                    outcome: FailureOutcome::Rollback,
+                    user: "on_failure: rollback".into(),
+                    reason: None,
+                })?;
                 self.roll_back(step, &error).await?;
                 Ok(AfterFailure::End(StepEnd::Failed))
             }

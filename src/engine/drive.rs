@@ -158,6 +158,19 @@ impl Run {
     /// a decision, and `when` may skip it.
     async fn prepare<O: Operator>(&self, operator: &mut O, step: &Step) -> Result<Prepared, EngineError> {
         let st = self.step_state(&step.id);
+        // Stopped in a rollback: it goes on (its sub-steps resume) before anything is asked.
+        if st.rolling_back {
+            let error = st.last_error.clone().or(st.reason.clone()).unwrap_or_default();
+            self.roll_back(step, &error).await?;
+            return Ok(Prepared::RolledBack);
+        }
+        // Rolled back, and stopped before the step's status said so: it ends failed, as then.
+        let rolled_back = st.decisions.last().is_some_and(|d| d.outcome == FailureOutcome::Rollback);
+        if rolled_back && !st.status.is_final() {
+            let reason = "rolled back: primary is as it was before this step; resume to fail back again";
+            self.status(&step.id, StepStatus::Failed, Some(reason.into()))?;
+            return Ok(Prepared::RolledBack);
+        }
         let failed_before = st.status == StepStatus::Failed;
         if st.status.is_final() && !failed_before {
             return Ok(Prepared::Finished);

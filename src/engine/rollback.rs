@@ -30,45 +30,32 @@ impl Run {
             Err(ActionError::Journal(e)) => return Err(e.into()),
             Err(e) => (false, e.outputs(), Some(e.to_string())),
         };
-        self.record(Event::RolledBack { step: step.id.clone(), ok, outputs: outputs.clone(), error: failure.clone() })?;
+        let reset = if ok { self.to_reset_after_rollback(step, &outputs) } else { Vec::new() };
+        self.record(Event::RolledBack { step: step.id.clone(), ok, outputs, error: failure.clone(), reset })?;
         let reason = match failure {
-            None => {
-                self.reset_after_rollback(step, &outputs)?;
-                format!(
-                    "rolled back after it failed ({error}): primary is as it was before this step, what was failed \
-                     back is kept; resume to fail back again"
-                )
-            }
-            Some(e) => format!("{error}; the rollback failed too ({e}): roll back again once it is mended"),
+            None => format!(
+                "rolled back after it failed ({error}): primary is as it was before this step, what was failed back \
+                 is kept; resume to fail back again"
+            ),
+            Some(e) => format!("{error}; the rollback failed too ({e}): mend it and resume, which rolls back again"),
         };
         self.status(&step.id, StepStatus::Failed, Some(reason))
     }
 
-    /// Resets, for each resource the rollback put back, its sub-steps from the failback's point
-    /// of no return on (in the order they first started), its `undo-*` ones among them.
-    fn reset_after_rollback(
-        &self,
-        step: &Step,
-        outputs: &indexmap::IndexMap<String, Value>,
-    ) -> Result<(), EngineError> {
+    /// For each resource the rollback put back, its sub-steps from the failback's point of no
+    /// return on (in the order they first started), its `undo-*` ones among them.
+    fn to_reset_after_rollback(&self, step: &Step, outputs: &indexmap::IndexMap<String, Value>) -> Vec<SubId> {
         let state = self.step_state(&step.id);
         let markers = point_of_no_return(state.action.as_deref().unwrap_or_default());
         let put_back = outputs.get("resources").and_then(Value::as_object).into_iter().flatten();
+        let mut reset = Vec::new();
         for (name, _) in put_back.filter(|(_, r)| r.get("undone").and_then(Value::as_bool) == Some(true)) {
             let mine: Vec<&SubId> = state.substeps.keys().filter(|id| id.resource.as_deref() == Some(name)).collect();
             let Some(from) = mine.iter().position(|id| markers.contains(&id.part.as_str())) else { continue };
-            for id in &mine[from..] {
-                if state.substeps[*id].phase != SubPhase::Reset {
-                    self.record(Event::SubStep {
-                        step: step.id.clone(),
-                        name: (*id).clone(),
-                        attempt: state.attempts,
-                        phase: SubPhase::Reset,
-                        data: Value::Null,
-                    })?;
-                }
-            }
+            reset.extend(
+                mine[from..].iter().filter(|id| state.substeps[**id].phase != SubPhase::Reset).map(|id| (*id).clone()),
+            );
         }
-        Ok(())
+        reset
     }
 }

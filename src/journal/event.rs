@@ -370,8 +370,9 @@ pub enum Event {
     },
     /// A failed failback step rolled back (the operator's `rollback` decision or
     /// `on_failure: rollback`): primary put back from what it kept, as `undo-*` sub-steps under
-    /// the step, what was failed back kept aside (`outputs` as an undo's). On success the
-    /// failback's sub-steps from its point of no return on are reset, so a retry does them again.
+    /// the step, what was failed back kept aside (`outputs` as an undo's). On success `reset`
+    /// names the failback's sub-steps from its point of no return on (and the rollback's own),
+    /// reset by this one entry, so a retry does them again and no kill leaves half of them reset.
     RolledBack {
         step: String,
         ok: bool,
@@ -379,6 +380,8 @@ pub enum Event {
         outputs: IndexMap<String, Value>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reset: Vec<SubId>,
     },
     /// The undo ended: every failback step undone (`ok`; followed by `run_finished` with
     /// `undone`), or one failed (the run stays as `failed`, and `undo` goes on from there).

@@ -9,6 +9,7 @@ use super::dynamodb_failback::{Table, backups, fresh_world, table};
 use super::dynamodb_rollback::refused;
 use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
 use super::support::{journal, only_run, pilotlight, run, state_dir};
+use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE};
 use pilotlight::journal::{Event, FailureOutcome};
 use pilotlight::sandbox::seed::PRIMARY_REGION;
 use std::io::Write;
@@ -107,4 +108,50 @@ fn the_operators_rollback_decision_puts_primarys_table_back() {
         .any(|e| matches!(&e.event, Event::FailureDecided { outcome: FailureOutcome::Rollback, .. }));
     assert!(decided, "the operator's decision is journaled");
     assert_rolled_back_then_failed_back(state.path(), (moto.port, &url), &before);
+}
+
+/// Killed after each journal entry of an `on_failure: rollback` rollback in turn (one in three),
+/// then resumed under --auto-approve: the rollback goes on first (not a retry of the half put-back
+/// failback), the run stops failed with primary's table as before, and a further resume fails
+/// back.
+#[test]
+fn a_kill_during_a_decided_rollback_goes_on_with_it_on_resume() {
+    let start = |state: &std::path::Path, url: &str, kill: Option<u64>| {
+        let mut cmd = pilotlight(state);
+        cmd.args(["run", "tests/fixtures/dynamodb-failback-rollback.yaml", "--headless", "--auto-approve"])
+            .args(["--endpoint-url", url]);
+        if let Some(n) = kill {
+            cmd.env(CRASH_AFTER_ENV, n.to_string());
+        }
+        run(cmd)
+    };
+    let (moto, _) = fresh_world();
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
+    let state = state_dir();
+    assert_eq!(start(state.path(), &proxy.endpoint_url(), None).status.code(), Some(1));
+    let (_, dir) = only_run(state.path());
+    let entries = journal(&dir);
+    let first = entries
+        .iter()
+        .find(|e| matches!(&e.event, Event::FailureDecided { outcome: FailureOutcome::Rollback, .. }))
+        .expect("the rollback was decided")
+        .seq;
+    let last = entries.iter().find(|e| matches!(&e.event, Event::RolledBack { .. })).unwrap().seq;
+    drop((moto, proxy));
+    for at in (first..last).step_by(3) {
+        let (moto, url) = fresh_world();
+        let before = table(&url, PRIMARY_REGION).unwrap();
+        let proxy = FaultProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
+        let state = state_dir();
+        let killed = start(state.path(), &proxy.endpoint_url(), Some(at));
+        assert_eq!(killed.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {at}");
+        let (id, _) = only_run(state.path());
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+        let out = run(cmd);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "killed after entry {at}: the rollback ends the run: {stdout}");
+        assert!(stdout.contains("rolled back: primary is as it was before it"), "killed after entry {at}: {stdout}");
+        assert_rolled_back_then_failed_back(state.path(), (moto.port, &url), &before);
+    }
 }

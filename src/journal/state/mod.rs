@@ -188,7 +188,8 @@ impl RunState {
         if UndoState::apply(&mut self.undo, entry) {
             return;
         }
-        if let Event::RolledBack { .. } = &entry.event {
+        if let Event::RolledBack { step, ok, reset, .. } = &entry.event {
+            self.steps.entry(step.clone()).or_default().rolled_back(*ok, reset, &entry.ts);
             return;
         }
         let session =

@@ -81,6 +81,9 @@ pub struct StepState {
     pub last_decided: Option<Decided>,
     /// The latest preflight of the step's resources (failback steps, before their gate).
     pub preflight: Option<(String, Vec<PreflightCheck>)>,
+    /// A rollback was decided and has not ended well (`rolled_back`): a run stopped in it, or
+    /// resumed after it failed, goes on with it before anything else is asked.
+    pub rolling_back: bool,
 }
 
 impl Default for StepState {
@@ -91,6 +94,7 @@ impl Default for StepState {
             gate_passed: false,
             attempts: 0,
             in_flight: false,
+            rolling_back: false,
             action: None,
             outputs: IndexMap::new(),
             substeps: IndexMap::new(),
@@ -201,6 +205,7 @@ impl StepState {
                 self.action.get_or_insert_with(|| action.clone());
                 self.attempts = self.attempts.max(*attempt);
                 self.in_flight = true;
+                self.rolling_back = false;
                 self.status = StepStatus::Running;
                 self.last_error = None;
                 self.finished_at = None;
@@ -226,6 +231,7 @@ impl StepState {
             }
             Event::FailureDecided { outcome, user, reason, .. } => {
                 self.failures_since_decision = 0;
+                self.rolling_back = *outcome == FailureOutcome::Rollback;
                 self.decisions.push(DecisionRecord {
                     at: ts.clone(),
                     outcome: *outcome,
@@ -235,6 +241,16 @@ impl StepState {
                 self.last_decided = Some(Decided::Failure(self.decisions.len() - 1));
             }
             _ => {}
+        }
+    }
+
+    /// A rollback ended: these sub-steps are reset (one entry for all of them). One that failed
+    /// is still under way: primary is half put back, and nothing but finishing it makes sense.
+    pub(super) fn rolled_back(&mut self, ok: bool, reset: &[SubId], ts: &str) {
+        self.rolling_back = !ok;
+        let attempt = self.attempts;
+        for id in reset {
+            self.apply_substep(id, attempt, SubPhase::Reset, &Value::Null, ts);
         }
     }
 

@@ -235,9 +235,10 @@ impl<'c> One<'_, 'c> {
 
     /// The way back when the restore fails: the original cluster takes its identifier back
     /// (deletion protection as it was; [`Keep::put_back`]) and its instances are created in it
-    /// again (`rollback-create-instances`, `rollback-wait-instances`); the sub-steps from
-    /// `remove-custom-endpoints` on are marked undone, so a retry does them again. Custom
-    /// endpoints are not recreated by the rollback yet (the sandbox cannot make them).
+    /// again (`rollback-create-instances`, `rollback-wait-instances`) and its custom endpoints
+    /// (`rollback-recreate-custom-endpoints`; the sandbox cannot make them, so untested there);
+    /// the sub-steps from `remove-custom-endpoints` on are marked undone, so a retry does them
+    /// again.
     async fn put_back(&self, l: &Layout, old: &Members<'_, '_>, e: ActionError) -> ActionError {
         let id = &l.primary_id;
         let back = async {
@@ -254,14 +255,18 @@ impl<'c> One<'_, 'c> {
                 "wait-restored",
                 "rollback-create-instances",
                 "rollback-wait-instances",
+                "rollback-recreate-custom-endpoints",
+                "rollback-wait-endpoints-available",
             ];
             self.keeper(l).put_back(l.config.deletion_protection, &undone).await?;
-            old.recreate_as(&l.members, ("rollback-create-instances", "rollback-wait-instances")).await
+            old.recreate_as(&l.members, ("rollback-create-instances", "rollback-wait-instances")).await?;
+            Members { parts: "rollback-", ..self.members(l) }.recreate_endpoints(&l.custom_endpoints).await
         };
         match back.await {
             Ok(()) => ActionError::Failed(format!(
                 "the restore of cluster {id} failed ({e}); the original was renamed back to {id} (deletion protection \
-                 as it was) and its instances created in it again, so primary's data is as before; mend the cause and retry"
+                 as it was) and its instances and custom endpoints created in it again, so primary's data is as before; mend \
+                 the cause and retry"
             )),
             Err(rollback) => rollback,
         }
