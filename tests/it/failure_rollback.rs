@@ -1,9 +1,11 @@
 //! Rolling a failed failback step back after its point of no return: `on_failure: rollback`
-//! unasked, and the operator's `:rollback` in the line mode. The DynamoDB failback fails after it
-//! replaced primary's table (its configuration refused once, a failure its own way back does not
-//! cover): primary's table is put back as it was (configuration and every item, read
-//! independently), the failed-back table is kept in a backup, the step and the run fail saying
-//! so, and a resume fails back again (a new import, not the old one answered again).
+//! unasked, and the operator's `:rollback` in the line mode, for failures no automatic way back
+//! covers. DynamoDB fails after it replaced primary's table (its configuration refused once):
+//! primary's table is put back as it was (configuration and every item, read independently), the
+//! failed-back table is kept in a backup, the step and the run fail saying so, and a resume fails
+//! back again (a new import, not the old one answered again); also across kills. EC2 fails at
+//! the start after the swap, Aurora at its first instance after the restore: each is put back
+//! (its whole Describe as before) and a resume fails back.
 
 use super::dynamodb_failback::{Table, backups, fresh_world, table};
 use super::dynamodb_rollback::refused;
@@ -154,4 +156,73 @@ fn a_kill_during_a_decided_rollback_goes_on_with_it_on_resume() {
         assert!(stdout.contains("rolled back: primary is as it was before it"), "killed after entry {at}: {stdout}");
         assert_rolled_back_then_failed_back(state.path(), (moto.port, &url), &before);
     }
+}
+
+/// EC2: the instance's start refused once after the restored volumes were attached (past the
+/// point of no return); `on_failure: rollback` swaps the original volumes back (the whole
+/// Describe of the instance as before: the same volume ids at the same devices, running), and a
+/// resume fails back.
+#[test]
+fn on_failure_rollback_puts_an_instances_volumes_back_when_its_start_is_refused() {
+    let (moto, url) = super::support::seeded_moto();
+    let fault =
+        Fault::Refuse { code: "UnauthorizedOperation", message: "You are not authorized to perform this operation." };
+    let proxy =
+        FaultProxy::with_aws_rules(moto.port, vec![ThrottleRule { needle: "Action=StartInstances", times: 1, fault }]);
+    let before = super::undo::ec2_instances(&url);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/ec2-failback-rollback.yaml", "--headless", "--auto-approve"]).args([
+        "--var",
+        "which=app_server",
+        "--endpoint-url",
+        &proxy.endpoint_url(),
+    ]);
+    let out = run(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("failback-ec2: rolled back: primary is as it was before it"), "{stdout}");
+    let after = super::undo::ec2_instances(&url);
+    let case = &super::undo::EC2;
+    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "the instance as before");
+
+    let (id, _) = only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!super::undo::unexpected(case, &before, &super::undo::ec2_instances(&url)).is_empty(), "failed back");
+}
+
+/// Aurora: the first instance refused (no capacity for its class) once the cluster was restored
+/// under its identifier (past the point of no return: the original's instances are deleted);
+/// `on_failure: rollback` puts the original cluster back with its instances (the whole Describe of
+/// both as before), and a resume fails back.
+#[test]
+fn on_failure_rollback_puts_an_aurora_cluster_back_when_an_instance_is_refused() {
+    let (moto, url) = super::support::seeded_moto();
+    let fault = Fault::Refuse {
+        code: "InsufficientDBInstanceCapacity",
+        message: "Cannot create a database instance because there is no capacity for the class in the zone.",
+    };
+    let rule = ThrottleRule { needle: "Action=CreateDBInstance", times: 1, fault };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule]);
+    let before = super::undo::aurora_cluster(&url);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/aurora-failback-rollback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("failback-aurora: rolled back: primary is as it was before it"), "{stdout}");
+    let case = &super::undo::AURORA;
+    let after = super::undo::aurora_cluster(&url);
+    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "the cluster as before");
+
+    let (id, _) = only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }

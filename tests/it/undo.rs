@@ -44,7 +44,7 @@ fn rds_instance(url: &str) -> Value {
     })
 }
 
-fn aurora_cluster(url: &str) -> Value {
+pub(super) fn aurora_cluster(url: &str) -> Value {
     let rds = aws_sdk_rds::Client::new(&sdk(url, PRIMARY_REGION));
     block_on(async {
         let out = rds.describe_db_clusters().db_cluster_identifier("inventory").send().await.unwrap();
@@ -59,7 +59,7 @@ fn aurora_cluster(url: &str) -> Value {
     })
 }
 
-fn ec2_instances(url: &str) -> Value {
+pub(super) fn ec2_instances(url: &str) -> Value {
     let ec2 = aws_sdk_ec2::Client::new(&sdk(url, PRIMARY_REGION));
     block_on(async {
         let out = ec2.describe_instances().send().await.unwrap();
@@ -86,7 +86,7 @@ fn dynamodb_table(url: &str) -> Value {
 
 /// One failback action's case: its fixture, its run's extra arguments, the whole of primary's
 /// resource, and the paths an undo may change (with why, in the test's words).
-struct Case {
+pub(super) struct Case {
     fixture: &'static str,
     extra: &'static [&'static str],
     whole: fn(&str) -> Value,
@@ -102,7 +102,7 @@ const RDS: Case = Case {
     whole: rds_instance,
     may_differ: &[".latest_restorable_time:"],
 };
-const AURORA: Case = Case {
+pub(super) const AURORA: Case = Case {
     fixture: "tests/fixtures/aurora-failback.yaml",
     extra: &[],
     whole: aurora_cluster,
@@ -110,7 +110,7 @@ const AURORA: Case = Case {
 };
 /// The same volume ids at the same devices, attached again; a stop and start gives an instance a
 /// new public IPv4 address (as the failback's own does, unless it is an Elastic IP).
-const EC2: Case = Case {
+pub(super) const EC2: Case = Case {
     fixture: "tests/fixtures/ec2-failback.yaml",
     extra: &[],
     whole: ec2_instances,
@@ -154,7 +154,7 @@ fn report(state: &Path, id: &str) -> Value {
 }
 
 /// What differs between `before` and `after` that the case does not allow.
-fn unexpected(case: &Case, before: &Value, after: &Value) -> Vec<String> {
+pub(super) fn unexpected(case: &Case, before: &Value, after: &Value) -> Vec<String> {
     let mut all = Vec::new();
     differences("", before, after, &mut all);
     all.retain(|d| !case.may_differ.iter().any(|m| d.contains(m)));
