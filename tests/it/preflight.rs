@@ -27,6 +27,17 @@ fn preflight_passes_on_the_hard_world_and_changes_nothing() {
     let mut cmd = pilotlight(state_dir().path());
     cmd.args(["sandbox", "seed", "--variant", "hard", "--endpoint-url", &url]);
     assert_eq!(run(cmd).status.code(), Some(0));
+    // Every volume of recovery's worker snapshotted just now; app-server's never.
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(&url, "us-west-2"));
+    block_on(async {
+        let named = aws_sdk_ec2::types::Filter::builder().name("tag:Name").values("worker").build();
+        let out = ec2.describe_instances().filters(named).send().await.unwrap();
+        let worker = out.reservations()[0].instances()[0].clone();
+        for m in worker.block_device_mappings() {
+            let volume = m.ebs().and_then(|e| e.volume_id()).unwrap();
+            ec2.create_snapshot().volume_id(volume).send().await.expect("CreateSnapshot");
+        }
+    });
     let (out, mutating) = preflight(moto.port, &url);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
@@ -37,6 +48,8 @@ fn preflight_passes_on_the_hard_world_and_changes_nothing() {
         "WARN  failback-aurora    inventory_cluster  engine-version: recovery runs 16.1, primary 15.4",
         "pass  failback-ec2       app_server         auto-scaling: group app-server is at its minimum (1)",
         "pass  failback-rds       orders_db          recovery-point-age: recovery's newest recovery point is",
+        "pass  failback-ec2       worker             recovery-point-age: recovery's newest recovery point is",
+        "WARN  failback-ec2       app_server         recovery-point-age: recovery's instance app-server has no recovery point of its own",
         "0 fail",
     ] {
         assert!(stdout.contains(line), "{line}\n{stdout}");

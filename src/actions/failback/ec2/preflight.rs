@@ -1,7 +1,8 @@
 //! Preflight of `ec2.failback` ([`crate::actions::failback::preflight`]): one live instance on
 //! each side, how an Auto Scaling group will be kept from replacing the stopped instance, an
-//! encrypted recovery volume that another account cannot copy without a key, and EBS snapshot
-//! copies already in flight against EC2's per-region quota.
+//! encrypted recovery volume that another account cannot copy without a key, EBS snapshot copies
+//! already in flight against EC2's per-region quota, and (with an RPO target) how old the
+//! recovery volumes' newest snapshots are.
 
 use super::reads::{ebs_devices, instance, state_of};
 use super::standby;
@@ -13,6 +14,27 @@ use aws_sdk_ec2::types::Filter;
 /// EC2 copies at most this many snapshots into one region at once (per account; EBS user guide,
 /// "Copy an Amazon EBS snapshot").
 const COPIES_IN_FLIGHT: usize = 20;
+
+/// When the recovery instance's volumes were last all snapshotted (Unix seconds): the oldest of
+/// each volume's newest completed snapshot of this account; `None` when one has none.
+async fn newest_snapshot(
+    log: &dyn CallLog,
+    r: &Client,
+    t: &Target<'_>,
+    ids: &[String],
+) -> Result<Option<i64>, ActionError> {
+    let by_volume = Filter::builder().name("volume-id").set_values(Some(ids.to_vec())).build();
+    let req = r.describe_snapshots().owner_ids("self").filters(by_volume);
+    let out = read(log, at(t.recovery_id, t.recovery_region), req).await??;
+    let newest = |vol: &String| {
+        out.snapshots()
+            .iter()
+            .filter(|s| s.volume_id() == Some(vol.as_str()) && s.state().is_some_and(|st| st.as_str() == "completed"))
+            .filter_map(|s| s.start_time().map(|t| t.secs()))
+            .max()
+    };
+    Ok(ids.iter().map(newest).collect::<Option<Vec<i64>>>().and_then(|all| all.into_iter().min()))
+}
 
 pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<Found, ActionError> {
     let p = Client::new(&envs.config("primary", log).await?);
@@ -54,6 +76,9 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
         None => found.pass("auto-scaling", "in no Auto Scaling group"),
     }
     let ids: Vec<String> = ebs_devices(&rec).into_iter().map(|(_, v)| v).collect();
+    if t.rpo.is_some() {
+        t.recovery_point_age(&mut found, newest_snapshot(log, &r, t, &ids).await?, "instance");
+    }
     let volumes =
         read(log, at(t.recovery_id, t.recovery_region), r.describe_volumes().set_volume_ids(Some(ids))).await??;
     let encrypted = volumes.volumes().iter().any(|v| v.encrypted() == Some(true));
