@@ -529,3 +529,74 @@ fn the_outcome_lines_give_rto_rpo_what_was_kept_and_the_report_command() {
     assert!(kept > 1 && lines[2].starts_with(&format!("Kept {kept} items (")), "{lines:?}");
     assert_eq!(lines.last().unwrap(), "Report: pilotlight report 20261122T040000Z-report-test-abcd");
 }
+
+/// What a rollback or an undo put back in use is no longer listed as retained (until a later
+/// failback keeps it again), what they kept aside is, and the undo has its own section.
+#[test]
+fn what_a_rollback_or_an_undo_put_back_is_no_longer_retained() {
+    let a = "failback-rds";
+    let kept_db = |id: &str| {
+        json!({ "resource": "orders_db", "kind": "rds_instance", "id": id, "region": "us-east-1",
+                                     "why": "kept", "delete_with": format!("aws rds delete-db-instance --db-instance-identifier {id}") })
+    };
+    let failback = json!({ "resources": { "orders_db": { "retained": [kept_db("orders-db-pre-failback-abcd"), kept("orders_db", "snap-1")] } } });
+    let put_back = |aside: &str| {
+        serde_json::from_value::<IndexMap<String, Value>>(json!({ "resources": { "orders_db": {
+            "undone": true, "put_back": ["orders-db-pre-failback-abcd"], "retained": [kept_db(aside)] } } }))
+        .unwrap()
+    };
+    let events = vec![
+        (0, run_started(false)),
+        (1, action(a, "rds.failback", 1)),
+        (2, finished(a, false, failback.clone())),
+        (
+            3,
+            Event::FailureDecided {
+                step: a.into(),
+                outcome: FailureOutcome::Rollback,
+                user: "ana".into(),
+                reason: None,
+            },
+        ),
+        (
+            4,
+            Event::RolledBack {
+                step: a.into(),
+                ok: true,
+                outputs: put_back("orders-db-failed-back-abcd"),
+                error: None,
+                reset: vec![],
+            },
+        ),
+        (5, status(a, StepStatus::Failed)),
+    ];
+    let report = build(&entries(events.clone()), None).unwrap();
+    let ids: Vec<&str> = report.retained.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["snap-1", "orders-db-failed-back-abcd"], "the original is primary's again");
+
+    let mut events = events;
+    events.extend([
+        (6, action(a, "rds.failback", 2)),
+        (7, finished(a, true, failback)),
+        (8, Event::RunFinished { status: RunStatus::Succeeded }),
+        (9, Event::UndoStarted { user: "bo".into(), reason: "the data is wrong".into() }),
+        (
+            10,
+            Event::UndoStepFinished {
+                step: a.into(),
+                ok: true,
+                outputs: put_back("orders-db-failed-back-efgh"),
+                error: None,
+            },
+        ),
+        (11, Event::UndoFinished { ok: true }),
+        (12, Event::RunFinished { status: RunStatus::Undone }),
+    ]);
+    let report = build(&entries(events), None).unwrap();
+    let ids: Vec<&str> = report.retained.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["snap-1", "orders-db-failed-back-abcd", "orders-db-failed-back-efgh"]);
+    assert_eq!(report.run.status, RunStatus::Undone);
+    let md = markdown::render(&report);
+    assert!(md.contains("## Undo") && md.contains("Asked by bo") && md.contains("the data is wrong"), "{md}");
+    assert!(md.contains("| `failback-rds` | `orders_db` | yes | `orders-db-pre-failback-abcd` |"), "{md}");
+}
