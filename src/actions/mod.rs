@@ -208,6 +208,8 @@ fn decode<T: DeserializeOwned>(with: &Value) -> Result<T, ParamProblem> {
 /// Where an action journals what it does: AWS calls, its sub-steps, and notes for the operator.
 pub trait ActionLog: CallLog {
     fn substep(&self, id: &SubId, phase: SubPhase, data: Value) -> Result<(), ActionError>;
+    /// Resets these sub-steps in one journal entry (a rollback undid them).
+    fn reset(&self, ids: Vec<SubId>) -> Result<(), ActionError>;
     /// A sub-step of this step as journaled so far (by earlier attempts, then by this one).
     fn recorded(&self, id: &SubId) -> Option<SubStepState>;
     fn note(&self, message: String) -> Result<(), ActionError>;

@@ -92,14 +92,15 @@ impl ActionCx<'_> {
         Ok(value)
     }
 
-    /// Records that a rollback undid these sub-steps, so a retry runs them again.
+    /// Records that a rollback undid these sub-steps, so a retry runs them again: one journal
+    /// entry for all of them, so a kill never leaves some reset and the rest not.
     pub fn reset(&self, names: &[&SubId]) -> Result<(), ActionError> {
-        for name in names.iter().copied() {
-            if self.recorded(name).is_some_and(|s| s.phase != SubPhase::Reset) {
-                self.mark(name, SubPhase::Reset, Value::Null)?;
-            }
-        }
-        Ok(())
+        let undone: Vec<SubId> = names
+            .iter()
+            .filter(|name| self.recorded(name).is_some_and(|s| s.phase != SubPhase::Reset))
+            .map(|name| (*name).clone())
+            .collect();
+        if undone.is_empty() { Ok(()) } else { self.log.reset(undone) }
     }
 
     /// Polls `check` until it is ready, up to `timeout`, journaling each change of what it waits

@@ -75,6 +75,10 @@ pub fn line(entry: &Entry) -> Option<String> {
             format!("{outcome:?}").to_lowercase(),
             message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
         ),
+        Event::SubStepsReset { step, names, .. } => {
+            let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+            format!("{step}: undone by the rollback: {}", names.join(", "))
+        }
         Event::SubStep { step, name, phase, data, .. } => match phase {
             SubPhase::Started => format!("{step}: {name} ..."),
             SubPhase::Waiting => format!("{step}: {name}: waiting, {}", data.as_str().unwrap_or_default()),

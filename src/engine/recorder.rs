@@ -109,6 +109,11 @@ impl ActionLog for StepLog<'_> {
         Ok(())
     }
 
+    fn reset(&self, names: Vec<SubId>) -> Result<(), ActionError> {
+        self.recorder.record(Event::SubStepsReset { step: self.step.clone(), names, attempt: self.attempt })?;
+        Ok(())
+    }
+
     fn recorded(&self, id: &SubId) -> Option<SubStepState> {
         self.recorder.read(|s| s.substep(&self.step, id).cloned())
     }

@@ -125,6 +125,7 @@ impl Secrets {
                 self.redact_opt(error);
             }
             Event::UndoFinished { .. }
+            | Event::SubStepsReset { .. }
             | Event::RunStarted { .. }
             | Event::RunSupersedes { .. }
             | Event::RunResumed { .. }

@@ -327,6 +327,13 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Value::is_null")]
         data: Value,
     },
+    /// A rollback undid these sub-steps, all in this one entry (so no kill leaves some of them
+    /// reset and the rest not): a retry does them again. Each is as a `sub_step` with `reset`.
+    SubStepsReset {
+        step: String,
+        names: Vec<SubId>,
+        attempt: u32,
+    },
     /// A line of output or a note from an action, for the operator and the record.
     ActionLog {
         step: String,
@@ -400,6 +407,7 @@ impl Event {
             | Event::ActionStarted { step, .. }
             | Event::AwsCall { step, .. }
             | Event::SubStep { step, .. }
+            | Event::SubStepsReset { step, .. }
             | Event::ActionLog { step, .. }
             | Event::ActionFinished { step, .. }
             | Event::FailureDecided { step, .. } => Some(step),

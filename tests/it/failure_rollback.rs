@@ -226,3 +226,81 @@ fn on_failure_rollback_puts_an_aurora_cluster_back_when_an_instance_is_refused()
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// EC2's own way back, unasked: the first restored volume's attach refused (past the stop and
+/// the detach), the original volumes go back at their devices and the instance is started again
+/// (its whole Describe as before); killed after each entry of that way back in turn, a resume
+/// ends the same. A resume without the fault fails back.
+#[test]
+fn a_refused_attach_puts_the_original_volumes_back_even_across_kills() {
+    let fault =
+        Fault::Refuse { code: "UnauthorizedOperation", message: "You are not authorized to perform this operation." };
+    let rule = || ThrottleRule { needle: "Action=AttachVolume", times: 1, fault };
+    let start = |state: &std::path::Path, url: &str, kill: Option<u64>| {
+        let mut cmd = pilotlight(state);
+        cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--headless", "--auto-approve"]).args([
+            "--var",
+            "which=app_server",
+            "--endpoint-url",
+            url,
+        ]);
+        if let Some(n) = kill {
+            cmd.env(CRASH_AFTER_ENV, n.to_string());
+        }
+        run(cmd)
+    };
+    let case = &super::undo::EC2;
+    let (moto, url) = super::support::seeded_moto();
+    let before = super::undo::ec2_instances(&url);
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule()]);
+    let state = state_dir();
+    let out = start(state.path(), &proxy.endpoint_url(), None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("the original volumes were put back"), "{stdout}");
+    let after = super::undo::ec2_instances(&url);
+    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "the instance as before");
+    let (id, dir) = only_run(state.path());
+    let entries = journal(&dir);
+    let refused = entries
+        .iter()
+        .find(|e| matches!(&e.event, Event::AwsCall { operation, message: Some(_), .. } if operation == "AttachVolume"))
+        .expect("the attach was refused")
+        .seq;
+    let last = entries.iter().rev().find(|e| matches!(&e.event, Event::SubStep { .. })).unwrap().seq;
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    assert_eq!(run(cmd).status.code(), Some(0), "a resume without the fault fails back");
+    drop((moto, proxy));
+
+    for at in (refused..=last).step_by(2) {
+        let (moto, url) = super::support::seeded_moto();
+        let before = super::undo::ec2_instances(&url);
+        let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule()]);
+        let state = state_dir();
+        let killed = start(state.path(), &proxy.endpoint_url(), Some(at));
+        assert_eq!(killed.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {at}");
+        let (id, _) = only_run(state.path());
+        // The fault is spent. Killed before the refusal was recorded as the attach's outcome, the
+        // resume attaches and fails back; after, it ends as the uninterrupted run did: the
+        // originals back, the instance as before. A further resume then fails back.
+        let resume = || {
+            let mut cmd = pilotlight(state.path());
+            cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+            run(cmd)
+        };
+        let out = resume();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if out.status.code() == Some(1) {
+            assert!(stdout.contains("the original volumes were put back"), "killed after entry {at}: {stdout}");
+            let now = super::undo::ec2_instances(&url);
+            let left = super::undo::unexpected(case, &before, &now);
+            assert_eq!(left, Vec::<String>::new(), "killed after entry {at}: the instance as before");
+            assert_eq!(resume().status.code(), Some(0), "killed after entry {at}: a further resume fails back");
+        } else {
+            assert_eq!(out.status.code(), Some(0), "killed after entry {at}: {stdout}");
+        }
+        let now = super::undo::ec2_instances(&url);
+        assert!(!super::undo::unexpected(case, &before, &now).is_empty(), "killed after entry {at}: failed back");
+    }
+}

@@ -225,6 +225,11 @@ impl StepState {
                 self.last_error = error.clone();
             }
             Event::SubStep { name, attempt, phase, data, .. } => self.apply_substep(name, *attempt, *phase, data, ts),
+            Event::SubStepsReset { names, attempt, .. } => {
+                for name in names {
+                    self.apply_substep(name, *attempt, SubPhase::Reset, &Value::Null, ts);
+                }
+            }
             Event::PreflightChecked { checks, .. } => {
                 self.opened_at.get_or_insert_with(|| ts.clone());
                 self.preflight = Some((ts.clone(), checks.clone()));

@@ -83,8 +83,31 @@ impl One<'_, '_> {
             v.state == "in-use" && v.instance.as_deref() == Some(inst) && v.attachment.as_deref() == Some("attached")
         })
         .await?;
+        self.delete_on_termination(l, "delete-on-termination").await?;
+        cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |_| async {
+            let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
+            if matches!(state.as_str(), "running" | "pending") {
+                return Ok(());
+            }
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would start {inst}"));
+            }
+            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
+            Ok(())
+        })
+        .await?;
+        self.wait_instance("wait-primary-running", inst, region, "running").await?;
+        self.wait_status_checks(l).await?;
+        self.exit_standby(l).await
+    }
+
+    /// Sets DeleteOnTermination of the replaced devices back to what `read` recorded (sub-step
+    /// `part`): an attached volume does not get it.
+    async fn delete_on_termination(&self, l: &Layout, part: &str) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
         let flags = &l.delete_on_termination;
-        cx.sub(&self.sub_name("delete-on-termination"), json!({ "devices": flags }), |_| async {
+        cx.sub(&self.sub_name(part), json!({ "devices": flags }), |_| async {
             let now = delete_on_termination(&instance(cx.log, self.primary, inst, region).await?);
             let differ: Vec<(&String, bool)> =
                 flags.iter().filter(|(d, want)| now.get(*d) != Some(*want)).map(|(d, w)| (d, *w)).collect();
@@ -108,22 +131,7 @@ impl One<'_, '_> {
             mutate(cx.log, at(inst, region), req).await??;
             Ok(())
         })
-        .await?;
-        cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |_| async {
-            let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
-            if matches!(state.as_str(), "running" | "pending") {
-                return Ok(());
-            }
-            if cx.dry_run {
-                return cx.log.note(format!("dry run: would start {inst}"));
-            }
-            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
-            Ok(())
-        })
-        .await?;
-        self.wait_instance("wait-primary-running", inst, region, "running").await?;
-        self.wait_status_checks(l).await?;
-        self.exit_standby(l).await
+        .await
     }
 
     /// `running` is not booted: waits for the instance and system status checks to pass, and
@@ -191,22 +199,46 @@ impl One<'_, '_> {
 
     /// The rollback: detaches whatever restored volume got attached, re-attaches the originals
     /// at their devices, starts the instance if it was running, and marks the swap's sub-steps
-    /// undone so a retry does them again.
+    /// undone so a retry does them again. Each part a sub-step (`rollback-*`), so a kill anywhere
+    /// goes on from the journal; the originals get their DeleteOnTermination back, and the start
+    /// waits for their attachments (EC2 refuses it while one is still attaching).
     async fn put_originals_back(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
         cx.log.note(format!("{}: attaching failed; putting the original volumes back on {inst}", self.name))?;
-        for vol in volumes.values() {
-            if volume(cx.log, self.primary, region, vol).await?.instance.as_deref() == Some(inst) {
-                let req = self.primary.detach_volume().volume_id(vol).instance_id(inst);
-                mutate(cx.log, at(vol, region), req).await??;
-            }
-        }
         let restored: Vec<String> = volumes.values().cloned().collect();
+        cx.sub(&self.sub_name("rollback-detach-restored"), json!({ "volumes": restored }), |_| async {
+            for vol in volumes.values() {
+                if volume(cx.log, self.primary, region, vol).await?.instance.as_deref() == Some(inst) {
+                    let req = self.primary.detach_volume().volume_id(vol).instance_id(inst);
+                    mutate(cx.log, at(vol, region), req).await??;
+                }
+            }
+            Ok(())
+        })
+        .await?;
         self.wait_volumes("rollback-wait-detached", l, restored, |v| v.state == "available").await?;
-        self.attach_all(inst, region, &l.originals).await?;
+        let originals: Vec<String> = l.originals.values().cloned().collect();
+        cx.sub(&self.sub_name("rollback-attach-originals"), json!({ "volumes": originals }), |_| async {
+            self.attach_all(inst, region, &l.originals).await
+        })
+        .await?;
+        self.wait_volumes("rollback-wait-attached", l, originals, |v| {
+            v.state == "in-use" && v.instance.as_deref() == Some(inst) && v.attachment.as_deref() == Some("attached")
+        })
+        .await?;
+        self.delete_on_termination(l, "rollback-delete-on-termination").await?;
         if l.primary_state == "running" {
-            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
+            cx.sub(&self.sub_name("rollback-start"), json!({ "instance": inst }), |_| async {
+                let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
+                if matches!(state.as_str(), "running" | "pending") {
+                    return Ok(());
+                }
+                mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
+                Ok(())
+            })
+            .await?;
+            self.wait_instance("rollback-wait-running", inst, region, "running").await?;
         }
         let names: Vec<SubId> = [
             "stop-primary",
@@ -214,7 +246,13 @@ impl One<'_, '_> {
             "detach-originals",
             "wait-detached",
             "attach-restored",
+            "rollback-detach-restored",
             "rollback-wait-detached",
+            "rollback-attach-originals",
+            "rollback-wait-attached",
+            "rollback-delete-on-termination",
+            "rollback-start",
+            "rollback-wait-running",
         ]
         .iter()
         .map(|p| self.sub_name(p))
