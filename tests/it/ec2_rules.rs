@@ -89,7 +89,7 @@ fn ec2_failback_reports_an_instance_that_fails_its_status_checks() {
 /// The EC2 world with `app-server` an `InService` member of group `app` (min `min`, desired 1
 /// once attached), failed back under AWS's rules; checks the instance runs again, back in service
 /// with the desired capacity as it was and no process left suspended. The run's output.
-fn fail_back_an_auto_scaling_member(min: i32) -> String {
+fn fail_back_an_auto_scaling_member(min: i32, refused_attach: bool) -> String {
     let moto = moto();
     fresh_world(&moto, &[Part::Ec2]);
     let url = moto.endpoint_url();
@@ -127,10 +127,17 @@ fn fail_back_an_auto_scaling_member(min: i32) -> String {
     };
     assert_eq!(lifecycle().as_deref(), Some("InService"));
 
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let refusal =
+        Fault::Refuse { code: "UnauthorizedOperation", message: "You are not authorized to perform this operation." };
+    let rules = match refused_attach {
+        true => vec![ThrottleRule { needle: "Action=AttachVolume", times: 1, fault: refusal }],
+        false => Vec::new(),
+    };
+    let proxy = FaultProxy::with_aws_rules(moto.port, rules);
     let (_state, out) = failback(&proxy.endpoint_url(), "app_server");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // With the attach refused, the originals go back: the end is the same for the group.
+    assert_eq!(out.status.code(), Some(if refused_attach { 1 } else { 0 }), "{stdout}");
     let now = block_on(ec2.describe_instances().instance_ids(&id).send()).unwrap();
     let state = now.reservations()[0].instances()[0].state().and_then(|s| s.name()).map(|n| n.as_str().to_string());
     assert_eq!(state.as_deref(), Some("running"), "the same instance runs again");
@@ -148,7 +155,17 @@ fn fail_back_an_auto_scaling_member(min: i32) -> String {
 /// instance terminated, root volume and all.
 #[test]
 fn ec2_failback_puts_an_auto_scaling_member_in_standby_for_the_swap() {
-    fail_back_an_auto_scaling_member(0);
+    fail_back_an_auto_scaling_member(0, false);
+}
+
+/// An Auto Scaling member whose restored volume's attach is refused: the way back puts its
+/// volumes back, starts it, and returns it to service (Standby, or its group's suspended
+/// replacement, undone); before, it was left in Standby or its group's processes suspended.
+#[test]
+fn a_refused_attach_returns_an_auto_scaling_member_to_its_group() {
+    fail_back_an_auto_scaling_member(0, true);
+    let stdout = fail_back_an_auto_scaling_member(1, true);
+    assert!(stdout.contains("resume-replacement"), "{stdout}");
 }
 
 /// Defect 5, a group at its minimum (min 1, one instance, the usual single server): AWS refuses
@@ -157,7 +174,7 @@ fn ec2_failback_puts_an_auto_scaling_member_in_standby_for_the_swap() {
 /// before the fix EnterStandby was refused after the recovery point was taken.
 #[test]
 fn ec2_failback_holds_a_group_at_its_minimum_by_suspending_its_replacement() {
-    let stdout = fail_back_an_auto_scaling_member(1);
+    let stdout = fail_back_an_auto_scaling_member(1, false);
     assert!(stdout.contains("suspend-replacement"), "{stdout}");
 }
 

@@ -304,3 +304,36 @@ fn a_refused_attach_puts_the_original_volumes_back_even_across_kills() {
         assert!(!super::undo::unexpected(case, &before, &now).is_empty(), "killed after entry {at}: failed back");
     }
 }
+
+/// EC2's own way back when detaching fails (the instance already stopped): its volumes stay or
+/// go back at their devices and it is started again (its whole Describe as before), and a resume
+/// fails back.
+#[test]
+fn a_refused_detach_puts_the_instance_back_as_it_was() {
+    let fault =
+        Fault::Refuse { code: "UnauthorizedOperation", message: "You are not authorized to perform this operation." };
+    let (moto, url) = super::support::seeded_moto();
+    let before = super::undo::ec2_instances(&url);
+    let rule = ThrottleRule { needle: "Action=DetachVolume", times: 1, fault };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule]);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--headless", "--auto-approve"]).args([
+        "--var",
+        "which=app_server",
+        "--endpoint-url",
+        &proxy.endpoint_url(),
+    ]);
+    let out = run(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("its original volumes are attached as before"), "{stdout}");
+    let case = &super::undo::EC2;
+    let after = super::undo::ec2_instances(&url);
+    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "the instance as before");
+    let (id, _) = only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    assert_eq!(run(cmd).status.code(), Some(0), "a resume fails back");
+    assert!(!super::undo::unexpected(case, &before, &super::undo::ec2_instances(&url)).is_empty(), "failed back");
+}

@@ -11,9 +11,36 @@ use aws_sdk_ec2::types::{EbsInstanceBlockDeviceSpecification, InstanceBlockDevic
 use indexmap::IndexMap;
 use serde_json::json;
 
+/// The swap's sub-steps a way back undoes, so a retry does them again.
+const SWAP: &[&str] = &[
+    "enter-standby",
+    "wait-standby",
+    "suspend-replacement",
+    "stop-primary",
+    "wait-primary-stopped",
+    "detach-originals",
+    "wait-detached",
+    "attach-restored",
+    "exit-standby",
+    "wait-in-service",
+    "resume-replacement",
+];
+
+/// The way back's own sub-steps.
+const ROLLBACK: &[&str] = &[
+    "rollback-detach-restored",
+    "rollback-wait-detached",
+    "rollback-attach-originals",
+    "rollback-wait-attached",
+    "rollback-delete-on-termination",
+    "rollback-start",
+    "rollback-wait-running",
+];
+
 impl One<'_, '_> {
     /// Stops the primary instance, detaches (and keeps) its volumes, attaches the restored ones
-    /// at the same devices, and starts it. If attaching fails, the originals go back first.
+    /// at the same devices, and starts it. If detaching or attaching fails, the originals go back
+    /// (attached at their devices, started if it ran, out of Standby) before the step fails.
     pub(super) async fn swap(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
@@ -31,6 +58,65 @@ impl One<'_, '_> {
         })
         .await?;
         self.wait_instance("wait-primary-stopped", inst, region, "stopped").await?;
+        match self.detach_originals(l).await {
+            Ok(()) => {}
+            // The call may have landed, or the journal cannot be written: the next attempt looks.
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
+            Err(e) if cx.dry_run => return Err(e),
+            Err(e) => {
+                self.put_originals_back(l, volumes, &format!("detaching its volumes failed ({e})")).await?;
+                return Err(ActionError::Failed(format!(
+                    "detaching the volumes of {inst} failed ({e}); its original volumes are attached as before and it was \
+                     started again if it ran, nothing was lost"
+                )));
+            }
+        }
+        let attached = cx
+            .sub(&self.sub_name("attach-restored"), json!({ "volumes": volumes }), |_| async {
+                match self.attach_all(inst, region, volumes).await {
+                    Ok(()) => Ok(Ok(())),
+                    Err(ActionError::Journal(e)) => Err(ActionError::Journal(e)),
+                    // The attach may have happened: the next attempt looks, and does not undo it.
+                    Err(e @ ActionError::Unanswered { .. }) => Err(e),
+                    Err(e) => Ok(Err(e.to_string())),
+                }
+            })
+            .await?;
+        if let Err(e) = attached {
+            self.put_originals_back(l, volumes, "attaching failed").await?;
+            return Err(ActionError::Failed(format!(
+                "attaching the restored volumes to {inst} failed ({e}); the original volumes were put back and the instance restarted, nothing was lost"
+            )));
+        }
+        let new: Vec<String> = volumes.values().cloned().collect();
+        // `in-use` comes while the attachment is still `attaching`; a start then may not see it.
+        self.wait_volumes("wait-attached", l, new, |v| {
+            v.state == "in-use" && v.instance.as_deref() == Some(inst) && v.attachment.as_deref() == Some("attached")
+        })
+        .await?;
+        self.delete_on_termination(l, "delete-on-termination").await?;
+        cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |_| async {
+            let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
+            if matches!(state.as_str(), "running" | "pending") {
+                return Ok(());
+            }
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would start {inst}"));
+            }
+            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
+            Ok(())
+        })
+        .await?;
+        self.wait_instance("wait-primary-running", inst, region, "running").await?;
+        self.wait_status_checks(l).await?;
+        self.exit_standby(l).await
+    }
+
+    /// Tags (as kept) and detaches the primary instance's volumes at the replaced devices, and
+    /// waits until they are detached.
+    async fn detach_originals(&self, l: &Layout) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
         let originals: Vec<String> = l.originals.values().cloned().collect();
         cx.sub(&self.sub_name("detach-originals"), json!({ "volumes": originals }), |_| async {
             for (device, vol) in &l.originals {
@@ -59,46 +145,7 @@ impl One<'_, '_> {
             Ok(())
         })
         .await?;
-        self.wait_volumes("wait-detached", l, originals.clone(), |v| v.state == "available").await?;
-        let attached = cx
-            .sub(&self.sub_name("attach-restored"), json!({ "volumes": volumes }), |_| async {
-                match self.attach_all(inst, region, volumes).await {
-                    Ok(()) => Ok(Ok(())),
-                    Err(ActionError::Journal(e)) => Err(ActionError::Journal(e)),
-                    // The attach may have happened: the next attempt looks, and does not undo it.
-                    Err(e @ ActionError::Unanswered { .. }) => Err(e),
-                    Err(e) => Ok(Err(e.to_string())),
-                }
-            })
-            .await?;
-        if let Err(e) = attached {
-            self.put_originals_back(l, volumes).await?;
-            return Err(ActionError::Failed(format!(
-                "attaching the restored volumes to {inst} failed ({e}); the original volumes were put back and the instance restarted, nothing was lost"
-            )));
-        }
-        let new: Vec<String> = volumes.values().cloned().collect();
-        // `in-use` comes while the attachment is still `attaching`; a start then may not see it.
-        self.wait_volumes("wait-attached", l, new, |v| {
-            v.state == "in-use" && v.instance.as_deref() == Some(inst) && v.attachment.as_deref() == Some("attached")
-        })
-        .await?;
-        self.delete_on_termination(l, "delete-on-termination").await?;
-        cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |_| async {
-            let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
-            if matches!(state.as_str(), "running" | "pending") {
-                return Ok(());
-            }
-            if cx.dry_run {
-                return cx.log.note(format!("dry run: would start {inst}"));
-            }
-            mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
-            Ok(())
-        })
-        .await?;
-        self.wait_instance("wait-primary-running", inst, region, "running").await?;
-        self.wait_status_checks(l).await?;
-        self.exit_standby(l).await
+        self.wait_volumes("wait-detached", l, originals, |v| v.state == "available").await
     }
 
     /// Sets DeleteOnTermination of the replaced devices back to what `read` recorded (sub-step
@@ -197,15 +244,23 @@ impl One<'_, '_> {
         Ok(())
     }
 
-    /// The rollback: detaches whatever restored volume got attached, re-attaches the originals
-    /// at their devices, starts the instance if it was running, and marks the swap's sub-steps
-    /// undone so a retry does them again. Each part a sub-step (`rollback-*`), so a kill anywhere
+    /// The way back: detaches whatever restored volume got attached, re-attaches the originals
+    /// at their devices, starts the instance if it was running, returns it to its Auto Scaling
+    /// group, and marks the swap's sub-steps undone so a retry does them again. Each part a sub-step (`rollback-*`), so a kill anywhere
     /// goes on from the journal; the originals get their DeleteOnTermination back, and the start
     /// waits for their attachments (EC2 refuses it while one is still attaching).
-    async fn put_originals_back(&self, l: &Layout, volumes: &IndexMap<String, String>) -> Result<(), ActionError> {
+    async fn put_originals_back(
+        &self,
+        l: &Layout,
+        volumes: &IndexMap<String, String>,
+        why: &str,
+    ) -> Result<(), ActionError> {
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
-        cx.log.note(format!("{}: attaching failed; putting the original volumes back on {inst}", self.name))?;
+        cx.log.note(format!("{}: {why}; putting the original volumes back on {inst}", self.name))?;
+        // Each part is safe to do again: one left done by a way back cut off earlier runs again.
+        let own: Vec<SubId> = ROLLBACK.iter().map(|p| self.sub_name(p)).collect();
+        cx.reset(&own.iter().collect::<Vec<_>>())?;
         let restored: Vec<String> = volumes.values().cloned().collect();
         cx.sub(&self.sub_name("rollback-detach-restored"), json!({ "volumes": restored }), |_| async {
             for vol in volumes.values() {
@@ -240,23 +295,9 @@ impl One<'_, '_> {
             .await?;
             self.wait_instance("rollback-wait-running", inst, region, "running").await?;
         }
-        let names: Vec<SubId> = [
-            "stop-primary",
-            "wait-primary-stopped",
-            "detach-originals",
-            "wait-detached",
-            "attach-restored",
-            "rollback-detach-restored",
-            "rollback-wait-detached",
-            "rollback-attach-originals",
-            "rollback-wait-attached",
-            "rollback-delete-on-termination",
-            "rollback-start",
-            "rollback-wait-running",
-        ]
-        .iter()
-        .map(|p| self.sub_name(p))
-        .collect();
+        // Back in its Auto Scaling group's hands, as before the swap.
+        self.exit_standby(l).await?;
+        let names: Vec<SubId> = SWAP.iter().chain(ROLLBACK).map(|p| self.sub_name(p)).collect();
         cx.reset(&names.iter().collect::<Vec<_>>())
     }
 
