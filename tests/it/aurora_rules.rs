@@ -267,7 +267,7 @@ fn aurora_failback_puts_the_original_cluster_back_when_the_restore_fails() {
     let out = run(cmd);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_ne!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("the original was renamed back to inventory"), "{stdout}");
+    assert!(stdout.contains("the original is back under inventory"), "{stdout}");
     assert_eq!(clusters(), before, "the original cluster under its identifier, protected, with its instance");
 
     let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());

@@ -337,3 +337,30 @@ fn a_refused_detach_puts_the_instance_back_as_it_was() {
     assert_eq!(run(cmd).status.code(), Some(0), "a resume fails back");
     assert!(!super::undo::unexpected(case, &before, &super::undo::ec2_instances(&url)).is_empty(), "failed back");
 }
+
+/// Aurora's own way back before the restore: the first of the original's instances refused its
+/// delete (deletion protection already off); the cluster is put back as it was, deletion
+/// protection included (its whole Describe and its members' as before), and a resume fails back.
+#[test]
+fn a_refused_instance_delete_puts_the_aurora_cluster_back_as_it_was() {
+    let (moto, url) = super::support::seeded_moto();
+    let fault = Fault::Refuse { code: "InvalidDBInstanceState", message: "Instance inventory-1 is not available." };
+    let rule = ThrottleRule { needle: "Action=DeleteDBInstance", times: 1, fault };
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule]);
+    let before = super::undo::aurora_cluster(&url);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/aurora-failback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("the original is back under inventory"), "{stdout}");
+    let case = &super::undo::AURORA;
+    let after = super::undo::aurora_cluster(&url);
+    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "the cluster as before");
+    let (id, _) = only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    assert_eq!(run(cmd).status.code(), Some(0), "a resume fails back");
+}

@@ -67,6 +67,32 @@ impl Keep<'_, '_> {
         Ok(())
     }
 
+    /// Sets `id`'s deletion protection.
+    async fn protect(&self, id: &str, protection: bool) -> Result<(), ActionError> {
+        let (cx, region) = (self.cx, self.region);
+        match self.kind {
+            Kind::Instance => {
+                let req = self
+                    .client
+                    .modify_db_instance()
+                    .db_instance_identifier(id)
+                    .deletion_protection(protection)
+                    .apply_immediately(true);
+                mutate(cx.log, at(id, region), req).await??;
+            }
+            Kind::Cluster => {
+                let req = self
+                    .client
+                    .modify_db_cluster()
+                    .db_cluster_identifier(id)
+                    .deletion_protection(protection)
+                    .apply_immediately(true);
+                mutate(cx.log, at(id, region), req).await??;
+            }
+        }
+        Ok(())
+    }
+
     /// Waits (sub-step `part`) until `present` answers and `freed` is gone.
     async fn wait_renamed(&self, part: &str, present: &str, freed: &str) -> Result<(), ActionError> {
         let (cx, kind, region) = (self.cx, self.kind, self.region);
@@ -111,21 +137,36 @@ impl Keep<'_, '_> {
         let part = |p: &str| format!("{}-{p}", back.word);
         let aside = self.aside_id(back);
         let detail = json!({ "restore": original, "set_aside_as": aside });
-        cx.sub(&SubId::of(self.name, part("set-aside")), detail, |_| async {
-            match describe(kind, cx.log, self.client, original, region).await? {
-                Some(now) if is_ours(cx, &now.tags, self.name, "restored") => {
-                    let req = self
-                        .client
-                        .add_tags_to_resource()
-                        .resource_name(&now.arn)
-                        .set_tags(Some(tags(cx, self.name, back.stage)));
-                    mutate(cx.log, at(original, region), req).await??;
-                    self.rename(original, &aside, true).await
+        // Whether an original is kept to rename back (`None` from a version that did not say:
+        // there was one); none when the failback failed before it kept the original.
+        let kept_one: Option<bool> = cx
+            .sub(&SubId::of(self.name, part("set-aside")), detail, |_| async {
+                match describe(kind, cx.log, self.client, original, region).await? {
+                    Some(now) if is_ours(cx, &now.tags, self.name, "restored") => {
+                        let req = self
+                            .client
+                            .add_tags_to_resource()
+                            .resource_name(&now.arn)
+                            .set_tags(Some(tags(cx, self.name, back.stage)));
+                        mutate(cx.log, at(original, region), req).await??;
+                        self.rename(original, &aside, true).await?;
+                        Ok(Some(true))
+                    }
+                    Some(_) => Ok(Some(describe(kind, cx.log, self.client, kept, region).await?.is_some())),
+                    None => Ok(Some(true)),
                 }
-                _ => Ok(()),
-            }
-        })
-        .await?;
+            })
+            .await?;
+        if kept_one == Some(false) {
+            // Never renamed: the original is where it was; only its deletion protection, which the
+            // failback may have turned off, is put back.
+            let detail = json!({ "original": original, "deletion_protection": protection });
+            return cx
+                .sub(&SubId::of(self.name, part("protection-back")), detail, |_| async {
+                    self.protect(original, protection).await
+                })
+                .await;
+        }
         self.wait_renamed(&part("wait-set-aside"), kept, original).await?;
         let detail = json!({ "kept": kept, "back_to": original, "deletion_protection": protection });
         cx.sub(&SubId::of(self.name, part("rename-back")), detail, |_| async {

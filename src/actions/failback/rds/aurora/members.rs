@@ -228,7 +228,11 @@ impl Members<'_, '_> {
                     continue;
                 }
                 if let Some(db) = instance(cx.log, self.client, &m.id, self.region).await? {
-                    if is_ours(cx, &tag_map(db.tag_list()), self.name, "restored") {
+                    // This run's, or already a member of this cluster (a way back after a failure
+                    // that deleted only some of the original's instances).
+                    let member =
+                        db.db_cluster_identifier() == Some(self.cluster) && db.db_instance_status() != Some("deleting");
+                    if member || is_ours(cx, &tag_map(db.tag_list()), self.name, "restored") {
                         continue;
                     }
                     return Err(not_ours("DB instance", &m.id, self.region));

@@ -172,15 +172,21 @@ impl<'c> One<'_, 'c> {
         let point = self.recovery_point(&l);
         let (snap, copy) = point.take().await?;
         let old = self.members(&l);
-        old.remove_endpoints(&l.custom_endpoints).await?;
-        self.protection_off(&l, "protection-off").await?;
-        old.delete(&l.members).await?;
-        self.keeper(&l).keep().await?;
-        match self.restore(&l, &copy).await {
+        // From the endpoints' removal on, primary's cluster is changed: a failure up to the
+        // restore puts it back.
+        let restored = async {
+            old.remove_endpoints(&l.custom_endpoints).await?;
+            self.protection_off(&l, "protection-off").await?;
+            old.delete(&l.members).await?;
+            self.keeper(&l).keep().await?;
+            self.restore(&l, &copy).await
+        };
+        match restored.await {
             Ok(()) => {}
             // The call may have landed, or the journal cannot be written: the next attempt
             // looks first (a restore it finds is this run's and goes on).
             Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
+            Err(e) if self.cx.dry_run => return Err(e),
             Err(e) => return Err(self.put_back(&l, &old, e).await),
         }
         old.recreate(&l.members).await?;
@@ -244,7 +250,7 @@ impl<'c> One<'_, 'c> {
         let back = async {
             self.cx
                 .log
-                .note(format!("cluster {id}: the restore failed ({e}); putting the original back under {id}"))?;
+                .note(format!("cluster {id}: the failback failed ({e}); putting the original back under {id}"))?;
             let undone = [
                 "remove-custom-endpoints",
                 "wait-endpoints-removed",
@@ -257,6 +263,7 @@ impl<'c> One<'_, 'c> {
                 "rollback-wait-instances",
                 "rollback-recreate-custom-endpoints",
                 "rollback-wait-endpoints-available",
+                "rollback-protection-back",
             ];
             self.keeper(l).put_back(l.config.deletion_protection, &undone).await?;
             old.recreate_as(&l.members, ("rollback-create-instances", "rollback-wait-instances")).await?;
@@ -264,7 +271,7 @@ impl<'c> One<'_, 'c> {
         };
         match back.await {
             Ok(()) => ActionError::Failed(format!(
-                "the restore of cluster {id} failed ({e}); the original was renamed back to {id} (deletion protection \
+                "the failback of cluster {id} failed ({e}); the original is back under {id} (deletion protection \
                  as it was) and its instances and custom endpoints created in it again, so primary's data is as before; mend \
                  the cause and retry"
             )),
