@@ -364,3 +364,45 @@ fn a_refused_instance_delete_puts_the_aurora_cluster_back_as_it_was() {
     cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
     assert_eq!(run(cmd).status.code(), Some(0), "a resume fails back");
 }
+
+/// The rules layer's import token (DynamoDB API reference, ImportTable `ClientToken`): bare moto
+/// imports again under a token it has seen; through the layer the repeated token answers the
+/// first import, as AWS does.
+#[test]
+fn aws_rules_a_repeated_import_token_answers_the_first_import() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, InputFormat, KeySchemaElement, KeyType, S3BucketSource, ScalarAttributeType,
+        TableCreationParameters,
+    };
+    let (moto, url) = fresh_world();
+    let import_twice = |endpoint: &str, table: &str| {
+        let ddb = aws_sdk_dynamodb::Client::new(&super::support::sdk(endpoint, PRIMARY_REGION));
+        let source = S3BucketSource::builder().s3_bucket("pilotlight-failback-staging").s3_key_prefix("none/");
+        let key = KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap();
+        let attr =
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap();
+        let params = TableCreationParameters::builder()
+            .table_name(table)
+            .key_schema(key)
+            .attribute_definitions(attr)
+            .billing_mode(BillingMode::PayPerRequest)
+            .build()
+            .unwrap();
+        let once = || {
+            let req = ddb
+                .import_table()
+                .s3_bucket_source(source.clone().build().unwrap())
+                .input_format(InputFormat::DynamodbJson)
+                .table_creation_parameters(params.clone())
+                .client_token(format!("token-{table}"));
+            let out = super::support::block_on(req.send()).expect("ImportTable");
+            out.import_table_description().and_then(|d| d.import_arn()).unwrap().to_string()
+        };
+        (once(), once())
+    };
+    let (first, second) = import_twice(&url, "bare-moto");
+    assert_ne!(first, second, "bare moto imports again under the same token");
+    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let (first, second) = import_twice(&proxy.endpoint_url(), "through-the-rules");
+    assert_eq!(first, second, "the layer answers the first import");
+}
