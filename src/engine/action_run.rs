@@ -29,7 +29,45 @@ pub(super) enum AfterFailure {
     End(StepEnd),
 }
 
+/// The step's `timeout`, else `default`.
+pub(super) fn step_timeout(step: &Step, default: std::time::Duration) -> Result<std::time::Duration, ActionError> {
+    match &step.timeout {
+        Some(t) => humantime::parse_duration(t).map_err(|e| ActionError::Failed(format!("timeout: {e}"))),
+        None => Ok(default),
+    }
+}
+
 impl Run {
+    /// Where one attempt (or the undo) of `step` journals.
+    pub(super) fn step_log(&self, step: &Step, attempt: u32) -> StepLog<'_> {
+        StepLog { recorder: &self.recorder, step: step.id.clone(), attempt, dry_run: self.dry_run }
+    }
+
+    /// What an attempt of `step` (or its undo) runs with.
+    pub(super) fn action_cx<'a>(
+        &'a self,
+        step: &'a Step,
+        log: &'a StepLog<'a>,
+        (attempt, interrupted): (u32, bool),
+        timeout: std::time::Duration,
+    ) -> ActionCx<'a> {
+        ActionCx {
+            run_id: &self.id,
+            step: &step.id,
+            runbook: &self.loaded.runbook,
+            base_dir: &self.loaded.base_dir,
+            run_dir: &self.dir,
+            envs: &self.envs,
+            log,
+            dry_run: self.dry_run,
+            interrupted,
+            attempt,
+            timeout,
+            max_parallel: self.max_parallel,
+            pauses: self.pauses,
+        }
+    }
+
     /// Runs a step's action with its retries and failure policy, to the step's end.
     pub(super) async fn run_action<O: Operator>(&self, operator: &mut O, step: &Step) -> Result<StepEnd, EngineError> {
         loop {
@@ -205,26 +243,9 @@ impl Run {
             let text: Vec<String> = problems.into_iter().map(|(_, m)| m).collect();
             return Err(ActionError::Failed(format!("parameters: {}", text.join("; "))));
         }
-        let timeout = match &step.timeout {
-            Some(t) => humantime::parse_duration(t).map_err(|e| ActionError::Failed(format!("timeout: {e}")))?,
-            None => call.default_timeout(),
-        };
-        let log = StepLog { recorder: &self.recorder, step: step.id.clone(), attempt, dry_run: self.dry_run };
-        let cx = ActionCx {
-            run_id: &self.id,
-            step: &step.id,
-            runbook: &self.loaded.runbook,
-            base_dir: &self.loaded.base_dir,
-            run_dir: &self.dir,
-            envs: &self.envs,
-            log: &log,
-            dry_run: self.dry_run,
-            interrupted,
-            attempt,
-            timeout,
-            max_parallel: self.max_parallel,
-            pauses: self.pauses,
-        };
+        let timeout = step_timeout(step, call.default_timeout())?;
+        let log = self.step_log(step, attempt);
+        let cx = self.action_cx(step, &log, (attempt, interrupted), timeout);
         // The action's own waits use `timeout` and say what they waited for; this outer limit,
         // a little longer, catches an action that hangs anywhere else.
         match tokio::time::timeout(timeout.saturating_add(TIMEOUT_GRACE), call.run(&cx)).await {

@@ -11,8 +11,7 @@
 //! step cut off mid-attempt (resume it first: it finishes or rolls back), a run with nothing to
 //! undo.
 
-use super::{EngineError, ResumeOptions, Run, RunStore, StepLog, os_user, plan};
-use crate::actions::ActionCx;
+use super::{EngineError, ResumeOptions, Run, RunStore, os_user, plan};
 use crate::actions::failback::undo::{UNDOABLE, undo_step};
 use crate::aws::ActionError;
 use crate::engine::Observer;
@@ -127,27 +126,10 @@ impl Run {
             plan::render_with(step, &plan::lookup(&self.inputs, &outputs))
                 .map_err(|e| ActionError::Failed(format!("cannot resolve the step's parameters: {e}")))?
         };
-        let timeout = match &step.timeout {
-            Some(t) => humantime::parse_duration(t).map_err(|e| ActionError::Failed(format!("timeout: {e}")))?,
-            None => DEFAULT_TIMEOUT,
-        };
+        let timeout = super::action_run::step_timeout(step, DEFAULT_TIMEOUT)?;
         let state = self.step_state(&step.id);
-        let log = StepLog { recorder: &self.recorder, step: step.id.clone(), attempt: state.attempts, dry_run: false };
-        let cx = ActionCx {
-            run_id: &self.id,
-            step: &step.id,
-            runbook: &self.loaded.runbook,
-            base_dir: &self.loaded.base_dir,
-            run_dir: &self.dir,
-            envs: &self.envs,
-            log: &log,
-            dry_run: false,
-            interrupted: false,
-            attempt: state.attempts,
-            timeout,
-            max_parallel: self.max_parallel,
-            pauses: self.pauses,
-        };
+        let log = self.step_log(step, state.attempts);
+        let cx = self.action_cx(step, &log, (state.attempts, false), timeout);
         let action = state.action.unwrap_or_default();
         // Boxed: inline, the four failbacks' undo futures make the drive's future too deep for
         // the compiler's layout queries.

@@ -41,34 +41,17 @@ impl Keep<'_, '_> {
 
     /// Renames `from` to `to` (instance or cluster), deletion protection as given.
     async fn rename(&self, from: &str, to: &str, protection: bool) -> Result<(), ActionError> {
-        let (cx, region) = (self.cx, self.region);
-        match self.kind {
-            Kind::Instance => {
-                let req = self
-                    .client
-                    .modify_db_instance()
-                    .db_instance_identifier(from)
-                    .new_db_instance_identifier(to)
-                    .deletion_protection(protection)
-                    .apply_immediately(true);
-                mutate(cx.log, at(from, region), req).await??;
-            }
-            Kind::Cluster => {
-                let req = self
-                    .client
-                    .modify_db_cluster()
-                    .db_cluster_identifier(from)
-                    .new_db_cluster_identifier(to)
-                    .deletion_protection(protection)
-                    .apply_immediately(true);
-                mutate(cx.log, at(from, region), req).await??;
-            }
-        }
-        Ok(())
+        self.modify(from, Some(to), protection).await
     }
 
     /// Sets `id`'s deletion protection.
     async fn protect(&self, id: &str, protection: bool) -> Result<(), ActionError> {
+        self.modify(id, None, protection).await
+    }
+
+    /// ModifyDBInstance or ModifyDBCluster, applied at once: a new identifier if given, and
+    /// deletion protection.
+    async fn modify(&self, id: &str, new_id: Option<&str>, protection: bool) -> Result<(), ActionError> {
         let (cx, region) = (self.cx, self.region);
         match self.kind {
             Kind::Instance => {
@@ -76,6 +59,7 @@ impl Keep<'_, '_> {
                     .client
                     .modify_db_instance()
                     .db_instance_identifier(id)
+                    .set_new_db_instance_identifier(new_id.map(str::to_string))
                     .deletion_protection(protection)
                     .apply_immediately(true);
                 mutate(cx.log, at(id, region), req).await??;
@@ -85,6 +69,7 @@ impl Keep<'_, '_> {
                     .client
                     .modify_db_cluster()
                     .db_cluster_identifier(id)
+                    .set_new_db_cluster_identifier(new_id.map(str::to_string))
                     .deletion_protection(protection)
                     .apply_immediately(true);
                 mutate(cx.log, at(id, region), req).await??;
