@@ -158,40 +158,49 @@ fn a_kill_during_a_decided_rollback_goes_on_with_it_on_resume() {
     }
 }
 
+/// Runs `args` behind the rules layer with `needle` refused once: the run fails saying `says`,
+/// and the case's resource is as before (its whole Describe); a resume fails back. The world's
+/// moto (kept alive), URL and the resource before, for more checks.
+fn put_back_then_resumed(
+    case: &super::undo::Case,
+    args: &[&str],
+    (needle, fault): (&'static str, Fault),
+    says: &str,
+) -> (super::support::Moto, String, serde_json::Value) {
+    let (moto, url) = super::support::seeded_moto();
+    let proxy = FaultProxy::with_aws_rules(moto.port, vec![ThrottleRule { needle, times: 1, fault }]);
+    let before = (case.whole)(&url);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(says), "{says}\n{stdout}");
+    let after = (case.whole)(&url);
+    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "as before");
+    let (id, _) = only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "a resume fails back: {}", String::from_utf8_lossy(&out.stdout));
+    (moto, url, before)
+}
+
+const UNAUTHORIZED: Fault =
+    Fault::Refuse { code: "UnauthorizedOperation", message: "You are not authorized to perform this operation." };
+
 /// EC2: the instance's start refused once after the restored volumes were attached (past the
 /// point of no return); `on_failure: rollback` swaps the original volumes back (the whole
 /// Describe of the instance as before: the same volume ids at the same devices, running), and a
 /// resume fails back.
 #[test]
 fn on_failure_rollback_puts_an_instances_volumes_back_when_its_start_is_refused() {
-    let (moto, url) = super::support::seeded_moto();
-    let fault =
-        Fault::Refuse { code: "UnauthorizedOperation", message: "You are not authorized to perform this operation." };
-    let proxy =
-        FaultProxy::with_aws_rules(moto.port, vec![ThrottleRule { needle: "Action=StartInstances", times: 1, fault }]);
-    let before = super::undo::ec2_instances(&url);
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/ec2-failback-rollback.yaml", "--headless", "--auto-approve"]).args([
-        "--var",
-        "which=app_server",
-        "--endpoint-url",
-        &proxy.endpoint_url(),
-    ]);
-    let out = run(cmd);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("failback-ec2: rolled back: primary is as it was before it"), "{stdout}");
-    let after = super::undo::ec2_instances(&url);
+    let args = ["tests/fixtures/ec2-failback-rollback.yaml", "--var", "which=app_server"];
+    let says = "failback-ec2: rolled back: primary is as it was before it";
     let case = &super::undo::EC2;
-    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "the instance as before");
-
-    let (id, _) = only_run(state.path());
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
-    let out = run(cmd);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(!super::undo::unexpected(case, &before, &super::undo::ec2_instances(&url)).is_empty(), "failed back");
+    let (_moto, url, before) = put_back_then_resumed(case, &args, ("Action=StartInstances", UNAUTHORIZED), says);
+    assert!(!super::undo::unexpected(case, &before, &(case.whole)(&url)).is_empty(), "failed back");
 }
 
 /// Aurora: the first instance refused (no capacity for its class) once the cluster was restored
@@ -200,31 +209,13 @@ fn on_failure_rollback_puts_an_instances_volumes_back_when_its_start_is_refused(
 /// both as before), and a resume fails back.
 #[test]
 fn on_failure_rollback_puts_an_aurora_cluster_back_when_an_instance_is_refused() {
-    let (moto, url) = super::support::seeded_moto();
     let fault = Fault::Refuse {
         code: "InsufficientDBInstanceCapacity",
         message: "Cannot create a database instance because there is no capacity for the class in the zone.",
     };
-    let rule = ThrottleRule { needle: "Action=CreateDBInstance", times: 1, fault };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule]);
-    let before = super::undo::aurora_cluster(&url);
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/aurora-failback-rollback.yaml", "--headless", "--auto-approve"])
-        .args(["--endpoint-url", &proxy.endpoint_url()]);
-    let out = run(cmd);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("failback-aurora: rolled back: primary is as it was before it"), "{stdout}");
-    let case = &super::undo::AURORA;
-    let after = super::undo::aurora_cluster(&url);
-    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "the cluster as before");
-
-    let (id, _) = only_run(state.path());
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
-    let out = run(cmd);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let args = ["tests/fixtures/aurora-failback-rollback.yaml"];
+    let says = "failback-aurora: rolled back: primary is as it was before it";
+    put_back_then_resumed(&super::undo::AURORA, &args, ("Action=CreateDBInstance", fault), says);
 }
 
 /// EC2's own way back, unasked: the first restored volume's attach refused (past the stop and
@@ -233,9 +224,7 @@ fn on_failure_rollback_puts_an_aurora_cluster_back_when_an_instance_is_refused()
 /// ends the same. A resume without the fault fails back.
 #[test]
 fn a_refused_attach_puts_the_original_volumes_back_even_across_kills() {
-    let fault =
-        Fault::Refuse { code: "UnauthorizedOperation", message: "You are not authorized to perform this operation." };
-    let rule = || ThrottleRule { needle: "Action=AttachVolume", times: 1, fault };
+    let rule = || ThrottleRule { needle: "Action=AttachVolume", times: 1, fault: UNAUTHORIZED };
     let start = |state: &std::path::Path, url: &str, kill: Option<u64>| {
         let mut cmd = pilotlight(state);
         cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--headless", "--auto-approve"]).args([
@@ -310,32 +299,11 @@ fn a_refused_attach_puts_the_original_volumes_back_even_across_kills() {
 /// fails back.
 #[test]
 fn a_refused_detach_puts_the_instance_back_as_it_was() {
-    let fault =
-        Fault::Refuse { code: "UnauthorizedOperation", message: "You are not authorized to perform this operation." };
-    let (moto, url) = super::support::seeded_moto();
-    let before = super::undo::ec2_instances(&url);
-    let rule = ThrottleRule { needle: "Action=DetachVolume", times: 1, fault };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule]);
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--headless", "--auto-approve"]).args([
-        "--var",
-        "which=app_server",
-        "--endpoint-url",
-        &proxy.endpoint_url(),
-    ]);
-    let out = run(cmd);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("its original volumes are attached as before"), "{stdout}");
+    let args = ["tests/fixtures/ec2-failback.yaml", "--var", "which=app_server"];
+    let says = "its original volumes are attached as before";
     let case = &super::undo::EC2;
-    let after = super::undo::ec2_instances(&url);
-    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "the instance as before");
-    let (id, _) = only_run(state.path());
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
-    assert_eq!(run(cmd).status.code(), Some(0), "a resume fails back");
-    assert!(!super::undo::unexpected(case, &before, &super::undo::ec2_instances(&url)).is_empty(), "failed back");
+    let (_moto, url, before) = put_back_then_resumed(case, &args, ("Action=DetachVolume", UNAUTHORIZED), says);
+    assert!(!super::undo::unexpected(case, &before, &(case.whole)(&url)).is_empty(), "failed back");
 }
 
 /// Aurora's own way back before the restore: the first of the original's instances refused its
@@ -343,26 +311,10 @@ fn a_refused_detach_puts_the_instance_back_as_it_was() {
 /// protection included (its whole Describe and its members' as before), and a resume fails back.
 #[test]
 fn a_refused_instance_delete_puts_the_aurora_cluster_back_as_it_was() {
-    let (moto, url) = super::support::seeded_moto();
     let fault = Fault::Refuse { code: "InvalidDBInstanceState", message: "Instance inventory-1 is not available." };
-    let rule = ThrottleRule { needle: "Action=DeleteDBInstance", times: 1, fault };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule]);
-    let before = super::undo::aurora_cluster(&url);
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/aurora-failback.yaml", "--headless", "--auto-approve"])
-        .args(["--endpoint-url", &proxy.endpoint_url()]);
-    let out = run(cmd);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("the original is back under inventory"), "{stdout}");
-    let case = &super::undo::AURORA;
-    let after = super::undo::aurora_cluster(&url);
-    assert_eq!(super::undo::unexpected(case, &before, &after), Vec::<String>::new(), "the cluster as before");
-    let (id, _) = only_run(state.path());
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
-    assert_eq!(run(cmd).status.code(), Some(0), "a resume fails back");
+    let args = ["tests/fixtures/aurora-failback.yaml"];
+    let says = "the original is back under inventory";
+    put_back_then_resumed(&super::undo::AURORA, &args, ("Action=DeleteDBInstance", fault), says);
 }
 
 /// The rules layer's import token (DynamoDB API reference, ImportTable `ClientToken`): bare moto

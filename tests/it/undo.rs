@@ -89,7 +89,7 @@ fn dynamodb_table(url: &str) -> Value {
 pub(super) struct Case {
     fixture: &'static str,
     extra: &'static [&'static str],
-    whole: fn(&str) -> Value,
+    pub(super) whole: fn(&str) -> Value,
     /// Path fragments that may differ after the undo.
     may_differ: &'static [&'static str],
 }
