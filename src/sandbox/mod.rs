@@ -3,6 +3,7 @@
 
 pub mod moto_api;
 pub mod process;
+pub mod realism;
 pub mod seed;
 pub mod server;
 

@@ -1,7 +1,7 @@
-//! `aurora.failback` under AWS's rules ([`super::aws_rules`]): the restore runs after the original
+//! `aurora.failback` under AWS's rules ([`super::realism::rules`]): the restore runs after the original
 //! cluster was renamed away, so a restore (or a member) AWS refuses leaves the identifier empty.
 
-use super::fault_proxy::FaultProxy;
+use super::realism::RealismProxy;
 use super::support::{block_on, moto, pilotlight, run, sdk, state_dir};
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::ServerlessV2ScalingConfiguration;
@@ -37,7 +37,7 @@ pub fn cluster(url: &str, region: &str, version: &str, serverless: bool) {
 }
 
 /// Fails back `inventory` through the rules layer; the output.
-fn failback(proxy: &FaultProxy) -> std::process::Output {
+fn failback(proxy: &RealismProxy) -> std::process::Output {
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run", "tests/fixtures/aurora-failback.yaml", "--headless", "--auto-approve"])
@@ -66,7 +66,7 @@ fn aws_rules_a_cluster_restore_neither_downgrades_nor_keeps_serverless_capacity(
             .send(),
     )
     .unwrap();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
     let restore = |c: &Client, id: &str, version: Option<&str>| {
         block_on(
@@ -109,7 +109,7 @@ fn aurora_failback_restores_at_the_snapshots_newer_engine_version() {
     let url = moto.endpoint_url();
     cluster(&url, "us-east-1", "15.4", false);
     cluster(&url, "us-west-2", "16.1", false);
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(
@@ -120,7 +120,11 @@ fn aurora_failback_restores_at_the_snapshots_newer_engine_version() {
     assert_eq!(now.engine_version(), Some("16.1"));
     assert_eq!(now.backup_retention_period(), Some(7));
     // Defect 7: the wait after the re-applied configuration lasts until it took effect.
-    assert_eq!(super::aws_rules::modification_describes_left(moto.port, "inventory"), 0, "the wait ended too soon");
+    assert_eq!(
+        super::realism::rules::modification_describes_left(moto.port, "inventory"),
+        0,
+        "the wait ended too soon"
+    );
     assert_eq!(failback(&proxy).status.code(), Some(0), "and the real failback after the test one");
 }
 
@@ -132,7 +136,7 @@ fn aurora_failback_restores_a_serverless_v2_cluster_with_its_capacity() {
     let url = moto.endpoint_url();
     cluster(&url, "us-east-1", "15.4", true);
     cluster(&url, "us-west-2", "15.4", true);
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let now = restored(&Client::new(&sdk(&proxy.endpoint_url(), "us-east-1")));
@@ -191,7 +195,7 @@ fn aurora_failback_leaves_the_whole_describe_of_cluster_and_members_as_it_was() 
     .expect("CreateDBInstance");
     cluster(&url, "us-west-2", "16.1", false);
     // Read as AWS answers: through the rules layer (moto gives each cluster new endpoints).
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
     let member = || {
         let out = block_on(ruled.describe_db_instances().db_instance_identifier("inventory-1").send()).unwrap();
@@ -223,7 +227,7 @@ fn aurora_failback_leaves_the_whole_describe_of_cluster_and_members_as_it_was() 
 /// instance created in it again; the step fails saying so. A resume without the fault fails back.
 #[test]
 fn aurora_failback_puts_the_original_cluster_back_when_the_restore_fails() {
-    use super::fault_proxy::{Fault, ThrottleRule};
+    use super::realism::{Fault, FaultRule};
     let moto = moto();
     let url = moto.endpoint_url();
     cluster(&url, "us-east-1", "16.1", false);
@@ -258,8 +262,8 @@ fn aurora_failback_puts_the_original_cluster_back_when_the_restore_fails() {
         code: "InsufficientDBClusterCapacityFault",
         message: "Cannot satisfy the cluster's capacity in us-east-1.",
     };
-    let refused = ThrottleRule { needle: "Action=RestoreDBClusterFromSnapshot", times: usize::MAX, fault: no_capacity };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused]);
+    let refused = FaultRule { needle: "Action=RestoreDBClusterFromSnapshot", times: usize::MAX, fault: no_capacity };
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused]);
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run", "tests/fixtures/aurora-failback.yaml", "--headless", "--auto-approve"])
@@ -270,7 +274,7 @@ fn aurora_failback_puts_the_original_cluster_back_when_the_restore_fails() {
     assert!(stdout.contains("the original is back under inventory"), "{stdout}");
     assert_eq!(clusters(), before, "the original cluster under its identifier, protected, with its instance");
 
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let (id, _) = super::support::only_run(state.path());
     let mut cmd = pilotlight(state.path());
     cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
@@ -289,13 +293,13 @@ fn aurora_failback_puts_the_original_cluster_back_when_the_restore_fails() {
 /// its identifier, protected, with its instance, and nothing else is left in primary.
 #[test]
 fn a_kill_during_the_aurora_rollback_resumes_to_primary_as_it_was() {
-    use super::fault_proxy::{Fault, ThrottleRule};
+    use super::realism::{Fault, FaultRule};
     use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event};
     let moto = moto();
     let url = moto.endpoint_url();
     let world = || {
         pilotlight::sandbox::moto_api::reset(moto.port).unwrap();
-        super::aws_rules::forget(moto.port);
+        super::realism::rules::forget(moto.port);
         cluster(&url, "us-east-1", "16.1", false);
         cluster(&url, "us-west-2", "16.1", false);
         let primary = Client::new(&sdk(&url, "us-east-1"));
@@ -321,12 +325,12 @@ fn a_kill_during_the_aurora_rollback_resumes_to_primary_as_it_was() {
         all.sort();
         all
     };
-    let refused = || ThrottleRule {
+    let refused = || FaultRule {
         needle: "Action=RestoreDBClusterFromSnapshot",
         times: usize::MAX,
         fault: Fault::Refuse { code: "InsufficientDBClusterCapacityFault", message: "No capacity." },
     };
-    let start = |state: &std::path::Path, proxy: &FaultProxy, kill: Option<u64>| {
+    let start = |state: &std::path::Path, proxy: &RealismProxy, kill: Option<u64>| {
         let mut cmd = pilotlight(state);
         cmd.args(["run", "tests/fixtures/aurora-failback.yaml", "--headless", "--auto-approve"])
             .args(["--endpoint-url", &proxy.endpoint_url()]);
@@ -338,7 +342,7 @@ fn a_kill_during_the_aurora_rollback_resumes_to_primary_as_it_was() {
     world();
     let before = shape();
     assert_eq!(before, [("inventory".to_string(), true, vec!["inventory-1".to_string()])]);
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused()]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused()]);
     let state = state_dir();
     assert_ne!(start(state.path(), &proxy, None).status.code(), Some(0));
     assert_eq!(shape(), before, "the uninterrupted rollback");
@@ -353,7 +357,7 @@ fn a_kill_during_the_aurora_rollback_resumes_to_primary_as_it_was() {
     assert!(points.len() >= 4, "kill points in the rollback: {points:?}");
     for point in points {
         world();
-        let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused()]);
+        let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused()]);
         let state = state_dir();
         assert_eq!(
             start(state.path(), &proxy, Some(point)).status.code(),

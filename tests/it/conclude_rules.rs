@@ -1,9 +1,9 @@
-//! `recovery.conclude` under AWS's rules ([`super::aws_rules`]): the final snapshot leaves the
+//! `recovery.conclude` under AWS's rules ([`super::realism::rules`]): the final snapshot leaves the
 //! recovery instance `backing-up` for a while, when RDS refuses to stop it. Conclude must wait for
 //! a state it can stop from, not skip the stop and then wait (up to 24 hours) for a stop nobody
 //! sent.
 
-use super::fault_proxy::FaultProxy;
+use super::realism::RealismProxy;
 use super::support::{block_on, moto, pilotlight, postgres, run, sdk, state_dir};
 use aws_sdk_rds::Client;
 
@@ -29,7 +29,7 @@ steps:
 fn aws_rules_an_instance_backing_up_reports_it_and_cannot_be_stopped() {
     let moto = moto();
     let url = moto.endpoint_url();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-west-2"));
     for id in ["ruled", "bare"] {
         block_on(postgres(&ruled, id).send()).unwrap();
@@ -55,7 +55,7 @@ fn conclude_waits_for_a_busy_instance_then_stops_it() {
     let url = moto.endpoint_url();
     let rds = Client::new(&sdk(&url, "us-west-2"));
     block_on(postgres(&rds, "orders-db").send()).unwrap();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let state = state_dir();
     let path = state.path().join("conclude.yaml");
     std::fs::write(&path, RUNBOOK).unwrap();

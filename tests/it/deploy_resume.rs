@@ -2,7 +2,7 @@
 //! file edited since), a stack that rolled back after the run's own CreateStack is reported and
 //! left with its events, not deleted and created again, and a kill mid-wait waits on.
 
-use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::realism::{Fault, FaultRule, RealismProxy};
 use super::support::{block_on, journal, moto, only_run, pilotlight, recorded, sdk, seed, state_dir, wait_for_journal};
 use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, CallOutcome, Event, SubPhase};
 use pilotlight::sandbox::moto_api;
@@ -148,9 +148,9 @@ fn a_stack_that_rolled_back_after_the_runs_own_create_is_reported_not_deleted() 
 
     // While nobody watched, the stack failed and rolled back (moto cannot roll back a stack:
     // the proxy shows the state AWS would).
-    let proxy = FaultProxy::with_rules(
+    let proxy = RealismProxy::with_rules(
         moto.port,
-        vec![ThrottleRule {
+        vec![FaultRule {
             needle: "Action=DescribeStacks",
             times: usize::MAX,
             fault: Fault::Rewrite { from: "<StackStatus>CREATE_COMPLETE<", to: "<StackStatus>ROLLBACK_COMPLETE<" },
@@ -206,9 +206,9 @@ fn a_stack_that_rolled_back_after_the_runs_own_create_is_reported_not_deleted() 
 #[test]
 fn a_run_killed_during_a_stack_wait_resumes_waiting_for_the_same_stack() {
     let (moto, url, _dir, runbook, _) = seeded_world_with_own_template();
-    let proxy = FaultProxy::start(
+    let proxy = RealismProxy::start(
         moto.port,
-        ThrottleRule {
+        FaultRule {
             needle: "Action=DescribeStacks",
             times: usize::MAX,
             fault: Fault::Rewrite { from: "<StackStatus>CREATE_COMPLETE<", to: "<StackStatus>CREATE_IN_PROGRESS<" },

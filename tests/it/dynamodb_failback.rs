@@ -385,7 +385,7 @@ fn a_lost_answer_to_any_mutating_call_of_dynamodb_failback_makes_nothing_twice()
 /// `InternalServerError`), after the call was carried out: nothing is made twice.
 #[test]
 fn an_internal_error_answer_to_any_mutating_call_of_a_dynamodb_failback_makes_nothing_twice() {
-    let fault = super::fault_proxy::Fault::InternalError;
+    let fault = super::realism::Fault::InternalError;
     let ops = super::lost_answers::spoil_each_answer(&PARTS, &[FIXTURE], 2, fault, summary);
     assert!(ops.contains(&"ExportTableToPointInTime".to_string()), "{ops:?}");
 }

@@ -4,7 +4,7 @@
 //! checked with describe calls and a scan of moto itself; a resume then fails back.
 
 use super::dynamodb_failback::{backups, failback, fresh_world, table};
-use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::realism::{Fault, FaultRule, RealismProxy};
 use super::support::{journal, only_run, pilotlight, run, state_dir};
 use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event};
 use pilotlight::sandbox::seed::PRIMARY_REGION;
@@ -21,8 +21,8 @@ const NO_DELETE: Fault = Fault::Refuse {
     message: "Attempt to change a resource which is still in use: Table is being backed up",
 };
 
-pub(super) fn refused(needle: &'static str, fault: Fault) -> ThrottleRule {
-    ThrottleRule { needle, times: usize::MAX, fault }
+pub(super) fn refused(needle: &'static str, fault: Fault) -> FaultRule {
+    FaultRule { needle, times: usize::MAX, fault }
 }
 
 /// Each destructive call refused in turn: the step fails saying primary was put back, and the
@@ -35,7 +35,7 @@ fn a_failure_at_each_destructive_call_puts_primarys_table_back_and_a_resume_fail
         let (moto, url) = fresh_world();
         let before = table(&url, PRIMARY_REGION).expect("primary table");
         assert!(before.config.deletion_protection, "the seeded table is protected (the delete turns it off first)");
-        let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused(needle, fault)]);
+        let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused(needle, fault)]);
         let state = state_dir();
         let out = failback(state.path(), &proxy.endpoint_url(), &[]);
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -51,7 +51,7 @@ fn a_failure_at_each_destructive_call_puts_primarys_table_back_and_a_resume_fail
             .count();
         assert_eq!(restores > 0, restored, "{needle}: restored from the safety backup only when it was deleted");
 
-        let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+        let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
         let (id, _) = only_run(state.path());
         let mut cmd = pilotlight(state.path());
         cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
@@ -68,7 +68,7 @@ fn a_failure_at_each_destructive_call_puts_primarys_table_back_and_a_resume_fail
 /// resumed: every time primary's table ends as it was.
 #[test]
 fn a_kill_during_the_dynamodb_rollback_resumes_to_primarys_table_as_it_was() {
-    let start = |state: &std::path::Path, proxy: &FaultProxy, kill: Option<u64>| {
+    let start = |state: &std::path::Path, proxy: &RealismProxy, kill: Option<u64>| {
         let mut cmd = pilotlight(state);
         cmd.args(["run", "tests/fixtures/dynamodb-failback.yaml", "--headless", "--auto-approve"])
             .args(["--endpoint-url", &proxy.endpoint_url()]);
@@ -80,7 +80,7 @@ fn a_kill_during_the_dynamodb_rollback_resumes_to_primarys_table_as_it_was() {
     // Where the rollback's entries are, from an uninterrupted run.
     let (moto, url) = fresh_world();
     let before = table(&url, PRIMARY_REGION).unwrap();
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused("DynamoDB_20120810.ImportTable", NO_IMPORT)]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused("DynamoDB_20120810.ImportTable", NO_IMPORT)]);
     let state = state_dir();
     assert_ne!(start(state.path(), &proxy, None).status.code(), Some(0));
     let (_, dir) = only_run(state.path());
@@ -97,7 +97,7 @@ fn a_kill_during_the_dynamodb_rollback_resumes_to_primarys_table_as_it_was() {
     // One kill point in three across the rollback keeps the test short; each sub-step is hit.
     for at in (first..=last).step_by(3) {
         let (moto, url) = fresh_world();
-        let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused("DynamoDB_20120810.ImportTable", NO_IMPORT)]);
+        let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused("DynamoDB_20120810.ImportTable", NO_IMPORT)]);
         let state = state_dir();
         let killed = start(state.path(), &proxy, Some(entries[at].seq));
         assert_eq!(killed.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {}", entries[at].seq);

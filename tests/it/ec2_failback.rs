@@ -255,7 +255,7 @@ fn a_lost_answer_to_any_mutating_call_of_ec2_failback_makes_nothing_twice() {
 #[test]
 fn an_internal_error_answer_to_any_mutating_call_of_an_ec2_failback_makes_nothing_twice() {
     let args = ["tests/fixtures/ec2-failback.yaml", "--var", "which=app_server"];
-    let fault = super::fault_proxy::Fault::InternalError;
+    let fault = super::realism::Fault::InternalError;
     let ops = super::lost_answers::spoil_each_answer(&[Part::Ec2], &args, 2, fault, summary);
     assert!(ops.contains(&"CopySnapshot".to_string()), "{ops:?}");
 }

@@ -1,8 +1,8 @@
-//! `ec2.failback` under AWS's rules ([`super::aws_rules`]): EC2 is eventually consistent (a
+//! `ec2.failback` under AWS's rules ([`super::realism::rules`]): EC2 is eventually consistent (a
 //! snapshot or volume just made is "not found" by the next describe naming it), and AWS throttles
 //! beyond what the SDK retries. Neither may end an hours-long wait.
 
-use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::realism::{Fault, FaultRule, RealismProxy};
 use super::support::{block_on, fresh_world, journal, moto, only_run, pilotlight, run, sdk, state_dir};
 use pilotlight::journal::Event;
 use pilotlight::sandbox::seed::Part;
@@ -30,8 +30,8 @@ fn ec2_failback_waits_through_not_yet_visible_ids_and_throttling() {
     let moto = moto();
     fresh_world(&moto, &[Part::Ec2]);
     let before = delete_on_termination(&moto.endpoint_url());
-    let throttled = ThrottleRule { needle: "&SnapshotId.1=", times: 4, fault: Fault::Throttle };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![throttled]);
+    let throttled = FaultRule { needle: "&SnapshotId.1=", times: 4, fault: Fault::Throttle };
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![throttled]);
     let (state, out) = failback(&proxy.endpoint_url(), "app_server");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -73,12 +73,12 @@ fn delete_on_termination(url: &str) -> std::collections::BTreeMap<String, bool> 
 fn ec2_failback_reports_an_instance_that_fails_its_status_checks() {
     let moto = moto();
     fresh_world(&moto, &[Part::Ec2]);
-    let impaired = ThrottleRule {
+    let impaired = FaultRule {
         needle: "Action=DescribeInstanceStatus",
         times: usize::MAX,
         fault: Fault::Rewrite { from: "<status>ok</status>", to: "<status>impaired</status>" },
     };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![impaired]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![impaired]);
     let (_state, out) = failback(&proxy.endpoint_url(), "app_server");
     assert_ne!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -130,10 +130,10 @@ fn fail_back_an_auto_scaling_member(min: i32, refused_attach: bool) -> String {
     let refusal =
         Fault::Refuse { code: "UnauthorizedOperation", message: "You are not authorized to perform this operation." };
     let rules = match refused_attach {
-        true => vec![ThrottleRule { needle: "Action=AttachVolume", times: 1, fault: refusal }],
+        true => vec![FaultRule { needle: "Action=AttachVolume", times: 1, fault: refusal }],
         false => Vec::new(),
     };
-    let proxy = FaultProxy::with_aws_rules(moto.port, rules);
+    let proxy = RealismProxy::with_aws_rules(moto.port, rules);
     let (_state, out) = failback(&proxy.endpoint_url(), "app_server");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     // With the attach refused, the originals go back: the end is the same for the group.

@@ -2,7 +2,7 @@
 //! answer for one side does not hold up the other (the console's panels, `status`, a group of
 //! steps acting on both sides).
 
-use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::realism::{Fault, FaultRule, RealismProxy};
 use super::support::{block_on, moto};
 use indexmap::IndexMap;
 use pilotlight::aws::{AwsEnvs, ConnectOptions, NoLog};
@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 fn one_environments_slow_account_check_does_not_hold_up_the_other() {
     let moto = moto();
     // Every STS call signed for us-east-1 (the primary) reaches moto two seconds late.
-    let proxy = FaultProxy::start(
+    let proxy = RealismProxy::start(
         moto.port,
-        ThrottleRule { needle: "us-east-1/sts/aws4_request", times: usize::MAX, fault: Fault::Delay(2000) },
+        FaultRule { needle: "us-east-1/sts/aws4_request", times: usize::MAX, fault: Fault::Delay(2000) },
     );
     let env = |region: &str| Environment {
         region: region.into(),

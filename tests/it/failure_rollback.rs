@@ -9,7 +9,7 @@
 
 use super::dynamodb_failback::{Table, backups, fresh_world, table};
 use super::dynamodb_rollback::refused;
-use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::realism::{Fault, FaultRule, RealismProxy};
 use super::support::{journal, only_run, pilotlight, run, state_dir};
 use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE};
 use pilotlight::journal::{Event, FailureOutcome};
@@ -17,12 +17,12 @@ use pilotlight::sandbox::seed::PRIMARY_REGION;
 use std::io::Write;
 
 /// DynamoDB refuses the failed-back table's TTL once (a permission taken away and given back).
-fn ttl_refused_once() -> ThrottleRule {
+fn ttl_refused_once() -> FaultRule {
     let fault = Fault::Refuse {
         code: "AccessDeniedException",
         message: "User is not authorized to perform: dynamodb:UpdateTimeToLive on resource: table/sessions",
     };
-    ThrottleRule { times: 1, ..refused("DynamoDB_20120810.UpdateTimeToLive", fault) }
+    FaultRule { times: 1, ..refused("DynamoDB_20120810.UpdateTimeToLive", fault) }
 }
 
 /// What a rolled-back run must show: primary as before, the step failed saying so, the kept-aside
@@ -44,7 +44,7 @@ fn assert_rolled_back_then_failed_back(state: &std::path::Path, (port, url): (u1
     assert!(reason.as_deref().unwrap_or_default().starts_with("rolled back after it failed"), "{reason:?}");
     assert_eq!(backups(url).len(), 2, "the safety backup and the failed-back table's: {:?}", backups(url));
 
-    let proxy = FaultProxy::with_aws_rules(port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(port, Vec::new());
     let mut cmd = pilotlight(state);
     cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
     let out = run(cmd);
@@ -68,7 +68,7 @@ fn assert_rolled_back_then_failed_back(state: &std::path::Path, (port, url): (u1
 fn on_failure_rollback_puts_primarys_table_back_and_a_resume_fails_back() {
     let (moto, url) = fresh_world();
     let before = table(&url, PRIMARY_REGION).expect("primary table");
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run", "tests/fixtures/dynamodb-failback-rollback.yaml", "--headless", "--auto-approve"])
@@ -84,7 +84,7 @@ fn on_failure_rollback_puts_primarys_table_back_and_a_resume_fails_back() {
 fn the_operators_rollback_decision_puts_primarys_table_back() {
     let (moto, url) = fresh_world();
     let before = table(&url, PRIMARY_REGION).expect("primary table");
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args([
@@ -128,7 +128,7 @@ fn a_kill_during_a_decided_rollback_goes_on_with_it_on_resume() {
         run(cmd)
     };
     let (moto, _) = fresh_world();
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
     let state = state_dir();
     assert_eq!(start(state.path(), &proxy.endpoint_url(), None).status.code(), Some(1));
     let (_, dir) = only_run(state.path());
@@ -143,7 +143,7 @@ fn a_kill_during_a_decided_rollback_goes_on_with_it_on_resume() {
     for at in (first..last).step_by(3) {
         let (moto, url) = fresh_world();
         let before = table(&url, PRIMARY_REGION).unwrap();
-        let proxy = FaultProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
+        let proxy = RealismProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
         let state = state_dir();
         let killed = start(state.path(), &proxy.endpoint_url(), Some(at));
         assert_eq!(killed.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {at}");
@@ -168,7 +168,7 @@ fn put_back_then_resumed(
     says: &str,
 ) -> (super::support::Moto, String, serde_json::Value) {
     let (moto, url) = super::support::seeded_moto();
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![ThrottleRule { needle, times: 1, fault }]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![FaultRule { needle, times: 1, fault }]);
     let before = (case.whole)(&url);
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
@@ -224,7 +224,7 @@ fn on_failure_rollback_puts_an_aurora_cluster_back_when_an_instance_is_refused()
 /// ends the same. A resume without the fault fails back.
 #[test]
 fn a_refused_attach_puts_the_original_volumes_back_even_across_kills() {
-    let rule = || ThrottleRule { needle: "Action=AttachVolume", times: 1, fault: UNAUTHORIZED };
+    let rule = || FaultRule { needle: "Action=AttachVolume", times: 1, fault: UNAUTHORIZED };
     let start = |state: &std::path::Path, url: &str, kill: Option<u64>| {
         let mut cmd = pilotlight(state);
         cmd.args(["run", "tests/fixtures/ec2-failback.yaml", "--headless", "--auto-approve"]).args([
@@ -241,7 +241,7 @@ fn a_refused_attach_puts_the_original_volumes_back_even_across_kills() {
     let case = &super::undo::EC2;
     let (moto, url) = super::support::seeded_moto();
     let before = super::undo::ec2_instances(&url);
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule()]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![rule()]);
     let state = state_dir();
     let out = start(state.path(), &proxy.endpoint_url(), None);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -265,7 +265,7 @@ fn a_refused_attach_puts_the_original_volumes_back_even_across_kills() {
     for at in (refused..=last).step_by(2) {
         let (moto, url) = super::support::seeded_moto();
         let before = super::undo::ec2_instances(&url);
-        let proxy = FaultProxy::with_aws_rules(moto.port, vec![rule()]);
+        let proxy = RealismProxy::with_aws_rules(moto.port, vec![rule()]);
         let state = state_dir();
         let killed = start(state.path(), &proxy.endpoint_url(), Some(at));
         assert_eq!(killed.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {at}");
@@ -354,7 +354,7 @@ fn aws_rules_a_repeated_import_token_answers_the_first_import() {
     };
     let (first, second) = import_twice(&url, "bare-moto");
     assert_ne!(first, second, "bare moto imports again under the same token");
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let (first, second) = import_twice(&proxy.endpoint_url(), "through-the-rules");
     assert_eq!(first, second, "the layer answers the first import");
 }

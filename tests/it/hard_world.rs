@@ -1,11 +1,11 @@
 //! The bundled failback on the hard sandbox world (`sandbox seed --variant hard`) under AWS's
-//! rules ([`super::aws_rules`]): gp3 under 400 GiB whose recovery grew, an Aurora Serverless v2
+//! rules ([`super::realism::rules`]): gp3 under 400 GiB whose recovery grew, an Aurora Serverless v2
 //! cluster whose recovery side was upgraded, an `InService` Auto Scaling member, data on three
 //! volumes. It fails everything back, checked with describe calls to moto itself (the databases'
 //! whole Describe included: nothing differs from before without a reason), and a second failback
 //! after it succeeds too.
 
-use super::fault_proxy::FaultProxy;
+use super::realism::RealismProxy;
 use super::support::{block_on, moto, pilotlight, run, sdk, state_dir};
 use pilotlight::actions::failback::rds::aurora::cluster_config::RULES as CLUSTER;
 use pilotlight::actions::failback::rds::instance_config::RULES as INSTANCE;
@@ -37,7 +37,7 @@ fn the_bundled_failback_succeeds_twice_on_the_hard_world_under_aws_rules() {
     let mut seed = pilotlight(state_dir().path());
     seed.args(["sandbox", "seed", "--variant", "hard", "--endpoint-url", &url]);
     assert_eq!(run(seed).status.code(), Some(0), "the hard world seeds");
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     // The whole Describe of the databases, as AWS answers it (through the rules layer).
     let ruled = aws_sdk_rds::Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
     let before = databases(&ruled);

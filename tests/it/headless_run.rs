@@ -214,13 +214,13 @@ fn status_shows_every_resource_on_both_sides() {
 
 #[test]
 fn throttling_is_retried_and_the_stack_is_created_once() {
-    use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+    use super::realism::{Fault, FaultRule, RealismProxy};
     let moto = moto();
     seed(&moto.endpoint_url());
     // Five throttled CreateStack answers: more than the SDK's three attempts, so the first
     // attempt of the step fails and the step's own retry finishes the job.
     let proxy =
-        FaultProxy::start(moto.port, ThrottleRule { needle: "Action=CreateStack", times: 5, fault: Fault::Throttle });
+        RealismProxy::start(moto.port, FaultRule { needle: "Action=CreateStack", times: 5, fault: Fault::Throttle });
     moto_api::start_recording(moto.port).unwrap();
     let state = state_dir();
     let rb = state.path().join("throttled.yaml");
@@ -337,15 +337,15 @@ fn check_resource_waits_for_a_change_and_times_out_without_one() {
 /// record change is matched by its path.
 #[test]
 fn a_lost_answer_to_a_mutating_call_makes_nothing_twice() {
-    use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+    use super::realism::{Fault, FaultRule, RealismProxy};
     let moto = moto();
     seed(&moto.endpoint_url());
-    let proxy = FaultProxy::with_rules(
+    let proxy = RealismProxy::with_rules(
         moto.port,
         vec![
-            ThrottleRule { needle: "Action=CreateStack", times: 1, fault: Fault::DropAnswer },
-            ThrottleRule { needle: "ChangeResourceRecordSetsRequest", times: 1, fault: Fault::DropAnswer },
-            ThrottleRule { needle: "Action=DeleteStack", times: 1, fault: Fault::DropAnswer },
+            FaultRule { needle: "Action=CreateStack", times: 1, fault: Fault::DropAnswer },
+            FaultRule { needle: "ChangeResourceRecordSetsRequest", times: 1, fault: Fault::DropAnswer },
+            FaultRule { needle: "Action=DeleteStack", times: 1, fault: Fault::DropAnswer },
         ],
     );
     moto_api::start_recording(moto.port).unwrap();

@@ -4,7 +4,7 @@
 //! has its first answer dropped in turn by the fault proxy; the run must finish without help and
 //! leave the end state of an undisturbed run (read with describe calls straight to moto).
 
-use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::realism::{Fault, FaultRule, RealismProxy};
 use super::support::{on_fresh_worlds, pilotlight, state_dir, uninterrupted};
 use pilotlight::journal::{CallOutcome, Event};
 use std::sync::atomic::Ordering;
@@ -51,7 +51,7 @@ pub fn spoil_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
     }
     on_fresh_worlds(&ops, parts, workers, |server, (service, op)| {
         let needle: &'static str = Box::leak(needle(service, op).into_boxed_str());
-        let proxy = FaultProxy::start(server.port, ThrottleRule { needle, times: 1, fault });
+        let proxy = RealismProxy::start(server.port, FaultRule { needle, times: 1, fault });
         let state = state_dir();
         let mut cmd = pilotlight(state.path());
         cmd.args(["run"]).args(args);

@@ -3,7 +3,7 @@
 
 mod aurora_failback;
 mod aurora_rules;
-mod aws_rules;
+use pilotlight::sandbox::realism;
 mod bundled_failback;
 mod conclude;
 mod conclude_rules;
@@ -22,7 +22,6 @@ mod engine;
 mod engine_decisions;
 mod environments;
 mod failure_rollback;
-mod fault_proxy;
 mod groups;
 mod hard_world;
 mod headless_run;

@@ -321,7 +321,7 @@ fn world(port: u16, url: &str, drop: Option<&str>) -> World {
         assert_eq!(status, 200, "IAM enforcement on");
         let role_arn = stack("RoleArn");
         // What IAM holds for the role, for the rules layer's policy simulator.
-        super::aws_rules::iam::know_policies(port, &role_arn, vec![policy]);
+        super::realism::rules::iam::know_policies(port, &role_arn, vec![policy]);
         World { key_id: responder("KeyId"), secret: responder("Secret"), role_arn }
     })
 }
@@ -376,7 +376,7 @@ fn under_iam_enforcement_the_role_alone_fails_back_and_one_missing_permission_is
 fn preflight_asks_the_policy_simulator_and_names_a_missing_permission() {
     let moto = super::support::moto();
     let url = moto.endpoint_url();
-    let proxy = super::fault_proxy::FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = super::realism::RealismProxy::with_aws_rules(moto.port, Vec::new());
     let preflight = |w: &World| {
         let state = state_dir();
         let mut cmd = pilotlight(state.path());

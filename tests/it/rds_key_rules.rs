@@ -1,10 +1,10 @@
-//! `rds.failback` under RDS's encryption and option rules (the rules layer's [`super::aws_rules`]
+//! `rds.failback` under RDS's encryption and option rules (the rules layer's [`super::realism::rules`]
 //! `keys`): a snapshot on the AWS managed key is not shared with another account, and a TDE
 //! snapshot is copied into another region only with an option group with TDE there. The
 //! failback checks both at `read`, before any snapshot, and preflight reports them by rule.
 //! Checked with describe calls to moto itself.
 
-use super::fault_proxy::FaultProxy;
+use super::realism::RealismProxy;
 use super::support::{block_on, moto, pilotlight, postgres, recorded, run, sdk, state_dir};
 use aws_sdk_rds::Client;
 use pilotlight::sandbox::moto_api;
@@ -57,7 +57,7 @@ fn cross_account(fixture: String) -> String {
 }
 
 /// `pilotlight run` (headless, approved) or `pilotlight preflight` of `runbook` through `proxy`.
-fn pilotlight_on(proxy: &FaultProxy, command: &str, runbook: &std::path::Path) -> (Option<i32>, String) {
+fn pilotlight_on(proxy: &RealismProxy, command: &str, runbook: &std::path::Path) -> (Option<i32>, String) {
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.arg(command).arg(runbook).args(["--endpoint-url", &proxy.endpoint_url()]);
@@ -75,7 +75,7 @@ fn pilotlight_on(proxy: &FaultProxy, command: &str, runbook: &std::path::Path) -
 fn aws_rules_refuse_sharing_the_default_key_and_a_tde_copy_without_its_option_group() {
     let moto = moto();
     let url = moto.endpoint_url();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let bare = Client::new(&sdk(&url, "us-west-2"));
     let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-west-2"));
     block_on(postgres(&bare, "enc").storage_encrypted(true).send()).expect("CreateDBInstance");
@@ -168,7 +168,7 @@ fn tde_instance(url: &str, region: &str, id: &str, tde: bool) {
 fn rds_failback_across_accounts_stops_before_any_snapshot_when_recovery_is_on_the_aws_managed_key() {
     let moto = moto();
     let url = moto.endpoint_url();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     block_on(postgres(&Client::new(&sdk(&url, "us-east-1")), "orders-db").send()).expect("CreateDBInstance");
     let recovery = Client::new(&in_recovery_account(&url, "us-west-2"));
     block_on(postgres(&recovery, "orders-db").storage_encrypted(true).send()).expect("CreateDBInstance");
@@ -215,7 +215,7 @@ fn rds_failback_across_accounts_stops_before_any_snapshot_when_recovery_is_on_th
 fn rds_failback_of_an_oracle_instance_with_tde_gives_the_copy_primarys_option_group() {
     let moto = moto();
     let url = moto.endpoint_url();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     tde_instance(&url, "us-west-2", "orders-db", true);
     tde_instance(&url, "us-east-1", "orders-db", true);
     let path = std::path::Path::new("tests/fixtures/rds-failback.yaml");
@@ -236,7 +236,7 @@ fn rds_failback_of_an_oracle_instance_with_tde_gives_the_copy_primarys_option_gr
     // Primary's option group without TDE: nothing changes, and preflight says why.
     let (moto2, proxy2) = {
         let m = super::support::moto();
-        let p = FaultProxy::with_aws_rules(m.port, Vec::new());
+        let p = RealismProxy::with_aws_rules(m.port, Vec::new());
         (m, p)
     };
     let url2 = moto2.endpoint_url();
@@ -259,7 +259,7 @@ fn rds_failback_of_an_oracle_instance_with_tde_gives_the_copy_primarys_option_gr
 fn preflight_fails_a_copy_key_that_is_disabled() {
     let moto = moto();
     let url = moto.endpoint_url();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     block_on(postgres(&Client::new(&sdk(&url, "us-east-1")), "orders-db").send()).expect("CreateDBInstance");
     let recovery = Client::new(&sdk(&url, "us-west-2"));
     block_on(postgres(&recovery, "orders-db").storage_encrypted(true).send()).expect("CreateDBInstance");
@@ -288,7 +288,7 @@ fn preflight_fails_a_copy_key_that_is_disabled() {
 fn aurora_failback_gives_the_copy_a_key_only_when_the_cluster_is_encrypted() {
     let moto = moto();
     let url = moto.endpoint_url();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     super::aurora_rules::cluster(&url, "us-east-1", "15.4", false);
     super::aurora_rules::cluster(&url, "us-west-2", "15.4", false);
 

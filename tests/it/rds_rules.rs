@@ -1,13 +1,13 @@
-//! `rds.failback` under AWS's rules (the fault proxy's rules mode, [`super::aws_rules`]): the
+//! `rds.failback` under AWS's rules (the fault proxy's rules mode, [`super::realism::rules`]): the
 //! restore runs after the original was renamed away, so a restore AWS refuses leaves the
 //! identifier with no instance. Checked with describe calls to moto itself.
 
-use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::realism::{Fault, FaultRule, RealismProxy};
 use super::support::{block_on, moto, pilotlight, postgres, run, sdk, state_dir};
 use aws_sdk_rds::Client;
 
 /// Fails back `orders-db` (the RDS fixture) through the rules layer; the output.
-fn failback(proxy: &FaultProxy) -> std::process::Output {
+fn failback(proxy: &RealismProxy) -> std::process::Output {
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
@@ -31,7 +31,7 @@ fn aws_rules_gp3_under_400_gib_reports_its_baseline_and_refuses_explicit_iops() 
     let bare = Client::new(&sdk(&url, "us-east-1"));
     block_on(bare.create_db_snapshot().db_instance_identifier("small").db_snapshot_identifier("small-snap").send())
         .expect("CreateDBSnapshot");
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
     let iops = |c: &Client| {
         let out = block_on(c.describe_db_instances().db_instance_identifier("small").send()).unwrap();
@@ -82,7 +82,7 @@ fn rds_failback_restores_a_small_gp3_instance_whose_recovery_grew() {
     let limit = primary.modify_db_instance().db_instance_identifier("orders-db").max_allocated_storage(120);
     block_on(limit.apply_immediately(true).send()).expect("ModifyDBInstance");
     gp3_instance(&url, "us-west-2", "orders-db", 150);
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("orders-db is restored with 150 GiB, IOPS -, throughput -"));
@@ -133,13 +133,13 @@ fn rds_failback_waits_until_the_reapplied_configuration_took_effect() {
         let rds = Client::new(&sdk(&url, region));
         block_on(postgres(&rds, "orders-db").backup_retention_period(days).send()).expect("CreateDBInstance");
     }
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("backup retention"), "the restore did not take it, so it is re-applied:\n{stdout}");
     assert_eq!(
-        super::aws_rules::modification_describes_left(moto.port, "orders-db"),
+        super::realism::rules::modification_describes_left(moto.port, "orders-db"),
         0,
         "the wait ended before the modification took effect"
     );
@@ -180,7 +180,7 @@ fn rds_failback_keeps_primarys_iam_auth_log_exports_windows_and_storage_limit() 
     };
     let before = settings();
     assert_eq!(before.0, Some(true), "the world has them: {before:?}");
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let out = failback(&proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(settings(), before, "primary's settings, not recovery's");
@@ -225,7 +225,7 @@ fn rds_failback_leaves_primarys_whole_describe_as_it_was_but_for_what_must_diffe
     assert_eq!(before.monitoring_interval(), Some(30), "the world has them: {before:?}");
     assert!(before.master_user_secret().is_some() && !before.associated_roles().is_empty(), "{before:?}");
 
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let out = failback(&proxy);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
@@ -262,7 +262,7 @@ fn rds_failback_of_an_encrypted_recovery_asks_for_a_key_before_anything_changes(
     // The rule: bare moto copies the encrypted snapshot across regions without a key; AWS does not.
     let snap = recovery.create_db_snapshot().db_instance_identifier("orders-db").db_snapshot_identifier("enc");
     let arn = block_on(snap.send()).unwrap().db_snapshot().unwrap().db_snapshot_arn().unwrap().to_string();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let copy = |c: &Client, to: &str| {
         block_on(c.copy_db_snapshot().source_db_snapshot_identifier(&arn).target_db_snapshot_identifier(to).send())
             .map(|_| ())
@@ -319,9 +319,9 @@ fn rds_failback_waits_out_throttled_reads_outside_waits() {
     // The step's preflight looks for both names first (the recovery snapshot's, its copy's):
     // those two pass, then five throttles.
     let needle = "&DBSnapshotIdentifier=pl-";
-    let preflight = ThrottleRule { needle, times: 2, fault: Fault::Delay(0) };
-    let throttled = ThrottleRule { needle, times: 5, fault: Fault::Throttle };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![preflight, throttled]);
+    let preflight = FaultRule { needle, times: 2, fault: Fault::Delay(0) };
+    let throttled = FaultRule { needle, times: 5, fault: Fault::Throttle };
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![preflight, throttled]);
     let out = failback(&proxy);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
@@ -362,9 +362,8 @@ fn rds_failback_puts_the_original_back_when_the_restore_fails_and_a_resume_fails
     let before = instances();
     assert_eq!(before.len(), 1);
 
-    let refused =
-        ThrottleRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: NO_CAPACITY };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused]);
+    let refused = FaultRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: NO_CAPACITY };
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused]);
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
@@ -375,7 +374,7 @@ fn rds_failback_puts_the_original_back_when_the_restore_fails_and_a_resume_fails
     assert!(stdout.contains("the original was renamed back to orders-db"), "{stdout}");
     assert_eq!(instances(), before, "the original holds its identifier again, as it was; nothing else is left");
 
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let (id, _) = super::support::only_run(state.path());
     let mut cmd = pilotlight(state.path());
     cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
@@ -399,7 +398,7 @@ const NO_CAPACITY: Fault = Fault::Refuse {
 /// protection), sorted.
 fn rollback_world(port: u16, url: &str) -> impl Fn() -> Vec<(String, String, bool)> {
     pilotlight::sandbox::moto_api::reset(port).unwrap();
-    super::aws_rules::forget(port);
+    super::realism::rules::forget(port);
     let primary = Client::new(&sdk(url, "us-east-1"));
     block_on(postgres(&primary, "orders-db").deletion_protection(true).send()).expect("CreateDBInstance");
     block_on(postgres(&Client::new(&sdk(url, "us-west-2")), "orders-db").send()).expect("CreateDBInstance");
@@ -429,8 +428,8 @@ fn a_kill_during_the_rds_rollback_resumes_to_primary_as_it_was() {
     let moto = moto();
     let url = moto.endpoint_url();
     let refused =
-        || ThrottleRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: NO_CAPACITY };
-    let start = |state: &std::path::Path, proxy: &FaultProxy, kill: Option<u64>| {
+        || FaultRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: NO_CAPACITY };
+    let start = |state: &std::path::Path, proxy: &RealismProxy, kill: Option<u64>| {
         let mut cmd = pilotlight(state);
         cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
             .args(["--endpoint-url", &proxy.endpoint_url()]);
@@ -443,7 +442,7 @@ fn a_kill_during_the_rds_rollback_resumes_to_primary_as_it_was() {
     let instances = rollback_world(moto.port, &url);
     let before = instances();
     assert!(before[0].2, "primary has deletion protection on");
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused()]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused()]);
     let state = state_dir();
     assert_ne!(start(state.path(), &proxy, None).status.code(), Some(0));
     assert_eq!(instances(), before, "the uninterrupted rollback");
@@ -458,7 +457,7 @@ fn a_kill_during_the_rds_rollback_resumes_to_primary_as_it_was() {
     assert!(points.len() >= 4, "kill points in the rollback: {points:?}");
     for point in points {
         let instances = rollback_world(moto.port, &url);
-        let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused()]);
+        let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused()]);
         let state = state_dir();
         let out = start(state.path(), &proxy, Some(point));
         assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "killed after entry {point}");

@@ -2,7 +2,7 @@
 //! restored side by side under a temporary name, checked, timed and removed, primary only read.
 //! Checked with the request record and describe calls to moto itself, through the rules layer.
 
-use super::fault_proxy::{Fault, FaultProxy, ThrottleRule};
+use super::realism::{Fault, FaultRule, RealismProxy};
 use super::support::{block_on, journal, moto, only_run, pilotlight, postgres, recorded, run, sdk, state_dir};
 use aws_sdk_rds::Client;
 use pilotlight::journal::{CallOutcome, Event};
@@ -51,7 +51,7 @@ fn world(url: &str) {
         .expect("CreateDBInstance");
 }
 
-fn rehearse(state: &std::path::Path, proxy: &FaultProxy) -> (Option<i32>, String) {
+fn rehearse(state: &std::path::Path, proxy: &RealismProxy) -> (Option<i32>, String) {
     let mut cmd = pilotlight(state);
     cmd.args(["run", FIXTURE, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
     let out = run(cmd);
@@ -67,7 +67,7 @@ fn a_rehearsal_restores_side_by_side_reports_its_durations_and_leaves_nothing_be
     let url = moto.endpoint_url();
     world(&url);
     let before = world_now(&url);
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let state = state_dir();
     moto_api::start_recording(moto.port).unwrap();
     let (status, stdout) = rehearse(state.path(), &proxy);
@@ -153,9 +153,8 @@ fn a_refused_restore_fails_the_rehearsal_with_primary_untouched_and_a_resume_reh
     let url = moto.endpoint_url();
     world(&url);
     let before = world_now(&url);
-    let refused =
-        ThrottleRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: NO_CAPACITY };
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused]);
+    let refused = FaultRule { needle: "Action=RestoreDBInstanceFromDBSnapshot", times: usize::MAX, fault: NO_CAPACITY };
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused]);
     let state = state_dir();
     let (status, stdout) = rehearse(state.path(), &proxy);
     assert_ne!(status, Some(0), "{stdout}");
@@ -163,7 +162,7 @@ fn a_refused_restore_fails_the_rehearsal_with_primary_untouched_and_a_resume_reh
     assert!(stdout.contains("InsufficientDBInstanceCapacity"), "{stdout}");
     assert_eq!(world_now(&url), before, "primary as it was, nothing left behind");
 
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let (id, dir) = only_run(state.path());
     let mut cmd = pilotlight(state.path());
     cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
@@ -248,7 +247,7 @@ fn an_ec2_rehearsal_creates_the_volumes_in_the_zone_and_leaves_nothing_behind() 
     let url = moto.endpoint_url();
     block_on(seed_parts(&url, &[Part::Ec2])).expect("seed");
     let before = ec2_now(&url);
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let state = state_dir();
     moto_api::start_recording(moto.port).unwrap();
     let mut cmd = pilotlight(state.path());
@@ -272,9 +271,9 @@ fn an_ec2_rehearsal_creates_the_volumes_in_the_zone_and_leaves_nothing_behind() 
         code: "InsufficientVolumeCapacity",
         message: "There is not enough capacity to fulfill your EBS volume provision request.",
     };
-    let proxy = FaultProxy::with_aws_rules(
+    let proxy = RealismProxy::with_aws_rules(
         moto.port,
-        vec![ThrottleRule { needle: "Action=CreateVolume", times: usize::MAX, fault: no_capacity }],
+        vec![FaultRule { needle: "Action=CreateVolume", times: usize::MAX, fault: no_capacity }],
     );
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
@@ -307,7 +306,7 @@ fn a_table_rehearsal_imports_into_a_temporary_table_and_leaves_primary_as_it_was
     use super::dynamodb_failback::{backups, fresh_world, table};
     use super::dynamodb_rollback::{NO_IMPORT, refused};
     use pilotlight::sandbox::seed::{PRIMARY_REGION, RECOVERY_REGION};
-    let rehearse = |state: &std::path::Path, proxy: &FaultProxy| {
+    let rehearse = |state: &std::path::Path, proxy: &RealismProxy| {
         let mut cmd = pilotlight(state);
         cmd.args(["run", "tests/fixtures/dynamodb-rehearsal.yaml", "--headless", "--auto-approve"])
             .args(["--endpoint-url", &proxy.endpoint_url()]);
@@ -321,7 +320,7 @@ fn a_table_rehearsal_imports_into_a_temporary_table_and_leaves_primary_as_it_was
     let (moto, url) = fresh_world();
     let before = table(&url, PRIMARY_REGION).unwrap();
     let recovery = table(&url, RECOVERY_REGION).unwrap();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let state = state_dir();
     let out = rehearse(state.path(), &proxy);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
@@ -342,7 +341,7 @@ fn a_table_rehearsal_imports_into_a_temporary_table_and_leaves_primary_as_it_was
     assert_eq!(parts, ["export", "import", "configure"]);
     assert!(res["rehearsed_as"].as_str().unwrap().starts_with("sessions-pl-test-"), "{res}");
 
-    let proxy = FaultProxy::with_aws_rules(moto.port, vec![refused("DynamoDB_20120810.ImportTable", NO_IMPORT)]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused("DynamoDB_20120810.ImportTable", NO_IMPORT)]);
     let state = state_dir();
     let out = rehearse(state.path(), &proxy);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -383,7 +382,7 @@ fn an_aurora_rehearsal_restores_the_cluster_and_its_members_side_by_side_and_rem
     let (head, _) = fixture.split_once("steps:").unwrap();
     let steps = "steps:\n  - id: test-failback\n    title: Rehearse\n    action: failback.rehearse\n    with:\n      resource: inventory_cluster\n";
     std::fs::write(&runbook, format!("{head}{steps}")).unwrap();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let state = state_dir();
     moto_api::start_recording(moto.port).unwrap();
     let mut cmd = pilotlight(state.path());

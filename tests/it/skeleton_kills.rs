@@ -68,7 +68,7 @@ fn a_lost_answer_to_any_mutating_call_of_the_skeleton_makes_nothing_twice() {
 
 #[test]
 fn an_internal_error_answer_to_any_mutating_call_of_the_skeleton_makes_nothing_twice() {
-    let fault = super::fault_proxy::Fault::InternalError;
+    let fault = super::realism::Fault::InternalError;
     let ops = super::lost_answers::spoil_each_answer(&PARTS, &ARGS, 2, fault, end_state);
     assert_eq!(ops, ["CreateStack", "ChangeResourceRecordSets", "DeleteStack"]);
 }

@@ -69,7 +69,7 @@ pub fn moto() -> Moto {
 
 /// What a fresh moto server is: no resources, IAM enforcement off, nothing recorded.
 fn clean(port: u16) -> std::io::Result<()> {
-    super::aws_rules::forget(port);
+    super::realism::rules::forget(port);
     moto_api::request(port, "POST", "/moto-api/reset-auth", "inf")?;
     moto_api::reset(port)?;
     moto_api::stop_recording(port)?;
@@ -428,7 +428,7 @@ pub fn on_fresh_worlds<P: Sync>(
 /// A world reset and seeded with `parts`.
 pub fn fresh_world(server: &MotoServer, parts: &[pilotlight::sandbox::seed::Part]) {
     moto_api::reset(server.port).expect("reset moto");
-    super::aws_rules::forget(server.port);
+    super::realism::rules::forget(server.port);
     block_on(pilotlight::sandbox::seed::seed_parts(&server.endpoint_url(), parts)).expect("seed");
 }
 

@@ -5,7 +5,7 @@
 //! anywhere in an undo goes on when `undo` is given again.
 
 use super::dynamodb_failback::table;
-use super::fault_proxy::FaultProxy;
+use super::realism::RealismProxy;
 use super::support::{block_on, journal, only_run, pilotlight, run, sdk, seeded_moto, state_dir};
 use pilotlight::aws::answer_tree::tree;
 use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE, Event};
@@ -164,7 +164,7 @@ pub(super) fn unexpected(case: &Case, before: &Value, after: &Value) -> Vec<Stri
 /// Fails back, undoes, checks primary is as before and the record says so, then fails back again.
 fn round_trip(case: &Case) {
     let (moto, _) = seeded_moto();
-    let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let url = proxy.endpoint_url();
     let before = (case.whole)(&url);
     let state = state_dir();
@@ -241,7 +241,7 @@ fn a_kill_during_an_undo_goes_on_when_undo_is_given_again() {
     let case = &RDS;
     let fresh = || {
         let (moto, _) = seeded_moto();
-        let proxy = FaultProxy::with_aws_rules(moto.port, Vec::new());
+        let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
         let state = state_dir();
         let before = (case.whole)(&proxy.endpoint_url());
         let out = failback(state.path(), &proxy.endpoint_url(), case);

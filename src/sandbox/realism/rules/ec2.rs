@@ -2,6 +2,7 @@
 //! ago not visible yet, attachments that take a moment, status checks after a start, a group that
 //! replaces a stopped member, and Standby refused below a group's minimum.
 
+use super::super::wire::{ec2_refusal, named_ids};
 use super::{ask_upstream, field, param, refusal, rewrite_body};
 use std::sync::Mutex;
 
@@ -51,11 +52,6 @@ pub(super) fn answer(request: &str, upstream: u16, answer: &[u8]) -> Option<Vec<
 /// EC2 ids (moto port, id) made a moment ago and not visible to a describe by id yet.
 static NOT_VISIBLE: Mutex<Vec<(u16, String)>> = Mutex::new(Vec::new());
 
-/// The EC2 ids a describe names (`SnapshotId.1=...`, `VolumeId.2=...`).
-fn named_ids<'a>(body: &'a str, prefix: &str) -> Vec<&'a str> {
-    body.split('&').filter_map(|kv| kv.strip_prefix(prefix)?.split_once('=').map(|(_, v)| v)).collect()
-}
-
 /// An EC2 describe naming an id made a moment ago: "not found", once per id.
 fn not_visible_yet(body: &str, upstream: u16) -> Option<Vec<u8>> {
     let (prefix, code, what) = match param(body, "Action")? {
@@ -89,15 +85,6 @@ fn note_made(request: &str, answer: &str, upstream: u16) {
 
 /// Attachments (moto port, volume, instance, describes left) still `attaching`.
 static ATTACHING: Mutex<Vec<(u16, String, String, u32)>> = Mutex::new(Vec::new());
-
-/// An EC2 error answer.
-fn ec2_refusal(code: &str, message: &str) -> Vec<u8> {
-    let xml = format!(
-        "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>aws-rules</RequestID></Response>"
-    );
-    format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len())
-        .into_bytes()
-}
 
 /// A start while one of the instance's volumes is still attaching.
 fn start_while_attaching(body: &str, upstream: u16) -> Option<Vec<u8>> {

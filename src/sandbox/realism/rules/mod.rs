@@ -1,5 +1,5 @@
-//! AWS's rules that moto does not enforce, put between the tool and moto (the fault proxy's
-//! rules mode, [`super::fault_proxy::FaultProxy::with_aws_rules`]). Each rule says where AWS
+//! AWS's rules that moto does not enforce, put between the tool and moto by the realism
+//! proxy ([`super::RealismProxy::with_aws_rules`]). Each rule says where AWS
 //! documents it; each has a test showing that bare moto accepts what AWS refuses.
 //!
 //! - **An import's client token** ([`dynamodb`]): a repeated ImportTable token answers the import
@@ -82,9 +82,8 @@ mod ec2;
 pub mod iam;
 mod keys;
 
+use super::wire::{ask_upstream, each_element, exchange, field, param, refusal, rewrite_body};
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::Mutex;
 
 /// Forgets what the rules noted about moto on `upstream` (its state was reset): a server of the
@@ -148,19 +147,6 @@ fn no_capacity(upstream: u16) -> HashSet<String> {
     NO_CAPACITY.lock().unwrap().iter().filter(|(p, _)| *p == upstream).map(|(_, c)| c.clone()).collect()
 }
 
-/// A form-encoded request parameter (`Iops=3000`), decoded.
-fn param<'a>(body: &'a str, name: &str) -> Option<&'a str> {
-    body.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-}
-
-/// The first `<tag>value</tag>` in `xml`.
-fn field<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{tag}>"))? + start;
-    Some(&xml[start..end])
-}
-
 /// The size below which gp3 takes only its baseline, for `engine`; `None` where any size may be
 /// given IOPS (SQL Server).
 fn gp3_threshold(engine: &str) -> Option<i64> {
@@ -171,37 +157,6 @@ fn gp3_threshold(engine: &str) -> Option<i64> {
     } else {
         Some(400)
     }
-}
-
-/// An RDS-style (query API) error answer.
-fn refusal(code: &str, message: &str) -> Vec<u8> {
-    let xml = format!(
-        "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>aws-rules</RequestId></ErrorResponse>"
-    );
-    format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len())
-        .into_bytes()
-}
-
-/// Asks moto (as the client: its signature's region, and its session token under IAM
-/// enforcement) for `body`; the answer's body.
-fn ask_upstream(upstream: u16, head: &str, body: &str) -> Option<String> {
-    let auth = head.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization:"))?;
-    let token = head.lines().find(|l| l.to_ascii_lowercase().starts_with("x-amz-security-token:"));
-    let token = token.map(|t| format!("\r\n{t}")).unwrap_or_default();
-    exchange(upstream, &format!("Content-Type: application/x-www-form-urlencoded\r\n{auth}{token}"), body)
-}
-
-/// Sends moto a POST with these header lines and body; the answer's body.
-fn exchange(upstream: u16, headers: &str, body: &str) -> Option<String> {
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\n{headers}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut up = TcpStream::connect(("127.0.0.1", upstream)).ok()?;
-    up.write_all(request.as_bytes()).ok()?;
-    let mut answer = String::new();
-    up.read_to_string(&mut answer).ok()?;
-    answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
 /// AWS's refusal of this request, if AWS would refuse it; `None` sends it on to moto.
@@ -394,24 +349,6 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     })
 }
 
-/// An HTTP answer with its body rewritten by `f` and its Content-Length set to match.
-fn rewrite_body(answer: &[u8], f: impl FnOnce(&str) -> String) -> Vec<u8> {
-    let text = String::from_utf8_lossy(answer).into_owned();
-    let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer.to_vec() };
-    let body = f(body);
-    let head: Vec<String> = head
-        .split("\r\n")
-        .map(|l| {
-            if l.to_ascii_lowercase().starts_with("content-length:") {
-                format!("Content-Length: {}", body.len())
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
-}
-
 /// Every gp3 instance without IOPS reports its baseline IOPS and throughput, as RDS does.
 fn report_gp3_baseline(body: &str) -> String {
     each_element(body, "DBInstance", |one| {
@@ -427,21 +364,6 @@ fn report_gp3_baseline(body: &str) -> String {
             1,
         )
     })
-}
-
-/// `body` with each `<tag>...</tag>` element replaced by what `f` makes of it.
-fn each_element(body: &str, tag: &str, mut f: impl FnMut(&str) -> String) -> String {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some(start) = rest.find(&open) {
-        let end = rest[start..].find(&close).map_or(rest.len(), |e| start + e + close.len());
-        out.push_str(&rest[..start]);
-        out.push_str(&f(&rest[start..end]));
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Cluster endpoints with the one id of the account and region, and one hosted zone, as on AWS.

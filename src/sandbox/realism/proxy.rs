@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What happens to the first `times` requests whose body contains `needle`.
-pub struct ThrottleRule {
+pub struct FaultRule {
     pub needle: &'static str,
     pub times: usize,
     pub fault: Fault,
@@ -33,7 +33,7 @@ pub enum Fault {
     InternalError,
 }
 
-pub struct FaultProxy {
+pub struct RealismProxy {
     pub port: u16,
     /// Requests that matched a rule (faulted or, past its `times`, passed through).
     pub injected: Arc<AtomicUsize>,
@@ -41,30 +41,30 @@ pub struct FaultProxy {
     pub faults: Arc<AtomicUsize>,
 }
 
-impl FaultProxy {
+impl RealismProxy {
     /// Starts the proxy on a free loopback port in front of moto at `upstream`. Its threads end
     /// with the test process; every connection is to 127.0.0.1.
-    pub fn start(upstream: u16, rule: ThrottleRule) -> FaultProxy {
-        FaultProxy::with_rules(upstream, vec![rule])
+    pub fn start(upstream: u16, rule: FaultRule) -> RealismProxy {
+        RealismProxy::with_rules(upstream, vec![rule])
     }
 
     /// The proxy with several rules, each counted on its own (`injected` counts them all).
-    pub fn with_rules(upstream: u16, rules: Vec<ThrottleRule>) -> FaultProxy {
-        FaultProxy::serving(upstream, rules, false)
+    pub fn with_rules(upstream: u16, rules: Vec<FaultRule>) -> RealismProxy {
+        RealismProxy::serving(upstream, rules, false)
     }
 
-    /// The proxy enforcing AWS's rules that moto does not ([`super::aws_rules`]), and `rules`.
-    pub fn with_aws_rules(upstream: u16, rules: Vec<ThrottleRule>) -> FaultProxy {
-        FaultProxy::serving(upstream, rules, true)
+    /// The proxy enforcing AWS's rules that moto does not ([`super::realism::rules`]), and `rules`.
+    pub fn with_aws_rules(upstream: u16, rules: Vec<FaultRule>) -> RealismProxy {
+        RealismProxy::serving(upstream, rules, true)
     }
 
-    fn serving(upstream: u16, rules: Vec<ThrottleRule>, aws_rules: bool) -> FaultProxy {
+    fn serving(upstream: u16, rules: Vec<FaultRule>, aws_rules: bool) -> RealismProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let injected = Arc::new(AtomicUsize::new(0));
         let faults = Arc::new(AtomicUsize::new(0));
         let (counter, faulted) = (injected.clone(), faults.clone());
-        let rules: Arc<Vec<(ThrottleRule, AtomicUsize)>> =
+        let rules: Arc<Vec<(FaultRule, AtomicUsize)>> =
             Arc::new(rules.into_iter().map(|r| (r, AtomicUsize::new(0))).collect());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -72,7 +72,7 @@ impl FaultProxy {
                 std::thread::spawn(move || serve(client, upstream, &rules, aws_rules, &counter, &faulted));
             }
         });
-        FaultProxy { port, injected, faults }
+        RealismProxy { port, injected, faults }
     }
 
     pub fn endpoint_url(&self) -> String {
@@ -110,7 +110,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, Vec<u8>)>
 fn serve(
     client: TcpStream,
     upstream: u16,
-    rules: &[(ThrottleRule, AtomicUsize)],
+    rules: &[(FaultRule, AtomicUsize)],
     aws_rules: bool,
     injected: &AtomicUsize,
     faults: &AtomicUsize,
@@ -161,7 +161,7 @@ fn serve(
         }
         if aws_rules
             && let Some(refused) =
-                super::aws_rules::refuse(&String::from_utf8_lossy(&head), &String::from_utf8_lossy(&body), upstream)
+                super::rules::refuse(&String::from_utf8_lossy(&head), &String::from_utf8_lossy(&body), upstream)
         {
             if writer.write_all(&refused).is_err() {
                 return;
@@ -181,13 +181,13 @@ fn serve(
             return;
         }
         if let Some(Fault::Rewrite { from, to }) = fault {
-            answer = rewrite(&answer, from, to);
+            answer = super::wire::rewrite_body(&answer, |body| body.replace(from, to));
         }
         if fault == Some(Fault::InternalError) {
             answer = internal_error(&text);
         }
         if aws_rules {
-            answer = super::aws_rules::answer(&text, upstream, answer);
+            answer = super::rules::answer(&text, upstream, answer);
         }
         if writer.write_all(&answer).is_err() {
             return;
@@ -195,24 +195,6 @@ fn serve(
         // moto closed its side after answering; close ours so the client reconnects cleanly.
         return;
     }
-}
-
-/// An HTTP answer with `from` replaced by `to` in its body and its Content-Length set to match.
-fn rewrite(answer: &[u8], from: &str, to: &str) -> Vec<u8> {
-    let text = String::from_utf8_lossy(answer);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer.to_vec() };
-    let body = body.replace(from, to);
-    let head: Vec<String> = head
-        .split("\r\n")
-        .map(|line| {
-            if line.to_ascii_lowercase().starts_with("content-length:") {
-                format!("Content-Length: {}", body.len())
-            } else {
-                line.to_string()
-            }
-        })
-        .collect();
-    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
 }
 
 /// An HTTP 500 internal-error answer in the protocol of `request` (JSON for DynamoDB, EC2's own

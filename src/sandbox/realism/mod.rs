@@ -1,0 +1,10 @@
+//! The realism layer: an HTTP proxy between the tool and moto that makes the sandbox behave like
+//! AWS where moto does not. It enforces AWS's rules that moto skips ([`rules`]) and injects the
+//! faults a test or a scenario asks for ([`proxy`]). The tests and the sandbox use this one
+//! layer, so what the tests prove about AWS's rules is what a trainee meets.
+
+pub mod proxy;
+pub mod rules;
+mod wire;
+
+pub use proxy::{Fault, FaultRule, RealismProxy};
