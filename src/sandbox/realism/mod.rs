@@ -3,8 +3,12 @@
 //! faults a test or a scenario asks for ([`proxy`]). The tests and the sandbox use this one
 //! layer, so what the tests prove about AWS's rules is what a trainee meets.
 
+pub mod model;
 pub mod proxy;
 pub mod rules;
+pub mod timing;
 mod wire;
 
-pub use proxy::{Fault, FaultRule, RealismProxy};
+pub use model::{Model, Pace};
+pub use proxy::{Fault, FaultRule, RealismProxy, Setup};
+pub use timing::Clock;

@@ -2,6 +2,8 @@
 //! requests matching a rule get an injected error response, or are forwarded and their answer
 //! dropped (the call happened; the client never heard) or rewritten; the rest are forwarded.
 
+use super::model::Pace;
+use super::timing::{self, Clock};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -33,6 +35,13 @@ pub enum Fault {
     InternalError,
 }
 
+/// What a proxy does: the faults it injects, whether it enforces AWS's rules, and its clock.
+pub struct Setup {
+    pub faults: Vec<FaultRule>,
+    pub aws_rules: bool,
+    pub clock: Clock,
+}
+
 pub struct RealismProxy {
     pub port: u16,
     /// Requests that matched a rule (faulted or, past its `times`, passed through).
@@ -53,26 +62,42 @@ impl RealismProxy {
         RealismProxy::serving(upstream, rules, false)
     }
 
-    /// The proxy enforcing AWS's rules that moto does not ([`super::realism::rules`]), and `rules`.
+    /// The proxy enforcing AWS's rules that moto does not ([`super::rules`]), and `rules`.
     pub fn with_aws_rules(upstream: u16, rules: Vec<FaultRule>) -> RealismProxy {
         RealismProxy::serving(upstream, rules, true)
     }
 
+    /// The proxy enforcing AWS's rules and timing AWS's operations at `pace` ([`super::timing`]),
+    /// with `rules`.
+    pub fn timed(upstream: u16, pace: Pace, rules: Vec<FaultRule>) -> RealismProxy {
+        let clock = Clock { pace, ..Clock::default() };
+        RealismProxy::serve(upstream, Setup { faults: rules, aws_rules: true, clock }, 0)
+            .expect("a loopback port for the realism proxy")
+    }
+
     fn serving(upstream: u16, rules: Vec<FaultRule>, aws_rules: bool) -> RealismProxy {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        let port = listener.local_addr().unwrap().port();
+        RealismProxy::serve(upstream, Setup { faults: rules, aws_rules, clock: Clock::default() }, 0)
+            .expect("a loopback port for the realism proxy")
+    }
+
+    /// Starts the proxy on 127.0.0.1:`port` (0: a free port) in front of moto at `upstream`. Its
+    /// threads end with the process; every connection is to 127.0.0.1.
+    pub fn serve(upstream: u16, setup: Setup, port: u16) -> std::io::Result<RealismProxy> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let port = listener.local_addr()?.port();
         let injected = Arc::new(AtomicUsize::new(0));
         let faults = Arc::new(AtomicUsize::new(0));
         let (counter, faulted) = (injected.clone(), faults.clone());
         let rules: Arc<Vec<(FaultRule, AtomicUsize)>> =
-            Arc::new(rules.into_iter().map(|r| (r, AtomicUsize::new(0))).collect());
+            Arc::new(setup.faults.into_iter().map(|r| (r, AtomicUsize::new(0))).collect());
+        let (aws_rules, clock) = (setup.aws_rules, Arc::new(setup.clock));
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (counter, faulted, rules) = (counter.clone(), faulted.clone(), rules.clone());
-                std::thread::spawn(move || serve(client, upstream, &rules, aws_rules, &counter, &faulted));
+                let (counter, faulted, rules, clock) = (counter.clone(), faulted.clone(), rules.clone(), clock.clone());
+                std::thread::spawn(move || serve(client, upstream, &rules, aws_rules, &clock, &counter, &faulted));
             }
         });
-        RealismProxy { port, injected, faults }
+        Ok(RealismProxy { port, injected, faults })
     }
 
     pub fn endpoint_url(&self) -> String {
@@ -112,6 +137,7 @@ fn serve(
     upstream: u16,
     rules: &[(FaultRule, AtomicUsize)],
     aws_rules: bool,
+    clock: &Clock,
     injected: &AtomicUsize,
     faults: &AtomicUsize,
 ) {
@@ -159,10 +185,10 @@ fn serve(
             }
             continue;
         }
-        if aws_rules
-            && let Some(refused) =
-                super::rules::refuse(&String::from_utf8_lossy(&head), &String::from_utf8_lossy(&body), upstream)
-        {
+        let (head_text, body_text) = (String::from_utf8_lossy(&head), String::from_utf8_lossy(&body));
+        let refused = timing::refuse(&head_text, &body_text, upstream)
+            .or_else(|| if aws_rules { super::rules::refuse(&head_text, &body_text, upstream) } else { None });
+        if let Some(refused) = refused {
             if writer.write_all(&refused).is_err() {
                 return;
             }
@@ -189,6 +215,7 @@ fn serve(
         if aws_rules {
             answer = super::rules::answer(&text, upstream, answer);
         }
+        answer = timing::answer(&head_text, &body_text, upstream, answer, clock);
         if writer.write_all(&answer).is_err() {
             return;
         }

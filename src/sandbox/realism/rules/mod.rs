@@ -95,6 +95,7 @@ pub fn forget(upstream: u16) {
     ec2::forget(upstream);
     iam::forget(upstream);
     dynamodb::forget(upstream);
+    super::timing::forget(upstream);
 }
 
 /// Clusters (moto port, identifier) restored without a Serverless v2 capacity: on AWS they have

@@ -1,0 +1,109 @@
+//! DynamoDB's in-between states (its JSON protocol): an export or import `IN_PROGRESS`, a table
+//! being imported or restored `CREATING`, a backup `CREATING`; and AWS's refusals meanwhile.
+
+use super::{At, Call, Clock, What, begin, busy};
+use serde_json::Value;
+
+pub(super) fn note(call: &Call<'_>, answered: &str, at: At<'_>, clock: &Clock) {
+    let Ok(answer) = serde_json::from_str::<Value>(answered) else { return };
+    let request: Value = serde_json::from_str(call.body).unwrap_or(Value::Null);
+    let op = format!("dynamodb.{}", call.operation);
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let gib = |bytes: &Value| bytes.as_f64().unwrap_or(0.0) / (1u64 << 30) as f64;
+    match call.operation {
+        "ExportTableToPointInTime" => {
+            let export = &answer["ExportDescription"];
+            begin(
+                clock,
+                at,
+                What::Export,
+                &text(&export["ExportArn"]),
+                "IN_PROGRESS",
+                &op,
+                gib(&export["BilledSizeBytes"]),
+            );
+        }
+        "ImportTable" => {
+            let import = &answer["ImportTableDescription"];
+            let table = text(&request["TableCreationParameters"]["TableName"]);
+            let size = gib(&import["ProcessedSizeBytes"]);
+            begin(clock, at, What::Import, &text(&import["ImportArn"]), "IN_PROGRESS", &op, size);
+            begin(clock, at, What::Table, &table, "CREATING", &op, size);
+        }
+        "CreateBackup" => {
+            let backup = &answer["BackupDetails"];
+            begin(
+                clock,
+                at,
+                What::Backup,
+                &text(&backup["BackupArn"]),
+                "CREATING",
+                &op,
+                gib(&backup["BackupSizeBytes"]),
+            );
+        }
+        "RestoreTableFromBackup" => {
+            let table = &answer["TableDescription"];
+            begin(clock, at, What::Table, &text(&table["TableName"]), "CREATING", &op, gib(&table["TableSizeBytes"]));
+        }
+        _ => {}
+    }
+}
+
+/// Every object naming work under way (by its ARN or table name) reports the in-between state.
+pub(super) fn show(call: &Call<'_>, answered: &str, at: At<'_>) -> String {
+    if !(call.operation.starts_with("Describe") || call.operation.starts_with("List")) {
+        return answered.to_string();
+    }
+    let Ok(mut answer) = serde_json::from_str::<Value>(answered) else { return answered.to_string() };
+    let mut changed = false;
+    walk(&mut answer, &mut |object| {
+        for (key, what, status) in [
+            ("ExportArn", What::Export, "ExportStatus"),
+            ("ImportArn", What::Import, "ImportStatus"),
+            ("BackupArn", What::Backup, "BackupStatus"),
+            ("TableName", What::Table, "TableStatus"),
+        ] {
+            let Some(id) = object.get(key).and_then(Value::as_str) else { continue };
+            if let (Some(work), Some(_)) = (busy(at, what, id), object.get(status)) {
+                object.insert(status.to_string(), Value::String(work.state.to_string()));
+                changed = true;
+            }
+        }
+    });
+    if changed { answer.to_string() } else { answered.to_string() }
+}
+
+fn walk(value: &mut Value, f: &mut dyn FnMut(&mut serde_json::Map<String, Value>)) {
+    match value {
+        Value::Object(object) => {
+            f(object);
+            for v in object.values_mut() {
+                walk(v, f);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| walk(v, f)),
+        _ => {}
+    }
+}
+
+/// A table still being created takes no changes (ResourceInUseException), as on AWS.
+pub(super) fn refuse(call: &Call<'_>, at: At<'_>) -> Option<Vec<u8>> {
+    if !matches!(call.operation, "UpdateTable" | "UpdateTimeToLive" | "UpdateContinuousBackups" | "DeleteTable") {
+        return None;
+    }
+    let request: Value = serde_json::from_str(call.body).ok()?;
+    let table = request["TableName"].as_str()?;
+    let work = busy(at, What::Table, table)?;
+    let body = format!(
+        "{{\"__type\":\"com.amazonaws.dynamodb.v20120810#ResourceInUseException\",\"message\":\"Table {table} is {}: it cannot be changed yet.\"}}",
+        work.state
+    );
+    Some(
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}

@@ -1,0 +1,272 @@
+//! Time in the sandbox: moto finishes every operation at once; AWS does not. When moto answers a
+//! call that starts work on AWS (a snapshot, a copy, a restore, a stop, an import, a stack, a DNS
+//! change), the layer notes the work with its modelled duration ([`super::model`]) at the pace of
+//! the proxy, and until that has passed every describe of the resource shows AWS's in-between
+//! state (`pending` with its progress, `creating`, `stopping`, `renaming`, `IN_PROGRESS`,
+//! `CREATE_IN_PROGRESS`, `PENDING`, ...), and the calls AWS refuses on a resource in that state
+//! are refused as AWS refuses them (a volume from a snapshot still `pending`, a restore from a
+//! snapshot still `creating`, a start of an instance still `stopping`).
+//!
+//! At the `instant` pace nothing is noted: the layer is moto plus AWS's rules.
+
+mod ec2;
+mod json;
+mod rds;
+mod rest;
+
+use super::model::{Model, Pace};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The proxy's clock: its pace and the figures it times operations by.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    pub pace: Pace,
+    pub model: Arc<Model>,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock { pace: Pace::Instant, model: Arc::new(Model::bundled()) }
+    }
+}
+
+/// What kind of resource a piece of work is on (ids are unique within a kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Snapshot,
+    Volume,
+    Instance,
+    DbSnapshot,
+    ClusterSnapshot,
+    DbInstance,
+    Cluster,
+    Export,
+    Import,
+    Table,
+    Backup,
+    Stack,
+    Change,
+}
+
+/// Work under way on one resource.
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub what: What,
+    /// The region and the id (ids are unique per region: recovery and primary often share them).
+    pub region: String,
+    pub id: String,
+    /// The state AWS reports meanwhile (`pending`, `creating`, `IN_PROGRESS`, ...).
+    pub state: &'static str,
+    /// The model's operation (`ec2.CopySnapshot`).
+    pub operation: String,
+    /// The modelled duration (before the pace).
+    pub modelled: Duration,
+    started: Instant,
+    wall: Duration,
+    upstream: u16,
+}
+
+impl Work {
+    /// How far along the work is (0.0 to 1.0).
+    pub fn progress(&self) -> f64 {
+        if self.wall.is_zero() {
+            1.0
+        } else {
+            (self.started.elapsed().as_secs_f64() / self.wall.as_secs_f64()).min(1.0)
+        }
+    }
+
+    fn under_way(&self) -> bool {
+        self.started.elapsed() < self.wall
+    }
+}
+
+/// Work under way, across every moto server a proxy fronts (keyed by its port).
+static WORK: Mutex<Vec<Work>> = Mutex::new(Vec::new());
+
+/// Volumes (moto port, volume, region) that already have a snapshot there: the next snapshot or
+/// copy of the volume into that region is incremental.
+static SNAPPED: Mutex<Vec<(u16, String, String)>> = Mutex::new(Vec::new());
+
+/// The share of a volume changed since its previous snapshot (EBS snapshots and their copies are
+/// incremental: only changed blocks move).
+pub const CHANGED_SHARE: f64 = 0.1;
+
+/// Forgets the work noted on moto at `upstream` (its state was reset).
+pub fn forget(upstream: u16) {
+    WORK.lock().unwrap_or_else(|p| p.into_inner()).retain(|w| w.upstream != upstream);
+    SNAPPED.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.0 != upstream);
+}
+
+/// Work still under way on moto at `upstream` (for tests and the drill's display).
+pub fn under_way(upstream: u16) -> Vec<Work> {
+    WORK.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|w| w.upstream == upstream && w.under_way())
+        .cloned()
+        .collect()
+}
+
+/// Where a piece of work is: the moto server (its port) and the region of the call.
+#[derive(Clone, Copy)]
+pub(crate) struct At<'a> {
+    pub upstream: u16,
+    pub region: &'a str,
+}
+
+/// Notes work that takes `operation`'s modelled time on `gib` GiB.
+fn begin(clock: &Clock, at: At<'_>, what: What, id: &str, state: &'static str, operation: &str, gib: f64) {
+    let upstream = at.upstream;
+    let modelled = clock.model.duration(operation, gib);
+    let wall = clock.pace.wall(modelled);
+    if wall.is_zero() || id.is_empty() {
+        return;
+    }
+    let mut work = WORK.lock().unwrap_or_else(|p| p.into_inner());
+    work.retain(|w| {
+        w.under_way() && !(w.upstream == upstream && w.region == at.region && w.what == what && w.id == id)
+    });
+    work.push(Work {
+        what,
+        region: at.region.to_string(),
+        id: id.to_string(),
+        state,
+        operation: operation.to_string(),
+        modelled,
+        started: Instant::now(),
+        wall,
+        upstream,
+    });
+}
+
+/// The work under way on this resource, if any.
+fn busy(at: At<'_>, what: What, id: &str) -> Option<Work> {
+    WORK.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|w| w.upstream == at.upstream && w.region == at.region && w.what == what && w.id == id && w.under_way())
+        .cloned()
+}
+
+/// The GiB of `size` GiB that an incremental snapshot or copy of `volume` into `region` moves:
+/// all of it the first time, [`CHANGED_SHARE`] after.
+fn incremental(at: At<'_>, volume: &str, size: f64) -> f64 {
+    let mut snapped = SNAPPED.lock().unwrap_or_else(|p| p.into_inner());
+    let key = (at.upstream, volume.to_string(), at.region.to_string());
+    if snapped.contains(&key) {
+        size * CHANGED_SHARE
+    } else {
+        snapped.push(key);
+        size
+    }
+}
+
+/// The service and operation of a request (`ec2`, `CreateSnapshot`), and its region.
+pub(crate) struct Call<'a> {
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub region: &'a str,
+    pub head: &'a str,
+    pub body: &'a str,
+}
+
+impl<'a> Call<'a> {
+    pub fn at(&self, upstream: u16) -> At<'a> {
+        At { upstream, region: self.region }
+    }
+
+    pub fn read(head: &'a str, body: &'a str) -> Option<Call<'a>> {
+        let scope = head.lines().find_map(|l| {
+            let lower = l.to_ascii_lowercase();
+            lower.starts_with("authorization:").then(|| l.split("Credential=").nth(1))?
+        })?;
+        let mut parts = scope.split('/');
+        let region = parts.nth(2)?;
+        let service = parts.next()?;
+        let target = head.lines().find_map(|l| {
+            l.to_ascii_lowercase().starts_with("x-amz-target:").then(|| l.split_once('.').map(|(_, op)| op.trim()))?
+        });
+        let operation = match (target, super::wire::param(body, "Action")) {
+            (Some(op), _) => op,
+            (None, Some(action)) => action,
+            (None, None) => rest::operation(head)?,
+        };
+        Some(Call { service, operation, region, head, body })
+    }
+}
+
+/// AWS's refusal of a call on a resource still in an in-between state; `None` sends it on.
+pub(crate) fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
+    let call = Call::read(head, body)?;
+    let at = call.at(upstream);
+    match call.service {
+        "ec2" => ec2::refuse(&call, at),
+        "rds" => rds::refuse(&call, at),
+        "dynamodb" => json::refuse(&call, at),
+        _ => None,
+    }
+}
+
+/// Notes the work moto's answer started, and shows the in-between states of work under way.
+pub(crate) fn answer(head: &str, body: &str, upstream: u16, answer: Vec<u8>, clock: &Clock) -> Vec<u8> {
+    let Some(call) = Call::read(head, body) else { return answer };
+    let at = call.at(upstream);
+    let text = String::from_utf8_lossy(&answer);
+    let ok = text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200");
+    if !matches!(clock.pace, Pace::Instant) {
+        let answered = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        match call.service {
+            "ec2" if ok => ec2::note(&call, answered, at, clock),
+            // RDS notes a restore moto made while answering an error (see [`rds::note`]).
+            "rds" => rds::note(&call, answered, ok, at, clock),
+            "dynamodb" if ok => json::note(&call, answered, at, clock),
+            _ if ok => rest::note(&call, answered, at, clock),
+            _ => {}
+        }
+    }
+    if !ok || under_way(upstream).is_empty() {
+        return answer;
+    }
+    super::wire::rewrite_body(&answer, |answered| match call.service {
+        "ec2" => ec2::show(&call, answered, at),
+        "rds" => rds::show(&call, answered, at),
+        "dynamodb" => json::show(&call, answered, at),
+        _ => rest::show(&call, answered, at),
+    })
+}
+
+/// `xml` with the text after each `<{tag}>{id}</{tag}>` of work under way, up to `stop` (the end
+/// of the resource's own fields), replaced by what `replace` makes of it.
+fn after_id(
+    xml: &str,
+    tag: &str,
+    stop: &str,
+    at: At<'_>,
+    what: What,
+    replace: impl Fn(&str, &Work) -> String,
+) -> String {
+    let open = format!("<{tag}>");
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(found) = rest.find(&open) {
+        let id_start = found + open.len();
+        let Some(id_len) = rest[id_start..].find('<') else { break };
+        let id = &rest[id_start..id_start + id_len];
+        let end = rest[id_start..].find(stop).map_or(rest.len(), |e| id_start + e);
+        out.push_str(&rest[..id_start]);
+        match busy(at, what, id) {
+            Some(work) => out.push_str(&replace(&rest[id_start..end], &work)),
+            None => out.push_str(&rest[id_start..end]),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Progress as a whole percentage that stays below 100 while the work is under way.
+fn percent(work: &Work) -> u32 {
+    ((work.progress() * 100.0) as u32).min(99)
+}
