@@ -166,6 +166,11 @@ for both sides in one account.")]
     },
     /// Start and seed the sandbox, then open the console on the bundled failback runbook against it
     Demo {
+        /// How fast AWS's modelled time runs in the sandbox: 60 (the default) plays the bundled
+        /// failback's modelled hour and a half in about a minute and a half; `instant` skips
+        /// every wait; 1 is real time
+        #[arg(long, default_value = "60", value_name = "PACE")]
+        pace: crate::sandbox::realism::Pace,
         #[command(flatten)]
         mode: Mode,
     },
@@ -245,8 +250,24 @@ pub struct Connect {
 
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
-    /// Install moto (pinned) if needed and start it on a free loopback port
-    Up,
+    /// Install moto (pinned) if needed and start it on a free loopback port, behind the realism
+    /// layer (AWS's rules, and AWS's time at --pace)
+    Up {
+        /// How fast AWS's modelled time runs: `instant` (moto's own speed), 1 (real time), 60 (a
+        /// modelled minute per second); a running sandbox at another pace gets a new proxy
+        #[arg(long, default_value = "instant", value_name = "PACE")]
+        pace: crate::sandbox::realism::Pace,
+    },
+    /// Serve the realism proxy in front of moto at --upstream (started by `sandbox up`)
+    #[command(hide = true)]
+    Realism {
+        #[arg(long)]
+        upstream: u16,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        pace: crate::sandbox::realism::Pace,
+    },
     /// Create the demo primary (us-east-1) and recovery (us-west-2) environments
     Seed {
         /// Seed this moto server instead of the tool's own sandbox

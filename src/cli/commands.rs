@@ -28,7 +28,8 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Undo { run_id, reason, yes, vars, connect } => {
             let options = connect_options(&connect, state_dir, false).and_then(|connect| {
                 let secrets = run_secrets(&run_id, &vars, state_dir)?;
-                Ok(ResumeOptions { connect, auto_approve: false, secrets, max_parallel: None, pauses: pauses()? })
+                let pauses = pauses(connect.as_ref(), state_dir)?;
+                Ok(ResumeOptions { connect, auto_approve: false, secrets, max_parallel: None, pauses })
             });
             match options {
                 Ok(options) => super::undo_cmd::undo(&run_id, (&reason, yes), options, state_dir).await,
@@ -46,7 +47,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         }
         Command::Permissions { runbook, side, vars } => permissions(&runbook, side, &vars),
         Command::Sandbox { command } => sandbox_cmd::sandbox(command, state_dir).await,
-        Command::Demo { mode } => demo(mode, state_dir).await,
+        Command::Demo { pace, mode } => demo(pace, mode, state_dir).await,
         Command::Watch { run_id, connect } => watch(&run_id, &connect, state_dir).await,
     }
 }
@@ -225,7 +226,7 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let pauses = match pauses() {
+    let pauses = match pauses(connect.as_ref(), state_dir) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -251,8 +252,18 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
     }
 }
 
-/// The run's pauses (`PILOTLIGHT_PAUSE_SCALE`); a value that is not a factor is invalid input.
-fn pauses() -> Result<crate::pauses::Pauses, u8> {
+/// The run's pauses: `PILOTLIGHT_PAUSE_SCALE` when set (a value that is not a factor is invalid
+/// input); else, against the sandbox, its pace's (a sandbox at 60× polls 60× as often, so a
+/// modelled wait ends when AWS's would); else AWS's.
+fn pauses(connect: Option<&ConnectOptions>, state_dir: &Path) -> Result<crate::pauses::Pauses, u8> {
+    if std::env::var_os(crate::pauses::PAUSE_SCALE_ENV).is_none()
+        && let Some(url) = connect.and_then(|c| c.endpoint_url.as_deref())
+        && let Some(info) = crate::blocking::blocking(|| crate::sandbox::server::running(state_dir))
+        && info.endpoint_url() == url
+        && let Some(pace) = info.realism.as_ref().and_then(|r| r.pace()).filter(|p| *p > 1.0)
+    {
+        return Ok(crate::pauses::Pauses::scaled(1.0 / pace));
+    }
     crate::pauses::Pauses::from_env().map_err(|e| {
         eprintln!("{e}");
         INVALID
@@ -285,7 +296,7 @@ async fn resume_with(id: &str, vars: &Vars, mode: Mode, connect: Option<ConnectO
         Err(code) => return code,
     };
     let max_parallel = mode.max_parallel.map(std::num::NonZeroUsize::get);
-    let pauses = match pauses() {
+    let pauses = match pauses(connect.as_ref(), state_dir) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -495,8 +506,8 @@ fn bundled_failback() -> PathBuf {
     if local.is_file() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/failback.yaml") }
 }
 
-async fn demo(mode: Mode, state_dir: &Path) -> u8 {
-    let code = sandbox_cmd::sandbox(super::args::SandboxCommand::Up, state_dir).await;
+async fn demo(pace: crate::sandbox::realism::Pace, mode: Mode, state_dir: &Path) -> u8 {
+    let code = sandbox_cmd::sandbox(super::args::SandboxCommand::Up { pace }, state_dir).await;
     if code != OK {
         return code;
     }

@@ -2,19 +2,29 @@
 
 use super::args::SandboxCommand;
 use super::exit::{FAILED, OK};
+use crate::sandbox::realism::process as realism;
 use crate::sandbox::{SandboxError, seed, server};
 use std::path::Path;
 
 pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
     match command {
-        SandboxCommand::Up => {
+        SandboxCommand::Up { pace } => {
             let dir = state_dir.to_path_buf();
             let result =
-                tokio::task::spawn_blocking(move || server::up(&dir, &mut |m| eprintln!("sandbox: {m}"))).await;
+                tokio::task::spawn_blocking(move || server::up(&dir, pace, &mut |m| eprintln!("sandbox: {m}"))).await;
             match result {
                 Ok(Ok((info, started))) => {
-                    let verb = if started { "started" } else { "already running" };
-                    println!("sandbox {verb}: {} (pid {}, log {})", info.endpoint_url(), info.pid, info.log.display());
+                    let verb = match started {
+                        server::Started::Both => "started",
+                        server::Started::Proxy => "running; its realism layer restarted",
+                        server::Started::Neither => "already running",
+                    };
+                    println!(
+                        "sandbox {verb}: {} at pace {pace} (moto pid {}, log {})",
+                        info.endpoint_url(),
+                        info.pid,
+                        info.log.display()
+                    );
                     OK
                 }
                 Ok(Err(e)) => fail(e),
@@ -28,7 +38,7 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
             let url = match endpoint_url {
                 Some(u) => u,
                 None => match crate::blocking::blocking(|| server::running(state_dir)) {
-                    Some(info) => info.endpoint_url(),
+                    Some(info) => info.moto_url(),
                     None => return fail(SandboxError::NotRunning),
                 },
             };
@@ -57,10 +67,18 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
                 }
             }
         }
+        SandboxCommand::Realism { upstream, port, pace } => {
+            match tokio::task::spawn_blocking(move || realism::serve_until_stopped(upstream, port, pace)).await {
+                Ok(Err(e)) => eprintln!("realism proxy on 127.0.0.1:{port}: {e}"),
+                Ok(Ok(())) | Err(_) => {}
+            }
+            FAILED
+        }
         SandboxCommand::Status => match crate::blocking::blocking(|| server::running(state_dir)) {
             Some(info) => {
+                let pace = info.realism.as_ref().map_or("no realism layer", |r| r.pace.as_str());
                 println!(
-                    "running: {} (pid {}, since {}, log {})",
+                    "running: {} at pace {pace} (moto pid {}, since {}, log {})",
                     info.endpoint_url(),
                     info.pid,
                     info.started_at,

@@ -4,6 +4,8 @@
 //! moto is installed (pinned) into a venv the tool owns, started on a free loopback port, and
 //! stopped by its own PID, which is checked against `/proc` before any signal is sent.
 
+use super::realism::model::Pace;
+use super::realism::process::{self as realism, RealismInfo};
 use super::{moto_api, process};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -200,10 +202,19 @@ pub struct SandboxInfo {
     pub port: u16,
     pub started_at: String,
     pub log: PathBuf,
+    /// The realism proxy in front of moto (absent in a sandbox started before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realism: Option<RealismInfo>,
 }
 
 impl SandboxInfo {
+    /// Where the tool sends its AWS calls: the realism proxy, else moto itself.
     pub fn endpoint_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.realism.as_ref().map_or(self.port, |r| r.port))
+    }
+
+    /// Moto itself: where the seed builds the world (building it is not AWS work to wait for).
+    pub fn moto_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 }
@@ -212,21 +223,53 @@ fn info_path(state_dir: &Path) -> PathBuf {
     sandbox_dir(state_dir).join("sandbox.json")
 }
 
-/// The recorded sandbox if its process is alive, is moto, and answers.
+/// The recorded sandbox if its process is alive, is moto, and answers, and its realism proxy
+/// (when it has one) is running.
 pub fn running(state_dir: &Path) -> Option<SandboxInfo> {
+    moto_running(state_dir).filter(|info| info.realism.as_ref().is_none_or(realism::alive))
+}
+
+/// The recorded sandbox if moto is alive and answers, whatever became of its proxy.
+fn moto_running(state_dir: &Path) -> Option<SandboxInfo> {
     let text = std::fs::read_to_string(info_path(state_dir)).ok()?;
     let info: SandboxInfo = serde_json::from_str(&text).ok()?;
     let ours = process::cmdline(info.pid).is_some_and(|c| c.contains("moto_server"));
     (ours && moto_api::answers(info.port)).then_some(info)
 }
 
-/// Starts the sandbox unless it is already running (installing moto first if needed).
-pub fn up(state_dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<(SandboxInfo, bool), SandboxError> {
-    if let Some(info) = running(state_dir) {
-        return Ok((info, false));
+/// What `up` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// Moto and the proxy were started.
+    Both,
+    /// Moto was running; the proxy was (re)started, at the pace asked for.
+    Proxy,
+    /// Both were running at this pace already.
+    Neither,
+}
+
+/// Starts the sandbox unless it is already running (installing moto first if needed), with the
+/// realism proxy in front at `pace`; a running sandbox at another pace gets a new proxy.
+pub fn up(
+    state_dir: &Path,
+    pace: Pace,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(SandboxInfo, Started), SandboxError> {
+    let dir = sandbox_dir(state_dir);
+    let proxy_log = dir.join("realism.log");
+    if let Some(mut info) = moto_running(state_dir) {
+        let current = info.realism.as_ref().filter(|r| realism::alive(r));
+        if current.is_some_and(|r| r.pace == pace.to_string()) {
+            return Ok((info, Started::Neither));
+        }
+        if let Some(old) = &info.realism {
+            realism::stop(old);
+        }
+        info.realism = Some(realism::spawn(info.port, pace, &proxy_log)?);
+        record(state_dir, &info)?;
+        return Ok((info, Started::Proxy));
     }
     let server = ensure_installed(&venv_dir(state_dir), progress)?;
-    let dir = sandbox_dir(state_dir);
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
     let log = dir.join("moto.log");
     let port = free_port()?;
@@ -236,18 +279,33 @@ pub fn up(state_dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<(SandboxIn
         process::terminate(pid, Duration::from_secs(2));
         return Err(e);
     }
-    let info = SandboxInfo { pid, port, started_at: crate::journal::now_rfc3339(), log };
-    let json = serde_json::to_string_pretty(&info)
-        .map_err(|e| SandboxError::Io { context: "sandbox.json".into(), source: e.into() })?;
-    std::fs::write(info_path(state_dir), json).map_err(io("cannot record the sandbox"))?;
-    Ok((info, true))
+    let proxy = match realism::spawn(port, pace, &proxy_log) {
+        Ok(p) => p,
+        Err(e) => {
+            process::terminate(pid, Duration::from_secs(2));
+            return Err(e);
+        }
+    };
+    let info = SandboxInfo { pid, port, started_at: crate::journal::now_rfc3339(), log, realism: Some(proxy) };
+    record(state_dir, &info)?;
+    Ok((info, Started::Both))
 }
 
-/// Stops the sandbox by its recorded PID (only if that PID is still a moto server).
+fn record(state_dir: &Path, info: &SandboxInfo) -> Result<(), SandboxError> {
+    let json = serde_json::to_string_pretty(info)
+        .map_err(|e| SandboxError::Io { context: "sandbox.json".into(), source: e.into() })?;
+    std::fs::write(info_path(state_dir), json).map_err(io("cannot record the sandbox"))
+}
+
+/// Stops the sandbox by its recorded PIDs (the proxy, then moto; each only if that PID is still
+/// ours).
 pub fn down(state_dir: &Path) -> Result<Option<SandboxInfo>, SandboxError> {
     let path = info_path(state_dir);
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
     let info: Option<SandboxInfo> = serde_json::from_str(&text).ok();
+    if let Some(proxy) = info.as_ref().and_then(|i| i.realism.as_ref()) {
+        realism::stop(proxy);
+    }
     if let Some(info) = &info
         && process::cmdline(info.pid).is_some_and(|c| c.contains("moto_server"))
     {

@@ -19,8 +19,20 @@ fn sandbox_lifecycle_and_bundled_failback_with_defaults() {
     let info: pilotlight::sandbox::SandboxInfo =
         serde_json::from_str(&std::fs::read_to_string(state.path().join("sandbox/sandbox.json")).unwrap()).unwrap();
     let guard = StopOnDrop(info.pid);
+    let first_proxy = info.realism.clone().expect("the realism layer runs in front of moto");
+    assert!(info.endpoint_url().ends_with(&first_proxy.port.to_string()), "the tool's endpoint is the proxy");
     assert!(String::from_utf8_lossy(&sb(&["sandbox", "up"]).stdout).contains("already running"));
     assert!(sb(&["sandbox", "status"]).status.success());
+    // Another pace: moto stays (and its world), the proxy is replaced.
+    let out = sb(&["sandbox", "up", "--pace", "600"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("realism layer restarted"));
+    let info: pilotlight::sandbox::SandboxInfo =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("sandbox/sandbox.json")).unwrap()).unwrap();
+    let proxy = info.realism.clone().unwrap();
+    let _proxy_guard = StopOnDrop(proxy.pid);
+    assert_eq!(proxy.pace, "600");
+    assert!(!pilotlight::sandbox::realism::process::alive(&first_proxy), "the old proxy was stopped by its PID");
+    assert!(String::from_utf8_lossy(&sb(&["sandbox", "status"]).stdout).contains("at pace 600"));
 
     let first = sb(&["sandbox", "seed"]);
     assert!(first.status.success());
@@ -32,10 +44,12 @@ fn sandbox_lifecycle_and_bundled_failback_with_defaults() {
     assert_eq!(out.status.code(), Some(0), "the bundled failback runs on the seeded sandbox with no --var");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("flip-dns: done old_value=\"10.1.1.10\" new_value=\"10.0.1.10\""), "{stdout}");
+    assert!(stdout.contains("renaming"), "the run met AWS's time at the sandbox's pace: {stdout}");
 
     let out = sb(&["sandbox", "down"]);
     assert!(out.status.success());
     assert!(!pilotlight::sandbox::process::alive(info.pid) || is_zombie_or_gone(info.pid), "moto stopped by its PID");
+    assert!(!pilotlight::sandbox::realism::process::alive(&proxy), "the proxy stopped by its PID");
     drop(guard);
     assert_eq!(sb(&["sandbox", "status"]).status.code(), Some(1));
 }
@@ -49,7 +63,8 @@ struct StopOnDrop(i32);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        if pilotlight::sandbox::process::cmdline(self.0).is_some_and(|c| c.contains("moto_server")) {
+        let ours = |c: String| c.contains("moto_server") || c.contains("sandbox realism");
+        if pilotlight::sandbox::process::cmdline(self.0).is_some_and(ours) {
             pilotlight::sandbox::process::terminate(self.0, std::time::Duration::from_secs(3));
         }
     }
@@ -140,6 +155,7 @@ fn a_sandbox_that_does_not_answer_is_reported_within_seconds() {
         port: silent.local_addr().unwrap().port(),
         started_at: "2026-11-22T00:00:00Z".into(),
         log: state.path().join("moto.log"),
+        realism: None,
     };
     std::fs::create_dir_all(state.path().join("sandbox")).unwrap();
     std::fs::write(state.path().join("sandbox/sandbox.json"), serde_json::to_string(&info).unwrap()).unwrap();

@@ -1,0 +1,84 @@
+//! The realism proxy as the sandbox's own process: `sandbox up` starts it in front of moto (its
+//! own process group, so it outlives the command), the sandbox's endpoint is the proxy's, and
+//! `sandbox down` stops it by its PID, checked against `/proc` first.
+
+use super::{Clock, Pace, RealismProxy, Setup};
+use crate::sandbox::{SandboxError, process, server};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The hidden command line that serves the proxy (`pilotlight sandbox realism ...`).
+pub const COMMAND: [&str; 2] = ["sandbox", "realism"];
+
+/// The running proxy, as recorded in `sandbox.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RealismInfo {
+    pub pid: i32,
+    pub port: u16,
+    /// The pace it times AWS's operations at (`instant`, `60`).
+    pub pace: String,
+}
+
+impl RealismInfo {
+    /// The pace as a factor (`None`: instant).
+    pub fn pace(&self) -> Option<f64> {
+        self.pace.parse::<Pace>().ok().and_then(Pace::factor)
+    }
+}
+
+/// Starts the proxy in front of moto at `upstream`, logging to `log`; returns once it accepts.
+pub fn spawn(upstream: u16, pace: Pace, log: &Path) -> Result<RealismInfo, SandboxError> {
+    let io = |context: &str| {
+        let context = context.to_string();
+        move |source| SandboxError::Io { context, source }
+    };
+    let exe = std::env::current_exe().map_err(io("cannot find the pilotlight binary"))?;
+    let out = std::fs::File::create(log).map_err(io("cannot create the realism log"))?;
+    let err = out.try_clone().map_err(io("cannot open the realism log"))?;
+    let port = server::free_port()?;
+    let mut cmd = Command::new(exe);
+    cmd.args(COMMAND)
+        .args(["--upstream", &upstream.to_string(), "--port", &port.to_string(), "--pace", &pace.to_string()])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let child = cmd.spawn().map_err(io("cannot start the realism proxy"))?;
+    let info = RealismInfo { pid: child.id() as i32, port, pace: pace.to_string() };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(info);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop(&info);
+    Err(SandboxError::NotReady { port, secs: 10, log: log.to_path_buf() })
+}
+
+/// Whether the recorded proxy is still this tool's proxy process.
+pub fn alive(info: &RealismInfo) -> bool {
+    process::cmdline(info.pid).is_some_and(|c| c.contains(&COMMAND.join(" ")))
+}
+
+/// Stops the recorded proxy by its PID (only if that PID is still the proxy).
+pub fn stop(info: &RealismInfo) {
+    if alive(info) {
+        process::terminate(info.pid, Duration::from_secs(3));
+    }
+}
+
+/// Serves the proxy until the process is stopped (the hidden command's body): AWS's rules, and
+/// AWS's time at `pace`.
+pub fn serve_until_stopped(upstream: u16, port: u16, pace: Pace) -> std::io::Result<()> {
+    let clock = Clock { pace, ..Clock::default() };
+    let _proxy = RealismProxy::serve(upstream, Setup { faults: Vec::new(), aws_rules: true, clock }, port)?;
+    loop {
+        std::thread::park();
+    }
+}
