@@ -68,9 +68,9 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
             }
         }
         SandboxCommand::Realism { upstream, port, pace } => {
-            match tokio::task::spawn_blocking(move || realism::serve_until_stopped(upstream, port, pace)).await {
-                Ok(Err(e)) => eprintln!("realism proxy on 127.0.0.1:{port}: {e}"),
-                Ok(Ok(())) | Err(_) => {}
+            let served = tokio::task::spawn_blocking(move || realism::serve_until_stopped(upstream, port, pace)).await;
+            if let Ok(Err(e)) = served {
+                eprintln!("realism proxy on 127.0.0.1:{port}: {e}");
             }
             FAILED
         }

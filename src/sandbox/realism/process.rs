@@ -3,7 +3,7 @@
 //! `sandbox down` stops it by its PID, checked against `/proc` first.
 
 use super::{Clock, Pace, RealismProxy, Setup};
-use crate::sandbox::{SandboxError, process, server};
+use crate::sandbox::{SandboxError, process};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,7 +37,10 @@ pub fn spawn(upstream: u16, pace: Pace, log: &Path) -> Result<RealismInfo, Sandb
     let exe = std::env::current_exe().map_err(io("cannot find the pilotlight binary"))?;
     let out = std::fs::File::create(log).map_err(io("cannot create the realism log"))?;
     let err = out.try_clone().map_err(io("cannot open the realism log"))?;
-    let port = server::free_port()?;
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map_err(io("cannot find a free port"))?
+        .port();
     let mut cmd = Command::new(exe);
     cmd.args(COMMAND)
         .args(["--upstream", &upstream.to_string(), "--port", &port.to_string(), "--pace", &pace.to_string()])
