@@ -109,3 +109,98 @@ fn the_bundled_failback_at_a_pace_waits_through_every_in_between_state() {
         .sum();
     assert!(rds >= chain.mul_f64(0.95), "the RDS waits took {rds:?}, the model {chain:?}");
 }
+
+/// At `--pace 1` the model's short operations take their real time: a volume made from nothing is
+/// `creating` for the model's 10 s (to the describe), an attach meanwhile is refused as AWS
+/// refuses it, and it is `available` soon after (a real-time test of about ten seconds; the upper
+/// bound is loose: the machine is shared).
+#[test]
+fn at_pace_one_a_short_operation_takes_its_modelled_real_time() {
+    use super::support::{block_on, sdk};
+    use std::time::Instant;
+    let moto = super::support::moto();
+    super::support::fresh_world(&moto, &[]);
+    let proxy = RealismProxy::timed(moto.port, Pace::Factor(1.0), Vec::new());
+    let modelled = Model::bundled().duration("ec2.CreateVolume", 8.0);
+    assert!(modelled >= Duration::from_secs(5) && modelled <= Duration::from_secs(20), "{modelled:?}");
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    block_on(async {
+        let started = Instant::now();
+        let made = ec2.create_volume().availability_zone("us-east-1a").size(8).send().await.unwrap();
+        let id = made.volume_id().unwrap().to_string();
+        let mut states = Vec::new();
+        let mut refused = None;
+        let became_available = loop {
+            assert!(started.elapsed() < modelled + Duration::from_secs(10), "still {states:?}");
+            match ec2.describe_volumes().volume_ids(&id).send().await {
+                Ok(out) => {
+                    let state = out.volumes()[0].state().unwrap().as_str().to_string();
+                    if state == "available" {
+                        break started.elapsed();
+                    }
+                    if refused.is_none() {
+                        let instance = ec2
+                            .run_instances()
+                            .image_id("ami-760aaa0f")
+                            .min_count(1)
+                            .max_count(1)
+                            .send()
+                            .await
+                            .unwrap();
+                        let instance = instance.instances()[0].instance_id().unwrap().to_string();
+                        let attach = ec2.attach_volume().volume_id(&id).instance_id(instance).device("/dev/sdf");
+                        refused =
+                            Some(attach.send().await.unwrap_err().into_service_error().meta().code().map(String::from));
+                    }
+                    states.push(state);
+                }
+                // EC2's eventual consistency: the first describe of a new id may miss it.
+                Err(e) => states.push(format!("{:?}", e.into_service_error().meta().code())),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(states.iter().any(|s| s == "creating"), "{states:?}");
+        assert_eq!(refused, Some(Some("IncorrectState".to_string())), "an attach while creating is refused");
+        assert!(became_available >= modelled, "available after {became_available:?}, modelled {modelled:?}");
+        assert!(became_available < modelled + Duration::from_secs(3), "available after {became_available:?}");
+    });
+}
+
+/// A run killed during a long modelled wait (the RDS failback's cross-region copy, 14 modelled
+/// minutes) resumes onto the same copy: it waits for the snapshot it already asked for, no copy
+/// is asked for twice, and the run ends as an uninterrupted one does.
+#[test]
+fn a_run_killed_in_a_long_modelled_wait_resumes_onto_the_same_copy() {
+    use super::support::{recorded, wait_for_journal};
+    use pilotlight::sandbox::moto_api;
+    let (moto, _) = seeded_moto();
+    let proxy = RealismProxy::timed(moto.port, Pace::Factor(120.0), Vec::new());
+    moto_api::start_recording(moto.port).unwrap();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let dir = wait_for_journal(state.path(), "the wait for the copy", |entries| {
+        entries.iter().any(|e| {
+            matches!(&e.event, Event::SubStep { name, phase: SubPhase::Waiting, .. } if name.to_string().ends_with("wait-primary-copy"))
+        })
+    });
+    child.kill().unwrap(); // SIGKILL, mid-wait: the copy is still `copying` (14 modelled minutes, 7 s here)
+    child.wait().unwrap();
+    let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let mut resume = pilotlight(state.path());
+    resume.args(["resume", &id, "--headless", "--auto-approve"]);
+    let out = run(resume);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0), "the resumed run finishes");
+    let copies = recorded(moto.port).into_iter().filter(|r| r.operation == "CopyDBSnapshot").count();
+    assert_eq!(copies, 1, "the copy was asked for once, across both processes");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.contains("wait-primary-copy: waiting") && l.contains("copying")),
+        "the resume waited for the copy under way: {stdout}"
+    );
+}

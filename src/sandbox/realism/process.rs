@@ -79,7 +79,7 @@ pub fn stop(info: &RealismInfo) {
 /// Serves the proxy until the process is stopped (the hidden command's body): AWS's rules, and
 /// AWS's time at `pace`.
 pub fn serve_until_stopped(upstream: u16, port: u16, pace: Pace) -> std::io::Result<()> {
-    let clock = Clock { pace, ..Clock::default() };
+    let clock = Clock { pace, log: true, ..Clock::default() };
     let _proxy = RealismProxy::serve(upstream, Setup { faults: Vec::new(), aws_rules: true, clock }, port)?;
     loop {
         std::thread::park();

@@ -23,11 +23,14 @@ use std::time::{Duration, Instant};
 pub struct Clock {
     pub pace: Pace,
     pub model: Arc<Model>,
+    /// Writes each piece of work begun to stderr as a JSON line (the sandbox's proxy process:
+    /// its log is the record of what AWS was modelled to take).
+    pub log: bool,
 }
 
 impl Default for Clock {
     fn default() -> Self {
-        Clock { pace: Pace::Instant, model: Arc::new(Model::bundled()) }
+        Clock { pace: Pace::Instant, model: Arc::new(Model::bundled()), log: false }
     }
 }
 
@@ -123,6 +126,18 @@ fn begin(clock: &Clock, at: At<'_>, what: What, id: &str, state: &'static str, o
     let wall = clock.pace.wall(modelled);
     if wall.is_zero() || id.is_empty() {
         return;
+    }
+    if clock.log {
+        let line = serde_json::json!({
+            "at": crate::journal::now_rfc3339(),
+            "operation": operation,
+            "region": at.region,
+            "id": id,
+            "state": state,
+            "modelled_s": modelled.as_secs_f64(),
+            "wall_s": wall.as_secs_f64(),
+        });
+        eprintln!("{line}");
     }
     let mut work = WORK.lock().unwrap_or_else(|p| p.into_inner());
     work.retain(|w| {
