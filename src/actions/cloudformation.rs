@@ -332,7 +332,7 @@ fn sent_in_earlier_attempt(cx: &ActionCx<'_>, operations: &[&str]) -> bool {
 /// Waits until the stack leaves every *_IN_PROGRESS state (or disappears).
 async fn wait_settled(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
     let quiet = cx.quiet();
-    cx.wait_for(&SubId::step("wait-stack"), cx.timeout, || async {
+    cx.wait_alone(&SubId::step("wait-stack"), cx.timeout, || async {
         Ok(match cfn::describe_stack(client, &quiet, name, region).await? {
             Some(s) if !cfn::is_terminal(&cfn::status(&s)) => {
                 Poll::Pending(format!("stack {name} {}", cfn::status(&s)))
@@ -365,7 +365,7 @@ async fn delete(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) ->
 async fn wait_deleted(cx: &ActionCx<'_>, client: &Client, name: &str, region: &str) -> Result<(), ActionError> {
     let quiet = cx.quiet();
     let status = cx
-        .wait_for(&SubId::step("wait-stack-deleted"), cx.timeout, || async {
+        .wait_alone(&SubId::step("wait-stack-deleted"), cx.timeout, || async {
             Ok(match cfn::describe_stack(client, &quiet, name, region).await? {
                 None => Poll::Ready("DELETE_COMPLETE".to_string()),
                 Some(s) if cfn::is_terminal(&cfn::status(&s)) => Poll::Ready(cfn::status(&s)),

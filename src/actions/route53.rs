@@ -210,7 +210,7 @@ async fn wait_insync(cx: &ActionCx<'_>, client: &Client, change_id: &str) -> Res
         return Ok(());
     }
     let quiet = cx.quiet();
-    cx.wait_for(&SubId::step("wait-insync"), cx.timeout, || async {
+    cx.wait_alone(&SubId::step("wait-insync"), cx.timeout, || async {
         let out = read(&quiet, at(change_id, "global"), client.get_change().id(change_id)).await??;
         Ok(match out.change_info().map(|i| i.status().clone()) {
             Some(ChangeStatus::Insync) => Poll::Ready(()),

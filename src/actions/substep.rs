@@ -157,6 +157,20 @@ impl ActionCx<'_> {
         }
     }
 
+    /// A wait that is a sub-step of its own rather than the body of a [`Self::sub`]: journaled
+    /// `started` and `done` around [`Self::wait_for`] (so the record shows when it ended), and
+    /// never replayed: a resume waits again, waiting being a read.
+    pub async fn wait_alone<T, F, Fut>(&self, name: &SubId, timeout: Duration, check: F) -> Result<T, ActionError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Poll<T>, ActionError>>,
+    {
+        self.mark(name, SubPhase::Started, Value::Null)?;
+        let value = self.wait_for(name, timeout, check).await?;
+        self.mark(name, SubPhase::Done, Value::Null)?;
+        Ok(value)
+    }
+
     /// A call log for polls: failed calls are journaled, successful reads are not (a wait of
     /// hours would otherwise journal thousands of identical lines).
     pub fn quiet(&self) -> QuietLog<'_> {
