@@ -241,7 +241,9 @@ pub(crate) fn answer(head: &str, body: &str, upstream: u16, answer: Vec<u8>, clo
             _ => {}
         }
     }
-    if !ok || under_way(upstream).is_empty() {
+    // Only reads show in-between states; every other answer passes untouched (and unparsed).
+    let read = ["Describe", "List", "Get"].iter().any(|p| call.operation.starts_with(p));
+    if !ok || !read || under_way(upstream).is_empty() {
         return answer;
     }
     super::wire::rewrite_body(&answer, |answered| match call.service {
