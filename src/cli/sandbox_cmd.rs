@@ -68,11 +68,14 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
             }
         }
         SandboxCommand::Realism { upstream, port, pace } => {
-            let served = tokio::task::spawn_blocking(move || realism::serve_until_stopped(upstream, port, pace)).await;
-            if let Ok(Err(e)) = served {
-                eprintln!("realism proxy on 127.0.0.1:{port}: {e}");
+            match tokio::task::spawn_blocking(move || realism::serve_until_stopped(upstream, port, pace)).await {
+                Ok(Ok(())) => OK,
+                Ok(Err(e)) => {
+                    eprintln!("realism proxy on 127.0.0.1:{port}: {e}");
+                    FAILED
+                }
+                Err(_) => FAILED,
             }
-            FAILED
         }
         SandboxCommand::Status => match crate::blocking::blocking(|| server::running(state_dir)) {
             Some(info) => {

@@ -93,6 +93,8 @@ fn a_command_in_a_sandbox_run_gets_the_sandbox_not_the_shells_aws() {
     let info: pilotlight::sandbox::SandboxInfo =
         serde_json::from_str(&std::fs::read_to_string(state.path().join("sandbox/sandbox.json")).unwrap()).unwrap();
     let _guard = StopOnDrop(info.pid);
+    let proxy = info.realism.clone().expect("the realism layer runs in front of moto");
+    let _proxy_guard = StopOnDrop(proxy.pid);
     let rb = state.path().join("smoke.yaml");
     std::fs::write(
         &rb,
@@ -137,6 +139,14 @@ steps:
         assert!(!seen.contains(gone), "{gone} reached the command:\n{seen}");
     }
     assert_eq!(std::fs::read_to_string(state.path().join("recovery.txt")).unwrap().trim(), "eu-central-1");
+
+    // Moto stopped by another hand: its proxy ends by itself within seconds rather than linger.
+    pilotlight::sandbox::process::terminate(info.pid, std::time::Duration::from_secs(3));
+    let stopped = std::time::Instant::now();
+    while pilotlight::sandbox::realism::process::alive(&proxy) {
+        assert!(stopped.elapsed() < std::time::Duration::from_secs(15), "the proxy outlived its moto");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// A recorded sandbox whose process is there but no longer answers (stopped, wedged): `--sandbox`

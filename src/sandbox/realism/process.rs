@@ -76,12 +76,17 @@ pub fn stop(info: &RealismInfo) {
     }
 }
 
-/// Serves the proxy until the process is stopped (the hidden command's body): AWS's rules, and
-/// AWS's time at `pace`.
+/// Serves the proxy (the hidden command's body: AWS's rules, and AWS's time at `pace`) until
+/// the process is stopped, or moto at `upstream` is gone: a proxy in front of nothing (its moto
+/// stopped by another hand) ends by itself rather than linger.
 pub fn serve_until_stopped(upstream: u16, port: u16, pace: Pace) -> std::io::Result<()> {
     let clock = Clock { pace, log: true, ..Clock::default() };
     let _proxy = RealismProxy::serve(upstream, Setup { faults: Vec::new(), aws_rules: true, clock }, port)?;
-    loop {
-        std::thread::park();
+    let mut missed = 0;
+    while missed < 3 {
+        std::thread::sleep(Duration::from_secs(1));
+        let answers = std::net::TcpStream::connect(("127.0.0.1", upstream)).is_ok();
+        missed = if answers { 0 } else { missed + 1 };
     }
+    Ok(())
 }
