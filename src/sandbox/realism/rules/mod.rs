@@ -149,7 +149,9 @@ fn no_capacity(upstream: u16) -> HashSet<String> {
 }
 
 /// The size below which gp3 takes only its baseline, for `engine`; `None` where any size may be
-/// given IOPS (SQL Server).
+/// given IOPS (SQL Server). The tool has the same rule (`actions::failback::rds::storage`); this
+/// one is written again from RDS's user guide on purpose: the layer is what the tool is checked
+/// against, and a rule shared with the tool could not catch the tool's misreading of it.
 fn gp3_threshold(engine: &str) -> Option<i64> {
     if engine.starts_with("sqlserver") {
         None

@@ -6,13 +6,11 @@ use super::{At, Call, Clock, What, after_id, begin, busy, incremental, percent};
 
 pub(super) fn note(call: &Call<'_>, answered: &str, at: At<'_>, clock: &Clock) {
     match call.operation {
-        "CreateSnapshot" | "CreateSnapshots" => {
-            // One item per volume for CreateSnapshots; the answer itself for CreateSnapshot.
+        "CreateSnapshot" => snapshot(answered, at, clock, "ec2.CreateSnapshot"),
+        // One item per volume (a snapshot's own fields follow its tags' items).
+        "CreateSnapshots" => {
             for item in answered.split("<item>").filter(|i| i.contains("<snapshotId>")) {
                 snapshot(item, at, clock, "ec2.CreateSnapshot");
-            }
-            if !answered.contains("<item>") {
-                snapshot(answered, at, clock, "ec2.CreateSnapshot");
             }
         }
         "CopySnapshot" => {

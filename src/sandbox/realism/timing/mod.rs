@@ -102,21 +102,16 @@ pub fn forget(upstream: u16) {
     SNAPPED.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.0 != upstream);
 }
 
-/// Work still under way on moto at `upstream` (for tests and the drill's display).
-pub fn under_way(upstream: u16) -> Vec<Work> {
-    WORK.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter(|w| w.upstream == upstream && w.under_way())
-        .cloned()
-        .collect()
-}
-
 /// Where a piece of work is: the moto server (its port) and the region of the call.
 #[derive(Clone, Copy)]
 pub(crate) struct At<'a> {
     pub upstream: u16,
     pub region: &'a str,
+}
+
+/// Whether any work is under way on moto at `upstream` (every answer asks; no copies made).
+fn any_under_way(upstream: u16) -> bool {
+    WORK.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|w| w.upstream == upstream && w.under_way())
 }
 
 /// Notes work that takes `operation`'s modelled time on `gib` GiB.
@@ -243,7 +238,7 @@ pub(crate) fn answer(head: &str, body: &str, upstream: u16, answer: Vec<u8>, clo
     }
     // Only reads show in-between states; every other answer passes untouched (and unparsed).
     let read = ["Describe", "List", "Get"].iter().any(|p| call.operation.starts_with(p));
-    if !ok || !read || under_way(upstream).is_empty() {
+    if !ok || !read || !any_under_way(upstream) {
         return answer;
     }
     super::wire::rewrite_body(&answer, |answered| match call.service {
