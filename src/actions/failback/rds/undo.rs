@@ -14,17 +14,28 @@ use crate::journal::SubId;
 use aws_sdk_rds::Client;
 use serde_json::{Value, json};
 
+/// What the failback read of `name` (its `read` sub-step), if it also restored under the
+/// identifier; `None`: this run changed nothing there to undo. For instances and clusters alike.
+pub(super) fn restored_layout<L: serde::de::DeserializeOwned>(
+    cx: &ActionCx<'_>,
+    name: &str,
+) -> Result<Option<L>, ActionError> {
+    let restored = cx.recorded(&SubId::of(name, "restore")).is_some_and(|s| s.is_done());
+    if restored { cx.result_of(&SubId::of(name, "read")) } else { Ok(None) }
+}
+
+/// The undo's answer when [`restored_layout`] found nothing.
+pub(super) fn nothing_restored() -> Value {
+    json!({ "undone": false, "why": "this run restored nothing under its identifier" })
+}
+
 /// Undoes one instance's failback; says so when this run restored nothing under its identifier.
 pub(in crate::actions::failback) async fn instance(
     cx: &ActionCx<'_>,
     name: &str,
     primary: &Client,
 ) -> Result<Value, ActionError> {
-    let layout: Option<Layout> = cx.result_of(&SubId::of(name, "read"))?;
-    let restored = cx.recorded(&SubId::of(name, "restore")).is_some_and(|s| s.is_done());
-    let (Some(l), true) = (layout, restored) else {
-        return Ok(json!({ "undone": false, "why": "this run restored nothing under its identifier" }));
-    };
+    let Some(l) = restored_layout::<Layout>(cx, name)? else { return Ok(nothing_restored()) };
     let keep = Keep {
         cx,
         name,

@@ -9,6 +9,7 @@
 use super::super::keep::describe;
 use super::super::put_back::{UNDO, untag};
 use super::super::snapshots::Kind;
+use super::super::undo::{nothing_restored, restored_layout};
 use super::{Layout, One};
 use crate::actions::ActionCx;
 use crate::aws::ActionError;
@@ -22,11 +23,7 @@ pub(in crate::actions::failback) async fn undo(
     name: &str,
     primary: &Client,
 ) -> Result<Value, ActionError> {
-    let layout: Option<Layout> = cx.result_of(&SubId::of(name, "read"))?;
-    let restored = cx.recorded(&SubId::of(name, "restore")).is_some_and(|s| s.is_done());
-    let (Some(l), true) = (layout, restored) else {
-        return Ok(json!({ "undone": false, "why": "this run restored nothing under its identifier" }));
-    };
+    let Some(l) = restored_layout::<Layout>(cx, name)? else { return Ok(nothing_restored()) };
     let one = One { cx, name, primary, recovery: primary, kms: None };
     // The same identifiers before and after the set-aside: first the failed-back cluster's
     // members, then the original's.
