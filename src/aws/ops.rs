@@ -298,17 +298,44 @@ where
     send(log, call, req.send_read()).await
 }
 
+/// How many times a snapshot copy refused for the copies in flight is sent (about ten minutes
+/// at AWS's pauses: copies take that long to free a slot).
+pub const COPY_SLOT_TRIES: u32 = 40;
+
+/// Whether `operation`'s refusal with `code` says only that too many copies are in flight.
+fn waits_for_a_copy_slot(operation: &str, code: Option<&str>) -> bool {
+    operation.starts_with("Copy") && matches!(code, Some("ResourceLimitExceeded" | "SnapshotQuotaExceeded"))
+}
+
 /// Sends a mutating request: journaled (and fsynced) as `sending` before it goes out, refused in
 /// a dry run, and its outcome journaled. A call that may have reached AWS without an answer
 /// coming back is [`ActionError::Unanswered`]: what it did is found out by the next attempt.
+///
+/// A snapshot copy refused because too many are in flight to its destination region (EC2's
+/// `ResourceLimitExceeded`, RDS's `SnapshotQuotaExceeded`: a quota that frees as copies finish)
+/// is sent again, journaled each time, the pause doubling from
+/// [`crate::pauses::Pauses::throttled_read`] to `max_poll`, up to [`COPY_SLOT_TRIES`] times: a
+/// refused call did nothing, so sending it again is safe.
 pub async fn mutate<B>(log: &dyn CallLog, at: At<'_>, req: B) -> Sent<B::Output, B::Error>
 where
-    B: Mutating,
+    B: Mutating + Clone,
     B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
-    let call = Call::new(B::SERVICE, B::OPERATION, at, true);
-    let label = call.label();
-    let sent = send(log, call, req.send_once()).await?;
+    let pauses = crate::pauses::Pauses::from_env().unwrap_or_default();
+    let mut pause = pauses.throttled_read;
+    let mut tries = 1;
+    let sent = loop {
+        let call = Call::new(B::SERVICE, B::OPERATION, at, true);
+        match send(log, call, req.clone().send_once()).await? {
+            Err(f) if tries < COPY_SLOT_TRIES && waits_for_a_copy_slot(B::OPERATION, f.code()) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(pauses.max_poll);
+                tries += 1;
+            }
+            sent => break sent,
+        }
+    };
+    let label = Call::new(B::SERVICE, B::OPERATION, at, true).label();
     match sent {
         Err(failure) if failure.error.unanswered() || super::no_resend::may_have_acted(failure.code()) => {
             Err(ActionError::Unanswered { call: label, message: error_text(&failure.error) })

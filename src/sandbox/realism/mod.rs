@@ -5,6 +5,7 @@
 //! layer (the sandbox runs it as a process of its own: [`process`]), so what the tests prove
 //! about AWS's rules and waits is what a trainee meets.
 
+pub mod limits;
 pub mod model;
 pub mod process;
 pub mod proxy;
@@ -12,6 +13,7 @@ pub mod rules;
 pub mod timing;
 mod wire;
 
+pub use limits::Limits;
 pub use model::{Model, Pace};
 pub use proxy::{Fault, FaultRule, RealismProxy, Setup};
 pub use timing::Clock;

@@ -2,7 +2,7 @@
 //! own process group, so it outlives the command), the sandbox's endpoint is the proxy's, and
 //! `sandbox down` stops it by its PID, checked against `/proc` first.
 
-use super::{Clock, Pace, RealismProxy, Setup};
+use super::{Clock, Limits, Pace, RealismProxy, Setup};
 use crate::sandbox::{SandboxError, process};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -81,7 +81,11 @@ pub fn stop(info: &RealismInfo) {
 /// stopped by another hand) ends by itself rather than linger.
 pub fn serve_until_stopped(upstream: u16, port: u16, pace: Pace) -> std::io::Result<()> {
     let clock = Clock { pace, log: true, ..Clock::default() };
-    let _proxy = RealismProxy::serve(upstream, Setup { faults: Vec::new(), aws_rules: true, clock }, port)?;
+    let _proxy = RealismProxy::serve(
+        upstream,
+        Setup { faults: Vec::new(), aws_rules: true, clock, limits: Limits::bundled() },
+        port,
+    )?;
     let mut missed = 0;
     while missed < 3 {
         std::thread::sleep(Duration::from_secs(1));

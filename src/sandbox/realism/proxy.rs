@@ -2,6 +2,7 @@
 //! requests matching a rule get an injected error response, or are forwarded and their answer
 //! dropped (the call happened; the client never heard) or rewritten; the rest are forwarded.
 
+use super::limits::Limits;
 use super::model::Pace;
 use super::timing::{self, Clock};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,6 +41,8 @@ pub struct Setup {
     pub faults: Vec<FaultRule>,
     pub aws_rules: bool,
     pub clock: Clock,
+    /// AWS's request rates and copy quotas ([`super::limits`]).
+    pub limits: Limits,
 }
 
 pub struct RealismProxy {
@@ -48,6 +51,17 @@ pub struct RealismProxy {
     pub injected: Arc<AtomicUsize>,
     /// Requests that were faulted.
     pub faults: Arc<AtomicUsize>,
+    /// Requests AWS's limits refused (an empty bucket, a copy quota reached).
+    pub throttled: Arc<AtomicUsize>,
+}
+
+/// What every connection of one proxy shares: whether it enforces AWS's rules, its clock, its
+/// limits, and how many requests the limits refused.
+struct Layer {
+    aws_rules: bool,
+    clock: Clock,
+    limits: Limits,
+    throttled: Arc<AtomicUsize>,
 }
 
 impl RealismProxy {
@@ -71,12 +85,24 @@ impl RealismProxy {
     /// with `rules`.
     pub fn timed(upstream: u16, pace: Pace, rules: Vec<FaultRule>) -> RealismProxy {
         let clock = Clock { pace, ..Clock::default() };
-        RealismProxy::serve(upstream, Setup { faults: rules, aws_rules: true, clock }, 0)
+        RealismProxy::serve(upstream, Setup { faults: rules, aws_rules: true, clock, limits: Limits::default() }, 0)
             .expect("a loopback port for the realism proxy")
     }
 
     fn serving(upstream: u16, rules: Vec<FaultRule>, aws_rules: bool) -> RealismProxy {
-        RealismProxy::serve(upstream, Setup { faults: rules, aws_rules, clock: Clock::default() }, 0)
+        RealismProxy::serve(
+            upstream,
+            Setup { faults: rules, aws_rules, clock: Clock::default(), limits: Limits::default() },
+            0,
+        )
+        .expect("a loopback port for the realism proxy")
+    }
+
+    /// The proxy with AWS's rules, AWS's time at `pace`, and `limits` (buckets a test set apply
+    /// at every pace).
+    pub fn limited(upstream: u16, pace: Pace, limits: Limits) -> RealismProxy {
+        let clock = Clock { pace, ..Clock::default() };
+        RealismProxy::serve(upstream, Setup { faults: Vec::new(), aws_rules: true, clock, limits }, 0)
             .expect("a loopback port for the realism proxy")
     }
 
@@ -90,14 +116,20 @@ impl RealismProxy {
         let (counter, faulted) = (injected.clone(), faults.clone());
         let rules: Arc<Vec<(FaultRule, AtomicUsize)>> =
             Arc::new(setup.faults.into_iter().map(|r| (r, AtomicUsize::new(0))).collect());
-        let (aws_rules, clock) = (setup.aws_rules, Arc::new(setup.clock));
+        let throttled = Arc::new(AtomicUsize::new(0));
+        let layer = Arc::new(Layer {
+            aws_rules: setup.aws_rules,
+            clock: setup.clock,
+            limits: setup.limits,
+            throttled: throttled.clone(),
+        });
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (counter, faulted, rules, clock) = (counter.clone(), faulted.clone(), rules.clone(), clock.clone());
-                std::thread::spawn(move || serve(client, upstream, &rules, aws_rules, &clock, &counter, &faulted));
+                let (counter, faulted, rules, layer) = (counter.clone(), faulted.clone(), rules.clone(), layer.clone());
+                std::thread::spawn(move || serve(client, upstream, &rules, &layer, &counter, &faulted));
             }
         });
-        Ok(RealismProxy { port, injected, faults })
+        Ok(RealismProxy { port, injected, faults, throttled })
     }
 
     pub fn endpoint_url(&self) -> String {
@@ -136,8 +168,7 @@ fn serve(
     client: TcpStream,
     upstream: u16,
     rules: &[(FaultRule, AtomicUsize)],
-    aws_rules: bool,
-    clock: &Clock,
+    layer: &Layer,
     injected: &AtomicUsize,
     faults: &AtomicUsize,
 ) {
@@ -186,8 +217,13 @@ fn serve(
             continue;
         }
         let (head_text, body_text) = (String::from_utf8_lossy(&head), String::from_utf8_lossy(&body));
-        let refused = timing::refuse(&head_text, &body_text, upstream)
-            .or_else(|| if aws_rules { super::rules::refuse(&head_text, &body_text, upstream) } else { None });
+        let limited = timing::limited(&head_text, &body_text, upstream, &layer.clock, &layer.limits);
+        if limited.is_some() {
+            layer.throttled.fetch_add(1, Ordering::SeqCst);
+        }
+        let refused = limited
+            .or_else(|| timing::refuse(&head_text, &body_text, upstream))
+            .or_else(|| if layer.aws_rules { super::rules::refuse(&head_text, &body_text, upstream) } else { None });
         if let Some(refused) = refused {
             if writer.write_all(&refused).is_err() {
                 return;
@@ -212,10 +248,10 @@ fn serve(
         if fault == Some(Fault::InternalError) {
             answer = internal_error(&text);
         }
-        if aws_rules {
+        if layer.aws_rules {
             answer = super::rules::answer(&text, upstream, answer);
         }
-        answer = timing::answer(&head_text, &body_text, upstream, answer, clock);
+        answer = timing::answer(&head_text, &body_text, upstream, answer, &layer.clock);
         if writer.write_all(&answer).is_err() {
             return;
         }

@@ -96,6 +96,7 @@ pub fn forget(upstream: u16) {
     iam::forget(upstream);
     dynamodb::forget(upstream);
     super::timing::forget(upstream);
+    super::limits::forget(upstream);
 }
 
 /// Clusters (moto port, identifier) restored without a Serverless v2 capacity: on AWS they have

@@ -95,15 +95,9 @@ pub(super) fn refuse(call: &Call<'_>, at: At<'_>) -> Option<Vec<u8>> {
     let request: Value = serde_json::from_str(call.body).ok()?;
     let table = request["TableName"].as_str()?;
     let work = busy(at, What::Table, table)?;
-    let body = format!(
-        "{{\"__type\":\"com.amazonaws.dynamodb.v20120810#ResourceInUseException\",\"message\":\"Table {table} is {}: it cannot be changed yet.\"}}",
-        work.state
-    );
-    Some(
-        format!(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .into_bytes(),
-    )
+    Some(super::refusal(
+        "dynamodb",
+        "ResourceInUseException",
+        &format!("Table {table} is {}: it cannot be changed yet.", work.state),
+    ))
 }

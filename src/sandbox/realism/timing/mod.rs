@@ -14,6 +14,7 @@ mod json;
 mod rds;
 mod rest;
 
+use super::limits::Limits;
 use super::model::{Model, Pace};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -204,6 +205,57 @@ impl<'a> Call<'a> {
             (None, None) => rest::operation(head)?,
         };
         Some(Call { service, operation, region, head, body })
+    }
+}
+
+/// AWS's refusal of a call over its limits: its API family's bucket is empty (buckets refill in
+/// modelled time; at the `instant` pace only buckets a test set apply), or a copy would go past
+/// the copies in flight to its destination region. `None` sends it on.
+pub(crate) fn limited(head: &str, body: &str, upstream: u16, clock: &Clock, limits: &Limits) -> Option<Vec<u8>> {
+    let call = Call::read(head, body)?;
+    let at = call.at(upstream);
+    let rate = match clock.pace {
+        Pace::Factor(f) => Some(f),
+        Pace::Instant => limits.at_instant.then_some(1.0),
+    };
+    if let Some(rate) = rate
+        && let Some(code) = super::limits::take(limits, upstream, call.region, call.service, call.operation, rate)
+    {
+        return Some(refusal(call.service, &code, "Rate exceeded"));
+    }
+    let operation = format!("{}.{}", call.service, call.operation);
+    let quota = limits.copy_quotas.get(&operation)?;
+    let in_flight = WORK
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|w| w.upstream == upstream && w.region == at.region && w.operation == operation && w.under_way())
+        .count();
+    let n = quota.concurrent_per_destination_region;
+    (in_flight >= n).then(|| {
+        let message = format!("Too many snapshot copies in progress. The limit is {n} for this destination region.");
+        refusal(call.service, &quota.error_code, &message)
+    })
+}
+
+/// An error answer in the protocol of `service`: EC2's XML (HTTP 503 for its request limit, as
+/// EC2 answers), DynamoDB's JSON, the query XML of the others.
+fn refusal(service: &str, code: &str, message: &str) -> Vec<u8> {
+    match service {
+        "ec2" if code == "RequestLimitExceeded" => {
+            let answer = super::wire::ec2_refusal(code, message);
+            String::from_utf8_lossy(&answer).replacen("400 Bad Request", "503 Service Unavailable", 1).into_bytes()
+        }
+        "ec2" => super::wire::ec2_refusal(code, message),
+        "dynamodb" => {
+            let body = format!("{{\"__type\":\"com.amazonaws.dynamodb.v20120810#{code}\",\"message\":\"{message}\"}}");
+            format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        }
+        _ => super::wire::refusal(code, message),
     }
 }
 
