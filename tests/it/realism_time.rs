@@ -102,6 +102,7 @@ fn the_bundled_failback_at_a_pace_waits_through_every_in_between_state() {
         ("orders_db/wait-primary-copy", "copying"),
         ("orders_db/wait-primary-kept", "renaming"),
         ("orders_db/wait-restored", "creating"),
+        ("orders_db/wait-rehearsal-removed", "deleting"),
         ("inventory_cluster/wait-primary-copy", "copying"),
         ("inventory_cluster/wait-restored", "creating"),
         ("inventory_cluster/wait-instances-available", "creating"),
@@ -241,4 +242,36 @@ fn a_run_killed_in_a_long_modelled_wait_resumes_onto_the_same_copy() {
         stdout.lines().any(|l| l.contains("wait-primary-copy: waiting") && l.contains("copying")),
         "the resume waited for the copy under way: {stdout}"
     );
+}
+
+/// A deleted RDS instance is `deleting` for the model's six minutes (here at 60×, six seconds):
+/// moto forgets it at once, the layer describes it as AWS does, and its identifier stays taken
+/// (a rename into it is refused with DBInstanceAlreadyExists) until the delete is done.
+#[test]
+fn a_deleted_instance_is_deleting_and_its_identifier_taken_for_the_modelled_time() {
+    use super::support::{block_on, postgres, sdk};
+    let moto = super::support::moto();
+    super::support::fresh_world(&moto, &[]);
+    let proxy = RealismProxy::timed(moto.port, Pace::Factor(60.0), Vec::new());
+    let direct = aws_sdk_rds::Client::new(&sdk(&moto.endpoint_url(), "us-east-1"));
+    let rds = aws_sdk_rds::Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    block_on(async {
+        for id in ["doomed", "other"] {
+            postgres(&direct, id).send().await.unwrap();
+        }
+        rds.delete_db_instance().db_instance_identifier("doomed").skip_final_snapshot(true).send().await.unwrap();
+        let described = rds.describe_db_instances().db_instance_identifier("doomed").send().await.unwrap();
+        assert_eq!(described.db_instances()[0].db_instance_status(), Some("deleting"));
+        let bare = direct.describe_db_instances().db_instance_identifier("doomed").send().await;
+        assert!(bare.is_err(), "moto itself has forgotten it");
+        let rename = rds
+            .modify_db_instance()
+            .db_instance_identifier("other")
+            .new_db_instance_identifier("doomed")
+            .apply_immediately(true)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(rename.into_service_error().meta().code(), Some("DBInstanceAlreadyExists"));
+    });
 }

@@ -10,6 +10,14 @@ pub(crate) fn param<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     body.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
 
+/// The first `<tag>...</tag>` element of `xml`, tags included.
+pub(crate) fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{tag}>"))?;
+    let close = format!("</{tag}>");
+    let end = xml[start..].find(&close)? + start + close.len();
+    Some(&xml[start..end])
+}
+
 /// The first `<tag>value</tag>` in `xml`.
 pub(crate) fn field<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");

@@ -66,6 +66,9 @@ pub struct Work {
     pub operation: String,
     /// The modelled duration (before the pace).
     pub modelled: Duration,
+    /// The resource's last description, for a delete: moto forgets the resource at once, AWS
+    /// describes it (`deleting`) until the delete is done.
+    pub gone: Option<String>,
     started: Instant,
     wall: Duration,
     upstream: u16,
@@ -117,6 +120,18 @@ fn any_under_way(upstream: u16) -> bool {
 
 /// Notes work that takes `operation`'s modelled time on `gib` GiB.
 fn begin(clock: &Clock, at: At<'_>, what: What, id: &str, state: &'static str, operation: &str, gib: f64) {
+    begin_with(clock, at, (what, id, state), operation, gib, None);
+}
+
+/// [`begin`], with the description of a resource moto already removed ([`Work::gone`]).
+fn begin_with(
+    clock: &Clock,
+    at: At<'_>,
+    (what, id, state): (What, &str, &'static str),
+    operation: &str,
+    gib: f64,
+    gone: Option<String>,
+) {
     let upstream = at.upstream;
     let modelled = clock.model.duration(operation, gib);
     let wall = clock.pace.wall(modelled);
@@ -146,6 +161,7 @@ fn begin(clock: &Clock, at: At<'_>, what: What, id: &str, state: &'static str, o
         state,
         operation: operation.to_string(),
         modelled,
+        gone,
         started: Instant::now(),
         wall,
         upstream,
@@ -287,6 +303,12 @@ pub(crate) fn answer(head: &str, body: &str, upstream: u16, answer: Vec<u8>, clo
             _ if ok => rest::note(&call, answered, at, clock),
             _ => {}
         }
+    }
+    if !ok
+        && call.service == "rds"
+        && let Some(described) = rds::still_deleting(&call, &text, at)
+    {
+        return described;
     }
     // Only reads show in-between states; every other answer passes untouched (and unparsed).
     let read = ["Describe", "List", "Get"].iter().any(|p| call.operation.starts_with(p));

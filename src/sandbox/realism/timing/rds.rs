@@ -2,8 +2,8 @@
 //! instance `creating`, `renaming` or `backing-up`, a cluster `creating` or `renaming`; and AWS's
 //! refusals meanwhile.
 
-use super::super::wire::{ask_upstream, each_element, field, param, refusal};
-use super::{At, Call, Clock, What, begin, busy, percent};
+use super::super::wire::{ask_upstream, each_element, element, field, param, refusal};
+use super::{At, Call, Clock, What, begin, begin_with, busy, percent};
 
 /// Notes the work moto's answer started. Moto also makes a restore it answers with an error
 /// (`DBSnapshotAlreadyExists`: an automated snapshot of a renamed instance still has the name;
@@ -33,6 +33,11 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
         "RestoreDBInstanceFromDBSnapshot" | "CreateDBInstance" => {
             let Some(id) = field(answered, "DBInstanceIdentifier") else { return };
             begin(clock, at, What::DbInstance, id, "creating", &op, gib());
+        }
+        "DeleteDBInstance" => {
+            let Some(id) = field(answered, "DBInstanceIdentifier") else { return };
+            let Some(element) = element(answered, "DBInstance") else { return };
+            begin_with(clock, at, (What::DbInstance, id, "deleting"), &op, gib(), Some(element.to_string()));
         }
         "RestoreDBClusterFromSnapshot" => {
             let Some(id) = field(answered, "DBClusterIdentifier") else { return };
@@ -81,6 +86,22 @@ pub(super) fn show(call: &Call<'_>, answered: &str, at: At<'_>) -> String {
     }
 }
 
+/// A describe of an instance moto removed at its delete, while AWS would still be deleting it:
+/// AWS's answer, the instance `deleting` (moto says DBInstanceNotFound).
+pub(super) fn still_deleting(call: &Call<'_>, answer: &str, at: At<'_>) -> Option<Vec<u8>> {
+    if call.operation != "DescribeDBInstances" || !answer.contains("DBInstanceNotFound") {
+        return None;
+    }
+    let id = named(call.body, "DBInstanceIdentifier")?;
+    let gone = busy(at, What::DbInstance, &id)?.gone?;
+    let xml = format!(
+        "<DescribeDBInstancesResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><DescribeDBInstancesResult><DBInstances>{gone}</DBInstances></DescribeDBInstancesResult><ResponseMetadata><RequestId>realism</RequestId></ResponseMetadata></DescribeDBInstancesResponse>"
+    );
+    Some(
+        format!("HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len()).into_bytes(),
+    )
+}
+
 /// See [`note`]: the restore moto made while refusing it, read back and noted as made.
 fn restored_despite_an_error(call: &Call<'_>, answered: &str, at: At<'_>, clock: &Clock) {
     let (describe, id_param, what) = match call.operation {
@@ -121,6 +142,18 @@ fn named(body: &str, name: &str) -> Option<String> {
 
 pub(super) fn refuse(call: &Call<'_>, at: At<'_>) -> Option<Vec<u8>> {
     let body = call.body;
+    // An identifier still being deleted is taken: a restore, a create or a rename into it is
+    // refused (DBInstanceAlreadyExists) until the delete is done.
+    let taken = match call.operation {
+        "RestoreDBInstanceFromDBSnapshot" | "CreateDBInstance" => named(body, "DBInstanceIdentifier"),
+        "ModifyDBInstance" => named(body, "NewDBInstanceIdentifier"),
+        _ => None,
+    };
+    if let Some(id) = taken
+        && busy(at, What::DbInstance, &id).is_some_and(|w| w.state == "deleting")
+    {
+        return Some(refusal("DBInstanceAlreadyExists", &format!("DB instance {id} already exists (deleting).")));
+    }
     let (what, id, code, kind) = match call.operation {
         "RestoreDBInstanceFromDBSnapshot" => {
             (What::DbSnapshot, named(body, "DBSnapshotIdentifier")?, "InvalidDBSnapshotState", "snapshot")
