@@ -28,6 +28,9 @@ pub struct Pauses {
     pub not_found_grace: Duration,
     /// The first pause of a read AWS throttled past the SDK's own retries (it doubles).
     pub throttled_read: Duration,
+    /// How long an instance may stay `stopping` before the failback forces the stop (AWS's
+    /// advice for an instance stuck in `stopping`).
+    pub force_stop_after: Duration,
 }
 
 impl Default for Pauses {
@@ -39,6 +42,7 @@ impl Default for Pauses {
             max_poll: Duration::from_secs(15),
             not_found_grace: Duration::from_secs(300),
             throttled_read: Duration::from_secs(1),
+            force_stop_after: Duration::from_secs(600),
         }
     }
 }
@@ -55,6 +59,7 @@ impl Pauses {
             max_poll: scale(d.max_poll),
             not_found_grace: scale(d.not_found_grace),
             throttled_read: scale(d.throttled_read),
+            force_stop_after: scale(d.force_stop_after),
         }
     }
 

@@ -77,14 +77,14 @@ pub fn line(entry: &Entry) -> Option<String> {
         ),
         Event::SubStepsReset { step, names, .. } => {
             let names: Vec<String> = names.iter().map(ToString::to_string).collect();
-            format!("{step}: undone by the rollback: {}", names.join(", "))
+            format!("{step}: reset (undone by a rollback, or to be done again): {}", names.join(", "))
         }
         Event::SubStep { step, name, phase, data, .. } => match phase {
             SubPhase::Started => format!("{step}: {name} ..."),
             SubPhase::Waiting => format!("{step}: {name}: waiting, {}", data.as_str().unwrap_or_default()),
             SubPhase::Done if data.is_null() => format!("{step}: {name} done"),
             SubPhase::Done => format!("{step}: {name} done: {}", brief(data)),
-            SubPhase::Reset => format!("{step}: {name} undone by the rollback"),
+            SubPhase::Reset => format!("{step}: {name} reset"),
         },
         Event::AccountChecked { .. } => {
             format!(

@@ -272,7 +272,7 @@ fn timeline(out: &mut String, steps: &[StepReport], day: &str) {
         for sub in &s.substeps {
             let status = match sub.phase {
                 SubPhase::Done => "done",
-                SubPhase::Reset => "undone by a rollback",
+                SubPhase::Reset => "reset: undone by a rollback, or to be done again",
                 SubPhase::Started | SubPhase::Waiting => "**not finished**",
             };
             let _ = writeln!(

@@ -5,6 +5,7 @@
 //! layer (the sandbox runs it as a process of its own: [`process`]), so what the tests prove
 //! about AWS's rules and waits is what a trainee meets.
 
+pub mod faults;
 pub mod limits;
 pub mod model;
 pub mod process;
@@ -13,7 +14,8 @@ pub mod rules;
 pub mod timing;
 mod wire;
 
+pub use faults::{FaultKind, FaultSpec};
 pub use limits::Limits;
 pub use model::{Model, Pace};
-pub use proxy::{Fault, FaultRule, RealismProxy, Setup};
+pub use proxy::{Fault, FaultRule, Matcher, RealismProxy, Rule, Setup};
 pub use timing::Clock;

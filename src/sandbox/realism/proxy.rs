@@ -7,19 +7,73 @@ use super::model::Pace;
 use super::timing::{self, Clock};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// What happens to the first `times` requests whose body contains `needle`.
+/// What happens to the first `times` requests whose body contains `needle` (the tests' short
+/// form of a [`Matcher`] on text alone).
 pub struct FaultRule {
     pub needle: &'static str,
     pub times: usize,
     pub fault: Fault,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Which requests a rule applies to, and which of them it spoils.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    /// Text the request (head and body) must contain.
+    pub needle: Option<String>,
+    /// The call, `service.Operation` (`ec2.CopySnapshot`), as the layer reads it.
+    pub operation: Option<String>,
+    /// Matching requests let through before the first one spoiled.
+    pub after: usize,
+    /// Matching requests spoiled after those (`usize::MAX`: every one).
+    pub times: usize,
+}
+
+/// A rule as the proxy keeps it: its matcher, its fault, a label for the log, and how many
+/// requests matched so far.
+pub struct Rule {
+    pub matcher: Matcher,
+    pub fault: Fault,
+    pub label: String,
+    seen: AtomicUsize,
+}
+
+impl Rule {
+    pub fn new(matcher: Matcher, fault: Fault, label: impl Into<String>) -> Rule {
+        Rule { matcher, fault, label: label.into(), seen: AtomicUsize::new(0) }
+    }
+
+    fn matches(&self, text: &str, operation: Option<&str>) -> bool {
+        self.matcher.needle.as_deref().is_none_or(|n| text.contains(n))
+            && self.matcher.operation.as_deref().is_none_or(|o| Some(o) == operation)
+    }
+
+    /// Whether a matching request now would be spoiled (it is past `after`, within `times`).
+    fn has_faults_left(&self) -> bool {
+        self.seen.load(Ordering::SeqCst) < self.matcher.after.saturating_add(self.matcher.times)
+    }
+}
+
+impl From<FaultRule> for Rule {
+    fn from(r: FaultRule) -> Rule {
+        let matcher = Matcher { needle: Some(r.needle.to_string()), operation: None, after: 0, times: r.times };
+        Rule::new(matcher, r.fault, r.needle)
+    }
+}
+
+impl From<&super::faults::FaultSpec> for Rule {
+    fn from(spec: &super::faults::FaultSpec) -> Rule {
+        let (matcher, fault) = spec.rule();
+        Rule::new(matcher, fault, spec.kind.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// A CloudFormation-style `Throttling` error (HTTP 400), as AWS answers under load.
+    /// The service's throttling error, in its protocol (EC2 `RequestLimitExceeded` HTTP 503,
+    /// DynamoDB `ThrottlingException`, the others `Throttling`), as AWS answers under load.
     Throttle,
     /// AWS refuses the request with this code and message (HTTP 400, not retried by the SDK):
     /// what moto never says, such as `InsufficientDBInstanceCapacity`.
@@ -31,14 +85,20 @@ pub enum Fault {
     Rewrite { from: &'static str, to: &'static str },
     /// The request reaches moto this many milliseconds late (a slow endpoint).
     Delay(u64),
+    /// The request reaches moto at once; its answer comes this many milliseconds late (past the
+    /// client's timeout: the call happened, the client gave up).
+    DelayAnswer(u64),
     /// The request reaches moto; the client is answered HTTP 500 with the service's internal
     /// error code instead (AWS: the request may have succeeded).
     InternalError,
+    /// The request reaches moto; what it made or changed stays in this state for every describe
+    /// ([`timing::stick`]): a snapshot copy `error`, an instance `stopping`.
+    Stick(&'static str),
 }
 
 /// What a proxy does: the faults it injects, whether it enforces AWS's rules, and its clock.
 pub struct Setup {
-    pub faults: Vec<FaultRule>,
+    pub faults: Vec<Rule>,
     pub aws_rules: bool,
     pub clock: Clock,
     /// AWS's request rates and copy quotas ([`super::limits`]).
@@ -47,6 +107,8 @@ pub struct Setup {
 
 pub struct RealismProxy {
     pub port: u16,
+    /// The rules in force (a scenario's, a trainer's injections, a test's).
+    pub rules: Rules,
     /// Requests that matched a rule (faulted or, past its `times`, passed through).
     pub injected: Arc<AtomicUsize>,
     /// Requests that were faulted.
@@ -54,6 +116,9 @@ pub struct RealismProxy {
     /// Requests AWS's limits refused (an empty bucket, a copy quota reached).
     pub throttled: Arc<AtomicUsize>,
 }
+
+/// The rules of one proxy, shared by its connections; more can be added while it serves.
+pub type Rules = Arc<Mutex<Vec<Arc<Rule>>>>;
 
 /// What every connection of one proxy shares: whether it enforces AWS's rules, its clock, its
 /// limits, and how many requests the limits refused.
@@ -85,14 +150,28 @@ impl RealismProxy {
     /// with `rules`.
     pub fn timed(upstream: u16, pace: Pace, rules: Vec<FaultRule>) -> RealismProxy {
         let clock = Clock { pace, ..Clock::default() };
-        RealismProxy::serve(upstream, Setup { faults: rules, aws_rules: true, clock, limits: Limits::default() }, 0)
-            .expect("a loopback port for the realism proxy")
+        RealismProxy::serve(
+            upstream,
+            Setup {
+                faults: rules.into_iter().map(Rule::from).collect(),
+                aws_rules: true,
+                clock,
+                limits: Limits::default(),
+            },
+            0,
+        )
+        .expect("a loopback port for the realism proxy")
     }
 
     fn serving(upstream: u16, rules: Vec<FaultRule>, aws_rules: bool) -> RealismProxy {
         RealismProxy::serve(
             upstream,
-            Setup { faults: rules, aws_rules, clock: Clock::default(), limits: Limits::default() },
+            Setup {
+                faults: rules.into_iter().map(Rule::from).collect(),
+                aws_rules,
+                clock: Clock::default(),
+                limits: Limits::default(),
+            },
             0,
         )
         .expect("a loopback port for the realism proxy")
@@ -114,8 +193,8 @@ impl RealismProxy {
         let injected = Arc::new(AtomicUsize::new(0));
         let faults = Arc::new(AtomicUsize::new(0));
         let (counter, faulted) = (injected.clone(), faults.clone());
-        let rules: Arc<Vec<(FaultRule, AtomicUsize)>> =
-            Arc::new(setup.faults.into_iter().map(|r| (r, AtomicUsize::new(0))).collect());
+        let rules: Rules = Arc::new(Mutex::new(setup.faults.into_iter().map(Arc::new).collect()));
+        let kept = rules.clone();
         let throttled = Arc::new(AtomicUsize::new(0));
         let layer = Arc::new(Layer {
             aws_rules: setup.aws_rules,
@@ -129,7 +208,7 @@ impl RealismProxy {
                 std::thread::spawn(move || serve(client, upstream, &rules, &layer, &counter, &faulted));
             }
         });
-        Ok(RealismProxy { port, injected, faults, throttled })
+        Ok(RealismProxy { port, rules: kept, injected, faults, throttled })
     }
 
     pub fn endpoint_url(&self) -> String {
@@ -164,59 +243,43 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Vec<u8>, Vec<u8>)>
     Some((head, body))
 }
 
-fn serve(
-    client: TcpStream,
-    upstream: u16,
-    rules: &[(FaultRule, AtomicUsize)],
-    layer: &Layer,
-    injected: &AtomicUsize,
-    faults: &AtomicUsize,
-) {
+fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injected: &AtomicUsize, faults: &AtomicUsize) {
     let mut writer = client.try_clone().unwrap();
     let mut reader = BufReader::new(client);
     while let Some((head, body)) = read_request(&mut reader) {
-        let text = String::from_utf8_lossy(&head).into_owned() + &String::from_utf8_lossy(&body);
-        // The first matching rule with faults left (so rules of one needle take turns), else the
-        // first matching one.
-        let matched = rules
-            .iter()
-            .find(|(rule, seen)| text.contains(rule.needle) && seen.load(Ordering::SeqCst) < rule.times)
-            .or_else(|| rules.iter().find(|(rule, _)| text.contains(rule.needle)));
-        if matched.is_some() {
-            injected.fetch_add(1, Ordering::SeqCst);
+        let (head_text, body_text) = (String::from_utf8_lossy(&head), String::from_utf8_lossy(&body));
+        if let Some(answer) = control(&head_text, &body_text, rules) {
+            let _ = writer.write_all(&answer);
+            return;
         }
-        let fault =
-            matched.filter(|(rule, seen)| seen.fetch_add(1, Ordering::SeqCst) < rule.times).map(|(r, _)| r.fault);
-        if fault.is_some() {
+        let text = format!("{head_text}{body_text}");
+        let call = timing::Call::read(&head_text, &body_text);
+        let operation = call.as_ref().map(|c| format!("{}.{}", c.service, c.operation));
+        let service = call.as_ref().map_or("", |c| c.service);
+        let fault = pick(rules, &text, operation.as_deref(), injected);
+        if let Some(rule) = &fault {
             faults.fetch_add(1, Ordering::SeqCst);
+            if layer.clock.log {
+                let line = serde_json::json!({
+                    "at": crate::journal::now_rfc3339(),
+                    "fault": rule.label,
+                    "operation": operation,
+                });
+                eprintln!("{line}");
+            }
         }
+        let fault = fault.map(|r| r.fault);
         let refusal = match fault {
-            Some(Fault::Throttle) => Some(("Throttling", "Rate exceeded")),
-            Some(Fault::Refuse { code, message }) => Some((code, message)),
+            Some(Fault::Throttle) => Some(throttled(service, &text)),
+            Some(Fault::Refuse { code, message }) => Some(refused(service, &text, code, message)),
             _ => None,
         };
-        if let Some((code, message)) = refusal {
-            // JSON-protocol services (DynamoDB, KMS: a target header) answer errors in JSON.
-            let (kind, body) = if text.to_ascii_lowercase().contains("x-amz-target:") {
-                ("application/x-amz-json-1.0", format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}"))
-            } else {
-                (
-                    "text/xml",
-                    format!(
-                        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
-                    ),
-                )
-            };
-            let response = format!(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if writer.write_all(response.as_bytes()).is_err() {
+        if let Some(answer) = refusal {
+            if writer.write_all(&answer).is_err() {
                 return;
             }
             continue;
         }
-        let (head_text, body_text) = (String::from_utf8_lossy(&head), String::from_utf8_lossy(&body));
         let limited = timing::limited(&head_text, &body_text, upstream, &layer.clock, &layer.limits);
         if limited.is_some() {
             layer.throttled.fetch_add(1, Ordering::SeqCst);
@@ -238,15 +301,16 @@ fn serve(
         if up.write_all(&head).and_then(|()| up.write_all(&body)).and_then(|()| up.read_to_end(&mut answer)).is_err() {
             return;
         }
-        if fault == Some(Fault::DropAnswer) {
+        match fault {
             // The call happened; the client hears nothing and sees the connection close.
-            return;
-        }
-        if let Some(Fault::Rewrite { from, to }) = fault {
-            answer = super::wire::rewrite_body(&answer, |body| body.replace(from, to));
-        }
-        if fault == Some(Fault::InternalError) {
-            answer = internal_error(&text);
+            Some(Fault::DropAnswer) => return,
+            Some(Fault::Rewrite { from, to }) => {
+                answer = super::wire::rewrite_body(&answer, |body| body.replace(from, to));
+            }
+            Some(Fault::InternalError) => answer = internal_error(&text),
+            Some(Fault::Stick(state)) => timing::stick(&head_text, &body_text, upstream, &answer, state),
+            Some(Fault::DelayAnswer(ms)) => std::thread::sleep(std::time::Duration::from_millis(ms)),
+            _ => {}
         }
         if layer.aws_rules {
             answer = super::rules::answer(&text, upstream, answer);
@@ -257,6 +321,81 @@ fn serve(
         }
         // moto closed its side after answering; close ours so the client reconnects cleanly.
         return;
+    }
+}
+
+/// The rule that spoils this request, if any: the first matching rule with faults left (so
+/// rules of one needle take turns), else the first matching one (counted, not spoiled).
+fn pick(rules: &Rules, text: &str, operation: Option<&str>, injected: &AtomicUsize) -> Option<Arc<Rule>> {
+    let rules = rules.lock().unwrap_or_else(|p| p.into_inner());
+    let matched = rules
+        .iter()
+        .find(|r| r.matches(text, operation) && r.has_faults_left())
+        .or_else(|| rules.iter().find(|r| r.matches(text, operation)))?;
+    injected.fetch_add(1, Ordering::SeqCst);
+    let seen = matched.seen.fetch_add(1, Ordering::SeqCst);
+    (seen >= matched.matcher.after && seen - matched.matcher.after < matched.matcher.times).then(|| matched.clone())
+}
+
+/// The path a trainer's `drill inject` (and a drill's start) posts faults to: `POST` adds the
+/// JSON list of [`super::faults::FaultSpec`]s, `PUT` replaces the rules with them.
+pub const CONTROL_PATH: &str = "/_pilotlight/faults";
+
+/// A request to the proxy itself, answered here (`None`: a request for AWS).
+fn control(head: &str, body: &str, rules: &Rules) -> Option<Vec<u8>> {
+    let line = head.lines().next()?;
+    let (method, rest) = line.split_once(' ')?;
+    if !rest.starts_with(CONTROL_PATH) {
+        return None;
+    }
+    let answer = |status: &str, body: String| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let specs: Vec<super::faults::FaultSpec> = match serde_json::from_str(body) {
+        Ok(s) => s,
+        Err(e) => return Some(answer("400 Bad Request", serde_json::json!({ "error": e.to_string() }).to_string())),
+    };
+    if let Some(problem) = specs.iter().find_map(|s| s.problem()) {
+        return Some(answer("400 Bad Request", serde_json::json!({ "error": problem }).to_string()));
+    }
+    let mut rules = rules.lock().unwrap_or_else(|p| p.into_inner());
+    match method {
+        "PUT" => rules.clear(),
+        "POST" => {}
+        _ => return Some(answer("405 Method Not Allowed", "{}".into())),
+    }
+    rules.extend(specs.iter().map(|s| Arc::new(Rule::from(s))));
+    Some(answer("200 OK", serde_json::json!({ "rules": rules.len() }).to_string()))
+}
+
+/// The service's throttling error, as AWS answers it.
+fn throttled(service: &str, text: &str) -> Vec<u8> {
+    match service {
+        "ec2" => timing::refusal("ec2", "RequestLimitExceeded", "Request limit exceeded."),
+        "dynamodb" => timing::refusal("dynamodb", "ThrottlingException", "Rate exceeded"),
+        _ => refused(service, text, "Throttling", "Rate exceeded"),
+    }
+}
+
+/// A refusal with `code` in the protocol of the request.
+fn refused(service: &str, text: &str, code: &str, message: &str) -> Vec<u8> {
+    if !service.is_empty() {
+        return timing::refusal(service, code, message);
+    }
+    // A request the layer cannot read the service of: JSON when it names a target, else XML.
+    if text.to_ascii_lowercase().contains("x-amz-target:") {
+        let body = format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}");
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    } else {
+        super::wire::refusal(code, message)
     }
 }
 

@@ -42,6 +42,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Copies of one snapshot made, when each ends in `error` (a failed copy holds nothing), before
+/// the step fails.
+const COPY_TRIES: u32 = 3;
+
 const TAG_DEVICE: &str = "pilotlight:device";
 const TAG_STAGE: &str = "pilotlight:stage";
 /// Volumes at least this large get a note: restored blocks load lazily until read once.
@@ -326,11 +330,11 @@ impl One<'_, '_> {
             })
             .await?;
         }
-        let copies: IndexMap<String, EbsSnapshot> = cx
-            .sub(
-                &self.sub_name("copy-to-primary"),
-                json!({ "from": l.recovery_region, "to": l.primary_region }),
-                |_| async {
+        let (copy_name, wait_name) = (self.sub_name("copy-to-primary"), self.sub_name("wait-primary-copies"));
+        let mut tries = 1;
+        loop {
+            let copies: IndexMap<String, EbsSnapshot> = cx
+                .sub(&copy_name, json!({ "from": l.recovery_region, "to": l.primary_region }), |_| async {
                     let mut out = IndexMap::new();
                     for (device, snap) in snaps {
                         if let Some(found) =
@@ -374,11 +378,22 @@ impl One<'_, '_> {
                         );
                     }
                     Ok(out)
-                },
-            )
-            .await?;
-        self.wait_snapshots("wait-primary-copies", self.primary, &l.primary_region, &copies).await?;
-        Ok(copies)
+                })
+                .await?;
+            let Some(why) =
+                self.wait_snapshots("wait-primary-copies", self.primary, &l.primary_region, &copies).await?
+            else {
+                return Ok(copies);
+            };
+            // A copy that ended in `error` holds nothing: AWS's answer is to copy again. The copy
+            // and its wait are reset in one entry, so a kill here copies again on resume too.
+            if tries >= COPY_TRIES {
+                return Err(ActionError::Failed(format!("{why}; every one of {COPY_TRIES} copies failed")));
+            }
+            tries += 1;
+            cx.log.note(format!("{why}: copying again ({tries} of {COPY_TRIES})"))?;
+            cx.reset(&[&copy_name, &wait_name])?;
+        }
     }
 
     async fn wait_snapshots(
@@ -387,10 +402,10 @@ impl One<'_, '_> {
         client: &Client,
         region: &str,
         snaps: &IndexMap<String, EbsSnapshot>,
-    ) -> Result<(), ActionError> {
+    ) -> Result<Option<String>, ActionError> {
         let cx = self.cx;
         if cx.dry_run {
-            return Ok(());
+            return Ok(None);
         }
         let name = self.sub_name(part);
         let ids: Vec<String> = snaps.values().map(|s| s.snapshot_id.clone()).collect();
@@ -404,12 +419,13 @@ impl One<'_, '_> {
                     let state = s.state().map(|x| x.as_str()).unwrap_or("unknown");
                     match state {
                         "completed" => {}
+                        // Journaled as the wait's result: the caller decides (copy again).
                         "error" => {
-                            return Err(ActionError::Failed(format!(
+                            return Ok(Poll::Ready(Some(format!(
                                 "snapshot {} failed: {}",
                                 s.snapshot_id().unwrap_or("?"),
                                 s.state_message().unwrap_or("no reason given")
-                            )));
+                            ))));
                         }
                         other => pending.push(format!(
                             "{} {other} {}",
@@ -418,7 +434,7 @@ impl One<'_, '_> {
                         )),
                     }
                 }
-                Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
+                Ok(if pending.is_empty() { Poll::Ready(None) } else { Poll::Pending(pending.join(", ")) })
             })
             .await
         })

@@ -174,7 +174,9 @@ impl One<'_, '_> {
         };
         let snaps =
             cx.sub(&self.sub_name("snapshot-recovery-volumes"), detail, |_| snapshot_instance(cx, &point)).await?;
-        self.wait_snapshots("wait-recovery-snapshots", self.recovery, &l.recovery_region, &snaps).await?;
-        Ok(snaps)
+        match self.wait_snapshots("wait-recovery-snapshots", self.recovery, &l.recovery_region, &snaps).await? {
+            None => Ok(snaps),
+            Some(why) => Err(crate::aws::ActionError::Failed(why)),
+        }
     }
 }

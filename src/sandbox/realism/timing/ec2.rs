@@ -49,6 +49,12 @@ fn snapshot(xml: &str, at: At<'_>, clock: &Clock, operation: &str) {
 pub(super) fn show(call: &Call<'_>, answered: &str, at: At<'_>) -> String {
     match call.operation {
         "DescribeSnapshots" => after_id(answered, "snapshotId", "</item>", at, What::Snapshot, |item, work| {
+            if work.state == "error" {
+                // A copy a fault failed: AWS says `error` and why.
+                let failed =
+                    "<status>error</status><statusMessage>The snapshot copy failed (injected fault).</statusMessage>";
+                return item.replacen("<status>completed</status>", failed, 1);
+            }
             item.replacen("<status>completed</status>", "<status>pending</status>", 1).replacen(
                 "<progress>100%</progress>",
                 &format!("<progress>{}%</progress>", percent(work)),
@@ -69,6 +75,29 @@ pub(super) fn show(call: &Call<'_>, answered: &str, at: At<'_>) -> String {
             })
         }
         _ => answered.to_string(),
+    }
+}
+
+/// What a call held by a fault ([`super::stick`]) leaves in its state: the copy a CopySnapshot
+/// made, the instances a StopInstances stopped.
+pub(super) fn held(call: &Call<'_>, answered: &str) -> Vec<(What, String)> {
+    match (call.service, call.operation) {
+        ("ec2", "CopySnapshot") => {
+            field(answered, "snapshotId").map(|id| (What::Snapshot, id.to_string())).into_iter().collect()
+        }
+        ("ec2", "StopInstances") => {
+            named_ids(call.body, "InstanceId.").into_iter().map(|id| (What::Instance, id.to_string())).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The holds a call ends: a forced stop (`Force=true`) ends an instance's hang in `stopping`.
+pub(super) fn released<'a>(call: &Call<'a>) -> Vec<(What, &'a str)> {
+    if call.service == "ec2" && call.operation == "StopInstances" && param(call.body, "Force") == Some("true") {
+        named_ids(call.body, "InstanceId.").into_iter().map(|id| (What::Instance, id)).collect()
+    } else {
+        Vec::new()
     }
 }
 

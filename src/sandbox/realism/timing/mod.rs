@@ -151,6 +151,11 @@ fn begin_with(
         eprintln!("{line}");
     }
     let mut work = WORK.lock().unwrap_or_else(|p| p.into_inner());
+    let same = |w: &Work| w.upstream == upstream && w.region == at.region && w.what == what && w.id == id;
+    if work.iter().any(|w| same(w) && w.wall == HELD) {
+        // A fault holds it in its state: no modelled work ends that.
+        return;
+    }
     work.retain(|w| {
         w.under_way() && !(w.upstream == upstream && w.region == at.region && w.what == what && w.id == id)
     });
@@ -256,7 +261,7 @@ pub(crate) fn limited(head: &str, body: &str, upstream: u16, clock: &Clock, limi
 
 /// An error answer in the protocol of `service`: EC2's XML (HTTP 503 for its request limit, as
 /// EC2 answers), DynamoDB's JSON, the query XML of the others.
-fn refusal(service: &str, code: &str, message: &str) -> Vec<u8> {
+pub(crate) fn refusal(service: &str, code: &str, message: &str) -> Vec<u8> {
     match service {
         "ec2" if code == "RequestLimitExceeded" => {
             let answer = super::wire::ec2_refusal(code, message);
@@ -287,12 +292,56 @@ pub(crate) fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     }
 }
 
+/// How long a fault holds a resource in its state: for as long as the proxy serves.
+const HELD: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Leaves what the answered call made or changed in `state` for as long as the proxy serves,
+/// at every pace (a fault: a snapshot copy that ends in `error`, an instance that hangs in
+/// `stopping` until a forced stop).
+pub(crate) fn stick(head: &str, body: &str, upstream: u16, answer: &[u8], state: &'static str) {
+    let Some(call) = Call::read(head, body) else { return };
+    let text = String::from_utf8_lossy(answer);
+    let answered = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    for (what, id) in ec2::held(&call, answered) {
+        let mut work = WORK.lock().unwrap_or_else(|p| p.into_inner());
+        work.retain(|w| !(w.upstream == upstream && w.region == call.region && w.what == what && w.id == id));
+        work.push(Work {
+            what,
+            region: call.region.to_string(),
+            id,
+            state,
+            operation: format!("fault.{}.{}", call.service, call.operation),
+            modelled: HELD,
+            gone: None,
+            started: Instant::now(),
+            wall: HELD,
+            upstream,
+        });
+    }
+}
+
+/// Ends the holds a call ends (a forced stop of an instance hanging in `stopping`).
+fn release(call: &Call<'_>, at: At<'_>) {
+    let ended = ec2::released(call);
+    if !ended.is_empty() {
+        WORK.lock().unwrap_or_else(|p| p.into_inner()).retain(|w| {
+            !(w.upstream == at.upstream
+                && w.region == at.region
+                && w.wall == HELD
+                && ended.contains(&(w.what, w.id.as_str())))
+        });
+    }
+}
+
 /// Notes the work moto's answer started, and shows the in-between states of work under way.
 pub(crate) fn answer(head: &str, body: &str, upstream: u16, answer: Vec<u8>, clock: &Clock) -> Vec<u8> {
     let Some(call) = Call::read(head, body) else { return answer };
     let at = call.at(upstream);
     let text = String::from_utf8_lossy(&answer);
     let ok = text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200");
+    if ok {
+        release(&call, at);
+    }
     if !matches!(clock.pace, Pace::Instant) {
         let answered = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         match call.service {
