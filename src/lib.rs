@@ -13,6 +13,7 @@ pub mod aws;
 pub mod blocking;
 pub mod cli;
 pub mod console;
+pub mod drill;
 pub mod durable;
 pub mod engine;
 pub mod journal;

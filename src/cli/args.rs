@@ -164,16 +164,85 @@ for both sides in one account.")]
         #[command(flatten)]
         connect: Connect,
     },
+    /// A game day on the sandbox: a scenario's world, pace and faults, its runbook, a debrief
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        long_about = "A game day on the sandbox. `pilotlight drill SCENARIO` (a file, or a bundled scenario's \
+name: calm, failed-copy-storm, roll-back) starts the sandbox if need be, resets it to an empty world and seeds the \
+scenario's world, starts its realism proxy afresh at the scenario's pace with the scenario's faults, prints the \
+briefing, and runs the scenario's runbook against it (the console, or --headless). At the end it prints the \
+debrief (also `drill debrief RUN_ID`).\n\n\
+Unfinished runs of the same runbook against the sandbox are abandoned first (journaled: the world they acted on \
+was reset).\n\n\
+A trainer watches from a second terminal (`pilotlight watch RUN_ID --sandbox`) and injects faults with \
+`pilotlight drill inject RUN_ID KIND`, journaled as the trainer's beside the run's journal."
+    )]
+    Drill(DrillArgs),
     /// Start and seed the sandbox, then open the console on the bundled failback runbook against it
     Demo {
-        /// How fast AWS's modelled time runs in the sandbox: 60 (the default) plays the bundled
-        /// failback's modelled hour and a half in about a minute and a half; `instant` skips
-        /// every wait; 1 is real time
-        #[arg(long, default_value = "60", value_name = "PACE")]
-        pace: crate::sandbox::realism::Pace,
+        /// Run this drill scenario instead (as `pilotlight drill SCENARIO`)
+        #[arg(long, value_name = "SCENARIO")]
+        scenario: Option<String>,
+        /// How fast AWS's modelled time runs in the sandbox: 60 (the default; with --scenario,
+        /// the scenario's) plays the bundled failback's modelled hour and a half in about a
+        /// minute and a half; `instant` skips every wait; 1 is real time
+        #[arg(long, value_name = "PACE")]
+        pace: Option<crate::sandbox::realism::Pace>,
         #[command(flatten)]
         mode: Mode,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    #[command(subcommand)]
+    pub command: Option<DrillCommand>,
+    /// The scenario: a YAML file, or the name of a bundled one
+    #[arg(required = true)]
+    pub scenario: Option<String>,
+    /// Override the scenario's pace (`instant`, 1, 60, ...)
+    #[arg(long, value_name = "PACE")]
+    pub pace: Option<crate::sandbox::realism::Pace>,
+    #[command(flatten)]
+    pub mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillCommand {
+    /// Inject a fault into a running drill (the sandbox takes it at once; journaled as yours)
+    Inject {
+        run_id: String,
+        /// The kind of fault
+        #[arg(value_enum)]
+        kind: crate::sandbox::realism::FaultKind,
+        /// The call it hits, as service.Operation (ec2.CopySnapshot) [default: the kind's own]
+        #[arg(long)]
+        operation: Option<String>,
+        /// Text the request must contain: an id, a name, a region
+        #[arg(long)]
+        resource: Option<String>,
+        /// Matching calls let through first
+        #[arg(long, default_value_t = 0)]
+        after: usize,
+        /// Matching calls spoiled [default: the kind's own]
+        #[arg(long)]
+        count: Option<usize>,
+        /// delayed_answer: seconds late [default: 65]
+        #[arg(long)]
+        delay_s: Option<f64>,
+    },
+    /// A drill's debrief: RTO against the target, where the time went, decisions, data-loss
+    /// window, faults met, what was left behind, and the previous drills of its scenario
+    Debrief {
+        run_id: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+    },
+    /// Print the JSON Schema of the scenario format
+    Schema,
+    /// List the bundled scenarios
+    List,
 }
 
 /// How `preflight` writes its findings.

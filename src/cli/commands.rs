@@ -47,7 +47,13 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         }
         Command::Permissions { runbook, side, vars } => permissions(&runbook, side, &vars),
         Command::Sandbox { command } => sandbox_cmd::sandbox(command, state_dir).await,
-        Command::Demo { pace, mode } => demo(pace, mode, state_dir).await,
+        Command::Demo { scenario: Some(scenario), pace, mode } => {
+            super::drill_cmd::drill_run(&scenario, pace, mode, state_dir).await
+        }
+        Command::Demo { scenario: None, pace, mode } => {
+            demo(pace.unwrap_or(crate::sandbox::realism::model::DEMO_PACE), mode, state_dir).await
+        }
+        Command::Drill(args) => super::drill_cmd::drill(args, state_dir).await,
         Command::Watch { run_id, connect } => watch(&run_id, &connect, state_dir).await,
     }
 }
@@ -207,6 +213,16 @@ fn connect_options(connect: &Connect, state_dir: &Path, shell: bool) -> Result<O
 }
 
 async fn run(args: RunArgs, state_dir: &Path) -> u8 {
+    run_with(args, state_dir, &mut |_| Ok(())).await
+}
+
+/// Starts (or resumes) a run; `started` is told the new run's directory before it is driven
+/// (a drill keeps its record there), and may refuse.
+pub(super) async fn run_with(
+    args: RunArgs,
+    state_dir: &Path,
+    started: &mut dyn FnMut(&Path) -> Result<(), String>,
+) -> u8 {
     let connect = match connect_options(&args.connect, state_dir, args.resume.is_none()) {
         Ok(c) => c,
         Err(code) => return code,
@@ -242,6 +258,10 @@ async fn run(args: RunArgs, state_dir: &Path) -> u8 {
         Ok(run) => {
             if matches!(front, super::front::Front::Line) {
                 println!("journal: {}", run.dir.join(crate::engine::store::JOURNAL_FILE).display());
+            }
+            if let Err(e) = started(&run.dir) {
+                eprintln!("{e}");
+                return FAILED;
             }
             front.drive(run).await
         }
@@ -500,12 +520,6 @@ async fn watch(id: &str, connect: &Connect, state_dir: &Path) -> u8 {
     }
 }
 
-/// The bundled failback runbook: `./runbooks/failback.yaml`, else the one in the source tree.
-fn bundled_failback() -> PathBuf {
-    let local = PathBuf::from("runbooks/failback.yaml");
-    if local.is_file() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/failback.yaml") }
-}
-
 async fn demo(pace: crate::sandbox::realism::Pace, mode: Mode, state_dir: &Path) -> u8 {
     let code = sandbox_cmd::sandbox(super::args::SandboxCommand::Up { pace }, state_dir).await;
     if code != OK {
@@ -520,7 +534,7 @@ async fn demo(pace: crate::sandbox::realism::Pace, mode: Mode, state_dir: &Path)
         return code;
     }
     let args = RunArgs {
-        runbook: Some(bundled_failback()),
+        runbook: Some(crate::runbook::bundled_failback()),
         vars: super::args::Vars { vars: Vec::new(), var_files: Vec::new() },
         mode,
         dry_run: false,

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod drill_cmd;
 pub mod front;
 pub mod preflight_cmd;
 pub mod print;

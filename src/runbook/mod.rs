@@ -38,6 +38,12 @@ pub struct LoadedRunbook {
     pub runbook: Runbook,
 }
 
+/// The bundled failback runbook (the working directory's `runbooks/`, else the sources').
+pub fn bundled_failback() -> PathBuf {
+    let local = PathBuf::from("runbooks/failback.yaml");
+    if local.is_file() { local } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/failback.yaml") }
+}
+
 /// Reads, decodes and validates a runbook file.
 pub fn load_file(path: &Path, actions: &dyn ActionCatalog) -> Result<LoadedRunbook, LoadError> {
     let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;

@@ -291,6 +291,21 @@ pub fn up(
     Ok((info, Started::Both))
 }
 
+/// The sandbox for a drill: moto running (started if need be) and reset to an empty world,
+/// behind a proxy started afresh at `pace` (no work, holds or faults left from before).
+pub fn fresh(state_dir: &Path, pace: Pace, progress: &mut dyn FnMut(&str)) -> Result<SandboxInfo, SandboxError> {
+    let (mut info, started) = up(state_dir, pace, progress)?;
+    if started == Started::Neither {
+        if let Some(old) = &info.realism {
+            realism::stop(old);
+        }
+        info.realism = Some(realism::spawn(info.port, pace, &sandbox_dir(state_dir).join("realism.log"))?);
+        record(state_dir, &info)?;
+    }
+    super::moto_api::reset(info.port).map_err(io("cannot reset the sandbox"))?;
+    Ok(info)
+}
+
 fn record(state_dir: &Path, info: &SandboxInfo) -> Result<(), SandboxError> {
     let json = serde_json::to_string_pretty(info)
         .map_err(|e| SandboxError::Io { context: "sandbox.json".into(), source: e.into() })?;

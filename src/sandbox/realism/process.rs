@@ -94,3 +94,24 @@ pub fn serve_until_stopped(upstream: u16, port: u16, pace: Pace) -> std::io::Res
     }
     Ok(())
 }
+
+/// Sends the proxy at `port` faults to add (`POST`) or to replace its rules with (`PUT`): how a
+/// drill sets its scenario's faults and a trainer injects one. The proxy's refusal, if any.
+pub fn send_faults(port: u16, method: &str, faults: &[super::FaultSpec]) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let body = serde_json::to_string(faults).map_err(|e| e.to_string())?;
+    let request = format!(
+        "{method} {} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        super::proxy::CONTROL_PATH,
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("127.0.0.1:{port}: {e}"))?;
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+    if answer.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(answer.split_once("\r\n\r\n").map_or(answer.clone(), |(_, b)| b.to_string()))
+    }
+}

@@ -1,0 +1,188 @@
+//! `pilotlight drill`: a game day on the sandbox (see [`crate::drill`]), the trainer's `inject`,
+//! the debrief, and the scenario format's schema.
+
+use super::args::{Connect, DrillArgs, DrillCommand, Mode, ReportFormat, RunArgs, Vars};
+use super::exit::{FAILED, INVALID, OK};
+use crate::drill::{self, DrillRecord, scenario};
+use crate::engine::store::RunStore;
+use crate::journal::{Event, RunStatus};
+use crate::sandbox::realism::{FaultSpec, Pace};
+use std::path::Path;
+
+pub async fn drill(args: DrillArgs, state_dir: &Path) -> u8 {
+    match args.command {
+        Some(DrillCommand::Inject { run_id, kind, operation, resource, after, count, delay_s }) => {
+            let fault = FaultSpec { kind, operation, resource, after, count, delay_s };
+            let user = crate::engine::os_user();
+            match crate::blocking::blocking(|| drill::inject(state_dir, &run_id, fault, &user)) {
+                Ok(i) => {
+                    println!("injected into drill {run_id} at {}: {}", i.at, i.fault.describe());
+                    OK
+                }
+                Err(e @ drill::InjectError::Invalid(_)) => {
+                    eprintln!("drill inject: {e}");
+                    INVALID
+                }
+                Err(e) => {
+                    eprintln!("drill inject: {e}");
+                    FAILED
+                }
+            }
+        }
+        Some(DrillCommand::Debrief { run_id, format }) => debrief(&run_id, format, state_dir),
+        Some(DrillCommand::Schema) => {
+            println!("{}", serde_json::to_string_pretty(&scenario::schema()).unwrap_or_default());
+            OK
+        }
+        Some(DrillCommand::List) => {
+            for name in scenario::bundled_names() {
+                match scenario::load(&name) {
+                    Ok(l) => println!("{name:<20} {}", l.scenario.title),
+                    Err(e) => println!("{name:<20} (does not load: {e})"),
+                }
+            }
+            OK
+        }
+        None => {
+            let Some(name) = args.scenario else {
+                eprintln!("drill: give a SCENARIO (see `pilotlight drill list`)");
+                return INVALID;
+            };
+            drill_run(&name, args.pace, args.mode, state_dir).await
+        }
+    }
+}
+
+fn debrief(run_id: &str, format: ReportFormat, state_dir: &Path) -> u8 {
+    match drill::debrief::load(state_dir, run_id) {
+        Ok(d) => {
+            match format {
+                ReportFormat::Markdown => print!("{}", drill::debrief_md::render(&d)),
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default()),
+            }
+            OK
+        }
+        Err(e) => {
+            eprintln!("drill debrief: {e}");
+            FAILED
+        }
+    }
+}
+
+/// Runs the drill of scenario `name`: a fresh sandbox world at the scenario's pace (or `pace`)
+/// with its faults, its runbook, then the debrief.
+pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &Path) -> u8 {
+    let mut loaded = match scenario::load(name) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return INVALID;
+        }
+    };
+    if let Some(p) = pace {
+        loaded.pace = p;
+    }
+    let mut progress = |line: &str| eprintln!("{line}");
+    let info = match crate::blocking::blocking(|| crate::sandbox::server::fresh(state_dir, loaded.pace, &mut progress)) {
+        Ok(info) => info,
+        Err(e) => {
+            eprintln!("drill: {e}");
+            return FAILED;
+        }
+    };
+    if let Err(code) = abandon_earlier(state_dir, &loaded) {
+        return code;
+    }
+    let variant: crate::sandbox::seed::Variant = loaded.scenario.world.into();
+    if let Err(e) = crate::sandbox::seed::seed_variant(&info.moto_url(), variant).await {
+        eprintln!("drill: seeding the sandbox failed: {e}");
+        return FAILED;
+    }
+    let Some(proxy) = &info.realism else {
+        eprintln!("drill: the sandbox has no realism proxy");
+        return FAILED;
+    };
+    if let Err(e) = crate::sandbox::realism::process::send_faults(proxy.port, "PUT", &loaded.scenario.faults) {
+        eprintln!("drill: the sandbox's proxy refused the scenario's faults: {e}");
+        return FAILED;
+    }
+    println!("drill: {} ({}) at pace {}", loaded.scenario.title, loaded.scenario.name, loaded.pace);
+    if !loaded.scenario.briefing.trim().is_empty() {
+        println!("{}", loaded.scenario.briefing.trim_end());
+    }
+    for f in &loaded.scenario.faults {
+        println!("  fault: {}", f.describe());
+    }
+    let record = DrillRecord::of(&loaded);
+    let args = RunArgs {
+        runbook: Some(loaded.runbook_path.clone()),
+        vars: Vars {
+            vars: loaded.scenario.inputs.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            var_files: Vec::new(),
+        },
+        mode,
+        dry_run: false,
+        resume: None,
+        connect: Connect { sandbox: true, endpoint_url: None },
+    };
+    let mut run_dir = None;
+    let code = super::commands::run_with(args, state_dir, &mut |dir| {
+        run_dir = Some(dir.to_path_buf());
+        drill::write_record(dir, &record).map_err(|e| format!("drill: cannot record the drill: {e}"))?;
+        println!("drill run: {} (trainer: pilotlight watch {0} --sandbox)", run_id_of(dir));
+        Ok(())
+    })
+    .await;
+    let Some(dir) = run_dir else { return code };
+    let log = crate::sandbox::server::sandbox_dir(state_dir).join("realism.log");
+    if let Err(e) = drill::keep_faults_met(&dir, &log, &record.started_at) {
+        eprintln!("drill: cannot keep the faults met with the drill: {e}");
+    }
+    match drill::debrief::load(state_dir, &run_id_of(&dir)) {
+        Ok(d) => {
+            let text = drill::debrief_md::render(&d);
+            if let Err(e) = crate::durable::write(&dir.join("debrief.md"), &text) {
+                eprintln!("drill: cannot keep the debrief: {e}");
+            }
+            println!("\n{text}");
+        }
+        Err(e) => eprintln!("drill: no debrief: {e}"),
+    }
+    code
+}
+
+fn run_id_of(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Abandons the unfinished runs of the scenario's runbook against the sandbox: the world they
+/// acted on was just reset (journaled with the reason).
+fn abandon_earlier(state_dir: &Path, loaded: &scenario::LoadedScenario) -> Result<(), u8> {
+    let Ok(runbook) = crate::runbook::load_file(&loaded.runbook_path, &crate::actions::REGISTRY) else {
+        return Ok(());
+    };
+    let store = RunStore::new(state_dir);
+    let (runs, _) = store.list();
+    for run in runs.iter().filter(|r| r.runbook == runbook.runbook.name && !r.dry_run) {
+        if matches!(run.status, RunStatus::Succeeded | RunStatus::Abandoned | RunStatus::Undone) {
+            continue;
+        }
+        let dir = store.dir(&run.id);
+        let sandboxed = crate::journal::read_entries(&dir.join(crate::engine::store::JOURNAL_FILE))
+            .ok()
+            .and_then(|(entries, _)| entries.into_iter().next())
+            .is_some_and(|e| matches!(e.event, Event::RunStarted { sandbox: true, .. }));
+        if !sandboxed {
+            continue;
+        }
+        let reason = format!("the sandbox was reset for drill {}", loaded.scenario.name);
+        match crate::engine::conflict::abandon(&store, &run.id, &reason) {
+            Ok(_) => println!("drill: abandoned unfinished run {} ({reason})", run.id),
+            Err(e) => {
+                eprintln!("drill: cannot abandon unfinished run {}: {e}", run.id);
+                return Err(FAILED);
+            }
+        }
+    }
+    Ok(())
+}

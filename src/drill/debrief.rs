@@ -1,0 +1,362 @@
+//! The drill's debrief: RTO against the target in modelled time, where the time went (each wait
+//! on AWS, each retry, each decision), the data-loss window per resource, every gate with who
+//! decided and how long they took, the faults met and what the run did about each, what was
+//! left behind, and the previous drills of the same scenario. Built from the journal alone (with
+//! the report's reading of it) and the drill's own files, so it says the same thing every time.
+
+use super::{DrillRecord, FaultMet, Injection};
+use crate::engine::store::{JOURNAL_FILE, RunStore};
+use crate::journal::{CallOutcome, Entry, Event, RunStatus, StepStatus, read_entries};
+use crate::report::time::{between, elapsed};
+use crate::report::{Report, RetainedItem, Verdict};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const DEBRIEF_FORMAT: u32 = 1;
+
+/// How long after a fault the journal is searched for what the run did about it.
+const FOLLOW_UP_MS: i64 = 300_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Debrief {
+    pub debrief_format: u32,
+    pub scenario: String,
+    pub title: String,
+    pub run_id: String,
+    /// Who drove the run (the journal's `run_started` user).
+    pub trainee: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub pace: String,
+    pub rto: DrillRto,
+    /// Each wait on AWS (a `wait-*` sub-step), longest first.
+    pub waits: Vec<Span>,
+    pub waits_total_ms: u64,
+    /// Each AWS call answered with an error, and each attempt of a step after its first.
+    pub retries: Vec<Retry>,
+    /// What the tool said it did about a problem (a copy made again, a forced stop, ...).
+    pub notes: Vec<Retry>,
+    /// Every gate and failure decision: who, and how long it took from being asked.
+    pub decisions: Vec<Decision>,
+    pub decisions_total_ms: u64,
+    pub data_loss: Vec<DataLoss>,
+    pub faults: Vec<FaultHandled>,
+    pub left_behind: Vec<RetainedItem>,
+    /// The previous drills of this scenario, oldest first, then this one.
+    pub trend: Vec<TrendRow>,
+}
+
+/// RTO of a drill: measured on the wall clock, and in modelled time (the wait on AWS times the
+/// pace, plus the people's decisions as they took them), against the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillRto {
+    pub target: Option<String>,
+    pub wall_ms: Option<u64>,
+    /// Decisions inside the RTO window (people's time: not scaled by the pace).
+    pub decisions_ms: u64,
+    pub modelled_ms: Option<u64>,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    pub step: String,
+    pub name: String,
+    pub started_at: String,
+    pub ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retry {
+    pub at: String,
+    pub step: String,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub step: String,
+    /// `gate` or `failure`.
+    pub kind: String,
+    pub outcome: String,
+    pub user: String,
+    pub auto: bool,
+    pub asked_at: Option<String>,
+    pub decided_at: String,
+    pub took_ms: Option<u64>,
+}
+
+/// How much data a resource's failback may have left behind: from its recovery point until
+/// recovery stopped taking writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataLoss {
+    pub step: String,
+    pub resource: String,
+    pub recovery_point: Option<String>,
+    /// When recovery stopped taking writes, as far as the run knows: the resource's first
+    /// disruptive call (nothing fences writes yet, and the scenario has no writers).
+    pub writes_stopped_at: Option<String>,
+    pub window_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultHandled {
+    pub at: String,
+    pub fault: String,
+    pub operation: Option<String>,
+    /// `scenario` or `trainer`.
+    pub by: String,
+    /// What the journal shows next about it (an error, a note, a failed step, a decision), or
+    /// that it was absorbed (no error reached the journal: the SDK's retries, a wait's patience).
+    pub then: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendRow {
+    pub run_id: String,
+    pub started_at: String,
+    pub status: RunStatus,
+    pub rto_wall_ms: Option<u64>,
+    pub rto_modelled_ms: Option<u64>,
+    pub waits_total_ms: u64,
+    pub decisions_total_ms: u64,
+    pub faults: usize,
+}
+
+/// Why there is no debrief.
+#[derive(Debug, thiserror::Error)]
+pub enum DebriefError {
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    #[error("run `{0}` is not a drill (no {file} beside its journal)", file = super::DRILL_FILE)]
+    NotDrill(String),
+}
+
+/// The debrief of drill `run_id`, with the previous drills of its scenario.
+pub fn load(state_dir: &Path, run_id: &str) -> Result<Debrief, DebriefError> {
+    let mut debrief = load_alone(state_dir, run_id)?;
+    let store = RunStore::new(state_dir);
+    let (runs, _) = store.list();
+    let mut trend: Vec<TrendRow> = runs
+        .iter()
+        .filter(|r| r.id != run_id)
+        .filter(|r| super::read_record(&store.dir(&r.id)).is_some_and(|d| d.scenario == debrief.scenario))
+        .filter_map(|r| load_alone(state_dir, &r.id).ok())
+        .filter(|d| d.started_at < debrief.started_at)
+        .map(|d| d.row())
+        .collect();
+    trend.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    trend.push(debrief.row());
+    debrief.trend = trend;
+    Ok(debrief)
+}
+
+fn load_alone(state_dir: &Path, run_id: &str) -> Result<Debrief, DebriefError> {
+    let report = crate::report::load(state_dir, run_id)?;
+    let dir = RunStore::new(state_dir).dir(run_id);
+    let record = super::read_record(&dir).ok_or_else(|| DebriefError::NotDrill(run_id.to_string()))?;
+    let entries = read_entries(&dir.join(JOURNAL_FILE)).map(|(e, _)| e).unwrap_or_default();
+    Ok(build(&report, &entries, &record, &super::injections(&dir), &super::faults_met(&dir)))
+}
+
+impl Debrief {
+    fn row(&self) -> TrendRow {
+        TrendRow {
+            run_id: self.run_id.clone(),
+            started_at: self.started_at.clone(),
+            status: self.status,
+            rto_wall_ms: self.rto.wall_ms,
+            rto_modelled_ms: self.rto.modelled_ms,
+            waits_total_ms: self.waits_total_ms,
+            decisions_total_ms: self.decisions_total_ms,
+            faults: self.faults.len(),
+        }
+    }
+}
+
+/// Builds the debrief (without the trend) from the run's report, its journal and its drill files.
+pub fn build(
+    report: &Report,
+    entries: &[Entry],
+    record: &DrillRecord,
+    injections: &[Injection],
+    met: &[FaultMet],
+) -> Debrief {
+    let mut waits: Vec<Span> = report
+        .steps
+        .iter()
+        .flat_map(|s| s.substeps.iter().map(move |sub| (s, sub)))
+        .filter(|(_, sub)| sub.name.rsplit('/').next().is_some_and(|part| part.starts_with("wait")))
+        .map(|(s, sub)| Span {
+            step: s.id.clone(),
+            name: sub.name.clone(),
+            started_at: sub.started_at.clone(),
+            ms: sub.duration_ms.unwrap_or(0),
+        })
+        .collect();
+    waits.sort_by(|a, b| b.ms.cmp(&a.ms));
+    let decisions = decisions(entries);
+    let rto = rto(report, record, &decisions);
+    let data_loss = report
+        .objectives
+        .rpo
+        .iter()
+        .map(|r| DataLoss {
+            step: r.step.clone(),
+            resource: r.resource.clone(),
+            recovery_point: r.recovery_point.clone(),
+            writes_stopped_at: r.measured_at.as_ref().map(|m| m.at.clone()),
+            window_ms: r.measured_ms,
+        })
+        .collect();
+    Debrief {
+        debrief_format: DEBRIEF_FORMAT,
+        scenario: record.scenario.clone(),
+        title: record.title.clone(),
+        run_id: report.run.run_id.clone(),
+        trainee: report.run.user.clone(),
+        status: report.run.status,
+        started_at: report.run.started_at.clone(),
+        finished_at: report.run.finished_at.clone(),
+        pace: record.pace.clone(),
+        rto,
+        waits_total_ms: waits.iter().map(|w| w.ms).sum(),
+        waits,
+        retries: retries(entries),
+        notes: entries
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::ActionLog { step, message } => {
+                    Some(Retry { at: e.ts.clone(), step: step.clone(), what: message.clone() })
+                }
+                _ => None,
+            })
+            .collect(),
+        decisions_total_ms: decisions.iter().filter_map(|d| d.took_ms).sum(),
+        decisions,
+        data_loss,
+        faults: met.iter().map(|f| handled(f, record, injections, entries)).collect(),
+        left_behind: report.retained.clone(),
+        trend: Vec::new(),
+    }
+}
+
+/// Every gate and failure decision, with how long it waited for its answer.
+fn decisions(entries: &[Entry]) -> Vec<Decision> {
+    // Keyed by step and whether a gate (true) or a failure decision (false) was asked.
+    let mut asked: std::collections::HashMap<(String, bool), String> = Default::default();
+    let mut out = Vec::new();
+    for e in entries {
+        match &e.event {
+            Event::StepStatus { step, status: status @ (StepStatus::AwaitingGate | StepStatus::AwaitingDecision), .. } => {
+                asked.insert((step.clone(), *status == StepStatus::AwaitingGate), e.ts.clone());
+            }
+            Event::GateDecided { step, outcome, user, auto, .. } => {
+                let asked_at = asked.remove(&(step.clone(), true));
+                out.push(Decision {
+                    step: step.clone(),
+                    kind: "gate".into(),
+                    outcome: format!("{outcome:?}").to_lowercase(),
+                    user: user.clone(),
+                    auto: *auto,
+                    took_ms: asked_at.as_deref().and_then(|a| elapsed(a, &e.ts)),
+                    asked_at,
+                    decided_at: e.ts.clone(),
+                });
+            }
+            Event::FailureDecided { step, outcome, user, .. } => {
+                let asked_at = asked.remove(&(step.clone(), false));
+                out.push(Decision {
+                    step: step.clone(),
+                    kind: "failure".into(),
+                    outcome: format!("{outcome:?}").to_lowercase(),
+                    user: user.clone(),
+                    auto: user == "auto",
+                    took_ms: asked_at.as_deref().and_then(|a| elapsed(a, &e.ts)),
+                    asked_at,
+                    decided_at: e.ts.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// RTO in modelled time: the wall-clock RTO less the decisions inside it, times the pace, plus
+/// those decisions (people's time runs at the pace of people).
+fn rto(report: &Report, record: &DrillRecord, decisions: &[Decision]) -> DrillRto {
+    let r = &report.objectives.rto;
+    let target = record.targets.rto.clone().or(r.target.clone());
+    let window = r.start.as_ref().map(|s| s.at.clone()).zip(r.measured_ms);
+    let decisions_ms: u64 = window
+        .as_ref()
+        .map(|(start, wall)| {
+            decisions
+                .iter()
+                .filter(|d| between(start, &d.decided_at).is_some_and(|t| t >= 0 && t as u64 <= *wall))
+                .filter_map(|d| d.took_ms)
+                .sum()
+        })
+        .unwrap_or(0);
+    let (modelled_ms, reason) = match (r.measured_ms, record.factor()) {
+        (None, _) => (None, r.reason.clone()),
+        (Some(_), None) => (None, Some("at the instant pace AWS's time is not modelled".into())),
+        (Some(wall), Some(pace)) => {
+            let aws = wall.saturating_sub(decisions_ms) as f64 * pace;
+            (Some(aws as u64 + decisions_ms), None)
+        }
+    };
+    let verdict = match (modelled_ms, target.as_deref().map(humantime::parse_duration)) {
+        (None, _) => Verdict::NotMeasured,
+        (Some(_), None) | (Some(_), Some(Err(_))) => Verdict::NoTarget,
+        (Some(m), Some(Ok(t))) if u128::from(m) <= t.as_millis() => Verdict::Ok,
+        (Some(_), Some(Ok(_))) => Verdict::Missed,
+    };
+    DrillRto { target, wall_ms: r.measured_ms, decisions_ms, modelled_ms, verdict, reason }
+}
+
+/// Errors AWS answered (each retried by the tool, or failing its step), and attempts after the
+/// first.
+fn retries(entries: &[Entry]) -> Vec<Retry> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::AwsCall { step, service, operation, target, outcome: CallOutcome::Error, message, .. } => {
+                let why = message.as_deref().unwrap_or("no message");
+                Some(Retry { at: e.ts.clone(), step: step.clone(), what: format!("{service} {operation} {target}: {why}") })
+            }
+            Event::ActionStarted { step, attempt, .. } if *attempt > 1 => {
+                Some(Retry { at: e.ts.clone(), step: step.clone(), what: format!("attempt {attempt}") })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A fault met, who asked for it, and what the journal shows next about it.
+fn handled(met: &FaultMet, record: &DrillRecord, injections: &[Injection], entries: &[Entry]) -> FaultHandled {
+    let by_scenario = record.faults.iter().any(|f| f.kind.name() == met.fault);
+    let by_trainer = injections.iter().any(|i| i.fault.kind.name() == met.fault && i.at <= met.at);
+    let by = if by_trainer && !by_scenario { "trainer" } else { "scenario" };
+    let (service, op) = met.operation.as_deref().and_then(|o| o.split_once('.')).unwrap_or(("", ""));
+    let then = entries
+        .iter()
+        .filter(|e| between(&met.at, &e.ts).is_some_and(|t| (0..=FOLLOW_UP_MS).contains(&t)))
+        .find_map(|e| match &e.event {
+            Event::AwsCall { step, service: s, operation: o, outcome: CallOutcome::Error, message, .. }
+                if op.is_empty() || (s.eq_ignore_ascii_case(service) && o == op) =>
+            {
+                Some(format!("{step}: {s} {o} answered an error: {}", message.as_deref().unwrap_or("no message")))
+            }
+            Event::ActionLog { step, message } => Some(format!("{step}: {message}")),
+            Event::StepStatus { step, status: StepStatus::Failed | StepStatus::AwaitingDecision, reason } => {
+                Some(format!("{step} failed: {}", reason.as_deref().unwrap_or("no reason")))
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| "absorbed: no error reached the journal (the SDK's retries, a wait's patience)".into());
+    FaultHandled { at: met.at.clone(), fault: met.fault.clone(), operation: met.operation.clone(), by: by.into(), then }
+}
