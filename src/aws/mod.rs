@@ -62,7 +62,7 @@ pub enum Transient {
 }
 
 /// Error codes that mean "too many requests, try later".
-const THROTTLING: &[&str] = &[
+pub(crate) const THROTTLING: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",

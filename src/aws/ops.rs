@@ -271,9 +271,10 @@ where
 }
 
 /// Reads AWS throttled past the SDK's own attempts are sent again this many times, the pause
-/// doubling from [`crate::pauses::Pauses::throttled_read`] (1 s: about a minute in all). A read
-/// changes nothing, so sending it again is always safe; a mutating call is never resent here.
-pub const THROTTLED_READ_RETRIES: u32 = 6;
+/// doubling from [`crate::pauses::Pauses::throttled_read`] up to `max_poll` (1 s to 15 s: about
+/// ten minutes in all, as long as a storm of AWS's may last). A read changes nothing, so sending
+/// it again is always safe.
+pub const THROTTLED_READ_RETRIES: u32 = 40;
 
 /// Sends a reading request, journaling its outcome (each attempt). Throttling past the SDK's
 /// retries is waited out ([`THROTTLED_READ_RETRIES`]): a throttling storm during a long failback
@@ -283,13 +284,14 @@ where
     B: Reading + Clone,
     B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
-    let mut pause = crate::pauses::Pauses::from_env().unwrap_or_default().throttled_read;
+    let pauses = crate::pauses::Pauses::from_env().unwrap_or_default();
+    let mut pause = pauses.throttled_read;
     for _ in 0..THROTTLED_READ_RETRIES {
         let call = Call::new(B::SERVICE, B::OPERATION, at, false);
         match send(log, call, req.clone().send_read()).await? {
             Err(f) if f.label.transient() == Some(super::Transient::Throttled) => {
                 tokio::time::sleep(pause).await;
-                pause *= 2;
+                pause = (pause * 2).min(pauses.max_poll);
             }
             answer => return Ok(answer),
         }
@@ -298,24 +300,27 @@ where
     send(log, call, req.send_read()).await
 }
 
-/// How many times a snapshot copy refused for the copies in flight is sent (about ten minutes
-/// at AWS's pauses: copies take that long to free a slot).
-pub const COPY_SLOT_TRIES: u32 = 40;
+/// How many times a mutating call AWS refused without acting (throttled, or a snapshot copy
+/// refused for the copies in flight) is sent (about ten minutes at AWS's pauses: as long as a
+/// throttling storm lasts, or copies take to free a slot).
+pub const RESEND_TRIES: u32 = 40;
 
-/// Whether `operation`'s refusal with `code` says only that too many copies are in flight.
-fn waits_for_a_copy_slot(operation: &str, code: Option<&str>) -> bool {
-    operation.starts_with("Copy") && matches!(code, Some("ResourceLimitExceeded" | "SnapshotQuotaExceeded"))
+/// Whether AWS refused the call without acting on it, for a while: throttling (the request was
+/// not processed), or a snapshot copy refused because too many are in flight.
+fn refused_for_now(operation: &str, code: Option<&str>) -> bool {
+    code.is_some_and(|c| super::THROTTLING.contains(&c))
+        || (operation.starts_with("Copy") && matches!(code, Some("ResourceLimitExceeded" | "SnapshotQuotaExceeded")))
 }
 
 /// Sends a mutating request: journaled (and fsynced) as `sending` before it goes out, refused in
 /// a dry run, and its outcome journaled. A call that may have reached AWS without an answer
 /// coming back is [`ActionError::Unanswered`]: what it did is found out by the next attempt.
 ///
-/// A snapshot copy refused because too many are in flight to its destination region (EC2's
-/// `ResourceLimitExceeded`, RDS's `SnapshotQuotaExceeded`: a quota that frees as copies finish)
-/// is sent again, journaled each time, the pause doubling from
-/// [`crate::pauses::Pauses::throttled_read`] to `max_poll`, up to [`COPY_SLOT_TRIES`] times: a
-/// refused call did nothing, so sending it again is safe.
+/// A call throttled past the SDK's attempts, or a snapshot copy refused because too many are in
+/// flight to its destination region (EC2's `ResourceLimitExceeded`, RDS's
+/// `SnapshotQuotaExceeded`: a quota that frees as copies finish), is sent again, journaled each
+/// time, the pause doubling from [`crate::pauses::Pauses::throttled_read`] to `max_poll`, up to
+/// [`RESEND_TRIES`] times: a refused call did nothing, so sending it again is safe.
 pub async fn mutate<B>(log: &dyn CallLog, at: At<'_>, req: B) -> Sent<B::Output, B::Error>
 where
     B: Mutating + Clone,
@@ -327,7 +332,7 @@ where
     let sent = loop {
         let call = Call::new(B::SERVICE, B::OPERATION, at, true);
         match send(log, call, req.clone().send_once()).await? {
-            Err(f) if tries < COPY_SLOT_TRIES && waits_for_a_copy_slot(B::OPERATION, f.code()) => {
+            Err(f) if tries < RESEND_TRIES && refused_for_now(B::OPERATION, f.code()) => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(pauses.max_poll);
                 tries += 1;

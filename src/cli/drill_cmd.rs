@@ -83,7 +83,8 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
         loaded.pace = p;
     }
     let mut progress = |line: &str| eprintln!("{line}");
-    let info = match crate::blocking::blocking(|| crate::sandbox::server::fresh(state_dir, loaded.pace, &mut progress)) {
+    let info = match crate::blocking::blocking(|| crate::sandbox::server::fresh(state_dir, loaded.pace, &mut progress))
+    {
         Ok(info) => info,
         Err(e) => {
             eprintln!("drill: {e}");

@@ -33,9 +33,12 @@ pub struct Debrief {
     /// Each wait on AWS (a `wait-*` sub-step), longest first.
     pub waits: Vec<Span>,
     pub waits_total_ms: u64,
+    /// Wall time with at least one wait under way (waits of parallel steps overlap).
+    pub waits_wall_ms: u64,
     /// Each AWS call answered with an error, and each attempt of a step after its first.
     pub retries: Vec<Retry>,
-    /// What the tool said it did about a problem (a copy made again, a forced stop, ...).
+    /// What the tool said it did about a problem (a copy made again, a forced stop, an answer
+    /// it did not expect).
     pub notes: Vec<Retry>,
     /// Every gate and failure decision: who, and how long it took from being asked.
     pub decisions: Vec<Decision>,
@@ -101,15 +104,19 @@ pub struct DataLoss {
     pub window_ms: Option<i64>,
 }
 
+/// Faults of one kind on one operation met one after another, and what the run did about them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultHandled {
     pub at: String,
+    pub last_at: String,
+    pub count: usize,
     pub fault: String,
     pub operation: Option<String>,
     /// `scenario` or `trainer`.
     pub by: String,
-    /// What the journal shows next about it (an error, a note, a failed step, a decision), or
-    /// that it was absorbed (no error reached the journal: the SDK's retries, a wait's patience).
+    /// How it was handled, from the journal: sent again until answered, a note of what the tool
+    /// did (a copy made again, a forced stop), a step that failed and why, or absorbed (no error
+    /// reached the journal: the SDK's retries).
     pub then: String,
 }
 
@@ -171,7 +178,7 @@ impl Debrief {
             rto_modelled_ms: self.rto.modelled_ms,
             waits_total_ms: self.waits_total_ms,
             decisions_total_ms: self.decisions_total_ms,
-            faults: self.faults.len(),
+            faults: self.faults.iter().map(|f| f.count).sum(),
         }
     }
 }
@@ -223,12 +230,13 @@ pub fn build(
         pace: record.pace.clone(),
         rto,
         waits_total_ms: waits.iter().map(|w| w.ms).sum(),
+        waits_wall_ms: union_ms(&waits),
         waits,
         retries: retries(entries),
         notes: entries
             .iter()
             .filter_map(|e| match &e.event {
-                Event::ActionLog { step, message } => {
+                Event::ActionLog { step, message } if about_a_problem(message) => {
                     Some(Retry { at: e.ts.clone(), step: step.clone(), what: message.clone() })
                 }
                 _ => None,
@@ -237,10 +245,34 @@ pub fn build(
         decisions_total_ms: decisions.iter().filter_map(|d| d.took_ms).sum(),
         decisions,
         data_loss,
-        faults: met.iter().map(|f| handled(f, record, injections, entries)).collect(),
+        faults: runs_of(met).iter().map(|run| handled(run, record, injections, entries)).collect(),
         left_behind: report.retained.clone(),
         trend: Vec::new(),
     }
+}
+
+/// Whether a note of an action says what it did about a problem (not a check's result or a
+/// difference it recorded).
+fn about_a_problem(message: &str) -> bool {
+    ["again", "forcing", "answered `", "failed", "refused", "throttl", "not visible"]
+        .iter()
+        .any(|k| message.contains(k))
+}
+
+/// The wall time covered by at least one of `spans`.
+fn union_ms(spans: &[Span]) -> u64 {
+    let mut ranges: Vec<(i64, i64)> =
+        spans.iter().filter_map(|s| crate::report::time::millis(&s.started_at).map(|t| (t, t + s.ms as i64))).collect();
+    ranges.sort();
+    let (mut total, mut reach) = (0i64, i64::MIN);
+    for (start, end) in ranges {
+        let from = start.max(reach);
+        if end > from {
+            total += end - from;
+        }
+        reach = reach.max(end);
+    }
+    total as u64
 }
 
 /// Every gate and failure decision, with how long it waited for its answer.
@@ -250,7 +282,11 @@ fn decisions(entries: &[Entry]) -> Vec<Decision> {
     let mut out = Vec::new();
     for e in entries {
         match &e.event {
-            Event::StepStatus { step, status: status @ (StepStatus::AwaitingGate | StepStatus::AwaitingDecision), .. } => {
+            Event::StepStatus {
+                step,
+                status: status @ (StepStatus::AwaitingGate | StepStatus::AwaitingDecision),
+                ..
+            } => {
                 asked.insert((step.clone(), *status == StepStatus::AwaitingGate), e.ts.clone());
             }
             Event::GateDecided { step, outcome, user, auto, .. } => {
@@ -326,7 +362,11 @@ fn retries(entries: &[Entry]) -> Vec<Retry> {
         .filter_map(|e| match &e.event {
             Event::AwsCall { step, service, operation, target, outcome: CallOutcome::Error, message, .. } => {
                 let why = message.as_deref().unwrap_or("no message");
-                Some(Retry { at: e.ts.clone(), step: step.clone(), what: format!("{service} {operation} {target}: {why}") })
+                Some(Retry {
+                    at: e.ts.clone(),
+                    step: step.clone(),
+                    what: format!("{service} {operation} {target}: {why}"),
+                })
             }
             Event::ActionStarted { step, attempt, .. } if *attempt > 1 => {
                 Some(Retry { at: e.ts.clone(), step: step.clone(), what: format!("attempt {attempt}") })
@@ -336,27 +376,94 @@ fn retries(entries: &[Entry]) -> Vec<Retry> {
         .collect()
 }
 
-/// A fault met, who asked for it, and what the journal shows next about it.
-fn handled(met: &FaultMet, record: &DrillRecord, injections: &[Injection], entries: &[Entry]) -> FaultHandled {
-    let by_scenario = record.faults.iter().any(|f| f.kind.name() == met.fault);
-    let by_trainer = injections.iter().any(|i| i.fault.kind.name() == met.fault && i.at <= met.at);
+/// The faults met, grouped by kind and operation, in the order each group was first met.
+fn runs_of(met: &[FaultMet]) -> Vec<Vec<FaultMet>> {
+    let mut groups: Vec<Vec<FaultMet>> = Vec::new();
+    for f in met {
+        match groups.iter_mut().find(|g| g[0].fault == f.fault && g[0].operation == f.operation) {
+            Some(g) => g.push(f.clone()),
+            None => groups.push(vec![f.clone()]),
+        }
+    }
+    groups
+}
+
+/// A run of faults, who asked for it, and how the journal shows it was handled.
+fn handled(run: &[FaultMet], record: &DrillRecord, injections: &[Injection], entries: &[Entry]) -> FaultHandled {
+    let (first, last) = (&run[0], &run[run.len() - 1]);
+    let by_scenario = record.faults.iter().any(|f| f.kind.name() == first.fault);
+    let by_trainer = injections.iter().any(|i| i.fault.kind.name() == first.fault && i.at <= first.at);
     let by = if by_trainer && !by_scenario { "trainer" } else { "scenario" };
-    let (service, op) = met.operation.as_deref().and_then(|o| o.split_once('.')).unwrap_or(("", ""));
-    let then = entries
+    let (service, op) = first.operation.as_deref().and_then(|o| o.split_once('.')).unwrap_or(("", ""));
+    let same_op = |s: &str, o: &str| op.is_empty() || (s.eq_ignore_ascii_case(service) && o == op);
+    let after = |from: &str, e: &Entry| between(from, &e.ts).is_some_and(|t| t >= 0);
+    let soon = |e: &Entry| between(&first.at, &e.ts).is_some_and(|t| (0..=FOLLOW_UP_MS).contains(&t));
+    let errors = entries
         .iter()
-        .filter(|e| between(&met.at, &e.ts).is_some_and(|t| (0..=FOLLOW_UP_MS).contains(&t)))
-        .find_map(|e| match &e.event {
-            Event::AwsCall { step, service: s, operation: o, outcome: CallOutcome::Error, message, .. }
-                if op.is_empty() || (s.eq_ignore_ascii_case(service) && o == op) =>
-            {
-                Some(format!("{step}: {s} {o} answered an error: {}", message.as_deref().unwrap_or("no message")))
-            }
-            Event::ActionLog { step, message } => Some(format!("{step}: {message}")),
-            Event::StepStatus { step, status: StepStatus::Failed | StepStatus::AwaitingDecision, reason } => {
-                Some(format!("{step} failed: {}", reason.as_deref().unwrap_or("no reason")))
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| "absorbed: no error reached the journal (the SDK's retries, a wait's patience)".into());
-    FaultHandled { at: met.at.clone(), fault: met.fault.clone(), operation: met.operation.clone(), by: by.into(), then }
+        .filter(|e| after(&first.at, e) && between(&last.at, &e.ts).is_some_and(|t| t <= FOLLOW_UP_MS))
+        .filter(|e| matches!(&e.event, Event::AwsCall { service: s, operation: o, outcome: CallOutcome::Error, .. } if same_op(s, o)))
+        .count();
+    let answered = entries.iter().find(|e| {
+        after(&last.at, e)
+            && matches!(&e.event, Event::AwsCall { service: s, operation: o, outcome: CallOutcome::Ok, .. } if same_op(s, o))
+    });
+    let failed = entries.iter().filter(|e| soon(e)).find_map(|e| match &e.event {
+        Event::StepStatus { step, status: StepStatus::Failed | StepStatus::AwaitingDecision, reason } => {
+            Some((e.ts.clone(), format!("{step} failed: {}", reason.as_deref().unwrap_or("no reason"))))
+        }
+        _ => None,
+    });
+    let note = entries.iter().filter(|e| soon(e)).find_map(|e| match &e.event {
+        Event::ActionLog { step, message } if about_a_problem(message) => Some(format!("{step}: {message}")),
+        _ => None,
+    });
+    let stuck = matches!(first.fault.as_str(), "copy_error" | "hang_stopping");
+    let then = match (answered, failed.clone()) {
+        _ if stuck => note.or(failed.map(|f| f.1)),
+        (Some(ok), Some((at, why))) if at < ok.ts => Some(why),
+        (None, Some((_, why))) => Some(why),
+        (Some(ok), _) => {
+            let took = between(&first.at, &ok.ts)
+                .map_or(String::new(), |t| format!(", {} after the first", crate::report::time::human(t)));
+            Some(if errors == 0 {
+                format!("absorbed by the SDK's retries; answered at {}{took}", ok.ts)
+            } else {
+                format!(
+                    "{errors} errors reached the journal; the tool sent the call again until AWS answered at {}{took}",
+                    ok.ts
+                )
+            })
+        }
+        (None, None) => note,
+    }
+    .unwrap_or_else(|| "absorbed: no error reached the journal".into());
+    FaultHandled {
+        at: first.at.clone(),
+        last_at: last.at.clone(),
+        count: run.len(),
+        fault: first.fault.clone(),
+        operation: first.operation.clone(),
+        by: by.into(),
+        then,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(at: &str, ms: u64) -> Span {
+        Span { step: "s".into(), name: "w".into(), started_at: at.into(), ms }
+    }
+
+    #[test]
+    fn overlapping_waits_count_once() {
+        let spans = [
+            span("2026-12-03T00:00:00Z", 10_000),
+            span("2026-12-03T00:00:05Z", 10_000),
+            span("2026-12-03T00:00:30Z", 1_000),
+            span("2026-12-03T00:00:30.500Z", 100),
+        ];
+        assert_eq!(union_ms(&spans), 16_000);
+    }
 }

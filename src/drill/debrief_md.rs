@@ -30,7 +30,11 @@ pub fn render(d: &Debrief) -> String {
     let _ = writeln!(w, "# Debrief: {} ({})\n", d.title, d.scenario);
     let _ = writeln!(w, "- Run: `{}`, driven by {}, {:?}", d.run_id, d.trainee, d.status);
     let _ = writeln!(w, "- From {} to {}", d.started_at, d.finished_at.as_deref().unwrap_or("(not finished)"));
-    let _ = writeln!(w, "- Pace: {} (modelled AWS time runs {}× the wall clock)\n", d.pace, d.pace);
+    let pace = match d.pace.as_str() {
+        "instant" => "instant (AWS's operations finish at once: no modelled time)".to_string(),
+        p => format!("{p} (AWS's modelled time runs {p}× the wall clock)"),
+    };
+    let _ = writeln!(w, "- Pace: {pace}\n");
     let _ = writeln!(w, "## RTO\n");
     let r = &d.rto;
     let _ = writeln!(
@@ -48,9 +52,10 @@ pub fn render(d: &Debrief) -> String {
     let _ = writeln!(w, "\n## Where the time went\n");
     let _ = writeln!(
         w,
-        "Waiting on AWS {} in {} waits; decisions {} in {}; {} errors and retries.\n",
-        human(d.waits_total_ms as i64),
+        "Waiting on AWS: {} waits, {} in all, {} of wall time with one under way; decisions {} in {}; {} errors and retries.\n",
         d.waits.len(),
+        human(d.waits_total_ms as i64),
+        human(d.waits_wall_ms as i64),
         human(d.decisions_total_ms as i64),
         d.decisions.len(),
         d.retries.len()
@@ -109,15 +114,16 @@ pub fn render(d: &Debrief) -> String {
     if d.faults.is_empty() {
         let _ = writeln!(w, "None.\n");
     } else {
-        let _ = writeln!(w, "| At | Fault | Operation | By | Then |\n|---|---|---|---|---|");
+        let _ = writeln!(w, "| At | Fault | Operation | Calls | By | Handled |\n|---|---|---|---|---|---|");
         for f in &d.faults {
             let op = f.operation.as_deref().unwrap_or("—");
-            let _ = writeln!(w, "| {} | {} | {} | {} | {} |", f.at, f.fault, op, f.by, cell(&f.then));
+            let at = if f.count > 1 { format!("{} – {}", f.at, f.last_at) } else { f.at.clone() };
+            let _ = writeln!(w, "| {at} | {} | {op} | {} | {} | {} |", f.fault, f.count, f.by, cell(&f.then));
         }
         let _ = writeln!(w);
     }
     if !d.notes.is_empty() {
-        let _ = writeln!(w, "What the tool said it did:\n");
+        let _ = writeln!(w, "What the tool did about problems:\n");
         for n in &d.notes {
             let _ = writeln!(w, "- {} {}: {}", n.at, n.step, n.what);
         }
@@ -133,7 +139,10 @@ pub fn render(d: &Debrief) -> String {
         let _ = writeln!(w);
     }
     let _ = writeln!(w, "## Drills of this scenario\n");
-    let _ = writeln!(w, "| Run | Started | Status | RTO (modelled) | Waits | Decisions | Faults |\n|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        w,
+        "| Run | Started | Status | RTO (modelled) | Waits | Decisions | Faults |\n|---|---|---|---|---|---|---|"
+    );
     for t in &d.trend {
         let _ = writeln!(
             w,

@@ -109,9 +109,7 @@ pub fn bundled_dir() -> PathBuf {
 pub fn bundled_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(bundled_dir())
         .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".yaml").map(str::to_string))
-                .collect()
+            d.flatten().filter_map(|e| e.file_name().to_str()?.strip_suffix(".yaml").map(str::to_string)).collect()
         })
         .unwrap_or_default();
     names.sort();
@@ -130,8 +128,7 @@ pub fn load(name_or_path: &str) -> Result<LoadedScenario, ScenarioError> {
         }
         bundled
     };
-    let source =
-        std::fs::read_to_string(&path).map_err(|source| ScenarioError::Io { path: path.clone(), source })?;
+    let source = std::fs::read_to_string(&path).map_err(|source| ScenarioError::Io { path: path.clone(), source })?;
     load_str(&path, &source)
 }
 

@@ -391,7 +391,7 @@ impl One<'_, '_> {
                 return Err(ActionError::Failed(format!("{why}; every one of {COPY_TRIES} copies failed")));
             }
             tries += 1;
-            cx.log.note(format!("{why}: copying again ({tries} of {COPY_TRIES})"))?;
+            cx.log.note(format!("{}; copying again ({tries} of {COPY_TRIES})", why.trim_end_matches('.')))?;
             cx.reset(&[&copy_name, &wait_name])?;
         }
     }
