@@ -212,7 +212,7 @@ impl AwsEnvs {
         // retried by the SDK instead of holding the step until its own, much longer, timeout.
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(60))
+            .operation_attempt_timeout(attempt_timeout())
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(self.http.clone())
@@ -305,4 +305,17 @@ fn no_credentials(env: &str, spec: &Environment, missing: bool, sdk: &str) -> St
          environment a `profile:` in the runbook or set AWS_PROFILE. The SDK said: {}",
         sdk.lines().next().unwrap_or_default()
     )
+}
+
+/// How long one attempt of an AWS call may take before it is cut off (and, for a read, retried
+/// by the SDK; a mutating call's outcome is then unknown and the next attempt looks for what it
+/// made): `PILOTLIGHT_ATTEMPT_TIMEOUT` seconds, else 60.
+pub const ATTEMPT_TIMEOUT_ENV: &str = "PILOTLIGHT_ATTEMPT_TIMEOUT";
+
+fn attempt_timeout() -> Duration {
+    std::env::var(ATTEMPT_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && *s <= 3600.0)
+        .map_or(Duration::from_secs(60), Duration::from_secs_f64)
 }

@@ -191,18 +191,7 @@ pub fn build(
     injections: &[Injection],
     met: &[FaultMet],
 ) -> Debrief {
-    let mut waits: Vec<Span> = report
-        .steps
-        .iter()
-        .flat_map(|s| s.substeps.iter().map(move |sub| (s, sub)))
-        .filter(|(_, sub)| sub.name.rsplit('/').next().is_some_and(|part| part.starts_with("wait")))
-        .map(|(s, sub)| Span {
-            step: s.id.clone(),
-            name: sub.name.clone(),
-            started_at: sub.started_at.clone(),
-            ms: sub.duration_ms.unwrap_or(0),
-        })
-        .collect();
+    let mut waits = waits(entries);
     waits.sort_by(|a, b| b.ms.cmp(&a.ms));
     let decisions = decisions(entries);
     let rto = rto(report, record, &decisions);
@@ -275,6 +264,34 @@ fn union_ms(spans: &[Span]) -> u64 {
     total as u64
 }
 
+/// Every wait on AWS (a `wait-*` sub-step) from its start to its end, each time it ran: a wait
+/// done again (a copy that failed, made again) counts each time; one cut off by a kill counts
+/// from its restart (how long the process was down is not a wait).
+fn waits(entries: &[Entry]) -> Vec<Span> {
+    let mut open: std::collections::HashMap<(String, String), String> = Default::default();
+    let mut out = Vec::new();
+    for e in entries {
+        let Event::SubStep { step, name, phase, .. } = &e.event else { continue };
+        if !name.part.starts_with("wait") {
+            continue;
+        }
+        let key = (step.clone(), name.to_string());
+        match phase {
+            crate::journal::SubPhase::Started => {
+                open.insert(key, e.ts.clone());
+            }
+            crate::journal::SubPhase::Done => {
+                if let Some(start) = open.remove(&key) {
+                    let ms = elapsed(&start, &e.ts).unwrap_or(0);
+                    out.push(Span { step: key.0, name: key.1, started_at: start, ms });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Every gate and failure decision, with how long it waited for its answer.
 fn decisions(entries: &[Entry]) -> Vec<Decision> {
     // Keyed by step and whether a gate (true) or a failure decision (false) was asked.
@@ -302,6 +319,23 @@ fn decisions(entries: &[Entry]) -> Vec<Decision> {
                     decided_at: e.ts.clone(),
                 });
             }
+            Event::RunFinished { .. } => {
+                asked.insert((String::new(), false), e.ts.clone());
+            }
+            // `pilotlight undo`: the decision to put primary back, from when the run stopped.
+            Event::UndoStarted { user, reason } => {
+                let asked_at = asked.remove(&(String::new(), false));
+                out.push(Decision {
+                    step: "(the run)".into(),
+                    kind: "undo".into(),
+                    outcome: format!("put primary back: {reason}"),
+                    user: user.clone(),
+                    auto: false,
+                    took_ms: asked_at.as_deref().and_then(|a| elapsed(a, &e.ts)),
+                    asked_at,
+                    decided_at: e.ts.clone(),
+                });
+            }
             Event::FailureDecided { step, outcome, user, .. } => {
                 let asked_at = asked.remove(&(step.clone(), false));
                 out.push(Decision {
@@ -309,7 +343,7 @@ fn decisions(entries: &[Entry]) -> Vec<Decision> {
                     kind: "failure".into(),
                     outcome: format!("{outcome:?}").to_lowercase(),
                     user: user.clone(),
-                    auto: user == "auto",
+                    auto: user == "--auto-approve",
                     took_ms: asked_at.as_deref().and_then(|a| elapsed(a, &e.ts)),
                     asked_at,
                     decided_at: e.ts.clone(),

@@ -185,6 +185,13 @@ impl RealismProxy {
             .expect("a loopback port for the realism proxy")
     }
 
+    /// The proxy with AWS's rules and these faults (as a scenario or `drill inject` names them).
+    pub fn with_faults(upstream: u16, faults: &[super::faults::FaultSpec]) -> RealismProxy {
+        let faults = faults.iter().map(Rule::from).collect();
+        let setup = Setup { faults, aws_rules: true, clock: Clock::default(), limits: Limits::default() };
+        RealismProxy::serve(upstream, setup, 0).expect("a loopback port for the realism proxy")
+    }
+
     /// Starts the proxy on 127.0.0.1:`port` (0: a free port) in front of moto at `upstream`. Its
     /// threads end with the process; every connection is to 127.0.0.1.
     pub fn serve(upstream: u16, setup: Setup, port: u16) -> std::io::Result<RealismProxy> {
