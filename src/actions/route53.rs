@@ -210,7 +210,8 @@ async fn wait_insync(cx: &ActionCx<'_>, client: &Client, change_id: &str) -> Res
         return Ok(());
     }
     let quiet = cx.quiet();
-    cx.wait_alone(&SubId::step("wait-insync"), cx.timeout, || async {
+    // Inside the caller's `wait-insync` sub-step, which journals its start and end once.
+    cx.wait_for(&SubId::step("wait-insync"), cx.timeout, || async {
         let out = read(&quiet, at(change_id, "global"), client.get_change().id(change_id)).await??;
         Ok(match out.change_info().map(|i| i.status().clone()) {
             Some(ChangeStatus::Insync) => Poll::Ready(()),

@@ -447,11 +447,19 @@ fn handled(run: &[FaultMet], record: &DrillRecord, injections: &[Injection], ent
         }
         _ => None,
     });
+    // What the tool says when it handles a fault that leaves a resource stuck.
+    let handling = match first.fault.as_str() {
+        "copy_error" => Some("copying again"),
+        "hang_stopping" => Some("forcing the stop"),
+        _ => None,
+    };
     let note = entries.iter().filter(|e| soon(e)).find_map(|e| match &e.event {
-        Event::ActionLog { step, message } if about_a_problem(message) => Some(format!("{step}: {message}")),
+        Event::ActionLog { step, message } if handling.map_or(about_a_problem(message), |h| message.contains(h)) => {
+            Some(format!("{step}: {message}"))
+        }
         _ => None,
     });
-    let stuck = matches!(first.fault.as_str(), "copy_error" | "hang_stopping");
+    let stuck = handling.is_some();
     let then = match (answered, failed.clone()) {
         _ if stuck => note.or(failed.map(|f| f.1)),
         (Some(ok), Some((at, why))) if at < ok.ts => Some(why),

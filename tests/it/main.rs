@@ -12,6 +12,7 @@ mod cross_account;
 mod data_safety;
 mod deferred_role;
 mod deploy_resume;
+mod drills;
 mod dry_run;
 mod durability;
 mod dynamodb_failback;

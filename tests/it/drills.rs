@@ -1,0 +1,210 @@
+//! `pilotlight drill`: each bundled scenario drilled end to end headless on the tool's own
+//! sandbox, and its debrief's figures checked against the journal (and the faults against the
+//! sandbox proxy's own log); a trainer's fault injected into a running drill.
+
+use super::support::{journal, pilotlight, run, state_dir};
+use pilotlight::drill::debrief::Debrief;
+use pilotlight::journal::{CallOutcome, Entry, Event, StepStatus, SubPhase};
+use pilotlight::report::time::{between, elapsed};
+use std::path::Path;
+
+/// Stops the test's sandbox (moto and its proxy, by their recorded PIDs) however the test ends.
+struct SandboxDown<'a>(&'a Path);
+
+impl Drop for SandboxDown<'_> {
+    fn drop(&mut self) {
+        let mut c = pilotlight(self.0);
+        c.args(["sandbox", "down"]);
+        let _ = c.output();
+    }
+}
+
+fn drill(state: &Path, args: &[&str]) -> (String, std::process::Output) {
+    let mut c = pilotlight(state);
+    c.arg("drill").args(args).args(["--headless", "--auto-approve"]);
+    let out = run(c);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("drill run: "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the drill names its run")
+        .to_string();
+    (id, out)
+}
+
+fn debrief(state: &Path, id: &str) -> Debrief {
+    let mut c = pilotlight(state);
+    c.args(["drill", "debrief", id, "--format", "json"]);
+    let out = run(c);
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).expect("the debrief as JSON")
+}
+
+/// The faults the sandbox's proxy logged (its own record, not the drill's).
+fn proxy_faults(state: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(state.join("sandbox/realism.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("fault").is_some())
+        .collect()
+}
+
+/// The debrief's figures, recomputed from the journal by their definitions.
+fn check_against_journal(d: &Debrief, entries: &[Entry], pace: Option<f64>) {
+    // Waits: one per `wait-*` sub-step done, each from its last start.
+    let done_waits = entries
+        .iter()
+        .filter(
+            |e| matches!(&e.event, Event::SubStep { name, phase: SubPhase::Done, .. } if name.part.starts_with("wait")),
+        )
+        .count();
+    assert_eq!(d.waits.len(), done_waits, "one wait per wait sub-step done");
+    let longest = &d.waits[0];
+    let done = entries
+        .iter()
+        .find(|e| matches!(&e.event, Event::SubStep { step, name, phase: SubPhase::Done, .. }
+            if *step == longest.step && name.to_string() == longest.name && between(&longest.started_at, &e.ts).is_some_and(|t| t >= 0)))
+        .expect("the longest wait's end");
+    assert_eq!(elapsed(&longest.started_at, &done.ts), Some(longest.ms));
+    assert_eq!(d.waits_total_ms, d.waits.iter().map(|w| w.ms).sum::<u64>());
+    // Decisions: every gate and failure decision, each timed from when it was asked.
+    let decided =
+        entries.iter().filter(|e| matches!(e.event, Event::GateDecided { .. } | Event::FailureDecided { .. })).count();
+    let undos = entries.iter().filter(|e| matches!(e.event, Event::UndoStarted { .. })).count();
+    assert_eq!(d.decisions.len(), decided + undos);
+    for x in d.decisions.iter().filter(|x| x.kind == "gate") {
+        let asked = entries
+            .iter()
+            .filter(|e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::AwaitingGate, .. } if *step == x.step))
+            .filter(|e| e.ts <= x.decided_at)
+            .last()
+            .expect("the gate was asked");
+        assert_eq!(x.took_ms, elapsed(&asked.ts, &x.decided_at), "gate {}", x.step);
+    }
+    // RTO: the first mutating call to the later of the DNS flip and the first check after it.
+    let start = entries.iter().find(|e| matches!(e.event, Event::AwsCall { mutating: true, .. }));
+    let flip = entries.iter().find(
+        |e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "flip-dns"),
+    );
+    match (start, flip) {
+        (Some(start), Some(flip)) => {
+            let smoke = entries
+                .iter()
+                .filter(|e| e.seq > flip.seq)
+                .find(|e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "check-dns"))
+                .expect("the check after the flip");
+            let wall = elapsed(&start.ts, &smoke.ts).unwrap();
+            assert_eq!(d.rto.wall_ms, Some(wall), "RTO from {} to {}", start.ts, smoke.ts);
+            if let Some(pace) = pace {
+                let aws = (wall - d.rto.decisions_ms) as f64 * pace;
+                assert_eq!(d.rto.modelled_ms, Some(aws as u64 + d.rto.decisions_ms));
+            }
+        }
+        _ => assert_eq!(d.rto.wall_ms, None, "no RTO without a DNS flip"),
+    }
+}
+
+/// Each bundled scenario, drilled headless on one sandbox (each drill resets its world): the calm
+/// one at 600x, the others at the instant pace (their faults do not need AWS's time). The
+/// trainee of `roll-back` puts primary back with `pilotlight undo`, as its briefing says. A
+/// second calm drill makes a trend of two.
+#[test]
+fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() {
+    let state = state_dir();
+    let _down = SandboxDown(state.path());
+    let runs = |id: &str| state.path().join("runs").join(id);
+
+    let (calm, out) = drill(state.path(), &["calm", "--pace", "600"]);
+    assert_eq!(out.status.code(), Some(0), "the calm drill succeeds");
+    let d = debrief(state.path(), &calm);
+    assert_eq!((d.scenario.as_str(), d.pace.as_str()), ("calm", "600"));
+    check_against_journal(&d, &journal(&runs(&calm)), Some(600.0));
+    assert!(d.rto.modelled_ms.is_some_and(|m| m > 20 * 60_000), "AWS's modelled time: {:?}", d.rto);
+    assert!(d.faults.is_empty());
+    assert_eq!(d.data_loss.len(), 5, "one window per failed-back resource");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("# Debrief: A calm failback (calm)"));
+    assert!(runs(&calm).join("debrief.md").is_file());
+
+    let (storm, out) = drill(state.path(), &["failed-copy-storm", "--pace", "instant"]);
+    assert_eq!(out.status.code(), Some(0), "the tool gets past a failed copy and a throttling storm");
+    let d = debrief(state.path(), &storm);
+    let entries = journal(&runs(&storm));
+    check_against_journal(&d, &entries, None);
+    let logged = proxy_faults(state.path());
+    assert_eq!(d.faults.iter().map(|f| f.count).sum::<usize>(), logged.len(), "every fault the proxy logged");
+    let copy = d.faults.iter().find(|f| f.fault == "copy_error").expect("the copy error");
+    assert_eq!(copy.count, 1);
+    assert!(copy.then.contains("copying again"), "{}", copy.then);
+    let storm_faults = d.faults.iter().find(|f| f.fault == "throttling").expect("the storm");
+    assert_eq!(storm_faults.count, 25);
+    let throttled = entries
+        .iter()
+        .filter(|e| matches!(&e.event, Event::AwsCall { operation, outcome: CallOutcome::Error, .. } if operation == "DescribeDBSnapshots"))
+        .count();
+    assert!(
+        storm_faults.then.contains(&format!("{throttled} errors reached the journal; the tool sent the call again")),
+        "{} ({throttled} throttled calls journaled)",
+        storm_faults.then
+    );
+
+    let (roll, out) = drill(state.path(), &["roll-back", "--pace", "instant"]);
+    assert_eq!(out.status.code(), Some(1), "the EC2 failback cannot finish");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("failback-ec2: FAILED") && stdout.contains("InsufficientVolumeCapacity"), "{stdout}");
+    let mut c = pilotlight(state.path());
+    c.args(["undo", &roll, "--reason", "no capacity in primary's zone: stay on recovery", "--yes", "--sandbox"]);
+    assert!(run(c).status.success(), "the trainee puts primary back");
+    let d = debrief(state.path(), &roll);
+    check_against_journal(&d, &journal(&runs(&roll)), None);
+    assert_eq!(d.status, pilotlight::journal::RunStatus::Undone);
+    let undo = d.decisions.iter().find(|x| x.kind == "undo").expect("the decision to roll back");
+    assert!(undo.outcome.contains("stay on recovery") && undo.took_ms.is_some(), "{undo:?}");
+    let capacity = d.faults.iter().find(|f| f.fault == "insufficient_capacity").expect("the fault");
+    assert!(capacity.then.contains("failback-ec2 failed") && capacity.then.contains("InsufficientVolumeCapacity"));
+
+    let (again, out) = drill(state.path(), &["calm", "--pace", "instant"]);
+    assert_eq!(out.status.code(), Some(0));
+    let d = debrief(state.path(), &again);
+    let trend: Vec<&str> = d.trend.iter().map(|t| t.run_id.as_str()).collect();
+    assert_eq!(trend, [calm.as_str(), again.as_str()], "the calm drills, oldest first");
+    let md = pilotlight::drill::debrief_md::render(&d);
+    assert!(md.contains("## Drills of this scenario") && md.contains("RTO (modelled)"), "{md}");
+}
+
+/// A trainer injects a fault into a running drill from another terminal: journaled as theirs
+/// (`trainer.jsonl`), met by the run, and in the debrief as the trainer's with how it was handled.
+#[test]
+fn a_trainer_injects_a_fault_into_a_running_drill() {
+    let state = state_dir();
+    let _down = SandboxDown(state.path());
+    let mut c = pilotlight(state.path());
+    c.args(["drill", "calm", "--pace", "300", "--headless", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().expect("start the drill");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let id = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("drill run: ").and_then(|r| r.split_whitespace().next()).map(str::to_string))
+        .expect("the drill names its run");
+    let mut inject = pilotlight(state.path());
+    inject.args(["drill", "inject", &id, "hang_stopping", "--resource", "us-east-1"]);
+    let out = run(inject);
+    assert!(out.status.success(), "the sandbox took the fault");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success(), "the drill gets past the hang: {}", rest.join("\n"));
+    let trainer = std::fs::read_to_string(state.path().join("runs").join(&id).join("trainer.jsonl")).unwrap();
+    let injection: pilotlight::drill::Injection = serde_json::from_str(trainer.lines().next().unwrap()).unwrap();
+    assert_eq!(injection.fault.kind, pilotlight::sandbox::realism::FaultKind::HangStopping);
+    assert!(!injection.user.is_empty());
+    let d = debrief(state.path(), &id);
+    let hang = d.faults.iter().find(|f| f.fault == "hang_stopping").expect("the hang was met");
+    assert_eq!((hang.by.as_str(), hang.count), ("trainer", 1));
+    assert!(hang.then.contains("forcing the stop"), "{}", hang.then);
+    let md = pilotlight::drill::debrief_md::render(&d);
+    assert!(md.contains("| hang_stopping | ec2.StopInstances | 1 | trainer |"), "{md}");
+}
