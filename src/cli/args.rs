@@ -236,8 +236,10 @@ pub enum DrillCommand {
     /// window, faults met, what was left behind, and the previous drills of its scenario
     Debrief {
         run_id: String,
-        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
-        format: ReportFormat,
+        /// markdown for people, json for scripts, console for a full-screen view with the trend
+        /// as a bar chart
+        #[arg(long, value_enum, default_value_t = DebriefFormat::Markdown)]
+        format: DebriefFormat,
     },
     /// Print the JSON Schema of the scenario format
     Schema,
@@ -250,6 +252,14 @@ pub enum DrillCommand {
 pub enum PreflightFormat {
     Text,
     Json,
+}
+
+/// How `drill debrief` shows the debrief.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DebriefFormat {
+    Markdown,
+    Json,
+    Console,
 }
 
 /// How `report` writes the report.

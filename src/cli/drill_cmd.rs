@@ -1,7 +1,7 @@
 //! `pilotlight drill`: a game day on the sandbox (see [`crate::drill`]), the trainer's `inject`,
 //! the debrief, and the scenario format's schema.
 
-use super::args::{Connect, DrillArgs, DrillCommand, Mode, ReportFormat, RunArgs, Vars};
+use super::args::{Connect, DebriefFormat, DrillArgs, DrillCommand, Mode, RunArgs, Vars};
 use super::exit::{FAILED, INVALID, OK};
 use crate::drill::{self, DrillRecord, scenario};
 use crate::engine::store::RunStore;
@@ -29,7 +29,7 @@ pub async fn drill(args: DrillArgs, state_dir: &Path) -> u8 {
                 }
             }
         }
-        Some(DrillCommand::Debrief { run_id, format }) => debrief(&run_id, format, state_dir),
+        Some(DrillCommand::Debrief { run_id, format }) => debrief(&run_id, format, state_dir).await,
         Some(DrillCommand::Schema) => {
             println!("{}", serde_json::to_string_pretty(&scenario::schema()).unwrap_or_default());
             OK
@@ -53,12 +53,22 @@ pub async fn drill(args: DrillArgs, state_dir: &Path) -> u8 {
     }
 }
 
-fn debrief(run_id: &str, format: ReportFormat, state_dir: &Path) -> u8 {
+async fn debrief(run_id: &str, format: DebriefFormat, state_dir: &Path) -> u8 {
     match drill::debrief::load(state_dir, run_id) {
         Ok(d) => {
             match format {
-                ReportFormat::Markdown => print!("{}", drill::debrief_md::render(&d)),
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default()),
+                DebriefFormat::Markdown => print!("{}", drill::debrief_md::render(&d)),
+                DebriefFormat::Json => println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default()),
+                DebriefFormat::Console => {
+                    if let Some(why) = crate::console::terminal::unusable() {
+                        eprintln!("drill debrief: the console needs a terminal ({why}); use --format markdown");
+                        return INVALID;
+                    }
+                    if let Err(e) = crate::console::debrief_view::show(d).await {
+                        eprintln!("drill debrief: {e}");
+                        return FAILED;
+                    }
+                }
             }
             OK
         }
@@ -145,7 +155,11 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
             if let Err(e) = crate::durable::write(&dir.join("debrief.md"), &text) {
                 eprintln!("drill: cannot keep the debrief: {e}");
             }
-            println!("\n{text}");
+            // After the console's run, the debrief is a console screen too; in line mode, text.
+            let on_screen = !mode.headless && crate::console::terminal::unusable().is_none();
+            if !on_screen || crate::console::debrief_view::show(d).await.is_err() {
+                println!("\n{text}");
+            }
         }
         Err(e) => eprintln!("drill: no debrief: {e}"),
     }

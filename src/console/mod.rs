@@ -5,6 +5,7 @@
 //! interface, which journals them exactly as in line mode.
 
 pub mod app;
+pub mod debrief_view;
 pub mod keymap;
 mod keys;
 pub mod live;

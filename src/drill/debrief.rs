@@ -192,7 +192,7 @@ pub fn build(
     met: &[FaultMet],
 ) -> Debrief {
     let mut waits = waits(entries);
-    waits.sort_by(|a, b| b.ms.cmp(&a.ms));
+    waits.sort_by_key(|w| std::cmp::Reverse(w.ms));
     let decisions = decisions(entries);
     let rto = rto(report, record, &decisions);
     let data_loss = report

@@ -7,7 +7,13 @@ use crate::report::time::human;
 use std::fmt::Write;
 
 fn ms(v: Option<u64>) -> String {
-    v.map_or("—".into(), |m| human(m as i64))
+    v.map_or("—".into(), span)
+}
+
+/// A duration for people: to the millisecond under a minute, to the second above (a modelled
+/// hour's milliseconds are noise).
+pub fn span(ms: u64) -> String {
+    if ms >= 60_000 { human((ms / 1000 * 1000) as i64) } else { human(ms as i64) }
 }
 
 fn verdict(v: Verdict) -> &'static str {
@@ -169,7 +175,7 @@ pub fn plot(trend: &[TrendRow]) -> String {
         match t.rto_modelled_ms {
             Some(m) => {
                 let width = ((m as f64 / longest as f64) * 40.0).round() as usize;
-                let _ = writeln!(out, "{label:<22} {} {}", "█".repeat(width.max(1)), human(m as i64));
+                let _ = writeln!(out, "{label:<22} {} {}", "█".repeat(width.max(1)), span(m));
             }
             None => {
                 let _ = writeln!(out, "{label:<22} (not measured)");

@@ -77,9 +77,9 @@ fn check_against_journal(d: &Debrief, entries: &[Entry], pace: Option<f64>) {
     for x in d.decisions.iter().filter(|x| x.kind == "gate") {
         let asked = entries
             .iter()
+            .rev()
             .filter(|e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::AwaitingGate, .. } if *step == x.step))
-            .filter(|e| e.ts <= x.decided_at)
-            .last()
+            .find(|e| e.ts <= x.decided_at)
             .expect("the gate was asked");
         assert_eq!(x.took_ms, elapsed(&asked.ts, &x.decided_at), "gate {}", x.step);
     }

@@ -118,7 +118,7 @@ fn faults_that_cannot_be_got_past_fail_clearly_with_primary_untouched() {
         let (state, out) = failback(&proxy, &[]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{} fails the run", spec.describe());
-        assert!(stdout.contains(&format!("FAILED")) && stdout.contains(code), "{code} named: {stdout}");
+        assert!(stdout.contains("FAILED") && stdout.contains(code), "{code} named: {stdout}");
         assert_eq!(primary_worker(&moto.endpoint_url()), before, "primary as it was after {}", spec.describe());
         let (_, dir) = only_run(state.path());
         let errors = journal(&dir)

@@ -37,6 +37,15 @@ pub fn lines(text: &str, theme: &Theme) -> Vec<Line<'static>> {
         }
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
+        if trimmed.starts_with('|') {
+            // A table row stays a line of its own, cells apart; its `|---|` rule is dropped.
+            flush(&mut open, &mut out);
+            let cells: Vec<&str> = trimmed.trim_matches('|').split('|').map(str::trim).collect();
+            if !cells.iter().all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':'))) {
+                out.push(Line::from(format!("{}{}", " ".repeat(indent), cells.join(" │ "))));
+            }
+            continue;
+        }
         if trimmed.is_empty() {
             flush(&mut open, &mut out);
             out.push(Line::from(""));
@@ -116,6 +125,13 @@ mod tests {
                 "an unclosed `mark"
             ]
         );
+    }
+
+    #[test]
+    fn table_rows_stay_lines_and_their_rule_goes() {
+        let theme = Theme { color: false };
+        let md = "Waits:\n| Wait | Took |\n|---|:---:|\n| copy | 1h |\nafter";
+        assert_eq!(plain(&lines(md, &theme)), ["Waits:", "Wait │ Took", "copy │ 1h", "after"]);
     }
 
     #[test]

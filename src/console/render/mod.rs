@@ -18,7 +18,7 @@ pub(crate) mod current;
 mod dialog;
 mod footer;
 mod header;
-mod markdown;
+pub(crate) mod markdown;
 mod resources;
 mod steps;
 pub mod text;
