@@ -3,11 +3,11 @@
 
 use super::args::{Command, Connect, Mode, ReportFormat, RunArgs, Vars};
 use super::exit::{FAILED, INVALID, OK};
+use super::run_cmd::{connect_options, load_with_inputs, pauses, resume, run, run_secrets};
 use super::sandbox_cmd;
 use super::vars::Purpose;
-use crate::aws::ConnectOptions;
-use crate::engine::{ResumeOptions, Run, RunOptions, RunStore, plan};
-use crate::runbook::{self, Gate, LoadError, inputs};
+use crate::engine::{ResumeOptions, RunStore, plan};
+use crate::runbook::{self, Gate, LoadError};
 use std::path::{Path, PathBuf};
 
 /// Runs one command against a state directory.
@@ -78,28 +78,6 @@ fn validate(paths: &[PathBuf]) -> u8 {
         }
     }
     code
-}
-
-/// Loads a runbook and resolves its inputs (`--var-file`, `PILOTLIGHT_VAR_*`, `--var`, the
-/// prompt; for a plan, secrets may be left out), printing every problem.
-fn load_with_inputs(
-    path: &Path,
-    vars: &Vars,
-    purpose: Purpose,
-) -> Result<(runbook::LoadedRunbook, indexmap::IndexMap<String, serde_json::Value>), u8> {
-    let loaded = runbook::load_file(path, &crate::actions::REGISTRY).map_err(|e| {
-        eprintln!("{e}");
-        INVALID
-    })?;
-    let pairs = super::vars::gather(&loaded.runbook, vars, purpose)?;
-    let resolve = if purpose == Purpose::Plan { inputs::resolve_for_plan } else { inputs::resolve };
-    let resolved = resolve(&loaded.runbook, &pairs).map_err(|problems| {
-        for p in problems {
-            eprintln!("{}: {p}", path.display());
-        }
-        INVALID
-    })?;
-    Ok((loaded, resolved))
 }
 
 fn permissions(path: &Path, side: crate::permissions::Side, vars: &Vars) -> u8 {
@@ -185,162 +163,6 @@ fn plan_cmd(path: &Path, vars: &Vars) -> u8 {
         }
     }
     OK
-}
-
-/// Turns `--sandbox` / `--endpoint-url` into connection options; `None` when neither is given.
-/// `shell`: whether `AWS_ENDPOINT_URL` counts as `--endpoint-url` (not on resume, where the
-/// run's recorded endpoint stands unless a flag says otherwise).
-fn connect_options(connect: &Connect, state_dir: &Path, shell: bool) -> Result<Option<ConnectOptions>, u8> {
-    if connect.sandbox {
-        // A health check over TCP: off the runtime's workers.
-        let Some(info) = crate::blocking::blocking(|| crate::sandbox::server::running(state_dir)) else {
-            eprintln!("{}", crate::sandbox::SandboxError::NotRunning);
-            return Err(FAILED);
-        };
-        return Ok(Some(ConnectOptions { endpoint_url: Some(info.endpoint_url()), sandbox_credentials: true }));
-    }
-    // AWS_ENDPOINT_URL is read here rather than by clap, so that exporting it does not make
-    // `--sandbox` conflict with it; it is recorded in the journal like the flag.
-    let from_shell = std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty());
-    if !shell && connect.endpoint_url.is_none() && from_shell.is_some() {
-        eprintln!(
-            "note: AWS_ENDPOINT_URL in your shell is not used on resume: the run goes on where it started \
-             (give --endpoint-url to change that; it is journaled)"
-        );
-    }
-    let url = connect.endpoint_url.clone().or(from_shell.filter(|_| shell));
-    Ok(url.map(|u| ConnectOptions { endpoint_url: Some(u), sandbox_credentials: false }))
-}
-
-async fn run(args: RunArgs, state_dir: &Path) -> u8 {
-    run_with(args, state_dir, &mut |_| Ok(())).await
-}
-
-/// Starts (or resumes) a run; `started` is told the new run's directory before it is driven
-/// (a drill keeps its record there), and may refuse.
-pub(super) async fn run_with(
-    args: RunArgs,
-    state_dir: &Path,
-    started: &mut dyn FnMut(&Path) -> Result<(), String>,
-) -> u8 {
-    let connect = match connect_options(&args.connect, state_dir, args.resume.is_none()) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    if let Some(id) = &args.resume {
-        return resume_with(id, &args.vars, args.mode, connect, state_dir).await;
-    }
-    let Some(path) = &args.runbook else {
-        eprintln!("run: give a RUNBOOK or --resume RUN_ID");
-        return INVALID;
-    };
-    let (loaded, resolved) = match load_with_inputs(path, &args.vars, Purpose::Run) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let front = match super::front::Front::choose(args.mode) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    let pauses = match pauses(connect.as_ref(), state_dir) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let options = RunOptions {
-        dry_run: args.dry_run,
-        auto_approve: args.mode.auto_approve,
-        connect: connect.unwrap_or_default(),
-        max_parallel: args.mode.max_parallel.map(std::num::NonZeroUsize::get),
-        pauses,
-    };
-    let observer = front.observer();
-    match Run::start(&RunStore::new(state_dir), loaded, resolved, options, observer) {
-        Ok(run) => {
-            if matches!(front, super::front::Front::Line) {
-                println!("journal: {}", run.dir.join(crate::engine::store::JOURNAL_FILE).display());
-            }
-            if let Err(e) = started(&run.dir) {
-                eprintln!("{e}");
-                return FAILED;
-            }
-            front.drive(run).await
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            FAILED
-        }
-    }
-}
-
-/// The run's pauses: `PILOTLIGHT_PAUSE_SCALE` when set (a value that is not a factor is invalid
-/// input); else, against the sandbox, its pace's (a sandbox at 60× polls 60× as often, so a
-/// modelled wait ends when AWS's would); else AWS's.
-fn pauses(connect: Option<&ConnectOptions>, state_dir: &Path) -> Result<crate::pauses::Pauses, u8> {
-    if std::env::var_os(crate::pauses::PAUSE_SCALE_ENV).is_none()
-        && let Some(url) = connect.and_then(|c| c.endpoint_url.as_deref())
-        && let Some(info) = crate::blocking::blocking(|| crate::sandbox::server::running(state_dir))
-        && info.endpoint_url() == url
-        && let Some(pace) = info.realism.as_ref().and_then(|r| r.pace()).filter(|p| *p > 1.0)
-    {
-        return Ok(crate::pauses::Pauses::scaled(1.0 / pace));
-    }
-    crate::pauses::Pauses::from_env().map_err(|e| {
-        eprintln!("{e}");
-        INVALID
-    })
-}
-
-async fn resume(id: &str, vars: &Vars, mode: Mode, connect: &Connect, state_dir: &Path) -> u8 {
-    match connect_options(connect, state_dir, false) {
-        Ok(c) => resume_with(id, vars, mode, c, state_dir).await,
-        Err(code) => code,
-    }
-}
-
-/// A run's secret inputs, given again (the run's own runbook says which inputs are secret).
-fn run_secrets(id: &str, vars: &Vars, state_dir: &Path) -> Result<Vec<(String, String)>, u8> {
-    let dir = RunStore::new(state_dir).dir(id);
-    let copy = crate::journal::read_entries(&dir.join(crate::engine::store::JOURNAL_FILE))
-        .ok()
-        .and_then(|(entries, _)| crate::engine::store::load_run_copy(&dir, &entries).ok());
-    match copy {
-        Some((loaded, _, _)) => super::vars::gather(&loaded.runbook, vars, Purpose::Resume),
-        // No such run, or an unreadable one: the engine says which.
-        None => Ok(Vec::new()),
-    }
-}
-
-async fn resume_with(id: &str, vars: &Vars, mode: Mode, connect: Option<ConnectOptions>, state_dir: &Path) -> u8 {
-    let secrets = match run_secrets(id, vars, state_dir) {
-        Ok(pairs) => pairs,
-        Err(code) => return code,
-    };
-    let max_parallel = mode.max_parallel.map(std::num::NonZeroUsize::get);
-    let pauses = match pauses(connect.as_ref(), state_dir) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets, max_parallel, pauses };
-    let front = match super::front::Front::choose(mode) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    let observer = front.observer();
-    match Run::resume(&RunStore::new(state_dir), id, options, observer) {
-        Ok(run) => front.drive(run).await,
-        Err(e @ (crate::engine::EngineError::NotFound(_) | crate::engine::EngineError::Invalid(_))) => {
-            eprintln!("{e}");
-            INVALID
-        }
-        Err(e @ crate::engine::EngineError::AlreadySucceeded(_)) => {
-            println!("{e}");
-            OK
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            FAILED
-        }
-    }
 }
 
 /// A runbook, its inputs and its environments, for a command that only reads (`status`,

@@ -137,7 +137,7 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
         connect: Connect { sandbox: true, endpoint_url: None },
     };
     let mut run_dir = None;
-    let code = super::commands::run_with(args, state_dir, &mut |dir| {
+    let code = super::run_cmd::run_with(args, state_dir, &mut |dir| {
         run_dir = Some(dir.to_path_buf());
         drill::write_record(dir, &record).map_err(|e| format!("drill: cannot record the drill: {e}"))?;
         println!("drill run: {} (trainer: pilotlight watch {0} --sandbox)", run_id_of(dir));

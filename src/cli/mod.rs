@@ -8,6 +8,7 @@ pub mod front;
 pub mod preflight_cmd;
 pub mod print;
 pub mod prompt;
+pub mod run_cmd;
 pub mod sandbox_cmd;
 pub mod undo_cmd;
 pub mod vars;

@@ -5,7 +5,6 @@
 //! turned into the proxy's [`Rule`](super::proxy::Rule) here, so the scenario file, `drill
 //! inject` and the tests name faults the same way.
 
-use super::proxy::{Fault, Matcher};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +70,45 @@ impl FaultKind {
             FaultKind::DelayedAnswer => "delayed_answer",
         }
     }
+}
+
+/// Which requests a rule applies to, and which of them it spoils.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    /// Text the request (head and body) must contain.
+    pub needle: Option<String>,
+    /// The call, `service.Operation` (`ec2.CopySnapshot`), as the layer reads it.
+    pub operation: Option<String>,
+    /// Matching requests let through before the first one spoiled.
+    pub after: usize,
+    /// Matching requests spoiled after those (`usize::MAX`: every one).
+    pub times: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The service's throttling error, in its protocol (EC2 `RequestLimitExceeded` HTTP 503,
+    /// DynamoDB `ThrottlingException`, the others `Throttling`), as AWS answers under load.
+    Throttle,
+    /// AWS refuses the request with this code and message (HTTP 400, not retried by the SDK):
+    /// what moto never says, such as `InsufficientDBInstanceCapacity`.
+    Refuse { code: &'static str, message: &'static str },
+    /// The request reaches moto; its answer is thrown away and the connection closed.
+    DropAnswer,
+    /// The request reaches moto; `from` is replaced by `to` in its answer. For states moto
+    /// cannot reach (a stack that rolled back), and only there.
+    Rewrite { from: &'static str, to: &'static str },
+    /// The request reaches moto this many milliseconds late (a slow endpoint).
+    Delay(u64),
+    /// The request reaches moto at once; its answer comes this many milliseconds late (past the
+    /// client's timeout: the call happened, the client gave up).
+    DelayAnswer(u64),
+    /// The request reaches moto; the client is answered HTTP 500 with the service's internal
+    /// error code instead (AWS: the request may have succeeded).
+    InternalError,
+    /// The request reaches moto; what it made or changed stays in this state for every describe
+    /// ([`super::timing::stick`]): a snapshot copy `error`, an instance `stopping`.
+    Stick(&'static str),
 }
 
 /// One fault: of a kind, on an operation and a resource, after some calls, for some calls.

@@ -2,6 +2,7 @@
 //! requests matching a rule get an injected error response, or are forwarded and their answer
 //! dropped (the call happened; the client never heard) or rewritten; the rest are forwarded.
 
+pub use super::faults::{Fault, Matcher};
 use super::limits::Limits;
 use super::model::Pace;
 use super::timing::{self, Clock};
@@ -16,19 +17,6 @@ pub struct FaultRule {
     pub needle: &'static str,
     pub times: usize,
     pub fault: Fault,
-}
-
-/// Which requests a rule applies to, and which of them it spoils.
-#[derive(Debug, Clone, Default)]
-pub struct Matcher {
-    /// Text the request (head and body) must contain.
-    pub needle: Option<String>,
-    /// The call, `service.Operation` (`ec2.CopySnapshot`), as the layer reads it.
-    pub operation: Option<String>,
-    /// Matching requests let through before the first one spoiled.
-    pub after: usize,
-    /// Matching requests spoiled after those (`usize::MAX`: every one).
-    pub times: usize,
 }
 
 /// A rule as the proxy keeps it: its matcher, its fault, a label for the log, and how many
@@ -68,32 +56,6 @@ impl From<&super::faults::FaultSpec> for Rule {
         let (matcher, fault) = spec.rule();
         Rule::new(matcher, fault, spec.kind.name())
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The service's throttling error, in its protocol (EC2 `RequestLimitExceeded` HTTP 503,
-    /// DynamoDB `ThrottlingException`, the others `Throttling`), as AWS answers under load.
-    Throttle,
-    /// AWS refuses the request with this code and message (HTTP 400, not retried by the SDK):
-    /// what moto never says, such as `InsufficientDBInstanceCapacity`.
-    Refuse { code: &'static str, message: &'static str },
-    /// The request reaches moto; its answer is thrown away and the connection closed.
-    DropAnswer,
-    /// The request reaches moto; `from` is replaced by `to` in its answer. For states moto
-    /// cannot reach (a stack that rolled back), and only there.
-    Rewrite { from: &'static str, to: &'static str },
-    /// The request reaches moto this many milliseconds late (a slow endpoint).
-    Delay(u64),
-    /// The request reaches moto at once; its answer comes this many milliseconds late (past the
-    /// client's timeout: the call happened, the client gave up).
-    DelayAnswer(u64),
-    /// The request reaches moto; the client is answered HTTP 500 with the service's internal
-    /// error code instead (AWS: the request may have succeeded).
-    InternalError,
-    /// The request reaches moto; what it made or changed stays in this state for every describe
-    /// ([`timing::stick`]): a snapshot copy `error`, an instance `stopping`.
-    Stick(&'static str),
 }
 
 /// What a proxy does: the faults it injects, whether it enforces AWS's rules, and its clock.
