@@ -195,4 +195,8 @@ impl CallLog for QuietLog<'_> {
     fn finished(&self, call: &Call<'_>, error: Option<String>) -> Result<(), ActionError> {
         if error.is_some() { self.inner.finished(call, error) } else { Ok(()) }
     }
+
+    fn pauses(&self) -> crate::pauses::Pauses {
+        self.inner.pauses()
+    }
 }

@@ -154,6 +154,11 @@ pub trait CallLog: Send + Sync {
     fn not_found(&self, call: &Call<'_>, _message: String) -> Result<(), ActionError> {
         self.finished(call, None)
     }
+    /// The pauses of the run the calls belong to (a sandbox's pace scales them): how long a
+    /// throttled call waits before it is sent again. By default `PILOTLIGHT_PAUSE_SCALE`'s.
+    fn pauses(&self) -> crate::pauses::Pauses {
+        crate::pauses::Pauses::from_env().unwrap_or_default()
+    }
 }
 
 /// Records nothing and refuses every mutating call: for read-only pollers.

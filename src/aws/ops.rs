@@ -284,7 +284,7 @@ where
     B: Reading + Clone,
     B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
-    let pauses = crate::pauses::Pauses::from_env().unwrap_or_default();
+    let pauses = log.pauses();
     let mut pause = pauses.throttled_read;
     for _ in 0..THROTTLED_READ_RETRIES {
         let call = Call::new(B::SERVICE, B::OPERATION, at, false);
@@ -326,7 +326,7 @@ where
     B: Mutating + Clone,
     B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
-    let pauses = crate::pauses::Pauses::from_env().unwrap_or_default();
+    let pauses = log.pauses();
     let mut pause = pauses.throttled_read;
     let mut tries = 1;
     let sent = loop {

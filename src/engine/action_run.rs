@@ -40,7 +40,7 @@ pub(super) fn step_timeout(step: &Step, default: std::time::Duration) -> Result<
 impl Run {
     /// Where one attempt (or the undo) of `step` journals.
     pub(super) fn step_log(&self, step: &Step, attempt: u32) -> StepLog<'_> {
-        StepLog { recorder: &self.recorder, step: step.id.clone(), attempt, dry_run: self.dry_run }
+        StepLog { recorder: &self.recorder, step: step.id.clone(), attempt, dry_run: self.dry_run, pauses: self.pauses }
     }
 
     /// What an attempt of `step` (or its undo) runs with.

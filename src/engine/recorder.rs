@@ -63,6 +63,8 @@ pub struct StepLog<'a> {
     pub step: String,
     pub attempt: u32,
     pub dry_run: bool,
+    /// The run's pauses (see [`CallLog::pauses`]).
+    pub pauses: crate::pauses::Pauses,
 }
 
 impl StepLog<'_> {
@@ -99,6 +101,10 @@ impl CallLog for StepLog<'_> {
     fn not_found(&self, call: &Call<'_>, message: String) -> Result<(), ActionError> {
         self.recorder.record(self.aws(call, CallOutcome::NotFound, Some(message)))?;
         Ok(())
+    }
+
+    fn pauses(&self) -> crate::pauses::Pauses {
+        self.pauses
     }
 }
 
