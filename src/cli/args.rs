@@ -9,7 +9,7 @@ use std::path::PathBuf;
     version,
     about = "Walks an incident responder through an AWS disaster-recovery runbook (failback first) and runs the AWS work under each step.",
     after_help = "Exit codes: 0 success, 1 a step failed or the run was aborted, 2 invalid input (runbook, --var, arguments).\n\
-AWS: the default credential chain, AWS_PROFILE and AWS_REGION apply as for the AWS CLI; AWS_ENDPOINT_URL (or --endpoint-url) sends every call to one endpoint, such as a moto server."
+AWS: the default credential chain, AWS_PROFILE and AWS_REGION apply as for the AWS CLI; AWS_ENDPOINT_URL (or --endpoint-url) sends every call to one endpoint, such as a moto server; PILOTLIGHT_ATTEMPT_TIMEOUT (seconds, default 60) is how long one attempt of an AWS call may take."
 )]
 pub struct Cli {
     /// Where runs, the sandbox and logs are kept [default: the user's data directory]

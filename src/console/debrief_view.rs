@@ -150,7 +150,8 @@ mod tests {
             status: RunStatus::Succeeded,
             rto_wall_ms: Some(rto_min * 1000),
             rto_modelled_ms: Some(rto_min * 60_000),
-            waits_total_ms: 0,
+            pace: "60".into(),
+            waits_wall_ms: 0,
             decisions_total_ms: 0,
             faults: 0,
         }

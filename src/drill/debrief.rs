@@ -125,9 +125,13 @@ pub struct TrendRow {
     pub run_id: String,
     pub started_at: String,
     pub status: RunStatus,
+    #[serde(default)]
+    pub pace: String,
     pub rto_wall_ms: Option<u64>,
     pub rto_modelled_ms: Option<u64>,
-    pub waits_total_ms: u64,
+    /// Wall time with at least one wait under way.
+    #[serde(default)]
+    pub waits_wall_ms: u64,
     pub decisions_total_ms: u64,
     pub faults: usize,
 }
@@ -174,9 +178,10 @@ impl Debrief {
             run_id: self.run_id.clone(),
             started_at: self.started_at.clone(),
             status: self.status,
+            pace: self.pace.clone(),
             rto_wall_ms: self.rto.wall_ms,
             rto_modelled_ms: self.rto.modelled_ms,
-            waits_total_ms: self.waits_total_ms,
+            waits_wall_ms: self.waits_wall_ms,
             decisions_total_ms: self.decisions_total_ms,
             faults: self.faults.iter().map(|f| f.count).sum(),
         }

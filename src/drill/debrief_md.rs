@@ -67,12 +67,14 @@ pub fn render(d: &Debrief) -> String {
         d.retries.len()
     );
     if !d.waits.is_empty() {
-        let _ = writeln!(w, "| Wait | Step | Wall time |\n|---|---|---|");
+        let pace = d.pace.parse::<crate::sandbox::realism::Pace>().ok().and_then(|p| p.factor());
+        let modelled = |ms: u64| pace.map_or("—".into(), |p| span((ms as f64 * p) as u64));
+        let _ = writeln!(w, "| Wait | Step | Wall time | Modelled |\n|---|---|---|---|");
         for s in d.waits.iter().take(12) {
-            let _ = writeln!(w, "| {} | {} | {} |", s.name, s.step, human(s.ms as i64));
+            let _ = writeln!(w, "| {} | {} | {} | {} |", s.name, s.step, human(s.ms as i64), modelled(s.ms));
         }
         if d.waits.len() > 12 {
-            let _ = writeln!(w, "| … {} more | | |", d.waits.len() - 12);
+            let _ = writeln!(w, "| … {} more | | | |", d.waits.len() - 12);
         }
         let _ = writeln!(w);
     }
@@ -147,17 +149,18 @@ pub fn render(d: &Debrief) -> String {
     let _ = writeln!(w, "## Drills of this scenario\n");
     let _ = writeln!(
         w,
-        "| Run | Started | Status | RTO (modelled) | Waits | Decisions | Faults |\n|---|---|---|---|---|---|---|"
+        "| Run | Started | Pace | Status | RTO (modelled) | Waiting (wall) | Decisions | Faults |\n|---|---|---|---|---|---|---|---|"
     );
     for t in &d.trend {
         let _ = writeln!(
             w,
-            "| {} | {} | {:?} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:?} | {} | {} | {} | {} |",
             t.run_id,
             t.started_at,
+            t.pace,
             t.status,
             ms(t.rto_modelled_ms),
-            human(t.waits_total_ms as i64),
+            human(t.waits_wall_ms as i64),
             human(t.decisions_total_ms as i64),
             t.faults
         );
@@ -197,7 +200,8 @@ mod tests {
             status: RunStatus::Succeeded,
             rto_wall_ms: ms.map(|m| m / 60),
             rto_modelled_ms: ms,
-            waits_total_ms: 0,
+            pace: "60".into(),
+            waits_wall_ms: 0,
             decisions_total_ms: 0,
             faults: 0,
         }

@@ -208,3 +208,35 @@ fn a_trainer_injects_a_fault_into_a_running_drill() {
     let md = pilotlight::drill::debrief_md::render(&d);
     assert!(md.contains("| hang_stopping | ec2.StopInstances | 1 | trainer |"), "{md}");
 }
+
+/// A scenario with mistakes is refused before anything starts, every problem with its line and
+/// column; a fault goes only into a drill that exists.
+#[test]
+fn a_bad_scenario_or_an_unknown_drill_is_refused_clearly() {
+    let state = state_dir();
+    let bad = state.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: bad\ntitle: t\npace: soon\nfaults:\n  - kind: hang_stopping\n    operation: ec2.StartInstances\n",
+    )
+    .unwrap();
+    let mut c = pilotlight(state.path());
+    c.args(["drill", bad.to_str().unwrap(), "--headless", "--auto-approve"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:3:7: pace:") && err.contains("bad.yaml:5:5: hang_stopping applies to ec2.StopInstances"),
+        "{err}"
+    );
+    assert!(!state.path().join("sandbox/sandbox.json").exists(), "no sandbox was started for it");
+    let mut c = pilotlight(state.path());
+    c.args(["drill", "no-such-scenario"]);
+    let err = String::from_utf8_lossy(&run(c).stderr).into_owned();
+    assert!(err.contains("no scenario `no-such-scenario`") && err.contains("calm"), "{err}");
+    let mut c = pilotlight(state.path());
+    c.args(["drill", "inject", "20261203T000000Z-nothing", "copy_error"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run `20261203T000000Z-nothing`"));
+}
