@@ -37,7 +37,7 @@ fn ec2_failback_waits_through_not_yet_visible_ids_and_throttling() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("not visible yet: ec2 Describe"), "a wait met a made id not visible yet:\n{stdout}");
     assert!(
-        stdout.lines().any(|l| l.contains("ec2 DescribeSnapshots") && l.contains("Throttling")),
+        stdout.lines().any(|l| l.contains("ec2 DescribeSnapshots") && l.contains("RequestLimitExceeded")),
         "throttling past the SDK's retries was met (and waited out):\n{stdout}"
     );
     let (_, dir) = only_run(state.path());
