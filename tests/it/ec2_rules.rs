@@ -53,6 +53,50 @@ fn ec2_failback_waits_through_not_yet_visible_ids_and_throttling() {
     assert!(stdout.contains("app_server/wait-status-checks done"), "{stdout}");
 }
 
+/// A snapshot just made is missing from the next list of snapshots (EC2's eventual consistency);
+/// bare moto lists it at once. After a lost answer the tool finds what it made by its tags, in
+/// such a list: for the copy into primary (CopySnapshot has no client token) and the recovery
+/// snapshots, a resumed sub-step looks again before it makes another. Moto served exactly one
+/// CopySnapshot and one CreateSnapshots per volume and instance, as in an undisturbed failback.
+#[test]
+fn a_lost_answer_is_not_made_twice_when_lists_lag() {
+    for (op, needle) in [("CreateSnapshots", "Action=CreateSnapshots&"), ("CopySnapshot", "Action=CopySnapshot&")] {
+        let moto = moto();
+        fresh_world(&moto, &[Part::Ec2]);
+        let lost = FaultRule { needle, times: 1, fault: Fault::DropAnswer };
+        let proxy = RealismProxy::with_aws_rules(moto.port, vec![lost]);
+        pilotlight::sandbox::moto_api::start_recording(moto.port).unwrap();
+        let (_state, out) = failback(&proxy.endpoint_url(), "app_server");
+        pilotlight::sandbox::moto_api::stop_recording(moto.port).unwrap();
+        assert_eq!(out.status.code(), Some(0), "the failback with the answer to {op} lost");
+        let served = super::support::recorded(moto.port).into_iter().filter(|r| r.operation == op).count();
+        let expected = if op == "CopySnapshot" { 2 } else { 1 };
+        assert_eq!(served, expected, "{op}: nothing made twice");
+    }
+    // The rule itself: bare moto lists a copy at once, the layer not on the first list.
+    let moto = moto();
+    fresh_world(&moto, &[Part::Ec2]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(&proxy.endpoint_url(), "us-west-2"));
+    let listed = |ec2: &aws_sdk_ec2::Client| {
+        block_on(async {
+            let out = ec2.describe_snapshots().owner_ids("self").send().await.unwrap();
+            out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_string)).collect::<Vec<_>>()
+        })
+    };
+    let volume = block_on(async {
+        let out = ec2.describe_volumes().send().await.unwrap();
+        out.volumes()[0].volume_id().unwrap().to_string()
+    });
+    let made = block_on(async { ec2.create_snapshot().volume_id(&volume).send().await.unwrap() });
+    let id = made.snapshot_id().unwrap().to_string();
+    assert!(!listed(&ec2).contains(&id), "missing from the first list");
+    assert!(listed(&ec2).contains(&id), "listed from the next on");
+    let bare = aws_sdk_ec2::Client::new(&sdk(&moto.endpoint_url(), "us-west-2"));
+    let made = block_on(async { bare.create_snapshot().volume_id(&volume).send().await.unwrap() });
+    assert!(listed(&bare).contains(&made.snapshot_id().unwrap().to_string()), "bare moto lists it at once");
+}
+
 /// The primary `app-server`'s DeleteOnTermination per device.
 fn delete_on_termination(url: &str) -> std::collections::BTreeMap<String, bool> {
     let ec2 = aws_sdk_ec2::Client::new(&sdk(url, "us-east-1"));

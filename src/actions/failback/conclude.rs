@@ -166,8 +166,8 @@ impl One<'_, '_> {
             description: format!("pilotlight-final-recovery-point/{}/{}", cx.run_id, self.name),
         };
         let snaps: IndexMap<String, EbsSnapshot> = cx
-            .sub(&self.sub_name("snapshot-final"), json!({ "instance": inst_id, "volumes": devices }), |_| {
-                snapshot_instance(cx, &point)
+            .sub(&self.sub_name("snapshot-final"), json!({ "instance": inst_id, "volumes": devices }), |r| {
+                snapshot_instance(cx, &point, r.resumed())
             })
             .await?;
         let ids: Vec<String> = snaps.values().map(|s| s.snapshot_id.clone()).collect();

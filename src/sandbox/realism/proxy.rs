@@ -271,8 +271,14 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
             return;
         }
         match fault {
-            // The call happened; the client hears nothing and sees the connection close.
-            Some(Fault::DropAnswer) => return,
+            // The call happened (AWS's rules note what it made); the client hears nothing and
+            // sees the connection close.
+            Some(Fault::DropAnswer) => {
+                if layer.aws_rules {
+                    super::rules::answer(&text, upstream, answer);
+                }
+                return;
+            }
             Some(Fault::Rewrite { from, to }) => {
                 answer = super::wire::rewrite_body(&answer, |body| body.replace(from, to));
             }

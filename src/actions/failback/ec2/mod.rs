@@ -334,12 +334,12 @@ impl One<'_, '_> {
         let mut tries = 1;
         loop {
             let copies: IndexMap<String, EbsSnapshot> = cx
-                .sub(&copy_name, json!({ "from": l.recovery_region, "to": l.primary_region }), |_| async {
+                .sub(&copy_name, json!({ "from": l.recovery_region, "to": l.primary_region }), |resume| async move {
                     let mut out = IndexMap::new();
                     for (device, snap) in snaps {
+                        let ours = self.ours(device, self.stages.copy);
                         if let Some(found) =
-                            find_snapshot(cx.log, self.primary, &l.primary_region, self.ours(device, self.stages.copy))
-                                .await?
+                            find_snapshot(cx.log, self.primary, &l.primary_region, ours, resume.resumed()).await?
                         {
                             out.insert(device.clone(), found);
                             continue;

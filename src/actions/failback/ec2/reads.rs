@@ -83,18 +83,39 @@ pub(in crate::actions::failback) fn ebs_devices(i: &Instance) -> Vec<(String, St
         .collect()
 }
 
+/// How many times a resumed sub-step lists what it may have made before it makes it again: EC2's
+/// lists are eventually consistent (a snapshot made a moment ago may be missing from them), and
+/// a snapshot or a copy has no client token that would make a second send harmless.
+pub(in crate::actions::failback) const LOOKS_WHEN_RESUMED: u32 = 3;
+
+/// This run's snapshot the filters name (not one in `error`). `resumed`: the sub-step ran before
+/// and may have made it without hearing so; a list that misses it is asked again
+/// ([`LOOKS_WHEN_RESUMED`] in all, the pause doubling from the run's `unanswered` pause).
 pub(in crate::actions::failback) async fn find_snapshot(
     log: &dyn CallLog,
     client: &Client,
     region: &str,
     filters: Vec<Filter>,
+    resumed: bool,
 ) -> Result<Option<EbsSnapshot>, ActionError> {
-    let req = client.describe_snapshots().owner_ids("self").set_filters(Some(filters));
-    let out = read(log, at("snapshots of this run", region), req).await??;
-    Ok(out.snapshots().iter().find(|s| s.state().is_none_or(|x| x.as_str() != "error")).map(|s| EbsSnapshot {
-        snapshot_id: s.snapshot_id().unwrap_or_default().to_string(),
-        started: s.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
-    }))
+    let looks = if resumed { LOOKS_WHEN_RESUMED } else { 1 };
+    let mut pause = log.pauses().unanswered;
+    for look in 1..=looks {
+        let req = client.describe_snapshots().owner_ids("self").set_filters(Some(filters.clone()));
+        let out = read(log, at("snapshots of this run", region), req).await??;
+        let found = out.snapshots().iter().find(|s| s.state().is_none_or(|x| x.as_str() != "error"));
+        if let Some(s) = found {
+            return Ok(Some(EbsSnapshot {
+                snapshot_id: s.snapshot_id().unwrap_or_default().to_string(),
+                started: s.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
+            }));
+        }
+        if look < looks {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+    }
+    Ok(None)
 }
 
 pub(in crate::actions::failback) async fn find_volume(

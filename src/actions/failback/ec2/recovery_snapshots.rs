@@ -33,13 +33,16 @@ pub(in crate::actions::failback) struct InstancePoint<'a> {
 
 /// Takes (or finds what this run took of) a snapshot of every volume of `p.instance` at once;
 /// one per device.
+/// `resumed`: the sub-step ran before and may have taken them without hearing so (see
+/// [`find_snapshot`]).
 pub(in crate::actions::failback) async fn snapshot_instance(
     cx: &ActionCx<'_>,
     p: &InstancePoint<'_>,
+    resumed: bool,
 ) -> Result<IndexMap<String, EbsSnapshot>, ActionError> {
     let mut out = IndexMap::new();
     for (device, volume) in p.volumes {
-        if let Some(found) = find_snapshot(cx.log, p.client, p.region, of_volume(cx, p, volume)).await? {
+        if let Some(found) = find_snapshot(cx.log, p.client, p.region, of_volume(cx, p, volume), resumed).await? {
             out.insert(device.clone(), found);
         }
     }
@@ -172,8 +175,9 @@ impl One<'_, '_> {
             stage: self.stages.snapshot,
             description: format!("pilotlight-failback/{}/{}", cx.run_id, self.name),
         };
-        let snaps =
-            cx.sub(&self.sub_name("snapshot-recovery-volumes"), detail, |_| snapshot_instance(cx, &point)).await?;
+        let snaps = cx
+            .sub(&self.sub_name("snapshot-recovery-volumes"), detail, |r| snapshot_instance(cx, &point, r.resumed()))
+            .await?;
         match self.wait_snapshots("wait-recovery-snapshots", self.recovery, &l.recovery_region, &snaps).await? {
             None => Ok(snaps),
             Some(why) => Err(crate::aws::ActionError::Failed(why)),

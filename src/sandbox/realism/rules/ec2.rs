@@ -9,6 +9,7 @@ use std::sync::Mutex;
 /// Forgets what these rules noted about moto on `upstream` (see [`super::forget`]).
 pub(super) fn forget(upstream: u16) {
     NOT_VISIBLE.lock().unwrap().retain(|e| e.0 != upstream);
+    UNLISTED.lock().unwrap().retain(|e| e.0 != upstream);
     ATTACHING.lock().unwrap().retain(|e| e.0 != upstream);
     BOOTING.lock().unwrap().retain(|e| e.0 != upstream);
 }
@@ -43,6 +44,9 @@ pub(super) fn answer(request: &str, upstream: u16, answer: &[u8]) -> Option<Vec<
     if request.contains("Action=DescribeVolumes") {
         return Some(rewrite_body(answer, |body| report_attaching(body, upstream)));
     }
+    if request.contains("Action=DescribeSnapshots") && !request.contains("SnapshotId.") {
+        return Some(rewrite_body(answer, |body| unlisted_yet(body, upstream)));
+    }
     if request.contains("Action=DescribeInstanceStatus") {
         return Some(rewrite_body(answer, |body| report_booting(body, upstream)));
     }
@@ -71,15 +75,81 @@ fn not_visible_yet(body: &str, upstream: u16) -> Option<Vec<u8>> {
     )
 }
 
-/// Notes the id an EC2 create answered with: not visible to the next describe naming it.
+/// Notes the id an EC2 create answered with: not visible to the next describe naming it; a
+/// snapshot (made, copied, or one of CreateSnapshots') also missing from the next list.
 fn note_made(request: &str, answer: &str, upstream: u16) {
     let tag = match param(request.split("\r\n\r\n").nth(1).unwrap_or_default(), "Action") {
         Some("CreateSnapshot" | "CopySnapshot") => "snapshotId",
         Some("CreateVolume") => "volumeId",
+        Some("CreateSnapshots") => {
+            let ids = answer.split("<snapshotId>").skip(1).filter_map(|s| s.split('<').next());
+            UNLISTED.lock().unwrap().extend(ids.map(|id| (upstream, id.to_string())));
+            return;
+        }
         _ => return,
     };
     if let Some(id) = field(answer, tag) {
         NOT_VISIBLE.lock().unwrap().push((upstream, id.to_string()));
+        if tag == "snapshotId" {
+            UNLISTED.lock().unwrap().push((upstream, id.to_string()));
+        }
+    }
+}
+
+/// Snapshots (moto port, id) made a moment ago and missing from a list (a describe by filters,
+/// naming no id) yet: EC2's eventual consistency (EC2 API reference, "Eventual consistency":
+/// resources just made may not appear in the results of describes for a while).
+static UNLISTED: Mutex<Vec<(u16, String)>> = Mutex::new(Vec::new());
+
+/// A list of snapshots without those made a moment ago: each is missing from the first list
+/// that would have shown it.
+fn unlisted_yet(body: &str, upstream: u16) -> String {
+    let mut unlisted = UNLISTED.lock().unwrap();
+    let items = top_items(body, "snapshotSet");
+    let mut hidden: Vec<(usize, usize)> = Vec::new();
+    unlisted.retain(|(p, id)| {
+        let own = format!("<snapshotId>{id}</snapshotId>");
+        match items.iter().find(|(a, b)| *p == upstream && body[*a..*b].contains(&own)) {
+            Some(item) => {
+                hidden.push(*item);
+                false
+            }
+            None => true,
+        }
+    });
+    let mut body = body.to_string();
+    hidden.sort();
+    for (a, b) in hidden.into_iter().rev() {
+        body.replace_range(a..b, "");
+    }
+    body
+}
+
+/// The spans of the items directly in `<{set}>` (a resource's own item, with the items nested in
+/// it, such as its tags: moto may put them before its id).
+fn top_items(xml: &str, set: &str) -> Vec<(usize, usize)> {
+    let Some(from) = xml.find(&format!("<{set}>")) else { return Vec::new() };
+    let mut out = Vec::new();
+    let (mut depth, mut start, mut i) = (0usize, 0usize, from);
+    loop {
+        let (open, close) = (xml[i..].find("<item>"), xml[i..].find("</item>"));
+        match (open, close) {
+            (Some(o), Some(c)) if o < c => {
+                if depth == 0 {
+                    start = i + o;
+                }
+                depth += 1;
+                i += o + "<item>".len();
+            }
+            (_, Some(c)) if depth > 0 => {
+                depth -= 1;
+                i += c + "</item>".len();
+                if depth == 0 {
+                    out.push((start, i));
+                }
+            }
+            _ => return out,
+        }
     }
 }
 

@@ -27,7 +27,9 @@
 //! - **EC2 is eventually consistent** (EC2 API reference, "Eventual consistency"): a snapshot or
 //!   volume just made may be unknown to the next describe that names it
 //!   (`InvalidSnapshot.NotFound`, `InvalidVolume.NotFound`); here, the first such describe.
-//!   Moto knows it at once.
+//!   A snapshot just made (CreateSnapshot, CreateSnapshots, CopySnapshot) is also missing from
+//!   the first list of snapshots (a describe by filters) that would have shown it, even when its
+//!   answer was lost on the way. Moto knows and lists it at once.
 //! - **An attachment takes a moment** (EC2 user guide, attaching a volume): after AttachVolume the
 //!   volume is `in-use` while its attachment is still `attaching` (here: two describes of it);
 //!   an instance started meanwhile may boot without it, so the rules refuse StartInstances then.
