@@ -42,6 +42,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// A snapshot that ended in `error`, as its wait journals it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct FailedSnapshot {
+    pub snapshot_id: String,
+    pub why: String,
+}
+
 /// Copies of one snapshot made, when each ends in `error` (a failed copy holds nothing), before
 /// the step fails.
 const COPY_TRIES: u32 = 3;
@@ -332,11 +339,19 @@ impl One<'_, '_> {
         }
         let (copy_name, wait_name) = (self.sub_name("copy-to-primary"), self.sub_name("wait-primary-copies"));
         let mut tries = 1;
+        // The copies that completed, kept when another ended in `error` and is made again (a list
+        // may not show them yet: EC2's lists are eventually consistent).
+        let mut good: IndexMap<String, EbsSnapshot> = IndexMap::new();
         loop {
+            let good_ones = &good;
             let copies: IndexMap<String, EbsSnapshot> = cx
                 .sub(&copy_name, json!({ "from": l.recovery_region, "to": l.primary_region }), |resume| async move {
                     let mut out = IndexMap::new();
                     for (device, snap) in snaps {
+                        if let Some(kept) = good_ones.get(device) {
+                            out.insert(device.clone(), kept.clone());
+                            continue;
+                        }
                         let ours = self.ours(device, self.stages.copy);
                         if let Some(found) =
                             find_snapshot(cx.log, self.primary, &l.primary_region, ours, resume.resumed()).await?
@@ -380,11 +395,13 @@ impl One<'_, '_> {
                     Ok(out)
                 })
                 .await?;
-            let Some(why) =
+            let Some(failed) =
                 self.wait_snapshots("wait-primary-copies", self.primary, &l.primary_region, &copies).await?
             else {
                 return Ok(copies);
             };
+            good = copies.into_iter().filter(|(_, c)| c.snapshot_id != failed.snapshot_id).collect();
+            let why = failed.why;
             // A copy that ended in `error` holds nothing: AWS's answer is to copy again. The copy
             // and its wait are reset in one entry, so a kill here copies again on resume too.
             if tries >= COPY_TRIES {
@@ -402,7 +419,7 @@ impl One<'_, '_> {
         client: &Client,
         region: &str,
         snaps: &IndexMap<String, EbsSnapshot>,
-    ) -> Result<Option<String>, ActionError> {
+    ) -> Result<Option<FailedSnapshot>, ActionError> {
         let cx = self.cx;
         if cx.dry_run {
             return Ok(None);
@@ -421,11 +438,10 @@ impl One<'_, '_> {
                         "completed" => {}
                         // Journaled as the wait's result: the caller decides (copy again).
                         "error" => {
-                            return Ok(Poll::Ready(Some(format!(
-                                "snapshot {} failed: {}",
-                                s.snapshot_id().unwrap_or("?"),
-                                s.state_message().unwrap_or("no reason given")
-                            ))));
+                            let id = s.snapshot_id().unwrap_or("?");
+                            let why =
+                                format!("snapshot {id} failed: {}", s.state_message().unwrap_or("no reason given"));
+                            return Ok(Poll::Ready(Some(FailedSnapshot { snapshot_id: id.to_string(), why })));
                         }
                         other => pending.push(format!(
                             "{} {other} {}",

@@ -180,7 +180,7 @@ impl One<'_, '_> {
             .await?;
         match self.wait_snapshots("wait-recovery-snapshots", self.recovery, &l.recovery_region, &snaps).await? {
             None => Ok(snaps),
-            Some(why) => Err(crate::aws::ActionError::Failed(why)),
+            Some(failed) => Err(crate::aws::ActionError::Failed(failed.why)),
         }
     }
 }
