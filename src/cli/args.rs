@@ -169,7 +169,7 @@ for both sides in one account.")]
         args_conflicts_with_subcommands = true,
         subcommand_negates_reqs = true,
         long_about = "A game day on the sandbox. `pilotlight drill SCENARIO` (a file, or a bundled scenario's \
-name: calm, failed-copy-storm, roll-back) starts the sandbox if need be, resets it to an empty world and seeds the \
+name: calm, failed-copy-storm, roll-back, big-data) starts the sandbox if need be, resets it to an empty world and seeds the \
 scenario's world, starts its realism proxy afresh at the scenario's pace with the scenario's faults, prints the \
 briefing, and runs the scenario's runbook against it (the console, or --headless). At the end it prints the \
 debrief (also `drill debrief RUN_ID`).\n\n\

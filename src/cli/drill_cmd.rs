@@ -104,8 +104,9 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
     if let Err(code) = abandon_earlier(state_dir, &loaded) {
         return code;
     }
-    let variant: crate::sandbox::seed::Variant = loaded.scenario.world.into();
-    if let Err(e) = crate::sandbox::seed::seed_variant(&info.moto_url(), variant).await {
+    let world = loaded.scenario.world;
+    if let Err(e) = crate::sandbox::seed::seed_scaled(&info.moto_url(), world.variant.into(), world.storage_scale).await
+    {
         eprintln!("drill: seeding the sandbox failed: {e}");
         return FAILED;
     }

@@ -23,10 +23,9 @@ pub struct Scenario {
     /// The runbook: `failback` (the bundled one) or a path relative to the scenario file
     #[serde(default = "bundled_runbook")]
     pub runbook: String,
-    /// The world the sandbox is reset to and seeded with: `demo` (both sides alike) or `hard`
-    /// (what a real incident leaves behind)
+    /// The world the sandbox is reset to and seeded with
     #[serde(default)]
-    pub world: World,
+    pub world: WorldSpec,
     /// How fast AWS's modelled time runs: `instant`, `1` (real time), `60` (a modelled minute a
     /// second) [default: 60]
     #[serde(default = "default_pace")]
@@ -42,7 +41,31 @@ pub struct Scenario {
     pub inputs: IndexMap<String, String>,
 }
 
-/// The world a drill starts from.
+/// The world a drill starts from: a variant, its sizes scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorldSpec {
+    /// `demo` (both sides alike) or `hard` (what a real incident leaves behind) [default: demo]
+    #[serde(default)]
+    pub variant: World,
+    /// Every data volume's and the RDS instance's storage times this (1 to 1000): bigger data
+    /// takes longer to snapshot, copy and restore [default: 1: volumes of 10-30 GiB, a 20 GiB
+    /// database]
+    #[serde(default = "one")]
+    pub storage_scale: u32,
+}
+
+impl Default for WorldSpec {
+    fn default() -> Self {
+        WorldSpec { variant: World::Demo, storage_scale: 1 }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The seeded variant of a drill's world.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum World {
@@ -156,6 +179,10 @@ pub fn load_str(path: &Path, source: &str) -> Result<LoadedScenario, ScenarioErr
         if let Some(problem) = fault.problem() {
             problems.push(Problem::new(at(&[Seg::Key("faults".into()), Seg::Index(i)]), problem));
         }
+    }
+    if !(1..=1000).contains(&scenario.world.storage_scale) {
+        let pos = at(&[Seg::Key("world".into()), Seg::Key("storage_scale".into())]);
+        problems.push(Problem::new(pos, "world.storage_scale: from 1 to 1000"));
     }
     for (key, value) in [("rto", &scenario.targets.rto), ("rpo", &scenario.targets.rpo)] {
         if let Some(v) = value

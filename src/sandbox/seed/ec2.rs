@@ -42,9 +42,18 @@ const WORKER_DISKS: [Disk; 2] = [
 ];
 
 /// Ensures both demo instances on one side.
-pub(super) async fn ensure_instances(ec2: &Client, side: Side, report: &mut SeedReport) -> Result<(), SeedError> {
-    ensure_instance(ec2, side, INSTANCE_NAME, &APP_SERVER_DISKS, report).await?;
-    ensure_instance(ec2, side, WORKER_INSTANCE, &WORKER_DISKS, report).await
+/// `scale` multiplies every data volume's size (a drill's bigger world: copies take longer).
+pub(super) async fn ensure_instances(
+    ec2: &Client,
+    side: Side,
+    scale: i32,
+    report: &mut SeedReport,
+) -> Result<(), SeedError> {
+    let scaled = |disks: &[Disk]| -> Vec<Disk> {
+        disks.iter().map(|d| Disk { size_gib: (d.size_gib * scale).min(16_384), ..*d }).collect()
+    };
+    ensure_instance(ec2, side, INSTANCE_NAME, &scaled(&APP_SERVER_DISKS), report).await?;
+    ensure_instance(ec2, side, WORKER_INSTANCE, &scaled(&WORKER_DISKS), report).await
 }
 
 fn tag(key: &str, value: &str) -> Tag {

@@ -144,7 +144,14 @@ pub async fn seed_parts(endpoint_url: &str, parts: &[Part]) -> Result<SeedReport
 
 /// Seeds the whole world of `variant`.
 pub async fn seed_variant(endpoint_url: &str, variant: Variant) -> Result<SeedReport, SeedError> {
-    seed_world(endpoint_url, &Part::ALL, None, variant).await
+    seed_world(endpoint_url, &Part::ALL, None, variant, 1).await
+}
+
+/// Seeds the whole world of `variant` with every data volume's and the RDS instance's storage
+/// `scale` times the usual (a drill's bigger world: copies and restores take longer).
+pub async fn seed_scaled(endpoint_url: &str, variant: Variant, scale: u32) -> Result<SeedReport, SeedError> {
+    let scale = i32::try_from(scale.clamp(1, 1000)).unwrap_or(1);
+    seed_world(endpoint_url, &Part::ALL, None, variant, scale).await
 }
 
 /// Seeds the given parts with the recovery side in `recovery_account` (another account, as on
@@ -154,7 +161,7 @@ pub async fn seed_parts_in(
     parts: &[Part],
     recovery_account: Option<&str>,
 ) -> Result<SeedReport, SeedError> {
-    seed_world(endpoint_url, parts, recovery_account, Variant::Demo).await
+    seed_world(endpoint_url, parts, recovery_account, Variant::Demo, 1).await
 }
 
 async fn seed_world(
@@ -162,6 +169,7 @@ async fn seed_world(
     parts: &[Part],
     recovery_account: Option<&str>,
     variant: Variant,
+    scale: i32,
 ) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport::default();
     let primary = sdk_config(endpoint_url, PRIMARY_REGION).await;
@@ -173,14 +181,14 @@ async fn seed_world(
     for (side, config) in [(Side::Primary, &primary), (Side::Recovery, &recovery)] {
         tracing::debug!(region = side.region(), "seeding sandbox region");
         if parts.contains(&Part::Ec2) {
-            ec2::ensure_instances(&aws_sdk_ec2::Client::new(config), side, &mut report).await?;
+            ec2::ensure_instances(&aws_sdk_ec2::Client::new(config), side, scale, &mut report).await?;
             if variant == Variant::Hard && side == Side::Primary {
                 ec2::ensure_auto_scaling(config, &mut report).await?;
             }
         }
         let rds = aws_sdk_rds::Client::new(config);
         if parts.contains(&Part::Rds) {
-            rds::ensure_rds(&rds, side, variant, &mut report).await?;
+            rds::ensure_rds(&rds, side, variant, scale, &mut report).await?;
         }
         if parts.contains(&Part::Aurora) {
             rds::ensure_aurora(&rds, side, variant, &mut report).await?;

@@ -30,10 +30,12 @@ fn rds_env_tag(side: Side) -> aws_sdk_rds::types::Tag {
 }
 
 /// Ensures the standalone Postgres instance `orders-db`.
+/// `scale` multiplies its storage (a drill's bigger world).
 pub(super) async fn ensure_rds(
     rds: &Client,
     side: Side,
     variant: Variant,
+    scale: i32,
     report: &mut SeedReport,
 ) -> Result<(), SeedError> {
     let region = side.region();
@@ -52,7 +54,7 @@ pub(super) async fn ensure_rds(
         .db_instance_identifier(RDS_INSTANCE)
         .engine("postgres")
         .db_instance_class("db.t3.micro")
-        .allocated_storage(gib)
+        .allocated_storage((gib * scale).min(65_536))
         .set_storage_type(storage.map(str::to_string))
         .master_username(MASTER_USERNAME)
         .master_user_password(MASTER_PASSWORD)
