@@ -275,3 +275,44 @@ fn a_deleted_instance_is_deleting_and_its_identifier_taken_for_the_modelled_time
         assert_eq!(rename.into_service_error().meta().code(), Some("DBInstanceAlreadyExists"));
     });
 }
+
+/// A deleted DynamoDB table is `DELETING` for the model's minute (here at 20×, three seconds): moto
+/// forgets it at once, the layer describes it as AWS does, and no table of its name can be made
+/// meanwhile (CreateTable refused with ResourceInUseException); once the delete is done, DescribeTable
+/// says it is gone and the name is free.
+#[test]
+fn a_deleted_table_is_deleting_and_its_name_taken_for_the_modelled_time() {
+    use super::support::{block_on, sdk};
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let moto = super::support::moto();
+    super::support::fresh_world(&moto, &[]);
+    let proxy = RealismProxy::timed(moto.port, Pace::Factor(20.0), Vec::new());
+    let direct = aws_sdk_dynamodb::Client::new(&sdk(&moto.endpoint_url(), "us-east-1"));
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    let create = |client: &aws_sdk_dynamodb::Client| {
+        client
+            .create_table()
+            .table_name("doomed")
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+    };
+    block_on(async {
+        create(&direct).send().await.unwrap();
+        ddb.delete_table().table_name("doomed").send().await.unwrap();
+        let described = ddb.describe_table().table_name("doomed").send().await.unwrap();
+        assert_eq!(described.table().and_then(|t| t.table_status()).map(|s| s.as_str()), Some("DELETING"));
+        assert!(direct.describe_table().table_name("doomed").send().await.is_err(), "moto itself has forgotten it");
+        let again = create(&ddb).send().await.unwrap_err();
+        assert_eq!(again.into_service_error().meta().code(), Some("ResourceInUseException"));
+        tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+        assert!(ddb.describe_table().table_name("doomed").send().await.is_err(), "gone after the modelled minute");
+        create(&ddb).send().await.expect("the name is free again");
+    });
+}

@@ -1,7 +1,8 @@
 //! DynamoDB's in-between states (its JSON protocol): an export or import `IN_PROGRESS`, a table
-//! being imported or restored `CREATING`, a backup `CREATING`; and AWS's refusals meanwhile.
+//! being imported or restored `CREATING`, a table being deleted `DELETING` (moto forgets it at
+//! once), a backup `CREATING`; and AWS's refusals meanwhile.
 
-use super::{At, Call, Clock, What, begin, busy};
+use super::{At, Call, Clock, What, begin, begin_with, busy};
 use serde_json::Value;
 
 pub(super) fn note(call: &Call<'_>, answered: &str, at: At<'_>, clock: &Clock) {
@@ -41,6 +42,14 @@ pub(super) fn note(call: &Call<'_>, answered: &str, at: At<'_>, clock: &Clock) {
                 &op,
                 gib(&backup["BackupSizeBytes"]),
             );
+        }
+        "DeleteTable" => {
+            let table = &answer["TableDescription"];
+            let name = text(&table["TableName"]);
+            let mut gone = table.clone();
+            gone["TableStatus"] = Value::String("DELETING".into());
+            let size = gib(&table["TableSizeBytes"]);
+            begin_with(clock, at, (What::Table, &name, "DELETING"), &op, size, Some(gone.to_string()));
         }
         "RestoreTableFromBackup" => {
             let table = &answer["TableDescription"];
@@ -87,12 +96,40 @@ fn walk(value: &mut Value, f: &mut dyn FnMut(&mut serde_json::Map<String, Value>
     }
 }
 
-/// A table still being created takes no changes (ResourceInUseException), as on AWS.
-pub(super) fn refuse(call: &Call<'_>, at: At<'_>) -> Option<Vec<u8>> {
-    if !matches!(call.operation, "UpdateTable" | "UpdateTimeToLive" | "UpdateContinuousBackups" | "DeleteTable") {
+/// A describe of a table moto removed at its delete, while AWS would still be deleting it: AWS's
+/// answer, the table `DELETING` (moto says ResourceNotFoundException).
+pub(super) fn still_deleting(call: &Call<'_>, answer: &str, at: At<'_>) -> Option<Vec<u8>> {
+    if call.operation != "DescribeTable" || !answer.contains("ResourceNotFoundException") {
         return None;
     }
     let request: Value = serde_json::from_str(call.body).ok()?;
+    let gone = busy(at, What::Table, request["TableName"].as_str()?)?.gone?;
+    let body = format!("{{\"Table\":{gone}}}");
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0";
+    Some(format!("{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes())
+}
+
+/// A table still being created or deleted takes no changes, and no table of its name can be
+/// made meanwhile (ResourceInUseException), as on AWS.
+pub(super) fn refuse(call: &Call<'_>, at: At<'_>) -> Option<Vec<u8>> {
+    let request: Value = serde_json::from_str(call.body).ok()?;
+    let into = match call.operation {
+        "CreateTable" => request["TableName"].as_str(),
+        "ImportTable" => request["TableCreationParameters"]["TableName"].as_str(),
+        "RestoreTableFromBackup" | "RestoreTableToPointInTime" => request["TargetTableName"].as_str(),
+        _ => None,
+    };
+    if let Some(table) = into {
+        let work = busy(at, What::Table, table).filter(|w| w.state == "DELETING")?;
+        return Some(super::refusal(
+            "dynamodb",
+            "ResourceInUseException",
+            &format!("Table already exists: {table} (it is {}).", work.state),
+        ));
+    }
+    if !matches!(call.operation, "UpdateTable" | "UpdateTimeToLive" | "UpdateContinuousBackups" | "DeleteTable") {
+        return None;
+    }
     let table = request["TableName"].as_str()?;
     let work = busy(at, What::Table, table)?;
     Some(super::refusal(

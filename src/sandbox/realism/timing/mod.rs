@@ -353,11 +353,15 @@ pub(crate) fn answer(head: &str, body: &str, upstream: u16, answer: Vec<u8>, clo
             _ => {}
         }
     }
-    if !ok
-        && call.service == "rds"
-        && let Some(described) = rds::still_deleting(&call, &text, at)
-    {
-        return described;
+    if !ok {
+        let described = match call.service {
+            "rds" => rds::still_deleting(&call, &text, at),
+            "dynamodb" => json::still_deleting(&call, &text, at),
+            _ => None,
+        };
+        if let Some(described) = described {
+            return described;
+        }
     }
     // Only reads show in-between states; every other answer passes untouched (and unparsed).
     let read = ["Describe", "List", "Get"].iter().any(|p| call.operation.starts_with(p));
