@@ -95,14 +95,35 @@ async fn tagged(
     }
 }
 
+/// The ids a done sub-step journaled as made (its result: device to id, or to a snapshot).
+fn journaled(one: &One<'_, '_>, part: &str) -> Vec<String> {
+    let Ok(Some(made)) = one.cx.result_of::<IndexMap<String, Value>>(&one.sub_name(part)) else { return Vec::new() };
+    made.values().filter_map(|v| v.as_str().or_else(|| v["snapshot_id"].as_str()).map(str::to_string)).collect()
+}
+
+/// What to delete: the ids the rehearsal journaled as made, and whatever else carries its tags
+/// (one made without its answer heard). Both: EC2's lists are eventually consistent, and a list
+/// may not show what was made a moment ago.
+fn with(mut known: Vec<String>, listed: Vec<String>) -> Vec<String> {
+    for id in listed {
+        if !known.contains(&id) {
+            known.push(id);
+        }
+    }
+    known
+}
+
 /// Deletes the rehearsal's volumes, waits until they are gone, then its snapshots (the copies in
-/// primary, the recovery snapshots), each found by this run's tags.
+/// primary, the recovery snapshots): those its sub-steps journaled, and those found by this
+/// run's tags.
 async fn remove(one: &One<'_, '_>, l: &Layout) -> Result<(), ActionError> {
     let cx = one.cx;
     let (p_region, r_region) = (l.primary_region.as_str(), l.recovery_region.as_str());
     let who = (cx.run_id, one.name);
+    let volumes = journaled(one, "create-volumes");
     cx.sub(&one.sub_name("remove-volumes"), json!({ "stage": REHEARSAL.volume }), |_| async {
-        for id in tagged(cx.log, who, one.primary, p_region, (true, REHEARSAL.volume)).await? {
+        let listed = tagged(cx.log, who, one.primary, p_region, (true, REHEARSAL.volume)).await?;
+        for id in with(volumes.clone(), listed) {
             match mutate(cx.log, at(&id, p_region), one.primary.delete_volume().volume_id(&id)).await? {
                 Ok(_) => {}
                 Err(f) if f.is_not_found() => {}
@@ -119,7 +140,12 @@ async fn remove(one: &One<'_, '_>, l: &Layout) -> Result<(), ActionError> {
         }
         let quiet = cx.quiet();
         cx.wait_for(&wait, cx.timeout, || async {
-            let left = tagged(&quiet, who, one.primary, p_region, (true, REHEARSAL.volume)).await?;
+            let mut left = tagged(&quiet, who, one.primary, p_region, (true, REHEARSAL.volume)).await?;
+            for id in &volumes {
+                if !left.contains(id) && still_there(&quiet, one.primary, p_region, id).await? {
+                    left.push(id.clone());
+                }
+            }
             Ok(if left.is_empty() {
                 Poll::Ready(())
             } else {
@@ -130,10 +156,12 @@ async fn remove(one: &One<'_, '_>, l: &Layout) -> Result<(), ActionError> {
     })
     .await?;
     cx.sub(&one.sub_name("remove-snapshots"), json!({ "stages": [REHEARSAL.copy, REHEARSAL.snapshot] }), |_| async {
-        for (client, region, stage) in
-            [(one.primary, p_region, REHEARSAL.copy), (one.recovery, r_region, REHEARSAL.snapshot)]
-        {
-            for id in tagged(cx.log, who, client, region, (false, stage)).await? {
+        for (client, region, stage, part) in [
+            (one.primary, p_region, REHEARSAL.copy, "copy-to-primary"),
+            (one.recovery, r_region, REHEARSAL.snapshot, "snapshot-recovery-volumes"),
+        ] {
+            let listed = tagged(cx.log, who, client, region, (false, stage)).await?;
+            for id in with(journaled(one, part), listed) {
                 match mutate(cx.log, at(&id, region), client.delete_snapshot().snapshot_id(&id)).await? {
                     Ok(_) => {}
                     Err(f) if f.is_not_found() => {}
@@ -144,4 +172,13 @@ async fn remove(one: &One<'_, '_>, l: &Layout) -> Result<(), ActionError> {
         Ok(())
     })
     .await
+}
+
+/// Whether a volume still exists (not deleted, not unknown).
+async fn still_there(log: &dyn CallLog, client: &Client, region: &str, id: &str) -> Result<bool, ActionError> {
+    match read(log, at(id, region), client.describe_volumes().volume_ids(id)).await? {
+        Ok(out) => Ok(out.volumes().iter().any(|v| v.state().is_none_or(|s| s.as_str() != "deleted"))),
+        Err(f) if f.is_not_found() => Ok(false),
+        Err(f) => Err(f.into()),
+    }
 }
