@@ -96,7 +96,11 @@ async fn tagged(
 }
 
 /// The ids a done sub-step journaled as made (its result: device to id, or to a snapshot).
+/// Nothing in a dry run (what it journaled are placeholders: nothing was made).
 fn journaled(one: &One<'_, '_>, part: &str) -> Vec<String> {
+    if one.cx.dry_run {
+        return Vec::new();
+    }
     let Ok(Some(made)) = one.cx.result_of::<IndexMap<String, Value>>(&one.sub_name(part)) else { return Vec::new() };
     made.values().filter_map(|v| v.as_str().or_else(|| v["snapshot_id"].as_str()).map(str::to_string)).collect()
 }
