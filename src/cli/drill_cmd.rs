@@ -118,12 +118,22 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
         eprintln!("drill: the sandbox's proxy refused the scenario's faults: {e}");
         return FAILED;
     }
+    if let Err(e) = crate::sandbox::realism::process::send_limits(proxy.port, &loaded.scenario.limits) {
+        eprintln!("drill: the sandbox's proxy refused the scenario's limits: {e}");
+        return FAILED;
+    }
     println!("drill: {} ({}) at pace {}", loaded.scenario.title, loaded.scenario.name, loaded.pace);
     if !loaded.scenario.briefing.trim().is_empty() {
         println!("{}", loaded.scenario.briefing.trim_end());
     }
     for f in &loaded.scenario.faults {
         println!("  fault: {}", f.describe());
+    }
+    for (family, b) in &loaded.scenario.limits.buckets {
+        println!("  limit: {family} bucket {} refilled at {}/s", b.capacity, b.refill_per_s);
+    }
+    for (op, n) in &loaded.scenario.limits.copy_quotas {
+        println!("  limit: at most {n} {op} in flight per destination region");
     }
     let record = DrillRecord::of(&loaded);
     let args = RunArgs {

@@ -33,6 +33,8 @@ pub struct DrillRecord {
     pub scenario_source: String,
     pub pace: String,
     pub faults: Vec<FaultSpec>,
+    #[serde(default)]
+    pub limits: crate::sandbox::realism::limits::LimitSpec,
     pub targets: Targets,
     pub started_at: String,
 }
@@ -46,6 +48,7 @@ impl DrillRecord {
             scenario_source: loaded.source.clone(),
             pace: loaded.pace.to_string(),
             faults: loaded.scenario.faults.clone(),
+            limits: loaded.scenario.limits.clone(),
             targets: loaded.scenario.targets.clone(),
             started_at: crate::journal::now_rfc3339(),
         }

@@ -4,6 +4,7 @@
 
 use crate::runbook::diagnostics::{Diagnostics, Problem};
 use crate::runbook::yaml_tree::{self, Seg};
+use crate::sandbox::realism::limits::LimitSpec;
 use crate::sandbox::realism::{FaultSpec, Pace};
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -33,6 +34,10 @@ pub struct Scenario {
     /// The faults the sandbox injects, each on its operation and resource
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// AWS's limits changed for the drill (request-rate buckets, snapshot copies in flight);
+    /// the rest stay AWS's
+    #[serde(default)]
+    pub limits: LimitSpec,
     /// What the debrief measures against; each overrides the runbook's `targets`
     #[serde(default)]
     pub targets: Targets,
@@ -180,6 +185,9 @@ pub fn load_str(path: &Path, source: &str) -> Result<LoadedScenario, ScenarioErr
             problems.push(Problem::new(at(&[Seg::Key("faults".into()), Seg::Index(i)]), problem));
         }
     }
+    if let Some(problem) = scenario.limits.problem() {
+        problems.push(Problem::new(at(&[Seg::Key("limits".into())]), problem));
+    }
     if !(1..=1000).contains(&scenario.world.storage_scale) {
         let pos = at(&[Seg::Key("world".into()), Seg::Key("storage_scale".into())]);
         problems.push(Problem::new(pos, "world.storage_scale: from 1 to 1000"));
@@ -234,6 +242,9 @@ mod tests {
         assert!(err.contains("s.yaml:3:7: pace:"), "{err}");
         assert!(err.contains("s.yaml:5:5: copy_error applies to ec2.CopySnapshot"), "{err}");
         assert!(err.contains("s.yaml:8:8: targets.rto"), "{err}");
+        let limits = "name: x\ntitle: t\nlimits:\n  copy_quotas:\n    ec2.CreateVolume: 1\n";
+        let err = load_str(Path::new("s.yaml"), limits).unwrap_err().to_string();
+        assert!(err.contains("s.yaml:4:3: limits.copy_quotas: no quota for `ec2.CreateVolume`"), "{err}");
         let unknown = load_str(Path::new("s.yaml"), "name: x\ntitle: t\nfautls: []\n").unwrap_err().to_string();
         assert!(unknown.contains("s.yaml:3:1: unknown field `fautls`"), "{unknown}");
     }

@@ -257,3 +257,36 @@ fn a_bad_scenario_or_an_unknown_drill_is_refused_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run `20261203T000000Z-nothing`"));
 }
+
+/// A trainer's own scenario sets AWS's limits for the drill: one EBS snapshot copy in flight per
+/// region (AWS allows 20) at 600x. The tool waits for a slot for each refused copy (journaled),
+/// the drill succeeds, and the debrief lists the refusals among its errors and retries.
+#[test]
+fn a_scenario_sets_a_copy_quota_the_drill_waits_out() {
+    let state = state_dir();
+    let _down = SandboxDown(state.path());
+    let file = state.path().join("one-copy.yaml");
+    std::fs::write(
+        &file,
+        "name: one-copy\ntitle: One copy at a time\nrunbook: failback\npace: \"600\"\nlimits:\n  copy_quotas:\n    ec2.CopySnapshot: 1\n",
+    )
+    .unwrap();
+    let (id, out) = drill(state.path(), &[file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "the drill waits for copy slots");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("limit: at most 1 ec2.CopySnapshot in flight"));
+    let refused = journal(&state.path().join("runs").join(&id))
+        .iter()
+        .filter(|e| {
+            matches!(&e.event, Event::AwsCall { operation, outcome: CallOutcome::Error, message: Some(m), .. }
+            if operation == "CopySnapshot" && m.contains("ResourceLimitExceeded"))
+        })
+        .count();
+    assert!(refused > 0, "the quota was met");
+    let d = debrief(state.path(), &id);
+    let listed = d
+        .retries
+        .iter()
+        .filter(|r| r.what.contains("CopySnapshot") && r.what.contains("ResourceLimitExceeded"))
+        .count();
+    assert_eq!(listed, refused, "every refusal in the debrief");
+}

@@ -1,10 +1,10 @@
 //! AWS's limits in the sandbox: request rates as token buckets per API family (EC2's
 //! `RequestLimitExceeded`, RDS's and CloudFormation's `Throttling`, ...) and the quotas on
 //! snapshot copies in flight to one destination region. The figures and their sources are in
-//! `assets/realism-limits.json`; a test (later a scenario) can set its own.
+//! `assets/realism-limits.json`; a test or a scenario ([`LimitSpec`]) can set its own.
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -86,6 +86,66 @@ impl Limits {
         of_service()
             .find(|(_, f)| f.operations.iter().any(|o| o == operation))
             .or_else(|| of_service().find(|(_, f)| f.operations.iter().any(|o| o == kind)))
+    }
+}
+
+/// The limits a scenario sets over AWS's bundled ones: buckets by family, copy quotas by operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSpec {
+    /// Request-rate buckets by family (`ec2_non_mutating`, `rds_api_default`, ...; the families of
+    /// `assets/realism-limits.json`), applied at every pace
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub buckets: IndexMap<String, BucketSpec>,
+    /// Snapshot copies in flight per destination region, by operation (`ec2.CopySnapshot`,
+    /// `rds.CopyDBSnapshot`, `rds.CopyDBClusterSnapshot`)
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub copy_quotas: IndexMap<String, usize>,
+}
+
+/// A token bucket: how many requests at once, and how many more each modelled second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BucketSpec {
+    pub capacity: f64,
+    pub refill_per_s: f64,
+}
+
+impl LimitSpec {
+    /// What is wrong with it (a family or quota AWS's figures do not have, a figure out of range).
+    pub fn problem(&self) -> Option<String> {
+        let bundled = Limits::bundled();
+        for (family, b) in &self.buckets {
+            if !bundled.families.contains_key(family) {
+                let known: Vec<&str> = bundled.families.keys().map(String::as_str).collect();
+                return Some(format!("limits.buckets: no family `{family}` (known: {})", known.join(", ")));
+            }
+            if !(b.capacity >= 1.0 && b.refill_per_s > 0.0) {
+                return Some(format!("limits.buckets.{family}: capacity at least 1 and refill_per_s above 0"));
+            }
+        }
+        for (op, n) in &self.copy_quotas {
+            if !bundled.copy_quotas.contains_key(op) {
+                let known: Vec<&str> = bundled.copy_quotas.keys().map(String::as_str).collect();
+                return Some(format!("limits.copy_quotas: no quota for `{op}` (known: {})", known.join(", ")));
+            }
+            if *n == 0 {
+                return Some(format!("limits.copy_quotas.{op}: at least 1"));
+            }
+        }
+        None
+    }
+
+    /// AWS's bundled limits with these set.
+    pub fn applied(&self) -> Limits {
+        let mut limits = Limits::bundled();
+        for (family, b) in &self.buckets {
+            limits = limits.with_bucket(family, b.capacity, b.refill_per_s);
+        }
+        for (op, n) in &self.copy_quotas {
+            limits = limits.with_copy_quota(op, *n);
+        }
+        limits
     }
 }
 

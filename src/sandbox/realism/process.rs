@@ -98,11 +98,21 @@ pub fn serve_until_stopped(upstream: u16, port: u16, pace: Pace) -> std::io::Res
 /// Sends the proxy at `port` faults to add (`POST`) or to replace its rules with (`PUT`): how a
 /// drill sets its scenario's faults and a trainer injects one. The proxy's refusal, if any.
 pub fn send_faults(port: u16, method: &str, faults: &[super::FaultSpec]) -> Result<(), String> {
-    use std::io::{Read, Write};
     let body = serde_json::to_string(faults).map_err(|e| e.to_string())?;
+    send(port, method, super::proxy::CONTROL_PATH, &body)
+}
+
+/// Replaces the proxy's limits with AWS's bundled ones and `spec`'s set (a drill's scenario).
+pub fn send_limits(port: u16, spec: &super::limits::LimitSpec) -> Result<(), String> {
+    let body = serde_json::to_string(spec).map_err(|e| e.to_string())?;
+    send(port, "PUT", super::proxy::LIMITS_PATH, &body)
+}
+
+/// One request to the proxy's own paths; its refusal, if any.
+fn send(port: u16, method: &str, path: &str, body: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
     let request = format!(
-        "{method} {} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        super::proxy::CONTROL_PATH,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("127.0.0.1:{port}: {e}"))?;

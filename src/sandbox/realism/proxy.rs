@@ -87,7 +87,8 @@ pub type Rules = Arc<Mutex<Vec<Arc<Rule>>>>;
 struct Layer {
     aws_rules: bool,
     clock: Clock,
-    limits: Limits,
+    /// Replaced whole by a drill's scenario ([`LIMITS_PATH`]).
+    limits: Mutex<Limits>,
     throttled: Arc<AtomicUsize>,
 }
 
@@ -168,7 +169,7 @@ impl RealismProxy {
         let layer = Arc::new(Layer {
             aws_rules: setup.aws_rules,
             clock: setup.clock,
-            limits: setup.limits,
+            limits: Mutex::new(setup.limits),
             throttled: throttled.clone(),
         });
         std::thread::spawn(move || {
@@ -217,7 +218,7 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
     let mut reader = BufReader::new(client);
     while let Some((head, body)) = read_request(&mut reader) {
         let (head_text, body_text) = (String::from_utf8_lossy(&head), String::from_utf8_lossy(&body));
-        if let Some(answer) = control(&head_text, &body_text, rules) {
+        if let Some(answer) = control(&head_text, &body_text, rules, &layer.limits) {
             let _ = writer.write_all(&answer);
             return;
         }
@@ -249,7 +250,10 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
             }
             continue;
         }
-        let limited = timing::limited(&head_text, &body_text, upstream, &layer.clock, &layer.limits);
+        let limited = {
+            let limits = layer.limits.lock().unwrap_or_else(|p| p.into_inner());
+            timing::limited(&head_text, &body_text, upstream, &layer.clock, &limits)
+        };
         if limited.is_some() {
             layer.throttled.fetch_add(1, Ordering::SeqCst);
         }
@@ -316,20 +320,21 @@ fn pick(rules: &Rules, text: &str, operation: Option<&str>, injected: &AtomicUsi
 /// JSON list of [`super::faults::FaultSpec`]s, `PUT` replaces the rules with them.
 pub const CONTROL_PATH: &str = "/_pilotlight/faults";
 
+/// The path a drill's start puts its scenario's limits to (a [`super::limits::LimitSpec`]: AWS's
+/// bundled limits with those set).
+pub const LIMITS_PATH: &str = "/_pilotlight/limits";
+
 /// A request to the proxy itself, answered here (`None`: a request for AWS).
-fn control(head: &str, body: &str, rules: &Rules) -> Option<Vec<u8>> {
+fn control(head: &str, body: &str, rules: &Rules, limits: &Mutex<Limits>) -> Option<Vec<u8>> {
     let line = head.lines().next()?;
     let (method, rest) = line.split_once(' ')?;
+    if rest.starts_with(LIMITS_PATH) {
+        return Some(set_limits(method, body, limits));
+    }
     if !rest.starts_with(CONTROL_PATH) {
         return None;
     }
-    let answer = |status: &str, body: String| {
-        format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .into_bytes()
-    };
+    let answer = control_answer;
     let specs: Vec<super::faults::FaultSpec> = match serde_json::from_str(body) {
         Ok(s) => s,
         Err(e) => return Some(answer("400 Bad Request", serde_json::json!({ "error": e.to_string() }).to_string())),
@@ -345,6 +350,31 @@ fn control(head: &str, body: &str, rules: &Rules) -> Option<Vec<u8>> {
     }
     rules.extend(specs.iter().map(|s| Arc::new(Rule::from(s))));
     Some(answer("200 OK", serde_json::json!({ "rules": rules.len() }).to_string()))
+}
+
+/// An answer of the proxy's own, in JSON.
+fn control_answer(status: &str, body: String) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// `PUT` [`LIMITS_PATH`]: AWS's bundled limits with the spec's set replace the proxy's.
+fn set_limits(method: &str, body: &str, limits: &Mutex<Limits>) -> Vec<u8> {
+    if method != "PUT" {
+        return control_answer("405 Method Not Allowed", "{}".into());
+    }
+    let spec: super::limits::LimitSpec = match serde_json::from_str(body) {
+        Ok(s) => s,
+        Err(e) => return control_answer("400 Bad Request", serde_json::json!({ "error": e.to_string() }).to_string()),
+    };
+    if let Some(problem) = spec.problem() {
+        return control_answer("400 Bad Request", serde_json::json!({ "error": problem }).to_string());
+    }
+    *limits.lock().unwrap_or_else(|p| p.into_inner()) = spec.applied();
+    control_answer("200 OK", "{}".into())
 }
 
 /// The service's throttling error, as AWS answers it.
