@@ -9,6 +9,9 @@ use crate::journal::{Event, RunStatus};
 use crate::sandbox::realism::{FaultSpec, Pace};
 use std::path::Path;
 
+/// The shortest gap between two writes of a scenario's writer, whatever the pace.
+const MIN_WRITE_GAP: std::time::Duration = std::time::Duration::from_millis(20);
+
 pub async fn drill(args: DrillArgs, state_dir: &Path) -> u8 {
     match args.command {
         Some(DrillCommand::Inject { run_id, kind, operation, resource, after, count, delay_s }) => {
@@ -148,14 +151,28 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
         connect: Connect { sandbox: true, endpoint_url: None },
     };
     let mut run_dir = None;
+    let mut writer = None;
+    let moto_url = info.moto_url();
+    // A write every `every_s` modelled seconds: at the pace, that many wall seconds over the pace.
+    // At the instant pace (no modelled time) every 100 ms.
+    let every = loaded.scenario.writers.map(|w| match loaded.pace.factor() {
+        Some(pace) => std::time::Duration::from_secs_f64(w.every_s / pace).max(MIN_WRITE_GAP),
+        None => MIN_WRITE_GAP * 5,
+    });
     let code = super::run_cmd::run_with(args, state_dir, &mut |dir| {
         run_dir = Some(dir.to_path_buf());
         drill::write_record(dir, &record).map_err(|e| format!("drill: cannot record the drill: {e}"))?;
         println!("drill run: {} (trainer: pilotlight watch {0} --sandbox)", run_id_of(dir));
+        writer = every.map(|every| drill::writers::start(moto_url.clone(), dir.to_path_buf(), every));
         Ok(())
     })
     .await;
     let Some(dir) = run_dir else { return code };
+    if let Some(w) = writer
+        && let Err(e) = drill::writers::finish(w, &moto_url, &dir).await
+    {
+        eprintln!("drill: cannot tell what the writer's writes became: {e}");
+    }
     let log = crate::sandbox::server::sandbox_dir(state_dir).join("realism.log");
     if let Err(e) = drill::keep_faults_met(&dir, &log, &record.started_at) {
         eprintln!("drill: cannot keep the faults met with the drill: {e}");

@@ -204,6 +204,7 @@ mod tests {
                 writes_stopped_at: Some("2026-12-03T12:00:40.000Z".into()),
                 window_ms: Some(14_000),
             }],
+            writes: None,
             faults: vec![FaultHandled {
                 at: "2026-12-03T12:00:31.000Z".into(),
                 last_at: "2026-12-03T12:00:31.000Z".into(),

@@ -44,6 +44,9 @@ pub struct Debrief {
     pub decisions: Vec<Decision>,
     pub decisions_total_ms: u64,
     pub data_loss: Vec<DataLoss>,
+    /// What the scenario's writer wrote to recovery and what of it came home.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<WritesSeen>,
     pub faults: Vec<FaultHandled>,
     pub left_behind: Vec<RetainedItem>,
     /// The previous drills of this scenario, oldest first, then this one.
@@ -101,6 +104,23 @@ pub struct DataLoss {
     /// When recovery stopped taking writes, as far as the run knows: the resource's first
     /// disruptive call (nothing fences writes yet, and the scenario has no writers).
     pub writes_stopped_at: Option<String>,
+    pub window_ms: Option<i64>,
+}
+
+/// The data-loss window as the scenario's writer saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WritesSeen {
+    pub table: String,
+    pub written: usize,
+    pub home: usize,
+    pub lost: usize,
+    pub first_at: Option<String>,
+    pub last_at: Option<String>,
+    /// The table's recovery point (its failback's export).
+    pub recovery_point: Option<String>,
+    /// Lost writes made before the recovery point: none, or the failback lost data it had.
+    pub lost_before_point: usize,
+    /// From the recovery point to the last write to recovery (the DNS flip stopped them).
     pub window_ms: Option<i64>,
 }
 
@@ -169,7 +189,9 @@ fn load_alone(state_dir: &Path, run_id: &str) -> Result<Debrief, DebriefError> {
     let dir = RunStore::new(state_dir).dir(run_id);
     let record = super::read_record(&dir).ok_or_else(|| DebriefError::NotDrill(run_id.to_string()))?;
     let entries = read_entries(&dir.join(JOURNAL_FILE)).map(|(e, _)| e).unwrap_or_default();
-    Ok(build(&report, &entries, &record, &super::injections(&dir), &super::faults_met(&dir)))
+    let mut debrief = build(&report, &entries, &record, &super::injections(&dir), &super::faults_met(&dir));
+    debrief.writes = super::writers::record(&dir).map(|w| writes_seen(&report, &debrief.data_loss, w));
+    Ok(debrief)
 }
 
 impl Debrief {
@@ -239,9 +261,32 @@ pub fn build(
         decisions_total_ms: decisions.iter().filter_map(|d| d.took_ms).sum(),
         decisions,
         data_loss,
+        writes: None,
         faults: runs_of(met).iter().map(|run| handled(run, record, injections, entries)).collect(),
         left_behind: report.retained.clone(),
         trend: Vec::new(),
+    }
+}
+
+/// The writer's record against the table's recovery point (its `dynamodb.failback` step's).
+fn writes_seen(report: &Report, data_loss: &[DataLoss], w: super::writers::WritersRecord) -> WritesSeen {
+    let step = report.steps.iter().find(|s| s.action.as_deref() == Some("dynamodb.failback")).map(|s| s.id.clone());
+    let point = data_loss.iter().find(|d| Some(&d.step) == step.as_ref()).and_then(|d| d.recovery_point.clone());
+    let lost_before_point = match &point {
+        Some(p) => w.lost.iter().filter(|l| between(p, &l.at).is_some_and(|t| t < 0)).count(),
+        None => 0,
+    };
+    let window_ms = point.as_deref().zip(w.last_at.as_deref()).and_then(|(p, last)| between(p, last));
+    WritesSeen {
+        table: w.table,
+        written: w.written,
+        home: w.home,
+        lost: w.lost.len(),
+        first_at: w.first_at,
+        last_at: w.last_at,
+        recovery_point: point,
+        lost_before_point,
+        window_ms,
     }
 }
 

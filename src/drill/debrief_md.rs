@@ -115,8 +115,35 @@ pub fn render(d: &Debrief) -> String {
         let _ = writeln!(
             w,
             "\nWrites are taken as stopped at each resource's first disruptive call: nothing fences recovery's \
-             writes yet, and this scenario has no writers.\n"
+             writes yet.\n"
         );
+    }
+    match &d.writes {
+        Some(x) => {
+            let _ = writeln!(
+                w,
+                "The scenario's writer wrote {} items to recovery's `{}` from {} until the DNS flip (last at {}): \
+                 **{} came home, {} lost**{}{}.\n",
+                x.written,
+                x.table,
+                x.first_at.as_deref().unwrap_or("—"),
+                x.last_at.as_deref().unwrap_or("—"),
+                x.home,
+                x.lost,
+                x.recovery_point.as_deref().map(|p| format!(" (the table's recovery point {p}")).unwrap_or_default(),
+                match (x.recovery_point.is_some(), x.window_ms) {
+                    (true, Some(ms)) => format!("; writes went on {} after it)", human(ms)),
+                    (true, None) => ")".into(),
+                    _ => String::new(),
+                },
+            );
+            if x.lost_before_point > 0 {
+                let _ = writeln!(w, "**{} lost writes were made before the recovery point.**\n", x.lost_before_point);
+            }
+        }
+        None => {
+            let _ = writeln!(w, "This scenario has no writers.\n");
+        }
     }
     let _ = writeln!(w, "## Faults met\n");
     if d.faults.is_empty() {

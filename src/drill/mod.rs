@@ -3,14 +3,15 @@
 //! ([`inject`]), and the debrief ([`debrief`]) measures the drill from its journal against the
 //! scenario's targets and the previous drills of the same scenario.
 //!
-//! A drill is an ordinary run (the engine knows nothing of drills) with three files of its own
-//! beside its journal: `drill.json` (the scenario it ran), `trainer.jsonl` (the trainer's
-//! injections, each with who and when) and `faults-met.jsonl` (the faults the sandbox injected,
-//! from its log).
+//! A drill is an ordinary run (the engine knows nothing of drills) with files of its own beside
+//! its journal: `drill.json` (the scenario it ran), `trainer.jsonl` (the trainer's injections,
+//! each with who and when), `faults-met.jsonl` (the faults the sandbox injected, from its log),
+//! and with a writer, `writes.jsonl` and `writers.json` ([`writers`]).
 
 pub mod debrief;
 pub mod debrief_md;
 pub mod scenario;
+pub mod writers;
 
 use crate::engine::store::RunStore;
 use crate::sandbox::realism::FaultSpec;

@@ -34,6 +34,10 @@ pub struct Scenario {
     /// The faults the sandbox injects, each on its operation and resource
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// The application still writing to recovery's `sessions` table during the drill (until the
+    /// DNS flip): the debrief counts what of it came home
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writers: Option<super::writers::WriterSpec>,
     /// AWS's limits changed for the drill (request-rate buckets, snapshot copies in flight);
     /// the rest stay AWS's
     #[serde(default)]
@@ -185,6 +189,10 @@ pub fn load_str(path: &Path, source: &str) -> Result<LoadedScenario, ScenarioErr
             problems.push(Problem::new(at(&[Seg::Key("faults".into()), Seg::Index(i)]), problem));
         }
     }
+    if scenario.writers.is_some_and(|w| !(1.0..=86_400.0).contains(&w.every_s)) {
+        let pos = at(&[Seg::Key("writers".into()), Seg::Key("every_s".into())]);
+        problems.push(Problem::new(pos, "writers.every_s: modelled seconds from 1 to 86400"));
+    }
     if let Some(problem) = scenario.limits.problem() {
         problems.push(Problem::new(at(&[Seg::Key("limits".into())]), problem));
     }
@@ -245,6 +253,9 @@ mod tests {
         let limits = "name: x\ntitle: t\nlimits:\n  copy_quotas:\n    ec2.CreateVolume: 1\n";
         let err = load_str(Path::new("s.yaml"), limits).unwrap_err().to_string();
         assert!(err.contains("s.yaml:4:3: limits.copy_quotas: no quota for `ec2.CreateVolume`"), "{err}");
+        let writers =
+            load_str(Path::new("s.yaml"), "name: x\ntitle: t\nwriters:\n  every_s: 0\n").unwrap_err().to_string();
+        assert!(writers.contains("s.yaml:4:12: writers.every_s"), "{writers}");
         let unknown = load_str(Path::new("s.yaml"), "name: x\ntitle: t\nfautls: []\n").unwrap_err().to_string();
         assert!(unknown.contains("s.yaml:3:1: unknown field `fautls`"), "{unknown}");
     }

@@ -127,6 +127,21 @@ fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() 
     assert_eq!(d.data_loss.len(), 5, "one window per failed-back resource");
     assert!(String::from_utf8_lossy(&out.stdout).contains("# Debrief: A calm failback (calm)"));
     assert!(runs(&calm).join("debrief.md").is_file());
+    // The writer: what came home is what primary's table holds (read straight from moto), the
+    // rest lost, none of it written before the table's recovery point.
+    let writes = d.writes.as_ref().expect("the calm scenario has a writer");
+    let logged = pilotlight::drill::writers::writes(&runs(&calm));
+    assert!(writes.written > 10 && writes.written == logged.len(), "{writes:?}");
+    let info: pilotlight::sandbox::SandboxInfo =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("sandbox/sandbox.json")).unwrap()).unwrap();
+    let primary = aws_sdk_dynamodb::Client::new(&super::support::sdk(&info.moto_url(), "us-east-1"));
+    let home = super::support::block_on(async {
+        let out = primary.scan().table_name("sessions").send().await.unwrap();
+        out.items().iter().filter(|i| i["pk"].as_s().is_ok_and(|k| k.starts_with("drill-write-"))).count()
+    });
+    assert_eq!((writes.home, writes.lost), (home, writes.written - home), "{writes:?}");
+    assert_eq!(writes.lost_before_point, 0, "nothing written before the recovery point was lost");
+    assert!(writes.lost > 0, "writes after the export and before the flip are lost: {writes:?}");
 
     let (storm, out) = drill(state.path(), &["failed-copy-storm", "--pace", "instant"]);
     assert_eq!(out.status.code(), Some(0), "the tool gets past a failed copy and a throttling storm");
