@@ -132,7 +132,11 @@ pub fn render(d: &Debrief) -> String {
                 x.lost,
                 x.recovery_point.as_deref().map(|p| format!(" (the table's recovery point {p}")).unwrap_or_default(),
                 match (x.recovery_point.is_some(), x.window_ms) {
-                    (true, Some(ms)) => format!("; writes went on {} after it)", human(ms)),
+                    (true, Some(ms)) => {
+                        let pace = d.pace.parse::<crate::sandbox::realism::Pace>().ok().and_then(|p| p.factor());
+                        let modelled = pace.map(|p| format!(", {} modelled", span((ms.max(0) as f64 * p) as u64)));
+                        format!("; writes went on {} after it{})", human(ms), modelled.unwrap_or_default())
+                    }
                     (true, None) => ")".into(),
                     _ => String::new(),
                 },
