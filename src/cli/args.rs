@@ -118,8 +118,10 @@ running run).\n\n\
 Sections: the run (runbook, who, where, dry run, start, finish, status); recovery objectives; the timeline of steps \
 and sub-steps (times, attempts, waits, gate decisions); retained resources with the command that deletes each; \
 configuration recorded and re-applied; AWS calls per resource.\n\n\
-RTO: from the run's first mutating AWS call to the later of the DNS flip step (route53.upsert_record) succeeding \
-and the first check.resource or exec step succeeding after it; not measured (with the reason) until both happened.\n\
+RTO: from the run's first disruptive AWS call (a stop, a detach, a rename, a delete, a DNS change; never a snapshot, \
+a copy, the permissions stack's CreateStack or anything a rehearsal does) to the later of the DNS flip step \
+(route53.upsert_record) succeeding and the first smoke test succeeding after it (an exec step, or a check.resource \
+step on anything but a DNS record); not measured (with the reason) until both happened.\n\
 RPO, per restored resource: its first mutating call in the failback step (or the step's start) minus the time of \
 its recovery point.\n\
 Both are compared with the runbook's `targets` (read from the run's own copy of the runbook)."

@@ -90,7 +90,7 @@ pub fn from_state(state: &RunState, runbook: Option<&Runbook>) -> Option<Report>
     let from_outputs = outputs::read(&state.finished_attempts);
     let targets = runbook.map(|rb| rb.targets.clone()).unwrap_or_default();
     let objectives = Objectives {
-        rto: objectives::rto(state, &steps, run.dry_run, runbook.is_some(), targets.rto.as_deref()),
+        rto: objectives::rto(state, &steps, run.dry_run, runbook, targets.rto.as_deref()),
         rpo: objectives::rpo(state, &from_outputs.recovery_points, targets.rpo.as_deref()),
         rpo_target: targets.rpo.clone(),
     };

@@ -1,9 +1,11 @@
 //! RTO and RPO as the journal shows them, compared with the runbook's `targets`.
 //!
-//! RTO runs from the run's first mutating AWS call (the first moment anything could be disrupted;
-//! its `sending` entry) to the later of the DNS flip step (`route53.upsert_record`) succeeding and
-//! the first smoke test (a `check.resource` or `exec` step) succeeding after it: traffic is back
-//! and shown to work. RPO, per resource, is the age of its recovery point when the failback of that
+//! RTO runs from the run's first disruptive AWS call (a stop, a detach, a rename, a delete, a DNS
+//! change: [`crate::journal::DISRUPTIVE`]; never a snapshot, a copy or the permissions stack's
+//! CreateStack, nor anything a rehearsal does; its `sending` entry) to the later of the DNS flip
+//! step (`route53.upsert_record`) succeeding and the first smoke test succeeding after it (an
+//! `exec` step, or a `check.resource` step on anything but a DNS record: the check that DNS points
+//! at primary is not a smoke test): traffic is back and shown to work. RPO, per resource, is the age of its recovery point when the failback of that
 //! resource began disrupting: its first mutating call in the step (or the step's action starting,
 //! if it made none) minus the `recovery_point` time the action reported.
 //!
@@ -14,12 +16,28 @@ use super::model::{Moment, Rpo, Rto, StepReport, Verdict};
 use super::outputs::RecoveryPoint;
 use super::time::{between, millis};
 use crate::journal::{RunState, StepStatus};
+use crate::runbook::{ResourceType, Runbook};
 use std::time::Duration;
 
 /// The action that flips DNS.
 pub const DNS_FLIP_ACTION: &str = "route53.upsert_record";
-/// Actions whose success after the flip counts as the smoke test passing.
+/// Actions whose success after the flip counts as the smoke test passing (a `check.resource` on a
+/// DNS record excepted: see [`is_smoke_test`]).
 pub const SMOKE_TEST_ACTIONS: [&str; 2] = ["check.resource", "exec"];
+
+/// Whether step `id` (of action `action`) is a smoke test: an `exec` step, or a `check.resource`
+/// step whose resource is not a DNS record (unknown without the runbook: then only `exec`).
+fn is_smoke_test(id: &str, action: Option<&str>, runbook: Option<&Runbook>) -> bool {
+    match action {
+        Some("exec") => true,
+        Some("check.resource") => runbook.is_some_and(|rb| {
+            let step = rb.steps.iter().find(|s| s.id == id);
+            let resource = step.and_then(|s| s.with.get("resource")).and_then(|r| r.as_str());
+            resource.and_then(|r| rb.resources.get(r)).is_some_and(|r| r.kind != ResourceType::Route53Record)
+        }),
+        _ => false,
+    }
+}
 
 /// Compares a measurement with a target duration (`4h`, `15m`).
 fn verdict(ms: i64, target: Option<&str>) -> (Verdict, Option<String>) {
@@ -59,8 +77,15 @@ fn not_measured(target: Option<&str>, start: &Option<Moment>, reason: String) ->
 
 /// `runbook_known`: whether the steps come from the runbook copy (then a step not reached yet is
 /// known too) or from the journal alone.
-pub fn rto(state: &RunState, steps: &[StepReport], dry_run: bool, runbook_known: bool, target: Option<&str>) -> Rto {
-    let start = state.first_change().map(|c| Moment {
+pub fn rto(
+    state: &RunState,
+    steps: &[StepReport],
+    dry_run: bool,
+    runbook: Option<&Runbook>,
+    target: Option<&str>,
+) -> Rto {
+    let runbook_known = runbook.is_some();
+    let start = state.first_disruption().map(|c| Moment {
         at: c.ts.clone(),
         seq: c.seq,
         step: Some(c.step.clone()),
@@ -104,14 +129,15 @@ pub fn rto(state: &RunState, steps: &[StepReport], dry_run: bool, runbook_known:
         what: format!("{flip_step} succeeded"),
     };
     let smoke = done.iter().find(|(seq, s, _)| {
-        *seq > flip_seq
-            && steps.iter().any(|r| r.id == *s && r.action.as_deref().is_some_and(|a| SMOKE_TEST_ACTIONS.contains(&a)))
+        *seq > flip_seq && steps.iter().any(|r| r.id == *s && is_smoke_test(&r.id, r.action.as_deref(), runbook))
     });
     let Some(&(smoke_seq, smoke_step, smoke_at)) = smoke else {
         let mut r = not_measured(
             target,
             &start,
-            "no smoke test (`check.resource` or `exec` step) has passed since the DNS flip".into(),
+            "no smoke test (an `exec` step, or a `check.resource` step on anything but a DNS record) has passed \
+             since the DNS flip"
+                .into(),
         );
         r.dns_flip = Some(dns_flip);
         return r;
@@ -124,9 +150,11 @@ pub fn rto(state: &RunState, steps: &[StepReport], dry_run: bool, runbook_known:
     };
     let Some(start) = start else {
         let reason = if dry_run {
-            "a dry run makes no disruptive (mutating) call".to_string()
+            "a dry run makes no disruptive call".to_string()
         } else {
-            "no mutating AWS call was journaled, so there was no disruption to measure from".to_string()
+            "no disruptive AWS call (a stop, a detach, a rename, a delete, a DNS change) was journaled, so there \
+             was no disruption to measure from"
+                .to_string()
         };
         let mut r = not_measured(target, &None, reason);
         r.dns_flip = Some(dns_flip);

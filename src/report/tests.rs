@@ -26,6 +26,7 @@ steps:
   - { id: failback-rds, title: RDS, group: fb, action: rds.failback, with: { resource: orders_db } }
   - { id: check-early, title: Before the flip, action: check.resource, with: { resource: orders_db, side: primary, property: exists, equals: "true" } }
   - { id: flip-dns, title: Flip, gate: { type_to_confirm: app.example.internal. }, action: route53.upsert_record, with: { resource: app_dns, to: primary } }
+  - { id: check-dns, title: DNS points at primary, action: check.resource, with: { resource: app_dns, side: primary, property: points_to, equals: primary } }
   - { id: wait-a-bit, title: Manual, gate: confirm }
   - { id: smoke, title: Smoke, action: exec, with: { command: "true" } }
 "#;
@@ -110,14 +111,18 @@ fn kept(resource: &str, id: &str) -> Value {
             "why": "recovery point", "delete_with": format!("aws rds delete-db-snapshot --db-snapshot-identifier {id}") })
 }
 
-/// An RDS failback (first mutating call at 21 s, recovery point at 15 s), a check before the
-/// flip, the flip succeeding at 110 s and the smoke test at 130 s.
+/// The permissions stack made at 5 s; an RDS failback (a snapshot at 21 s, the recovery point
+/// at 15 s, the first disruption, the rename, at 26 s); a check before the flip, the flip
+/// succeeding at 110 s, the DNS check at 113 s and the smoke test at 130 s.
 fn full_run() -> Vec<(u32, Event)> {
     use CallOutcome::*;
     use SubPhase::*;
     let s = "failback-rds";
     vec![
         (0, run_started(false)),
+        // The permissions stack: a change, not a disruption.
+        (5, call("install", "CreateStack", "pilotlight-failback-permissions", true, Sending)),
+        (6, call("install", "CreateStack", "pilotlight-failback-permissions", true, Ok)),
         (10, status(s, StepStatus::Running)),
         (10, action(s, "rds.failback", 1)),
         (11, sub(s, "orders_db/read", Started, Value::Null)),
@@ -128,6 +133,11 @@ fn full_run() -> Vec<(u32, Event)> {
         (22, within("orders_db/snapshot-recovery", call(s, "CreateDBSnapshot", "orders-db", true, Ok))),
         (23, sub(s, "orders_db/snapshot-recovery", Waiting, json!("snapshot pl-snap creating"))),
         (25, sub(s, "orders_db/snapshot-recovery", Done, json!({ "id": "pl-snap" }))),
+        // The first disruption: primary's instance renamed away.
+        (26, sub(s, "orders_db/rename-primary", Started, Value::Null)),
+        (26, within("orders_db/rename-primary", call(s, "ModifyDBInstance", "orders-db", true, Sending))),
+        (27, within("orders_db/rename-primary", call(s, "ModifyDBInstance", "orders-db", true, Ok))),
+        (27, sub(s, "orders_db/rename-primary", Done, Value::Null)),
         (
             30,
             finished(
@@ -168,6 +178,11 @@ fn full_run() -> Vec<(u32, Event)> {
         (103, call("flip-dns", "ChangeResourceRecordSets", "app.example.internal.", true, Ok)),
         (110, finished("flip-dns", true, json!({}))),
         (110, status("flip-dns", StepStatus::Succeeded)),
+        // The DNS check after the flip: not the smoke test.
+        (112, status("check-dns", StepStatus::Running)),
+        (112, action("check-dns", "check.resource", 1)),
+        (113, finished("check-dns", true, json!({}))),
+        (113, status("check-dns", StepStatus::Succeeded)),
         (120, status("wait-a-bit", StepStatus::Succeeded)),
         (125, status("smoke", StepStatus::Running)),
         (125, action("smoke", "exec", 1)),
@@ -177,20 +192,21 @@ fn full_run() -> Vec<(u32, Event)> {
     ]
 }
 
-/// Catches an RTO measured from the wrong start (the run's start, the step's start), to the
-/// wrong end (a check that passed before the flip, the flip alone), or compared with the target
-/// the wrong way round; and an RPO measured from the step start instead of the resource's first
-/// disruptive call.
+/// Catches an RTO measured from the wrong start (the run's start, the step's start, the
+/// permissions stack's CreateStack, a snapshot), to the wrong end (a check that passed before the
+/// flip, the DNS check after it, the flip alone), or compared with the target the wrong way
+/// round; and an RPO measured from the step start instead of the resource's first mutating call.
 #[test]
-fn rto_runs_from_the_first_mutating_call_to_the_first_smoke_test_after_the_flip() {
+fn rto_runs_from_the_first_disruptive_call_to_the_first_smoke_test_after_the_flip() {
     let rb = runbook(RUNBOOK);
     let report = build(&entries(full_run()), Some(&rb)).unwrap();
     let rto = &report.objectives.rto;
-    assert_eq!(rto.start.as_ref().map(|m| m.at.as_str()), Some("2026-11-22T04:00:21.000Z"));
+    assert_eq!(rto.start.as_ref().map(|m| m.at.as_str()), Some("2026-11-22T04:00:26.000Z"), "the rename");
     assert_eq!(rto.dns_flip.as_ref().map(|m| m.at.as_str()), Some("2026-11-22T04:01:50.000Z"));
-    assert_eq!(rto.smoke_test.as_ref().and_then(|m| m.step.as_deref()), Some("smoke"), "not the check before the flip");
-    assert_eq!(rto.measured_ms, Some((130 - 21) * 1000));
-    assert_eq!(rto.verdict, Verdict::Ok, "109 s is within 5m");
+    let smoke = rto.smoke_test.as_ref().and_then(|m| m.step.as_deref());
+    assert_eq!(smoke, Some("smoke"), "not the check before the flip, nor the DNS check after it");
+    assert_eq!(rto.measured_ms, Some((130 - 26) * 1000));
+    assert_eq!(rto.verdict, Verdict::Ok, "104 s is within 5m");
     assert_eq!(rto.target.as_deref(), Some("5m"));
 
     let rpo = &report.objectives.rpo;
@@ -207,7 +223,7 @@ fn rto_runs_from_the_first_mutating_call_to_the_first_smoke_test_after_the_flip(
     let untargeted = runbook(&RUNBOOK.replace("targets: { rto: 5m, rpo: 15m }", ""));
     let report = build(&entries(full_run()), Some(&untargeted)).unwrap();
     assert_eq!(report.objectives.rto.verdict, Verdict::NoTarget);
-    assert_eq!(report.objectives.rto.measured_ms, Some(109_000), "measured even without a target");
+    assert_eq!(report.objectives.rto.measured_ms, Some(104_000), "measured even without a target");
 }
 
 /// Catches an RTO guessed when traffic has not moved back: a run stopped before the flip, a
@@ -461,7 +477,7 @@ fn markdown_has_every_section_and_json_reads_back() {
     ] {
         assert!(md.contains(heading), "{heading} missing:\n{md}");
     }
-    assert!(md.contains("**RTO: 1m 49s** (target 5m: ok)"), "{md}");
+    assert!(md.contains("**RTO: 1m 44s** (target 5m: ok)"), "{md}");
     assert!(md.contains("| class | db.t3.micro |") && md.contains("| tags.env | primary |"), "{md}");
     assert!(md.contains("- deletion protection: false -> true"));
     assert!(md.contains("Gate approved by bob at 04:01:41.000; typed `app.example.internal.`"), "{md}");
@@ -523,7 +539,7 @@ fn the_account_guard_row_says_what_happened_to_each_environment() {
 fn the_outcome_lines_give_rto_rpo_what_was_kept_and_the_report_command() {
     let report = build(&entries(full_run()), Some(&runbook(RUNBOOK))).unwrap();
     let lines = outcome::lines(&report);
-    assert_eq!(lines[0], "RTO 1m 49s (within the 5m target)", "{lines:?}");
+    assert_eq!(lines[0], "RTO 1m 44s (within the 5m target)", "{lines:?}");
     assert!(lines[1].starts_with("RPO ") && lines[1].contains("the 15m target"), "{lines:?}");
     let kept = report.retained.len();
     assert!(kept > 1 && lines[2].starts_with(&format!("Kept {kept} items (")), "{lines:?}");

@@ -83,8 +83,15 @@ fn check_against_journal(d: &Debrief, entries: &[Entry], pace: Option<f64>) {
             .expect("the gate was asked");
         assert_eq!(x.took_ms, elapsed(&asked.ts, &x.decided_at), "gate {}", x.step);
     }
-    // RTO: the first mutating call to the later of the DNS flip and the first check after it.
-    let start = entries.iter().find(|e| matches!(e.event, Event::AwsCall { mutating: true, .. }));
+    // RTO: the first disruptive call (a stop, rename, delete, DNS change; not the rehearsal's) to
+    // the later of the DNS flip and the smoke test after it (not the DNS check).
+    let disruptive = ["StopInstances", "DetachVolume", "EnterStandby", "ModifyDBInstance", "ModifyDBCluster"];
+    let disruptive =
+        [&disruptive[..], &["DeleteDBInstance", "DeleteDBCluster", "DeleteDBClusterEndpoint", "DeleteTable"]];
+    let start = entries.iter().find(|e| {
+        matches!(&e.event, Event::AwsCall { step, operation, mutating: true, .. }
+            if step != "test-failback" && disruptive.iter().any(|d| d.contains(&operation.as_str())))
+    });
     let flip = entries.iter().find(
         |e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "flip-dns"),
     );
@@ -93,8 +100,8 @@ fn check_against_journal(d: &Debrief, entries: &[Entry], pace: Option<f64>) {
             let smoke = entries
                 .iter()
                 .filter(|e| e.seq > flip.seq)
-                .find(|e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "check-dns"))
-                .expect("the check after the flip");
+                .find(|e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "smoke-test"))
+                .expect("the smoke test after the flip");
             let wall = elapsed(&start.ts, &smoke.ts).unwrap();
             assert_eq!(d.rto.wall_ms, Some(wall), "RTO from {} to {}", start.ts, smoke.ts);
             if let Some(pace) = pace {

@@ -87,11 +87,21 @@ fn report_of_a_failback_run_lists_what_was_kept_and_measures_rto_and_rpo() {
         assert!(delete.starts_with("aws ") && delete.contains(id), "{delete}");
     }
 
-    // RTO: first `sending` of the run to the first check/exec step succeeding after flip-dns.
+    // RTO: the first disruptive call's `sending` (not the permissions stack's CreateStack, not a
+    // snapshot, nothing of the rehearsal) to the smoke test succeeding after flip-dns (not the
+    // DNS check).
     let first_sending = entries
+        .iter()
+        .find(|e| {
+            matches!(&e.event, Event::AwsCall { step, operation, outcome: CallOutcome::Sending, .. }
+                if step != "test-failback" && pilotlight::journal::DISRUPTIVE.contains(&operation.as_str()))
+        })
+        .expect("a disruptive call");
+    let first_mutating = entries
         .iter()
         .find(|e| matches!(e.event, Event::AwsCall { outcome: CallOutcome::Sending, .. }))
         .expect("a mutating call");
+    assert!(first_mutating.seq < first_sending.seq, "the stack and the snapshots come before any disruption");
     let succeeded = |step: &str| {
         entries
             .iter()
@@ -103,8 +113,8 @@ fn report_of_a_failback_run_lists_what_was_kept_and_measures_rto_and_rpo() {
     assert_eq!(rto["target"], "4h");
     assert_eq!(rto["start"]["seq"], first_sending.seq);
     assert_eq!(rto["dns_flip"]["seq"], succeeded("flip-dns").seq);
-    assert_eq!(rto["smoke_test"]["step"], "check-dns", "the first check after the flip");
-    let expected_ms = millis(&succeeded("check-dns").ts) - millis(&first_sending.ts);
+    assert_eq!(rto["smoke_test"]["step"], "smoke-test", "the smoke test, not the DNS check before it");
+    let expected_ms = millis(&succeeded("smoke-test").ts) - millis(&first_sending.ts);
     assert_eq!(rto["measured_ms"].as_i64().map(i128::from), Some(expected_ms));
 
     // RPO: one per failed-back resource, each with its recovery point, within 15m.

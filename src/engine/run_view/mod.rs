@@ -65,8 +65,8 @@ pub struct Header {
     pub user: Option<String>,
     pub envs: Vec<EnvView>,
     pub started_at: Option<SystemTime>,
-    /// The first mutating AWS call: where the RTO clock starts (as in the report).
-    pub first_change_at: Option<SystemTime>,
+    /// The first disruptive AWS call: where the RTO clock starts (as in the report).
+    pub first_disruption_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
     /// When the driving process stopped the run (its clocks stop there until a resume).
     pub stopped_at: Option<SystemTime>,
@@ -169,7 +169,7 @@ impl RunView {
                     })
                     .collect(),
                 started_at: None,
-                first_change_at: None,
+                first_disruption_at: None,
                 finished_at: None,
                 stopped_at: None,
                 rto_target: target(&rb.targets.rto),
@@ -235,9 +235,9 @@ impl RunView {
         self.header.finished_at.or(self.header.stopped_at).unwrap_or(now)
     }
 
-    /// The RTO clock: from the first change to the end of the run (or `now`).
+    /// The RTO clock: from the first disruptive call to the end of the run (or `now`).
     pub fn rto_elapsed(&self, now: SystemTime) -> Option<Duration> {
-        let start = self.header.first_change_at?;
+        let start = self.header.first_disruption_at?;
         self.clock(now).duration_since(start).ok()
     }
 
@@ -330,7 +330,7 @@ impl RunView {
             }
         }
         h.started_at = st.started_at.as_deref().and_then(parse_ts);
-        h.first_change_at = st.first_change().and_then(|c| c.at);
+        h.first_disruption_at = st.first_disruption().and_then(|c| c.at);
         h.finished_at = st.finished_at.as_deref().and_then(parse_ts);
         h.stopped_at = st.stopped_at.as_deref().and_then(parse_ts);
         self.status = st.status();

@@ -23,6 +23,29 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The AWS calls that disrupt what they act on: an instance stopped, detached, held out of its
+/// group or terminated; a database or cluster renamed, modified, stopped, rebooted or deleted
+/// (its endpoints too); a table deleted; a DNS record changed.
+pub const DISRUPTIVE: &[&str] = &[
+    "StopInstances",
+    "DetachVolume",
+    "EnterStandby",
+    "TerminateInstances",
+    "ModifyDBInstance",
+    "ModifyDBCluster",
+    "DeleteDBInstance",
+    "DeleteDBCluster",
+    "DeleteDBClusterEndpoint",
+    "StopDBInstance",
+    "StopDBCluster",
+    "RebootDBInstance",
+    "DeleteTable",
+    "ChangeResourceRecordSets",
+];
+
+/// Actions whose calls never disrupt: a rehearsal restores copies side by side and removes them.
+const NEVER_DISRUPTIVE: &[&str] = &["failback.rehearse"];
+
 /// One start, resume, interruption, abandonment or finish of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionEvent {
@@ -162,10 +185,25 @@ impl RunState {
         self.accounts.iter().rev().find(|a| a.env == env)
     }
 
-    /// The run's first mutating call (its `sending` entry): where disruption, and the RTO
-    /// clock, begin.
+    /// The run's first mutating call (its `sending` entry).
     pub fn first_change(&self) -> Option<&CallRecord> {
         self.calls.iter().find(|c| c.mutating)
+    }
+
+    /// The run's first disruptive call (its `sending` entry): where disruption, and the RTO
+    /// clock, begin. A stop, a detach, a rename, a delete, a DNS change ([`DISRUPTIVE`]); never a
+    /// snapshot, a copy, a new volume, an export, a backup or a stack, and nothing a rehearsal
+    /// does (it works on copies).
+    pub fn first_disruption(&self) -> Option<&CallRecord> {
+        self.calls.iter().find(|c| {
+            c.mutating
+                && DISRUPTIVE.contains(&c.operation.as_str())
+                && self
+                    .steps
+                    .get(&c.step)
+                    .and_then(|s| s.action.as_deref())
+                    .is_none_or(|a| !NEVER_DISRUPTIVE.contains(&a))
+        })
     }
 
     /// Applies one entry.
