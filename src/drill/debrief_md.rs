@@ -78,13 +78,7 @@ pub fn render(d: &Debrief) -> String {
         }
         let _ = writeln!(w);
     }
-    if !d.retries.is_empty() {
-        let _ = writeln!(w, "Errors and retries:\n");
-        for x in &d.retries {
-            let _ = writeln!(w, "- {} {}: {}", x.at, x.step, x.what);
-        }
-        let _ = writeln!(w);
-    }
+    happenings(w, "Errors and retries", &d.retries);
     let _ = writeln!(w, "## Decisions\n");
     if d.decisions.is_empty() {
         let _ = writeln!(w, "None.\n");
@@ -161,13 +155,7 @@ pub fn render(d: &Debrief) -> String {
         }
         let _ = writeln!(w);
     }
-    if !d.notes.is_empty() {
-        let _ = writeln!(w, "What the tool did about problems:\n");
-        for n in &d.notes {
-            let _ = writeln!(w, "- {} {}: {}", n.at, n.step, n.what);
-        }
-        let _ = writeln!(w);
-    }
+    happenings(w, "What the tool did about problems", &d.notes);
     let _ = writeln!(w, "## Left behind\n");
     if d.left_behind.is_empty() {
         let _ = writeln!(w, "Nothing.\n");
@@ -198,6 +186,18 @@ pub fn render(d: &Debrief) -> String {
     }
     let _ = writeln!(w, "\n```\n{}```", plot(&d.trend));
     out
+}
+
+/// A titled list of what happened in which step, when there is any.
+fn happenings(w: &mut String, title: &str, items: &[super::debrief::Retry]) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "{title}:\n");
+    for x in items {
+        let _ = writeln!(w, "- {} {}: {}", x.at, x.step, x.what);
+    }
+    let _ = writeln!(w);
 }
 
 /// A bar per drill, its modelled RTO to scale (40 columns for the longest).

@@ -59,20 +59,24 @@ pub struct Writer {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn client(moto_url: &str, region: &'static str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::config::Builder::new()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new(region))
-        .endpoint_url(moto_url)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "drill"))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+/// A DynamoDB client on moto, as the seed makes them (its dummy credentials, never real AWS).
+async fn client(moto_url: &str, region: &'static str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&crate::sandbox::seed::sdk_config(moto_url, region).await)
 }
 
-/// Whether the run's journal says the DNS flip succeeded (the application writes to primary now).
-fn flipped(run_dir: &Path) -> bool {
-    std::fs::read_to_string(run_dir.join(crate::engine::store::JOURNAL_FILE))
-        .is_ok_and(|j| j.lines().any(|l| l.contains("\"step\":\"flip-dns\"") && l.contains("\"status\":\"succeeded\"")))
+/// Whether the run's journal says the DNS flip succeeded (the application writes to primary
+/// now), reading only what was appended since `read` bytes.
+fn flipped(run_dir: &Path, read: &mut u64) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(run_dir.join(crate::engine::store::JOURNAL_FILE)) else { return false };
+    let mut new = String::new();
+    if file.seek(SeekFrom::Start(*read)).and_then(|_| file.read_to_string(&mut new)).is_err() {
+        return false;
+    }
+    // Only whole lines count; a line still being written is read again next time.
+    let whole = new.rfind('\n').map_or(0, |i| i + 1);
+    *read += whole as u64;
+    new[..whole].lines().any(|l| l.contains("\"step\":\"flip-dns\"") && l.contains("\"status\":\"succeeded\""))
 }
 
 /// Starts writing to recovery's table at moto `moto_url` every `every` (wall time), logging to
@@ -81,12 +85,12 @@ pub fn start(moto_url: String, run_dir: PathBuf, every: Duration) -> Writer {
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
     let task = tokio::spawn(async move {
-        let ddb = client(&moto_url, RECOVERY_REGION);
+        let ddb = client(&moto_url, RECOVERY_REGION).await;
         let Ok(mut log) = std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join(WRITES_FILE)) else {
             return;
         };
-        let mut n = 0u64;
-        while !stopping.load(Ordering::SeqCst) && !flipped(&run_dir) {
+        let (mut n, mut read) = (0u64, 0u64);
+        while !stopping.load(Ordering::SeqCst) && !flipped(&run_dir, &mut read) {
             n += 1;
             let write = Written { pk: format!("drill-write-{n:06}"), at: crate::journal::now_rfc3339() };
             let put = ddb
@@ -120,7 +124,7 @@ pub async fn finish(writer: Writer, moto_url: &str, run_dir: &Path) -> std::io::
     writer.stop.store(true, Ordering::SeqCst);
     let _ = writer.task.await;
     let written = writes(run_dir);
-    let ddb = client(moto_url, PRIMARY_REGION);
+    let ddb = client(moto_url, PRIMARY_REGION).await;
     let mut lost = Vec::new();
     for w in &written {
         let got = ddb

@@ -209,7 +209,7 @@ async fn seed_world(
 
 /// One SdkConfig per region, all pointed at the same moto server with its dummy credentials,
 /// so nothing ever reaches (or needs credentials for) real AWS.
-async fn sdk_config(endpoint_url: &str, region: &'static str) -> SdkConfig {
+pub async fn sdk_config(endpoint_url: &str, region: &'static str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region))
         .endpoint_url(endpoint_url)
