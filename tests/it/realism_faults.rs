@@ -102,13 +102,12 @@ fn an_instance_stuck_stopping_is_forced() {
 }
 
 /// A fault the tool cannot get past fails the step naming AWS's error, with primary as it was:
-/// no capacity for a volume, a permission removed, a KMS key disabled.
+/// no capacity for a volume, a permission removed.
 #[test]
 fn faults_that_cannot_be_got_past_fail_clearly_with_primary_untouched() {
     let cases = [
         (with(FaultKind::InsufficientCapacity, "ec2.CreateVolume"), "InsufficientVolumeCapacity"),
         (FaultSpec { count: None, ..with(FaultKind::PermissionRemoved, "ec2.StopInstances") }, "UnauthorizedOperation"),
-        (with(FaultKind::KmsDisabled, "ec2.CopySnapshot"), "KMS.DisabledException"),
     ];
     for (spec, code) in cases {
         let moto = moto();
@@ -152,4 +151,26 @@ fn an_answer_past_the_attempt_timeout_is_not_made_twice() {
         .filter(|e| matches!(&e.event, Event::AwsCall { operation, outcome: CallOutcome::Error, .. } if operation == "CreateVolume"))
         .count();
     assert_eq!(unanswered, 1, "the timed-out call is journaled as such");
+}
+
+/// A KMS key EC2 cannot use fails an encrypted copy asynchronously: the copy call is accepted and
+/// the copy ends in `error`, the reason in its StateMessage (EC2 API reference, Snapshot
+/// StateMessage). The tool copies again, three times, then fails the step with EC2's reason;
+/// primary is as it was.
+#[test]
+fn a_disabled_kms_key_fails_each_copy_and_then_the_step_with_ec2s_reason() {
+    let moto = moto();
+    fresh_world(&moto, &[Part::Ec2]);
+    let before = primary_worker(&moto.endpoint_url());
+    let disabled = FaultSpec { count: Some(1000), ..with(FaultKind::KmsDisabled, "ec2.CopySnapshot") };
+    let proxy = RealismProxy::with_faults(moto.port, &[disabled]);
+    let (state, out) = failback(&proxy, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "the copies cannot succeed");
+    assert!(
+        stdout.contains("FAILED") && stdout.contains("KMS key used to encrypt the snapshot copy is disabled"),
+        "{stdout}"
+    );
+    assert!(notes(state.path()).iter().any(|n| n.contains("copying again (3 of 3)")), "copied again first");
+    assert_eq!(primary_worker(&moto.endpoint_url()), before, "primary as it was");
 }

@@ -29,7 +29,8 @@ pub enum FaultKind {
     /// The caller's permission for the operation is gone (`UnauthorizedOperation`,
     /// `AccessDenied`, `AccessDeniedException`): every matching call from then on.
     PermissionRemoved,
-    /// The KMS key the call needs is disabled (`KMSKeyNotAccessibleFault`, `KMS.DisabledException`).
+    /// The KMS key the call needs is disabled: an EBS copy ends in `error` with the reason (EC2
+    /// copies asynchronously); RDS refuses the call (`KMSKeyNotAccessibleFault`).
     KmsDisabled,
     /// The call happens; its answer comes `delay_s` seconds late (by default past the tool's
     /// 60-second attempt timeout).
@@ -108,7 +109,7 @@ pub enum Fault {
     InternalError,
     /// The request reaches moto; what it made or changed stays in this state for every describe
     /// ([`super::timing::stick`]): a snapshot copy `error`, an instance `stopping`.
-    Stick(&'static str),
+    Stick { state: &'static str, message: &'static str },
 }
 
 /// One fault: of a kind, on an operation and a resource, after some calls, for some calls.
@@ -168,6 +169,9 @@ impl FaultSpec {
             FaultKind::HangStopping if op != Some("ec2.StopInstances") => {
                 Some("hang_stopping applies to ec2.StopInstances".into())
             }
+            FaultKind::KmsDisabled if service == Some("ec2") && op != Some("ec2.CopySnapshot") => {
+                Some("kms_disabled on EC2 applies to ec2.CopySnapshot (the copy fails, in `error`)".into())
+            }
             FaultKind::InsufficientCapacity | FaultKind::KmsDisabled | FaultKind::PermissionRemoved
                 if !matches!(service, Some("ec2" | "rds" | "dynamodb" | "cloudformation" | "route53")) =>
             {
@@ -197,8 +201,16 @@ impl FaultSpec {
             times: self.count.unwrap_or(self.kind.default_count()),
         };
         let fault = match self.kind {
-            FaultKind::CopyError => Fault::Stick("error"),
-            FaultKind::HangStopping => Fault::Stick("stopping"),
+            FaultKind::CopyError => {
+                Fault::Stick { state: "error", message: "The snapshot copy failed (injected fault)." }
+            }
+            FaultKind::HangStopping => Fault::Stick { state: "stopping", message: "" },
+            // EC2 copies encrypted snapshots asynchronously: a key it cannot use fails the copy
+            // (`error`, the reason in StateMessage), not the call (EC2 API reference, Snapshot).
+            FaultKind::KmsDisabled if service == "ec2" => Fault::Stick {
+                state: "error",
+                message: "The KMS key used to encrypt the snapshot copy is disabled (injected fault).",
+            },
             FaultKind::InsufficientCapacity => {
                 Fault::Refuse { code: capacity_code(operation_of(self)), message: NO_CAPACITY }
             }
@@ -220,7 +232,7 @@ impl FaultSpec {
                 let code = match service {
                     "rds" => "KMSKeyNotAccessibleFault",
                     "dynamodb" => "KMSAccessDeniedException",
-                    _ => "KMS.DisabledException",
+                    _ => "KMSKeyNotAccessibleFault",
                 };
                 Fault::Refuse { code, message: "The KMS key is disabled." }
             }
@@ -271,7 +283,9 @@ mod tests {
     fn defaults_follow_the_kind() {
         let (m, f) = FaultSpec::of(FaultKind::CopyError).rule();
         assert_eq!((m.operation.as_deref(), m.times, m.after), (Some("ec2.CopySnapshot"), 1, 0));
-        assert!(f == Fault::Stick("error"));
+        assert!(matches!(f, Fault::Stick { state: "error", .. }));
+        let (_, f) = FaultSpec::of(FaultKind::KmsDisabled).rule();
+        assert!(matches!(f, Fault::Stick { state: "error", .. }), "EC2 fails the copy, not the call");
         let (m, _) =
             FaultSpec { operation: Some("rds.ModifyDBInstance".into()), ..FaultSpec::of(FaultKind::PermissionRemoved) }
                 .rule();

@@ -287,7 +287,9 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
                 answer = super::wire::rewrite_body(&answer, |body| body.replace(from, to));
             }
             Some(Fault::InternalError) => answer = internal_error(&text),
-            Some(Fault::Stick(state)) => timing::stick(&head_text, &body_text, upstream, &answer, state),
+            Some(Fault::Stick { state, message }) => {
+                timing::stick(&head_text, &body_text, upstream, &answer, (state, message))
+            }
             Some(Fault::DelayAnswer(ms)) => std::thread::sleep(std::time::Duration::from_millis(ms)),
             _ => {}
         }

@@ -51,9 +51,8 @@ pub(super) fn show(call: &Call<'_>, answered: &str, at: At<'_>) -> String {
         "DescribeSnapshots" => after_id(answered, "snapshotId", "</item>", at, What::Snapshot, |item, work| {
             if work.state == "error" {
                 // A copy a fault failed: AWS says `error` and why.
-                let failed =
-                    "<status>error</status><statusMessage>The snapshot copy failed (injected fault).</statusMessage>";
-                return item.replacen("<status>completed</status>", failed, 1);
+                let failed = format!("<status>error</status><statusMessage>{}</statusMessage>", work.message);
+                return item.replacen("<status>completed</status>", &failed, 1);
             }
             item.replacen("<status>completed</status>", "<status>pending</status>", 1).replacen(
                 "<progress>100%</progress>",

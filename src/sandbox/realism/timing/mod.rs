@@ -62,6 +62,8 @@ pub struct Work {
     pub id: String,
     /// The state AWS reports meanwhile (`pending`, `creating`, `IN_PROGRESS`, ...).
     pub state: &'static str,
+    /// Why, where AWS says (a snapshot in `error`); empty otherwise.
+    pub message: &'static str,
     /// The model's operation (`ec2.CopySnapshot`).
     pub operation: String,
     /// The modelled duration (before the pace).
@@ -164,6 +166,7 @@ fn begin_with(
         region: at.region.to_string(),
         id: id.to_string(),
         state,
+        message: "",
         operation: operation.to_string(),
         modelled,
         gone,
@@ -298,7 +301,13 @@ const HELD: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Leaves what the answered call made or changed in `state` for as long as the proxy serves,
 /// at every pace (a fault: a snapshot copy that ends in `error`, an instance that hangs in
 /// `stopping` until a forced stop).
-pub(crate) fn stick(head: &str, body: &str, upstream: u16, answer: &[u8], state: &'static str) {
+pub(crate) fn stick(
+    head: &str,
+    body: &str,
+    upstream: u16,
+    answer: &[u8],
+    (state, message): (&'static str, &'static str),
+) {
     let Some(call) = Call::read(head, body) else { return };
     let text = String::from_utf8_lossy(answer);
     let answered = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
@@ -310,6 +319,7 @@ pub(crate) fn stick(head: &str, body: &str, upstream: u16, answer: &[u8], state:
             region: call.region.to_string(),
             id,
             state,
+            message,
             operation: format!("fault.{}.{}", call.service, call.operation),
             modelled: HELD,
             gone: None,
