@@ -70,6 +70,7 @@ pub static REGISTRY: Registry = Registry(&[
     &Entry::<failback::rds::aurora::AuroraFailback>(PhantomData),
     &Entry::<failback::dynamodb::DynamodbFailback>(PhantomData),
     &Entry::<failback::conclude::Conclude>(PhantomData),
+    &Entry::<failback::fence::Fence>(PhantomData),
     &Entry::<failback::rehearse::Rehearse>(PhantomData),
 ]);
 

@@ -149,6 +149,7 @@ ops!(DYNAMODB_READS = Reading, aws_sdk_dynamodb, "dynamodb":
     list_imports::ListImports,
     list_backups::ListBackups,
     describe_backup::DescribeBackup,
+    get_resource_policy::GetResourcePolicy,
 );
 ops!(DYNAMODB_WRITES = Mutating, aws_sdk_dynamodb, "dynamodb":
     export_table_to_point_in_time::ExportTableToPointInTime,
@@ -160,6 +161,9 @@ ops!(DYNAMODB_WRITES = Mutating, aws_sdk_dynamodb, "dynamodb":
     update_time_to_live::UpdateTimeToLive,
     update_continuous_backups::UpdateContinuousBackups,
     tag_resource::TagResource,
+    put_resource_policy::PutResourcePolicy,
+    delete_resource_policy::DeleteResourcePolicy,
+    put_item::PutItem,
 );
 ops!(CFN_READS = Reading, aws_sdk_cloudformation, "cloudformation":
     describe_stacks::DescribeStacks,

@@ -171,6 +171,11 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
             named_instances(&mut g, &["ec2:StopInstances"], &r, &ids(ResourceType::Ec2Instance, false));
         }
     }
+    if side.recovery() && scope.uses("recovery.fence") {
+        // The fence stops recovery's compute; lifting it starts what the fence stopped.
+        let stop_start = ["ec2:StopInstances", "ec2:StartInstances"];
+        named_instances(&mut g, &stop_start, &r, &ids(ResourceType::Ec2Instance, false));
+    }
     if side.primary() && scope.uses("rds.failback") {
         let dbs = ids(ResourceType::RdsInstance, true);
         let named = kept_and_new("db", &p, &dbs);
@@ -378,6 +383,12 @@ fn dynamodb(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut
     }
     if side.recovery() && conclude {
         g.add(&["dynamodb:CreateBackup"], tables(r, false), None);
+    }
+    if side.recovery() && scope.uses("recovery.fence") {
+        // The fence's deny-writes policy, put and taken off again; PutItem for its probe, a
+        // write whose condition never holds, which the policy must refuse.
+        let fence = ["dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy", "dynamodb:PutItem"];
+        g.add(&fence, tables(r, false), None);
     }
 }
 

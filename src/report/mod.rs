@@ -7,6 +7,7 @@
 //! [`build`] is pure: journal entries and a runbook in, a [`Report`] out; [`markdown::render`]
 //! turns it into Markdown and `serde_json` into JSON.
 
+pub mod downtime;
 pub mod markdown;
 pub mod model;
 pub mod objectives;
@@ -89,9 +90,13 @@ pub fn from_state(state: &RunState, runbook: Option<&Runbook>) -> Option<Report>
     let steps = timeline::steps(state, runbook);
     let from_outputs = outputs::read(&state.finished_attempts);
     let targets = runbook.map(|rb| rb.targets.clone()).unwrap_or_default();
+    let rto = objectives::rto(state, &steps, run.dry_run, runbook, targets.rto.as_deref());
+    let fence = downtime::fence(state, &steps);
+    let stopped = downtime::writes_stopped(fence.as_ref(), &rto);
     let objectives = Objectives {
-        rto: objectives::rto(state, &steps, run.dry_run, runbook, targets.rto.as_deref()),
-        rpo: objectives::rpo(state, &from_outputs.recovery_points, targets.rpo.as_deref()),
+        rpo: objectives::rpo(&from_outputs.recovery_points, targets.rpo.as_deref(), &stopped),
+        downtime: downtime::downtime(fence.as_ref(), &rto),
+        rto,
         rpo_target: targets.rpo.clone(),
     };
     let mut warnings = from_outputs.warnings;

@@ -219,6 +219,20 @@ pub struct Objectives {
     pub rpo: Vec<Rpo>,
     /// The runbook's `targets.rpo`, as written.
     pub rpo_target: Option<String>,
+    /// Fence → first smoke test passed after the flip.
+    #[serde(default)]
+    pub downtime: Downtime,
+}
+
+/// How long the application was down: from the fence's first disruptive call (recovery stops
+/// serving) to the first smoke test passing after the DNS flip (primary serves).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Downtime {
+    pub measured_ms: Option<u64>,
+    pub start: Option<Moment>,
+    pub end: Option<Moment>,
+    /// Why it was not measured.
+    pub reason: Option<String>,
 }
 
 /// A journal moment the report measures from or to.
@@ -249,18 +263,18 @@ pub struct Rto {
     pub smoke_test: Option<Moment>,
 }
 
-/// Recovery point of one resource: how old its recovery point was when the failback of that
-/// resource began disrupting (the writes after the recovery point that the restore lacks).
+/// One resource's data-loss window, against the RPO target: from its recovery point to when
+/// recovery stopped taking writes (the fence holding; without a fence, the DNS flip). Zero or
+/// less: the recovery point was taken after the last write recovery accepted, and nothing is lost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rpo {
     pub step: String,
     pub resource: String,
     /// When the recovery point was taken (RFC 3339, from the action's outputs).
     pub recovery_point: Option<String>,
-    /// The resource's first mutating call in the step, or the step's action starting when there
-    /// was none.
+    /// When recovery stopped taking writes ([`crate::report::downtime::writes_stopped`]).
     pub measured_at: Option<Moment>,
-    /// `measured_at - recovery_point`; negative when the clocks of AWS and this machine differ.
+    /// `measured_at - recovery_point`: the data-loss window (≤ 0: nothing lost).
     pub measured_ms: Option<i64>,
     pub verdict: Verdict,
     pub reason: Option<String>,

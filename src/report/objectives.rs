@@ -5,9 +5,9 @@
 //! CreateStack, nor anything a rehearsal does; its `sending` entry) to the later of the DNS flip
 //! step (`route53.upsert_record`) succeeding and the first smoke test succeeding after it (an
 //! `exec` step, or a `check.resource` step on anything but a DNS record: the check that DNS points
-//! at primary is not a smoke test): traffic is back and shown to work. RPO, per resource, is the age of its recovery point when the failback of that
-//! resource began disrupting: its first mutating call in the step (or the step's action starting,
-//! if it made none) minus the `recovery_point` time the action reported.
+//! at primary is not a smoke test): traffic is back and shown to work. RPO, per resource, is its
+//! data-loss window: from the `recovery_point` time the action reported to when recovery stopped
+//! taking writes (the fence holding, else the DNS flip: [`super::downtime`]).
 //!
 //! Whatever the journal cannot show is reported as not measured, with the reason; nothing is
 //! estimated.
@@ -178,7 +178,9 @@ pub fn rto(
     }
 }
 
-pub fn rpo(state: &RunState, points: &[RecoveryPoint], target: Option<&str>) -> Vec<Rpo> {
+/// Each resource's data-loss window: from its recovery point to `writes_stopped` (see
+/// [`super::downtime::writes_stopped`]).
+pub fn rpo(points: &[RecoveryPoint], target: Option<&str>, writes_stopped: &Result<Moment, String>) -> Vec<Rpo> {
     points
         .iter()
         .map(|p| {
@@ -186,36 +188,21 @@ pub fn rpo(state: &RunState, points: &[RecoveryPoint], target: Option<&str>) -> 
                 step: p.step.clone(),
                 resource: p.resource.clone(),
                 recovery_point: p.at.clone(),
-                measured_at: None,
+                measured_at: writes_stopped.as_ref().ok().cloned(),
                 measured_ms: None,
                 verdict: Verdict::NotMeasured,
                 reason: None,
-            };
-            let first = state
-                .calls
-                .iter()
-                .find(|c| c.mutating && c.step == p.step && c.resource() == Some(p.resource.as_str()));
-            let step = state.step(&p.step);
-            row.measured_at = match first {
-                Some(c) => Some(Moment { at: c.ts.clone(), seq: c.seq, step: Some(c.step.clone()), what: c.label() }),
-                None => step.first_action.map(|(seq, at)| Moment {
-                    at,
-                    seq,
-                    step: Some(p.step.clone()),
-                    what: format!(
-                        "{} started (no mutating call of {} was journaled)",
-                        step.action.as_deref().unwrap_or("the action"),
-                        p.resource
-                    ),
-                }),
             };
             let Some(point) = &p.at else {
                 row.reason = Some("the failback reported no recovery point time".into());
                 return row;
             };
-            let Some(at) = &row.measured_at else {
-                row.reason = Some(format!("the journal has no start of step `{}`", p.step));
-                return row;
+            let at = match writes_stopped {
+                Ok(at) => at,
+                Err(why) => {
+                    row.reason = Some(why.clone());
+                    return row;
+                }
             };
             let Some(ms) = between(point, &at.at) else {
                 row.reason = Some(format!("the recovery point `{point}` is not an RFC 3339 time"));
@@ -225,11 +212,9 @@ pub fn rpo(state: &RunState, points: &[RecoveryPoint], target: Option<&str>) -> 
             row.measured_ms = Some(ms);
             row.verdict = verdict;
             let mut notes: Vec<String> = reason.into_iter().collect();
-            if ms < 0 {
+            if ms <= 0 {
                 notes.push(
-                    "the recovery point is later than the first disruptive call was sent (that call took it, or the \
-                     clocks of AWS and this machine differ): nothing written before the disruption is missing; read \
-                     it as 0"
+                    "the recovery point was taken after recovery stopped taking writes: nothing written to recovery                      is missing from it"
                         .into(),
                 );
             }

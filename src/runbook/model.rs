@@ -208,8 +208,9 @@ pub enum Gate {
 }
 
 /// The actions `on_failure: rollback` and `pilotlight undo` apply to: the per-resource
-/// failbacks, which keep what they replace.
-pub const UNDOABLE_ACTIONS: &[&str] = &["ec2.failback", "rds.failback", "aurora.failback", "dynamodb.failback"];
+/// failbacks, which keep what they replace, and the fence on recovery's writes (lifted).
+pub const UNDOABLE_ACTIONS: &[&str] =
+    &["ec2.failback", "rds.failback", "aurora.failback", "dynamodb.failback", "recovery.fence"];
 
 /// What happens when a step's action fails after its retries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -6,6 +6,7 @@
 pub mod conclude;
 pub mod dynamodb;
 pub mod ec2;
+pub mod fence;
 pub mod preflight;
 pub mod rds;
 pub mod rehearsal_end;

@@ -23,6 +23,8 @@ pub fn point_of_no_return(action: &str) -> &'static [&'static str] {
         "aurora.failback" => &["remove-custom-endpoints", "protection-off"],
         "ec2.failback" => &["enter-standby", "suspend-replacement", "stop-primary"],
         "dynamodb.failback" => &["delete-primary"],
+        // Lifted: the stop and the policy are put up again on a retry (what `read` found is kept).
+        "recovery.fence" => &["wait-stoppable", "policy"],
         _ => &[],
     }
 }
@@ -38,6 +40,9 @@ fn names(params: &Value) -> Vec<String> {
 /// rendered them): outputs `resources` (per resource: `undone`, `put_back`, `retained`) and
 /// `retained` (the failed-back copies, kept aside).
 pub async fn undo_step(cx: &ActionCx<'_>, action: &str, params: &Value) -> Result<Outputs, ActionError> {
+    if action == "recovery.fence" {
+        return super::fence::lift::lift(cx, params).await;
+    }
     let names = names(params);
     let limit = params.get("max_parallel").and_then(Value::as_u64).map_or(cx.max_parallel, |n| n as usize);
     let config = cx.envs.config("primary", cx.log).await?;

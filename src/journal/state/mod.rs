@@ -41,6 +41,8 @@ pub const DISRUPTIVE: &[&str] = &[
     "RebootDBInstance",
     "DeleteTable",
     "ChangeResourceRecordSets",
+    // The fence's deny-writes policy on a recovery table (its StopInstances is listed above).
+    "PutResourcePolicy",
 ];
 
 /// Actions whose calls never disrupt: a rehearsal restores copies side by side and removes them.

@@ -6,7 +6,8 @@ use super::*;
 /// Catches an RTO measured from the wrong start (the run's start, the step's start, the
 /// permissions stack's CreateStack, a snapshot), to the wrong end (a check that passed before the
 /// flip, the DNS check after it, the flip alone), or compared with the target the wrong way
-/// round; and an RPO measured from the step start instead of the resource's first mutating call.
+/// round; and, with no fence, a data-loss window ended anywhere but at the DNS flip (recovery
+/// took writes until traffic moved: the first disruptive call, the step's start are too early).
 #[test]
 fn rto_runs_from_the_first_disruptive_call_to_the_first_smoke_test_after_the_flip() {
     let rb = runbook(RUNBOOK);
@@ -23,7 +24,11 @@ fn rto_runs_from_the_first_disruptive_call_to_the_first_smoke_test_after_the_fli
     let rpo = &report.objectives.rpo;
     assert_eq!(rpo.len(), 1);
     assert_eq!(rpo[0].resource, "orders_db");
-    assert_eq!(rpo[0].measured_ms, Some(6000), "first CreateDBSnapshot (21 s) minus the recovery point (15 s)");
+    assert_eq!(rpo[0].measured_ms, Some(95_000), "no fence: the flip (110 s) minus the recovery point (15 s)");
+    assert!(rpo[0].measured_at.as_ref().unwrap().what.contains("no fence"));
+    let downtime = &report.objectives.downtime;
+    assert_eq!(downtime.measured_ms, None);
+    assert!(downtime.reason.as_deref().unwrap().contains("no fence step"), "{downtime:?}");
     assert_eq!(rpo[0].verdict, Verdict::Ok);
     assert_eq!(report.objectives.rpo_target.as_deref(), Some("15m"));
 
@@ -86,4 +91,59 @@ fn rto_is_not_measured_without_a_dns_flip_and_a_smoke_test_after_it() {
     let rto = build(&entries(dry), Some(&rb)).unwrap().objectives.rto;
     assert_eq!(rto.verdict, Verdict::NotMeasured);
     assert!(rto.reason.unwrap().contains("dry run"));
+}
+
+/// A run with a fence before its failback: the fence's StopInstances (8 s) and its policy, proved
+/// at 9.5 s; the recovery point taken at 15 s, after it.
+fn fenced_run() -> Vec<(u32, Event)> {
+    use CallOutcome::*;
+    use SubPhase::*;
+    let f = "fence";
+    let mut events = vec![
+        (0, run_started(false)),
+        (7, status(f, StepStatus::Running)),
+        (7, action(f, "recovery.fence", 1)),
+        (7, sub(f, "app_server/read", Started, Value::Null)),
+        (7, within("app_server/read", call(f, "DescribeInstances", "app-server", false, Ok))),
+        (8, within("app_server/stop", call(f, "StopInstances", "i-1", true, Sending))),
+        (8, within("app_server/stop", call(f, "StopInstances", "i-1", true, Ok))),
+        (9, within("sessions/policy", call(f, "PutResourcePolicy", "arn:table/sessions", true, Sending))),
+        (9, within("sessions/policy", call(f, "PutResourcePolicy", "arn:table/sessions", true, Ok))),
+        (10, finished(f, true, json!({ "fenced_at": "2026-11-22T04:00:09.500Z", "resources": {} }))),
+        (10, status(f, StepStatus::Succeeded)),
+    ];
+    // The failback and the rest as in the unfenced run (its events from 10 s on).
+    events.extend(full_run().into_iter().filter(|(at, _)| *at >= 10));
+    events
+}
+
+/// Catches downtime measured from anything but the fence (the run's start, the failback's first
+/// disruptive call, the fence's proof), a data-loss window that does not end at the fence once
+/// there is one (the flip, the first disruptive call of the failback), and a window of zero or
+/// less shown without saying nothing was lost.
+#[test]
+fn downtime_runs_from_the_fence_and_the_data_loss_window_ends_where_it_held() {
+    let report = build(&entries(fenced_run()), None).unwrap();
+    let o = &report.objectives;
+    let start = o.downtime.start.as_ref().unwrap();
+    assert_eq!((start.at.as_str(), start.step.as_deref()), ("2026-11-22T04:00:08.000Z", Some("fence")));
+    assert!(start.what.contains("StopInstances"), "{start:?}");
+    assert_eq!(o.downtime.end.as_ref().and_then(|m| m.step.as_deref()), Some("smoke"));
+    assert_eq!(o.downtime.measured_ms, Some((130 - 8) * 1000));
+    assert_eq!(o.rto.start.as_ref().map(|m| m.at.as_str()), Some("2026-11-22T04:00:08.000Z"), "a fence disrupts");
+    let rpo = &o.rpo[0];
+    assert_eq!(rpo.measured_at.as_ref().map(|m| m.at.as_str()), Some("2026-11-22T04:00:09.500Z"));
+    assert_eq!(rpo.measured_ms, Some(9_500 - 15_000), "fenced 5.5 s before the recovery point: nothing lost");
+    assert_eq!(rpo.verdict, Verdict::NoTarget, "measured (no runbook copy here, so no target)");
+    assert!(rpo.reason.as_deref().unwrap().contains("nothing written to recovery is missing"));
+
+    // A fence step that has not succeeded is no fence: the window runs to the flip.
+    let unfinished: Vec<(u32, Event)> = fenced_run()
+        .into_iter()
+        .filter(|(_, e)| !matches!(e, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "fence"))
+        .filter(|(_, e)| !matches!(e, Event::ActionFinished { step, .. } if step == "fence"))
+        .collect();
+    let o = build(&entries(unfinished), None).unwrap().objectives;
+    assert_eq!(o.downtime.measured_ms, None);
+    assert_eq!(o.rpo[0].measured_ms, Some(95_000));
 }

@@ -279,6 +279,7 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
             // sees the connection close.
             Some(Fault::DropAnswer) => {
                 if layer.aws_rules {
+                    super::rules::table_policy::note(&head_text, &body_text, upstream, &answer, layer.clock.pace);
                     super::rules::answer(&text, upstream, answer);
                 }
                 return;
@@ -294,6 +295,7 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
             _ => {}
         }
         if layer.aws_rules {
+            super::rules::table_policy::note(&head_text, &body_text, upstream, &answer, layer.clock.pace);
             answer = super::rules::answer(&text, upstream, answer);
         }
         answer = timing::answer(&head_text, &body_text, upstream, answer, &layer.clock);

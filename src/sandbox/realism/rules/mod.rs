@@ -73,6 +73,9 @@
 //!   must specify this option when copying across AWS Regions"): a copy of such a snapshot
 //!   without an option group with TDE in the destination region is refused. Moto copies it.
 //!
+//! - **A table's resource-based policy applies, a few seconds after it is put**
+//!   ([`table_policy`]): an explicit deny refuses writes; moto stores the policy and ignores it.
+//!
 //! - **IAM's policy simulator** (SimulatePrincipalPolicy), which moto lacks: answered from the
 //!   principal's policies in moto ([`iam`]).
 //!
@@ -83,6 +86,7 @@ mod dynamodb;
 mod ec2;
 pub mod iam;
 mod keys;
+pub mod table_policy;
 
 use super::wire::{ask_upstream, each_element, exchange, field, param, refusal, rewrite_body};
 use std::collections::HashSet;
@@ -97,6 +101,7 @@ pub fn forget(upstream: u16) {
     ec2::forget(upstream);
     iam::forget(upstream);
     dynamodb::forget(upstream);
+    table_policy::forget(upstream);
     super::timing::forget(upstream);
     super::limits::forget(upstream);
 }
@@ -167,6 +172,9 @@ fn gp3_threshold(engine: &str) -> Option<i64> {
 
 /// AWS's refusal of this request, if AWS would refuse it; `None` sends it on to moto.
 pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
+    if let Some(refused) = table_policy::refuse(head, body, upstream) {
+        return Some(refused);
+    }
     if let Some(again) = dynamodb::repeated_import(head, body, upstream) {
         return Some(again);
     }
