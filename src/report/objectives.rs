@@ -214,7 +214,8 @@ pub fn rpo(points: &[RecoveryPoint], target: Option<&str>, writes_stopped: &Resu
             let mut notes: Vec<String> = reason.into_iter().collect();
             if ms <= 0 {
                 notes.push(
-                    "the recovery point was taken after recovery stopped taking writes: nothing written to recovery                      is missing from it"
+                    "the recovery point was taken after recovery stopped taking writes: nothing written to recovery \
+                     is missing from it"
                         .into(),
                 );
             }
