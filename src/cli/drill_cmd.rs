@@ -152,7 +152,7 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
     };
     let mut run_dir = None;
     let mut writer = None;
-    let moto_url = info.moto_url();
+    let (moto_url, endpoint_url) = (info.moto_url(), info.endpoint_url());
     // A write every `every_s` modelled seconds: at the pace, that many wall seconds over the pace.
     // At the instant pace (no modelled time) every 100 ms.
     let every = loaded.scenario.writers.map(|w| match loaded.pace.factor() {
@@ -163,7 +163,7 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
         run_dir = Some(dir.to_path_buf());
         drill::write_record(dir, &record).map_err(|e| format!("drill: cannot record the drill: {e}"))?;
         println!("drill run: {} (trainer: pilotlight watch {0} --sandbox)", run_id_of(dir));
-        writer = every.map(|every| drill::writers::start(moto_url.clone(), dir.to_path_buf(), every));
+        writer = every.map(|every| drill::writers::start(endpoint_url.clone(), dir.to_path_buf(), every));
         Ok(())
     })
     .await;

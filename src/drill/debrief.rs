@@ -101,8 +101,8 @@ pub struct DataLoss {
     pub step: String,
     pub resource: String,
     pub recovery_point: Option<String>,
-    /// When recovery stopped taking writes, as far as the run knows: the resource's first
-    /// disruptive call (nothing fences writes yet, and the scenario has no writers).
+    /// When recovery stopped taking writes, as far as the run knows: the fence holding, else the
+    /// DNS flip (the report's RPO row).
     pub writes_stopped_at: Option<String>,
     pub window_ms: Option<i64>,
 }
@@ -120,6 +120,11 @@ pub struct WritesSeen {
     pub recovery_point: Option<String>,
     /// Lost writes made before the recovery point: none, or the failback lost data it had.
     pub lost_before_point: usize,
+    /// Writes recovery refused (the fence): the application was told, nothing was lost.
+    #[serde(default)]
+    pub refused: usize,
+    #[serde(default)]
+    pub first_refused_at: Option<String>,
     /// From the recovery point to the last write to recovery (the DNS flip stopped them).
     pub window_ms: Option<i64>,
 }
@@ -286,6 +291,8 @@ fn writes_seen(report: &Report, data_loss: &[DataLoss], w: super::writers::Write
         last_at: w.last_at,
         recovery_point: point,
         lost_before_point,
+        refused: w.refused,
+        first_refused_at: w.first_refused_at,
         window_ms,
     }
 }

@@ -108,16 +108,17 @@ pub fn render(d: &Debrief) -> String {
         }
         let _ = writeln!(
             w,
-            "\nWrites are taken as stopped at each resource's first disruptive call: nothing fences recovery's \
-             writes yet.\n"
+            "\nWrites stopped when the fence (`recovery.fence`) was proved to hold, or, with no fence, at the DNS \
+             flip. A window of zero or less: the recovery point came after the last write recovery took, and \
+             nothing was lost.\n"
         );
     }
     match &d.writes {
         Some(x) => {
             let _ = writeln!(
                 w,
-                "The scenario's writer wrote {} items to recovery's `{}` from {} until the DNS flip (last at {}): \
-                 **{} came home, {} lost**{}{}.\n",
+                "The scenario's writer wrote {} items to recovery's `{}` from {} (the last accepted at {}): \
+                 **{} came home, {} lost**{}{}.{}\n",
                 x.written,
                 x.table,
                 x.first_at.as_deref().unwrap_or("—"),
@@ -126,6 +127,7 @@ pub fn render(d: &Debrief) -> String {
                 x.lost,
                 x.recovery_point.as_deref().map(|p| format!(" (the table's recovery point {p}")).unwrap_or_default(),
                 match (x.recovery_point.is_some(), x.window_ms) {
+                    (true, Some(ms)) if ms <= 0 => format!("; the last accepted write came {} before it)", human(-ms)),
                     (true, Some(ms)) => {
                         let pace = d.pace.parse::<crate::sandbox::realism::Pace>().ok().and_then(|p| p.factor());
                         let modelled = pace.map(|p| format!(", {} modelled", span((ms.max(0) as f64 * p) as u64)));
@@ -133,6 +135,10 @@ pub fn render(d: &Debrief) -> String {
                     }
                     (true, None) => ")".into(),
                     _ => String::new(),
+                },
+                match &x.first_refused_at {
+                    Some(at) => format!(" Recovery refused {} writes from {at} on (the fence): the application was told.", x.refused),
+                    None => String::new(),
                 },
             );
             if x.lost_before_point > 0 {

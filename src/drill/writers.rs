@@ -1,9 +1,12 @@
 //! The scenario's writers: the application still taking writes in recovery while the drill runs.
 //! A writer puts an item into recovery's `sessions` table every few modelled seconds, from the
-//! drill's start until the DNS flip (when the application would write to primary), and logs each
-//! write beside the run's journal. At the end the drill reads primary's table for each: what is
-//! there came home; what is not was lost (written after the table's recovery point). The debrief
-//! shows the data-loss window as these writes saw it.
+//! drill's start until the DNS flip (when the application would write to primary), through the
+//! sandbox's endpoint (the realism layer, which applies the table's resource-based policy as AWS
+//! does: a fence refuses the writes), and logs each write beside the run's journal: accepted ones
+//! in [`WRITES_FILE`], refused ones in [`REFUSED_FILE`]. At the end the drill reads primary's table
+//! (straight from moto) for each accepted write: what is there came home; what is not was lost
+//! (written after the table's recovery point). The debrief shows the data-loss window as these
+//! writes saw it.
 
 use crate::sandbox::seed::{DYNAMODB_TABLE, PRIMARY_REGION, RECOVERY_REGION};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -17,6 +20,8 @@ use std::time::Duration;
 
 /// Every write, one JSON line each.
 pub const WRITES_FILE: &str = "writes.jsonl";
+/// Every write recovery refused (the fence), one JSON line each.
+pub const REFUSED_FILE: &str = "writes-refused.jsonl";
 /// What came home, written at the drill's end.
 pub const WRITERS_FILE: &str = "writers.json";
 
@@ -51,6 +56,11 @@ pub struct WritersRecord {
     pub home: usize,
     /// Writes not in primary's table: lost.
     pub lost: Vec<Written>,
+    /// Writes recovery refused (the application was told: not lost).
+    #[serde(default)]
+    pub refused: usize,
+    #[serde(default)]
+    pub first_refused_at: Option<String>,
 }
 
 /// A running writer.
@@ -79,14 +89,15 @@ fn flipped(run_dir: &Path, read: &mut u64) -> bool {
     new[..whole].lines().any(|l| l.contains("\"step\":\"flip-dns\"") && l.contains("\"status\":\"succeeded\""))
 }
 
-/// Starts writing to recovery's table at moto `moto_url` every `every` (wall time), logging to
-/// the run's directory, until the DNS flip or [`finish`].
-pub fn start(moto_url: String, run_dir: PathBuf, every: Duration) -> Writer {
+/// Starts writing to recovery's table through the sandbox's `endpoint_url` every `every` (wall
+/// time), logging to the run's directory, until the DNS flip or [`finish`].
+pub fn start(endpoint_url: String, run_dir: PathBuf, every: Duration) -> Writer {
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
     let task = tokio::spawn(async move {
-        let ddb = client(&moto_url, RECOVERY_REGION).await;
-        let Ok(mut log) = std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join(WRITES_FILE)) else {
+        let ddb = client(&endpoint_url, RECOVERY_REGION).await;
+        let open = |file: &str| std::fs::OpenOptions::new().create(true).append(true).open(run_dir.join(file));
+        let (Ok(mut log), Ok(mut refused)) = (open(WRITES_FILE), open(REFUSED_FILE)) else {
             return;
         };
         let (mut n, mut read) = (0u64, 0u64);
@@ -100,11 +111,10 @@ pub fn start(moto_url: String, run_dir: PathBuf, every: Duration) -> Writer {
                 .item("written_at", AttributeValue::S(write.at.clone()))
                 .send()
                 .await;
-            // A write recovery refused (its table being replaced) is not a write.
-            if put.is_ok()
-                && let Ok(line) = serde_json::to_string(&write)
-            {
-                let _ = writeln!(log, "{line}");
+            // A write recovery refused is not a write: the application was told so.
+            let file = if put.is_ok() { &mut log } else { &mut refused };
+            if let Ok(line) = serde_json::to_string(&write) {
+                let _ = writeln!(file, "{line}");
             }
             tokio::time::sleep(every).await;
         }
@@ -112,9 +122,18 @@ pub fn start(moto_url: String, run_dir: PathBuf, every: Duration) -> Writer {
     Writer { stop, task }
 }
 
-/// The writes logged for a run.
+/// The writes recovery accepted, as logged for a run.
 pub fn writes(run_dir: &Path) -> Vec<Written> {
-    std::fs::read_to_string(run_dir.join(WRITES_FILE))
+    logged(&run_dir.join(WRITES_FILE))
+}
+
+/// The writes recovery refused, as logged for a run.
+pub fn refusals(run_dir: &Path) -> Vec<Written> {
+    logged(&run_dir.join(REFUSED_FILE))
+}
+
+fn logged(path: &Path) -> Vec<Written> {
+    std::fs::read_to_string(path)
         .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
         .unwrap_or_default()
 }
@@ -146,6 +165,8 @@ pub async fn finish(writer: Writer, moto_url: &str, run_dir: &Path) -> std::io::
         last_at: written.last().map(|w| w.at.clone()),
         home: written.len() - lost.len(),
         lost,
+        refused: refusals(run_dir).len(),
+        first_refused_at: refusals(run_dir).first().map(|w| w.at.clone()),
     };
     let json = serde_json::to_string_pretty(&record).map_err(std::io::Error::other)?;
     crate::durable::write(&run_dir.join(WRITERS_FILE), &json)?;

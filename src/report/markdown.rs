@@ -154,6 +154,25 @@ fn objectives(out: &mut String, o: &Objectives, day: &str) {
     if let Some(reason) = &rto.reason {
         let _ = writeln!(out, "- {}", one_line(reason));
     }
+    let downtime = &o.downtime;
+    match downtime.measured_ms {
+        Some(ms) => {
+            let _ = writeln!(out, "\n**Downtime: {}** (from the fence to the first smoke test after the flip).", human(ms as i64));
+        }
+        None => {
+            let _ = writeln!(out, "\n**Downtime: not measured**.");
+        }
+    }
+    out.push('\n');
+    if let Some(m) = &downtime.start {
+        let _ = writeln!(out, "- From the fence: {}", moment(m));
+    }
+    if let Some(m) = &downtime.end {
+        let _ = writeln!(out, "- To the smoke test: {}", moment(m));
+    }
+    if let Some(reason) = &downtime.reason {
+        let _ = writeln!(out, "- {}", one_line(reason));
+    }
     let rpo_target = o.rpo_target.as_deref().map(|t| format!("target {t}")).unwrap_or_else(|| "no target".into());
     if o.rpo.is_empty() {
         let _ =
@@ -162,10 +181,11 @@ fn objectives(out: &mut String, o: &Objectives, day: &str) {
     }
     let _ = writeln!(
         out,
-        "\n**RPO** per resource ({rpo_target}): the age of its recovery point when its failback began disrupting.\n"
+        "\n**RPO** per resource ({rpo_target}): its data-loss window, from its recovery point to when recovery \
+         stopped taking writes (zero or less: nothing lost).\n"
     );
     out.push_str(
-        "| Resource | Step | Recovery point | Measured at | RPO | Verdict | Note |\n|---|---|---|---|---|---|---|\n",
+        "| Resource | Step | Recovery point | Writes stopped | Data-loss window | Verdict | Note |\n|---|---|---|---|---|---|---|\n",
     );
     for p in &o.rpo {
         let _ = writeln!(

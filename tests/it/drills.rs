@@ -85,7 +85,7 @@ fn check_against_journal(d: &Debrief, entries: &[Entry], pace: Option<f64>) {
     }
     // RTO: the first disruptive call (a stop, rename, delete, DNS change; not the rehearsal's) to
     // the later of the DNS flip and the smoke test after it (not the DNS check).
-    let disruptive = ["StopInstances", "DetachVolume", "EnterStandby", "ModifyDBInstance", "ModifyDBCluster"];
+    let disruptive = ["StopInstances", "DetachVolume", "EnterStandby", "ModifyDBInstance", "ModifyDBCluster", "PutResourcePolicy"];
     let disruptive =
         [&disruptive[..], &["DeleteDBInstance", "DeleteDBCluster", "DeleteDBClusterEndpoint", "DeleteTable"]];
     let start = entries.iter().find(|e| {
@@ -113,6 +113,19 @@ fn check_against_journal(d: &Debrief, entries: &[Entry], pace: Option<f64>) {
     }
 }
 
+/// When the run's fence held: its step's `fenced_at` output.
+fn fence_held(entries: &[Entry]) -> String {
+    entries
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ActionFinished { step, ok: true, outputs, .. } if step == "fence-writes" => {
+                outputs.get("fenced_at").and_then(|v| v.as_str()).map(str::to_string)
+            }
+            _ => None,
+        })
+        .expect("the fence held")
+}
+
 /// Each bundled scenario, drilled headless on one sandbox (each drill resets its world): the calm
 /// one at 600x, big-data at 3000x, the others at the instant pace (their faults do not need
 /// AWS's time). The
@@ -134,8 +147,12 @@ fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() 
     assert_eq!(d.data_loss.len(), 5, "one window per failed-back resource");
     assert!(String::from_utf8_lossy(&out.stdout).contains("# Debrief: A calm failback (calm)"));
     assert!(runs(&calm).join("debrief.md").is_file());
-    // The writer: what came home is what primary's table holds (read straight from moto), the
-    // rest lost, none of it written before the table's recovery point.
+    // The writer: what came home is what primary's table holds (read straight from moto). The
+    // runbook's fence held before every recovery point: every window is below zero, and every
+    // write recovery accepted came home; the rest recovery refused (read from the writer's log).
+    for x in &d.data_loss {
+        assert!(x.window_ms.is_some_and(|w| w <= 0), "fenced before the recovery point: {x:?}");
+    }
     let writes = d.writes.as_ref().expect("the calm scenario has a writer");
     let logged = pilotlight::drill::writers::writes(&runs(&calm));
     assert!(writes.written > 10 && writes.written == logged.len(), "{writes:?}");
@@ -147,8 +164,29 @@ fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() 
         out.items().iter().filter(|i| i["pk"].as_s().is_ok_and(|k| k.starts_with("drill-write-"))).count()
     });
     assert_eq!((writes.home, writes.lost), (home, writes.written - home), "{writes:?}");
+    assert_eq!(writes.lost, 0, "fenced: nothing lost {writes:?}");
+    let refused = pilotlight::drill::writers::refusals(&runs(&calm));
+    assert!(writes.refused > 0 && writes.refused == refused.len(), "the fence refused the writer: {writes:?}");
+    let fenced_at = fence_held(&journal(&runs(&calm)));
+    assert!(refused.iter().all(|r| r.at >= fenced_at), "refused once the fence held ({fenced_at}), not before");
+    assert!(logged.iter().all(|w| w.at <= fenced_at), "nothing accepted after the fence held ({fenced_at})");
+
+    // Without the fence the application writes until the flip: what came after each recovery
+    // point is lost, and the report's windows say so.
+    let (open, out) = drill(state.path(), &["no-fence", "--pace", "600"]);
+    assert_eq!(out.status.code(), Some(0), "the failback itself succeeds");
+    let d = debrief(state.path(), &open);
+    let writes = d.writes.as_ref().expect("a writer");
+    assert!(writes.lost > 0 && writes.refused == 0, "written after the export, before the flip: {writes:?}");
     assert_eq!(writes.lost_before_point, 0, "nothing written before the recovery point was lost");
-    assert!(writes.lost > 0, "writes after the export and before the flip are lost: {writes:?}");
+    let flip = journal(&runs(&open))
+        .into_iter()
+        .find(|e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "flip-dns"))
+        .expect("the flip");
+    for x in &d.data_loss {
+        assert_eq!(x.writes_stopped_at.as_deref(), Some(flip.ts.as_str()), "no fence: writes stop at the flip");
+        assert!(x.window_ms.is_some_and(|w| w > 0), "{x:?}");
+    }
 
     let (storm, out) = drill(state.path(), &["failed-copy-storm", "--pace", "instant"]);
     assert_eq!(out.status.code(), Some(0), "the tool gets past a failed copy and a throttling storm");

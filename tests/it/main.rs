@@ -23,6 +23,7 @@ mod engine;
 mod engine_decisions;
 mod environments;
 mod failure_rollback;
+mod fence;
 mod groups;
 mod hard_world;
 mod headless_run;

@@ -1,0 +1,127 @@
+//! `recovery.fence` on the seeded sandbox through the realism layer (which applies DynamoDB's
+//! resource-based policies as AWS does; moto stores them and ignores them), checked with
+//! describes and writes of the test's own: recovery's instances stopped, its table's writes
+//! refused, the table's own policy kept; `pilotlight undo` lifts the fence.
+
+use super::realism::RealismProxy;
+use super::support::{block_on, journal, only_run, pilotlight, run, sdk, seeded_moto, state_dir};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use pilotlight::journal::{Event, SubPhase};
+use serde_json::{Value, json};
+
+const FIXTURE: &str = "tests/fixtures/fence.yaml";
+const TABLE: &str = "arn:aws:dynamodb:us-west-2:123456789012:table/sessions";
+
+fn ddb(url: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk(url, "us-west-2"))
+}
+
+/// A write to recovery's table at `url`: `Ok`, or AWS's error code.
+fn write(url: &str, pk: &str) -> Result<(), String> {
+    let put = ddb(url).put_item().table_name("sessions").item("pk", AttributeValue::S(pk.into()));
+    block_on(put.send()).map(|_| ()).map_err(|e| e.code().unwrap_or("?").to_string())
+}
+
+/// The table's policy at `url`: its statements' Sids, or the error code.
+fn policy(url: &str) -> Result<Vec<String>, String> {
+    let out = block_on(ddb(url).get_resource_policy().resource_arn(TABLE).send());
+    let out = out.map_err(|e| e.code().unwrap_or("?").to_string())?;
+    let doc: Value = serde_json::from_str(out.policy().unwrap()).unwrap();
+    Ok(doc["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap_or("").to_string()).collect())
+}
+
+fn put_policy(url: &str, doc: &Value) {
+    block_on(ddb(url).put_resource_policy().resource_arn(TABLE).policy(doc.to_string()).send()).unwrap();
+}
+
+/// Recovery's instances' states, read straight from moto.
+fn recovery_states(url: &str) -> Vec<String> {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(url, "us-west-2"));
+    let out = block_on(ec2.describe_instances().send()).unwrap();
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| i.state().and_then(|s| s.name()).unwrap().as_str().to_string())
+        .collect()
+}
+
+fn deny_writes() -> Value {
+    json!({ "Version": "2012-10-17", "Statement": [{ "Sid": "NoWrites", "Effect": "Deny", "Principal": "*",
+        "Action": ["dynamodb:PutItem"], "Resource": TABLE }] })
+}
+
+/// Catches a layer that does not apply a policy (moto's behaviour), applies it before a reader
+/// could see it, or keeps applying one that was deleted.
+#[test]
+fn a_tables_resource_policy_denies_writes_through_the_layer_only() {
+    let (moto, url) = seeded_moto();
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let layer = proxy.endpoint_url();
+    put_policy(&layer, &deny_writes());
+    assert_eq!(write(&url, "bare-moto"), Ok(()), "moto ignores the policy");
+    assert_eq!(policy(&layer), Err("PolicyNotFoundException".into()), "the first get after the put lags");
+    assert_eq!(policy(&layer), Ok(vec!["NoWrites".into()]));
+    assert_eq!(write(&layer, "layer"), Err("AccessDeniedException".into()));
+    block_on(ddb(&layer).delete_resource_policy().resource_arn(TABLE).send()).unwrap();
+    assert_eq!(write(&layer, "after-delete"), Ok(()));
+}
+
+/// Catches a fence that clobbers the table's own policy, records its moment before the policy
+/// applies (at the put's answer), leaves recovery's compute running, or cannot be lifted; and a
+/// lift that starts or deletes more than the fence did.
+#[test]
+fn the_fence_stops_recovery_and_refuses_its_writes_and_undo_lifts_it() {
+    let (moto, url) = seeded_moto();
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let layer = proxy.endpoint_url();
+    let own = json!({ "Version": "2012-10-17", "Statement": [{ "Sid": "Readers", "Effect": "Allow",
+        "Principal": { "AWS": "arn:aws:iam::123456789012:root" }, "Action": "dynamodb:GetItem", "Resource": TABLE }] });
+    put_policy(&layer, &own);
+    assert!(recovery_states(&url).iter().all(|s| s == "running"));
+
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", FIXTURE, "--headless", "--auto-approve", "--endpoint-url", &layer]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let states = recovery_states(&url);
+    assert!(states.len() == 2 && states.iter().all(|s| s == "stopped"), "stopped, not terminated: {states:?}");
+    assert_eq!(policy(&url), Ok(vec!["Readers".into(), "PilotlightFenceWrites".into()]), "the own policy kept");
+    assert_eq!(write(&layer, "after-fence"), Err("AccessDeniedException".into()));
+
+    // The moment: the probe's refusal, after the put was answered; not the put's answer.
+    let (id, dir) = only_run(state.path());
+    let entries = journal(&dir);
+    let put_answered = entries
+        .iter()
+        .filter(|e| matches!(&e.event, Event::AwsCall { operation, mutating: true, .. } if operation == "PutResourcePolicy"))
+        .next_back()
+        .expect("the policy put")
+        .ts
+        .clone();
+    let probes = entries
+        .iter()
+        .filter(|e| matches!(&e.event, Event::AwsCall { operation, mutating: true, .. } if operation == "PutItem"))
+        .count();
+    assert!(probes >= 2, "a probe write, journaled (sending and its answer): {probes}");
+    let fenced_at = entries
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::ActionFinished { ok: true, outputs, .. } => outputs["fenced_at"].as_str().map(str::to_string),
+            _ => None,
+        })
+        .expect("fenced_at");
+    assert!(fenced_at > put_answered, "{fenced_at} after the put's answer {put_answered}");
+    assert!(entries.iter().any(|e| matches!(&e.event,
+        Event::SubStep { name, phase: SubPhase::Done, .. } if name.to_string() == "sessions_table/wait-fenced")));
+
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["undo", &id, "--reason", "stay on recovery", "--yes", "--endpoint-url", &layer]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(recovery_states(&url).iter().all(|s| s == "running"), "started again");
+    assert_eq!(policy(&url), Ok(vec!["Readers".into()]), "the table's own policy, as it was");
+    assert_eq!(write(&layer, "after-lift"), Ok(()));
+}
