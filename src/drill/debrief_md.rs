@@ -137,7 +137,10 @@ pub fn render(d: &Debrief) -> String {
                     _ => String::new(),
                 },
                 match &x.first_refused_at {
-                    Some(at) => format!(" Recovery refused {} writes from {at} on (the fence): the application was told.", x.refused),
+                    Some(at) => format!(
+                        " Recovery refused {} writes from {at} on (the fence): the application was told.",
+                        x.refused
+                    ),
                     None => String::new(),
                 },
             );

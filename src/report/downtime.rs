@@ -30,21 +30,21 @@ pub struct Fence {
 
 /// The run's fence, if a fence step succeeded.
 pub fn fence(state: &RunState, steps: &[StepReport]) -> Option<Fence> {
-    let step = steps.iter().rev().find(|s| s.action.as_deref() == Some(FENCE_ACTION) && s.status == StepStatus::Succeeded)?;
+    let step =
+        steps.iter().rev().find(|s| s.action.as_deref() == Some(FENCE_ACTION) && s.status == StepStatus::Succeeded)?;
     let st = state.steps.get(&step.id)?;
     let began = state
         .calls
         .iter()
         .find(|c| c.mutating && c.step == step.id && DISRUPTIVE.contains(&c.operation.as_str()))
         .map(|c| Moment { at: c.ts.clone(), seq: c.seq, step: Some(c.step.clone()), what: c.label() });
-    let held = st.outputs.get("fenced_at").and_then(Value::as_str).zip(st.succeeded.as_ref()).map(|(at, (seq, _))| {
-        Moment {
+    let held =
+        st.outputs.get("fenced_at").and_then(Value::as_str).zip(st.succeeded.as_ref()).map(|(at, (seq, _))| Moment {
             at: at.to_string(),
             seq: *seq,
             step: Some(step.id.clone()),
             what: "writes fenced (instances stopped, a probe write refused)".into(),
-        }
-    });
+        });
     Some(Fence { step: step.id.clone(), began, held })
 }
 

@@ -157,7 +157,11 @@ fn objectives(out: &mut String, o: &Objectives, day: &str) {
     let downtime = &o.downtime;
     match downtime.measured_ms {
         Some(ms) => {
-            let _ = writeln!(out, "\n**Downtime: {}** (from the fence to the first smoke test after the flip).", human(ms as i64));
+            let _ = writeln!(
+                out,
+                "\n**Downtime: {}** (from the fence to the first smoke test after the flip).",
+                human(ms as i64)
+            );
         }
         None => {
             let _ = writeln!(out, "\n**Downtime: not measured**.");

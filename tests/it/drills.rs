@@ -85,7 +85,8 @@ fn check_against_journal(d: &Debrief, entries: &[Entry], pace: Option<f64>) {
     }
     // RTO: the first disruptive call (a stop, rename, delete, DNS change; not the rehearsal's) to
     // the later of the DNS flip and the smoke test after it (not the DNS check).
-    let disruptive = ["StopInstances", "DetachVolume", "EnterStandby", "ModifyDBInstance", "ModifyDBCluster", "PutResourcePolicy"];
+    let disruptive =
+        ["StopInstances", "DetachVolume", "EnterStandby", "ModifyDBInstance", "ModifyDBCluster", "PutResourcePolicy"];
     let disruptive =
         [&disruptive[..], &["DeleteDBInstance", "DeleteDBCluster", "DeleteDBClusterEndpoint", "DeleteTable"]];
     let start = entries.iter().find(|e| {
@@ -167,8 +168,19 @@ fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() 
     assert_eq!(writes.lost, 0, "fenced: nothing lost {writes:?}");
     let refused = pilotlight::drill::writers::refusals(&runs(&calm));
     assert!(writes.refused > 0 && writes.refused == refused.len(), "the fence refused the writer: {writes:?}");
-    let fenced_at = fence_held(&journal(&runs(&calm)));
-    assert!(refused.iter().all(|r| r.at >= fenced_at), "refused once the fence held ({fenced_at}), not before");
+    let entries = journal(&runs(&calm));
+    let fenced_at = fence_held(&entries);
+    let policy_sent = entries
+        .iter()
+        .find(|e| matches!(&e.event, Event::AwsCall { operation, mutating: true, .. } if operation == "PutResourcePolicy"))
+        .expect("the fence's policy")
+        .ts
+        .clone();
+    // Refused from when the policy applied (after it was sent, before the tool proved it).
+    assert!(
+        refused.iter().all(|r| r.at >= policy_sent),
+        "refused only once the fence's policy was sent ({policy_sent})"
+    );
     assert!(logged.iter().all(|w| w.at <= fenced_at), "nothing accepted after the fence held ({fenced_at})");
 
     // Without the fence the application writes until the flip: what came after each recovery
@@ -181,7 +193,9 @@ fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() 
     assert_eq!(writes.lost_before_point, 0, "nothing written before the recovery point was lost");
     let flip = journal(&runs(&open))
         .into_iter()
-        .find(|e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "flip-dns"))
+        .find(
+            |e| matches!(&e.event, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "flip-dns"),
+        )
         .expect("the flip");
     for x in &d.data_loss {
         assert_eq!(x.writes_stopped_at.as_deref(), Some(flip.ts.as_str()), "no fence: writes stop at the flip");

@@ -126,8 +126,26 @@ struct Layout {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct EbsSnapshot {
     pub(super) snapshot_id: String,
-    /// When the recovery point was taken (RFC 3339).
+    /// When the recovery point was taken (RFC 3339), as EC2 says: its StartTime, which EC2 gives
+    /// to the second.
     pub(super) started: Option<String>,
+    /// When the call that made it was sent (this machine's clock): a snapshot holds every write
+    /// finished before its request, so its point is no earlier than this, whatever the
+    /// second-rounded StartTime says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) requested_at: Option<String>,
+}
+
+impl EbsSnapshot {
+    /// The recovery point, to the millisecond where the request's time knows better than EC2's
+    /// second-rounded StartTime: the later of the two.
+    pub(super) fn point(&self) -> Option<String> {
+        let ms = |t: &Option<String>| t.as_deref().and_then(crate::report::time::millis);
+        match (ms(&self.started), ms(&self.requested_at)) {
+            (Some(s), Some(r)) if r > s => self.requested_at.clone(),
+            _ => self.started.clone().or_else(|| self.requested_at.clone()),
+        }
+    }
 }
 
 impl Action for Ec2Failback {
@@ -366,6 +384,7 @@ impl One<'_, '_> {
                                 EbsSnapshot {
                                     snapshot_id: format!("snap-(dry run copy {device})"),
                                     started: snap.started.clone(),
+                                    requested_at: snap.requested_at.clone(),
                                 },
                             );
                             continue;
@@ -389,6 +408,7 @@ impl One<'_, '_> {
                             EbsSnapshot {
                                 snapshot_id: made.snapshot_id().unwrap_or_default().to_string(),
                                 started: snap.started.clone(),
+                                requested_at: snap.requested_at.clone(),
                             },
                         );
                     }
@@ -558,7 +578,10 @@ impl One<'_, '_> {
             "kept_volumes": l.originals,
             "recovery_snapshots": snaps.iter().map(|(d, s)| (d.clone(), s.snapshot_id.clone())).collect::<IndexMap<_, _>>(),
             "primary_snapshots": copies.iter().map(|(d, s)| (d.clone(), s.snapshot_id.clone())).collect::<IndexMap<_, _>>(),
-            "recovery_point": snaps.values().filter_map(|s| s.started.clone()).min(),
+            "recovery_point": snaps
+                .values()
+                .filter_map(EbsSnapshot::point)
+                .min_by_key(|t| crate::report::time::millis(t).unwrap_or(i64::MAX)),
             "initialisation": "Volumes restored from snapshots load their blocks lazily: the first read of each block is slow until every block has been read once (e.g. `fio --filename=/dev/DEVICE --rw=read --bs=1M --iodepth=32 --ioengine=libaio --direct=1 --name=init`). For large volumes this takes hours.",
             "large_volumes": large,
             "remaining_differences": remaining,

@@ -108,6 +108,9 @@ pub(in crate::actions::failback) async fn find_snapshot(
             return Ok(Some(EbsSnapshot {
                 snapshot_id: s.snapshot_id().unwrap_or_default().to_string(),
                 started: s.start_time().and_then(|t| t.fmt(DateTimeFormat::DateTime).ok()),
+                // Found again after a cut-off send: when it was sent is not known here, and EC2's
+                // StartTime (to the second, so possibly earlier) is the conservative point.
+                requested_at: None,
             }));
         }
         if look < looks {

@@ -57,7 +57,8 @@ pub(in crate::actions::failback) async fn snapshot_instance(
             devices.join(", ")
         ))?;
         for (device, _) in p.volumes {
-            let dry = EbsSnapshot { snapshot_id: format!("snap-(dry run {device})"), started: None };
+            let dry =
+                EbsSnapshot { snapshot_id: format!("snap-(dry run {device})"), started: None, requested_at: None };
             out.entry(device.clone()).or_insert(dry);
         }
         return Ok(out);
@@ -116,12 +117,14 @@ async fn take_all(
         .instance_specification(spec)
         .description(&p.description)
         .tag_specifications(run_tags(cx, p));
+    let requested = crate::journal::now_rfc3339();
     let made = mutate(cx.log, at(p.instance, p.region), req).await??;
     for info in made.snapshots() {
         let Some((device, _)) = p.volumes.iter().find(|(_, v)| info.volume_id() == Some(v.as_str())) else { continue };
         let snap = EbsSnapshot {
             snapshot_id: info.snapshot_id().unwrap_or_default().into(),
             started: started(info.start_time()),
+            requested_at: Some(requested.clone()),
         };
         out.insert(device.clone(), snap);
     }
@@ -148,10 +151,12 @@ async fn take_missing(
             .volume_id(volume)
             .description(format!("{} {device}", p.description))
             .tag_specifications(run_tags(cx, p));
+        let requested = crate::journal::now_rfc3339();
         let made = mutate(cx.log, at(volume, p.region), req).await??;
         let snap = EbsSnapshot {
             snapshot_id: made.snapshot_id().unwrap_or_default().into(),
             started: started(made.start_time()),
+            requested_at: Some(requested),
         };
         out.insert(device.clone(), snap);
     }

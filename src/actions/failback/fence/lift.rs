@@ -40,11 +40,18 @@ fn not_reached(name: &str) -> Value {
     json!({ "undone": false, "note": format!("the fence never reached {name}: nothing to lift") })
 }
 
-async fn instance(cx: &ActionCx<'_>, name: &str, ec2: &aws_sdk_ec2::Client, region: &str) -> Result<Value, ActionError> {
+async fn instance(
+    cx: &ActionCx<'_>,
+    name: &str,
+    ec2: &aws_sdk_ec2::Client,
+    region: &str,
+) -> Result<Value, ActionError> {
     let Some(read) = cx.result_of::<InstanceRead>(&SubId::of(name, "read"))? else { return Ok(not_reached(name)) };
     let inst = read.instance_id.as_str();
     if read.state != "running" {
-        return Ok(json!({ "undone": true, "instance": inst, "note": format!("found {} by the fence: left so", read.state) }));
+        return Ok(
+            json!({ "undone": true, "instance": inst, "note": format!("found {} by the fence: left so", read.state) }),
+        );
     }
     let start = SubId::of(name, "undo-start");
     cx.sub(&start, json!({ "instance": inst }), |_| async {
@@ -53,7 +60,11 @@ async fn instance(cx: &ActionCx<'_>, name: &str, ec2: &aws_sdk_ec2::Client, regi
         let state = cx
             .wait_for(&start, cx.timeout, || async {
                 let state = state_of(&ec2_instance(&quiet, ec2, inst, region).await?);
-                Ok(if state == "stopping" { Poll::Pending(format!("instance {inst} stopping")) } else { Poll::Ready(state) })
+                Ok(if state == "stopping" {
+                    Poll::Pending(format!("instance {inst} stopping"))
+                } else {
+                    Poll::Ready(state)
+                })
             })
             .await?;
         if state != "stopped" {
@@ -79,7 +90,12 @@ async fn instance(cx: &ActionCx<'_>, name: &str, ec2: &aws_sdk_ec2::Client, regi
     Ok(json!({ "undone": true, "instance": inst, "started": true }))
 }
 
-async fn table(cx: &ActionCx<'_>, name: &str, ddb: &aws_sdk_dynamodb::Client, region: &str) -> Result<Value, ActionError> {
+async fn table(
+    cx: &ActionCx<'_>,
+    name: &str,
+    ddb: &aws_sdk_dynamodb::Client,
+    region: &str,
+) -> Result<Value, ActionError> {
     let Some(read) = cx.result_of::<TableRead>(&SubId::of(name, "read"))? else { return Ok(not_reached(name)) };
     let arn = read.arn.as_str();
     let changed: bool = cx
@@ -93,7 +109,8 @@ async fn table(cx: &ActionCx<'_>, name: &str, ddb: &aws_sdk_dynamodb::Client, re
             }
             match unfenced(&now.document) {
                 Some(rest) => {
-                    let req = ddb.put_resource_policy().resource_arn(arn).policy(rest).expected_revision_id(&now.revision);
+                    let req =
+                        ddb.put_resource_policy().resource_arn(arn).policy(rest).expected_revision_id(&now.revision);
                     mutate(cx.log, at(arn, region), req).await??;
                 }
                 None => {

@@ -70,9 +70,13 @@ impl Action for Fence {
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         let mut problems = Vec::new();
         if self.stop.is_empty() && self.deny_writes.is_empty() {
-            problems.push((Vec::new(), "name what to fence: `stop: [instances]` and/or `deny_writes: [tables]`".into()));
+            problems
+                .push((Vec::new(), "name what to fence: `stop: [instances]` and/or `deny_writes: [tables]`".into()));
         }
-        let lists = [("stop", &self.stop, ResourceType::Ec2Instance), ("deny_writes", &self.deny_writes, ResourceType::DynamodbTable)];
+        let lists = [
+            ("stop", &self.stop, ResourceType::Ec2Instance),
+            ("deny_writes", &self.deny_writes, ResourceType::DynamodbTable),
+        ];
         let mut seen: Vec<&String> = Vec::new();
         for (field, names, kind) in lists {
             for name in names {

@@ -81,10 +81,8 @@ pub fn fenced(before: Option<&str>, arn: &str) -> String {
 
 /// A document without the fence's statement; `None` when nothing else is left.
 pub fn unfenced(document: &str) -> Option<String> {
-    let rest: Vec<Value> = statements(document)
-        .into_iter()
-        .filter(|s| s.get("Sid").and_then(Value::as_str) != Some(FENCE_SID))
-        .collect();
+    let rest: Vec<Value> =
+        statements(document).into_iter().filter(|s| s.get("Sid").and_then(Value::as_str) != Some(FENCE_SID)).collect();
     (!rest.is_empty()).then(|| json!({ "Version": "2012-10-17", "Statement": rest }).to_string())
 }
 

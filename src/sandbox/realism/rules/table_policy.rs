@@ -134,9 +134,14 @@ fn writes(call: &Call<'_>) -> Vec<(&'static str, String)> {
             .into_iter()
             .flatten()
             .flat_map(|item| {
-                [("Put", "PutItem"), ("Update", "UpdateItem"), ("Delete", "DeleteItem"), ("ConditionCheck", "ConditionCheckItem")]
-                    .into_iter()
-                    .filter_map(move |(key, action)| item.get(key).and_then(table).map(|t| (action, t)))
+                [
+                    ("Put", "PutItem"),
+                    ("Update", "UpdateItem"),
+                    ("Delete", "DeleteItem"),
+                    ("ConditionCheck", "ConditionCheckItem"),
+                ]
+                .into_iter()
+                .filter_map(move |(key, action)| item.get(key).and_then(table).map(|t| (action, t)))
             })
             .collect(),
         _ => Vec::new(),
@@ -174,10 +179,8 @@ fn lagging_get(call: &Call<'_>, upstream: u16) -> Option<Vec<u8>> {
     let now = Instant::now();
     {
         let mut changes = CHANGES.lock().unwrap();
-        let latest = changes
-            .iter_mut()
-            .rev()
-            .find(|c| c.upstream == upstream && c.region == call.region && c.table == table)?;
+        let latest =
+            changes.iter_mut().rev().find(|c| c.upstream == upstream && c.region == call.region && c.table == table)?;
         if latest.lag_answered && latest.applies_at <= now {
             return None;
         }
