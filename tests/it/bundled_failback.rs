@@ -14,9 +14,13 @@ fn tags<'a>(list: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>) -> B
 #[test]
 fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light() {
     let (moto, url) = seeded_moto();
+    // Through the AWS-rules layer: it applies the fence's table policy, which bare moto ignores.
+    // Every check below reads moto itself (`url`).
+    let proxy = super::realism::RealismProxy::with_aws_rules(moto.port, Vec::new());
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "runbooks/failback.yaml", "--headless", "--auto-approve", "--endpoint-url", &url]);
+    cmd.args(["run", "runbooks/failback.yaml", "--headless", "--auto-approve", "--endpoint-url"]);
+    cmd.arg(proxy.endpoint_url());
     moto_api::start_recording(moto.port).unwrap();
     let out = run(cmd);
     moto_api::stop_recording(moto.port).unwrap();
@@ -52,6 +56,25 @@ fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light
     for op in ["StopInstances", "ModifyDBInstance", "RestoreDBClusterFromSnapshot", "DeleteTable", "ImportTable"] {
         assert!(through_role.contains(&op), "{op} went through the role: {through_role:?}");
     }
+
+    // The fence stopped recovery's writers before any failback took its recovery point, and the
+    // conclusion took its deny statement off recovery's table (pilot light takes writes again).
+    let fence_stop = calls.iter().position(|c| c.operation == "StopInstances" && c.region == "us-west-2");
+    let first_point = calls.iter().position(|c| {
+        c.region == "us-west-2" && matches!(c.operation.as_str(), "CreateSnapshots" | "ExportTableToPointInTime")
+    });
+    let policy_put = calls.iter().position(|c| c.operation == "PutResourcePolicy");
+    assert!(fence_stop.is_some() && policy_put.is_some(), "the fence ran");
+    let rehearsal_points = calls.iter().filter(|c| c.operation == "ExportTableToPointInTime").count();
+    assert_eq!(rehearsal_points, 2, "the rehearsal's export and the failback's");
+    let failback_export =
+        calls.iter().rposition(|c| c.operation == "ExportTableToPointInTime").expect("the failback's export");
+    assert!(policy_put < Some(failback_export), "the table fenced before its recovery point");
+    assert!(first_point < fence_stop, "the rehearsal's points come before the fence (it disrupts nothing)");
+    let recovery_table = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-west-2"));
+    let arn = "arn:aws:dynamodb:us-west-2:123456789012:table/sessions";
+    let policy = block_on(recovery_table.get_resource_policy().resource_arn(arn).send());
+    assert!(policy.is_err(), "the fence's policy was the table's only one: deleted at the conclusion");
 
     let (p, r) = (sdk(&url, "us-east-1"), sdk(&url, "us-west-2"));
     block_on(async {

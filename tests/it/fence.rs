@@ -125,3 +125,28 @@ fn the_fence_stops_recovery_and_refuses_its_writes_and_undo_lifts_it() {
     assert_eq!(policy(&url), Ok(vec!["Readers".into()]), "the table's own policy, as it was");
     assert_eq!(write(&layer, "after-lift"), Ok(()));
 }
+
+/// Catches a fence that takes a put policy for a fence: on an endpoint that stores policies and
+/// never applies them (bare moto), the step fails within the eventual-consistency grace, naming
+/// the table and why, instead of waiting out the step's timeout or passing.
+#[test]
+fn a_fence_that_does_not_hold_fails_clearly() {
+    let (_moto, url) = seeded_moto();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", FIXTURE, "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let started = std::time::Instant::now();
+    let out = run(cmd);
+    assert_ne!(out.status.code(), Some(0));
+    let (_, dir) = only_run(state.path());
+    let error = journal(&dir)
+        .into_iter()
+        .find_map(|e| match e.event {
+            Event::ActionFinished { ok: false, error, .. } => error,
+            _ => None,
+        })
+        .expect("the fence step failed");
+    assert!(error.contains("the fence does not hold on sessions") && error.contains("moto"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "within the grace, not the step's timeout");
+    assert_eq!(write(&url, "still-open"), Ok(()), "bare moto still takes writes: the step was right to fail");
+}

@@ -52,7 +52,10 @@ fn millis(ts: &str) -> i128 {
 /// to the journal's, and a Markdown report missing a section or a retained id.
 #[test]
 fn report_of_a_failback_run_lists_what_was_kept_and_measures_rto_and_rpo() {
-    let (moto, url) = seeded_moto();
+    let (moto, _) = seeded_moto();
+    // Through the AWS-rules layer: it applies the fence's table policy, which bare moto ignores.
+    let proxy = super::realism::RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let url = proxy.endpoint_url();
     let state = state_dir();
     let started = std::time::Instant::now();
     let mut cmd = pilotlight(state.path());
@@ -177,6 +180,7 @@ fn report_of_a_failback_run_lists_what_was_kept_and_measures_rto_and_rpo() {
     }
     let json_len = serde_json::to_string_pretty(&r).unwrap().len();
     eprintln!("journal: {} entries; report: {} bytes of Markdown, {json_len} of JSON", entries.len(), md.len());
+    drop(proxy);
     drop(moto);
 }
 

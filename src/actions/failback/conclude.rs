@@ -6,7 +6,8 @@
 //! - `rds_instance`: a final DB snapshot, then StopDBInstance (AWS starts a stopped instance
 //!   again after seven days: said in the outputs);
 //! - `aurora_cluster`: a final cluster snapshot, then StopDBCluster (same seven-day rule);
-//! - `dynamodb_table`: an on-demand backup (a table has no compute to stop).
+//! - `dynamodb_table`: an on-demand backup (a table has no compute to stop); then a fence's deny
+//!   statement on its writes (`recovery.fence`), if any, comes off (`lift-fence`).
 //!
 //! With no parameters it acts on every declared resource of those types; `resources: [..]`
 //! narrows it. Sub-steps per resource: `snapshot-final` / `wait-final-snapshot` (or
@@ -308,8 +309,21 @@ impl One<'_, '_> {
             Ok(vec![(format!("backup {name}"), status)])
         })
         .await?;
+        // Back to pilot light, the table takes writes again (replication into it, a restore): a
+        // fence's deny statement (`recovery.fence`) comes off; the table's own policy stays.
+        let lifted: bool = cx
+            .sub(&self.sub_name("lift-fence"), json!({ "table": table }), |_| async {
+                let out = crate::aws::read(cx.log, at(table, region), ddb.describe_table().table_name(table)).await??;
+                let arn = out.table().and_then(|t| t.table_arn()).unwrap_or_default().to_string();
+                super::fence::table::remove_fence(cx, ddb, region, &arn).await
+            })
+            .await?;
         let delete = format!("aws dynamodb delete-backup --region {region} --backup-arn {arn}");
-        Ok(json!({ "final_recovery_points": [arn], "retained": [self.retained("dynamodb_backup", &arn, delete)] }))
+        Ok(json!({
+            "final_recovery_points": [arn],
+            "fence_lifted": lifted,
+            "retained": [self.retained("dynamodb_backup", &arn, delete)],
+        }))
     }
 
     /// The `stop` sub-step: `act` stops the thing if it runs (true when it sent the call).

@@ -4,7 +4,7 @@
 //! (`undo-policy`), and the lift is proved by a probe write that the policy no longer refuses
 //! (`undo-wait-lifted`). A resource the fence never reached is left alone and says so.
 
-use super::table::{TableRead, has_fence, policy, unfenced};
+use super::table::{TableRead, remove_fence};
 use super::{Fence, InstanceRead};
 use crate::actions::failback::each_resource;
 use crate::actions::failback::ec2::reads::{instance as ec2_instance, state_of};
@@ -99,27 +99,7 @@ async fn table(
     let Some(read) = cx.result_of::<TableRead>(&SubId::of(name, "read"))? else { return Ok(not_reached(name)) };
     let arn = read.arn.as_str();
     let changed: bool = cx
-        .sub(&SubId::of(name, "undo-policy"), json!({ "table": arn }), |_| async {
-            let Some(now) = policy(cx.log, ddb, region, arn).await?.filter(|p| has_fence(&p.document)) else {
-                return Ok(false);
-            };
-            if cx.dry_run {
-                cx.log.note(format!("dry run: would take the fence's statement off {arn}'s policy"))?;
-                return Ok(false);
-            }
-            match unfenced(&now.document) {
-                Some(rest) => {
-                    let req =
-                        ddb.put_resource_policy().resource_arn(arn).policy(rest).expected_revision_id(&now.revision);
-                    mutate(cx.log, at(arn, region), req).await??;
-                }
-                None => {
-                    let req = ddb.delete_resource_policy().resource_arn(arn).expected_revision_id(&now.revision);
-                    mutate(cx.log, at(arn, region), req).await??;
-                }
-            }
-            Ok(true)
-        })
+        .sub(&SubId::of(name, "undo-policy"), json!({ "table": arn }), |_| remove_fence(cx, ddb, region, arn))
         .await?;
     if !cx.dry_run {
         let wait = SubId::of(name, "undo-wait-lifted");

@@ -18,7 +18,7 @@
 //! takes no writes. Lifting the fence ([`lift`]) is part of `pilotlight undo` and of a rollback.
 
 pub mod lift;
-mod table;
+pub mod table;
 
 use super::each_resource;
 use super::ec2::reads::{instance as ec2_instance, state_of};

@@ -86,6 +86,30 @@ pub fn unfenced(document: &str) -> Option<String> {
     (!rest.is_empty()).then(|| json!({ "Version": "2012-10-17", "Statement": rest }).to_string())
 }
 
+/// Takes the fence's statement off the table's policy, keeping the rest (the policy is deleted
+/// when nothing else is left), each change conditional on the revision just read; `false` when
+/// the policy held no fence. Run inside a sub-step (it mutates).
+pub async fn remove_fence(cx: &ActionCx<'_>, ddb: &Client, region: &str, arn: &str) -> Result<bool, ActionError> {
+    let Some(now) = policy(cx.log, ddb, region, arn).await?.filter(|p| has_fence(&p.document)) else {
+        return Ok(false);
+    };
+    if cx.dry_run {
+        cx.log.note(format!("dry run: would take the fence's statement off {arn}'s policy"))?;
+        return Ok(false);
+    }
+    match unfenced(&now.document) {
+        Some(rest) => {
+            let req = ddb.put_resource_policy().resource_arn(arn).policy(rest).expected_revision_id(&now.revision);
+            mutate(cx.log, at(arn, region), req).await??;
+        }
+        None => {
+            let req = ddb.delete_resource_policy().resource_arn(arn).expected_revision_id(&now.revision);
+            mutate(cx.log, at(arn, region), req).await??;
+        }
+    }
+    Ok(true)
+}
+
 /// Fences recovery's table `table` (resource `name`).
 pub(super) async fn fence(
     cx: &ActionCx<'_>,
@@ -143,15 +167,31 @@ pub(super) async fn fence(
     let fenced_at: String = cx
         .sub(&sub, json!({ "table": table, "revision": revision }), |_| async {
             let quiet = cx.quiet();
+            // When GetResourcePolicy first answered the fence: DynamoDB applies a policy within
+            // seconds of that; one still not applied after the eventual-consistency grace never
+            // will be (an endpoint that stores policies without applying them, as moto does).
+            let visible: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
             cx.wait_for(&sub, cx.timeout, || async {
                 let now = policy(&quiet, ddb, region, arn).await?;
                 if now.as_ref().is_none_or(|p| !has_fence(&p.document)) {
                     return Ok(Poll::Pending(format!("GetResourcePolicy does not answer revision {revision} yet")));
                 }
-                Ok(match probe(cx, ddb, region, table, &read.key).await? {
-                    true => Poll::Ready(crate::journal::now_rfc3339()),
-                    false => Poll::Pending("a probe write was not refused: the policy is not applied yet".into()),
-                })
+                let since =
+                    *visible.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(std::time::Instant::now);
+                if probe(cx, ddb, region, table, &read.key).await? {
+                    return Ok(Poll::Ready(crate::journal::now_rfc3339()));
+                }
+                let grace = cx.pauses.not_found_grace;
+                if since.elapsed() > grace {
+                    return Err(ActionError::Failed(format!(
+                        "the fence does not hold on {table}: a write was still accepted {} after GetResourcePolicy \
+                         answered the fence's revision {revision} (DynamoDB applies a policy within seconds; an \
+                         endpoint that stores resource-based policies without applying them, as bare moto does, \
+                         cannot be fenced this way)",
+                        humantime::format_duration(std::time::Duration::from_secs(since.elapsed().as_secs()))
+                    )));
+                }
+                Ok(Poll::Pending("a probe write was not refused: the policy is not applied yet".into()))
             })
             .await
         })
