@@ -6,6 +6,8 @@
 
 pub mod app;
 pub mod debrief_view;
+#[cfg(test)]
+mod fence_view_tests;
 pub mod keymap;
 mod keys;
 pub mod live;

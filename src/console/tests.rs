@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 const RUN_ID: &str = "console-20261122-120000-abcd";
 
-fn app() -> App {
+pub(super) fn app() -> App {
     let loaded = console_runbook();
     let view = RunView::new(RUN_ID, &loaded, &inputs());
     let resources = Resources::new(&loaded.runbook, Duration::from_secs(5));
@@ -35,7 +35,7 @@ fn app() -> App {
     app
 }
 
-fn started(app: &mut App, feed: &mut Feed) {
+pub(super) fn started(app: &mut App, feed: &mut Feed) {
     for e in [view_tests::started(), view_tests::primary_checked()] {
         app.on_msg(Msg::Entry(feed.entry(e)));
     }
@@ -45,7 +45,7 @@ fn status(app: &mut App, feed: &mut Feed, step: &str, status: StepStatus) {
     app.on_msg(Msg::Entry(feed.entry(Event::StepStatus { step: step.into(), status, reason: None })));
 }
 
-fn screen(app: &App, width: u16, height: u16) -> String {
+pub(super) fn screen(app: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| render::draw(f, app)).unwrap();
     terminal.backend().to_string()
@@ -147,7 +147,7 @@ fn running_flip(app: &mut App, feed: &mut Feed) {
     }
 }
 
-fn with_resources(app: &mut App) {
+pub(super) fn with_resources(app: &mut App) {
     let at = parse_ts("2026-11-22T12:01:57.000Z");
     let mut r = app.resources.clone();
     for row in &mut r.rows {

@@ -13,7 +13,7 @@ pub use file::{
     CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Journal, JournalError, now_rfc3339, read_entries,
 };
 pub use state::{
-    AccountCheck, CallRecord, DISRUPTIVE, Decided, DecisionRecord, FinishedAttempt, GateRecord, RunState, SessionEvent,
-    SessionKind, StepState, SubStepState, UndoState, UndoStepRecord, WaitRecord,
+    AccountCheck, CallRecord, DISRUPTIVE, Decided, DecisionRecord, FENCE_ACTION, FenceState, FinishedAttempt,
+    GateRecord, RunState, SessionEvent, SessionKind, StepState, SubStepState, UndoState, UndoStepRecord, WaitRecord,
 };
 pub use sub_id::SubId;

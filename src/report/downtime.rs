@@ -1,8 +1,9 @@
 //! The fence, downtime and when recovery stopped taking writes, as the journal shows them.
 //!
-//! - **The fence**: the run's `recovery.fence` step that succeeded (the last, if several). It
-//!   *began* with its first disruptive call (the application goes down there) and *held* from its
-//!   `fenced_at` output: the moment it was proved (instances `stopped`, a probe write refused).
+//! - **The fence**: the run's latest `recovery.fence` step. It *began* with its first disruptive
+//!   call (the application goes down there, whether or not the step succeeded) and *held*, once
+//!   the step succeeded, from its `fenced_at` output: the moment it was proved (instances
+//!   `stopped`, a probe write refused). A fence that never held stops no writes.
 //! - **Downtime** runs from the fence beginning to the first smoke test passing after the DNS
 //!   flip (the RTO's end, [`super::objectives::rto`]). Without a fence, recovery kept serving
 //!   until the flip and the journal cannot tell when users lost the application: not measured.
@@ -10,15 +11,13 @@
 //!   no fence, the DNS flip (recovery took writes until traffic moved); with neither, recovery
 //!   still takes them and nothing is measured.
 
-use super::model::{Downtime, Moment, Rto, StepReport};
+use super::model::{Downtime, Moment, Rto};
 use super::time::between;
-use crate::journal::{DISRUPTIVE, RunState, StepStatus};
-use serde_json::Value;
+use crate::journal::RunState;
 
-/// The action that fences recovery's writes.
-pub const FENCE_ACTION: &str = "recovery.fence";
+pub use crate::journal::FENCE_ACTION;
 
-/// The fence as the journal shows it.
+/// The fence as the report shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fence {
     pub step: String,
@@ -28,24 +27,17 @@ pub struct Fence {
     pub held: Option<Moment>,
 }
 
-/// The run's fence, if a fence step succeeded.
-pub fn fence(state: &RunState, steps: &[StepReport]) -> Option<Fence> {
-    let step =
-        steps.iter().rev().find(|s| s.action.as_deref() == Some(FENCE_ACTION) && s.status == StepStatus::Succeeded)?;
-    let st = state.steps.get(&step.id)?;
-    let began = state
-        .calls
-        .iter()
-        .find(|c| c.mutating && c.step == step.id && DISRUPTIVE.contains(&c.operation.as_str()))
-        .map(|c| Moment { at: c.ts.clone(), seq: c.seq, step: Some(c.step.clone()), what: c.label() });
-    let held =
-        st.outputs.get("fenced_at").and_then(Value::as_str).zip(st.succeeded.as_ref()).map(|(at, (seq, _))| Moment {
-            at: at.to_string(),
-            seq: *seq,
-            step: Some(step.id.clone()),
-            what: "writes fenced (instances stopped, a probe write refused)".into(),
-        });
-    Some(Fence { step: step.id.clone(), began, held })
+/// The run's fence ([`RunState::fence`]), with its moments.
+pub fn fence(state: &RunState) -> Option<Fence> {
+    let f = state.fence()?;
+    let began = f.began.map(|c| Moment { at: c.ts.clone(), seq: c.seq, step: Some(c.step.clone()), what: c.label() });
+    let held = f.held.zip(f.succeeded).map(|(at, (seq, _))| Moment {
+        at: at.to_string(),
+        seq,
+        step: Some(f.step.to_string()),
+        what: "writes fenced (instances stopped, a probe write refused)".into(),
+    });
+    Some(Fence { step: f.step.to_string(), began, held })
 }
 
 /// Fence beginning → first smoke test passed after the flip.
@@ -53,7 +45,7 @@ pub fn downtime(fence: Option<&Fence>, rto: &Rto) -> Downtime {
     let not = |reason: String| Downtime { measured_ms: None, start: None, end: None, reason: Some(reason) };
     let Some(fence) = fence else {
         return not(format!(
-            "no fence step (`{FENCE_ACTION}`) succeeded: recovery kept serving, and taking writes, until the DNS \
+            "no fence step (`{FENCE_ACTION}`) ran: recovery kept serving, and taking writes, until the DNS \
              flip; when users lost the application is not in the journal"
         ));
     };
@@ -76,14 +68,14 @@ pub fn downtime(fence: Option<&Fence>, rto: &Rto) -> Downtime {
 
 /// When recovery stopped taking writes (see the module's doc), or why that is unknown.
 pub fn writes_stopped(fence: Option<&Fence>, rto: &Rto) -> Result<Moment, String> {
-    if let Some(f) = fence {
-        return f.held.clone().ok_or_else(|| format!("the fence step `{}` reported no `fenced_at`", f.step));
+    if let Some(held) = fence.and_then(|f| f.held.clone()) {
+        return Ok(held);
     }
     match &rto.dns_flip {
         Some(flip) => Ok(Moment {
             what: format!("{} (no fence: recovery took writes until traffic moved)", flip.what),
             ..flip.clone()
         }),
-        None => Err("recovery still takes writes: no fence step has succeeded and DNS has not been flipped".into()),
+        None => Err("recovery still takes writes: no fence has held and DNS has not been flipped".into()),
     }
 }

@@ -91,7 +91,7 @@ pub fn from_state(state: &RunState, runbook: Option<&Runbook>) -> Option<Report>
     let from_outputs = outputs::read(&state.finished_attempts);
     let targets = runbook.map(|rb| rb.targets.clone()).unwrap_or_default();
     let rto = objectives::rto(state, &steps, run.dry_run, runbook, targets.rto.as_deref());
-    let fence = downtime::fence(state, &steps);
+    let fence = downtime::fence(state);
     let stopped = downtime::writes_stopped(fence.as_ref(), &rto);
     let objectives = Objectives {
         rpo: objectives::rpo(&from_outputs.recovery_points, targets.rpo.as_deref(), &stopped),

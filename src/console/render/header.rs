@@ -1,4 +1,5 @@
-//! The header: what is running, where, in which mode, and the RTO clock against its target.
+//! The header: what is running, where, in which mode, the RTO clock against its target, and,
+//! once recovery's writes are fenced, the downtime clock.
 
 use super::text::{clock, target};
 use crate::console::app::App;
@@ -39,6 +40,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         (None, Some(goal)) => Span::styled(format!("RTO not started / {}", target(goal)), t.dim()),
         (None, None) => Span::raw(""),
     };
+    // Once the fence went up: how long the application has been down, and whether it holds.
+    let down = match (app.view.downtime_elapsed(app.now), h.fenced_at) {
+        (Some(e), Some(_)) => Span::styled(format!(" │ down {} (fenced)", clock(e)), t.warn()),
+        (Some(e), None) => Span::styled(format!(" │ down {} (fencing)", clock(e)), t.warn()),
+        (None, _) => Span::raw(""),
+    };
     // The run id goes last: on a narrow terminal it is what gets cut (the quit dialog repeats it).
     let first = vec![
         Span::styled(" pilotlight ", t.title()),
@@ -52,6 +59,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled(format!("│ {} ", state.0), state.1),
         Span::raw("│ "),
         rto,
+        down,
         Span::styled(format!(" │ run {}", h.run_id), t.dim()),
     ];
     let mut second = vec![Span::raw(" ")];

@@ -2,7 +2,7 @@
 //! the pane is narrow), with when each side was read and which polls are stale or failing.
 
 use super::current::matches_filter;
-use super::text::{age, cut};
+use super::text::{age, clock, cut};
 use crate::console::app::{App, Pane};
 use crate::engine::poller::{ResourceView, SideView};
 use crate::runbook::ResourceType;
@@ -115,6 +115,18 @@ fn side_lines(app: &App, row: &ResourceView, side: Option<&SideView>, with_error
             out.push((format!("{word}{}", suffix(&refreshed)), style));
             for (k, v) in s.details.iter().filter(|(k, _)| k != "points to") {
                 out.push(match (k.as_str(), crate::engine::run_view::parse_ts(v)) {
+                    // Once the fence holds, what matters is which side of it the point is:
+                    // after it, nothing recovery took is missing from it.
+                    ("recovery point", Some(at)) if app.view.header.fenced_at.is_some() => {
+                        let fenced = app.view.header.fenced_at.unwrap_or(at);
+                        match fenced.duration_since(at) {
+                            Ok(before) if !before.is_zero() => (
+                                format!("recovery point {} before the fence: writes since are lost", clock(before)),
+                                t.bad(),
+                            ),
+                            _ => ("recovery point after the fence: nothing lost ✓".to_string(), t.ok()),
+                        }
+                    }
                     // The age of the latest recovery point, against the RPO target.
                     ("recovery point", Some(at)) => {
                         let old = app.now.duration_since(at).unwrap_or_default();

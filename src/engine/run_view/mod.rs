@@ -67,6 +67,10 @@ pub struct Header {
     pub started_at: Option<SystemTime>,
     /// The first disruptive AWS call: where the RTO clock starts (as in the report).
     pub first_disruption_at: Option<SystemTime>,
+    /// The fence on recovery's writes: its first disruptive call (the downtime clock starts
+    /// there) and when it was proved to hold (the data-loss window's end), as in the report.
+    pub fence_began_at: Option<SystemTime>,
+    pub fenced_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
     /// When the driving process stopped the run (its clocks stop there until a resume).
     pub stopped_at: Option<SystemTime>,
@@ -170,6 +174,8 @@ impl RunView {
                     .collect(),
                 started_at: None,
                 first_disruption_at: None,
+                fence_began_at: None,
+                fenced_at: None,
                 finished_at: None,
                 stopped_at: None,
                 rto_target: target(&rb.targets.rto),
@@ -238,6 +244,12 @@ impl RunView {
     /// The RTO clock: from the first disruptive call to the end of the run (or `now`).
     pub fn rto_elapsed(&self, now: SystemTime) -> Option<Duration> {
         let start = self.header.first_disruption_at?;
+        self.clock(now).duration_since(start).ok()
+    }
+
+    /// The downtime clock: from the fence's first disruptive call to the end of the run (or `now`).
+    pub fn downtime_elapsed(&self, now: SystemTime) -> Option<Duration> {
+        let start = self.header.fence_began_at?;
         self.clock(now).duration_since(start).ok()
     }
 
@@ -331,6 +343,9 @@ impl RunView {
         }
         h.started_at = st.started_at.as_deref().and_then(parse_ts);
         h.first_disruption_at = st.first_disruption().and_then(|c| c.at);
+        let fence = st.fence();
+        h.fence_began_at = fence.and_then(|f| f.began).and_then(|c| c.at);
+        h.fenced_at = fence.and_then(|f| f.held).and_then(parse_ts);
         h.finished_at = st.finished_at.as_deref().and_then(parse_ts);
         h.stopped_at = st.stopped_at.as_deref().and_then(parse_ts);
         self.status = st.status();

@@ -61,11 +61,11 @@ pub(crate) fn primary_checked() -> Event {
     }
 }
 
-fn status(step: &str, status: StepStatus) -> Event {
+pub(crate) fn status(step: &str, status: StepStatus) -> Event {
     Event::StepStatus { step: step.into(), status, reason: None }
 }
 
-fn call(step: &str, operation: &str, mutating: bool, outcome: CallOutcome) -> Event {
+pub(crate) fn call(step: &str, operation: &str, mutating: bool, outcome: CallOutcome) -> Event {
     Event::AwsCall {
         step: step.into(),
         sub: None,

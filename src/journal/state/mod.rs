@@ -45,6 +45,21 @@ pub const DISRUPTIVE: &[&str] = &[
     "PutResourcePolicy",
 ];
 
+/// The action that fences recovery's writes (see [`RunState::fence`]).
+pub const FENCE_ACTION: &str = "recovery.fence";
+
+/// The fence on recovery's writes as the journal shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FenceState<'a> {
+    pub step: &'a str,
+    /// Its first disruptive call (`sending`): the application in recovery goes down there.
+    pub began: Option<&'a CallRecord>,
+    /// When it was proved to hold (its `fenced_at` output, once the step succeeded).
+    pub held: Option<&'a str>,
+    /// The entry (seq, time) of its success, if it succeeded.
+    pub succeeded: Option<(u64, &'a str)>,
+}
+
 /// Actions whose calls never disrupt: a rehearsal restores copies side by side and removes them.
 const NEVER_DISRUPTIVE: &[&str] = &["failback.rehearse"];
 
@@ -206,6 +221,23 @@ impl RunState {
                     .and_then(|s| s.action.as_deref())
                     .is_none_or(|a| !NEVER_DISRUPTIVE.contains(&a))
         })
+    }
+
+    /// The fence: the latest `recovery.fence` step that started. It *began* at its first
+    /// disruptive call, finished or not (the application went down there), and *holds* only
+    /// once its success stands. The report's downtime and data-loss windows, and the console's,
+    /// read it here.
+    pub fn fence(&self) -> Option<FenceState<'_>> {
+        let (id, step) = self
+            .steps
+            .iter()
+            .filter(|(_, s)| s.action.as_deref() == Some(FENCE_ACTION))
+            .max_by_key(|(_, s)| s.first_action.as_ref().map(|(seq, _)| *seq))?;
+        let began =
+            self.calls.iter().find(|c| c.mutating && c.step == *id && DISRUPTIVE.contains(&c.operation.as_str()));
+        let succeeded = step.succeeded.as_ref().map(|(seq, at)| (*seq, at.as_str()));
+        let held = succeeded.and(step.outputs.get("fenced_at").and_then(serde_json::Value::as_str));
+        Some(FenceState { step: id, began, held, succeeded })
     }
 
     /// Applies one entry.
