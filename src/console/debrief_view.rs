@@ -176,6 +176,14 @@ mod tests {
                 verdict: Verdict::Ok,
                 reason: None,
             },
+            downtime: DrillRto {
+                target: None,
+                wall_ms: Some(70_000),
+                decisions_ms: 0,
+                modelled_ms: Some(4_200_000),
+                verdict: Verdict::NoTarget,
+                reason: None,
+            },
             waits: vec![Wait {
                 step: "failback-rds".into(),
                 name: "orders_db/wait-restored".into(),

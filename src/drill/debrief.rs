@@ -30,6 +30,9 @@ pub struct Debrief {
     pub finished_at: Option<String>,
     pub pace: String,
     pub rto: DrillRto,
+    /// The fence to the smoke test, measured as RTO is.
+    #[serde(default = "unmeasured")]
+    pub downtime: DrillRto,
     /// Each wait on AWS (a `wait-*` sub-step), longest first.
     pub waits: Vec<Span>,
     pub waits_total_ms: u64,
@@ -64,6 +67,18 @@ pub struct DrillRto {
     pub modelled_ms: Option<u64>,
     pub verdict: Verdict,
     pub reason: Option<String>,
+}
+
+/// A debrief written before downtime was measured.
+fn unmeasured() -> DrillRto {
+    DrillRto {
+        target: None,
+        wall_ms: None,
+        decisions_ms: 0,
+        modelled_ms: None,
+        verdict: Verdict::NotMeasured,
+        reason: Some("not measured by the version that wrote this debrief".into()),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,6 +242,7 @@ pub fn build(
     waits.sort_by_key(|w| std::cmp::Reverse(w.ms));
     let decisions = decisions(entries);
     let rto = rto(report, record, &decisions);
+    let downtime = downtime(report, record, &decisions);
     let data_loss = report
         .objectives
         .rpo
@@ -250,6 +266,7 @@ pub fn build(
         finished_at: report.run.finished_at.clone(),
         pace: record.pace.clone(),
         rto,
+        downtime,
         waits_total_ms: waits.iter().map(|w| w.ms).sum(),
         waits_wall_ms: union_ms(&waits),
         waits,
@@ -417,19 +434,37 @@ fn decisions(entries: &[Entry]) -> Vec<Decision> {
 fn rto(report: &Report, record: &DrillRecord, decisions: &[Decision]) -> DrillRto {
     let r = &report.objectives.rto;
     let target = record.targets.rto.clone().or(r.target.clone());
-    let window = r.start.as_ref().map(|s| s.at.clone()).zip(r.measured_ms);
+    let start = r.start.as_ref().map(|s| s.at.as_str());
+    modelled((start, r.measured_ms, r.reason.clone()), target, record, decisions)
+}
+
+/// Downtime (the fence to the smoke test) as RTO is measured: no target of its own.
+fn downtime(report: &Report, record: &DrillRecord, decisions: &[Decision]) -> DrillRto {
+    let d = &report.objectives.downtime;
+    let start = d.start.as_ref().map(|s| s.at.as_str());
+    modelled((start, d.measured_ms, d.reason.clone()), None, record, decisions)
+}
+
+/// A wall-clock window (its start, length, and why it was not measured) in modelled time: the
+/// wait on AWS times the pace, plus the people's decisions inside it as they took them.
+fn modelled(
+    (start, wall_ms, why): (Option<&str>, Option<u64>, Option<String>),
+    target: Option<String>,
+    record: &DrillRecord,
+    decisions: &[Decision],
+) -> DrillRto {
+    let window = start.zip(wall_ms);
     let decisions_ms: u64 = window
-        .as_ref()
         .map(|(start, wall)| {
             decisions
                 .iter()
-                .filter(|d| between(start, &d.decided_at).is_some_and(|t| t >= 0 && t as u64 <= *wall))
+                .filter(|d| between(start, &d.decided_at).is_some_and(|t| t >= 0 && t as u64 <= wall))
                 .filter_map(|d| d.took_ms)
                 .sum()
         })
         .unwrap_or(0);
-    let (modelled_ms, reason) = match (r.measured_ms, record.factor()) {
-        (None, _) => (None, r.reason.clone()),
+    let (modelled_ms, reason) = match (wall_ms, record.factor()) {
+        (None, _) => (None, why),
         (Some(_), None) => (None, Some("at the instant pace AWS's time is not modelled".into())),
         (Some(wall), Some(pace)) => {
             let aws = wall.saturating_sub(decisions_ms) as f64 * pace;
@@ -442,7 +477,7 @@ fn rto(report: &Report, record: &DrillRecord, decisions: &[Decision]) -> DrillRt
         (Some(m), Some(Ok(t))) if u128::from(m) <= t.as_millis() => Verdict::Ok,
         (Some(_), Some(Ok(_))) => Verdict::Missed,
     };
-    DrillRto { target, wall_ms: r.measured_ms, decisions_ms, modelled_ms, verdict, reason }
+    DrillRto { target, wall_ms, decisions_ms, modelled_ms, verdict, reason }
 }
 
 /// Errors AWS answered (each retried by the tool, or failing its step), and attempts after the

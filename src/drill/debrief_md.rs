@@ -55,6 +55,21 @@ pub fn render(d: &Debrief) -> String {
     if let Some(reason) = &r.reason {
         let _ = writeln!(w, "\n{reason}.");
     }
+    let down = &d.downtime;
+    match down.modelled_ms.or(down.wall_ms) {
+        Some(_) => {
+            let _ = writeln!(
+                w,
+                "\nDowntime, from the fence to the smoke test: **{}** modelled (wall clock {}).",
+                ms(down.modelled_ms),
+                ms(down.wall_ms)
+            );
+        }
+        None => {
+            let why = down.reason.as_deref().unwrap_or("not measured");
+            let _ = writeln!(w, "\nDowntime: not measured ({why}).");
+        }
+    }
     let _ = writeln!(w, "\n## Where the time went\n");
     let _ = writeln!(
         w,
