@@ -90,7 +90,8 @@ fn flipped(run_dir: &Path, read: &mut u64) -> bool {
 }
 
 /// Starts writing to recovery's table through the sandbox's `endpoint_url` every `every` (wall
-/// time), logging to the run's directory, until the DNS flip or [`finish`].
+/// time), logging to the run's directory, until the DNS flip or [`finish`] (a fence makes
+/// recovery refuse them meanwhile: logged as refused).
 pub fn start(endpoint_url: String, run_dir: PathBuf, every: Duration) -> Writer {
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
