@@ -4,10 +4,14 @@
 //! refused, the table's own policy kept; `pilotlight undo` lifts the fence.
 
 use super::realism::RealismProxy;
-use super::support::{block_on, journal, only_run, pilotlight, run, sdk, seeded_moto, state_dir};
+use super::support::{
+    Kill, block_on, journal, kill_at_every_point_under_aws_rules, only_run, pilotlight, run, sdk, seeded_moto,
+    state_dir,
+};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use pilotlight::journal::{Event, SubPhase};
+use pilotlight::sandbox::seed::Part;
 use serde_json::{Value, json};
 
 const FIXTURE: &str = "tests/fixtures/fence.yaml";
@@ -149,4 +153,31 @@ fn a_fence_that_does_not_hold_fails_clearly() {
     assert!(error.contains("the fence does not hold on sessions") && error.contains("moto"), "{error}");
     assert!(started.elapsed() < std::time::Duration::from_secs(120), "within the grace, not the step's timeout");
     assert_eq!(write(&url, "still-open"), Ok(()), "bare moto still takes writes: the step was right to fail");
+}
+
+/// What the fence leaves, read straight from moto: recovery's instances' states, and the table's
+/// policy statements.
+fn fenced_world(url: &str) -> (Vec<String>, Result<Vec<String>, String>) {
+    let mut states = recovery_states(url);
+    states.sort();
+    (states, policy(url))
+}
+
+/// Catches a fence that, resumed after a kill at any journal entry, stops an instance twice,
+/// puts its statement twice (or over a policy it read before its own put), or ends anywhere but
+/// where an uninterrupted fence does.
+#[test]
+fn a_kill_after_any_journal_entry_of_the_fence_resumes_to_the_same_end_state() {
+    let parts = [Part::Ec2, Part::Dynamodb];
+    let killed = kill_at_every_point_under_aws_rules(&parts, &[FIXTURE], 2, Kill::AfterEveryEntry, fenced_world);
+    assert!(killed.run >= 8, "{killed:?}");
+}
+
+/// Catches a fence that, killed with a mutating call sent and unanswered, repeats it blindly
+/// (a second stop is harmless; a second put over the lagging read is refused by its revision).
+#[test]
+fn a_kill_before_any_answer_of_the_fence_resumes_to_the_same_end_state() {
+    let parts = [Part::Ec2, Part::Dynamodb];
+    let killed = kill_at_every_point_under_aws_rules(&parts, &[FIXTURE], 2, Kill::BeforeEveryAnswer, fenced_world);
+    assert!(killed.run >= 3, "{killed:?}");
 }

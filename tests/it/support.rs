@@ -340,6 +340,29 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
     kill: Kill,
     end_state: impl Fn(&str) -> S + Sync,
 ) -> Killed {
+    kill_at_points(parts, args, (workers, false), kill, end_state)
+}
+
+/// [`kill_at_every_point`] with every run going through the AWS-rules layer (a fresh proxy per
+/// world), for what bare moto cannot do (apply a table's resource-based policy); `end_state`
+/// still reads moto itself.
+pub fn kill_at_every_point_under_aws_rules<S: PartialEq + std::fmt::Debug + Sync>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    workers: usize,
+    kill: Kill,
+    end_state: impl Fn(&str) -> S + Sync,
+) -> Killed {
+    kill_at_points(parts, args, (workers, true), kill, end_state)
+}
+
+fn kill_at_points<S: PartialEq + std::fmt::Debug + Sync>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    (workers, rules): (usize, bool),
+    kill: Kill,
+    end_state: impl Fn(&str) -> S + Sync,
+) -> Killed {
     use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Entry, Event, RunStatus};
     let start_run = |state: &Path, url: &str, kill_at: Option<u64>| {
         let mut cmd = pilotlight(state);
@@ -350,7 +373,7 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
         }
         cmd.output().expect("run pilotlight")
     };
-    let (entries, expected) = uninterrupted(parts, args, &end_state);
+    let (entries, expected) = uninterrupted_at(parts, args, &end_state, rules);
     let total = entries.len() as u64;
     // How far a run got, in the unit of the kill points.
     let progress = |entries: &[Entry]| match kill {
@@ -369,9 +392,11 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
     let points = if exhaustive { all.clone() } else { classes.clone() };
 
     on_fresh_worlds(&points, parts, workers, |server, &at| {
+        let layer = rules.then(|| super::realism::RealismProxy::with_aws_rules(server.port, Vec::new()));
         let url = server.endpoint_url();
         let state = state_dir();
-        let out = start_run(state.path(), &url, Some(at));
+        let run_url = layer.as_ref().map_or(url.clone(), |l| l.endpoint_url());
+        let out = start_run(state.path(), &run_url, Some(at));
         let (id, dir) = only_run(state.path());
         if out.status.code() == Some(0) {
             // Waits journal the state changes they happen to see, so a run can be a
@@ -438,12 +463,24 @@ pub fn uninterrupted<S>(
     args: &[&str],
     end_state: impl Fn(&str) -> S,
 ) -> (Vec<pilotlight::journal::Entry>, S) {
+    uninterrupted_at(parts, args, end_state, false)
+}
+
+/// [`uninterrupted`], through the AWS-rules layer when `rules`.
+fn uninterrupted_at<S>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    end_state: impl Fn(&str) -> S,
+    rules: bool,
+) -> (Vec<pilotlight::journal::Entry>, S) {
     let server = moto();
     fresh_world(&server, parts);
     let url = server.endpoint_url();
+    let layer = rules.then(|| super::realism::RealismProxy::with_aws_rules(server.port, Vec::new()));
+    let run_url = layer.as_ref().map_or(url.clone(), |l| l.endpoint_url());
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
-    cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", &url]);
+    cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", &run_url]);
     let out = cmd.output().expect("run pilotlight");
     assert_eq!(out.status.code(), Some(0), "uninterrupted run: {}", String::from_utf8_lossy(&out.stdout));
     let (_, dir) = only_run(state.path());

@@ -23,6 +23,10 @@ pub const DENIED: &[&str] = &[
     "dynamodb:PartiQLDelete",
 ];
 
+/// How many times the fence reads a table's policy and puts its own over it when the put finds
+/// the policy changed since the read (GetResourcePolicy lags a put by a few seconds).
+const POLICY_READS: u32 = 6;
+
 /// A table's resource-based policy and its revision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
@@ -143,21 +147,37 @@ pub(super) async fn fence(
     let arn = read.arn.as_str();
     let revision: Option<String> = cx
         .sub(&SubId::of(name, "policy"), json!({ "table": table, "deny": DENIED }), |_| async {
-            // Read again: a resumed put may have been applied, or someone changed the policy.
-            let now = policy(cx.log, ddb, region, arn).await?;
-            if let Some(p) = now.as_ref().filter(|p| has_fence(&p.document)) {
-                return Ok(Some(p.revision.clone()));
+            let mut pause = cx.pauses.retry;
+            for read_no in 1..=POLICY_READS {
+                // Read again: a resumed put may have been applied, or someone changed the policy.
+                let now = policy(cx.log, ddb, region, arn).await?;
+                if let Some(p) = now.as_ref().filter(|p| has_fence(&p.document)) {
+                    return Ok(Some(p.revision.clone()));
+                }
+                let document = fenced(now.as_ref().map(|p| p.document.as_str()), arn);
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would deny writes on {table} with the policy {document}"))?;
+                    return Ok(None);
+                }
+                // Only over the policy just read: a change made meanwhile is refused, not overwritten.
+                let expected = now.as_ref().map_or("NO_POLICY".to_string(), |p| p.revision.clone());
+                let req = ddb.put_resource_policy().resource_arn(arn).policy(document).expected_revision_id(expected);
+                match mutate(cx.log, at(arn, region), req).await? {
+                    Ok(out) => return Ok(out.revision_id().map(str::to_string)),
+                    // The read was behind (GetResourcePolicy is eventually consistent: after a
+                    // resumed put, or someone's change): read again, a little later.
+                    Err(f) if f.code() == Some("PolicyNotFoundException") && read_no < POLICY_READS => {
+                        let why = f.text();
+                        cx.log.note(format!(
+                            "the policy of {table} changed since it was read ({why}): reading it again"
+                        ))?;
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(cx.pauses.max_poll);
+                    }
+                    Err(f) => return Err(f.into()),
+                }
             }
-            let document = fenced(now.as_ref().map(|p| p.document.as_str()), arn);
-            if cx.dry_run {
-                cx.log.note(format!("dry run: would deny writes on {table} with the policy {document}"))?;
-                return Ok(None);
-            }
-            // Only over the policy just read: a change made meanwhile is refused, not overwritten.
-            let expected = now.as_ref().map_or("NO_POLICY".to_string(), |p| p.revision.clone());
-            let req = ddb.put_resource_policy().resource_arn(arn).policy(document).expected_revision_id(expected);
-            let out = mutate(cx.log, at(arn, region), req).await??;
-            Ok(out.revision_id().map(str::to_string))
+            Err(ActionError::Failed(format!("the policy of {table} kept changing under the fence's put")))
         })
         .await?;
     let Some(revision) = revision else {
