@@ -100,8 +100,7 @@ fn the_fence_stops_recovery_and_refuses_its_writes_and_undo_lifts_it() {
     let entries = journal(&dir);
     let put_answered = entries
         .iter()
-        .filter(|e| matches!(&e.event, Event::AwsCall { operation, mutating: true, .. } if operation == "PutResourcePolicy"))
-        .next_back()
+        .rfind(|e| matches!(&e.event, Event::AwsCall { operation, mutating: true, .. } if operation == "PutResourcePolicy"))
         .expect("the policy put")
         .ts
         .clone();
