@@ -4,11 +4,12 @@
 //! left behind, and the previous drills of the same scenario. Built from the journal alone (with
 //! the report's reading of it) and the drill's own files, so it says the same thing every time.
 
+pub use super::modelled::DrillRto;
 use super::{DrillRecord, FaultMet, Injection};
 use crate::engine::store::{JOURNAL_FILE, RunStore};
 use crate::journal::{CallOutcome, Entry, Event, RunStatus, StepStatus, read_entries};
 use crate::report::time::{between, elapsed};
-use crate::report::{Report, RetainedItem, Verdict};
+use crate::report::{Report, RetainedItem};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -31,7 +32,7 @@ pub struct Debrief {
     pub pace: String,
     pub rto: DrillRto,
     /// The fence to the smoke test, measured as RTO is.
-    #[serde(default = "unmeasured")]
+    #[serde(default = "super::modelled::unmeasured")]
     pub downtime: DrillRto,
     /// Each wait on AWS (a `wait-*` sub-step), longest first.
     pub waits: Vec<Span>,
@@ -54,31 +55,6 @@ pub struct Debrief {
     pub left_behind: Vec<RetainedItem>,
     /// The previous drills of this scenario, oldest first, then this one.
     pub trend: Vec<TrendRow>,
-}
-
-/// RTO of a drill: measured on the wall clock, and in modelled time (the wait on AWS times the
-/// pace, plus the people's decisions as they took them), against the target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DrillRto {
-    pub target: Option<String>,
-    pub wall_ms: Option<u64>,
-    /// Decisions inside the RTO window (people's time: not scaled by the pace).
-    pub decisions_ms: u64,
-    pub modelled_ms: Option<u64>,
-    pub verdict: Verdict,
-    pub reason: Option<String>,
-}
-
-/// A debrief written before downtime was measured.
-fn unmeasured() -> DrillRto {
-    DrillRto {
-        target: None,
-        wall_ms: None,
-        decisions_ms: 0,
-        modelled_ms: None,
-        verdict: Verdict::NotMeasured,
-        reason: Some("not measured by the version that wrote this debrief".into()),
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,8 +217,9 @@ pub fn build(
     let mut waits = waits(entries);
     waits.sort_by_key(|w| std::cmp::Reverse(w.ms));
     let decisions = decisions(entries);
-    let rto = rto(report, record, &decisions);
-    let downtime = downtime(report, record, &decisions);
+    let taken: Vec<(&str, Option<u64>)> = decisions.iter().map(|d| (d.decided_at.as_str(), d.took_ms)).collect();
+    let rto = super::modelled::rto(report, record, &taken);
+    let downtime = super::modelled::downtime(report, record, &taken);
     let data_loss = report
         .objectives
         .rpo
@@ -427,57 +404,6 @@ fn decisions(entries: &[Entry]) -> Vec<Decision> {
         }
     }
     out
-}
-
-/// RTO in modelled time: the wall-clock RTO less the decisions inside it, times the pace, plus
-/// those decisions (people's time runs at the pace of people).
-fn rto(report: &Report, record: &DrillRecord, decisions: &[Decision]) -> DrillRto {
-    let r = &report.objectives.rto;
-    let target = record.targets.rto.clone().or(r.target.clone());
-    let start = r.start.as_ref().map(|s| s.at.as_str());
-    modelled((start, r.measured_ms, r.reason.clone()), target, record, decisions)
-}
-
-/// Downtime (the fence to the smoke test) as RTO is measured: no target of its own.
-fn downtime(report: &Report, record: &DrillRecord, decisions: &[Decision]) -> DrillRto {
-    let d = &report.objectives.downtime;
-    let start = d.start.as_ref().map(|s| s.at.as_str());
-    modelled((start, d.measured_ms, d.reason.clone()), None, record, decisions)
-}
-
-/// A wall-clock window (its start, length, and why it was not measured) in modelled time: the
-/// wait on AWS times the pace, plus the people's decisions inside it as they took them.
-fn modelled(
-    (start, wall_ms, why): (Option<&str>, Option<u64>, Option<String>),
-    target: Option<String>,
-    record: &DrillRecord,
-    decisions: &[Decision],
-) -> DrillRto {
-    let window = start.zip(wall_ms);
-    let decisions_ms: u64 = window
-        .map(|(start, wall)| {
-            decisions
-                .iter()
-                .filter(|d| between(start, &d.decided_at).is_some_and(|t| t >= 0 && t as u64 <= wall))
-                .filter_map(|d| d.took_ms)
-                .sum()
-        })
-        .unwrap_or(0);
-    let (modelled_ms, reason) = match (wall_ms, record.factor()) {
-        (None, _) => (None, why),
-        (Some(_), None) => (None, Some("at the instant pace AWS's time is not modelled".into())),
-        (Some(wall), Some(pace)) => {
-            let aws = wall.saturating_sub(decisions_ms) as f64 * pace;
-            (Some(aws as u64 + decisions_ms), None)
-        }
-    };
-    let verdict = match (modelled_ms, target.as_deref().map(humantime::parse_duration)) {
-        (None, _) => Verdict::NotMeasured,
-        (Some(_), None) | (Some(_), Some(Err(_))) => Verdict::NoTarget,
-        (Some(m), Some(Ok(t))) if u128::from(m) <= t.as_millis() => Verdict::Ok,
-        (Some(_), Some(Ok(_))) => Verdict::Missed,
-    };
-    DrillRto { target, wall_ms, decisions_ms, modelled_ms, verdict, reason }
 }
 
 /// Errors AWS answered (each retried by the tool, or failing its step), and attempts after the

@@ -10,6 +10,7 @@
 
 pub mod debrief;
 pub mod debrief_md;
+mod modelled;
 pub mod scenario;
 pub mod writers;
 

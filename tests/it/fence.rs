@@ -3,7 +3,7 @@
 //! describes and writes of the test's own: recovery's instances stopped, its table's writes
 //! refused, the table's own policy kept; `pilotlight undo` lifts the fence.
 
-use super::realism::RealismProxy;
+use super::realism::{FaultKind, FaultSpec, RealismProxy};
 use super::support::{
     Kill, block_on, journal, kill_at_every_point_under_aws_rules, only_run, pilotlight, run, sdk, seeded_moto,
     state_dir,
@@ -179,4 +179,32 @@ fn a_kill_before_any_answer_of_the_fence_resumes_to_the_same_end_state() {
     let parts = [Part::Ec2, Part::Dynamodb];
     let killed = kill_at_every_point_under_aws_rules(&parts, &[FIXTURE], 2, Kill::BeforeEveryAnswer, fenced_world);
     assert!(killed.run >= 3, "{killed:?}");
+}
+
+/// Catches a fence that waits forever on a recovery instance stuck in `stopping` (AWS's advice:
+/// force the stop), or forces it without saying what an unflushed file system means.
+#[test]
+fn a_recovery_instance_stuck_stopping_is_forced_and_the_fence_holds() {
+    let (moto, url) = seeded_moto();
+    let hang = FaultSpec {
+        operation: Some("ec2.StopInstances".into()),
+        resource: Some("us-west-2".into()),
+        ..FaultSpec::of(FaultKind::HangStopping)
+    };
+    let proxy = RealismProxy::with_faults(moto.port, &[hang]);
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", FIXTURE, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let (_, dir) = only_run(state.path());
+    let notes: Vec<String> = journal(&dir)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::ActionLog { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert!(notes.iter().any(|n| n.contains("forcing the stop") && n.contains("snapshotted next")), "{notes:?}");
+    assert!(recovery_states(&url).iter().all(|s| s == "stopped"));
 }

@@ -23,6 +23,7 @@ pub(super) mod reads;
 pub(super) mod recovery_snapshots;
 pub(super) mod rehearse;
 mod standby;
+pub(super) mod stopping;
 mod swap;
 pub(super) mod undo;
 
@@ -140,7 +141,7 @@ impl EbsSnapshot {
     /// The recovery point, to the millisecond where the request's time knows better than EC2's
     /// second-rounded StartTime: the later of the two.
     pub(super) fn point(&self) -> Option<String> {
-        let ms = |t: &Option<String>| t.as_deref().and_then(crate::report::time::millis);
+        let ms = |t: &Option<String>| t.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t).ok());
         match (ms(&self.started), ms(&self.requested_at)) {
             (Some(s), Some(r)) if r > s => self.requested_at.clone(),
             _ => self.started.clone().or_else(|| self.requested_at.clone()),
@@ -581,7 +582,8 @@ impl One<'_, '_> {
             "recovery_point": snaps
                 .values()
                 .filter_map(EbsSnapshot::point)
-                .min_by_key(|t| crate::report::time::millis(t).unwrap_or(i64::MAX)),
+                // The earliest; one whose time cannot be read goes last.
+                .min_by_key(|t| humantime::parse_rfc3339_weak(t).map_or((1, std::time::UNIX_EPOCH), |t| (0, t))),
             "initialisation": "Volumes restored from snapshots load their blocks lazily: the first read of each block is slow until every block has been read once (e.g. `fio --filename=/dev/DEVICE --rw=read --bs=1M --iodepth=32 --ioengine=libaio --direct=1 --name=init`). For large volumes this takes hours.",
             "large_volumes": large,
             "remaining_differences": remaining,

@@ -307,27 +307,17 @@ impl One<'_, '_> {
             return Ok(());
         }
         let name = self.sub_name(part);
-        let start = std::time::Instant::now();
-        let forced = std::sync::atomic::AtomicBool::new(false);
         cx.sub(&name, json!({ "instance": inst, "until": want }), |_| async {
+            if want == "stopped" {
+                let consequence =
+                    "its kept original volumes may need a file-system check if they are ever attached again";
+                return super::stopping::until_stopped(cx, &name, self.primary, (inst, region), consequence)
+                    .await
+                    .map(|_| ());
+            }
             let quiet = cx.quiet();
             cx.wait_for(&name, cx.timeout, || async {
                 let state = state_of(&instance(&quiet, self.primary, inst, region).await?);
-                // AWS's advice for an instance stuck in `stopping`: force the stop. Journaled,
-                // and said, because a forced stop flushes no file-system cache.
-                if want == "stopped"
-                    && state == "stopping"
-                    && start.elapsed() >= cx.pauses.force_stop_after
-                    && !forced.swap(true, std::sync::atomic::Ordering::SeqCst)
-                {
-                    let waited = humantime::format_duration(cx.pauses.force_stop_after);
-                    cx.log.note(format!(
-                        "{inst} still stopping after {waited}: forcing the stop (no file-system flush: its kept \
-                         original volumes may need a file-system check if they are ever attached again)"
-                    ))?;
-                    let req = self.primary.stop_instances().instance_ids(inst).force(true);
-                    mutate(cx.log, at(inst, region), req).await??;
-                }
                 Ok(if state == want { Poll::Ready(()) } else { Poll::Pending(format!("{inst} {state}")) })
             })
             .await

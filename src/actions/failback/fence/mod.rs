@@ -22,8 +22,9 @@ pub mod table;
 
 use super::each_resource;
 use super::ec2::reads::{instance as ec2_instance, state_of};
+use super::ec2::stopping::until_stopped;
 use super::rds::wait_status;
-use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll};
+use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
 use crate::aws::{ActionError, at, mutate};
 use crate::journal::SubId;
 use crate::runbook::ResourceType;
@@ -183,16 +184,8 @@ async fn stop(
     } else {
         let sub = SubId::of(name, "wait-stopped");
         cx.sub(&sub, json!({ "instance": inst }), |_| async {
-            let quiet = cx.quiet();
-            cx.wait_for(&sub, cx.timeout, || async {
-                let state = state_of(&ec2_instance(&quiet, ec2, inst, region).await?);
-                Ok(match state.as_str() {
-                    "stopped" => Poll::Ready(Some(crate::journal::now_rfc3339())),
-                    "terminated" => return Err(ActionError::Failed(format!("instance {inst} is terminated"))),
-                    other => Poll::Pending(format!("instance {inst} {other}")),
-                })
-            })
-            .await
+            let consequence = "recovery's volumes, snapshotted next, hold what the file system had written";
+            until_stopped(cx, &sub, ec2, (inst, region), consequence).await.map(Some)
         })
         .await?
     };
