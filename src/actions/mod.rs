@@ -14,7 +14,7 @@ pub mod route53;
 pub mod substep;
 pub mod template_copy;
 
-pub use crate::runbook::{ActionCatalog, ActionDoc, CheckCx, ParamProblem};
+pub use crate::runbook::{ActionCatalog, ActionDoc, ActsIn, CheckCx, ParamProblem};
 pub use substep::{Poll, Resume};
 
 use crate::aws::{ActionError, AwsEnvs, CallLog};
@@ -48,8 +48,8 @@ pub trait Action: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const READ_ONLY: bool = false;
     /// Parameters that must not refer to a secret input (validation says where it may go).
     const NO_SECRETS: &'static [&'static str] = &[];
-    /// Whether it works from recovery into primary (failbacks): the console says so.
-    const RECOVERY_TO_PRIMARY: bool = false;
+    /// Where it acts when the step names no environment: the console says so.
+    const ACTS_IN: ActsIn = ActsIn::Primary;
 
     /// Checks parameters against the runbook (resources, environments, files).
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem>;
@@ -108,7 +108,7 @@ impl<A: Action> Registered for Entry<A> {
             aws: A::AWS,
             read_only: A::READ_ONLY,
             no_secrets: A::NO_SECRETS,
-            recovery_to_primary: A::RECOVERY_TO_PRIMARY,
+            acts_in: A::ACTS_IN,
         }
     }
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema {

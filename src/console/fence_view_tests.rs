@@ -60,3 +60,16 @@ fn a_fence_starts_the_downtime_clock_and_recovery_points_are_read_against_it() {
     point(&mut app, "2026-11-22T12:00:30.000Z");
     assert!(screen(&app, 320, 34).contains("after the fence: nothing lost"), "taken after it");
 }
+
+/// Catches the fence (and the conclusion) shown as acting in primary, or from recovery into it:
+/// they act in recovery only.
+#[test]
+fn the_fence_and_the_conclusion_are_shown_acting_in_recovery_only() {
+    let app = app();
+    let place = |action: &str| super::render::current::where_it_acts(&app.view, action, None).unwrap();
+    for action in ["recovery.fence", "recovery.conclude"] {
+        let at = place(action);
+        assert!(at.starts_with("in recovery (") && !at.contains("primary"), "{action}: {at}");
+    }
+    assert!(place("ec2.failback").contains("recovery (") && place("ec2.failback").contains("→ primary ("));
+}

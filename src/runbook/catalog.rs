@@ -27,9 +27,19 @@ pub struct ActionDoc {
     /// Parameters that must not refer to a secret input (`exec`'s `command`: a command line is
     /// readable by every local user).
     pub no_secrets: &'static [&'static str],
-    /// It works from the recovery side into the primary one (a failback, concluding the
-    /// recovery), where the step does not name one environment.
-    pub recovery_to_primary: bool,
+    /// Where it acts when the step does not name one environment.
+    pub acts_in: ActsIn,
+}
+
+/// The environments an action acts in when its step names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActsIn {
+    /// Primary (a stack, a DNS record, a check).
+    Primary,
+    /// Recovery only (the fence, concluding the recovery).
+    Recovery,
+    /// From recovery into primary (the failbacks, the rehearsal).
+    RecoveryToPrimary,
 }
 
 /// The actions a runbook may name.

@@ -11,7 +11,7 @@ pub mod template;
 pub mod validate;
 pub mod yaml_tree;
 
-pub use catalog::{ActionCatalog, ActionDoc, CheckCx, ParamProblem};
+pub use catalog::{ActionCatalog, ActionDoc, ActsIn, CheckCx, ParamProblem};
 pub use diagnostics::{Diagnostics, Problem};
 pub use model::*;
 

@@ -54,7 +54,7 @@ pub struct Conclude {
 
 impl Action for Conclude {
     const NAME: &'static str = "recovery.conclude";
-    const RECOVERY_TO_PRIMARY: bool = true;
+    const ACTS_IN: crate::actions::ActsIn = crate::actions::ActsIn::Recovery;
     const SUMMARY: &'static str = "return recovery to pilot light: final recovery points of every resource (kept), then stop the recovery compute (EC2 instances, RDS instances, Aurora clusters)";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);

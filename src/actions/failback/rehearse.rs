@@ -41,7 +41,7 @@ pub struct Rehearse {
 
 impl Action for Rehearse {
     const NAME: &'static str = "failback.rehearse";
-    const RECOVERY_TO_PRIMARY: bool = true;
+    const ACTS_IN: crate::actions::ActsIn = crate::actions::ActsIn::RecoveryToPrimary;
     const SUMMARY: &'static str = "rehearse each resource's failback side by side in primary (a temporary copy restored from the recovery point, checked, timed and removed), touching nothing of primary's";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);

@@ -6,7 +6,7 @@ use super::text::{clock, cut, time_of_day};
 use crate::console::app::{App, Pane};
 use crate::engine::run_view::{RunView, StepView};
 use crate::journal::{CallOutcome, Verdict};
-use crate::runbook::Gate;
+use crate::runbook::{ActsIn, Gate};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -193,14 +193,12 @@ pub(crate) fn where_it_acts(view: &RunView, action: &str, params: Option<&Value>
         return Some("a local command".into());
     }
     let named = params.and_then(|p| p.get("environment").or_else(|| p.get("side"))).and_then(Value::as_str);
-    let envs: Vec<&str> = match named {
-        Some(e) => vec![e],
-        None if crate::runbook::ActionCatalog::find(&crate::actions::REGISTRY, action)
-            .is_some_and(|d| d.recovery_to_primary) =>
-        {
-            vec!["recovery", "primary"]
-        }
-        None => vec!["primary"],
+    let acts_in = crate::runbook::ActionCatalog::find(&crate::actions::REGISTRY, action).map(|d| d.acts_in);
+    let envs: Vec<&str> = match (named, acts_in) {
+        (Some(e), _) => vec![e],
+        (None, Some(ActsIn::RecoveryToPrimary)) => vec!["recovery", "primary"],
+        (None, Some(ActsIn::Recovery)) => vec!["recovery"],
+        (None, _) => vec!["primary"],
     };
     let describe = |name: &str| {
         let e = view.header.envs.iter().find(|e| e.name == name);
