@@ -316,3 +316,59 @@ fn a_deleted_table_is_deleting_and_its_name_taken_for_the_modelled_time() {
         create(&ddb).send().await.expect("the name is free again");
     });
 }
+
+/// Catches a model that takes a snapshot or a copy for incremental because the volume was once
+/// snapshotted there, though that snapshot was deleted since (a rehearsal removes its copies: on
+/// AWS the failback's copy is then full), and one that never takes it for incremental.
+#[test]
+fn a_snapshot_or_copy_is_incremental_only_while_an_earlier_one_of_its_volume_exists_there() {
+    let (moto, _) = seeded_moto();
+    let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
+    let (west, east) = (
+        super::support::sdk(&proxy.endpoint_url(), "us-west-2"),
+        super::support::sdk(&proxy.endpoint_url(), "us-east-1"),
+    );
+    let (recovery, primary) = (aws_sdk_ec2::Client::new(&west), aws_sdk_ec2::Client::new(&east));
+    let model = Model::bundled();
+    let settle = || std::thread::sleep(Duration::from_millis(300));
+    super::support::block_on(async {
+        let vols = recovery.describe_volumes().send().await.unwrap();
+        let vol = &vols.volumes()[0];
+        let (volume, gib) = (vol.volume_id().unwrap().to_string(), f64::from(vol.size().unwrap()));
+        let modelled = |region: &str, id: &str| pilotlight::sandbox::realism::timing::modelled(moto.port, region, id);
+        let snap = || async {
+            recovery.create_snapshot().volume_id(&volume).send().await.unwrap().snapshot_id().unwrap().to_string()
+        };
+        let primary = &primary;
+        let copy = |from: String| async move {
+            let req = primary.copy_snapshot().source_region("us-west-2").source_snapshot_id(from);
+            req.send().await.unwrap().snapshot_id().unwrap().to_string()
+        };
+        let full = |op: &str| model.duration(op, gib);
+        let part = |op: &str| model.duration(op, gib * pilotlight::sandbox::realism::timing::CHANGED_SHARE);
+
+        let first = snap().await;
+        assert_eq!(modelled("us-west-2", &first), Some(full("ec2.CreateSnapshot")), "the first is full");
+        settle();
+        let second = snap().await;
+        assert_eq!(modelled("us-west-2", &second), Some(part("ec2.CreateSnapshot")), "the next is incremental");
+        settle();
+        let copied = copy(second.clone()).await;
+        assert_eq!(modelled("us-east-1", &copied), Some(full("ec2.CopySnapshot")), "no earlier copy in primary");
+        settle();
+        let again = copy(second.clone()).await;
+        assert_eq!(modelled("us-east-1", &again), Some(part("ec2.CopySnapshot")), "an earlier copy is there");
+        settle();
+        for id in [&copied, &again] {
+            primary.delete_snapshot().snapshot_id(id.as_str()).send().await.unwrap();
+        }
+        for id in [&first, &second] {
+            recovery.delete_snapshot().snapshot_id(id.as_str()).send().await.unwrap();
+        }
+        let third = snap().await;
+        assert_eq!(modelled("us-west-2", &third), Some(full("ec2.CreateSnapshot")), "every earlier one deleted");
+        settle();
+        let last = copy(third).await;
+        assert_eq!(modelled("us-east-1", &last), Some(full("ec2.CopySnapshot")), "the earlier copies deleted");
+    });
+}

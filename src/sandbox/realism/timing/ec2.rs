@@ -6,18 +6,18 @@ use super::{At, Call, Clock, What, after_id, begin, busy, incremental, percent};
 
 pub(super) fn note(call: &Call<'_>, answered: &str, at: At<'_>, clock: &Clock) {
     match call.operation {
-        "CreateSnapshot" => snapshot(answered, at, clock, "ec2.CreateSnapshot"),
+        "CreateSnapshot" => snapshot(answered, (call.head, at), clock, "ec2.CreateSnapshot"),
         // One item per volume (a snapshot's own fields follow its tags' items).
         "CreateSnapshots" => {
             for item in answered.split("<item>").filter(|i| i.contains("<snapshotId>")) {
-                snapshot(item, at, clock, "ec2.CreateSnapshot");
+                snapshot(item, (call.head, at), clock, "ec2.CreateSnapshot");
             }
         }
         "CopySnapshot" => {
             let Some(id) = field(answered, "snapshotId") else { return };
             let query = format!("Action=DescribeSnapshots&Version=2016-11-15&SnapshotId.1={id}");
             let described = ask_upstream(at.upstream, call.head, &query).unwrap_or_default();
-            snapshot(&described, at, clock, "ec2.CopySnapshot");
+            snapshot(&described, (call.head, at), clock, "ec2.CopySnapshot");
         }
         "CreateVolume" => {
             let (Some(id), Some(size)) = (field(answered, "volumeId"), field(answered, "size")) else { return };
@@ -39,10 +39,13 @@ pub(super) fn note(call: &Call<'_>, answered: &str, at: At<'_>, clock: &Clock) {
 }
 
 /// Notes a snapshot (made or copied) from the XML that describes it.
-fn snapshot(xml: &str, at: At<'_>, clock: &Clock, operation: &str) {
+fn snapshot(xml: &str, (head, at): (&str, At<'_>), clock: &Clock, operation: &str) {
     let (Some(id), Some(volume)) = (field(xml, "snapshotId"), field(xml, "volumeId")) else { return };
     let size: f64 = field(xml, "volumeSize").and_then(|s| s.parse().ok()).unwrap_or(0.0);
-    let gib = incremental(at, volume, size);
+    if clock.pace.wall(std::time::Duration::from_secs(1)).is_zero() {
+        return; // the instant pace models no time: nothing to ask moto
+    }
+    let gib = incremental(at, head, (id, volume), size);
     begin(clock, at, What::Snapshot, id, "pending", operation, gib);
 }
 

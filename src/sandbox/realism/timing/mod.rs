@@ -94,10 +94,6 @@ impl Work {
 /// Work under way, across every moto server a proxy fronts (keyed by its port).
 static WORK: Mutex<Vec<Work>> = Mutex::new(Vec::new());
 
-/// Volumes (moto port, volume, region) that already have a snapshot there: the next snapshot or
-/// copy of the volume into that region is incremental.
-static SNAPPED: Mutex<Vec<(u16, String, String)>> = Mutex::new(Vec::new());
-
 /// The share of a volume changed since its previous snapshot (EBS snapshots and their copies are
 /// incremental: only changed blocks move).
 pub const CHANGED_SHARE: f64 = 0.1;
@@ -105,7 +101,6 @@ pub const CHANGED_SHARE: f64 = 0.1;
 /// Forgets the work noted on moto at `upstream` (its state was reset).
 pub fn forget(upstream: u16) {
     WORK.lock().unwrap_or_else(|p| p.into_inner()).retain(|w| w.upstream != upstream);
-    SNAPPED.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.0 != upstream);
 }
 
 /// Where a piece of work is: the moto server (its port) and the region of the call.
@@ -185,17 +180,26 @@ fn busy(at: At<'_>, what: What, id: &str) -> Option<Work> {
         .cloned()
 }
 
-/// The GiB of `size` GiB that an incremental snapshot or copy of `volume` into `region` moves:
-/// all of it the first time, [`CHANGED_SHARE`] after.
-fn incremental(at: At<'_>, volume: &str, size: f64) -> f64 {
-    let mut snapped = SNAPPED.lock().unwrap_or_else(|p| p.into_inner());
-    let key = (at.upstream, volume.to_string(), at.region.to_string());
-    if snapped.contains(&key) {
-        size * CHANGED_SHARE
-    } else {
-        snapped.push(key);
-        size
-    }
+/// The GiB of `size` GiB that a snapshot (or a copy) `id` of `volume` moves into its region: a
+/// share ([`CHANGED_SHARE`]) when an earlier snapshot of the volume still exists there, all of it
+/// otherwise. EBS's user guide ("How Amazon EBS snapshots work"): a snapshot copies only the blocks
+/// changed since the volume's most recent snapshot; with none left (deleted), it copies all. A
+/// copy is incremental only when an earlier copy of the same volume's snapshot is still in the
+/// destination (AWS What's New, 9 May 2018). Moto's copy keeps its source's volume id, so one
+/// query by volume answers both.
+fn incremental(at: At<'_>, head: &str, (id, volume): (&str, &str), size: f64) -> f64 {
+    let query =
+        format!("Action=DescribeSnapshots&Version=2016-11-15&Filter.1.Name=volume-id&Filter.1.Value.1={volume}");
+    let listed = super::wire::ask_upstream(at.upstream, head, &query).unwrap_or_default();
+    let earlier = listed.split("<snapshotId>").skip(1).filter_map(|s| s.split('<').next()).any(|other| other != id);
+    if earlier { size * CHANGED_SHARE } else { size }
+}
+
+/// What the layer modelled for a piece of work under way or done (its duration before the pace),
+/// by the moto server, region and id it is on: for the tests that check the model's choices.
+pub fn modelled(upstream: u16, region: &str, id: &str) -> Option<Duration> {
+    let work = WORK.lock().unwrap_or_else(|p| p.into_inner());
+    work.iter().rev().find(|w| w.upstream == upstream && w.region == region && w.id == id).map(|w| w.modelled)
 }
 
 /// The service and operation of a request (`ec2`, `CreateSnapshot`), and its region.
