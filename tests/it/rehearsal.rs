@@ -408,3 +408,76 @@ fn an_aurora_rehearsal_restores_the_cluster_and_its_members_side_by_side_and_rem
     let parts: Vec<&String> = res["durations_s"].as_object().unwrap().keys().collect();
     assert_eq!(parts, ["snapshot", "copy", "restore", "instances", "configure"], "{res}");
 }
+
+/// What the layer modelled for each snapshot a step's outputs name under `key`, against the full
+/// and the incremental figure: `true` for incremental.
+fn incremental(port: u16, outputs: &Value, key: &str, region: &str, operation: &str, url: &str) -> Vec<bool> {
+    use pilotlight::sandbox::realism::timing::{CHANGED_SHARE, modelled};
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(url, region));
+    let model = super::realism::Model::bundled();
+    let ids: Vec<String> = match &outputs[key] {
+        Value::Object(m) => m.values().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    };
+    assert!(!ids.is_empty(), "{key}: {outputs}");
+    ids.iter()
+        .map(|id| {
+            let out = block_on(ec2.describe_snapshots().snapshot_ids(id).send()).unwrap();
+            let gib = f64::from(out.snapshots()[0].volume_size().unwrap());
+            let took = modelled(port, region, id).unwrap_or_else(|| panic!("modelled {key} {id} in {region}"));
+            assert!(took == model.duration(operation, gib) || took == model.duration(operation, gib * CHANGED_SHARE));
+            took == model.duration(operation, gib * CHANGED_SHARE)
+        })
+        .collect()
+}
+
+/// Catches a staging rehearsal that deletes what it staged (or lists it nowhere), and a failback
+/// whose snapshots and copies are not incremental after it; without staging (the rehearsal
+/// removed its snapshots) they are full, as on AWS.
+#[test]
+fn a_staging_rehearsal_keeps_its_snapshots_and_the_failbacks_copies_are_incremental() {
+    use pilotlight::sandbox::seed::{Part, seed_parts};
+    for stage in [true, false] {
+        let moto = moto();
+        let url = moto.endpoint_url();
+        block_on(seed_parts(&url, &[Part::Ec2])).expect("seed");
+        let proxy = RealismProxy::timed(moto.port, super::realism::Pace::Factor(6000.0), Vec::new());
+        let state = state_dir();
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["run", "tests/fixtures/ec2-staged.yaml", "--var", &format!("stage={stage}"), "--headless"]).args([
+            "--auto-approve",
+            "--endpoint-url",
+            &proxy.endpoint_url(),
+        ]);
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        let (_, dir) = only_run(state.path());
+        let rehearsal = outputs_of(&dir, "app_server");
+        let failback = journal(&dir)
+            .into_iter()
+            .find_map(|e| match e.event {
+                Event::ActionFinished { step, ok: true, outputs, .. } if step == "failback-ec2" => {
+                    Some(outputs["resources"]["app_server"].clone())
+                }
+                _ => None,
+            })
+            .expect("the failback's outputs");
+        let snaps = incremental(moto.port, &failback, "recovery_snapshots", "us-west-2", "ec2.CreateSnapshot", &url);
+        let copies = incremental(moto.port, &failback, "primary_snapshots", "us-east-1", "ec2.CopySnapshot", &url);
+        assert!(snaps.iter().chain(&copies).all(|i| *i == stage), "stage={stage}: {snaps:?} {copies:?}");
+        let kept: Vec<String> =
+            rehearsal["retained"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+        let made = ["snapshots", "copies"].map(|k| rehearsal[k].as_array().unwrap().len()).iter().sum::<usize>();
+        assert_eq!(kept.len(), if stage { made } else { 0 }, "{rehearsal}");
+        for (region, key) in [("us-west-2", "snapshots"), ("us-east-1", "copies")] {
+            let ec2 = aws_sdk_ec2::Client::new(&sdk(&url, region));
+            for id in rehearsal[key].as_array().unwrap().iter().filter_map(Value::as_str) {
+                let there =
+                    block_on(ec2.describe_snapshots().snapshot_ids(id).send()).is_ok_and(|o| !o.snapshots().is_empty());
+                assert_eq!(there, stage, "{id} kept only when staging");
+                assert_eq!(kept.iter().any(|k| k == id), stage);
+            }
+        }
+    }
+}

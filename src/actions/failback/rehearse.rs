@@ -37,6 +37,13 @@ pub struct Rehearse {
     /// At most this many resources at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
+    /// Stage: keep each instance's rehearsal snapshots in recovery and their copies in primary
+    /// (listed as retained) when the rehearsal succeeds. EBS snapshots and copies of a volume move
+    /// only the blocks changed since an earlier one that still exists there, so the failback's
+    /// snapshots and copies, inside the window, are then incremental. Costs their storage until
+    /// they are deleted.
+    #[serde(default)]
+    pub stage: bool,
 }
 
 impl Action for Rehearse {
@@ -89,7 +96,7 @@ impl Action for Rehearse {
                         let (primary, recovery) = (&ec2.0, &ec2.1);
                         let stages = &super::ec2::REHEARSAL;
                         let one = super::ec2::One { cx, name: &name, primary, autoscaling, recovery, kms, stages };
-                        super::ec2::rehearse::rehearse(&one).await
+                        super::ec2::rehearse::rehearse(&one, self.stage).await
                     }
                     _ => {
                         let (primary, recovery) = (&rds.0, &rds.1);

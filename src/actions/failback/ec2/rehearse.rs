@@ -9,11 +9,13 @@
 //! rehearsal's, never found by a failback), then `remove-volumes`, `wait-volumes-removed` and
 //! `remove-snapshots`. Only what this run tagged as the rehearsal's is deleted. When a part
 //! fails, the same removal runs and the sub-steps are marked undone, so a retry rehearses again.
+//! A staging rehearsal (`stage: true`) that went through keeps its snapshots and copies: the
+//! failback's, made while they exist, are incremental.
 
 use super::{EbsSnapshot, Layout, One, REHEARSAL, TAG_STAGE};
 use crate::actions::Poll;
 use crate::actions::failback::rehearsal_end::{settle, timed};
-use crate::actions::failback::{TAG_RESOURCE, TAG_RUN};
+use crate::actions::failback::{Retained, TAG_RESOURCE, TAG_RUN};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
@@ -43,7 +45,9 @@ const AFTER_READ: &[&str] = &[
 ];
 
 /// Rehearses one instance's failback; `one` tags what it makes with the [`REHEARSAL`] stages.
-pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<Value, ActionError> {
+/// `stage`: a rehearsal that went through keeps its snapshots and copies (the staged recovery
+/// point), and lists them as retained.
+pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>, stage: bool) -> Result<Value, ActionError> {
     let cx = one.cx;
     let l: Layout = cx.sub(&one.sub_name("read"), Value::Null, |_| one.read_layout()).await?;
     let tried = async {
@@ -54,7 +58,8 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
     }
     .await;
     let what = l.primary_instance.as_str();
-    let (snaps, copies, volumes) = settle(cx, (one.name, what), tried, || remove(one, &l), AFTER_READ).await?;
+    let keep = stage && tried.is_ok();
+    let (snaps, copies, volumes) = settle(cx, (one.name, what), tried, || remove(one, &l, keep), AFTER_READ).await?;
     let made: Vec<&str> = volumes.values().map(String::as_str).collect();
     let (durations, window) = timed(cx, (one.name, what, &made.join(", ")), PARTS)?;
     Ok(json!({
@@ -66,8 +71,33 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
         "durations_s": durations,
         "predicted_window_s": window,
         "remaining_differences": [],
-        "retained": [],
+        "staged": keep,
+        "retained": if keep { staged(one, &l, &snaps, &copies) } else { Vec::new() },
     }))
+}
+
+/// The snapshots and copies a staging rehearsal keeps, as retained items.
+fn staged(
+    one: &One<'_, '_>,
+    l: &Layout,
+    snaps: &IndexMap<String, EbsSnapshot>,
+    copies: &IndexMap<String, EbsSnapshot>,
+) -> Vec<Retained> {
+    let item = |s: &EbsSnapshot, region: &str, why: &str| Retained {
+        resource: one.name.to_string(),
+        kind: "ebs_snapshot".into(),
+        id: s.snapshot_id.clone(),
+        region: region.to_string(),
+        why: why.into(),
+        delete_with: format!("aws ec2 delete-snapshot --region {region} --snapshot-id {}", s.snapshot_id),
+    };
+    let kept = "staged by the rehearsal: the failback's snapshot of this volume is incremental while it exists";
+    let copied = "staged by the rehearsal: the failback's copy of this volume is incremental while it exists";
+    snaps
+        .values()
+        .map(|s| item(s, &l.recovery_region, kept))
+        .chain(copies.values().map(|s| item(s, &l.primary_region, copied)))
+        .collect()
 }
 
 fn earliest(snaps: &IndexMap<String, EbsSnapshot>) -> Option<&str> {
@@ -119,8 +149,8 @@ fn with(mut known: Vec<String>, listed: Vec<String>) -> Vec<String> {
 
 /// Deletes the rehearsal's volumes, waits until they are gone, then its snapshots (the copies in
 /// primary, the recovery snapshots): those its sub-steps journaled, and those found by this
-/// run's tags.
-async fn remove(one: &One<'_, '_>, l: &Layout) -> Result<(), ActionError> {
+/// run's tags. `keep_snapshots` (a staging rehearsal that went through) leaves the snapshots.
+async fn remove(one: &One<'_, '_>, l: &Layout, keep_snapshots: bool) -> Result<(), ActionError> {
     let cx = one.cx;
     let (p_region, r_region) = (l.primary_region.as_str(), l.recovery_region.as_str());
     let who = (cx.run_id, one.name);
@@ -159,6 +189,9 @@ async fn remove(one: &One<'_, '_>, l: &Layout) -> Result<(), ActionError> {
         .await
     })
     .await?;
+    if keep_snapshots {
+        return Ok(());
+    }
     cx.sub(&one.sub_name("remove-snapshots"), json!({ "stages": [REHEARSAL.copy, REHEARSAL.snapshot] }), |_| async {
         for (client, region, stage, part) in [
             (one.primary, p_region, REHEARSAL.copy, "copy-to-primary"),

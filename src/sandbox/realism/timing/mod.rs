@@ -94,6 +94,10 @@ impl Work {
 /// Work under way, across every moto server a proxy fronts (keyed by its port).
 static WORK: Mutex<Vec<Work>> = Mutex::new(Vec::new());
 
+/// What was modelled for each piece of work begun, done or not: (moto port, region, id, the
+/// modelled duration). A line per piece of work, forgotten with its moto server's state.
+static MODELLED: Mutex<Vec<(u16, String, String, Duration)>> = Mutex::new(Vec::new());
+
 /// The share of a volume changed since its previous snapshot (EBS snapshots and their copies are
 /// incremental: only changed blocks move).
 pub const CHANGED_SHARE: f64 = 0.1;
@@ -101,6 +105,7 @@ pub const CHANGED_SHARE: f64 = 0.1;
 /// Forgets the work noted on moto at `upstream` (its state was reset).
 pub fn forget(upstream: u16) {
     WORK.lock().unwrap_or_else(|p| p.into_inner()).retain(|w| w.upstream != upstream);
+    MODELLED.lock().unwrap_or_else(|p| p.into_inner()).retain(|m| m.0 != upstream);
 }
 
 /// Where a piece of work is: the moto server (its port) and the region of the call.
@@ -156,6 +161,12 @@ fn begin_with(
     work.retain(|w| {
         w.under_way() && !(w.upstream == upstream && w.region == at.region && w.what == what && w.id == id)
     });
+    MODELLED.lock().unwrap_or_else(|p| p.into_inner()).push((
+        upstream,
+        at.region.to_string(),
+        id.to_string(),
+        modelled,
+    ));
     work.push(Work {
         what,
         region: at.region.to_string(),
@@ -198,8 +209,8 @@ fn incremental(at: At<'_>, head: &str, (id, volume): (&str, &str), size: f64) ->
 /// What the layer modelled for a piece of work under way or done (its duration before the pace),
 /// by the moto server, region and id it is on: for the tests that check the model's choices.
 pub fn modelled(upstream: u16, region: &str, id: &str) -> Option<Duration> {
-    let work = WORK.lock().unwrap_or_else(|p| p.into_inner());
-    work.iter().rev().find(|w| w.upstream == upstream && w.region == region && w.id == id).map(|w| w.modelled)
+    let seen = MODELLED.lock().unwrap_or_else(|p| p.into_inner());
+    seen.iter().rev().find(|m| m.0 == upstream && m.1 == region && m.2 == id).map(|m| m.3)
 }
 
 /// The service and operation of a request (`ec2`, `CreateSnapshot`), and its region.
