@@ -189,7 +189,11 @@ fn the_bundled_failback_fails_everything_back_and_leaves_recovery_in_pilot_light
     }
     let count = |kind: &str| retained.iter().filter(|(k, _)| k == kind).count();
     assert_eq!(count("ebs_volume"), 5);
-    assert_eq!(count("ebs_snapshot"), 5 * 2 + 5, "recovery snapshots and copies, then final recovery points");
+    assert_eq!(
+        count("ebs_snapshot"),
+        5 * 2 + 5 * 2 + 5,
+        "the rehearsal's staged snapshots and copies, the failback's, then the final recovery points"
+    );
     assert_eq!((count("rds_instance"), count("aurora_cluster")), (1, 1));
     assert_eq!(count("dynamodb_backup"), 2, "the safety backup and the final recovery point");
 
