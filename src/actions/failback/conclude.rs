@@ -13,12 +13,13 @@
 //! narrows it. Sub-steps per resource: `snapshot-final` / `wait-final-snapshot` (or
 //! `backup-final` / `wait-final-backup`), then `wait-stoppable` (a state the stop can be sent
 //! from: RDS refuses it while the final snapshot keeps the instance `backing-up`), `stop` /
-//! `wait-stopped`.
+//! `wait-stopped` (an instance: [`super::ec2::stopping::stop_instance`], as the fence stops one).
 
 use super::dynamodb::reads::find_backup;
 use super::ec2::EbsSnapshot;
-use super::ec2::reads::{ebs_devices, instance as ec2_instance, state_of};
+use super::ec2::reads::{ebs_devices, instance as ec2_instance};
 use super::ec2::recovery_snapshots::{InstancePoint, snapshot_instance};
+use super::ec2::stopping::stop_instance;
 use super::rds::keep::describe;
 use super::rds::snapshots::{Kind, RecoveryPoint};
 use super::rds::{made_id, wait_status};
@@ -186,34 +187,8 @@ impl One<'_, '_> {
                 .collect())
         })
         .await?;
-        let quiet = cx.quiet();
-        // A stop is sent only from `running`: an instance still `pending` is waited for first.
-        let stoppable = &["running", "stopping", "stopped", "terminated"];
-        wait_status(cx, &self.sub_name("wait-stoppable"), json!({ "instance": inst_id }), stoppable, || async {
-            let state = state_of(&ec2_instance(&quiet, ec2, &inst_id, region).await?);
-            Ok(vec![(format!("instance {inst_id}"), Some(state))])
-        })
-        .await?;
-        self.stop(&inst_id, "instance", || async {
-            let state = state_of(&ec2_instance(cx.log, ec2, &inst_id, region).await?);
-            if state != "running" {
-                return Ok(false);
-            }
-            if cx.dry_run {
-                cx.log.note(format!("dry run: would stop {inst_id}"))?;
-                return Ok(false);
-            }
-            let req = ec2.stop_instances().instance_ids(&inst_id);
-            mutate(cx.log, at(&inst_id, region), req).await??;
-            Ok(true)
-        })
-        .await?;
-        let quiet = cx.quiet();
-        wait_status(cx, &self.sub_name("wait-stopped"), json!({ "instance": inst_id }), &["stopped"], || async {
-            let state = state_of(&ec2_instance(&quiet, ec2, &inst_id, region).await?);
-            Ok(vec![(format!("instance {inst_id}"), Some(state))])
-        })
-        .await?;
+        let consequence = "its final recovery point, taken before the stop, is not affected";
+        stop_instance(cx, self.name, ec2, (&inst_id, region), consequence).await?;
         let retained: Vec<Retained> = snaps
             .values()
             .map(|s| {

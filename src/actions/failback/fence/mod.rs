@@ -22,10 +22,9 @@ pub mod table;
 
 use super::each_resource;
 use super::ec2::reads::{instance as ec2_instance, state_of};
-use super::ec2::stopping::until_stopped;
-use super::rds::wait_status;
+use super::ec2::stopping::stop_instance;
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem};
-use crate::aws::{ActionError, at, mutate};
+use crate::aws::ActionError;
 use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use crate::runbook::yaml_tree::Seg;
@@ -158,37 +157,8 @@ async fn stop(
         })
         .await?;
     let inst = read.instance_id.as_str();
-    // A stop is sent only from `running`: an instance still `pending` is waited for first.
-    let stoppable = &["running", "stopping", "stopped", "terminated"];
-    let quiet = cx.quiet();
-    wait_status(cx, &SubId::of(name, "wait-stoppable"), json!({ "instance": inst }), stoppable, || async {
-        Ok(vec![(format!("instance {inst}"), Some(state_of(&ec2_instance(&quiet, ec2, inst, region).await?)))])
-    })
-    .await?;
-    let sent: bool = cx
-        .sub(&SubId::of(name, "stop"), json!({ "instance": inst }), |_| async {
-            if state_of(&ec2_instance(cx.log, ec2, inst, region).await?) != "running" {
-                return Ok(false);
-            }
-            if cx.dry_run {
-                cx.log.note(format!("dry run: would stop {inst} in {region}"))?;
-                return Ok(false);
-            }
-            mutate(cx.log, at(inst, region), ec2.stop_instances().instance_ids(inst)).await??;
-            Ok(true)
-        })
-        .await?;
-    // The proof, with its moment: the result of the wait, so a resumed run reports the same one.
-    let fenced_at: Option<String> = if cx.dry_run {
-        None
-    } else {
-        let sub = SubId::of(name, "wait-stopped");
-        cx.sub(&sub, json!({ "instance": inst }), |_| async {
-            let consequence = "recovery's volumes, snapshotted next, hold what the file system had written";
-            until_stopped(cx, &sub, ec2, (inst, region), consequence).await.map(Some)
-        })
-        .await?
-    };
+    let consequence = "recovery's volumes, snapshotted next, hold what the file system had written";
+    let (sent, fenced_at) = stop_instance(cx, name, ec2, (inst, region), consequence).await?;
     Ok(json!({
         "instance": inst,
         "found": read.state,
