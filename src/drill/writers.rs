@@ -143,7 +143,7 @@ fn logged(path: &Path) -> Vec<Written> {
 pub async fn finish(writer: Writer, moto_url: &str, run_dir: &Path) -> std::io::Result<WritersRecord> {
     writer.stop.store(true, Ordering::SeqCst);
     let _ = writer.task.await;
-    let written = writes(run_dir);
+    let (written, refused) = (writes(run_dir), refusals(run_dir));
     let ddb = client(moto_url, PRIMARY_REGION).await;
     let mut lost = Vec::new();
     for w in &written {
@@ -166,8 +166,8 @@ pub async fn finish(writer: Writer, moto_url: &str, run_dir: &Path) -> std::io::
         last_at: written.last().map(|w| w.at.clone()),
         home: written.len() - lost.len(),
         lost,
-        refused: refusals(run_dir).len(),
-        first_refused_at: refusals(run_dir).first().map(|w| w.at.clone()),
+        refused: refused.len(),
+        first_refused_at: refused.first().map(|w| w.at.clone()),
     };
     let json = serde_json::to_string_pretty(&record).map_err(std::io::Error::other)?;
     crate::durable::write(&run_dir.join(WRITERS_FILE), &json)?;

@@ -1,6 +1,6 @@
 //! A dry run makes no mutating AWS call, proved from moto's request recorder.
 
-use super::support::{journal, only_run, pilotlight, recorded, run, seeded_moto, state_dir};
+use super::support::{action_notes, journal, only_run, pilotlight, recorded, run, seeded_moto, state_dir};
 use pilotlight::journal::Event;
 use pilotlight::sandbox::moto_api;
 
@@ -88,14 +88,7 @@ steps:
     assert_eq!(out.status.code(), Some(0));
     assert!(state.path().join("looked.txt").exists(), "the declared read-only command ran");
     assert!(!state.path().join("touched.txt").exists(), "the other did not");
-    let (_, dir) = only_run(state.path());
-    let notes: Vec<String> = journal(&dir)
-        .into_iter()
-        .filter_map(|e| match e.event {
-            Event::ActionLog { message, .. } => Some(message),
-            _ => None,
-        })
-        .collect();
+    let notes = action_notes(state.path());
     assert!(notes.contains(&"dry run: runs `echo looked > looked.txt` (declared read-only)".to_string()), "{notes:?}");
     assert!(notes.contains(&"dry run: would run `echo touched > touched.txt`".to_string()), "{notes:?}");
 }

@@ -5,8 +5,8 @@
 
 use super::realism::{FaultKind, FaultSpec, RealismProxy};
 use super::support::{
-    Kill, block_on, journal, kill_at_every_point_under_aws_rules, only_run, pilotlight, run, sdk, seeded_moto,
-    state_dir,
+    Kill, action_notes, block_on, journal, kill_at_every_point_under_aws_rules, only_run, pilotlight, run, sdk,
+    seeded_moto, state_dir,
 };
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -197,14 +197,7 @@ fn a_recovery_instance_stuck_stopping_is_forced_and_the_fence_holds() {
     cmd.args(["run", FIXTURE, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    let (_, dir) = only_run(state.path());
-    let notes: Vec<String> = journal(&dir)
-        .into_iter()
-        .filter_map(|e| match e.event {
-            Event::ActionLog { message, .. } => Some(message),
-            _ => None,
-        })
-        .collect();
+    let notes = action_notes(state.path());
     assert!(notes.iter().any(|n| n.contains("forcing the stop") && n.contains("snapshotted next")), "{notes:?}");
     assert!(recovery_states(&url).iter().all(|s| s == "stopped"));
 }

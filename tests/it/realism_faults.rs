@@ -4,7 +4,7 @@
 //! moto's own record of the requests it served.
 
 use super::realism::{FaultKind, FaultSpec, RealismProxy};
-use super::support::{fresh_world, journal, moto, only_run, pilotlight, recorded, run, sdk, state_dir};
+use super::support::{action_notes, fresh_world, journal, moto, only_run, pilotlight, recorded, run, sdk, state_dir};
 use pilotlight::journal::{CallOutcome, Event};
 use pilotlight::sandbox::moto_api;
 use pilotlight::sandbox::seed::Part;
@@ -20,17 +20,6 @@ fn failback(proxy: &RealismProxy, env: &[(&str, &str)]) -> (tempfile::TempDir, s
         cmd.env(k, v);
     }
     (state, run(cmd))
-}
-
-fn notes(state: &std::path::Path) -> Vec<String> {
-    let (_, dir) = only_run(state);
-    journal(&dir)
-        .into_iter()
-        .filter_map(|e| match e.event {
-            Event::ActionLog { message, .. } => Some(message),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The primary worker's state and its volumes' ids, read straight from moto.
@@ -74,7 +63,7 @@ fn a_copy_that_ends_in_error_is_made_again() {
     assert_eq!(proxy.faults.load(Ordering::SeqCst), 1);
     let copies = recorded(moto.port).into_iter().filter(|r| r.operation == "CopySnapshot").count();
     assert_eq!(copies, 4, "three volumes, one copied twice");
-    assert!(notes(state.path()).iter().any(|n| n.contains("failed") && n.contains("copying again (2 of 3)")));
+    assert!(action_notes(state.path()).iter().any(|n| n.contains("failed") && n.contains("copying again (2 of 3)")));
     let ec2 = aws_sdk_ec2::Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
     let errored = super::support::block_on(async {
         let out = ec2.describe_snapshots().owner_ids("self").send().await.unwrap();
@@ -94,7 +83,9 @@ fn an_instance_stuck_stopping_is_forced() {
     let (state, out) = failback(&proxy, &[]);
     moto_api::stop_recording(moto.port).unwrap();
     assert_eq!(out.status.code(), Some(0), "the forced stop ends the hang");
-    assert!(notes(state.path()).iter().any(|n| n.contains("still stopping after") && n.contains("forcing the stop")));
+    assert!(
+        action_notes(state.path()).iter().any(|n| n.contains("still stopping after") && n.contains("forcing the stop"))
+    );
     let stops: Vec<String> =
         recorded(moto.port).into_iter().filter(|r| r.operation == "StopInstances").map(|r| r.body).collect();
     assert_eq!(stops.len(), 2, "{stops:?}");
@@ -171,6 +162,6 @@ fn a_disabled_kms_key_fails_each_copy_and_then_the_step_with_ec2s_reason() {
         stdout.contains("FAILED") && stdout.contains("KMS key used to encrypt the snapshot copy is disabled"),
         "{stdout}"
     );
-    assert!(notes(state.path()).iter().any(|n| n.contains("copying again (3 of 3)")), "copied again first");
+    assert!(action_notes(state.path()).iter().any(|n| n.contains("copying again (3 of 3)")), "copied again first");
     assert_eq!(primary_worker(&moto.endpoint_url()), before, "primary as it was");
 }

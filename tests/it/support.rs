@@ -170,6 +170,18 @@ pub fn seed(url: &str) {
     block_on(pilotlight::sandbox::seed::seed(url)).expect("seed the sandbox");
 }
 
+/// What the actions of the only run under `state` said (its journal's action notes), in order.
+pub fn action_notes(state: &Path) -> Vec<String> {
+    let (_, dir) = only_run(state);
+    journal(&dir)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            pilotlight::journal::Event::ActionLog { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The only run directory under a state directory.
 pub fn only_run(state: &Path) -> (String, PathBuf) {
     let dirs: Vec<_> = std::fs::read_dir(state.join("runs")).expect("runs dir").flatten().collect();

@@ -113,22 +113,20 @@ fn side_lines(app: &App, row: &ResourceView, side: Option<&SideView>, with_error
             let word = s.status.clone().unwrap_or_else(|| "present".into());
             let style = status_style(app, &word);
             out.push((format!("{word}{}", suffix(&refreshed)), style));
+            let fenced = app.view.header.fenced_at;
             for (k, v) in s.details.iter().filter(|(k, _)| k != "points to") {
-                out.push(match (k.as_str(), crate::engine::run_view::parse_ts(v)) {
+                out.push(match (k.as_str(), crate::engine::run_view::parse_ts(v), fenced) {
                     // Once the fence holds, what matters is which side of it the point is:
                     // after it, nothing recovery took is missing from it.
-                    ("recovery point", Some(at)) if app.view.header.fenced_at.is_some() => {
-                        let fenced = app.view.header.fenced_at.unwrap_or(at);
-                        match fenced.duration_since(at) {
-                            Ok(before) if !before.is_zero() => (
-                                format!("recovery point {} before the fence: writes since are lost", clock(before)),
-                                t.bad(),
-                            ),
-                            _ => ("recovery point after the fence: nothing lost ✓".to_string(), t.ok()),
-                        }
-                    }
+                    ("recovery point", Some(at), Some(fenced)) => match fenced.duration_since(at) {
+                        Ok(before) if !before.is_zero() => (
+                            format!("recovery point {} before the fence: writes since are lost", clock(before)),
+                            t.bad(),
+                        ),
+                        _ => ("recovery point after the fence: nothing lost ✓".to_string(), t.ok()),
+                    },
                     // The age of the latest recovery point, against the RPO target.
-                    ("recovery point", Some(at)) => {
+                    ("recovery point", Some(at), None) => {
                         let old = app.now.duration_since(at).unwrap_or_default();
                         match app.view.header.rpo_target {
                             Some(rpo) if old > rpo => {

@@ -95,8 +95,12 @@ impl Work {
 static WORK: Mutex<Vec<Work>> = Mutex::new(Vec::new());
 
 /// What was modelled for each piece of work begun, done or not: (moto port, region, id, the
-/// modelled duration). A line per piece of work, forgotten with its moto server's state.
+/// modelled duration). A line per piece of work, forgotten with its moto server's state; the
+/// oldest go past [`MODELLED_KEPT`] (a sandbox serves for days).
 static MODELLED: Mutex<Vec<(u16, String, String, Duration)>> = Mutex::new(Vec::new());
+
+/// How many pieces of work [`MODELLED`] keeps: several drills' worth.
+const MODELLED_KEPT: usize = 4096;
 
 /// The share of a volume changed since its previous snapshot (EBS snapshots and their copies are
 /// incremental: only changed blocks move).
@@ -161,12 +165,13 @@ fn begin_with(
     work.retain(|w| {
         w.under_way() && !(w.upstream == upstream && w.region == at.region && w.what == what && w.id == id)
     });
-    MODELLED.lock().unwrap_or_else(|p| p.into_inner()).push((
-        upstream,
-        at.region.to_string(),
-        id.to_string(),
-        modelled,
-    ));
+    {
+        let mut seen = MODELLED.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= MODELLED_KEPT {
+            seen.drain(..MODELLED_KEPT / 2);
+        }
+        seen.push((upstream, at.region.to_string(), id.to_string(), modelled));
+    }
     work.push(Work {
         what,
         region: at.region.to_string(),
