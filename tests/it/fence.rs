@@ -201,3 +201,42 @@ fn a_recovery_instance_stuck_stopping_is_forced_and_the_fence_holds() {
     assert!(notes.iter().any(|n| n.contains("forcing the stop") && n.contains("snapshotted next")), "{notes:?}");
     assert!(recovery_states(&url).iter().all(|s| s == "stopped"));
 }
+
+/// Catches a fence that sends a policy DynamoDB refuses for its size (20 KB, whitespace counted;
+/// bare moto takes any size, the layer refuses it), instead of saying so before anything is sent.
+#[test]
+fn a_fence_that_would_take_the_policy_over_20_kb_says_so_and_sends_nothing() {
+    let (moto, url) = seeded_moto();
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let layer = proxy.endpoint_url();
+    let statement = |i: usize| {
+        json!({ "Sid": format!("Reader{i}"), "Effect": "Allow", "Principal": { "AWS": "arn:aws:iam::123456789012:root" },
+            "Action": "dynamodb:GetItem", "Resource": TABLE })
+    };
+    let sized = |n: usize| json!({ "Version": "2012-10-17", "Statement": (0..n).map(statement).collect::<Vec<_>>() });
+    let over = sized(200);
+    assert!(over.to_string().len() > 20 * 1024);
+    let refused = block_on(ddb(&layer).put_resource_policy().resource_arn(TABLE).policy(over.to_string()).send());
+    assert_eq!(refused.map_err(|e| e.code().unwrap_or("?").to_string()).err().as_deref(), Some("ValidationException"));
+    block_on(ddb(&url).put_resource_policy().resource_arn(TABLE).policy(over.to_string()).send())
+        .expect("bare moto takes any size");
+    block_on(ddb(&url).delete_resource_policy().resource_arn(TABLE).send()).unwrap();
+
+    // The table's own policy just under the limit: the fence's statement would take it over.
+    let n = (1..200).take_while(|n| sized(*n).to_string().len() <= 20 * 1024 - 100).last().unwrap();
+    put_policy(&layer, &sized(n));
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", FIXTURE, "--headless", "--auto-approve", "--endpoint-url", &layer]);
+    let out = run(cmd);
+    assert_ne!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("the fence cannot deny writes on sessions") && stdout.contains("20480-byte"), "{stdout}");
+    let (_, dir) = only_run(state.path());
+    let puts = journal(&dir)
+        .iter()
+        .filter(|e| matches!(&e.event, Event::AwsCall { operation, .. } if operation == "PutResourcePolicy"))
+        .count();
+    assert_eq!(puts, 0, "nothing sent");
+    assert_eq!(policy(&url).map(|s| s.len()), Ok(n), "the table's own policy as it was");
+}

@@ -23,6 +23,10 @@ pub const DENIED: &[&str] = &[
     "dynamodb:PartiQLDelete",
 ];
 
+/// The largest resource-based policy DynamoDB takes, whitespace counted (PutResourcePolicy,
+/// `Policy`: "The maximum size supported for a resource-based policy document is 20 KB").
+pub const MAX_POLICY_BYTES: usize = 20 * 1024;
+
 /// How many times the fence reads a table's policy and puts its own over it when the put finds
 /// the policy changed since the read (GetResourcePolicy lags a put by a few seconds).
 const POLICY_READS: u32 = 6;
@@ -155,6 +159,16 @@ pub(super) async fn fence(
                     return Ok(Some(p.revision.clone()));
                 }
                 let document = fenced(now.as_ref().map(|p| p.document.as_str()), arn);
+                // Refused before anything is sent: DynamoDB takes no policy over 20 KB.
+                let limit = MAX_POLICY_BYTES;
+                if document.len() > limit {
+                    return Err(ActionError::Failed(format!(
+                        "the fence cannot deny writes on {table}: its policy with the fence's statement would be {} \
+                         bytes, over DynamoDB's {limit}-byte limit for a resource-based policy; shorten the table's \
+                         own policy, or fence its writers another way",
+                        document.len()
+                    )));
+                }
                 if cx.dry_run {
                     cx.log.note(format!("dry run: would deny writes on {table} with the policy {document}"))?;
                     return Ok(None);

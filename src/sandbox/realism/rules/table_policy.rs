@@ -8,6 +8,8 @@
 //! AccessDeniedException, whoever's identity-based policies allow it. Moto answers the put and
 //! the get at once and lets every write through.
 //!
+//! A policy over 20 KB (whitespace counted) is refused; moto takes any size.
+//!
 //! Here, a put (or a delete) of a table's policy takes effect a few modelled seconds
 //! ([`PROPAGATION`]) after it was answered; until then writes are judged by the policy before it
 //! and GetResourcePolicy answers the one before it, and the first GetResourcePolicy after the
@@ -27,6 +29,10 @@ use std::time::{Duration, Instant};
 
 /// How long a policy change takes to apply, in modelled time ("wait for a few seconds").
 pub const PROPAGATION: Duration = Duration::from_secs(5);
+
+/// The largest policy document DynamoDB takes, in bytes, whitespace counted (PutResourcePolicy,
+/// `Policy`: "The maximum size supported for a resource-based policy document is 20 KB").
+pub const MAX_POLICY_BYTES: usize = 20 * 1024;
 
 /// The account moto answers for with its default credentials.
 const ACCOUNT: &str = "123456789012";
@@ -156,6 +162,15 @@ pub(super) fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     }
     if call.operation == "GetResourcePolicy" {
         return lagging_get(&call, upstream);
+    }
+    if call.operation == "PutResourcePolicy" {
+        let body: Value = serde_json::from_str(call.body).ok()?;
+        let size = body.get("Policy")?.as_str()?.len();
+        // The reference names the limit, not the error: a validation error, as for any parameter.
+        return (size > MAX_POLICY_BYTES).then(|| {
+            let message = format!("Policy size {size} bytes exceeds the maximum of {MAX_POLICY_BYTES} bytes");
+            refusal("dynamodb", "ValidationException", &message)
+        });
     }
     for (action, table) in writes(&call) {
         let Some((policy, _)) = policy_of(upstream, call.region, &table, true) else { continue };
