@@ -339,6 +339,10 @@ pub enum SandboxCommand {
         /// modelled minute per second); a running sandbox at another pace gets a new proxy
         #[arg(long, default_value = "instant", value_name = "PACE")]
         pace: crate::sandbox::realism::Pace,
+        /// Add this many milliseconds to every AWS call (AWS's control plane answers in 50-300 ms,
+        /// moto in a few): the benchmark of the tool's own time sets 100 (bench/README.md)
+        #[arg(long, default_value_t = 0, value_name = "MS", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+        latency_ms: u32,
     },
     /// Serve the realism proxy in front of moto at --upstream (started by `sandbox up`)
     #[command(hide = true)]
@@ -349,6 +353,8 @@ pub enum SandboxCommand {
         port: u16,
         #[arg(long)]
         pace: crate::sandbox::realism::Pace,
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u32,
     },
     /// Create the demo primary (us-east-1) and recovery (us-west-2) environments
     Seed {

@@ -8,10 +8,11 @@ use std::path::Path;
 
 pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
     match command {
-        SandboxCommand::Up { pace } => {
+        SandboxCommand::Up { pace, latency_ms } => {
             let dir = state_dir.to_path_buf();
+            let speed = (pace, latency_ms);
             let result =
-                tokio::task::spawn_blocking(move || server::up(&dir, pace, &mut |m| eprintln!("sandbox: {m}"))).await;
+                tokio::task::spawn_blocking(move || server::up(&dir, speed, &mut |m| eprintln!("sandbox: {m}"))).await;
             match result {
                 Ok(Ok((info, started))) => {
                     let verb = match started {
@@ -19,8 +20,10 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
                         server::Started::Proxy => "running; its realism layer restarted",
                         server::Started::Neither => "already running",
                     };
+                    let latency =
+                        if latency_ms > 0 { format!(", {latency_ms} ms added to every call") } else { String::new() };
                     println!(
-                        "sandbox {verb}: {} at pace {pace} (moto pid {}, log {})",
+                        "sandbox {verb}: {} at pace {pace}{latency} (moto pid {}, log {})",
                         info.endpoint_url(),
                         info.pid,
                         info.log.display()
@@ -67,8 +70,9 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
                 }
             }
         }
-        SandboxCommand::Realism { upstream, port, pace } => {
-            match tokio::task::spawn_blocking(move || realism::serve_until_stopped(upstream, port, pace)).await {
+        SandboxCommand::Realism { upstream, port, pace, latency_ms } => {
+            let serve = move || realism::serve_until_stopped(upstream, port, pace, latency_ms);
+            match tokio::task::spawn_blocking(serve).await {
                 Ok(Ok(())) => OK,
                 Ok(Err(e)) => {
                     eprintln!("realism proxy on 127.0.0.1:{port}: {e}");

@@ -249,23 +249,25 @@ pub enum Started {
 }
 
 /// Starts the sandbox unless it is already running (installing moto first if needed), with the
-/// realism proxy in front at `pace`; a running sandbox at another pace gets a new proxy.
+/// realism proxy in front at `speed` (a pace, and milliseconds added to every call); a running
+/// sandbox at another speed gets a new proxy.
 pub fn up(
     state_dir: &Path,
-    pace: Pace,
+    speed: (Pace, u32),
     progress: &mut dyn FnMut(&str),
 ) -> Result<(SandboxInfo, Started), SandboxError> {
+    let (pace, latency_ms) = speed;
     let dir = sandbox_dir(state_dir);
     let proxy_log = dir.join("realism.log");
     if let Some(mut info) = moto_running(state_dir) {
         let current = info.realism.as_ref().filter(|r| realism::alive(r));
-        if current.is_some_and(|r| r.pace == pace.to_string()) {
+        if current.is_some_and(|r| r.pace == pace.to_string() && r.latency_ms == latency_ms) {
             return Ok((info, Started::Neither));
         }
         if let Some(old) = &info.realism {
             realism::stop(old);
         }
-        info.realism = Some(realism::spawn(info.port, pace, &proxy_log)?);
+        info.realism = Some(realism::spawn(info.port, speed, &proxy_log)?);
         record(state_dir, &info)?;
         return Ok((info, Started::Proxy));
     }
@@ -279,7 +281,7 @@ pub fn up(
         process::terminate(pid, Duration::from_secs(2));
         return Err(e);
     }
-    let proxy = match realism::spawn(port, pace, &proxy_log) {
+    let proxy = match realism::spawn(port, speed, &proxy_log) {
         Ok(p) => p,
         Err(e) => {
             process::terminate(pid, Duration::from_secs(2));
@@ -294,12 +296,12 @@ pub fn up(
 /// The sandbox for a drill: moto running (started if need be) and reset to an empty world,
 /// behind a proxy started afresh at `pace` (no work, holds or faults left from before).
 pub fn fresh(state_dir: &Path, pace: Pace, progress: &mut dyn FnMut(&str)) -> Result<SandboxInfo, SandboxError> {
-    let (mut info, started) = up(state_dir, pace, progress)?;
+    let (mut info, started) = up(state_dir, (pace, 0), progress)?;
     if started == Started::Neither {
         if let Some(old) = &info.realism {
             realism::stop(old);
         }
-        info.realism = Some(realism::spawn(info.port, pace, &sandbox_dir(state_dir).join("realism.log"))?);
+        info.realism = Some(realism::spawn(info.port, (pace, 0), &sandbox_dir(state_dir).join("realism.log"))?);
         record(state_dir, &info)?;
     }
     super::moto_api::reset(info.port).map_err(io("cannot reset the sandbox"))?;

@@ -67,3 +67,28 @@ fn a_copy_quota_is_waited_out_one_copy_at_a_time() {
     let copies = recorded(moto.port).into_iter().filter(|r| r.operation == "CopySnapshot").count();
     assert_eq!(copies, 3, "each volume copied once: only accepted copies reach moto");
 }
+
+/// The benchmark's proxy (bench/README.md): every AWS call waits the clock's latency before it
+/// is forwarded (a lower bound, never a timing of the tool), and the proxy counts the calls per
+/// operation until told to count afresh.
+#[test]
+fn the_benchmark_proxy_adds_latency_to_every_call_and_counts_them() {
+    use pilotlight::sandbox::realism::process::{calls, forget_calls};
+    use std::time::{Duration, Instant};
+    let moto = moto();
+    let latency = Duration::from_millis(120);
+    let clock = super::realism::Clock { latency, ..Default::default() };
+    let setup = super::realism::Setup { faults: Vec::new(), aws_rules: true, clock, limits: Limits::default() };
+    let proxy = RealismProxy::serve(moto.port, setup, 0).expect("a loopback port");
+    let ec2 = aws_sdk_ec2::Client::new(&super::support::sdk(&proxy.endpoint_url(), "us-east-1"));
+    let began = Instant::now();
+    for _ in 0..3 {
+        super::support::block_on(ec2.describe_volumes().send()).expect("DescribeVolumes through the proxy");
+    }
+    assert!(began.elapsed() >= latency * 3, "each call waited the latency: {:?}", began.elapsed());
+    let seen = calls(proxy.port).expect("the proxy's count");
+    assert_eq!(seen.get("ec2.DescribeVolumes"), Some(&3), "{seen:?}");
+    assert_eq!(seen.values().sum::<u64>(), 3, "only the calls made: {seen:?}");
+    forget_calls(proxy.port).expect("counting afresh");
+    assert!(calls(proxy.port).expect("the proxy's count").is_empty(), "counted afresh");
+}

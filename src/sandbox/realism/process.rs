@@ -19,6 +19,10 @@ pub struct RealismInfo {
     pub port: u16,
     /// The pace it times AWS's operations at (`instant`, `60`).
     pub pace: String,
+    /// Milliseconds added to every AWS call (`sandbox up --latency-ms`; 0 in a sandbox recorded
+    /// before it existed).
+    #[serde(default)]
+    pub latency_ms: u32,
 }
 
 impl RealismInfo {
@@ -28,8 +32,9 @@ impl RealismInfo {
     }
 }
 
-/// Starts the proxy in front of moto at `upstream`, logging to `log`; returns once it accepts.
-pub fn spawn(upstream: u16, pace: Pace, log: &Path) -> Result<RealismInfo, SandboxError> {
+/// Starts the proxy in front of moto at `upstream` at `pace`, adding `latency_ms` to every AWS
+/// call, logging to `log`; returns once it accepts.
+pub fn spawn(upstream: u16, (pace, latency_ms): (Pace, u32), log: &Path) -> Result<RealismInfo, SandboxError> {
     let io = |context: &str| {
         let context = context.to_string();
         move |source| SandboxError::Io { context, source }
@@ -44,6 +49,7 @@ pub fn spawn(upstream: u16, pace: Pace, log: &Path) -> Result<RealismInfo, Sandb
     let mut cmd = Command::new(exe);
     cmd.args(COMMAND)
         .args(["--upstream", &upstream.to_string(), "--port", &port.to_string(), "--pace", &pace.to_string()])
+        .args(["--latency-ms", &latency_ms.to_string()])
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
@@ -52,7 +58,7 @@ pub fn spawn(upstream: u16, pace: Pace, log: &Path) -> Result<RealismInfo, Sandb
         cmd.process_group(0);
     }
     let child = cmd.spawn().map_err(io("cannot start the realism proxy"))?;
-    let info = RealismInfo { pid: child.id() as i32, port, pace: pace.to_string() };
+    let info = RealismInfo { pid: child.id() as i32, port, pace: pace.to_string(), latency_ms };
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -76,11 +82,13 @@ pub fn stop(info: &RealismInfo) {
     }
 }
 
-/// Serves the proxy (the hidden command's body: AWS's rules, and AWS's time at `pace`) until
+/// Serves the proxy (the hidden command's body: AWS's rules, AWS's time at `pace`, `latency_ms`
+/// added to every call) until
 /// the process is stopped, or moto at `upstream` is gone: a proxy in front of nothing (its moto
 /// stopped by another hand) ends by itself rather than linger.
-pub fn serve_until_stopped(upstream: u16, port: u16, pace: Pace) -> std::io::Result<()> {
-    let clock = Clock { pace, log: true, ..Clock::default() };
+pub fn serve_until_stopped(upstream: u16, port: u16, pace: Pace, latency_ms: u32) -> std::io::Result<()> {
+    let latency = Duration::from_millis(latency_ms.into());
+    let clock = Clock { pace, log: true, latency, ..Clock::default() };
     let _proxy = RealismProxy::serve(
         upstream,
         Setup { faults: Vec::new(), aws_rules: true, clock, limits: Limits::bundled() },
@@ -108,8 +116,25 @@ pub fn send_limits(port: u16, spec: &super::limits::LimitSpec) -> Result<(), Str
     send(port, "PUT", super::proxy::LIMITS_PATH, &body)
 }
 
+/// The AWS calls the proxy at `port` has seen since it started or since [`forget_calls`], per
+/// `service.Operation` (how the benchmark counts round trips, bench/README.md).
+pub fn calls(port: u16) -> Result<std::collections::BTreeMap<String, u64>, String> {
+    let body = answer(port, "GET", super::proxy::CALLS_PATH, "")?;
+    serde_json::from_str(&body).map_err(|e| format!("the proxy's count of calls: {e}"))
+}
+
+/// Makes the proxy at `port` count calls afresh.
+pub fn forget_calls(port: u16) -> Result<(), String> {
+    answer(port, "DELETE", super::proxy::CALLS_PATH, "").map(drop)
+}
+
 /// One request to the proxy's own paths; its refusal, if any.
 fn send(port: u16, method: &str, path: &str, body: &str) -> Result<(), String> {
+    answer(port, method, path, body).map(drop)
+}
+
+/// One request to the proxy's own paths: the body of its answer, or its refusal.
+fn answer(port: u16, method: &str, path: &str, body: &str) -> Result<String, String> {
     use std::io::{Read, Write};
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -119,9 +144,6 @@ fn send(port: u16, method: &str, path: &str, body: &str) -> Result<(), String> {
     stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
-    if answer.starts_with("HTTP/1.1 200") {
-        Ok(())
-    } else {
-        Err(answer.split_once("\r\n\r\n").map_or(answer.clone(), |(_, b)| b.to_string()))
-    }
+    let body = answer.split_once("\r\n\r\n").map_or(answer.clone(), |(_, b)| b.to_string());
+    if answer.starts_with("HTTP/1.1 200") { Ok(body) } else { Err(body) }
 }

@@ -6,6 +6,7 @@ pub use super::faults::{Fault, Matcher};
 use super::limits::Limits;
 use super::model::Pace;
 use super::timing::{self, Clock};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,6 +91,8 @@ struct Layer {
     /// Replaced whole by a drill's scenario ([`LIMITS_PATH`]).
     limits: Mutex<Limits>,
     throttled: Arc<AtomicUsize>,
+    /// AWS calls seen, per `service.Operation` ([`CALLS_PATH`]): a benchmark's count of round trips.
+    calls: Mutex<BTreeMap<String, u64>>,
 }
 
 impl RealismProxy {
@@ -171,6 +174,7 @@ impl RealismProxy {
             clock: setup.clock,
             limits: Mutex::new(setup.limits),
             throttled: throttled.clone(),
+            calls: Mutex::new(BTreeMap::new()),
         });
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -218,13 +222,17 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
     let mut reader = BufReader::new(client);
     while let Some((head, body)) = read_request(&mut reader) {
         let (head_text, body_text) = (String::from_utf8_lossy(&head), String::from_utf8_lossy(&body));
-        if let Some(answer) = control(&head_text, &body_text, rules, &layer.limits) {
+        if let Some(answer) = control(&head_text, &body_text, rules, layer) {
             let _ = writer.write_all(&answer);
             return;
         }
         let text = format!("{head_text}{body_text}");
         let call = timing::Call::read(&head_text, &body_text);
         let operation = call.as_ref().map(|c| format!("{}.{}", c.service, c.operation));
+        count(layer, operation.as_deref());
+        if !layer.clock.latency.is_zero() {
+            std::thread::sleep(layer.clock.latency);
+        }
         let service = call.as_ref().map_or("", |c| c.service);
         let fault = pick(rules, &text, operation.as_deref(), injected);
         if let Some(rule) = &fault {
@@ -328,12 +336,33 @@ pub const CONTROL_PATH: &str = "/_pilotlight/faults";
 /// bundled limits with those set).
 pub const LIMITS_PATH: &str = "/_pilotlight/limits";
 
+/// The path a benchmark reads the AWS calls the proxy has seen from (`GET`: a JSON object of
+/// `service.Operation` to count) and starts counting afresh at (`DELETE`).
+pub const CALLS_PATH: &str = "/_pilotlight/calls";
+
+/// Counts one AWS call (one the layer cannot read is `unknown`).
+fn count(layer: &Layer, operation: Option<&str>) {
+    let mut calls = layer.calls.lock().unwrap_or_else(|p| p.into_inner());
+    *calls.entry(operation.unwrap_or("unknown").to_string()).or_default() += 1;
+}
+
 /// A request to the proxy itself, answered here (`None`: a request for AWS).
-fn control(head: &str, body: &str, rules: &Rules, limits: &Mutex<Limits>) -> Option<Vec<u8>> {
+fn control(head: &str, body: &str, rules: &Rules, layer: &Layer) -> Option<Vec<u8>> {
     let line = head.lines().next()?;
     let (method, rest) = line.split_once(' ')?;
     if rest.starts_with(LIMITS_PATH) {
-        return Some(set_limits(method, body, limits));
+        return Some(set_limits(method, body, &layer.limits));
+    }
+    if rest.starts_with(CALLS_PATH) {
+        let mut calls = layer.calls.lock().unwrap_or_else(|p| p.into_inner());
+        return Some(match method {
+            "GET" => control_answer("200 OK", serde_json::json!(*calls).to_string()),
+            "DELETE" => {
+                calls.clear();
+                control_answer("200 OK", "{}".into())
+            }
+            _ => control_answer("405 Method Not Allowed", "{}".into()),
+        });
     }
     if !rest.starts_with(CONTROL_PATH) {
         return None;

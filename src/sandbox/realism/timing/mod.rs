@@ -27,11 +27,15 @@ pub struct Clock {
     /// Writes each piece of work begun to stderr as a JSON line (the sandbox's proxy process:
     /// its log is the record of what AWS was modelled to take).
     pub log: bool,
+    /// Added to every AWS call before it is forwarded: AWS's control plane answers in 50–300 ms,
+    /// moto on loopback in a few, so a benchmark of the tool's own time sets this (`sandbox up
+    /// --latency-ms`, bench/README.md). Zero by default.
+    pub latency: Duration,
 }
 
 impl Default for Clock {
     fn default() -> Self {
-        Clock { pace: Pace::Instant, model: Arc::new(Model::bundled()), log: false }
+        Clock { pace: Pace::Instant, model: Arc::new(Model::bundled()), log: false, latency: Duration::ZERO }
     }
 }
 
