@@ -34,12 +34,28 @@ pub fn current() -> Option<SubId> {
 pub struct Resume {
     /// The `started` detail of an earlier run that did not finish: it may have acted.
     pub previous: Option<Value>,
+    /// The journal holds nothing of this sub-step: it never started in this run, so nothing it
+    /// makes exists yet, and a look for what it may have made is a wasted round trip.
+    pub first: bool,
 }
 
 impl Resume {
     /// True when an earlier run of this sub-step started and did not finish.
     pub fn resumed(&self) -> bool {
         self.previous.is_some()
+    }
+
+    /// How many times to list what this sub-step may have made before making it: none the first
+    /// time, once after a rollback undid it (what it made is gone, or in a state a list shows),
+    /// `resumed` times when an earlier run was cut off (EC2's lists are eventually consistent).
+    pub fn looks(&self, resumed: u32) -> u32 {
+        if self.first {
+            0
+        } else if self.resumed() {
+            resumed
+        } else {
+            1
+        }
     }
 }
 
@@ -83,9 +99,10 @@ impl ActionCx<'_> {
                 ActionError::Failed(format!("the journaled result of sub-step {name} cannot be read back: {e}"))
             });
         }
+        let first = before.is_none();
         let previous = before.filter(SubStepState::is_open).map(|s| s.detail);
         self.mark(name, SubPhase::Started, detail)?;
-        let value = CURRENT.scope(name.clone(), f(Resume { previous })).await?;
+        let value = CURRENT.scope(name.clone(), f(Resume { previous, first })).await?;
         let json = serde_json::to_value(&value)
             .map_err(|e| ActionError::Failed(format!("sub-step {name}: result not serialisable: {e}")))?;
         self.mark(name, SubPhase::Done, json)?;

@@ -17,7 +17,7 @@
 
 use super::dynamodb::reads::find_backup;
 use super::ec2::EbsSnapshot;
-use super::ec2::reads::{ebs_devices, instance as ec2_instance};
+use super::ec2::reads::{LOOKS_WHEN_RESUMED, ebs_devices, instance as ec2_instance};
 use super::ec2::recovery_snapshots::{InstancePoint, snapshot_instance};
 use super::ec2::stopping::stop_instance;
 use super::rds::keep::describe;
@@ -169,7 +169,7 @@ impl One<'_, '_> {
         };
         let snaps: IndexMap<String, EbsSnapshot> = cx
             .sub(&self.sub_name("snapshot-final"), json!({ "instance": inst_id, "volumes": devices }), |r| {
-                snapshot_instance(cx, &point, r.resumed())
+                snapshot_instance(cx, &point, r.looks(LOOKS_WHEN_RESUMED))
             })
             .await?;
         let ids: Vec<String> = snaps.values().map(|s| s.snapshot_id.clone()).collect();

@@ -37,7 +37,7 @@ use aws_sdk_ec2::types::{
     Filter, OperationType, ResourceType as Ec2ResourceType, SnapshotAttributeName, Tag, TagSpecification, VolumeType,
 };
 use indexmap::IndexMap;
-use reads::{ebs_devices, find_snapshot, find_volume, instance, state_of};
+use reads::{LOOKS_WHEN_RESUMED, ebs_devices, find_snapshot, find_volume, instance, state_of};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -372,8 +372,14 @@ impl One<'_, '_> {
                             continue;
                         }
                         let ours = self.ours(device, self.stages.copy);
-                        if let Some(found) =
-                            find_snapshot(cx.log, self.primary, &l.primary_region, ours, resume.resumed()).await?
+                        if let Some(found) = find_snapshot(
+                            cx.log,
+                            self.primary,
+                            &l.primary_region,
+                            ours,
+                            resume.looks(LOOKS_WHEN_RESUMED),
+                        )
+                        .await?
                         {
                             out.insert(device.clone(), found);
                             continue;
@@ -486,13 +492,15 @@ impl One<'_, '_> {
     ) -> Result<IndexMap<String, String>, ActionError> {
         let cx = self.cx;
         let volumes: IndexMap<String, String> = cx
-            .sub(&self.sub_name("create-volumes"), json!({ "zone": l.primary_zone }), |_| async {
+            .sub(&self.sub_name("create-volumes"), json!({ "zone": l.primary_zone }), |resume| async move {
                 let mut out = IndexMap::new();
                 for s in &l.sources {
                     let snap = &copies[&s.device];
+                    let ours = self.ours(&s.device, self.stages.volume);
+                    // The client token makes a second send harmless; the look finds a volume
+                    // whose token a rollback's reset has since changed.
                     if let Some(found) =
-                        find_volume(cx.log, self.primary, &l.primary_region, self.ours(&s.device, self.stages.volume))
-                            .await?
+                        find_volume(cx.log, self.primary, &l.primary_region, ours, resume.looks(1)).await?
                     {
                         out.insert(s.device.clone(), found);
                         continue;

@@ -24,13 +24,36 @@ pub(in crate::actions::failback) async fn volume(
 ) -> Result<VolumeNow, ActionError> {
     let out = read(log, at(id, region), client.describe_volumes().volume_ids(id)).await??;
     let v = out.volumes().first().ok_or_else(|| ActionError::Failed(format!("volume {id} not found in {region}")))?;
+    Ok(now(v))
+}
+
+/// Several volumes in one DescribeVolumes, by id, in the order asked; a volume EC2 does not
+/// list is an error naming it.
+pub(in crate::actions::failback) async fn volumes(
+    log: &dyn CallLog,
+    client: &Client,
+    region: &str,
+    ids: &[&str],
+) -> Result<Vec<VolumeNow>, ActionError> {
+    let owned: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    let out = read(log, at(&owned.join(","), region), client.describe_volumes().set_volume_ids(Some(owned.clone())))
+        .await??;
+    ids.iter()
+        .map(|id| {
+            let v = out.volumes().iter().find(|v| v.volume_id() == Some(*id));
+            v.map(now).ok_or_else(|| ActionError::Failed(format!("volume {id} not found in {region}")))
+        })
+        .collect()
+}
+
+fn now(v: &aws_sdk_ec2::types::Volume) -> VolumeNow {
     let attached =
         v.attachments().iter().find(|a| a.state().is_some_and(|s| matches!(s.as_str(), "attached" | "attaching")));
-    Ok(VolumeNow {
+    VolumeNow {
         state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
         instance: attached.and_then(|a| a.instance_id()).map(str::to_string),
         attachment: attached.and_then(|a| a.state()).map(|s| s.as_str().to_string()),
-    })
+    }
 }
 
 /// The one live instance with this id (`i-...`) or Name tag.
@@ -88,17 +111,17 @@ pub(in crate::actions::failback) fn ebs_devices(i: &Instance) -> Vec<(String, St
 /// a snapshot or a copy has no client token that would make a second send harmless.
 pub(in crate::actions::failback) const LOOKS_WHEN_RESUMED: u32 = 3;
 
-/// This run's snapshot the filters name (not one in `error`). `resumed`: the sub-step ran before
-/// and may have made it without hearing so; a list that misses it is asked again
-/// ([`LOOKS_WHEN_RESUMED`] in all, the pause doubling from the run's `unanswered` pause).
+/// This run's snapshot the filters name (not one in `error`), listed up to `looks` times
+/// ([`crate::actions::Resume::looks`]: none for a sub-step's first run, [`LOOKS_WHEN_RESUMED`]
+/// when it ran before and may have made it without hearing so; a list that misses it is asked
+/// again, the pause doubling from the run's `unanswered` pause).
 pub(in crate::actions::failback) async fn find_snapshot(
     log: &dyn CallLog,
     client: &Client,
     region: &str,
     filters: Vec<Filter>,
-    resumed: bool,
+    looks: u32,
 ) -> Result<Option<EbsSnapshot>, ActionError> {
-    let looks = if resumed { LOOKS_WHEN_RESUMED } else { 1 };
     let mut pause = log.pauses().unanswered;
     for look in 1..=looks {
         let req = client.describe_snapshots().owner_ids("self").set_filters(Some(filters.clone()));
@@ -121,12 +144,18 @@ pub(in crate::actions::failback) async fn find_snapshot(
     Ok(None)
 }
 
+/// This run's volume the filters name (not one being deleted or in `error`); no list when
+/// `looks` is 0 (a sub-step's first run: [`crate::actions::Resume::looks`]).
 pub(in crate::actions::failback) async fn find_volume(
     log: &dyn CallLog,
     client: &Client,
     region: &str,
     filters: Vec<Filter>,
+    looks: u32,
 ) -> Result<Option<String>, ActionError> {
+    if looks == 0 {
+        return Ok(None);
+    }
     let req = client.describe_volumes().set_filters(Some(filters));
     let out = read(log, at("volumes of this run", region), req).await??;
     Ok(out

@@ -9,7 +9,7 @@
 //! found (a crash in between on AWS's side), the rest are taken one by one, and the journal says
 //! the recovery point is no longer consistent across volumes.
 
-use super::reads::find_snapshot;
+use super::reads::{LOOKS_WHEN_RESUMED, find_snapshot};
 use super::{EbsSnapshot, Layout, One, TAG_RESOURCE, TAG_RUN, TAG_STAGE, TAG_STEP};
 use crate::actions::ActionCx;
 use crate::aws::{ActionError, at, mutate};
@@ -33,16 +33,15 @@ pub(in crate::actions::failback) struct InstancePoint<'a> {
 
 /// Takes (or finds what this run took of) a snapshot of every volume of `p.instance` at once;
 /// one per device.
-/// `resumed`: the sub-step ran before and may have taken them without hearing so (see
-/// [`find_snapshot`]).
+/// `looks`: how often to list what the sub-step may have taken before ([`find_snapshot`]).
 pub(in crate::actions::failback) async fn snapshot_instance(
     cx: &ActionCx<'_>,
     p: &InstancePoint<'_>,
-    resumed: bool,
+    looks: u32,
 ) -> Result<IndexMap<String, EbsSnapshot>, ActionError> {
     let mut out = IndexMap::new();
     for (device, volume) in p.volumes {
-        if let Some(found) = find_snapshot(cx.log, p.client, p.region, of_volume(cx, p, volume), resumed).await? {
+        if let Some(found) = find_snapshot(cx.log, p.client, p.region, of_volume(cx, p, volume), looks).await? {
             out.insert(device.clone(), found);
         }
     }
@@ -181,7 +180,9 @@ impl One<'_, '_> {
             description: format!("pilotlight-failback/{}/{}", cx.run_id, self.name),
         };
         let snaps = cx
-            .sub(&self.sub_name("snapshot-recovery-volumes"), detail, |r| snapshot_instance(cx, &point, r.resumed()))
+            .sub(&self.sub_name("snapshot-recovery-volumes"), detail, |r| {
+                snapshot_instance(cx, &point, r.looks(LOOKS_WHEN_RESUMED))
+            })
             .await?;
         match self.wait_snapshots("wait-recovery-snapshots", self.recovery, &l.recovery_region, &snaps).await? {
             None => Ok(snaps),

@@ -2,7 +2,7 @@
 //! volumes, attach the restored ones at the same devices (the originals go back if that
 //! fails), start it, and the waits between.
 
-use super::reads::{VolumeNow, delete_on_termination, instance, state_of, volume};
+use super::reads::{VolumeNow, delete_on_termination, instance, state_of, volume, volumes};
 use super::{Layout, One, TAG_RESOURCE, TAG_RUN, TAG_STEP};
 use crate::actions::Poll;
 use crate::aws::{ActionError, at, mutate, read};
@@ -73,7 +73,7 @@ impl One<'_, '_> {
         }
         let attached = cx
             .sub(&self.sub_name("attach-restored"), json!({ "volumes": volumes }), |_| async {
-                match self.attach_all(inst, region, volumes).await {
+                match self.attach_all((inst, region), volumes, true).await {
                     Ok(()) => Ok(Ok(())),
                     Err(ActionError::Journal(e)) => Err(ActionError::Journal(e)),
                     // The attach may have happened: the next attempt looks, and does not undo it.
@@ -119,18 +119,30 @@ impl One<'_, '_> {
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
         let originals: Vec<String> = l.originals.values().cloned().collect();
         cx.sub(&self.sub_name("detach-originals"), json!({ "volumes": originals }), |_| async {
-            for (device, vol) in &l.originals {
-                let now = volume(cx.log, self.primary, region, vol).await?;
-                if now.instance.as_deref() != Some(inst) {
-                    continue;
-                }
-                if cx.dry_run {
+            // One read of them all; the ones still on the instance are detached.
+            let ids: Vec<&str> = originals.iter().map(String::as_str).collect();
+            let now = volumes(cx.log, self.primary, region, &ids).await?;
+            let on: Vec<(&String, &String)> = l
+                .originals
+                .iter()
+                .zip(now)
+                .filter(|(_, v)| v.instance.as_deref() == Some(inst))
+                .map(|(o, _)| o)
+                .collect();
+            if on.is_empty() {
+                return Ok(());
+            }
+            if cx.dry_run {
+                for (device, vol) in &on {
                     cx.log.note(format!("dry run: would detach and keep {vol} ({device})"))?;
-                    continue;
                 }
-                // Tagged before it is detached: a kept volume always says where it came from.
-                let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-                let req = self.primary.create_tags().resources(vol).set_tags(Some(vec![
+                return Ok(());
+            }
+            // Tagged before they are detached: a kept volume always says where it came from
+            // (one call each: `pilotlight:former-device` differs).
+            let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+            for (device, vol) in &on {
+                let req = self.primary.create_tags().resources(*vol).set_tags(Some(vec![
                     t(TAG_RUN, cx.run_id),
                     t(TAG_STEP, cx.step),
                     t(TAG_RESOURCE, self.name),
@@ -139,9 +151,15 @@ impl One<'_, '_> {
                     t("pilotlight:former-device", device),
                 ]));
                 mutate(cx.log, at(vol, region), req).await??;
-                let req = self.primary.detach_volume().volume_id(vol).instance_id(inst).device(device);
-                mutate(cx.log, at(vol, region), req).await??;
             }
+            // The detaches go out together: each is safe alone, and a kill between them is
+            // resumed by the read above.
+            futures_util::future::try_join_all(on.iter().map(|(device, vol)| async move {
+                let req = self.primary.detach_volume().volume_id(*vol).instance_id(inst).device(*device);
+                mutate(cx.log, at(vol, region), req).await??;
+                Ok::<_, ActionError>(())
+            }))
+            .await?;
             Ok(())
         })
         .await?;
@@ -222,25 +240,39 @@ impl One<'_, '_> {
         .await
     }
 
+    /// Attaches each volume not yet on the instance at its device, after one read of them all.
+    /// `together`: the attaches go out at once (the failback); else one by one in device order
+    /// (the way back: the instance lists its devices in the order it had, as before).
     async fn attach_all(
         &self,
-        inst: &str,
-        region: &str,
+        (inst, region): (&str, &str),
         volumes: &IndexMap<String, String>,
+        together: bool,
     ) -> Result<(), ActionError> {
         let cx = self.cx;
-        for (device, vol) in volumes {
-            if cx.dry_run {
+        if cx.dry_run {
+            for (device, vol) in volumes {
                 cx.log.note(format!("dry run: would attach {vol} at {device}"))?;
-                continue;
             }
-            let now = volume(cx.log, self.primary, region, vol).await?;
-            if now.instance.as_deref() == Some(inst) {
-                continue;
-            }
-            let req = self.primary.attach_volume().volume_id(vol).instance_id(inst).device(device);
-            mutate(cx.log, at(vol, region), req).await??;
+            return Ok(());
         }
+        let ids: Vec<&str> = volumes.values().map(String::as_str).collect();
+        let now = super::reads::volumes(cx.log, self.primary, region, &ids).await?;
+        let off: Vec<(&String, &String)> =
+            volumes.iter().zip(now).filter(|(_, v)| v.instance.as_deref() != Some(inst)).map(|(o, _)| o).collect();
+        if together {
+            futures_util::future::try_join_all(off.into_iter().map(|(d, v)| self.attach((inst, region), d, v))).await?;
+        } else {
+            for (device, vol) in off {
+                self.attach((inst, region), device, vol).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn attach(&self, (inst, region): (&str, &str), device: &str, vol: &str) -> Result<(), ActionError> {
+        let req = self.primary.attach_volume().volume_id(vol).instance_id(inst).device(device);
+        mutate(self.cx.log, at(vol, region), req).await??;
         Ok(())
     }
 
@@ -275,7 +307,7 @@ impl One<'_, '_> {
         self.wait_volumes("rollback-wait-detached", l, restored, |v| v.state == "available").await?;
         let originals: Vec<String> = l.originals.values().cloned().collect();
         cx.sub(&self.sub_name("rollback-attach-originals"), json!({ "volumes": originals }), |_| async {
-            self.attach_all(inst, region, &l.originals).await
+            self.attach_all((inst, region), &l.originals, false).await
         })
         .await?;
         self.wait_volumes("rollback-wait-attached", l, originals, |v| {
@@ -341,14 +373,11 @@ impl One<'_, '_> {
         let ready = &ready;
         cx.sub(&name, json!({ "volumes": ids }), |_| async {
             let quiet = cx.quiet();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
             cx.wait_for(&name, cx.timeout, || async {
-                let mut pending = Vec::new();
-                for id in &ids {
-                    let v = volume(&quiet, self.primary, region, id).await?;
-                    if !ready(&v) {
-                        pending.push(format!("{id} {}", v.state));
-                    }
-                }
+                let now = volumes(&quiet, self.primary, region, &ids).await?;
+                let pending: Vec<String> =
+                    ids.iter().zip(now).filter(|(_, v)| !ready(v)).map(|(id, v)| format!("{id} {}", v.state)).collect();
                 Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
             })
             .await

@@ -24,6 +24,13 @@ pub(super) fn refuse(action: &str, head: &str, body: &str, upstream: u16) -> Opt
             ATTACHING.lock().unwrap().push((upstream, vol.to_string(), inst.to_string(), 2));
             None
         }
+        // A volume detached is attaching to nothing (a way back may detach one before any
+        // describe saw its attachment end).
+        "DetachVolume" => {
+            let vol = param(body, "VolumeId")?;
+            ATTACHING.lock().unwrap().retain(|(p, v, _, _)| !(*p == upstream && v == vol));
+            None
+        }
         "StartInstances" => start_while_attaching(body, upstream).or_else(|| {
             let mut booting = BOOTING.lock().unwrap();
             booting.extend(named_ids(body, "InstanceId.").into_iter().map(|i| (upstream, i.to_string(), 2)));

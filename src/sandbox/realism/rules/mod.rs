@@ -179,9 +179,8 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         return Some(again);
     }
     match param(body, "Action")? {
-        action @ ("DescribeSnapshots" | "DescribeVolumes" | "AttachVolume" | "StartInstances" | "EnterStandby") => {
-            ec2::refuse(action, head, body, upstream)
-        }
+        action @ ("DescribeSnapshots" | "DescribeVolumes" | "AttachVolume" | "DetachVolume" | "StartInstances"
+        | "EnterStandby") => ec2::refuse(action, head, body, upstream),
         "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
         "ModifyDBInstance" => {
             gp3_baseline(head, body, upstream).or_else(|| storage_limit(head, body, upstream)).or_else(|| {
