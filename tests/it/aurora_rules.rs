@@ -121,7 +121,7 @@ fn aurora_failback_restores_at_the_snapshots_newer_engine_version() {
     assert_eq!(now.backup_retention_period(), Some(7));
     // Defect 7: the wait after the re-applied configuration lasts until it took effect.
     assert_eq!(
-        super::realism::rules::modification_describes_left(moto.port, "inventory"),
+        super::realism::rules::modification_describes_left(moto.port, "us-east-1", "inventory"),
         0,
         "the wait ended too soon"
     );

@@ -47,6 +47,28 @@ fn aws_rules_an_instance_backing_up_reports_it_and_cannot_be_stopped() {
     block_on(bare.stop_db_instance().db_instance_identifier("bare").send()).expect("moto stops it");
 }
 
+/// An RDS identifier is unique within its region only: recovery's `orders-db` taking a snapshot
+/// keeps recovery's instance busy, never primary's of the same name (the layer once keyed the
+/// busy instance by identifier alone, and primary's answered `backing-up` meanwhile).
+#[test]
+fn aws_rules_a_snapshot_keeps_busy_only_the_instance_of_its_region() {
+    let moto = moto();
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let (primary, recovery) =
+        (Client::new(&sdk(&proxy.endpoint_url(), "us-east-1")), Client::new(&sdk(&proxy.endpoint_url(), "us-west-2")));
+    for rds in [&primary, &recovery] {
+        block_on(postgres(rds, "orders-db").send()).unwrap();
+    }
+    let snapshot = recovery.create_db_snapshot().db_instance_identifier("orders-db").db_snapshot_identifier("point");
+    block_on(snapshot.send()).unwrap();
+    let status = |rds: &Client| {
+        let out = block_on(rds.describe_db_instances().db_instance_identifier("orders-db").send()).unwrap();
+        out.db_instances()[0].db_instance_status().map(str::to_string)
+    };
+    assert_eq!(status(&primary).as_deref(), Some("available"), "primary's instance took no snapshot");
+    assert_eq!(status(&recovery).as_deref(), Some("backing-up"), "recovery's is busy with it");
+}
+
 /// Defect 8 of the AWS-rules issue: conclude waits for the instance to leave `backing-up`, then
 /// stops it (before the fix: no stop was sent, and `wait-stopped` ran to the step's timeout).
 #[test]

@@ -139,7 +139,7 @@ fn rds_failback_waits_until_the_reapplied_configuration_took_effect() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("backup retention"), "the restore did not take it, so it is re-applied:\n{stdout}");
     assert_eq!(
-        super::realism::rules::modification_describes_left(moto.port, "orders-db"),
+        super::realism::rules::modification_describes_left(moto.port, "us-east-1", "orders-db"),
         0,
         "the wait ended before the modification took effect"
     );

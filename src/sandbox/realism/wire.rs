@@ -10,6 +10,15 @@ pub(crate) fn param<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     body.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
 
+/// The region a signed request is for (its credential scope: `Credential=KEY/DATE/REGION/...`).
+pub(crate) fn region(head: &str) -> Option<&str> {
+    let scope = head.lines().find_map(|l| {
+        let lower = l.to_ascii_lowercase();
+        lower.starts_with("authorization:").then(|| l.split("Credential=").nth(1))?
+    })?;
+    scope.split('/').nth(2)
+}
+
 /// The first `<tag>...</tag>` element of `xml`, tags included.
 pub(crate) fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let start = xml.find(&format!("<{tag}>"))?;

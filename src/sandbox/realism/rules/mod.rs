@@ -110,27 +110,36 @@ pub fn forget(upstream: u16) {
 /// none until a ModifyDBCluster gives them one.
 static NO_CAPACITY: Mutex<Vec<(u16, String)>> = Mutex::new(Vec::new());
 
-/// Instances (moto port, identifier, describes left) busy with a snapshot.
+/// Instances (moto port, `region/identifier`, describes left) busy with a snapshot. Keyed by
+/// region too: recovery's `orders-db` taking a snapshot leaves primary's `orders-db` alone.
 static BACKING_UP: Mutex<Vec<(u16, String, u32)>> = Mutex::new(Vec::new());
 
-/// Whether `id` is still backing up; `describe` uses up one of its busy describes.
-fn backing_up(upstream: u16, id: &str, describe: bool) -> bool {
+/// `region/id`: an RDS identifier is unique within its region only.
+fn in_region(region: &str, id: &str) -> String {
+    format!("{region}/{id}")
+}
+
+/// Whether `key` ([`in_region`]) is still backing up; `describe` uses up one of its busy describes.
+fn backing_up(upstream: u16, key: &str, describe: bool) -> bool {
     let mut busy = BACKING_UP.lock().unwrap();
-    let Some(entry) = busy.iter_mut().find(|(p, i, left)| *p == upstream && i == id && *left > 0) else { return false };
+    let Some(entry) = busy.iter_mut().find(|(p, i, left)| *p == upstream && i == key && *left > 0) else {
+        return false;
+    };
     if describe {
         entry.2 -= 1;
     }
     true
 }
 
-/// Instances and clusters (moto port, identifier, describes left) with a modification under way.
+/// Instances and clusters (moto port, `region/identifier`, describes left) with a modification
+/// under way.
 static MODIFYING: Mutex<Vec<(u16, String, u32)>> = Mutex::new(Vec::new());
 
-/// How far `id`'s modification is along: `Some(left)` describes to go (4..1), then `None`. A
-/// describe uses one up.
-fn modifying(upstream: u16, id: &str, describe: bool) -> Option<u32> {
+/// How far the modification of `key` ([`in_region`]) is along: `Some(left)` describes to go
+/// (4..1), then `None`. A describe uses one up.
+fn modifying(upstream: u16, key: &str, describe: bool) -> Option<u32> {
     let mut busy = MODIFYING.lock().unwrap();
-    let entry = busy.iter_mut().find(|(p, i, left)| *p == upstream && i == id && *left > 0)?;
+    let entry = busy.iter_mut().find(|(p, i, left)| *p == upstream && i == key && *left > 0)?;
     let left = entry.2;
     if describe {
         entry.2 -= 1;
@@ -141,15 +150,16 @@ fn modifying(upstream: u16, id: &str, describe: bool) -> Option<u32> {
 /// A role is associated only with an `available` instance or cluster (AddRoleToDBInstance,
 /// AddRoleToDBCluster: InvalidDBInstanceState / InvalidDBClusterStateFault): refused while a
 /// modification is under way.
-fn busy_modifying(body: &str, id_param: &str, code: &str, upstream: u16) -> Option<Vec<u8>> {
+fn busy_modifying(region: &str, body: &str, id_param: &str, code: &str, upstream: u16) -> Option<Vec<u8>> {
     let id = param(body, id_param)?;
-    modifying(upstream, id, false).map(|_| refusal(code, &format!("{id} is not in the available state (modifying).")))
+    modifying(upstream, &in_region(region, id), false)
+        .map(|_| refusal(code, &format!("{id} is not in the available state (modifying).")))
 }
 
 /// Describes of `id` that would still have shown its modification under way: a wait that
 /// returned before the change took effect leaves some.
-pub fn modification_describes_left(upstream: u16, id: &str) -> u32 {
-    modifying(upstream, id, false).unwrap_or(0)
+pub fn modification_describes_left(upstream: u16, region: &str, id: &str) -> u32 {
+    modifying(upstream, &in_region(region, id), false).unwrap_or(0)
 }
 
 fn no_capacity(upstream: u16) -> HashSet<String> {
@@ -178,26 +188,31 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     if let Some(again) = dynamodb::repeated_import(head, body, upstream) {
         return Some(again);
     }
+    let region = super::wire::region(head).unwrap_or_default();
     match param(body, "Action")? {
         action @ ("DescribeSnapshots" | "DescribeVolumes" | "AttachVolume" | "DetachVolume" | "StartInstances"
         | "EnterStandby") => ec2::refuse(action, head, body, upstream),
         "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
         "ModifyDBInstance" => {
             gp3_baseline(head, body, upstream).or_else(|| storage_limit(head, body, upstream)).or_else(|| {
-                note_modification(body, "DBInstanceIdentifier", upstream);
+                note_modification(region, body, "DBInstanceIdentifier", upstream);
                 None
             })
         }
         "CreateDBInstance" => gp3_baseline(head, body, upstream).or_else(|| serverless_member(body, upstream)),
-        "AddRoleToDBInstance" => busy_modifying(body, "DBInstanceIdentifier", "InvalidDBInstanceState", upstream),
-        "AddRoleToDBCluster" => busy_modifying(body, "DBClusterIdentifier", "InvalidDBClusterStateFault", upstream),
+        "AddRoleToDBInstance" => {
+            busy_modifying(region, body, "DBInstanceIdentifier", "InvalidDBInstanceState", upstream)
+        }
+        "AddRoleToDBCluster" => {
+            busy_modifying(region, body, "DBClusterIdentifier", "InvalidDBClusterStateFault", upstream)
+        }
         "RestoreDBClusterFromSnapshot" => no_downgrade(head, body, upstream).or_else(|| {
             note_capacity(body, upstream);
             None
         }),
         "ModifyDBCluster" => {
             note_capacity(body, upstream);
-            note_modification(body, "DBClusterIdentifier", upstream);
+            note_modification(region, body, "DBClusterIdentifier", upstream);
             None
         }
         "CopyDBSnapshot" => keys::cross_region_copy_without_key(head, body, upstream, "DBSnapshot")
@@ -210,13 +225,13 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         }
         "CreateDBSnapshot" => {
             let id = param(body, "DBInstanceIdentifier")?;
-            BACKING_UP.lock().unwrap().push((upstream, id.to_string(), 3));
+            BACKING_UP.lock().unwrap().push((upstream, in_region(region, id), 3));
             None
         }
         "SimulatePrincipalPolicy" => iam::simulate(body, upstream),
         "StopDBInstance" => {
             let id = param(body, "DBInstanceIdentifier")?;
-            backing_up(upstream, id, false)
+            backing_up(upstream, &in_region(region, id), false)
                 .then(|| refusal("InvalidDBInstanceState", &format!("Instance {id} is not in available state.")))
         }
         _ => None,
@@ -259,12 +274,14 @@ fn no_downgrade(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
 
 /// A change applied immediately (not a rename, which RDS reports as `renaming`) is under way for
 /// the next four describes of its target.
-fn note_modification(body: &str, id_param: &str, upstream: u16) {
+fn note_modification(region: &str, body: &str, id_param: &str, upstream: u16) {
     let Some(id) = param(body, id_param) else { return };
-    if param(body, "ApplyImmediately") == Some("true") && param(body, "NewDBInstanceIdentifier").is_none() {
+    let renamed = ["NewDBInstanceIdentifier", "NewDBClusterIdentifier"].iter().any(|p| param(body, p).is_some());
+    if param(body, "ApplyImmediately") == Some("true") && !renamed {
+        let key = in_region(region, id);
         let mut busy = MODIFYING.lock().unwrap();
-        busy.retain(|(p, i, _)| !(*p == upstream && i == id));
-        busy.push((upstream, id.to_string(), 4));
+        busy.retain(|(p, i, _)| !(*p == upstream && *i == key));
+        busy.push((upstream, key, 4));
     }
 }
 
@@ -351,13 +368,14 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     if !instances && !clusters {
         return answer;
     }
+    let region = super::wire::region(request).unwrap_or_default();
     rewrite_body(&answer, |body| {
         if instances {
-            let body = report_backing_up(&report_gp3_baseline(body), upstream);
-            report_modifying(&body, "DBInstance", "DBInstanceIdentifier", "DBInstanceStatus", upstream)
+            let body = report_backing_up(region, &report_gp3_baseline(body), upstream);
+            report_modifying(region, &body, "DBInstance", "DBInstanceIdentifier", "DBInstanceStatus", upstream)
         } else {
             let body = stable_endpoints(&hide_capacity(body, &no_capacity(upstream)));
-            report_modifying(&body, "DBCluster", "DBClusterIdentifier", "Status", upstream)
+            report_modifying(region, &body, "DBCluster", "DBClusterIdentifier", "Status", upstream)
         }
     })
 }
@@ -402,25 +420,30 @@ fn hide_capacity(body: &str, clusters: &HashSet<String>) -> String {
 }
 
 /// An instance busy with a snapshot reports `backing-up` instead of `available`.
-fn report_backing_up(body: &str, upstream: u16) -> String {
+fn report_backing_up(region: &str, body: &str, upstream: u16) -> String {
     each_element(body, "DBInstance", |one| match field(one, "DBInstanceIdentifier") {
-        Some(id) if field(one, "DBInstanceStatus") == Some("available") && backing_up(upstream, id, true) => one
-            .replacen(
+        Some(id)
+            if field(one, "DBInstanceStatus") == Some("available")
+                && backing_up(upstream, &in_region(region, id), true) =>
+        {
+            one.replacen(
                 "<DBInstanceStatus>available</DBInstanceStatus>",
                 "<DBInstanceStatus>backing-up</DBInstanceStatus>",
                 1,
-            ),
+            )
+        }
         _ => one.to_string(),
     })
 }
 
 /// A modification under way: `available` with the change pending for two describes, then
 /// `modifying` for two.
-fn report_modifying(body: &str, element: &str, id_tag: &str, status_tag: &str, upstream: u16) -> String {
+fn report_modifying(region: &str, body: &str, element: &str, id_tag: &str, status_tag: &str, upstream: u16) -> String {
     each_element(body, element, |one| {
         let available = format!("<{status_tag}>available</{status_tag}>");
-        let Some(left) =
-            field(one, id_tag).filter(|_| one.contains(&available)).and_then(|id| modifying(upstream, id, true))
+        let Some(left) = field(one, id_tag)
+            .filter(|_| one.contains(&available))
+            .and_then(|id| modifying(upstream, &in_region(region, id), true))
         else {
             return one.to_string();
         };

@@ -237,13 +237,12 @@ impl<'a> Call<'a> {
     }
 
     pub fn read(head: &'a str, body: &'a str) -> Option<Call<'a>> {
+        let region = super::wire::region(head)?;
         let scope = head.lines().find_map(|l| {
             let lower = l.to_ascii_lowercase();
             lower.starts_with("authorization:").then(|| l.split("Credential=").nth(1))?
         })?;
-        let mut parts = scope.split('/');
-        let region = parts.nth(2)?;
-        let service = parts.next()?;
+        let service = scope.split('/').nth(3)?;
         let target = head.lines().find_map(|l| {
             l.to_ascii_lowercase().starts_with("x-amz-target:").then(|| l.split_once('.').map(|(_, op)| op.trim()))?
         });
