@@ -152,6 +152,8 @@ def report(results: dict, latency_ms: int) -> None:
         return
     for suffix in ["-before", ""]:
         seq, par = f"sequential{suffix}", f"parallel{suffix}"
+        if seq not in median and par not in median:
+            continue
         print(f"\n{'before' if suffix else 'now'}:")
         if seq in median:
             print(f"  sequential runbook / script: {median[seq] / median['script']:.2f}x the time (goal <= 1.2)")

@@ -2,9 +2,10 @@
 //! restore runs after the original was renamed away, so a restore AWS refuses leaves the
 //! identifier with no instance. Checked with describe calls to moto itself.
 
-use super::realism::{Fault, FaultRule, RealismProxy};
-use super::support::{block_on, moto, pilotlight, postgres, run, sdk, state_dir};
+use super::realism::{Fault, FaultRule, Matcher, RealismProxy, Rule, Setup};
+use super::support::{block_on, journal, moto, only_run, pilotlight, postgres, run, sdk, state_dir};
 use aws_sdk_rds::Client;
+use pilotlight::journal::Event;
 
 /// Fails back `orders-db` (the RDS fixture) through the rules layer; the output.
 fn failback(proxy: &RealismProxy) -> std::process::Output {
@@ -305,10 +306,10 @@ fn rds_failback_of_an_encrypted_recovery_asks_for_a_key_before_anything_changes(
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
-/// Defect 6 of the AWS-rules issue, outside waits: AWS throttles the failback's first look for
-/// its own snapshot (DescribeDBSnapshots by the name it gives, before taking it) five times in a
-/// row, past the SDK's three attempts. The read is sent again after a pause and the failback goes
-/// through in one attempt; before the fix the step failed on that read.
+/// Defect 6 of the AWS-rules issue, outside waits: AWS throttles the copy's read of the
+/// recovery snapshot (DescribeDBSnapshots by the name the failback gave it, outside any wait)
+/// five times in a row, past the SDK's three attempts. The read is sent again after a pause and
+/// the failback goes through in one attempt; before the fix the step failed on that read.
 #[test]
 fn rds_failback_waits_out_throttled_reads_outside_waits() {
     let moto = moto();
@@ -316,19 +317,35 @@ fn rds_failback_waits_out_throttled_reads_outside_waits() {
     for region in ["us-east-1", "us-west-2"] {
         block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").send()).expect("CreateDBInstance");
     }
-    // The step's preflight looks for both names first (the recovery snapshot's, its copy's):
-    // those two pass, then five throttles.
-    let needle = "&DBSnapshotIdentifier=pl-";
-    let preflight = FaultRule { needle, times: 2, fault: Fault::Delay(0) };
-    let throttled = FaultRule { needle, times: 5, fault: Fault::Throttle };
-    let proxy = RealismProxy::with_aws_rules(moto.port, vec![preflight, throttled]);
-    let out = failback(&proxy);
+    // The step's preflight looks for both names first (the recovery snapshot's, its copy's) and
+    // the snapshot's wait finds it at its first poll (the instant pace): those three pass, then
+    // five throttles meet the copy's read of its source.
+    let needle = Some("DBSnapshotIdentifier=pl-".to_string());
+    let matcher = Matcher { needle, operation: Some("rds.DescribeDBSnapshots".into()), after: 3, times: 5 };
+    let faults = vec![Rule::new(matcher, Fault::Throttle, "throttled")];
+    let setup = Setup { faults, aws_rules: true, clock: Default::default(), limits: Default::default() };
+    let proxy = RealismProxy::serve(moto.port, setup, 0).expect("a loopback port");
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
+        .args(["--endpoint-url", &proxy.endpoint_url()]);
+    let out = run(cmd);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(
-        stdout.lines().any(|l| l.contains("rds DescribeDBSnapshots pl-") && l.contains("error: Throttling")),
-        "throttled:\n{stdout}"
-    );
+    let (_, dir) = only_run(state.path());
+    let throttled_in: Vec<String> = journal(&dir)
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::AwsCall { sub: Some(sub), operation, message: Some(m), .. }
+                if operation == "DescribeDBSnapshots" && m.contains("Throttling") =>
+            {
+                Some(sub.to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!throttled_in.is_empty(), "throttled:\n{stdout}");
+    assert!(throttled_in.iter().all(|s| s == "orders_db/copy-to-primary"), "outside waits only: {throttled_in:?}");
     assert!(stdout.contains("rds.failback attempt 1") && !stdout.contains("attempt 2"), "{stdout}");
 }
 

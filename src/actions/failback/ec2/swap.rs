@@ -45,7 +45,13 @@ impl One<'_, '_> {
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
         self.enter_standby(l).await?;
-        cx.sub(&self.sub_name("stop-primary"), json!({ "instance": inst }), |_| async {
+        cx.sub(&self.sub_name("stop-primary"), json!({ "instance": inst }), |resume| async move {
+            // A first stop is sent without a look: StopInstances on an instance already stopped
+            // or stopping changes nothing (EC2 answers its state); a resumed one looks first.
+            if resume.first && !cx.dry_run {
+                mutate(cx.log, at(inst, region), self.primary.stop_instances().instance_ids(inst)).await??;
+                return Ok(());
+            }
             let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
             if matches!(state.as_str(), "stopped" | "stopping") {
                 return Ok(());
@@ -72,8 +78,9 @@ impl One<'_, '_> {
             }
         }
         let attached = cx
-            .sub(&self.sub_name("attach-restored"), json!({ "volumes": volumes }), |_| async {
-                match self.attach_all((inst, region), volumes, true).await {
+            .sub(&self.sub_name("attach-restored"), json!({ "volumes": volumes }), |resume| async move {
+                // A first attach needs no look: only this sub-step attaches the restored volumes.
+                match self.attach_all((inst, region), volumes, !resume.first).await {
                     Ok(()) => Ok(Ok(())),
                     Err(ActionError::Journal(e)) => Err(ActionError::Journal(e)),
                     // The attach may have happened: the next attempt looks, and does not undo it.
@@ -95,7 +102,13 @@ impl One<'_, '_> {
         })
         .await?;
         self.delete_on_termination(l, "delete-on-termination").await?;
-        cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |_| async {
+        cx.sub(&self.sub_name("start-primary"), json!({ "instance": inst }), |resume| async move {
+            // As the stop: StartInstances on an instance running or pending changes nothing, and
+            // the wait before it saw every volume attached.
+            if resume.first && !cx.dry_run {
+                mutate(cx.log, at(inst, region), self.primary.start_instances().instance_ids(inst)).await??;
+                return Ok(());
+            }
             let state = state_of(&instance(cx.log, self.primary, inst, region).await?);
             if matches!(state.as_str(), "running" | "pending") {
                 return Ok(());
@@ -240,14 +253,15 @@ impl One<'_, '_> {
         .await
     }
 
-    /// Attaches each volume not yet on the instance at its device, after one read of them all.
-    /// `together`: the attaches go out at once (the failback); else one by one in device order
-    /// (the way back: the instance lists its devices in the order it had, as before).
+    /// Attaches each volume not yet on the instance at its device (`look`: after one read of
+    /// them all; else every one), one by one in device order: EC2 lists an instance's devices in
+    /// the order they were attached, and an undo or a way back promises the instance's whole
+    /// Describe as before (attaches sent together came back in any order).
     async fn attach_all(
         &self,
         (inst, region): (&str, &str),
         volumes: &IndexMap<String, String>,
-        together: bool,
+        look: bool,
     ) -> Result<(), ActionError> {
         let cx = self.cx;
         if cx.dry_run {
@@ -256,23 +270,17 @@ impl One<'_, '_> {
             }
             return Ok(());
         }
-        let ids: Vec<&str> = volumes.values().map(String::as_str).collect();
-        let now = super::reads::volumes(cx.log, self.primary, region, &ids).await?;
-        let off: Vec<(&String, &String)> =
-            volumes.iter().zip(now).filter(|(_, v)| v.instance.as_deref() != Some(inst)).map(|(o, _)| o).collect();
-        if together {
-            futures_util::future::try_join_all(off.into_iter().map(|(d, v)| self.attach((inst, region), d, v))).await?;
+        let off: Vec<(&String, &String)> = if look {
+            let ids: Vec<&str> = volumes.values().map(String::as_str).collect();
+            let now = super::reads::volumes(cx.log, self.primary, region, &ids).await?;
+            volumes.iter().zip(now).filter(|(_, v)| v.instance.as_deref() != Some(inst)).map(|(o, _)| o).collect()
         } else {
-            for (device, vol) in off {
-                self.attach((inst, region), device, vol).await?;
-            }
+            volumes.iter().collect()
+        };
+        for (device, vol) in off {
+            let req = self.primary.attach_volume().volume_id(vol).instance_id(inst).device(device);
+            mutate(cx.log, at(vol, region), req).await??;
         }
-        Ok(())
-    }
-
-    async fn attach(&self, (inst, region): (&str, &str), device: &str, vol: &str) -> Result<(), ActionError> {
-        let req = self.primary.attach_volume().volume_id(vol).instance_id(inst).device(device);
-        mutate(self.cx.log, at(vol, region), req).await??;
         Ok(())
     }
 
@@ -307,7 +315,7 @@ impl One<'_, '_> {
         self.wait_volumes("rollback-wait-detached", l, restored, |v| v.state == "available").await?;
         let originals: Vec<String> = l.originals.values().cloned().collect();
         cx.sub(&self.sub_name("rollback-attach-originals"), json!({ "volumes": originals }), |_| async {
-            self.attach_all((inst, region), &l.originals, false).await
+            self.attach_all((inst, region), &l.originals, true).await
         })
         .await?;
         self.wait_volumes("rollback-wait-attached", l, originals, |v| {

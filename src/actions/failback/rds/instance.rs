@@ -335,7 +335,8 @@ impl<'c> One<'_, 'c> {
         // RDS associates a role with an available instance only: after the modification took effect.
         let roles: Vec<String> = cx
             .sub(&self.sub_name("associate-roles"), json!({ "instance": id }), |_| async {
-                if cx.dry_run {
+                // Nothing recorded to associate: no read needed to know none is missing.
+                if cx.dry_run || want.roles.is_empty() {
                     return Ok(Vec::new());
                 }
                 let db = instance(cx.log, self.primary, id, region)

@@ -208,11 +208,16 @@ impl RecoveryPoint<'_, '_> {
     pub async fn snapshot(&self, label: &str) -> Result<DbSnapshot, ActionError> {
         let cx = self.cx;
         let (id, region) = (made_id(cx.run_id, self.name, label), self.recovery_region);
-        let stage = format!("{label}-snapshot");
+        let (id, stage) = (&id, &format!("{label}-snapshot"));
         let detail = json!({ "from": self.source, "snapshot": id });
         let snap: DbSnapshot = cx
-            .sub(&self.sub_name(&format!("snapshot-{label}")), detail, |_| async {
-                if let Some(now) = describe(self.kind, cx.log, self.recovery, &id, region).await? {
+            .sub(&self.sub_name(&format!("snapshot-{label}")), detail, |resume| async move {
+                // The identifier names this run: only an earlier run of this sub-step made it.
+                let earlier = match resume.first {
+                    true => None,
+                    false => describe(self.kind, cx.log, self.recovery, &id, region).await?,
+                };
+                if let Some(now) = earlier {
                     if !is_ours(cx, &now.tags, self.name, &stage) {
                         return Err(not_ours(self.kind.noun(), &id, region));
                     }
@@ -228,7 +233,7 @@ impl RecoveryPoint<'_, '_> {
                         let req = self
                             .recovery
                             .create_db_snapshot()
-                            .db_snapshot_identifier(&id)
+                            .db_snapshot_identifier(id)
                             .db_instance_identifier(self.source)
                             .set_tags(tagged);
                         let out = mutate(cx.log, at(self.source, region), req).await??;
@@ -242,7 +247,7 @@ impl RecoveryPoint<'_, '_> {
                         let req = self
                             .recovery
                             .create_db_cluster_snapshot()
-                            .db_cluster_snapshot_identifier(&id)
+                            .db_cluster_snapshot_identifier(id)
                             .db_cluster_identifier(self.source)
                             .set_tags(tagged);
                         let out = mutate(cx.log, at(self.source, region), req).await??;
@@ -291,9 +296,10 @@ impl RecoveryPoint<'_, '_> {
             .await?;
         }
         let (id, region) = (made_id(cx.run_id, self.name, part), self.primary_region);
+        let id = &id;
         let detail = json!({ "from": snap.arn, "to": id, "region": region });
         let copy: DbSnapshot = cx
-            .sub(&self.sub_name("copy-to-primary"), detail, |_| async {
+            .sub(&self.sub_name("copy-to-primary"), detail, |resume| async move {
                 // The source's create time is the recovery point (read again: it is set once the
                 // snapshot completes). Only an encrypted source's copy is given the key: RDS
                 // refuses a key for an unencrypted cluster snapshot, and would encrypt an
@@ -309,7 +315,11 @@ impl RecoveryPoint<'_, '_> {
                             )));
                         }
                     };
-                if let Some(now) = describe(self.kind, cx.log, self.primary, &id, region).await? {
+                let earlier = match resume.first {
+                    true => None,
+                    false => describe(self.kind, cx.log, self.primary, &id, region).await?,
+                };
+                if let Some(now) = earlier {
                     if !is_ours(cx, &now.tags, self.name, part) {
                         return Err(not_ours(self.kind.noun(), &id, region));
                     }
@@ -329,7 +339,7 @@ impl RecoveryPoint<'_, '_> {
                             .primary
                             .copy_db_snapshot()
                             .source_db_snapshot_identifier(&snap.arn)
-                            .target_db_snapshot_identifier(&id)
+                            .target_db_snapshot_identifier(id)
                             .set_option_group_name(self.option_group.map(str::to_string))
                             .set_kms_key_id(kms)
                             .set_tags(tagged);
@@ -341,7 +351,7 @@ impl RecoveryPoint<'_, '_> {
                             .primary
                             .copy_db_cluster_snapshot()
                             .source_db_cluster_snapshot_identifier(&snap.arn)
-                            .target_db_cluster_snapshot_identifier(&id)
+                            .target_db_cluster_snapshot_identifier(id)
                             .set_kms_key_id(kms)
                             .set_tags(tagged);
                         let out = mutate(cx.log, at(&snap.id, region), req).await??;

@@ -439,7 +439,8 @@ impl<'c> One<'_, 'c> {
         // RDS associates a role with an available cluster only: after the modification took effect.
         let roles: Vec<String> = cx
             .sub(&self.sub_name("associate-roles"), json!({ "cluster": id }), |_| async {
-                if cx.dry_run {
+                // Nothing recorded to associate: no read needed to know none is missing.
+                if cx.dry_run || want.roles.is_empty() {
                     return Ok(Vec::new());
                 }
                 let c = cluster(cx.log, self.primary, id, region)
