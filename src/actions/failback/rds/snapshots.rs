@@ -215,11 +215,11 @@ impl RecoveryPoint<'_, '_> {
                 // The identifier names this run: only an earlier run of this sub-step made it.
                 let earlier = match resume.first {
                     true => None,
-                    false => describe(self.kind, cx.log, self.recovery, &id, region).await?,
+                    false => describe(self.kind, cx.log, self.recovery, id, region).await?,
                 };
                 if let Some(now) = earlier {
-                    if !is_ours(cx, &now.tags, self.name, &stage) {
-                        return Err(not_ours(self.kind.noun(), &id, region));
+                    if !is_ours(cx, &now.tags, self.name, stage) {
+                        return Err(not_ours(self.kind.noun(), id, region));
                     }
                     return Ok(now.snap);
                 }
@@ -227,7 +227,7 @@ impl RecoveryPoint<'_, '_> {
                     cx.log.note(format!("dry run: would snapshot {} as {id}", self.source))?;
                     return Ok(DbSnapshot { id: id.clone(), arn: format!("(dry run) {id}"), created: None });
                 }
-                let tagged = Some(tags(cx, self.name, &stage));
+                let tagged = Some(tags(cx, self.name, stage));
                 let (arn, created) = match self.kind {
                     Kind::Instance => {
                         let req = self
@@ -259,7 +259,7 @@ impl RecoveryPoint<'_, '_> {
                 Ok(DbSnapshot { id: id.clone(), arn: arn.unwrap_or_default(), created })
             })
             .await?;
-        self.wait(&format!("wait-{label}-snapshot"), self.recovery, &id, region).await?;
+        self.wait(&format!("wait-{label}-snapshot"), self.recovery, id, region).await?;
         Ok(snap)
     }
 
@@ -317,11 +317,11 @@ impl RecoveryPoint<'_, '_> {
                     };
                 let earlier = match resume.first {
                     true => None,
-                    false => describe(self.kind, cx.log, self.primary, &id, region).await?,
+                    false => describe(self.kind, cx.log, self.primary, id, region).await?,
                 };
                 if let Some(now) = earlier {
                     if !is_ours(cx, &now.tags, self.name, part) {
-                        return Err(not_ours(self.kind.noun(), &id, region));
+                        return Err(not_ours(self.kind.noun(), id, region));
                     }
                     return Ok(DbSnapshot { created, ..now.snap });
                 }
@@ -361,7 +361,7 @@ impl RecoveryPoint<'_, '_> {
                 Ok(DbSnapshot { id: id.clone(), arn: arn.unwrap_or_default(), created })
             })
             .await?;
-        self.wait("wait-primary-copy", self.primary, &id, region).await?;
+        self.wait("wait-primary-copy", self.primary, id, region).await?;
         Ok(copy)
     }
 }
