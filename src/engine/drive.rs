@@ -85,8 +85,9 @@ impl Run {
         let lead = &members[0];
         if !self.step_state(&lead.id).gate_passed {
             let mut cleared = Vec::new();
-            for step in ready {
-                match self.preflight(operator, step).await? {
+            let checks = self.preflight_all(&ready).await;
+            for (step, checks) in ready.into_iter().zip(checks) {
+                match self.preflight(operator, step, checks).await? {
                     PreflightEnd::Clear => cleared.push(step),
                     PreflightEnd::Skipped => {}
                     PreflightEnd::Failed => return Ok(Some(RunStatus::Failed)),

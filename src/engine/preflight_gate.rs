@@ -6,9 +6,17 @@
 //! after it, the world is mid-failback by design (an original renamed away is not a failure).
 
 use super::{EngineError, FailureRequest, Operator, Run, plan};
-use crate::journal::{Event, FailureOutcome, StepStatus, Verdict};
+use crate::journal::{Event, FailureOutcome, PreflightCheck, StepStatus, Verdict};
 use crate::runbook::Step;
 use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// A step's checks and when they were made.
+pub(super) type Checked = (Instant, Vec<PreflightCheck>);
+
+/// How long checks made for a whole group stand for one of its steps: longer, and an operator
+/// answered another step's failed check meanwhile, so they are made again.
+const FRESH: Duration = Duration::from_secs(60);
 
 /// Where a step stands after its preflight.
 pub(super) enum PreflightEnd {
@@ -22,32 +30,60 @@ pub(super) enum PreflightEnd {
 }
 
 impl Run {
+    /// Whether `step` is checked before its gate: a failback step, before its first attempt.
+    fn preflighted(&self, step: &Step) -> bool {
+        crate::preflight::checks(step.action.as_deref()) && self.step_state(&step.id).attempts == 0
+    }
+
+    /// The checks of every step of `steps` that has them, all at once (reads only; a group's
+    /// steps would otherwise wait for each other's round trips before the gate), in order.
+    pub(super) async fn preflight_all(&self, steps: &[&Step]) -> Vec<Option<Checked>> {
+        let checks = steps.iter().map(|step| async move {
+            match self.preflighted(step) {
+                true => Some((Instant::now(), self.preflight_checks(step).await)),
+                false => None,
+            }
+        });
+        futures_util::future::join_all(checks).await
+    }
+
+    /// One run of a step's checks.
+    async fn preflight_checks(&self, step: &Step) -> Vec<PreflightCheck> {
+        self.resolve_roles();
+        let params = {
+            let outputs = self.outputs_lookup();
+            plan::render_with(step, &plan::lookup(&self.inputs, &outputs)).unwrap_or(Value::Null)
+        };
+        // Boxed: nested in the drive's future, the checks' futures overflowed rustc's query
+        // depth computing its layout (in a non-incremental build).
+        Box::pin(crate::preflight::for_step(
+            &self.loaded.runbook,
+            step.action.as_deref(),
+            &params,
+            &self.envs,
+            &crate::aws::NoLog,
+            Some(&self.id),
+        ))
+        .await
+    }
+
+    /// Journals a step's checks (`first`: made already by [`Self::preflight_all`], used while
+    /// [`FRESH`]) and, when one failed, asks the operator: check again (the checks run again),
+    /// skip, or abort.
     pub(super) async fn preflight<O: Operator>(
         &self,
         operator: &mut O,
         step: &Step,
+        mut first: Option<Checked>,
     ) -> Result<PreflightEnd, EngineError> {
-        if !crate::preflight::checks(step.action.as_deref()) || self.step_state(&step.id).attempts > 0 {
+        if !self.preflighted(step) {
             return Ok(PreflightEnd::Clear);
         }
         loop {
-            self.resolve_roles();
-            let params = {
-                let outputs = self.outputs_lookup();
-                plan::render_with(step, &plan::lookup(&self.inputs, &outputs)).unwrap_or(Value::Null)
+            let checks = match first.take().filter(|(at, _)| at.elapsed() < FRESH) {
+                Some((_, checks)) => checks,
+                None => self.preflight_checks(step).await,
             };
-            let runbook = &self.loaded.runbook;
-            // Boxed: nested in the drive's future, the checks' futures overflowed rustc's query
-            // depth computing its layout (in a non-incremental build).
-            let checks = Box::pin(crate::preflight::for_step(
-                runbook,
-                step.action.as_deref(),
-                &params,
-                &self.envs,
-                &crate::aws::NoLog,
-                Some(&self.id),
-            ))
-            .await;
             let failed: Vec<String> = checks
                 .iter()
                 .filter(|c| c.verdict == Verdict::Fail)
