@@ -186,15 +186,25 @@ impl One<'_, '_> {
         let (p_name, r_name) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
         let p_region = cx.envs.region("primary")?.to_string();
         let r_region = cx.envs.region("recovery")?.to_string();
-        let rec = reads::existing_table(cx.log, self.recovery, &r_region, &r_name).await?;
-        let pri = reads::existing_table(cx.log, self.primary, &p_region, &p_name).await?;
-        let settings = reads::settings(cx.log, self.primary, &p_region, &pri).await?;
+        // Both sides at once, then primary's settings beside recovery's point-in-time recovery.
+        let (rec, pri) = futures_util::future::join(
+            reads::existing_table(cx.log, self.recovery, &r_region, &r_name),
+            reads::existing_table(cx.log, self.primary, &p_region, &p_name),
+        )
+        .await;
+        let (rec, pri) = (rec?, pri?);
+        let (settings, recovery_pitr) = futures_util::future::join(
+            reads::settings(cx.log, self.primary, &p_region, &pri),
+            reads::pitr_on(cx.log, self.recovery, &r_region, &r_name),
+        )
+        .await;
+        let settings = settings?;
         let primary = TableConfig::of(&pri, settings);
         if let Some(why) = primary.unsupported() {
             return Err(ActionError::Failed(format!("{why}. Nothing was changed.")));
         }
         primary.creation_parameters()?;
-        if !reads::pitr_on(cx.log, self.recovery, &r_region, &r_name).await? {
+        if !recovery_pitr? {
             return Err(ActionError::Failed(format!(
                 "the recovery table {r_name} ({r_region}) has point-in-time recovery off, and an export to S3 needs it. Turn it on (`aws dynamodb update-continuous-backups --region {r_region} --table-name {r_name} --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true`), then retry this step. Nothing was changed."
             )));

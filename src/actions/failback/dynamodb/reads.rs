@@ -92,32 +92,40 @@ pub(super) async fn settings(
 ) -> Result<Settings, ActionError> {
     let name = t.table_name().unwrap_or_default();
     let arn = t.table_arn().unwrap_or_default();
-    let ttl = read(log, at(name, region), client.describe_time_to_live().table_name(name)).await??;
-    let ttl_attribute = ttl
+    // The three reads at once: none waits for another's answer.
+    let ttl = async {
+        let out = read(log, at(name, region), client.describe_time_to_live().table_name(name)).await??;
+        Ok::<_, ActionError>(out)
+    };
+    let tags = async {
+        let mut tags = BTreeMap::new();
+        let mut next: Option<String> = None;
+        loop {
+            let req = client.list_tags_of_resource().resource_arn(arn).set_next_token(next.take());
+            let out = read(log, at(name, region), req).await??;
+            tags.extend(out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
+            match out.next_token() {
+                Some(n) if !n.is_empty() => next = Some(n.to_string()),
+                _ => return Ok::<_, ActionError>(tags),
+            }
+        }
+    };
+    let (ttl, tags, pitr) = futures_util::future::join3(ttl, tags, pitr_on(log, client, region, name)).await;
+    let ttl_attribute = ttl?
         .time_to_live_description()
         .filter(|d| {
             d.time_to_live_status().is_some_and(|s| matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling))
         })
         .and_then(|d| d.attribute_name())
         .map(str::to_string);
-    let mut tags = BTreeMap::new();
-    let mut next: Option<String> = None;
-    loop {
-        let req = client.list_tags_of_resource().resource_arn(arn).set_next_token(next.take());
-        let out = read(log, at(name, region), req).await??;
-        tags.extend(out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
-        match out.next_token() {
-            Some(n) if !n.is_empty() => next = Some(n.to_string()),
-            _ => break,
-        }
-    }
+    let (tags, point_in_time_recovery) = (tags?, pitr?);
     Ok(Settings {
         stream: t
             .stream_specification()
             .filter(|s| s.stream_enabled())
             .map(|s| s.stream_view_type().map(|v| v.as_str().to_string()).unwrap_or_default()),
         ttl_attribute,
-        point_in_time_recovery: pitr_on(log, client, region, name).await?,
+        point_in_time_recovery,
         deletion_protection: t.deletion_protection_enabled().unwrap_or(false),
         table_class: t
             .table_class_summary()

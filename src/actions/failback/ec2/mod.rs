@@ -270,8 +270,13 @@ impl One<'_, '_> {
         let (p_id, r_id) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
         let p_region = cx.envs.region("primary")?.to_string();
         let r_region = cx.envs.region("recovery")?.to_string();
-        let rec = instance(cx.log, self.recovery, &r_id, &r_region).await?;
-        let pri = instance(cx.log, self.primary, &p_id, &p_region).await?;
+        // Both sides at once: two round trips that wait for nothing of each other.
+        let (rec, pri) = futures_util::future::join(
+            instance(cx.log, self.recovery, &r_id, &r_region),
+            instance(cx.log, self.primary, &p_id, &p_region),
+        )
+        .await;
+        let (rec, pri) = (rec?, pri?);
         let rec_root = rec.root_device_name().unwrap_or("/dev/sda1").to_string();
         let pri_root = pri.root_device_name().unwrap_or("/dev/sda1").to_string();
         let rec_vols: Vec<(String, String)> = ebs_devices(&rec);

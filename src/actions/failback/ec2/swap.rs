@@ -151,11 +151,12 @@ impl One<'_, '_> {
                 }
                 return Ok(());
             }
-            // Tagged before they are detached: a kept volume always says where it came from
-            // (one call each: `pilotlight:former-device` differs).
+            // One after another in device order, each tagged before it is detached (a kept volume
+            // always says where it came from): a refused detach leaves the rest as they were, so
+            // the way back has the least to put back.
             let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-            for (device, vol) in &on {
-                let req = self.primary.create_tags().resources(*vol).set_tags(Some(vec![
+            for (device, vol) in on {
+                let req = self.primary.create_tags().resources(vol).set_tags(Some(vec![
                     t(TAG_RUN, cx.run_id),
                     t(TAG_STEP, cx.step),
                     t(TAG_RESOURCE, self.name),
@@ -164,15 +165,9 @@ impl One<'_, '_> {
                     t("pilotlight:former-device", device),
                 ]));
                 mutate(cx.log, at(vol, region), req).await??;
-            }
-            // The detaches go out together: each is safe alone, and a kill between them is
-            // resumed by the read above.
-            futures_util::future::try_join_all(on.iter().map(|(device, vol)| async move {
-                let req = self.primary.detach_volume().volume_id(*vol).instance_id(inst).device(*device);
+                let req = self.primary.detach_volume().volume_id(vol).instance_id(inst).device(device);
                 mutate(cx.log, at(vol, region), req).await??;
-                Ok::<_, ActionError>(())
-            }))
-            .await?;
+            }
             Ok(())
         })
         .await?;

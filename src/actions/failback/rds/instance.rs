@@ -198,10 +198,16 @@ impl<'c> One<'_, 'c> {
         let (p_id, r_id) = (res.primary.clone().unwrap_or_default(), res.recovery.clone().unwrap_or_default());
         let p_region = cx.envs.region("primary")?.to_string();
         let r_region = cx.envs.region("recovery")?.to_string();
-        let Some(rec) = instance(cx.log, self.recovery, &r_id, &r_region).await? else {
+        // Both sides at once: two round trips that wait for nothing of each other.
+        let (rec, pri) = futures_util::future::join(
+            instance(cx.log, self.recovery, &r_id, &r_region),
+            instance(cx.log, self.primary, &p_id, &p_region),
+        )
+        .await;
+        let Some(rec) = rec? else {
             return Err(ActionError::Failed(format!("recovery DB instance {r_id} not found in {r_region}")));
         };
-        let pri = instance(cx.log, self.primary, &p_id, &p_region).await?.ok_or_else(|| {
+        let pri = pri?.ok_or_else(|| {
             ActionError::Failed(format!(
                 "primary DB instance {p_id} not found in {p_region}: failback restores over an existing primary \
                  (its configuration is what the restore is given)"

@@ -62,11 +62,15 @@ pub async fn record_members(
     region: &str,
 ) -> Result<Vec<Member>, ActionError> {
     let mut out = Vec::new();
-    for m in cluster.db_cluster_members() {
+    // Every member's read at once (reads only).
+    let reads = cluster
+        .db_cluster_members()
+        .iter()
+        .map(|m| instance(log, client, m.db_instance_identifier().unwrap_or_default(), region));
+    let read = futures_util::future::join_all(reads).await;
+    for (m, db) in cluster.db_cluster_members().iter().zip(read) {
         let id = m.db_instance_identifier().unwrap_or_default();
-        let db = instance(log, client, id, region)
-            .await?
-            .ok_or_else(|| ActionError::Failed(format!("cluster member {id} not found in {region}")))?;
+        let db = db?.ok_or_else(|| ActionError::Failed(format!("cluster member {id} not found in {region}")))?;
         out.push(Member {
             id: id.to_string(),
             class: db.db_instance_class().unwrap_or_default().to_string(),
@@ -189,6 +193,8 @@ impl Members<'_, '_> {
         let cx = self.cx;
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
         cx.sub(&self.sub_name("delete-instances"), json!({ "instances": ids, "cluster": self.cluster }), |_| async {
+            // One after another, the writer first: a refused delete leaves the rest untouched,
+            // so the way back has the least to recreate.
             for id in &ids {
                 let Some(db) = instance(cx.log, self.client, id, self.region).await? else { continue };
                 if db.db_cluster_identifier() != Some(self.cluster) || db.db_instance_status() == Some("deleting") {
@@ -277,13 +283,12 @@ impl Members<'_, '_> {
     async fn wait_instances(&self, part: &str, ids: &[&str], ready: &str) -> Result<(), ActionError> {
         let quiet = self.cx.quiet();
         wait_status(self.cx, &self.sub_name(part), json!({ "instances": ids }), &[ready], || async {
+            // Each poll reads every member at once.
+            let reads = ids.iter().map(|id| instance(&quiet, self.client, id, self.region));
             let mut out = Vec::new();
-            for id in ids {
-                let now = instance(&quiet, self.client, id, self.region).await?;
-                out.push((
-                    format!("instance {id}"),
-                    now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
-                ));
+            for (id, now) in ids.iter().zip(futures_util::future::join_all(reads).await) {
+                let status = now?.map(|d| d.db_instance_status().unwrap_or("unknown").to_string());
+                out.push((format!("instance {id}"), status));
             }
             Ok(out)
         })
