@@ -37,11 +37,13 @@ pub struct Rehearse {
     /// At most this many resources at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
-    /// Stage: keep each instance's rehearsal snapshots in recovery and their copies in primary
-    /// (listed as retained) when the rehearsal succeeds. EBS snapshots and copies of a volume move
-    /// only the blocks changed since an earlier one that still exists there, so the failback's
-    /// snapshots and copies, inside the window, are then incremental. Costs their storage until
-    /// they are deleted.
+    /// Stage: keep each EC2 instance's rehearsal snapshots in recovery and their copies in
+    /// primary, and each RDS instance's rehearsal snapshot and its copy (listed as retained), when
+    /// the rehearsal succeeds. EBS snapshots and copies of a volume move only the blocks changed
+    /// since an earlier one that still exists there, and an RDS snapshot copy only what changed
+    /// since an earlier copy of the same instance still in the destination region, so the
+    /// failback's, inside the window, are then incremental. Aurora cluster snapshot copies are
+    /// always full (not staged). Costs their storage until they are deleted.
     #[serde(default)]
     pub stage: bool,
 }
@@ -101,7 +103,7 @@ impl Action for Rehearse {
                     _ => {
                         let (primary, recovery) = (&rds.0, &rds.1);
                         let one = super::rds::instance::One { cx, name: &name, primary, recovery, kms };
-                        super::rds::rehearse::rehearse(&one).await
+                        super::rds::rehearse::rehearse(&one, self.stage).await
                     }
                 }
             }

@@ -13,6 +13,7 @@
 use super::instance::{Layout, One, instance};
 use super::snapshots::RecoveryPoint;
 use super::{DbSnapshot, is_ours, or_none, test_id, wait_status};
+use crate::actions::failback::Retained;
 use crate::actions::failback::rehearsal_end::{settle, timed};
 use crate::aws::{ActionError, at, mutate};
 use crate::journal::SubId;
@@ -49,8 +50,11 @@ const AFTER_READ: &[&str] = &[
     "remove-snapshots",
 ];
 
-/// Rehearses one instance's failback.
-pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<Value, ActionError> {
+/// Rehearses one instance's failback. `stage`: a rehearsal that went through keeps its snapshot
+/// and the snapshot's copy in primary's region (the staged recovery point): the failback's copy,
+/// in the window, moves only what changed since, while that copy exists (RDS's incremental
+/// snapshot copying).
+pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>, stage: bool) -> Result<Value, ActionError> {
     let cx = one.cx;
     let l = one.layout().await?;
     let test = l.rehearsal(test_id(cx.run_id, &l.primary_id));
@@ -60,7 +64,8 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
         Ok(()) => one.reapply(&test, ALSO_DIFFER).await,
         Err(e) => Err(e),
     };
-    let removed = || remove(one, &test, &point, (&snap, &copy));
+    let keep = stage && tried.is_ok();
+    let removed = || remove(one, &test, &point, (&snap, &copy), keep);
     let (reapplied, remaining) = settle(cx, (one.name, &l.primary_id), tried, removed, AFTER_READ).await?;
     let (durations, window) = timed(cx, (one.name, &l.primary_id, &test.primary_id), PARTS)?;
     Ok(json!({
@@ -73,17 +78,31 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
         "remaining_differences": remaining,
         "durations_s": durations,
         "predicted_window_s": window,
-        "retained": [],
+        "staged": keep,
+        "retained": if keep { staged(one, &point, (&snap, &copy)) } else { Vec::new() },
     }))
 }
 
-/// Deletes the temporary instance (no final snapshot: it holds nothing primary lacks) and both
-/// snapshots, each only when this run's tags say it made it.
+/// The snapshot and copy a staging rehearsal keeps, as retained items.
+fn staged(one: &One<'_, '_>, point: &RecoveryPoint<'_, '_>, (snap, copy): (&DbSnapshot, &DbSnapshot)) -> Vec<Retained> {
+    let kind = super::snapshots::Kind::Instance;
+    let kept = "staged by the rehearsal: the source of the staged copy; delete it with the copy";
+    let copied = "staged by the rehearsal: the failback's copy of this database is incremental while it exists";
+    vec![
+        kind.retained(one.name, &snap.id, point.recovery_region, kept),
+        kind.retained(one.name, &copy.id, point.primary_region, copied),
+    ]
+}
+
+/// Deletes the temporary instance (no final snapshot: it holds nothing primary lacks) and, unless
+/// `keep` (a staging rehearsal that went through), both snapshots, each only when this run's tags
+/// say it made it.
 async fn remove(
     one: &One<'_, '_>,
     test: &Layout,
     point: &RecoveryPoint<'_, '_>,
     (snap, copy): (&DbSnapshot, &DbSnapshot),
+    keep: bool,
 ) -> Result<(), ActionError> {
     let (cx, name) = (one.cx, one.name);
     let (id, region) = (&test.primary_id, &test.primary_region);
@@ -111,5 +130,8 @@ async fn remove(
         Ok(vec![(format!("instance {id}"), now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()))])
     })
     .await?;
+    if keep {
+        return Ok(());
+    }
     point.remove_rehearsal(snap, copy).await
 }

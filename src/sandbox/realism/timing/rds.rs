@@ -17,8 +17,11 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
     match call.operation {
         "CreateDBSnapshot" | "CopyDBSnapshot" => {
             let Some(id) = field(answered, "DBSnapshotIdentifier") else { return };
-            let state = if call.operation == "CopyDBSnapshot" { "copying" } else { "creating" };
-            begin(clock, at, What::DbSnapshot, id, state, &op, gib());
+            let (state, moved) = match call.operation {
+                "CopyDBSnapshot" => ("copying", super::rds_copies::copied_gib(call, at, id, gib())),
+                _ => ("creating", gib()),
+            };
+            begin(clock, at, What::DbSnapshot, id, state, &op, moved);
             if call.operation == "CreateDBSnapshot"
                 && let Some(instance) = field(answered, "DBInstanceIdentifier")
             {

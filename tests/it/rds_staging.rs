@@ -1,0 +1,84 @@
+//! Staging an RDS instance (`failback.rehearse` with `stage: true`): the rehearsal keeps its
+//! snapshot and the snapshot's copy in primary's region, and the failback's copy in the window is
+//! then incremental (RDS user guide, incremental snapshot copying: an earlier copy of the same DB
+//! instance still in the destination region). Checked with describe calls to moto itself and the
+//! realism layer's record of what it modelled.
+
+use super::realism::{Model, Pace, RealismProxy};
+use super::support::{block_on, journal, moto, only_run, pilotlight, postgres, run, sdk, state_dir};
+use aws_sdk_rds::Client;
+use pilotlight::journal::Event;
+use pilotlight::sandbox::realism::timing::{CHANGED_SHARE, modelled};
+use serde_json::Value;
+
+/// The outputs of step `step` for resource `name`.
+fn outputs(dir: &std::path::Path, step: &str, name: &str) -> Value {
+    journal(dir)
+        .into_iter()
+        .find_map(|e| match e.event {
+            Event::ActionFinished { step: s, ok: true, outputs, .. } if s == step => {
+                Some(outputs["resources"][name].clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the outputs of {step}"))
+}
+
+/// Catches a staging rehearsal that deletes what it staged (or lists it nowhere), and a failback
+/// whose copy is not incremental after it; without staging (the rehearsal removed its snapshots)
+/// the copy is full, as on AWS.
+#[test]
+fn a_staging_rehearsal_keeps_the_databases_copy_and_the_failbacks_copy_is_incremental() {
+    for stage in [true, false] {
+        let moto = moto();
+        let url = moto.endpoint_url();
+        for region in ["us-east-1", "us-west-2"] {
+            block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").allocated_storage(100).send())
+                .expect("CreateDBInstance");
+        }
+        let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
+        let state = state_dir();
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["run", "tests/fixtures/rds-staged.yaml", "--var", &format!("stage={stage}"), "--headless"]).args([
+            "--auto-approve",
+            "--endpoint-url",
+            &proxy.endpoint_url(),
+        ]);
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        let (_, dir) = only_run(state.path());
+        let rehearsal = outputs(&dir, "test-failback", "orders_db");
+        let failback = outputs(&dir, "failback-rds", "orders_db");
+
+        let copy = failback["primary_snapshot"].as_str().expect("the failback's copy");
+        let took = modelled(moto.port, "us-east-1", copy).expect("the copy was modelled");
+        let model = Model::bundled();
+        let (full, changed) =
+            (model.duration("rds.CopyDBSnapshot", 100.0), model.duration("rds.CopyDBSnapshot", 100.0 * CHANGED_SHARE));
+        assert_eq!(took, if stage { changed } else { full }, "stage={stage}: the failback's copy took {took:?}");
+
+        let kept: Vec<(String, String)> = rehearsal["retained"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["id"].as_str().unwrap().to_string(), r["region"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(kept.len(), if stage { 2 } else { 0 }, "{rehearsal}");
+        for (id, region) in &kept {
+            let rds = Client::new(&sdk(&url, region));
+            let there = block_on(rds.describe_db_snapshots().db_snapshot_identifier(id).send())
+                .is_ok_and(|o| !o.db_snapshots().is_empty());
+            assert!(there, "{id} ({region}) is kept, as listed");
+        }
+        // Without staging the rehearsal's snapshots are gone: only the failback's (and moto's
+        // automated ones) are left.
+        let primary = Client::new(&sdk(&url, "us-east-1"));
+        let manual = block_on(primary.describe_db_snapshots().snapshot_type("manual").send()).unwrap();
+        let rehearsal_copies = manual
+            .db_snapshots()
+            .iter()
+            .filter(|s| s.db_snapshot_identifier().is_some_and(|i| i.contains("rehearsal")))
+            .count();
+        assert_eq!(rehearsal_copies, usize::from(stage), "stage={stage}: the rehearsal's copy in primary");
+    }
+}
