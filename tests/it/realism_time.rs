@@ -134,13 +134,19 @@ fn the_bundled_failback_at_a_pace_waits_through_every_in_between_state() {
     assert!(progress.len() >= 2 && progress.windows(2).any(|p| p[1] > p[0]), "{progress:?}");
 
     // No chain finishes before AWS would have (a lower bound only: the machine may be slow).
-    // The RDS failback snapshots recovery, copies it home and restores it, one after another.
+    // The RDS failback snapshots recovery, copies it home and restores it, one after another;
+    // the bundled runbook's rehearsal staged the database, so its copy moves the changed share.
     let gib = 20.0;
-    let chain = ["rds.CreateDBSnapshot", "rds.CopyDBSnapshot", "rds.RestoreDBInstanceFromDBSnapshot"]
-        .iter()
-        .map(|op| model.duration(op, gib))
-        .sum::<Duration>()
-        .div_f64(pace);
+    let share = pilotlight::sandbox::realism::timing::CHANGED_SHARE;
+    let chain = [
+        ("rds.CreateDBSnapshot", gib),
+        ("rds.CopyDBSnapshot", gib * share),
+        ("rds.RestoreDBInstanceFromDBSnapshot", gib),
+    ]
+    .iter()
+    .map(|(op, gib)| model.duration(op, *gib))
+    .sum::<Duration>()
+    .div_f64(pace);
     let took = sub_step_times(&entries);
     let rds: Duration = ["wait-recovery-snapshot", "wait-primary-copy", "wait-restored"]
         .iter()
