@@ -45,6 +45,15 @@ impl Resume {
         self.previous.is_some()
     }
 
+    /// `look`'s answer (what an earlier run of this sub-step made, if any), or `None` without
+    /// asking on the sub-step's first run: nothing of it exists yet.
+    pub async fn look<T>(
+        &self,
+        look: impl Future<Output = Result<Option<T>, ActionError>>,
+    ) -> Result<Option<T>, ActionError> {
+        if self.first { Ok(None) } else { look.await }
+    }
+
     /// How many times to list what this sub-step may have made before making it: none the first
     /// time, once after a rollback undid it (what it made is gone, or in a state a list shows),
     /// `resumed` times when an earlier run was cut off (EC2's lists are eventually consistent).

@@ -5,7 +5,7 @@
 //! realism layer's record of what it modelled.
 
 use super::realism::{Model, Pace, RealismProxy};
-use super::support::{block_on, journal, moto, only_run, pilotlight, postgres, run, sdk, state_dir};
+use super::support::{block_on, journal, moto, only_run, postgres, run_fixture, sdk};
 use aws_sdk_rds::Client;
 use pilotlight::journal::Event;
 use pilotlight::sandbox::realism::timing::{CHANGED_SHARE, modelled};
@@ -37,14 +37,8 @@ fn a_staging_rehearsal_keeps_the_databases_copy_and_the_failbacks_copy_is_increm
                 .expect("CreateDBInstance");
         }
         let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
-        let state = state_dir();
-        let mut cmd = pilotlight(state.path());
-        cmd.args(["run", "tests/fixtures/rds-staged.yaml", "--var", &format!("stage={stage}"), "--headless"]).args([
-            "--auto-approve",
-            "--endpoint-url",
-            &proxy.endpoint_url(),
-        ]);
-        let out = run(cmd);
+        let var = format!("stage={stage}");
+        let (state, out) = run_fixture("tests/fixtures/rds-staged.yaml", &[&var], &proxy.endpoint_url());
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
         let (_, dir) = only_run(state.path());
         let rehearsal = outputs(&dir, "test-failback", "orders_db");

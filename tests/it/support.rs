@@ -117,6 +117,19 @@ pub fn run(mut cmd: Command) -> Output {
     out
 }
 
+/// Runs `fixture` headless and auto-approved against `endpoint`, with each of `vars` as a
+/// `--var`: the state directory it ran in (its one run inside) and the output.
+pub fn run_fixture(fixture: &str, vars: &[&str], endpoint: &str) -> (tempfile::TempDir, Output) {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", fixture, "--headless", "--auto-approve", "--endpoint-url", endpoint]);
+    for var in vars {
+        cmd.args(["--var", var]);
+    }
+    let out = run(cmd);
+    (state, out)
+}
+
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
 }

@@ -111,10 +111,7 @@ impl Keep<'_, '_> {
         let detail = json!({ what: original, "renamed_to": kept, "deletion_protection": true });
         cx.sub(&SubId::of(self.name, step), detail, |resume| async move {
             // The kept identifier names this run: only an earlier run of this sub-step took it.
-            let earlier = match resume.first {
-                true => None,
-                false => describe(kind, cx.log, self.client, kept, region).await?,
-            };
+            let earlier = resume.look(describe(kind, cx.log, self.client, kept, region)).await?;
             if let Some(now) = earlier {
                 // An earlier run of this sub-step renamed it and was cut off after the call.
                 return if is_ours(cx, &now.tags, self.name, "pre-failback") {

@@ -213,10 +213,7 @@ impl RecoveryPoint<'_, '_> {
         let snap: DbSnapshot = cx
             .sub(&self.sub_name(&format!("snapshot-{label}")), detail, |resume| async move {
                 // The identifier names this run: only an earlier run of this sub-step made it.
-                let earlier = match resume.first {
-                    true => None,
-                    false => describe(self.kind, cx.log, self.recovery, id, region).await?,
-                };
+                let earlier = resume.look(describe(self.kind, cx.log, self.recovery, id, region)).await?;
                 if let Some(now) = earlier {
                     if !is_ours(cx, &now.tags, self.name, stage) {
                         return Err(not_ours(self.kind.noun(), id, region));
@@ -315,10 +312,7 @@ impl RecoveryPoint<'_, '_> {
                             )));
                         }
                     };
-                let earlier = match resume.first {
-                    true => None,
-                    false => describe(self.kind, cx.log, self.primary, id, region).await?,
-                };
+                let earlier = resume.look(describe(self.kind, cx.log, self.primary, id, region)).await?;
                 if let Some(now) = earlier {
                     if !is_ours(cx, &now.tags, self.name, part) {
                         return Err(not_ours(self.kind.noun(), id, region));
