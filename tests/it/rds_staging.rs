@@ -76,3 +76,25 @@ fn a_staging_rehearsal_keeps_the_databases_copy_and_the_failbacks_copy_is_increm
         assert_eq!(rehearsal_copies, usize::from(stage), "stage={stage}: the rehearsal's copy in primary");
     }
 }
+
+/// A DB instance's first snapshot holds the whole database; a later one, while an earlier one
+/// of the same instance is in its region, only what changed (RDS user guide, "Creating a DB
+/// snapshot"). Catches a layer that times every snapshot as full, or the first as incremental.
+#[test]
+fn a_later_snapshot_of_the_same_instance_is_incremental() {
+    let moto = moto();
+    let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
+    let rds = Client::new(&sdk(&proxy.endpoint_url(), "us-west-2"));
+    // No automated backups: the instance has no snapshot before the first one taken here.
+    block_on(postgres(&rds, "orders-db").allocated_storage(100).backup_retention_period(0).send()).unwrap();
+    let model = Model::bundled();
+    let (full, changed) =
+        (model.duration("rds.CreateDBSnapshot", 100.0), model.duration("rds.CreateDBSnapshot", 100.0 * CHANGED_SHARE));
+    for (id, expected) in [("first", full), ("second", changed)] {
+        let take = rds.create_db_snapshot().db_instance_identifier("orders-db").db_snapshot_identifier(id);
+        block_on(take.send()).unwrap_or_else(|e| panic!("CreateDBSnapshot {id}: {e}"));
+        assert_eq!(modelled(moto.port, "us-west-2", id), Some(expected), "the {id} snapshot");
+        // The instance is free again before the next snapshot (at this pace, a few ms).
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
+}

@@ -135,11 +135,12 @@ fn the_bundled_failback_at_a_pace_waits_through_every_in_between_state() {
 
     // No chain finishes before AWS would have (a lower bound only: the machine may be slow).
     // The RDS failback snapshots recovery, copies it home and restores it, one after another;
-    // the bundled runbook's rehearsal staged the database, so its copy moves the changed share.
+    // the bundled runbook's rehearsal staged the database (its snapshot and copy are kept), so
+    // the snapshot and the copy move the changed share.
     let gib = 20.0;
     let share = pilotlight::sandbox::realism::timing::CHANGED_SHARE;
     let chain = [
-        ("rds.CreateDBSnapshot", gib),
+        ("rds.CreateDBSnapshot", gib * share),
         ("rds.CopyDBSnapshot", gib * share),
         ("rds.RestoreDBInstanceFromDBSnapshot", gib),
     ]

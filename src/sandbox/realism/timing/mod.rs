@@ -12,7 +12,7 @@
 mod ec2;
 mod json;
 mod rds;
-mod rds_copies;
+mod rds_incremental;
 mod rest;
 
 use super::limits::Limits;
@@ -115,7 +115,7 @@ pub const CHANGED_SHARE: f64 = 0.1;
 pub fn forget(upstream: u16) {
     WORK.lock().unwrap_or_else(|p| p.into_inner()).retain(|w| w.upstream != upstream);
     MODELLED.lock().unwrap_or_else(|p| p.into_inner()).retain(|m| m.0 != upstream);
-    rds_copies::forget(upstream);
+    rds_incremental::forget(upstream);
 }
 
 /// Where a piece of work is: the moto server (its port) and the region of the call.

@@ -17,15 +17,14 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
     match call.operation {
         "CreateDBSnapshot" | "CopyDBSnapshot" => {
             let Some(id) = field(answered, "DBSnapshotIdentifier") else { return };
+            let instance = field(answered, "DBInstanceIdentifier").unwrap_or_default();
             let (state, moved) = match call.operation {
-                "CopyDBSnapshot" => ("copying", super::rds_copies::copied_gib(call, at, id, gib())),
-                _ => ("creating", gib()),
+                "CopyDBSnapshot" => ("copying", super::rds_incremental::copied_gib(call, at, id, gib())),
+                _ => ("creating", super::rds_incremental::snapshot_gib(call, at, (id, instance), gib())),
             };
             begin(clock, at, What::DbSnapshot, id, state, &op, moved);
-            if call.operation == "CreateDBSnapshot"
-                && let Some(instance) = field(answered, "DBInstanceIdentifier")
-            {
-                begin(clock, at, What::DbInstance, instance, "backing-up", &op, gib());
+            if call.operation == "CreateDBSnapshot" && !instance.is_empty() {
+                begin(clock, at, What::DbInstance, instance, "backing-up", &op, moved);
             }
         }
         "CreateDBClusterSnapshot" | "CopyDBClusterSnapshot" => {

@@ -1,16 +1,23 @@
-//! Which RDS snapshot copies are incremental. RDS user guide, "Copying a DB snapshot"
-//! (incremental snapshot copying): a copy across regions moves only the data changed since the
-//! previous copy when an earlier copy of a snapshot of the same DB instance is still in the
-//! destination region; the first copy, or one whose earlier copies were deleted, is full. Aurora
-//! DB cluster snapshot copies are always full (Aurora user guide, "Copying a DB cluster
-//! snapshot"), so only `CopyDBSnapshot` asks here. The KMS keys of the copies are not compared:
-//! the tool gives every copy of a run the same key.
+//! Which RDS snapshots and snapshot copies are incremental.
+//!
+//! - A snapshot (RDS user guide, "Creating a DB snapshot"): the first snapshot of a DB instance
+//!   holds the full database, later ones of the same instance only what changed since the most
+//!   recent one; automated backups are snapshots too. So a snapshot taken while another snapshot
+//!   of the instance exists in its region moves [`CHANGED_SHARE`] of the data.
+//! - A copy (RDS user guide, "Copying a DB snapshot", incremental snapshot copying): a copy
+//!   across regions moves only what changed since the previous copy when an earlier copy of a
+//!   snapshot of the same DB instance is still in the destination region; the first copy, or one
+//!   whose earlier copies were deleted, is full. The KMS keys of the copies are not compared: the
+//!   tool gives every copy of a run the same key.
+//!
+//! Aurora's cluster volume is continuous backup, and its cluster snapshot copies are always full
+//! (Aurora user guide, "Copying a DB cluster snapshot"): not asked here.
 //!
 //! Moto's copy does not say where it came from (no `SourceRegion`, and a `DbiResourceId` made
 //! from the identifier alone, the same in every region), so the layer records each copy's source
 //! DB instance itself, asked from the source region when the copy is made.
 
-use super::super::wire::{ask_upstream, field, param};
+use super::super::wire::{ask_upstream, each_element, field, param};
 use super::{At, CHANGED_SHARE, Call};
 use std::sync::Mutex;
 
@@ -45,6 +52,28 @@ pub(super) fn copied_gib(call: &Call<'_>, at: At<'_>, copy: &str, gib: f64) -> f
             .is_some_and(|answer| answer.contains(&format!("<DBSnapshotIdentifier>{id}</DBSnapshotIdentifier>")))
     };
     if earlier.iter().any(still_there) { gib * CHANGED_SHARE } else { gib }
+}
+
+/// The GiB of `gib` that snapshot `id` of `instance` (just taken, `call`) moves: [`CHANGED_SHARE`]
+/// of it when another snapshot of the instance is in this region. An automated one counts only
+/// while the instance keeps automated backups: moto makes one at create even with a retention of
+/// 0, which on AWS means none.
+pub(super) fn snapshot_gib(call: &Call<'_>, at: At<'_>, (id, instance): (&str, &str), gib: f64) -> f64 {
+    let ask = |query: String| ask_upstream(at.upstream, call.head, &query).unwrap_or_default();
+    let listed = ask(format!("Action=DescribeDBSnapshots&Version=2014-10-31&DBInstanceIdentifier={instance}"));
+    let mut others = Vec::new();
+    each_element(&listed, "DBSnapshot", |one| {
+        if field(one, "DBSnapshotIdentifier").is_some_and(|other| other != id) {
+            others.push(field(one, "SnapshotType").unwrap_or("manual").to_string());
+        }
+        one.to_string()
+    });
+    let backed_up = || {
+        let described = ask(format!("Action=DescribeDBInstances&Version=2014-10-31&DBInstanceIdentifier={instance}"));
+        field(&described, "BackupRetentionPeriod").and_then(|d| d.parse::<u32>().ok()).is_some_and(|d| d > 0)
+    };
+    let earlier = others.iter().any(|t| t != "automated") || (!others.is_empty() && backed_up());
+    if earlier { gib * CHANGED_SHARE } else { gib }
 }
 
 /// `region/instance` of the copy's source snapshot: its region from the source's ARN (a copy in
