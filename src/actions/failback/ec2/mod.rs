@@ -18,6 +18,7 @@
 //! TerminateInstances is not even an operation this tool knows.
 
 pub mod compare_config;
+mod create_volumes;
 pub mod preflight;
 pub(super) mod reads;
 pub(super) mod recovery_snapshots;
@@ -27,17 +28,17 @@ pub(super) mod stopping;
 mod swap;
 pub(super) mod undo;
 
-use super::{Retained, TAG_RESOURCE, TAG_RUN, TAG_STEP, client_token, each_resource, resource_names};
+use super::{Retained, TAG_RESOURCE, TAG_RUN, TAG_STEP, each_resource, resource_names};
 use crate::actions::{Action, ActionCx, CheckCx, Outputs, ParamProblem, Poll};
 use crate::aws::{ActionError, at, mutate, read};
 use crate::journal::SubId;
 use crate::runbook::ResourceType;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
-    Filter, OperationType, ResourceType as Ec2ResourceType, SnapshotAttributeName, Tag, TagSpecification, VolumeType,
+    Filter, OperationType, ResourceType as Ec2ResourceType, SnapshotAttributeName, Tag, TagSpecification,
 };
 use indexmap::IndexMap;
-use reads::{LOOKS_WHEN_RESUMED, ebs_devices, find_snapshot, find_volume, instance, state_of};
+use reads::{LOOKS_WHEN_RESUMED, ebs_devices, find_snapshot, instance, state_of};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -487,61 +488,6 @@ impl One<'_, '_> {
             .await
         })
         .await
-    }
-
-    /// Creates the restored volumes in the primary instance's zone.
-    async fn create_volumes(
-        &self,
-        l: &Layout,
-        copies: &IndexMap<String, EbsSnapshot>,
-    ) -> Result<IndexMap<String, String>, ActionError> {
-        let cx = self.cx;
-        let volumes: IndexMap<String, String> = cx
-            .sub(&self.sub_name("create-volumes"), json!({ "zone": l.primary_zone }), |resume| async move {
-                let mut out = IndexMap::new();
-                for s in &l.sources {
-                    let snap = &copies[&s.device];
-                    let ours = self.ours(&s.device, self.stages.volume);
-                    // The client token makes a second send harmless; the look finds a volume
-                    // whose token a rollback's reset has since changed.
-                    if let Some(found) =
-                        find_volume(cx.log, self.primary, &l.primary_region, ours, resume.looks(1)).await?
-                    {
-                        out.insert(s.device.clone(), found);
-                        continue;
-                    }
-                    if cx.dry_run {
-                        cx.log.note(format!(
-                            "dry run: would create a {} GiB {} volume for {} from {}",
-                            s.size, s.volume_type, s.device, snap.snapshot_id
-                        ))?;
-                        out.insert(s.device.clone(), format!("vol-(dry run {})", s.device));
-                        continue;
-                    }
-                    let mut req = self
-                        .primary
-                        .create_volume()
-                        .availability_zone(&l.primary_zone)
-                        .snapshot_id(&snap.snapshot_id)
-                        .size(s.size)
-                        .volume_type(VolumeType::from(s.volume_type.as_str()))
-                        .client_token(client_token(cx, self.name, &s.device))
-                        .tag_specifications(self.spec(Ec2ResourceType::Volume, &s.device, self.stages.volume));
-                    if matches!(s.volume_type.as_str(), "io1" | "io2" | "gp3") {
-                        req = req.set_iops(s.iops);
-                    }
-                    if s.volume_type == "gp3" {
-                        req = req.set_throughput(s.throughput);
-                    }
-                    let made = mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req).await??;
-                    out.insert(s.device.clone(), made.volume_id().unwrap_or_default().to_string());
-                }
-                Ok(out)
-            })
-            .await?;
-        self.wait_volumes("wait-volumes-available", l, volumes.values().cloned().collect(), |v| v.state == "available")
-            .await?;
-        Ok(volumes)
     }
 
     fn outputs(

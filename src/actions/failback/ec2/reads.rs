@@ -16,15 +16,15 @@ pub(in crate::actions::failback) struct VolumeNow {
     pub(in crate::actions::failback) attachment: Option<String>,
 }
 
+/// One volume: [`volumes`] of one.
 pub(in crate::actions::failback) async fn volume(
     log: &dyn CallLog,
     client: &Client,
     region: &str,
     id: &str,
 ) -> Result<VolumeNow, ActionError> {
-    let out = read(log, at(id, region), client.describe_volumes().volume_ids(id)).await??;
-    let v = out.volumes().first().ok_or_else(|| ActionError::Failed(format!("volume {id} not found in {region}")))?;
-    Ok(now(v))
+    let mut one = volumes(log, client, region, &[id]).await?;
+    one.pop().ok_or_else(|| ActionError::Failed(format!("volume {id} not found in {region}")))
 }
 
 /// Several volumes in one DescribeVolumes, by id, in the order asked; a volume EC2 does not
