@@ -50,6 +50,9 @@ pub trait Action: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const NO_SECRETS: &'static [&'static str] = &[];
     /// Where it acts when the step names no environment: the console says so.
     const ACTS_IN: ActsIn = ActsIn::Primary;
+    /// Whether it disrupts what serves (stops, replaces, fences or points DNS elsewhere):
+    /// never in a `phase: stage` step, which must leave both sides serving.
+    const DISRUPTS: bool = false;
 
     /// Checks parameters against the runbook (resources, environments, files).
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem>;
@@ -109,6 +112,7 @@ impl<A: Action> Registered for Entry<A> {
             read_only: A::READ_ONLY,
             no_secrets: A::NO_SECRETS,
             acts_in: A::ACTS_IN,
+            disrupts: A::DISRUPTS,
         }
     }
     fn schema(&self, generator: &mut SchemaGenerator) -> Schema {

@@ -57,6 +57,7 @@ struct Target {
 
 impl Action for UpsertParams {
     const NAME: &'static str = "route53.upsert_record";
+    const DISRUPTS: bool = true;
     const SUMMARY: &'static str = "point a DNS record at a side (or value) and wait until the change is INSYNC";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["old_value", "new_value", "changed", "change_id"]);
     const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);

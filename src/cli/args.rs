@@ -31,6 +31,9 @@ pub enum Command {
         runbook: PathBuf,
         #[command(flatten)]
         vars: Vars,
+        /// Show which steps a run with this --phase takes and skips
+        #[arg(long, value_enum, value_name = "PHASE")]
+        phase: Option<PhaseArg>,
     },
     /// Run a runbook (or, with --resume, continue a run)
     Run(RunArgs),
@@ -250,6 +253,22 @@ pub enum DrillCommand {
     List,
 }
 
+/// A phase of a staged runbook (`--phase`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PhaseArg {
+    Stage,
+    CutOver,
+}
+
+impl From<PhaseArg> for crate::runbook::Phase {
+    fn from(p: PhaseArg) -> Self {
+        match p {
+            PhaseArg::Stage => crate::runbook::Phase::Stage,
+            PhaseArg::CutOver => crate::runbook::Phase::CutOver,
+        }
+    }
+}
+
 /// How `preflight` writes its findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PreflightFormat {
@@ -284,6 +303,11 @@ pub struct RunArgs {
     /// Make no mutating AWS call; say what each action would do
     #[arg(long)]
     pub dry_run: bool,
+    /// Run one phase of a staged runbook: `stage` (the `phase: stage` steps and the steps before
+    /// the last of them: nothing disruptive; repeat it to refresh what is staged) or `cut-over`
+    /// (every step but the `phase: stage` ones, using what the stage run left) [default: every step]
+    #[arg(long, value_enum, value_name = "PHASE", conflicts_with = "resume")]
+    pub phase: Option<PhaseArg>,
     /// Continue this run instead of starting a new one (its inputs and dry-run mode are the run's
     /// own; give its secret inputs again with --var)
     #[arg(long, value_name = "RUN_ID", conflicts_with = "dry_run")]

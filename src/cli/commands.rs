@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
     match command {
         Command::Validate { runbooks } => validate(&runbooks),
-        Command::Plan { runbook, vars } => plan_cmd(&runbook, &vars),
+        Command::Plan { runbook, vars, phase } => plan_cmd(&runbook, &vars, phase.map(Into::into)),
         Command::Run(args) => run(args, state_dir).await,
         Command::Resume { run_id, vars, mode, connect } => resume(&run_id, &vars, mode, &connect, state_dir).await,
         Command::Status { runbook, vars, connect } => status(&runbook, &vars, &connect, state_dir).await,
@@ -98,12 +98,16 @@ fn permissions(path: &Path, side: crate::permissions::Side, vars: &Vars) -> u8 {
     }
 }
 
-fn plan_cmd(path: &Path, vars: &Vars) -> u8 {
+fn plan_cmd(path: &Path, vars: &Vars, phase: Option<crate::runbook::Phase>) -> u8 {
     let (loaded, resolved) = match load_with_inputs(path, vars, Purpose::Plan) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let steps = match plan::plan(&loaded, &resolved) {
+    if let Err(e) = plan::check_phase(&loaded.runbook, phase) {
+        eprintln!("{}: {e}", path.display());
+        return INVALID;
+    }
+    let steps = match plan::plan(&loaded, &resolved, phase) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{}: {e}", path.display());
@@ -125,10 +129,11 @@ fn plan_cmd(path: &Path, vars: &Vars) -> u8 {
     for (i, s) in steps.iter().enumerate() {
         println!();
         println!(
-            "{:>2}. {} [{}]{}",
+            "{:>2}. {} [{}]{}{}",
             i + 1,
             s.title,
             s.id,
+            s.phase.map(|p| format!(" (phase: {})", p.as_str())).unwrap_or_default(),
             s.skip.as_ref().map(|r| format!("  SKIPPED: {r}")).unwrap_or_default()
         );
         match &s.gate {
@@ -360,6 +365,7 @@ async fn demo(pace: crate::sandbox::realism::Pace, mode: Mode, state_dir: &Path)
         vars: super::args::Vars { vars: Vec::new(), var_files: Vec::new() },
         mode,
         dry_run: false,
+        phase: None,
         resume: None,
         connect: Connect { sandbox: true, endpoint_url: None },
     };

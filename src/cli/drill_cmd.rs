@@ -147,6 +147,7 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
         },
         mode,
         dry_run: false,
+        phase: None,
         resume: None,
         connect: Connect { sandbox: true, endpoint_url: None },
     };

@@ -17,7 +17,7 @@ pub async fn whole_runbook(
     envs: &AwsEnvs,
     log: &dyn CallLog,
 ) -> Vec<Finding> {
-    let steps = match plan::plan(loaded, inputs) {
+    let steps = match plan::plan(loaded, inputs, None) {
         Ok(s) => s,
         Err(e) => return vec![Finding { step: "-".into(), check: check("-", "runbook", Verdict::Fail, e) }],
     };

@@ -96,6 +96,7 @@ pub(super) async fn run_with(
         connect: connect.unwrap_or_default(),
         max_parallel: args.mode.max_parallel.map(std::num::NonZeroUsize::get),
         pauses,
+        phase: args.phase.map(Into::into),
     };
     let observer = front.observer();
     match Run::start(&RunStore::new(state_dir), loaded, resolved, options, observer) {

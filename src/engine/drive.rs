@@ -211,7 +211,10 @@ impl Run {
                 }
             }
         }
-        if let Some(reason) = plan::skip_reason(step, &self.inputs) {
+        let steps = &self.loaded.runbook.steps;
+        if let Some(reason) =
+            plan::phase_skip(steps, step, self.phase).or_else(|| plan::skip_reason(step, &self.inputs))
+        {
             self.status(&step.id, StepStatus::Skipped, Some(reason))?;
             return Ok(Prepared::Finished);
         }

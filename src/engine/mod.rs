@@ -70,6 +70,8 @@ pub struct RunOptions {
     /// `--max-parallel`: overrides the runbook's `max_parallel`.
     pub max_parallel: Option<usize>,
     pub pauses: crate::pauses::Pauses,
+    /// `--phase`: stage only, or cut over only; `None` runs every step.
+    pub phase: Option<crate::runbook::Phase>,
 }
 
 /// A run in progress (new or resumed).
@@ -86,6 +88,8 @@ pub struct Run {
     /// Steps of a group at once, and the default resources at once within a failback step.
     max_parallel: usize,
     pauses: crate::pauses::Pauses,
+    /// The run's phase (journaled when it started): which steps it skips.
+    phase: Option<crate::runbook::Phase>,
     _lock: RunLock,
 }
 
@@ -187,6 +191,7 @@ impl Run {
         options: RunOptions,
         observer: Observer,
     ) -> Result<Run, EngineError> {
+        plan::check_phase(&loaded.runbook, options.phase).map_err(EngineError::Invalid)?;
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let deferred = plan::deferred_roles(&loaded);
         // Checked and created under one lock, so two operators starting at once cannot both pass.
@@ -224,6 +229,7 @@ impl Run {
             sandbox: options.connect.sandbox_credentials,
             user: os_user(),
             pilotlight_version: env!("CARGO_PKG_VERSION").into(),
+            phase: options.phase,
         })?;
         // The old runs are abandoned (naming this one) before this one says it took their place.
         for old in &superseded {
@@ -243,6 +249,7 @@ impl Run {
             secrets,
             max_parallel,
             pauses: options.pauses,
+            phase: options.phase,
             _lock: lock,
         })
     }
@@ -273,6 +280,10 @@ impl Run {
         allowed(&state, id)?;
         let (loaded, mut inputs, recorded) = store::load_run_copy(&dir, &entries)?;
         let dry_run = matches!(state.started, Some(Event::RunStarted { dry_run: true, .. }));
+        let phase = match &state.started {
+            Some(Event::RunStarted { phase, .. }) => *phase,
+            _ => None,
+        };
         restore_secrets(&loaded, &mut inputs, &given)?;
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let deferred = plan::deferred_roles(&loaded);
@@ -310,6 +321,7 @@ impl Run {
             secrets,
             max_parallel,
             pauses,
+            phase,
             _lock: lock,
         })
     }

@@ -2,7 +2,7 @@
 
 use crate::runbook::condition::Condition;
 use crate::runbook::template::{self, Ref};
-use crate::runbook::{Environment, Gate, LoadedRunbook, Step};
+use crate::runbook::{Environment, Gate, LoadedRunbook, Phase, Step};
 use indexmap::IndexMap;
 use serde_json::Value;
 
@@ -23,6 +23,38 @@ pub fn skip_reason(step: &Step, inputs: &IndexMap<String, Value>) -> Option<Stri
     let cond = Condition::parse(when).ok()?;
     let value = inputs.get(&cond.input).cloned().unwrap_or(Value::Null);
     (!cond.eval(&value)).then(|| format!("`when: {when}` is false"))
+}
+
+/// Why a run of `phase` skips `step` (one of `steps`), or `None` when the step runs in it. A stage
+/// run runs the stage steps and the steps without a phase before the last of them; a cut-over run,
+/// every step but the stage ones; a run without a phase, every step.
+pub fn phase_skip(steps: &[Step], step: &Step, phase: Option<Phase>) -> Option<String> {
+    match (phase?, step.phase) {
+        (Phase::CutOver, Some(Phase::Stage)) => {
+            Some("`phase: stage`: a cut-over run uses what the stage run prepared".into())
+        }
+        (Phase::Stage, Some(Phase::CutOver)) => Some("`phase: cut-over`: not in a stage run".into()),
+        (Phase::Stage, None) => {
+            let last = steps.iter().rposition(|s| s.phase == Some(Phase::Stage))?;
+            let at = steps.iter().position(|s| s.id == step.id)?;
+            (at > last).then(|| "after the last `phase: stage` step: not in a stage run".into())
+        }
+        _ => None,
+    }
+}
+
+/// Refuses a `--phase` for a runbook with no step of that phase: its run would be the whole
+/// runbook, or nothing of what the operator meant.
+pub fn check_phase(runbook: &crate::runbook::Runbook, phase: Option<Phase>) -> Result<(), String> {
+    let Some(phase) = phase else { return Ok(()) };
+    if runbook.steps.iter().any(|s| s.phase == Some(phase)) {
+        return Ok(());
+    }
+    Err(format!(
+        "--phase {0}: runbook `{1}` has no `phase: {0}` step (see the format's `phase`)",
+        phase.as_str(),
+        runbook.name
+    ))
 }
 
 /// The gate with its texts rendered.
@@ -94,13 +126,18 @@ pub struct PlannedStep {
     /// Parameters rendered; outputs of earlier steps show as `<steps.id.outputs.name>`.
     pub params: Option<Value>,
     pub skip: Option<String>,
+    pub phase: Option<Phase>,
     pub timeout: Option<String>,
     pub retries: u32,
     pub on_failure: String,
 }
 
-/// Resolves every step against `inputs`.
-pub fn plan(loaded: &LoadedRunbook, inputs: &IndexMap<String, Value>) -> Result<Vec<PlannedStep>, String> {
+/// Resolves every step against `inputs`, for a run of `phase`.
+pub fn plan(
+    loaded: &LoadedRunbook,
+    inputs: &IndexMap<String, Value>,
+    phase: Option<Phase>,
+) -> Result<Vec<PlannedStep>, String> {
     let placeholder = |step: &str, output: &str| Some(Value::String(format!("<steps.{step}.outputs.{output}>")));
     let look = lookup(inputs, &placeholder);
     loaded
@@ -114,7 +151,8 @@ pub fn plan(loaded: &LoadedRunbook, inputs: &IndexMap<String, Value>) -> Result<
                 gate: render_gate(&s.gate, &look)?,
                 action: s.action.clone(),
                 params: s.action.as_ref().map(|_| render_with(s, &look)).transpose()?,
-                skip: skip_reason(s, inputs),
+                skip: phase_skip(&loaded.runbook.steps, s, phase).or_else(|| skip_reason(s, inputs)),
+                phase: s.phase,
                 timeout: s.timeout.clone(),
                 retries: s.retries,
                 on_failure: format!("{:?}", s.on_failure).to_lowercase(),

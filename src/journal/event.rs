@@ -225,6 +225,10 @@ pub enum Event {
         sandbox: bool,
         user: String,
         pilotlight_version: String,
+        /// `--phase`: the run stages only, or cuts over only (skipping the stage steps); absent,
+        /// it runs every step.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<crate::runbook::Phase>,
     },
     RunResumed {
         user: String,

@@ -72,7 +72,7 @@ impl Scope {
             recovery_account: account("recovery"),
             ..Scope::default()
         };
-        for step in plan::plan(loaded, inputs)? {
+        for step in plan::plan(loaded, inputs, None)? {
             let Some(action) = step.action else { continue };
             let params = step.params.unwrap_or(Value::Null);
             if let Some(bucket) = params.get("staging_bucket").and_then(Value::as_str) {

@@ -98,6 +98,11 @@ fn header(out: &mut String, run: &RunHeader) {
     };
     row(out, "Against", against);
     row(out, "Dry run", if run.dry_run { "yes: no mutating call was sent".into() } else { "no".into() });
+    match run.phase {
+        Some(crate::runbook::Phase::Stage) => row(out, "Phase", "stage: prepared without disruption".into()),
+        Some(crate::runbook::Phase::CutOver) => row(out, "Phase", "cut-over: the stage steps were skipped".into()),
+        None => {}
+    }
     row(out, "Started", run.started_at.clone());
     let finished = match (&run.finished_at, run.status) {
         (Some(f), _) => f.clone(),

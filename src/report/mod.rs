@@ -136,6 +136,7 @@ fn header(state: &RunState) -> Option<RunHeader> {
         sandbox,
         user,
         pilotlight_version,
+        phase,
         ..
     }) = &state.started
     else {
@@ -150,6 +151,7 @@ fn header(state: &RunState) -> Option<RunHeader> {
         user: user.clone(),
         pilotlight_version: pilotlight_version.clone(),
         dry_run: *dry_run,
+        phase: *phase,
         sandbox: *sandbox,
         endpoint_url: endpoint_url.clone(),
         inputs: inputs.clone(),

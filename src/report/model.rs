@@ -53,6 +53,9 @@ pub struct RunHeader {
     pub user: String,
     pub pilotlight_version: String,
     pub dry_run: bool,
+    /// `--phase`: the run staged only, or cut over only; `None`, every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<crate::runbook::Phase>,
     /// True when the run acted against the local sandbox (fake credentials).
     pub sandbox: bool,
     /// The endpoint every AWS call went to, when overridden; `None` means real AWS.

@@ -29,6 +29,9 @@ pub struct ActionDoc {
     pub no_secrets: &'static [&'static str],
     /// Where it acts when the step does not name one environment.
     pub acts_in: ActsIn,
+    /// It disrupts what serves (a failback, the fence, the DNS flip, concluding): not in a
+    /// `phase: stage` step.
+    pub disrupts: bool,
 }
 
 /// The environments an action acts in when its step names none.

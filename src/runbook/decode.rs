@@ -185,6 +185,7 @@ fn take_steps(
                     on_failure: Default::default(),
                     when: None,
                     group,
+                    phase: None,
                 });
             }
         }

@@ -263,6 +263,33 @@ pub struct Step {
     /// ended, each failure is handled by its own `on_failure`, and a retry re-runs only it.
     #[serde(default)]
     pub group: Option<String>,
+    /// Which phase of a staged failback the step belongs to. `stage` steps prepare without
+    /// disrupting (a rehearsal that keeps its copies), hours or days before the window, in a run
+    /// of their own (`pilotlight run --phase stage`); `cut-over` steps run in the window
+    /// (`--phase cut-over`, which skips the stage steps). A step without a phase runs in both;
+    /// a run without `--phase` runs every step.
+    #[serde(default)]
+    pub phase: Option<Phase>,
+}
+
+/// A phase of a staged failback: a step's `phase`, and `pilotlight run --phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Prepare without disruption, before the window; repeatable to refresh.
+    Stage,
+    /// In the window: fence, final recovery points, incremental copies, the swap, DNS.
+    CutOver,
+}
+
+impl Phase {
+    /// The word used in the format and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Stage => "stage",
+            Phase::CutOver => "cut-over",
+        }
+    }
 }
 
 /// Recovery objectives, as durations like `4h` or `15m`.

@@ -6,7 +6,7 @@ use super::condition::Condition;
 use super::decode::Broken;
 use super::diagnostics::Problem;
 use super::inputs::{check_value, sample_value};
-use super::model::{Gate, ResourceType, Runbook, Step};
+use super::model::{Gate, Phase, ResourceType, Runbook, Step};
 use super::template::{self, Ref};
 use super::yaml_tree::{Node, Seg};
 use serde_json::Value;
@@ -197,6 +197,61 @@ impl Validator<'_> {
             }
         }
         self.groups();
+        self.phases();
+    }
+
+    /// A staged runbook stages first and cuts over after: no `phase: stage` step after a
+    /// `phase: cut-over` one, one phase per group (it runs as one), and nothing a cut-over run
+    /// does may use a stage step's outputs (that run skips it).
+    fn phases(&mut self) {
+        let steps = &self.rb.steps;
+        let mut problems = Vec::new();
+        let first_cut_over = steps.iter().position(|s| s.phase == Some(Phase::CutOver));
+        for (i, step) in steps.iter().enumerate() {
+            let at = |k: &str| vec![key("steps"), Seg::Index(i), key(k)];
+            if step.phase == Some(Phase::Stage)
+                && let Some(c) = first_cut_over.filter(|c| *c < i)
+            {
+                problems.push((
+                    at("phase"),
+                    format!("a `phase: stage` step comes after `phase: cut-over` step `{}`: stage first", steps[c].id),
+                ));
+            }
+            if let Some(group) = step.group.as_deref()
+                && let Some(first) = steps.iter().find(|o| o.group.as_deref() == Some(group))
+                && first.phase != step.phase
+            {
+                problems.push((
+                    at("phase"),
+                    format!("the steps of group `{group}` run as one: give them all the phase of `{}`", first.id),
+                ));
+            }
+            if step.phase == Some(Phase::Stage) {
+                continue;
+            }
+            let with = Value::Object(step.with.clone().into_iter().collect());
+            let gate = match &step.gate {
+                Gate::Checklist(items) => items.clone(),
+                Gate::TypeToConfirm(t) => vec![t.clone()],
+                _ => Vec::new(),
+            };
+            let texts = template::strings_in(&with).into_iter().map(|t| ("with", t));
+            for (field, text) in texts.chain(gate.iter().map(|t| ("gate", t.as_str()))) {
+                for r in template::references(text).unwrap_or_default() {
+                    if let Ref::StepOutput { step: other, .. } = &r
+                        && steps.iter().any(|o| o.id == *other && o.phase == Some(Phase::Stage))
+                    {
+                        problems.push((
+                            at(field),
+                            format!("`{r}` is an output of `phase: stage` step `{other}`, which a cut-over run skips"),
+                        ));
+                    }
+                }
+            }
+        }
+        for (path, message) in problems {
+            self.at(&path, message);
+        }
     }
 
     /// A group is steps one after another with the same `group`, behind the first one's gate;
@@ -330,6 +385,12 @@ impl Validator<'_> {
             self.at(&sub("action"), message);
             return;
         };
+        if step.phase == Some(Phase::Stage) && info.disrupts {
+            self.at(
+                &sub("phase"),
+                format!("`{action}` disrupts what serves: a `phase: stage` step must leave both sides serving (`phase: cut-over`)"),
+            );
+        }
         let with_path = sub("with");
         let with = Value::Object(step.with.clone().into_iter().collect());
         for s in template::strings_in(&with) {

@@ -177,10 +177,27 @@ fn plan_resolves_without_calling_aws() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("gate: type `app.example.internal.` to confirm"), "{stdout}");
     assert!(
-        stdout.contains("[remove-permissions]  SKIPPED: `when: inputs.remove_permissions_stack` is false"),
+        stdout.contains(
+            "[remove-permissions] (phase: cut-over)  SKIPPED: `when: inputs.remove_permissions_stack` is false"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("\"TrustedPrincipalArn\":\"arn:aws:iam::123456789012:root\""), "{stdout}");
+
+    // What a stage run takes: the checks, the stack and the test failback; nothing disruptive.
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["plan", "runbooks/failback.yaml", "--phase", "stage"]).env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    let out = run(cmd);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let taken: Vec<&str> =
+        stdout.lines().filter(|l| l.contains(". ") && l.contains(" [") && !l.contains("SKIPPED")).collect();
+    let ids: Vec<&str> = taken.iter().filter_map(|l| l.split(" [").nth(1)?.split(']').next()).collect();
+    assert_eq!(
+        ids,
+        ["primary-ready", "check-recovery-table", "install-permissions", "check-primary-instance", "test-failback"]
+    );
+    assert!(stdout.contains("[failback-ec2] (phase: cut-over)  SKIPPED: `phase: cut-over`: not in a stage run"));
 }
 
 /// The long fuzz (not in the default test command): `cargo test --test it -- --ignored fuzz`.
@@ -262,4 +279,58 @@ fn fuzz_the_loader_with_a_million_generated_runbooks() {
         slowest.0,
         slowest.1
     );
+}
+
+/// Catches a stage step that would disrupt (a failback), stage steps after the cut-over, a group
+/// split across phases, and a cut-over step that needs a stage step's outputs (a cut-over run
+/// skips that step); each problem at its position.
+#[test]
+fn phase_problems_are_reported_at_their_positions() {
+    let src = r#"version: 1
+name: phases
+title: t
+environments:
+  primary: { region: us-east-1 }
+  recovery: { region: us-west-2 }
+resources:
+  db: { type: rds_instance, primary: orders-db, recovery: orders-db }
+steps:
+  - id: stage-fb
+    title: a failback in the stage phase
+    phase: stage
+    action: rds.failback
+    with: { resource: db }
+  - id: cut
+    title: cut over
+    phase: cut-over
+    action: check.resource
+    with: { resource: db, side: primary, property: exists, equals: "true" }
+  - id: late
+    title: staged too late
+    phase: stage
+    action: failback.rehearse
+    with: { resource: db }
+  - id: g1
+    title: one of a group
+    group: g
+    phase: cut-over
+    action: check.resource
+    with: { resource: db, side: primary, property: status, equals: "{{ steps.late.outputs.resources }}" }
+  - id: g2
+    title: the other, unphased
+    group: g
+    action: check.resource
+    with: { resource: db, side: primary, property: exists, equals: "true" }
+"#;
+    let err = pilotlight::runbook::load_str(Path::new("p.yaml"), Path::new("."), src, &pilotlight::actions::REGISTRY)
+        .unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "p.yaml:12:12: `rds.failback` disrupts what serves: a `phase: stage` step must leave both sides serving",
+        "p.yaml:22:12: a `phase: stage` step comes after `phase: cut-over` step `cut`: stage first",
+        "p.yaml:30:11: `steps.late.outputs.resources` is an output of `phase: stage` step `late`, which a cut-over run skips",
+        "p.yaml:31:5: the steps of group `g` run as one: give them all the phase of `g1`",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
 }

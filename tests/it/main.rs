@@ -9,6 +9,7 @@ mod conclude;
 mod conclude_rules;
 mod console_tmux;
 mod cross_account;
+mod cut_over;
 mod data_safety;
 mod deferred_role;
 mod deploy_resume;

@@ -38,7 +38,7 @@ fn a_staging_rehearsal_keeps_the_databases_copy_and_the_failbacks_copy_is_increm
         }
         let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
         let var = format!("stage={stage}");
-        let (state, out) = run_fixture("tests/fixtures/rds-staged.yaml", &[&var], &proxy.endpoint_url());
+        let (state, out) = run_fixture("tests/fixtures/rds-staged.yaml", &["--var", &var], &proxy.endpoint_url());
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
         let (_, dir) = only_run(state.path());
         let rehearsal = outputs(&dir, "test-failback", "orders_db");

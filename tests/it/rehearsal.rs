@@ -445,7 +445,7 @@ fn a_staging_rehearsal_keeps_its_snapshots_and_the_failbacks_copies_are_incremen
         let proxy = RealismProxy::timed(moto.port, super::realism::Pace::Factor(6000.0), Vec::new());
         let var = format!("stage={stage}");
         let (state, out) =
-            super::support::run_fixture("tests/fixtures/ec2-staged.yaml", &[&var], &proxy.endpoint_url());
+            super::support::run_fixture("tests/fixtures/ec2-staged.yaml", &["--var", &var], &proxy.endpoint_url());
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
         let (_, dir) = only_run(state.path());
         let rehearsal = outputs_of(&dir, "app_server");

@@ -117,15 +117,12 @@ pub fn run(mut cmd: Command) -> Output {
     out
 }
 
-/// Runs `fixture` headless and auto-approved against `endpoint`, with each of `vars` as a
-/// `--var`: the state directory it ran in (its one run inside) and the output.
-pub fn run_fixture(fixture: &str, vars: &[&str], endpoint: &str) -> (tempfile::TempDir, Output) {
+/// Runs `fixture` headless and auto-approved against `endpoint`, with `args` after it
+/// (`--var k=v`, `--phase stage`): the state directory it ran in (its one run inside) and the output.
+pub fn run_fixture(fixture: &str, args: &[&str], endpoint: &str) -> (tempfile::TempDir, Output) {
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
-    cmd.args(["run", fixture, "--headless", "--auto-approve", "--endpoint-url", endpoint]);
-    for var in vars {
-        cmd.args(["--var", var]);
-    }
+    cmd.args(["run", fixture, "--headless", "--auto-approve", "--endpoint-url", endpoint]).args(args);
     let out = run(cmd);
     (state, out)
 }
@@ -365,7 +362,21 @@ pub fn kill_at_every_point<S: PartialEq + std::fmt::Debug + Sync>(
     kill: Kill,
     end_state: impl Fn(&str) -> S + Sync,
 ) -> Killed {
-    kill_at_points(parts, args, (workers, false), kill, end_state)
+    kill_at_points(parts, args, Setup { workers, rules: false, stage: None }, kill, end_state)
+}
+
+/// [`kill_at_every_point`] for the cut-over of a staged runbook: every world, before the run
+/// that is killed, gets an uninterrupted stage run of `stage` (in a state directory of its own,
+/// as hours before the window), so the cut-over meets what staging left.
+pub fn kill_at_every_point_of_a_cut_over<S: PartialEq + std::fmt::Debug + Sync>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    stage: &[&str],
+    args: &[&str],
+    workers: usize,
+    kill: Kill,
+    end_state: impl Fn(&str) -> S + Sync,
+) -> Killed {
+    kill_at_points(parts, args, Setup { workers, rules: false, stage: Some(stage) }, kill, end_state)
 }
 
 /// [`kill_at_every_point`] with every run going through the AWS-rules layer (a fresh proxy per
@@ -378,13 +389,33 @@ pub fn kill_at_every_point_under_aws_rules<S: PartialEq + std::fmt::Debug + Sync
     kill: Kill,
     end_state: impl Fn(&str) -> S + Sync,
 ) -> Killed {
-    kill_at_points(parts, args, (workers, true), kill, end_state)
+    kill_at_points(parts, args, Setup { workers, rules: true, stage: None }, kill, end_state)
+}
+
+/// How the worlds of a kill test are set up.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    /// Moto servers side by side.
+    workers: usize,
+    /// Every run through the AWS-rules layer.
+    rules: bool,
+    /// A stage run's arguments, run uninterrupted on each fresh world first.
+    stage: Option<&'a [&'a str]>,
+}
+
+/// An uninterrupted headless run of `args` through `url`, in a state directory of its own.
+fn stage_run(args: &[&str], url: &str) {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", url]);
+    let out = cmd.output().expect("run pilotlight");
+    assert_eq!(out.status.code(), Some(0), "the stage run: {}", String::from_utf8_lossy(&out.stdout));
 }
 
 fn kill_at_points<S: PartialEq + std::fmt::Debug + Sync>(
     parts: &[pilotlight::sandbox::seed::Part],
     args: &[&str],
-    (workers, rules): (usize, bool),
+    Setup { workers, rules, stage }: Setup<'_>,
     kill: Kill,
     end_state: impl Fn(&str) -> S + Sync,
 ) -> Killed {
@@ -398,7 +429,7 @@ fn kill_at_points<S: PartialEq + std::fmt::Debug + Sync>(
         }
         cmd.output().expect("run pilotlight")
     };
-    let (entries, expected) = uninterrupted_at(parts, args, &end_state, rules);
+    let (entries, expected) = uninterrupted_at(parts, args, &end_state, (rules, stage));
     let total = entries.len() as u64;
     // How far a run got, in the unit of the kill points.
     let progress = |entries: &[Entry]| match kill {
@@ -421,6 +452,9 @@ fn kill_at_points<S: PartialEq + std::fmt::Debug + Sync>(
         let url = server.endpoint_url();
         let state = state_dir();
         let run_url = layer.as_ref().map_or(url.clone(), |l| l.endpoint_url());
+        if let Some(stage) = stage {
+            stage_run(stage, &run_url);
+        }
         let out = start_run(state.path(), &run_url, Some(at));
         let (id, dir) = only_run(state.path());
         if out.status.code() == Some(0) {
@@ -488,7 +522,7 @@ pub fn uninterrupted<S>(
     args: &[&str],
     end_state: impl Fn(&str) -> S,
 ) -> (Vec<pilotlight::journal::Entry>, S) {
-    uninterrupted_at(parts, args, end_state, false)
+    uninterrupted_at(parts, args, end_state, (false, None))
 }
 
 /// [`uninterrupted`], through the AWS-rules layer when `rules`.
@@ -496,13 +530,16 @@ fn uninterrupted_at<S>(
     parts: &[pilotlight::sandbox::seed::Part],
     args: &[&str],
     end_state: impl Fn(&str) -> S,
-    rules: bool,
+    (rules, stage): (bool, Option<&[&str]>),
 ) -> (Vec<pilotlight::journal::Entry>, S) {
     let server = moto();
     fresh_world(&server, parts);
     let url = server.endpoint_url();
     let layer = rules.then(|| super::realism::RealismProxy::with_aws_rules(server.port, Vec::new()));
     let run_url = layer.as_ref().map_or(url.clone(), |l| l.endpoint_url());
+    if let Some(stage) = stage {
+        stage_run(stage, &run_url);
+    }
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run"]).args(args).args(["--headless", "--auto-approve", "--endpoint-url", &run_url]);

@@ -55,6 +55,7 @@ pub struct Conclude {
 
 impl Action for Conclude {
     const NAME: &'static str = "recovery.conclude";
+    const DISRUPTS: bool = true;
     const ACTS_IN: crate::actions::ActsIn = crate::actions::ActsIn::Recovery;
     const SUMMARY: &'static str = "return recovery to pilot light: final recovery points of every resource (kept), then stop the recovery compute (EC2 instances, RDS instances, Aurora clusters)";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);

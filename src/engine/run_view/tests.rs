@@ -45,6 +45,7 @@ pub(crate) fn started() -> Event {
         sandbox: true,
         user: "ana".into(),
         pilotlight_version: "0.1.0".into(),
+        phase: None,
     }
 }
 

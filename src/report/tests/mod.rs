@@ -65,6 +65,7 @@ fn run_started(dry_run: bool) -> Event {
         sandbox: false,
         user: "alice".into(),
         pilotlight_version: "0.1.0".into(),
+        phase: None,
     }
 }
 

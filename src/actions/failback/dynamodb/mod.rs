@@ -95,6 +95,7 @@ struct Plan {
 
 impl Action for DynamodbFailback {
     const NAME: &'static str = "dynamodb.failback";
+    const DISRUPTS: bool = true;
     const ACTS_IN: crate::actions::ActsIn = crate::actions::ActsIn::RecoveryToPrimary;
     const SUMMARY: &'static str = "replace a primary table with the recovery table's data (export to S3, safety backup, delete, import under the same name) and re-apply its stream, TTL, PITR, deletion protection and tags";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);

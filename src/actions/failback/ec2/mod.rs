@@ -152,6 +152,7 @@ impl EbsSnapshot {
 
 impl Action for Ec2Failback {
     const NAME: &'static str = "ec2.failback";
+    const DISRUPTS: bool = true;
     const ACTS_IN: crate::actions::ActsIn = crate::actions::ActsIn::RecoveryToPrimary;
     const SUMMARY: &'static str = "restore an instance's volumes in primary from snapshots of the recovery instance, keeping the primary instance and its old volumes";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);

@@ -62,6 +62,7 @@ impl Fence {
 
 impl Action for Fence {
     const NAME: &'static str = "recovery.fence";
+    const DISRUPTS: bool = true;
     const ACTS_IN: crate::actions::ActsIn = crate::actions::ActsIn::Recovery;
     const SUMMARY: &'static str = "stop recovery from taking writes (stop its compute, deny writes on its tables) and record when that was proved; lifted by undo and rollback";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["fenced_at", "resources"]);

@@ -84,6 +84,7 @@ impl Layout {
 
 impl Action for RdsFailback {
     const NAME: &'static str = "rds.failback";
+    const DISRUPTS: bool = true;
     const ACTS_IN: crate::actions::ActsIn = crate::actions::ActsIn::RecoveryToPrimary;
     const SUMMARY: &'static str = "restore an RDS instance in primary under its original identifier from a snapshot of the recovery instance, keeping the original renamed";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);

@@ -79,6 +79,7 @@ struct Layout {
 
 impl Action for AuroraFailback {
     const NAME: &'static str = "aurora.failback";
+    const DISRUPTS: bool = true;
     const ACTS_IN: crate::actions::ActsIn = crate::actions::ActsIn::RecoveryToPrimary;
     const SUMMARY: &'static str = "restore an Aurora cluster in primary under its original identifier from a snapshot of the recovery cluster, with its instances and custom endpoints, keeping the original renamed";
     const OUTPUTS: Option<&'static [&'static str]> = Some(&["resources", "retained"]);
