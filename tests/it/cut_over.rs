@@ -6,8 +6,8 @@
 
 use super::realism::{Model, Pace, RealismProxy};
 use super::support::{
-    Kill, block_on, journal, kill_at_every_point_of_a_cut_over, moto, only_run, own_snapshots, pilotlight, postgres,
-    run, run_fixture, sdk, state_dir,
+    Kill, action_notes, block_on, journal, kill_at_every_point_of_a_cut_over, moto, only_run, own_snapshots,
+    pilotlight, postgres, run, run_fixture, sdk, seeded_moto, state_dir,
 };
 use aws_sdk_rds::Client;
 use pilotlight::journal::{Event, StepStatus};
@@ -200,4 +200,51 @@ fn a_kill_after_any_journal_entry_of_a_cut_over_resumes_to_the_same_end_state() 
     let parts = [Part::Ec2, Part::Rds];
     let killed = kill_at_every_point_of_a_cut_over(&parts, &stage, &cut_over, 2, Kill::AfterEveryEntry, cut_over_end);
     assert!(killed.points > 40, "a cut-over journals the fence's and both failbacks' sub-steps ({killed:?})");
+}
+
+/// Catches a cut-over that finds nothing staged and says nothing (its copies are full, and the
+/// window holds all of them), and one that names as staged what is not a kept rehearsal copy of
+/// that device in primary.
+#[test]
+fn a_cut_over_says_what_it_found_staged_and_that_a_copy_without_it_is_full() {
+    let (_moto, url) = seeded_moto();
+    let (cut, out) = run_fixture(CUT_OVER, &["--phase", "cut-over"], &url);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let (_, dir) = only_run(cut.path());
+    let staged = outputs(&dir, "failback-ec2", "app_server")["staged"].clone();
+    let devices = staged.as_object().expect("per device");
+    assert!(!devices.is_empty() && devices.values().all(Value::is_null), "nothing was staged: {staged}");
+    let notes = action_notes(cut.path());
+    let full = notes.iter().filter(|n| n.contains("nothing staged in us-east-1") && n.contains("the copy is full"));
+    assert_eq!(full.count(), devices.len() + 1, "each volume and the database: {notes:?}");
+    assert_eq!(outputs(&dir, "failback-rds", "orders_db")["staged"], Value::Null);
+
+    let (_moto, url) = seeded_moto();
+    let (stage, out) = run_fixture(CUT_OVER, &["--phase", "stage"], &url);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    drop(stage);
+    let (cut, out) = run_fixture(CUT_OVER, &["--phase", "cut-over"], &url);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let (_, dir) = only_run(cut.path());
+    let staged = outputs(&dir, "failback-ec2", "app_server")["staged"].clone();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk(&url, "us-east-1"));
+    for (device, id) in staged.as_object().expect("per device") {
+        let id = id.as_str().unwrap_or_else(|| panic!("{device} was staged: {staged}"));
+        let snap = block_on(ec2.describe_snapshots().snapshot_ids(id).send()).expect("DescribeSnapshots");
+        let tags: std::collections::BTreeMap<&str, &str> =
+            snap.snapshots()[0].tags().iter().filter_map(|t| Some((t.key()?, t.value()?))).collect();
+        assert_eq!(tags.get("pilotlight:stage"), Some(&"rehearsal-copy"), "{id}: {tags:?}");
+        assert_eq!(tags.get("pilotlight:device"), Some(&device.as_str()), "{id}: {tags:?}");
+    }
+    let db_copy =
+        outputs(&dir, "failback-rds", "orders_db")["staged"].as_str().expect("the database was staged").to_string();
+    let rds = Client::new(&sdk(&url, "us-east-1"));
+    let snap =
+        block_on(rds.describe_db_snapshots().db_snapshot_identifier(&db_copy).send()).expect("DescribeDBSnapshots");
+    let tags: Vec<(&str, &str)> =
+        snap.db_snapshots()[0].tag_list().iter().filter_map(|t| Some((t.key()?, t.value()?))).collect();
+    assert!(tags.contains(&("pilotlight:stage", "rehearsal-copy")), "{db_copy}: {tags:?}");
+    let notes = action_notes(cut.path());
+    assert!(notes.iter().any(|n| n.contains("staged copy snap-") && n.contains("only what changed")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains(&format!("staged copy {db_copy}"))), "{notes:?}");
 }

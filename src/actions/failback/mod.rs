@@ -70,6 +70,16 @@ pub fn client_token(cx: &ActionCx<'_>, resource: &str, part: &str) -> String {
     format!("pl-{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4))
 }
 
+/// Whether `runbook` stages (a `phase: stage` step, or a `failback.rehearse` step, which may
+/// keep its copies): only then does a failback look for staged copies before copying (one read
+/// per resource), and say whether its copy is incremental or full.
+pub fn runbook_stages(runbook: &crate::runbook::Runbook) -> bool {
+    let stages = |s: &crate::runbook::Step| {
+        s.phase == Some(crate::runbook::Phase::Stage) || s.action.as_deref() == Some("failback.rehearse")
+    };
+    runbook.steps.iter().any(stages)
+}
+
 /// The run's short id (its last segment), for names that must stay short.
 pub fn short_run_id(run_id: &str) -> &str {
     run_id.rsplit('-').next().unwrap_or(run_id)

@@ -23,6 +23,7 @@ pub mod preflight;
 pub(super) mod reads;
 pub(super) mod recovery_snapshots;
 pub(super) mod rehearse;
+mod staged;
 mod standby;
 pub(super) mod stopping;
 mod swap;
@@ -253,12 +254,23 @@ impl One<'_, '_> {
     async fn run(&self) -> Result<Value, ActionError> {
         let cx = self.cx;
         let layout: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
+        // A failback of a runbook that stages says, before copying, what it found staged.
+        let staged = match self.stages.copy == FAILBACK.copy && super::runbook_stages(cx.runbook) {
+            true => Some(staged::look(self, &layout.primary_region, &layout.sources).await?),
+            false => None,
+        };
         let snaps = self.snapshot_recovery(&layout).await?;
         let copies = self.copy_to_primary(&layout, &snaps).await?;
         let volumes = self.create_volumes(&layout, &copies).await?;
         self.swap(&layout, &volumes).await?;
         let remaining = self.compare(&layout).await?;
-        Ok(self.outputs(&layout, &snaps, &copies, &volumes, &remaining))
+        let mut out = self.outputs(&layout, &snaps, &copies, &volumes, &remaining);
+        if let Some(staged) = staged {
+            let ids: IndexMap<String, Option<String>> =
+                staged.into_iter().map(|(device, s)| (device, s.map(|s| s.snapshot_id))).collect();
+            out["staged"] = json!(ids);
+        }
+        Ok(out)
     }
 
     /// Reads both instances and records the layout.

@@ -167,6 +167,14 @@ impl<'c> One<'_, 'c> {
     async fn run(&self) -> Result<Value, ActionError> {
         let cx = self.cx;
         let l = self.layout().await?;
+        // A failback of a runbook that stages says, before copying, what it found staged.
+        let staged = match crate::actions::failback::runbook_stages(cx.runbook) {
+            true => {
+                let at = (l.recovery_id.as_str(), l.primary_region.as_str());
+                Some(super::staged::look(self, at, l.config.allocated_storage).await?)
+            }
+            false => None,
+        };
         let point = self.recovery_point(&l);
         let (snap, copy) = point.take().await?;
         self.keeper(&l).keep().await?;
@@ -186,7 +194,11 @@ impl<'c> One<'_, 'c> {
             }
         }
         let (reapplied, remaining) = self.reapply(&l, &[]).await?;
-        Ok(self.outputs(&l, &snap, &copy, (&reapplied, &remaining), point.retained(&snap, &copy)))
+        let mut out = self.outputs(&l, &snap, &copy, (&reapplied, &remaining), point.retained(&snap, &copy));
+        if let Some(staged) = staged {
+            out["staged"] = serde_json::json!(staged.map(|(id, _)| id));
+        }
+        Ok(out)
     }
 
     async fn read_layout(&self) -> Result<Layout, ActionError> {

@@ -15,6 +15,7 @@ pub mod preflight;
 mod put_back;
 pub mod rehearse;
 pub mod snapshots;
+mod staged;
 pub mod storage;
 pub(super) mod undo;
 pub mod version;
