@@ -7,7 +7,7 @@
 use super::realism::{Model, Pace, RealismProxy};
 use super::support::{
     Kill, action_notes, block_on, journal, kill_at_every_point_of_a_cut_over, moto, only_run, own_snapshots,
-    pilotlight, postgres, run, run_fixture, sdk, seeded_moto, state_dir,
+    pilotlight, postgres, resource_outputs, run, run_fixture, sdk, seeded_moto, state_dir,
 };
 use aws_sdk_rds::Client;
 use pilotlight::journal::{Event, StepStatus};
@@ -34,19 +34,6 @@ fn statuses(dir: &Path) -> Vec<(String, StepStatus, Option<String>)> {
 fn status_of(dir: &Path, step: &str) -> (StepStatus, Option<String>) {
     let found = statuses(dir).into_iter().find(|(s, _, _)| s == step);
     found.map(|(_, st, r)| (st, r)).unwrap_or_else(|| panic!("no status for {step}"))
-}
-
-/// The outputs of step `step` for resource `name`.
-fn outputs(dir: &Path, step: &str, name: &str) -> Value {
-    journal(dir)
-        .into_iter()
-        .find_map(|e| match e.event {
-            Event::ActionFinished { step: s, ok: true, outputs, .. } if s == step => {
-                Some(outputs["resources"][name].clone())
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("the outputs of {step}"))
 }
 
 /// Primary's DB instances: identifier and status, in order.
@@ -89,7 +76,7 @@ fn a_stage_run_disrupts_nothing_and_the_cut_over_run_copies_only_what_changed() 
     assert_eq!(skipped, StepStatus::Skipped);
     assert!(why.as_deref().is_some_and(|w| w.contains("not in a stage run")), "{why:?}");
     assert_eq!(primary_dbs(&url), before, "the stage run renamed or restored nothing in primary");
-    let staged = outputs(&stage_dir, "test-failback", "orders_db");
+    let staged = resource_outputs(&stage_dir, "test-failback", "orders_db");
     assert_eq!(staged["retained"].as_array().map(Vec::len), Some(2), "the snapshot and its copy are kept: {staged}");
 
     let (cut, out) = run_fixture(RDS_STAGED, &["--phase", "cut-over"], &proxy.endpoint_url());
@@ -99,7 +86,7 @@ fn a_stage_run_disrupts_nothing_and_the_cut_over_run_copies_only_what_changed() 
     assert_eq!(skipped, StepStatus::Skipped, "the cut-over does not rehearse again");
     assert!(why.as_deref().is_some_and(|w| w.contains("cut-over run")), "{why:?}");
     assert_eq!(status_of(&cut_dir, "failback-rds").0, StepStatus::Succeeded);
-    let copy = outputs(&cut_dir, "failback-rds", "orders_db");
+    let copy = resource_outputs(&cut_dir, "failback-rds", "orders_db");
     let copy = copy["primary_snapshot"].as_str().expect("the failback's copy");
     let model = Model::bundled();
     let changed = model.duration("rds.CopyDBSnapshot", 100.0 * CHANGED_SHARE);
@@ -211,13 +198,13 @@ fn a_cut_over_says_what_it_found_staged_and_that_a_copy_without_it_is_full() {
     let (cut, out) = run_fixture(CUT_OVER, &["--phase", "cut-over"], &url);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let (_, dir) = only_run(cut.path());
-    let staged = outputs(&dir, "failback-ec2", "app_server")["staged"].clone();
+    let staged = resource_outputs(&dir, "failback-ec2", "app_server")["staged"].clone();
     let devices = staged.as_object().expect("per device");
     assert!(!devices.is_empty() && devices.values().all(Value::is_null), "nothing was staged: {staged}");
     let notes = action_notes(cut.path());
     let full = notes.iter().filter(|n| n.contains("nothing staged in us-east-1") && n.contains("the copy is full"));
     assert_eq!(full.count(), devices.len() + 1, "each volume and the database: {notes:?}");
-    assert_eq!(outputs(&dir, "failback-rds", "orders_db")["staged"], Value::Null);
+    assert_eq!(resource_outputs(&dir, "failback-rds", "orders_db")["staged"], Value::Null);
 
     let (_moto, url) = seeded_moto();
     let (stage, out) = run_fixture(CUT_OVER, &["--phase", "stage"], &url);
@@ -226,7 +213,7 @@ fn a_cut_over_says_what_it_found_staged_and_that_a_copy_without_it_is_full() {
     let (cut, out) = run_fixture(CUT_OVER, &["--phase", "cut-over"], &url);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let (_, dir) = only_run(cut.path());
-    let staged = outputs(&dir, "failback-ec2", "app_server")["staged"].clone();
+    let staged = resource_outputs(&dir, "failback-ec2", "app_server")["staged"].clone();
     let ec2 = aws_sdk_ec2::Client::new(&sdk(&url, "us-east-1"));
     for (device, id) in staged.as_object().expect("per device") {
         let id = id.as_str().unwrap_or_else(|| panic!("{device} was staged: {staged}"));
@@ -236,8 +223,10 @@ fn a_cut_over_says_what_it_found_staged_and_that_a_copy_without_it_is_full() {
         assert_eq!(tags.get("pilotlight:stage"), Some(&"rehearsal-copy"), "{id}: {tags:?}");
         assert_eq!(tags.get("pilotlight:device"), Some(&device.as_str()), "{id}: {tags:?}");
     }
-    let db_copy =
-        outputs(&dir, "failback-rds", "orders_db")["staged"].as_str().expect("the database was staged").to_string();
+    let db_copy = resource_outputs(&dir, "failback-rds", "orders_db")["staged"]
+        .as_str()
+        .expect("the database was staged")
+        .to_string();
     let rds = Client::new(&sdk(&url, "us-east-1"));
     let snap =
         block_on(rds.describe_db_snapshots().db_snapshot_identifier(&db_copy).send()).expect("DescribeDBSnapshots");

@@ -5,24 +5,9 @@
 //! realism layer's record of what it modelled.
 
 use super::realism::{Model, Pace, RealismProxy};
-use super::support::{block_on, journal, moto, only_run, postgres, run_fixture, sdk};
+use super::support::{block_on, moto, only_run, postgres, resource_outputs, run_fixture, sdk};
 use aws_sdk_rds::Client;
-use pilotlight::journal::Event;
 use pilotlight::sandbox::realism::timing::{CHANGED_SHARE, modelled};
-use serde_json::Value;
-
-/// The outputs of step `step` for resource `name`.
-fn outputs(dir: &std::path::Path, step: &str, name: &str) -> Value {
-    journal(dir)
-        .into_iter()
-        .find_map(|e| match e.event {
-            Event::ActionFinished { step: s, ok: true, outputs, .. } if s == step => {
-                Some(outputs["resources"][name].clone())
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("the outputs of {step}"))
-}
 
 /// Catches a staging rehearsal that deletes what it staged (or lists it nowhere), and a failback
 /// whose copy is not incremental after it; without staging (the rehearsal removed its snapshots)
@@ -41,8 +26,8 @@ fn a_staging_rehearsal_keeps_the_databases_copy_and_the_failbacks_copy_is_increm
         let (state, out) = run_fixture("tests/fixtures/rds-staged.yaml", &["--var", &var], &proxy.endpoint_url());
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
         let (_, dir) = only_run(state.path());
-        let rehearsal = outputs(&dir, "test-failback", "orders_db");
-        let failback = outputs(&dir, "failback-rds", "orders_db");
+        let rehearsal = resource_outputs(&dir, "test-failback", "orders_db");
+        let failback = resource_outputs(&dir, "failback-rds", "orders_db");
 
         let copy = failback["primary_snapshot"].as_str().expect("the failback's copy");
         let took = modelled(moto.port, "us-east-1", copy).expect("the copy was modelled");

@@ -192,6 +192,20 @@ pub fn action_notes(state: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The outputs the successful end of step `step` gave for resource `name` (a failback's or a
+/// rehearsal's `resources.NAME`), in the run at `dir`.
+pub fn resource_outputs(dir: &Path, step: &str, name: &str) -> serde_json::Value {
+    journal(dir)
+        .into_iter()
+        .find_map(|e| match e.event {
+            pilotlight::journal::Event::ActionFinished { step: s, ok: true, outputs, .. } if s == step => {
+                Some(outputs["resources"][name].clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the outputs of {step}"))
+}
+
 /// The only run directory under a state directory.
 pub fn only_run(state: &Path) -> (String, PathBuf) {
     let dirs: Vec<_> = std::fs::read_dir(state.join("runs")).expect("runs dir").flatten().collect();

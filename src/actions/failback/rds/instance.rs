@@ -171,7 +171,7 @@ impl<'c> One<'_, 'c> {
         let staged = match crate::actions::failback::runbook_stages(cx.runbook) {
             true => {
                 let at = (l.recovery_id.as_str(), l.primary_region.as_str());
-                Some(super::staged::look(self, at, l.config.allocated_storage).await?)
+                Some(super::staged::look((cx, self.name, self.primary), at, l.config.allocated_storage).await?)
             }
             false => None,
         };

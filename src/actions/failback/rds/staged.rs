@@ -7,29 +7,29 @@
 //! its outputs.
 
 use super::TAG_STAGE;
-use super::instance::One;
+use crate::actions::ActionCx;
 use crate::actions::failback::TAG_RESOURCE;
 use crate::aws::{ActionError, at, read};
+use aws_sdk_rds::Client;
 use serde_json::Value;
 
 /// The staged copy's identifier and its creation time, or `None`; journaled as the sub-step
 /// `staged`, with a note.
 pub(super) async fn look(
-    one: &One<'_, '_>,
+    (cx, name, primary): (&ActionCx<'_>, &str, &Client),
     (recovery_id, region): (&str, &str),
     storage_gib: Option<i32>,
 ) -> Result<Option<(String, Option<String>)>, ActionError> {
-    let cx = one.cx;
-    cx.sub(&crate::journal::SubId::of(one.name, "staged"), Value::Null, |_| async {
-        let req = one.primary.describe_db_snapshots().db_instance_identifier(recovery_id).snapshot_type("manual");
-        let out = read(cx.log, at(one.name, region), req).await??;
+    cx.sub(&crate::journal::SubId::of(name, "staged"), Value::Null, |_| async {
+        let req = primary.describe_db_snapshots().db_instance_identifier(recovery_id).snapshot_type("manual");
+        let out = read(cx.log, at(name, region), req).await??;
         let newest = out
             .db_snapshots()
             .iter()
             .filter(|s| s.status() == Some("available"))
             .filter(|s| {
                 let tags = super::tag_map(s.tag_list());
-                tags.get(TAG_RESOURCE).map(String::as_str) == Some(one.name)
+                tags.get(TAG_RESOURCE).map(String::as_str) == Some(name)
                     && tags.get(TAG_STAGE).map(String::as_str) == Some("rehearsal-copy")
             })
             .max_by_key(|s| s.snapshot_create_time().map(|t| (t.secs(), t.subsec_nanos())))
@@ -39,12 +39,12 @@ pub(super) async fn look(
         cx.log.note(match &newest {
             Some((id, created)) => format!(
                 "{}: staged copy {id} in {region} (taken {}): the copy moves only what changed since",
-                one.name,
+                name,
                 created.as_deref().unwrap_or("at an unknown time")
             ),
             None => format!(
                 "{}: nothing staged in {region} (no stage run, or its copy was deleted): the copy is full{}",
-                one.name,
+                name,
                 storage_gib.map(|g| format!(", {g} GiB")).unwrap_or_default()
             ),
         })?;
