@@ -4,10 +4,10 @@
 //! the same end state. Checked with describe calls to moto itself and the realism layer's record
 //! of what it modelled.
 
-use super::realism::{Model, Pace, RealismProxy};
+use super::realism::Model;
 use super::support::{
-    Kill, action_notes, block_on, journal, kill_at_every_point_of_a_cut_over, moto, only_run, own_snapshots,
-    pilotlight, postgres, resource_outputs, run, run_fixture, sdk, seeded_moto, state_dir,
+    Kill, action_notes, block_on, journal, kill_at_every_point_of_a_cut_over, only_run, own_snapshots, pilotlight,
+    resource_outputs, run, run_fixture, sdk, seeded_moto, state_dir,
 };
 use aws_sdk_rds::Client;
 use pilotlight::journal::{Event, StepStatus};
@@ -59,13 +59,8 @@ fn primary_dbs(url: &str) -> Vec<(String, String)> {
 /// the stage run's copy is in primary's region.
 #[test]
 fn a_stage_run_disrupts_nothing_and_the_cut_over_run_copies_only_what_changed() {
-    let moto = moto();
+    let (moto, proxy) = super::rds_staging::orders_db_both_sides();
     let url = moto.endpoint_url();
-    for region in ["us-east-1", "us-west-2"] {
-        block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").allocated_storage(100).send())
-            .expect("CreateDBInstance");
-    }
-    let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
     let before = primary_dbs(&url);
 
     let (stage, out) = run_fixture(RDS_STAGED, &["--phase", "stage"], &proxy.endpoint_url());

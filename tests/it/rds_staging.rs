@@ -5,9 +5,22 @@
 //! realism layer's record of what it modelled.
 
 use super::realism::{Model, Pace, RealismProxy};
-use super::support::{block_on, moto, only_run, postgres, resource_outputs, run_fixture, sdk};
+use super::support::{Moto, block_on, moto, only_run, postgres, resource_outputs, run_fixture, sdk};
 use aws_sdk_rds::Client;
 use pilotlight::sandbox::realism::timing::{CHANGED_SHARE, modelled};
+
+/// A moto server with `orders-db` (postgres, 100 GiB) in both regions, and the realism layer in
+/// front of it, timed at a pace that makes a modelled hour a fraction of a second.
+pub(super) fn orders_db_both_sides() -> (Moto, RealismProxy) {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    for region in ["us-east-1", "us-west-2"] {
+        block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").allocated_storage(100).send())
+            .expect("CreateDBInstance");
+    }
+    let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
+    (moto, proxy)
+}
 
 /// Catches a staging rehearsal that deletes what it staged (or lists it nowhere), and a failback
 /// whose copy is not incremental after it; without staging (the rehearsal removed its snapshots)
@@ -15,13 +28,8 @@ use pilotlight::sandbox::realism::timing::{CHANGED_SHARE, modelled};
 #[test]
 fn a_staging_rehearsal_keeps_the_databases_copy_and_the_failbacks_copy_is_incremental() {
     for stage in [true, false] {
-        let moto = moto();
+        let (moto, proxy) = orders_db_both_sides();
         let url = moto.endpoint_url();
-        for region in ["us-east-1", "us-west-2"] {
-            block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").allocated_storage(100).send())
-                .expect("CreateDBInstance");
-        }
-        let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
         let var = format!("stage={stage}");
         let (state, out) = run_fixture("tests/fixtures/rds-staged.yaml", &["--var", &var], &proxy.endpoint_url());
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
