@@ -73,3 +73,26 @@ fn the_fence_and_the_conclusion_are_shown_acting_in_recovery_only() {
     }
     assert!(place("ec2.failback").contains("recovery (") && place("ec2.failback").contains("→ primary ("));
 }
+
+/// Catches a console that does not say a run is a stage run (nothing disruptive) or a cut-over
+/// (the window): the operator must see which one they are driving.
+#[test]
+fn the_header_says_which_phase_the_run_is() {
+    for (phase, word) in
+        [(Some(crate::runbook::Phase::Stage), "STAGE"), (Some(crate::runbook::Phase::CutOver), "CUT-OVER")]
+    {
+        let mut app = app();
+        let mut feed = Feed(0);
+        let mut first = crate::engine::run_view::tests::started();
+        if let Event::RunStarted { phase: p, .. } = &mut first {
+            *p = phase;
+        }
+        app.on_msg(Msg::Entry(feed.entry(first)));
+        let top = screen(&app, 140, 34).lines().next().unwrap_or_default().to_string();
+        assert!(top.contains(&format!("│ {word} ")), "{top}");
+    }
+    let mut app = app();
+    started(&mut app, &mut Feed(0));
+    let top = screen(&app, 140, 34).lines().next().unwrap_or_default().to_string();
+    assert!(!top.contains("STAGE") && !top.contains("CUT-OVER"), "a run of every step says no phase: {top}");
+}

@@ -55,6 +55,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             Span::raw(format!("{} ", h.runbook))
         },
         Span::styled(format!("│ {mode} "), mode_style),
+        // A stage run disrupts nothing; a cut-over run is the window.
+        match h.phase {
+            Some(crate::runbook::Phase::Stage) => Span::styled("│ STAGE ", t.ok()),
+            Some(crate::runbook::Phase::CutOver) => Span::styled("│ CUT-OVER ", t.warn()),
+            None => Span::raw(""),
+        },
         Span::styled(if app.read_only { "│ WATCHING (read-only) " } else { "" }, t.warn()),
         Span::styled(format!("│ {} ", state.0), state.1),
         Span::raw("│ "),

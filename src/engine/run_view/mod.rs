@@ -61,6 +61,8 @@ pub struct Header {
     pub runbook: String,
     pub title: String,
     pub mode: RunMode,
+    /// `--phase`: the run stages only, or cuts over only.
+    pub phase: Option<crate::runbook::Phase>,
     pub endpoint: Option<String>,
     pub user: Option<String>,
     pub envs: Vec<EnvView>,
@@ -159,6 +161,7 @@ impl RunView {
                 runbook: rb.name.clone(),
                 title: rb.title.clone(),
                 mode: RunMode::Live,
+                phase: None,
                 endpoint: None,
                 user: None,
                 envs: envs
@@ -323,9 +326,10 @@ impl RunView {
     fn project_run(&mut self) {
         let st = &self.state;
         let h = &mut self.header;
-        if let Some(Event::RunStarted { run_id, dry_run, user, .. }) = &st.started {
+        if let Some(Event::RunStarted { run_id, dry_run, user, phase, .. }) = &st.started {
             h.run_id = run_id.clone();
             h.user = Some(user.clone());
+            h.phase = *phase;
             h.mode = match st.endpoint.as_ref() {
                 _ if *dry_run => RunMode::DryRun,
                 Some(Endpoint::Sandbox { .. }) => RunMode::Sandbox,
