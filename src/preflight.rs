@@ -84,6 +84,7 @@ pub async fn for_step(
             share_with,
             run_id,
             rpo: runbook.targets.rpo.as_deref().and_then(|t| humantime::parse_duration(t).ok()),
+            stages: crate::actions::failback::runbook_stages(runbook),
         };
         let found = match kind {
             ResourceType::Ec2Instance => ec2::preflight::check(envs, log, &target).await,

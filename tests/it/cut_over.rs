@@ -184,9 +184,25 @@ fn a_kill_after_any_journal_entry_of_a_cut_over_resumes_to_the_same_end_state() 
     assert!(killed.points > 40, "a cut-over journals the fence's and both failbacks' sub-steps ({killed:?})");
 }
 
-/// Catches a cut-over that finds nothing staged and says nothing (its copies are full, and the
-/// window holds all of them), and one that names as staged what is not a kept rehearsal copy of
-/// that device in primary.
+/// The `staged` preflight findings of the run at `dir`, per resource: verdict and why.
+fn staged_checks(dir: &Path) -> Vec<(String, pilotlight::journal::Verdict, String)> {
+    let mut found: Vec<(String, pilotlight::journal::Verdict, String)> = journal(dir)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::PreflightChecked { checks, .. } => Some(checks),
+            _ => None,
+        })
+        .flatten()
+        .filter(|c| c.rule == "staged")
+        .map(|c| (c.resource, c.verdict, c.why))
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+/// Catches a cut-over that finds nothing staged and says nothing, before its gate or before it
+/// copies (its copies are full, and the window holds all of them), and one that names as staged
+/// what is not a kept rehearsal copy of that device in primary.
 #[test]
 fn a_cut_over_says_what_it_found_staged_and_that_a_copy_without_it_is_full() {
     let (_moto, url) = seeded_moto();
@@ -200,6 +216,13 @@ fn a_cut_over_says_what_it_found_staged_and_that_a_copy_without_it_is_full() {
     let full = notes.iter().filter(|n| n.contains("nothing staged in us-east-1") && n.contains("the copy is full"));
     assert_eq!(full.count(), devices.len() + 1, "each volume and the database: {notes:?}");
     assert_eq!(resource_outputs(&dir, "failback-rds", "orders_db")["staged"], Value::Null);
+    let before_the_gate = staged_checks(&dir);
+    let names: Vec<&str> = before_the_gate.iter().map(|(r, _, _)| r.as_str()).collect();
+    assert_eq!(names, ["app_server", "orders_db"], "{before_the_gate:?}");
+    for (resource, verdict, why) in &before_the_gate {
+        assert_eq!(*verdict, pilotlight::journal::Verdict::Warn, "{resource}: {why}");
+        assert!(why.contains("nothing staged in us-east-1") && why.contains("GiB"), "{resource}: {why}");
+    }
 
     let (_moto, url) = seeded_moto();
     let (stage, out) = run_fixture(CUT_OVER, &["--phase", "stage"], &url);
@@ -231,4 +254,8 @@ fn a_cut_over_says_what_it_found_staged_and_that_a_copy_without_it_is_full() {
     let notes = action_notes(cut.path());
     assert!(notes.iter().any(|n| n.contains("staged copy snap-") && n.contains("only what changed")), "{notes:?}");
     assert!(notes.iter().any(|n| n.contains(&format!("staged copy {db_copy}"))), "{notes:?}");
+    for (resource, verdict, why) in staged_checks(&dir) {
+        assert_eq!(verdict, pilotlight::journal::Verdict::Pass, "{resource}: {why}");
+        assert!(why.contains("only what changed"), "{resource}: {why}");
+    }
 }

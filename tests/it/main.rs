@@ -34,6 +34,7 @@ mod permissions;
 mod preflight;
 mod rds_failback;
 mod rds_key_rules;
+mod rds_name_rules;
 mod rds_rules;
 mod rds_staging;
 mod realism_faults;

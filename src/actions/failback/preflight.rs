@@ -37,6 +37,8 @@ pub struct Target<'a> {
     pub run_id: Option<&'a str>,
     /// The runbook's RPO target, when it sets one.
     pub rpo: Option<std::time::Duration>,
+    /// The runbook stages ([`super::runbook_stages`]): say what is staged for the copy.
+    pub stages: bool,
 }
 
 impl Target<'_> {
@@ -122,6 +124,7 @@ mod tests {
             share_with: None,
             run_id: None,
             rpo,
+            stages: false,
         }
     }
 

@@ -36,6 +36,53 @@ async fn newest_snapshot(
     Ok(ids.iter().map(newest).collect::<Option<Vec<i64>>>().and_then(|all| all.into_iter().min()))
 }
 
+/// `staged` (a runbook that stages): every recovery volume's copy has a staged copy in primary
+/// to be incremental against, or a warning naming the volumes whose copies will be full, with
+/// their size: the window holds all of it.
+async fn staged(
+    log: &dyn CallLog,
+    p: &Client,
+    t: &Target<'_>,
+    (rec, pri): (&aws_sdk_ec2::types::Instance, &aws_sdk_ec2::types::Instance),
+    volumes: &[aws_sdk_ec2::types::Volume],
+    found: &mut Found,
+) -> Result<(), ActionError> {
+    // Copies are tagged with the device on primary: recovery's root device is primary's root.
+    let (rec_root, pri_root) =
+        (rec.root_device_name().unwrap_or("/dev/sda1"), pri.root_device_name().unwrap_or("/dev/sda1"));
+    let devices: Vec<(String, i32)> = ebs_devices(rec)
+        .into_iter()
+        .map(|(device, vol)| {
+            let size = volumes.iter().find(|v| v.volume_id() == Some(vol.as_str())).and_then(|v| v.size()).unwrap_or(0);
+            (if device == rec_root { pri_root.to_string() } else { device }, size)
+        })
+        .collect();
+    let names: Vec<&str> = devices.iter().map(|(d, _)| d.as_str()).collect();
+    let newest = super::staged::newest(log, p, (t.name, t.primary_region), &names).await?;
+    let missing: Vec<String> = devices
+        .iter()
+        .filter(|(d, _)| newest.get(d).is_none_or(Option::is_none))
+        .map(|(d, size)| format!("{d} ({size} GiB)"))
+        .collect();
+    if missing.is_empty() {
+        let when = newest.values().flatten().filter_map(|s| s.started.clone()).min().unwrap_or_default();
+        found.pass(
+            "staged",
+            format!("every volume is staged in {} (from {when}): the copies move only what changed", t.primary_region),
+        );
+    } else {
+        found.warn(
+            "staged",
+            format!(
+                "nothing staged in {} for {}: those copies are full, in the window (run the stage phase first to shorten it)",
+                t.primary_region,
+                missing.join(", ")
+            ),
+        );
+    }
+    Ok(())
+}
+
 pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<Found, ActionError> {
     let p = Client::new(&envs.config("primary", log).await?);
     let r = Client::new(&envs.config("recovery", log).await?);
@@ -81,6 +128,9 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
     }
     let volumes =
         read(log, at(t.recovery_id, t.recovery_region), r.describe_volumes().set_volume_ids(Some(ids))).await??;
+    if t.stages {
+        staged(log, &p, t, (&rec, &pri), volumes.volumes(), &mut found).await?;
+    }
     let encrypted = volumes.volumes().iter().any(|v| v.encrypted() == Some(true));
     if encrypted && t.share_with.is_some() && t.kms.is_none() {
         found.warn(

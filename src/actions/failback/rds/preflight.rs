@@ -65,6 +65,14 @@ pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -
     };
     found.pass("exists", "both sides' instances exist");
     t.recovery_point_age(&mut found, rec.latest_restorable_time().map(|d| d.secs()), "DB instance");
+    if t.stages {
+        let staged = super::staged::newest(log, &p, (t.name, t.recovery_id, t.primary_region)).await?;
+        let said = super::staged::say(t.name, t.primary_region, staged.as_ref(), rec.allocated_storage());
+        match staged {
+            Some(_) => found.pass("staged", said),
+            None => found.warn("staged", format!("{said}, in the window (run the stage phase first to shorten it)")),
+        }
+    }
     let copy = Copy::instance(&rec, &pri, (t.recovery_region, t.primary_region), t.kms, t.share_with);
     record(&mut found, copy.check(envs, log).await?);
     newer_version(&mut found, pri.engine_version(), rec.engine_version());

@@ -73,6 +73,10 @@
 //!   must specify this option when copying across AWS Regions"): a copy of such a snapshot
 //!   without an option group with TDE in the destination region is refused. Moto copies it.
 //!
+//! - **An RDS identifier in use is taken** ([`rds_names`]): a rename, a read replica, a cluster
+//!   create or restore under the name of another instance or cluster of the region is refused
+//!   (DBInstanceAlreadyExists, DBClusterAlreadyExistsFault). Moto replaces the other one.
+//!
 //! - **A table's resource-based policy applies, a few seconds after it is put**
 //!   ([`table_policy`]): an explicit deny refuses writes; moto stores the policy and ignores it.
 //!
@@ -86,6 +90,7 @@ mod dynamodb;
 mod ec2;
 pub mod iam;
 mod keys;
+mod rds_names;
 pub mod table_policy;
 
 use super::wire::{ask_upstream, each_element, exchange, field, param, refusal, rewrite_body};
@@ -189,7 +194,11 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         return Some(again);
     }
     let region = super::wire::region(head).unwrap_or_default();
-    match param(body, "Action")? {
+    let action = param(body, "Action")?;
+    if let Some(refused) = rds_names::taken(action, head, body, upstream) {
+        return Some(refused);
+    }
+    match action {
         action @ ("DescribeSnapshots" | "DescribeVolumes" | "AttachVolume" | "DetachVolume" | "StartInstances"
         | "EnterStandby") => ec2::refuse(action, head, body, upstream),
         "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
