@@ -77,6 +77,9 @@
 //!   create or restore under the name of another instance or cluster of the region is refused
 //!   (DBInstanceAlreadyExists, DBClusterAlreadyExistsFault). Moto replaces the other one.
 //!
+//! - **Read replicas** ([`rds_replicas`]): a source without automated backups makes none; only a
+//!   replica is promoted; a promoted one is a replica no more in describes. Moto differs in each.
+//!
 //! - **A table's resource-based policy applies, a few seconds after it is put**
 //!   ([`table_policy`]): an explicit deny refuses writes; moto stores the policy and ignores it.
 //!
@@ -91,6 +94,7 @@ mod ec2;
 pub mod iam;
 mod keys;
 mod rds_names;
+mod rds_replicas;
 pub mod table_policy;
 
 use super::wire::{ask_upstream, each_element, exchange, field, param, refusal, rewrite_body};
@@ -107,6 +111,7 @@ pub fn forget(upstream: u16) {
     iam::forget(upstream);
     dynamodb::forget(upstream);
     table_policy::forget(upstream);
+    rds_replicas::forget(upstream);
     super::timing::forget(upstream);
     super::limits::forget(upstream);
 }
@@ -196,6 +201,9 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     let region = super::wire::region(head).unwrap_or_default();
     let action = param(body, "Action")?;
     if let Some(refused) = rds_names::taken(action, head, body, upstream) {
+        return Some(refused);
+    }
+    if let Some(refused) = rds_replicas::refuse(action, (head, region), body, upstream) {
         return Some(refused);
     }
     match action {
@@ -367,6 +375,12 @@ fn gp3_baseline(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
 /// Moto's answer as AWS would give it.
 pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     dynamodb::note_import(request, upstream, &answer);
+    if answer.starts_with(b"HTTP/1.1 200")
+        && let Some(body) = request.split("\r\n\r\n").nth(1)
+        && let Some(action) = param(body, "Action")
+    {
+        rds_replicas::note(action, super::wire::region(request).unwrap_or_default(), body, upstream);
+    }
     if let Some(rewritten) = ec2::answer(request, upstream, &answer) {
         return rewritten;
     }
@@ -381,6 +395,7 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     rewrite_body(&answer, |body| {
         if instances {
             let body = report_backing_up(region, &report_gp3_baseline(body), upstream);
+            let body = rds_replicas::report_promoted(region, &body, upstream);
             report_modifying(region, &body, "DBInstance", "DBInstanceIdentifier", "DBInstanceStatus", upstream)
         } else {
             let body = stable_endpoints(&hide_capacity(body, &no_capacity(upstream)));
