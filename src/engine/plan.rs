@@ -43,15 +43,16 @@ pub fn phase_skip(steps: &[Step], step: &Step, phase: Option<Phase>) -> Option<S
     }
 }
 
-/// Refuses a `--phase` for a runbook with no step of that phase: its run would be the whole
-/// runbook, or nothing of what the operator meant.
+/// Refuses a `--phase` for a runbook without a `phase: stage` step: its stage run would be
+/// nothing, its cut-over run the whole runbook, neither what the operator meant. (A cut-over
+/// needs no step marked `cut-over`: a step without a phase runs in it.)
 pub fn check_phase(runbook: &crate::runbook::Runbook, phase: Option<Phase>) -> Result<(), String> {
     let Some(phase) = phase else { return Ok(()) };
-    if runbook.steps.iter().any(|s| s.phase == Some(phase)) {
+    if runbook.steps.iter().any(|s| s.phase == Some(Phase::Stage)) {
         return Ok(());
     }
     Err(format!(
-        "--phase {0}: runbook `{1}` has no `phase: {0}` step (see the format's `phase`)",
+        "--phase {}: runbook `{}` has no `phase: stage` step, so it has no phases (see the format's `phase`)",
         phase.as_str(),
         runbook.name
     ))

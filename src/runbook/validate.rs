@@ -201,13 +201,21 @@ impl Validator<'_> {
     }
 
     /// A staged runbook stages first and cuts over after: no `phase: stage` step after a
-    /// `phase: cut-over` one, one phase per group (it runs as one), and nothing a cut-over run
-    /// does may use a stage step's outputs (that run skips it).
+    /// `phase: cut-over` one; nothing disruptive that a stage run would take (a step without a
+    /// phase before the last stage step runs in it); one phase per group (it runs as one); and
+    /// nothing a cut-over run does may use a stage step's outputs, in `with`, a gate or an
+    /// environment's role (that run skips the step).
     fn phases(&mut self) {
         let steps = &self.rb.steps;
         let mut problems = Vec::new();
         let first_cut_over = steps.iter().position(|s| s.phase == Some(Phase::CutOver));
+        let last_stage = steps.iter().rposition(|s| s.phase == Some(Phase::Stage));
+        let is_stage = |id: &str| steps.iter().any(|o| o.id == id && o.phase == Some(Phase::Stage));
         for (i, step) in steps.iter().enumerate() {
+            // A step that did not decode has no phase to judge (its own error says why).
+            if self.broken.steps.contains(&i) {
+                continue;
+            }
             let at = |k: &str| vec![key("steps"), Seg::Index(i), key(k)];
             if step.phase == Some(Phase::Stage)
                 && let Some(c) = first_cut_over.filter(|c| *c < i)
@@ -217,8 +225,24 @@ impl Validator<'_> {
                     format!("a `phase: stage` step comes after `phase: cut-over` step `{}`: stage first", steps[c].id),
                 ));
             }
+            let disrupts = step.action.as_deref().and_then(|a| self.actions.find(a)).is_some_and(|d| d.disrupts);
+            if step.phase.is_none() && disrupts && last_stage.is_some_and(|l| i < l) {
+                problems.push((
+                    at("action"),
+                    format!(
+                        "`{}` disrupts what serves, and a stage run takes the steps without a phase before its last \
+                         stage step `{}`: give it `phase: cut-over`",
+                        step.action.as_deref().unwrap_or_default(),
+                        steps[last_stage.unwrap_or_default()].id
+                    ),
+                ));
+            }
             if let Some(group) = step.group.as_deref()
-                && let Some(first) = steps.iter().find(|o| o.group.as_deref() == Some(group))
+                && let Some((f, first)) = steps
+                    .iter()
+                    .enumerate()
+                    .find(|(f, o)| o.group.as_deref() == Some(group) && !self.broken.steps.contains(f))
+                && f != i
                 && first.phase != step.phase
             {
                 problems.push((
@@ -239,13 +263,26 @@ impl Validator<'_> {
             for (field, text) in texts.chain(gate.iter().map(|t| ("gate", t.as_str()))) {
                 for r in template::references(text).unwrap_or_default() {
                     if let Ref::StepOutput { step: other, .. } = &r
-                        && steps.iter().any(|o| o.id == *other && o.phase == Some(Phase::Stage))
+                        && is_stage(other)
                     {
                         problems.push((
                             at(field),
                             format!("`{r}` is an output of `phase: stage` step `{other}`, which a cut-over run skips"),
                         ));
                     }
+                }
+            }
+        }
+        for (name, env) in &self.rb.environments {
+            let Some(role) = &env.role_arn else { continue };
+            for r in template::references(role).unwrap_or_default() {
+                if let Ref::StepOutput { step: other, .. } = &r
+                    && is_stage(other)
+                {
+                    problems.push((
+                        vec![key("environments"), key(name), key("role_arn")],
+                        format!("`{r}` is an output of `phase: stage` step `{other}`, which a cut-over run skips: give that step no phase"),
+                    ));
                 }
             }
         }

@@ -103,7 +103,10 @@ fn a_phase_the_runbook_does_not_have_is_refused_before_a_run_starts() {
     let out = run(cmd);
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--phase stage: runbook `ec2-failback` has no `phase: stage` step"), "{err}");
+    assert!(
+        err.contains("--phase stage: runbook `ec2-failback` has no `phase: stage` step, so it has no phases"),
+        "{err}"
+    );
     assert!(!state.path().join("runs").exists() || std::fs::read_dir(state.path().join("runs")).unwrap().count() == 0);
 }
 

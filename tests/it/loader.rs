@@ -281,20 +281,25 @@ fn fuzz_the_loader_with_a_million_generated_runbooks() {
     );
 }
 
-/// Catches a stage step that would disrupt (a failback), stage steps after the cut-over, a group
-/// split across phases, and a cut-over step that needs a stage step's outputs (a cut-over run
-/// skips that step); each problem at its position.
+/// Catches a stage step that would disrupt (a failback), a disruptive step without a phase that a
+/// stage run would take, stage steps after the cut-over, a group split across phases, and a
+/// cut-over step or an environment's role that needs a stage step's outputs (a cut-over run skips
+/// that step); each problem at its position.
 #[test]
 fn phase_problems_are_reported_at_their_positions() {
     let src = r#"version: 1
 name: phases
 title: t
 environments:
-  primary: { region: us-east-1 }
+  primary: { region: us-east-1, role_arn: "{{ steps.late.outputs.resources }}" }
   recovery: { region: us-west-2 }
 resources:
   db: { type: rds_instance, primary: orders-db, recovery: orders-db }
 steps:
+  - id: unphased-fb
+    title: a failback a stage run would take
+    action: rds.failback
+    with: { resource: db }
   - id: stage-fb
     title: a failback in the stage phase
     phase: stage
@@ -326,10 +331,12 @@ steps:
         .unwrap_err();
     let text = err.to_string();
     for needle in [
-        "p.yaml:12:12: `rds.failback` disrupts what serves: a `phase: stage` step must leave both sides serving",
-        "p.yaml:22:12: a `phase: stage` step comes after `phase: cut-over` step `cut`: stage first",
-        "p.yaml:30:11: `steps.late.outputs.resources` is an output of `phase: stage` step `late`, which a cut-over run skips",
-        "p.yaml:31:5: the steps of group `g` run as one: give them all the phase of `g1`",
+        "p.yaml:5:43: `steps.late.outputs.resources` is an output of `phase: stage` step `late`, which a cut-over run skips",
+        "p.yaml:12:13: `rds.failback` disrupts what serves, and a stage run takes the steps without a phase before its last stage step `late`: give it `phase: cut-over`",
+        "p.yaml:16:12: `rds.failback` disrupts what serves: a `phase: stage` step must leave both sides serving",
+        "p.yaml:26:12: a `phase: stage` step comes after `phase: cut-over` step `cut`: stage first",
+        "p.yaml:34:11: `steps.late.outputs.resources` is an output of `phase: stage` step `late`, which a cut-over run skips",
+        "p.yaml:35:5: the steps of group `g` run as one: give them all the phase of `g1`",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }

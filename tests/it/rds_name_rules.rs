@@ -86,6 +86,10 @@ fn aws_rules_a_rename_into_a_live_instances_name_is_refused() {
     assert_eq!(rename(&ruled, "b", "A"), "DBInstanceAlreadyExists", "identifiers are stored in lower case");
     assert_eq!(instances(&bare), [("a".into(), "c".into()), ("b".into(), "b".into())], "both as they were");
     assert_eq!(rename(&ruled, "b", "d"), "accepted", "a free name");
+    assert_eq!(rename(&ruled, "d", "d"), "accepted", "its own name is not another's");
+    let replica =
+        ruled.create_db_instance_read_replica().db_instance_identifier("a").source_db_instance_identifier("d");
+    assert_eq!(code(block_on(replica.send())), "DBInstanceAlreadyExists", "a replica under a live name");
     let west = Client::new(&sdk(&url, "us-west-2"));
     block_on(postgres(&west, "e").send()).expect("CreateDBInstance");
     let ruled_west = Client::new(&sdk(&proxy.endpoint_url(), "us-west-2"));

@@ -69,6 +69,17 @@ fn aws_rules_replicas_need_backups_only_replicas_are_promoted_and_a_promoted_one
     assert!(source_of(&bare_east, "orders-db-replica").is_some(), "moto itself still calls it a replica");
     assert_eq!(promote("orders-db-replica"), "InvalidDBInstanceState", "promoted once");
 
+    // A replica in its source's own region is listed by name, not by ARN.
+    block_on(postgres(&bare_east, "local-source").backup_retention_period(7).send()).expect("CreateDBInstance");
+    let local = east
+        .create_db_instance_read_replica()
+        .db_instance_identifier("local-replica")
+        .source_db_instance_identifier("local-source");
+    assert_eq!(code(block_on(local.send())), "accepted");
+    assert_eq!(replicas_of(&east, "local-source").len(), 1, "listed while a replica");
+    assert_eq!(promote("local-replica"), "accepted");
+    assert!(replicas_of(&east, "local-source").is_empty(), "promoted: no longer listed by its source");
+
     let rename = east
         .modify_db_instance()
         .db_instance_identifier("orders-db-replica")

@@ -70,12 +70,13 @@ pub fn client_token(cx: &ActionCx<'_>, resource: &str, part: &str) -> String {
     format!("pl-{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4))
 }
 
-/// Whether `runbook` stages (a `phase: stage` step, or a `failback.rehearse` step, which may
-/// keep its copies): only then does a failback look for staged copies before copying (one read
-/// per resource), and say whether its copy is incremental or full.
+/// Whether `runbook` stages (a `phase: stage` step, or a `failback.rehearse` step whose `stage`
+/// is not plainly false: it may keep its copies): only then does a failback look for staged
+/// copies before copying (one read per resource), and say whether its copy is incremental or full.
 pub fn runbook_stages(runbook: &crate::runbook::Runbook) -> bool {
     let stages = |s: &crate::runbook::Step| {
-        s.phase == Some(crate::runbook::Phase::Stage) || s.action.as_deref() == Some("failback.rehearse")
+        let keeps = s.with.get("stage").is_some_and(|v| v != &serde_json::json!(false) && v != "false");
+        s.phase == Some(crate::runbook::Phase::Stage) || (s.action.as_deref() == Some("failback.rehearse") && keeps)
     };
     runbook.steps.iter().any(stages)
 }

@@ -74,7 +74,7 @@ async fn staged(
         found.warn(
             "staged",
             format!(
-                "nothing staged in {} for {}: those copies are full, in the window (run the stage phase first to shorten it)",
+                "nothing staged in {} for {}: those copies are full, in the window (a staging rehearsal before it keeps copies they are incremental against)",
                 t.primary_region,
                 missing.join(", ")
             ),

@@ -70,7 +70,10 @@ pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -
         let said = super::staged::say(t.name, t.primary_region, staged.as_ref(), rec.allocated_storage());
         match staged {
             Some(_) => found.pass("staged", said),
-            None => found.warn("staged", format!("{said}, in the window (run the stage phase first to shorten it)")),
+            None => found.warn(
+                "staged",
+                format!("{said}, in the window (a staging rehearsal before it keeps a copy it is incremental against)"),
+            ),
         }
     }
     let copy = Copy::instance(&rec, &pri, (t.recovery_region, t.primary_region), t.kms, t.share_with);

@@ -20,10 +20,23 @@ pub(in crate::actions::failback) async fn newest(
     primary: &Client,
     (name, recovery_id, region): (&str, &str, &str),
 ) -> Result<Option<(String, Option<String>)>, ActionError> {
-    let req = primary.describe_db_snapshots().db_instance_identifier(recovery_id).snapshot_type("manual");
-    let out = read(log, at(name, region), req).await??;
-    Ok(out
-        .db_snapshots()
+    // Every page: primary may hold many manual snapshots under the recovery instance's name.
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let req = primary
+            .describe_db_snapshots()
+            .db_instance_identifier(recovery_id)
+            .snapshot_type("manual")
+            .set_marker(marker.take());
+        let out = read(log, at(name, region), req).await??;
+        all.extend(out.db_snapshots().iter().cloned());
+        match out.marker() {
+            Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    Ok(all
         .iter()
         .filter(|s| s.status() == Some("available"))
         .filter(|s| {

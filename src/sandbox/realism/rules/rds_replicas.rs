@@ -82,12 +82,20 @@ pub(super) fn note(action: &str, region: &str, body: &str, upstream: u16) {
             else {
                 return;
             };
-            if all.iter().any(|(p, r, i)| *p == upstream && r == region && i.eq_ignore_ascii_case(old)) {
+            let was_promoted = all.iter().any(|(p, r, i)| *p == upstream && r == region && i.eq_ignore_ascii_case(old));
+            // Another instance now has the name: it is not the promoted one.
+            all.retain(|(p, r, i)| !(*p == upstream && r == region && i.eq_ignore_ascii_case(new)));
+            if was_promoted {
                 all.push((upstream, region.to_string(), new.to_ascii_lowercase()));
             }
         }
-        "CreateDBInstanceReadReplica" | "CreateDBInstance" | "RestoreDBInstanceFromDBSnapshot" => {
-            if let Some(id) = param(body, "DBInstanceIdentifier") {
+        "CreateDBInstanceReadReplica"
+        | "CreateDBInstance"
+        | "RestoreDBInstanceFromDBSnapshot"
+        | "RestoreDBInstanceToPointInTime"
+        | "RestoreDBInstanceFromS3" => {
+            let made = param(body, "DBInstanceIdentifier").or_else(|| param(body, "TargetDBInstanceIdentifier"));
+            if let Some(id) = made {
                 all.retain(|(p, r, i)| !(*p == upstream && r == region && i.eq_ignore_ascii_case(id)));
             }
         }
@@ -105,9 +113,10 @@ pub(super) fn report_promoted(region: &str, body: &str, upstream: u16) -> String
     if all.is_empty() {
         return body.to_string();
     }
-    let is_promoted = |arn: &str| match arn.split(':').collect::<Vec<_>>().as_slice() {
+    // Moto lists a replica in another region by ARN, one in the source's own region by name.
+    let is_promoted = |listed: &str| match listed.split(':').collect::<Vec<_>>().as_slice() {
         ["arn", _, "rds", r, _, "db", id] => all.iter().any(|(pr, pi)| pr == r && pi.eq_ignore_ascii_case(id)),
-        _ => false,
+        _ => all.iter().any(|(pr, pi)| pr == region && pi.eq_ignore_ascii_case(listed)),
     };
     each_element(body, "DBInstance", |one| {
         let mut one = one.to_string();
