@@ -367,6 +367,10 @@ pub enum SandboxCommand {
         /// moto in a few): the benchmark of the tool's own time sets 100 (bench/README.md)
         #[arg(long, default_value_t = 0, value_name = "MS", value_parser = clap::value_parser!(u32).range(0..=10_000))]
         latency_ms: u32,
+        /// The percent of a volume's or database's data changed since its previous snapshot: what
+        /// an incremental snapshot or copy moves (a staged failback's copies in the window)
+        #[arg(long, default_value_t = crate::sandbox::realism::process::DEFAULT_CHANGED_PERCENT, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(1..=100))]
+        changed_percent: u32,
     },
     /// Serve the realism proxy in front of moto at --upstream (started by `sandbox up`)
     #[command(hide = true)]
@@ -379,6 +383,8 @@ pub enum SandboxCommand {
         pace: crate::sandbox::realism::Pace,
         #[arg(long, default_value_t = 0)]
         latency_ms: u32,
+        #[arg(long, default_value_t = crate::sandbox::realism::process::DEFAULT_CHANGED_PERCENT)]
+        changed_percent: u32,
     },
     /// Create the demo primary (us-east-1) and recovery (us-west-2) environments
     Seed {

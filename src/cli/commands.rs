@@ -348,7 +348,15 @@ async fn watch(id: &str, connect: &Connect, state_dir: &Path) -> u8 {
 }
 
 async fn demo(pace: crate::sandbox::realism::Pace, mode: Mode, state_dir: &Path) -> u8 {
-    let code = sandbox_cmd::sandbox(super::args::SandboxCommand::Up { pace, latency_ms: 0 }, state_dir).await;
+    let code = sandbox_cmd::sandbox(
+        super::args::SandboxCommand::Up {
+            pace,
+            latency_ms: 0,
+            changed_percent: crate::sandbox::realism::process::DEFAULT_CHANGED_PERCENT,
+        },
+        state_dir,
+    )
+    .await;
     if code != OK {
         return code;
     }

@@ -96,8 +96,11 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
         loaded.pace = p;
     }
     let mut progress = |line: &str| eprintln!("{line}");
-    let info = match crate::blocking::blocking(|| crate::sandbox::server::fresh(state_dir, loaded.pace, &mut progress))
-    {
+    let speed = crate::sandbox::realism::process::ProxySettings {
+        changed_percent: loaded.scenario.world.changed_percent,
+        ..crate::sandbox::realism::process::ProxySettings::at(loaded.pace)
+    };
+    let info = match crate::blocking::blocking(|| crate::sandbox::server::fresh(state_dir, speed, &mut progress)) {
         Ok(info) => info,
         Err(e) => {
             eprintln!("drill: {e}");

@@ -8,9 +8,9 @@ use std::path::Path;
 
 pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
     match command {
-        SandboxCommand::Up { pace, latency_ms } => {
+        SandboxCommand::Up { pace, latency_ms, changed_percent } => {
             let dir = state_dir.to_path_buf();
-            let speed = (pace, latency_ms);
+            let speed = realism::ProxySettings { pace, latency_ms, changed_percent };
             let result =
                 tokio::task::spawn_blocking(move || server::up(&dir, speed, &mut |m| eprintln!("sandbox: {m}"))).await;
             match result {
@@ -20,8 +20,11 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
                         server::Started::Proxy => "running; its realism layer restarted",
                         server::Started::Neither => "already running",
                     };
-                    let latency =
+                    let mut latency =
                         if latency_ms > 0 { format!(", {latency_ms} ms added to every call") } else { String::new() };
+                    if changed_percent != realism::DEFAULT_CHANGED_PERCENT {
+                        latency.push_str(&format!(", {changed_percent} % of the data changed between snapshots"));
+                    }
                     println!(
                         "sandbox {verb}: {} at pace {pace}{latency} (moto pid {}, log {})",
                         info.endpoint_url(),
@@ -70,8 +73,9 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
                 }
             }
         }
-        SandboxCommand::Realism { upstream, port, pace, latency_ms } => {
-            let serve = move || realism::serve_until_stopped(upstream, port, pace, latency_ms);
+        SandboxCommand::Realism { upstream, port, pace, latency_ms, changed_percent } => {
+            let settings = realism::ProxySettings { pace, latency_ms, changed_percent };
+            let serve = move || realism::serve_until_stopped(upstream, port, settings);
             match tokio::task::spawn_blocking(serve).await {
                 Ok(Ok(())) => OK,
                 Ok(Err(e)) => {

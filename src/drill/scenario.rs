@@ -62,12 +62,21 @@ pub struct WorldSpec {
     /// database]
     #[serde(default = "one")]
     pub storage_scale: u32,
+    /// The percent of a volume's or database's data changed since its previous snapshot, 1 to
+    /// 100: what an incremental snapshot or copy moves (a staged failback's copies in the
+    /// window) [default: 10]
+    #[serde(default = "ten")]
+    pub changed_percent: u32,
 }
 
 impl Default for WorldSpec {
     fn default() -> Self {
-        WorldSpec { variant: World::Demo, storage_scale: 1 }
+        WorldSpec { variant: World::Demo, storage_scale: 1, changed_percent: ten() }
     }
+}
+
+fn ten() -> u32 {
+    crate::sandbox::realism::process::DEFAULT_CHANGED_PERCENT
 }
 
 fn one() -> u32 {
@@ -200,6 +209,10 @@ pub fn load_str(path: &Path, source: &str) -> Result<LoadedScenario, ScenarioErr
         let pos = at(&[Seg::Key("world".into()), Seg::Key("storage_scale".into())]);
         problems.push(Problem::new(pos, "world.storage_scale: from 1 to 1000"));
     }
+    if !(1..=100).contains(&scenario.world.changed_percent) {
+        let pos = at(&[Seg::Key("world".into()), Seg::Key("changed_percent".into())]);
+        problems.push(Problem::new(pos, "world.changed_percent: from 1 to 100"));
+    }
     for (key, value) in [("rto", &scenario.targets.rto), ("rpo", &scenario.targets.rpo)] {
         if let Some(v) = value
             && let Err(e) = humantime::parse_duration(v)
@@ -258,5 +271,8 @@ mod tests {
         assert!(writers.contains("s.yaml:4:12: writers.every_s"), "{writers}");
         let unknown = load_str(Path::new("s.yaml"), "name: x\ntitle: t\nfautls: []\n").unwrap_err().to_string();
         assert!(unknown.contains("s.yaml:3:1: unknown field `fautls`"), "{unknown}");
+        let changed = "name: x\ntitle: t\nworld:\n  changed_percent: 0\n";
+        let changed = load_str(Path::new("s.yaml"), changed).unwrap_err().to_string();
+        assert!(changed.contains("s.yaml:4:20: world.changed_percent: from 1 to 100"), "{changed}");
     }
 }

@@ -4,7 +4,6 @@
 //! moto is installed (pinned) into a venv the tool owns, started on a free loopback port, and
 //! stopped by its own PID, which is checked against `/proc` before any signal is sent.
 
-use super::realism::model::Pace;
 use super::realism::process::{self as realism, RealismInfo};
 use super::{moto_api, process};
 use serde::{Deserialize, Serialize};
@@ -249,19 +248,18 @@ pub enum Started {
 }
 
 /// Starts the sandbox unless it is already running (installing moto first if needed), with the
-/// realism proxy in front at `speed` (a pace, and milliseconds added to every call); a running
-/// sandbox at another speed gets a new proxy.
+/// realism proxy in front with `speed` (a pace, milliseconds added to every call, the data
+/// changed between snapshots); a running sandbox with other settings gets a new proxy.
 pub fn up(
     state_dir: &Path,
-    speed: (Pace, u32),
+    speed: realism::ProxySettings,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(SandboxInfo, Started), SandboxError> {
-    let (pace, latency_ms) = speed;
     let dir = sandbox_dir(state_dir);
     let proxy_log = dir.join("realism.log");
     if let Some(mut info) = moto_running(state_dir) {
         let current = info.realism.as_ref().filter(|r| realism::alive(r));
-        if current.is_some_and(|r| r.pace == pace.to_string() && r.latency_ms == latency_ms) {
+        if current.is_some_and(|r| speed.of(r)) {
             return Ok((info, Started::Neither));
         }
         if let Some(old) = &info.realism {
@@ -294,14 +292,18 @@ pub fn up(
 }
 
 /// The sandbox for a drill: moto running (started if need be) and reset to an empty world,
-/// behind a proxy started afresh at `pace` (no work, holds or faults left from before).
-pub fn fresh(state_dir: &Path, pace: Pace, progress: &mut dyn FnMut(&str)) -> Result<SandboxInfo, SandboxError> {
-    let (mut info, started) = up(state_dir, (pace, 0), progress)?;
+/// behind a proxy started afresh with `speed` (no work, holds or faults left from before).
+pub fn fresh(
+    state_dir: &Path,
+    speed: realism::ProxySettings,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SandboxInfo, SandboxError> {
+    let (mut info, started) = up(state_dir, speed, progress)?;
     if started == Started::Neither {
         if let Some(old) = &info.realism {
             realism::stop(old);
         }
-        info.realism = Some(realism::spawn(info.port, (pace, 0), &sandbox_dir(state_dir).join("realism.log"))?);
+        info.realism = Some(realism::spawn(info.port, speed, &sandbox_dir(state_dir).join("realism.log"))?);
         record(state_dir, &info)?;
     }
     super::moto_api::reset(info.port).map_err(io("cannot reset the sandbox"))?;

@@ -59,7 +59,7 @@ fn primary_dbs(url: &str) -> Vec<(String, String)> {
 /// the stage run's copy is in primary's region.
 #[test]
 fn a_stage_run_disrupts_nothing_and_the_cut_over_run_copies_only_what_changed() {
-    let (moto, proxy) = super::rds_staging::orders_db_both_sides();
+    let (moto, proxy) = super::rds_staging::orders_db_both_sides(CHANGED_SHARE);
     let url = moto.endpoint_url();
     let before = primary_dbs(&url);
 

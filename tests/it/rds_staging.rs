@@ -10,15 +10,16 @@ use aws_sdk_rds::Client;
 use pilotlight::sandbox::realism::timing::{CHANGED_SHARE, modelled};
 
 /// A moto server with `orders-db` (postgres, 100 GiB) in both regions, and the realism layer in
-/// front of it, timed at a pace that makes a modelled hour a fraction of a second.
-pub(super) fn orders_db_both_sides() -> (Moto, RealismProxy) {
+/// front of it, timed at a pace that makes a modelled hour a fraction of a second, with
+/// `changed_share` of the data changed since a previous snapshot.
+pub(super) fn orders_db_both_sides(changed_share: f64) -> (Moto, RealismProxy) {
     let moto = moto();
     let url = moto.endpoint_url();
     for region in ["us-east-1", "us-west-2"] {
         block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").allocated_storage(100).send())
             .expect("CreateDBInstance");
     }
-    let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
+    let proxy = RealismProxy::timed_with_change(moto.port, Pace::Factor(6000.0), changed_share, Vec::new());
     (moto, proxy)
 }
 
@@ -28,7 +29,7 @@ pub(super) fn orders_db_both_sides() -> (Moto, RealismProxy) {
 #[test]
 fn a_staging_rehearsal_keeps_the_databases_copy_and_the_failbacks_copy_is_incremental() {
     for stage in [true, false] {
-        let (moto, proxy) = orders_db_both_sides();
+        let (moto, proxy) = orders_db_both_sides(CHANGED_SHARE);
         let url = moto.endpoint_url();
         let var = format!("stage={stage}");
         let (state, out) = run_fixture("tests/fixtures/rds-staged.yaml", &["--var", &var], &proxy.endpoint_url());
@@ -90,4 +91,18 @@ fn a_later_snapshot_of_the_same_instance_is_incremental() {
         // The instance is free again before the next snapshot (at this pace, a few ms).
         std::thread::sleep(std::time::Duration::from_millis(400));
     }
+}
+
+/// Catches a layer whose incremental copies move a fixed share whatever the world says: with 2 %
+/// of the data changed (the cut-over), the failback's copy after a staging rehearsal is
+/// modelled as 2 % of the database, not a tenth.
+#[test]
+fn the_worlds_changed_share_sets_what_an_incremental_copy_moves() {
+    let (moto, proxy) = orders_db_both_sides(0.02);
+    let (state, out) = run_fixture("tests/fixtures/rds-staged.yaml", &["--var", "stage=true"], &proxy.endpoint_url());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let (_, dir) = only_run(state.path());
+    let copy = resource_outputs(&dir, "failback-rds", "orders_db")["primary_snapshot"].as_str().unwrap().to_string();
+    let expected = Model::bundled().duration("rds.CopyDBSnapshot", 100.0 * 0.02);
+    assert_eq!(modelled(moto.port, "us-east-1", &copy), Some(expected), "2 % of 100 GiB");
 }

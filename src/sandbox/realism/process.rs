@@ -23,6 +23,41 @@ pub struct RealismInfo {
     /// before it existed).
     #[serde(default)]
     pub latency_ms: u32,
+    /// The percent of data changed since a previous snapshot (`sandbox up --changed-percent`;
+    /// the default in a sandbox recorded before it existed).
+    #[serde(default = "default_changed")]
+    pub changed_percent: u32,
+}
+
+fn default_changed() -> u32 {
+    DEFAULT_CHANGED_PERCENT
+}
+
+/// [`super::timing::CHANGED_SHARE`] as a percent.
+pub const DEFAULT_CHANGED_PERCENT: u32 = 10;
+
+/// How the proxy models AWS: its pace, the milliseconds added to every call, and the percent of
+/// a volume's or database's data changed since its previous snapshot (what an incremental
+/// snapshot or copy moves).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProxySettings {
+    pub pace: Pace,
+    pub latency_ms: u32,
+    pub changed_percent: u32,
+}
+
+impl ProxySettings {
+    /// At `pace`, with no added latency and the default change.
+    pub fn at(pace: Pace) -> ProxySettings {
+        ProxySettings { pace, latency_ms: 0, changed_percent: DEFAULT_CHANGED_PERCENT }
+    }
+
+    /// Whether the recorded proxy `info` runs with these settings.
+    pub fn of(&self, info: &RealismInfo) -> bool {
+        info.pace == self.pace.to_string()
+            && info.latency_ms == self.latency_ms
+            && info.changed_percent == self.changed_percent
+    }
 }
 
 impl RealismInfo {
@@ -32,9 +67,10 @@ impl RealismInfo {
     }
 }
 
-/// Starts the proxy in front of moto at `upstream` at `pace`, adding `latency_ms` to every AWS
-/// call, logging to `log`; returns once it accepts.
-pub fn spawn(upstream: u16, (pace, latency_ms): (Pace, u32), log: &Path) -> Result<RealismInfo, SandboxError> {
+/// Starts the proxy in front of moto at `upstream` with `settings`, logging to `log`; returns
+/// once it accepts.
+pub fn spawn(upstream: u16, settings: ProxySettings, log: &Path) -> Result<RealismInfo, SandboxError> {
+    let ProxySettings { pace, latency_ms, changed_percent } = settings;
     let io = |context: &str| {
         let context = context.to_string();
         move |source| SandboxError::Io { context, source }
@@ -49,7 +85,7 @@ pub fn spawn(upstream: u16, (pace, latency_ms): (Pace, u32), log: &Path) -> Resu
     let mut cmd = Command::new(exe);
     cmd.args(COMMAND)
         .args(["--upstream", &upstream.to_string(), "--port", &port.to_string(), "--pace", &pace.to_string()])
-        .args(["--latency-ms", &latency_ms.to_string()])
+        .args(["--latency-ms", &latency_ms.to_string(), "--changed-percent", &changed_percent.to_string()])
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
@@ -58,7 +94,7 @@ pub fn spawn(upstream: u16, (pace, latency_ms): (Pace, u32), log: &Path) -> Resu
         cmd.process_group(0);
     }
     let child = cmd.spawn().map_err(io("cannot start the realism proxy"))?;
-    let info = RealismInfo { pid: child.id() as i32, port, pace: pace.to_string(), latency_ms };
+    let info = RealismInfo { pid: child.id() as i32, port, pace: pace.to_string(), latency_ms, changed_percent };
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -82,13 +118,13 @@ pub fn stop(info: &RealismInfo) {
     }
 }
 
-/// Serves the proxy (the hidden command's body: AWS's rules, AWS's time at `pace`, `latency_ms`
-/// added to every call) until
+/// Serves the proxy (the hidden command's body: AWS's rules, AWS's time with `settings`) until
 /// the process is stopped, or moto at `upstream` is gone: a proxy in front of nothing (its moto
 /// stopped by another hand) ends by itself rather than linger.
-pub fn serve_until_stopped(upstream: u16, port: u16, pace: Pace, latency_ms: u32) -> std::io::Result<()> {
-    let latency = Duration::from_millis(latency_ms.into());
-    let clock = Clock { pace, log: true, latency, ..Clock::default() };
+pub fn serve_until_stopped(upstream: u16, port: u16, settings: ProxySettings) -> std::io::Result<()> {
+    let latency = Duration::from_millis(settings.latency_ms.into());
+    let changed_share = f64::from(settings.changed_percent) / 100.0;
+    let clock = Clock { pace: settings.pace, log: true, latency, changed_share, ..Clock::default() };
     let _proxy = RealismProxy::serve(
         upstream,
         Setup { faults: Vec::new(), aws_rules: true, clock, limits: Limits::bundled() },

@@ -115,7 +115,13 @@ impl RealismProxy {
     /// The proxy enforcing AWS's rules and timing AWS's operations at `pace` ([`super::timing`]),
     /// with `rules`.
     pub fn timed(upstream: u16, pace: Pace, rules: Vec<FaultRule>) -> RealismProxy {
-        let clock = Clock { pace, ..Clock::default() };
+        RealismProxy::timed_with_change(upstream, pace, super::timing::CHANGED_SHARE, rules)
+    }
+
+    /// [`RealismProxy::timed`] with `changed_share` of the data changed since a previous
+    /// snapshot ([`Clock::changed_share`]).
+    pub fn timed_with_change(upstream: u16, pace: Pace, changed_share: f64, rules: Vec<FaultRule>) -> RealismProxy {
+        let clock = Clock { pace, changed_share, ..Clock::default() };
         RealismProxy::serve(
             upstream,
             Setup {

@@ -45,7 +45,7 @@ fn snapshot(xml: &str, (head, at): (&str, At<'_>), clock: &Clock, operation: &st
     if clock.pace.wall(std::time::Duration::from_secs(1)).is_zero() {
         return; // the instant pace models no time: nothing to ask moto
     }
-    let gib = incremental(at, head, (id, volume), size);
+    let gib = incremental(at, head, (id, volume), (size, clock.changed_share));
     begin(clock, at, What::Snapshot, id, "pending", operation, gib);
 }
 

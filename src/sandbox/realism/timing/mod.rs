@@ -32,11 +32,20 @@ pub struct Clock {
     /// moto on loopback in a few, so a benchmark of the tool's own time sets this (`sandbox up
     /// --latency-ms`, bench/README.md). Zero by default.
     pub latency: Duration,
+    /// The share of a volume's or database's data changed since its previous snapshot: what an
+    /// incremental snapshot or copy moves ([`CHANGED_SHARE`] unless a drill's world says).
+    pub changed_share: f64,
 }
 
 impl Default for Clock {
     fn default() -> Self {
-        Clock { pace: Pace::Instant, model: Arc::new(Model::bundled()), log: false, latency: Duration::ZERO }
+        Clock {
+            pace: Pace::Instant,
+            model: Arc::new(Model::bundled()),
+            log: false,
+            latency: Duration::ZERO,
+            changed_share: CHANGED_SHARE,
+        }
     }
 }
 
@@ -107,8 +116,9 @@ static MODELLED: Mutex<Vec<(u16, String, String, Duration)>> = Mutex::new(Vec::n
 /// How many pieces of work [`MODELLED`] keeps: several drills' worth.
 const MODELLED_KEPT: usize = 4096;
 
-/// The share of a volume changed since its previous snapshot (EBS snapshots and their copies are
-/// incremental: only changed blocks move).
+/// The share of a volume changed since its previous snapshot by default (EBS snapshots and their
+/// copies are incremental: only changed blocks move); a drill's world may set another
+/// ([`Clock::changed_share`]).
 pub const CHANGED_SHARE: f64 = 0.1;
 
 /// Forgets the work noted on moto at `upstream` (its state was reset).
@@ -203,18 +213,18 @@ fn busy(at: At<'_>, what: What, id: &str) -> Option<Work> {
 }
 
 /// The GiB of `size` GiB that a snapshot (or a copy) `id` of `volume` moves into its region: a
-/// share ([`CHANGED_SHARE`]) when an earlier snapshot of the volume still exists there, all of it
+/// share (`changed`, [`Clock::changed_share`]) when an earlier snapshot of the volume still exists there, all of it
 /// otherwise. EBS's user guide ("How Amazon EBS snapshots work"): a snapshot copies only the blocks
 /// changed since the volume's most recent snapshot; with none left (deleted), it copies all. A
 /// copy is incremental only when an earlier copy of the same volume's snapshot is still in the
 /// destination (AWS What's New, 9 May 2018). Moto's copy keeps its source's volume id, so one
 /// query by volume answers both.
-fn incremental(at: At<'_>, head: &str, (id, volume): (&str, &str), size: f64) -> f64 {
+fn incremental(at: At<'_>, head: &str, (id, volume): (&str, &str), (size, changed): (f64, f64)) -> f64 {
     let query =
         format!("Action=DescribeSnapshots&Version=2016-11-15&Filter.1.Name=volume-id&Filter.1.Value.1={volume}");
     let listed = super::wire::ask_upstream(at.upstream, head, &query).unwrap_or_default();
     let earlier = listed.split("<snapshotId>").skip(1).filter_map(|s| s.split('<').next()).any(|other| other != id);
-    if earlier { size * CHANGED_SHARE } else { size }
+    if earlier { size * changed } else { size }
 }
 
 /// What the layer modelled for a piece of work under way or done (its duration before the pace),

@@ -19,8 +19,13 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
             let Some(id) = field(answered, "DBSnapshotIdentifier") else { return };
             let instance = field(answered, "DBInstanceIdentifier").unwrap_or_default();
             let (state, moved) = match call.operation {
-                "CopyDBSnapshot" => ("copying", super::rds_incremental::copied_gib(call, at, id, gib())),
-                _ => ("creating", super::rds_incremental::snapshot_gib(call, at, (id, instance), gib())),
+                "CopyDBSnapshot" => {
+                    ("copying", super::rds_incremental::copied_gib(call, at, id, (gib(), clock.changed_share)))
+                }
+                _ => (
+                    "creating",
+                    super::rds_incremental::snapshot_gib(call, at, (id, instance), (gib(), clock.changed_share)),
+                ),
             };
             begin(clock, at, What::DbSnapshot, id, state, &op, moved);
             if call.operation == "CreateDBSnapshot" && !instance.is_empty() {

@@ -3,7 +3,7 @@
 //! - A snapshot (RDS user guide, "Creating a DB snapshot"): the first snapshot of a DB instance
 //!   holds the full database, later ones of the same instance only what changed since the most
 //!   recent one; automated backups are snapshots too. So a snapshot taken while another snapshot
-//!   of the instance exists in its region moves [`CHANGED_SHARE`] of the data.
+//!   of the instance exists in its region moves the changed share of the data ([`super::Clock::changed_share`]).
 //! - A copy (RDS user guide, "Copying a DB snapshot", incremental snapshot copying): a copy
 //!   across regions moves only what changed since the previous copy when an earlier copy of a
 //!   snapshot of the same DB instance is still in the destination region; the first copy, or one
@@ -18,7 +18,7 @@
 //! DB instance itself, asked from the source region when the copy is made.
 
 use super::super::wire::{ask_upstream, each_element, field, param};
-use super::{At, CHANGED_SHARE, Call};
+use super::{At, Call};
 use std::sync::Mutex;
 
 /// Copies made (moto port, destination region, source `region/instance`, copy id).
@@ -32,9 +32,9 @@ pub(super) fn forget(upstream: u16) {
     COPIES.lock().unwrap_or_else(|p| p.into_inner()).retain(|c| c.0 != upstream);
 }
 
-/// The GiB of `gib` that copy `copy` (just made, `call`) moves: [`CHANGED_SHARE`] of it when an
-/// earlier copy of a snapshot of the same DB instance is still in this region, all of it else.
-pub(super) fn copied_gib(call: &Call<'_>, at: At<'_>, copy: &str, gib: f64) -> f64 {
+/// The GiB of `gib` that copy `copy` (just made, `call`) moves: the `changed` share of it when
+/// an earlier copy of a snapshot of the same DB instance is still in this region, all of it else.
+pub(super) fn copied_gib(call: &Call<'_>, at: At<'_>, copy: &str, (gib, changed): (f64, f64)) -> f64 {
     let Some(source) = source_instance(call, at) else { return gib };
     let earlier: Vec<String> = {
         let mut copies = COPIES.lock().unwrap_or_else(|p| p.into_inner());
@@ -51,14 +51,19 @@ pub(super) fn copied_gib(call: &Call<'_>, at: At<'_>, copy: &str, gib: f64) -> f
         ask_upstream(at.upstream, call.head, &query)
             .is_some_and(|answer| answer.contains(&format!("<DBSnapshotIdentifier>{id}</DBSnapshotIdentifier>")))
     };
-    if earlier.iter().any(still_there) { gib * CHANGED_SHARE } else { gib }
+    if earlier.iter().any(still_there) { gib * changed } else { gib }
 }
 
-/// The GiB of `gib` that snapshot `id` of `instance` (just taken, `call`) moves: [`CHANGED_SHARE`]
-/// of it when another snapshot of the instance is in this region. An automated one counts only
+/// The GiB of `gib` that snapshot `id` of `instance` (just taken, `call`) moves: the `changed`
+/// share of it when another snapshot of the instance is in this region. An automated one counts only
 /// while the instance keeps automated backups: moto makes one at create even with a retention of
 /// 0, which on AWS means none.
-pub(super) fn snapshot_gib(call: &Call<'_>, at: At<'_>, (id, instance): (&str, &str), gib: f64) -> f64 {
+pub(super) fn snapshot_gib(
+    call: &Call<'_>,
+    at: At<'_>,
+    (id, instance): (&str, &str),
+    (gib, changed): (f64, f64),
+) -> f64 {
     let ask = |query: String| ask_upstream(at.upstream, call.head, &query).unwrap_or_default();
     let listed = ask(format!("Action=DescribeDBSnapshots&Version=2014-10-31&DBInstanceIdentifier={instance}"));
     let mut others = Vec::new();
@@ -73,7 +78,7 @@ pub(super) fn snapshot_gib(call: &Call<'_>, at: At<'_>, (id, instance): (&str, &
         field(&described, "BackupRetentionPeriod").and_then(|d| d.parse::<u32>().ok()).is_some_and(|d| d > 0)
     };
     let earlier = others.iter().any(|t| t != "automated") || (!others.is_empty() && backed_up());
-    if earlier { gib * CHANGED_SHARE } else { gib }
+    if earlier { gib * changed } else { gib }
 }
 
 /// `region/instance` of the copy's source snapshot: its region from the source's ARN (a copy in
