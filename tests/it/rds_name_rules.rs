@@ -5,7 +5,7 @@
 //! the sandbox and pass. Checked with describe calls to moto itself.
 
 use super::realism::RealismProxy;
-use super::support::{block_on, moto, postgres, sdk};
+use super::support::{block_on, moto, postgres, rds_code, sdk};
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::Tag;
 
@@ -54,13 +54,6 @@ fn cluster(rds: &Client, id: &str) {
     block_on(create.send()).expect("CreateDBCluster");
 }
 
-fn code<E: aws_sdk_rds::error::ProvideErrorMetadata>(r: Result<impl Sized, aws_sdk_rds::error::SdkError<E>>) -> String {
-    match r {
-        Ok(_) => "accepted".into(),
-        Err(e) => e.as_service_error().and_then(|s| s.code()).unwrap_or("no code").to_string(),
-    }
-}
-
 /// Catches a layer that lets a rename take a live instance's name: bare moto drops the other
 /// instance (shown first, on its own), the layer refuses as RDS does and both stay; a name held
 /// only in another region, or a free one, is still accepted.
@@ -74,7 +67,7 @@ fn aws_rules_a_rename_into_a_live_instances_name_is_refused() {
     }
     let rename = |c: &Client, from: &str, to: &str| {
         let req = c.modify_db_instance().db_instance_identifier(from).new_db_instance_identifier(to);
-        code(block_on(req.apply_immediately(true).send()))
+        rds_code(block_on(req.apply_immediately(true).send()))
     };
     // What moto does on its own: `c` takes `a`'s name and `a` is gone.
     assert_eq!(rename(&bare, "c", "a"), "accepted");
@@ -89,7 +82,7 @@ fn aws_rules_a_rename_into_a_live_instances_name_is_refused() {
     assert_eq!(rename(&ruled, "d", "d"), "accepted", "its own name is not another's");
     let replica =
         ruled.create_db_instance_read_replica().db_instance_identifier("a").source_db_instance_identifier("d");
-    assert_eq!(code(block_on(replica.send())), "DBInstanceAlreadyExists", "a replica under a live name");
+    assert_eq!(rds_code(block_on(replica.send())), "DBInstanceAlreadyExists", "a replica under a live name");
     let west = Client::new(&sdk(&url, "us-west-2"));
     block_on(postgres(&west, "e").send()).expect("CreateDBInstance");
     let ruled_west = Client::new(&sdk(&proxy.endpoint_url(), "us-west-2"));
@@ -112,7 +105,7 @@ fn aws_rules_a_cluster_rename_create_or_restore_into_a_live_clusters_name_is_ref
     .expect("CreateDBClusterSnapshot");
     let rename = |c: &Client, from: &str, to: &str| {
         let req = c.modify_db_cluster().db_cluster_identifier(from).new_db_cluster_identifier(to);
-        code(block_on(req.apply_immediately(true).send()))
+        rds_code(block_on(req.apply_immediately(true).send()))
     };
     assert_eq!(rename(&bare, "z", "x"), "accepted");
     assert_eq!(clusters(&bare), [("x".into(), "z".into()), ("y".into(), "y".into())], "moto replaced `x`");
@@ -126,12 +119,12 @@ fn aws_rules_a_cluster_rename_create_or_restore_into_a_live_clusters_name_is_ref
         .engine("aurora-postgresql")
         .master_username("pilot")
         .master_user_password("light-password-1");
-    assert_eq!(code(block_on(create.send())), "DBClusterAlreadyExistsFault");
+    assert_eq!(rds_code(block_on(create.send())), "DBClusterAlreadyExistsFault");
     let restore = ruled
         .restore_db_cluster_from_snapshot()
         .db_cluster_identifier("x")
         .snapshot_identifier("y-snap")
         .engine("aurora-postgresql");
-    assert_eq!(code(block_on(restore.send())), "DBClusterAlreadyExistsFault");
+    assert_eq!(rds_code(block_on(restore.send())), "DBClusterAlreadyExistsFault");
     assert_eq!(clusters(&bare), [("x".into(), "z".into()), ("y".into(), "y".into())], "both as they were");
 }

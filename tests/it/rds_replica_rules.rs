@@ -5,15 +5,8 @@
 //! first). Checked with describe calls to moto itself and through the layer.
 
 use super::realism::RealismProxy;
-use super::support::{block_on, moto, postgres, sdk};
+use super::support::{block_on, moto, postgres, rds_code, sdk};
 use aws_sdk_rds::Client;
-
-fn code<E: aws_sdk_rds::error::ProvideErrorMetadata>(r: Result<impl Sized, aws_sdk_rds::error::SdkError<E>>) -> String {
-    match r {
-        Ok(_) => "accepted".into(),
-        Err(e) => e.as_service_error().and_then(|s| s.code()).unwrap_or("no code").to_string(),
-    }
-}
 
 fn arn(id: &str) -> String {
     format!("arn:aws:rds:us-west-2:123456789012:db:{id}")
@@ -22,7 +15,7 @@ fn arn(id: &str) -> String {
 fn replica(rds: &Client, id: &str, source: &str) -> String {
     let req =
         rds.create_db_instance_read_replica().db_instance_identifier(id).source_db_instance_identifier(arn(source));
-    code(block_on(req.send()))
+    rds_code(block_on(req.send()))
 }
 
 /// `id`'s source, as a describe of it says.
@@ -51,14 +44,14 @@ fn aws_rules_replicas_need_backups_only_replicas_are_promoted_and_a_promoted_one
     block_on(postgres(&bare_east, "plain").send()).expect("CreateDBInstance");
     // What moto does on its own: a replica of a source without backups, and any instance promoted.
     assert_eq!(replica(&bare_east, "bare-replica", "no-backups"), "accepted");
-    assert_eq!(code(block_on(bare_east.promote_read_replica().db_instance_identifier("plain").send())), "accepted");
+    assert_eq!(rds_code(block_on(bare_east.promote_read_replica().db_instance_identifier("plain").send())), "accepted");
 
     let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let east = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
     let ruled_west = Client::new(&sdk(&proxy.endpoint_url(), "us-west-2"));
     assert_eq!(replica(&east, "no-replica", "no-backups"), "InvalidDBInstanceState");
     assert_eq!(replica(&east, "orders-db-replica", "orders-db"), "accepted");
-    let promote = |id: &str| code(block_on(east.promote_read_replica().db_instance_identifier(id).send()));
+    let promote = |id: &str| rds_code(block_on(east.promote_read_replica().db_instance_identifier(id).send()));
     assert_eq!(promote("nothing-here"), "DBInstanceNotFound");
     assert_eq!(promote("plain"), "InvalidDBInstanceState", "not a replica");
     assert!(source_of(&east, "orders-db-replica").is_some(), "a replica until promoted");
@@ -75,7 +68,7 @@ fn aws_rules_replicas_need_backups_only_replicas_are_promoted_and_a_promoted_one
         .create_db_instance_read_replica()
         .db_instance_identifier("local-replica")
         .source_db_instance_identifier("local-source");
-    assert_eq!(code(block_on(local.send())), "accepted");
+    assert_eq!(rds_code(block_on(local.send())), "accepted");
     assert_eq!(replicas_of(&east, "local-source").len(), 1, "listed while a replica");
     assert_eq!(promote("local-replica"), "accepted");
     assert!(replicas_of(&east, "local-source").is_empty(), "promoted: no longer listed by its source");
@@ -85,7 +78,7 @@ fn aws_rules_replicas_need_backups_only_replicas_are_promoted_and_a_promoted_one
         .db_instance_identifier("orders-db-replica")
         .new_db_instance_identifier("orders-db-promoted")
         .apply_immediately(true);
-    assert_eq!(code(block_on(rename.send())), "accepted");
+    assert_eq!(rds_code(block_on(rename.send())), "accepted");
     assert_eq!(source_of(&east, "orders-db-promoted"), None, "renamed, still no replica");
     assert!(replicas_of(&ruled_west, "orders-db").is_empty());
 }

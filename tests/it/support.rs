@@ -206,6 +206,16 @@ pub fn resource_outputs(dir: &Path, step: &str, name: &str) -> serde_json::Value
         .unwrap_or_else(|| panic!("the outputs of {step}"))
 }
 
+/// An RDS call's outcome as its error code, or `accepted`: what the rules tests compare.
+pub fn rds_code<E: aws_sdk_rds::error::ProvideErrorMetadata>(
+    r: Result<impl Sized, aws_sdk_rds::error::SdkError<E>>,
+) -> String {
+    match r {
+        Ok(_) => "accepted".into(),
+        Err(e) => e.as_service_error().and_then(|s| s.code()).unwrap_or("no code").to_string(),
+    }
+}
+
 /// The only run directory under a state directory.
 pub fn only_run(state: &Path) -> (String, PathBuf) {
     let dirs: Vec<_> = std::fs::read_dir(state.join("runs")).expect("runs dir").flatten().collect();

@@ -291,9 +291,7 @@ impl One<'_, '_> {
         )
         .await;
         let (rec, pri) = (rec?, pri?);
-        let rec_root = rec.root_device_name().unwrap_or("/dev/sda1").to_string();
-        let pri_root = pri.root_device_name().unwrap_or("/dev/sda1").to_string();
-        let rec_vols: Vec<(String, String)> = ebs_devices(&rec);
+        let rec_vols: Vec<(String, String)> = reads::devices_on_primary(&rec, &pri);
         let ids: Vec<String> = rec_vols.iter().map(|(_, v)| v.clone()).collect();
         let req = self.recovery.describe_volumes().set_volume_ids(Some(ids));
         let described = read(cx.log, at(&r_id, &r_region), req).await??;
@@ -303,7 +301,7 @@ impl One<'_, '_> {
                 return Err(ActionError::Failed(format!("volume {vol_id} of {r_id} was not described")));
             };
             sources.push(SourceVolume {
-                device: if *device == rec_root { pri_root.clone() } else { device.clone() },
+                device: device.clone(),
                 volume_id: vol_id.clone(),
                 size: v.size().unwrap_or(8),
                 volume_type: v.volume_type().map(|t| t.as_str().to_string()).unwrap_or_else(|| "gp3".into()),

@@ -47,14 +47,12 @@ async fn staged(
     volumes: &[aws_sdk_ec2::types::Volume],
     found: &mut Found,
 ) -> Result<(), ActionError> {
-    // Copies are tagged with the device on primary: recovery's root device is primary's root.
-    let (rec_root, pri_root) =
-        (rec.root_device_name().unwrap_or("/dev/sda1"), pri.root_device_name().unwrap_or("/dev/sda1"));
-    let devices: Vec<(String, i32)> = ebs_devices(rec)
+    // Copies are tagged with the device on primary.
+    let devices: Vec<(String, i32)> = super::reads::devices_on_primary(rec, pri)
         .into_iter()
         .map(|(device, vol)| {
             let size = volumes.iter().find(|v| v.volume_id() == Some(vol.as_str())).and_then(|v| v.size()).unwrap_or(0);
-            (if device == rec_root { pri_root.to_string() } else { device }, size)
+            (device, size)
         })
         .collect();
     let names: Vec<&str> = devices.iter().map(|(d, _)| d.as_str()).collect();

@@ -106,6 +106,18 @@ pub(in crate::actions::failback) fn ebs_devices(i: &Instance) -> Vec<(String, St
         .collect()
 }
 
+/// Recovery's EBS volumes by the device each goes to on primary (recovery's root device is
+/// primary's root device, whatever each calls it): what a failback restores where, and how its
+/// copies are tagged.
+pub(in crate::actions::failback) fn devices_on_primary(rec: &Instance, pri: &Instance) -> Vec<(String, String)> {
+    let (rec_root, pri_root) =
+        (rec.root_device_name().unwrap_or("/dev/sda1"), pri.root_device_name().unwrap_or("/dev/sda1"));
+    ebs_devices(rec)
+        .into_iter()
+        .map(|(device, vol)| (if device == rec_root { pri_root.to_string() } else { device }, vol))
+        .collect()
+}
+
 /// How many times a resumed sub-step lists what it may have made before it makes it again: EC2's
 /// lists are eventually consistent (a snapshot made a moment ago may be missing from them), and
 /// a snapshot or a copy has no client token that would make a second send harmless.
