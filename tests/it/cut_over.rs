@@ -19,21 +19,11 @@ use std::path::Path;
 const RDS_STAGED: &str = "tests/fixtures/rds-staged.yaml";
 const CUT_OVER: &str = "tests/fixtures/cut-over.yaml";
 
-/// Each step's last status in the run at `dir`, with its reason.
-fn statuses(dir: &Path) -> Vec<(String, StepStatus, Option<String>)> {
-    let mut out: Vec<(String, StepStatus, Option<String>)> = Vec::new();
-    for e in journal(dir) {
-        if let Event::StepStatus { step, status, reason } = e.event {
-            out.retain(|(s, _, _)| *s != step);
-            out.push((step, status, reason));
-        }
-    }
-    out
-}
-
+/// A step's status in the run at `dir`, and its reason, as the one reducer replays the journal.
 fn status_of(dir: &Path, step: &str) -> (StepStatus, Option<String>) {
-    let found = statuses(dir).into_iter().find(|(s, _, _)| s == step);
-    found.map(|(_, st, r)| (st, r)).unwrap_or_else(|| panic!("no status for {step}"))
+    let state = pilotlight::journal::RunState::replay(&journal(dir));
+    let found = state.steps.get(step).map(|s| (s.status, s.reason.clone()));
+    found.unwrap_or_else(|| panic!("no status for {step}"))
 }
 
 /// Primary's DB instances: identifier and status, in order.
