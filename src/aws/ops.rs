@@ -150,6 +150,7 @@ ops!(DYNAMODB_READS = Reading, aws_sdk_dynamodb, "dynamodb":
     list_backups::ListBackups,
     describe_backup::DescribeBackup,
     get_resource_policy::GetResourcePolicy,
+    scan::Scan,
 );
 ops!(DYNAMODB_WRITES = Mutating, aws_sdk_dynamodb, "dynamodb":
     export_table_to_point_in_time::ExportTableToPointInTime,
@@ -164,6 +165,7 @@ ops!(DYNAMODB_WRITES = Mutating, aws_sdk_dynamodb, "dynamodb":
     put_resource_policy::PutResourcePolicy,
     delete_resource_policy::DeleteResourcePolicy,
     put_item::PutItem,
+    batch_write_item::BatchWriteItem,
 );
 ops!(CFN_READS = Reading, aws_sdk_cloudformation, "cloudformation":
     describe_stacks::DescribeStacks,

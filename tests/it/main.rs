@@ -17,6 +17,7 @@ mod drills;
 mod dry_run;
 mod durability;
 mod dynamodb_failback;
+mod dynamodb_in_place;
 mod dynamodb_rollback;
 mod ec2_failback;
 mod ec2_rules;

@@ -242,13 +242,15 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    /// Whether the request can change state: query/JSON operations other than Describe/List/Get
-    /// (and IAM's policy simulator), and REST calls other than GET.
+    /// Whether the request can change state: query/JSON operations other than Describe/List/Get,
+    /// IAM's policy simulator and DynamoDB's item reads, and REST calls other than GET.
     pub fn mutating(&self) -> bool {
         if self.operation.starts_with("REST ") {
             return self.method != "GET";
         }
-        !["Describe", "List", "Get", "Simulate"].iter().any(|p| self.operation.starts_with(p))
+        !["Describe", "List", "Get", "Simulate", "Scan", "Query", "BatchGetItem"]
+            .iter()
+            .any(|p| self.operation.starts_with(p))
     }
 }
 

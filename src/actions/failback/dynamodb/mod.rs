@@ -1,6 +1,7 @@
-//! `dynamodb.failback`: bring a table's data home from recovery by export to S3 and import.
+//! `dynamodb.failback`: bring a table's data home from recovery by export to S3 and import, or
+//! (`method: in-place`, [`in_place`]) by writing the difference into the primary table.
 //!
-//! Per resource, as sub-steps (each journaled; an interrupted one first finds what it may
+//! By import, per resource, as sub-steps (each journaled; an interrupted one first finds what it may
 //! already have made, by deterministic S3 prefix, backup name or ListImports):
 //! `read` (the primary table's configuration, recorded once: after the delete nothing else
 //! says what it was; LSIs and global tables are refused here, before anything changes; the
@@ -18,6 +19,8 @@
 
 mod config;
 mod copy;
+mod in_place;
+mod items;
 pub mod preflight;
 mod put_back;
 pub(super) mod reads;
@@ -36,6 +39,7 @@ use crate::runbook::yaml_tree::Seg;
 use aws_sdk_dynamodb::Client;
 use config::TableConfig;
 use copy::{Exported, Imported};
+pub use in_place::IN_PLACE_RULES;
 use reapply::Reapplied;
 use replace::Backup;
 use schemars::JsonSchema;
@@ -56,10 +60,17 @@ pub struct DynamodbFailback {
     /// Several `dynamodb_table` resources, failed back concurrently.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// How the data comes home: `import` (default: export to S3, safety backup, delete, import
+    /// under the same name; a new table, stream and ARN) or `in-place` (safety backup, then the
+    /// difference written into the primary table where it stands: the same table, stream and
+    /// ARN; both tables are scanned in full).
+    #[serde(default)]
+    pub method: Method,
     /// S3 bucket in the primary account and region that the recovery table is exported to and
-    /// the primary table imported from. In another account than recovery, its bucket policy
-    /// must let the recovery account write.
-    pub staging_bucket: String,
+    /// the primary table imported from (`method: import`). In another account than recovery,
+    /// its bucket policy must let the recovery account write.
+    #[serde(default)]
+    pub staging_bucket: Option<String>,
     /// Key prefix in the bucket (default `pilotlight`); each export goes under
     /// `PREFIX/<run id>/<step>/<resource>`.
     #[serde(default)]
@@ -67,6 +78,21 @@ pub struct DynamodbFailback {
     /// At most this many tables at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
+    /// `method: in-place`: parallel scan segments per table (default: one per 2 GiB of the
+    /// recovery table, at most 16).
+    #[serde(default)]
+    pub scan_segments: Option<i32>,
+}
+
+/// How `dynamodb.failback` brings a table's data home.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Export to S3, safety backup, delete, import under the same name.
+    #[default]
+    Import,
+    /// Safety backup, then the difference written into the primary table.
+    InPlace,
 }
 
 /// What `read` records before anything changes.
@@ -103,12 +129,22 @@ impl Action for DynamodbFailback {
 
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem> {
         let mut problems = resource_names(cx, &self.resource, &self.resources, &[ResourceType::DynamodbTable]).1;
-        let bucket = self.staging_bucket.trim();
-        if bucket.is_empty() || bucket.contains('/') || bucket.contains(':') {
-            problems.push((
-                vec![Seg::Key("staging_bucket".into())],
-                format!("`staging_bucket` is a bucket name (like `my-staging-bucket`), not `{bucket}`"),
-            ));
+        let bucket = self.staging_bucket.as_deref().unwrap_or_default().trim();
+        if self.method == Method::Import && (bucket.is_empty() || bucket.contains('/') || bucket.contains(':')) {
+            let message = if self.staging_bucket.is_none() {
+                "`staging_bucket` is needed: an import goes through S3 (or give `method: in-place`)".to_string()
+            } else {
+                format!("`staging_bucket` is a bucket name (like `my-staging-bucket`), not `{bucket}`")
+            };
+            problems.push((vec![Seg::Key("staging_bucket".into())], message));
+        }
+        if self.scan_segments.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+            // Scan's `TotalSegments`: "a value greater than or equal to 1, and less than or
+            // equal to 1,000,000" (API reference).
+            problems.push((vec![Seg::Key("scan_segments".into())], "`scan_segments` is from 1 to 1000000".into()));
+        }
+        if self.scan_segments.is_some() && self.method == Method::Import {
+            problems.push((vec![Seg::Key("scan_segments".into())], "`scan_segments` is for `method: in-place`".into()));
         }
         if self.staging_prefix.as_deref().is_some_and(|p| p.trim_matches('/').is_empty()) {
             problems.push((vec![Seg::Key("staging_prefix".into())], "`staging_prefix` is empty".into()));
@@ -122,12 +158,18 @@ impl Action for DynamodbFailback {
         let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
         let limit = self.max_parallel.unwrap_or(cx.max_parallel);
         let root = self.staging_prefix.as_deref().map(|p| p.trim_matches('/')).unwrap_or(DEFAULT_PREFIX);
+        let bucket = self.staging_bucket.as_deref().unwrap_or_default().trim();
         each_resource(&names, limit, |name| {
             let (primary, recovery) = (&primary, &recovery);
             async move {
-                One { cx, name: &name, primary, recovery, bucket: self.staging_bucket.trim(), root, parts: "" }
-                    .run()
-                    .await
+                let one = One { cx, name: &name, primary, recovery, bucket, root, parts: "" };
+                match self.method {
+                    Method::Import => one.run().await,
+                    Method::InPlace => {
+                        let plan: Plan = cx.sub(&one.sub_name("read"), Value::Null, |_| one.read_plan(true)).await?;
+                        one.in_place(&plan, self.scan_segments).await
+                    }
+                }
             }
         })
         .await
@@ -153,7 +195,7 @@ impl One<'_, '_> {
     }
 
     async fn run(&self) -> Result<Value, ActionError> {
-        let plan: Plan = self.cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_plan()).await?;
+        let plan: Plan = self.cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_plan(false)).await?;
         let exported = self.export_recovery(&plan).await?;
         let backup = self.safety_backup(&plan).await?;
         // From here primary's table is changed: a failure puts it back (`put_back`).
@@ -170,14 +212,15 @@ impl One<'_, '_> {
             Err(e) => return Err(self.put_back(&plan, &backup, e).await),
         };
         let reapplied = self.reapply(&plan).await?;
-        let remaining = self.compare(&plan).await?;
+        let remaining = self.compare(&plan, &RULES).await?;
         Ok(self.outputs(&plan, &exported, &backup, &imported, (&reapplied, &remaining)))
     }
 
     /// Reads both tables and records the primary's configuration. Refuses, before anything
     /// changes, what export and import cannot carry: local indexes, global tables, and a
-    /// recovery table without point-in-time recovery (an export needs it).
-    async fn read_plan(&self) -> Result<Plan, ActionError> {
+    /// recovery table without point-in-time recovery (an export needs it). `in_place` (nothing
+    /// is exported or re-created) refuses global tables only, and tables whose keys differ.
+    async fn read_plan(&self, in_place: bool) -> Result<Plan, ActionError> {
         let cx = self.cx;
         let res = cx
             .runbook
@@ -201,11 +244,27 @@ impl One<'_, '_> {
         .await;
         let settings = settings?;
         let primary = TableConfig::of(&pri, settings);
-        if let Some(why) = primary.unsupported() {
-            return Err(ActionError::Failed(format!("{why}. Nothing was changed.")));
+        if in_place {
+            if !primary.replicas.is_empty() {
+                return Err(ActionError::Failed(format!(
+                    "table {p_name} is a global table with replicas in {}: its writes replicate, so this action refuses. Nothing was changed.",
+                    primary.replicas.join(", ")
+                )));
+            }
+            let recovery_keys = TableConfig::of(&rec, config::Settings::default()).key_schema;
+            if recovery_keys != primary.key_schema {
+                return Err(ActionError::Failed(format!(
+                    "the keys of the recovery table {r_name} ({recovery_keys:?}) are not the primary table {p_name}'s ({:?}): its items cannot be written into it. Nothing was changed.",
+                    primary.key_schema
+                )));
+            }
+        } else {
+            if let Some(why) = primary.unsupported() {
+                return Err(ActionError::Failed(format!("{why}. Nothing was changed.")));
+            }
+            primary.creation_parameters()?;
         }
-        primary.creation_parameters()?;
-        if !recovery_pitr? {
+        if !in_place && !recovery_pitr? {
             return Err(ActionError::Failed(format!(
                 "the recovery table {r_name} ({r_region}) has point-in-time recovery off, and an export to S3 needs it. Turn it on (`aws dynamodb update-continuous-backups --region {r_region} --table-name {r_name} --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true`), then retry this step. Nothing was changed."
             )));
@@ -227,9 +286,9 @@ impl One<'_, '_> {
         })
     }
 
-    /// `compare-config`: every field of the new table's whole Describe that differs from the old
-    /// one's, with why ([`whole_diff`]).
-    async fn compare(&self, p: &Plan) -> Result<Vec<String>, ActionError> {
+    /// `compare-config`: every field of the table's whole Describe now that differs from the
+    /// one recorded before, with why ([`whole_diff`], judged by `rules`).
+    async fn compare(&self, p: &Plan, rules: &Rules<'_>) -> Result<Vec<String>, ActionError> {
         let cx = self.cx;
         let (table, region) = (p.primary.name.as_str(), p.primary_region.as_str());
         cx.sub(&self.sub_name("compare-config"), json!({ "table": table }), |_| async {
@@ -241,7 +300,7 @@ impl One<'_, '_> {
                 return Ok(Vec::new());
             }
             let now = reads::existing_table(cx.log, self.primary, region, table).await?;
-            let remaining = whole_diff::differences(&p.describe, &answer_tree::tree(&now), &RULES);
+            let remaining = whole_diff::differences(&p.describe, &answer_tree::tree(&now), rules);
             for difference in &remaining {
                 cx.log.note(format!("table {table} differs from before the failback: {difference}"))?;
             }

@@ -44,7 +44,7 @@ fn test_name(run_id: &str, table: &str) -> String {
 /// Rehearses one table's failback.
 pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<Value, ActionError> {
     let cx = one.cx;
-    let plan: Plan = cx.sub(&one.sub_name("read"), Value::Null, |_| one.read_plan()).await?;
+    let plan: Plan = cx.sub(&one.sub_name("read"), Value::Null, |_| one.read_plan(false)).await?;
     let mut test = plan.clone();
     test.primary.name = test_name(cx.run_id, &plan.primary.name);
     test.primary.settings.deletion_protection = false;

@@ -26,9 +26,14 @@ pub(in crate::actions::failback) async fn undo(
 ) -> Result<Value, ActionError> {
     let plan: Option<Plan> = cx.result_of(&SubId::of(name, "read"))?;
     let safety: Option<Backup> = cx.result_of(&SubId::of(name, "safety-backup"))?;
+    // By import: the new table exists once `import` is done. In place: primary's items change
+    // from the moment `sync` starts.
     let imported = cx.recorded(&SubId::of(name, "import")).is_some_and(|s| s.is_done());
-    let (Some(p), Some(safety), true) = (plan, safety, imported) else {
-        return Ok(json!({ "undone": false, "why": "this run imported nothing under its name" }));
+    let synced = cx.recorded(&SubId::of(name, "sync")).is_some();
+    let (Some(p), Some(safety), true) = (plan, safety, imported || synced) else {
+        return Ok(
+            json!({ "undone": false, "why": "this run imported nothing under its name and wrote nothing into it" }),
+        );
     };
     let one = One { cx, name, primary, recovery: primary, bucket: "", root: "", parts: "undo-" };
     let suffix = "-failed-back";

@@ -3,6 +3,7 @@
 //! 8-hour idempotency window, DynamoDB returns an IdempotentParameterMismatch exception"; with
 //! the same parameters it answers with the import it already made, and makes nothing. Moto
 //! ignores the token and imports again. Here, a repeated token gets moto's first answer again.
+//! And BatchWriteItem's limits ([`batch_write_refusal`]).
 
 use std::sync::Mutex;
 
@@ -40,4 +41,37 @@ pub(super) fn note_import(request: &str, upstream: u16, answer: &[u8]) {
     if let Some(token) = token(body) {
         IMPORTS.lock().unwrap().push((upstream, token, answer.to_vec()));
     }
+}
+
+/// BatchWriteItem's limits (API reference, BatchWriteItem: "DynamoDB rejects the entire batch
+/// write operation" when "there are more than 25 requests in the batch", or when "you try to
+/// perform multiple operations on the same item in the same BatchWriteItem request. For
+/// example, you cannot put and delete the same item"). Moto writes any number, and refuses
+/// duplicates among the puts and among the deletes only, not a put and a delete of one item.
+pub(super) fn batch_write_refusal(head: &str, body: &str) -> Option<Vec<u8>> {
+    let call = super::super::timing::Call::read(head, body)?;
+    if call.service != "dynamodb" || call.operation != "BatchWriteItem" {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let tables = v.get("RequestItems")?.as_object()?;
+    let requests: usize = tables.values().filter_map(|r| r.as_array()).map(Vec::len).sum();
+    let refuse = |message: &str| Some(super::super::timing::refusal("dynamodb", "ValidationException", message));
+    if requests > 25 {
+        return refuse(&format!(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1] ({requests} requests)"
+        ));
+    }
+    for list in tables.values().filter_map(|r| r.as_array()) {
+        let puts: Vec<&serde_json::Map<String, serde_json::Value>> =
+            list.iter().filter_map(|r| r.pointer("/PutRequest/Item")?.as_object()).collect();
+        let deletes = list.iter().filter_map(|r| r.pointer("/DeleteRequest/Key")?.as_object());
+        // A delete's key holds exactly the key attributes: a put of the same item has them all, equal.
+        for key in deletes {
+            if puts.iter().any(|item| key.iter().all(|(name, value)| item.get(name) == Some(value))) {
+                return refuse("Provided list of item keys contains duplicates");
+            }
+        }
+    }
+    None
 }

@@ -4,6 +4,8 @@
 //!
 //! - **An import's client token** ([`dynamodb`]): a repeated ImportTable token answers the import
 //!   already made; moto imports again.
+//! - **BatchWriteItem's limits** ([`dynamodb`]): at most 25 requests, and not a put and a delete
+//!   of one item, in a call; moto writes any number, and both.
 //! - **gp3 baseline** (RDS user guide, "General Purpose SSD storage", gp3): an RDS instance on
 //!   gp3 below 400 GiB (200 GiB for Oracle; SQL Server has no threshold) gets the baseline 3,000
 //!   IOPS and 125 MiB/s, which DescribeDBInstances reports, and RDS refuses an explicit `Iops` or
@@ -197,6 +199,9 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     }
     if let Some(again) = dynamodb::repeated_import(head, body, upstream) {
         return Some(again);
+    }
+    if let Some(refused) = dynamodb::batch_write_refusal(head, body) {
+        return Some(refused);
     }
     let region = super::wire::region(head).unwrap_or_default();
     let action = param(body, "Action")?;
