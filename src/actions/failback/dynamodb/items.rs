@@ -27,7 +27,7 @@ fn canonical_value(v: &AttributeValue, out: &mut String) {
         AttributeValue::N(n) => out.push_str(&format!("N{}:{n}", n.len())),
         AttributeValue::B(b) => out.push_str(&format!("B{}:{:?}", b.as_ref().len(), b.as_ref())),
         AttributeValue::Bool(b) => out.push_str(if *b { "T" } else { "F" }),
-        AttributeValue::Null(_) => out.push_str("Z"),
+        AttributeValue::Null(_) => out.push('Z'),
         AttributeValue::Ss(v) => list("SS", v.iter().map(|s| format!("{}:{s}", s.len())).collect(), true, out),
         AttributeValue::Ns(v) => list("NS", v.clone(), true, out),
         AttributeValue::Bs(v) => list("BS", v.iter().map(|b| format!("{:?}", b.as_ref())).collect(), true, out),
