@@ -59,6 +59,11 @@ pub trait Action: DeserializeOwned + JsonSchema + Send + Sync + 'static {
 
     /// Runs the action.
     fn run(&self, cx: &ActionCx<'_>) -> impl Future<Output = Result<Outputs, ActionError>> + Send;
+
+    /// What the chosen way of doing it costs or gives up, for `plan` (a faster path's trade-off).
+    fn trade_offs(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Every built-in action. One line per action.
@@ -98,6 +103,7 @@ trait Prepared: Send + Sync {
     fn check(&self, cx: &CheckCx) -> Vec<ParamProblem>;
     fn run<'a>(&'a self, cx: &'a ActionCx<'_>) -> BoxFuture<'a, Result<Outputs, ActionError>>;
     fn default_timeout(&self) -> Duration;
+    fn trade_offs(&self) -> Vec<String>;
 }
 
 struct Entry<A>(PhantomData<fn() -> A>);
@@ -132,6 +138,9 @@ impl<A: Action> Prepared for A {
     }
     fn default_timeout(&self) -> Duration {
         A::DEFAULT_TIMEOUT
+    }
+    fn trade_offs(&self) -> Vec<String> {
+        Action::trade_offs(self)
     }
 }
 
@@ -192,6 +201,11 @@ impl ActionCall {
     /// A default time limit for one attempt, when the step gives none.
     pub fn default_timeout(&self) -> Duration {
         self.0.default_timeout()
+    }
+
+    /// What the step's chosen path costs or gives up ([`Action::trade_offs`]).
+    pub fn trade_offs(&self) -> Vec<String> {
+        self.0.trade_offs()
     }
 }
 

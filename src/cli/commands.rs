@@ -150,6 +150,9 @@ fn plan_cmd(path: &Path, vars: &Vars, phase: Option<crate::runbook::Phase>) -> u
         match (&s.action, &s.params) {
             (Some(a), Some(p)) => {
                 println!("    action: {a} {}", secrets.redact_json(p));
+                for trade_off in crate::actions::REGISTRY.decode(a, p).map(|c| c.trade_offs()).unwrap_or_default() {
+                    println!("    trade-off: {trade_off}");
+                }
                 if a == "exec" {
                     let declared = p.get("read_only").and_then(serde_json::Value::as_bool) == Some(true);
                     println!(

@@ -227,3 +227,24 @@ fn the_rules_layer_refuses_what_batch_write_item_refuses_and_moto_takes() {
     let fine = batch((0..25).map(|n| put_request(&format!("fine-{n}"))).collect());
     assert_eq!(send(&layer.endpoint_url(), fine), Ok(()), "25 requests are taken");
 }
+
+/// `plan` shows what the chosen path trades, for each way of failing a table back.
+#[test]
+fn the_plan_says_what_each_way_of_failing_a_table_back_trades() {
+    let plan = |fixture: &str| {
+        let state = state_dir();
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["plan", fixture]);
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let in_place = plan(FIXTURE);
+    assert!(in_place.contains("trade-off: in place: the same table, ARN and stream"), "{in_place}");
+    assert!(in_place.contains("both tables are read in full"), "{in_place}");
+    let import = plan("tests/fixtures/dynamodb-failback.yaml");
+    assert!(
+        import.contains("trade-off: by import: a new table under the same name, with a new ARN and stream"),
+        "{import}"
+    );
+}

@@ -152,6 +152,18 @@ impl Action for DynamodbFailback {
         problems
     }
 
+    fn trade_offs(&self) -> Vec<String> {
+        match self.method {
+            Method::Import => vec![
+                "by import: a new table under the same name, with a new ARN and stream (point stream consumers at it); the export and import take time with the table's size".into(),
+            ],
+            Method::InPlace => vec![
+                "in place: the same table, ARN and stream; only the difference is written, after a safety backup".into(),
+                "in place: both tables are read in full (strongly consistent scans, read units on both sides), and primary once more to verify; the time grows with the table's size and read throughput".into(),
+            ],
+        }
+    }
+
     async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
         let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
