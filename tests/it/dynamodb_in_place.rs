@@ -248,3 +248,36 @@ fn the_plan_says_what_each_way_of_failing_a_table_back_trades() {
         "{import}"
     );
 }
+
+/// In place needs no export: a recovery table without point-in-time recovery passes preflight
+/// (which an import's preflight fails) and is failed back; both sides' keys are checked instead.
+#[test]
+fn in_place_needs_no_point_in_time_recovery_and_preflight_checks_the_keys_instead() {
+    let (_moto, url) = fresh_world();
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, RECOVERY_REGION));
+    let off = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(false)
+        .build()
+        .unwrap();
+    let req = ddb.update_continuous_backups().table_name(DYNAMODB_TABLE).point_in_time_recovery_specification(off);
+    block_on(req.send()).unwrap();
+    let findings = |fixture: &str| -> Vec<(String, String)> {
+        let state = state_dir();
+        let mut cmd = pilotlight(state.path());
+        cmd.args(["preflight", fixture, "--format", "json", "--endpoint-url", &url]);
+        let out = run(cmd);
+        let found: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON findings");
+        found.iter().map(|f| (f["rule"].as_str().unwrap().into(), f["verdict"].as_str().unwrap().into())).collect()
+    };
+    let import = findings("tests/fixtures/dynamodb-failback.yaml");
+    assert!(import.contains(&("recovery-pitr".into(), "fail".into())), "{import:?}");
+    let in_place = findings(FIXTURE);
+    for rule in ["in-place", "same-keys"] {
+        assert!(in_place.contains(&(rule.into(), "pass".into())), "{rule}: {in_place:?}");
+    }
+    assert!(!in_place.iter().any(|(rule, _)| rule == "recovery-pitr" || rule == "importable"), "{in_place:?}");
+    let state = state_dir();
+    let out = failback(state.path(), &url);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(table(&url, PRIMARY_REGION).unwrap().items, table(&url, RECOVERY_REGION).unwrap().items);
+}

@@ -39,6 +39,8 @@ pub struct Target<'a> {
     pub rpo: Option<std::time::Duration>,
     /// The runbook stages ([`super::runbook_stages`]): say what is staged for the copy.
     pub stages: bool,
+    /// The step fails a table back in place (`method: in-place`), not by export and import.
+    pub in_place: bool,
 }
 
 impl Target<'_> {
@@ -125,6 +127,7 @@ mod tests {
             run_id: None,
             rpo,
             stages: false,
+            in_place: false,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Preflight of `dynamodb.failback` ([`crate::actions::failback::preflight`]): both tables
 //! exist, the primary table is one an import can rebuild (no local secondary indexes, not a
 //! global table), its configuration can be given to an import, and the recovery table has the
-//! point-in-time recovery an export needs. The same rules `read` applies, before the gate.
+//! point-in-time recovery an export needs. The same rules `read` applies, before the gate. In
+//! place (`method: in-place`): not a global table, and both tables have the same keys.
 
 use super::config::TableConfig;
 use super::reads;
@@ -15,7 +16,7 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
     let mut found = Found::default();
     let rec = reads::table(log, &r, t.recovery_region, t.recovery_id).await?;
     let pri = reads::table(log, &p, t.primary_region, t.primary_id).await?;
-    let (Some(_), Some(pri)) = (rec, pri) else {
+    let (Some(rec), Some(pri)) = (rec, pri) else {
         found.fail(
             "exists",
             format!(
@@ -28,17 +29,32 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
     found.pass("exists", "both sides' tables exist");
     let settings = reads::settings(log, &p, t.primary_region, &pri).await?;
     let config = TableConfig::of(&pri, settings);
-    found.check("importable", config.unsupported(), "an import can rebuild it (no local indexes, no replicas)");
-    let parameters = config.creation_parameters().err().map(|e| e.to_string());
-    found.check("import-parameters", parameters, "its keys, indexes, billing and encryption can be given to an import");
     let pitr = reads::pitr_on(log, &r, t.recovery_region, t.recovery_id).await?;
-    let off = (!pitr).then(|| {
-        format!(
-            "the recovery table {} ({}) has point-in-time recovery off, and an export to S3 needs it: `aws dynamodb update-continuous-backups --region {} --table-name {} --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true`",
-            t.recovery_id, t.recovery_region, t.recovery_region, t.recovery_id
-        )
-    });
-    found.check("recovery-pitr", off, "the recovery table has point-in-time recovery (an export needs it)");
+    if t.in_place {
+        let replicas = (!config.replicas.is_empty()).then(|| {
+            format!("a global table with replicas in {}: its writes would replicate", config.replicas.join(", "))
+        });
+        found.check("in-place", replicas, "not a global table: its items can be written where it stands");
+        let recovery_keys = TableConfig::of(&rec, Default::default()).key_schema;
+        let differ = (recovery_keys != config.key_schema)
+            .then(|| format!("the keys differ: recovery {recovery_keys:?}, primary {:?}", config.key_schema));
+        found.check("same-keys", differ, "both tables have the same keys");
+    } else {
+        found.check("importable", config.unsupported(), "an import can rebuild it (no local indexes, no replicas)");
+        let parameters = config.creation_parameters().err().map(|e| e.to_string());
+        found.check(
+            "import-parameters",
+            parameters,
+            "its keys, indexes, billing and encryption can be given to an import",
+        );
+        let off = (!pitr).then(|| {
+            format!(
+                "the recovery table {} ({}) has point-in-time recovery off, and an export to S3 needs it: `aws dynamodb update-continuous-backups --region {} --table-name {} --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true`",
+                t.recovery_id, t.recovery_region, t.recovery_region, t.recovery_id
+            )
+        });
+        found.check("recovery-pitr", off, "the recovery table has point-in-time recovery (an export needs it)");
+    }
     let newest = match pitr {
         true => reads::latest_restorable(log, &r, t.recovery_region, t.recovery_id).await?,
         false => None,
