@@ -385,6 +385,10 @@ pub enum SandboxCommand {
         latency_ms: u32,
         #[arg(long, default_value_t = crate::sandbox::realism::process::DEFAULT_CHANGED_PERCENT)]
         changed_percent: u32,
+        #[arg(long)]
+        table_gib: Option<u32>,
+        #[arg(long)]
+        aurora_gib: Option<u32>,
     },
     /// Create the demo primary (us-east-1) and recovery (us-west-2) environments
     Seed {

@@ -98,6 +98,8 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
     let mut progress = |line: &str| eprintln!("{line}");
     let speed = crate::sandbox::realism::process::ProxySettings {
         changed_percent: loaded.scenario.world.changed_percent,
+        table_gib: loaded.scenario.world.table_gib,
+        aurora_gib: loaded.scenario.world.aurora_gib,
         ..crate::sandbox::realism::process::ProxySettings::at(loaded.pace)
     };
     let info = match crate::blocking::blocking(|| crate::sandbox::server::fresh(state_dir, speed, &mut progress)) {
@@ -111,7 +113,10 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
         return code;
     }
     let world = loaded.scenario.world;
-    if let Err(e) = crate::sandbox::seed::seed_scaled(&info.moto_url(), world.variant.into(), world.storage_scale).await
+    // A table the world gives a size gets items enough that each is a small share of it.
+    let bulk = if world.table_gib.is_some() { crate::sandbox::seed::SIZED_TABLE_ITEMS } else { 0 };
+    if let Err(e) =
+        crate::sandbox::seed::seed_scaled(&info.moto_url(), world.variant.into(), world.storage_scale, bulk).await
     {
         eprintln!("drill: seeding the sandbox failed: {e}");
         return FAILED;

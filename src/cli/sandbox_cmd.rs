@@ -10,7 +10,7 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
     match command {
         SandboxCommand::Up { pace, latency_ms, changed_percent } => {
             let dir = state_dir.to_path_buf();
-            let speed = realism::ProxySettings { pace, latency_ms, changed_percent };
+            let speed = realism::ProxySettings { changed_percent, latency_ms, ..realism::ProxySettings::at(pace) };
             let result =
                 tokio::task::spawn_blocking(move || server::up(&dir, speed, &mut |m| eprintln!("sandbox: {m}"))).await;
             match result {
@@ -73,8 +73,8 @@ pub async fn sandbox(command: SandboxCommand, state_dir: &Path) -> u8 {
                 }
             }
         }
-        SandboxCommand::Realism { upstream, port, pace, latency_ms, changed_percent } => {
-            let settings = realism::ProxySettings { pace, latency_ms, changed_percent };
+        SandboxCommand::Realism { upstream, port, pace, latency_ms, changed_percent, table_gib, aurora_gib } => {
+            let settings = realism::ProxySettings { pace, latency_ms, changed_percent, table_gib, aurora_gib };
             let serve = move || realism::serve_until_stopped(upstream, port, settings);
             match tokio::task::spawn_blocking(serve).await {
                 Ok(Ok(())) => OK,

@@ -67,11 +67,21 @@ pub struct WorldSpec {
     /// window) [default: 10]
     #[serde(default = "ten")]
     pub changed_percent: u32,
+    /// The size every DynamoDB table stands for, in GiB (1 to 65536): its export, import,
+    /// backup, restore and delete are timed at it, it reports it, and each item a scan reads or
+    /// a batch writes stands for its share [default: what moto holds, a few KiB]
+    #[serde(default)]
+    pub table_gib: Option<u32>,
+    /// The size every Aurora cluster's data stands for, in GiB (1 to 131072): its cluster
+    /// snapshots, their always-full copies and restores are timed at it [default: what moto
+    /// reports, about nothing]
+    #[serde(default)]
+    pub aurora_gib: Option<u32>,
 }
 
 impl Default for WorldSpec {
     fn default() -> Self {
-        WorldSpec { variant: World::Demo, storage_scale: 1, changed_percent: ten() }
+        WorldSpec { variant: World::Demo, storage_scale: 1, changed_percent: ten(), table_gib: None, aurora_gib: None }
     }
 }
 
@@ -213,6 +223,16 @@ pub fn load_str(path: &Path, source: &str) -> Result<LoadedScenario, ScenarioErr
         let pos = at(&[Seg::Key("world".into()), Seg::Key("changed_percent".into())]);
         problems.push(Problem::new(pos, "world.changed_percent: from 1 to 100"));
     }
+    // DynamoDB has no table size limit and Aurora's cluster volume grows to 128 TiB: these
+    // bounds keep the modelled hours sane.
+    for (key, value, max) in
+        [("table_gib", scenario.world.table_gib, 65_536), ("aurora_gib", scenario.world.aurora_gib, 131_072)]
+    {
+        if value.is_some_and(|v| !(1..=max).contains(&v)) {
+            let pos = at(&[Seg::Key("world".into()), Seg::Key(key.into())]);
+            problems.push(Problem::new(pos, format!("world.{key}: GiB from 1 to {max}")));
+        }
+    }
     for (key, value) in [("rto", &scenario.targets.rto), ("rpo", &scenario.targets.rpo)] {
         if let Some(v) = value
             && let Err(e) = humantime::parse_duration(v)
@@ -274,5 +294,9 @@ mod tests {
         let changed = "name: x\ntitle: t\nworld:\n  changed_percent: 0\n";
         let changed = load_str(Path::new("s.yaml"), changed).unwrap_err().to_string();
         assert!(changed.contains("s.yaml:4:20: world.changed_percent: from 1 to 100"), "{changed}");
+        let sizes = "name: x\ntitle: t\nworld:\n  table_gib: 0\n  aurora_gib: 200000\n";
+        let sizes = load_str(Path::new("s.yaml"), sizes).unwrap_err().to_string();
+        assert!(sizes.contains("s.yaml:4:14: world.table_gib: GiB from 1 to 65536"), "{sizes}");
+        assert!(sizes.contains("s.yaml:5:15: world.aurora_gib: GiB from 1 to 131072"), "{sizes}");
     }
 }

@@ -251,6 +251,18 @@ fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() 
         out.db_instances()[0].allocated_storage().unwrap()
     });
     assert_eq!(storage, 500, "recovery's orders-db at 25 times 20 GiB");
+    // The table and the cluster stand for the sizes: the proxy was told them, and the table
+    // reports its size through the sandbox's endpoint; moto holds the seed's sessions and 1,000
+    // items alike on both sides, each a small share of it.
+    assert_eq!(info.realism.as_ref().map(|r| (r.table_gib, r.aurora_gib)), Some((Some(50), Some(1024))));
+    let table = |url: &str| {
+        let ddb = aws_sdk_dynamodb::Client::new(&super::support::sdk(url, "us-west-2"));
+        let out = super::support::block_on(ddb.describe_table().table_name("sessions").send()).unwrap();
+        out.table().cloned().unwrap()
+    };
+    assert_eq!(table(&info.endpoint_url()).table_size_bytes(), Some(50 << 30));
+    let items = table(&info.moto_url()).item_count().unwrap() as usize;
+    assert!(items >= pilotlight::sandbox::seed::SIZED_TABLE_ITEMS, "{items}");
     let d = debrief(state.path(), &big);
     check_against_journal(&d, &journal(&runs(&big)), Some(3000.0));
     assert_eq!(d.rto.verdict, pilotlight::report::Verdict::Missed, "{:?}", d.rto);

@@ -379,3 +379,62 @@ fn a_snapshot_or_copy_is_incremental_only_while_an_earlier_one_of_its_volume_exi
         assert_eq!(modelled("us-east-1", &last), Some(full("ec2.CopySnapshot")), "the earlier copies deleted");
     });
 }
+
+/// A drill's world may give tables and Aurora clusters a size moto does not hold: the table then
+/// reports it, its export is timed at it, each item a scan reads or a batch writes stands for its
+/// share of it (at a partition's rate), and an Aurora cluster snapshot is timed at the cluster's.
+#[test]
+fn a_world_with_data_sizes_times_tables_and_clusters_at_them() {
+    use pilotlight::sandbox::realism::timing::{Clock, DataSizes, modelled};
+    let (moto, _) = seeded_moto();
+    let sizes = DataSizes { table_gib: Some(50.0), aurora_gib: Some(1024.0) };
+    let clock = Clock { pace: Pace::Factor(1_000_000.0), sizes, ..Clock::default() };
+    let proxy = RealismProxy::timed_with_clock(moto.port, clock, Vec::new());
+    let url = proxy.endpoint_url();
+    let (west, east) = (super::support::sdk(&url, "us-west-2"), super::support::sdk(&url, "us-east-1"));
+    let model = Model::bundled();
+    let table = pilotlight::sandbox::seed::DYNAMODB_TABLE;
+    super::support::block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&west);
+        let t = ddb.describe_table().table_name(table).send().await.unwrap();
+        let t = t.table().unwrap();
+        assert_eq!(t.table_size_bytes(), Some(50 << 30), "the table reports the world's size");
+        let items = t.item_count().unwrap() as f64;
+
+        let all = ddb.scan().table_name(table).send().await.unwrap();
+        assert_eq!(all.count() as f64, items);
+        let scanned = |what: &str| modelled(moto.port, "us-west-2", &format!("{what} {table}"));
+        assert_eq!(scanned("Scan"), Some(model.duration("dynamodb.Scan", 50.0)), "the whole table read");
+        ddb.scan().table_name(table).limit(5).send().await.unwrap();
+        assert_eq!(scanned("Scan"), Some(model.duration("dynamodb.Scan", 50.0 * 5.0 / items)), "a fifth of it");
+
+        let puts: Vec<_> = (0..4)
+            .map(|n| {
+                let item = [("pk".to_string(), aws_sdk_dynamodb::types::AttributeValue::S(format!("new-{n}")))];
+                let put = aws_sdk_dynamodb::types::PutRequest::builder().set_item(Some(item.into_iter().collect()));
+                aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put.build().unwrap()).build()
+            })
+            .collect();
+        ddb.batch_write_item().request_items(table, puts).send().await.unwrap();
+        // Moto's count after the write: four of `items + 4` items.
+        let written = model.duration("dynamodb.BatchWriteItem", 50.0 * 4.0 / (items + 4.0));
+        assert_eq!(scanned("BatchWriteItem"), Some(written));
+
+        let arn = t.table_arn().unwrap();
+        let bucket = pilotlight::sandbox::seed::STAGING_BUCKET;
+        let export = ddb.export_table_to_point_in_time().table_arn(arn).s3_bucket(bucket).s3_prefix("sized");
+        let export = export.export_format(aws_sdk_dynamodb::types::ExportFormat::DynamodbJson).send().await.unwrap();
+        let export = export.export_description().unwrap().export_arn().unwrap().to_string();
+        let export_time = model.duration("dynamodb.ExportTableToPointInTime", 50.0);
+        assert_eq!(modelled(moto.port, "us-west-2", &export), Some(export_time), "the export at the world's size");
+
+        let rds = aws_sdk_rds::Client::new(&east);
+        let req = rds
+            .create_db_cluster_snapshot()
+            .db_cluster_identifier(pilotlight::sandbox::seed::AURORA_CLUSTER)
+            .db_cluster_snapshot_identifier("sized");
+        req.send().await.unwrap();
+        let snapshot_time = model.duration("rds.CreateDBClusterSnapshot", 1024.0);
+        assert_eq!(modelled(moto.port, "us-east-1", "sized"), Some(snapshot_time), "the cluster at the world's size");
+    });
+}

@@ -27,6 +27,12 @@ pub struct RealismInfo {
     /// the default in a sandbox recorded before it existed).
     #[serde(default = "default_changed")]
     pub changed_percent: u32,
+    /// The modelled size of every DynamoDB table and Aurora cluster, when a drill's world gives
+    /// one ([`super::timing::DataSizes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_gib: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aurora_gib: Option<u32>,
 }
 
 fn default_changed() -> u32 {
@@ -36,20 +42,28 @@ fn default_changed() -> u32 {
 /// [`super::timing::CHANGED_SHARE`] as a percent.
 pub const DEFAULT_CHANGED_PERCENT: u32 = 10;
 
-/// How the proxy models AWS: its pace, the milliseconds added to every call, and the percent of
+/// How the proxy models AWS: its pace, the milliseconds added to every call, the percent of
 /// a volume's or database's data changed since its previous snapshot (what an incremental
-/// snapshot or copy moves).
+/// snapshot or copy moves), and the sizes a drill's world gives tables and Aurora clusters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProxySettings {
     pub pace: Pace,
     pub latency_ms: u32,
     pub changed_percent: u32,
+    pub table_gib: Option<u32>,
+    pub aurora_gib: Option<u32>,
 }
 
 impl ProxySettings {
     /// At `pace`, with no added latency and the default change.
     pub fn at(pace: Pace) -> ProxySettings {
-        ProxySettings { pace, latency_ms: 0, changed_percent: DEFAULT_CHANGED_PERCENT }
+        ProxySettings {
+            pace,
+            latency_ms: 0,
+            changed_percent: DEFAULT_CHANGED_PERCENT,
+            table_gib: None,
+            aurora_gib: None,
+        }
     }
 
     /// Whether the recorded proxy `info` runs with these settings.
@@ -57,6 +71,8 @@ impl ProxySettings {
         info.pace == self.pace.to_string()
             && info.latency_ms == self.latency_ms
             && info.changed_percent == self.changed_percent
+            && info.table_gib == self.table_gib
+            && info.aurora_gib == self.aurora_gib
     }
 }
 
@@ -70,7 +86,7 @@ impl RealismInfo {
 /// Starts the proxy in front of moto at `upstream` with `settings`, logging to `log`; returns
 /// once it accepts.
 pub fn spawn(upstream: u16, settings: ProxySettings, log: &Path) -> Result<RealismInfo, SandboxError> {
-    let ProxySettings { pace, latency_ms, changed_percent } = settings;
+    let ProxySettings { pace, latency_ms, changed_percent, table_gib, aurora_gib } = settings;
     let io = |context: &str| {
         let context = context.to_string();
         move |source| SandboxError::Io { context, source }
@@ -86,6 +102,8 @@ pub fn spawn(upstream: u16, settings: ProxySettings, log: &Path) -> Result<Reali
     cmd.args(COMMAND)
         .args(["--upstream", &upstream.to_string(), "--port", &port.to_string(), "--pace", &pace.to_string()])
         .args(["--latency-ms", &latency_ms.to_string(), "--changed-percent", &changed_percent.to_string()])
+        .args(table_gib.map(|g| ["--table-gib".to_string(), g.to_string()]).into_iter().flatten())
+        .args(aurora_gib.map(|g| ["--aurora-gib".to_string(), g.to_string()]).into_iter().flatten())
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
@@ -94,7 +112,15 @@ pub fn spawn(upstream: u16, settings: ProxySettings, log: &Path) -> Result<Reali
         cmd.process_group(0);
     }
     let child = cmd.spawn().map_err(io("cannot start the realism proxy"))?;
-    let info = RealismInfo { pid: child.id() as i32, port, pace: pace.to_string(), latency_ms, changed_percent };
+    let info = RealismInfo {
+        pid: child.id() as i32,
+        port,
+        pace: pace.to_string(),
+        latency_ms,
+        changed_percent,
+        table_gib,
+        aurora_gib,
+    };
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -124,7 +150,11 @@ pub fn stop(info: &RealismInfo) {
 pub fn serve_until_stopped(upstream: u16, port: u16, settings: ProxySettings) -> std::io::Result<()> {
     let latency = Duration::from_millis(settings.latency_ms.into());
     let changed_share = f64::from(settings.changed_percent) / 100.0;
-    let clock = Clock { pace: settings.pace, log: true, latency, changed_share, ..Clock::default() };
+    let sizes = super::timing::DataSizes {
+        table_gib: settings.table_gib.map(f64::from),
+        aurora_gib: settings.aurora_gib.map(f64::from),
+    };
+    let clock = Clock { pace: settings.pace, log: true, latency, changed_share, sizes, ..Clock::default() };
     let _proxy = RealismProxy::serve(
         upstream,
         Setup { faults: Vec::new(), aws_rules: true, clock, limits: Limits::bundled() },

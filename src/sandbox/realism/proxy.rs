@@ -121,7 +121,11 @@ impl RealismProxy {
     /// [`RealismProxy::timed`] with `changed_share` of the data changed since a previous
     /// snapshot ([`Clock::changed_share`]).
     pub fn timed_with_change(upstream: u16, pace: Pace, changed_share: f64, rules: Vec<FaultRule>) -> RealismProxy {
-        let clock = Clock { pace, changed_share, ..Clock::default() };
+        RealismProxy::timed_with_clock(upstream, Clock { pace, changed_share, ..Clock::default() }, rules)
+    }
+
+    /// [`RealismProxy::timed`] on `clock` (its pace, change and data sizes).
+    pub fn timed_with_clock(upstream: u16, clock: Clock, rules: Vec<FaultRule>) -> RealismProxy {
         RealismProxy::serve(
             upstream,
             Setup {

@@ -24,8 +24,14 @@ const USERS: usize = 3;
 
 /// Ensures the `sessions` table. Everything about it (index, TTL, PITR, tags, items) is set only
 /// when the table is new: an existing table may hold the results of a rehearsal, which a re-seed
-/// must not overwrite.
-pub(super) async fn ensure_table(ddb: &Client, side: Side, report: &mut SeedReport) -> Result<(), SeedError> {
+/// must not overwrite. `bulk` more items, alike on both sides, stand for the rest of a table a
+/// drill's world gives a size.
+pub(super) async fn ensure_table(
+    ddb: &Client,
+    side: Side,
+    bulk: usize,
+    report: &mut SeedReport,
+) -> Result<(), SeedError> {
     let region = side.region();
     let scope = Scope { service: "dynamodb", region };
     match ddb.describe_table().table_name(DYNAMODB_TABLE).send().await {
@@ -75,8 +81,40 @@ pub(super) async fn ensure_table(ddb: &Client, side: Side, report: &mut SeedRepo
             .await
             .map_err(scope.fail("PutItem", &format!("{DYNAMODB_TABLE}/{pk}")))?;
     }
+    put_bulk(ddb, bulk, scope).await?;
+    let count = count + bulk;
     let details = format!("index {DYNAMODB_INDEX}, TTL on {DYNAMODB_TTL_ATTRIBUTE}, PITR on");
     report.made(format!("{region} dynamodb table {DYNAMODB_TABLE} ({count} items, {details})"));
+    Ok(())
+}
+
+/// Writes `bulk` items `bulk-<n>` (the same on either side: written before the failover), 25 to
+/// a BatchWriteItem, DynamoDB's limit.
+async fn put_bulk(ddb: &Client, bulk: usize, scope: Scope) -> Result<(), SeedError> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let items: Vec<WriteRequest> = (0..bulk)
+        .map(|n| {
+            let item = [
+                ("pk", AttributeValue::S(format!("bulk-{n}"))),
+                ("data", AttributeValue::S(DATA_BEFORE_FAILOVER.to_owned())),
+                ("user", AttributeValue::S(format!("user-{}", n % USERS))),
+            ];
+            let put = PutRequest::builder().set_item(Some(item.map(|(k, v)| (k.to_string(), v)).into_iter().collect()));
+            put.build().map(|p| WriteRequest::builder().put_request(p).build())
+        })
+        .collect::<Result<_, _>>()
+        .map_err(scope.fail("BatchWriteItem", DYNAMODB_TABLE))?;
+    for chunk in items.chunks(25) {
+        let out = ddb
+            .batch_write_item()
+            .request_items(DYNAMODB_TABLE, chunk.to_vec())
+            .send()
+            .await
+            .map_err(scope.fail("BatchWriteItem", DYNAMODB_TABLE))?;
+        if out.unprocessed_items().is_some_and(|u| !u.is_empty()) {
+            return Err(scope.error("BatchWriteItem", DYNAMODB_TABLE, "items left unprocessed"));
+        }
+    }
     Ok(())
 }
 

@@ -51,6 +51,9 @@ pub const DYNAMODB_INDEX: &str = "by_user"; // GSI on `user` of DYNAMODB_TABLE
 pub const DYNAMODB_TTL_ATTRIBUTE: &str = "expires_at"; // TTL attribute of DYNAMODB_TABLE
 pub const PRIMARY_SESSIONS: usize = 3; // items session-1..3 in primary
 pub const RECOVERY_SESSIONS: usize = 25; // items session-1..25 in recovery
+/// Items alike on both sides of a table a drill's world gives a size (`table_gib`): each stands
+/// for about a thousandth of it, and the 22 sessions recovery took since the failover are 2 % of it.
+pub const SIZED_TABLE_ITEMS: usize = 1000;
 pub const STAGING_BUCKET: &str = "pilotlight-failback-staging"; // S3, primary region only
 pub const HOSTED_ZONE: &str = "example.internal."; // Route 53 zone (global)
 pub const RECORD_NAME: &str = "app.example.internal."; // A record
@@ -144,14 +147,22 @@ pub async fn seed_parts(endpoint_url: &str, parts: &[Part]) -> Result<SeedReport
 
 /// Seeds the whole world of `variant`.
 pub async fn seed_variant(endpoint_url: &str, variant: Variant) -> Result<SeedReport, SeedError> {
-    seed_world(endpoint_url, &Part::ALL, None, variant, 1).await
+    seed_world(endpoint_url, &Part::ALL, None, variant, (1, 0)).await
 }
 
 /// Seeds the whole world of `variant` with every data volume's and the RDS instance's storage
-/// `scale` times the usual (a drill's bigger world: copies and restores take longer).
-pub async fn seed_scaled(endpoint_url: &str, variant: Variant, scale: u32) -> Result<SeedReport, SeedError> {
+/// `scale` times the usual (a drill's bigger world: copies and restores take longer), and
+/// `bulk_items` more items alike on both sides of the table (a world that gives the table a
+/// size: each item then stands for a small share of it, and recovery's difference, the sessions
+/// written since the failover, is a small part of it).
+pub async fn seed_scaled(
+    endpoint_url: &str,
+    variant: Variant,
+    scale: u32,
+    bulk_items: usize,
+) -> Result<SeedReport, SeedError> {
     let scale = i32::try_from(scale.clamp(1, 1000)).unwrap_or(1);
-    seed_world(endpoint_url, &Part::ALL, None, variant, scale).await
+    seed_world(endpoint_url, &Part::ALL, None, variant, (scale, bulk_items)).await
 }
 
 /// Seeds the given parts with the recovery side in `recovery_account` (another account, as on
@@ -161,7 +172,7 @@ pub async fn seed_parts_in(
     parts: &[Part],
     recovery_account: Option<&str>,
 ) -> Result<SeedReport, SeedError> {
-    seed_world(endpoint_url, parts, recovery_account, Variant::Demo, 1).await
+    seed_world(endpoint_url, parts, recovery_account, Variant::Demo, (1, 0)).await
 }
 
 async fn seed_world(
@@ -169,7 +180,7 @@ async fn seed_world(
     parts: &[Part],
     recovery_account: Option<&str>,
     variant: Variant,
-    scale: i32,
+    (scale, bulk_items): (i32, usize),
 ) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport::default();
     let primary = sdk_config(endpoint_url, PRIMARY_REGION).await;
@@ -194,7 +205,7 @@ async fn seed_world(
             rds::ensure_aurora(&rds, side, variant, &mut report).await?;
         }
         if parts.contains(&Part::Dynamodb) {
-            dynamodb::ensure_table(&aws_sdk_dynamodb::Client::new(config), side, &mut report).await?;
+            dynamodb::ensure_table(&aws_sdk_dynamodb::Client::new(config), side, bulk_items, &mut report).await?;
         }
     }
     if parts.contains(&Part::StagingBucket) {

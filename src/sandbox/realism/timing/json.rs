@@ -10,7 +10,8 @@ pub(super) fn note(call: &Call<'_>, answered: &str, at: At<'_>, clock: &Clock) {
     let request: Value = serde_json::from_str(call.body).unwrap_or(Value::Null);
     let op = format!("dynamodb.{}", call.operation);
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    let gib = |bytes: &Value| bytes.as_f64().unwrap_or(0.0) / (1u64 << 30) as f64;
+    // A world that gives tables a size times their work at it, whatever moto reports.
+    let gib = |bytes: &Value| clock.sizes.table_gib.unwrap_or(bytes.as_f64().unwrap_or(0.0) / (1u64 << 30) as f64);
     match call.operation {
         "ExportTableToPointInTime" => {
             let export = &answer["ExportDescription"];
@@ -137,4 +138,53 @@ pub(super) fn refuse(call: &Call<'_>, at: At<'_>) -> Option<Vec<u8>> {
         "ResourceInUseException",
         &format!("Table {table} is {}: it cannot be changed yet.", work.state),
     ))
+}
+
+/// A DescribeTable answer with the table's modelled size ([`super::DataSizes`]) as its
+/// `TableSizeBytes`.
+pub(super) fn sized(answered: &str, gib: f64) -> String {
+    let Ok(mut answer) = serde_json::from_str::<Value>(answered) else { return answered.to_string() };
+    let Some(table) = answer.get_mut("Table").and_then(Value::as_object_mut) else { return answered.to_string() };
+    table.insert("TableSizeBytes".into(), Value::from((gib * (1u64 << 30) as f64) as u64));
+    answer.to_string()
+}
+
+/// The time a Scan or a BatchWriteItem takes in a world whose tables have a modelled size: each
+/// item read or written stands for its share of the table (its modelled size over moto's item
+/// count), at a partition's rate ([`super::super::model`]: `dynamodb.Scan`,
+/// `dynamodb.BatchWriteItem`). The answer waits that long (at the pace) before it goes back: the
+/// call is synchronous on AWS too.
+/// What it modelled is kept under `<operation> <table>` ([`super::modelled`]).
+pub(super) fn item_time(call: &Call<'_>, answer: &str, (head, at): (&str, At<'_>), clock: &Clock) {
+    let Some(table_gib) = clock.sizes.table_gib else { return };
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let request: Value = serde_json::from_str(call.body).unwrap_or(Value::Null);
+    let (table, items) = match call.operation {
+        "Scan" => {
+            let answered: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+            (request["TableName"].as_str().map(str::to_string), answered["Count"].as_u64().unwrap_or(0))
+        }
+        "BatchWriteItem" => {
+            let Some(tables) = request["RequestItems"].as_object() else { return };
+            let written = tables.values().filter_map(Value::as_array).map(Vec::len).sum::<usize>() as u64;
+            (tables.keys().next().cloned(), written)
+        }
+        _ => return,
+    };
+    let Some(table) = table.filter(|_| items > 0) else { return };
+    // Moto's item count, asked of moto itself (not through the layer's sized answer).
+    let line = |name: &str| head.lines().find(|l| l.to_ascii_lowercase().starts_with(name)).map(str::to_string);
+    let Some(auth) = line("authorization:") else { return };
+    let token = line("x-amz-security-token:").map(|t| format!("\r\n{t}")).unwrap_or_default();
+    let headers = format!(
+        "Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.DescribeTable\r\n{auth}{token}"
+    );
+    let describe = format!("{{\"TableName\":{}}}", Value::from(table.as_str()));
+    let described = super::super::wire::exchange(at.upstream, &headers, &describe).unwrap_or_default();
+    let count = serde_json::from_str::<Value>(&described).ok().and_then(|v| v["Table"]["ItemCount"].as_u64());
+    let Some(count) = count.filter(|c| *c > 0) else { return };
+    let gib = table_gib * items as f64 / count as f64;
+    let modelled = clock.model.duration(&format!("dynamodb.{}", call.operation), gib);
+    super::record(at, &format!("{} {table}", call.operation), modelled);
+    std::thread::sleep(clock.pace.wall(modelled));
 }

@@ -35,6 +35,20 @@ pub struct Clock {
     /// The share of a volume's or database's data changed since its previous snapshot: what an
     /// incremental snapshot or copy moves ([`CHANGED_SHARE`] unless a drill's world says).
     pub changed_share: f64,
+    /// The modelled size of the world's data where moto's is no guide ([`DataSizes`]).
+    pub sizes: DataSizes,
+}
+
+/// Sizes a drill's world gives data that moto does not hold: every DynamoDB table (moto's holds
+/// a few kilobytes of items) and every Aurora cluster (its storage grows with the data, and moto
+/// reports none). When set, DynamoDB's exports, imports, backups, restores and deletes, and
+/// Aurora's cluster snapshots, copies and restores are timed at that size, a table reports it as
+/// its `TableSizeBytes`, and each item a Scan reads or a BatchWriteItem writes stands for its
+/// share of the table (timed at a partition's documented rate). Unset, nothing changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DataSizes {
+    pub table_gib: Option<f64>,
+    pub aurora_gib: Option<f64>,
 }
 
 impl Default for Clock {
@@ -45,6 +59,7 @@ impl Default for Clock {
             log: false,
             latency: Duration::ZERO,
             changed_share: CHANGED_SHARE,
+            sizes: DataSizes::default(),
         }
     }
 }
@@ -181,13 +196,7 @@ fn begin_with(
     work.retain(|w| {
         w.under_way() && !(w.upstream == upstream && w.region == at.region && w.what == what && w.id == id)
     });
-    {
-        let mut seen = MODELLED.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= MODELLED_KEPT {
-            seen.drain(..MODELLED_KEPT / 2);
-        }
-        seen.push((upstream, at.region.to_string(), id.to_string(), modelled));
-    }
+    record(at, id, modelled);
     work.push(Work {
         what,
         region: at.region.to_string(),
@@ -201,6 +210,15 @@ fn begin_with(
         wall,
         upstream,
     });
+}
+
+/// Keeps what was modelled for `id` ([`modelled`]).
+fn record(at: At<'_>, id: &str, modelled: Duration) {
+    let mut seen = MODELLED.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.len() >= MODELLED_KEPT {
+        seen.drain(..MODELLED_KEPT / 2);
+    }
+    seen.push((at.upstream, at.region.to_string(), id.to_string(), modelled));
 }
 
 /// The work under way on this resource, if any.
@@ -380,6 +398,22 @@ fn release(call: &Call<'_>, at: At<'_>) {
 
 /// Notes the work moto's answer started, and shows the in-between states of work under way.
 pub(crate) fn answer(head: &str, body: &str, upstream: u16, answer: Vec<u8>, clock: &Clock) -> Vec<u8> {
+    let answer = timed(head, body, upstream, answer, clock);
+    // A world that gives tables a size has them report it.
+    match clock.sizes.table_gib {
+        Some(gib)
+            if answer.starts_with(b"HTTP/1.1 200")
+                && Call::read(head, body)
+                    .is_some_and(|c| c.service == "dynamodb" && c.operation == "DescribeTable") =>
+        {
+            super::wire::rewrite_body(&answer, |answered| json::sized(answered, gib))
+        }
+        _ => answer,
+    }
+}
+
+/// [`answer`] before a world's sizes are reported.
+fn timed(head: &str, body: &str, upstream: u16, answer: Vec<u8>, clock: &Clock) -> Vec<u8> {
     let Some(call) = Call::read(head, body) else { return answer };
     let at = call.at(upstream);
     let text = String::from_utf8_lossy(&answer);
@@ -396,6 +430,9 @@ pub(crate) fn answer(head: &str, body: &str, upstream: u16, answer: Vec<u8>, clo
             "dynamodb" if ok => json::note(&call, answered, at, clock),
             _ if ok => rest::note(&call, answered, at, clock),
             _ => {}
+        }
+        if ok && call.service == "dynamodb" && clock.sizes.table_gib.is_some() {
+            json::item_time(&call, &text, (head, at), clock);
         }
     }
     if !ok {

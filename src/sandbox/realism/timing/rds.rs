@@ -35,7 +35,7 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
         "CreateDBClusterSnapshot" | "CopyDBClusterSnapshot" => {
             let Some(id) = field(answered, "DBClusterSnapshotIdentifier") else { return };
             let state = if call.operation == "CopyDBClusterSnapshot" { "copying" } else { "creating" };
-            begin(clock, at, What::ClusterSnapshot, id, state, &op, gib());
+            begin(clock, at, What::ClusterSnapshot, id, state, &op, clock.sizes.aurora_gib.unwrap_or_else(gib));
         }
         "RestoreDBInstanceFromDBSnapshot" | "CreateDBInstance" => {
             let Some(id) = field(answered, "DBInstanceIdentifier") else { return };
@@ -48,7 +48,7 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
         }
         "RestoreDBClusterFromSnapshot" => {
             let Some(id) = field(answered, "DBClusterIdentifier") else { return };
-            begin(clock, at, What::Cluster, id, "creating", &op, gib());
+            begin(clock, at, What::Cluster, id, "creating", &op, clock.sizes.aurora_gib.unwrap_or_else(gib));
         }
         "ModifyDBInstance" | "ModifyDBCluster" => {
             let (what, new) = if call.operation == "ModifyDBInstance" {
