@@ -13,16 +13,16 @@ use serde_json::Value;
 pub use crate::runbook::model::UNDOABLE_ACTIONS as UNDOABLE;
 
 /// Where each failback's point of no return begins: its first sub-step that changes primary's
-/// resource (`aurora`: the first of these the run reached). After a rollback, that sub-step and
-/// every later one of the resource are reset so a retry does them again; the recorded
-/// configuration, the recovery point and its copy (and DynamoDB's safety backup) are kept and
-/// used again.
+/// resource (`aurora`: the first of these the run reached; `dynamodb`: the delete of an import,
+/// the sync of an in-place failback). After a rollback, that sub-step and every later one of
+/// the resource are reset so a retry does them again; the recorded configuration, the recovery
+/// point and its copy (and DynamoDB's safety backup) are kept and used again.
 pub fn point_of_no_return(action: &str) -> &'static [&'static str] {
     match action {
         "rds.failback" => &["keep-primary"],
         "aurora.failback" => &["remove-custom-endpoints", "protection-off"],
         "ec2.failback" => &["enter-standby", "suspend-replacement", "stop-primary"],
-        "dynamodb.failback" => &["delete-primary"],
+        "dynamodb.failback" => &["delete-primary", "sync"],
         // Lifted: the stop and the policy are put up again on a retry (what `read` found is kept).
         "recovery.fence" => &["wait-stoppable", "policy"],
         _ => &[],

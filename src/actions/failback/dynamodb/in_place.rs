@@ -46,7 +46,8 @@ pub(super) struct Synced {
     /// When the (strongly consistent) scan of recovery began: the table's recovery point.
     pub(super) recovery_point: String,
     pub(super) recovery_items: u64,
-    pub(super) primary_items_before: u64,
+    /// Primary's items when this sync read it (a resumed sync reads a partly synced table).
+    pub(super) primary_items_at_sync: u64,
     /// Items missing from primary, or different there: put.
     pub(super) put: u64,
     /// Primary items recovery does not hold: deleted (the safety backup keeps them).
@@ -67,8 +68,10 @@ pub(super) struct Verified {
     pub(super) fingerprint: String,
 }
 
-/// Primary's side of the comparison: key text to (key attributes, item digest).
-type Known = HashMap<String, (Item, u128)>;
+/// Primary's side of the comparison: key digest to item digest (32 bytes an item: a 50 GiB
+/// table of 1 KB items is about 50 M entries, a few GB; the keys themselves are read again,
+/// key attributes only, for the few primary items recovery lacks).
+type Known = HashMap<u128, u128>;
 
 /// How the whole Describe of a table synced in place is judged against the one recorded before:
 /// the same table, so only its data may have changed.
@@ -114,36 +117,40 @@ impl One<'_, '_> {
                 segments.unwrap_or_else(|| (size / BYTES_PER_SEGMENT + 1).min(i64::from(MAX_SEGMENTS)) as i32);
 
             let known: Mutex<Known> = Mutex::new(HashMap::new());
-            let scan_primary = Scan { client: self.primary, region, table, segments };
+            let scan_primary = Scan { client: self.primary, region, table, segments, keys_only: None };
             scan_primary
                 .each_page(cx.log, |page| {
                     let mut known = known.lock().unwrap();
                     for item in page {
-                        if let Some((text, key)) = items::key_of(&item, &keys) {
-                            known.insert(text, (key, items::digest(&item)));
+                        if let Some(key) = items::key_digest(&item, &keys) {
+                            known.insert(key, items::digest(&item));
                         }
                     }
                     async { Ok(()) }
                 })
                 .await?;
-            let primary_items_before = known.lock().unwrap().len() as u64;
-
+            let primary_items_at_sync = known.lock().unwrap().len() as u64;
             let recovery_point = now_rfc3339();
             let tally = Mutex::new(Tally::default());
-            let scan_recovery =
-                Scan { client: self.recovery, region: &p.recovery_region, table: &p.recovery_table, segments };
+            let scan_recovery = Scan {
+                client: self.recovery,
+                region: &p.recovery_region,
+                table: &p.recovery_table,
+                segments,
+                keys_only: None,
+            };
             scan_recovery
                 .each_page(cx.log, |page| {
                     let puts = {
                         let (mut known, mut tally) = (known.lock().unwrap(), tally.lock().unwrap());
                         let mut puts = Vec::new();
                         for item in page {
-                            let Some((text, _)) = items::key_of(&item, &keys) else { continue };
+                            let Some(key) = items::key_digest(&item, &keys) else { continue };
                             let digest = items::digest(&item);
                             tally.recovery_items += 1;
                             tally.fingerprint = tally.fingerprint.wrapping_add(digest);
-                            match known.remove(&text) {
-                                Some((_, d)) if d == digest => tally.unchanged += 1,
+                            match known.remove(&key) {
+                                Some(d) if d == digest => tally.unchanged += 1,
                                 _ => puts.push(item),
                             }
                         }
@@ -161,14 +168,32 @@ impl One<'_, '_> {
                     }
                 })
                 .await?;
-            let stale: Vec<Item> = known.into_inner().unwrap().into_values().map(|(key, _)| key).collect();
-            let requests = stale.into_iter().map(delete_request).collect::<Result<Vec<_>, _>>()?;
+            // Primary's items recovery lacks: their keys read again (key attributes only).
+            let stale = known.into_inner().unwrap();
+            let stale_keys: Mutex<Vec<Item>> = Mutex::new(Vec::new());
+            if !stale.is_empty() {
+                let scan = Scan { client: self.primary, region, table, segments, keys_only: Some(&keys) };
+                scan.each_page(cx.log, |page| {
+                    let mut found = stale_keys.lock().unwrap();
+                    for item in page {
+                        if let Some(key) = items::key_of(&item, &keys)
+                            && stale.contains_key(&items::digest(&key))
+                        {
+                            found.push(key);
+                        }
+                    }
+                    async { Ok(()) }
+                })
+                .await?;
+            }
+            let requests =
+                stale_keys.into_inner().unwrap().into_iter().map(delete_request).collect::<Result<Vec<_>, _>>()?;
             let deletes = self.write(table, region, requests).await?;
             let t = tally.into_inner().unwrap();
             let synced = Synced {
                 recovery_point,
                 recovery_items: t.recovery_items,
-                primary_items_before,
+                primary_items_at_sync,
                 put: t.put,
                 deleted: deletes.requests,
                 unchanged: t.unchanged,
@@ -228,12 +253,13 @@ impl One<'_, '_> {
     async fn verify(&self, p: &Plan, synced: &Synced) -> Result<Verified, ActionError> {
         let cx = self.cx;
         let (table, region) = (p.primary.name.as_str(), p.primary_region.as_str());
-        cx.sub(&self.sub_name("verify"), json!({ "table": table }), |_| async {
+        let verify = self.sub_name("verify");
+        cx.sub(&verify, json!({ "table": table }), |_| async {
             if cx.dry_run {
                 return Ok(Verified { items: synced.recovery_items, fingerprint: synced.fingerprint.clone() });
             }
             let found = Mutex::new((0u64, 0u128));
-            let scan = Scan { client: self.primary, region, table, segments: synced.segments };
+            let scan = Scan { client: self.primary, region, table, segments: synced.segments, keys_only: None };
             scan.each_page(cx.log, |page| {
                 let mut f = found.lock().unwrap();
                 for item in page {
@@ -246,6 +272,8 @@ impl One<'_, '_> {
             let (count, sum) = found.into_inner().unwrap();
             let verified = Verified { items: count, fingerprint: format!("{sum:032x}") };
             if verified.items != synced.recovery_items || verified.fingerprint != synced.fingerprint {
+                // The next attempt compares and writes again: `sync` must not be taken as done.
+                cx.reset(&[&self.sub_name("sync"), &verify])?;
                 return Err(ActionError::Failed(format!(
                     "primary table {table} does not hold what the sync read in recovery: {} items (fingerprint {}), recovery had {} (fingerprint {}). Something else wrote to it, or a write was lost; retry the step to compare and write again (its safety backup {} is kept)",
                     verified.items,
@@ -284,7 +312,7 @@ impl One<'_, '_> {
             "recovery_point_source": "the start of the strongly consistent scan of the recovery table",
             "items": {
                 "recovery_table": s.recovery_items,
-                "primary_before": s.primary_items_before,
+                "primary_at_sync": s.primary_items_at_sync,
                 "put": s.put,
                 "deleted": s.deleted,
                 "unchanged": s.unchanged,
@@ -330,12 +358,14 @@ fn delete_request(key: Item) -> Result<WriteRequest, ActionError> {
     Ok(WriteRequest::builder().delete_request(delete).build())
 }
 
-/// A full, strongly consistent scan of one table, in `segments` parallel segments.
+/// A full, strongly consistent scan of one table, in `segments` parallel segments; of the key
+/// attributes only when `keys_only` names them.
 struct Scan<'a> {
     client: &'a Client,
     region: &'a str,
     table: &'a str,
     segments: i32,
+    keys_only: Option<&'a [String]>,
 }
 
 impl Scan<'_> {
@@ -355,6 +385,14 @@ impl Scan<'_> {
                         self.client.scan().table_name(self.table).consistent_read(true).set_exclusive_start_key(start);
                     if self.segments > 1 {
                         req = req.segment(segment).total_segments(self.segments);
+                    }
+                    if let Some(keys) = self.keys_only {
+                        // Placeholders: a key attribute may be a reserved word.
+                        let names: Vec<String> = (0..keys.len()).map(|i| format!("#k{i}")).collect();
+                        req = req.projection_expression(names.join(", "));
+                        for (name, key) in names.iter().zip(keys) {
+                            req = req.expression_attribute_names(name, key);
+                        }
                     }
                     let out = read(log, at(self.table, self.region), req).await??;
                     start = out.last_evaluated_key().cloned().filter(|k| !k.is_empty());
