@@ -226,6 +226,32 @@ impl TableConfig {
         None
     }
 
+    /// Why the recovery table's items cannot be written into this one where it stands
+    /// (`method: in-place`), if they cannot: a global table (its writes replicate), or keys that
+    /// differ in name, role (`HASH`, `RANGE`) or type (`S`, `N`, `B`).
+    pub(super) fn in_place_refusal(&self, recovery: &TableConfig) -> Option<String> {
+        if !self.replicas.is_empty() {
+            return Some(format!(
+                "table {} is a global table with replicas in {}: its writes replicate",
+                self.name,
+                self.replicas.join(", ")
+            ));
+        }
+        let typed = |c: &TableConfig| -> Vec<(String, String, Option<String>)> {
+            c.key_schema
+                .iter()
+                .map(|k| (k.attribute.clone(), k.key_type.clone(), c.attributes.get(&k.attribute).cloned()))
+                .collect()
+        };
+        let (mine, theirs) = (typed(self), typed(recovery));
+        (mine != theirs).then(|| {
+            format!(
+                "the keys of the recovery table {} ({theirs:?}) are not the primary table {}'s ({mine:?}): its items cannot be written into it",
+                recovery.name, self.name
+            )
+        })
+    }
+
     /// The import's table: the recorded name, keys, attributes, global indexes, billing and
     /// encryption. Everything else is re-applied once the table exists.
     pub(super) fn creation_parameters(&self) -> Result<TableCreationParameters, ActionError> {

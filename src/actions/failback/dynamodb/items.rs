@@ -1,10 +1,11 @@
 //! Items as the in-place sync compares them: a canonical text of an item (maps sorted by name,
-//! sets sorted, every type tagged), its key's text, and a 128-bit digest of the whole item, so
-//! primary's side of the comparison holds keys and digests, not its items.
+//! sets sorted, every type tagged), and 128-bit digests of an item and of its key, so primary's
+//! side of the comparison holds two digests an item (32 bytes), not its items.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use siphasher::sip128::{Hasher128, SipHasher13};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 /// One DynamoDB item as the SDK gives it.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -67,27 +68,24 @@ pub(super) fn canonical(item: &Item) -> String {
     out
 }
 
-/// The item's key attributes only (the table's `HASH` and `RANGE` attributes), as canonical
-/// text, and as the map a `DeleteRequest` names. `None` when the item lacks one.
-pub(super) fn key_of(item: &Item, key_attributes: &[String]) -> Option<(String, Item)> {
-    let mut key = Item::new();
-    for name in key_attributes {
-        key.insert(name.clone(), item.get(name)?.clone());
-    }
-    Some((canonical(&key), key))
+/// The item's key attributes only (the table's `HASH` and `RANGE` attributes): the map a
+/// `DeleteRequest` names. `None` when the item lacks one.
+pub(super) fn key_of(item: &Item, key_attributes: &[String]) -> Option<Item> {
+    key_attributes.iter().map(|name| Some((name.clone(), item.get(name)?.clone()))).collect()
 }
 
-/// A 128-bit digest of the item's canonical text (two SipHash passes with different seeds):
-/// two items with the same digest are taken as equal, a chance of error near 2^-128 per pair.
+/// The digest of the item's key ([`key_of`]); `None` when the item lacks a key attribute.
+pub(super) fn key_digest(item: &Item, key_attributes: &[String]) -> Option<u128> {
+    key_of(item, key_attributes).map(|key| digest(&key))
+}
+
+/// A 128-bit digest of the item's canonical text: SipHash-1-3 with fixed keys, an algorithm that
+/// does not change between builds (a journaled fingerprint is compared by a later process). Two
+/// items with the same digest are taken as equal, a chance of error near 2^-128 per pair.
 pub(super) fn digest(item: &Item) -> u128 {
-    let text = canonical(item);
-    let half = |seed: u8| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        seed.hash(&mut h);
-        text.hash(&mut h);
-        h.finish()
-    };
-    (u128::from(half(0)) << 64) | u128::from(half(1))
+    let mut h = SipHasher13::new_with_keys(0x7069_6c6f_746c_6967, 0x6874_2d69_6e2d_706c);
+    h.write(canonical(item).as_bytes());
+    h.finish128().as_u128()
 }
 
 #[cfg(test)]
@@ -141,14 +139,25 @@ mod tests {
     fn a_key_is_its_key_attributes_only() {
         let i = item(&[("pk", AttributeValue::S("a".into())), ("sk", AttributeValue::N("2".into()))]);
         let keys = ["pk".to_string(), "sk".to_string()];
-        let (text, key) = key_of(&i, &keys).unwrap();
-        assert_eq!(key.len(), 2);
+        assert_eq!(key_of(&i, &keys).unwrap().len(), 2);
         let more = item(&[
             ("pk", AttributeValue::S("a".into())),
             ("sk", AttributeValue::N("2".into())),
             ("data", AttributeValue::S("z".into())),
         ]);
-        assert_eq!(key_of(&more, &keys).unwrap().0, text);
+        assert_eq!(key_digest(&more, &keys), key_digest(&i, &keys));
+        assert_ne!(digest(&more), digest(&i));
         assert!(key_of(&item(&[("pk", AttributeValue::S("a".into()))]), &keys).is_none());
+    }
+
+    const DIGEST_OF_SESSION_1: &str = "9a4b888618f5d316643e59a1c7dcfc2c";
+
+    /// The digest is SipHash-1-3 with the module's keys: fixed, so a fingerprint journaled by one
+    /// build is the one the next computes.
+    #[test]
+    fn the_digest_does_not_change_between_builds() {
+        let i = item(&[("pk", AttributeValue::S("session-1".into()))]);
+        assert_eq!(canonical(&i), "{2:pk=S9:session-1;}");
+        assert_eq!(format!("{:032x}", digest(&i)), DIGEST_OF_SESSION_1);
     }
 }

@@ -47,6 +47,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// The most scan segments a step may ask for: they all run at once (per table). Scan itself takes
+/// up to 1,000,000 (`TotalSegments`, API reference).
+const MAX_SCAN_SEGMENTS: i32 = 64;
+
 /// Where exports go under the staging bucket when the step names no prefix.
 pub(super) const DEFAULT_PREFIX: &str = "pilotlight";
 
@@ -138,10 +142,11 @@ impl Action for DynamodbFailback {
             };
             problems.push((vec![Seg::Key("staging_bucket".into())], message));
         }
-        if self.scan_segments.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
-            // Scan's `TotalSegments`: "a value greater than or equal to 1, and less than or
-            // equal to 1,000,000" (API reference).
-            problems.push((vec![Seg::Key("scan_segments".into())], "`scan_segments` is from 1 to 1000000".into()));
+        if self.scan_segments.is_some_and(|n| !(1..=MAX_SCAN_SEGMENTS).contains(&n)) {
+            problems.push((
+                vec![Seg::Key("scan_segments".into())],
+                format!("`scan_segments` is from 1 to {MAX_SCAN_SEGMENTS}"),
+            ));
         }
         if self.scan_segments.is_some() && self.method == Method::Import {
             problems.push((vec![Seg::Key("scan_segments".into())], "`scan_segments` is for `method: in-place`".into()));
@@ -257,18 +262,9 @@ impl One<'_, '_> {
         let settings = settings?;
         let primary = TableConfig::of(&pri, settings);
         if in_place {
-            if !primary.replicas.is_empty() {
-                return Err(ActionError::Failed(format!(
-                    "table {p_name} is a global table with replicas in {}: its writes replicate, so this action refuses. Nothing was changed.",
-                    primary.replicas.join(", ")
-                )));
-            }
-            let recovery_keys = TableConfig::of(&rec, config::Settings::default()).key_schema;
-            if recovery_keys != primary.key_schema {
-                return Err(ActionError::Failed(format!(
-                    "the keys of the recovery table {r_name} ({recovery_keys:?}) are not the primary table {p_name}'s ({:?}): its items cannot be written into it. Nothing was changed.",
-                    primary.key_schema
-                )));
+            let recovery = TableConfig::of(&rec, config::Settings::default());
+            if let Some(why) = primary.in_place_refusal(&recovery) {
+                return Err(ActionError::Failed(format!("{why}. Nothing was changed.")));
             }
         } else {
             if let Some(why) = primary.unsupported() {

@@ -31,14 +31,12 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
     let config = TableConfig::of(&pri, settings);
     let pitr = reads::pitr_on(log, &r, t.recovery_region, t.recovery_id).await?;
     if t.in_place {
-        let replicas = (!config.replicas.is_empty()).then(|| {
-            format!("a global table with replicas in {}: its writes would replicate", config.replicas.join(", "))
-        });
-        found.check("in-place", replicas, "not a global table: its items can be written where it stands");
-        let recovery_keys = TableConfig::of(&rec, Default::default()).key_schema;
-        let differ = (recovery_keys != config.key_schema)
-            .then(|| format!("the keys differ: recovery {recovery_keys:?}, primary {:?}", config.key_schema));
-        found.check("same-keys", differ, "both tables have the same keys");
+        let recovery = TableConfig::of(&rec, Default::default());
+        found.check(
+            "in-place",
+            config.in_place_refusal(&recovery),
+            "not a global table, and both tables have the same keys (names, roles, types)",
+        );
     } else {
         found.check("importable", config.unsupported(), "an import can rebuild it (no local indexes, no replicas)");
         let parameters = config.creation_parameters().err().map(|e| e.to_string());
