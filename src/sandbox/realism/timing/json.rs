@@ -4,6 +4,8 @@
 
 use super::{At, Call, Clock, What, begin, begin_with, busy};
 use serde_json::Value;
+use std::sync::Mutex;
+use std::time::Duration;
 
 pub(super) fn note(call: &Call<'_>, answered: &str, at: At<'_>, clock: &Clock) {
     let Ok(answer) = serde_json::from_str::<Value>(answered) else { return };
@@ -149,42 +151,80 @@ pub(super) fn sized(answered: &str, gib: f64) -> String {
     answer.to_string()
 }
 
+/// Items moto held in a table when the layer first timed a call on it, per (moto port, region,
+/// table): the count each item's share of a sized table is taken from, so later writes (a
+/// primary table filling up) do not change what an item stands for.
+static ITEMS: Mutex<Vec<(u16, String, String, u64)>> = Mutex::new(Vec::new());
+
+pub(super) fn forget(upstream: u16) {
+    ITEMS.lock().unwrap_or_else(|p| p.into_inner()).retain(|e| e.0 != upstream);
+}
+
+/// The longest one answer waits (wall time), below the SDK's attempt timeout: at a slow pace a
+/// page of a large table would otherwise take minutes, and the client give up on it.
+const LONGEST_WAIT: Duration = Duration::from_secs(20);
+
 /// The time a Scan or a BatchWriteItem takes in a world whose tables have a modelled size: each
-/// item read or written stands for its share of the table (its modelled size over moto's item
-/// count), at a partition's rate ([`super::super::model`]: `dynamodb.Scan`,
-/// `dynamodb.BatchWriteItem`). The answer waits that long (at the pace) before it goes back: the
-/// call is synchronous on AWS too.
-/// What it modelled is kept under `<operation> <table>` ([`super::modelled`]).
+/// item read (Scan's `ScannedCount`) or written stands for its share of the table (its modelled
+/// size over the items moto held when first asked), at a partition's rate
+/// ([`super::super::model`]: `dynamodb.Scan`, `dynamodb.BatchWriteItem`). The answer waits that
+/// long (at the pace, at most [`LONGEST_WAIT`]) before it goes back: the call is synchronous on
+/// AWS too. What it modelled is kept under `<operation> <table>` ([`super::modelled`]).
 pub(super) fn item_time(call: &Call<'_>, answer: &str, (head, at): (&str, At<'_>), clock: &Clock) {
     let Some(table_gib) = clock.sizes.table_gib else { return };
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     let request: Value = serde_json::from_str(call.body).unwrap_or(Value::Null);
-    let (table, items) = match call.operation {
+    let touched: Vec<(String, u64)> = match call.operation {
         "Scan" => {
             let answered: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-            (request["TableName"].as_str().map(str::to_string), answered["Count"].as_u64().unwrap_or(0))
+            let table = request["TableName"].as_str().map(str::to_string);
+            table.into_iter().map(|t| (t, answered["ScannedCount"].as_u64().unwrap_or(0))).collect()
         }
-        "BatchWriteItem" => {
-            let Some(tables) = request["RequestItems"].as_object() else { return };
-            let written = tables.values().filter_map(Value::as_array).map(Vec::len).sum::<usize>() as u64;
-            (tables.keys().next().cloned(), written)
-        }
+        "BatchWriteItem" => request["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(t, r)| (t.clone(), r.as_array().map_or(0, Vec::len) as u64))
+            .collect(),
         _ => return,
     };
-    let Some(table) = table.filter(|_| items > 0) else { return };
-    // Moto's item count, asked of moto itself (not through the layer's sized answer).
+    let mut gib = 0.0;
+    for (table, items) in touched.into_iter().filter(|(_, n)| *n > 0) {
+        let Some(count) = items_of(head, at, &table) else { continue };
+        gib += table_gib * items as f64 / count as f64;
+    }
+    if gib <= 0.0 {
+        return;
+    }
+    let modelled = clock.model.duration(&format!("dynamodb.{}", call.operation), gib);
+    let table = request["TableName"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| request["RequestItems"].as_object().and_then(|m| m.keys().next().cloned()));
+    super::record(at, &format!("{} {}", call.operation, table.unwrap_or_default()), modelled);
+    std::thread::sleep(clock.pace.wall(modelled).min(LONGEST_WAIT));
+}
+
+/// [`ITEMS`] for `table`: asked of moto itself the first time (not through the layer).
+fn items_of(head: &str, at: At<'_>, table: &str) -> Option<u64> {
+    let key = |e: &(u16, String, String, u64)| e.0 == at.upstream && e.1 == at.region && e.2 == table;
+    if let Some(e) = ITEMS.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|e| key(e)) {
+        return Some(e.3);
+    }
     let line = |name: &str| head.lines().find(|l| l.to_ascii_lowercase().starts_with(name)).map(str::to_string);
-    let Some(auth) = line("authorization:") else { return };
+    let auth = line("authorization:")?;
     let token = line("x-amz-security-token:").map(|t| format!("\r\n{t}")).unwrap_or_default();
     let headers = format!(
         "Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.DescribeTable\r\n{auth}{token}"
     );
-    let describe = format!("{{\"TableName\":{}}}", Value::from(table.as_str()));
-    let described = super::super::wire::exchange(at.upstream, &headers, &describe).unwrap_or_default();
-    let count = serde_json::from_str::<Value>(&described).ok().and_then(|v| v["Table"]["ItemCount"].as_u64());
-    let Some(count) = count.filter(|c| *c > 0) else { return };
-    let gib = table_gib * items as f64 / count as f64;
-    let modelled = clock.model.duration(&format!("dynamodb.{}", call.operation), gib);
-    super::record(at, &format!("{} {table}", call.operation), modelled);
-    std::thread::sleep(clock.pace.wall(modelled));
+    let describe = format!("{{\"TableName\":{}}}", Value::from(table));
+    let described = super::super::wire::exchange(at.upstream, &headers, &describe)?;
+    let count = serde_json::from_str::<Value>(&described).ok()?["Table"]["ItemCount"].as_u64().filter(|c| *c > 0)?;
+    ITEMS.lock().unwrap_or_else(|p| p.into_inner()).push((
+        at.upstream,
+        at.region.to_string(),
+        table.to_string(),
+        count,
+    ));
+    Some(count)
 }

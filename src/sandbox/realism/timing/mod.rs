@@ -141,6 +141,7 @@ pub fn forget(upstream: u16) {
     WORK.lock().unwrap_or_else(|p| p.into_inner()).retain(|w| w.upstream != upstream);
     MODELLED.lock().unwrap_or_else(|p| p.into_inner()).retain(|m| m.0 != upstream);
     rds_incremental::forget(upstream);
+    json::forget(upstream);
 }
 
 /// Where a piece of work is: the moto server (its port) and the region of the call.
