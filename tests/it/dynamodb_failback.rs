@@ -141,6 +141,17 @@ fn staged_objects(url: &str) -> Vec<String> {
     body.split("<Key>").skip(1).map(|s| s.split("</Key>").next().unwrap().to_string()).collect()
 }
 
+/// Turns point-in-time recovery on or off on recovery's sessions table (an export needs it on).
+pub(super) fn set_recovery_pitr(url: &str, on: bool) {
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(url, RECOVERY_REGION));
+    let off = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(on)
+        .build()
+        .unwrap();
+    let req = ddb.update_continuous_backups().table_name(DYNAMODB_TABLE).point_in_time_recovery_specification(off);
+    block_on(req.send()).expect("UpdateContinuousBackups");
+}
+
 pub(super) fn fresh_world() -> (super::support::Moto, String) {
     let server = moto();
     let url = server.endpoint_url();
@@ -337,15 +348,7 @@ fn a_dynamodb_dry_run_shows_the_whole_sequence_and_changes_nothing() {
 #[test]
 fn a_recovery_table_without_pitr_stops_the_failback_before_anything_changes() {
     let (moto, url) = fresh_world();
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, RECOVERY_REGION));
-    let off = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
-        .point_in_time_recovery_enabled(false)
-        .build()
-        .unwrap();
-    block_on(
-        ddb.update_continuous_backups().table_name(DYNAMODB_TABLE).point_in_time_recovery_specification(off).send(),
-    )
-    .unwrap();
+    set_recovery_pitr(&url, false);
     let before = summary(&url);
     moto_api::start_recording(moto.port).unwrap();
     let state = state_dir();

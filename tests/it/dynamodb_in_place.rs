@@ -254,13 +254,7 @@ fn the_plan_says_what_each_way_of_failing_a_table_back_trades() {
 #[test]
 fn in_place_needs_no_point_in_time_recovery_and_preflight_checks_the_keys_instead() {
     let (_moto, url) = fresh_world();
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, RECOVERY_REGION));
-    let off = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
-        .point_in_time_recovery_enabled(false)
-        .build()
-        .unwrap();
-    let req = ddb.update_continuous_backups().table_name(DYNAMODB_TABLE).point_in_time_recovery_specification(off);
-    block_on(req.send()).unwrap();
+    super::dynamodb_failback::set_recovery_pitr(&url, false);
     let findings = |fixture: &str| -> Vec<(String, String)> {
         let state = state_dir();
         let mut cmd = pilotlight(state.path());

@@ -82,13 +82,7 @@ fn preflight_fails_each_broken_rule_by_resource_and_rule_before_any_mutating_cal
     let arn = out.db_clusters()[0].db_cluster_arn().unwrap().to_string();
     let global = primary_rds.create_global_cluster().global_cluster_identifier("inventory-global");
     block_on(global.source_db_cluster_identifier(arn).send()).expect("CreateGlobalCluster");
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-west-2"));
-    let off = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
-        .point_in_time_recovery_enabled(false)
-        .build()
-        .unwrap();
-    block_on(ddb.update_continuous_backups().table_name("sessions").point_in_time_recovery_specification(off).send())
-        .expect("UpdateContinuousBackups");
+    super::dynamodb_failback::set_recovery_pitr(&url, false);
 
     let (out, mutating) = preflight(moto.port, &url);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -113,13 +107,7 @@ fn a_run_checks_a_failback_step_before_its_gate_and_a_failed_check_sends_nothing
     let moto = moto();
     let url = moto.endpoint_url();
     seed(&url);
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-west-2"));
-    let off = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
-        .point_in_time_recovery_enabled(false)
-        .build()
-        .unwrap();
-    block_on(ddb.update_continuous_backups().table_name("sessions").point_in_time_recovery_specification(off).send())
-        .expect("UpdateContinuousBackups");
+    super::dynamodb_failback::set_recovery_pitr(&url, false);
     moto_api::start_recording(moto.port).unwrap();
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
@@ -144,12 +132,7 @@ fn a_run_checks_a_failback_step_before_its_gate_and_a_failed_check_sends_nothing
     assert!(checked.iter().any(|c| c.rule == "recovery-pitr" && c.verdict == pilotlight::journal::Verdict::Fail));
 
     // Mended, the same run is resumed: checked again, it passes and fails back.
-    let on = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
-        .point_in_time_recovery_enabled(true)
-        .build()
-        .unwrap();
-    block_on(ddb.update_continuous_backups().table_name("sessions").point_in_time_recovery_specification(on).send())
-        .expect("UpdateContinuousBackups");
+    super::dynamodb_failback::set_recovery_pitr(&url, true);
     let (id, _) = super::support::only_run(state.path());
     let mut cmd = pilotlight(state.path());
     cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &url]);
