@@ -46,6 +46,8 @@ fn preflight_passes_on_the_hard_world_and_changes_nothing() {
         "pass  -                  primary            account: primary (us-east-1) is account 123456789012",
         "WARN  failback-rds       orders_db          storage: recovery grew to 150 GiB (primary 100 GiB)",
         "WARN  failback-aurora    inventory_cluster  engine-version: recovery runs 16.1, primary 15.4",
+        // The bundled runbook stages; an Aurora cluster's copy cannot be.
+        "WARN  failback-aurora    inventory_cluster  staged: nothing can be staged for cluster inventory: Aurora's cluster snapshot copies are always full",
         "pass  failback-ec2       app_server         auto-scaling: group app-server is at its minimum (1)",
         "pass  failback-rds       orders_db          recovery-point-age: recovery's newest recovery point is",
         "pass  failback-ec2       worker             recovery-point-age: recovery's newest recovery point is",

@@ -1,8 +1,9 @@
 //! Preflight of `rds.failback` and `aurora.failback` ([`crate::actions::failback::preflight`]):
 //! both sides exist, the copy can be made (an encrypted snapshot into another region needs a
 //! key there), what the restore will take from recovery (a newer engine version, grown storage),
-//! Aurora's global databases and member names, and snapshot copies already in flight against
-//! RDS's per-region quota.
+//! Aurora's global databases and member names, snapshot copies already in flight against
+//! RDS's per-region quota, and in a runbook that stages what is staged (for a cluster: that
+//! nothing can be, its copy is always full).
 
 use super::aurora::cluster;
 use super::copy_rules::{Copy, Outcome};
@@ -198,6 +199,18 @@ pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) ->
                 "members {} do not start with {}: the generated permissions template (`pilotlight permissions`) does not let the role delete and recreate them",
                 strays.join(", "),
                 t.primary_id
+            ),
+        );
+    }
+    if t.stages {
+        // Aurora user guide, "Copying a DB cluster snapshot": "Aurora doesn't support
+        // incremental snapshot copying"; what a stage run copies ahead does not shorten it.
+        found.warn(
+            "staged",
+            format!(
+                "nothing can be staged for cluster {}: Aurora's cluster snapshot copies are always full, so its whole \
+                 copy happens in the window (its size: the cluster's VolumeBytesUsed in CloudWatch)",
+                t.recovery_id
             ),
         );
     }
