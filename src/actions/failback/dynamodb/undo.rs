@@ -27,9 +27,10 @@ pub(in crate::actions::failback) async fn undo(
     let plan: Option<Plan> = cx.result_of(&SubId::of(name, "read"))?;
     let safety: Option<Backup> = cx.result_of(&SubId::of(name, "safety-backup"))?;
     // By import: the new table exists once `import` is done. In place: primary's items change
-    // from the moment `sync` starts.
+    // from the moment `sync` starts (done, or cut off part-way).
     let imported = cx.recorded(&SubId::of(name, "import")).is_some_and(|s| s.is_done());
-    let synced = cx.recorded(&SubId::of(name, "sync")).is_some();
+    // A sync a rollback already undid (reset) wrote nothing that is still there.
+    let synced = cx.recorded(&SubId::of(name, "sync")).is_some_and(|s| s.is_done() || s.is_open());
     let (Some(p), Some(safety), true) = (plan, safety, imported || synced) else {
         return Ok(
             json!({ "undone": false, "why": "this run imported nothing under its name and wrote nothing into it" }),
