@@ -20,7 +20,7 @@
 use super::items::{self, Item};
 use super::replace::Backup;
 use super::whole_diff::Rules;
-use super::{One, Plan, reads};
+use super::{One, Plan};
 use crate::actions::failback::Retained;
 use crate::aws::ops::RESEND_TRIES;
 use crate::aws::{ActionError, at, mutate, read};
@@ -109,10 +109,8 @@ impl One<'_, '_> {
         let detail = json!({ "table": table, "from": p.recovery_table, "safety_backup": backup.arn });
         cx.sub(&self.sub_name("sync"), detail, |_| async {
             let keys: Vec<String> = p.primary.key_schema.iter().map(|k| k.attribute.clone()).collect();
-            let size = reads::existing_table(cx.log, self.recovery, &p.recovery_region, &p.recovery_table)
-                .await?
-                .table_size_bytes()
-                .unwrap_or(0);
+            // The size `read` recorded: DynamoDB refreshes it only every six hours anyway.
+            let size = p.recovery_bytes.unwrap_or(0);
             let segments =
                 segments.unwrap_or_else(|| (size / BYTES_PER_SEGMENT + 1).min(i64::from(MAX_SEGMENTS)) as i32);
 

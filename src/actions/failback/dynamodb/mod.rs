@@ -110,6 +110,10 @@ struct Plan {
     recovery_arn: String,
     /// Approximate item count of the recovery table when read.
     recovery_items: Option<i64>,
+    /// Approximate size of the recovery table when read (DynamoDB refreshes it about every six
+    /// hours): what the in-place sync's scan segments are counted from.
+    #[serde(default)]
+    recovery_bytes: Option<i64>,
     bucket: String,
     /// The export's S3 prefix, unique to run, step and resource.
     prefix: String,
@@ -285,6 +289,7 @@ impl One<'_, '_> {
             recovery_region: r_region,
             recovery_arn: rec.table_arn().unwrap_or_default().to_string(),
             recovery_items: rec.item_count(),
+            recovery_bytes: rec.table_size_bytes(),
             recovery_table: r_name,
             bucket: self.bucket.to_string(),
             prefix: format!("{}/{}/{}/{}", self.root, cx.run_id, cx.step, self.name),
