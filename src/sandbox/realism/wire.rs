@@ -47,14 +47,20 @@ pub(crate) fn refusal(code: &str, message: &str) -> Vec<u8> {
 /// Asks moto (as the client: its signature's region, and its session token under IAM
 /// enforcement) for `body`; the answer's body.
 pub(crate) fn ask_upstream(upstream: u16, head: &str, body: &str) -> Option<String> {
+    ask_upstream_as(upstream, head, "Content-Type: application/x-www-form-urlencoded", body)
+}
+
+/// [`ask_upstream`] with these protocol header lines (a JSON protocol's content type and
+/// `X-Amz-Target`) instead of the query protocol's.
+pub(crate) fn ask_upstream_as(upstream: u16, head: &str, protocol: &str, body: &str) -> Option<String> {
     let auth = head.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization:"))?;
     let token = head.lines().find(|l| l.to_ascii_lowercase().starts_with("x-amz-security-token:"));
     let token = token.map(|t| format!("\r\n{t}")).unwrap_or_default();
-    exchange(upstream, &format!("Content-Type: application/x-www-form-urlencoded\r\n{auth}{token}"), body)
+    exchange(upstream, &format!("{protocol}\r\n{auth}{token}"), body)
 }
 
 /// Sends moto a POST with these header lines and body; the answer's body.
-pub(crate) fn exchange(upstream: u16, headers: &str, body: &str) -> Option<String> {
+fn exchange(upstream: u16, headers: &str, body: &str) -> Option<String> {
     let request = format!(
         "POST / HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\n{headers}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()

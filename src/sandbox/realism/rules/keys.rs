@@ -7,7 +7,7 @@
 //! - Moto's DescribeKey says `KeyManager: CUSTOMER` of every key, also of the AWS managed ones
 //!   behind `alias/aws/*` (moto describes those "Default key"). The rules layer says `AWS`.
 
-use super::{ask_upstream, exchange, field, param, refusal, rewrite_body};
+use super::{ask_upstream, ask_upstream_as, field, param, refusal, rewrite_body};
 
 /// Moto's key id for storage encrypted with the account's default key.
 const MOTO_DEFAULT_KEY: &str = "default_kms_key_id";
@@ -144,10 +144,13 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
 fn default_key_arn(upstream: u16, head: &str) -> Option<String> {
     let auth = head.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization:"))?;
     let (region, service) = scope(auth)?;
-    let auth = auth.replace(&format!("/{region}/{service}/aws4_request"), &format!("/{region}/kms/aws4_request"));
-    let headers =
-        format!("Content-Type: application/x-amz-json-1.1\r\nX-Amz-Target: TrentService.DescribeKey\r\n{auth}");
-    let answer = exchange(upstream, &headers, r#"{"KeyId": "alias/aws/rds"}"#)?;
+    // Signed as KMS's: the same account and region.
+    let head = head.replace(
+        auth,
+        &auth.replace(&format!("/{region}/{service}/aws4_request"), &format!("/{region}/kms/aws4_request")),
+    );
+    let protocol = "Content-Type: application/x-amz-json-1.1\r\nX-Amz-Target: TrentService.DescribeKey";
+    let answer = ask_upstream_as(upstream, &head, protocol, r#"{"KeyId": "alias/aws/rds"}"#)?;
     let key: serde_json::Value = serde_json::from_str(&answer).ok()?;
     key["KeyMetadata"]["Arn"].as_str().map(str::to_string)
 }

@@ -99,7 +99,7 @@ mod rds_names;
 mod rds_replicas;
 pub mod table_policy;
 
-use super::wire::{ask_upstream, each_element, exchange, field, param, refusal, rewrite_body};
+use super::wire::{ask_upstream, ask_upstream_as, each_element, field, param, refusal, rewrite_body};
 use std::collections::HashSet;
 use std::sync::Mutex;
 

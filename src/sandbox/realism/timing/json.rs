@@ -211,14 +211,9 @@ fn items_of(head: &str, at: At<'_>, table: &str) -> Option<u64> {
     if let Some(e) = ITEMS.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|e| key(e)) {
         return Some(e.3);
     }
-    let line = |name: &str| head.lines().find(|l| l.to_ascii_lowercase().starts_with(name)).map(str::to_string);
-    let auth = line("authorization:")?;
-    let token = line("x-amz-security-token:").map(|t| format!("\r\n{t}")).unwrap_or_default();
-    let headers = format!(
-        "Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.DescribeTable\r\n{auth}{token}"
-    );
+    let protocol = "Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.DescribeTable";
     let describe = format!("{{\"TableName\":{}}}", Value::from(table));
-    let described = super::super::wire::exchange(at.upstream, &headers, &describe)?;
+    let described = super::super::wire::ask_upstream_as(at.upstream, head, protocol, &describe)?;
     let count = serde_json::from_str::<Value>(&described).ok()?["Table"]["ItemCount"].as_u64().filter(|c| *c > 0)?;
     ITEMS.lock().unwrap_or_else(|p| p.into_inner()).push((
         at.upstream,
