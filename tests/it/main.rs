@@ -26,6 +26,7 @@ mod engine_decisions;
 mod environments;
 mod failure_rollback;
 mod fence;
+mod global_db_rules;
 mod groups;
 mod hard_world;
 mod headless_run;

@@ -287,11 +287,23 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
         if let Some(Fault::Delay(ms)) = fault {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
-        let mut answer = Vec::new();
-        if up.write_all(&head).and_then(|()| up.write_all(&body)).and_then(|()| up.read_to_end(&mut answer)).is_err() {
-            return;
-        }
+        // What moto cannot model the layer answers itself; faults and timing apply to it alike.
+        let emulated = layer
+            .aws_rules
+            .then(|| super::rules::global_db::emulate(&head_text, &body_text, upstream, &layer.clock))
+            .flatten();
+        let mut answer = match emulated {
+            Some(answer) => answer,
+            None => {
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+                let mut answer = Vec::new();
+                let asked = up.write_all(&head).and_then(|()| up.write_all(&body));
+                if asked.and_then(|()| up.read_to_end(&mut answer)).is_err() {
+                    return;
+                }
+                answer
+            }
+        };
         match fault {
             // The call happened (AWS's rules note what it made); the client hears nothing and
             // sees the connection close.

@@ -85,6 +85,9 @@
 //! - **A table's resource-based policy applies, a few seconds after it is put**
 //!   ([`table_policy`]): an explicit deny refuses writes; moto stores the policy and ignores it.
 //!
+//! - **Aurora Global Database** ([`global_db`]), which moto cannot make from a cluster outside
+//!   us-east-1 nor switch over: answered by the layer, with RDS's refusals.
+//!
 //! - **IAM's policy simulator** (SimulatePrincipalPolicy), which moto lacks: answered from the
 //!   principal's policies in moto ([`iam`]).
 //!
@@ -93,6 +96,7 @@
 
 mod dynamodb;
 mod ec2;
+pub mod global_db;
 pub mod iam;
 mod keys;
 mod rds_names;
@@ -114,6 +118,7 @@ pub fn forget(upstream: u16) {
     dynamodb::forget(upstream);
     table_policy::forget(upstream);
     rds_replicas::forget(upstream);
+    global_db::forget(upstream);
     super::timing::forget(upstream);
     super::limits::forget(upstream);
 }
@@ -209,6 +214,9 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         return Some(refused);
     }
     if let Some(refused) = rds_replicas::refuse(action, (head, region), body, upstream) {
+        return Some(refused);
+    }
+    if let Some(refused) = global_db::refuse(action, region, body, upstream) {
         return Some(refused);
     }
     match action {
@@ -385,14 +393,17 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
         && let Some(action) = param(body, "Action")
     {
         rds_replicas::note(action, super::wire::region(request).unwrap_or_default(), body, upstream);
+        let text = String::from_utf8_lossy(&answer);
+        global_db::note(action, body, text.split_once("\r\n\r\n").map_or("", |(_, b)| b), upstream);
     }
     if let Some(rewritten) = ec2::answer(request, upstream, &answer) {
         return rewritten;
     }
     let answer = keys::answer(request, upstream, answer);
     let instances = request.contains("Action=DescribeDBInstances");
-    let clusters =
-        ["Action=DescribeDBClusters", "Action=RestoreDBClusterFromSnapshot"].iter().any(|a| request.contains(a));
+    let clusters = ["Action=DescribeDBClusters", "Action=RestoreDBClusterFromSnapshot", "Action=CreateDBCluster&"]
+        .iter()
+        .any(|a| request.contains(a));
     if !instances && !clusters {
         return answer;
     }
@@ -404,6 +415,7 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
             report_modifying(region, &body, "DBInstance", "DBInstanceIdentifier", "DBInstanceStatus", upstream)
         } else {
             let body = stable_endpoints(&hide_capacity(body, &no_capacity(upstream)));
+            let body = global_db::report_members(&body, upstream);
             report_modifying(region, &body, "DBCluster", "DBClusterIdentifier", "Status", upstream)
         }
     })

@@ -222,6 +222,12 @@ fn record(at: At<'_>, id: &str, modelled: Duration) {
     seen.push((at.upstream, at.region.to_string(), id.to_string(), modelled));
 }
 
+/// The state AWS would report for this resource while work on it is under way (`creating`), if
+/// any: for the rules that refuse what AWS refuses meanwhile.
+pub(crate) fn state(at: At<'_>, what: What, id: &str) -> Option<&'static str> {
+    busy(at, what, id).map(|w| w.state)
+}
+
 /// The work under way on this resource, if any.
 fn busy(at: At<'_>, what: What, id: &str) -> Option<Work> {
     WORK.lock()

@@ -46,6 +46,21 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
             let Some(element) = element(answered, "DBInstance") else { return };
             begin_with(clock, at, (What::DbInstance, id, "deleting"), &op, gib(), Some(element.to_string()));
         }
+        // A secondary of a global database copies the whole cluster volume across regions
+        // before it is `available`.
+        "CreateDBCluster" if param(call.body, "GlobalClusterIdentifier").is_some() => {
+            let Some(id) = field(answered, "DBClusterIdentifier") else { return };
+            let op = "rds.CreateDBCluster.secondary";
+            begin(clock, at, What::Cluster, id, "creating", op, clock.sizes.aurora_gib.unwrap_or_else(gib));
+        }
+        // Detached, a cluster is promoted to stand alone (status `promoting`), in its own region.
+        "RemoveFromGlobalCluster" => {
+            let Some(arn) = param(call.body, "DbClusterIdentifier").map(|a| a.replace("%3A", ":")) else { return };
+            if let ["arn", _, "rds", region, _, "cluster", id] = arn.split(':').collect::<Vec<_>>().as_slice() {
+                let at = At { upstream: at.upstream, region };
+                begin(clock, at, What::Cluster, id, "promoting", "rds.RemoveFromGlobalCluster", 0.0);
+            }
+        }
         "RestoreDBClusterFromSnapshot" => {
             let Some(id) = field(answered, "DBClusterIdentifier") else { return };
             begin(clock, at, What::Cluster, id, "creating", &op, clock.sizes.aurora_gib.unwrap_or_else(gib));
