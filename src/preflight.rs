@@ -86,6 +86,7 @@ pub async fn for_step(
             rpo: runbook.targets.rpo.as_deref().and_then(|t| humantime::parse_duration(t).ok()),
             stages: crate::actions::failback::runbook_stages(runbook),
             in_place: params.get("method").and_then(Value::as_str) == Some("in-place"),
+            switchover: params.get("method").and_then(Value::as_str) == Some("switchover"),
         };
         let found = match kind {
             ResourceType::Ec2Instance => ec2::preflight::check(envs, log, &target).await,

@@ -76,6 +76,7 @@ pub static REGISTRY: Registry = Registry(&[
     &Entry::<failback::ec2::Ec2Failback>(PhantomData),
     &Entry::<failback::rds::instance::RdsFailback>(PhantomData),
     &Entry::<failback::rds::aurora::AuroraFailback>(PhantomData),
+    &Entry::<failback::rds::aurora::stage::StageSecondary>(PhantomData),
     &Entry::<failback::dynamodb::DynamodbFailback>(PhantomData),
     &Entry::<failback::conclude::Conclude>(PhantomData),
     &Entry::<failback::fence::Fence>(PhantomData),

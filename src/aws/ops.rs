@@ -110,6 +110,7 @@ ops!(RDS_READS = Reading, aws_sdk_rds, "rds":
     list_tags_for_resource::ListTagsForResource,
     describe_db_cluster_endpoints::DescribeDBClusterEndpoints,
     describe_option_groups::DescribeOptionGroups,
+    describe_global_clusters::DescribeGlobalClusters,
 );
 ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     create_db_snapshot::CreateDBSnapshot,
@@ -135,6 +136,11 @@ ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     modify_db_cluster_snapshot_attribute::ModifyDBClusterSnapshotAttribute,
     stop_db_instance::StopDBInstance,
     stop_db_cluster::StopDBCluster,
+    create_global_cluster::CreateGlobalCluster,
+    create_db_cluster::CreateDBCluster,
+    switchover_global_cluster::SwitchoverGlobalCluster,
+    remove_from_global_cluster::RemoveFromGlobalCluster,
+    delete_global_cluster::DeleteGlobalCluster,
 );
 ops!(KMS_READS = Reading, aws_sdk_kms, "kms": describe_key::DescribeKey);
 ops!(IAM_READS = Reading, aws_sdk_iam, "iam": simulate_principal_policy::SimulatePrincipalPolicy);

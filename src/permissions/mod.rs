@@ -38,6 +38,10 @@ impl Side {
     }
 }
 
+/// What [`Scope::actions`] holds for an `aurora.failback` step with `method: switchover`: its
+/// calls differ from a snapshot failback's.
+const AURORA_SWITCHOVER: &str = "aurora.failback:switchover";
+
 /// What the runbook says that scopes the grants.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
@@ -73,7 +77,8 @@ impl Scope {
             ..Scope::default()
         };
         for step in plan::plan(loaded, inputs, None)? {
-            let Some(action) = step.action else { continue };
+            // A step its `when:` skips with these inputs makes no call (generate with the run's `--var`s).
+            let Some(action) = step.action.filter(|_| step.skip.is_none()) else { continue };
             let params = step.params.unwrap_or(Value::Null);
             if let Some(bucket) = params.get("staging_bucket").and_then(Value::as_str) {
                 scope.staging_buckets.insert(bucket.trim().to_string());
@@ -81,6 +86,9 @@ impl Scope {
             if action == "route53.upsert_record" {
                 let env = params.get("environment").and_then(Value::as_str).unwrap_or("primary");
                 scope.dns_environments.insert(env.to_string());
+            }
+            if action == "aurora.failback" && params.get("method").and_then(Value::as_str) == Some("switchover") {
+                scope.actions.insert(AURORA_SWITCHOVER.to_string());
             }
             scope.actions.insert(action);
         }

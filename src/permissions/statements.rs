@@ -293,6 +293,7 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
             g.add(&["rds:StopDBCluster"], clusters, None);
         }
     }
+    aurora_global(scope, side, (&p, &r), &mut g);
     dynamodb(scope, side, (&p, &r), &mut g);
     let dns_here = scope
         .dns_environments
@@ -323,6 +324,46 @@ fn table_arns(scope: &Scope, at: &Place<'_>, primary: bool, rehearse: bool) -> V
         .iter()
         .flat_map(|t| [at.arn("dynamodb", &format!("table/{t}")), at.arn("dynamodb", &format!("table/{t}/*"))])
         .collect()
+}
+
+/// An Aurora failback through a global database (`aurora.stage-secondary`, `aurora.failback`
+/// with `method: switchover`): the staging global database, its secondary and staging instance
+/// in primary (made, renamed in, detached, the instance deleted), the global database's making,
+/// switchover, detach and delete in recovery. A global database has no region in its ARN.
+fn aurora_global(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Grants) {
+    if !(scope.uses("aurora.stage-secondary") || scope.uses(super::AURORA_SWITCHOVER)) {
+        return;
+    }
+    let globals = |at: &Place<'_>| -> Vec<Value> {
+        scope
+            .ids(ResourceType::AuroraCluster, true)
+            .iter()
+            .map(|c| sub(format!("arn:${{AWS::Partition}}:rds::{}:global-cluster:{c}-pl-global", at.account)))
+            .collect()
+    };
+    let primary_ids = scope.ids(ResourceType::AuroraCluster, true);
+    let secondaries: Vec<Value> = primary_ids.iter().map(|c| p.rds(&format!("cluster:{c}-pl-secondary"))).collect();
+    if side.primary() {
+        let instances: Vec<Value> = primary_ids.iter().map(|c| p.rds(&format!("db:{c}-pl-secondary-1"))).collect();
+        let groups = ["cluster-pg", "og", "subgrp", "secgrp"].map(|k| p.rds(&format!("{k}:*")));
+        g.add(&["rds:CreateDBCluster"], with(with(secondaries.clone(), globals(p)), groups), None);
+        let in_cluster = with(instances.clone(), secondaries.clone());
+        let groups = ["og", "pg", "subgrp", "secgrp"].map(|k| p.rds(&format!("{k}:*")));
+        g.add(&["rds:CreateDBInstance"], with(in_cluster, groups), None);
+        g.add(&["rds:AddTagsToResource"], with(secondaries.clone(), instances.clone()), None);
+        g.add(&["rds:RemoveFromGlobalCluster"], with(secondaries.clone(), globals(p)), None);
+        g.add(&["rds:DeleteDBInstance"], instances, None);
+        g.add(&["rds:ModifyDBCluster"], secondaries.clone(), None);
+    }
+    if side.recovery() {
+        let clusters: Vec<Value> =
+            scope.ids(ResourceType::AuroraCluster, false).iter().map(|c| r.rds(&format!("cluster:{c}"))).collect();
+        g.add(&["rds:CreateGlobalCluster"], with(clusters.clone(), globals(r)), None);
+        g.add(&["rds:AddTagsToResource"], globals(r), None);
+        g.add(&["rds:SwitchoverGlobalCluster"], with(with(clusters.clone(), secondaries), globals(r)), None);
+        g.add(&["rds:RemoveFromGlobalCluster"], with(clusters, globals(r)), None);
+        g.add(&["rds:DeleteGlobalCluster"], globals(r), None);
+    }
 }
 
 fn dynamodb(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Grants) {
@@ -411,6 +452,12 @@ fn reads(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Gr
             ("rds", "DescribeDBInstances") => each("db:*"),
             ("rds", "DescribeDBClusters") => each("cluster:*"),
             ("rds", "DescribeOptionGroups") => each("og:*"),
+            // A global database's ARN has no region.
+            ("rds", "DescribeGlobalClusters") => {
+                let accounts =
+                    places.iter().map(|(at, _)| at.account.clone()).collect::<std::collections::BTreeSet<_>>();
+                accounts.iter().map(|a| sub(format!("arn:${{AWS::Partition}}:rds::{a}:global-cluster:*"))).collect()
+            }
             // The keys of each side's own account and region (preflight reads who manages them).
             // Preflight asks the policy simulator about the role itself.
             ("iam", "SimulatePrincipalPolicy") => {

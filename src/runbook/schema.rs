@@ -16,12 +16,21 @@ pub fn runbook_schema(actions: &dyn ActionCatalog) -> Value {
     let root = generator.into_root_schema_for::<Runbook>();
     let mut root = root.to_value();
     let names: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
+    let defs = root.get("$defs").cloned().unwrap_or(Value::Null);
     let clauses: Vec<Value> = params
         .into_iter()
         .map(|(name, schema)| {
+            let mut with = schema.to_value();
+            // The parameters' own definition, where the generator put it.
+            let def =
+                with.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")).map(String::from);
+            match def.and_then(|d| root.pointer_mut(&format!("/$defs/{d}"))) {
+                Some(target) => templated_choices(target, &defs),
+                None => templated_choices(&mut with, &defs),
+            }
             json!({
                 "if": { "properties": { "action": { "const": name } }, "required": ["action"] },
-                "then": { "properties": { "with": schema.to_value() } }
+                "then": { "properties": { "with": with } }
             })
         })
         .collect();
@@ -40,4 +49,22 @@ pub fn runbook_schema(actions: &dyn ActionCatalog) -> Value {
         }
     }
     root
+}
+
+/// A parameter that is one of a few words (`method: in-place`) may also be a template (`method:
+/// "{{ inputs.table_method }}"`), as the loader accepts: it is checked once rendered.
+fn templated_choices(params: &mut Value, defs: &Value) {
+    let template = json!({ "type": "string", "pattern": "^\\s*\\{\\{.*\\}\\}\\s*$" });
+    let Some(properties) = params.get_mut("properties").and_then(Value::as_object_mut) else { return };
+    for property in properties.values_mut() {
+        let Some(name) = property.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) else {
+            continue;
+        };
+        let def = &defs[name];
+        let consts =
+            def.get("oneOf").and_then(Value::as_array).is_some_and(|o| o.iter().all(|c| c.get("const").is_some()));
+        if def.get("enum").is_some() || consts {
+            *property = json!({ "anyOf": [property.clone(), template] });
+        }
+    }
 }

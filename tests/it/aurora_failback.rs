@@ -12,35 +12,35 @@ use pilotlight::sandbox::seed::Part;
 use std::collections::BTreeMap;
 
 const FIXTURE: &str = "tests/fixtures/aurora-failback.yaml";
-const KEPT_PREFIX: &str = "inventory-pre-failback-";
+pub(super) const KEPT_PREFIX: &str = "inventory-pre-failback-";
 
 /// A cluster as RDS reports it: status, protection, members (id -> writer, tier), tags.
 #[derive(Debug, Clone, PartialEq)]
-struct Cluster {
-    status: String,
-    deletion_protection: bool,
-    engine: String,
-    members: BTreeMap<String, (bool, Option<i32>)>,
-    tags: BTreeMap<String, String>,
+pub(super) struct Cluster {
+    pub(super) status: String,
+    pub(super) deletion_protection: bool,
+    pub(super) engine: String,
+    pub(super) members: BTreeMap<String, (bool, Option<i32>)>,
+    pub(super) tags: BTreeMap<String, String>,
 }
 
 /// A DB instance: its cluster, class, promotion tier and status.
 #[derive(Debug, Clone, PartialEq)]
-struct Member {
-    cluster: Option<String>,
-    class: String,
-    tier: Option<i32>,
-    status: String,
+pub(super) struct Member {
+    pub(super) cluster: Option<String>,
+    pub(super) class: String,
+    pub(super) tier: Option<i32>,
+    pub(super) status: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct World {
-    clusters: BTreeMap<String, Cluster>,
-    instances: BTreeMap<String, Member>,
-    snapshots: usize,
+pub(super) struct World {
+    pub(super) clusters: BTreeMap<String, Cluster>,
+    pub(super) instances: BTreeMap<String, Member>,
+    pub(super) snapshots: usize,
 }
 
-fn world(url: &str, region: &str) -> World {
+pub(super) fn world(url: &str, region: &str) -> World {
     let rds = aws_sdk_rds::Client::new(&sdk(url, region));
     block_on(async {
         let out = rds.describe_db_clusters().send().await.unwrap();
@@ -179,10 +179,10 @@ fn aurora_failback_restores_the_cluster_and_its_instances_and_keeps_the_original
 }
 
 /// Clusters (kept ones named `kept`), members, and the snapshots made in primary and recovery.
-type Summary = (Vec<(String, Cluster)>, BTreeMap<String, Member>, usize, usize);
+pub(super) type Summary = (Vec<(String, Cluster)>, BTreeMap<String, Member>, usize, usize);
 
 /// The end state (kept names carry the run id, so they are counted, not named).
-fn summary(url: &str) -> Summary {
+pub(super) fn summary(url: &str) -> Summary {
     let p = world(url, "us-east-1");
     let r = world(url, "us-west-2");
     let mut clusters: Vec<(String, Cluster)> = p

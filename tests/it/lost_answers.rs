@@ -30,6 +30,17 @@ pub fn lose_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
     spoil_each_answer(parts, args, workers, Fault::DropAnswer, end_state)
 }
 
+/// [`lose_each_answer`] with every run going through the AWS-rules layer (the answers the layer
+/// gives itself, where moto cannot model a call, are lost alike).
+pub fn lose_each_answer_under_aws_rules<S: PartialEq + std::fmt::Debug + Sync>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    workers: usize,
+    end_state: impl Fn(&str) -> S + Sync,
+) -> Vec<String> {
+    spoil_answers(parts, args, (workers, true), Fault::DropAnswer, end_state)
+}
+
 /// Like [`lose_each_answer`], with another fault that leaves the call's outcome unknown
 /// (`Fault::InternalError`: it happened, and the answer is an internal error).
 pub fn spoil_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
@@ -39,7 +50,21 @@ pub fn spoil_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
     fault: Fault,
     end_state: impl Fn(&str) -> S + Sync,
 ) -> Vec<String> {
-    let (entries, expected) = uninterrupted(parts, args, &end_state);
+    spoil_answers(parts, args, (workers, false), fault, end_state)
+}
+
+fn spoil_answers<S: PartialEq + std::fmt::Debug + Sync>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    (workers, rules): (usize, bool),
+    fault: Fault,
+    end_state: impl Fn(&str) -> S + Sync,
+) -> Vec<String> {
+    let (entries, expected) = if rules {
+        super::support::uninterrupted_under_aws_rules(parts, args, &end_state)
+    } else {
+        uninterrupted(parts, args, &end_state)
+    };
     let mut ops: Vec<(String, String)> = Vec::new();
     for e in &entries {
         if let Event::AwsCall { service, operation, mutating: true, outcome: CallOutcome::Sending, .. } = &e.event {
@@ -51,7 +76,12 @@ pub fn spoil_each_answer<S: PartialEq + std::fmt::Debug + Sync>(
     }
     on_fresh_worlds(&ops, parts, workers, |server, (service, op)| {
         let needle: &'static str = Box::leak(needle(service, op).into_boxed_str());
-        let proxy = RealismProxy::start(server.port, FaultRule { needle, times: 1, fault });
+        let rule = FaultRule { needle, times: 1, fault };
+        let proxy = if rules {
+            RealismProxy::with_aws_rules(server.port, vec![rule])
+        } else {
+            RealismProxy::start(server.port, rule)
+        };
         let state = state_dir();
         let mut cmd = pilotlight(state.path());
         cmd.args(["run"]).args(args);

@@ -3,6 +3,7 @@
 
 mod aurora_failback;
 mod aurora_rules;
+mod aurora_switchover;
 use pilotlight::sandbox::realism;
 mod bundled_failback;
 mod conclude;

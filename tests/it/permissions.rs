@@ -46,7 +46,10 @@ fn the_bundled_template_is_generated_from_the_bundled_runbook() {
 #[test]
 fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothing_on_star() {
     let both = generated(BUNDLED, "both", &[]);
-    let granted: BTreeSet<String> = statements(&both).iter().flat_map(actions).collect();
+    // The faster paths' calls, with the inputs that choose them.
+    let fast_inputs = ["--var", "aurora_method=switchover", "--var", "table_method=in-place"];
+    let fast = generated(BUNDLED, "both", &fast_inputs);
+    let granted: BTreeSet<String> = statements(&both).iter().chain(&statements(&fast)).flat_map(actions).collect();
     let sendable: BTreeSet<String> = pilotlight::aws::ops::READS
         .iter()
         .chain(pilotlight::aws::ops::WRITES)
@@ -105,7 +108,7 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
         let op = a.split(':').nth(1).unwrap_or_default();
         ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
     };
-    for s in statements(&both) {
+    for s in statements(&both).into_iter().chain(statements(&fast)) {
         if s["Resource"].as_array().unwrap().iter().any(|r| r == "*") {
             let writes: Vec<String> = actions(&s).into_iter().filter(|a| !read(a)).collect();
             assert!(writes.is_empty(), "changes granted on *: {writes:?}");
@@ -130,6 +133,21 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
         ],
         "only the rehearsal's instances and the cluster's members"
     );
+    // The global database's calls: only on the staging names, and only when the runbook's inputs
+    // choose the switchover.
+    let global = ["rds:CreateGlobalCluster", "rds:SwitchoverGlobalCluster", "rds:DeleteGlobalCluster"];
+    let by_default: BTreeSet<String> = statements(&both).iter().flat_map(actions).collect();
+    assert!(global.iter().all(|a| !by_default.contains(*a)), "no global database calls for a snapshot failback");
+    let changes_global = |s: &Value| actions(s).iter().any(|a| a.contains("Global") && !a.contains(":Describe"));
+    for s in statements(&fast).into_iter().filter(changes_global) {
+        for r in s["Resource"].as_array().unwrap() {
+            let r = r.to_string();
+            let staging = r.contains("global-cluster:inventory-pl-global")
+                || r.contains("cluster:inventory-pl-secondary")
+                || r.ends_with(":cluster:inventory\"}");
+            assert!(staging, "{r} in {s}");
+        }
+    }
     // Primary's and recovery's own: recovery's snapshots are taken with recovery's template.
     let primary: BTreeSet<String> = statements(&generated(BUNDLED, "primary", &[])).iter().flat_map(actions).collect();
     let recovery: BTreeSet<String> =
@@ -148,9 +166,11 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
 fn cfn_lint_and_parliament_find_nothing_in_the_generated_templates() {
     let venv = lint_venv();
     let dir = state_dir();
-    let runbooks = [BUNDLED, "tests/fixtures/permissions-cross-account.yaml"];
-    for (runbook, side) in runbooks.iter().flat_map(|r| ["primary", "recovery", "both"].map(|s| (*r, s))) {
-        let template = generated(runbook, side, &[]);
+    // The bundled runbook with its faster paths chosen too (their calls are granted only then).
+    let fast: &[&str] = &["--var", "aurora_method=switchover", "--var", "table_method=in-place"];
+    let runbooks = [(BUNDLED, &[][..]), (BUNDLED, fast), ("tests/fixtures/permissions-cross-account.yaml", &[])];
+    for ((runbook, args), side) in runbooks.iter().flat_map(|r| ["primary", "recovery", "both"].map(|s| (*r, s))) {
+        let template = generated(runbook, side, args);
         let path = dir.path().join(format!("{side}.json"));
         std::fs::write(&path, template.to_string()).unwrap();
         let lint = std::process::Command::new(venv.join("bin/cfn-lint")).arg(&path).output().unwrap();

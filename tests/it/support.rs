@@ -418,6 +418,19 @@ pub fn kill_at_every_point_under_aws_rules<S: PartialEq + std::fmt::Debug + Sync
     kill_at_points(parts, args, Setup { workers, rules: true, stage: None }, kill, end_state)
 }
 
+/// [`kill_at_every_point_of_a_cut_over`] with every run (the stage run too) going through the
+/// AWS-rules layer, for what bare moto cannot do (an Aurora Global Database).
+pub fn kill_at_every_point_of_a_cut_over_under_aws_rules<S: PartialEq + std::fmt::Debug + Sync>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    stage: &[&str],
+    args: &[&str],
+    workers: usize,
+    kill: Kill,
+    end_state: impl Fn(&str) -> S + Sync,
+) -> Killed {
+    kill_at_points(parts, args, Setup { workers, rules: true, stage: Some(stage) }, kill, end_state)
+}
+
 /// How the worlds of a kill test are set up.
 #[derive(Clone, Copy)]
 struct Setup<'a> {
@@ -549,6 +562,15 @@ pub fn uninterrupted<S>(
     end_state: impl Fn(&str) -> S,
 ) -> (Vec<pilotlight::journal::Entry>, S) {
     uninterrupted_at(parts, args, end_state, (false, None))
+}
+
+/// [`uninterrupted`] through the AWS-rules layer.
+pub fn uninterrupted_under_aws_rules<S>(
+    parts: &[pilotlight::sandbox::seed::Part],
+    args: &[&str],
+    end_state: impl Fn(&str) -> S,
+) -> (Vec<pilotlight::journal::Entry>, S) {
+    uninterrupted_at(parts, args, end_state, (true, None))
 }
 
 /// [`uninterrupted`], through the AWS-rules layer when `rules`.

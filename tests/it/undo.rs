@@ -108,6 +108,9 @@ pub(super) const AURORA: Case = Case {
     whole: aurora_cluster,
     may_differ: &[".latest_restorable_time:", ".instance_create_time:"],
 };
+/// The same, failed back through a global database (staged in the same run): undo sets the
+/// renamed secondary aside as it does a restore.
+const AURORA_SWITCHOVER: Case = Case { fixture: "tests/fixtures/aurora-switchover.yaml", ..AURORA };
 /// The same volume ids at the same devices, attached again; a stop and start gives an instance a
 /// new public IPv4 address (as the failback's own does, unless it is an Elastic IP).
 pub(super) const EC2: Case = Case {
@@ -226,6 +229,11 @@ fn undo_puts_an_rds_instance_back_and_a_second_failback_succeeds() {
 #[test]
 fn undo_puts_an_aurora_cluster_back_and_a_second_failback_succeeds() {
     round_trip(&AURORA);
+}
+
+#[test]
+fn undo_puts_an_aurora_cluster_failed_back_by_switchover_back_and_a_second_failback_succeeds() {
+    round_trip(&AURORA_SWITCHOVER);
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub struct Target<'a> {
     pub stages: bool,
     /// The step fails a table back in place (`method: in-place`), not by export and import.
     pub in_place: bool,
+    /// The step fails a cluster back by switchover (`method: switchover`), not by snapshot.
+    pub switchover: bool,
 }
 
 impl Target<'_> {
@@ -128,6 +130,7 @@ mod tests {
             rpo,
             stages: false,
             in_place: false,
+            switchover: false,
         }
     }
 

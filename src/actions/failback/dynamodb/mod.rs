@@ -91,6 +91,7 @@ pub struct DynamodbFailback {
 /// How `dynamodb.failback` brings a table's data home.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "DynamodbFailbackMethod")]
 pub enum Method {
     /// Export to S3, safety backup, delete, import under the same name.
     #[default]

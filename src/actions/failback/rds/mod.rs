@@ -12,7 +12,7 @@ pub mod instance;
 pub mod instance_config;
 pub mod keep;
 pub mod preflight;
-mod put_back;
+pub(in crate::actions::failback) mod put_back;
 pub mod rehearse;
 pub mod snapshots;
 mod staged;

@@ -202,7 +202,9 @@ pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) ->
             ),
         );
     }
-    if t.stages {
+    if t.switchover {
+        switchover_check(&mut found, log, (&p, &r), t, &rec).await?;
+    } else if t.stages {
         // Aurora user guide, "Copying a DB cluster snapshot": "Aurora doesn't support
         // incremental snapshot copying"; what a stage run copies ahead does not shorten it.
         found.warn(
@@ -224,6 +226,56 @@ pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) ->
         names_free(&mut found, log, (&p, &r), t, (Kind::Cluster, run), (&kept, holder)).await?;
     }
     Ok(found)
+}
+
+/// A failback by switchover ([`super::aurora::global`]): recovery's cluster in no global database
+/// but the staging one (`recovery-global`), and what is staged (`staged`: the global database
+/// and its secondary, or a warning that the whole initial copy would be in the window).
+async fn switchover_check(
+    found: &mut Found,
+    log: &dyn CallLog,
+    (p, r): (&Client, &Client),
+    t: &Target<'_>,
+    rec: &aws_sdk_rds::types::DbCluster,
+) -> Result<(), ActionError> {
+    let s = super::aurora::global::Staging::of(t.primary_id);
+    let other = rec.global_cluster_identifier().filter(|g| !g.is_empty() && *g != s.global).map(|g| {
+        format!(
+            "recovery cluster {} is in global database {g}, not the staging one ({}): a cluster is in one global \
+             database at most; remove it from {g} first",
+            t.recovery_id, s.global
+        )
+    });
+    found.check("recovery-global", other, "recovery's cluster is in no other global database");
+    let global = super::aurora::global::global(log, r, &s.global, t.recovery_region).await?;
+    let secondary = cluster(log, p, &s.cluster, t.primary_region).await?;
+    match (global, secondary) {
+        (Some(_), Some(c)) if c.status() == Some("available") => found.pass(
+            "staged",
+            format!(
+                "{}: staged secondary {} (available) in global database {}: the switchover copies nothing in the window",
+                t.name, s.cluster, s.global
+            ),
+        ),
+        (Some(_), Some(c)) => found.warn(
+            "staged",
+            format!(
+                "{}: staged secondary {} is {} (its initial copy is not done): the failback waits for it in the window",
+                t.name,
+                s.cluster,
+                c.status().unwrap_or("unknown")
+            ),
+        ),
+        _ => found.warn(
+            "staged",
+            format!(
+                "{}: nothing staged (no global database {} with a secondary {}): the failback makes them in the \
+                 window, with the initial copy of the whole cluster; run the stage first (`aurora.stage-secondary`)",
+                t.name, s.global, s.cluster
+            ),
+        ),
+    }
+    Ok(())
 }
 
 /// The copy's rules ([`super::copy_rules`]) as checks.

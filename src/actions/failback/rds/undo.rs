@@ -20,7 +20,10 @@ pub(super) fn restored_layout<L: serde::de::DeserializeOwned>(
     cx: &ActionCx<'_>,
     name: &str,
 ) -> Result<Option<L>, ActionError> {
-    let restored = cx.recorded(&SubId::of(name, "restore")).is_some_and(|s| s.is_done());
+    // An Aurora failback by switchover renames its secondary in instead of restoring.
+    let restored = ["restore", "rename-secondary"]
+        .iter()
+        .any(|part| cx.recorded(&SubId::of(name, *part)).is_some_and(|s| s.is_done()));
     if restored { cx.result_of(&SubId::of(name, "read")) } else { Ok(None) }
 }
 

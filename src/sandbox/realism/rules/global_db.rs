@@ -10,8 +10,8 @@
 //!   already in a global database, InvalidParameterValue for a source that is not an ARN.
 //! - **A secondary**: CreateDBCluster with `GlobalClusterIdentifier` in another region:
 //!   GlobalClusterNotFoundFault for an unknown global database, InvalidParameterCombination for
-//!   another engine or a master user (a secondary takes the primary's), and for a second
-//!   cluster of the database in one region. It is `creating` for its initial copy
+//!   another engine or a master user (a secondary takes the primary's, and reports it: moto is
+//!   given it), and for a second cluster of the database in one region. It is `creating` for its initial copy
 //!   (`rds.CreateDBCluster.secondary`, timed in [`super::super::timing`]).
 //! - **SwitchoverGlobalCluster** (`TargetDbClusterIdentifier`, an ARN): the target becomes the
 //!   writer once the switchover's modelled time (`rds.SwitchoverGlobalCluster`) has passed;
@@ -142,6 +142,9 @@ fn not_found(id: &str) -> Vec<u8> {
 /// The layer's answer to a Global Database call (moto is not asked); `None` for any other call.
 pub fn emulate(head: &str, body: &str, upstream: u16, clock: &Clock) -> Option<Vec<u8>> {
     let action = param(body, "Action")?;
+    if action == "CreateDBCluster" {
+        return secondary_with_master_user(head, body, upstream);
+    }
     if !matches!(
         action,
         "CreateGlobalCluster"
@@ -263,6 +266,28 @@ pub fn emulate(head: &str, body: &str, upstream: u16, clock: &Clock) -> Option<V
         }
         _ => return None,
     })
+}
+
+/// A secondary (CreateDBCluster with `GlobalClusterIdentifier`, already past [`refuse`]) made in
+/// moto with the primary's master user name, which on RDS it shares with the primary (its data
+/// is the primary's, users included); moto would leave it without one. Moto's answer, as is.
+fn secondary_with_master_user(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
+    let id = decoded(param(body, "GlobalClusterIdentifier")?);
+    let writer = {
+        let mut all = GLOBALS.lock().unwrap_or_else(|p| p.into_inner());
+        settle(&mut all);
+        let g = all.iter().find(|g| g.upstream == upstream && g.id == id)?;
+        g.members.iter().find(|(_, w)| *w).map(|(a, _)| a.clone())?
+    };
+    let (region, cluster) = cluster_arn(&writer)?;
+    let user = field(&describe_cluster(upstream, head, region, cluster)?, "MasterUsername")?.to_string();
+    let asked = format!("{body}&MasterUsername={user}&MasterUserPassword=secondary-of-{cluster}");
+    let answer = ask_upstream(upstream, head, &asked)?;
+    let status = if answer.contains("<ErrorResponse") { "400 Bad Request" } else { "200 OK" };
+    Some(
+        format!("HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{answer}", answer.len())
+            .into_bytes(),
+    )
 }
 
 /// Starts a switchover of `g` to `target`, or says why RDS refuses it.

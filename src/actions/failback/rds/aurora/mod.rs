@@ -16,8 +16,10 @@
 //! difference with why).
 
 pub mod cluster_config;
+pub mod global;
 mod members;
 pub(in crate::actions::failback) mod rehearse;
+pub mod stage;
 pub(in crate::actions::failback) mod undo;
 
 use super::instance_config::{self, custom};
@@ -56,6 +58,22 @@ pub struct AuroraFailback {
     /// At most this many clusters at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
+    /// How the data comes home: `snapshot` (the default: a snapshot of the recovery cluster,
+    /// copied and restored in the window) or `switchover` (through an Aurora Global Database
+    /// whose secondary in primary's region `aurora.stage-secondary` made before the window: a
+    /// switchover of minutes, no copy in the window; see [`global`]).
+    #[serde(default)]
+    pub method: Method,
+}
+
+/// How `aurora.failback` brings the data home.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "AuroraFailbackMethod")]
+pub enum Method {
+    #[default]
+    Snapshot,
+    Switchover,
 }
 
 /// What `read` records before anything changes.
@@ -75,6 +93,14 @@ struct Layout {
     members: Vec<Member>,
     custom_endpoints: Vec<Endpoint>,
     share_with: Option<String>,
+    /// The recovery cluster's ARN, engine version and encryption (a global database is made
+    /// from it). Empty in a run journaled by a version that did not record them.
+    #[serde(default)]
+    recovery_arn: String,
+    #[serde(default)]
+    recovery_engine_version: Option<String>,
+    #[serde(default)]
+    recovery_encrypted: bool,
 }
 
 impl Action for AuroraFailback {
@@ -95,9 +121,20 @@ impl Action for AuroraFailback {
         let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
         each_resource(&names, self.max_parallel.unwrap_or(cx.max_parallel), |name| {
             let (primary, recovery) = (&primary, &recovery);
-            async move { One { cx, name: &name, primary, recovery, kms: self.kms_key_id.as_deref() }.run().await }
+            let (kms, method) = (self.kms_key_id.as_deref(), self.method);
+            async move { One { cx, name: &name, primary, recovery, kms }.run(method).await }
         })
         .await
+    }
+
+    fn trade_offs(&self) -> Vec<String> {
+        vec![match self.method {
+            Method::Snapshot => "snapshot: the cluster snapshot's copy to primary's region is always full (Aurora \
+                                 copies no snapshot incrementally) and happens in the window; nothing to pay for \
+                                 before it"
+                .to_string(),
+            Method::Switchover => global::trade_off(),
+        }]
     }
 }
 
@@ -167,9 +204,12 @@ impl<'c> One<'_, 'c> {
         }
     }
 
-    async fn run(&self) -> Result<Value, ActionError> {
+    async fn run(&self, method: Method) -> Result<Value, ActionError> {
         let cx = self.cx;
         let l: Layout = cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
+        if method == Method::Switchover {
+            return self.run_switchover(&l).await;
+        }
         let point = self.recovery_point(&l);
         let (snap, copy) = point.take().await?;
         let old = self.members(&l);
@@ -194,6 +234,58 @@ impl<'c> One<'_, 'c> {
         old.recreate_endpoints(&l.custom_endpoints).await?;
         let (reapplied, remaining) = self.reapply(&l, &[]).await?;
         Ok(self.outputs(&l, &snap, &copy, (&reapplied, &remaining), point.retained(&snap, &copy)))
+    }
+
+    /// `method: switchover` ([`global`]): the staged secondary (made now if missing), the
+    /// switchover and detaches, then the swap with the secondary renamed in instead of a restore.
+    async fn run_switchover(&self, l: &Layout) -> Result<Value, ActionError> {
+        if l.recovery_arn.is_empty() {
+            return Err(ActionError::Failed(format!(
+                "{}: this run's read of the clusters predates the switchover method; start a new run",
+                self.name
+            )));
+        }
+        let secondary = self.stage_secondary(l).await?;
+        let recovery_point = self.switch_over(l, &secondary).await?;
+        let old = self.members(l);
+        let renamed = async {
+            old.remove_endpoints(&l.custom_endpoints).await?;
+            self.protection_off(l, "protection-off").await?;
+            old.delete(&l.members).await?;
+            self.keeper(l).keep().await?;
+            self.rename_secondary(l).await
+        };
+        match renamed.await {
+            Ok(()) => {}
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
+            Err(e) if self.cx.dry_run => return Err(e),
+            Err(e) => return Err(self.put_back(l, &old, e).await),
+        }
+        old.recreate(&l.members).await?;
+        self.delete_staging_instance(l).await?;
+        old.recreate_endpoints(&l.custom_endpoints).await?;
+        let (reapplied, remaining) = self.reapply(l, &[]).await?;
+        let (p, k) = (&l.primary_region, &l.kept_id);
+        let why = format!(
+            "the primary cluster {} before failback (renamed, no instances, deletion protection on; its storage holds \
+             the pre-failback data)",
+            l.primary_id
+        );
+        let staging = global::Staging::of(&l.primary_id);
+        Ok(json!({
+            "method": "switchover",
+            "cluster": l.primary_id,
+            "kept_cluster": k,
+            "instances": l.members.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            "custom_endpoints": l.custom_endpoints.iter().map(|e| &e.id).collect::<Vec<_>>(),
+            "from_secondary": staging.cluster,
+            "global_database": staging.global,
+            "recovery_point": recovery_point,
+            "recorded_config": { "cluster": l.config, "instances": l.members, "custom_endpoints": l.custom_endpoints },
+            "reapplied": reapplied,
+            "remaining_differences": remaining,
+            "retained": [super::kept_db(Kind::Cluster, self.name, (p, k), why)],
+        }))
     }
 
     async fn read_layout(&self) -> Result<Layout, ActionError> {
@@ -243,6 +335,9 @@ impl<'c> One<'_, 'c> {
             members,
             custom_endpoints,
             share_with: (p_acct != r_acct).then_some(p_acct),
+            recovery_arn: rec.db_cluster_arn().unwrap_or_default().to_string(),
+            recovery_engine_version: rec.engine_version().map(str::to_string),
+            recovery_encrypted: rec.storage_encrypted() == Some(true),
         })
     }
 
@@ -266,6 +361,8 @@ impl<'c> One<'_, 'c> {
                 "wait-instances-deleted",
                 "restore",
                 "wait-restored",
+                "rename-secondary",
+                "wait-renamed",
                 "rollback-create-instances",
                 "rollback-wait-instances",
                 "rollback-recreate-custom-endpoints",

@@ -1,0 +1,461 @@
+//! `aurora.failback` with `method: switchover`: the data comes home through an Aurora Global
+//! Database instead of a snapshot copy (`docs/design/replica-failback.md`, sections 1f and 4).
+//!
+//! **Staged** (`aurora.stage-secondary`, hours before the window; or by the failback itself when
+//! nothing is staged, with the whole initial copy in the window): a global database
+//! `<primary>-pl-global` made from the recovery cluster, and in primary's region a secondary
+//! cluster `<primary>-pl-secondary` (primary's subnet group, security groups and parameter
+//! group) with one instance `<primary>-pl-secondary-1` (the class of primary's writer). RDS
+//! copies the cluster volume once and then replicates every write, typically within a second.
+//! The names do not carry a run: the cut-over run finds what a stage run made (tagged
+//! `pilotlight:stage=global-secondary` and the resource; anything else under the name is not
+//! adopted).
+//!
+//! **Cut-over**, after the fence: `switchover` (SwitchoverGlobalCluster to the secondary: RDS
+//! synchronises first, so nothing written to recovery is lost; recovery becomes a read-only
+//! secondary), `wait-switchover` (the secondary is the writer: this moment is the recovery
+//! point), `detach-recovery` and `detach-secondary` (RemoveFromGlobalCluster, the secondary then
+//! the writer last, as RDS requires; each cluster stands alone, recovery's writable again with
+//! the same data), `delete-global` (the empty global database holds nothing). Then the swap as
+//! for a snapshot, except that instead of a restore the secondary is renamed to the original
+//! identifier (`rename-secondary`), and once the original's instances are created in it, its
+//! staging instance goes (`delete-staging-instance`: its data is the cluster volume's).
+//!
+//! What it gives: no snapshot, copy or restore in the window (the switchover is minutes). What it
+//! costs: a second cluster and instance in primary's region, billed from the stage on, and
+//! cross-region replication of every write; the same engine version on both sides.
+
+use super::{Layout, One, cluster};
+use crate::actions::Poll;
+use crate::actions::failback::rds::keep::cluster_status;
+use crate::actions::failback::rds::{TAG_STAGE, instance::instance, or_none, tag_map, tags, wait_status, with_suffix};
+use crate::actions::failback::{TAG_RESOURCE, TAG_RUN};
+use crate::aws::{ActionError, CallLog, at, mutate, read};
+use aws_sdk_rds::Client;
+use aws_sdk_rds::types::GlobalCluster;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The stage tag of a staged secondary.
+pub const STAGED: &str = "global-secondary";
+
+/// What staging makes, under names of primary's cluster (no run in them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Staging {
+    pub global: String,
+    pub cluster: String,
+    pub instance: String,
+}
+
+impl Staging {
+    pub fn of(primary_id: &str) -> Staging {
+        Staging {
+            global: with_suffix(primary_id, "-pl-global"),
+            cluster: with_suffix(primary_id, "-pl-secondary"),
+            instance: with_suffix(primary_id, "-pl-secondary-1"),
+        }
+    }
+}
+
+/// A member of a global database: (cluster ARN, writer).
+fn members(g: &GlobalCluster) -> Vec<(String, bool)> {
+    g.global_cluster_members()
+        .iter()
+        .map(|m| (m.db_cluster_arn().unwrap_or_default().to_string(), m.is_writer() == Some(true)))
+        .collect()
+}
+
+/// Whether a switchover or failover of `g` is under way.
+fn switching(g: &GlobalCluster) -> bool {
+    g.failover_state().and_then(|f| f.status()).is_some_and(|s| !s.as_str().is_empty())
+}
+
+/// The global database `id`, or `None`.
+pub async fn global(
+    log: &dyn CallLog,
+    client: &Client,
+    id: &str,
+    region: &str,
+) -> Result<Option<GlobalCluster>, ActionError> {
+    let req = client.describe_global_clusters().global_cluster_identifier(id);
+    or_none(read(log, at(id, region), req).await?.map(|o| o.global_clusters().first().cloned()))
+}
+
+fn staged_tags(cx: &crate::actions::ActionCx<'_>, name: &str) -> Vec<aws_sdk_rds::types::Tag> {
+    tags(cx, name, STAGED)
+}
+
+/// Whether tags mark a staged secondary of resource `name` (by any run).
+fn is_staged(tags: &indexmap::IndexMap<String, String>, name: &str) -> bool {
+    tags.get(TAG_RESOURCE).map(String::as_str) == Some(name) && tags.get(TAG_STAGE).map(String::as_str) == Some(STAGED)
+}
+
+impl One<'_, '_> {
+    /// The staged secondary, found or made (sub-steps `global-database`, `secondary-cluster`,
+    /// `wait-secondary`, `secondary-instance`, `wait-secondary-instance`): its ARN.
+    pub(super) async fn stage_secondary(&self, l: &Layout) -> Result<String, ActionError> {
+        let cx = self.cx;
+        let s = Staging::of(&l.primary_id);
+        let (p_region, r_region) = (l.primary_region.as_str(), l.recovery_region.as_str());
+        let found = global(cx.log, self.recovery, &s.global, r_region).await?;
+        let staged_before = found.is_some();
+        cx.log.note(if staged_before {
+            format!("{}: staged global database {} found: nothing to copy in the window", self.name, s.global)
+        } else {
+            format!(
+                "{}: nothing staged (no global database {}): the secondary is made now, its initial copy of the whole \
+                 cluster in the window",
+                self.name, s.global
+            )
+        })?;
+        cx.sub(&self.sub_name("global-database"), json!({ "global": s.global, "source": l.recovery_arn }), |_| async {
+            if cx.dry_run {
+                return cx
+                    .log
+                    .note(format!("dry run: would make global database {} from {}", s.global, l.recovery_arn));
+            }
+            if let Some(g) = global(cx.log, self.recovery, &s.global, r_region).await? {
+                return self.ours(&g, &s.global, &l.recovery_arn);
+            }
+            let req = self
+                .recovery
+                .create_global_cluster()
+                .global_cluster_identifier(&s.global)
+                .source_db_cluster_identifier(&l.recovery_arn)
+                .set_tags(Some(staged_tags(cx, self.name)));
+            match mutate(cx.log, at(&s.global, r_region), req).await? {
+                Ok(_) => Ok(()),
+                // An earlier attempt's answer was lost: it is ours if recovery is in it.
+                Err(f) if f.code() == Some("GlobalClusterAlreadyExistsFault") => {
+                    let g = global(cx.log, self.recovery, &s.global, r_region).await?.ok_or_else(|| gone(&s.global))?;
+                    self.ours(&g, &s.global, &l.recovery_arn)
+                }
+                Err(f) => Err(f.into()),
+            }
+        })
+        .await?;
+        let arn: String = cx
+            .sub(&self.sub_name("secondary-cluster"), json!({ "cluster": s.cluster, "global": s.global }), |_| async {
+                if cx.dry_run {
+                    cx.log.note(format!("dry run: would make secondary cluster {} in {p_region}", s.cluster))?;
+                    return Ok(String::new());
+                }
+                if let Some(c) = cluster(cx.log, self.primary, &s.cluster, p_region).await? {
+                    return self.adopt(&c, &s);
+                }
+                let c = &l.config;
+                let req = self
+                    .primary
+                    .create_db_cluster()
+                    .db_cluster_identifier(&s.cluster)
+                    .global_cluster_identifier(&s.global)
+                    .engine(&c.engine)
+                    .set_engine_version(l.recovery_engine_version.clone())
+                    .set_db_cluster_parameter_group_name(super::super::instance_config::custom(&c.parameter_group))
+                    .set_db_subnet_group_name(c.subnet_group.clone())
+                    .set_vpc_security_group_ids((!c.security_groups.is_empty()).then(|| c.security_groups.clone()))
+                    .set_port(c.port)
+                    .set_storage_encrypted(l.recovery_encrypted.then_some(true))
+                    .set_kms_key_id(self.kms.map(str::to_string).filter(|_| l.recovery_encrypted))
+                    .set_tags(Some(staged_tags(cx, self.name)));
+                match mutate(cx.log, at(&s.cluster, p_region), req).await? {
+                    Ok(out) => Ok(out.db_cluster().and_then(|c| c.db_cluster_arn()).unwrap_or_default().to_string()),
+                    Err(f) if f.code() == Some("DBClusterAlreadyExistsFault") => {
+                        let c = cluster(cx.log, self.primary, &s.cluster, p_region).await?;
+                        self.adopt(&c.ok_or_else(|| conflict("DB cluster", &s.cluster, p_region))?, &s)
+                    }
+                    Err(f) => Err(f.into()),
+                }
+            })
+            .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-secondary"), json!({ "cluster": s.cluster }), &["available"], || async {
+            let now = cluster(&quiet, self.primary, &s.cluster, p_region).await?;
+            Ok(vec![(format!("secondary cluster {}", s.cluster), now.map(|c| cluster_status(&c)))])
+        })
+        .await?;
+        let writer = l.members.iter().find(|m| m.writer).or(l.members.first());
+        let class = writer.map_or("db.r6g.large".to_string(), |m| m.class.clone());
+        cx.sub(&self.sub_name("secondary-instance"), json!({ "instance": s.instance, "class": class }), |_| async {
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would create instance {} in {}", s.instance, s.cluster));
+            }
+            if let Some(db) = instance(cx.log, self.primary, &s.instance, p_region).await? {
+                return if db.db_cluster_identifier() == Some(s.cluster.as_str())
+                    && is_staged(&tag_map(db.tag_list()), self.name)
+                {
+                    Ok(())
+                } else {
+                    Err(conflict("DB instance", &s.instance, p_region))
+                };
+            }
+            let req = self
+                .primary
+                .create_db_instance()
+                .db_instance_identifier(&s.instance)
+                .db_cluster_identifier(&s.cluster)
+                .engine(&l.config.engine)
+                .db_instance_class(&class)
+                .set_tags(Some(staged_tags(cx, self.name)));
+            mutate(cx.log, at(&s.instance, p_region), req).await??;
+            Ok(())
+        })
+        .await?;
+        wait_status(
+            cx,
+            &self.sub_name("wait-secondary-instance"),
+            json!({ "instance": s.instance }),
+            &["available"],
+            || async {
+                let now = instance(&quiet, self.primary, &s.instance, p_region).await?;
+                Ok(vec![(
+                    format!("instance {}", s.instance),
+                    now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
+                )])
+            },
+        )
+        .await?;
+        Ok(arn)
+    }
+
+    /// A global database under the staging name is this tool's when recovery's cluster is in it.
+    fn ours(&self, g: &GlobalCluster, id: &str, recovery_arn: &str) -> Result<(), ActionError> {
+        if members(g).iter().any(|(a, _)| a == recovery_arn) {
+            Ok(())
+        } else {
+            Err(ActionError::Failed(format!(
+                "global database {id} exists without the recovery cluster {recovery_arn} in it: it is not this \
+                 failback's staging, so nothing was changed; rename or remove it"
+            )))
+        }
+    }
+
+    /// A cluster under the secondary's name is adopted only when staged for this resource and in
+    /// the staging global database.
+    fn adopt(&self, c: &aws_sdk_rds::types::DbCluster, s: &Staging) -> Result<String, ActionError> {
+        let in_global = c.global_cluster_identifier() == Some(s.global.as_str());
+        if is_staged(&tag_map(c.tag_list()), self.name) && in_global {
+            Ok(c.db_cluster_arn().unwrap_or_default().to_string())
+        } else {
+            Err(conflict("DB cluster", &s.cluster, self.cx.envs.region("primary").unwrap_or_default()))
+        }
+    }
+
+    /// The switchover and the detaches (see the module's doc): the recovery point, when the
+    /// secondary became the writer.
+    pub(super) async fn switch_over(&self, l: &Layout, secondary_arn: &str) -> Result<String, ActionError> {
+        let cx = self.cx;
+        let s = Staging::of(&l.primary_id);
+        let (p_region, r_region) = (l.primary_region.as_str(), l.recovery_region.as_str());
+        cx.sub(&self.sub_name("switchover"), json!({ "global": s.global, "to": secondary_arn }), |_| async {
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would switch {} over to {secondary_arn}", s.global));
+            }
+            let g = global(cx.log, self.recovery, &s.global, r_region).await?.ok_or_else(|| gone(&s.global))?;
+            let to_secondary = g.failover_state().and_then(|f| f.to_db_cluster_arn()) == Some(secondary_arn);
+            if members(&g).iter().any(|(a, w)| a == secondary_arn && *w) || (switching(&g) && to_secondary) {
+                return Ok(());
+            }
+            let req = self
+                .recovery
+                .switchover_global_cluster()
+                .global_cluster_identifier(&s.global)
+                .target_db_cluster_identifier(secondary_arn);
+            mutate(cx.log, at(&s.global, r_region), req).await??;
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        let name = self.sub_name("wait-switchover");
+        let point: String = cx
+            .sub(&name, json!({ "global": s.global, "writer": secondary_arn }), |_| async {
+                if cx.dry_run {
+                    return Ok(String::new());
+                }
+                cx.wait_for(&name, cx.timeout, || async {
+                    let g = global(&quiet, self.recovery, &s.global, r_region).await?.ok_or_else(|| gone(&s.global))?;
+                    let writer = members(&g).into_iter().find(|(_, w)| *w).map(|(a, _)| a).unwrap_or_default();
+                    Ok(if writer == secondary_arn && !switching(&g) {
+                        Poll::Ready(crate::journal::now_rfc3339())
+                    } else {
+                        Poll::Pending(format!("global database {}: writer {writer}, switching over", s.global))
+                    })
+                })
+                .await
+            })
+            .await?;
+        self.detach(&s.global, (&l.recovery_arn, r_region, &l.recovery_id), "recovery").await?;
+        self.detach(&s.global, (secondary_arn, p_region, &s.cluster), "secondary").await?;
+        cx.sub(&self.sub_name("delete-global"), json!({ "global": s.global }), |_| async {
+            if cx.dry_run {
+                return Ok(());
+            }
+            let Some(g) = global(cx.log, self.recovery, &s.global, r_region).await? else { return Ok(()) };
+            if !g.global_cluster_members().is_empty() {
+                return Err(ActionError::Failed(format!("global database {} still has members", s.global)));
+            }
+            let req = self.recovery.delete_global_cluster().global_cluster_identifier(&s.global);
+            match mutate(cx.log, at(&s.global, r_region), req).await? {
+                Ok(_) => Ok(()),
+                Err(f) if f.code() == Some("GlobalClusterNotFoundFault") => Ok(()),
+                Err(f) => Err(f.into()),
+            }
+        })
+        .await?;
+        Ok(point)
+    }
+
+    /// RemoveFromGlobalCluster for one member, called in its own region, then a wait until it
+    /// stands alone (`detach-<which>`, `wait-<which>-detached`).
+    async fn detach(
+        &self,
+        global_id: &str,
+        (arn, region, id): (&str, &str, &str),
+        which: &str,
+    ) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let client = if which == "recovery" { self.recovery } else { self.primary };
+        cx.sub(&self.sub_name(&format!("detach-{which}")), json!({ "global": global_id, "cluster": arn }), |_| async {
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would detach {arn} from {global_id}"));
+            }
+            let Some(g) = global(cx.log, client, global_id, region).await? else { return Ok(()) };
+            if !members(&g).iter().any(|(a, _)| a == arn) {
+                return Ok(());
+            }
+            let req =
+                client.remove_from_global_cluster().global_cluster_identifier(global_id).db_cluster_identifier(arn);
+            mutate(cx.log, at(id, region), req).await??;
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        let name = self.sub_name(&format!("wait-{which}-detached"));
+        wait_status(cx, &name, json!({ "cluster": id }), &["available"], || async {
+            let now = cluster(&quiet, client, id, region).await?;
+            let status = now.map(|c| match c.global_cluster_identifier() {
+                Some(g) if !g.is_empty() => format!("still in {g}"),
+                _ => cluster_status(&c),
+            });
+            Ok(vec![(format!("cluster {id}"), status)])
+        })
+        .await
+    }
+
+    /// The secondary takes the original identifier (`rename-secondary`, `wait-renamed`), tagged
+    /// as this run's `restored` first so that a resumed run and a rollback know it.
+    pub(super) async fn rename_secondary(&self, l: &Layout) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let s = Staging::of(&l.primary_id);
+        let (region, id) = (l.primary_region.as_str(), l.primary_id.as_str());
+        cx.sub(&self.sub_name("rename-secondary"), json!({ "cluster": s.cluster, "renamed_to": id }), |_| async {
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would rename {} to {id}", s.cluster));
+            }
+            if self.keeper(l).restored_already().await? {
+                return Ok(());
+            }
+            // A way back of this run (the failback's own, or the step's rollback) set it aside:
+            // it comes back from there.
+            use crate::actions::failback::rds::put_back::{ROLLBACK, UNDO};
+            let keeper = self.keeper(l);
+            let names = [s.cluster.clone(), keeper.aside_id(&ROLLBACK), keeper.aside_id(&UNDO)];
+            let mut found = None;
+            for name in &names {
+                if let Some(c) = cluster(cx.log, self.primary, name, region).await? {
+                    found = Some((name.clone(), c));
+                    break;
+                }
+            }
+            let Some((from, c)) = found else {
+                return Err(ActionError::Failed(format!(
+                    "none of the staged secondary {} and this run's set-aside {} or {} is in {region}: stage a new \
+                     secondary and run the failback again",
+                    names[0], names[1], names[2]
+                )));
+            };
+            let arn = c.db_cluster_arn().unwrap_or_default();
+            let ours = is_staged(&tag_map(c.tag_list()), self.name)
+                || tag_map(c.tag_list()).get(TAG_RUN).map(String::as_str) == Some(cx.run_id);
+            if !ours {
+                return Err(conflict("DB cluster", &from, region));
+            }
+            let req =
+                self.primary.add_tags_to_resource().resource_name(arn).set_tags(Some(tags(cx, self.name, "restored")));
+            mutate(cx.log, at(&from, region), req).await??;
+            let req = self
+                .primary
+                .modify_db_cluster()
+                .db_cluster_identifier(&from)
+                .new_db_cluster_identifier(id)
+                .apply_immediately(true);
+            mutate(cx.log, at(&from, region), req).await??;
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-renamed"), json!({ "cluster": id }), &["available"], || async {
+            let now = cluster(&quiet, self.primary, id, region).await?;
+            Ok(vec![(format!("cluster {id}"), now.map(|c| cluster_status(&c)))])
+        })
+        .await
+    }
+
+    /// Deletes the staging instance once the original's instances are in the cluster
+    /// (`delete-staging-instance`, `wait-staging-instance-deleted`).
+    pub(super) async fn delete_staging_instance(&self, l: &Layout) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let s = Staging::of(&l.primary_id);
+        let region = l.primary_region.as_str();
+        cx.sub(&self.sub_name("delete-staging-instance"), json!({ "instance": s.instance }), |_| async {
+            if cx.dry_run {
+                return cx.log.note(format!("dry run: would delete the staging instance {}", s.instance));
+            }
+            let Some(db) = instance(cx.log, self.primary, &s.instance, region).await? else { return Ok(()) };
+            if db.db_instance_status() == Some("deleting") {
+                return Ok(());
+            }
+            if !is_staged(&tag_map(db.tag_list()), self.name) {
+                return Err(conflict("DB instance", &s.instance, region));
+            }
+            let req = self.primary.delete_db_instance().db_instance_identifier(&s.instance);
+            mutate(cx.log, at(&s.instance, region), req).await??;
+            Ok(())
+        })
+        .await?;
+        let quiet = cx.quiet();
+        wait_status(
+            cx,
+            &self.sub_name("wait-staging-instance-deleted"),
+            json!({ "instance": s.instance }),
+            &["gone"],
+            || async {
+                let now = instance(&quiet, self.primary, &s.instance, region).await?;
+                Ok(vec![(
+                    format!("instance {}", s.instance),
+                    now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
+                )])
+            },
+        )
+        .await
+    }
+}
+
+fn gone(id: &str) -> ActionError {
+    ActionError::Failed(format!("global database {id} is gone: the switchover cannot go on; see the journal"))
+}
+
+fn conflict(what: &str, id: &str, region: &str) -> ActionError {
+    ActionError::Failed(format!(
+        "{what} {id} exists in {region} but is not a staged secondary of this resource (pilotlight:stage={STAGED}): \
+         nothing was changed; rename or remove it"
+    ))
+}
+
+/// What `method: switchover` gives and costs, for `plan` and the README.
+pub fn trade_off() -> String {
+    "switchover: no snapshot, copy or restore in the window (a switchover of minutes; RDS synchronises first, so \
+     nothing is lost); costs a secondary cluster and instance in primary's region from the stage on, and \
+     cross-region replication of every write; needs the same engine version on both sides"
+        .to_string()
+}
