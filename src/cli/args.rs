@@ -174,7 +174,7 @@ for both sides in one account.")]
         args_conflicts_with_subcommands = true,
         subcommand_negates_reqs = true,
         long_about = "A game day on the sandbox. `pilotlight drill SCENARIO` (a file, or a bundled scenario's \
-name: calm, no-fence, failed-copy-storm, roll-back, big-data) starts the sandbox if need be, resets it to an empty world and seeds the \
+name: calm, no-fence, failed-copy-storm, roll-back, big-data, big-data-fast) starts the sandbox if need be, resets it to an empty world and seeds the \
 scenario's world, starts its realism proxy afresh at the scenario's pace with the scenario's faults and limits, starts its writer if it \
 has one (the application writing to recovery until the fence refuses it or DNS flips), prints the briefing, and runs the scenario's runbook against it (the console, or --headless). At the end it \
 shows the debrief (a console screen after the console, Markdown in line mode; also `drill debrief RUN_ID`, and kept \

@@ -282,12 +282,30 @@ fn secondary_with_master_user(head: &str, body: &str, upstream: u16) -> Option<V
     let (region, cluster) = cluster_arn(&writer)?;
     let user = field(&describe_cluster(upstream, head, region, cluster)?, "MasterUsername")?.to_string();
     let asked = format!("{body}&MasterUsername={user}&MasterUserPassword=secondary-of-{cluster}");
-    let answer = ask_upstream(upstream, head, &asked)?;
+    let mut answer = ask_upstream(upstream, head, &asked)?;
+    // Moto names a new cluster's automated snapshot by the minute and refuses a second cluster of
+    // that name within it (one renamed away, then made again), though it makes the cluster: AWS
+    // makes it and says so.
+    if answer.contains("DBClusterSnapshotAlreadyExistsFault") {
+        let made =
+            param(body, "DBClusterIdentifier").and_then(|id| describe_cluster(upstream, head, region_of(head), id));
+        if let Some(cluster) = made.as_deref().and_then(|d| super::super::wire::element(d, "DBCluster")) {
+            answer = format!(
+                "<CreateDBClusterResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><CreateDBClusterResult>{cluster}\
+                 </CreateDBClusterResult><ResponseMetadata><RequestId>aws-rules-global</RequestId></ResponseMetadata>\
+                 </CreateDBClusterResponse>"
+            );
+        }
+    }
     let status = if answer.contains("<ErrorResponse") { "400 Bad Request" } else { "200 OK" };
     Some(
         format!("HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{answer}", answer.len())
             .into_bytes(),
     )
+}
+
+fn region_of(head: &str) -> &str {
+    super::super::wire::region(head).unwrap_or_default()
 }
 
 /// Starts a switchover of `g` to `target`, or says why RDS refuses it.

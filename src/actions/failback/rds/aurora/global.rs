@@ -97,17 +97,21 @@ impl One<'_, '_> {
         let cx = self.cx;
         let s = Staging::of(&l.primary_id);
         let (p_region, r_region) = (l.primary_region.as_str(), l.recovery_region.as_str());
-        let found = global(cx.log, self.recovery, &s.global, r_region).await?;
-        let staged_before = found.is_some();
-        cx.log.note(if staged_before {
-            format!("{}: staged global database {} found: nothing to copy in the window", self.name, s.global)
-        } else {
-            format!(
-                "{}: nothing staged (no global database {}): the secondary is made now, its initial copy of the whole \
-                 cluster in the window",
-                self.name, s.global
-            )
-        })?;
+        // Said once, before this run makes anything (a resume finds its own making).
+        let first = !cx.recorded(&self.sub_name("global-database")).is_some_and(|s| s.is_done());
+        if first {
+            let said = match global(cx.log, self.recovery, &s.global, r_region).await? {
+                Some(_) => {
+                    format!("{}: staged global database {} found: nothing to copy in the window", self.name, s.global)
+                }
+                None => format!(
+                    "{}: nothing staged (no global database {}): the secondary is made now, its initial copy of the \
+                     whole cluster in the window",
+                    self.name, s.global
+                ),
+            };
+            cx.log.note(said)?;
+        }
         cx.sub(&self.sub_name("global-database"), json!({ "global": s.global, "source": l.recovery_arn }), |_| async {
             if cx.dry_run {
                 return cx

@@ -246,6 +246,9 @@ impl<'c> One<'_, 'c> {
             )));
         }
         let secondary = self.stage_secondary(l).await?;
+        // The switchover and the detaches first, then the swap: a rollback resets the failback's
+        // sub-steps from the swap's first on, and a resume must not switch over again (the
+        // global database is gone by then).
         let recovery_point = self.switch_over(l, &secondary).await?;
         let old = self.members(l);
         let renamed = async {
@@ -257,12 +260,17 @@ impl<'c> One<'_, 'c> {
         };
         match renamed.await {
             Ok(()) => {}
+            // The call may have landed, or the journal cannot be written: the next attempt looks first.
             Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
             Err(e) if self.cx.dry_run => return Err(e),
             Err(e) => return Err(self.put_back(l, &old, e).await),
         }
-        old.recreate(&l.members).await?;
-        self.delete_staging_instance(l).await?;
+        // The staging instance goes while the original's members are created: the data is the
+        // cluster volume's, not an instance's.
+        let (created, deleted) =
+            futures_util::future::join(old.recreate(&l.members), self.delete_staging_instance(l)).await;
+        created?;
+        deleted?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
         let (reapplied, remaining) = self.reapply(l, &[]).await?;
         let (p, k) = (&l.primary_region, &l.kept_id);
