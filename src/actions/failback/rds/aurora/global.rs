@@ -28,13 +28,14 @@
 use super::{Layout, One, cluster};
 use crate::actions::Poll;
 use crate::actions::failback::rds::keep::cluster_status;
+use crate::actions::failback::rds::snapshots::Kind;
 use crate::actions::failback::rds::{TAG_STAGE, instance::instance, or_none, tag_map, tags, wait_status, with_suffix};
 use crate::actions::failback::{TAG_RESOURCE, TAG_RUN};
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::GlobalCluster;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The stage tag of a staged secondary.
 pub const STAGED: &str = "global-secondary";
@@ -91,6 +92,66 @@ fn is_staged(tags: &indexmap::IndexMap<String, String>, name: &str) -> bool {
 }
 
 impl One<'_, '_> {
+    /// `method: switchover` ([`global`]): the staged secondary (made now if missing), the
+    /// switchover and detaches, then the swap with the secondary renamed in instead of a restore.
+    pub(super) async fn run_switchover(&self, l: &Layout) -> Result<Value, ActionError> {
+        if l.recovery_arn.is_empty() {
+            return Err(ActionError::Failed(format!(
+                "{}: this run's read of the clusters predates the switchover method; start a new run",
+                self.name
+            )));
+        }
+        let secondary = self.stage_secondary(l).await?;
+        // The switchover and the detaches first, then the swap: a rollback resets the failback's
+        // sub-steps from the swap's first on, and a resume must not switch over again (the
+        // global database is gone by then).
+        let recovery_point = self.switch_over(l, &secondary).await?;
+        let old = self.members(l);
+        let renamed = async {
+            old.remove_endpoints(&l.custom_endpoints).await?;
+            self.protection_off(l, "protection-off").await?;
+            old.delete(&l.members).await?;
+            self.keeper(l).keep().await?;
+            self.rename_secondary(l).await
+        };
+        match renamed.await {
+            Ok(()) => {}
+            // The call may have landed, or the journal cannot be written: the next attempt looks first.
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
+            Err(e) if self.cx.dry_run => return Err(e),
+            Err(e) => return Err(self.put_back(l, &old, e).await),
+        }
+        // The staging instance goes while the original's members are created: the data is the
+        // cluster volume's, not an instance's.
+        let (created, deleted) =
+            futures_util::future::join(old.recreate(&l.members), self.delete_staging_instance(l)).await;
+        created?;
+        deleted?;
+        old.recreate_endpoints(&l.custom_endpoints).await?;
+        let (reapplied, remaining) = self.reapply(l, &[]).await?;
+        let (p, k) = (&l.primary_region, &l.kept_id);
+        let why = format!(
+            "the primary cluster {} before failback (renamed, no instances, deletion protection on; its storage holds \
+             the pre-failback data)",
+            l.primary_id
+        );
+        let staging = Staging::of(&l.primary_id);
+        Ok(json!({
+            "method": "switchover",
+            "cluster": l.primary_id,
+            "kept_cluster": k,
+            "instances": l.members.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            "custom_endpoints": l.custom_endpoints.iter().map(|e| &e.id).collect::<Vec<_>>(),
+            "from_secondary": staging.cluster,
+            "global_database": staging.global,
+            "recovery_point": recovery_point,
+            "recorded_config": { "cluster": l.config, "instances": l.members, "custom_endpoints": l.custom_endpoints },
+            "reapplied": reapplied,
+            "remaining_differences": remaining,
+            "retained": [super::super::kept_db(Kind::Cluster, self.name, (p, k), why)],
+        }))
+    }
+
     /// The staged secondary, found or made (sub-steps `global-database`, `secondary-cluster`,
     /// `wait-secondary`, `secondary-instance`, `wait-secondary-instance`): its ARN.
     pub(super) async fn stage_secondary(&self, l: &Layout) -> Result<String, ActionError> {
