@@ -267,6 +267,33 @@ fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() 
     check_against_journal(&d, &journal(&runs(&big)), Some(3000.0));
     assert_eq!(d.rto.verdict, pilotlight::report::Verdict::Missed, "{:?}", d.rto);
 
+    // The same world on the faster paths: the cluster comes home by switchover from the secondary
+    // the stage made (its whole copy before the window), the table in place; every recovery point
+    // after the fence.
+    let (fast, out) = drill(state.path(), &["big-data-fast", "--pace", "3000"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let entries = journal(&runs(&fast));
+    let d = debrief(state.path(), &fast);
+    check_against_journal(&d, &entries, Some(3000.0));
+    let method = |step: &str, resource: &str| {
+        entries.iter().find_map(|e| match &e.event {
+            Event::ActionFinished { step: s, ok: true, outputs, .. } if s == step => {
+                outputs.get("resources").map(|r| r[resource]["method"].clone())
+            }
+            _ => None,
+        })
+    };
+    assert_eq!(method("failback-aurora", "inventory_cluster"), Some(serde_json::json!("switchover")));
+    assert_eq!(method("failback-dynamodb", "sessions_table"), Some(serde_json::json!("in-place")));
+    let staged = entries.iter().any(|e| {
+        matches!(&e.event, Event::StepStatus { step, status: StepStatus::Succeeded, .. } if step == "stage-aurora-secondary")
+    });
+    assert!(staged, "the stage made the secondary");
+    assert_eq!(d.data_loss.len(), 5);
+    for x in &d.data_loss {
+        assert!(x.window_ms.is_some_and(|w| w <= 0), "fenced before the recovery point: {x:?}");
+    }
+
     let (again, out) = drill(state.path(), &["calm", "--pace", "instant"]);
     assert_eq!(out.status.code(), Some(0));
     let d = debrief(state.path(), &again);

@@ -41,6 +41,9 @@ pub const DISRUPTIVE: &[&str] = &[
     "RebootDBInstance",
     "DeleteTable",
     "ChangeResourceRecordSets",
+    // Recovery's Aurora cluster becomes a read-only secondary (a global database's making, in
+    // the stage, is not a disruption).
+    "SwitchoverGlobalCluster",
     // The fence's deny-writes policy on a recovery table (its StopInstances is listed above).
     "PutResourcePolicy",
 ];

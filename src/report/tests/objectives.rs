@@ -148,3 +148,28 @@ fn downtime_runs_from_the_fence_and_the_data_loss_window_ends_where_it_held() {
     assert_eq!(o.downtime.measured_ms, Some((130 - 8) * 1000), "down from its StopInstances all the same");
     assert_eq!(o.rpo[0].measured_ms, Some(95_000));
 }
+
+/// Catches a failback by switchover whose RTO starts at the global database's making in the stage
+/// (nothing serving changes) or misses the switchover (recovery's cluster stops taking writes).
+#[test]
+fn a_switchover_starts_the_rto_and_the_global_database_made_before_it_does_not() {
+    use CallOutcome::*;
+    let rb = runbook(RUNBOOK);
+    let mut events = full_run();
+    let at =
+        events.iter().position(|(_, e)| matches!(e, Event::StepStatus { step, .. } if step == "failback-rds")).unwrap();
+    let a = "failback-aurora";
+    events.splice(
+        at..at,
+        [
+            (7, call("stage", "CreateGlobalCluster", "inventory-pl-global", true, Sending)),
+            (8, call("stage", "CreateGlobalCluster", "inventory-pl-global", true, Ok)),
+            (9, call(a, "SwitchoverGlobalCluster", "inventory-pl-global", true, Sending)),
+            (9, call(a, "SwitchoverGlobalCluster", "inventory-pl-global", true, Ok)),
+        ],
+    );
+    let rto = build(&entries(events), Some(&rb)).unwrap().objectives.rto;
+    let start = rto.start.expect("a start");
+    assert!(start.what.contains("SwitchoverGlobalCluster"), "{start:?}");
+    assert_eq!(start.at, "2026-11-22T04:00:09.000Z");
+}
