@@ -77,8 +77,9 @@ impl Scope {
             ..Scope::default()
         };
         for step in plan::plan(loaded, inputs, None)? {
-            // A step its `when:` skips with these inputs makes no call (generate with the run's `--var`s).
-            let Some(action) = step.action.filter(|_| step.skip.is_none()) else { continue };
+            // Every step counts, even one its `when:` skips with these inputs: the bundled template is
+            // installed by the runbook itself, whatever inputs the run is given.
+            let Some(action) = step.action else { continue };
             let params = step.params.unwrap_or(Value::Null);
             if let Some(bucket) = params.get("staging_bucket").and_then(Value::as_str) {
                 scope.staging_buckets.insert(bucket.trim().to_string());

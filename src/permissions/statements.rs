@@ -7,6 +7,7 @@
 //! same resources and condition share a statement.
 
 use super::{Scope, Side};
+use crate::actions::failback::rds::aurora::global::Staging;
 use crate::runbook::ResourceType;
 use serde_json::{Value, json};
 
@@ -334,17 +335,15 @@ fn aurora_global(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g:
     if !(scope.uses("aurora.stage-secondary") || scope.uses(super::AURORA_SWITCHOVER)) {
         return;
     }
+    // The names the failback gives them (shortened as it shortens them).
+    let staging: Vec<Staging> = scope.ids(ResourceType::AuroraCluster, true).iter().map(|c| Staging::of(c)).collect();
     let globals = |at: &Place<'_>| -> Vec<Value> {
-        scope
-            .ids(ResourceType::AuroraCluster, true)
-            .iter()
-            .map(|c| sub(format!("arn:${{AWS::Partition}}:rds::{}:global-cluster:{c}-pl-global", at.account)))
-            .collect()
+        let arn = |s: &Staging| sub(format!("arn:${{AWS::Partition}}:rds::{}:global-cluster:{}", at.account, s.global));
+        staging.iter().map(arn).collect()
     };
-    let primary_ids = scope.ids(ResourceType::AuroraCluster, true);
-    let secondaries: Vec<Value> = primary_ids.iter().map(|c| p.rds(&format!("cluster:{c}-pl-secondary"))).collect();
+    let secondaries: Vec<Value> = staging.iter().map(|s| p.rds(&format!("cluster:{}", s.cluster))).collect();
     if side.primary() {
-        let instances: Vec<Value> = primary_ids.iter().map(|c| p.rds(&format!("db:{c}-pl-secondary-1"))).collect();
+        let instances: Vec<Value> = staging.iter().map(|s| p.rds(&format!("db:{}", s.instance))).collect();
         let groups = ["cluster-pg", "og", "subgrp", "secgrp"].map(|k| p.rds(&format!("{k}:*")));
         g.add(&["rds:CreateDBCluster"], with(with(secondaries.clone(), globals(p)), groups), None);
         let in_cluster = with(instances.clone(), secondaries.clone());

@@ -90,7 +90,10 @@ fn a_switchover_failback_brings_the_staged_secondary_home_under_the_original_nam
     // The cut-over.
     let state = state_dir();
     let out = phase(state.path(), &ruled, FIXTURE, "cut-over");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("preflight WARN inventory_cluster staged"), "what is staged passes: {stdout}");
+    assert!(!stdout.contains("always full"), "a switchover copies no snapshot: {stdout}");
     let p2 = world(&url, "us-east-1");
     let now = &p2.clusters["inventory"];
     let home = identity(&ruled, "us-east-1", "inventory").unwrap();
@@ -133,6 +136,8 @@ fn without_a_stage_the_switchover_failback_makes_the_secondary_in_the_window_and
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("nothing staged (no global database inventory-pl-global)"), "{stdout}");
+    let warned = "preflight WARN inventory_cluster staged: inventory_cluster: nothing staged (no global database";
+    assert!(stdout.contains(warned), "preflight says so before the gate: {stdout}");
     assert!(identity(&layer.endpoint_url(), "us-east-1", "inventory").is_some());
 }
 

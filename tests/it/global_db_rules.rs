@@ -34,6 +34,17 @@ fn secondary(rds: &Client, id: &str, global: &str, engine: &str) -> String {
     rds_code(block_on(req.send()))
 }
 
+/// The secondary's one instance (a switchover needs one to take over as the writer).
+fn staging_instance(
+    rds: &Client,
+) -> aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder {
+    rds.create_db_instance()
+        .db_instance_identifier("inventory-secondary-1")
+        .db_cluster_identifier("inventory-secondary")
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
+}
+
 fn global_of(rds: &Client, id: &str) -> Option<String> {
     let out = block_on(rds.describe_db_clusters().db_cluster_identifier(id).send()).expect("DescribeDBClusters");
     out.db_clusters()[0].global_cluster_identifier().map(str::to_string)
@@ -109,13 +120,7 @@ fn aws_rules_a_global_database_from_us_west_2_switches_over_and_comes_apart_as_r
         rds_code(block_on(req.target_db_cluster_identifier(EAST_ARN).send()))
     };
     assert_eq!(switch(), "InvalidDBClusterStateFault", "no DB instance to take over");
-    let instance = east
-        .create_db_instance()
-        .db_instance_identifier("inventory-secondary-1")
-        .db_cluster_identifier("inventory-secondary")
-        .engine("aurora-postgresql")
-        .db_instance_class("db.r6g.large");
-    block_on(instance.send()).expect("CreateDBInstance");
+    block_on(staging_instance(&east).send()).expect("CreateDBInstance");
 
     // Members are neither deleted nor renamed, the writer not removed before its secondaries.
     let delete = west.delete_db_cluster().db_cluster_identifier("inventory").skip_final_snapshot(true);
@@ -181,13 +186,7 @@ fn a_secondary_is_creating_for_its_copy_and_a_switchover_takes_the_models_time()
         assert!(std::time::Instant::now() < deadline, "the secondary never became available");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let instance = east
-        .create_db_instance()
-        .db_instance_identifier("inventory-secondary-1")
-        .db_cluster_identifier("inventory-secondary")
-        .engine("aurora-postgresql")
-        .db_instance_class("db.r6g.large");
-    block_on(instance.send()).expect("CreateDBInstance, once the cluster is available");
+    block_on(staging_instance(&east).send()).expect("CreateDBInstance, once the cluster is available");
     assert_eq!(switch(), "accepted");
     let (now, pending) = members(&east, "g");
     assert!(pending, "a switchover under way reports its FailoverState");

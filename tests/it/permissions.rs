@@ -130,16 +130,24 @@ fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothin
             r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:orders-db-pl-test-*"}"#,
             r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:inventory*-pl-test-*"}"#,
             r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:inventory*"}"#,
+            r#"{"Fn::Sub":"arn:${AWS::Partition}:rds:us-east-1:${AWS::AccountId}:db:inventory-pl-secondary-1"}"#,
         ],
-        "only the rehearsal's instances and the cluster's members"
+        "only the rehearsal's instances, the cluster's members and the switchover's staging instance"
     );
-    // The global database's calls: only on the staging names, and only when the runbook's inputs
-    // choose the switchover.
+    // The global database's calls: granted whatever the inputs (the runbook offers the switchover
+    // and installs this template itself), only on the staging names; a runbook without the
+    // switchover grants none.
     let global = ["rds:CreateGlobalCluster", "rds:SwitchoverGlobalCluster", "rds:DeleteGlobalCluster"];
     let by_default: BTreeSet<String> = statements(&both).iter().flat_map(actions).collect();
-    assert!(global.iter().all(|a| !by_default.contains(*a)), "no global database calls for a snapshot failback");
+    assert!(global.iter().all(|a| by_default.contains(*a)), "the bundled runbook's stage step is granted its calls");
+    let snapshot_only: BTreeSet<String> =
+        statements(&generated(FIXTURE, "both", &["--var", "role_arn=arn:aws:iam::123456789012:role/x"]))
+            .iter()
+            .flat_map(actions)
+            .collect();
+    assert!(global.iter().all(|a| !snapshot_only.contains(*a)), "no global database calls without the switchover");
     let changes_global = |s: &Value| actions(s).iter().any(|a| a.contains("Global") && !a.contains(":Describe"));
-    for s in statements(&fast).into_iter().filter(changes_global) {
+    for s in statements(&both).into_iter().chain(statements(&fast)).filter(changes_global) {
         for r in s["Resource"].as_array().unwrap() {
             let r = r.to_string();
             let staging = r.contains("global-cluster:inventory-pl-global")

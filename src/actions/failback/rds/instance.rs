@@ -179,14 +179,15 @@ impl<'c> One<'_, 'c> {
         // The original is renamed away (RDS: about ten minutes until the new name works) while
         // the recovery point is taken and copied: both are in the window and neither needs the
         // other. If either fails, the original takes its name back before the step fails.
-        let (taken, kept) = futures_util::future::join(point.take(), self.keeper(&l).keep()).await;
-        let (snap, copy) = match (taken, kept) {
-            (Ok(taken), Ok(())) => taken,
+        // The first failure stops the other (left part-way, as a kill leaves it: the next attempt
+        // looks first), so the original is put back at once, not after a copy of hours.
+        let taken = futures_util::future::try_join(point.take(), self.keeper(&l).keep()).await;
+        let (snap, copy) = match taken {
+            Ok((taken, ())) => taken,
             // The call may have landed, or the journal cannot be written: the next attempt looks first.
-            (Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))), _)
-            | (_, Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_)))) => return Err(e),
-            (Err(e), _) | (_, Err(e)) if cx.dry_run => return Err(e),
-            (Err(e), _) | (_, Err(e)) => {
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
+            Err(e) if cx.dry_run => return Err(e),
+            Err(e) => {
                 let id = &l.primary_id;
                 cx.log.note(format!("{id}: the failback failed ({e}); putting the original back under {id}"))?;
                 self.keeper(&l).put_back(l.config.deletion_protection, &["rollback-untag"]).await?;

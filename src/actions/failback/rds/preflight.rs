@@ -247,6 +247,9 @@ async fn switchover_check(
         )
     });
     found.check("recovery-global", other, "recovery's cluster is in no other global database");
+    let pri = cluster(log, p, t.primary_id, t.primary_region).await?;
+    let why = super::aurora::global::refusal(t.share_with, pri.and_then(|c| c.backtrack_window()));
+    found.check("global-database", why, "one account, no backtracking: a global database can hold both clusters");
     let global = super::aurora::global::global(log, r, &s.global, t.recovery_region).await?;
     let secondary = cluster(log, p, &s.cluster, t.primary_region).await?;
     match (global, secondary) {

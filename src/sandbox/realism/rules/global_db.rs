@@ -57,12 +57,13 @@ pub(super) fn forget(upstream: u16) {
     GLOBALS.lock().unwrap_or_else(|p| p.into_inner()).retain(|g| g.upstream != upstream);
 }
 
-fn decoded(value: &str) -> String {
+/// A request parameter's value, percent-decoded where ARNs need it.
+pub(crate) fn decoded(value: &str) -> String {
     value.replace("%3A", ":").replace("%3a", ":").replace("%2F", "/").replace("%2f", "/")
 }
 
 /// `(region, cluster id)` of a cluster ARN.
-fn cluster_arn(arn: &str) -> Option<(&str, &str)> {
+pub(crate) fn cluster_arn(arn: &str) -> Option<(&str, &str)> {
     match arn.split(':').collect::<Vec<_>>().as_slice() {
         ["arn", _, "rds", region, _, "cluster", id] => Some((region, id)),
         _ => None,
@@ -414,7 +415,8 @@ pub(super) fn refuse(action: &str, region: &str, body: &str, upstream: u16) -> O
             })
         }
         "DeleteDBCluster" => {
-            let id = param(body, "DBClusterIdentifier")?;
+            let named = decoded(param(body, "DBClusterIdentifier")?);
+            let (region, id) = cluster_arn(&named).unwrap_or((region, &named));
             let (g, writer, others) = member_of(upstream, region, id)?;
             Some(if writer && others {
                 refusal(
@@ -431,8 +433,9 @@ pub(super) fn refuse(action: &str, region: &str, body: &str, upstream: u16) -> O
             })
         }
         "ModifyDBCluster" => {
-            let id = param(body, "DBClusterIdentifier")?;
             param(body, "NewDBClusterIdentifier")?;
+            let named = decoded(param(body, "DBClusterIdentifier")?);
+            let (region, id) = cluster_arn(&named).unwrap_or((region, &named));
             member_of(upstream, region, id).map(|(g, _, _)| {
                 refusal(
                     "InvalidGlobalClusterStateFault",
@@ -483,4 +486,17 @@ pub(super) fn report_members(body: &str, upstream: u16) -> String {
         }
         one
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cluster_arn, decoded};
+
+    #[test]
+    fn arns_are_read_decoded_or_not() {
+        let arn = decoded("arn%3Aaws%3Ards%3Aus-west-2%3A123456789012%3Acluster%3Ainventory");
+        assert_eq!(cluster_arn(&arn), Some(("us-west-2", "inventory")));
+        assert_eq!(cluster_arn("inventory"), None);
+        assert_eq!(cluster_arn("arn:aws:rds:us-east-1:1:db:inventory-1"), None, "an instance is no cluster");
+    }
 }

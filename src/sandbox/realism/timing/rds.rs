@@ -55,8 +55,10 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
         }
         // Detached, a cluster is promoted to stand alone (status `promoting`), in its own region.
         "RemoveFromGlobalCluster" => {
-            let Some(arn) = param(call.body, "DbClusterIdentifier").map(|a| a.replace("%3A", ":")) else { return };
-            if let ["arn", _, "rds", region, _, "cluster", id] = arn.split(':').collect::<Vec<_>>().as_slice() {
+            let Some(arn) = param(call.body, "DbClusterIdentifier").map(super::super::rules::global_db::decoded) else {
+                return;
+            };
+            if let Some((region, id)) = super::super::rules::global_db::cluster_arn(&arn) {
                 let at = At { upstream: at.upstream, region };
                 begin(clock, at, What::Cluster, id, "promoting", "rds.RemoveFromGlobalCluster", 0.0);
             }

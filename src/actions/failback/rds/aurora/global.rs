@@ -18,8 +18,9 @@
 //! the writer last, as RDS requires; each cluster stands alone, recovery's writable again with
 //! the same data), `delete-global` (the empty global database holds nothing). Then the swap as
 //! for a snapshot, except that instead of a restore the secondary is renamed to the original
-//! identifier (`rename-secondary`), and once the original's instances are created in it, its
-//! staging instance goes (`delete-staging-instance`: its data is the cluster volume's).
+//! identifier (`rename-secondary`); the original's instances are created in it while its staging
+//! instance goes (`delete-staging-instance`: its data is the cluster volume's; the recorded
+//! promotion tiers decide which member RDS makes the writer).
 //!
 //! What it gives: no snapshot, copy or restore in the window (the switchover is minutes). What it
 //! costs: a second cluster and instance in primary's region, billed from the stage on, and
@@ -101,6 +102,9 @@ impl One<'_, '_> {
                 self.name
             )));
         }
+        if let Some(why) = refusal(l.share_with.as_deref(), l.config.backtrack_window) {
+            return Err(ActionError::Failed(format!("{}: {why}", self.name)));
+        }
         let secondary = self.stage_secondary(l).await?;
         // The switchover and the detaches first, then the swap: a rollback resets the failback's
         // sub-steps from the swap's first on, and a resume must not switch over again (the
@@ -122,11 +126,9 @@ impl One<'_, '_> {
             Err(e) => return Err(self.put_back(l, &old, e).await),
         }
         // The staging instance goes while the original's members are created: the data is the
-        // cluster volume's, not an instance's.
-        let (created, deleted) =
-            futures_util::future::join(old.recreate(&l.members), self.delete_staging_instance(l)).await;
-        created?;
-        deleted?;
+        // cluster volume's, not an instance's. The first failure stops both (a failure's way back
+        // is the step's rollback: the original back under its name, the secondary set aside).
+        futures_util::future::try_join(old.recreate(&l.members), self.delete_staging_instance(l)).await?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
         let (reapplied, remaining) = self.reapply(l, &[]).await?;
         let (p, k) = (&l.primary_region, &l.kept_id);
@@ -222,6 +224,19 @@ impl One<'_, '_> {
                     .set_port(c.port)
                     .set_storage_encrypted(l.recovery_encrypted.then_some(true))
                     .set_kms_key_id(self.kms.map(str::to_string).filter(|_| l.recovery_encrypted))
+                    // What primary's cluster has that a member or the comparison after needs: a
+                    // `db.serverless` member is refused without a capacity; the rest is set again
+                    // by `reapply-config` if RDS did not take it.
+                    .set_serverless_v2_scaling_configuration(c.serverless_v2.map(|(min, max)| {
+                        aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
+                            .min_capacity(min)
+                            .max_capacity(max)
+                            .build()
+                    }))
+                    .set_storage_type(c.io_optimized.then(|| "aurora-iopt1".to_string()))
+                    .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
+                    .set_enable_iam_database_authentication(c.iam_auth.then_some(true))
+                    .set_enable_cloudwatch_logs_exports((!c.log_exports.is_empty()).then(|| c.log_exports.clone()))
                     .set_tags(Some(staged_tags(cx, self.name)));
                 match mutate(cx.log, at(&s.cluster, p_region), req).await? {
                     Ok(out) => Ok(out.db_cluster().and_then(|c| c.db_cluster_arn()).unwrap_or_default().to_string()),
@@ -266,20 +281,7 @@ impl One<'_, '_> {
             Ok(())
         })
         .await?;
-        wait_status(
-            cx,
-            &self.sub_name("wait-secondary-instance"),
-            json!({ "instance": s.instance }),
-            &["available"],
-            || async {
-                let now = instance(&quiet, self.primary, &s.instance, p_region).await?;
-                Ok(vec![(
-                    format!("instance {}", s.instance),
-                    now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
-                )])
-            },
-        )
-        .await?;
+        self.wait_staging_instance("wait-secondary-instance", l, "available").await?;
         Ok(arn)
     }
 
@@ -349,8 +351,22 @@ impl One<'_, '_> {
                 .await
             })
             .await?;
-        self.detach(&s.global, (&l.recovery_arn, r_region, &l.recovery_id), "recovery").await?;
-        self.detach(&s.global, (secondary_arn, p_region, &s.cluster), "secondary").await?;
+        // From here until both are detached, recovery's cluster is a read-only secondary: a failure
+        // says so, and how to give recovery its writes back if the failback is abandoned.
+        let detached = async {
+            self.detach(&s.global, (&l.recovery_arn, r_region, &l.recovery_id), "recovery").await?;
+            self.detach(&s.global, (secondary_arn, p_region, &s.cluster), "secondary").await
+        };
+        detached.await.map_err(|e| match e {
+            ActionError::Failed(why) => ActionError::Failed(format!(
+                "{why}; the switchover is done: recovery's cluster {} is a read-only secondary of global database {} \
+                 whose writer is {secondary_arn}. Resume to finish the failback; to abandon it instead, switch back \
+                 (aws rds switchover-global-cluster --region {r_region} --global-cluster-identifier {} \
+                 --target-db-cluster-identifier {})",
+                l.recovery_id, s.global, s.global, l.recovery_arn
+            )),
+            other => other,
+        })?;
         cx.sub(&self.sub_name("delete-global"), json!({ "global": s.global }), |_| async {
             if cx.dry_run {
                 return Ok(());
@@ -466,8 +482,8 @@ impl One<'_, '_> {
         .await
     }
 
-    /// Deletes the staging instance once the original's instances are in the cluster
-    /// (`delete-staging-instance`, `wait-staging-instance-deleted`).
+    /// Deletes the staging instance, which the renamed secondary no longer needs once the original's
+    /// instances are created in it (`delete-staging-instance`, `wait-staging-instance-deleted`).
     pub(super) async fn delete_staging_instance(&self, l: &Layout) -> Result<(), ActionError> {
         let cx = self.cx;
         let s = Staging::of(&l.primary_id);
@@ -488,22 +504,37 @@ impl One<'_, '_> {
             Ok(())
         })
         .await?;
+        self.wait_staging_instance("wait-staging-instance-deleted", l, "gone").await
+    }
+
+    /// Waits (sub-step `part`) until the staging instance is `ready` (`gone` once deleted).
+    async fn wait_staging_instance(&self, part: &str, l: &Layout, ready: &str) -> Result<(), ActionError> {
+        let (cx, s, region) = (self.cx, Staging::of(&l.primary_id), l.primary_region.as_str());
         let quiet = cx.quiet();
-        wait_status(
-            cx,
-            &self.sub_name("wait-staging-instance-deleted"),
-            json!({ "instance": s.instance }),
-            &["gone"],
-            || async {
-                let now = instance(&quiet, self.primary, &s.instance, region).await?;
-                Ok(vec![(
-                    format!("instance {}", s.instance),
-                    now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string()),
-                )])
-            },
-        )
+        wait_status(cx, &self.sub_name(part), json!({ "instance": s.instance }), &[ready], || async {
+            let now = instance(&quiet, self.primary, &s.instance, region).await?;
+            let status = now.map(|d| d.db_instance_status().unwrap_or("unknown").to_string());
+            Ok(vec![(format!("instance {}", s.instance), status)])
+        })
         .await
     }
+}
+
+/// Why a failback by switchover cannot be done for this layout, before any call: a global
+/// database has its clusters in one account (Aurora user guide, "Limitations of Amazon Aurora
+/// global databases"), and no backtracking (the same page).
+pub fn refusal(share_with: Option<&str>, backtrack_window: Option<i64>) -> Option<String> {
+    if let Some(account) = share_with {
+        return Some(format!(
+            "primary ({account}) and recovery are in different accounts: a global database's clusters are all in \
+             one account; fail back by snapshot (`method: snapshot`)"
+        ));
+    }
+    backtrack_window.filter(|w| *w > 0).map(|_| {
+        "primary's cluster has backtracking on, which a global database does not support: fail back by snapshot \
+         (`method: snapshot`)"
+            .to_string()
+    })
 }
 
 fn gone(id: &str) -> ActionError {
@@ -523,4 +554,25 @@ pub fn trade_off() -> String {
      nothing is lost); costs a secondary cluster and instance in primary's region from the stage on, and \
      cross-region replication of every write; needs the same engine version on both sides"
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Staging, refusal};
+
+    #[test]
+    fn a_switchover_is_refused_across_accounts_and_with_backtracking() {
+        assert!(refusal(Some("111122223333"), None).is_some_and(|w| w.contains("different accounts")));
+        assert!(refusal(None, Some(3600)).is_some_and(|w| w.contains("backtracking")));
+        assert_eq!(refusal(None, Some(0)), None);
+        assert_eq!(refusal(None, None), None);
+    }
+
+    #[test]
+    fn staging_names_stay_within_rdss_63_characters() {
+        let s = Staging::of(&"x".repeat(60));
+        assert!(s.cluster.len() <= 63 && s.cluster.ends_with("-pl-secondary"), "{}", s.cluster);
+        assert!(s.instance.len() <= 63 && s.instance.ends_with("-pl-secondary-1"), "{}", s.instance);
+        assert_eq!(Staging::of("inventory").global, "inventory-pl-global");
+    }
 }

@@ -66,12 +66,33 @@ impl One<'_, '_> {
         let l: Layout = self.cx.sub(&self.sub_name("read"), Value::Null, |_| self.read_layout()).await?;
         let arn = self.stage_secondary(&l).await?;
         let s = super::global::Staging::of(&l.primary_id);
+        // Billed from now on: what to run if the failback never comes (the failback takes them
+        // over and leaves no global database).
+        let (p, r) = (&l.primary_region, &l.recovery_region);
+        let remove_with = format!(
+            "aws rds remove-from-global-cluster --region {p} --global-cluster-identifier {g} --db-cluster-identifier {arn} \
+             && aws rds delete-db-instance --region {p} --db-instance-identifier {i} \
+             && aws rds modify-db-cluster --region {p} --db-cluster-identifier {c} --no-deletion-protection --apply-immediately \
+             && aws rds delete-db-cluster --region {p} --db-cluster-identifier {c} --skip-final-snapshot \
+             && aws rds remove-from-global-cluster --region {r} --global-cluster-identifier {g} --db-cluster-identifier {src} \
+             && aws rds delete-global-cluster --region {r} --global-cluster-identifier {g}",
+            g = s.global,
+            i = s.instance,
+            c = s.cluster,
+            src = l.recovery_arn,
+        );
+        self.cx.log.note(format!(
+            "{}: the secondary {} and its instance {} are billed until the failback takes them over; to remove them \
+             instead: {remove_with}",
+            self.name, s.cluster, s.instance
+        ))?;
         Ok(json!({
             "global_database": s.global,
             "secondary_cluster": s.cluster,
             "secondary_arn": arn,
             "secondary_instance": s.instance,
             "source": l.recovery_arn,
+            "remove_with": remove_with,
         }))
     }
 }
