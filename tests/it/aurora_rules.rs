@@ -373,3 +373,48 @@ fn a_kill_during_the_aurora_rollback_resumes_to_primary_as_it_was() {
         assert_eq!(now, before, "killed after entry {point}:\n{}", String::from_utf8_lossy(&out.stdout));
     }
 }
+
+/// Catches a layer that lets a `db.serverless` member into a cluster created without a Serverless
+/// v2 capacity, or forgets that a renamed cluster still has none (a switchover failback creates a
+/// secondary and renames it in): bare moto accepts both.
+#[test]
+fn aws_rules_a_cluster_created_without_capacity_takes_no_serverless_member_renamed_or_not() {
+    let moto = moto();
+    let bare = Client::new(&sdk(&moto.endpoint_url(), "us-east-1"));
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    let create = |rds: &Client, id: &str, scaling: bool| {
+        let scaling =
+            scaling.then(|| ServerlessV2ScalingConfiguration::builder().min_capacity(0.5).max_capacity(8.0).build());
+        let req = rds
+            .create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .master_username("pilot")
+            .master_user_password("light-password-1")
+            .set_serverless_v2_scaling_configuration(scaling);
+        block_on(req.send()).expect("CreateDBCluster");
+    };
+    let member = |rds: &Client, id: &str, cluster: &str| {
+        let req = rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_cluster_identifier(cluster)
+            .engine("aurora-postgresql")
+            .db_instance_class("db.serverless");
+        block_on(req.send()).map(|_| ()).map_err(|e| e.to_string())
+    };
+    create(&bare, "bare", false);
+    member(&bare, "bare-1", "bare").expect("moto takes a db.serverless member without a capacity");
+    create(&ruled, "none", false);
+    assert!(member(&ruled, "none-1", "none").is_err(), "no capacity: refused");
+    create(&ruled, "some", true);
+    member(&ruled, "some-1", "some").expect("with a capacity");
+    let rename = ruled
+        .modify_db_cluster()
+        .db_cluster_identifier("none")
+        .new_db_cluster_identifier("renamed")
+        .apply_immediately(true);
+    block_on(rename.send()).expect("rename");
+    assert!(member(&ruled, "renamed-1", "renamed").is_err(), "renamed, still no capacity: refused");
+}

@@ -31,6 +31,7 @@ mod global_db_rules;
 mod groups;
 mod hard_world;
 mod headless_run;
+mod kills;
 mod loader;
 mod lost_answers;
 mod permissions;

@@ -16,8 +16,8 @@
 //! - **No downgrade on restore** (RestoreDBClusterFromSnapshot, `EngineVersion`): a cluster is
 //!   not restored at a lower engine version than its snapshot's; moto restores at any version.
 //! - **Serverless v2 capacity is not restored** (Aurora user guide, restoring Serverless v2): a
-//!   cluster restored without `ServerlessV2ScalingConfiguration` has none, and every
-//!   `db.serverless` instance added to it is refused. Moto copies the snapshot's; the rules layer
+//!   cluster restored (or created) without `ServerlessV2ScalingConfiguration` has none, renamed
+//!   or not, and every `db.serverless` instance added to it is refused. Moto copies the snapshot's; the rules layer
 //!   hides it from describes and refuses such members.
 //! - **A snapshot keeps its instance busy** (RDS user guide, DB instance status `backing-up`):
 //!   after CreateDBSnapshot the instance reports `backing-up` for a while (here: its next three
@@ -230,6 +230,10 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
             })
         }
         "CreateDBInstance" => gp3_baseline(head, body, upstream).or_else(|| serverless_member(body, upstream)),
+        "CreateDBCluster" => {
+            note_capacity(body, upstream);
+            None
+        }
         "AddRoleToDBInstance" => {
             busy_modifying(region, body, "DBInstanceIdentifier", "InvalidDBInstanceState", upstream)
         }
@@ -322,15 +326,25 @@ fn older(a: &str, b: &str) -> bool {
 }
 
 /// Keeps track of clusters restored without, or given, a Serverless v2 capacity.
+/// A cluster made (created or restored) without a capacity has none; one given a capacity has one;
+/// a renamed cluster keeps what it had under its new name.
 fn note_capacity(body: &str, upstream: u16) {
     let Some(cluster) = param(body, "DBClusterIdentifier") else { return };
     let given = param(body, "ServerlessV2ScalingConfiguration.MinCapacity").is_some();
+    let made = matches!(param(body, "Action"), Some("RestoreDBClusterFromSnapshot" | "CreateDBCluster"));
     let mut list = NO_CAPACITY.lock().unwrap();
-    if given || param(body, "Action") == Some("RestoreDBClusterFromSnapshot") {
+    let had_none = list.iter().any(|(p, c)| *p == upstream && c == cluster);
+    if given || made {
         list.retain(|(p, c)| !(*p == upstream && c == cluster));
     }
-    if !given && param(body, "Action") == Some("RestoreDBClusterFromSnapshot") {
+    if !given && made {
         list.push((upstream, cluster.to_string()));
+    }
+    if let Some(renamed) = param(body, "NewDBClusterIdentifier") {
+        list.retain(|(p, c)| !(*p == upstream && (c == cluster || c == renamed)));
+        if had_none && !given {
+            list.push((upstream, renamed.to_string()));
+        }
     }
 }
 
