@@ -210,3 +210,58 @@ fn a_refused_instance_puts_the_original_back_and_a_resume_brings_the_secondary_h
     assert_eq!(home.0, secondary, "`inventory` is the secondary again");
     assert_eq!(members_of(&url, "inventory").len(), 2);
 }
+
+/// Catches a rollback that leaves recovery a read-only secondary: the first detach refused once,
+/// after the switchover; `on_failure: rollback` switches the global database back (recovery's
+/// cluster the writer again, primary's untouched), and a resume switches over again and fails
+/// back.
+#[test]
+fn a_refused_detach_switches_back_and_a_resume_switches_over_again() {
+    let (moto, url) = seeded_moto();
+    let layer = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let ruled = layer.endpoint_url();
+    assert_eq!(phase(state_dir().path(), &ruled, ROLLBACK, "stage").status.code(), Some(0));
+    let before = super::undo::aurora_cluster(&ruled);
+    let fault = Fault::Refuse { code: "InvalidGlobalClusterStateFault", message: "The global cluster is busy." };
+    let refusing = RealismProxy::with_aws_rules(
+        moto.port,
+        vec![FaultRule { needle: "Action=RemoveFromGlobalCluster", times: 1, fault }],
+    );
+    let state = state_dir();
+    let out = phase(state.path(), &refusing.endpoint_url(), ROLLBACK, "cut-over");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("rolled back"), "{stdout}");
+    let east = aws_sdk_rds::Client::new(&sdk(&ruled, "us-east-1"));
+    let writer = || {
+        let out = block_on(east.describe_global_clusters().global_cluster_identifier("inventory-pl-global").send())
+            .expect("the global database is still there");
+        let g = &out.global_clusters()[0];
+        g.global_cluster_members()
+            .iter()
+            .find(|m| m.is_writer() == Some(true))
+            .and_then(|m| m.db_cluster_arn())
+            .map(String::from)
+    };
+    assert_eq!(
+        writer().as_deref(),
+        Some("arn:aws:rds:us-west-2:123456789012:cluster:inventory"),
+        "recovery writes again"
+    );
+    let after = super::undo::aurora_cluster(&ruled);
+    assert_eq!(
+        super::undo::unexpected(&super::undo::AURORA, &before, &after),
+        Vec::<String>::new(),
+        "primary untouched"
+    );
+
+    let (id, _) = only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &refusing.endpoint_url()]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0), "a resume fails back: {}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(identity(&ruled, "us-west-2", "inventory").unwrap().1, None, "recovery stands alone");
+    assert_eq!(members_of(&url, "inventory").len(), 2);
+    let gone = east.describe_global_clusters().global_cluster_identifier("inventory-pl-global");
+    assert_eq!(rds_code(block_on(gone.send())), "GlobalClusterNotFoundFault");
+}

@@ -60,7 +60,7 @@ impl Staging {
 }
 
 /// A member of a global database: (cluster ARN, writer).
-fn members(g: &GlobalCluster) -> Vec<(String, bool)> {
+pub(super) fn members(g: &GlobalCluster) -> Vec<(String, bool)> {
     g.global_cluster_members()
         .iter()
         .map(|m| (m.db_cluster_arn().unwrap_or_default().to_string(), m.is_writer() == Some(true)))
@@ -68,7 +68,7 @@ fn members(g: &GlobalCluster) -> Vec<(String, bool)> {
 }
 
 /// Whether a switchover or failover of `g` is under way.
-fn switching(g: &GlobalCluster) -> bool {
+pub(super) fn switching(g: &GlobalCluster) -> bool {
     g.failover_state().and_then(|f| f.status()).is_some_and(|s| !s.as_str().is_empty())
 }
 
@@ -537,7 +537,7 @@ pub fn refusal(share_with: Option<&str>, backtrack_window: Option<i64>) -> Optio
     })
 }
 
-fn gone(id: &str) -> ActionError {
+pub(super) fn gone(id: &str) -> ActionError {
     ActionError::Failed(format!("global database {id} is gone: the switchover cannot go on; see the journal"))
 }
 

@@ -20,6 +20,7 @@ pub mod global;
 mod members;
 pub(in crate::actions::failback) mod rehearse;
 pub mod stage;
+mod switch_back;
 pub(in crate::actions::failback) mod undo;
 
 use super::instance_config::{self, custom};

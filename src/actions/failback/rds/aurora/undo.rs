@@ -5,6 +5,8 @@
 //! kept takes its identifier back (deletion protection as it was), its instances are created in
 //! it again (same identifiers, classes, tiers, zones, ...) and its custom endpoints recreated;
 //! `undo-untag` takes this run's tags off the cluster and its instances. Sub-steps `undo-*`.
+//! A failback by switchover that stopped after the switchover and before both clusters were
+//! detached is switched back instead ([`super::switch_back`]): recovery's cluster the writer again.
 
 use super::super::keep::describe;
 use super::super::put_back::{UNDO, untag};
@@ -23,7 +25,18 @@ pub(in crate::actions::failback) async fn undo(
     name: &str,
     primary: &Client,
 ) -> Result<Value, ActionError> {
-    let Some(l) = restored_layout::<Layout>(cx, name)? else { return Ok(nothing_restored()) };
+    let Some(l) = restored_layout::<Layout>(cx, name)? else {
+        // A failback by switchover stopped before it took primary: recovery's cluster may be a
+        // read-only secondary still.
+        return match cx.result_of::<Layout>(&SubId::of(name, "read"))? {
+            Some(l) if super::switch_back::switched(cx, name) => {
+                let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
+                let one = One { cx, name, primary, recovery: &recovery, kms: None };
+                one.switch_back(&l).await
+            }
+            _ => Ok(nothing_restored()),
+        };
+    };
     let one = One { cx, name, primary, recovery: primary, kms: None };
     // The same identifiers before and after the set-aside: first the failed-back cluster's
     // members, then the original's.
