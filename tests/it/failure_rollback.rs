@@ -358,13 +358,3 @@ fn aws_rules_a_repeated_import_token_answers_the_first_import() {
     let (first, second) = import_twice(&proxy.endpoint_url(), "through-the-rules");
     assert_eq!(first, second, "the layer answers the first import");
 }
-
-/// RDS: the copy of the recovery point refused once while the original was being renamed away
-/// (the two run side by side in the window): the original takes its name back (its whole
-/// Describe as before) before the step fails, and a resume fails back.
-#[test]
-fn a_refused_copy_puts_an_rds_instance_back_that_was_renamed_away_meanwhile() {
-    let args = ["tests/fixtures/rds-failback.yaml"];
-    let says = "failed before its restore";
-    put_back_then_resumed(&super::undo::RDS, &args, ("Action=CopyDBSnapshot", UNAUTHORIZED), says);
-}

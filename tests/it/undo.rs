@@ -96,7 +96,7 @@ pub(super) struct Case {
 
 /// The clock moves on: the latest time the instance can be restored to. Aurora's instances are
 /// created again in the original cluster (it holds the data), so they are new.
-pub(super) const RDS: Case = Case {
+const RDS: Case = Case {
     fixture: "tests/fixtures/rds-failback.yaml",
     extra: &[],
     whole: rds_instance,

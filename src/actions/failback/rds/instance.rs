@@ -176,32 +176,8 @@ impl<'c> One<'_, 'c> {
             false => None,
         };
         let point = self.recovery_point(&l);
-        // The original is renamed away (RDS: about ten minutes until the new name works) while
-        // the recovery point is taken and copied: both are in the window and neither needs the
-        // other. If either fails, the original takes its name back before the step fails.
-        // The first failure stops the other (left part-way, as a kill leaves it: the next attempt
-        // looks first), so the original is put back at once, not after a copy of hours.
-        let taken = futures_util::future::try_join(point.take(), self.keeper(&l).keep()).await;
-        let (snap, copy) = match taken {
-            Ok((taken, ())) => taken,
-            // The call may have landed, or the journal cannot be written: the next attempt looks first.
-            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
-            Err(e) if cx.dry_run => return Err(e),
-            Err(e) => {
-                let id = &l.primary_id;
-                cx.log.note(format!("{id}: the failback failed ({e}); putting the original back under {id}"))?;
-                self.keeper(&l).put_back(l.config.deletion_protection, &["rollback-untag"]).await?;
-                // Serving as before: without this run's tags (a retry keeps, and tags, again).
-                let region = l.primary_region.as_str();
-                let arn = super::keep::describe(Kind::Instance, cx.log, self.primary, id, region).await?.map(|d| d.arn);
-                let part = SubId::of(self.name, "rollback-untag");
-                super::put_back::untag(cx, self.primary, &part, (&arn.into_iter().collect::<Vec<_>>(), region)).await?;
-                return Err(ActionError::Failed(format!(
-                    "the failback of {id} failed before its restore ({e}); the original is back under {id} \
-                     (deletion protection as it was), so primary is as before; mend the cause and retry"
-                )));
-            }
-        };
+        let (snap, copy) = point.take().await?;
+        self.keeper(&l).keep().await?;
         match self.restore(&l, &copy).await {
             Ok(()) => {}
             // The call may have landed, or the journal cannot be written: the next attempt
