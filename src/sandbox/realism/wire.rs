@@ -10,6 +10,29 @@ pub(crate) fn param<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     body.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
 
+/// `%XX` and `+` decoded (form bodies, IAM's URL-encoded policy documents).
+pub(crate) fn decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    Ok(b) => out.push(b),
+                    Err(_) => out.extend_from_slice(&bytes[i..i + 3]),
+                }
+                i += 3;
+                continue;
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The region a signed request is for (its credential scope: `Credential=KEY/DATE/REGION/...`).
 pub(crate) fn region(head: &str) -> Option<&str> {
     let scope = head.lines().find_map(|l| {

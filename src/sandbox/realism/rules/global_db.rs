@@ -32,7 +32,7 @@
 
 use super::super::model::Pace;
 use super::super::timing::{self, Clock, What};
-use super::super::wire::{ask_upstream, each_element, field, param, refusal};
+use super::super::wire::{ask_upstream, decoded, each_element, field, param, refusal};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -55,11 +55,6 @@ static GLOBALS: Mutex<Vec<Global>> = Mutex::new(Vec::new());
 
 pub(super) fn forget(upstream: u16) {
     GLOBALS.lock().unwrap_or_else(|p| p.into_inner()).retain(|g| g.upstream != upstream);
-}
-
-/// A request parameter's value, percent-decoded where ARNs need it.
-pub(crate) fn decoded(value: &str) -> String {
-    value.replace("%3A", ":").replace("%3a", ":").replace("%2F", "/").replace("%2f", "/")
 }
 
 /// `(region, cluster id)` of a cluster ARN.
@@ -490,7 +485,8 @@ pub(super) fn report_members(body: &str, upstream: u16) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{cluster_arn, decoded};
+    use super::cluster_arn;
+    use crate::sandbox::realism::wire::decoded;
 
     #[test]
     fn arns_are_read_decoded_or_not() {

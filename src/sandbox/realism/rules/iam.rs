@@ -6,31 +6,9 @@
 //! given). Groups, managed policies, boundaries and SCPs are not modelled.
 
 use super::param;
+use crate::sandbox::realism::wire::decoded;
 use serde_json::Value;
 use std::sync::Mutex;
-
-/// `%XX` and `+` decoded (form bodies, IAM's URL-encoded policy documents).
-fn decoded(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(b) => out.push(b),
-                    Err(_) => out.extend_from_slice(&bytes[i..i + 3]),
-                }
-                i += 3;
-                continue;
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// The form parameters `NAME.member.N`, decoded, in order.
 fn listed(body: &str, name: &str) -> Vec<String> {

@@ -55,7 +55,7 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
         }
         // Detached, a cluster is promoted to stand alone (status `promoting`), in its own region.
         "RemoveFromGlobalCluster" => {
-            let Some(arn) = param(call.body, "DbClusterIdentifier").map(super::super::rules::global_db::decoded) else {
+            let Some(arn) = param(call.body, "DbClusterIdentifier").map(super::super::wire::decoded) else {
                 return;
             };
             if let Some((region, id)) = super::super::rules::global_db::cluster_arn(&arn) {

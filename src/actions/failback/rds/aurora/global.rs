@@ -319,38 +319,10 @@ impl One<'_, '_> {
                 return cx.log.note(format!("dry run: would switch {} over to {secondary_arn}", s.global));
             }
             let g = global(cx.log, self.recovery, &s.global, r_region).await?.ok_or_else(|| gone(&s.global))?;
-            let to_secondary = g.failover_state().and_then(|f| f.to_db_cluster_arn()) == Some(secondary_arn);
-            if members(&g).iter().any(|(a, w)| a == secondary_arn && *w) || (switching(&g) && to_secondary) {
-                return Ok(());
-            }
-            let req = self
-                .recovery
-                .switchover_global_cluster()
-                .global_cluster_identifier(&s.global)
-                .target_db_cluster_identifier(secondary_arn);
-            mutate(cx.log, at(&s.global, r_region), req).await??;
-            Ok(())
+            self.switch_to(&g, (&s.global, r_region), secondary_arn).await
         })
         .await?;
-        let quiet = cx.quiet();
-        let name = self.sub_name("wait-switchover");
-        let point: String = cx
-            .sub(&name, json!({ "global": s.global, "writer": secondary_arn }), |_| async {
-                if cx.dry_run {
-                    return Ok(String::new());
-                }
-                cx.wait_for(&name, cx.timeout, || async {
-                    let g = global(&quiet, self.recovery, &s.global, r_region).await?.ok_or_else(|| gone(&s.global))?;
-                    let writer = members(&g).into_iter().find(|(_, w)| *w).map(|(a, _)| a).unwrap_or_default();
-                    Ok(if writer == secondary_arn && !switching(&g) {
-                        Poll::Ready(crate::journal::now_rfc3339())
-                    } else {
-                        Poll::Pending(format!("global database {}: writer {writer}, switching over", s.global))
-                    })
-                })
-                .await
-            })
-            .await?;
+        let point = self.wait_for_writer("wait-switchover", (&s.global, r_region), secondary_arn).await?;
         // From here until both are detached, recovery's cluster is a read-only secondary: a failure
         // says so, and how to give recovery its writes back if the failback is abandoned.
         let detached = async {
@@ -384,6 +356,56 @@ impl One<'_, '_> {
         })
         .await?;
         Ok(point)
+    }
+
+    /// SwitchoverGlobalCluster of `g` to `target` (called in the writer's region: recovery's, the
+    /// global database's first), unless `target` is the writer already or being switched to.
+    pub(super) async fn switch_to(
+        &self,
+        g: &GlobalCluster,
+        (global_id, region): (&str, &str),
+        target: &str,
+    ) -> Result<(), ActionError> {
+        let towards = g.failover_state().and_then(|f| f.to_db_cluster_arn()) == Some(target);
+        let writer = members(g).iter().any(|(a, w)| a == target && *w);
+        if (writer && !switching(g)) || (switching(g) && towards) {
+            return Ok(());
+        }
+        let req = self
+            .recovery
+            .switchover_global_cluster()
+            .global_cluster_identifier(global_id)
+            .target_db_cluster_identifier(target);
+        mutate(self.cx.log, at(global_id, region), req).await??;
+        Ok(())
+    }
+
+    /// Waits (sub-step `part`) until `writer` is the global database's writer with no switchover
+    /// under way; when it was, as the sub-step's result.
+    pub(super) async fn wait_for_writer(
+        &self,
+        part: &str,
+        (global_id, region): (&str, &str),
+        writer: &str,
+    ) -> Result<String, ActionError> {
+        let cx = self.cx;
+        let (name, quiet) = (self.sub_name(part), cx.quiet());
+        cx.sub(&name, json!({ "global": global_id, "writer": writer }), |_| async {
+            if cx.dry_run {
+                return Ok(String::new());
+            }
+            cx.wait_for(&name, cx.timeout, || async {
+                let g = global(&quiet, self.recovery, global_id, region).await?.ok_or_else(|| gone(global_id))?;
+                let now = members(&g).into_iter().find(|(_, w)| *w).map(|(a, _)| a).unwrap_or_default();
+                Ok(if now == writer && !switching(&g) {
+                    Poll::Ready(crate::journal::now_rfc3339())
+                } else {
+                    Poll::Pending(format!("global database {global_id}: writer {now}, switching over to {writer}"))
+                })
+            })
+            .await
+        })
+        .await
     }
 
     /// RemoveFromGlobalCluster for one member, called in its own region, then a wait until it

@@ -2,10 +2,9 @@
 //! clusters were detached ([`super::global`]): recovery's cluster is a read-only secondary then,
 //! and `undo` (or a step's rollback) makes it the writer again. Primary's cluster was not touched.
 
-use super::global::{Staging, global, gone, members, switching};
+use super::global::{Staging, global, members};
 use super::{Layout, One};
-use crate::actions::Poll;
-use crate::aws::{ActionError, at, mutate};
+use crate::aws::ActionError;
 use serde_json::{Value, json};
 
 /// The sub-steps of the switchover and the detaches, reset by a switch back so that a resume
@@ -36,42 +35,16 @@ impl One<'_, '_> {
         let back = cx
             .sub(&self.sub_name("undo-switch-back"), json!({ "global": s.global, "to": l.recovery_arn }), |_| async {
                 let Some(g) = global(cx.log, self.recovery, &s.global, r_region).await? else { return Ok(false) };
-                let member = members(&g).into_iter().find(|(a, _)| *a == l.recovery_arn);
-                match member {
-                    None => Ok(false),
-                    Some((_, true)) if !switching(&g) => Ok(true),
-                    Some(_) => {
-                        if !(switching(&g)
-                            && g.failover_state().and_then(|f| f.to_db_cluster_arn()) == Some(&l.recovery_arn))
-                        {
-                            let req = self
-                                .recovery
-                                .switchover_global_cluster()
-                                .global_cluster_identifier(&s.global)
-                                .target_db_cluster_identifier(&l.recovery_arn);
-                            mutate(cx.log, at(&s.global, r_region), req).await??;
-                        }
-                        Ok(true)
-                    }
+                // Detached already: writable, nothing to switch back.
+                if !members(&g).iter().any(|(a, _)| *a == l.recovery_arn) {
+                    return Ok(false);
                 }
+                self.switch_to(&g, (&s.global, r_region), &l.recovery_arn).await?;
+                Ok(true)
             })
             .await?;
         if back {
-            let name = self.sub_name("undo-wait-switched-back");
-            let quiet = cx.quiet();
-            cx.sub(&name, json!({ "global": s.global, "writer": l.recovery_arn }), |_| async {
-                cx.wait_for(&name, cx.timeout, || async {
-                    let g = global(&quiet, self.recovery, &s.global, r_region).await?.ok_or_else(|| gone(&s.global))?;
-                    let writer = members(&g).into_iter().find(|(_, w)| *w).map(|(a, _)| a).unwrap_or_default();
-                    Ok(if writer == l.recovery_arn && !switching(&g) {
-                        Poll::Ready(())
-                    } else {
-                        Poll::Pending(format!("global database {}: writer {writer}, switching back", s.global))
-                    })
-                })
-                .await
-            })
-            .await?;
+            self.wait_for_writer("undo-wait-switched-back", (&s.global, r_region), &l.recovery_arn).await?;
         }
         let mut reset: Vec<crate::journal::SubId> = SWITCH.iter().map(|p| self.sub_name(p)).collect();
         reset.extend(["undo-switch-back", "undo-wait-switched-back"].map(|p| self.sub_name(p)));
