@@ -203,7 +203,7 @@ pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) ->
         );
     }
     if t.switchover {
-        switchover_check(&mut found, log, (&p, &r), t, &rec).await?;
+        switchover_check(&mut found, log, (&p, &r), t, (&rec, &pri)).await?;
     } else if t.stages {
         // Aurora user guide, "Copying a DB cluster snapshot": "Aurora doesn't support
         // incremental snapshot copying"; what a stage run copies ahead does not shorten it.
@@ -236,7 +236,7 @@ async fn switchover_check(
     log: &dyn CallLog,
     (p, r): (&Client, &Client),
     t: &Target<'_>,
-    rec: &aws_sdk_rds::types::DbCluster,
+    (rec, pri): (&aws_sdk_rds::types::DbCluster, &aws_sdk_rds::types::DbCluster),
 ) -> Result<(), ActionError> {
     let s = super::aurora::global::Staging::of(t.primary_id);
     let other = rec.global_cluster_identifier().filter(|g| !g.is_empty() && *g != s.global).map(|g| {
@@ -247,8 +247,7 @@ async fn switchover_check(
         )
     });
     found.check("recovery-global", other, "recovery's cluster is in no other global database");
-    let pri = cluster(log, p, t.primary_id, t.primary_region).await?;
-    let why = super::aurora::global::refusal(t.share_with, pri.and_then(|c| c.backtrack_window()));
+    let why = super::aurora::global::refusal(t.share_with, pri.backtrack_window());
     found.check("global-database", why, "one account, no backtracking: a global database can hold both clusters");
     let global = super::aurora::global::global(log, r, &s.global, t.recovery_region).await?;
     let secondary = cluster(log, p, &s.cluster, t.primary_region).await?;

@@ -118,13 +118,7 @@ impl One<'_, '_> {
             self.keeper(l).keep().await?;
             self.rename_secondary(l).await
         };
-        match renamed.await {
-            Ok(()) => {}
-            // The call may have landed, or the journal cannot be written: the next attempt looks first.
-            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
-            Err(e) if self.cx.dry_run => return Err(e),
-            Err(e) => return Err(self.put_back(l, &old, e).await),
-        }
+        self.or_put_back(l, &old, renamed.await).await?;
         // The staging instance goes while the original's members are created: the data is the
         // cluster volume's, not an instance's. The first failure stops both (a failure's way back
         // is the step's rollback: the original back under its name, the secondary set aside).
@@ -162,8 +156,11 @@ impl One<'_, '_> {
         let (p_region, r_region) = (l.primary_region.as_str(), l.recovery_region.as_str());
         // Said once, before this run makes anything (a resume finds its own making).
         let first = !cx.recorded(&self.sub_name("global-database")).is_some_and(|s| s.is_done());
+        // Read once for the note and the sub-step's look (a resumed attempt looks again).
+        let mut seen = None;
         if first {
-            let said = match global(cx.log, self.recovery, &s.global, r_region).await? {
+            let found = global(cx.log, self.recovery, &s.global, r_region).await?;
+            let said = match &found {
                 Some(_) => {
                     format!("{}: staged global database {} found: nothing to copy in the window", self.name, s.global)
                 }
@@ -174,30 +171,42 @@ impl One<'_, '_> {
                 ),
             };
             cx.log.note(said)?;
+            seen = Some(found);
         }
-        cx.sub(&self.sub_name("global-database"), json!({ "global": s.global, "source": l.recovery_arn }), |_| async {
-            if cx.dry_run {
-                return cx
-                    .log
-                    .note(format!("dry run: would make global database {} from {}", s.global, l.recovery_arn));
-            }
-            if let Some(g) = global(cx.log, self.recovery, &s.global, r_region).await? {
-                return self.ours(&g, &s.global, &l.recovery_arn);
-            }
-            let req = self
-                .recovery
-                .create_global_cluster()
-                .global_cluster_identifier(&s.global)
-                .source_db_cluster_identifier(&l.recovery_arn)
-                .set_tags(Some(staged_tags(cx, self.name)));
-            match mutate(cx.log, at(&s.global, r_region), req).await? {
-                Ok(_) => Ok(()),
-                // An earlier attempt's answer was lost: it is ours if recovery is in it.
-                Err(f) if f.code() == Some("GlobalClusterAlreadyExistsFault") => {
-                    let g = global(cx.log, self.recovery, &s.global, r_region).await?.ok_or_else(|| gone(&s.global))?;
-                    self.ours(&g, &s.global, &l.recovery_arn)
+        let st = &s;
+        cx.sub(&self.sub_name("global-database"), json!({ "global": s.global, "source": l.recovery_arn }), |resume| {
+            // What the note's read found, on the sub-step's first run only.
+            let seen = seen.clone().filter(|_| resume.first);
+            async move {
+                if cx.dry_run {
+                    return cx
+                        .log
+                        .note(format!("dry run: would make global database {} from {}", st.global, l.recovery_arn));
                 }
-                Err(f) => Err(f.into()),
+                let found = match seen {
+                    Some(found) => found,
+                    None => global(cx.log, self.recovery, &st.global, r_region).await?,
+                };
+                if let Some(g) = found {
+                    return self.ours(&g, &st.global, &l.recovery_arn);
+                }
+                let req = self
+                    .recovery
+                    .create_global_cluster()
+                    .global_cluster_identifier(&st.global)
+                    .source_db_cluster_identifier(&l.recovery_arn)
+                    .set_tags(Some(staged_tags(cx, self.name)));
+                match mutate(cx.log, at(&st.global, r_region), req).await? {
+                    Ok(_) => Ok(()),
+                    // An earlier attempt's answer was lost: it is ours if recovery is in it.
+                    Err(f) if f.code() == Some("GlobalClusterAlreadyExistsFault") => {
+                        let g = global(cx.log, self.recovery, &st.global, r_region)
+                            .await?
+                            .ok_or_else(|| gone(&st.global))?;
+                        self.ours(&g, &st.global, &l.recovery_arn)
+                    }
+                    Err(f) => Err(f.into()),
+                }
             }
         })
         .await?;

@@ -223,14 +223,7 @@ impl<'c> One<'_, 'c> {
             self.keeper(&l).keep().await?;
             self.restore(&l, &copy).await
         };
-        match restored.await {
-            Ok(()) => {}
-            // The call may have landed, or the journal cannot be written: the next attempt
-            // looks first (a restore it finds is this run's and goes on).
-            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
-            Err(e) if self.cx.dry_run => return Err(e),
-            Err(e) => return Err(self.put_back(&l, &old, e).await),
-        }
+        self.or_put_back(&l, &old, restored.await).await?;
         old.recreate(&l.members).await?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
         let (reapplied, remaining) = self.reapply(&l, &[]).await?;
@@ -288,6 +281,24 @@ impl<'c> One<'_, 'c> {
             recovery_engine_version: rec.engine_version().map(str::to_string),
             recovery_encrypted: rec.storage_encrypted() == Some(true),
         })
+    }
+
+    /// `done` (the swap up to the restore or the rename in), or its failure after the original was
+    /// put back ([`One::put_back`]). Not when the call may have landed or the journal cannot be
+    /// written (the next attempt looks first: a restore or rename it finds is this run's and goes
+    /// on), nor in a dry run.
+    async fn or_put_back(
+        &self,
+        l: &Layout,
+        old: &Members<'_, '_>,
+        done: Result<(), ActionError>,
+    ) -> Result<(), ActionError> {
+        match done {
+            Ok(()) => Ok(()),
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => Err(e),
+            Err(e) if self.cx.dry_run => Err(e),
+            Err(e) => Err(self.put_back(l, old, e).await),
+        }
     }
 
     /// The way back when the restore fails: the original cluster takes its identifier back
