@@ -108,6 +108,13 @@ fn aws_rules_a_global_database_from_us_west_2_switches_over_and_comes_apart_as_r
         .master_username("pilot")
         .master_user_password("light-password-1");
     assert_eq!(rds_code(block_on(with_user.send())), "InvalidParameterCombination");
+    let other_version = east
+        .create_db_cluster()
+        .db_cluster_identifier("inventory-secondary")
+        .engine("aurora-postgresql")
+        .engine_version("16.1")
+        .global_cluster_identifier("inventory-global");
+    assert_eq!(rds_code(block_on(other_version.send())), "InvalidParameterCombination", "another version");
     assert_eq!(secondary(&east, "inventory-secondary", "inventory-global", "aurora-postgresql"), "accepted");
     assert_eq!(
         secondary(&east, "inventory-second-try", "inventory-global", "aurora-postgresql"),
@@ -196,4 +203,35 @@ fn a_secondary_is_creating_for_its_copy_and_a_switchover_takes_the_models_time()
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(members(&east, "g").0[1], (EAST_ARN.to_string(), true));
+}
+
+/// Catches a layer that lets an encrypted global database take a secondary without a key of the
+/// secondary's region (KMS keys are regional).
+#[test]
+fn aws_rules_an_encrypted_global_databases_secondary_needs_a_key_of_its_region() {
+    let moto = moto();
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let west = Client::new(&sdk(&proxy.endpoint_url(), "us-west-2"));
+    let east = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    let req = west
+        .create_db_cluster()
+        .db_cluster_identifier("inventory")
+        .engine("aurora-postgresql")
+        .engine_version("15.4")
+        .master_username("pilot")
+        .master_user_password("light-password-1")
+        .storage_encrypted(true);
+    block_on(req.send()).expect("CreateDBCluster");
+    let req = east.create_global_cluster().global_cluster_identifier("g").source_db_cluster_identifier(WEST_ARN);
+    block_on(req.send()).expect("CreateGlobalCluster");
+    assert_eq!(secondary(&east, "inventory-secondary", "g", "aurora-postgresql"), "InvalidParameterCombination");
+    let keyed = east
+        .create_db_cluster()
+        .db_cluster_identifier("inventory-secondary")
+        .engine("aurora-postgresql")
+        .engine_version("15.4")
+        .global_cluster_identifier("g")
+        .storage_encrypted(true)
+        .kms_key_id("arn:aws:kms:us-east-1:123456789012:key/east-key");
+    assert_eq!(rds_code(block_on(keyed.send())), "accepted");
 }

@@ -10,8 +10,9 @@
 //!   already in a global database, InvalidParameterValue for a source that is not an ARN.
 //! - **A secondary**: CreateDBCluster with `GlobalClusterIdentifier` in another region:
 //!   GlobalClusterNotFoundFault for an unknown global database, InvalidParameterCombination for
-//!   another engine or a master user (a secondary takes the primary's, and reports it: moto is
-//!   given it), and for a second cluster of the database in one region. It is `creating` for its initial copy
+//!   another engine or engine version (major and minor), a master user (a secondary takes the
+//!   primary's, and reports it: moto is given it), an encrypted database's secondary without a
+//!   key, and a second cluster of the database in one region. It is `creating` for its initial copy
 //!   (`rds.CreateDBCluster.secondary`, timed in [`super::super::timing`]).
 //! - **SwitchoverGlobalCluster** (`TargetDbClusterIdentifier`, an ARN): the target becomes the
 //!   writer once the switchover's modelled time (`rds.SwitchoverGlobalCluster`) has passed;
@@ -400,6 +401,24 @@ pub(super) fn refuse(action: &str, region: &str, body: &str, upstream: u16) -> O
                         &format!("Cannot specify {what} for cross region replication cluster"),
                     ));
                 }
+            }
+            // Aurora user guide, global databases: a secondary runs the primary's major and minor
+            // engine version; an encrypted one needs a key of its own region (KMS keys are
+            // regional; CreateDBCluster `KmsKeyId`).
+            let major_minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+            if let Some(version) = param(body, "EngineVersion").filter(|v| major_minor(v) != major_minor(&g.version)) {
+                return Some(refusal(
+                    "InvalidParameterCombination",
+                    &format!("The engine version {version} does not match global cluster {id}'s ({}).", g.version),
+                ));
+            }
+            if g.encrypted && param(body, "KmsKeyId").is_none() {
+                return Some(refusal(
+                    "InvalidParameterCombination",
+                    &format!(
+                        "Global cluster {id} is encrypted: a secondary in {region} needs a KmsKeyId of that region."
+                    ),
+                ));
             }
             let here = g.members.iter().any(|(a, _)| cluster_arn(a).is_some_and(|(r, _)| r == region));
             here.then(|| {
