@@ -87,6 +87,7 @@ pub async fn for_step(
             stages: crate::actions::failback::runbook_stages(runbook),
             in_place: params.get("method").and_then(Value::as_str) == Some("in-place"),
             switchover: params.get("method").and_then(Value::as_str) == Some("switchover"),
+            replica: params.get("method").and_then(Value::as_str) == Some("replica"),
         };
         let found = match kind {
             ResourceType::Ec2Instance => ec2::preflight::check(envs, log, &target).await,

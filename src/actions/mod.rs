@@ -77,6 +77,7 @@ pub static REGISTRY: Registry = Registry(&[
     &Entry::<failback::rds::instance::RdsFailback>(PhantomData),
     &Entry::<failback::rds::aurora::AuroraFailback>(PhantomData),
     &Entry::<failback::rds::aurora::stage::StageSecondary>(PhantomData),
+    &Entry::<failback::rds::stage_replica::StageReplica>(PhantomData),
     &Entry::<failback::dynamodb::DynamodbFailback>(PhantomData),
     &Entry::<failback::conclude::Conclude>(PhantomData),
     &Entry::<failback::fence::Fence>(PhantomData),

@@ -136,12 +136,15 @@ ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     modify_db_cluster_snapshot_attribute::ModifyDBClusterSnapshotAttribute,
     stop_db_instance::StopDBInstance,
     stop_db_cluster::StopDBCluster,
+    create_db_instance_read_replica::CreateDBInstanceReadReplica,
+    promote_read_replica::PromoteReadReplica,
     create_global_cluster::CreateGlobalCluster,
     create_db_cluster::CreateDBCluster,
     switchover_global_cluster::SwitchoverGlobalCluster,
     remove_from_global_cluster::RemoveFromGlobalCluster,
     delete_global_cluster::DeleteGlobalCluster,
 );
+ops!(CLOUDWATCH_READS = Reading, aws_sdk_cloudwatch, "cloudwatch": get_metric_data::GetMetricData);
 ops!(KMS_READS = Reading, aws_sdk_kms, "kms": describe_key::DescribeKey);
 ops!(IAM_READS = Reading, aws_sdk_iam, "iam": simulate_principal_policy::SimulatePrincipalPolicy);
 ops!(DYNAMODB_READS = Reading, aws_sdk_dynamodb, "dynamodb":
@@ -197,6 +200,7 @@ pub const READS: &[&[(&str, &str)]] = &[
     EC2_READS,
     AUTOSCALING_READS,
     RDS_READS,
+    CLOUDWATCH_READS,
     KMS_READS,
     IAM_READS,
     DYNAMODB_READS,

@@ -42,6 +42,9 @@ impl Side {
 /// calls differ from a snapshot failback's.
 const AURORA_SWITCHOVER: &str = "aurora.failback:switchover";
 
+/// What [`Scope::actions`] holds for an `rds.failback` step with `method: replica`.
+const RDS_REPLICA: &str = "rds.failback:replica";
+
 /// What the runbook says that scopes the grants.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
@@ -90,6 +93,9 @@ impl Scope {
             }
             if action == "aurora.failback" && params.get("method").and_then(Value::as_str) == Some("switchover") {
                 scope.actions.insert(AURORA_SWITCHOVER.to_string());
+            }
+            if action == "rds.failback" && params.get("method").and_then(Value::as_str) == Some("replica") {
+                scope.actions.insert(RDS_REPLICA.to_string());
             }
             scope.actions.insert(action);
         }

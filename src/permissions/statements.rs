@@ -295,6 +295,7 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         }
     }
     aurora_global(scope, side, (&p, &r), &mut g);
+    rds_replica(scope, side, (&p, &r), &mut g);
     dynamodb(scope, side, (&p, &r), &mut g);
     let dns_here = scope
         .dns_environments
@@ -363,6 +364,31 @@ fn aurora_global(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g:
         g.add(&["rds:RemoveFromGlobalCluster"], with(clusters, globals(r)), None);
         g.add(&["rds:DeleteGlobalCluster"], globals(r), None);
     }
+}
+
+/// An RDS failback through a read replica (`rds.stage-replica`, `rds.failback` with `method:
+/// replica`): the staged replica `<id>-pl-replica` made in primary from recovery's instance (IAM
+/// checks the caller on both ARNs: the replica's and its source's), tagged, promoted and renamed
+/// in. CloudWatch's GetMetricData is among the reads.
+fn rds_replica(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Grants) {
+    if !side.primary() || !(scope.uses("rds.stage-replica") || scope.uses(super::RDS_REPLICA)) {
+        return;
+    }
+    let replicas: Vec<Value> = scope
+        .ids(ResourceType::RdsInstance, true)
+        .iter()
+        .map(|d| p.rds(&format!("db:{}", crate::actions::failback::rds::replica::replica_id(d))))
+        .collect();
+    // A replica's source may also be a Multi-AZ DB cluster, a resource type IAM lists for the
+    // call: granted under the instance's own name only.
+    let sources: Vec<Value> = scope
+        .ids(ResourceType::RdsInstance, false)
+        .iter()
+        .flat_map(|d| [r.rds(&format!("db:{d}")), r.rds(&format!("cluster:{d}"))])
+        .collect();
+    let groups = ["og", "pg", "subgrp", "secgrp"].map(|k| p.rds(&format!("{k}:*")));
+    g.add(&["rds:CreateDBInstanceReadReplica"], with(with(replicas.clone(), sources), groups), None);
+    g.add(&["rds:AddTagsToResource", "rds:PromoteReadReplica", "rds:ModifyDBInstance"], replicas, None);
 }
 
 fn dynamodb(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Grants) {

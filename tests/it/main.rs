@@ -39,6 +39,7 @@ mod preflight;
 mod rds_failback;
 mod rds_key_rules;
 mod rds_name_rules;
+mod rds_replica;
 mod rds_replica_rules;
 mod rds_rules;
 mod rds_staging;

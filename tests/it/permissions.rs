@@ -47,7 +47,8 @@ fn the_bundled_template_is_generated_from_the_bundled_runbook() {
 fn the_templates_grant_exactly_the_operations_the_tool_can_send_and_write_nothing_on_star() {
     let both = generated(BUNDLED, "both", &[]);
     // The faster paths' calls, with the inputs that choose them.
-    let fast_inputs = ["--var", "aurora_method=switchover", "--var", "table_method=in-place"];
+    let fast_inputs =
+        ["--var", "rds_method=replica", "--var", "aurora_method=switchover", "--var", "table_method=in-place"];
     let fast = generated(BUNDLED, "both", &fast_inputs);
     let granted: BTreeSet<String> = statements(&both).iter().chain(&statements(&fast)).flat_map(actions).collect();
     let sendable: BTreeSet<String> = pilotlight::aws::ops::READS
@@ -175,7 +176,8 @@ fn cfn_lint_and_parliament_find_nothing_in_the_generated_templates() {
     let venv = lint_venv();
     let dir = state_dir();
     // The bundled runbook with its faster paths chosen too (their calls are granted only then).
-    let fast: &[&str] = &["--var", "aurora_method=switchover", "--var", "table_method=in-place"];
+    let fast: &[&str] =
+        &["--var", "rds_method=replica", "--var", "aurora_method=switchover", "--var", "table_method=in-place"];
     let runbooks = [(BUNDLED, &[][..]), (BUNDLED, fast), ("tests/fixtures/permissions-cross-account.yaml", &[])];
     for ((runbook, args), side) in runbooks.iter().flat_map(|r| ["primary", "recovery", "both"].map(|s| (*r, s))) {
         let template = generated(runbook, side, args);

@@ -43,6 +43,8 @@ pub struct Target<'a> {
     pub in_place: bool,
     /// The step fails a cluster back by switchover (`method: switchover`), not by snapshot.
     pub switchover: bool,
+    /// The step fails an instance back through a read replica (`method: replica`).
+    pub replica: bool,
 }
 
 impl Target<'_> {
@@ -131,6 +133,7 @@ mod tests {
             stages: false,
             in_place: false,
             switchover: false,
+            replica: false,
         }
     }
 

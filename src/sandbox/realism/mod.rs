@@ -5,6 +5,7 @@
 //! layer (the sandbox runs it as a process of its own: [`process`]), so what the tests prove
 //! about AWS's rules and waits is what a trainee meets.
 
+mod cbor;
 pub mod faults;
 pub mod limits;
 pub mod model;

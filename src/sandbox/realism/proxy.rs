@@ -290,7 +290,10 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
         // What moto cannot model the layer answers itself; faults and timing apply to it alike.
         let emulated = layer
             .aws_rules
-            .then(|| super::rules::global_db::emulate(&head_text, &body_text, upstream, &layer.clock))
+            .then(|| {
+                super::rules::global_db::emulate(&head_text, &body_text, upstream, &layer.clock)
+                    .or_else(|| super::rules::replica_lag::emulate(&head_text, &body, upstream, &layer.clock))
+            })
             .flatten();
         let mut answer = match emulated {
             Some(answer) => answer,

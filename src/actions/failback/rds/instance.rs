@@ -47,12 +47,36 @@ pub struct RdsFailback {
     /// At most this many instances at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
+    /// How the data comes home: `snapshot` (a snapshot of recovery's instance copied and restored
+    /// in the window; incremental when one is staged) or `replica` (the read replica staged by
+    /// `rds.stage-replica` promoted and renamed in; no copy in the window; falls back to a
+    /// snapshot when none is staged).
+    #[serde(default)]
+    pub method: Method,
+}
+
+/// `rds.failback`'s `method`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(rename = "RdsFailbackMethod")]
+pub enum Method {
+    #[default]
+    Snapshot,
+    Replica,
+}
+
+/// What `method: replica` gives and costs ([`super::replica`]), for `plan` and the README.
+pub fn replica_trade_off() -> String {
+    "replica: no snapshot, copy or restore in the window (a promotion and two renames; it waits until CloudWatch \
+     shows nothing outstanding, so nothing is lost); costs a second instance in primary's region from the stage on, \
+     and cross-region replication of every write; MySQL, MariaDB and PostgreSQL, one account"
+        .to_string()
 }
 
 /// What `read` records before anything changes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Layout {
-    recovery_id: String,
+    pub(super) recovery_id: String,
     pub(super) recovery_region: String,
     /// The instance restored into: primary's identifier (a rehearsal's temporary one).
     pub(super) primary_id: String,
@@ -65,11 +89,20 @@ pub(super) struct Layout {
     #[serde(default)]
     describe: Value,
     /// Set when recovery is in another account: the account to share the snapshot with.
-    share_with: Option<String>,
+    pub(super) share_with: Option<String>,
     /// The option group the copy into primary is given (primary's, across regions; TDE needs
     /// it). None in a run journaled by a version that did not record it.
     #[serde(default)]
     copy_option_group: Option<String>,
+    /// Recovery's instance: its ARN (a read replica's source), its backup retention (a source
+    /// needs backups) and whether it is encrypted. Empty or None in a run journaled by a
+    /// version that did not record them.
+    #[serde(default)]
+    pub(super) recovery_arn: String,
+    #[serde(default)]
+    pub(super) recovery_backups: Option<i32>,
+    #[serde(default)]
+    pub(super) recovery_encrypted: bool,
 }
 
 impl Layout {
@@ -94,13 +127,22 @@ impl Action for RdsFailback {
         resource_names(cx, &self.resource, &self.resources, &[ResourceType::RdsInstance]).1
     }
 
+    fn trade_offs(&self) -> Vec<String> {
+        vec![match self.method {
+            Method::Snapshot => "snapshot: a snapshot of recovery's instance copied to primary's region (incremental                                  when one is staged) and restored in the window; nothing to pay for before it"
+                .to_string(),
+            Method::Replica => replica_trade_off(),
+        }]
+    }
+
     async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
         let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
         let recovery = Client::new(&cx.envs.config("recovery", cx.log).await?);
         each_resource(&names, self.max_parallel.unwrap_or(cx.max_parallel), |name| {
             let (primary, recovery) = (&primary, &recovery);
-            async move { One { cx, name: &name, primary, recovery, kms: self.kms_key_id.as_deref() }.run().await }
+            let method = self.method;
+            async move { One { cx, name: &name, primary, recovery, kms: self.kms_key_id.as_deref() }.run(method).await }
         })
         .await
     }
@@ -127,11 +169,11 @@ pub(in crate::actions::failback) struct One<'a, 'c> {
 }
 
 impl<'c> One<'_, 'c> {
-    fn sub_name(&self, part: &str) -> SubId {
+    pub(super) fn sub_name(&self, part: &str) -> SubId {
         SubId::of(self.name, part)
     }
 
-    fn keeper<'k>(&'k self, l: &'k Layout) -> Keep<'k, 'k> {
+    pub(super) fn keeper<'k>(&'k self, l: &'k Layout) -> Keep<'k, 'k> {
         Keep {
             cx: self.cx,
             name: self.name,
@@ -164,9 +206,12 @@ impl<'c> One<'_, 'c> {
         }
     }
 
-    async fn run(&self) -> Result<Value, ActionError> {
+    async fn run(&self, method: Method) -> Result<Value, ActionError> {
         let cx = self.cx;
         let l = self.layout().await?;
+        if method == Method::Replica && self.replica_path(&l).await? {
+            return self.run_replica(&l).await;
+        }
         // A failback of a runbook that stages says, before copying, what it found staged.
         let staged = match crate::actions::failback::runbook_stages(cx.runbook) {
             true => {
@@ -241,6 +286,9 @@ impl<'c> One<'_, 'c> {
             describe: answer_tree::tree(&pri),
             share_with: (p_acct != r_acct).then_some(p_acct),
             copy_option_group,
+            recovery_arn: rec.db_instance_arn().unwrap_or_default().to_string(),
+            recovery_backups: rec.backup_retention_period(),
+            recovery_encrypted: rec.storage_encrypted().unwrap_or(false),
         })
     }
 

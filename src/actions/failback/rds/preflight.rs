@@ -66,7 +66,9 @@ pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -
     };
     found.pass("exists", "both sides' instances exist");
     t.recovery_point_age(&mut found, rec.latest_restorable_time().map(|d| d.secs()), "DB instance");
-    if t.stages {
+    if t.replica {
+        replica_check(&mut found, log, &p, t, &rec).await?;
+    } else if t.stages {
         let staged = super::staged::newest(log, &p, (t.name, t.recovery_id, t.primary_region)).await?;
         let said = super::staged::say(t.name, t.primary_region, staged.as_ref(), rec.allocated_storage());
         match staged {
@@ -111,6 +113,52 @@ pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -
         names_free(&mut found, log, (&p, &r), t, (Kind::Instance, run), (&kept, holder)).await?;
     }
     Ok(found)
+}
+
+/// A failback through a read replica ([`super::replica`]): whether one can be taken (`replica`:
+/// the engine, one account, recovery's backups) and what is staged (`staged`).
+async fn replica_check(
+    found: &mut Found,
+    log: &dyn CallLog,
+    p: &Client,
+    t: &Target<'_>,
+    rec: &aws_sdk_rds::types::DbInstance,
+) -> Result<(), ActionError> {
+    let refused =
+        super::replica::refusal(rec.engine().unwrap_or_default(), t.share_with, rec.backup_retention_period());
+    match refused {
+        Some(why) => found.fail("replica", why),
+        None => found.pass("replica", "a read replica of recovery's instance can be made in primary's region"),
+    }
+    let id = super::replica::replica_id(t.primary_id);
+    let staged = instance(log, p, &id, t.primary_region).await?;
+    let source = rec.db_instance_arn().unwrap_or_default();
+    let said = match staged
+        .as_ref()
+        .map(|d| (d.db_instance_status().unwrap_or("unknown"), d.read_replica_source_db_instance_identifier()))
+    {
+        Some(("available", Some(s))) if s == source => {
+            found.pass("staged", format!("{}: staged read replica {id} (available) of {source}: the failback promotes it, no copy in the window", t.name));
+            return Ok(());
+        }
+        Some((status, Some(s))) if s == source => {
+            format!(
+                "{}: staged read replica {id} is {status} (its initial copy is not done): the failback waits for it in the window",
+                t.name
+            )
+        }
+        Some(_) => format!(
+            "{}: {id} exists but is no replica of {source}: the failback will not adopt it (it stops if {id} carries \
+             this resource's stage tag, else takes the snapshot path)",
+            t.name
+        ),
+        None => format!(
+            "{}: nothing staged (no read replica {id}): the failback takes the snapshot path, a full copy in the window",
+            t.name
+        ),
+    };
+    found.warn("staged", said);
+    Ok(())
 }
 
 /// The run a resource's `pilotlight:run` tag names, if any.

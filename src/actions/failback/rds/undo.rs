@@ -20,8 +20,9 @@ pub(super) fn restored_layout<L: serde::de::DeserializeOwned>(
     cx: &ActionCx<'_>,
     name: &str,
 ) -> Result<Option<L>, ActionError> {
-    // An Aurora failback by switchover renames its secondary in instead of restoring.
-    let restored = ["restore", "rename-secondary"]
+    // An Aurora failback by switchover renames its secondary in instead of restoring, an RDS
+    // failback through a replica its promoted replica.
+    let restored = ["restore", "rename-secondary", "rename-replica"]
         .iter()
         .any(|part| cx.recorded(&SubId::of(name, *part)).is_some_and(|s| s.is_done()));
     if restored { cx.result_of(&SubId::of(name, "read")) } else { Ok(None) }

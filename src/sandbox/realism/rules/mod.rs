@@ -101,6 +101,7 @@ pub mod iam;
 mod keys;
 mod rds_names;
 mod rds_replicas;
+pub mod replica_lag;
 pub mod table_policy;
 
 use super::wire::{ask_upstream, ask_upstream_as, each_element, field, param, refusal, rewrite_body};
@@ -118,6 +119,7 @@ pub fn forget(upstream: u16) {
     dynamodb::forget(upstream);
     table_policy::forget(upstream);
     rds_replicas::forget(upstream);
+    replica_lag::forget(upstream);
     global_db::forget(upstream);
     super::timing::forget(upstream);
     super::limits::forget(upstream);
@@ -406,7 +408,9 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
         && let Some(body) = request.split("\r\n\r\n").nth(1)
         && let Some(action) = param(body, "Action")
     {
-        rds_replicas::note(action, super::wire::region(request).unwrap_or_default(), body, upstream);
+        let region = super::wire::region(request).unwrap_or_default();
+        rds_replicas::note(action, region, body, upstream);
+        replica_lag::note(action, region, body, upstream);
         let text = String::from_utf8_lossy(&answer);
         global_db::note(action, body, text.split_once("\r\n\r\n").map_or("", |(_, b)| b), upstream);
     }

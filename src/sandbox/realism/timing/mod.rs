@@ -286,7 +286,7 @@ impl<'a> Call<'a> {
         let operation = match (target, super::wire::param(body, "Action")) {
             (Some(op), _) => op,
             (None, Some(action)) => action,
-            (None, None) => rest::operation(head)?,
+            (None, None) => super::cbor::operation(head).or_else(|| rest::operation(head))?,
         };
         Some(Call { service, operation, region, head, body })
     }

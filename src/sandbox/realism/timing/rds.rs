@@ -41,6 +41,17 @@ pub(super) fn note(call: &Call<'_>, answered: &str, ok: bool, at: At<'_>, clock:
             let Some(id) = field(answered, "DBInstanceIdentifier") else { return };
             begin(clock, at, What::DbInstance, id, "creating", &op, gib());
         }
+        // A read replica in another region is made from a snapshot of its source copied across:
+        // `creating` for a full copy of its storage (then it catches up: `rules::replica_lag`).
+        "CreateDBInstanceReadReplica" => {
+            let Some(id) = field(answered, "DBInstanceIdentifier") else { return };
+            begin(clock, at, What::DbInstance, id, "creating", &op, gib());
+        }
+        // Promotion reboots the instance ("several minutes or longer").
+        "PromoteReadReplica" => {
+            let Some(id) = field(answered, "DBInstanceIdentifier") else { return };
+            begin(clock, at, What::DbInstance, id, "modifying", &op, gib());
+        }
         "DeleteDBInstance" => {
             let Some(id) = field(answered, "DBInstanceIdentifier") else { return };
             let Some(element) = element(answered, "DBInstance") else { return };
@@ -169,7 +180,9 @@ pub(super) fn refuse(call: &Call<'_>, at: At<'_>) -> Option<Vec<u8>> {
     // An identifier still being deleted is taken: a restore, a create or a rename into it is
     // refused (DBInstanceAlreadyExists) until the delete is done.
     let taken = match call.operation {
-        "RestoreDBInstanceFromDBSnapshot" | "CreateDBInstance" => named(body, "DBInstanceIdentifier"),
+        "RestoreDBInstanceFromDBSnapshot" | "CreateDBInstance" | "CreateDBInstanceReadReplica" => {
+            named(body, "DBInstanceIdentifier")
+        }
         "ModifyDBInstance" => named(body, "NewDBInstanceIdentifier"),
         _ => None,
     };
@@ -200,7 +213,8 @@ pub(super) fn refuse(call: &Call<'_>, at: At<'_>) -> Option<Vec<u8>> {
         "CreateDBInstance" => {
             (What::Cluster, named(body, "DBClusterIdentifier")?, "InvalidDBClusterStateFault", "DB cluster")
         }
-        "ModifyDBInstance" | "DeleteDBInstance" => {
+        // A replica is promoted once it is available (PromoteReadReplica: InvalidDBInstanceState).
+        "ModifyDBInstance" | "DeleteDBInstance" | "PromoteReadReplica" => {
             (What::DbInstance, named(body, "DBInstanceIdentifier")?, "InvalidDBInstanceState", "DB instance")
         }
         "ModifyDBCluster" | "DeleteDBCluster" => {
