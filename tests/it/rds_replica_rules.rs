@@ -82,3 +82,101 @@ fn aws_rules_replicas_need_backups_only_replicas_are_promoted_and_a_promoted_one
     assert_eq!(source_of(&east, "orders-db-promoted"), None, "renamed, still no replica");
     assert!(replicas_of(&ruled_west, "orders-db").is_empty());
 }
+
+/// Catches a layer that lets an encrypted source's cross-region replica go without a key of its
+/// region, or gives a PostgreSQL replica across regions a parameter group RDS does not take; the
+/// same replica with a key, and a MySQL one with a group, are made.
+#[test]
+fn aws_rules_a_cross_region_replica_needs_a_key_when_encrypted_and_takes_a_group_only_for_mysql() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let west = Client::new(&sdk(&url, "us-west-2"));
+    let sealed = postgres(&west, "sealed").backup_retention_period(7).storage_encrypted(true);
+    block_on(sealed.send()).expect("CreateDBInstance");
+    block_on(postgres(&west, "pg").backup_retention_period(7).send()).expect("CreateDBInstance");
+    let my = postgres(&west, "my").engine("mysql").backup_retention_period(7);
+    block_on(my.send()).expect("CreateDBInstance");
+    let with_group = |rds: &Client, id: &str, source: &str| {
+        let req = rds
+            .create_db_instance_read_replica()
+            .db_instance_identifier(id)
+            .source_db_instance_identifier(arn(source))
+            .db_parameter_group_name("custom-group");
+        rds_code(block_on(req.send()))
+    };
+    // What moto does on its own: both made.
+    let bare_east = Client::new(&sdk(&url, "us-east-1"));
+    let group = bare_east
+        .create_db_parameter_group()
+        .db_parameter_group_name("custom-group")
+        .db_parameter_group_family("postgres16")
+        .description("the replicas' group");
+    block_on(group.send()).expect("CreateDBParameterGroup");
+    assert_eq!(replica(&bare_east, "bare-sealed", "sealed"), "accepted");
+    assert_eq!(with_group(&bare_east, "bare-pg", "pg"), "accepted");
+
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let east = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    assert_eq!(replica(&east, "sealed-replica", "sealed"), "InvalidParameterCombination");
+    let keyed = east
+        .create_db_instance_read_replica()
+        .db_instance_identifier("sealed-replica")
+        .source_db_instance_identifier(arn("sealed"))
+        .kms_key_id("arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555");
+    assert_eq!(rds_code(block_on(keyed.send())), "accepted");
+    assert_eq!(with_group(&east, "pg-replica", "pg"), "InvalidParameterCombination");
+    assert_eq!(replica(&east, "pg-replica", "pg"), "accepted", "without the group");
+    assert_eq!(with_group(&east, "my-replica", "my"), "accepted", "MySQL takes one");
+}
+
+/// `metric` of instance `id` in `region` through the layer: (period starts, values), oldest first.
+fn metric(url: &str, region: &str, (metric, id): (&str, &str)) -> Result<(Vec<f64>, Vec<f64>), String> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk(url, region));
+    let dimension = Dimension::builder().name("DBInstanceIdentifier").value(id).build();
+    let m = Metric::builder().namespace("AWS/RDS").metric_name(metric).dimensions(dimension).build();
+    let stat = MetricStat::builder().metric(m).period(60).stat("Maximum").build();
+    let query = MetricDataQuery::builder().id("m").metric_stat(stat).build();
+    let now = std::time::SystemTime::now();
+    let req = cw
+        .get_metric_data()
+        .metric_data_queries(query)
+        .start_time((now - std::time::Duration::from_secs(600)).into())
+        .end_time((now + std::time::Duration::from_secs(60)).into())
+        .scan_by(ScanBy::TimestampAscending);
+    let out = block_on(req.send()).map_err(|e| format!("{e:?}"))?;
+    let r = &out.metric_data_results()[0];
+    Ok((r.timestamps().iter().map(|t| t.as_secs_f64()).collect(), r.values().to_vec()))
+}
+
+/// Catches a layer whose CloudWatch answers are broken while other work is under way (an answer
+/// rewritten as text), that publishes a replica's lag while it is still `creating`, or whose
+/// replica never catches up: at pace 600 a 20 GiB replica is `creating` for 1.4 s, then its lag
+/// (and its source's slot lag) falls to 0 within a second.
+#[test]
+fn aws_rules_cloudwatch_reports_a_replicas_lag_only_once_made_and_falling_to_zero() {
+    use pilotlight::sandbox::realism::model::Pace;
+    let moto = moto();
+    let proxy = RealismProxy::timed(moto.port, Pace::Factor(600.0), Vec::new());
+    let url = proxy.endpoint_url();
+    let west = Client::new(&sdk(&moto.endpoint_url(), "us-west-2"));
+    block_on(postgres(&west, "orders-db").backup_retention_period(7).send()).expect("CreateDBInstance");
+    let east = Client::new(&sdk(&url, "us-east-1"));
+    assert_eq!(replica(&east, "orders-db-replica", "orders-db"), "accepted");
+    let lag = ("ReplicaLag", "orders-db-replica");
+    let (times, _) = metric(&url, "us-east-1", lag).expect("an answer while the replica is creating");
+    assert!(times.is_empty(), "nothing published while creating: {times:?}");
+    assert_eq!(metric(&url, "us-east-1", ("CPUUtilization", "orders-db-replica")), Ok((vec![], vec![])));
+    std::thread::sleep(std::time::Duration::from_millis(2600));
+    let (times, values) = metric(&url, "us-east-1", lag).expect("an answer");
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    assert!(values.first().is_some_and(|v| *v > 0.0), "behind once made: {values:?}");
+    assert_eq!(values.last(), Some(&0.0), "caught up: {values:?}");
+    let (_, slot) = metric(&url, "us-west-2", ("OldestReplicationSlotLag", "orders-db")).expect("an answer");
+    assert!(slot.first().is_some_and(|v| *v > 0.0) && slot.last() == Some(&0.0), "{slot:?}");
+    let promote = east.promote_read_replica().db_instance_identifier("orders-db-replica");
+    assert_eq!(rds_code(block_on(promote.send())), "accepted");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let (after, _) = metric(&url, "us-east-1", lag).expect("an answer");
+    assert!(after.is_empty(), "a promoted instance is no replica: {after:?}");
+}

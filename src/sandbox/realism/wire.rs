@@ -97,7 +97,8 @@ fn exchange(upstream: u16, headers: &str, body: &str) -> Option<String> {
 
 /// An HTTP answer with its body rewritten by `f` and its Content-Length set to match.
 pub(crate) fn rewrite_body(answer: &[u8], f: impl FnOnce(&str) -> String) -> Vec<u8> {
-    let text = String::from_utf8_lossy(answer).into_owned();
+    // A binary answer (CloudWatch's CBOR) is never text to rewrite: lossy decoding would break it.
+    let Ok(text) = std::str::from_utf8(answer) else { return answer.to_vec() };
     let Some((head, body)) = text.split_once("\r\n\r\n") else { return answer.to_vec() };
     let body = f(body);
     let head: Vec<String> = head

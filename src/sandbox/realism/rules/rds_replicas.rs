@@ -5,6 +5,14 @@
 //!   read replicas": the source must have backup retention enabled): CreateDBInstanceReadReplica
 //!   of a source whose BackupRetentionPeriod is 0 is refused (InvalidDBInstanceState). Moto makes
 //!   the replica.
+//! - **Across regions, a replica of an encrypted source needs a key of its own region**
+//!   (CreateDBInstanceReadReplica, `KmsKeyId`: "If you create an encrypted cross-Region read
+//!   replica, you must specify a KMS key identifier for the destination Amazon Web Services
+//!   Region"), and **takes a parameter group only for MySQL, Oracle and Db2** (`DBParameterGroupName`:
+//!   "Specifying a parameter group for this operation is only supported for MySQL DB instances for
+//!   cross-Region read replicas, ... for Db2 DB instances, and for Oracle DB instances"):
+//!   InvalidParameterCombination (the message is the layer's own; AWS documents none). Moto makes
+//!   the replica, with its own default key.
 //! - **Only a replica is promoted** (PromoteReadReplica: InvalidDBInstanceState; an unknown
 //!   instance: DBInstanceNotFound). Moto promotes any instance, and answers HTTP 500 for an
 //!   unknown one.
@@ -13,7 +21,7 @@
 //!   `ReadReplicaDBInstanceIdentifiers`, under its name or a later one. Moto keeps both, so a wait
 //!   for the promotion to be done would never end.
 
-use super::super::wire::{ask_upstream, each_element, field, param, refusal};
+use super::super::wire::{ask_upstream, decoded, each_element, field, param, refusal};
 use std::sync::Mutex;
 
 /// Promoted replicas (moto port, region, identifier): renamed ones under their old name too
@@ -28,7 +36,7 @@ pub(super) fn forget(upstream: u16) {
 pub(super) fn refuse(action: &str, (head, region): (&str, &str), body: &str, upstream: u16) -> Option<Vec<u8>> {
     match action {
         "CreateDBInstanceReadReplica" => {
-            let source = param(body, "SourceDBInstanceIdentifier")?.replace("%3A", ":");
+            let source = decoded(param(body, "SourceDBInstanceIdentifier")?);
             let (source_region, id) = match source.split(':').collect::<Vec<_>>().as_slice() {
                 ["arn", _, "rds", r, _, "db", id] => (r.to_string(), id.to_string()),
                 _ => (region.to_string(), source.clone()),
@@ -37,13 +45,31 @@ pub(super) fn refuse(action: &str, (head, region): (&str, &str), body: &str, ups
             let head = head.replace(&format!("/{region}/rds/"), &format!("/{source_region}/rds/"));
             let query = format!("Action=DescribeDBInstances&Version=2014-10-31&DBInstanceIdentifier={id}");
             let described = ask_upstream(upstream, &head, &query)?;
-            (field(&described, "BackupRetentionPeriod") == Some("0")).then(|| {
-                refusal(
+            if field(&described, "BackupRetentionPeriod") == Some("0") {
+                return Some(refusal(
                     "InvalidDBInstanceState",
                     &format!(
                         "Automated backups are not enabled for this database instance ({id}). To enable automated \
                          backups, use ModifyDBInstance to set the backup retention period to a non-zero value."
                     ),
+                ));
+            }
+            if source_region == region {
+                return None;
+            }
+            let engine = field(&described, "Engine").unwrap_or_default();
+            let takes_group = engine == "mysql" || engine.starts_with("oracle") || engine.starts_with("db2");
+            if param(body, "DBParameterGroupName").is_some() && !takes_group {
+                return Some(refusal(
+                    "InvalidParameterCombination",
+                    &format!("A cross-Region read replica of a {engine} instance takes no DBParameterGroupName."),
+                ));
+            }
+            let encrypted = field(&described, "StorageEncrypted") == Some("true");
+            (encrypted && param(body, "KmsKeyId").is_none()).then(|| {
+                refusal(
+                    "InvalidParameterCombination",
+                    &format!("{id} is encrypted: a cross-Region read replica of it needs a KmsKeyId of {region}."),
                 )
             })
         }

@@ -101,6 +101,7 @@ pub fn emulate(head: &str, body: &[u8], upstream: u16, clock: &Clock) -> Option<
             .find(|d| d["Name"] == "DBInstanceIdentifier")
             .and_then(|d| d["Value"].as_str());
         let window = (start, end);
+        let ascending = asked["ScanBy"] == "TimestampAscending";
         let points = match (metric["Namespace"].as_str(), metric["MetricName"].as_str(), instance) {
             (Some("AWS/RDS"), Some("ReplicaLag"), Some(instance)) => {
                 lag_of((head, region, instance), upstream, clock).map_or_else(Vec::new, |l| l.series(clock, window))
@@ -110,6 +111,11 @@ pub fn emulate(head: &str, body: &[u8], upstream: u16, clock: &Clock) -> Option<
             }
             _ => Vec::new(),
         };
+        // Newest first unless asked otherwise (GetMetricData's ScanBy).
+        let mut points = points;
+        if ascending {
+            points.reverse();
+        }
         results.push(Cbor::Map(vec![
             ("Id".into(), Cbor::Text(id)),
             ("Label".into(), Cbor::Text(metric["MetricName"].as_str().unwrap_or_default().into())),
