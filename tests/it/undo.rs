@@ -108,6 +108,9 @@ pub(super) const AURORA: Case = Case {
     whole: aurora_cluster,
     may_differ: &[".latest_restorable_time:", ".instance_create_time:"],
 };
+/// The same instance, failed back through a read replica (staged in the same run): undo sets the
+/// promoted replica aside as it does a restore.
+const RDS_REPLICA: Case = Case { fixture: "tests/fixtures/rds-replica.yaml", ..RDS };
 /// The same, failed back through a global database (staged in the same run): undo sets the
 /// renamed secondary aside as it does a restore.
 const AURORA_SWITCHOVER: Case = Case { fixture: "tests/fixtures/aurora-switchover.yaml", ..AURORA };
@@ -229,6 +232,11 @@ fn undo_puts_an_rds_instance_back_and_a_second_failback_succeeds() {
 #[test]
 fn undo_puts_an_aurora_cluster_back_and_a_second_failback_succeeds() {
     round_trip(&AURORA);
+}
+
+#[test]
+fn undo_puts_an_rds_instance_failed_back_through_a_replica_back_and_a_second_failback_succeeds() {
+    round_trip(&RDS_REPLICA);
 }
 
 #[test]

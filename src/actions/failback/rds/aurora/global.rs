@@ -15,8 +15,10 @@
 //! synchronises first, so nothing written to recovery is lost; recovery becomes a read-only
 //! secondary), `wait-switchover` (the secondary is the writer: this moment is the recovery
 //! point), `detach-recovery` and `detach-secondary` (RemoveFromGlobalCluster, the secondary then
-//! the writer last, as RDS requires; each cluster stands alone, recovery's writable again with
-//! the same data), `delete-global` (the empty global database holds nothing). Then the swap as
+//! the writer last, as RDS requires: the writer's detach waits only until recovery's has left the
+//! global database, and recovery's promotion to a standalone, writable cluster with the same data
+//! goes on during the swap, waited for at the end, `wait-recovery-standalone`), `delete-global`
+//! (the empty global database holds nothing). Then the swap as
 //! for a snapshot, except that instead of a restore the secondary is renamed to the original
 //! identifier (`rename-secondary`); the original's instances are created in it while its staging
 //! instance goes (`delete-staging-instance`: its data is the cluster volume's; the recorded
@@ -125,6 +127,7 @@ impl One<'_, '_> {
         futures_util::future::try_join(old.recreate(&l.members), self.delete_staging_instance(l)).await?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
         let (reapplied, remaining) = self.reapply(l, &[]).await?;
+        self.wait_standalone(l).await?;
         let (p, k) = (&l.primary_region, &l.kept_id);
         let why = format!(
             "the primary cluster {} before failback (renamed, no instances, deletion protection on; its storage holds \
@@ -443,6 +446,19 @@ impl One<'_, '_> {
         .await?;
         let quiet = cx.quiet();
         let name = self.sub_name(&format!("wait-{which}-detached"));
+        if which == "recovery" {
+            // RDS detaches the writer once it is the last member: that is all the next detach
+            // needs. Recovery's promotion to a standalone cluster goes on meanwhile; the failback
+            // waits for it at its end (`wait-recovery-standalone`).
+            let detail = json!({ "global": global_id, "cluster": id });
+            return wait_status(cx, &name, detail, &["left"], || async {
+                let g = global(&quiet, client, global_id, region).await?;
+                let member = g.is_some_and(|g| members(&g).iter().any(|(a, _)| a == arn));
+                let now = if member { "still a member" } else { "left" };
+                Ok(vec![(format!("cluster {id} in {global_id}"), Some(now.to_string()))])
+            })
+            .await;
+        }
         wait_status(cx, &name, json!({ "cluster": id }), &["available"], || async {
             let now = cluster(&quiet, client, id, region).await?;
             let status = now.map(|c| match c.global_cluster_identifier() {
@@ -450,6 +466,23 @@ impl One<'_, '_> {
                 _ => cluster_status(&c),
             });
             Ok(vec![(format!("cluster {id}"), status)])
+        })
+        .await
+    }
+
+    /// Waits until recovery's detached cluster stands alone, writable (`wait-recovery-standalone`):
+    /// its promotion ran while primary's side was swapped.
+    async fn wait_standalone(&self, l: &Layout) -> Result<(), ActionError> {
+        let (cx, quiet) = (self.cx, self.cx.quiet());
+        let (id, region) = (l.recovery_id.as_str(), l.recovery_region.as_str());
+        let name = self.sub_name("wait-recovery-standalone");
+        wait_status(cx, &name, json!({ "cluster": id }), &["available"], || async {
+            let now = cluster(&quiet, self.recovery, id, region).await?;
+            let status = now.map(|c| match c.global_cluster_identifier() {
+                Some(g) if !g.is_empty() => format!("still in {g}"),
+                _ => cluster_status(&c),
+            });
+            Ok(vec![(format!("recovery's cluster {id}"), status)])
         })
         .await
     }
