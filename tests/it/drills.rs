@@ -267,9 +267,9 @@ fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() 
     check_against_journal(&d, &journal(&runs(&big)), Some(3000.0));
     assert_eq!(d.rto.verdict, pilotlight::report::Verdict::Missed, "{:?}", d.rto);
 
-    // The same world on the faster paths: the cluster comes home by switchover from the secondary
-    // the stage made (its whole copy before the window), the table in place; every recovery point
-    // after the fence.
+    // The same world on the faster paths: the database through the replica the stage made, the
+    // cluster by switchover from the secondary the stage made (their whole copies before the
+    // window), the table in place; every recovery point after the fence.
     let (fast, out) = drill(state.path(), &["big-data-fast", "--pace", "3000"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let entries = journal(&runs(&fast));
@@ -283,6 +283,7 @@ fn every_bundled_scenario_drills_headless_and_its_debrief_matches_the_journal() 
             _ => None,
         })
     };
+    assert_eq!(method("failback-rds", "orders_db"), Some(serde_json::json!("replica")));
     assert_eq!(method("failback-aurora", "inventory_cluster"), Some(serde_json::json!("switchover")));
     assert_eq!(method("failback-dynamodb", "sessions_table"), Some(serde_json::json!("in-place")));
     let staged = entries.iter().any(|e| {
