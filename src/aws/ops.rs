@@ -75,6 +75,7 @@ ops!(EC2_READS = Reading, aws_sdk_ec2, "ec2":
     describe_volumes::DescribeVolumes,
     describe_snapshots::DescribeSnapshots,
     describe_instance_status::DescribeInstanceStatus,
+    describe_fast_snapshot_restores::DescribeFastSnapshotRestores,
 );
 ops!(EC2_WRITES = Mutating, aws_sdk_ec2, "ec2":
     create_snapshot::CreateSnapshot,
@@ -91,6 +92,8 @@ ops!(EC2_WRITES = Mutating, aws_sdk_ec2, "ec2":
     modify_instance_attribute::ModifyInstanceAttribute,
     delete_volume::DeleteVolume,
     delete_snapshot::DeleteSnapshot,
+    enable_fast_snapshot_restores::EnableFastSnapshotRestores,
+    disable_fast_snapshot_restores::DisableFastSnapshotRestores,
 );
 ops!(AUTOSCALING_READS = Reading, aws_sdk_autoscaling, "autoscaling":
     describe_auto_scaling_instances::DescribeAutoScalingInstances,

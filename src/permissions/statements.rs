@@ -149,6 +149,10 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         );
         g.add(&["ec2:CreateVolume", "ec2:CreateTags"], vec![p.arn("ec2", "volume/*"), p.snapshot()], None);
         g.add(&["ec2:CopySnapshot"], vec![p.snapshot(), r.snapshot()], None);
+        // `fast_snapshot_restore` (an input of the bundled runbook, whose template is installed
+        // whatever the inputs): on the failback's own copies only.
+        let fsr = ["ec2:EnableFastSnapshotRestores", "ec2:DisableFastSnapshotRestores"];
+        g.add(&fsr, vec![p.snapshot()], staged(&["primary-copy"]));
         let hold = [
             "autoscaling:EnterStandby",
             "autoscaling:ExitStandby",

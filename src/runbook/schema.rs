@@ -51,12 +51,16 @@ pub fn runbook_schema(actions: &dyn ActionCatalog) -> Value {
     root
 }
 
-/// A parameter that is one of a few words (`method: in-place`) may also be a template (`method:
-/// "{{ inputs.table_method }}"`), as the loader accepts: it is checked once rendered.
+/// A parameter that is one of a few words (`method: in-place`) or a boolean may also be a template
+/// (`method: "{{ inputs.table_method }}"`), as the loader accepts: it is checked once rendered.
 fn templated_choices(params: &mut Value, defs: &Value) {
     let template = json!({ "type": "string", "pattern": "^\\s*\\{\\{.*\\}\\}\\s*$" });
     let Some(properties) = params.get_mut("properties").and_then(Value::as_object_mut) else { return };
     for property in properties.values_mut() {
+        if property.get("type").and_then(Value::as_str) == Some("boolean") {
+            *property = json!({ "anyOf": [property.clone(), template] });
+            continue;
+        }
         let Some(name) = property.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) else {
             continue;
         };

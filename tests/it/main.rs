@@ -26,6 +26,7 @@ mod engine;
 mod engine_decisions;
 mod environments;
 mod failure_rollback;
+mod fast_restore;
 mod fence;
 mod global_db_rules;
 mod groups;

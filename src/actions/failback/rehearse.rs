@@ -97,7 +97,17 @@ impl Action for Rehearse {
                     Some(ResourceType::Ec2Instance) => {
                         let (primary, recovery) = (&ec2.0, &ec2.1);
                         let stages = &super::ec2::REHEARSAL;
-                        let one = super::ec2::One { cx, name: &name, primary, autoscaling, recovery, kms, stages };
+                        let fast_restore = false;
+                        let one = super::ec2::One {
+                            cx,
+                            name: &name,
+                            primary,
+                            autoscaling,
+                            recovery,
+                            kms,
+                            stages,
+                            fast_restore,
+                        };
                         super::ec2::rehearse::rehearse(&one, self.stage).await
                     }
                     _ => {

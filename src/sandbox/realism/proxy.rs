@@ -292,6 +292,7 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
             .aws_rules
             .then(|| {
                 super::rules::global_db::emulate(&head_text, &body_text, upstream, &layer.clock)
+                    .or_else(|| super::rules::fast_restore::emulate(&head_text, &body_text, upstream, &layer.clock))
                     .or_else(|| super::rules::replica_lag::emulate(&head_text, &body, upstream, &layer.clock))
             })
             .flatten();

@@ -19,6 +19,7 @@
 
 pub mod compare_config;
 mod create_volumes;
+mod fast_restore;
 pub mod preflight;
 pub(super) mod reads;
 pub(super) mod recovery_snapshots;
@@ -78,6 +79,11 @@ pub struct Ec2Failback {
     /// At most this many instances at once (default: `--max-parallel`, the runbook's `max_parallel`, else 4).
     #[serde(default)]
     pub max_parallel: Option<usize>,
+    /// EBS fast snapshot restore on the final copies before the volumes are made from them: the
+    /// volumes give full performance at once (no lazy loading), at the cost of the wait in the
+    /// window (60 minutes per TiB) and of fast snapshot restore's hourly charge meanwhile.
+    #[serde(default)]
+    pub fast_snapshot_restore: bool,
 }
 
 /// One EBS volume of the recovery instance, and where it goes on primary.
@@ -163,6 +169,19 @@ impl Action for Ec2Failback {
         resource_names(cx, &self.resource, &self.resources, &[ResourceType::Ec2Instance]).1
     }
 
+    fn trade_offs(&self) -> Vec<String> {
+        match self.fast_snapshot_restore {
+            true => vec![
+                "fast snapshot restore: the restored volumes give full performance at once (no block loads \
+                          lazily after the window); costs the wait for it in the window (60 minutes per TiB of each \
+                          copy) and its hourly charge per snapshot and zone until it is turned off after the volumes \
+                          are made"
+                    .to_string(),
+            ],
+            false => Vec::new(),
+        }
+    }
+
     async fn run(&self, cx: &ActionCx<'_>) -> Result<Outputs, ActionError> {
         let names: Vec<String> = self.resource.iter().chain(self.resources.iter()).cloned().collect();
         let primary = Client::new(&cx.envs.config("primary", cx.log).await?);
@@ -171,8 +190,9 @@ impl Action for Ec2Failback {
         let limit = self.max_parallel.unwrap_or(cx.max_parallel);
         each_resource(&names, limit, |name| {
             let (primary, recovery, autoscaling) = (&primary, &recovery, &autoscaling);
-            let kms = self.kms_key_id.as_deref();
-            async move { One { cx, name: &name, primary, autoscaling, recovery, kms, stages: &FAILBACK }.run().await }
+            let (kms, fast_restore) = (self.kms_key_id.as_deref(), self.fast_snapshot_restore);
+            let stages = &FAILBACK;
+            async move { One { cx, name: &name, primary, autoscaling, recovery, kms, stages, fast_restore }.run().await }
         })
         .await
     }
@@ -236,6 +256,8 @@ pub(in crate::actions::failback) struct One<'a, 'c> {
     pub recovery: &'a Client,
     pub kms: Option<&'a str>,
     pub stages: &'static Stages,
+    /// Fast snapshot restore on the copies before the volumes ([`fast_restore`]).
+    pub fast_restore: bool,
 }
 
 impl One<'_, '_> {
@@ -261,7 +283,22 @@ impl One<'_, '_> {
         };
         let snaps = self.snapshot_recovery(&layout).await?;
         let copies = self.copy_to_primary(&layout, &snaps).await?;
-        let volumes = self.create_volumes(&layout, &copies).await?;
+        if self.fast_restore {
+            self.enable_fast_restore(&layout, &copies).await?;
+        }
+        let volumes = match self.create_volumes(&layout, &copies).await {
+            Err(e) if self.fast_restore => {
+                let off = fast_restore::disable_with(&layout.primary_region, &layout.primary_zone, &copies);
+                return Err(ActionError::Failed(format!(
+                    "{e}; fast snapshot restore stays enabled on the copies (billed hourly) until a retry finishes or \
+                     it is turned off: {off}"
+                )));
+            }
+            made => made?,
+        };
+        if self.fast_restore {
+            self.disable_fast_restore(&layout, &copies).await?;
+        }
         self.swap(&layout, &volumes).await?;
         let remaining = self.compare(&layout).await?;
         let mut out = self.outputs(&layout, &snaps, &copies, &volumes, &remaining);
@@ -535,10 +572,11 @@ impl One<'_, '_> {
                 });
             }
         }
+        // Restored from copies with fast snapshot restore enabled, no block loads lazily.
         let large: Vec<String> = l
             .sources
             .iter()
-            .filter(|s| s.size >= LARGE_GIB)
+            .filter(|s| s.size >= LARGE_GIB && !self.fast_restore)
             .map(|s| {
                 format!("{} ({} GiB at {})", volumes.get(&s.device).cloned().unwrap_or_default(), s.size, s.device)
             })
@@ -556,6 +594,7 @@ impl One<'_, '_> {
                 .min_by_key(|t| humantime::parse_rfc3339_weak(t).map_or((1, std::time::UNIX_EPOCH), |t| (0, t))),
             "initialisation": "Volumes restored from snapshots load their blocks lazily: the first read of each block is slow until every block has been read once (e.g. `fio --filename=/dev/DEVICE --rw=read --bs=1M --iodepth=32 --ioengine=libaio --direct=1 --name=init`). For large volumes this takes hours.",
             "large_volumes": large,
+            "fast_snapshot_restore": self.fast_restore,
             "remaining_differences": remaining,
             "retained": retained,
         })

@@ -34,7 +34,7 @@ pub(in crate::actions::failback) async fn undo(
     let (Some(l), Some(restored), true) = (layout, restored, attached) else {
         return Ok(json!({ "undone": false, "why": "this run attached no restored volume to it" }));
     };
-    let one = One { cx, name, primary, autoscaling, recovery: primary, kms: None, stages: &UNDO };
+    let one = One { cx, name, primary, autoscaling, recovery: primary, kms: None, stages: &UNDO, fast_restore: false };
     let back = Layout { originals: restored.clone(), ..l.clone() };
     one.swap(&back, &l.originals).await?;
     let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());

@@ -96,6 +96,7 @@
 
 mod dynamodb;
 mod ec2;
+pub mod fast_restore;
 pub mod global_db;
 pub mod iam;
 mod keys;
@@ -120,6 +121,7 @@ pub fn forget(upstream: u16) {
     table_policy::forget(upstream);
     rds_replicas::forget(upstream);
     replica_lag::forget(upstream);
+    fast_restore::forget(upstream);
     global_db::forget(upstream);
     super::timing::forget(upstream);
     super::limits::forget(upstream);
