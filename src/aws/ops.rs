@@ -141,6 +141,7 @@ ops!(RDS_WRITES = Mutating, aws_sdk_rds, "rds":
     stop_db_cluster::StopDBCluster,
     create_db_instance_read_replica::CreateDBInstanceReadReplica,
     promote_read_replica::PromoteReadReplica,
+    reboot_db_instance::RebootDBInstance,
     create_global_cluster::CreateGlobalCluster,
     create_db_cluster::CreateDBCluster,
     switchover_global_cluster::SwitchoverGlobalCluster,

@@ -187,6 +187,8 @@ pub fn all(scope: &Scope, side: Side) -> Vec<Value> {
         g.add(&["rds:ModifyDBInstance"], with(named.clone(), groups(&p, &["og", "pg", "secgrp"])), None);
         g.add(&["rds:AddRoleToDBInstance"], named.clone(), None);
         let targets: Vec<Value> = dbs.iter().map(|d| p.rds(&format!("db:{d}"))).collect();
+        // A parameter group set again takes effect only once the instance is rebooted.
+        g.add(&["rds:RebootDBInstance"], targets.clone(), None);
         let restore = with(with(targets, [p.rds("snapshot:pl-*")]), groups(&p, &["og", "pg", "subgrp", "secgrp"]));
         g.add(&["rds:RestoreDBInstanceFromDBSnapshot"], restore, None);
         g.add(&["rds:CopyDBSnapshot"], vec![p.rds("snapshot:pl-*"), r.rds("snapshot:pl-*")], None);
@@ -393,6 +395,11 @@ fn rds_replica(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &
     let groups = ["og", "pg", "subgrp", "secgrp"].map(|k| p.rds(&format!("{k}:*")));
     g.add(&["rds:CreateDBInstanceReadReplica"], with(with(replicas.clone(), sources), groups), None);
     g.add(&["rds:AddTagsToResource", "rds:PromoteReadReplica", "rds:ModifyDBInstance"], replicas, None);
+    // A promoted replica a way back set aside (`<id>-failed-<run>`, `<id>-failed-back-<run>`) is
+    // tagged and renamed in from there.
+    let aside: Vec<Value> =
+        scope.ids(ResourceType::RdsInstance, true).iter().map(|d| p.rds(&format!("db:{d}-failed-*"))).collect();
+    g.add(&["rds:AddTagsToResource", "rds:ModifyDBInstance"], aside, None);
 }
 
 fn dynamodb(scope: &Scope, side: Side, (p, r): (&Place<'_>, &Place<'_>), g: &mut Grants) {

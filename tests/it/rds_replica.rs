@@ -92,6 +92,20 @@ fn a_replica_failback_brings_the_staged_replica_home_under_the_original_name_and
     let (moto, _url) = seeded_moto();
     let layer = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let ruled = layer.endpoint_url();
+    // Primary runs on a parameter group of its own (a cross-region replica gets the default).
+    let east = aws_sdk_rds::Client::new(&sdk(&ruled, "us-east-1"));
+    block_on(async {
+        let group = east.create_db_parameter_group().db_parameter_group_name("orders-params");
+        group.db_parameter_group_family("postgres16").description("orders").send().await.unwrap();
+        let set =
+            east.modify_db_instance().db_instance_identifier("orders-db").db_parameter_group_name("orders-params");
+        set.apply_immediately(true).send().await.unwrap();
+        east.reboot_db_instance().db_instance_identifier("orders-db").send().await.unwrap();
+    });
+    // Describes until the modification has taken effect (the layer shows it for a few).
+    while pilotlight::sandbox::realism::rules::modification_describes_left(moto.port, "us-east-1", "orders-db") > 0 {
+        dbs(&ruled, "us-east-1");
+    }
     let (p0, r0) = (dbs(&ruled, "us-east-1").0, dbs(&ruled, "us-west-2").0);
     let original = p0["orders-db"].clone();
 
@@ -142,6 +156,11 @@ fn a_replica_failback_brings_the_staged_replica_home_under_the_original_name_and
     assert!(o["recovery_point"].is_string(), "{o}");
     assert_eq!(o["remaining_differences"], serde_json::json!([]), "{o}");
     assert_eq!(o["retained"].as_array().map(Vec::len), Some(1), "the kept original: {o}");
+    // Primary's parameter group set on the promoted replica, and in use (rebooted for it).
+    let out = block_on(east.describe_db_instances().db_instance_identifier("orders-db").send()).unwrap();
+    let groups = out.db_instances()[0].db_parameter_groups();
+    let g = (groups[0].db_parameter_group_name(), groups[0].parameter_apply_status());
+    assert_eq!(g, (Some("orders-params"), Some("in-sync")));
     // Primary is disrupted (the original renamed) only after the recovery point was proved.
     let entries = journal(&dir);
     let proved = entries.iter().position(|e| {

@@ -180,3 +180,50 @@ fn aws_rules_cloudwatch_reports_a_replicas_lag_only_once_made_and_falling_to_zer
     let (after, _) = metric(&url, "us-east-1", lag).expect("an answer");
     assert!(after.is_empty(), "a promoted instance is no replica: {after:?}");
 }
+
+/// `id`'s parameter groups' apply status, as a describe of it says.
+fn apply_status(rds: &Client, id: &str) -> Vec<String> {
+    let out = block_on(rds.describe_db_instances().db_instance_identifier(id).send()).expect("DescribeDBInstances");
+    out.db_instances()[0]
+        .db_parameter_groups()
+        .iter()
+        .map(|g| g.parameter_apply_status().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Catches a layer (and so a failback) that takes a parameter group set by ModifyDBInstance as in
+/// use at once: RDS uses it only once the instance is rebooted, and says `pending-reboot` until
+/// then, under a new name too.
+#[test]
+fn aws_rules_a_parameter_group_set_again_waits_for_a_reboot() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    let bare = Client::new(&sdk(&url, "us-east-1"));
+    let group = bare
+        .create_db_parameter_group()
+        .db_parameter_group_name("primary-group")
+        .db_parameter_group_family("postgres16")
+        .description("primary's settings");
+    block_on(group.send()).expect("CreateDBParameterGroup");
+    block_on(postgres(&bare, "bare-db").send()).expect("CreateDBInstance");
+    let set = |rds: &Client, id: &str| {
+        let req = rds.modify_db_instance().db_instance_identifier(id).db_parameter_group_name("primary-group");
+        block_on(req.apply_immediately(true).send()).expect("ModifyDBInstance");
+    };
+    // What moto does on its own: in use at once.
+    set(&bare, "bare-db");
+    assert_eq!(apply_status(&bare, "bare-db"), ["in-sync"]);
+
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let east = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    block_on(postgres(&east, "orders-db").send()).expect("CreateDBInstance");
+    assert_eq!(apply_status(&east, "orders-db"), ["in-sync"]);
+    set(&east, "orders-db");
+    assert_eq!(apply_status(&east, "orders-db"), ["pending-reboot"]);
+    let rename =
+        east.modify_db_instance().db_instance_identifier("orders-db").new_db_instance_identifier("orders-db-2");
+    block_on(rename.apply_immediately(true).send()).expect("ModifyDBInstance");
+    assert_eq!(apply_status(&east, "orders-db-2"), ["pending-reboot"], "renamed, still waiting");
+    block_on(east.reboot_db_instance().db_instance_identifier("orders-db-2").send()).expect("RebootDBInstance");
+    assert_eq!(apply_status(&east, "orders-db-2"), ["in-sync"]);
+}

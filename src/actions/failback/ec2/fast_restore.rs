@@ -52,7 +52,9 @@ impl One<'_, '_> {
                 return cx.log.note(format!("dry run: would enable fast snapshot restore on {ids:?} in {zone}"));
             }
             let now = states(cx.log, self.primary, (region, zone), &ids).await?;
-            let missing: Vec<String> = ids.iter().filter(|id| !now.contains_key(*id)).cloned().collect();
+            let on =
+                |id: &String| now.get(id).is_some_and(|s| matches!(s.as_str(), "enabling" | "optimizing" | "enabled"));
+            let missing: Vec<String> = ids.iter().filter(|id| !on(id)).cloned().collect();
             if missing.is_empty() {
                 return Ok(());
             }
@@ -97,10 +99,18 @@ impl One<'_, '_> {
         cx.sub(&name, json!({ "zone": zone, "snapshots": ids }), |_| async {
             cx.wait_for(&name, cx.timeout, || async {
                 let now = states(&quiet, self.primary, (region, zone), &ids).await?;
+                // A failed enable goes `disabling`, then `disabled` (EBS user guide): it never comes.
+                let off: Vec<&String> = ids.iter().filter(|id| now.get(*id).is_some_and(|s| s.starts_with("disabl"))).collect();
+                if !off.is_empty() {
+                    return Err(ActionError::Failed(format!(
+                        "fast snapshot restore of {off:?} in {zone} is off again (an enable that failed): retry, or fail \
+                         back without it (`fast_snapshot_restore: false`)"
+                    )));
+                }
                 let pending: Vec<String> = ids
                     .iter()
                     .filter(|id| now.get(*id).map(String::as_str) != Some("enabled"))
-                    .map(|id| format!("{id} {}", now.get(id).map_or("disabled", String::as_str)))
+                    .map(|id| format!("{id} {}", now.get(id).map_or("not listed yet", String::as_str)))
                     .collect();
                 Ok(if pending.is_empty() { Poll::Ready(()) } else { Poll::Pending(pending.join(", ")) })
             })

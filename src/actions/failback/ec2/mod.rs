@@ -287,6 +287,8 @@ impl One<'_, '_> {
             self.enable_fast_restore(&layout, &copies).await?;
         }
         let volumes = match self.create_volumes(&layout, &copies).await {
+            // The call may have landed (looked for on the next attempt), or the journal is gone.
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
             Err(e) if self.fast_restore => {
                 let off = fast_restore::disable_with(&layout.primary_region, &layout.primary_zone, &copies);
                 return Err(ActionError::Failed(format!(

@@ -7,7 +7,8 @@
 //! deleted), `wait-primary-kept`, `restore` (a new instance under the original identifier from
 //! the copy, given the recorded configuration, so endpoints keep working), `wait-restored`,
 //! `reapply-config` (what a restore cannot take, such as backup retention, or did not honour),
-//! `wait-configured`, `associate-roles` (IAM roles, once the instance is available again),
+//! `wait-configured`, `reboot` / `wait-rebooted` (only when a parameter group set again waits for
+//! a reboot to take effect), `associate-roles` (IAM roles, once the instance is available again),
 //! `compare-config` (every recorded field that still differs, with why).
 //! Every name this run makes is deterministic and tagged, so a resumed sub-step finds its own
 //! work before acting.
@@ -129,8 +130,11 @@ impl Action for RdsFailback {
 
     fn trade_offs(&self) -> Vec<String> {
         vec![match self.method {
-            Method::Snapshot => "snapshot: a snapshot of recovery's instance copied to primary's region (incremental                                  when one is staged) and restored in the window; nothing to pay for before it"
-                .to_string(),
+            Method::Snapshot => concat!(
+                "snapshot: a snapshot of recovery's instance copied to primary's region (incremental when one is ",
+                "staged) and restored in the window; nothing to pay for before it"
+            )
+            .to_string(),
             Method::Replica => replica_trade_off(),
         }]
     }
@@ -399,6 +403,7 @@ impl<'c> One<'_, 'c> {
             Ok(vec![(format!("instance {id}"), now.map(|d| instance_status(&d)))])
         })
         .await?;
+        self.reboot_for_parameters(l).await?;
         // RDS associates a role with an available instance only: after the modification took effect.
         let roles: Vec<String> = cx
             .sub(&self.sub_name("associate-roles"), json!({ "instance": id }), |_| async {
@@ -476,6 +481,45 @@ impl<'c> One<'_, 'c> {
             "remaining_differences": remaining,
             "retained": retained,
         })
+    }
+}
+
+impl One<'_, '_> {
+    /// `reboot`, `wait-rebooted`: an instance given another parameter group uses it only once
+    /// rebooted (its group `pending-reboot` until then); a cross-region replica starts with the
+    /// engine's default, so after its promotion primary's group takes effect only this way.
+    async fn reboot_for_parameters(&self, l: &Layout) -> Result<(), ActionError> {
+        let cx = self.cx;
+        let (region, id) = (l.primary_region.as_str(), l.primary_id.as_str());
+        let pending = |d: &DbInstance| {
+            d.db_parameter_groups().iter().any(|g| g.parameter_apply_status() == Some("pending-reboot"))
+        };
+        let rebooted: bool = cx
+            .sub(&self.sub_name("reboot"), json!({ "instance": id }), |_| async {
+                if cx.dry_run {
+                    return Ok(false);
+                }
+                let Some(db) = instance(cx.log, self.primary, id, region).await? else { return Ok(false) };
+                if !pending(&db) {
+                    return Ok(false);
+                }
+                let req = self.primary.reboot_db_instance().db_instance_identifier(id);
+                mutate(cx.log, at(id, region), req).await??;
+                Ok(true)
+            })
+            .await?;
+        if !rebooted {
+            return Ok(());
+        }
+        let quiet = cx.quiet();
+        wait_status(cx, &self.sub_name("wait-rebooted"), json!({ "instance": id }), &["available"], || async {
+            let now = instance(&quiet, self.primary, id, region).await?;
+            Ok(vec![(
+                format!("instance {id}"),
+                now.map(|d| if pending(&d) { "parameters pending reboot".to_string() } else { instance_status(&d) }),
+            )])
+        })
+        .await
     }
 }
 

@@ -130,6 +130,13 @@ async fn replica_check(
         Some(why) => found.fail("replica", why),
         None => found.pass("replica", "a read replica of recovery's instance can be made in primary's region"),
     }
+    if rec.storage_encrypted() == Some(true) && t.kms.is_none() {
+        found.fail(
+            "replica-key",
+            "recovery's instance is encrypted: a read replica of it in another region needs a KMS key of that region \
+             (the step's `kms_key_id`)",
+        );
+    }
     let id = super::replica::replica_id(t.primary_id);
     let staged = instance(log, p, &id, t.primary_region).await?;
     let source = rec.db_instance_arn().unwrap_or_default();

@@ -6,7 +6,8 @@
 //! replica `<primary>-pl-replica` of the recovery instance (by ARN) in primary's region, with
 //! primary's class, zone, subnet group, security groups and option group, deletion protection on.
 //! RDS copies a snapshot of the source across, then replicates every write. The stage waits
-//! until the replica has caught up once (its lag reached 0), so the cut-over finds it healthy.
+//! until CloudWatch shows it caught up once ([`super::replica_lag`]: the replica's lag, or for
+//! PostgreSQL its source's slot lag, at 0), so the cut-over finds it healthy.
 //! The name carries no run: a cut-over run adopts it only when it is tagged
 //! `pilotlight:stage=read-replica` for the resource and replicates recovery's instance.
 //!
@@ -16,8 +17,10 @@
 //! reboots as a standalone instance) and the keep of the original (`keep-primary`,
 //! `wait-primary-kept`, as for a snapshot), then `rename-replica` / `wait-renamed` (the promoted
 //! replica takes the original identifier, so endpoints keep working), then `reapply-config` and
-//! the comparison, as after a restore. If the rename fails, the original is put back under its
-//! identifier ([`super::put_back`]) and the promoted replica stays, kept, under its own name.
+//! the comparison, as after a restore; then, if the parameter group RDS gave the replica was
+//! replaced, a reboot that makes primary's take effect (`reboot`, `wait-rebooted`). If the promotion
+//! or the rename fails, the original is put back under its identifier ([`super::put_back`]) and the
+//! promoted replica stays, kept, under its own name or the rollback's set-aside one.
 //!
 //! Nothing staged (or not this resource's): the cut-over says so and fails back by snapshot, a
 //! full copy in the window (the choice is journaled in `path`, so a resume takes the same way).
@@ -143,7 +146,8 @@ impl One<'_, '_> {
                     // one, which RDS takes for MySQL only; `reapply-config` sets primary's after
                     // the promotion for the others.
                     .set_db_parameter_group_name(custom(&c.parameter_group).filter(|_| c.engine == "mysql"))
-                    .set_storage_type(c.storage_type.clone())
+                    // Storage as the source's (a type of provisioned IOPS would need its IOPS
+                    // too); `reapply-config` sets primary's if it differs.
                     .set_port(c.port)
                     .set_publicly_accessible(c.publicly_accessible)
                     .copy_tags_to_snapshot(c.copy_tags_to_snapshot)
@@ -182,7 +186,7 @@ impl One<'_, '_> {
             )));
         }
         match source_of(db) {
-            Some(s) if s == l.recovery_arn || s.ends_with(&format!(":db:{}", l.recovery_id)) => {
+            Some(s) if !l.recovery_arn.is_empty() && s == l.recovery_arn => {
                 Ok(db.db_instance_arn().unwrap_or_default().to_string())
             }
             other => Err(ActionError::Failed(format!(
@@ -218,8 +222,19 @@ impl One<'_, '_> {
             let quiet = cx.quiet();
             let point = cx
                 .wait_for(&name, cx.timeout, || {
-                    let (client, quiet) = (&client, &quiet);
+                    let (client, quiet, replica) = (&client, &quiet, &replica);
                     async move {
+                        // The source's slot lag speaks of its laggiest replica: this one must be it,
+                        // still replicating recovery's instance.
+                        if signal == Signal::SourceSlotLag {
+                            let now = instance(quiet, self.primary, replica, &l.primary_region).await?;
+                            if now.as_ref().and_then(source_of) != Some(l.recovery_arn.as_str()) {
+                                return Err(ActionError::Failed(format!(
+                                    "{replica} no longer replicates {}: the slot lag proves nothing for it",
+                                    l.recovery_arn
+                                )));
+                            }
+                        }
                         let points = replica_lag::points(quiet, client, (signal, id, region), since).await?;
                         Ok(match replica_lag::verdict(&points, after) {
                             Verdict::CaughtUp(t) => Poll::Ready(t),
@@ -383,7 +398,14 @@ impl One<'_, '_> {
         };
         let id = &l.primary_id;
         self.cx.log.note(format!("{id}: the failback through the replica failed ({e}); putting the original back"))?;
-        self.keeper(l).put_back(l.config.deletion_protection, &["rename-replica", "wait-renamed"]).await?;
+        // A proof taken before a promotion that was never sent is taken again after the way back
+        // (a promoted replica publishes no lag to prove anything with).
+        let promoted = self.cx.recorded(&self.sub_name("promote")).is_some_and(|s| s.is_done());
+        let mut undone = vec!["rename-replica", "wait-renamed"];
+        if !promoted {
+            undone.extend(["caught-up", "promote", "wait-promoted"]);
+        }
+        self.keeper(l).put_back(l.config.deletion_protection, &undone).await?;
         Err(ActionError::Failed(format!(
             "the failback of {id} through its replica failed ({e}); the original was renamed back to {id} (deletion \
              protection as it was), so primary is as before and nothing was lost; the replica, if promoted, is kept \

@@ -3,12 +3,15 @@
 //! RDS gives ("Monitoring read replication", RDS user guide: 0 is caught up; -1 or nothing while
 //! replication is not running).
 //!
-//! A datapoint is the maximum over its period, stamped with the period's start. One whose period
-//! starts at or after a moment and whose value is 0 proves that, through the whole period, the
-//! replica had applied everything its source had committed: with recovery's writers fenced
-//! before that moment, nothing recovery took is missing from the replica. That period's start is
-//! the recovery point. An older datapoint proves nothing about the moment, and a missing one
-//! proves nothing at all, so the tool waits (CloudWatch publishes RDS's metrics every minute).
+//! A datapoint is the maximum of RDS's samples in its period (about one a minute), stamped with
+//! the period's start. One whose period starts at or after a moment, with a value of 0, says the
+//! replica had applied what its source had committed when it was sampled: with recovery's writers
+//! fenced before the moment, nothing recovery took was outstanding. That period's start is the
+//! recovery point. Every later datapoint must say 0 too: a lag again (or -1) means the fence
+//! leaks or replication stopped, and the wait goes on. An older datapoint proves nothing about the
+//! moment, and a missing one proves nothing at all (CloudWatch publishes RDS's metrics every
+//! minute). It is what RDS offers short of SQL on both sides (MySQL's `ReplicaLag` is
+//! Seconds_Behind_Master: what the replica received and has not applied).
 //!
 //! PostgreSQL is read another way. RDS computes its `ReplicaLag` as
 //! `now() - pg_last_xact_replay_timestamp()` ("Monitoring and tuning the replication process",
@@ -40,8 +43,10 @@ pub enum Verdict {
 pub fn verdict(points: &[(f64, f64)], after: f64) -> Verdict {
     let mut since: Vec<&(f64, f64)> = points.iter().filter(|(t, _)| *t >= after).collect();
     since.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if let Some((t, _)) = since.iter().find(|(_, v)| *v == 0.0) {
-        return Verdict::CaughtUp(*t);
+    if let Some(first) = since.iter().position(|(_, v)| *v == 0.0)
+        && since[first..].iter().all(|(_, v)| *v == 0.0)
+    {
+        return Verdict::CaughtUp(since[first].0);
     }
     match since.last() {
         Some((_, v)) => Verdict::Behind(*v),
@@ -60,8 +65,7 @@ pub enum Signal {
 
 impl Signal {
     /// The signal for an engine; `None` for an engine a failback through a replica is not
-    /// offered for (SQL Server has no cross-Region replicas; Oracle's and Db2's replicas are
-    /// not read by these metrics).
+    /// offered for (SQL Server, Oracle and Db2: their replicas' catch-up is not read here).
     pub fn of(engine: &str) -> Option<Signal> {
         match engine {
             "mysql" | "mariadb" => Some(Signal::ReplicaLag),
@@ -137,6 +141,9 @@ mod tests {
         // -1: replication is not running; never caught up.
         assert_eq!(verdict(&[(100.0, -1.0)], 50.0), Verdict::Behind(-1.0));
         assert_eq!(verdict(&[], 50.0), Verdict::NoData);
+        // A lag after the zero: not caught up (the fence leaks, or replication stopped).
+        assert_eq!(verdict(&[(100.0, 0.0), (160.0, 3.0)], 100.0), Verdict::Behind(3.0));
+        assert_eq!(verdict(&[(100.0, 0.0), (160.0, -1.0), (220.0, 0.0)], 100.0), Verdict::CaughtUp(220.0));
         // Newest first (CloudWatch's default order) reads the same.
         assert_eq!(verdict(&[(220.0, 0.0), (160.0, 0.0), (100.0, 3.0)], 100.0), Verdict::CaughtUp(160.0));
     }

@@ -90,6 +90,18 @@ pub fn emulate(head: &str, body: &str, upstream: u16, clock: &Clock) -> Option<V
         return None;
     }
     let region = super::super::wire::region(head)?.to_string();
+    // What moto knows of each snapshot named (its size; still `pending` in the layer's time),
+    // asked before the lock is taken.
+    let asked: Vec<(String, Option<f64>, bool)> = list(body, "SourceSnapshotId")
+        .into_iter()
+        .map(|snap| {
+            let query = format!("Action=DescribeSnapshots&Version=2016-11-15&SnapshotId.1={snap}");
+            let described = ask_upstream(upstream, head, &query).unwrap_or_default();
+            let gib = field(&described, "volumeSize").and_then(|s| s.parse::<f64>().ok());
+            let at = timing::At { upstream, region: &region };
+            (snap.to_string(), gib, timing::state(at, What::Snapshot, snap).is_some())
+        })
+        .collect();
     let mut all = ALL.lock().unwrap_or_else(|p| p.into_inner());
     all.retain(|f| f.state().is_some());
     let here =
@@ -114,25 +126,22 @@ pub fn emulate(head: &str, body: &str, upstream: u16, clock: &Clock) -> Option<V
             answer(action, &format!("<fastSnapshotRestoreSet>{items}</fastSnapshotRestoreSet>"))
         }
         _ => {
-            let (snaps, zones) = (list(body, "SourceSnapshotId"), list(body, "AvailabilityZone"));
-            if snaps.is_empty() || zones.is_empty() {
+            let zones = list(body, "AvailabilityZone");
+            if asked.is_empty() || zones.is_empty() {
                 return Some(ec2_refusal("MissingParameter", "SourceSnapshotId and AvailabilityZone are required."));
             }
             if let Some(z) = zones.iter().find(|z| !z.starts_with(region.as_str())) {
                 return Some(ec2_refusal("InvalidParameterValue", &format!("Invalid availability zone: [{z}]")));
             }
             let (mut ok, mut failed) = (String::new(), String::new());
-            for snap in &snaps {
-                let query = format!("Action=DescribeSnapshots&Version=2016-11-15&SnapshotId.1={snap}");
-                let described = ask_upstream(upstream, head, &query).unwrap_or_default();
-                let Some(gib) = field(&described, "volumeSize").and_then(|s| s.parse::<f64>().ok()) else {
+            for (snap, gib, pending) in &asked {
+                let (snap, pending) = (snap.as_str(), *pending);
+                let Some(gib) = *gib else {
                     return Some(ec2_refusal(
                         "InvalidSnapshot.NotFound",
                         &format!("The snapshot '{snap}' does not exist."),
                     ));
                 };
-                let at = timing::At { upstream, region: &region };
-                let pending = timing::state(at, What::Snapshot, snap).is_some();
                 for zone in &zones {
                     if action == "DisableFastSnapshotRestores" {
                         if let Some(f) = all.iter_mut().find(|f| here(f, snap, zone)) {

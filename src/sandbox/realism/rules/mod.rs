@@ -100,6 +100,7 @@ pub mod fast_restore;
 pub mod global_db;
 pub mod iam;
 mod keys;
+mod parameter_apply;
 mod rds_names;
 mod rds_replicas;
 pub mod replica_lag;
@@ -122,6 +123,7 @@ pub fn forget(upstream: u16) {
     rds_replicas::forget(upstream);
     replica_lag::forget(upstream);
     fast_restore::forget(upstream);
+    parameter_apply::forget(upstream);
     global_db::forget(upstream);
     super::timing::forget(upstream);
     super::limits::forget(upstream);
@@ -412,6 +414,7 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
     {
         let region = super::wire::region(request).unwrap_or_default();
         rds_replicas::note(action, region, body, upstream);
+        parameter_apply::note(action, region, body, upstream);
         replica_lag::note(action, region, body, upstream);
         let text = String::from_utf8_lossy(&answer);
         global_db::note(action, body, text.split_once("\r\n\r\n").map_or("", |(_, b)| b), upstream);
@@ -432,6 +435,7 @@ pub fn answer(request: &str, upstream: u16, answer: Vec<u8>) -> Vec<u8> {
         if instances {
             let body = report_backing_up(region, &report_gp3_baseline(body), upstream);
             let body = rds_replicas::report_promoted(region, &body, upstream);
+            let body = parameter_apply::report(region, &body, upstream);
             report_modifying(region, &body, "DBInstance", "DBInstanceIdentifier", "DBInstanceStatus", upstream)
         } else {
             let body = stable_endpoints(&hide_capacity(body, &no_capacity(upstream)));

@@ -16,8 +16,9 @@
 //! secondary), `wait-switchover` (the secondary is the writer: this moment is the recovery
 //! point), `detach-recovery` and `detach-secondary` (RemoveFromGlobalCluster, the secondary then
 //! the writer last, as RDS requires: the writer's detach waits only until recovery's has left the
-//! global database, and recovery's promotion to a standalone, writable cluster with the same data
-//! goes on during the swap, waited for at the end, `wait-recovery-standalone`), `delete-global`
+//! global database, so recovery's promotion to a standalone, writable cluster with the same data
+//! runs beside it, waited for before anything of primary's is touched, `wait-recovery-standalone`),
+//! `delete-global`
 //! (the empty global database holds nothing). Then the swap as
 //! for a snapshot, except that instead of a restore the secondary is renamed to the original
 //! identifier (`rename-secondary`); the original's instances are created in it while its staging
@@ -127,7 +128,6 @@ impl One<'_, '_> {
         futures_util::future::try_join(old.recreate(&l.members), self.delete_staging_instance(l)).await?;
         old.recreate_endpoints(&l.custom_endpoints).await?;
         let (reapplied, remaining) = self.reapply(l, &[]).await?;
-        self.wait_standalone(l).await?;
         let (p, k) = (&l.primary_region, &l.kept_id);
         let why = format!(
             "the primary cluster {} before failback (renamed, no instances, deletion protection on; its storage holds \
@@ -351,6 +351,9 @@ impl One<'_, '_> {
             )),
             other => other,
         })?;
+        // Recovery's promotion ran beside the writer's detach; it stands alone before anything of
+        // primary's is touched.
+        self.wait_standalone(l).await?;
         cx.sub(&self.sub_name("delete-global"), json!({ "global": s.global }), |_| async {
             if cx.dry_run {
                 return Ok(());
@@ -449,7 +452,7 @@ impl One<'_, '_> {
         if which == "recovery" {
             // RDS detaches the writer once it is the last member: that is all the next detach
             // needs. Recovery's promotion to a standalone cluster goes on meanwhile; the failback
-            // waits for it at its end (`wait-recovery-standalone`).
+            // waits for it after the writer's detach (`wait-recovery-standalone`).
             let detail = json!({ "global": global_id, "cluster": id });
             return wait_status(cx, &name, detail, &["left"], || async {
                 let g = global(&quiet, client, global_id, region).await?;
@@ -471,7 +474,7 @@ impl One<'_, '_> {
     }
 
     /// Waits until recovery's detached cluster stands alone, writable (`wait-recovery-standalone`):
-    /// its promotion ran while primary's side was swapped.
+    /// its promotion ran beside the writer's detach.
     async fn wait_standalone(&self, l: &Layout) -> Result<(), ActionError> {
         let (cx, quiet) = (self.cx, self.cx.quiet());
         let (id, region) = (l.recovery_id.as_str(), l.recovery_region.as_str());

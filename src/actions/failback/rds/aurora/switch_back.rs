@@ -9,13 +9,14 @@ use serde_json::{Value, json};
 
 /// The sub-steps of the switchover and the detaches, reset by a switch back so that a resume
 /// switches over again.
-const SWITCH: [&str; 6] = [
+const SWITCH: [&str; 7] = [
     "switchover",
     "wait-switchover",
     "detach-recovery",
     "wait-recovery-detached",
     "detach-secondary",
     "wait-secondary-detached",
+    "wait-recovery-standalone",
 ];
 
 /// Whether this run's failback of `name` switched over (and has not been switched back).
