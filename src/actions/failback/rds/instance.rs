@@ -403,7 +403,10 @@ impl<'c> One<'_, 'c> {
             Ok(vec![(format!("instance {id}"), now.map(|d| instance_status(&d)))])
         })
         .await?;
-        self.reboot_for_parameters(l).await?;
+        // Only a group this failback set again waits for a reboot (no read otherwise).
+        if changes.iter().any(|c| c.starts_with("parameter group")) {
+            self.reboot_for_parameters(l).await?;
+        }
         // RDS associates a role with an available instance only: after the modification took effect.
         let roles: Vec<String> = cx
             .sub(&self.sub_name("associate-roles"), json!({ "instance": id }), |_| async {
