@@ -284,3 +284,33 @@ fn a_refused_rename_puts_the_original_back_and_a_resume_brings_the_replica_home(
     assert_eq!(home["orders-db"].resource_id, before["orders-db-pl-replica"].resource_id, "the replica is home");
     assert_eq!(home["KEPT"].resource_id, before["orders-db"].resource_id);
 }
+
+/// Catches a replica failback that would only learn at AWS's refusal, in the window, that it
+/// cannot be taken: recovery's instance encrypted with no key of primary's region given, and
+/// without automated backups. Preflight fails both before any mutating call.
+#[test]
+fn preflight_fails_a_replica_failback_rds_would_refuse() {
+    let (moto, url) = seeded_moto();
+    let west = aws_sdk_rds::Client::new(&sdk(&url, "us-west-2"));
+    let delete = west.delete_db_instance().db_instance_identifier("orders-db").skip_final_snapshot(true);
+    block_on(delete.send()).expect("DeleteDBInstance");
+    let sealed = super::support::postgres(&west, "orders-db").storage_encrypted(true).backup_retention_period(0);
+    block_on(sealed.send()).expect("CreateDBInstance");
+    pilotlight::sandbox::moto_api::start_recording(moto.port).unwrap();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["preflight", FIXTURE, "--endpoint-url", &url]);
+    let out = run(cmd);
+    pilotlight::sandbox::moto_api::stop_recording(moto.port).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let mutating = super::support::recorded(moto.port).iter().filter(|c| c.mutating()).count();
+    assert_eq!(mutating, 0, "preflight only reads");
+    for said in [
+        "replica: recovery's instance has no automated backups",
+        "replica-key: recovery's instance is encrypted",
+        "staged: orders_db: nothing staged (no read replica orders-db-pl-replica)",
+    ] {
+        assert!(stdout.contains(said), "{said}\n{stdout}");
+    }
+}
