@@ -81,7 +81,7 @@ pub async fn describe(
     }
 }
 
-fn noun(kind: Kind) -> &'static str {
+pub(super) fn noun(kind: Kind) -> &'static str {
     match kind {
         Kind::Instance => "DB instance",
         Kind::Cluster => "DB cluster",

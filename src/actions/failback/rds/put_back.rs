@@ -41,17 +41,17 @@ impl Keep<'_, '_> {
 
     /// Renames `from` to `to` (instance or cluster), deletion protection as given.
     async fn rename(&self, from: &str, to: &str, protection: bool) -> Result<(), ActionError> {
-        self.modify(from, Some(to), protection).await
+        self.modify(from, Some(to), Some(protection)).await
     }
 
     /// Sets `id`'s deletion protection.
     async fn protect(&self, id: &str, protection: bool) -> Result<(), ActionError> {
-        self.modify(id, None, protection).await
+        self.modify(id, None, Some(protection)).await
     }
 
-    /// ModifyDBInstance or ModifyDBCluster, applied at once: a new identifier if given, and
-    /// deletion protection.
-    async fn modify(&self, id: &str, new_id: Option<&str>, protection: bool) -> Result<(), ActionError> {
+    /// ModifyDBInstance or ModifyDBCluster, applied at once: a new identifier and deletion
+    /// protection, each if given.
+    async fn modify(&self, id: &str, new_id: Option<&str>, protection: Option<bool>) -> Result<(), ActionError> {
         let (cx, region) = (self.cx, self.region);
         match self.kind {
             Kind::Instance => {
@@ -60,7 +60,7 @@ impl Keep<'_, '_> {
                     .modify_db_instance()
                     .db_instance_identifier(id)
                     .set_new_db_instance_identifier(new_id.map(str::to_string))
-                    .deletion_protection(protection)
+                    .set_deletion_protection(protection)
                     .apply_immediately(true);
                 mutate(cx.log, at(id, region), req).await??;
             }
@@ -70,12 +70,50 @@ impl Keep<'_, '_> {
                     .modify_db_cluster()
                     .db_cluster_identifier(id)
                     .set_new_db_cluster_identifier(new_id.map(str::to_string))
-                    .deletion_protection(protection)
+                    .set_deletion_protection(protection)
                     .apply_immediately(true);
                 mutate(cx.log, at(id, region), req).await??;
             }
         }
         Ok(())
+    }
+
+    /// Gives the original identifier to the copy that is to hold it instead of a restore: staged
+    /// under `staged` (its tags accepted by `staged_by`), or set aside by a way back of this run
+    /// (the failback's own or the step's rollback, `undo`), from where it comes back. Tagged as
+    /// this run's `restored` first, so a resumed run and a way back know it. Inside the caller's
+    /// sub-step; the wait is the caller's.
+    pub async fn rename_in(
+        &self,
+        staged: &str,
+        staged_by: impl Fn(&indexmap::IndexMap<String, String>) -> bool,
+    ) -> Result<(), ActionError> {
+        let (cx, region) = (self.cx, self.region);
+        if self.restored_already().await? {
+            return Ok(());
+        }
+        let names = [staged.to_string(), self.aside_id(&ROLLBACK), self.aside_id(&UNDO)];
+        let mut found = None;
+        for name in &names {
+            if let Some(now) = describe(self.kind, cx.log, self.client, name, region).await? {
+                found = Some((name.clone(), now));
+                break;
+            }
+        }
+        let Some((from, now)) = found else {
+            return Err(ActionError::Failed(format!(
+                "none of the staged {} and this run's set-aside {} or {} is in {region}: stage again and run the \
+                 failback again",
+                names[0], names[1], names[2]
+            )));
+        };
+        if !(staged_by(&now.tags) || now.tags.get(TAG_RUN).map(String::as_str) == Some(cx.run_id)) {
+            return Err(super::not_ours(super::keep::noun(self.kind), &from, region));
+        }
+        let req =
+            self.client.add_tags_to_resource().resource_name(&now.arn).set_tags(Some(tags(cx, self.name, "restored")));
+        mutate(cx.log, at(&from, region), req).await??;
+        self.modify(&from, Some(self.original), None).await
     }
 
     /// Waits (sub-step `part`) until `present` answers and `freed` is gone.

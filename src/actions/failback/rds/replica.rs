@@ -33,11 +33,11 @@
 use super::instance::{Layout, One, instance};
 use super::instance_config::custom;
 use super::keep::instance_status;
-use super::put_back::{ROLLBACK, UNDO};
+use super::put_back::ROLLBACK;
 use super::replica_lag::{self, Signal, Verdict};
 use super::{TAG_STAGE, tag_map, tags, wait_status, with_suffix};
 use crate::actions::Poll;
-use crate::actions::failback::{TAG_RESOURCE, TAG_RUN};
+use crate::actions::failback::TAG_RESOURCE;
 use crate::aws::{ActionError, at, mutate};
 use aws_sdk_rds::types::DbInstance;
 use serde_json::{Value, json};
@@ -302,40 +302,7 @@ impl One<'_, '_> {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would rename {staged} to {id}"));
             }
-            let keeper = self.keeper(l);
-            if keeper.restored_already().await? {
-                return Ok(());
-            }
-            let names = [staged.clone(), keeper.aside_id(&ROLLBACK), keeper.aside_id(&UNDO)];
-            let mut found = None;
-            for name in &names {
-                if let Some(db) = instance(cx.log, self.primary, name, region).await? {
-                    found = Some((name.clone(), db));
-                    break;
-                }
-            }
-            let Some((from, db)) = found else {
-                return Err(ActionError::Failed(format!(
-                    "none of the promoted replica {} and this run's set-aside {} or {} is in {region}",
-                    names[0], names[1], names[2]
-                )));
-            };
-            let t = tag_map(db.tag_list());
-            if !(is_staged(&t, self.name) || t.get(TAG_RUN).map(String::as_str) == Some(cx.run_id)) {
-                return Err(super::not_ours("DB instance", &from, region));
-            }
-            let arn = db.db_instance_arn().unwrap_or_default();
-            let req =
-                self.primary.add_tags_to_resource().resource_name(arn).set_tags(Some(tags(cx, self.name, "restored")));
-            mutate(cx.log, at(&from, region), req).await??;
-            let req = self
-                .primary
-                .modify_db_instance()
-                .db_instance_identifier(&from)
-                .new_db_instance_identifier(id)
-                .apply_immediately(true);
-            mutate(cx.log, at(&from, region), req).await??;
-            Ok(())
+            self.keeper(l).rename_in(&staged, |t| is_staged(t, self.name)).await
         })
         .await?;
         let quiet = cx.quiet();

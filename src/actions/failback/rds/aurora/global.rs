@@ -34,7 +34,7 @@ use crate::actions::Poll;
 use crate::actions::failback::rds::keep::cluster_status;
 use crate::actions::failback::rds::snapshots::Kind;
 use crate::actions::failback::rds::{TAG_STAGE, instance::instance, or_none, tag_map, tags, wait_status, with_suffix};
-use crate::actions::failback::{TAG_RESOURCE, TAG_RUN};
+use crate::actions::failback::TAG_RESOURCE;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::GlobalCluster;
@@ -500,45 +500,7 @@ impl One<'_, '_> {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would rename {} to {id}", s.cluster));
             }
-            if self.keeper(l).restored_already().await? {
-                return Ok(());
-            }
-            // A way back of this run (the failback's own, or the step's rollback) set it aside:
-            // it comes back from there.
-            use crate::actions::failback::rds::put_back::{ROLLBACK, UNDO};
-            let keeper = self.keeper(l);
-            let names = [s.cluster.clone(), keeper.aside_id(&ROLLBACK), keeper.aside_id(&UNDO)];
-            let mut found = None;
-            for name in &names {
-                if let Some(c) = cluster(cx.log, self.primary, name, region).await? {
-                    found = Some((name.clone(), c));
-                    break;
-                }
-            }
-            let Some((from, c)) = found else {
-                return Err(ActionError::Failed(format!(
-                    "none of the staged secondary {} and this run's set-aside {} or {} is in {region}: stage a new \
-                     secondary and run the failback again",
-                    names[0], names[1], names[2]
-                )));
-            };
-            let arn = c.db_cluster_arn().unwrap_or_default();
-            let ours = is_staged(&tag_map(c.tag_list()), self.name)
-                || tag_map(c.tag_list()).get(TAG_RUN).map(String::as_str) == Some(cx.run_id);
-            if !ours {
-                return Err(conflict("DB cluster", &from, region));
-            }
-            let req =
-                self.primary.add_tags_to_resource().resource_name(arn).set_tags(Some(tags(cx, self.name, "restored")));
-            mutate(cx.log, at(&from, region), req).await??;
-            let req = self
-                .primary
-                .modify_db_cluster()
-                .db_cluster_identifier(&from)
-                .new_db_cluster_identifier(id)
-                .apply_immediately(true);
-            mutate(cx.log, at(&from, region), req).await??;
-            Ok(())
+            self.keeper(l).rename_in(&s.cluster, |t| is_staged(t, self.name)).await
         })
         .await?;
         let quiet = cx.quiet();
