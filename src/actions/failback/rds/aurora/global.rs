@@ -31,10 +31,10 @@
 
 use super::{Layout, One, cluster};
 use crate::actions::Poll;
+use crate::actions::failback::TAG_RESOURCE;
 use crate::actions::failback::rds::keep::cluster_status;
 use crate::actions::failback::rds::snapshots::Kind;
 use crate::actions::failback::rds::{TAG_STAGE, instance::instance, or_none, tag_map, tags, wait_status, with_suffix};
-use crate::actions::failback::TAG_RESOURCE;
 use crate::aws::{ActionError, CallLog, at, mutate, read};
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::GlobalCluster;
