@@ -43,10 +43,10 @@ pub enum Verdict {
 pub fn verdict(points: &[(f64, f64)], after: f64) -> Verdict {
     let mut since: Vec<&(f64, f64)> = points.iter().filter(|(t, _)| *t >= after).collect();
     since.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if let Some(first) = since.iter().position(|(_, v)| *v == 0.0)
-        && since[first..].iter().all(|(_, v)| *v == 0.0)
-    {
-        return Verdict::CaughtUp(since[first].0);
+    // The earliest datapoint from which on every one says 0.
+    let from = since.iter().rposition(|(_, v)| *v != 0.0).map_or(0, |last| last + 1);
+    if let Some((t, _)) = since.get(from) {
+        return Verdict::CaughtUp(*t);
     }
     match since.last() {
         Some((_, v)) => Verdict::Behind(*v),
