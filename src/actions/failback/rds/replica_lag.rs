@@ -27,11 +27,11 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// What the datapoints say about the moment asked.
+/// What the datapoints say about the moment asked (see the module's doc).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Caught up: the start of the earliest period at or after the moment with a lag of 0
-    /// (epoch seconds).
+    /// Caught up: the start of the earliest period at or after the moment from which on every
+    /// period's lag is 0 (epoch seconds).
     CaughtUp(f64),
     /// Behind: the newest lag at or after the moment (seconds; -1: replication not running).
     Behind(f64),
