@@ -165,7 +165,12 @@ impl Keep<'_, '_> {
         let kept_one: Option<bool> = cx
             .sub(&SubId::of(self.name, part("set-aside")), detail, |_| async {
                 match describe(kind, cx.log, self.client, original, region).await? {
-                    Some(now) if is_ours(cx, &now.tags, self.name, "restored") => {
+                    // This run's restore, or the same one an earlier attempt of this sub-step
+                    // tagged for setting aside and was cut off before renaming.
+                    Some(now)
+                        if is_ours(cx, &now.tags, self.name, "restored")
+                            || is_ours(cx, &now.tags, self.name, back.stage) =>
+                    {
                         let req = self
                             .client
                             .add_tags_to_resource()
