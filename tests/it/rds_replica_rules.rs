@@ -227,3 +227,24 @@ fn aws_rules_a_parameter_group_set_again_waits_for_a_reboot() {
     block_on(east.reboot_db_instance().db_instance_identifier("orders-db-2").send()).expect("RebootDBInstance");
     assert_eq!(apply_status(&east, "orders-db-2"), ["in-sync"]);
 }
+
+/// Catches a layer that lets an instance be rebooted while it is still being made (moto reboots
+/// anything at once): RDS reboots an `available` instance only (InvalidDBInstanceState).
+#[test]
+fn aws_rules_an_instance_is_rebooted_only_once_available() {
+    use pilotlight::sandbox::realism::model::Pace;
+    let moto = moto();
+    let bare = Client::new(&sdk(&moto.endpoint_url(), "us-east-1"));
+    block_on(postgres(&bare, "bare-db").send()).expect("CreateDBInstance");
+    let reboot =
+        |rds: &Client, id: &str| rds_code(block_on(rds.reboot_db_instance().db_instance_identifier(id).send()));
+    assert_eq!(reboot(&bare, "bare-db"), "accepted");
+
+    let proxy = RealismProxy::timed(moto.port, Pace::Factor(6000.0), Vec::new());
+    let east = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    block_on(postgres(&east, "orders-db").send()).expect("CreateDBInstance");
+    assert_eq!(reboot(&east, "orders-db"), "InvalidDBInstanceState", "still creating");
+    // rds.CreateDBInstance's 8 modelled minutes at pace 6000: 80 ms.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(reboot(&east, "orders-db"), "accepted");
+}

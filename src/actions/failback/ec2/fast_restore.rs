@@ -38,20 +38,44 @@ async fn states(
 }
 
 impl One<'_, '_> {
-    /// `enable-fast-restore` and `wait-fast-restore` on the copies, in the primary instance's zone.
-    pub(super) async fn enable_fast_restore(
+    /// The restored volumes made from the copies with fast snapshot restore on them: enabled and
+    /// waited for, the volumes made, then turned off again.
+    pub(super) async fn create_volumes_fast(
         &self,
         l: &Layout,
         copies: &IndexMap<String, EbsSnapshot>,
-    ) -> Result<(), ActionError> {
-        let cx = self.cx;
-        let (region, zone) = (l.primary_region.as_str(), l.primary_zone.as_str());
+    ) -> Result<IndexMap<String, String>, ActionError> {
+        let at = (l.primary_region.as_str(), l.primary_zone.as_str());
         let ids: Vec<String> = copies.values().map(|c| c.snapshot_id.clone()).collect();
+        self.enable_fast_restore(at, &ids).await?;
+        let volumes = match self.create_volumes(l, copies).await {
+            Ok(made) => made,
+            // The call may have landed (looked for on the next attempt), or the journal is gone.
+            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
+            Err(e) => {
+                return Err(ActionError::Failed(format!(
+                    "{e}; fast snapshot restore stays enabled on the copies (billed hourly) until a retry finishes or \
+                     it is turned off: aws ec2 disable-fast-snapshot-restores --region {} --availability-zones {} \
+                     --source-snapshot-ids {}",
+                    at.0,
+                    at.1,
+                    ids.join(" ")
+                )));
+            }
+        };
+        self.disable_fast_restore(at, &ids).await?;
+        Ok(volumes)
+    }
+
+    /// `enable-fast-restore` and `wait-fast-restore` on the copies `ids`, in the primary
+    /// instance's zone.
+    async fn enable_fast_restore(&self, (region, zone): (&str, &str), ids: &[String]) -> Result<(), ActionError> {
+        let cx = self.cx;
         cx.sub(&self.sub_name("enable-fast-restore"), json!({ "zone": zone, "snapshots": ids }), |_| async {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would enable fast snapshot restore on {ids:?} in {zone}"));
             }
-            let now = states(cx.log, self.primary, (region, zone), &ids).await?;
+            let now = states(cx.log, self.primary, (region, zone), ids).await?;
             let on =
                 |id: &String| now.get(id).is_some_and(|s| matches!(s.as_str(), "enabling" | "optimizing" | "enabled"));
             let missing: Vec<String> = ids.iter().filter(|id| !on(id)).cloned().collect();
@@ -98,7 +122,7 @@ impl One<'_, '_> {
         let quiet = cx.quiet();
         cx.sub(&name, json!({ "zone": zone, "snapshots": ids }), |_| async {
             cx.wait_for(&name, cx.timeout, || async {
-                let now = states(&quiet, self.primary, (region, zone), &ids).await?;
+                let now = states(&quiet, self.primary, (region, zone), ids).await?;
                 // A failed enable goes `disabling`, then `disabled` (EBS user guide): it never comes.
                 let off: Vec<&String> = ids.iter().filter(|id| now.get(*id).is_some_and(|s| s.starts_with("disabl"))).collect();
                 if !off.is_empty() {
@@ -121,19 +145,13 @@ impl One<'_, '_> {
 
     /// `disable-fast-restore`: the copies' fast snapshot restore off again once the volumes are
     /// made (it is billed while enabled).
-    pub(super) async fn disable_fast_restore(
-        &self,
-        l: &Layout,
-        copies: &IndexMap<String, EbsSnapshot>,
-    ) -> Result<(), ActionError> {
+    async fn disable_fast_restore(&self, (region, zone): (&str, &str), ids: &[String]) -> Result<(), ActionError> {
         let cx = self.cx;
-        let (region, zone) = (l.primary_region.as_str(), l.primary_zone.as_str());
-        let ids: Vec<String> = copies.values().map(|c| c.snapshot_id.clone()).collect();
         cx.sub(&self.sub_name("disable-fast-restore"), json!({ "zone": zone, "snapshots": ids }), |_| async {
             if cx.dry_run {
                 return Ok(());
             }
-            let now = states(cx.log, self.primary, (region, zone), &ids).await?;
+            let now = states(cx.log, self.primary, (region, zone), ids).await?;
             let on: Vec<String> =
                 ids.iter().filter(|id| now.get(*id).is_some_and(|s| s != "disabling")).cloned().collect();
             if on.is_empty() {
@@ -149,13 +167,4 @@ impl One<'_, '_> {
         })
         .await
     }
-}
-
-/// The command that turns fast snapshot restore off on `copies` in `zone`, for an error or a note.
-pub(super) fn disable_with(region: &str, zone: &str, copies: &IndexMap<String, EbsSnapshot>) -> String {
-    let ids: Vec<&str> = copies.values().map(|c| c.snapshot_id.as_str()).collect();
-    format!(
-        "aws ec2 disable-fast-snapshot-restores --region {region} --availability-zones {zone} --source-snapshot-ids {}",
-        ids.join(" ")
-    )
 }

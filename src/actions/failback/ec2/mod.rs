@@ -283,24 +283,10 @@ impl One<'_, '_> {
         };
         let snaps = self.snapshot_recovery(&layout).await?;
         let copies = self.copy_to_primary(&layout, &snaps).await?;
-        if self.fast_restore {
-            self.enable_fast_restore(&layout, &copies).await?;
-        }
-        let volumes = match self.create_volumes(&layout, &copies).await {
-            // The call may have landed (looked for on the next attempt), or the journal is gone.
-            Err(e @ (ActionError::Unanswered { .. } | ActionError::Journal(_))) => return Err(e),
-            Err(e) if self.fast_restore => {
-                let off = fast_restore::disable_with(&layout.primary_region, &layout.primary_zone, &copies);
-                return Err(ActionError::Failed(format!(
-                    "{e}; fast snapshot restore stays enabled on the copies (billed hourly) until a retry finishes or \
-                     it is turned off: {off}"
-                )));
-            }
-            made => made?,
+        let volumes = match self.fast_restore {
+            true => self.create_volumes_fast(&layout, &copies).await?,
+            false => self.create_volumes(&layout, &copies).await?,
         };
-        if self.fast_restore {
-            self.disable_fast_restore(&layout, &copies).await?;
-        }
         self.swap(&layout, &volumes).await?;
         let remaining = self.compare(&layout).await?;
         let mut out = self.outputs(&layout, &snaps, &copies, &volumes, &remaining);

@@ -213,8 +213,9 @@ pub(super) fn refuse(call: &Call<'_>, at: At<'_>) -> Option<Vec<u8>> {
         "CreateDBInstance" => {
             (What::Cluster, named(body, "DBClusterIdentifier")?, "InvalidDBClusterStateFault", "DB cluster")
         }
-        // A replica is promoted once it is available (PromoteReadReplica: InvalidDBInstanceState).
-        "ModifyDBInstance" | "DeleteDBInstance" | "PromoteReadReplica" => {
+        // A replica is promoted, and an instance rebooted, once it is available
+        // (PromoteReadReplica, RebootDBInstance: InvalidDBInstanceState).
+        "ModifyDBInstance" | "DeleteDBInstance" | "PromoteReadReplica" | "RebootDBInstance" => {
             (What::DbInstance, named(body, "DBInstanceIdentifier")?, "InvalidDBInstanceState", "DB instance")
         }
         "ModifyDBCluster" | "DeleteDBCluster" => {
