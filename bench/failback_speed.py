@@ -66,8 +66,8 @@ class Sandbox:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.info()['realism']['port']}"
 
-    def calls(self, method: str = "GET") -> dict:
-        request = urllib.request.Request(self.endpoint() + "/_pilotlight/calls", method=method)
+    def calls(self, method: str = "GET", path: str = "") -> dict | list:
+        request = urllib.request.Request(self.endpoint() + "/_pilotlight/calls" + path, method=method)
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.loads(answer.read() or b"{}")
 
@@ -93,7 +93,9 @@ def run_variant(sandbox: Sandbox, variant: str) -> dict:
     if out.returncode != 0:
         sys.exit(f"bench: {variant} failed ({out.returncode}):\n{out.stdout[-4000:]}{out.stderr[-4000:]}")
     calls = sandbox.calls()
-    return {"wall_s": wall, "calls": sum(calls.values()), "by_operation": calls}
+    # Every call in order (milliseconds, operation, region, resource): where the time went.
+    log = sandbox.calls(path="/log")
+    return {"wall_s": wall, "calls": sum(calls.values()), "by_operation": calls, "log": log}
 
 
 def main() -> None:

@@ -91,8 +91,8 @@ struct Layer {
     /// Replaced whole by a drill's scenario ([`LIMITS_PATH`]).
     limits: Mutex<Limits>,
     throttled: Arc<AtomicUsize>,
-    /// AWS calls seen, per `service.Operation` ([`CALLS_PATH`]): a benchmark's count of round trips.
-    calls: Mutex<BTreeMap<String, u64>>,
+    /// AWS calls seen ([`CALLS_PATH`]): a benchmark's count of round trips, and their order.
+    calls: Mutex<Calls>,
 }
 
 impl RealismProxy {
@@ -184,7 +184,7 @@ impl RealismProxy {
             clock: setup.clock,
             limits: Mutex::new(setup.limits),
             throttled: throttled.clone(),
-            calls: Mutex::new(BTreeMap::new()),
+            calls: Mutex::new(Calls::default()),
         });
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -239,7 +239,7 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
         let text = format!("{head_text}{body_text}");
         let call = timing::Call::read(&head_text, &body_text);
         let operation = call.as_ref().map(|c| format!("{}.{}", c.service, c.operation));
-        count(layer, operation.as_deref());
+        count(layer, operation.as_deref(), call.as_ref());
         if !layer.clock.latency.is_zero() {
             std::thread::sleep(layer.clock.latency);
         }
@@ -363,13 +363,49 @@ pub const CONTROL_PATH: &str = "/_pilotlight/faults";
 pub const LIMITS_PATH: &str = "/_pilotlight/limits";
 
 /// The path a benchmark reads the AWS calls the proxy has seen from (`GET`: a JSON object of
-/// `service.Operation` to count) and starts counting afresh at (`DELETE`).
+/// `service.Operation` to count; `GET .../log`: each call in order, with its milliseconds since
+/// the count began, its region and the resource it names, for finding a run's longest chain) and
+/// starts counting afresh at (`DELETE`).
 pub const CALLS_PATH: &str = "/_pilotlight/calls";
 
-/// Counts one AWS call (one the layer cannot read is `unknown`).
-fn count(layer: &Layer, operation: Option<&str>) {
+/// The calls seen since the count began ([`CALLS_PATH`]).
+#[derive(Default)]
+struct Calls {
+    counts: BTreeMap<String, u64>,
+    log: Vec<serde_json::Value>,
+    since: Option<std::time::Instant>,
+}
+
+/// The request parameters that name the resource a call is about, in every protocol the layer reads.
+const NAMES: [&str; 8] = [
+    "DBInstanceIdentifier",
+    "DBClusterIdentifier",
+    "InstanceId.1",
+    "VolumeId",
+    "SourceSnapshotId",
+    "TargetDBSnapshotIdentifier",
+    "TargetDBClusterSnapshotIdentifier",
+    "StackName",
+];
+
+/// Counts one AWS call (one the layer cannot read is `unknown`) and logs it in order.
+fn count(layer: &Layer, operation: Option<&str>, call: Option<&timing::Call<'_>>) {
     let mut calls = layer.calls.lock().unwrap_or_else(|p| p.into_inner());
-    *calls.entry(operation.unwrap_or("unknown").to_string()).or_default() += 1;
+    *calls.counts.entry(operation.unwrap_or("unknown").to_string()).or_default() += 1;
+    let since = *calls.since.get_or_insert_with(std::time::Instant::now);
+    let names = |c: &timing::Call<'_>| -> Option<String> {
+        let query = NAMES.iter().find_map(|n| super::wire::param(c.body, n));
+        let json =
+            || serde_json::from_str::<serde_json::Value>(c.body).ok()?.get("TableName")?.as_str().map(String::from);
+        query.map(String::from).or_else(json)
+    };
+    let line = serde_json::json!({
+        "ms": since.elapsed().as_millis() as u64,
+        "op": operation.unwrap_or("unknown"),
+        "region": call.map(|c| c.region),
+        "id": call.and_then(names),
+    });
+    calls.log.push(line);
 }
 
 /// A request to the proxy itself, answered here (`None`: a request for AWS).
@@ -381,10 +417,12 @@ fn control(head: &str, body: &str, rules: &Rules, layer: &Layer) -> Option<Vec<u
     }
     if rest.starts_with(CALLS_PATH) {
         let mut calls = layer.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let log = rest.starts_with(&format!("{CALLS_PATH}/log"));
         return Some(match method {
-            "GET" => control_answer("200 OK", serde_json::json!(*calls).to_string()),
+            "GET" if log => control_answer("200 OK", serde_json::json!(calls.log).to_string()),
+            "GET" => control_answer("200 OK", serde_json::json!(calls.counts).to_string()),
             "DELETE" => {
-                calls.clear();
+                *calls = Calls::default();
                 control_answer("200 OK", "{}".into())
             }
             _ => control_answer("405 Method Not Allowed", "{}".into()),

@@ -26,6 +26,7 @@
 //! - **A modification takes a while** (ModifyDBInstance/ModifyDBCluster with ApplyImmediately):
 //!   RDS answers `available` with the change in `PendingModifiedValues` for a moment, then
 //!   `modifying`, then `available` again (here: two describes each). Moto applies it at once.
+//!   A rename takes the change under way with it; what is made under the old name next has none.
 //! - **EC2 is eventually consistent** (EC2 API reference, "Eventual consistency"): a snapshot or
 //!   volume just made may be unknown to the next describe that names it
 //!   (`InvalidSnapshot.NotFound`, `InvalidVolume.NotFound`); here, the first such describe.
@@ -228,16 +229,25 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     match action {
         action @ ("DescribeSnapshots" | "DescribeVolumes" | "AttachVolume" | "DetachVolume" | "StartInstances"
         | "EnterStandby") => ec2::refuse(action, head, body, upstream),
-        "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream),
+        "RestoreDBInstanceFromDBSnapshot" => gp3_baseline(head, body, upstream).or_else(|| {
+            note_made(region, body, "DBInstanceIdentifier", upstream);
+            None
+        }),
         "ModifyDBInstance" => {
             gp3_baseline(head, body, upstream).or_else(|| storage_limit(head, body, upstream)).or_else(|| {
                 note_modification(region, body, "DBInstanceIdentifier", upstream);
                 None
             })
         }
-        "CreateDBInstance" => gp3_baseline(head, body, upstream).or_else(|| serverless_member(body, upstream)),
+        "CreateDBInstance" => {
+            gp3_baseline(head, body, upstream).or_else(|| serverless_member(body, upstream)).or_else(|| {
+                note_made(region, body, "DBInstanceIdentifier", upstream);
+                None
+            })
+        }
         "CreateDBCluster" => {
             note_capacity(body, upstream);
+            note_made(region, body, "DBClusterIdentifier", upstream);
             None
         }
         "AddRoleToDBInstance" => {
@@ -248,6 +258,7 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         }
         "RestoreDBClusterFromSnapshot" => no_downgrade(head, body, upstream).or_else(|| {
             note_capacity(body, upstream);
+            note_made(region, body, "DBClusterIdentifier", upstream);
             None
         }),
         "ModifyDBCluster" => {
@@ -313,16 +324,28 @@ fn no_downgrade(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
 }
 
 /// A change applied immediately (not a rename, which RDS reports as `renaming`) is under way for
-/// the next four describes of its target.
+/// the next four describes of its target. A rename takes a change under way with it: it is the
+/// renamed resource's, not that of whatever is made under the old identifier next.
 fn note_modification(region: &str, body: &str, id_param: &str, upstream: u16) {
     let Some(id) = param(body, id_param) else { return };
-    let renamed = ["NewDBInstanceIdentifier", "NewDBClusterIdentifier"].iter().any(|p| param(body, p).is_some());
-    if param(body, "ApplyImmediately") == Some("true") && !renamed {
-        let key = in_region(region, id);
-        let mut busy = MODIFYING.lock().unwrap();
+    let key = in_region(region, id);
+    let mut busy = MODIFYING.lock().unwrap();
+    let new_id = ["NewDBInstanceIdentifier", "NewDBClusterIdentifier"].iter().find_map(|p| param(body, p));
+    if let Some(new_id) = new_id {
+        let new_key = in_region(region, new_id);
+        busy.iter_mut().filter(|(p, i, _)| *p == upstream && *i == key).for_each(|e| e.1 = new_key.clone());
+    } else if param(body, "ApplyImmediately") == Some("true") {
         busy.retain(|(p, i, _)| !(*p == upstream && *i == key));
         busy.push((upstream, key, 4));
     }
+}
+
+/// A resource made under an identifier (restored, created) has no change under way: one noted
+/// for an earlier resource of that identifier (deleted, renamed away) is not its.
+fn note_made(region: &str, body: &str, id_param: &str, upstream: u16) {
+    let Some(id) = param(body, id_param) else { return };
+    let key = in_region(region, id);
+    MODIFYING.lock().unwrap().retain(|(p, i, _)| !(*p == upstream && *i == key));
 }
 
 /// Whether engine version `a` is lower than `b` (numbers compared as numbers).
