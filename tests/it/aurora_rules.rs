@@ -101,8 +101,8 @@ fn aws_rules_a_cluster_restore_neither_downgrades_nor_keeps_serverless_capacity(
     assert!(member.is_err(), "a db.serverless member of a cluster with no capacity is refused");
 }
 
-/// The rule of a change under way across a rename: a cluster modified with ApplyImmediately and
-/// then renamed away keeps its change under way under the new name, and the cluster restored
+/// The rule of a change under way across a rename (and of deletion protection, set at once): a
+/// cluster modified with ApplyImmediately and then renamed away keeps its change under way under the new name, and the cluster restored
 /// under the old name next is `available` at once. Before the fix the restored cluster reported
 /// the renamed one's modification (pending, then `modifying`), and every failback's wait for the
 /// restore polled three times for a change that was not its.
@@ -122,7 +122,10 @@ fn aws_rules_a_change_under_way_goes_with_the_renamed_cluster_not_to_the_next_of
     let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
     let modify = ruled.modify_db_cluster().db_cluster_identifier("inventory").apply_immediately(true);
+    // Deletion protection alone is set at once; a backup retention period is a change under way.
     block_on(modify.clone().deletion_protection(false).send()).expect("ModifyDBCluster");
+    assert_eq!(super::realism::rules::modification_describes_left(moto.port, "us-east-1", "inventory"), 0);
+    block_on(modify.clone().backup_retention_period(9).send()).expect("ModifyDBCluster");
     block_on(modify.new_db_cluster_identifier("inventory-kept").send()).expect("rename");
     let left = |id: &str| super::realism::rules::modification_describes_left(moto.port, "us-east-1", id);
     assert_eq!(left("inventory-kept"), 4, "the change under way went with the rename");

@@ -27,6 +27,7 @@
 //!   RDS answers `available` with the change in `PendingModifiedValues` for a moment, then
 //!   `modifying`, then `available` again (here: two describes each). Moto applies it at once.
 //!   A rename takes the change under way with it; what is made under the old name next has none.
+//!   Deletion protection alone is set at once (it is never a pending value).
 //! - **EC2 is eventually consistent** (EC2 API reference, "Eventual consistency"): a snapshot or
 //!   volume just made may be unknown to the next describe that names it
 //!   (`InvalidSnapshot.NotFound`, `InvalidVolume.NotFound`); here, the first such describe.
@@ -334,10 +335,19 @@ fn note_modification(region: &str, body: &str, id_param: &str, upstream: u16) {
     if let Some(new_id) = new_id {
         let new_key = in_region(region, new_id);
         busy.iter_mut().filter(|(p, i, _)| *p == upstream && *i == key).for_each(|e| e.1 = new_key.clone());
-    } else if param(body, "ApplyImmediately") == Some("true") {
+    } else if param(body, "ApplyImmediately") == Some("true") && changes_settings(body) {
         busy.retain(|(p, i, _)| !(*p == upstream && *i == key));
         busy.push((upstream, key, 4));
     }
+}
+
+/// Whether a ModifyDB* request changes more than deletion protection: a flag RDS sets at once
+/// (it is in neither `PendingModifiedValues` nor `ClusterPendingModifiedValues`), so turning it
+/// on or off puts nothing under way.
+fn changes_settings(body: &str) -> bool {
+    const AT_ONCE: [&str; 6] =
+        ["Action", "Version", "DBInstanceIdentifier", "DBClusterIdentifier", "ApplyImmediately", "DeletionProtection"];
+    body.split('&').filter_map(|pair| pair.split('=').next()).any(|name| !name.is_empty() && !AT_ONCE.contains(&name))
 }
 
 /// A resource made under an identifier (restored, created) has no change under way: one noted
