@@ -7,6 +7,7 @@ pub mod dns;
 pub mod envs;
 pub mod no_resend;
 pub mod ops;
+pub mod read_memo;
 pub mod resource_read;
 pub mod resource_status;
 pub mod wait;
@@ -158,6 +159,11 @@ pub trait CallLog: Send + Sync {
     /// throttled call waits before it is sent again. By default `PILOTLIGHT_PAUSE_SCALE`'s.
     fn pauses(&self) -> crate::pauses::Pauses {
         crate::pauses::Pauses::from_env().unwrap_or_default()
+    }
+    /// Whether this log's reads keep their answers for the step's action (a preflight's) or take
+    /// the answers kept (the action's), see [`read_memo`]. By default neither.
+    fn memo(&self) -> Option<read_memo::MemoUse<'_>> {
+        None
     }
 }
 

@@ -7,6 +7,7 @@
 //! type, not from a flag someone typed at the call site. An operation missing here does not
 //! compile, which is the point: adding one is a deliberate, reviewed line.
 
+use super::read_memo::{MemoUse, ReadMemo};
 use super::{ActionError, Call, CallLog, RawAnswer, error_text};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use std::error::Error;
@@ -20,6 +21,8 @@ pub trait Reading {
     type Error;
     /// Sends the call, with the SDK's retries.
     fn send_read(self) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+    /// The request's parameters (the key of its answer in a [`super::read_memo::ReadMemo`]).
+    fn request(&self) -> &dyn std::fmt::Debug;
 }
 
 /// A request builder for an operation that can change state.
@@ -46,6 +49,9 @@ macro_rules! ops {
                 type Error = $sdk::error::SdkError<$sdk::operation::$module::[<$op Error>], $sdk::config::http::HttpResponse>;
                 fn send_read(self) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send {
                     self.send()
+                }
+                fn request(&self) -> &dyn std::fmt::Debug {
+                    self.as_input()
                 }
             }
         )* }
@@ -302,6 +308,26 @@ pub const THROTTLED_READ_RETRIES: u32 = 40;
 pub async fn read<B>(log: &dyn CallLog, at: At<'_>, req: B) -> Sent<B::Output, B::Error>
 where
     B: Reading + Clone,
+    B::Output: Clone + Send + Sync + 'static,
+    B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
+{
+    let memo = log.memo().map(|m| (m, ReadMemo::key(B::SERVICE, B::OPERATION, at.region, req.request())));
+    if let Some((MemoUse::Take(m), key)) = &memo
+        && let Some(answer) = m.take::<B::Output>(key)
+    {
+        tracing::debug!(operation = B::OPERATION, target = at.target, "answered by the preflight's read");
+        return Ok(Ok(answer));
+    }
+    let answer = read_from_aws(log, at, req).await;
+    if let (Some((MemoUse::Keep(m), key)), Ok(Ok(out))) = (memo, &answer) {
+        m.keep(key, out);
+    }
+    answer
+}
+
+async fn read_from_aws<B>(log: &dyn CallLog, at: At<'_>, req: B) -> Sent<B::Output, B::Error>
+where
+    B: Reading + Clone,
     B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
     let pauses = log.pauses();
@@ -346,6 +372,9 @@ where
     B: Mutating + Clone,
     B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
+    if let Some(MemoUse::Take(memo)) = log.memo() {
+        memo.close();
+    }
     let pauses = log.pauses();
     let mut pause = pauses.throttled_read;
     let mut tries = 1;

@@ -40,7 +40,14 @@ pub(super) fn step_timeout(step: &Step, default: std::time::Duration) -> Result<
 impl Run {
     /// Where one attempt (or the undo) of `step` journals.
     pub(super) fn step_log(&self, step: &Step, attempt: u32) -> StepLog<'_> {
-        StepLog { recorder: &self.recorder, step: step.id.clone(), attempt, dry_run: self.dry_run, pauses: self.pauses }
+        StepLog {
+            recorder: &self.recorder,
+            step: step.id.clone(),
+            attempt,
+            dry_run: self.dry_run,
+            pauses: self.pauses,
+            memo: None,
+        }
     }
 
     /// What an attempt of `step` (or its undo) runs with.
@@ -244,7 +251,7 @@ impl Run {
             return Err(ActionError::Failed(format!("parameters: {}", text.join("; "))));
         }
         let timeout = step_timeout(step, call.default_timeout())?;
-        let log = self.step_log(step, attempt);
+        let log = StepLog { memo: self.take_memo(step), ..self.step_log(step, attempt) };
         let cx = self.action_cx(step, &log, (attempt, interrupted), timeout);
         // The action's own waits use `timeout` and say what they waited for; this outer limit,
         // a little longer, catches an action that hangs anywhere else.

@@ -90,6 +90,8 @@ pub struct Run {
     pauses: crate::pauses::Pauses,
     /// The run's phase (journaled when it started): which steps it skips.
     phase: Option<crate::runbook::Phase>,
+    /// Each step's preflight answers, for its action's first reads ([`crate::aws::read_memo`]).
+    memos: preflight_gate::Memos,
     _lock: RunLock,
 }
 
@@ -250,6 +252,7 @@ impl Run {
             max_parallel,
             pauses: options.pauses,
             phase: options.phase,
+            memos: Default::default(),
             _lock: lock,
         })
     }
@@ -322,6 +325,7 @@ impl Run {
             max_parallel,
             pauses,
             phase,
+            memos: Default::default(),
             _lock: lock,
         })
     }

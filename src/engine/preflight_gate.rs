@@ -6,10 +6,32 @@
 //! after it, the world is mid-failback by design (an original renamed away is not a failure).
 
 use super::{EngineError, FailureRequest, Operator, Run, plan};
+use crate::aws::read_memo::{MemoUse, ReadMemo};
+use crate::aws::{ActionError, Call, CallLog, NoLog};
 use crate::journal::{Event, FailureOutcome, PreflightCheck, StepStatus, Verdict};
 use crate::runbook::Step;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Each step's latest preflight answers, until its action takes them.
+pub(super) type Memos = Mutex<HashMap<String, Arc<ReadMemo>>>;
+
+/// The preflight's call log: reads only (as [`NoLog`]), their answers kept for the action.
+struct Keeping<'a>(&'a ReadMemo);
+
+impl CallLog for Keeping<'_> {
+    fn before_mutating(&self, call: &Call<'_>) -> Result<(), ActionError> {
+        NoLog.before_mutating(call)
+    }
+    fn finished(&self, _: &Call<'_>, _: Option<String>) -> Result<(), ActionError> {
+        Ok(())
+    }
+    fn memo(&self) -> Option<MemoUse<'_>> {
+        Some(MemoUse::Keep(self.0))
+    }
+}
 
 /// A step's checks and when they were made.
 pub(super) type Checked = (Instant, Vec<PreflightCheck>);
@@ -54,17 +76,32 @@ impl Run {
             let outputs = self.outputs_lookup();
             plan::render_with(step, &plan::lookup(&self.inputs, &outputs)).unwrap_or(Value::Null)
         };
+        let memo = ReadMemo::for_regions(self.envs.names().filter_map(|e| self.envs.region(e).ok())).map(Arc::new);
+        let keeping = memo.as_deref().map(Keeping);
+        let log: &dyn CallLog = match &keeping {
+            Some(k) => k,
+            None => &NoLog,
+        };
         // Boxed: nested in the drive's future, the checks' futures overflowed rustc's query
         // depth computing its layout (in a non-incremental build).
-        Box::pin(crate::preflight::for_step(
+        let checks = Box::pin(crate::preflight::for_step(
             &self.loaded.runbook,
             step.action.as_deref(),
             &params,
             &self.envs,
-            &crate::aws::NoLog,
+            log,
             Some(&self.id),
         ))
-        .await
+        .await;
+        if let Some(memo) = memo {
+            self.memos.lock().unwrap_or_else(|p| p.into_inner()).insert(step.id.clone(), memo);
+        }
+        checks
+    }
+
+    /// The answers `step`'s preflight kept, for its action (once).
+    pub(super) fn take_memo(&self, step: &Step) -> Option<Arc<ReadMemo>> {
+        self.memos.lock().unwrap_or_else(|p| p.into_inner()).remove(&step.id)
     }
 
     /// Journals a step's checks (`first`: made already by [`Self::preflight_all`], used while

@@ -65,6 +65,8 @@ pub struct StepLog<'a> {
     pub dry_run: bool,
     /// The run's pauses (see [`CallLog::pauses`]).
     pub pauses: crate::pauses::Pauses,
+    /// The step's preflight answers, taken for the action's first reads ([`crate::aws::read_memo`]).
+    pub memo: Option<std::sync::Arc<crate::aws::read_memo::ReadMemo>>,
 }
 
 impl StepLog<'_> {
@@ -105,6 +107,10 @@ impl CallLog for StepLog<'_> {
 
     fn pauses(&self) -> crate::pauses::Pauses {
         self.pauses
+    }
+
+    fn memo(&self) -> Option<crate::aws::read_memo::MemoUse<'_>> {
+        self.memo.as_deref().map(crate::aws::read_memo::MemoUse::Take)
     }
 }
 

@@ -201,3 +201,30 @@ fn a_name_the_run_will_make_taken_by_something_else_fails_the_steps_preflight() 
     let out = resume(state.path());
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// The action takes what its preflight has just read (`--auto-approve`: the gate passes at
+/// once, see `pilotlight::aws::read_memo`): before the first change each side's instance is read
+/// once, not once by the checks and again by the action's first sub-step (it was twice before).
+/// After the first change nothing is taken: the instance is read from AWS again.
+#[test]
+fn an_action_takes_its_preflights_reads_once_and_none_after_its_first_change() {
+    let (moto, url) = super::support::seeded_moto();
+    moto_api::start_recording(moto.port).unwrap();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve", "--endpoint-url", &url]);
+    let out = run(cmd);
+    moto_api::stop_recording(moto.port).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let calls = recorded(moto.port);
+    let of_orders_db = |c: &&super::support::Recorded| {
+        c.operation == "DescribeDBInstances" && c.body.split('&').any(|kv| kv == "DBInstanceIdentifier=orders-db")
+    };
+    let first_change = calls.iter().position(|c| c.mutating()).expect("the failback changed something");
+    for region in ["us-west-2", "us-east-1"] {
+        let before = calls[..first_change].iter().filter(of_orders_db).filter(|c| c.region == region).count();
+        assert_eq!(before, 1, "orders-db in {region} read once before the first change");
+    }
+    let after = calls[first_change..].iter().filter(of_orders_db).filter(|c| c.region == "us-east-1").count();
+    assert!(after >= 2, "after the first change primary's instance is read from AWS: {after} reads");
+}
