@@ -14,9 +14,12 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
     let p = Client::new(&envs.config("primary", log).await?);
     let r = Client::new(&envs.config("recovery", log).await?);
     let mut found = Found::default();
-    let rec = reads::table(log, &r, t.recovery_region, t.recovery_id).await?;
-    let pri = reads::table(log, &p, t.primary_region, t.primary_id).await?;
-    let (Some(rec), Some(pri)) = (rec, pri) else {
+    // Both sides at once, then primary's settings beside recovery's point-in-time recovery.
+    let (rec, pri) = tokio::join!(
+        reads::table(log, &r, t.recovery_region, t.recovery_id),
+        reads::table(log, &p, t.primary_region, t.primary_id)
+    );
+    let (Some(rec), Some(pri)) = (rec?, pri?) else {
         found.fail(
             "exists",
             format!(
@@ -27,9 +30,12 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
         return Ok(found);
     };
     found.pass("exists", "both sides' tables exist");
-    let settings = reads::settings(log, &p, t.primary_region, &pri).await?;
-    let config = TableConfig::of(&pri, settings);
-    let pitr = reads::pitr_on(log, &r, t.recovery_region, t.recovery_id).await?;
+    let (settings, pitr) = tokio::join!(
+        reads::settings(log, &p, t.primary_region, &pri),
+        reads::pitr(log, &r, t.recovery_region, t.recovery_id)
+    );
+    let config = TableConfig::of(&pri, settings?);
+    let (pitr, newest) = pitr?;
     if t.in_place {
         let recovery = TableConfig::of(&rec, Default::default());
         found.check(
@@ -53,10 +59,6 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
         });
         found.check("recovery-pitr", off, "the recovery table has point-in-time recovery (an export needs it)");
     }
-    let newest = match pitr {
-        true => reads::latest_restorable(log, &r, t.recovery_region, t.recovery_id).await?,
-        false => None,
-    };
     t.recovery_point_age(&mut found, newest, "table");
     Ok(found)
 }

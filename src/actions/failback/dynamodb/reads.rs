@@ -41,33 +41,26 @@ pub(super) fn status(t: &TableDescription) -> String {
     t.table_status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "UNKNOWN".into())
 }
 
-/// Whether point-in-time recovery is on (an export needs it).
+/// Whether point-in-time recovery is on for the table.
 pub(super) async fn pitr_on(log: &dyn CallLog, client: &Client, region: &str, name: &str) -> Result<bool, ActionError> {
-    let req = client.describe_continuous_backups().table_name(name);
-    let out = read(log, at(name, region), req).await??;
-    Ok(out
-        .continuous_backups_description()
-        .and_then(|c| c.point_in_time_recovery_description())
-        .and_then(|p| p.point_in_time_recovery_status())
-        .is_some_and(|s| *s == PointInTimeRecoveryStatus::Enabled))
+    Ok(pitr(log, client, region, name).await?.0)
 }
 
-/// The latest time point-in-time recovery can restore the table to (Unix seconds); `None` when
-/// it is off.
-pub(super) async fn latest_restorable(
+/// Whether point-in-time recovery is on, and the latest time it can restore the table to (Unix
+/// seconds; `None` when it is off): one read for both.
+pub(super) async fn pitr(
     log: &dyn CallLog,
     client: &Client,
     region: &str,
     name: &str,
-) -> Result<Option<i64>, ActionError> {
+) -> Result<(bool, Option<i64>), ActionError> {
     let req = client.describe_continuous_backups().table_name(name);
     let out = read(log, at(name, region), req).await??;
-    Ok(out
+    let on = out
         .continuous_backups_description()
         .and_then(|c| c.point_in_time_recovery_description())
-        .filter(|p| p.point_in_time_recovery_status() == Some(&PointInTimeRecoveryStatus::Enabled))
-        .and_then(|p| p.latest_restorable_date_time())
-        .map(|t| t.secs()))
+        .filter(|p| p.point_in_time_recovery_status() == Some(&PointInTimeRecoveryStatus::Enabled));
+    Ok((on.is_some(), on.and_then(|p| p.latest_restorable_date_time()).map(|t| t.secs())))
 }
 
 /// Whether a new table's continuous backups are ready, so point-in-time recovery can be turned

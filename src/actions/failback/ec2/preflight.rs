@@ -86,9 +86,11 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
     let r = Client::new(&envs.config("recovery", log).await?);
     let autoscaling = aws_sdk_autoscaling::Client::new(&envs.config("primary", log).await?);
     let mut found = Found::default();
-    let (rec, pri) = match (
-        instance(log, &r, t.recovery_id, t.recovery_region).await,
-        instance(log, &p, t.primary_id, t.primary_region).await,
+    // Both sides at once, then everything that needs only them at once: round trips that wait
+    // for nothing of each other.
+    let (rec, pri) = match tokio::join!(
+        instance(log, &r, t.recovery_id, t.recovery_region),
+        instance(log, &p, t.primary_id, t.primary_region),
     ) {
         (Ok(rec), Ok(pri)) => (rec, pri),
         (rec, pri) => {
@@ -103,7 +105,22 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
         other => found.warn("state", format!("primary is {other}: the failback waits for it to stop")),
     }
     let id = pri.instance_id().unwrap_or_default();
-    match standby::membership(log, &autoscaling, id, t.primary_region).await? {
+    let ids: Vec<String> = ebs_devices(&rec).into_iter().map(|(_, v)| v).collect();
+    let pending = Filter::builder().name("status").values("pending").build();
+    let mine = Filter::builder().name("owner-id").values(t.primary_account).build();
+    let in_flight = p.describe_snapshots().filters(pending).filters(mine);
+    let (membership, volumes, in_flight, newest) = tokio::join!(
+        standby::membership(log, &autoscaling, id, t.primary_region),
+        read(log, at(t.recovery_id, t.recovery_region), r.describe_volumes().set_volume_ids(Some(ids.clone()))),
+        read(log, at(t.primary_id, t.primary_region), in_flight),
+        async {
+            match t.rpo {
+                Some(_) => newest_snapshot(log, &r, t, &ids).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    match membership? {
         Some((group, state)) if state == "InService" => {
             let sizes = standby::group_at_read(log, &autoscaling, &group, t.primary_region).await?;
             let how = match sizes {
@@ -120,12 +137,10 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
         ),
         None => found.pass("auto-scaling", "in no Auto Scaling group"),
     }
-    let ids: Vec<String> = ebs_devices(&rec).into_iter().map(|(_, v)| v).collect();
-    if t.rpo.is_some() {
-        t.recovery_point_age(&mut found, newest_snapshot(log, &r, t, &ids).await?, "instance");
+    if let Some(newest) = newest? {
+        t.recovery_point_age(&mut found, newest, "instance");
     }
-    let volumes =
-        read(log, at(t.recovery_id, t.recovery_region), r.describe_volumes().set_volume_ids(Some(ids))).await??;
+    let volumes = volumes??;
     if t.stages {
         staged(log, &p, t, (&rec, &pri), volumes.volumes(), &mut found).await?;
     }
@@ -138,10 +153,7 @@ pub async fn check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<
     } else {
         found.pass("encrypted-copy-key", "the recovery snapshots can be copied");
     }
-    let pending = Filter::builder().name("status").values("pending").build();
-    let mine = Filter::builder().name("owner-id").values(t.primary_account).build();
-    let req = p.describe_snapshots().filters(pending).filters(mine);
-    let busy = read(log, at(t.primary_id, t.primary_region), req).await??.snapshots().len();
+    let busy = in_flight??.snapshots().len();
     if busy >= COPIES_IN_FLIGHT {
         found.fail(
             "snapshot-copies",

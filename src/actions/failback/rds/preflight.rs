@@ -9,7 +9,7 @@ use super::aurora::cluster;
 use super::copy_rules::{Copy, Outcome};
 use super::instance::instance;
 use super::snapshots::{Kind, describe};
-use super::{kept_id, made_id, storage, tag_map, version};
+use super::{kept_id, made_id, storage, version};
 use crate::actions::failback::TAG_RUN;
 use crate::actions::failback::preflight::{Found, Target};
 use crate::aws::{ActionError, AwsEnvs, CallLog, at, read};
@@ -58,9 +58,12 @@ fn newer_version(found: &mut Found, primary: Option<&str>, recovery: Option<&str
 pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<Found, ActionError> {
     let (p, r) = clients(envs, log).await?;
     let mut found = Found::default();
-    let rec = instance(log, &r, t.recovery_id, t.recovery_region).await?;
-    let pri = instance(log, &p, t.primary_id, t.primary_region).await?;
-    let (Some(rec), Some(pri)) = (rec, pri) else {
+    // Both sides at once: two round trips that wait for nothing of each other.
+    let (rec, pri) = tokio::join!(
+        instance(log, &r, t.recovery_id, t.recovery_region),
+        instance(log, &p, t.primary_id, t.primary_region)
+    );
+    let (Some(rec), Some(pri)) = (rec?, pri?) else {
         found.fail("exists", missing("DB instance", t));
         return Ok(found);
     };
@@ -104,14 +107,11 @@ pub async fn instance_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -
         found.pass("storage", format!("restored with primary's {} GiB", pri.allocated_storage().unwrap_or_default()));
     }
     let req = p.describe_db_snapshots().snapshot_type("manual");
-    let snaps = read(log, at(t.primary_id, t.primary_region), req).await??;
-    let busy = in_flight(snaps.db_snapshots().iter().map(|s| s.status()));
+    let (snaps, taken) =
+        tokio::join!(read(log, at(t.primary_id, t.primary_region), req), names_taken(log, (&p, &r), t, Kind::Instance));
+    let busy = in_flight(snaps??.db_snapshots().iter().map(|s| s.status()));
     quota(&mut found, "snapshot-copies", busy, COPIES_IN_FLIGHT, "DB snapshots", t.primary_region);
-    if let Some(run) = t.run_id {
-        let kept = kept_id(run, t.primary_id);
-        let holder = instance(log, &p, &kept, t.primary_region).await?.map(|d| run_of(d.tag_list()));
-        names_free(&mut found, log, (&p, &r), t, (Kind::Instance, run), (&kept, holder)).await?;
-    }
+    names_free(&mut found, taken?);
     Ok(found)
 }
 
@@ -168,38 +168,41 @@ async fn replica_check(
     Ok(())
 }
 
-/// The run a resource's `pilotlight:run` tag names, if any.
-fn run_of(tags: &[aws_sdk_rds::types::Tag]) -> Option<String> {
-    tag_map(tags).get(TAG_RUN).cloned()
-}
-
-/// The names the failback will make (the kept original, the recovery snapshot and its copy) are
-/// free or already this run's: a name held by anything else stops the failback at that point,
-/// after it began (`kept` is the kept name and, if it is taken, the run its holder is tagged with).
-async fn names_free(
-    found: &mut Found,
+/// The names the failback will make (the kept original, the recovery snapshot and its copy)
+/// held by something this run did not make, each with why (read at once). `None` outside a run.
+async fn names_taken(
     log: &dyn CallLog,
     (p, r): (&Client, &Client),
     t: &Target<'_>,
-    (kind, run): (Kind, &str),
-    (kept, holder): (&str, Option<Option<String>>),
-) -> Result<(), ActionError> {
+    kind: Kind,
+) -> Result<Option<(String, Vec<String>)>, ActionError> {
+    let Some(run) = t.run_id else { return Ok(None) };
+    let kept = kept_id(run, t.primary_id);
+    let (recovery_snap, copy) = (made_id(run, t.name, "recovery"), made_id(run, t.name, "primary-copy"));
+    let (holder, recovery_snap_now, copy_now) = tokio::join!(
+        super::keep::describe(kind, log, p, &kept, t.primary_region),
+        describe(kind, log, r, &recovery_snap, t.recovery_region),
+        describe(kind, log, p, &copy, t.primary_region),
+    );
+    let not_this_run = |tags: &indexmap::IndexMap<String, String>| tags.get(TAG_RUN).map(String::as_str) != Some(run);
     let mut taken = Vec::new();
-    if let Some(by) = holder.filter(|by| by.as_deref() != Some(run)) {
-        taken.push(format!(
-            "{kept} ({}; {})",
-            t.primary_region,
-            by.map_or("not made by pilotlight".into(), |b| format!("made by run {b}"))
-        ));
+    if let Some(held) = holder?.filter(|h| not_this_run(&h.tags)) {
+        let by = held.tags.get(TAG_RUN).map_or("not made by pilotlight".into(), |b| format!("made by run {b}"));
+        taken.push(format!("{kept} ({}; {by})", t.primary_region));
     }
-    for (client, part, region) in [(r, "recovery", t.recovery_region), (p, "primary-copy", t.primary_region)] {
-        let id = made_id(run, t.name, part);
-        if let Some(s) = describe(kind, log, client, &id, region).await?
-            && s.tags.get(TAG_RUN).map(String::as_str) != Some(run)
-        {
+    for (id, now, region) in [(recovery_snap, recovery_snap_now, t.recovery_region), (copy, copy_now, t.primary_region)]
+    {
+        if now?.is_some_and(|s| not_this_run(&s.tags)) {
             taken.push(format!("{id} ({region})"));
         }
     }
+    Ok(Some((kept, taken)))
+}
+
+/// The `taken-names` check from [`names_taken`]: a name held by anything else stops the
+/// failback at that point, after it began.
+fn names_free(found: &mut Found, taken: Option<(String, Vec<String>)>) {
+    let Some((kept, taken)) = taken else { return };
     if taken.is_empty() {
         found.pass("taken-names", format!("the names this run will make are free ({kept}, its snapshots)"));
     } else {
@@ -212,16 +215,17 @@ async fn names_free(
             ),
         );
     }
-    Ok(())
 }
 
 /// An Aurora cluster.
 pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) -> Result<Found, ActionError> {
     let (p, r) = clients(envs, log).await?;
     let mut found = Found::default();
-    let rec = cluster(log, &r, t.recovery_id, t.recovery_region).await?;
-    let pri = cluster(log, &p, t.primary_id, t.primary_region).await?;
-    let (Some(rec), Some(pri)) = (rec, pri) else {
+    let (rec, pri) = tokio::join!(
+        cluster(log, &r, t.recovery_id, t.recovery_region),
+        cluster(log, &p, t.primary_id, t.primary_region)
+    );
+    let (Some(rec), Some(pri)) = (rec?, pri?) else {
         found.fail("exists", missing("cluster", t));
         return Ok(found);
     };
@@ -272,14 +276,11 @@ pub async fn cluster_check(envs: &AwsEnvs, log: &dyn CallLog, t: &Target<'_>) ->
         );
     }
     let req = p.describe_db_cluster_snapshots().snapshot_type("manual");
-    let snaps = read(log, at(t.primary_id, t.primary_region), req).await??;
-    let busy = in_flight(snaps.db_cluster_snapshots().iter().map(|s| s.status()));
+    let (snaps, taken) =
+        tokio::join!(read(log, at(t.primary_id, t.primary_region), req), names_taken(log, (&p, &r), t, Kind::Cluster));
+    let busy = in_flight(snaps??.db_cluster_snapshots().iter().map(|s| s.status()));
     quota(&mut found, "snapshot-copies", busy, CLUSTER_COPIES_IN_FLIGHT, "DB cluster snapshots", t.primary_region);
-    if let Some(run) = t.run_id {
-        let kept = kept_id(run, t.primary_id);
-        let holder = cluster(log, &p, &kept, t.primary_region).await?.map(|c| run_of(c.tag_list()));
-        names_free(&mut found, log, (&p, &r), t, (Kind::Cluster, run), (&kept, holder)).await?;
-    }
+    names_free(&mut found, taken?);
     Ok(found)
 }
 
