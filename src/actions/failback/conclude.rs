@@ -216,6 +216,7 @@ impl One<'_, '_> {
             primary_region: region,
             share_with: None,
             option_group: None,
+            seen: Default::default(),
         };
         let snap = point.snapshot("final").await?;
         let noun = if kind == Kind::Instance { "DB instance" } else { "DB cluster" };

@@ -99,6 +99,17 @@ pub struct Retained {
     pub delete_with: String,
 }
 
+/// Runs the calls of one sub-step at once (a volume's copy, each volume's create) and waits for
+/// every one to end, in order: when one fails, none of the others is cut off between its
+/// journaled `sending` and its answer (dropped, it would leave a call whose outcome a retry must
+/// look for). The first error, in order, if any failed.
+pub async fn all_at_once<T, Fut>(each: impl IntoIterator<Item = Fut>) -> Result<Vec<T>, ActionError>
+where
+    Fut: std::future::Future<Output = Result<T, ActionError>>,
+{
+    futures_util::future::join_all(each).await.into_iter().collect()
+}
+
 /// Runs `one` for every resource, at most `limit` at a time. Each resource reaches its own end
 /// (success or a failure at a safe point); none is cut off because another failed. The result
 /// has one entry per resource; if any failed, the action fails with every result attached, and a

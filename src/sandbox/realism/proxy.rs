@@ -268,6 +268,14 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
             }
             continue;
         }
+        // A copy under a quota is checked and registered as under way one at a time: checked at
+        // once, copies sent together would all find the slots free (AWS counts each as it
+        // accepts it). Held to the end of this request.
+        let _one_copy_at_a_time = {
+            let limits = layer.limits.lock().unwrap_or_else(|p| p.into_inner());
+            operation.as_ref().is_some_and(|op| limits.copy_quotas.contains_key(op))
+        }
+        .then(|| COPY_GATE.lock().unwrap_or_else(|p| p.into_inner()));
         let limited = {
             let limits = layer.limits.lock().unwrap_or_else(|p| p.into_inner());
             timing::limited(&head_text, &body_text, upstream, &layer.clock, &limits)
@@ -340,6 +348,9 @@ fn serve(client: TcpStream, upstream: u16, rules: &Rules, layer: &Layer, injecte
         return;
     }
 }
+
+/// Held while a copy under a quota is checked, sent and registered ([`serve`]).
+static COPY_GATE: Mutex<()> = Mutex::new(());
 
 /// The rule that spoils this request, if any: the first matching rule with faults left (so
 /// rules of one needle take turns), else the first matching one (counted, not spoiled).

@@ -407,61 +407,56 @@ impl One<'_, '_> {
             let good_ones = &good;
             let copies: IndexMap<String, EbsSnapshot> = cx
                 .sub(&copy_name, json!({ "from": l.recovery_region, "to": l.primary_region }), |resume| async move {
-                    let mut out = IndexMap::new();
-                    for (device, snap) in snaps {
-                        if let Some(kept) = good_ones.get(device) {
-                            out.insert(device.clone(), kept.clone());
-                            continue;
-                        }
-                        let ours = self.ours(device, self.stages.copy);
-                        if let Some(found) = find_snapshot(
-                            cx.log,
-                            self.primary,
-                            &l.primary_region,
-                            ours,
-                            resume.looks(LOOKS_WHEN_RESUMED),
-                        )
-                        .await?
-                        {
-                            out.insert(device.clone(), found);
-                            continue;
-                        }
-                        if cx.dry_run {
-                            cx.log.note(format!("dry run: would copy {} to {}", snap.snapshot_id, l.primary_region))?;
-                            out.insert(
-                                device.clone(),
-                                EbsSnapshot {
+                    // Every volume's copy at once: each is found by its tags or made on its own,
+                    // and none waits for another's answer.
+                    let each = snaps.iter().map(|(device, snap)| {
+                        let resume = &resume;
+                        async move {
+                            if let Some(kept) = good_ones.get(device) {
+                                return Ok::<_, ActionError>((device.clone(), kept.clone()));
+                            }
+                            let ours = self.ours(device, self.stages.copy);
+                            let looks = resume.looks(LOOKS_WHEN_RESUMED);
+                            if let Some(found) =
+                                find_snapshot(cx.log, self.primary, &l.primary_region, ours, looks).await?
+                            {
+                                return Ok((device.clone(), found));
+                            }
+                            if cx.dry_run {
+                                cx.log.note(format!(
+                                    "dry run: would copy {} to {}",
+                                    snap.snapshot_id, l.primary_region
+                                ))?;
+                                let dry = EbsSnapshot {
                                     snapshot_id: format!("snap-(dry run copy {device})"),
                                     started: snap.started.clone(),
                                     requested_at: snap.requested_at.clone(),
-                                },
-                            );
-                            continue;
-                        }
-                        let mut req = self
-                            .primary
-                            .copy_snapshot()
-                            .source_region(&l.recovery_region)
-                            .source_snapshot_id(&snap.snapshot_id)
-                            .description(format!(
-                                "pilotlight-failback/{}/{}{device}/from/{}",
-                                cx.run_id, self.name, snap.snapshot_id
-                            ))
-                            .tag_specifications(self.spec(Ec2ResourceType::Snapshot, device, self.stages.copy));
-                        if let Some(key) = self.kms {
-                            req = req.encrypted(true).kms_key_id(key);
-                        }
-                        let made = mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req).await??;
-                        out.insert(
-                            device.clone(),
-                            EbsSnapshot {
+                                };
+                                return Ok((device.clone(), dry));
+                            }
+                            let mut req = self
+                                .primary
+                                .copy_snapshot()
+                                .source_region(&l.recovery_region)
+                                .source_snapshot_id(&snap.snapshot_id)
+                                .description(format!(
+                                    "pilotlight-failback/{}/{}{device}/from/{}",
+                                    cx.run_id, self.name, snap.snapshot_id
+                                ))
+                                .tag_specifications(self.spec(Ec2ResourceType::Snapshot, device, self.stages.copy));
+                            if let Some(key) = self.kms {
+                                req = req.encrypted(true).kms_key_id(key);
+                            }
+                            let made = mutate(cx.log, at(&snap.snapshot_id, &l.primary_region), req).await??;
+                            let copy = EbsSnapshot {
                                 snapshot_id: made.snapshot_id().unwrap_or_default().to_string(),
                                 started: snap.started.clone(),
                                 requested_at: snap.requested_at.clone(),
-                            },
-                        );
-                    }
-                    Ok(out)
+                            };
+                            Ok((device.clone(), copy))
+                        }
+                    });
+                    Ok(crate::actions::failback::all_at_once(each).await?.into_iter().collect::<IndexMap<_, _>>())
                 })
                 .await?;
             let Some(failed) =

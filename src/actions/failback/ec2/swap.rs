@@ -131,17 +131,22 @@ impl One<'_, '_> {
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
         let originals: Vec<String> = l.originals.values().cloned().collect();
-        cx.sub(&self.sub_name("detach-originals"), json!({ "volumes": originals }), |_| async {
-            // One read of them all; the ones still on the instance are detached.
-            let ids: Vec<&str> = originals.iter().map(String::as_str).collect();
-            let now = volumes(cx.log, self.primary, region, &ids).await?;
-            let on: Vec<(&String, &String)> = l
-                .originals
-                .iter()
-                .zip(now)
-                .filter(|(_, v)| v.instance.as_deref() == Some(inst))
-                .map(|(o, _)| o)
-                .collect();
+        let originals_ref = &originals;
+        cx.sub(&self.sub_name("detach-originals"), json!({ "volumes": originals }), |resume| async move {
+            // The ones still on the instance are detached: on the sub-step's first run every one
+            // `read` recorded (a stop detaches nothing); after a cut-off run, one read of them all.
+            let on: Vec<(&String, &String)> = if resume.first {
+                l.originals.iter().collect()
+            } else {
+                let ids: Vec<&str> = originals_ref.iter().map(String::as_str).collect();
+                let now = volumes(cx.log, self.primary, region, &ids).await?;
+                l.originals
+                    .iter()
+                    .zip(now)
+                    .filter(|(_, v)| v.instance.as_deref() == Some(inst))
+                    .map(|(o, _)| o)
+                    .collect()
+            };
             if on.is_empty() {
                 return Ok(());
             }
@@ -153,7 +158,8 @@ impl One<'_, '_> {
             }
             // One after another in device order, each tagged before it is detached (a kept volume
             // always says where it came from): a refused detach leaves the rest as they were, so
-            // the way back has the least to put back.
+            // the way back has the least to put back (and an instance's devices are listed in
+            // the order they were attached: the way back re-attaches in device order).
             let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
             for (device, vol) in on {
                 let req = self.primary.create_tags().resources(vol).set_tags(Some(vec![
@@ -180,8 +186,15 @@ impl One<'_, '_> {
         let cx = self.cx;
         let (inst, region) = (l.primary_instance.as_str(), l.primary_region.as_str());
         let flags = &l.delete_on_termination;
-        cx.sub(&self.sub_name(part), json!({ "devices": flags }), |_| async {
-            let now = delete_on_termination(&instance(cx.log, self.primary, inst, region).await?);
+        cx.sub(&self.sub_name(part), json!({ "devices": flags }), |resume| async move {
+            // A volume attached after launch has DeleteOnTermination off (EC2 user guide,
+            // "Preserve data when an instance is terminated"): on the sub-step's first run that
+            // is what the devices have; after a cut-off run, the instance says.
+            let now: IndexMap<String, bool> = if resume.first {
+                flags.keys().map(|d| (d.clone(), false)).collect()
+            } else {
+                delete_on_termination(&instance(cx.log, self.primary, inst, region).await?)
+            };
             let differ: Vec<(&String, bool)> =
                 flags.iter().filter(|(d, want)| now.get(*d) != Some(*want)).map(|(d, w)| (d, *w)).collect();
             if differ.is_empty() {

@@ -186,6 +186,7 @@ impl<'c> One<'_, 'c> {
             region: &l.primary_region,
             original: &l.primary_id,
             kept: &l.kept_id,
+            arn: l.describe.get("db_instance_arn").and_then(Value::as_str),
         }
     }
 
@@ -207,6 +208,7 @@ impl<'c> One<'_, 'c> {
             primary_region: &l.primary_region,
             share_with: l.share_with.as_deref(),
             option_group: l.copy_option_group.as_deref(),
+            seen: Default::default(),
         }
     }
 
@@ -227,7 +229,7 @@ impl<'c> One<'_, 'c> {
         let point = self.recovery_point(&l);
         let (snap, copy) = point.take().await?;
         self.keeper(&l).keep().await?;
-        match self.restore(&l, &copy).await {
+        match self.restore(&l, &copy, point.seen(&copy.id)).await {
             Ok(()) => {}
             // The call may have landed, or the journal cannot be written: the next attempt
             // looks first (a restore it finds is this run's and goes on).
@@ -297,20 +299,31 @@ impl<'c> One<'_, 'c> {
     }
 
     /// Restores a new instance under the original identifier from the copy.
-    pub(super) async fn restore(&self, l: &Layout, copy: &DbSnapshot) -> Result<(), ActionError> {
+    pub(super) async fn restore(
+        &self,
+        l: &Layout,
+        copy: &DbSnapshot,
+        seen: Option<super::DbSnapshotNow>,
+    ) -> Result<(), ActionError> {
         let cx = self.cx;
         let (region, id, c) = (&l.primary_region, &l.primary_id, &l.config);
         let detail = json!({ "instance": id, "from": copy.id, "class": c.class });
-        cx.sub(&self.sub_name("restore"), detail, |_| async {
+        cx.sub(&self.sub_name("restore"), detail, |resume| async move {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would restore {id} ({}) from {}", c.class, copy.id));
             }
+            // The wait before it saw the identifier free: on this sub-step's first run nothing
+            // can hold it yet (a foreign holder since would make the restore fail, not succeed).
             let keeper = self.keeper(l);
-            if keeper.restored_already().await? {
+            if !resume.first && keeper.restored_already().await? {
                 return Ok(());
             }
             // What the snapshot holds decides what the restore may ask for (see `storage`).
-            let snap = super::snapshots::describe(Kind::Instance, cx.log, self.primary, &copy.id, region).await?;
+            // As the copy's wait saw it complete, else read.
+            let snap = match seen {
+                Some(s) => Some(s),
+                None => super::snapshots::describe(Kind::Instance, cx.log, self.primary, &copy.id, region).await?,
+            };
             let s = storage::for_restore(
                 &c.engine,
                 c.storage_type.as_deref(),
@@ -397,12 +410,16 @@ impl<'c> One<'_, 'c> {
                 Ok(changes)
             })
             .await?;
-        let quiet = cx.quiet();
-        wait_status(cx, &self.sub_name("wait-configured"), json!({ "instance": id }), &["available"], || async {
-            let now = instance(&quiet, self.primary, id, region).await?;
-            Ok(vec![(format!("instance {id}"), now.map(|d| instance_status(&d)))])
-        })
-        .await?;
+        // Only a modification puts the instance back in a wait (tags are set at once); the
+        // restored instance was available before it.
+        if changes.iter().any(|c| !c.starts_with("tags: ")) {
+            let quiet = cx.quiet();
+            wait_status(cx, &self.sub_name("wait-configured"), json!({ "instance": id }), &["available"], || async {
+                let now = instance(&quiet, self.primary, id, region).await?;
+                Ok(vec![(format!("instance {id}"), now.map(|d| instance_status(&d)))])
+            })
+            .await?;
+        }
         // Only a group this failback set again waits for a reboot (no read otherwise).
         if changes.iter().any(|c| c.starts_with("parameter group")) {
             self.reboot_for_parameters(l).await?;

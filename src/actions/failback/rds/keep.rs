@@ -97,6 +97,9 @@ pub struct Keep<'a, 'c> {
     pub region: &'a str,
     pub original: &'a str,
     pub kept: &'a str,
+    /// The original's ARN as `read` recorded it before anything changed: the keep's first run
+    /// tags it without describing it again (nothing of this run can hold the identifier yet).
+    pub arn: Option<&'a str>,
 }
 
 impl Keep<'_, '_> {
@@ -125,19 +128,25 @@ impl Keep<'_, '_> {
                     .log
                     .note(format!("dry run: would rename {original} to {kept} (kept, deletion protection on)"));
             }
-            let now = describe(kind, cx.log, self.client, original, region).await?.ok_or_else(|| {
-                ActionError::Failed(format!(
-                    "neither {original} nor {kept} exists in {region}: the original {what} is not where this run \
-                     left it; find it before going on"
-                ))
-            })?;
-            if is_ours(cx, &now.tags, self.name, "restored") {
-                return Err(ActionError::Failed(format!(
-                    "{original} is already this run's restored {what}, yet the original was not kept as {kept}"
-                )));
-            }
+            let arn = match self.arn.filter(|_| resume.first) {
+                Some(arn) => arn.to_string(),
+                None => {
+                    let now = describe(kind, cx.log, self.client, original, region).await?.ok_or_else(|| {
+                        ActionError::Failed(format!(
+                            "neither {original} nor {kept} exists in {region}: the original {what} is not where \
+                             this run left it; find it before going on"
+                        ))
+                    })?;
+                    if is_ours(cx, &now.tags, self.name, "restored") {
+                        return Err(ActionError::Failed(format!(
+                            "{original} is already this run's restored {what}, yet the original was not kept as {kept}"
+                        )));
+                    }
+                    now.arn
+                }
+            };
             // Tagged first, so that a resumed run recognises it under its new name.
-            let req = self.client.add_tags_to_resource().resource_name(&now.arn).set_tags(Some(tags(
+            let req = self.client.add_tags_to_resource().resource_name(&arn).set_tags(Some(tags(
                 cx,
                 self.name,
                 "pre-failback",

@@ -49,6 +49,7 @@ pub struct DbSnapshot {
 }
 
 /// A snapshot as RDS reports it now.
+#[derive(Debug, Clone)]
 pub struct DbSnapshotNow {
     pub snap: DbSnapshot,
     pub status: String,

@@ -60,7 +60,7 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>, stage: boo
     let test = l.rehearsal(test_id(cx.run_id, &l.primary_id));
     let point = one.recovery_point(&l);
     let (snap, copy) = point.take_as("rehearsal", "rehearsal-copy").await?;
-    let tried = match one.restore(&test, &copy).await {
+    let tried = match one.restore(&test, &copy, point.seen(&copy.id)).await {
         Ok(()) => one.reapply(&test, ALSO_DIFFER).await,
         Err(e) => Err(e),
     };

@@ -141,7 +141,14 @@ pub struct RecoveryPoint<'a, 'c> {
     pub share_with: Option<&'a str>,
     /// The option group the copy is given (DB snapshots across regions; see `copy_rules`).
     pub option_group: Option<&'a str>,
+    /// What the waits saw last of each snapshot, in this process: the restore takes the copy's
+    /// storage and engine version from the answer that ended the copy's wait instead of asking
+    /// again. Empty after a resume (the waits replay without a call): then it asks.
+    pub seen: Seen,
 }
+
+/// The last answer each snapshot's wait saw ([`RecoveryPoint::seen`]).
+pub type Seen = std::sync::Mutex<Vec<DbSnapshotNow>>;
 
 impl RecoveryPoint<'_, '_> {
     fn sub_name(&self, part: &str) -> SubId {
@@ -197,9 +204,21 @@ impl RecoveryPoint<'_, '_> {
         let quiet = self.cx.quiet();
         wait_status(self.cx, &self.sub_name(part), json!({ "snapshot": id }), &["available"], || async {
             let now = describe(self.kind, &quiet, client, id, region).await?;
-            Ok(vec![(format!("snapshot {id}"), now.map(|s| s.status))])
+            let status = now.as_ref().map(|s| s.status.clone());
+            if let Some(now) = now {
+                let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+                seen.retain(|s| s.snap.id != id);
+                seen.push(now);
+            }
+            Ok(vec![(format!("snapshot {id}"), status)])
         })
         .await
+    }
+
+    /// The snapshot as its wait last saw it complete in this process ([`Self::seen`]).
+    pub fn seen(&self, id: &str) -> Option<DbSnapshotNow> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.iter().find(|s| s.snap.id == id && s.status == "available").cloned()
     }
 
     /// Snapshots the recovery side (sub-steps `snapshot-LABEL` and `wait-LABEL-snapshot`; the
@@ -301,17 +320,17 @@ impl RecoveryPoint<'_, '_> {
                 // snapshot completes). Only an encrypted source's copy is given the key: RDS
                 // refuses a key for an unencrypted cluster snapshot, and would encrypt an
                 // instance's copy that primary never had encrypted.
-                let (created, encrypted) =
-                    match describe(self.kind, cx.log, self.recovery, &snap.id, self.recovery_region).await? {
-                        Some(s) => (s.snap.created, s.encrypted),
-                        None if cx.dry_run => (None, true),
-                        None => {
-                            return Err(ActionError::Failed(format!(
-                                "snapshot {} is gone from {}",
-                                snap.id, self.recovery_region
-                            )));
-                        }
-                    };
+                let known = describe(self.kind, cx.log, self.recovery, &snap.id, self.recovery_region).await?;
+                let (created, encrypted) = match known {
+                    Some(s) => (s.snap.created, s.encrypted),
+                    None if cx.dry_run => (None, true),
+                    None => {
+                        return Err(ActionError::Failed(format!(
+                            "snapshot {} is gone from {}",
+                            snap.id, self.recovery_region
+                        )));
+                    }
+                };
                 let earlier = resume.look(describe(self.kind, cx.log, self.primary, id, region)).await?;
                 if let Some(now) = earlier {
                     if !is_ours(cx, &now.tags, self.name, part) {

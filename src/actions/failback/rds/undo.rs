@@ -48,6 +48,7 @@ pub(in crate::actions::failback) async fn instance(
         region: &l.primary_region,
         original: &l.primary_id,
         kept: &l.kept_id,
+        arn: None,
     };
     keep.back(l.config.deletion_protection, &UNDO).await?;
     let (id, region) = (l.primary_id.as_str(), l.primary_region.as_str());

@@ -194,7 +194,8 @@ impl Members<'_, '_> {
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
         cx.sub(&self.sub_name("delete-instances"), json!({ "instances": ids, "cluster": self.cluster }), |_| async {
             // One after another, the writer first: a refused delete leaves the rest untouched,
-            // so the way back has the least to recreate.
+            // so the way back has the least to recreate. Each is looked at first: a way back
+            // deletes with these calls too, in a cluster whose members may never have been made.
             for id in &ids {
                 let Some(db) = instance(cx.log, self.client, id, self.region).await? else { continue };
                 if db.db_cluster_identifier() != Some(self.cluster) || db.db_instance_status() == Some("deleting") {
@@ -225,7 +226,12 @@ impl Members<'_, '_> {
     pub async fn recreate_as(&self, members: &[Member], (create, wait): (&str, &str)) -> Result<(), ActionError> {
         let cx = self.cx;
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        cx.sub(&self.sub_name(create), json!({ "instances": ids, "cluster": self.cluster }), |_| async {
+        // The failback's first run of it makes them in a cluster just restored, after the
+        // originals' deletes were waited out: nothing holds their identifiers to look for. A
+        // way back (other names) may find originals still there.
+        let fresh = |resume: &crate::actions::substep::Resume| resume.first && create == "create-instances";
+        cx.sub(&self.sub_name(create), json!({ "instances": ids, "cluster": self.cluster }), |resume| async move {
+            // One after another, the writer first: the first instance of a cluster is its writer.
             for m in members {
                 if cx.dry_run {
                     // The originals are still there in a dry run; nothing to look for yet.
@@ -233,7 +239,11 @@ impl Members<'_, '_> {
                         .note(format!("dry run: would create instance {} ({}) in {}", m.id, m.class, self.cluster))?;
                     continue;
                 }
-                if let Some(db) = instance(cx.log, self.client, &m.id, self.region).await? {
+                let found = match fresh(&resume) {
+                    true => None,
+                    false => instance(cx.log, self.client, &m.id, self.region).await?,
+                };
+                if let Some(db) = found {
                     // This run's, or already a member of this cluster (a way back after a failure
                     // that deleted only some of the original's instances).
                     let member =

@@ -179,6 +179,7 @@ impl<'c> One<'_, 'c> {
             primary_region: &l.primary_region,
             share_with: l.share_with.as_deref(),
             option_group: None,
+            seen: Default::default(),
         }
     }
 
@@ -204,6 +205,7 @@ impl<'c> One<'_, 'c> {
             region: &l.primary_region,
             original: &l.primary_id,
             kept: &l.kept_id,
+            arn: l.describe.get("db_cluster_arn").and_then(Value::as_str),
         }
     }
 
@@ -223,7 +225,7 @@ impl<'c> One<'_, 'c> {
             self.protection_off(&l, "protection-off").await?;
             old.delete(&l.members).await?;
             self.keeper(&l).keep().await?;
-            self.restore(&l, &copy).await
+            self.restore(&l, &copy, point.seen(&copy.id)).await
         };
         self.or_put_back(&l, &old, restored.await).await?;
         old.recreate(&l.members).await?;
@@ -290,14 +292,22 @@ impl<'c> One<'_, 'c> {
     async fn protection_off(&self, l: &Layout, part: &str) -> Result<(), ActionError> {
         let cx = self.cx;
         let (id, region) = (&l.primary_id, &l.primary_region);
-        cx.sub(&self.sub_name(part), json!({ "cluster": id }), |_| async {
+        cx.sub(&self.sub_name(part), json!({ "cluster": id }), |resume| async move {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would turn deletion protection off on {id}"));
             }
-            // Already renamed (this sub-step's rerun after a later one ran cannot happen: done
-            // sub-steps replay), or already off: nothing to do.
-            let Some(c) = cluster(cx.log, self.primary, id, region).await? else { return Ok(()) };
-            if c.deletion_protection() != Some(true) {
+            // On the failback's first run of it the cluster is as `read` recorded it (an undo's
+            // is the restored one: it looks). Else it may be already renamed (this sub-step's
+            // rerun after a later one ran cannot happen: done sub-steps replay), or already off:
+            // nothing to do.
+            let on = match resume.first && part == "protection-off" {
+                true => l.config.deletion_protection,
+                false => match cluster(cx.log, self.primary, id, region).await? {
+                    Some(c) => c.deletion_protection() == Some(true),
+                    None => false,
+                },
+            };
+            if !on {
                 return Ok(());
             }
             let req = self
@@ -314,19 +324,30 @@ impl<'c> One<'_, 'c> {
 
     /// Restores a new cluster under the original identifier from the copy. Deletion protection
     /// comes back at the end, once the instances are in.
-    async fn restore(&self, l: &Layout, copy: &DbSnapshot) -> Result<(), ActionError> {
+    async fn restore(
+        &self,
+        l: &Layout,
+        copy: &DbSnapshot,
+        seen: Option<super::DbSnapshotNow>,
+    ) -> Result<(), ActionError> {
         let cx = self.cx;
         let (region, id, c) = (&l.primary_region, &l.primary_id, &l.config);
-        cx.sub(&self.sub_name("restore"), json!({ "cluster": id, "from": copy.id }), |_| async {
+        cx.sub(&self.sub_name("restore"), json!({ "cluster": id, "from": copy.id }), |resume| async move {
             if cx.dry_run {
                 return cx.log.note(format!("dry run: would restore cluster {id} from {}", copy.id));
             }
+            // The wait before it saw the identifier free: on this sub-step's first run nothing
+            // can hold it yet (a foreign holder since would make the restore fail, not succeed).
             let keeper = self.keeper(l);
-            if keeper.restored_already().await? {
+            if !resume.first && keeper.restored_already().await? {
                 return Ok(());
             }
             // A restore may not go below the snapshot's engine version (see `version`).
-            let snap = super::snapshots::describe(Kind::Cluster, cx.log, self.primary, &copy.id, region).await?;
+            // As the copy's wait saw it complete, else read.
+            let snap = match seen {
+                Some(s) => Some(s),
+                None => super::snapshots::describe(Kind::Cluster, cx.log, self.primary, &copy.id, region).await?,
+            };
             let engine_version =
                 version::for_restore(c.engine_version.as_deref(), snap.and_then(|s| s.engine_version).as_deref());
             if engine_version != c.engine_version {

@@ -73,7 +73,7 @@ pub(in crate::actions::failback) async fn rehearse(one: &One<'_, '_>) -> Result<
     let point = one.recovery_point(&l);
     let (snap, copy) = point.take_as("rehearsal", "rehearsal-copy").await?;
     let tried = async {
-        one.restore(&test, &copy).await?;
+        one.restore(&test, &copy, point.seen(&copy.id)).await?;
         one.members(&test).recreate(&test.members).await?;
         one.reapply(&test, ALSO_DIFFER).await
     }
