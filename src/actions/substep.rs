@@ -225,4 +225,13 @@ impl CallLog for QuietLog<'_> {
     fn pauses(&self) -> crate::pauses::Pauses {
         self.inner.pauses()
     }
+
+    /// A wait keeps its latest answer for the step's next read of the same thing
+    /// ([`crate::aws::read_memo`]); it never takes one (each poll asks AWS).
+    fn memo(&self) -> Option<crate::aws::read_memo::MemoUse<'_>> {
+        match self.inner.memo()? {
+            crate::aws::read_memo::MemoUse::Take(m) => Some(crate::aws::read_memo::MemoUse::KeepLatest(m)),
+            _ => None,
+        }
+    }
 }

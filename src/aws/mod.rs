@@ -160,8 +160,8 @@ pub trait CallLog: Send + Sync {
     fn pauses(&self) -> crate::pauses::Pauses {
         crate::pauses::Pauses::from_env().unwrap_or_default()
     }
-    /// Whether this log's reads keep their answers for the step's action (a preflight's) or take
-    /// the answers kept (the action's), see [`read_memo`]. By default neither.
+    /// Whether this log's reads keep their answers for the step's action (a preflight's, a
+    /// wait's) or take the answers kept (the action's), see [`read_memo`]. By default neither.
     fn memo(&self) -> Option<read_memo::MemoUse<'_>> {
         None
     }

@@ -319,8 +319,10 @@ where
         return Ok(Ok(answer));
     }
     let answer = read_from_aws(log, at, req).await;
-    if let (Some((MemoUse::Keep(m), key)), Ok(Ok(out))) = (memo, &answer) {
-        m.keep(key, out);
+    match (memo, &answer) {
+        (Some((MemoUse::Keep(m), key)), Ok(Ok(out))) => m.keep(key, out),
+        (Some((MemoUse::KeepLatest(m), key)), Ok(Ok(out))) => m.keep_latest(key, out),
+        _ => {}
     }
     answer
 }
@@ -373,7 +375,7 @@ where
     B::Error: Error + ProvideErrorMetadata + RawAnswer + 'static,
 {
     if let Some(MemoUse::Take(memo)) = log.memo() {
-        memo.close();
+        memo.clear();
     }
     let pauses = log.pauses();
     let mut pause = pauses.throttled_read;

@@ -251,7 +251,7 @@ impl Run {
             return Err(ActionError::Failed(format!("parameters: {}", text.join("; "))));
         }
         let timeout = step_timeout(step, call.default_timeout())?;
-        let log = StepLog { memo: self.take_memo(step), ..self.step_log(step, attempt) };
+        let log = StepLog { memo: self.take_memo(step).or_else(|| self.fresh_memo()), ..self.step_log(step, attempt) };
         let cx = self.action_cx(step, &log, (attempt, interrupted), timeout);
         // The action's own waits use `timeout` and say what they waited for; this outer limit,
         // a little longer, catches an action that hangs anywhere else.

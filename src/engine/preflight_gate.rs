@@ -76,7 +76,7 @@ impl Run {
             let outputs = self.outputs_lookup();
             plan::render_with(step, &plan::lookup(&self.inputs, &outputs)).unwrap_or(Value::Null)
         };
-        let memo = ReadMemo::for_regions(self.envs.names().filter_map(|e| self.envs.region(e).ok())).map(Arc::new);
+        let memo = self.fresh_memo();
         let keeping = memo.as_deref().map(Keeping);
         let log: &dyn CallLog = match &keeping {
             Some(k) => k,
@@ -97,6 +97,11 @@ impl Run {
             self.memos.lock().unwrap_or_else(|p| p.into_inner()).insert(step.id.clone(), memo);
         }
         checks
+    }
+
+    /// An empty memo for a step, where every environment has a region of its own.
+    pub(super) fn fresh_memo(&self) -> Option<Arc<ReadMemo>> {
+        ReadMemo::for_regions(self.envs.names().filter_map(|e| self.envs.region(e).ok())).map(Arc::new)
     }
 
     /// The answers `step`'s preflight kept, for its action (once).

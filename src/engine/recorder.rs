@@ -65,7 +65,8 @@ pub struct StepLog<'a> {
     pub dry_run: bool,
     /// The run's pauses (see [`CallLog::pauses`]).
     pub pauses: crate::pauses::Pauses,
-    /// The step's preflight answers, taken for the action's first reads ([`crate::aws::read_memo`]).
+    /// Answers the action may take instead of asking again: its preflight's, and each wait's
+    /// latest ([`crate::aws::read_memo`]). `None` where two environments share a region.
     pub memo: Option<std::sync::Arc<crate::aws::read_memo::ReadMemo>>,
 }
 

@@ -309,7 +309,10 @@ fn rds_failback_of_an_encrypted_recovery_asks_for_a_key_before_anything_changes(
 /// Defect 6 of the AWS-rules issue, outside waits: AWS throttles the copy's read of the
 /// recovery snapshot (DescribeDBSnapshots by the name the failback gave it, outside any wait)
 /// five times in a row, past the SDK's three attempts. The read is sent again after a pause and
-/// the failback goes through in one attempt; before the fix the step failed on that read.
+/// the failback goes through without another attempt; before the fix the step failed on that
+/// read. In one process the copy takes that read from the snapshot wait's last answer
+/// (`pilotlight::aws::read_memo`), so the run is killed before the copy's answer is journaled:
+/// the resumed copy reads its source from AWS, and meets the throttles.
 #[test]
 fn rds_failback_waits_out_throttled_reads_outside_waits() {
     let moto = moto();
@@ -317,23 +320,35 @@ fn rds_failback_waits_out_throttled_reads_outside_waits() {
     for region in ["us-east-1", "us-west-2"] {
         block_on(postgres(&Client::new(&sdk(&url, region)), "orders-db").send()).expect("CreateDBInstance");
     }
-    // The step's preflight looks for both names first (the recovery snapshot's, its copy's) and
-    // the snapshot's wait finds it at its first poll (the instant pace): those three pass, then
-    // five throttles meet the copy's read of its source.
-    let needle = Some("DBSnapshotIdentifier=pl-".to_string());
-    let matcher = Matcher { needle, operation: Some("rds.DescribeDBSnapshots".into()), after: 3, times: 5 };
-    let faults = vec![Rule::new(matcher, Fault::Throttle, "throttled")];
-    let setup = Setup { faults, aws_rules: true, clock: Default::default(), limits: Default::default() };
-    let proxy = RealismProxy::serve(moto.port, setup, 0).expect("a loopback port");
+    let ruled = RealismProxy::with_aws_rules(moto.port, Vec::new());
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["run", "tests/fixtures/rds-failback.yaml", "--headless", "--auto-approve"])
-        .args(["--endpoint-url", &proxy.endpoint_url()]);
+        .args(["--endpoint-url", &ruled.endpoint_url()])
+        // The second mutating call is the copy: AWS makes it, the journal never hears its answer.
+        .env(pilotlight::journal::CRASH_BEFORE_ANSWER_ENV, "2");
+    let out = run(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(pilotlight::journal::CRASH_EXIT_CODE),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The resumed copy's first read is of its source: five throttles meet it.
+    let needle = Some("DBSnapshotIdentifier=pl-".to_string());
+    let matcher = Matcher { needle, operation: Some("rds.DescribeDBSnapshots".into()), after: 0, times: 5 };
+    let faults = vec![Rule::new(matcher, Fault::Throttle, "throttled")];
+    let setup = Setup { faults, aws_rules: true, clock: Default::default(), limits: Default::default() };
+    let proxy = RealismProxy::serve(moto.port, setup, 0).expect("a loopback port");
+    let (id, dir) = only_run(state.path());
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
     let out = run(cmd);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let (_, dir) = only_run(state.path());
-    let throttled_in: Vec<String> = journal(&dir)
+    let entries = journal(&dir);
+    let throttled_in: Vec<String> = entries
         .iter()
         .filter_map(|e| match &e.event {
             Event::AwsCall { sub: Some(sub), operation, message: Some(m), .. }
@@ -346,7 +361,8 @@ fn rds_failback_waits_out_throttled_reads_outside_waits() {
         .collect();
     assert!(!throttled_in.is_empty(), "throttled:\n{stdout}");
     assert!(throttled_in.iter().all(|s| s == "orders_db/copy-to-primary"), "outside waits only: {throttled_in:?}");
-    assert!(stdout.contains("rds.failback attempt 1") && !stdout.contains("attempt 2"), "{stdout}");
+    let attempts = entries.iter().filter(|e| matches!(e.event, Event::ActionStarted { .. })).count();
+    assert_eq!(attempts, 2, "the killed attempt and the resumed one; none failed on throttling:\n{stdout}");
 }
 
 /// Issue 14, a way back: the restore fails after the original was renamed away (here RDS has no

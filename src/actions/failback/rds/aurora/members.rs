@@ -192,25 +192,38 @@ impl Members<'_, '_> {
     pub async fn delete(&self, members: &[Member]) -> Result<(), ActionError> {
         let cx = self.cx;
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        cx.sub(&self.sub_name("delete-instances"), json!({ "instances": ids, "cluster": self.cluster }), |_| async {
-            // One after another, the writer first: a refused delete leaves the rest untouched,
-            // so the way back has the least to recreate. Each is looked at first: a way back
-            // deletes with these calls too, in a cluster whose members may never have been made.
-            for id in &ids {
-                let Some(db) = instance(cx.log, self.client, id, self.region).await? else { continue };
-                if db.db_cluster_identifier() != Some(self.cluster) || db.db_instance_status() == Some("deleting") {
-                    continue;
+        // The failback's own first run deletes the members `read` recorded, as it recorded them;
+        // an undo's or a rollback's (other names) may find some never made or gone, and looks.
+        let fresh = |resume: &crate::actions::substep::Resume| resume.first && self.parts.is_empty();
+        let ids_ref = &ids;
+        cx.sub(
+            &self.sub_name("delete-instances"),
+            json!({ "instances": ids, "cluster": self.cluster }),
+            |resume| async move {
+                // One after another, the writer first: a refused delete leaves the rest untouched,
+                // so the way back has the least to recreate.
+                for id in ids_ref {
+                    if !fresh(&resume) {
+                        let Some(db) = instance(cx.log, self.client, id, self.region).await? else { continue };
+                        if db.db_cluster_identifier() != Some(self.cluster)
+                            || db.db_instance_status() == Some("deleting")
+                        {
+                            continue;
+                        }
+                    }
+                    if cx.dry_run {
+                        cx.log.note(format!(
+                            "dry run: would delete instance {id} of cluster {} (recorded)",
+                            self.cluster
+                        ))?;
+                        continue;
+                    }
+                    let req = self.client.delete_db_instance().db_instance_identifier(*id);
+                    mutate(cx.log, at(id, self.region), req).await??;
                 }
-                if cx.dry_run {
-                    cx.log
-                        .note(format!("dry run: would delete instance {id} of cluster {} (recorded)", self.cluster))?;
-                    continue;
-                }
-                let req = self.client.delete_db_instance().db_instance_identifier(*id);
-                mutate(cx.log, at(id, self.region), req).await??;
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await?;
         self.wait_instances("wait-instances-deleted", &ids, "gone").await
     }
@@ -229,7 +242,9 @@ impl Members<'_, '_> {
         // The failback's first run of it makes them in a cluster just restored, after the
         // originals' deletes were waited out: nothing holds their identifiers to look for. A
         // way back (other names) may find originals still there.
-        let fresh = |resume: &crate::actions::substep::Resume| resume.first && create == "create-instances";
+        let fresh = |resume: &crate::actions::substep::Resume| {
+            resume.first && create == "create-instances" && self.parts.is_empty()
+        };
         cx.sub(&self.sub_name(create), json!({ "instances": ids, "cluster": self.cluster }), |resume| async move {
             // One after another, the writer first: the first instance of a cluster is its writer.
             for m in members {
