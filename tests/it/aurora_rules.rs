@@ -51,14 +51,10 @@ fn restored(client: &Client) -> aws_sdk_rds::types::DbCluster {
     out.db_clusters()[0].clone()
 }
 
-/// The rules themselves: bare moto restores a cluster below its snapshot's version and gives a
-/// restored cluster the snapshot's Serverless v2 capacity; under the rules, as on AWS, neither.
-#[test]
-fn aws_rules_a_cluster_restore_neither_downgrades_nor_keeps_serverless_capacity() {
-    let moto = moto();
-    let url = moto.endpoint_url();
-    cluster(&url, "us-east-1", "15.4", true);
-    let bare = Client::new(&sdk(&url, "us-east-1"));
+/// A snapshot `snap` of primary's `inventory` (made through bare moto), and the rules layer in
+/// front of moto: bare moto's client, the layer, and a client through it.
+fn snapshotted(url: &str, port: u16) -> (Client, RealismProxy, Client) {
+    let bare = Client::new(&sdk(url, "us-east-1"));
     block_on(
         bare.create_db_cluster_snapshot()
             .db_cluster_identifier("inventory")
@@ -66,8 +62,19 @@ fn aws_rules_a_cluster_restore_neither_downgrades_nor_keeps_serverless_capacity(
             .send(),
     )
     .unwrap();
-    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    let proxy = RealismProxy::with_aws_rules(port, Vec::new());
     let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    (bare, proxy, ruled)
+}
+
+/// The rules themselves: bare moto restores a cluster below its snapshot's version and gives a
+/// restored cluster the snapshot's Serverless v2 capacity; under the rules, as on AWS, neither.
+#[test]
+fn aws_rules_a_cluster_restore_neither_downgrades_nor_keeps_serverless_capacity() {
+    let moto = moto();
+    let url = moto.endpoint_url();
+    cluster(&url, "us-east-1", "15.4", true);
+    let (bare, _proxy, ruled) = snapshotted(&url, moto.port);
     let restore = |c: &Client, id: &str, version: Option<&str>| {
         block_on(
             c.restore_db_cluster_from_snapshot()
@@ -102,8 +109,8 @@ fn aws_rules_a_cluster_restore_neither_downgrades_nor_keeps_serverless_capacity(
 }
 
 /// The rule of a change under way across a rename (and of deletion protection, set at once): a
-/// cluster modified with ApplyImmediately and then renamed away keeps its change under way under the new name, and the cluster restored
-/// under the old name next is `available` at once. Before the fix the restored cluster reported
+/// cluster modified with ApplyImmediately and then renamed away keeps its change under way under
+/// its new name, and the cluster restored under the old name next is `available` at once. Before the fix the restored cluster reported
 /// the renamed one's modification (pending, then `modifying`), and every failback's wait for the
 /// restore polled three times for a change that was not its.
 #[test]
@@ -111,16 +118,7 @@ fn aws_rules_a_change_under_way_goes_with_the_renamed_cluster_not_to_the_next_of
     let moto = moto();
     let url = moto.endpoint_url();
     cluster(&url, "us-east-1", "15.4", false);
-    let bare = Client::new(&sdk(&url, "us-east-1"));
-    block_on(
-        bare.create_db_cluster_snapshot()
-            .db_cluster_identifier("inventory")
-            .db_cluster_snapshot_identifier("snap")
-            .send(),
-    )
-    .unwrap();
-    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
-    let ruled = Client::new(&sdk(&proxy.endpoint_url(), "us-east-1"));
+    let (_, _proxy, ruled) = snapshotted(&url, moto.port);
     let modify = ruled.modify_db_cluster().db_cluster_identifier("inventory").apply_immediately(true);
     // Deletion protection alone is set at once; a backup retention period is a change under way.
     block_on(modify.clone().deletion_protection(false).send()).expect("ModifyDBCluster");
