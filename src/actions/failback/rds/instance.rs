@@ -7,8 +7,8 @@
 //! deleted), `wait-primary-kept`, `restore` (a new instance under the original identifier from
 //! the copy, given the recorded configuration, so endpoints keep working), `wait-restored`,
 //! `reapply-config` (what a restore cannot take, such as backup retention, or did not honour),
-//! `wait-configured`, `reboot` / `wait-rebooted` (only when a parameter group set again waits for
-//! a reboot to take effect), `associate-roles` (IAM roles, once the instance is available again),
+//! `wait-configured` (only after a modification: tags are set at once), `reboot` /
+//! `wait-rebooted` (only when a parameter group set again waits for a reboot to take effect), `associate-roles` (IAM roles, once the instance is available again),
 //! `compare-config` (every recorded field that still differs, with why).
 //! Every name this run makes is deterministic and tagged, so a resumed sub-step finds its own
 //! work before acting.
