@@ -315,7 +315,11 @@ where
     if let Some((MemoUse::Take(m), key)) = &memo
         && let Some(answer) = m.take::<B::Output>(key)
     {
-        tracing::debug!(operation = B::OPERATION, target = at.target, "answered by the preflight's read");
+        tracing::debug!(
+            operation = B::OPERATION,
+            target = at.target,
+            "answered by a read the step just made (its preflight's, a wait's)"
+        );
         return Ok(Ok(answer));
     }
     let answer = read_from_aws(log, at, req).await;

@@ -22,13 +22,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long after the preflight's read its answer stands for the action's.
+/// How long after a read (the preflight's, a wait's) its answer stands for the action's.
 pub const FRESH: Duration = Duration::from_secs(10);
 
 /// A request: its operation, its region and its parameters (the SDK's `Debug` of its input).
 pub type Key = String;
 
-/// The preflight's answers for one step.
+/// One step's kept answers: its preflight's, then each wait's latest.
 #[derive(Default)]
 pub struct ReadMemo {
     held: Mutex<Held>,

@@ -90,7 +90,7 @@ pub struct Run {
     pauses: crate::pauses::Pauses,
     /// The run's phase (journaled when it started): which steps it skips.
     phase: Option<crate::runbook::Phase>,
-    /// Each step's preflight answers, for its action's first reads ([`crate::aws::read_memo`]).
+    /// Each step's preflight answers, until its action takes them ([`crate::aws::read_memo`]).
     memos: preflight_gate::Memos,
     _lock: RunLock,
 }

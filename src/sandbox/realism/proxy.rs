@@ -416,8 +416,16 @@ fn count(layer: &Layer, operation: Option<&str>, call: Option<&timing::Call<'_>>
         "region": call.map(|c| c.region),
         "id": call.and_then(names),
     });
+    // A sandbox left up through a long drill polls for hours: the log keeps the latest calls
+    // only (a benchmark's run is a few hundred), the counts all of them.
+    if calls.log.len() >= CALLS_LOGGED {
+        calls.log.drain(..CALLS_LOGGED / 2);
+    }
     calls.log.push(line);
 }
+
+/// At most this many calls are in the log ([`CALLS_PATH`]`/log`); the oldest half goes first.
+const CALLS_LOGGED: usize = 20_000;
 
 /// A request to the proxy itself, answered here (`None`: a request for AWS).
 fn control(head: &str, body: &str, rules: &Rules, layer: &Layer) -> Option<Vec<u8>> {
