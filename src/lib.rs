@@ -23,3 +23,4 @@ pub mod preflight;
 pub mod report;
 pub mod runbook;
 pub mod sandbox;
+pub mod team;

@@ -37,7 +37,8 @@ pub enum Command {
     },
     /// Run a runbook (or, with --resume, continue a run)
     Run(RunArgs),
-    /// Continue a run from its journal where it stopped
+    /// Continue a run from its journal where it stopped (with --team: take it over from the
+    /// team table once its lease has expired or was given up)
     Resume {
         run_id: String,
         /// Secret inputs again (the journal never holds them)
@@ -47,6 +48,8 @@ pub enum Command {
         mode: Mode,
         #[command(flatten)]
         connect: Connect,
+        #[command(flatten)]
+        team: Team,
     },
     /// Show every resource a runbook names, primary and recovery side by side, read live from AWS
     Status {
@@ -168,6 +171,11 @@ for both sides in one account.")]
         run_id: String,
         #[command(flatten)]
         connect: Connect,
+    },
+    /// Team mode: make the shared run store (see `pilotlight team init --help`)
+    Team {
+        #[command(subcommand)]
+        command: TeamCommand,
     },
     /// A game day on the sandbox: a scenario's world, pace and faults, its runbook, a debrief
     #[command(
@@ -314,6 +322,26 @@ pub struct RunArgs {
     pub resume: Option<String>,
     #[command(flatten)]
     pub connect: Connect,
+    #[command(flatten)]
+    pub team: Team,
+}
+
+/// Team mode: a run shared through a DynamoDB table (`pilotlight team init` makes it).
+#[derive(Debug, Args, Clone, Default)]
+pub struct Team {
+    /// Share the run through this team table: every journal entry is also written there under
+    /// the run's lease, so watchers on other machines follow it and another machine can take
+    /// it over (`resume --team`) once this one dies or gives it up
+    #[arg(long, value_name = "TABLE")]
+    pub team: Option<String>,
+    /// The team table's region [default: the SDK's (AWS_REGION, the profile); us-east-1 in the
+    /// sandbox]
+    #[arg(long, value_name = "REGION", requires = "team")]
+    pub team_region: Option<String>,
+    /// Send the team table's calls to this endpoint [default: the sandbox's with --sandbox;
+    /// else AWS's]
+    #[arg(long, value_name = "URL", requires = "team")]
+    pub team_endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -352,6 +380,28 @@ pub struct Connect {
     /// Send every AWS call to this endpoint, e.g. a moto server [default: $AWS_ENDPOINT_URL]
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Make the team store from the bundled CloudFormation template: a DynamoDB table (point-in-time
+    /// recovery, deletion protection; kept when the stack is deleted) and, with --bucket, an S3
+    /// bucket (versioned, public access blocked). Runs given `--team TABLE` share their journal and
+    /// lease there. Put it in recovery's account and region or a tooling account's, not primary's:
+    /// the store must answer while primary is down. Does nothing when the stack is there already
+    Init {
+        /// The table's name
+        #[arg(long, value_name = "NAME")]
+        table: String,
+        /// Also make this S3 bucket (for blobs too large for a table item)
+        #[arg(long, value_name = "NAME")]
+        bucket: Option<String>,
+        /// The region [default: the SDK's (AWS_REGION, the profile); us-east-1 in the sandbox]
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        #[command(flatten)]
+        connect: Connect,
+    },
 }
 
 #[derive(Debug, Subcommand)]

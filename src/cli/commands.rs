@@ -16,7 +16,9 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Validate { runbooks } => validate(&runbooks),
         Command::Plan { runbook, vars, phase } => plan_cmd(&runbook, &vars, phase.map(Into::into)),
         Command::Run(args) => run(args, state_dir).await,
-        Command::Resume { run_id, vars, mode, connect } => resume(&run_id, &vars, mode, &connect, state_dir).await,
+        Command::Resume { run_id, vars, mode, connect, team } => {
+            resume(&run_id, &vars, mode, &connect, &team, state_dir).await
+        }
         Command::Status { runbook, vars, connect } => status(&runbook, &vars, &connect, state_dir).await,
         // Boxed: the checks' futures nest deep enough that the dispatch future's layout
         // overflowed rustc's query depth (in a non-incremental build, as CI's).
@@ -29,7 +31,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
             let options = connect_options(&connect, state_dir, false).and_then(|connect| {
                 let secrets = run_secrets(&run_id, &vars, state_dir)?;
                 let pauses = pauses(connect.as_ref(), state_dir)?;
-                Ok(ResumeOptions { connect, auto_approve: false, secrets, max_parallel: None, pauses })
+                Ok(ResumeOptions { connect, auto_approve: false, secrets, max_parallel: None, pauses, team: None })
             });
             match options {
                 Ok(options) => super::undo_cmd::undo(&run_id, (&reason, yes), options, state_dir).await,
@@ -53,6 +55,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Demo { scenario: None, pace, mode } => {
             demo(pace.unwrap_or(crate::sandbox::realism::model::DEMO_PACE), mode, state_dir).await
         }
+        Command::Team { command } => super::team_cmd::team(command, state_dir).await,
         Command::Drill(args) => super::drill_cmd::drill(args, state_dir).await,
         Command::Watch { run_id, connect } => watch(&run_id, &connect, state_dir).await,
     }
@@ -379,6 +382,7 @@ async fn demo(pace: crate::sandbox::realism::Pace, mode: Mode, state_dir: &Path)
         phase: None,
         resume: None,
         connect: Connect { sandbox: true, endpoint_url: None },
+        team: Default::default(),
     };
     run(args, state_dir).await
 }

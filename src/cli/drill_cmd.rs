@@ -158,6 +158,7 @@ pub async fn drill_run(name: &str, pace: Option<Pace>, mode: Mode, state_dir: &P
         phase: None,
         resume: None,
         connect: Connect { sandbox: true, endpoint_url: None },
+        team: Default::default(),
     };
     let mut run_dir = None;
     let mut writer = None;

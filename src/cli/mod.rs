@@ -10,6 +10,7 @@ pub mod print;
 pub mod prompt;
 pub mod run_cmd;
 pub mod sandbox_cmd;
+pub mod team_cmd;
 pub mod undo_cmd;
 pub mod vars;
 

@@ -1,12 +1,13 @@
 //! Starting and resuming runs (`run`, `resume`, and a drill's run): loading a runbook with its
 //! inputs, where calls go, the run's pauses, and the front end that drives it.
 
-use super::args::{Connect, Mode, RunArgs, Vars};
+use super::args::{Connect, Mode, RunArgs, Team, Vars};
 use super::exit::{FAILED, INVALID, OK};
 use super::vars::Purpose;
 use crate::aws::ConnectOptions;
 use crate::engine::{ResumeOptions, Run, RunOptions, RunStore};
 use crate::runbook::{self, inputs};
+use crate::team::TeamConfig;
 use std::path::Path;
 
 /// Loads a runbook and resolves its inputs (`--var-file`, `PILOTLIGHT_VAR_*`, `--var`, the
@@ -71,8 +72,9 @@ pub(super) async fn run_with(
         Ok(c) => c,
         Err(code) => return code,
     };
+    let team = team_config(&args.team, connect.as_ref());
     if let Some(id) = &args.resume {
-        return resume_with(id, &args.vars, args.mode, connect, state_dir).await;
+        return resume_with(id, &args.vars, args.mode, connect, team, state_dir).await;
     }
     let Some(path) = &args.runbook else {
         eprintln!("run: give a RUNBOOK or --resume RUN_ID");
@@ -97,6 +99,7 @@ pub(super) async fn run_with(
         max_parallel: args.mode.max_parallel.map(std::num::NonZeroUsize::get),
         pauses,
         phase: args.phase.map(Into::into),
+        team,
     };
     let observer = front.observer();
     match Run::start(&RunStore::new(state_dir), loaded, resolved, options, observer) {
@@ -135,11 +138,28 @@ pub(super) fn pauses(connect: Option<&ConnectOptions>, state_dir: &Path) -> Resu
     })
 }
 
-pub(super) async fn resume(id: &str, vars: &Vars, mode: Mode, connect: &Connect, state_dir: &Path) -> u8 {
+pub(super) async fn resume(id: &str, vars: &Vars, mode: Mode, connect: &Connect, team: &Team, state_dir: &Path) -> u8 {
     match connect_options(connect, state_dir, false) {
-        Ok(c) => resume_with(id, vars, mode, c, state_dir).await,
+        Ok(c) => {
+            let team = team_config(team, c.as_ref());
+            resume_with(id, vars, mode, c, team, state_dir).await
+        }
         Err(code) => code,
     }
+}
+
+/// The team table `--team` names, reached through the sandbox when the run is (and no other
+/// endpoint is given for it).
+pub(super) fn team_config(team: &Team, connect: Option<&ConnectOptions>) -> Option<TeamConfig> {
+    let table = team.team.clone()?;
+    let sandbox = connect.filter(|c| c.sandbox_credentials && team.team_endpoint_url.is_none());
+    let from_shell = ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().find_map(|k| std::env::var(k).ok());
+    Some(TeamConfig {
+        table,
+        region: team.team_region.clone().or(from_shell).or_else(|| sandbox.map(|_| "us-east-1".to_string())),
+        endpoint_url: team.team_endpoint_url.clone().or_else(|| sandbox.and_then(|c| c.endpoint_url.clone())),
+        sandbox_credentials: sandbox.is_some(),
+    })
 }
 
 /// A run's secret inputs, given again (the run's own runbook says which inputs are secret).
@@ -160,6 +180,7 @@ pub(super) async fn resume_with(
     vars: &Vars,
     mode: Mode,
     connect: Option<ConnectOptions>,
+    team: Option<TeamConfig>,
     state_dir: &Path,
 ) -> u8 {
     let secrets = match run_secrets(id, vars, state_dir) {
@@ -171,7 +192,7 @@ pub(super) async fn resume_with(
         Ok(p) => p,
         Err(code) => return code,
     };
-    let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets, max_parallel, pauses };
+    let options = ResumeOptions { connect, auto_approve: mode.auto_approve, secrets, max_parallel, pauses, team };
     let front = match super::front::Front::choose(mode) {
         Ok(f) => f,
         Err(code) => return code,

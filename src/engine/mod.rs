@@ -57,6 +57,8 @@ pub enum EngineError {
     /// Another unfinished run acts on the same environments.
     #[error("{0}")]
     Conflict(String),
+    #[error(transparent)]
+    Team(#[from] crate::team::TeamError),
 }
 
 /// How a run acts.
@@ -72,6 +74,8 @@ pub struct RunOptions {
     pub pauses: crate::pauses::Pauses,
     /// `--phase`: stage only, or cut over only; `None` runs every step.
     pub phase: Option<crate::runbook::Phase>,
+    /// `--team`: the run is shared through this team table ([`crate::team`]).
+    pub team: Option<crate::team::TeamConfig>,
 }
 
 /// A run in progress (new or resumed).
@@ -92,7 +96,23 @@ pub struct Run {
     phase: Option<crate::runbook::Phase>,
     /// Each step's preflight answers, until its action takes them ([`crate::aws::read_memo`]).
     memos: preflight_gate::Memos,
+    /// The team lease this machine holds (team mode), given up when the run is dropped.
+    lease: Option<std::sync::Arc<crate::team::lease::Lease>>,
     _lock: RunLock,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        // Killed, the process gives nothing up: the lease expires and another machine takes over.
+        if let Some(lease) = &self.lease {
+            lease.release();
+        }
+    }
+}
+
+/// The replica a team lease gives the recorder.
+fn replica(lease: &Option<std::sync::Arc<crate::team::lease::Lease>>) -> Option<Box<dyn recorder::Replica>> {
+    lease.clone().map(|lease| Box::new(crate::team::shared_run::TeamReplica { lease }) as Box<dyn recorder::Replica>)
 }
 
 /// How a resumed run goes on.
@@ -107,6 +127,8 @@ pub struct ResumeOptions {
     /// `--max-parallel`: overrides the runbook's `max_parallel`.
     pub max_parallel: Option<usize>,
     pub pauses: crate::pauses::Pauses,
+    /// `--team`: take the run over from this team table (its lease, then its journal).
+    pub team: Option<crate::team::TeamConfig>,
 }
 
 /// `--max-parallel`, else the runbook's `max_parallel`, else 4; never 0.
@@ -216,9 +238,16 @@ impl Run {
             context: format!("cannot copy the runbook into {}", dir.display()),
             source,
         })?;
+        let lease = match &options.team {
+            Some(team) => {
+                Some(crate::team::shared_run::publish(&crate::team::TeamStore::connect(team)?, &id, &loaded.source)?)
+            }
+            None => None,
+        };
         let journal = Journal::create(&dir.join(store::JOURNAL_FILE))?;
         let secrets = Secrets::new(&loaded.runbook, &inputs);
-        let recorder = Recorder::new(journal, RunState::default(), observer, secrets.clone());
+        let recorder =
+            Recorder::new(journal, RunState::default(), observer, secrets.clone()).with_replica(replica(&lease));
         recorder.record(Event::RunStarted {
             run_id: id.clone(),
             runbook: loaded.runbook.name.clone(),
@@ -253,6 +282,7 @@ impl Run {
             pauses: options.pauses,
             phase: options.phase,
             memos: Default::default(),
+            lease,
             _lock: lock,
         })
     }
@@ -271,13 +301,31 @@ impl Run {
         observer: Observer,
         allowed: fn(&RunState, &str) -> Result<(), EngineError>,
     ) -> Result<Run, EngineError> {
-        let ResumeOptions { connect, auto_approve, secrets: given, max_parallel, pauses } = options;
+        let ResumeOptions { connect, auto_approve, secrets: given, max_parallel, pauses, team } = options;
         let dir = store.dir(id);
         let journal_path = dir.join(store::JOURNAL_FILE);
-        if !journal_path.is_file() {
-            return Err(EngineError::NotFound(id.to_string()));
-        }
-        let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
+        let (lock, lease) = match team {
+            // The lease first (the old driver is fenced off from then on), then the table's
+            // journal into this machine's run directory.
+            Some(team) => {
+                std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
+                    context: format!("cannot create {}", dir.display()),
+                    source,
+                })?;
+                let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
+                let team = crate::team::TeamStore::connect(&team)?;
+                let lease = crate::team::lease::Lease::take(&team, id, false)?;
+                let pulled = crate::team::shared_run::pull(&team, id, &dir)?;
+                tracing::info!(run = id, ?pulled, "team: journal pulled from the table");
+                (lock, Some(lease))
+            }
+            None => {
+                if !journal_path.is_file() {
+                    return Err(EngineError::NotFound(id.to_string()));
+                }
+                (RunLock::acquire(&dir).map_err(EngineError::Locked)?, None)
+            }
+        };
         let (journal, entries) = Journal::open(&journal_path)?;
         let state = RunState::replay(&entries);
         allowed(&state, id)?;
@@ -309,7 +357,7 @@ impl Run {
                 secrets.unredact_value(&mut s.result);
             }
         }
-        let recorder = Recorder::new(journal, state, observer, secrets.clone());
+        let recorder = Recorder::new(journal, state, observer, secrets.clone()).with_replica(replica(&lease));
         recorder.record(Event::RunResumed { user: os_user(), endpoint_override })?;
         let max_parallel = effective_parallel(max_parallel, loaded.runbook.max_parallel);
         Ok(Run {
@@ -326,6 +374,7 @@ impl Run {
             pauses,
             phase,
             memos: Default::default(),
+            lease,
             _lock: lock,
         })
     }

@@ -13,9 +13,17 @@ use std::sync::Mutex;
 /// Called with every entry as it is journaled (the front end's event feed).
 pub type Observer = Box<dyn Fn(&Entry) + Send + Sync>;
 
+/// A second home for every journal entry (team mode's table, [`crate::team`]). Called under
+/// the journal's lock right after the local append: an error stops the run there, before the
+/// mutating call a `sending` entry announces.
+pub trait Replica: Send + Sync {
+    fn append(&self, entry: &Entry) -> Result<(), String>;
+}
+
 pub struct Recorder {
-    /// Held while an entry is appended (and fsynced).
+    /// Held while an entry is appended (and fsynced, and replicated).
     journal: Mutex<Journal>,
+    replica: Option<Box<dyn Replica>>,
     /// Held only to apply or copy: reading the state never waits for the disk.
     state: Mutex<RunState>,
     observer: Observer,
@@ -24,7 +32,13 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(journal: Journal, state: RunState, observer: Observer, secrets: Secrets) -> Recorder {
-        Recorder { journal: Mutex::new(journal), state: Mutex::new(state), observer, secrets }
+        Recorder { journal: Mutex::new(journal), replica: None, state: Mutex::new(state), observer, secrets }
+    }
+
+    /// Replicates every entry from now on.
+    pub fn with_replica(mut self, replica: Option<Box<dyn Replica>>) -> Recorder {
+        self.replica = replica;
+        self
     }
 
     /// Journals an event (durably, with secret values redacted) and applies it to the state.
@@ -37,6 +51,13 @@ impl Recorder {
         let entry = crate::blocking::blocking(|| {
             let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
             let entry = journal.append(redacted)?;
+            if let Some(replica) = &self.replica
+                && let Err(message) = replica.append(&entry)
+            {
+                // Nothing more is journaled here: this machine no longer drives the run.
+                journal.refuse_more();
+                return Err(JournalError::Replica { seq: entry.seq, message });
+            }
             // Applied under the journal's lock, so the state follows the journal's order.
             self.state.lock().unwrap_or_else(|p| p.into_inner()).apply(&Entry { event, ..entry.clone() });
             Ok::<_, JournalError>(entry)

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 pub enum JournalError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// The entry is on this machine's disk and could not be replicated (team mode).
+    #[error("journal entry {seq} did not reach the team table: {message}")]
+    Replica { seq: u64, message: String },
     #[error("{}:{line}: not a journal entry: {message}", path.display())]
     Corrupt { path: PathBuf, line: usize, message: String },
 }
@@ -60,6 +63,11 @@ impl Journal {
         }
         let next_seq = entries.last().map(|e| e.seq + 1).unwrap_or(1);
         Ok((Journal { path: path.to_path_buf(), file, next_seq, failed: false, answers: 0 }, entries))
+    }
+
+    /// Takes no more entries (the replica refused one: another machine drives the run now).
+    pub fn refuse_more(&mut self) {
+        self.failed = true;
     }
 
     /// Appends one event and makes it durable before returning.

@@ -191,7 +191,7 @@ fn ec2_failback_restores_every_volume_and_keeps_the_originals_twice_over() {
 
 /// The end state that matters, as counts and shapes (ids differ between worlds).
 #[derive(Debug, PartialEq)]
-struct EndState {
+pub struct EndState {
     snapshots: usize,
     primary_volumes: usize,
     kept_volumes: usize,
@@ -200,7 +200,7 @@ struct EndState {
     shape: Vec<(String, String, usize)>,
 }
 
-fn summary(url: &str) -> EndState {
+pub fn summary(url: &str) -> EndState {
     let (p, r) = (region(url, "us-east-1"), region(url, "us-west-2"));
     let kept =
         p.volumes.values().filter(|v| v.tags.contains_key("pilotlight:retained") && v.state == "available").count();

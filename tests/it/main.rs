@@ -55,5 +55,6 @@ mod schema;
 mod secrets;
 mod skeleton_kills;
 mod support;
+mod team;
 mod two_operators;
 mod undo;

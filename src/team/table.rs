@@ -1,0 +1,320 @@
+//! The team table's items and the conditional writes that keep two machines from ever both
+//! writing the same thing. One table holds every team run:
+//!
+//! | pk | sk | what |
+//! |---|---|---|
+//! | `run#<id>` | `lease` | who drives the run: holder, version (the fencing token), expiry |
+//! | `run#<id>` | `runbook` | the runbook text the run started with |
+//! | `run#<id>` | `e#<seq, 12 digits>` | one journal entry (its JSON, as in `journal.jsonl`) |
+//! | `target#<key>` | `run` | the unfinished run of a runbook against its environments |
+//!
+//! An entry is written in one transaction with a check that the writer still holds the lease at
+//! the version it took, and on the condition that its sequence number is free: two writers can
+//! never both append entry N, and a driver whose lease was taken over learns it at its next
+//! append, before the mutating call that append announces.
+
+use super::TeamError;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue as V, ConditionCheck, Put, TransactWriteItem};
+use std::collections::HashMap;
+
+pub const LEASE_SK: &str = "lease";
+pub const RUNBOOK_SK: &str = "runbook";
+pub const TARGET_SK: &str = "run";
+
+pub fn run_pk(run: &str) -> String {
+    format!("run#{run}")
+}
+
+fn entry_sk(seq: u64) -> String {
+    format!("e#{seq:012}")
+}
+
+/// The lease item as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseItem {
+    /// Who drives: `user@host (process N)`, for people.
+    pub holder: String,
+    /// A random id per process: two processes of one user on one host differ.
+    pub holder_id: String,
+    /// Bumped by every take (start, takeover, handover): the fencing token.
+    pub version: u64,
+    /// Wall-clock milliseconds (the holder's clock) after which another machine may take it.
+    pub expires_ms: u64,
+    /// Set by a handover: only this holder name may take it before it expires.
+    pub handed_to: Option<String>,
+}
+
+/// What a writer holds: the version it took and its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseToken {
+    pub holder_id: String,
+    pub version: u64,
+}
+
+/// One table, its name and a client made on the team runtime.
+#[derive(Clone)]
+pub struct Table {
+    pub client: Client,
+    pub name: String,
+}
+
+fn s(v: impl Into<String>) -> V {
+    V::S(v.into())
+}
+
+fn n(v: u64) -> V {
+    V::N(v.to_string())
+}
+
+fn key(pk: String, sk: impl Into<String>) -> HashMap<String, V> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn get_s(item: &HashMap<String, V>, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn get_n(item: &HashMap<String, V>, k: &str) -> Option<u64> {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Table {
+    fn fail(&self, op: &str, e: impl std::error::Error) -> TeamError {
+        TeamError::Call { table: self.name.clone(), op: op.into(), message: DisplayErrorContext(&e).to_string() }
+    }
+
+    /// Appends journal entries (seq, JSON) in one transaction, checked against the lease.
+    /// At most 99 entries (DynamoDB's 100 items per transaction, with the lease check).
+    pub async fn append(&self, run: &str, token: &LeaseToken, entries: &[(u64, String)]) -> Result<(), TeamError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.name)
+            .set_key(Some(key(run_pk(run), LEASE_SK)))
+            .condition_expression("#v = :v AND holder_id = :h")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", n(token.version))
+            .expression_attribute_values(":h", s(&token.holder_id))
+            .build()
+            .map_err(|e| self.fail("TransactWriteItems", e))?;
+        let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
+        for (seq, json) in entries {
+            let mut item = key(run_pk(run), entry_sk(*seq));
+            item.insert("seq".into(), n(*seq));
+            item.insert("entry".into(), s(json));
+            let put = Put::builder()
+                .table_name(&self.name)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| self.fail("TransactWriteItems", e))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let reasons: Vec<String> = e
+                    .as_service_error()
+                    .and_then(|se| match se {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) => Some(tc),
+                        _ => None,
+                    })
+                    .map(|tc| tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect())
+                    .unwrap_or_default();
+                let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+                if failed(0) {
+                    let holder = self.lease(run).await.ok().flatten().map(|l| l.holder).unwrap_or_else(|| "?".into());
+                    return Err(TeamError::LeaseLost { run: run.into(), holder });
+                }
+                if let Some(i) = (1..reasons.len()).find(|i| failed(*i)) {
+                    return Err(TeamError::SeqTaken { run: run.into(), seq: entries[i - 1].0 });
+                }
+                Err(self.fail("TransactWriteItems", e))
+            }
+        }
+    }
+
+    /// The run's journal entries after `after`, in order, read strongly consistent.
+    pub async fn entries(&self, run: &str, after: u64) -> Result<Vec<(u64, String)>, TeamError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+                .expression_attribute_values(":pk", s(run_pk(run)))
+                .expression_attribute_values(":a", s(entry_sk(after + 1)))
+                .expression_attribute_values(":b", s(entry_sk(u64::MAX / 1_000_000)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.fail("Query", e))?;
+            for item in page.items() {
+                if let (Some(seq), Some(json)) = (get_n(item, "seq"), get_s(item, "entry")) {
+                    out.push((seq, json));
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<HashMap<String, V>>, TeamError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.fail("GetItem", e))?;
+        Ok(out.item().cloned())
+    }
+
+    pub async fn lease(&self, run: &str) -> Result<Option<LeaseItem>, TeamError> {
+        Ok(self.get(run_pk(run), LEASE_SK).await?.map(|item| LeaseItem {
+            holder: get_s(&item, "holder").unwrap_or_default(),
+            holder_id: get_s(&item, "holder_id").unwrap_or_default(),
+            version: get_n(&item, "version").unwrap_or(0),
+            expires_ms: get_n(&item, "expires_ms").unwrap_or(0),
+            handed_to: get_s(&item, "handed_to"),
+        }))
+    }
+
+    /// Takes the lease at version `seen + 1`: only if the lease is still the one read (`seen`,
+    /// or none at all for a new run), so of two machines taking it at once one fails.
+    pub async fn take_lease(
+        &self,
+        run: &str,
+        seen: Option<u64>,
+        holder: &str,
+        holder_id: &str,
+        ttl_ms: u64,
+    ) -> Result<LeaseToken, TeamError> {
+        let version = seen.unwrap_or(0) + 1;
+        let mut item = key(run_pk(run), LEASE_SK);
+        item.insert("holder".into(), s(holder));
+        item.insert("holder_id".into(), s(holder_id));
+        item.insert("version".into(), n(version));
+        item.insert("expires_ms".into(), n(now_ms() + ttl_ms));
+        let put = self.client.put_item().table_name(&self.name).set_item(Some(item));
+        let put = match seen {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => put
+                .condition_expression("#v = :v")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":v", n(v)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(LeaseToken { holder_id: holder_id.into(), version }),
+            Err(e) if is_condition_failed(&e) => {
+                let holder = self.lease(run).await.ok().flatten().map(|l| l.holder).unwrap_or_else(|| "?".into());
+                Err(TeamError::LeaseRace { run: run.into(), holder })
+            }
+            Err(e) => Err(self.fail("PutItem", e)),
+        }
+    }
+
+    /// Moves the lease's expiry on, or sets it (`expires_ms` 0 gives it up; `to` names the only
+    /// holder who may take it before then), on the condition that `token` still holds it.
+    pub async fn set_expiry(
+        &self,
+        run: &str,
+        token: &LeaseToken,
+        expires_ms: u64,
+        to: Option<&str>,
+    ) -> Result<(), TeamError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key(run_pk(run), LEASE_SK)))
+            .condition_expression("#v = :v AND holder_id = :h")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", n(token.version))
+            .expression_attribute_values(":h", s(&token.holder_id))
+            .expression_attribute_values(":e", n(expires_ms));
+        update = match to {
+            Some(to) => {
+                update.update_expression("SET expires_ms = :e, handed_to = :t").expression_attribute_values(":t", s(to))
+            }
+            None => update.update_expression("SET expires_ms = :e"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => {
+                let holder = self.lease(run).await.ok().flatten().map(|l| l.holder).unwrap_or_else(|| "?".into());
+                Err(TeamError::LeaseLost { run: run.into(), holder })
+            }
+            Err(e) => Err(self.fail("UpdateItem", e)),
+        }
+    }
+
+    /// Puts an item that must not exist yet (the runbook copy); one that exists with the same
+    /// text is fine (a retried start).
+    pub async fn put_runbook(&self, run: &str, text: &str) -> Result<(), TeamError> {
+        let mut item = key(run_pk(run), RUNBOOK_SK);
+        item.insert("text".into(), s(text));
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #t = :t")
+            .expression_attribute_names("#t", "text")
+            .expression_attribute_values(":t", s(text))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Err(TeamError::Call {
+                table: self.name.clone(),
+                op: "PutItem".into(),
+                message: format!("run {run} already has another runbook in the team table"),
+            }),
+            Err(e) => Err(self.fail("PutItem", e)),
+        }
+    }
+
+    pub async fn runbook(&self, run: &str) -> Result<Option<String>, TeamError> {
+        Ok(self.get(run_pk(run), RUNBOOK_SK).await?.and_then(|i| get_s(&i, "text")))
+    }
+
+    /// The run holding a target (`target#<key>`), if any.
+    pub async fn target(&self, target: &str) -> Result<Option<String>, TeamError> {
+        Ok(self.get(format!("target#{target}"), TARGET_SK).await?.and_then(|i| get_s(&i, "run_id")))
+    }
+
+    /// Claims a target for `run` if it is free or still held by `replacing` (a finished run).
+    /// `Ok(false)`: another run claimed it first.
+    pub async fn claim_target(&self, target: &str, run: &str, replacing: Option<&str>) -> Result<bool, TeamError> {
+        let mut item = key(format!("target#{target}"), TARGET_SK);
+        item.insert("run_id".into(), s(run));
+        let put = self.client.put_item().table_name(&self.name).set_item(Some(item));
+        let put = match replacing {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => put.condition_expression("run_id = :old").expression_attribute_values(":old", s(old)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.fail("PutItem", e)),
+        }
+    }
+}
+
+fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
+    e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
+}

@@ -1,0 +1,263 @@
+//! Team mode against moto: the team store made from its template, a run shared through the team
+//! table, and a driver killed (at a gate, in a failback sub-step, during a wait) whose run
+//! another machine takes over once the lease expires. Two state directories stand for two
+//! machines; every check reads moto or the table itself.
+
+use super::support::{
+    block_on, fresh_world, journal, moto, only_run, pilotlight, recorded, sdk, state_dir, wait_for_journal,
+};
+use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Event, RunStatus, SubPhase};
+use pilotlight::sandbox::moto_api;
+use pilotlight::sandbox::seed::Part;
+use std::path::Path;
+use std::process::Command;
+
+const TABLE: &str = "pl-team";
+const FAILBACK: [&str; 3] = ["tests/fixtures/ec2-failback.yaml", "--var", "which=app_server"];
+/// The lease's time in these tests: a dead driver's run can be taken over after it.
+const LEASE_SECS: &str = "2";
+
+/// `team init` against `url`.
+fn init(url: &str) -> std::process::Output {
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["team", "init", "--table", TABLE, "--bucket", "pl-team-blobs", "--region", "us-east-1"]);
+    cmd.args(["--endpoint-url", url]);
+    cmd.output().expect("team init")
+}
+
+/// `pilotlight` on one machine: its own state directory and name, the team table at `url`.
+fn machine(state: &Path, name: &str, url: &str, args: &[&str]) -> Command {
+    let mut cmd = pilotlight(state);
+    cmd.env(pilotlight::team::NAME_ENV, name).env(pilotlight::team::lease::TTL_ENV, LEASE_SECS);
+    cmd.args(args).args(["--headless", "--team", TABLE, "--team-endpoint-url", url, "--team-region", "us-east-1"]);
+    cmd
+}
+
+fn start_args(url: &str) -> Vec<&str> {
+    let mut args = vec!["run"];
+    args.extend(FAILBACK);
+    args.extend(["--endpoint-url", url]);
+    args
+}
+
+/// The table's copy of a run's journal, read with the SDK.
+fn table_entries(url: &str, run: &str) -> Vec<pilotlight::journal::Entry> {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(url, "us-east-1"));
+    let out = block_on(
+        ddb.query()
+            .table_name(TABLE)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+            .expression_attribute_values(":pk", V::S(format!("run#{run}")))
+            .expression_attribute_values(":e", V::S("e#".into()))
+            .send(),
+    )
+    .expect("Query the team table");
+    out.items().iter().map(|i| serde_json::from_str(i["entry"].as_s().unwrap()).unwrap()).collect()
+}
+
+/// EC2's creating calls in moto's record (what a repeated call would make twice).
+fn made(port: u16) -> Vec<String> {
+    let mut ops: Vec<String> = recorded(port)
+        .into_iter()
+        .map(|r| r.operation)
+        .filter(|op| ["CreateSnapshot", "CreateSnapshots", "CopySnapshot", "CreateVolume"].contains(&op.as_str()))
+        .collect();
+    ops.sort();
+    ops
+}
+
+#[test]
+fn team_init_makes_the_store_once_with_recovery_protection_versioning_and_no_public_access() {
+    let server = moto();
+    let url = server.endpoint_url();
+    let out = init(&url);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("made (CREATE_COMPLETE)"), "{text}");
+    let config = sdk(&url, "us-east-1");
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    block_on(async {
+        let t = ddb.describe_table().table_name(TABLE).send().await.expect("DescribeTable");
+        let t = t.table().unwrap();
+        let keys: Vec<_> = t.key_schema().iter().map(|k| (k.attribute_name(), k.key_type().as_str())).collect();
+        assert_eq!(keys, [("pk", "HASH"), ("sk", "RANGE")]);
+        assert_eq!(t.deletion_protection_enabled(), Some(true));
+        let b = ddb.describe_continuous_backups().table_name(TABLE).send().await.expect("DescribeContinuousBackups");
+        let pitr = b.continuous_backups_description().and_then(|d| d.point_in_time_recovery_description());
+        assert_eq!(pitr.and_then(|p| p.point_in_time_recovery_status()).map(|s| s.as_str()), Some("ENABLED"));
+    });
+    // The bucket is there (S3's REST API, path-style). Moto's CloudFormation ignores a bucket's
+    // VersioningConfiguration and PublicAccessBlockConfiguration, so the sandbox cannot show
+    // them applied: the template is checked to ask for them.
+    let (code, _) = moto_api::request(server.port, "GET", "/pl-team-blobs?versioning", "").expect("GET ?versioning");
+    assert_eq!(code, 200, "the bucket exists");
+    let template = pilotlight::team::init::TEMPLATE;
+    for asked in ["Status: Enabled", "BlockPublicAcls: true", "BlockPublicPolicy: true", "RestrictPublicBuckets: true"]
+    {
+        assert!(template.contains(asked), "the template asks for {asked}");
+    }
+    let again = init(&url);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already there"));
+}
+
+/// Where machine A's driver dies.
+#[derive(Debug, Clone, Copy)]
+enum Death {
+    /// Killed (SIGKILL) while its gate waits for an answer.
+    AtAGate,
+    /// AWS answered the failback's nth mutating call; the process died before journaling it.
+    InASubStep(u64),
+    /// Right after journal entry n, which starts a wait (a `wait-` sub-step).
+    DuringAWait(u64),
+}
+
+/// A drives the EC2 failback with `--team` and dies; B (another state directory) is refused
+/// while A's lease runs, then takes the run over from the table and finishes it. The end state is
+/// the uninterrupted one, nothing was made twice, and B's journal is the table's.
+fn taken_over_after(death: Death, expected: &super::ec2_failback::EndState, expected_made: &[String]) {
+    let server = moto();
+    let url = server.endpoint_url();
+    fresh_world(&server, &[Part::Ec2]);
+    assert_eq!(init(&url).status.code(), Some(0));
+    moto_api::start_recording(server.port).expect("record");
+    let (a, b) = (state_dir(), state_dir());
+    let mut driver = machine(a.path(), "ana@laptop", &url, &start_args(&url));
+    match death {
+        Death::AtAGate => {
+            let mut child = driver
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start A");
+            wait_for_journal(a.path(), "a gate", |e| {
+                e.iter().any(|e| matches!(&e.event, Event::StepStatus { status, .. } if *status == pilotlight::journal::StepStatus::AwaitingGate))
+            });
+            child.kill().expect("SIGKILL A");
+            child.wait().expect("reap A");
+        }
+        Death::InASubStep(n) | Death::DuringAWait(n) => {
+            let env = if matches!(death, Death::InASubStep(_)) { CRASH_BEFORE_ANSWER_ENV } else { CRASH_AFTER_ENV };
+            let out = driver.arg("--auto-approve").env(env, n.to_string()).output().expect("run A");
+            assert_eq!(out.status.code(), Some(CRASH_EXIT_CODE), "A dies ({death:?})");
+        }
+    }
+    let (id, _) = only_run(a.path());
+    let resume = |auto: bool| {
+        let mut cmd = machine(b.path(), "ben@desk", &url, &["resume", &id]);
+        if auto {
+            cmd.arg("--auto-approve");
+        }
+        cmd.output().expect("resume on B")
+    };
+    let early = resume(true);
+    let said = String::from_utf8_lossy(&early.stderr).into_owned();
+    if matches!(death, Death::AtAGate) {
+        // A was killed by a signal just now: its lease still runs.
+        assert_eq!(early.status.code(), Some(1), "B is refused while A's lease runs: {said}");
+        assert!(said.contains("ana@laptop") && said.contains("lease"), "{said}");
+        std::thread::sleep(std::time::Duration::from_millis(2200));
+    } else if early.status.code() != Some(0) {
+        assert!(said.contains("ana@laptop"), "{said}");
+        std::thread::sleep(std::time::Duration::from_millis(2200));
+    }
+    let out = if early.status.code() == Some(0) { early } else { resume(true) };
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "B takes over after {death:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = b.path().join("runs").join(&id);
+    let entries = journal(&dir);
+    assert!(matches!(entries.last().map(|e| &e.event), Some(Event::RunFinished { status: RunStatus::Succeeded })));
+    assert_eq!(table_entries(&url, &id), entries, "B's journal is the table's");
+    assert!(entries.iter().any(|e| matches!(&e.event, Event::RunResumed { .. })));
+    assert_eq!(&super::ec2_failback::summary(&url), expected, "the end state after {death:?}");
+    assert_eq!(made(server.port), expected_made, "nothing made twice after {death:?}");
+}
+
+#[test]
+fn a_driver_killed_at_a_gate_in_a_sub_step_or_during_a_wait_is_taken_over_by_another_machine() {
+    // The uninterrupted run, its journal (for the kill points) and what it made.
+    let server = moto();
+    fresh_world(&server, &[Part::Ec2]);
+    moto_api::start_recording(server.port).expect("record");
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run"]).args(FAILBACK).args(["--headless", "--auto-approve", "--endpoint-url", &server.endpoint_url()]);
+    assert_eq!(cmd.output().expect("run").status.code(), Some(0));
+    let entries = journal(&only_run(state.path()).1);
+    let expected = super::ec2_failback::summary(&server.endpoint_url());
+    let expected_made = made(server.port);
+    assert!(expected_made.len() >= 3, "{expected_made:?}");
+    let wait = entries
+        .iter()
+        .find(|e| {
+            matches!(&e.event, Event::SubStep { name, phase: SubPhase::Started, .. } if name.part.starts_with("wait-"))
+        })
+        .expect("the failback waits")
+        .seq;
+    for death in [Death::AtAGate, Death::InASubStep(3), Death::DuringAWait(wait)] {
+        taken_over_after(death, &expected, &expected_made);
+    }
+}
+
+/// A driver cut off from the team table (its DynamoDB calls refused by the fault proxy, its AWS
+/// calls going through) while its gate waits: B takes the run over once the lease expires and
+/// finishes it. When the partition heals and A's gate is answered, A learns at its next append
+/// that B holds the lease, and stops before any mutating call: nothing is made twice.
+#[test]
+fn a_partitioned_driver_stops_before_its_next_mutating_call_once_another_machine_took_over() {
+    use pilotlight::sandbox::realism::faults::{Fault, Matcher};
+    use pilotlight::sandbox::realism::proxy::{RealismProxy, Rule};
+    use std::io::Write;
+    let server = moto();
+    let url = server.endpoint_url();
+    fresh_world(&server, &[Part::Ec2]);
+    assert_eq!(init(&url).status.code(), Some(0));
+    let proxy = RealismProxy::with_rules(server.port, Vec::new());
+    let (a, b) = (state_dir(), state_dir());
+    let mut driver = machine(a.path(), "ana@laptop", &proxy.endpoint_url(), &start_args(&url));
+    let mut child = driver
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start A");
+    let dir_a = wait_for_journal(a.path(), "a gate", |e| {
+        e.iter().any(|e| matches!(&e.event, Event::StepStatus { status, .. } if *status == pilotlight::journal::StepStatus::AwaitingGate))
+    });
+    let (id, _) = only_run(a.path());
+    // The partition: every DynamoDB call from A is refused before it reaches the table.
+    let partition = Matcher { needle: Some("DynamoDB_20120810".into()), times: usize::MAX, ..Default::default() };
+    let refuse = Fault::Refuse { code: "RequestTimeout", message: "the network is down" };
+    proxy.rules.lock().unwrap().push(std::sync::Arc::new(Rule::new(partition, refuse, "partition")));
+    moto_api::start_recording(server.port).expect("record");
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    let mut resume = machine(b.path(), "ben@desk", &url, &["resume", &id, "--auto-approve"]);
+    let out = resume.output().expect("resume on B");
+    assert_eq!(out.status.code(), Some(0), "B takes over: {}", String::from_utf8_lossy(&out.stderr));
+    let made_by_b = made(server.port);
+    assert!(!made_by_b.is_empty(), "B made the failback's snapshots and volumes");
+    // The partition heals; A's operator answers the gate.
+    proxy.rules.lock().unwrap().clear();
+    child.stdin.take().unwrap().write_all(b"failback\n").expect("answer A's gate");
+    let out = child.wait_with_output().expect("A ends");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_ne!(out.status.code(), Some(0), "A stops: {said}");
+    assert!(said.contains("taken over by ben@desk"), "A says who holds the run: {said}");
+    assert_eq!(made(server.port), made_by_b, "A made nothing after B took over");
+    let a_entries = journal(&dir_a);
+    assert!(
+        !a_entries.iter().any(|e| matches!(&e.event, Event::AwsCall { mutating: true, .. })),
+        "A announced no mutating call"
+    );
+    let b_entries = journal(&b.path().join("runs").join(&id));
+    assert!(matches!(b_entries.last().map(|e| &e.event), Some(Event::RunFinished { status: RunStatus::Succeeded })));
+    assert_eq!(table_entries(&url, &id), b_entries, "the table holds B's run, nothing of A's after the takeover");
+}
