@@ -88,6 +88,9 @@ runbook's generated permissions grant. Each check says pass, WARN or FAIL and wh
         /// Why (journaled; required)
         #[arg(long)]
         reason: String,
+        /// A team run: taken from this team table once its lease has expired or was given up
+        #[command(flatten)]
+        team: Team,
     },
     /// Put primary back as it was before a run's failbacks (before recovery is concluded)
     #[command(long_about = "Put primary back as it was before a run's failbacks, from the originals they kept \
@@ -165,12 +168,19 @@ for both sides in one account.")]
         #[command(subcommand)]
         command: SandboxCommand,
     },
-    /// Follow a run that another process on this machine drives: a read-only console over its
-    /// journal, with live resource panels; it makes no change and offers no decision
+    /// Follow a run that another process drives (on this machine, or on any machine with --team):
+    /// a read-only console over its journal, with live resource panels; it makes no change and
+    /// offers no decision
     Watch {
         run_id: String,
+        /// One line per journal entry instead of the console, until the run succeeds, is
+        /// abandoned or is undone (for scripts, and terminals without a console)
+        #[arg(long)]
+        headless: bool,
         #[command(flatten)]
         connect: Connect,
+        #[command(flatten)]
+        team: Team,
     },
     /// Team mode: make the shared run store (see `pilotlight team init --help`)
     Team {

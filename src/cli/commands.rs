@@ -26,7 +26,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
             Box::pin(preflight(&runbook, format, &vars, &connect, state_dir)).await
         }
         Command::Runs => runs(state_dir),
-        Command::Abandon { run_id, reason } => abandon(&run_id, &reason, state_dir),
+        Command::Abandon { run_id, reason, team } => abandon(&run_id, &reason, &team, state_dir),
         Command::Undo { run_id, reason, yes, vars, connect } => {
             let options = connect_options(&connect, state_dir, false).and_then(|connect| {
                 let secrets = run_secrets(&run_id, &vars, state_dir)?;
@@ -57,7 +57,9 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         }
         Command::Team { command } => super::team_cmd::team(command, state_dir).await,
         Command::Drill(args) => super::drill_cmd::drill(args, state_dir).await,
-        Command::Watch { run_id, connect } => watch(&run_id, &connect, state_dir).await,
+        Command::Watch { run_id, headless, connect, team } => {
+            super::team_cmd::watch(&run_id, headless, (&connect, &team), state_dir).await
+        }
     }
 }
 
@@ -276,8 +278,9 @@ fn runs(state_dir: &Path) -> u8 {
     if errors.is_empty() { OK } else { FAILED }
 }
 
-fn abandon(id: &str, reason: &str, state_dir: &Path) -> u8 {
-    match crate::engine::conflict::abandon(&RunStore::new(state_dir), id, reason) {
+fn abandon(id: &str, reason: &str, team: &super::args::Team, state_dir: &Path) -> u8 {
+    let team = super::run_cmd::team_config(team, None);
+    match crate::engine::conflict::abandon(&RunStore::new(state_dir), id, reason, team.as_ref()) {
         Ok(true) => {
             println!("run {id} abandoned; its report: pilotlight report {id}");
             OK
@@ -329,30 +332,6 @@ fn report(id: &str, format: ReportFormat, state_dir: &Path) -> u8 {
 }
 
 /// Follows a run that another process drives, read-only.
-async fn watch(id: &str, connect: &Connect, state_dir: &Path) -> u8 {
-    if let Some(why) = crate::console::terminal::unusable() {
-        eprintln!(
-            "{why}: `watch` draws the console and needs a terminal; `pilotlight report {id}` prints the run instead"
-        );
-        return INVALID;
-    }
-    let connect = match connect_options(connect, state_dir, false) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    match crate::console::live::watch(&RunStore::new(state_dir), id, connect).await {
-        Ok(()) => OK,
-        Err(e @ crate::engine::EngineError::NotFound(_)) => {
-            eprintln!("{e}");
-            INVALID
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            FAILED
-        }
-    }
-}
-
 async fn demo(pace: crate::sandbox::realism::Pace, mode: Mode, state_dir: &Path) -> u8 {
     let code = sandbox_cmd::sandbox(
         super::args::SandboxCommand::Up {

@@ -229,7 +229,7 @@ fn abandon_earlier(state_dir: &Path, loaded: &scenario::LoadedScenario) -> Resul
             continue;
         }
         let reason = format!("the sandbox was reset for drill {}", loaded.scenario.name);
-        match crate::engine::conflict::abandon(&store, &run.id, &reason) {
+        match crate::engine::conflict::abandon(&store, &run.id, &reason, None) {
             Ok(_) => println!("drill: abandoned unfinished run {} ({reason})", run.id),
             Err(e) => {
                 eprintln!("drill: cannot abandon unfinished run {}: {e}", run.id);

@@ -1,9 +1,12 @@
-//! `pilotlight team ...`: the team store.
+//! `pilotlight team ...` (the team store) and `pilotlight watch` (a run followed from this
+//! machine's journal or from a team table).
 
-use super::args::{Team, TeamCommand};
-use super::exit::{FAILED, OK};
+use super::args::{Connect, Team, TeamCommand};
+use super::exit::{FAILED, INVALID, OK};
 use super::run_cmd::{connect_options, team_config};
-use std::path::Path;
+use crate::engine::RunStore;
+use crate::engine::follow::{EntrySource, Follower};
+use std::path::{Path, PathBuf};
 
 pub async fn team(command: TeamCommand, state_dir: &Path) -> u8 {
     match command {
@@ -42,4 +45,76 @@ pub async fn team(command: TeamCommand, state_dir: &Path) -> u8 {
 
 fn on(b: bool) -> &'static str {
     if b { "on" } else { "OFF" }
+}
+
+/// `pilotlight watch`: the run's entries from this machine's journal, or from the team table
+/// (`--team`, any machine), in the console or as lines.
+pub async fn watch(id: &str, headless: bool, (connect, team): (&Connect, &Team), state_dir: &Path) -> u8 {
+    if !headless && let Some(why) = crate::console::terminal::unusable() {
+        eprintln!("{why}: `watch` draws the console and needs a terminal; `watch --headless` prints the run as lines");
+        return INVALID;
+    }
+    let connect = match connect_options(connect, state_dir, false) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = RunStore::new(state_dir);
+    let (dir, source): (PathBuf, Box<dyn EntrySource>) = match team_config(team, connect.as_ref()) {
+        Some(config) => {
+            // The table's copy, mirrored beside (never into) this machine's own runs.
+            let mirror = state_dir.join("team-watch").join(id);
+            let opened = crate::team::TeamStore::connect(&config)
+                .and_then(|t| crate::team::follow::TeamFollower::open(t, id, &mirror));
+            match opened {
+                Ok(f) => (mirror, Box::new(f)),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return if matches!(e, crate::team::TeamError::NotFound { .. }) { INVALID } else { FAILED };
+                }
+            }
+        }
+        None => {
+            let dir = store.dir(id);
+            let journal = dir.join(crate::engine::store::JOURNAL_FILE);
+            if !journal.is_file() {
+                eprintln!("{}", crate::engine::EngineError::NotFound(id.to_string()));
+                return INVALID;
+            }
+            (dir, Box::new(Follower::new(journal)))
+        }
+    };
+    let watched = match headless {
+        true => watch_lines(source).await,
+        false => crate::console::live::watch_from(&dir, id, source, connect).await,
+    };
+    match watched {
+        Ok(()) => OK,
+        Err(e) => {
+            eprintln!("{e}");
+            FAILED
+        }
+    }
+}
+
+/// Prints each entry's line as it comes, until the run ends for good (succeeded, abandoned,
+/// undone) or Ctrl-C. A run that stopped (failed, aborted, its driver gone) may be resumed, on
+/// this machine or another: the watch goes on.
+async fn watch_lines(mut source: Box<dyn EntrySource>) -> Result<(), crate::engine::EngineError> {
+    use crate::journal::{Event, RunStatus};
+    loop {
+        for entry in crate::blocking::blocking(|| source.poll())? {
+            if let Some(line) = super::print::line(&entry) {
+                println!("{line}");
+            }
+            if let Event::RunFinished { status: RunStatus::Succeeded | RunStatus::Abandoned | RunStatus::Undone } =
+                entry.event
+            {
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
 }

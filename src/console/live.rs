@@ -6,7 +6,7 @@ use super::keymap::{self, Keymap};
 use super::msg::{ChannelOperator, Msg, Sender};
 use super::terminal::Guard;
 use super::theme::Theme;
-use crate::engine::follow::Follower;
+use crate::engine::follow::{EntrySource, Follower};
 use crate::engine::poller::{Poller, Resources};
 use crate::engine::run_view::RunView;
 use crate::engine::{EngineError, Run, RunStore, store};
@@ -138,9 +138,18 @@ pub async fn watch(store: &RunStore, id: &str, connect: Option<crate::aws::Conne
     if !journal.is_file() {
         return Err(EngineError::NotFound(id.to_string()));
     }
-    let mut follower = Follower::new(journal);
+    watch_from(&dir, id, Box::new(Follower::new(journal)), connect).await
+}
+
+/// The watch console on entries from `follower`; `dir` holds the run's runbook copy.
+pub async fn watch_from(
+    dir: &std::path::Path,
+    id: &str,
+    mut follower: Box<dyn EntrySource>,
+    connect: Option<crate::aws::ConnectOptions>,
+) -> Result<(), EngineError> {
     let entries = follower.poll()?;
-    let (loaded, inputs, recorded) = store::load_run_copy(&dir, &entries)?;
+    let (loaded, inputs, recorded) = store::load_run_copy(dir, &entries)?;
     let mut view = RunView::new(id, &loaded, &inputs);
     entries.iter().for_each(|e| view.apply(e));
     let mut app = app_for(view, &loaded.runbook);
@@ -158,7 +167,7 @@ pub async fn watch(store: &RunStore, id: &str, connect: Option<crate::aws::Conne
     let following = tokio::spawn(async move {
         loop {
             tokio::time::sleep(FOLLOW_EVERY).await;
-            match follower.poll() {
+            match crate::blocking::blocking(|| follower.poll()) {
                 Ok(entries) => entries.into_iter().for_each(|e| {
                     let _ = follow_tx.send(Msg::Entry(e));
                 }),

@@ -46,6 +46,17 @@ fn target(loaded: &LoadedRunbook, envs: &IndexMap<String, Environment>, connect:
     }
 }
 
+/// The target as one key for the team table's claim ([`crate::team::claim`]): the runbook's name
+/// and a hash (FNV-1a) of everything else, the same on every machine.
+pub fn target_key(loaded: &LoadedRunbook, envs: &IndexMap<String, Environment>, connect: &ConnectOptions) -> String {
+    let t = target(loaded, envs, connect);
+    let hash = format!("{:?}", t.envs)
+        .bytes()
+        .chain(format!("{:?}", t.endpoint).bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{}#{hash:016x}", t.runbook)
+}
+
 /// Whether a run may have changed anything: a mutating AWS call journaled (even one only being
 /// sent), or a local command run (an `exec` step that is not `read_only`: what it did is not
 /// journaled).
@@ -153,17 +164,36 @@ pub fn check(
 
 /// Gives run `id` up: journals who abandoned it and why, then finishes it as abandoned. Refused
 /// while another process drives it, and for a run that succeeded. Returns false when it was
-/// already abandoned.
-pub fn abandon(store: &RunStore, id: &str, reason: &str) -> Result<bool, EngineError> {
+/// already abandoned. With `team`, the run is taken from the team table first (its lease must
+/// have expired or been given up) and both entries go there too.
+pub fn abandon(
+    store: &RunStore,
+    id: &str,
+    reason: &str,
+    team: Option<&crate::team::TeamConfig>,
+) -> Result<bool, EngineError> {
     if reason.trim().is_empty() {
         return Err(EngineError::Invalid("abandon needs a --reason (it is journaled with your name)".into()));
     }
     let dir = store.dir(id);
     let path = dir.join(store::JOURNAL_FILE);
-    if !path.is_file() {
-        return Err(EngineError::NotFound(id.to_string()));
-    }
-    let _lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
+    let (_lock, lease) = match team {
+        Some(team) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| EngineError::Io { context: format!("cannot create {}", dir.display()), source })?;
+            let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
+            let team = crate::team::TeamStore::connect(team)?;
+            let lease = crate::team::lease::Lease::take(&team, id, false)?;
+            crate::team::shared_run::pull(&team, id, &dir)?;
+            (lock, Some(lease))
+        }
+        None => {
+            if !path.is_file() {
+                return Err(EngineError::NotFound(id.to_string()));
+            }
+            (RunLock::acquire(&dir).map_err(EngineError::Locked)?, None)
+        }
+    };
     let (mut journal, entries) = Journal::open(&path)?;
     match RunState::replay(&entries).status() {
         RunStatus::Succeeded => return Err(EngineError::AlreadySucceeded(id.to_string())),
@@ -171,7 +201,18 @@ pub fn abandon(store: &RunStore, id: &str, reason: &str) -> Result<bool, EngineE
         RunStatus::Undone => return Err(EngineError::AlreadyUndone(id.to_string())),
         _ => {}
     }
-    journal.append(Event::RunAbandoned { user: os_user(), reason: reason.trim().to_string() })?;
-    journal.append(Event::RunFinished { status: RunStatus::Abandoned })?;
+    for event in [
+        Event::RunAbandoned { user: os_user(), reason: reason.trim().to_string() },
+        Event::RunFinished { status: RunStatus::Abandoned },
+    ] {
+        let entry = journal.append(event)?;
+        if let Some(lease) = &lease {
+            let json = serde_json::to_string(&entry).unwrap_or_default();
+            lease.append(vec![(entry.seq, json)])?;
+        }
+    }
+    if let Some(lease) = lease {
+        lease.release();
+    }
     Ok(true)
 }

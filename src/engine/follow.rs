@@ -5,6 +5,19 @@ use crate::journal::{Entry, JournalError};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
+/// Where a watcher reads a run's new entries: the local journal file, or a team table
+/// ([`crate::team::follow`]).
+pub trait EntrySource: Send {
+    /// The entries added since the last call, in order.
+    fn poll(&mut self) -> Result<Vec<Entry>, JournalError>;
+}
+
+impl EntrySource for Follower {
+    fn poll(&mut self) -> Result<Vec<Entry>, JournalError> {
+        Follower::poll(self)
+    }
+}
+
 pub struct Follower {
     path: PathBuf,
     /// Bytes of whole lines read so far. A line still being written (or a torn write the

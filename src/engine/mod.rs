@@ -240,7 +240,16 @@ impl Run {
         })?;
         let lease = match &options.team {
             Some(team) => {
-                Some(crate::team::shared_run::publish(&crate::team::TeamStore::connect(team)?, &id, &loaded.source)?)
+                let team = crate::team::TeamStore::connect(team)?;
+                if !options.dry_run {
+                    // The same refusal as above, across every machine sharing the table.
+                    let key = conflict::target_key(&loaded, &envs, &options.connect);
+                    if let Err(e) = crate::team::claim::claim(&team, &key, &id) {
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Err(EngineError::Conflict(e.to_string()));
+                    }
+                }
+                Some(crate::team::shared_run::publish(&team, &id, &loaded.source)?)
             }
             None => None,
         };

@@ -7,6 +7,8 @@
 //! its local copy from the table ([`shared_run`]) and resumes as a local resume does. Opt-in:
 //! without `--team` nothing here runs.
 
+pub mod claim;
+pub mod follow;
 pub mod init;
 pub mod lease;
 pub mod shared_run;
@@ -49,6 +51,10 @@ pub enum TeamError {
     LeaseExpiring { run: String, why: String },
     #[error("run {run}: entry {seq} is already in the team table (another writer)")]
     SeqTaken { run: String, seq: u64 },
+    #[error(
+        "run {run} of the same runbook against the same environments is unfinished in team table {table} ({status}; {driver}): two runs would act on the same resources at once. Continue it with `pilotlight resume {run} --team {table}`, or give it up with `pilotlight abandon {run} --team {table} --reason \"...\"`"
+    )]
+    Conflict { run: String, table: String, status: String, driver: String },
     #[error("no run {run} in team table {table}")]
     NotFound { run: String, table: String },
     #[error("the team table's runtime stopped")]

@@ -261,3 +261,101 @@ fn a_partitioned_driver_stops_before_its_next_mutating_call_once_another_machine
     assert!(matches!(b_entries.last().map(|e| &e.event), Some(Event::RunFinished { status: RunStatus::Succeeded })));
     assert_eq!(table_entries(&url, &id), b_entries, "the table holds B's run, nothing of A's after the takeover");
 }
+
+/// The lines of a headless output, without the ones that name a machine's own paths.
+fn lines(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out).lines().filter(|l| !l.starts_with("journal: ")).map(str::to_string).collect()
+}
+
+/// A drives the bundled failback with `--team`; watchers on B and C (state directories of their
+/// own, nothing of the run on their disks) follow it from the table and print the same steps and
+/// calls A printed.
+#[test]
+fn watchers_on_two_other_machines_follow_the_bundled_failback_from_the_team_table() {
+    let (server, url) = super::support::seeded_moto();
+    assert_eq!(init(&url).status.code(), Some(0));
+    // Through the AWS-rules layer (the fence's table policy, which bare moto ignores); the team
+    // table is moto's own.
+    let proxy = super::realism::RealismProxy::with_aws_rules(server.port, Vec::new());
+    let (a, b, c) = (state_dir(), state_dir(), state_dir());
+    let run_url = proxy.endpoint_url();
+    let args = ["run", "runbooks/failback.yaml", "--auto-approve", "--endpoint-url", &run_url];
+    let driver =
+        machine(a.path(), "ana@laptop", &url, &args).stdout(std::process::Stdio::piped()).spawn().expect("start A");
+    wait_for_journal(a.path(), "its start", |e| !e.is_empty());
+    let (id, _) = only_run(a.path());
+    let watch = |state: &Path, name: &str| {
+        machine(state, name, &url, &["watch", &id]).stdout(std::process::Stdio::piped()).spawn().expect("watch")
+    };
+    let (wb, wc) = (watch(b.path(), "ben@desk"), watch(c.path(), "cho@ops"));
+    let out_a = driver.wait_with_output().expect("A ends");
+    assert_eq!(out_a.status.code(), Some(0), "{}", String::from_utf8_lossy(&out_a.stdout));
+    let (out_b, out_c) = (wb.wait_with_output().expect("B"), wc.wait_with_output().expect("C"));
+    assert_eq!(out_b.status.code(), Some(0), "B's watch ends with the run");
+    let (a_lines, b_lines, c_lines) = (lines(&out_a.stdout), lines(&out_b.stdout), lines(&out_c.stdout));
+    assert_eq!(b_lines, c_lines, "B and C show the same run");
+    let steps = |l: &[String]| l.iter().filter(|l| l.contains(": succeeded")).count();
+    assert!(steps(&b_lines) >= 8 && steps(&b_lines) == steps(&a_lines), "{b_lines:#?}");
+    let calls = |l: &[String]| l.iter().filter(|l| l.contains("sending")).count();
+    assert!(calls(&b_lines) > 10 && calls(&b_lines) == calls(&a_lines), "every mutating call: {b_lines:#?}");
+    for line in &b_lines {
+        assert!(a_lines.contains(line), "B shows what A printed: {line}");
+    }
+    assert!(!b.path().join("runs").exists(), "a watcher makes no run of its own");
+}
+
+/// Two machines start the same runbook against the same environments: the second is refused,
+/// naming the first's run; once that run is abandoned (from the second machine, after its
+/// driver died and its lease expired) the second starts.
+#[test]
+fn a_second_machine_starting_the_same_runbook_is_refused_until_the_first_run_is_abandoned() {
+    let server = moto();
+    let url = server.endpoint_url();
+    fresh_world(&server, &[Part::Ec2]);
+    assert_eq!(init(&url).status.code(), Some(0));
+    let (a, b) = (state_dir(), state_dir());
+    let mut first = machine(a.path(), "ana@laptop", &url, &start_args(&url))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start A");
+    wait_for_journal(a.path(), "a gate", |e| {
+        e.iter().any(|e| matches!(&e.event, Event::StepStatus { status, .. } if *status == pilotlight::journal::StepStatus::AwaitingGate))
+    });
+    let (id, _) = only_run(a.path());
+    let second = |auto: bool| {
+        let mut cmd = machine(b.path(), "ben@desk", &url, &start_args(&url));
+        if auto {
+            cmd.arg("--auto-approve");
+        }
+        cmd.output().expect("start on B")
+    };
+    let out = second(true);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(&id) && said.contains("driven by ana@laptop"), "names A's run and driver: {said}");
+    assert!(!b.path().join("runs").exists() || std::fs::read_dir(b.path().join("runs")).unwrap().next().is_none());
+    first.kill().expect("SIGKILL A");
+    first.wait().expect("reap A");
+    let abandon = |state: &Path| {
+        let mut cmd = pilotlight(state);
+        cmd.env(pilotlight::team::NAME_ENV, "ben@desk");
+        cmd.args(["abandon", &id, "--reason", "ana's laptop died; starting again"]);
+        cmd.args(["--team", TABLE, "--team-endpoint-url", &url, "--team-region", "us-east-1"]);
+        cmd.output().expect("abandon")
+    };
+    let early = abandon(b.path());
+    assert_eq!(early.status.code(), Some(1), "not while A's lease runs");
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    let out = abandon(b.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = table_entries(&url, &id).last().map(|e| e.event.clone());
+    assert!(matches!(last, Some(Event::RunFinished { status: RunStatus::Abandoned })), "{last:?}");
+    let out = second(true);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "B starts once A's run is abandoned: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
