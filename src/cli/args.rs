@@ -177,6 +177,11 @@ for both sides in one account.")]
         /// abandoned or is undone (for scripts, and terminals without a console)
         #[arg(long)]
         headless: bool,
+        /// Approve this step's gate as a second person once its driver has approved it and waits
+        /// (a gate with `approvers`): written to the team table under the AWS identity of your
+        /// own credentials, which must not be the driver's
+        #[arg(long, value_name = "STEP", requires = "team")]
+        approve: Option<String>,
         #[command(flatten)]
         connect: Connect,
         #[command(flatten)]

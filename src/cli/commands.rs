@@ -57,8 +57,8 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         }
         Command::Team { command } => super::team_cmd::team(command, state_dir).await,
         Command::Drill(args) => super::drill_cmd::drill(args, state_dir).await,
-        Command::Watch { run_id, headless, connect, team } => {
-            super::team_cmd::watch(&run_id, headless, (&connect, &team), state_dir).await
+        Command::Watch { run_id, headless, approve, connect, team } => {
+            super::team_cmd::watch(&run_id, (headless, approve.as_deref()), (&connect, &team), state_dir).await
         }
     }
 }

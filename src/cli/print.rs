@@ -30,6 +30,10 @@ pub fn line(entry: &Entry) -> Option<String> {
         Event::UndoFinished { ok: false } => {
             "undo stopped with a failure; mend the cause and give `pilotlight undo` again".into()
         }
+        Event::Approval { step, identity, driver: true, needed, .. } => {
+            format!("{step}: approved by the driver, {identity}; waiting for {} more approver(s)", needed - 1)
+        }
+        Event::Approval { step, identity, .. } => format!("{step}: approved by {identity}"),
         Event::RunSupersedes { run_id, reason } => format!("this run supersedes run {run_id}: {reason}"),
         Event::StepStatus { step, status, reason } => {
             let word = match status {

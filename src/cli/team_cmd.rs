@@ -49,7 +49,12 @@ fn on(b: bool) -> &'static str {
 
 /// `pilotlight watch`: the run's entries from this machine's journal, or from the team table
 /// (`--team`, any machine), in the console or as lines.
-pub async fn watch(id: &str, headless: bool, (connect, team): (&Connect, &Team), state_dir: &Path) -> u8 {
+pub async fn watch(
+    id: &str,
+    (headless, approve): (bool, Option<&str>),
+    (connect, team): (&Connect, &Team),
+    state_dir: &Path,
+) -> u8 {
     if !headless && let Some(why) = crate::console::terminal::unusable() {
         eprintln!("{why}: `watch` draws the console and needs a terminal; `watch --headless` prints the run as lines");
         return INVALID;
@@ -59,12 +64,21 @@ pub async fn watch(id: &str, headless: bool, (connect, team): (&Connect, &Team),
         Err(code) => return code,
     };
     let store = RunStore::new(state_dir);
+    let mut approval = None;
     let (dir, source): (PathBuf, Box<dyn EntrySource>) = match team_config(team, connect.as_ref()) {
         Some(config) => {
             // The table's copy, mirrored beside (never into) this machine's own runs.
             let mirror = state_dir.join("team-watch").join(id);
-            let opened = crate::team::TeamStore::connect(&config)
-                .and_then(|t| crate::team::follow::TeamFollower::open(t, id, &mirror));
+            let opened = crate::team::TeamStore::connect(&config).and_then(|t| {
+                if let Some(step) = approve {
+                    let asked = crate::team::follow::TeamFollower::open(t.clone(), id, &mirror)?;
+                    let (t, id, step) = (t.clone(), id.to_string(), step.to_string());
+                    approval = Some(tokio::task::spawn_blocking(move || {
+                        crate::team::approve::when_asked(&t, &id, &step, asked)
+                    }));
+                }
+                crate::team::follow::TeamFollower::open(t, id, &mirror)
+            });
             match opened {
                 Ok(f) => (mirror, Box::new(f)),
                 Err(e) => {
@@ -83,17 +97,42 @@ pub async fn watch(id: &str, headless: bool, (connect, team): (&Connect, &Team),
             (dir, Box::new(Follower::new(journal)))
         }
     };
+    if headless && let Some(approval) = approval.take() {
+        // The approval first: a refused one ends the watch at once.
+        match approval.await {
+            Ok(Ok(line)) => println!("{line}"),
+            Ok(Err(e)) => {
+                eprintln!("{e}");
+                return FAILED;
+            }
+            Err(e) => {
+                eprintln!("the approval stopped: {e}");
+                return FAILED;
+            }
+        }
+    }
     let watched = match headless {
         true => watch_lines(source).await,
         false => crate::console::live::watch_from(&dir, id, source, connect).await,
     };
-    match watched {
+    let mut code = match watched {
         Ok(()) => OK,
         Err(e) => {
             eprintln!("{e}");
             FAILED
         }
+    };
+    if let Some(approval) = approval {
+        match approval.await {
+            Ok(Ok(line)) => println!("{line}"),
+            Ok(Err(e)) => {
+                eprintln!("{e}");
+                code = FAILED;
+            }
+            Err(e) => eprintln!("the approval stopped: {e}"),
+        }
     }
+    code
 }
 
 /// Prints each entry's line as it comes, until the run ends for good (succeeded, abandoned,

@@ -3,6 +3,7 @@
 //! journal entries.
 
 mod action_run;
+mod approvals;
 pub mod conflict;
 mod drive;
 pub mod follow;
@@ -216,6 +217,7 @@ impl Run {
         observer: Observer,
     ) -> Result<Run, EngineError> {
         plan::check_phase(&loaded.runbook, options.phase).map_err(EngineError::Invalid)?;
+        Run::check_approvers(&loaded, options.team.is_some())?;
         let envs = plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
         let deferred = plan::deferred_roles(&loaded);
         // Checked and created under one lock, so two operators starting at once cannot both pass.
@@ -516,6 +518,10 @@ impl Run {
                 }
             }
         };
+        if matches!(answer, GateAnswer::Approve { .. }) && step.approvers > 1 {
+            // Decided only once the others approved too: a run killed meanwhile asks again.
+            self.await_approvals(step).await?;
+        }
         let (outcome, typed, checked, reason) = match answer {
             GateAnswer::Approve { typed, checked } => (GateOutcome::Approved, typed, checked, None),
             GateAnswer::Skip { reason } => (GateOutcome::Skipped, None, Vec::new(), Some(reason)),

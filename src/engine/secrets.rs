@@ -128,6 +128,7 @@ impl Secrets {
             | Event::SubStepsReset { .. }
             | Event::RunStarted { .. }
             | Event::RunSupersedes { .. }
+            | Event::Approval { .. }
             | Event::RunResumed { .. }
             | Event::RunInterrupted { .. }
             | Event::RunFinished { .. } => {}

@@ -292,6 +292,21 @@ pub enum Event {
         #[serde(default)]
         auto: bool,
     },
+    /// One approval of a gate that needs several people (`approvers` in team mode): the driver's
+    /// own first, then each other approver's, each identified by the AWS identity STS gives
+    /// their credentials (never a name they type). The gate is decided once enough are in.
+    Approval {
+        step: String,
+        /// The identity's ARN (`arn:aws:iam::123456789012:user/ana`).
+        identity: String,
+        /// STS's UserId (`AIDA...`, or `AROA...:session` for a role), what IAM scopes by.
+        user_id: String,
+        /// The driver's own approval (given at its gate).
+        #[serde(default)]
+        driver: bool,
+        /// Approvals the gate needs in all.
+        needed: u8,
+    },
     /// A failback step's resources checked before its gate (reads only); any `fail` holds the
     /// step back until the operator decides.
     PreflightChecked {
@@ -407,6 +422,7 @@ impl Event {
         match self {
             Event::StepStatus { step, .. }
             | Event::GateDecided { step, .. }
+            | Event::Approval { step, .. }
             | Event::PreflightChecked { step, .. }
             | Event::ActionStarted { step, .. }
             | Event::AwsCall { step, .. }

@@ -271,6 +271,9 @@ fn timeline(out: &mut String, steps: &[StepReport], day: &str) {
             if let Some(r) = &g.reason {
                 let _ = write!(line, "; reason: {r}");
             }
+            if !g.approved_by.is_empty() {
+                let _ = write!(line, "; approved by {} (the driver first)", g.approved_by.join(", "));
+            }
             let _ = writeln!(out, "{}", one_line(&line));
         }
         for d in &s.decisions {

@@ -154,6 +154,37 @@ fn take_map<T: DeserializeOwned>(
 
 /// Decodes each step; a step that fails becomes a manual placeholder with its raw `id`, so
 /// duplicate ids and references to it are still judged correctly.
+/// The most approvers a gate may ask for.
+pub const MAX_APPROVERS: u64 = 5;
+
+/// Takes `approvers` out of step `i`'s gate mapping (the gate's own variants do not have it):
+/// how many people approve the gate. A value that is not 1 to [`MAX_APPROVERS`], or a gate with
+/// nothing but approvers, is a problem at its position.
+fn take_approvers(step: &mut Value, tree: &Node, i: usize, problems: &mut Vec<Problem>) -> u8 {
+    let Some(gate) = step.get_mut("gate").and_then(Value::as_object_mut) else { return 0 };
+    let Some(raw) = gate.remove("approvers") else { return 0 };
+    let path = [Seg::Key("steps".into()), Seg::Index(i), Seg::Key("gate".into())];
+    if gate.is_empty() {
+        problems.push(Problem::new(
+            tree.key_pos(&path, "approvers"),
+            "approvers needs a gate to approve: `gate: { type_to_confirm: TEXT, approvers: 2 }`",
+        ));
+        return 0;
+    }
+    match raw.as_u64().filter(|n| (1..=MAX_APPROVERS).contains(n)) {
+        Some(n) => n as u8,
+        None => {
+            let mut at = path.to_vec();
+            at.push(Seg::Key("approvers".into()));
+            problems.push(Problem::new(
+                tree.locate(&at).pos,
+                format!("approvers must be a whole number from 1 to {MAX_APPROVERS}, not {raw}"),
+            ));
+            0
+        }
+    }
+}
+
 fn take_steps(
     obj: &mut serde_json::Map<String, Value>,
     tree: &Node,
@@ -163,13 +194,14 @@ fn take_steps(
     let Some(Value::Array(items)) = obj.get_mut("steps") else { return None };
     let items = std::mem::take(items);
     let mut out = Vec::new();
-    for (i, value) in items.into_iter().enumerate() {
+    for (i, mut value) in items.into_iter().enumerate() {
         let id = value.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let approvers = take_approvers(&mut value, tree, i, problems);
         // Kept from a broken step so it does not split its group in later checks.
         let group = value.get("group").and_then(Value::as_str).map(str::to_string);
         let path = [Seg::Key("steps".into()), Seg::Index(i)];
         match decode_at::<Step>(value, tree, &path) {
-            Ok(v) => out.push(v),
+            Ok(v) => out.push(Step { approvers, ..v }),
             Err(p) => {
                 problems.push(p);
                 broken.insert(i);
@@ -186,6 +218,7 @@ fn take_steps(
                     when: None,
                     group,
                     phase: None,
+                    approvers: 0,
                 });
             }
         }

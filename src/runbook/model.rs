@@ -270,6 +270,13 @@ pub struct Step {
     /// a run without `--phase` runs every step.
     #[serde(default)]
     pub phase: Option<Phase>,
+    /// How many people approve the gate, each under their own AWS identity: the driver and
+    /// `approvers - 1` others from their machines (team mode). Written inside the gate
+    /// (`gate: { type_to_confirm: ..., approvers: 2 }`) and taken out of it when the step is
+    /// decoded; 0 or 1 is the driver alone.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub approvers: u8,
 }
 
 /// A phase of a staged failback: a step's `phase`, and `pilotlight run --phase`.

@@ -82,6 +82,11 @@ impl Lease {
         Ok(Arc::new(Lease { store: store.clone(), run: run.into(), token, holder, ttl, held, heartbeat }))
     }
 
+    /// The team table this lease is in.
+    pub fn store(&self) -> &Arc<TeamStore> {
+        &self.store
+    }
+
     fn lost(&self) -> Option<TeamError> {
         self.held.lock().unwrap_or_else(|p| p.into_inner()).lost.clone()
     }

@@ -7,6 +7,7 @@
 //! its local copy from the table ([`shared_run`]) and resumes as a local resume does. Opt-in:
 //! without `--team` nothing here runs.
 
+pub mod approve;
 pub mod claim;
 pub mod follow;
 pub mod init;
@@ -65,6 +66,9 @@ pub enum TeamError {
 pub struct TeamStore {
     pub(crate) worker: worker::Worker,
     pub(crate) table: table::Table,
+    sts: aws_sdk_sts::Client,
+    /// Who these credentials are, asked of STS once.
+    identity: std::sync::OnceLock<table::ApprovalItem>,
     pub config: TeamConfig,
 }
 
@@ -77,10 +81,14 @@ impl TeamStore {
             message: e.to_string(),
         })?;
         let c = config.clone();
-        let client =
-            worker.run(async move { aws_sdk_dynamodb::Client::new(&sdk_config(&c).await) }).ok_or(TeamError::Gone)?;
+        let (client, sts) = worker
+            .run(async move {
+                let sdk = sdk_config(&c).await;
+                (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sts::Client::new(&sdk))
+            })
+            .ok_or(TeamError::Gone)?;
         let table = table::Table { client, name: config.table.clone() };
-        Ok(Arc::new(TeamStore { worker, table, config: config.clone() }))
+        Ok(Arc::new(TeamStore { worker, table, sts, identity: Default::default(), config: config.clone() }))
     }
 
     /// Runs one table operation on the team runtime and waits for it.
@@ -90,6 +98,29 @@ impl TeamStore {
         F: std::future::Future<Output = Result<T, TeamError>> + Send + 'static,
     {
         self.worker.run(op(self.table.clone())).unwrap_or(Err(TeamError::Gone))
+    }
+
+    /// The AWS identity of this machine's team credentials (STS GetCallerIdentity): who approves.
+    pub fn identity(&self) -> Result<table::ApprovalItem, TeamError> {
+        if let Some(id) = self.identity.get() {
+            return Ok(id.clone());
+        }
+        let (sts, table) = (self.sts.clone(), self.table.name.clone());
+        let who = self
+            .worker
+            .run(async move {
+                let out = sts.get_caller_identity().send().await.map_err(|e| TeamError::Call {
+                    table,
+                    op: "sts:GetCallerIdentity".into(),
+                    message: aws_sdk_sts::error::DisplayErrorContext(&e).to_string(),
+                })?;
+                Ok(table::ApprovalItem {
+                    user_id: out.user_id().unwrap_or_default().to_string(),
+                    arn: out.arn().unwrap_or_default().to_string(),
+                })
+            })
+            .unwrap_or(Err(TeamError::Gone))?;
+        Ok(self.identity.get_or_init(|| who).clone())
     }
 
     pub fn name(&self) -> &str {

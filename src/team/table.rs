@@ -7,6 +7,11 @@
 //! | `run#<id>` | `runbook` | the runbook text the run started with |
 //! | `run#<id>` | `e#<seq, 12 digits>` | one journal entry (its JSON, as in `journal.jsonl`) |
 //! | `target#<key>` | `run` | the unfinished run of a runbook against its environments |
+//! | `approver#<STS UserId>` | `<run>#<step>` | one approval of a gate; `gate` (the index key) is `<run>#<step>` |
+//!
+//! An approval's partition is its approver's own identity, so that IAM can scope who writes it
+//! (`dynamodb:LeadingKeys` = `approver#${aws:userid}`, in the bundled template's policy); the
+//! driver finds a gate's approvals through the `by-gate` index.
 //!
 //! An entry is written in one transaction with a check that the writer still holds the lease at
 //! the version it took, and on the condition that its sequence number is free: two writers can
@@ -317,4 +322,69 @@ fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
     e: &aws_sdk_dynamodb::error::SdkError<E, R>,
 ) -> bool {
     e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// The index a gate's approvals are found by.
+pub const GATE_INDEX: &str = "by-gate";
+
+/// One approval as the table holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalItem {
+    pub user_id: String,
+    pub arn: String,
+}
+
+pub fn gate_key(run: &str, step: &str) -> String {
+    format!("{run}#{step}")
+}
+
+impl Table {
+    /// Writes `who`'s approval of a gate, once (a second one by the same identity changes
+    /// nothing).
+    pub async fn put_approval(&self, run: &str, step: &str, who: &ApprovalItem) -> Result<(), TeamError> {
+        let mut item = key(format!("approver#{}", who.user_id), gate_key(run, step));
+        item.insert("gate".into(), s(gate_key(run, step)));
+        item.insert("arn".into(), s(&who.arn));
+        item.insert("user_id".into(), s(&who.user_id));
+        item.insert("at_ms".into(), n(now_ms()));
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(self.fail("PutItem", e)),
+        }
+    }
+
+    /// Every approval of a gate (the index is eventually consistent: one just written shows at
+    /// the next look).
+    pub async fn approvals(&self, run: &str, step: &str) -> Result<Vec<ApprovalItem>, TeamError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .index_name(GATE_INDEX)
+            .key_condition_expression("gate = :g")
+            .expression_attribute_values(":g", s(gate_key(run, step)))
+            .send()
+            .await
+            .map_err(|e| self.fail("Query", e))?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|i| {
+                // The partition says whose it is; an item whose fields disagree is not an approval.
+                let user_id = get_s(i, "user_id")?;
+                let pk = get_s(i, "pk")?;
+                (pk == format!("approver#{user_id}"))
+                    .then(|| ApprovalItem { arn: get_s(i, "arn").unwrap_or_default(), user_id })
+            })
+            .collect())
+    }
 }

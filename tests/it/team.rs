@@ -359,3 +359,118 @@ fn a_second_machine_starting_the_same_runbook_is_refused_until_the_first_run_is_
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An IAM user in moto with access keys of its own: (key id, secret).
+fn iam_user(url: &str, name: &str) -> (String, String) {
+    let iam = aws_sdk_iam::Client::new(&sdk(url, "us-east-1"));
+    block_on(async {
+        iam.create_user().user_name(name).send().await.expect("CreateUser");
+        let key = iam.create_access_key().user_name(name).send().await.expect("CreateAccessKey");
+        let key = key.access_key().expect("a key");
+        (key.access_key_id().to_string(), key.secret_access_key().to_string())
+    })
+}
+
+/// A two-approver gate: the driver (IAM user ana) approves and waits; an approval from ana's own
+/// credentials is refused and does not count; ben's approval, from his own keys on his own
+/// machine, lets the step run. Both identities are in the journal and in the report.
+#[test]
+fn a_two_approver_gate_waits_refuses_the_drivers_own_identity_and_goes_on_a_second_identitys_approval() {
+    let server = moto();
+    let url = server.endpoint_url();
+    fresh_world(&server, &[Part::Ec2]);
+    assert_eq!(init(&url).status.code(), Some(0));
+    let (ana, ben) = (iam_user(&url, "ana"), iam_user(&url, "ben"));
+    let keys = |cmd: &mut Command, (id, secret): &(String, String)| {
+        cmd.env("AWS_ACCESS_KEY_ID", id).env("AWS_SECRET_ACCESS_KEY", secret);
+    };
+    let (a, b) = (state_dir(), state_dir());
+    let args = ["run", "tests/fixtures/ec2-failback-two-person.yaml", "--var", "which=app_server", "--auto-approve"];
+    let mut driver = machine(a.path(), "ana@laptop", &url, &args);
+    driver.args(["--endpoint-url", &url]).stdout(std::process::Stdio::piped());
+    keys(&mut driver, &ana);
+    let driver = driver.spawn().expect("start A");
+    let dir = wait_for_journal(a.path(), "the driver's approval", |e| {
+        e.iter().any(|e| matches!(&e.event, Event::Approval { driver: true, .. }))
+    });
+    let (id, _) = only_run(a.path());
+    let approve = |creds: &(String, String)| {
+        let mut cmd = machine(b.path(), "ben@desk", &url, &["watch", &id, "--approve", "failback-ec2"]);
+        keys(&mut cmd, creds);
+        cmd.output().expect("watch --approve")
+    };
+    // The driver's own identity, from another machine: refused, nothing written.
+    let out = approve(&ana);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("driver's own identity") && said.contains("user/ana"), "{said}");
+    // Nor does an approval item written under ana's identity by other means.
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-east-1"));
+    let iam = aws_sdk_iam::Client::new(&sdk(&url, "us-east-1"));
+    block_on(async {
+        use aws_sdk_dynamodb::types::AttributeValue as V;
+        let user = iam.get_user().user_name("ana").send().await.expect("GetUser");
+        let ana_id = user.user().expect("ana").user_id().to_string();
+        ddb.put_item()
+            .table_name(TABLE)
+            .item("pk", V::S(format!("approver#{ana_id}")))
+            .item("sk", V::S(format!("{id}#failback-ec2")))
+            .item("gate", V::S(format!("{id}#failback-ec2")))
+            .item("user_id", V::S(ana_id))
+            .item("arn", V::S("arn:aws:iam::123456789012:user/ana".into()))
+            .send()
+            .await
+            .expect("PutItem");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let waiting = journal(&dir);
+    assert!(
+        !waiting.iter().any(|e| matches!(&e.event, Event::GateDecided { .. } | Event::ActionStarted { .. })),
+        "the gate still waits for a second person"
+    );
+    // Ben approves from his machine with his own keys; the run goes on and ends.
+    let out = approve(&ben);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("approved as arn:aws:iam::123456789012:user/ben"), "{said}");
+    let out = driver.wait_with_output().expect("A ends");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let entries = journal(&dir);
+    let approvals: Vec<(String, bool)> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Approval { identity, driver, .. } => Some((identity.clone(), *driver)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        approvals,
+        [
+            ("arn:aws:iam::123456789012:user/ana".to_string(), true),
+            ("arn:aws:iam::123456789012:user/ben".to_string(), false)
+        ]
+    );
+    let mut report = pilotlight(a.path());
+    report.args(["report", &id]);
+    let text = String::from_utf8_lossy(&report.output().expect("report").stdout).into_owned();
+    assert!(
+        text.contains("approved by arn:aws:iam::123456789012:user/ana, arn:aws:iam::123456789012:user/ben"),
+        "{text}"
+    );
+}
+
+/// Without a team table there is no second machine to approve from: refused before anything
+/// runs, saying how.
+#[test]
+fn a_two_approver_gate_needs_team_mode() {
+    let server = moto();
+    let url = server.endpoint_url();
+    let state = state_dir();
+    let mut cmd = pilotlight(state.path());
+    cmd.args(["run", "tests/fixtures/ec2-failback-two-person.yaml", "--headless", "--auto-approve"]);
+    cmd.args(["--endpoint-url", &url]);
+    let out = cmd.output().expect("run");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(said.contains("needs 2 approvers") && said.contains("--team"), "{said}");
+}

@@ -17,6 +17,9 @@ pub struct GateRecord {
     pub typed: Option<String>,
     pub checked: Vec<String>,
     pub reason: Option<String>,
+    /// The AWS identities that approved it (a gate with `approvers`), the driver's first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
 }
 
 /// An answer after a failed attempt.
@@ -77,6 +80,8 @@ pub struct StepState {
     /// status (a step offered again after a success).
     pub succeeded: Option<(u64, String)>,
     pub gates: Vec<GateRecord>,
+    /// Approvals journaled since the step's last gate decision (they go into the next one).
+    pub approvals: Vec<String>,
     pub decisions: Vec<DecisionRecord>,
     pub last_decided: Option<Decided>,
     /// The latest preflight of the step's resources (failback steps, before their gate).
@@ -105,6 +110,7 @@ impl Default for StepState {
             finished_at: None,
             succeeded: None,
             gates: Vec::new(),
+            approvals: Vec::new(),
             decisions: Vec::new(),
             last_decided: None,
             preflight: None,
@@ -196,8 +202,12 @@ impl StepState {
                     typed: typed.clone(),
                     checked: checked.clone(),
                     reason: reason.clone(),
+                    approved_by: std::mem::take(&mut self.approvals),
                 });
                 self.last_decided = Some(Decided::Gate(self.gates.len() - 1));
+            }
+            Event::Approval { identity, .. } if !self.approvals.contains(identity) => {
+                self.approvals.push(identity.clone());
             }
             Event::ActionStarted { action, attempt, .. } => {
                 self.opened_at.get_or_insert_with(|| ts.clone());
