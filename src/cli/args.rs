@@ -187,6 +187,17 @@ for both sides in one account.")]
         #[command(flatten)]
         team: Team,
     },
+    /// Hand a team run to another responder: its driver stops at its next heartbeat (as on
+    /// Ctrl-C; the run stays resumable) and gives the lease to NAME, who alone may resume it
+    /// (`pilotlight resume RUN_ID --team TABLE`) until the lease's time is up
+    Handover {
+        run_id: String,
+        /// Who takes it: their `user@host`, or their PILOTLIGHT_TEAM_NAME
+        #[arg(long, value_name = "NAME")]
+        to: String,
+        #[command(flatten)]
+        team: Team,
+    },
     /// Team mode: make the shared run store (see `pilotlight team init --help`)
     Team {
         #[command(subcommand)]

@@ -55,6 +55,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Demo { scenario: None, pace, mode } => {
             demo(pace.unwrap_or(crate::sandbox::realism::model::DEMO_PACE), mode, state_dir).await
         }
+        Command::Handover { run_id, to, team } => super::team_cmd::handover(&run_id, &to, &team),
         Command::Team { command } => super::team_cmd::team(command, state_dir).await,
         Command::Drill(args) => super::drill_cmd::drill(args, state_dir).await,
         Command::Watch { run_id, headless, approve, connect, team } => {

@@ -47,7 +47,7 @@ impl Front {
         match self {
             Front::Line => drive_lines(run).await,
             Front::Console(tx, rx) => {
-                let id = run.id.clone();
+                let (id, table) = (run.id.clone(), run.team_table());
                 match live::drive(run, tx, rx).await {
                     Ok(Ended::Finished(RunStatus::Succeeded)) => {
                         println!("run {id} succeeded; its report: pilotlight report {id}");
@@ -57,6 +57,7 @@ impl Front {
                         eprintln!("run {id} {}; continue it with: pilotlight resume {id}", status.as_str());
                         FAILED
                     }
+                    Ok(Ended::HandedOver(to)) => handed_over_message(&id, &to, table.as_deref()),
                     Ok(Ended::Left { signal }) => {
                         let why = if signal { "closed by a signal" } else { "left the console" };
                         eprintln!("{why}; run {id} stays resumable: pilotlight resume {id}");
@@ -94,6 +95,7 @@ async fn drive_lines(run: Run) -> u8 {
         _ = tokio::signal::ctrl_c() => return interrupted(&run, "interrupted"),
         _ = signal(SignalKind::terminate()) => return interrupted(&run, "SIGTERM"),
         _ = signal(SignalKind::hangup()) => return interrupted(&run, "SIGHUP"),
+        to = run.handover_requested() => return handed_over(&run, &to),
     };
     if outcome.is_ok() {
         print_outcome(&run);
@@ -124,4 +126,17 @@ fn interrupted(run: &Run, why: &str) -> u8 {
     let _ = run.interrupted();
     eprintln!("\n{why}; continue the run with: pilotlight resume {}", run.id);
     FAILED
+}
+
+/// A handover asked of this driver: stopped as on Ctrl-C; the lease goes to `to` as the run is
+/// dropped.
+fn handed_over(run: &Run, to: &str) -> u8 {
+    let _ = run.interrupted();
+    handed_over_message(&run.id, to, run.team_table().as_deref())
+}
+
+fn handed_over_message(id: &str, to: &str, table: Option<&str>) -> u8 {
+    let table = table.unwrap_or("TABLE");
+    eprintln!("\nrun {id} handed over to {to}, who continues it with: pilotlight resume {id} --team {table}");
+    OK
 }

@@ -157,3 +157,36 @@ async fn watch_lines(mut source: Box<dyn EntrySource>) -> Result<(), crate::engi
         }
     }
 }
+
+/// `pilotlight handover`: asks the run's driver to hand it to `to`.
+pub fn handover(id: &str, to: &str, team: &Team) -> u8 {
+    let Some(config) = team_config(team, None) else {
+        eprintln!("handover: give the run's --team TABLE");
+        return INVALID;
+    };
+    let asked = crate::team::TeamStore::connect(&config).and_then(|t| {
+        let (r, who) = (id.to_string(), to.to_string());
+        t.call(|table| async move { table.request_handover(&r, &who).await })
+    });
+    match asked {
+        Ok(true) => {
+            println!(
+                "asked run {id}'s driver to hand it to {to}: it stops at its next heartbeat (within a quarter of the \
+                 lease's time); then {to} continues it with: pilotlight resume {id} --team {}",
+                config.table
+            );
+            OK
+        }
+        Ok(false) => {
+            println!(
+                "no one drives run {id} now: anyone (or {to}) may continue it with: pilotlight resume {id} --team {}",
+                config.table
+            );
+            OK
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            FAILED
+        }
+    }
+}

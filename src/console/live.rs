@@ -52,6 +52,9 @@ pub enum Ended {
     Left { signal: bool },
     /// The engine could not go on.
     Error(String),
+    /// A handover of this team run to that name was asked (`pilotlight handover`): the run
+    /// stopped as on a quit, and its lease goes to that name.
+    HandedOver(String),
 }
 
 /// The channel the engine's observer feeds: create it before the run starts so the run's first
@@ -113,9 +116,14 @@ pub async fn drive(run: Run, tx: Sender, mut rx: mpsc::UnboundedReceiver<Msg>) -
         let _ = tx.send(Msg::Finished(result));
         std::future::pending::<()>().await;
     };
+    let mut handed_to = None;
     let exit = tokio::select! {
         exit = super::event_loop(&mut guard.terminal, &mut app, &mut rx, EventStream::new()) => exit,
         _ = driving => unreachable!("the drive future never completes"),
+        to = run.handover_requested() => {
+            handed_to = Some(to);
+            Ok(Exit::Signal)
+        }
     };
     drop(guard);
     // The drive future is gone: unless the run ended, it stopped here, whatever ended the
@@ -125,6 +133,7 @@ pub async fn drive(run: Run, tx: Sender, mut rx: mpsc::UnboundedReceiver<Msg>) -
     }
     let exit = exit.map_err(|source| EngineError::Io { context: "the console failed".into(), source })?;
     Ok(match app.finished {
+        None if handed_to.is_some() => Ended::HandedOver(handed_to.unwrap_or_default()),
         Some(Ok(status)) => Ended::Finished(status),
         Some(Err(e)) => Ended::Error(e),
         None => Ended::Left { signal: exit == Exit::Signal },

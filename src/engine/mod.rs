@@ -391,6 +391,21 @@ impl Run {
     }
 
     /// Journals that the operator stopped the run (the drive future has been dropped).
+    /// Resolves with the name a handover of this team run was asked for (`pilotlight
+    /// handover`); never for a local run. The front end then stops the run as on Ctrl-C, and
+    /// the lease goes to that name when the run is dropped.
+    pub async fn handover_requested(&self) -> String {
+        match &self.lease {
+            Some(lease) => lease.handover_requested().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The team table's name, for a team run.
+    pub fn team_table(&self) -> Option<String> {
+        self.lease.as_ref().map(|l| l.store().name().to_string())
+    }
+
     pub fn interrupted(&self) -> Result<(), EngineError> {
         self.record(Event::RunInterrupted { user: os_user() })
     }

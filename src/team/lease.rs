@@ -43,6 +43,8 @@ pub struct Lease {
     ttl: Duration,
     held: Arc<Mutex<Held>>,
     heartbeat: tokio::task::JoinHandle<()>,
+    /// A handover asked of this driver (`pilotlight handover`), seen at a heartbeat.
+    handover: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl Lease {
@@ -63,7 +65,10 @@ impl Lease {
                         let handed_to_me = l.handed_to.as_deref() == Some(me.as_str());
                         if l.expires_ms > now && !handed_to_me {
                             let secs = (l.expires_ms - now).div_ceil(1000);
-                            return Err(TeamError::LeaseHeld { run: run.into(), holder: l.holder, secs });
+                            return Err(match l.handed_to {
+                                Some(to) => TeamError::HandedOver { run: run.into(), to, secs },
+                                None => TeamError::LeaseHeld { run: run.into(), holder: l.holder, secs },
+                            });
                         }
                         Some(l.version)
                     }
@@ -76,10 +81,12 @@ impl Lease {
         let (r, h, id) = (run.to_string(), holder.clone(), holder_id.clone());
         let token = store.call(|t| async move { t.take_lease(&r, seen, &h, &id, ttl_ms).await })?;
         let held = Arc::new(Mutex::new(Held { valid_until: sent + ttl, lost: None }));
-        let heartbeat =
-            store.worker.spawn(heartbeat(store.table.clone(), run.to_string(), token.clone(), ttl, held.clone()));
+        let (asked, handover) = tokio::sync::watch::channel(None);
+        let beat =
+            Beat { table: store.table.clone(), run: run.to_string(), token: token.clone(), ttl, held: held.clone() };
+        let heartbeat = store.worker.spawn(heartbeat(beat, asked));
         tracing::info!(run, version = token.version, "team: lease taken");
-        Ok(Arc::new(Lease { store: store.clone(), run: run.into(), token, holder, ttl, held, heartbeat }))
+        Ok(Arc::new(Lease { store: store.clone(), run: run.into(), token, holder, ttl, held, heartbeat, handover }))
     }
 
     /// The team table this lease is in.
@@ -105,7 +112,7 @@ impl Lease {
         let sent = Instant::now();
         let (r, token, until) = (self.run.clone(), self.token.clone(), now_ms() + self.ttl.as_millis() as u64);
         match self.store.call(|t| async move { t.set_expiry(&r, &token, until, None).await }) {
-            Ok(()) => {
+            Ok(_) => {
                 self.held.lock().unwrap_or_else(|p| p.into_inner()).valid_until = sent + self.ttl;
                 Ok(())
             }
@@ -131,15 +138,31 @@ impl Lease {
         }
     }
 
-    /// Gives the lease up (expiry now), so another machine may resume at once. Best effort: a
-    /// lease already lost or a table out of reach just expires.
+    /// Resolves with the name a handover was asked for (`pilotlight handover`); never without.
+    pub async fn handover_requested(&self) -> String {
+        let mut rx = self.handover.clone();
+        loop {
+            if let Some(to) = rx.borrow_and_update().clone() {
+                return to;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Gives the lease up, so another machine may resume at once: to anyone (expiry now), or,
+    /// when a handover was asked, to that name alone until the lease's time is up. Best effort:
+    /// a lease already lost or a table out of reach just expires.
     pub fn release(&self) {
         self.heartbeat.abort();
         if self.lost().is_some() {
             return;
         }
         let (r, token) = (self.run.clone(), self.token.clone());
-        if let Err(e) = self.store.call(|t| async move { t.set_expiry(&r, &token, 0, None).await }) {
+        let to = self.handover.borrow().clone();
+        let until = if to.is_some() { now_ms() + self.ttl.as_millis() as u64 } else { 0 };
+        if let Err(e) = self.store.call(|t| async move { t.set_expiry(&r, &token, until, to.as_deref()).await }) {
             tracing::warn!(run = %self.run, error = %e, "team: the lease could not be given up; it expires");
         }
     }
@@ -151,14 +174,30 @@ impl Drop for Lease {
     }
 }
 
+/// What the heartbeat renews.
+struct Beat {
+    table: super::table::Table,
+    run: String,
+    token: LeaseToken,
+    ttl: Duration,
+    held: Arc<Mutex<Held>>,
+}
+
 /// Renews the lease every quarter of its time until it is lost (then says so at the next
-/// append) or the process ends.
-async fn heartbeat(table: super::table::Table, run: String, token: LeaseToken, ttl: Duration, held: Arc<Mutex<Held>>) {
+/// append) or the process ends; passes on a handover asked meanwhile.
+async fn heartbeat(beat: Beat, asked: tokio::sync::watch::Sender<Option<String>>) {
+    let Beat { table, run, token, ttl, held } = beat;
     loop {
         tokio::time::sleep(ttl / 4).await;
         let sent = Instant::now();
         match table.set_expiry(&run, &token, now_ms() + ttl.as_millis() as u64, None).await {
-            Ok(()) => held.lock().unwrap_or_else(|p| p.into_inner()).valid_until = sent + ttl,
+            Ok(handover) => {
+                held.lock().unwrap_or_else(|p| p.into_inner()).valid_until = sent + ttl;
+                if handover.is_some() && asked.borrow().is_none() {
+                    tracing::info!(run, to = ?handover, "team: handover asked");
+                    let _ = asked.send(handover);
+                }
+            }
             Err(e @ TeamError::LeaseLost { .. }) => {
                 tracing::warn!(run, error = %e, "team: lease lost");
                 held.lock().unwrap_or_else(|p| p.into_inner()).lost = Some(e);

@@ -40,6 +40,8 @@ pub enum TeamError {
         "run {run} is driven by {holder} (its lease runs {secs} s more): resume it once the lease expires, or once they stop or hand it over"
     )]
     LeaseHeld { run: String, holder: String, secs: u64 },
+    #[error("run {run} was handed over to {to}: only they may resume it for {secs} s more")]
+    HandedOver { run: String, to: String, secs: u64 },
     #[error("run {run}: {holder} took the lease at the same moment; try again")]
     LeaseRace { run: String, holder: String },
     #[error(

@@ -49,6 +49,9 @@ pub struct LeaseItem {
     pub expires_ms: u64,
     /// Set by a handover: only this holder name may take it before it expires.
     pub handed_to: Option<String>,
+    /// Asked by `pilotlight handover` while the driver holds it: the driver stops and hands
+    /// the run to this name at its next heartbeat.
+    pub handover_to: Option<String>,
 }
 
 /// What a writer holds: the version it took and its id.
@@ -193,6 +196,7 @@ impl Table {
             version: get_n(&item, "version").unwrap_or(0),
             expires_ms: get_n(&item, "expires_ms").unwrap_or(0),
             handed_to: get_s(&item, "handed_to"),
+            handover_to: get_s(&item, "handover_to"),
         }))
     }
 
@@ -230,15 +234,16 @@ impl Table {
         }
     }
 
-    /// Moves the lease's expiry on, or sets it (`expires_ms` 0 gives it up; `to` names the only
-    /// holder who may take it before then), on the condition that `token` still holds it.
+    /// Moves the lease's expiry on, or sets it (`expires_ms` 0 gives it up; `to` hands it to
+    /// that name, who alone may take it before it expires), on the condition that `token`
+    /// still holds it. Returns a handover asked of the driver meanwhile, if any.
     pub async fn set_expiry(
         &self,
         run: &str,
         token: &LeaseToken,
         expires_ms: u64,
         to: Option<&str>,
-    ) -> Result<(), TeamError> {
+    ) -> Result<Option<String>, TeamError> {
         let mut update = self
             .client
             .update_item()
@@ -248,19 +253,41 @@ impl Table {
             .expression_attribute_names("#v", "version")
             .expression_attribute_values(":v", n(token.version))
             .expression_attribute_values(":h", s(&token.holder_id))
-            .expression_attribute_values(":e", n(expires_ms));
+            .expression_attribute_values(":e", n(expires_ms))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         update = match to {
-            Some(to) => {
-                update.update_expression("SET expires_ms = :e, handed_to = :t").expression_attribute_values(":t", s(to))
-            }
+            Some(to) => update
+                .update_expression("SET expires_ms = :e, handed_to = :t REMOVE handover_to")
+                .expression_attribute_values(":t", s(to)),
             None => update.update_expression("SET expires_ms = :e"),
         };
         match update.send().await {
-            Ok(_) => Ok(()),
+            Ok(out) => Ok(out.attributes().and_then(|a| get_s(a, "handover_to"))),
             Err(e) if is_condition_failed(&e) => {
                 let holder = self.lease(run).await.ok().flatten().map(|l| l.holder).unwrap_or_else(|| "?".into());
                 Err(TeamError::LeaseLost { run: run.into(), holder })
             }
+            Err(e) => Err(self.fail("UpdateItem", e)),
+        }
+    }
+
+    /// Asks the run's driver to hand the run to `to`: only while someone holds its lease.
+    /// `Ok(false)`: no one drives it now (anyone may resume it).
+    pub async fn request_handover(&self, run: &str, to: &str) -> Result<bool, TeamError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key(run_pk(run), LEASE_SK)))
+            .update_expression("SET handover_to = :t")
+            .condition_expression("attribute_exists(pk) AND expires_ms > :now")
+            .expression_attribute_values(":t", s(to))
+            .expression_attribute_values(":now", n(now_ms()))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(self.fail("UpdateItem", e)),
         }
     }

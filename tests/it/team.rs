@@ -474,3 +474,45 @@ fn a_two_approver_gate_needs_team_mode() {
     assert_ne!(out.status.code(), Some(0));
     assert!(said.contains("needs 2 approvers") && said.contains("--team"), "{said}");
 }
+
+/// A handover: the driver waiting at its gate is asked to hand the run to ben; it stops at its
+/// next heartbeat and gives the lease to him. Another responder is refused meanwhile; ben
+/// resumes at once (no wait for an expiry) and finishes.
+#[test]
+fn a_run_handed_over_stops_its_driver_and_only_the_named_responder_takes_it_at_once() {
+    let server = moto();
+    let url = server.endpoint_url();
+    fresh_world(&server, &[Part::Ec2]);
+    assert_eq!(init(&url).status.code(), Some(0));
+    let (a, b, c) = (state_dir(), state_dir(), state_dir());
+    let mut driver = machine(a.path(), "ana@laptop", &url, &start_args(&url))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start A");
+    // Held open: the gate keeps waiting (an end of input would abort it).
+    let _gate_input = driver.stdin.take();
+    wait_for_journal(a.path(), "a gate", |e| {
+        e.iter().any(|e| matches!(&e.event, Event::StepStatus { status, .. } if *status == pilotlight::journal::StepStatus::AwaitingGate))
+    });
+    let (id, _) = only_run(a.path());
+    let mut ask = pilotlight(c.path());
+    ask.args(["handover", &id, "--to", "ben@desk", "--team", TABLE, "--team-endpoint-url", &url]);
+    ask.args(["--team-region", "us-east-1"]);
+    let out = ask.output().expect("handover");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = driver.wait_with_output().expect("A stops");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("handed over to ben@desk"), "{said}");
+    let other = machine(c.path(), "cho@ops", &url, &["resume", &id, "--auto-approve"]).output().expect("resume on C");
+    let said = String::from_utf8_lossy(&other.stderr).into_owned();
+    assert_eq!(other.status.code(), Some(1), "{said}");
+    assert!(said.contains("handed over to ben@desk"), "{said}");
+    let out = machine(b.path(), "ben@desk", &url, &["resume", &id, "--auto-approve"]).output().expect("resume on B");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let entries = table_entries(&url, &id);
+    assert!(entries.iter().any(|e| matches!(&e.event, Event::RunInterrupted { .. })), "A's stop is journaled");
+    assert!(matches!(entries.last().map(|e| &e.event), Some(Event::RunFinished { status: RunStatus::Succeeded })));
+}
