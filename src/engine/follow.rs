@@ -5,12 +5,7 @@ use crate::journal::{Entry, JournalError};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-/// Where a watcher reads a run's new entries: the local journal file, or a team table
-/// ([`crate::team::follow`]).
-pub trait EntrySource: Send {
-    /// The entries added since the last call, in order.
-    fn poll(&mut self) -> Result<Vec<Entry>, JournalError>;
-}
+pub use crate::journal::EntrySource;
 
 impl EntrySource for Follower {
     fn poll(&mut self) -> Result<Vec<Entry>, JournalError> {

@@ -113,7 +113,7 @@ impl Drop for Run {
 
 /// The replica a team lease gives the recorder.
 fn replica(lease: &Option<std::sync::Arc<crate::team::lease::Lease>>) -> Option<Box<dyn recorder::Replica>> {
-    lease.clone().map(|lease| Box::new(crate::team::shared_run::TeamReplica { lease }) as Box<dyn recorder::Replica>)
+    lease.clone().map(|lease| Box::new(crate::team::shared_run::TeamReplica::new(lease)) as Box<dyn recorder::Replica>)
 }
 
 /// How a resumed run goes on.
@@ -189,23 +189,7 @@ fn restore_secrets(
     if problems.is_empty() { Ok(()) } else { Err(EngineError::Invalid(problems.join("\n"))) }
 }
 
-/// The OS user, recorded with every decision: `$USER`/`$LOGNAME`, else the account name of the
-/// real user id (shells started by `su` or services often have no `$USER`).
-pub fn os_user() -> String {
-    if let Some(name) = ["USER", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())) {
-        return name;
-    }
-    // SAFETY: getuid cannot fail; getpwuid returns null or a pointer to static storage that is
-    // read at once, on this thread, before any other passwd call.
-    unsafe {
-        let uid = libc::getuid();
-        let pw = libc::getpwuid(uid);
-        if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
-        }
-        format!("uid {uid}")
-    }
-}
+pub use crate::journal::os_user;
 
 impl Run {
     /// Starts a new run of a validated runbook with resolved inputs.

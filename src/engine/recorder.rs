@@ -13,12 +13,7 @@ use std::sync::Mutex;
 /// Called with every entry as it is journaled (the front end's event feed).
 pub type Observer = Box<dyn Fn(&Entry) + Send + Sync>;
 
-/// A second home for every journal entry (team mode's table, [`crate::team`]). Called under
-/// the journal's lock right after the local append: an error stops the run there, before the
-/// mutating call a `sending` entry announces.
-pub trait Replica: Send + Sync {
-    fn append(&self, entry: &Entry) -> Result<(), String>;
-}
+pub use crate::journal::Replica;
 
 pub struct Recorder {
     /// Held while an entry is appended (and fsynced, and replicated).

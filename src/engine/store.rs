@@ -4,8 +4,7 @@
 use crate::journal::{Event, JournalError, RunState, RunStatus, read_entries};
 use std::path::{Path, PathBuf};
 
-pub const JOURNAL_FILE: &str = "journal.jsonl";
-pub const RUNBOOK_FILE: &str = "runbook.yaml";
+pub use crate::journal::{JOURNAL_FILE, RUNBOOK_FILE};
 const LOCK_FILE: &str = "lock";
 
 /// The runs under one state directory.

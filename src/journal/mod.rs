@@ -3,6 +3,7 @@
 
 pub mod event;
 pub mod file;
+pub mod source;
 pub mod state;
 pub mod sub_id;
 
@@ -12,6 +13,7 @@ pub use file::TEST_SYNC_DELAY_MS;
 pub use file::{
     CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Journal, JournalError, now_rfc3339, read_entries,
 };
+pub use source::{EntrySource, JOURNAL_FILE, RUNBOOK_FILE, Replica, os_user};
 pub use state::{
     AccountCheck, CallRecord, DISRUPTIVE, Decided, DecisionRecord, FENCE_ACTION, FenceState, FinishedAttempt,
     GateRecord, RunState, SessionEvent, SessionKind, StepState, SubStepState, UndoState, UndoStepRecord, WaitRecord,

@@ -48,7 +48,28 @@ pub fn runbook_schema(actions: &dyn ActionCatalog) -> Value {
             });
         }
     }
+    approvers_in_gates(&mut root);
     root
+}
+
+/// `approvers` inside a gate's mapping, as the loader takes it (`decode::take_approvers`): the
+/// gate's own variants do not have it.
+fn approvers_in_gates(root: &mut Value) {
+    let Some(variants) = root.pointer_mut("/$defs/Gate/oneOf").and_then(Value::as_array_mut) else { return };
+    for variant in variants.iter_mut().filter(|v| v["type"] == "object") {
+        if let Some(props) = variant.get_mut("properties").and_then(Value::as_object_mut) {
+            props.insert(
+                "approvers".into(),
+                json!({
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": super::decode::MAX_APPROVERS,
+                    "description": "How many people approve the gate, each under their own AWS identity: the driver and \
+                        the others from their machines (`pilotlight watch RUN --team TABLE --approve STEP`). Team mode only."
+                }),
+            );
+        }
+    }
 }
 
 /// A parameter that is one of a few words (`method: in-place`) or a boolean may also be a template

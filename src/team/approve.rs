@@ -4,7 +4,7 @@
 
 use super::follow::TeamFollower;
 use super::{TeamError, TeamStore};
-use crate::engine::follow::EntrySource;
+use crate::journal::EntrySource;
 use crate::journal::{Event, RunStatus};
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! a local mirror directory so the console can be built as for a local run.
 
 use super::{TeamError, TeamStore};
-use crate::engine::follow::EntrySource;
+use crate::journal::EntrySource;
 use crate::journal::{Entry, JournalError};
 use std::path::Path;
 use std::sync::Arc;
@@ -12,11 +12,16 @@ pub struct TeamFollower {
     store: Arc<TeamStore>,
     run: String,
     last: u64,
+    /// When the table was last asked: at most once per [`EVERY`], whoever polls faster.
+    asked: Option<std::time::Instant>,
 }
+
+/// How often a watcher asks the table: each Query costs a read unit even when nothing is new.
+pub const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl TeamFollower {
     /// Starts following `run`, with its runbook copied into `mirror` (for
-    /// [`crate::engine::store::load_run_copy`]).
+    /// `crate::engine::store::load_run_copy`).
     pub fn open(store: Arc<TeamStore>, run: &str, mirror: &Path) -> Result<TeamFollower, TeamError> {
         let r = run.to_string();
         let runbook = store
@@ -28,13 +33,17 @@ impl TeamFollower {
             message: format!("{}: {e}", mirror.display()),
         };
         std::fs::create_dir_all(mirror).map_err(io)?;
-        crate::durable::write(&mirror.join(crate::engine::store::RUNBOOK_FILE), &runbook).map_err(io)?;
-        Ok(TeamFollower { store, run: run.into(), last: 0 })
+        crate::durable::write(&mirror.join(crate::journal::RUNBOOK_FILE), &runbook).map_err(io)?;
+        Ok(TeamFollower { store, run: run.into(), last: 0, asked: None })
     }
 }
 
 impl EntrySource for TeamFollower {
     fn poll(&mut self) -> Result<Vec<Entry>, JournalError> {
+        if self.asked.is_some_and(|at| at.elapsed() < EVERY) {
+            return Ok(Vec::new());
+        }
+        self.asked = Some(std::time::Instant::now());
         let (r, after) = (self.run.clone(), self.last);
         let got = self
             .store

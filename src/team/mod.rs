@@ -165,7 +165,7 @@ pub fn who() -> String {
     {
         return name.trim().to_string();
     }
-    format!("{}@{}", crate::engine::os_user(), hostname())
+    format!("{}@{}", crate::journal::os_user(), hostname())
 }
 
 /// Overrides [`who`] (two responders sharing one login, or tests standing for two machines).

@@ -4,25 +4,51 @@
 
 use super::lease::Lease;
 use super::{TeamError, TeamStore};
-use crate::engine::store::{JOURNAL_FILE, RUNBOOK_FILE};
-use crate::journal::{CallOutcome, Entry, Event};
+use crate::journal::{CallOutcome, Entry, Event, JOURNAL_FILE, RUNBOOK_FILE};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Sends each journal entry to the team table after the local append (the recorder calls it
-/// under the journal's lock, so the table's order is the journal's).
+/// Sends journal entries to the team table after the local append (the recorder calls it under
+/// the journal's lock, so the table's order is the journal's).
+///
+/// Batched where that costs no safety: the answer to an AWS call (and a read's "not found") waits
+/// for the next entry and goes with it in one transaction, up to [`BATCH`] entries. Everything
+/// else, above all a mutating call's `sending`, is written before the recorder returns, so no
+/// call is ever made before the table knows it may have been. A driver that dies with answers
+/// still waiting leaves the table a prefix of its journal ending at a `sending`: the next
+/// driver looks before acting, as after a lost answer (the kill harness proves any prefix).
 pub struct TeamReplica {
-    pub lease: Arc<Lease>,
+    lease: Arc<Lease>,
+    waiting: std::sync::Mutex<Vec<(u64, String)>>,
 }
 
-impl crate::engine::recorder::Replica for TeamReplica {
+/// The most entries one transaction carries (DynamoDB allows 100 items with the lease check).
+pub const BATCH: usize = 25;
+
+impl TeamReplica {
+    pub fn new(lease: Arc<Lease>) -> TeamReplica {
+        TeamReplica { lease, waiting: Default::default() }
+    }
+}
+
+impl crate::journal::Replica for TeamReplica {
     fn append(&self, entry: &Entry) -> Result<(), String> {
-        let sending = matches!(entry.event, Event::AwsCall { mutating: true, outcome: CallOutcome::Sending, .. });
+        let (sending, answer) = match &entry.event {
+            Event::AwsCall { mutating: true, outcome: CallOutcome::Sending, .. } => (true, false),
+            Event::AwsCall { .. } => (false, true),
+            _ => (false, false),
+        };
+        let json = serde_json::to_string(entry).map_err(|e| e.to_string())?;
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        waiting.push((entry.seq, json));
+        if answer && waiting.len() < BATCH {
+            return Ok(());
+        }
         if sending {
             self.lease.ready_to_send().map_err(|e| e.to_string())?;
         }
-        let json = serde_json::to_string(entry).map_err(|e| e.to_string())?;
-        self.lease.append(vec![(entry.seq, json)]).map_err(|e| e.to_string())
+        let batch = std::mem::take(&mut *waiting);
+        self.lease.append(batch).map_err(|e| e.to_string())
     }
 }
 

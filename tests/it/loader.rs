@@ -341,3 +341,27 @@ steps:
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
+
+#[test]
+fn gate_approvers_are_taken_from_the_gate_and_bad_ones_reported_at_their_positions() {
+    let src = |gates: [&str; 3]| {
+        format!(
+            "version: 1\nname: two\ntitle: t\nenvironments:\n  primary: {{ region: us-east-1 }}\n  recovery: {{ region: us-west-2 }}\nsteps:\n  - id: a\n    title: a\n    gate: {}\n  - id: b\n    title: b\n    gate: {}\n  - id: c\n    title: c\n    gate: {}\n",
+            gates[0], gates[1], gates[2]
+        )
+    };
+    let good = src(["{ type_to_confirm: flip, approvers: 2 }", "{ checklist: [x], approvers: 1 }", "confirm"]);
+    let loaded =
+        pilotlight::runbook::load_str(Path::new("g.yaml"), Path::new("."), &good, &pilotlight::actions::REGISTRY)
+            .expect("approvers inside a gate");
+    let approvers: Vec<u8> = loaded.runbook.steps.iter().map(|s| s.approvers).collect();
+    assert_eq!(approvers, [2, 1, 0]);
+    assert_eq!(loaded.runbook.steps[0].gate, pilotlight::runbook::Gate::TypeToConfirm("flip".into()));
+    let bad = src(["{ type_to_confirm: flip, approvers: 9 }", "{ approvers: 2 }", "{ confirm: yes, approvers: two }"]);
+    let err = pilotlight::runbook::load_str(Path::new("g.yaml"), Path::new("."), &bad, &pilotlight::actions::REGISTRY)
+        .expect_err("bad approvers")
+        .to_string();
+    assert!(err.contains("g.yaml:10:") && err.contains("from 1 to 5, not 9"), "{err}");
+    assert!(err.contains("g.yaml:13:") && err.contains("approvers needs a gate"), "{err}");
+    assert!(err.contains("g.yaml:16:") && err.contains("not \"two\""), "{err}");
+}

@@ -33,7 +33,12 @@ fn schema_agrees_with_the_loader() {
     drop(moto()); // makes sure the venv (and with it jsonschema and PyYAML) is installed
     let python = shared_venv().join("bin/python");
     let schema = repo().join("assets/runbook.schema.json");
-    let good = [repo().join("runbooks/failback.yaml"), fixture("skeleton.yaml"), fixture("resume.yaml")];
+    let good = [
+        repo().join("runbooks/failback.yaml"),
+        fixture("skeleton.yaml"),
+        fixture("resume.yaml"),
+        fixture("ec2-failback-two-person.yaml"),
+    ];
     let out = Command::new(&python).arg("-c").arg(CHECK).arg(&schema).args(&good).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "", "valid runbooks must pass the schema");
