@@ -29,7 +29,7 @@ pub async fn dispatch(command: Command, state_dir: &Path) -> u8 {
         Command::Abandon { run_id, reason, team } => abandon(&run_id, &reason, &team, state_dir),
         Command::Undo { run_id, reason, yes, vars, connect } => {
             let options = connect_options(&connect, state_dir, false).and_then(|connect| {
-                let secrets = run_secrets(&run_id, &vars, state_dir)?;
+                let secrets = run_secrets(&run_id, &vars, state_dir, None)?;
                 let pauses = pauses(connect.as_ref(), state_dir)?;
                 Ok(ResumeOptions { connect, auto_approve: false, secrets, max_parallel: None, pauses, team: None })
             });

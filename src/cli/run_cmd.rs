@@ -162,12 +162,27 @@ pub(super) fn team_config(team: &Team, connect: Option<&ConnectOptions>) -> Opti
     })
 }
 
-/// A run's secret inputs, given again (the run's own runbook says which inputs are secret).
-pub(super) fn run_secrets(id: &str, vars: &Vars, state_dir: &Path) -> Result<Vec<(String, String)>, u8> {
+/// A run's secret inputs, given again (the run's own runbook says which inputs are secret). A
+/// team run not yet on this machine is read from its team table (its runbook copy mirrored
+/// under `team-watch/`, as `watch` does), so a takeover asks for its secrets too.
+pub(super) fn run_secrets(
+    id: &str,
+    vars: &Vars,
+    state_dir: &Path,
+    team: Option<&TeamConfig>,
+) -> Result<Vec<(String, String)>, u8> {
     let dir = RunStore::new(state_dir).dir(id);
     let copy = crate::journal::read_entries(&dir.join(crate::engine::store::JOURNAL_FILE))
         .ok()
-        .and_then(|(entries, _)| crate::engine::store::load_run_copy(&dir, &entries).ok());
+        .and_then(|(entries, _)| crate::engine::store::load_run_copy(&dir, &entries).ok())
+        .or_else(|| {
+            use crate::journal::EntrySource;
+            let mirror = state_dir.join("team-watch").join(id);
+            let store = crate::team::TeamStore::connect(team?).ok()?;
+            let mut follower = crate::team::follow::TeamFollower::open(store, id, &mirror).ok()?;
+            let entries = follower.poll().ok()?;
+            crate::engine::store::load_run_copy(&mirror, &entries).ok()
+        });
     match copy {
         Some((loaded, _, _)) => super::vars::gather(&loaded.runbook, vars, Purpose::Resume),
         // No such run, or an unreadable one: the engine says which.
@@ -183,7 +198,7 @@ pub(super) async fn resume_with(
     team: Option<TeamConfig>,
     state_dir: &Path,
 ) -> u8 {
-    let secrets = match run_secrets(id, vars, state_dir) {
+    let secrets = match run_secrets(id, vars, state_dir, team.as_ref()) {
         Ok(pairs) => pairs,
         Err(code) => return code,
     };

@@ -194,6 +194,8 @@ pub fn abandon(
             (RunLock::acquire(&dir).map_err(EngineError::Locked)?, None)
         }
     };
+    // Given up however this ends (below on success, by the guard on an error).
+    let _give_up = crate::team::lease::GiveUpUnlessKept::new(lease.as_ref());
     let (mut journal, entries) = Journal::open(&path)?;
     match RunState::replay(&entries).status() {
         RunStatus::Succeeded => return Err(EngineError::AlreadySucceeded(id.to_string())),
@@ -210,9 +212,6 @@ pub fn abandon(
             let json = serde_json::to_string(&entry).unwrap_or_default();
             lease.append(vec![(entry.seq, json)])?;
         }
-    }
-    if let Some(lease) = lease {
-        lease.release();
     }
     Ok(true)
 }

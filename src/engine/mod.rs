@@ -239,6 +239,7 @@ impl Run {
             }
             None => None,
         };
+        let unclaimed = crate::team::lease::GiveUpUnlessKept::new(lease.as_ref());
         let journal = Journal::create(&dir.join(store::JOURNAL_FILE))?;
         let secrets = Secrets::new(&loaded.runbook, &inputs);
         let recorder =
@@ -262,6 +263,7 @@ impl Run {
             old.abandon_for(&id)?;
             recorder.record(Event::RunSupersedes { run_id: old.id.clone(), reason: old.reason() })?;
         }
+        unclaimed.keep();
         let max_parallel = effective_parallel(options.max_parallel, loaded.runbook.max_parallel);
         Ok(Run {
             id,
@@ -321,6 +323,7 @@ impl Run {
                 (RunLock::acquire(&dir).map_err(EngineError::Locked)?, None)
             }
         };
+        let unclaimed = crate::team::lease::GiveUpUnlessKept::new(lease.as_ref());
         let (journal, entries) = Journal::open(&journal_path)?;
         let state = RunState::replay(&entries);
         allowed(&state, id)?;
@@ -354,6 +357,7 @@ impl Run {
         }
         let recorder = Recorder::new(journal, state, observer, secrets.clone()).with_replica(replica(&lease));
         recorder.record(Event::RunResumed { user: os_user(), endpoint_override })?;
+        unclaimed.keep();
         let max_parallel = effective_parallel(max_parallel, loaded.runbook.max_parallel);
         Ok(Run {
             id: id.to_string(),

@@ -168,6 +168,29 @@ impl Lease {
     }
 }
 
+/// Gives a lease up when dropped, unless [`GiveUpUnlessKept::keep`] was called: a start, a
+/// takeover or an abandon that fails after taking the lease (a secret missing, a journal that
+/// cannot be written) must not leave the run locked for the lease's time.
+pub struct GiveUpUnlessKept(Option<Arc<Lease>>);
+
+impl GiveUpUnlessKept {
+    pub fn new(lease: Option<&Arc<Lease>>) -> GiveUpUnlessKept {
+        GiveUpUnlessKept(lease.cloned())
+    }
+
+    pub fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GiveUpUnlessKept {
+    fn drop(&mut self) {
+        if let Some(lease) = self.0.take() {
+            lease.release();
+        }
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         self.heartbeat.abort();

@@ -557,3 +557,101 @@ fn a_run_handed_over_stops_its_driver_and_only_the_named_responder_takes_it_at_o
     assert!(entries.iter().any(|e| matches!(&e.event, Event::RunInterrupted { .. })), "A's stop is journaled");
     assert!(matches!(entries.last().map(|e| &e.event), Some(Event::RunFinished { status: RunStatus::Succeeded })));
 }
+
+/// A report with what differs between any two runs made alike: times, durations and counts of
+/// seconds, run ids, AWS ids, and the user and machine names.
+fn normalized(report: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let volatile = regex::Regex::new(
+        r"\d{4}-\d\d-\d\dT[\d:.]+Z?|\d{8}T\d{6}Z-[a-z0-9-]+-[0-9a-f]{4}|(snap|vol|i|ami)-[0-9a-f]+|\d+(\.\d+)? ?(ms|s|min|h)\b",
+    )
+    .unwrap();
+    match report {
+        Value::String(s) => Value::String(volatile.replace_all(s, "_").into_owned()),
+        Value::Number(_) => Value::from(0),
+        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "user" | "by" | "operator"))
+                .map(|(k, v)| (k.clone(), normalized(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A team run's after-action report is a local run's: the same failback on two fresh worlds, one
+/// with `--team`, one without, report the same steps, calls, decisions and retained copies.
+#[test]
+fn a_team_runs_report_is_a_local_runs_report() {
+    let report_of = |team: bool| {
+        let server = moto();
+        let url = server.endpoint_url();
+        fresh_world(&server, &[Part::Ec2]);
+        let state = state_dir();
+        let mut cmd = if team {
+            assert_eq!(init(&url).status.code(), Some(0));
+            machine(state.path(), "ana@laptop", &url, &start_args(&url))
+        } else {
+            let mut cmd = pilotlight(state.path());
+            cmd.args(start_args(&url)).arg("--headless");
+            cmd
+        };
+        let out = cmd.arg("--auto-approve").output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let (id, _) = only_run(state.path());
+        let mut report = pilotlight(state.path());
+        report.args(["report", &id, "--format", "json"]);
+        let out = report.output().expect("report");
+        normalized(&serde_json::from_slice(&out.stdout).expect("a JSON report"))
+    };
+    let (local, team) = (report_of(false), report_of(true));
+    assert_eq!(team, local);
+}
+
+/// Secrets are given again on the machine that takes a run over: the table holds none, and a
+/// takeover with the run not yet on its disk still knows which inputs to ask for.
+#[test]
+fn a_takeover_asks_for_the_runs_secrets_again_and_the_table_never_holds_them() {
+    const SECRET: &str = "t34m-s3cr3t-T0KEN";
+    let server = moto();
+    let url = server.endpoint_url();
+    assert_eq!(init(&url).status.code(), Some(0));
+    let work = state_dir();
+    let rb = work.path().join("secret.yaml");
+    std::fs::write(
+        &rb,
+        r#"version: 1
+name: team-secret
+title: a smoke test with a token
+inputs:
+  token: { type: string, secret: true }
+environments:
+  primary: { region: us-east-1 }
+  recovery: { region: us-west-2 }
+steps:
+  - id: smoke
+    title: smoke test
+    action: exec
+    with: { command: "test -f go || exit 4; echo \"$TOKEN\" > used.txt", env: { TOKEN: "{{ inputs.token }}" } }
+"#,
+    )
+    .unwrap();
+    let (a, b) = (state_dir(), state_dir());
+    let rb = rb.to_str().unwrap();
+    let mut first = machine(a.path(), "ana@laptop", &url, &["run", rb, "--auto-approve", "--endpoint-url", &url]);
+    let out = first.env("PILOTLIGHT_VAR_TOKEN", SECRET).output().expect("run on A");
+    assert_eq!(out.status.code(), Some(1), "the smoke test fails until `go` exists");
+    let (id, _) = only_run(a.path());
+    std::fs::write(work.path().join("go"), "").unwrap();
+    let resume = || machine(b.path(), "ben@desk", &url, &["resume", &id, "--auto-approve"]);
+    let out = resume().stdin(std::process::Stdio::null()).output().expect("resume without the secret");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("PILOTLIGHT_VAR_TOKEN"), "says how to give it: {said}");
+    let out = resume().env("PILOTLIGHT_VAR_TOKEN", SECRET).output().expect("resume on B");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(work.path().join("used.txt")).unwrap().trim(), SECRET);
+    let table = serde_json::to_string(&table_entries(&url, &id)).unwrap();
+    assert!(!table.contains(SECRET), "the table never holds a secret");
+}
