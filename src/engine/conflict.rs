@@ -177,23 +177,7 @@ pub fn abandon(
     }
     let dir = store.dir(id);
     let path = dir.join(store::JOURNAL_FILE);
-    let (_lock, lease) = match team {
-        Some(team) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|source| EngineError::Io { context: format!("cannot create {}", dir.display()), source })?;
-            let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
-            let team = crate::team::TeamStore::connect(team)?;
-            let lease = crate::team::lease::Lease::take(&team, id, false)?;
-            crate::team::shared_run::pull(&team, id, &dir)?;
-            (lock, Some(lease))
-        }
-        None => {
-            if !path.is_file() {
-                return Err(EngineError::NotFound(id.to_string()));
-            }
-            (RunLock::acquire(&dir).map_err(EngineError::Locked)?, None)
-        }
-    };
+    let (_lock, lease) = store::lock_run(store, id, team)?;
     // Given up however this ends (below on success, by the guard on an error).
     let _give_up = crate::team::lease::GiveUpUnlessKept::new(lease.as_ref());
     let (mut journal, entries) = Journal::open(&path)?;

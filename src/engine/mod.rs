@@ -301,28 +301,7 @@ impl Run {
         let ResumeOptions { connect, auto_approve, secrets: given, max_parallel, pauses, team } = options;
         let dir = store.dir(id);
         let journal_path = dir.join(store::JOURNAL_FILE);
-        let (lock, lease) = match team {
-            // The lease first (the old driver is fenced off from then on), then the table's
-            // journal into this machine's run directory.
-            Some(team) => {
-                std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
-                    context: format!("cannot create {}", dir.display()),
-                    source,
-                })?;
-                let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
-                let team = crate::team::TeamStore::connect(&team)?;
-                let lease = crate::team::lease::Lease::take(&team, id, false)?;
-                let pulled = crate::team::shared_run::pull(&team, id, &dir)?;
-                tracing::info!(run = id, ?pulled, "team: journal pulled from the table");
-                (lock, Some(lease))
-            }
-            None => {
-                if !journal_path.is_file() {
-                    return Err(EngineError::NotFound(id.to_string()));
-                }
-                (RunLock::acquire(&dir).map_err(EngineError::Locked)?, None)
-            }
-        };
+        let (lock, lease) = store::lock_run(store, id, team.as_ref())?;
         let unclaimed = crate::team::lease::GiveUpUnlessKept::new(lease.as_ref());
         let (journal, entries) = Journal::open(&journal_path)?;
         let state = RunState::replay(&entries);

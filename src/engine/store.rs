@@ -176,3 +176,29 @@ pub fn load_run_copy(
     let connect = crate::aws::ConnectOptions { endpoint_url: endpoint_url.clone(), sandbox_credentials: *sandbox };
     Ok((loaded, inputs.clone(), connect))
 }
+
+/// Locks run `id`'s directory on this machine. With `team`, the run's lease is taken first (the
+/// old driver is fenced off from then on) and the table's copy of the run is written into the
+/// directory: a takeover, an abandon from another machine. Without, the run must be here.
+pub fn lock_run(
+    store: &RunStore,
+    id: &str,
+    team: Option<&crate::team::TeamConfig>,
+) -> Result<(RunLock, Option<std::sync::Arc<crate::team::lease::Lease>>), super::EngineError> {
+    use super::EngineError;
+    let dir = store.dir(id);
+    let Some(team) = team else {
+        if !dir.join(JOURNAL_FILE).is_file() {
+            return Err(EngineError::NotFound(id.to_string()));
+        }
+        return Ok((RunLock::acquire(&dir).map_err(EngineError::Locked)?, None));
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|source| EngineError::Io { context: format!("cannot create {}", dir.display()), source })?;
+    let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
+    let team = crate::team::TeamStore::connect(team)?;
+    let lease = crate::team::lease::Lease::take(&team, id, false)?;
+    let pulled = crate::team::shared_run::pull(&team, id, &dir)?;
+    tracing::info!(run = id, ?pulled, "team: the run pulled from the table");
+    Ok((lock, Some(lease)))
+}

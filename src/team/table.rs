@@ -88,6 +88,18 @@ fn get_n(item: &HashMap<String, V>, k: &str) -> Option<u64> {
     item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
+/// The condition that a writer still holds the lease at the version it took (the fencing check
+/// of every append and every renewal), with [`held_names`] and [`held_values`].
+const HELD: &str = "#v = :v AND holder_id = :h";
+
+fn held_names() -> HashMap<String, String> {
+    HashMap::from([("#v".to_string(), "version".to_string())])
+}
+
+fn held_values(token: &LeaseToken) -> HashMap<String, V> {
+    HashMap::from([(":v".to_string(), n(token.version)), (":h".to_string(), s(&token.holder_id))])
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -103,10 +115,9 @@ impl Table {
         let check = ConditionCheck::builder()
             .table_name(&self.name)
             .set_key(Some(key(run_pk(run), LEASE_SK)))
-            .condition_expression("#v = :v AND holder_id = :h")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", n(token.version))
-            .expression_attribute_values(":h", s(&token.holder_id))
+            .condition_expression(HELD)
+            .set_expression_attribute_names(Some(held_names()))
+            .set_expression_attribute_values(Some(held_values(token)))
             .build()
             .map_err(|e| self.fail("TransactWriteItems", e))?;
         let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
@@ -249,10 +260,9 @@ impl Table {
             .update_item()
             .table_name(&self.name)
             .set_key(Some(key(run_pk(run), LEASE_SK)))
-            .condition_expression("#v = :v AND holder_id = :h")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", n(token.version))
-            .expression_attribute_values(":h", s(&token.holder_id))
+            .condition_expression(HELD)
+            .set_expression_attribute_names(Some(held_names()))
+            .set_expression_attribute_values(Some(held_values(token)))
             .expression_attribute_values(":e", n(expires_ms))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         update = match to {

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "s3cr3t-T0KEN-from-elsewhere";
+pub const SECRET: &str = "s3cr3t-T0KEN-from-elsewhere";
 
-/// A runbook whose smoke test writes the token it was given to `used.txt`.
-fn runbook(dir: &Path) -> std::path::PathBuf {
+/// A runbook whose smoke test writes the token it was given to `used.txt` (also team mode's).
+pub fn runbook(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("secret.yaml");
     std::fs::write(
         &path,

@@ -17,6 +17,21 @@ const FAILBACK: [&str; 3] = ["tests/fixtures/ec2-failback.yaml", "--var", "which
 /// The lease's time in these tests: a dead driver's run can be taken over after it.
 const LEASE_SECS: &str = "2";
 
+/// A moto server with the EC2 world seeded and the team store made: the server and its URL.
+fn team_world() -> (super::support::Moto, String) {
+    let server = moto();
+    let url = server.endpoint_url();
+    fresh_world(&server, &[Part::Ec2]);
+    assert_eq!(init(&url).status.code(), Some(0));
+    (server, url)
+}
+
+/// A journal whose run waits at a gate.
+fn at_a_gate(entries: &[pilotlight::journal::Entry]) -> bool {
+    use pilotlight::journal::StepStatus;
+    entries.iter().any(|e| matches!(&e.event, Event::StepStatus { status: StepStatus::AwaitingGate, .. }))
+}
+
 /// `team init` against `url`.
 fn init(url: &str) -> std::process::Output {
     let state = state_dir();
@@ -119,10 +134,7 @@ enum Death {
 /// while A's lease runs, then takes the run over from the table and finishes it. The end state is
 /// the uninterrupted one, nothing was made twice, and B's journal is the table's.
 fn taken_over_after(death: Death, expected: &super::ec2_failback::EndState, expected_made: &[String]) {
-    let server = moto();
-    let url = server.endpoint_url();
-    fresh_world(&server, &[Part::Ec2]);
-    assert_eq!(init(&url).status.code(), Some(0));
+    let (server, url) = team_world();
     moto_api::start_recording(server.port).expect("record");
     let (a, b) = (state_dir(), state_dir());
     let mut driver = machine(a.path(), "ana@laptop", &url, &start_args(&url));
@@ -133,9 +145,7 @@ fn taken_over_after(death: Death, expected: &super::ec2_failback::EndState, expe
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .expect("start A");
-            wait_for_journal(a.path(), "a gate", |e| {
-                e.iter().any(|e| matches!(&e.event, Event::StepStatus { status, .. } if *status == pilotlight::journal::StepStatus::AwaitingGate))
-            });
+            wait_for_journal(a.path(), "a gate", at_a_gate);
             child.kill().expect("SIGKILL A");
             child.wait().expect("reap A");
         }
@@ -216,10 +226,7 @@ fn a_partitioned_driver_stops_before_its_next_mutating_call_once_another_machine
     use pilotlight::sandbox::realism::faults::{Fault, Matcher};
     use pilotlight::sandbox::realism::proxy::{RealismProxy, Rule};
     use std::io::Write;
-    let server = moto();
-    let url = server.endpoint_url();
-    fresh_world(&server, &[Part::Ec2]);
-    assert_eq!(init(&url).status.code(), Some(0));
+    let (server, url) = team_world();
     let proxy = RealismProxy::with_rules(server.port, Vec::new());
     let (a, b) = (state_dir(), state_dir());
     let mut driver = machine(a.path(), "ana@laptop", &proxy.endpoint_url(), &start_args(&url));
@@ -229,9 +236,7 @@ fn a_partitioned_driver_stops_before_its_next_mutating_call_once_another_machine
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start A");
-    let dir_a = wait_for_journal(a.path(), "a gate", |e| {
-        e.iter().any(|e| matches!(&e.event, Event::StepStatus { status, .. } if *status == pilotlight::journal::StepStatus::AwaitingGate))
-    });
+    let dir_a = wait_for_journal(a.path(), "a gate", at_a_gate);
     let (id, _) = only_run(a.path());
     // The partition: every DynamoDB call from A is refused before it reaches the table.
     let partition = Matcher { needle: Some("DynamoDB_20120810".into()), times: usize::MAX, ..Default::default() };
@@ -350,19 +355,14 @@ fn watchers_on_two_other_machines_follow_the_bundled_failback_from_the_team_tabl
 /// driver died and its lease expired) the second starts.
 #[test]
 fn a_second_machine_starting_the_same_runbook_is_refused_until_the_first_run_is_abandoned() {
-    let server = moto();
-    let url = server.endpoint_url();
-    fresh_world(&server, &[Part::Ec2]);
-    assert_eq!(init(&url).status.code(), Some(0));
+    let (_server, url) = team_world();
     let (a, b) = (state_dir(), state_dir());
     let mut first = machine(a.path(), "ana@laptop", &url, &start_args(&url))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start A");
-    wait_for_journal(a.path(), "a gate", |e| {
-        e.iter().any(|e| matches!(&e.event, Event::StepStatus { status, .. } if *status == pilotlight::journal::StepStatus::AwaitingGate))
-    });
+    wait_for_journal(a.path(), "a gate", at_a_gate);
     let (id, _) = only_run(a.path());
     let second = |auto: bool| {
         let mut cmd = machine(b.path(), "ben@desk", &url, &start_args(&url));
@@ -417,10 +417,7 @@ fn iam_user(url: &str, name: &str) -> (String, String) {
 /// machine, lets the step run. Both identities are in the journal and in the report.
 #[test]
 fn a_two_approver_gate_waits_refuses_the_drivers_own_identity_and_goes_on_a_second_identitys_approval() {
-    let server = moto();
-    let url = server.endpoint_url();
-    fresh_world(&server, &[Part::Ec2]);
-    assert_eq!(init(&url).status.code(), Some(0));
+    let (_server, url) = team_world();
     let (ana, ben) = (iam_user(&url, "ana"), iam_user(&url, "ben"));
     let keys = |cmd: &mut Command, (id, secret): &(String, String)| {
         cmd.env("AWS_ACCESS_KEY_ID", id).env("AWS_SECRET_ACCESS_KEY", secret);
@@ -521,10 +518,7 @@ fn a_two_approver_gate_needs_team_mode() {
 /// resumes at once (no wait for an expiry) and finishes.
 #[test]
 fn a_run_handed_over_stops_its_driver_and_only_the_named_responder_takes_it_at_once() {
-    let server = moto();
-    let url = server.endpoint_url();
-    fresh_world(&server, &[Part::Ec2]);
-    assert_eq!(init(&url).status.code(), Some(0));
+    let (_server, url) = team_world();
     let (a, b, c) = (state_dir(), state_dir(), state_dir());
     let mut driver = machine(a.path(), "ana@laptop", &url, &start_args(&url))
         .stdin(std::process::Stdio::piped())
@@ -534,9 +528,7 @@ fn a_run_handed_over_stops_its_driver_and_only_the_named_responder_takes_it_at_o
         .expect("start A");
     // Held open: the gate keeps waiting (an end of input would abort it).
     let _gate_input = driver.stdin.take();
-    wait_for_journal(a.path(), "a gate", |e| {
-        e.iter().any(|e| matches!(&e.event, Event::StepStatus { status, .. } if *status == pilotlight::journal::StepStatus::AwaitingGate))
-    });
+    wait_for_journal(a.path(), "a gate", at_a_gate);
     let (id, _) = only_run(a.path());
     let mut ask = pilotlight(c.path());
     ask.args(["handover", &id, "--to", "ben@desk", "--team", TABLE, "--team-endpoint-url", &url]);
@@ -613,30 +605,12 @@ fn a_team_runs_report_is_a_local_runs_report() {
 /// takeover with the run not yet on its disk still knows which inputs to ask for.
 #[test]
 fn a_takeover_asks_for_the_runs_secrets_again_and_the_table_never_holds_them() {
-    const SECRET: &str = "t34m-s3cr3t-T0KEN";
+    use super::secrets::SECRET;
     let server = moto();
     let url = server.endpoint_url();
     assert_eq!(init(&url).status.code(), Some(0));
     let work = state_dir();
-    let rb = work.path().join("secret.yaml");
-    std::fs::write(
-        &rb,
-        r#"version: 1
-name: team-secret
-title: a smoke test with a token
-inputs:
-  token: { type: string, secret: true }
-environments:
-  primary: { region: us-east-1 }
-  recovery: { region: us-west-2 }
-steps:
-  - id: smoke
-    title: smoke test
-    action: exec
-    with: { command: "test -f go || exit 4; echo \"$TOKEN\" > used.txt", env: { TOKEN: "{{ inputs.token }}" } }
-"#,
-    )
-    .unwrap();
+    let rb = super::secrets::runbook(work.path());
     let (a, b) = (state_dir(), state_dir());
     let rb = rb.to_str().unwrap();
     let mut first = machine(a.path(), "ana@laptop", &url, &["run", rb, "--auto-approve", "--endpoint-url", &url]);
