@@ -42,6 +42,8 @@ fn pool() -> &'static std::sync::Mutex<Vec<MotoServer>> {
                 // Each server is stopped by its own PID (MotoServer's drop).
                 pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
             }
+            // Then their logs, machine-image lists and recordings go with them.
+            let _ = std::fs::remove_dir_all(servers_dir());
         }
         // SAFETY: registers a plain function with no arguments, run once at process exit.
         unsafe { libc::atexit(stop_pooled) };
@@ -61,12 +63,21 @@ pub fn moto() -> Moto {
         }
     }
     let venv = shared_venv();
-    let log =
-        std::env::temp_dir().join(format!("pilotlight-test-moto-{}-{}.log", std::process::id(), fastrand::u32(..)));
+    let dir = servers_dir();
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("these tests need {}: {e}", dir.display());
+    }
+    let log = dir.join(format!("moto-{}.log", fastrand::u32(..)));
     match MotoServer::start(&venv, &log) {
         Ok(m) => Moto(Some(m)),
         Err(e) => panic!("these tests need moto and could not start it: {e}"),
     }
+}
+
+/// Where this test process's moto servers keep their files (log, machine images, recording):
+/// removed when the process exits, so a suite leaves nothing behind in the temp directory.
+fn servers_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("pilotlight-test-moto-{}", std::process::id()))
 }
 
 /// What a fresh moto server is: no resources, IAM enforcement off, nothing recorded.
