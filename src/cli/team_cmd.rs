@@ -123,6 +123,12 @@ pub async fn watch(
         }
     };
     if let Some(approval) = approval {
+        if !approval.is_finished() {
+            // The console was left before the step asked: nothing was approved (the task ends
+            // with the process).
+            eprintln!("no approval given: the watch ended before its step waited for approvers");
+            return FAILED;
+        }
         match approval.await {
             Ok(Ok(line)) => println!("{line}"),
             Ok(Err(e)) => {

@@ -47,13 +47,23 @@ fn target(loaded: &LoadedRunbook, envs: &IndexMap<String, Environment>, connect:
 }
 
 /// The target as one key for the team table's claim ([`crate::team::claim`]): the runbook's name
-/// and a hash (FNV-1a) of everything else, the same on every machine.
+/// and a hash (FNV-1a) of what names the resources it acts on, the same on every machine: each
+/// environment's name, region, account, role and endpoint, and the run's endpoint. A profile is
+/// left out: it is each machine's own name for its credentials.
 pub fn target_key(loaded: &LoadedRunbook, envs: &IndexMap<String, Environment>, connect: &ConnectOptions) -> String {
     let t = target(loaded, envs, connect);
-    let hash = format!("{:?}", t.envs)
-        .bytes()
-        .chain(format!("{:?}", t.endpoint).bytes())
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let field = |f: &Option<String>| f.clone().unwrap_or_default();
+    let mut text = String::new();
+    for EnvTarget(name, region, account, _profile, role, endpoint) in &t.envs {
+        text.push_str(&format!(
+            "{name}\u{1f}{region}\u{1f}{}\u{1f}{}\u{1f}{}\u{1e}",
+            field(account),
+            field(role),
+            field(endpoint)
+        ));
+    }
+    text.push_str(&field(&t.endpoint));
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     format!("{}#{hash:016x}", t.runbook)
 }
 
@@ -136,6 +146,18 @@ pub fn check(
         let Ok(their_envs) = plan::render_environments(&their_runbook, &their_inputs) else { continue };
         if target(&their_runbook, &their_envs, &their_connect) != mine {
             continue;
+        }
+        if let Some(team) = store::team_of(&dir) {
+            // Another machine may drive it now: only its table's lease may act on it.
+            return Conflict::Blocks(format!(
+                "run {id} of runbook `{rb}` against the same environments is an unfinished team run (table {table}, \
+                 {status}); continue it with `pilotlight resume {id}` (through its table), or give it up with \
+                 `pilotlight abandon {id} --team {table} --reason \"...\"`",
+                id = run.id,
+                rb = run.runbook,
+                table = team.table,
+                status = run.status.as_str(),
+            ));
         }
         let changed = may_have_changed(&entries);
         let lock = if changed { None } else { RunLock::acquire(&dir).ok() };

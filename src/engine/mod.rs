@@ -227,6 +227,10 @@ impl Run {
         let lease = match &options.team {
             Some(team) => {
                 let team = crate::team::TeamStore::connect(team)?;
+                // The lease and the runbook first, so that a claim never names a run the table
+                // cannot show; a refused claim gives the lease up again.
+                let lease = crate::team::shared_run::publish(&team, &id, &loaded.source)?;
+                let taken = crate::team::lease::GiveUpUnlessKept::new(Some(&lease));
                 if !options.dry_run {
                     // The same refusal as above, across every machine sharing the table.
                     let key = conflict::target_key(&loaded, &envs, &options.connect);
@@ -235,7 +239,12 @@ impl Run {
                         return Err(EngineError::Conflict(e.to_string()));
                     }
                 }
-                Some(crate::team::shared_run::publish(&team, &id, &loaded.source)?)
+                store::mark_team(&dir, &team.config).map_err(|source| EngineError::Io {
+                    context: format!("cannot mark {} as a team run", dir.display()),
+                    source,
+                })?;
+                taken.keep();
+                Some(lease)
             }
             None => None,
         };

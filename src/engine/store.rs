@@ -177,9 +177,25 @@ pub fn load_run_copy(
     Ok((loaded, inputs.clone(), connect))
 }
 
-/// Locks run `id`'s directory on this machine. With `team`, the run's lease is taken first (the
-/// old driver is fenced off from then on) and the table's copy of the run is written into the
-/// directory: a takeover, an abandon from another machine. Without, the run must be here.
+/// A team run's directory says which table the run lives in: no command on it (a resume, an
+/// undo, an abandon) may act without that table's lease, `--team` given or not.
+pub const TEAM_FILE: &str = "team.json";
+
+/// The team table a run on this machine belongs to, if it is a team run.
+pub fn team_of(dir: &Path) -> Option<crate::team::TeamConfig> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(TEAM_FILE)).ok()?).ok()
+}
+
+/// Marks `dir` as a team run's.
+pub fn mark_team(dir: &Path, team: &crate::team::TeamConfig) -> std::io::Result<()> {
+    crate::durable::write(&dir.join(TEAM_FILE), &serde_json::to_string_pretty(team).unwrap_or_default())
+}
+
+/// Locks run `id`'s directory on this machine. With `team` (given, or the table a team run here
+/// belongs to), the run's lease is taken first (the old driver is fenced off from then on) and
+/// the table's copy of the run is written into the directory: a takeover, an abandon from
+/// another machine, a resume on the machine whose driver lost the lease. Without, the run must
+/// be here.
 pub fn lock_run(
     store: &RunStore,
     id: &str,
@@ -187,7 +203,8 @@ pub fn lock_run(
 ) -> Result<(RunLock, Option<std::sync::Arc<crate::team::lease::Lease>>), super::EngineError> {
     use super::EngineError;
     let dir = store.dir(id);
-    let Some(team) = team else {
+    let recorded = team_of(&dir);
+    let Some(team) = team.or(recorded.as_ref()) else {
         if !dir.join(JOURNAL_FILE).is_file() {
             return Err(EngineError::NotFound(id.to_string()));
         }
@@ -198,7 +215,14 @@ pub fn lock_run(
     let lock = RunLock::acquire(&dir).map_err(EngineError::Locked)?;
     let team = crate::team::TeamStore::connect(team)?;
     let lease = crate::team::lease::Lease::take(&team, id, false)?;
+    // A pull that fails gives the lease up again at once.
+    let taken = crate::team::lease::GiveUpUnlessKept::new(Some(&lease));
     let pulled = crate::team::shared_run::pull(&team, id, &dir)?;
     tracing::info!(run = id, ?pulled, "team: the run pulled from the table");
+    mark_team(&dir, &team.config).map_err(|source| EngineError::Io {
+        context: format!("cannot mark {} as a team run", dir.display()),
+        source,
+    })?;
+    taken.keep();
     Ok((lock, Some(lease)))
 }

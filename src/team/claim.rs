@@ -7,12 +7,13 @@ use super::{TeamError, TeamStore};
 use crate::journal::{Entry, RunState, RunStatus};
 use std::sync::Arc;
 
-/// The run's status as the table's journal says.
-pub fn status(store: &Arc<TeamStore>, run: &str) -> Result<RunStatus, TeamError> {
+/// The run's status as the table's journal says; `None` for a run with no entry (its start
+/// failed after it claimed).
+pub fn status(store: &Arc<TeamStore>, run: &str) -> Result<Option<RunStatus>, TeamError> {
     let r = run.to_string();
     let entries = store.call(|t| async move { t.entries(&r, 0).await })?;
     let entries: Vec<Entry> = entries.iter().filter_map(|(_, json)| serde_json::from_str(json).ok()).collect();
-    Ok(RunState::replay(&entries).status())
+    Ok((!entries.is_empty()).then(|| RunState::replay(&entries).status()))
 }
 
 /// Claims `target` for `run`, or says which unfinished run holds it.
@@ -31,11 +32,15 @@ pub fn claim(store: &Arc<TeamStore>, target: &str, run: &str) -> Result<(), Team
         if holder == run {
             return Ok(());
         }
+        let h = holder.clone();
+        let lease = store.call(|table| async move { table.lease(&h).await })?;
+        let live = lease.as_ref().is_some_and(|l| l.expires_ms > super::table::now_ms());
         match status(store, &holder)? {
-            RunStatus::Succeeded | RunStatus::Abandoned | RunStatus::Undone => replacing = Some(holder),
+            Some(RunStatus::Succeeded | RunStatus::Abandoned | RunStatus::Undone) => replacing = Some(holder),
+            // A start that failed after its claim, and that no one holds now, changed nothing.
+            None if !live => replacing = Some(holder),
             status => {
-                let h = holder.clone();
-                let lease = store.call(|table| async move { table.lease(&h).await })?;
+                let status = status.map_or("starting", |s| s.as_str());
                 let driver = match lease {
                     Some(l) if l.expires_ms > super::table::now_ms() => format!("driven by {} now", l.holder),
                     Some(l) => format!("last driven by {}, whose lease has expired", l.holder),
@@ -44,7 +49,7 @@ pub fn claim(store: &Arc<TeamStore>, target: &str, run: &str) -> Result<(), Team
                 return Err(TeamError::Conflict {
                     run: holder,
                     table: store.name().into(),
-                    status: status.as_str().into(),
+                    status: status.into(),
                     driver,
                 });
             }

@@ -59,7 +59,8 @@ impl Lease {
             false => {
                 let r = run.to_string();
                 match store.call(|t| async move { t.lease(&r).await })? {
-                    None => None,
+                    // Every team run's lease is taken before anything of it is in the table.
+                    None => return Err(TeamError::NotFound { run: run.into(), table: store.name().into() }),
                     Some(l) => {
                         let now = now_ms();
                         let handed_to_me = l.handed_to.as_deref() == Some(me.as_str());
@@ -70,7 +71,7 @@ impl Lease {
                                 None => TeamError::LeaseHeld { run: run.into(), holder: l.holder, secs },
                             });
                         }
-                        Some(l.version)
+                        Some((l.version, l.expires_ms))
                     }
                 }
             }
@@ -119,6 +120,21 @@ impl Lease {
             Err(e @ TeamError::LeaseLost { .. }) => Err(self.mark_lost(e)),
             Err(e) => Err(TeamError::LeaseExpiring { run: self.run.clone(), why: e.to_string() }),
         }
+    }
+
+    /// After the append that announced a mutating call: the lease must still have an eighth of
+    /// its time (the append itself may have taken long), or the call is not made: no other
+    /// machine may take the run over while it is on its way.
+    pub fn still_ready_to_send(&self) -> Result<(), TeamError> {
+        let left =
+            self.held.lock().unwrap_or_else(|p| p.into_inner()).valid_until.saturating_duration_since(Instant::now());
+        if left >= self.ttl / 8 {
+            return Ok(());
+        }
+        Err(TeamError::LeaseExpiring {
+            run: self.run.clone(),
+            why: format!("{} ms of it were left once the table had the call", left.as_millis()),
+        })
     }
 
     fn mark_lost(&self, e: TeamError) -> TeamError {

@@ -19,8 +19,9 @@ pub mod worker;
 use aws_config::BehaviorVersion;
 use std::sync::Arc;
 
-/// Where the team table is, as given on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the team table is, as given on the command line (and kept in a team run's directory,
+/// `team.json`, so that every later command on that run goes through the table).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TeamConfig {
     pub table: String,
     /// The table's region; else the SDK's (`AWS_REGION`, the profile).

@@ -48,7 +48,11 @@ impl crate::journal::Replica for TeamReplica {
             self.lease.ready_to_send().map_err(|e| e.to_string())?;
         }
         let batch = std::mem::take(&mut *waiting);
-        self.lease.append(batch).map_err(|e| e.to_string())
+        self.lease.append(batch).map_err(|e| e.to_string())?;
+        if sending {
+            self.lease.still_ready_to_send().map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }
 

@@ -211,17 +211,19 @@ impl Table {
         }))
     }
 
-    /// Takes the lease at version `seen + 1`: only if the lease is still the one read (`seen`,
-    /// or none at all for a new run), so of two machines taking it at once one fails.
+    /// Takes the lease at version `seen + 1`: only if the lease is still the one read (its
+    /// version and expiry, `seen`; or none at all for a new run), so of two machines taking it at
+    /// once one fails, and a lease its holder renewed since it was read (a heartbeat after a
+    /// network blip: the version stays, the expiry moves) is not taken.
     pub async fn take_lease(
         &self,
         run: &str,
-        seen: Option<u64>,
+        seen: Option<(u64, u64)>,
         holder: &str,
         holder_id: &str,
         ttl_ms: u64,
     ) -> Result<LeaseToken, TeamError> {
-        let version = seen.unwrap_or(0) + 1;
+        let version = seen.map_or(0, |(v, _)| v) + 1;
         let mut item = key(run_pk(run), LEASE_SK);
         item.insert("holder".into(), s(holder));
         item.insert("holder_id".into(), s(holder_id));
@@ -230,10 +232,11 @@ impl Table {
         let put = self.client.put_item().table_name(&self.name).set_item(Some(item));
         let put = match seen {
             None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => put
-                .condition_expression("#v = :v")
+            Some((v, expires)) => put
+                .condition_expression("#v = :v AND expires_ms = :e")
                 .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":v", n(v)),
+                .expression_attribute_values(":v", n(v))
+                .expression_attribute_values(":e", n(expires)),
         };
         match put.send().await {
             Ok(_) => Ok(LeaseToken { holder_id: holder_id.into(), version }),

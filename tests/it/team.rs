@@ -265,6 +265,42 @@ fn a_partitioned_driver_stops_before_its_next_mutating_call_once_another_machine
     let b_entries = journal(&b.path().join("runs").join(&id));
     assert!(matches!(b_entries.last().map(|e| &e.event), Some(Event::RunFinished { status: RunStatus::Succeeded })));
     assert_eq!(table_entries(&url, &id), b_entries, "the table holds B's run, nothing of A's after the takeover");
+    // A's responder follows the hint and resumes on A, without --team: the run's directory says
+    // it is a team run, so the resume goes through the table (which says B finished it), never
+    // from A's own stale journal.
+    let mut again = pilotlight(a.path());
+    again.env(pilotlight::team::NAME_ENV, "ana@laptop").args(["resume", &id, "--headless", "--auto-approve"]);
+    let out = again.output().expect("resume on A");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already succeeded"));
+    assert_eq!(made(server.port), made_by_b, "A still made nothing");
+}
+
+/// A lease its holder renewed after another machine read it expired is not taken: the take is
+/// conditioned on the version and the expiry it read, and a renewal moves the expiry.
+#[test]
+fn a_lease_renewed_after_it_was_read_as_expired_is_not_taken() {
+    use pilotlight::team::{TeamConfig, TeamError, TeamStore, lease::Lease, table::now_ms};
+    let (_server, url) = team_world();
+    let config = TeamConfig {
+        table: TABLE.into(),
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(url),
+        sandbox_credentials: true,
+    };
+    let store = TeamStore::connect(&config).expect("the team table");
+    let held = Lease::take(&store, "r-renewed", true).expect("A takes a new run's lease");
+    let seen = store.call(|t| async move { t.lease("r-renewed").await }).expect("GetItem").expect("a lease");
+    // A's heartbeat, late after a network blip, renews it.
+    let token = held.token.clone();
+    store
+        .call(move |t| async move { t.set_expiry("r-renewed", &token, now_ms() + 60_000, None).await })
+        .expect("renew");
+    let stale = Some((seen.version, seen.expires_ms));
+    let taken = store.call(move |t| async move { t.take_lease("r-renewed", stale, "ben", "b-1", 60_000).await });
+    assert!(matches!(taken, Err(TeamError::LeaseRace { .. })), "{taken:?}");
+    let unknown = Lease::take(&store, "r-unknown", false).err();
+    assert!(matches!(unknown, Some(TeamError::NotFound { .. })), "no lease is made for a run the table does not have");
 }
 
 /// The lines of a headless output, without the ones that name a machine's own paths.
