@@ -153,6 +153,15 @@ fn plan_cmd(path: &Path, vars: &Vars, phase: Option<crate::runbook::Phase>) -> u
             }
             Gate::TypeToConfirm(t) => println!("    gate: type `{t}` to confirm"),
         }
+        if s.approvers > 1 {
+            println!(
+                "    approvers: {} (the driver, then {} other AWS identit{} from their machines: `pilotlight watch RUN_ID --team TABLE --approve {}`)",
+                s.approvers,
+                s.approvers - 1,
+                if s.approvers == 2 { "y" } else { "ies" },
+                s.id
+            );
+        }
         match (&s.action, &s.params) {
             (Some(a), Some(p)) => {
                 println!("    action: {a} {}", secrets.redact_json(p));

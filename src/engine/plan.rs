@@ -123,6 +123,8 @@ pub struct PlannedStep {
     pub id: String,
     pub title: String,
     pub gate: Gate,
+    /// People who approve the gate (`approvers`, team mode); 0 or 1: the driver alone.
+    pub approvers: u8,
     pub action: Option<String>,
     /// Parameters rendered; outputs of earlier steps show as `<steps.id.outputs.name>`.
     pub params: Option<Value>,
@@ -150,6 +152,7 @@ pub fn plan(
                 id: s.id.clone(),
                 title: template::render_text(&s.title, &look)?,
                 gate: render_gate(&s.gate, &look)?,
+                approvers: s.approvers,
                 action: s.action.clone(),
                 params: s.action.as_ref().map(|_| render_with(s, &look)).transpose()?,
                 skip: phase_skip(&loaded.runbook.steps, s, phase).or_else(|| skip_reason(s, inputs)),

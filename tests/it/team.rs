@@ -547,6 +547,12 @@ fn a_two_approver_gate_needs_team_mode() {
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_ne!(out.status.code(), Some(0));
     assert!(said.contains("needs 2 approvers") && said.contains("--team"), "{said}");
+    // The plan says so before any run.
+    let mut plan = pilotlight(state.path());
+    plan.args(["plan", "tests/fixtures/ec2-failback-two-person.yaml"]);
+    let shown = String::from_utf8_lossy(&plan.output().expect("plan").stdout).into_owned();
+    assert!(shown.contains("approvers: 2 (the driver, then 1 other AWS identity"), "{shown}");
+    assert!(shown.contains("--approve failback-ec2"), "{shown}");
 }
 
 /// A handover: the driver waiting at its gate is asked to hand the run to ben; it stops at its
