@@ -36,18 +36,22 @@ impl Run {
         };
         let store = lease.store().clone();
         let me = crate::blocking::blocking(|| store.identity())?;
-        self.record(Event::Approval {
-            step: step.id.clone(),
-            identity: me.arn.clone(),
-            user_id: me.user_id.clone(),
-            driver: true,
-            needed,
-        })?;
+        // This ask of the gate is the driver's approval's entry: others approve that one.
+        let ask = self
+            .recorder
+            .record(Event::Approval {
+                step: step.id.clone(),
+                identity: me.arn.clone(),
+                user_id: me.user_id.clone(),
+                driver: true,
+                needed,
+            })?
+            .seq;
         let mut counted = vec![me.user_id.clone()];
         let mut told_self = false;
         loop {
             let (run, id) = (self.id.clone(), step.id.clone());
-            let found = store.call(|t| async move { t.approvals(&run, &id).await })?;
+            let found = store.call(|t| async move { t.approvals(&run, &id, ask).await })?;
             for a in found {
                 if a.user_id == me.user_id {
                     if !told_self {

@@ -34,17 +34,16 @@ pub fn when_asked(
     mut entries: TeamFollower,
 ) -> Result<String, ApproveError> {
     let me = store.identity()?;
+    // The driver's latest ask of the gate not yet decided nor cut off by its driver stopping:
+    // its sequence number, the driver's user id and ARN.
+    let mut asked: Option<(u64, String, String)> = None;
     loop {
         for entry in entries.poll().map_err(|e| ApproveError::Journal(e.to_string()))? {
             match entry.event {
                 Event::Approval { step: s, driver: true, user_id, identity, .. } if s == step => {
-                    if user_id == me.user_id {
-                        return Err(ApproveError::SelfApproval(identity));
-                    }
-                    let (t, r, s, who) = (store.clone(), run.to_string(), step.to_string(), me.clone());
-                    t.call(|table| async move { table.put_approval(&r, &s, &who).await })?;
-                    return Ok(format!("{step}: approved as {} (the driver is {identity})", me.arn));
+                    asked = Some((entry.seq, user_id, identity));
                 }
+                Event::RunResumed { .. } | Event::RunInterrupted { .. } => asked = None,
                 Event::GateDecided { step: s, .. } if s == step => {
                     return Err(ApproveError::Decided { step: step.into() });
                 }
@@ -59,6 +58,14 @@ pub fn when_asked(
                 }
                 _ => {}
             }
+        }
+        if let Some((ask, driver, identity)) = asked.take() {
+            if driver == me.user_id {
+                return Err(ApproveError::SelfApproval(identity));
+            }
+            let (t, r, s, who) = (store.clone(), run.to_string(), step.to_string(), me.clone());
+            t.call(|table| async move { table.put_approval(&r, &s, ask, &who).await })?;
+            return Ok(format!("{step}: approved as {} (the driver is {identity})", me.arn));
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }

@@ -7,7 +7,7 @@
 //! | `run#<id>` | `runbook` | the runbook text the run started with |
 //! | `run#<id>` | `e#<seq, 12 digits>` | one journal entry (its JSON, as in `journal.jsonl`) |
 //! | `target#<key>` | `run` | the unfinished run of a runbook against its environments |
-//! | `approver#<STS UserId>` | `<run>#<step>` | one approval of a gate; `gate` (the index key) is `<run>#<step>` |
+//! | `approver#<STS UserId>` | `<run>#<step>#<ask>` | one approval of one ask of a gate; `gate` (the index key) is the same `<run>#<step>#<ask>` |
 //!
 //! An approval's partition is its approver's own identity, so that IAM can scope who writes it
 //! (`dynamodb:LeadingKeys` = `approver#${aws:userid}`, in the bundled template's policy); the
@@ -374,16 +374,18 @@ pub struct ApprovalItem {
     pub arn: String,
 }
 
-pub fn gate_key(run: &str, step: &str) -> String {
-    format!("{run}#{step}")
+/// One ask of a gate: the run, the step, and the sequence number of the driver's own approval
+/// (a gate asked again after a kill is a new ask: an approval of the old one does not count).
+pub fn gate_key(run: &str, step: &str, ask: u64) -> String {
+    format!("{run}#{step}#{ask}")
 }
 
 impl Table {
     /// Writes `who`'s approval of a gate, once (a second one by the same identity changes
     /// nothing).
-    pub async fn put_approval(&self, run: &str, step: &str, who: &ApprovalItem) -> Result<(), TeamError> {
-        let mut item = key(format!("approver#{}", who.user_id), gate_key(run, step));
-        item.insert("gate".into(), s(gate_key(run, step)));
+    pub async fn put_approval(&self, run: &str, step: &str, ask: u64, who: &ApprovalItem) -> Result<(), TeamError> {
+        let mut item = key(format!("approver#{}", who.user_id), gate_key(run, step, ask));
+        item.insert("gate".into(), s(gate_key(run, step, ask)));
         item.insert("arn".into(), s(&who.arn));
         item.insert("user_id".into(), s(&who.user_id));
         item.insert("at_ms".into(), n(now_ms()));
@@ -404,14 +406,14 @@ impl Table {
 
     /// Every approval of a gate (the index is eventually consistent: one just written shows at
     /// the next look).
-    pub async fn approvals(&self, run: &str, step: &str) -> Result<Vec<ApprovalItem>, TeamError> {
+    pub async fn approvals(&self, run: &str, step: &str, ask: u64) -> Result<Vec<ApprovalItem>, TeamError> {
         let out = self
             .client
             .query()
             .table_name(&self.name)
             .index_name(GATE_INDEX)
             .key_condition_expression("gate = :g")
-            .expression_attribute_values(":g", s(gate_key(run, step)))
+            .expression_attribute_values(":g", s(gate_key(run, step, ask)))
             .send()
             .await
             .map_err(|e| self.fail("Query", e))?;

@@ -478,7 +478,13 @@ fn a_two_approver_gate_waits_refuses_the_drivers_own_identity_and_goes_on_a_seco
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("driver's own identity") && said.contains("user/ana"), "{said}");
-    // Nor does an approval item written under ana's identity by other means.
+    // Nor does an approval item written under ana's identity by other means (for this ask of the
+    // gate: the driver's approval's entry).
+    let ask = journal(&dir)
+        .iter()
+        .find(|e| matches!(&e.event, Event::Approval { driver: true, .. }))
+        .map(|e| e.seq)
+        .expect("the driver's approval");
     let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-east-1"));
     let iam = aws_sdk_iam::Client::new(&sdk(&url, "us-east-1"));
     block_on(async {
@@ -488,8 +494,8 @@ fn a_two_approver_gate_waits_refuses_the_drivers_own_identity_and_goes_on_a_seco
         ddb.put_item()
             .table_name(TABLE)
             .item("pk", V::S(format!("approver#{ana_id}")))
-            .item("sk", V::S(format!("{id}#failback-ec2")))
-            .item("gate", V::S(format!("{id}#failback-ec2")))
+            .item("sk", V::S(format!("{id}#failback-ec2#{ask}")))
+            .item("gate", V::S(format!("{id}#failback-ec2#{ask}")))
             .item("user_id", V::S(ana_id))
             .item("arn", V::S("arn:aws:iam::123456789012:user/ana".into()))
             .send()
@@ -670,4 +676,71 @@ fn a_takeover_asks_for_the_runs_secrets_again_and_the_table_never_holds_them() {
     assert_eq!(std::fs::read_to_string(work.path().join("used.txt")).unwrap().trim(), SECRET);
     let table = serde_json::to_string(&table_entries(&url, &id)).unwrap();
     assert!(!table.contains(SECRET), "the table never holds a secret");
+}
+
+/// An approval is of one ask of a gate: a driver killed while its gate waited for approvers is
+/// taken over, the new driver asks again, and an approval given to the old ask does not pass the
+/// new one; an approval of the new ask does.
+#[test]
+fn an_approval_of_an_earlier_ask_of_the_gate_does_not_pass_the_next_one() {
+    let (_server, url) = team_world();
+    let (ana, ben, cho) = (iam_user(&url, "ana"), iam_user(&url, "ben"), iam_user(&url, "cho"));
+    let keys = |cmd: &mut Command, (id, secret): &(String, String)| {
+        cmd.env("AWS_ACCESS_KEY_ID", id).env("AWS_SECRET_ACCESS_KEY", secret);
+    };
+    let (a, b, c) = (state_dir(), state_dir(), state_dir());
+    let args = ["run", "tests/fixtures/ec2-failback-two-person.yaml", "--auto-approve", "--endpoint-url", &url];
+    let mut first = machine(a.path(), "ana@laptop", &url, &args);
+    first.stdout(std::process::Stdio::null());
+    keys(&mut first, &ana);
+    let mut first = first.spawn().expect("start A");
+    let dir = wait_for_journal(a.path(), "the driver's approval", |e| {
+        e.iter().any(|e| matches!(&e.event, Event::Approval { driver: true, .. }))
+    });
+    let (id, _) = only_run(a.path());
+    first.kill().expect("SIGKILL A");
+    first.wait().expect("reap A");
+    let old_ask = journal(&dir).iter().find(|e| matches!(&e.event, Event::Approval { .. })).map(|e| e.seq).unwrap();
+    // Ben's approval of the old ask, arriving late.
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-east-1"));
+    let iam = aws_sdk_iam::Client::new(&sdk(&url, "us-east-1"));
+    block_on(async {
+        use aws_sdk_dynamodb::types::AttributeValue as V;
+        let user = iam.get_user().user_name("ben").send().await.expect("GetUser");
+        let ben_id = user.user().expect("ben").user_id().to_string();
+        let gate = format!("{id}#failback-ec2#{old_ask}");
+        ddb.put_item()
+            .table_name(TABLE)
+            .item("pk", V::S(format!("approver#{ben_id}")))
+            .item("sk", V::S(gate.clone()))
+            .item("gate", V::S(gate))
+            .item("user_id", V::S(ben_id))
+            .item("arn", V::S("arn:aws:iam::123456789012:user/ben".into()))
+            .send()
+            .await
+            .expect("PutItem");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    // Cho takes the run over and asks again.
+    let mut second = machine(b.path(), "cho@ops", &url, &["resume", &id, "--auto-approve"]);
+    second.stdout(std::process::Stdio::null());
+    keys(&mut second, &cho);
+    let second = second.spawn().expect("resume on B");
+    let asks = |n: usize| {
+        move |e: &[pilotlight::journal::Entry]| {
+            e.iter().filter(|e| matches!(&e.event, Event::Approval { driver: true, .. })).count() >= n
+        }
+    };
+    let dir_b = wait_for_journal(b.path(), "the new ask", asks(2));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(
+        !journal(&dir_b).iter().any(|e| matches!(&e.event, Event::GateDecided { .. })),
+        "the old ask's approval does not pass the new one"
+    );
+    let mut approve = machine(c.path(), "ben@desk", &url, &["watch", &id, "--approve", "failback-ec2"]);
+    keys(&mut approve, &ben);
+    let out = approve.output().expect("watch --approve");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = second.wait_with_output().expect("B ends");
+    assert_eq!(out.status.code(), Some(0));
 }
