@@ -448,6 +448,28 @@ fn iam_user(url: &str, name: &str) -> (String, String) {
     })
 }
 
+/// An approval item of moto IAM user `name` for `gate` (`<run>#<step>#<ask>`), written straight
+/// into the table (not by `watch --approve`), as a bypass or a late answer would.
+fn approval_written_by_hand(url: &str, name: &str, gate: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk(url, "us-east-1"));
+    let iam = aws_sdk_iam::Client::new(&sdk(url, "us-east-1"));
+    block_on(async {
+        let user = iam.get_user().user_name(name).send().await.expect("GetUser");
+        let user_id = user.user().expect("the user").user_id().to_string();
+        ddb.put_item()
+            .table_name(TABLE)
+            .item("pk", V::S(format!("approver#{user_id}")))
+            .item("sk", V::S(gate.into()))
+            .item("gate", V::S(gate.into()))
+            .item("user_id", V::S(user_id))
+            .item("arn", V::S(format!("arn:aws:iam::123456789012:user/{name}")))
+            .send()
+            .await
+            .expect("PutItem");
+    });
+}
+
 /// A two-approver gate: the driver (IAM user ana) approves and waits; an approval from ana's own
 /// credentials is refused and does not count; ben's approval, from his own keys on his own
 /// machine, lets the step run. Both identities are in the journal and in the report.
@@ -485,23 +507,7 @@ fn a_two_approver_gate_waits_refuses_the_drivers_own_identity_and_goes_on_a_seco
         .find(|e| matches!(&e.event, Event::Approval { driver: true, .. }))
         .map(|e| e.seq)
         .expect("the driver's approval");
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-east-1"));
-    let iam = aws_sdk_iam::Client::new(&sdk(&url, "us-east-1"));
-    block_on(async {
-        use aws_sdk_dynamodb::types::AttributeValue as V;
-        let user = iam.get_user().user_name("ana").send().await.expect("GetUser");
-        let ana_id = user.user().expect("ana").user_id().to_string();
-        ddb.put_item()
-            .table_name(TABLE)
-            .item("pk", V::S(format!("approver#{ana_id}")))
-            .item("sk", V::S(format!("{id}#failback-ec2#{ask}")))
-            .item("gate", V::S(format!("{id}#failback-ec2#{ask}")))
-            .item("user_id", V::S(ana_id))
-            .item("arn", V::S("arn:aws:iam::123456789012:user/ana".into()))
-            .send()
-            .await
-            .expect("PutItem");
-    });
+    approval_written_by_hand(&url, "ana", &format!("{id}#failback-ec2#{ask}"));
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let waiting = journal(&dir);
     assert!(
@@ -702,24 +708,7 @@ fn an_approval_of_an_earlier_ask_of_the_gate_does_not_pass_the_next_one() {
     first.wait().expect("reap A");
     let old_ask = journal(&dir).iter().find(|e| matches!(&e.event, Event::Approval { .. })).map(|e| e.seq).unwrap();
     // Ben's approval of the old ask, arriving late.
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk(&url, "us-east-1"));
-    let iam = aws_sdk_iam::Client::new(&sdk(&url, "us-east-1"));
-    block_on(async {
-        use aws_sdk_dynamodb::types::AttributeValue as V;
-        let user = iam.get_user().user_name("ben").send().await.expect("GetUser");
-        let ben_id = user.user().expect("ben").user_id().to_string();
-        let gate = format!("{id}#failback-ec2#{old_ask}");
-        ddb.put_item()
-            .table_name(TABLE)
-            .item("pk", V::S(format!("approver#{ben_id}")))
-            .item("sk", V::S(gate.clone()))
-            .item("gate", V::S(gate))
-            .item("user_id", V::S(ben_id))
-            .item("arn", V::S("arn:aws:iam::123456789012:user/ben".into()))
-            .send()
-            .await
-            .expect("PutItem");
-    });
+    approval_written_by_hand(&url, "ben", &format!("{id}#failback-ec2#{old_ask}"));
     std::thread::sleep(std::time::Duration::from_millis(2200));
     // Cho takes the run over and asks again.
     let mut second = machine(b.path(), "cho@ops", &url, &["resume", &id, "--auto-approve"]);
