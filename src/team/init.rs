@@ -49,6 +49,8 @@ pub async fn init(c: &TeamConfig, bucket: Option<&str>, wait: std::time::Duratio
         cfn.create_stack()
             .stack_name(&stack)
             .template_body(TEMPLATE)
+            // The member policy is an IAM resource (unnamed): AWS refuses the stack without this.
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
             .parameters(param("TableName", &c.table))
             .parameters(param("BucketName", bucket.unwrap_or("")))
             .tags(aws_sdk_cloudformation::types::Tag::builder().key("pilotlight").value("team-store").build())

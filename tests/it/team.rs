@@ -88,7 +88,9 @@ fn made(port: u16) -> Vec<String> {
 fn team_init_makes_the_store_once_with_recovery_protection_versioning_and_no_public_access() {
     let server = moto();
     let url = server.endpoint_url();
-    let out = init(&url);
+    // Through the AWS-rules layer: a stack with an IAM resource needs its capability.
+    let rules = super::realism::RealismProxy::with_aws_rules(server.port, Vec::new());
+    let out = init(&rules.endpoint_url());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("made (CREATE_COMPLETE)"), "{text}");

@@ -96,6 +96,7 @@
 //! (Moto itself refuses a restore with less storage than the snapshot holds: measured, not
 //! repeated here.)
 
+mod cfn_capabilities;
 mod dynamodb;
 mod ec2;
 pub mod fast_restore;
@@ -225,6 +226,9 @@ pub fn refuse(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
         return Some(refused);
     }
     if let Some(refused) = global_db::refuse(action, region, body, upstream) {
+        return Some(refused);
+    }
+    if let Some(refused) = cfn_capabilities::refuse(action, body) {
         return Some(refused);
     }
     match action {
