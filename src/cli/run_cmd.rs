@@ -163,8 +163,8 @@ pub(super) fn team_config(team: &Team, connect: Option<&ConnectOptions>) -> Opti
 }
 
 /// A run's secret inputs, given again (the run's own runbook says which inputs are secret). A
-/// team run not yet on this machine is read from its team table (its runbook copy mirrored
-/// under `team-watch/`, as `watch` does), so a takeover asks for its secrets too.
+/// team run not yet on this machine is read from its team table as `watch` reads it
+/// ([`super::team_cmd::following`]), so a takeover asks for its secrets too.
 pub(super) fn run_secrets(
     id: &str,
     vars: &Vars,
@@ -177,9 +177,7 @@ pub(super) fn run_secrets(
         .and_then(|(entries, _)| crate::engine::store::load_run_copy(&dir, &entries).ok())
         .or_else(|| {
             use crate::journal::EntrySource;
-            let mirror = state_dir.join("team-watch").join(id);
-            let store = crate::team::TeamStore::connect(team?).ok()?;
-            let mut follower = crate::team::follow::TeamFollower::open(store, id, &mirror).ok()?;
+            let (_, mirror, mut follower) = super::team_cmd::following(team?, id, state_dir).ok()?;
             let entries = follower.poll().ok()?;
             crate::engine::store::load_run_copy(&mirror, &entries).ok()
         });

@@ -67,20 +67,18 @@ pub async fn watch(
     let mut approval = None;
     let (dir, source): (PathBuf, Box<dyn EntrySource>) = match team_config(team, connect.as_ref()) {
         Some(config) => {
-            // The table's copy, mirrored beside (never into) this machine's own runs.
-            let mirror = state_dir.join("team-watch").join(id);
-            let opened = crate::team::TeamStore::connect(&config).and_then(|t| {
+            let opened = following(&config, id, state_dir).and_then(|(t, mirror, f)| {
                 if let Some(step) = approve {
                     let asked = crate::team::follow::TeamFollower::open(t.clone(), id, &mirror)?;
-                    let (t, id, step) = (t.clone(), id.to_string(), step.to_string());
+                    let (id, step) = (id.to_string(), step.to_string());
                     approval = Some(tokio::task::spawn_blocking(move || {
                         crate::team::approve::when_asked(&t, &id, &step, asked)
                     }));
                 }
-                crate::team::follow::TeamFollower::open(t, id, &mirror)
+                Ok((mirror, f))
             });
             match opened {
-                Ok(f) => (mirror, Box::new(f)),
+                Ok((mirror, f)) => (mirror, Box::new(f)),
                 Err(e) => {
                     eprintln!("{e}");
                     return if matches!(e, crate::team::TeamError::NotFound { .. }) { INVALID } else { FAILED };
@@ -139,6 +137,21 @@ pub async fn watch(
         }
     }
     code
+}
+
+/// A team run followed from its table: the store, the mirror directory that holds the run's
+/// runbook copy (beside, never in, this machine's own runs), and the follower. `watch` and a
+/// takeover's secrets (before the run is on this disk) both read a run this way.
+pub(super) fn following(
+    config: &crate::team::TeamConfig,
+    id: &str,
+    state_dir: &Path,
+) -> Result<(std::sync::Arc<crate::team::TeamStore>, PathBuf, crate::team::follow::TeamFollower), crate::team::TeamError>
+{
+    let mirror = state_dir.join("team-watch").join(id);
+    let store = crate::team::TeamStore::connect(config)?;
+    let follower = crate::team::follow::TeamFollower::open(store.clone(), id, &mirror)?;
+    Ok((store, mirror, follower))
 }
 
 /// Prints each entry's line as it comes, until the run ends for good (succeeded, abandoned,
