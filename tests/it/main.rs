@@ -56,5 +56,6 @@ mod secrets;
 mod skeleton_kills;
 mod support;
 mod team;
+mod team_approvals;
 mod two_operators;
 mod undo;

@@ -12,13 +12,13 @@ use pilotlight::sandbox::seed::Part;
 use std::path::Path;
 use std::process::Command;
 
-const TABLE: &str = "pl-team";
+pub(super) const TABLE: &str = "pl-team";
 const FAILBACK: [&str; 3] = ["tests/fixtures/ec2-failback.yaml", "--var", "which=app_server"];
 /// The lease's time in these tests: a dead driver's run can be taken over after it.
 const LEASE_SECS: &str = "2";
 
 /// A moto server with the EC2 world seeded and the team store made: the server and its URL.
-fn team_world() -> (super::support::Moto, String) {
+pub(super) fn team_world() -> (super::support::Moto, String) {
     let server = moto();
     let url = server.endpoint_url();
     fresh_world(&server, &[Part::Ec2]);
@@ -27,13 +27,13 @@ fn team_world() -> (super::support::Moto, String) {
 }
 
 /// A journal whose run waits at a gate.
-fn at_a_gate(entries: &[pilotlight::journal::Entry]) -> bool {
+pub(super) fn at_a_gate(entries: &[pilotlight::journal::Entry]) -> bool {
     use pilotlight::journal::StepStatus;
     entries.iter().any(|e| matches!(&e.event, Event::StepStatus { status: StepStatus::AwaitingGate, .. }))
 }
 
 /// `team init` against `url`.
-fn init(url: &str) -> std::process::Output {
+pub(super) fn init(url: &str) -> std::process::Output {
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
     cmd.args(["team", "init", "--table", TABLE, "--bucket", "pl-team-blobs", "--region", "us-east-1"]);
@@ -42,14 +42,14 @@ fn init(url: &str) -> std::process::Output {
 }
 
 /// `pilotlight` on one machine: its own state directory and name, the team table at `url`.
-fn machine(state: &Path, name: &str, url: &str, args: &[&str]) -> Command {
+pub(super) fn machine(state: &Path, name: &str, url: &str, args: &[&str]) -> Command {
     let mut cmd = pilotlight(state);
     cmd.env(pilotlight::team::NAME_ENV, name).env(pilotlight::team::lease::TTL_ENV, LEASE_SECS);
     cmd.args(args).args(["--headless", "--team", TABLE, "--team-endpoint-url", url, "--team-region", "us-east-1"]);
     cmd
 }
 
-fn start_args(url: &str) -> Vec<&str> {
+pub(super) fn start_args(url: &str) -> Vec<&str> {
     let mut args = vec!["run"];
     args.extend(FAILBACK);
     args.extend(["--endpoint-url", url]);
@@ -57,7 +57,7 @@ fn start_args(url: &str) -> Vec<&str> {
 }
 
 /// The table's copy of a run's journal, read with the SDK.
-fn table_entries(url: &str, run: &str) -> Vec<pilotlight::journal::Entry> {
+pub(super) fn table_entries(url: &str, run: &str) -> Vec<pilotlight::journal::Entry> {
     use aws_sdk_dynamodb::types::AttributeValue as V;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk(url, "us-east-1"));
     let out = block_on(
@@ -73,8 +73,30 @@ fn table_entries(url: &str, run: &str) -> Vec<pilotlight::journal::Entry> {
     out.items().iter().map(|i| serde_json::from_str(i["entry"].as_s().unwrap()).unwrap()).collect()
 }
 
+/// Waits until run `run`'s lease in the table has expired (a killed driver's), at most 30 s.
+pub(super) fn wait_until_the_lease_expires(url: &str, run: &str) {
+    use pilotlight::team::{TeamConfig, TeamStore, table::now_ms};
+    let config = TeamConfig {
+        table: TABLE.into(),
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(url.into()),
+        sandbox_credentials: true,
+    };
+    let store = TeamStore::connect(&config).expect("the team table");
+    let start = std::time::Instant::now();
+    loop {
+        let r = run.to_string();
+        let lease = store.call(|t| async move { t.lease(&r).await }).expect("GetItem");
+        if lease.is_none_or(|l| l.expires_ms < now_ms()) {
+            return;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the lease of {run} never expired");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// EC2's creating calls in moto's record (what a repeated call would make twice).
-fn made(port: u16) -> Vec<String> {
+pub(super) fn made(port: u16) -> Vec<String> {
     let mut ops: Vec<String> = recorded(port)
         .into_iter()
         .map(|r| r.operation)
@@ -171,10 +193,10 @@ fn taken_over_after(death: Death, expected: &super::ec2_failback::EndState, expe
         // A was killed by a signal just now: its lease still runs.
         assert_eq!(early.status.code(), Some(1), "B is refused while A's lease runs: {said}");
         assert!(said.contains("ana@laptop") && said.contains("lease"), "{said}");
-        std::thread::sleep(std::time::Duration::from_millis(2200));
+        wait_until_the_lease_expires(&url, &id);
     } else if early.status.code() != Some(0) {
         assert!(said.contains("ana@laptop"), "{said}");
-        std::thread::sleep(std::time::Duration::from_millis(2200));
+        wait_until_the_lease_expires(&url, &id);
     }
     let out = if early.status.code() == Some(0) { early } else { resume(true) };
     assert_eq!(
@@ -245,7 +267,7 @@ fn a_partitioned_driver_stops_before_its_next_mutating_call_once_another_machine
     let refuse = Fault::Refuse { code: "RequestTimeout", message: "the network is down" };
     proxy.rules.lock().unwrap().push(std::sync::Arc::new(Rule::new(partition, refuse, "partition")));
     moto_api::start_recording(server.port).expect("record");
-    std::thread::sleep(std::time::Duration::from_millis(2200));
+    wait_until_the_lease_expires(&url, &id);
     let mut resume = machine(b.path(), "ben@desk", &url, &["resume", &id, "--auto-approve"]);
     let out = resume.output().expect("resume on B");
     assert_eq!(out.status.code(), Some(0), "B takes over: {}", String::from_utf8_lossy(&out.stderr));
@@ -425,7 +447,7 @@ fn a_second_machine_starting_the_same_runbook_is_refused_until_the_first_run_is_
     };
     let early = abandon(b.path());
     assert_eq!(early.status.code(), Some(1), "not while A's lease runs");
-    std::thread::sleep(std::time::Duration::from_millis(2200));
+    wait_until_the_lease_expires(&url, &id);
     let out = abandon(b.path());
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let last = table_entries(&url, &id).last().map(|e| e.event.clone());
@@ -437,136 +459,6 @@ fn a_second_machine_starting_the_same_runbook_is_refused_until_the_first_run_is_
         "B starts once A's run is abandoned: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// An IAM user in moto with access keys of its own: (key id, secret).
-fn iam_user(url: &str, name: &str) -> (String, String) {
-    let iam = aws_sdk_iam::Client::new(&sdk(url, "us-east-1"));
-    block_on(async {
-        iam.create_user().user_name(name).send().await.expect("CreateUser");
-        let key = iam.create_access_key().user_name(name).send().await.expect("CreateAccessKey");
-        let key = key.access_key().expect("a key");
-        (key.access_key_id().to_string(), key.secret_access_key().to_string())
-    })
-}
-
-/// An approval item of moto IAM user `name` for `gate` (`<run>#<step>#<ask>`), written straight
-/// into the table (not by `watch --approve`), as a bypass or a late answer would.
-fn approval_written_by_hand(url: &str, name: &str, gate: &str) {
-    use aws_sdk_dynamodb::types::AttributeValue as V;
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk(url, "us-east-1"));
-    let iam = aws_sdk_iam::Client::new(&sdk(url, "us-east-1"));
-    block_on(async {
-        let user = iam.get_user().user_name(name).send().await.expect("GetUser");
-        let user_id = user.user().expect("the user").user_id().to_string();
-        ddb.put_item()
-            .table_name(TABLE)
-            .item("pk", V::S(format!("approver#{user_id}")))
-            .item("sk", V::S(gate.into()))
-            .item("gate", V::S(gate.into()))
-            .item("user_id", V::S(user_id))
-            .item("arn", V::S(format!("arn:aws:iam::123456789012:user/{name}")))
-            .send()
-            .await
-            .expect("PutItem");
-    });
-}
-
-/// A two-approver gate: the driver (IAM user ana) approves and waits; an approval from ana's own
-/// credentials is refused and does not count; ben's approval, from his own keys on his own
-/// machine, lets the step run. Both identities are in the journal and in the report.
-#[test]
-fn a_two_approver_gate_waits_refuses_the_drivers_own_identity_and_goes_on_a_second_identitys_approval() {
-    let (_server, url) = team_world();
-    let (ana, ben) = (iam_user(&url, "ana"), iam_user(&url, "ben"));
-    let keys = |cmd: &mut Command, (id, secret): &(String, String)| {
-        cmd.env("AWS_ACCESS_KEY_ID", id).env("AWS_SECRET_ACCESS_KEY", secret);
-    };
-    let (a, b) = (state_dir(), state_dir());
-    let args = ["run", "tests/fixtures/ec2-failback-two-person.yaml", "--auto-approve"];
-    let mut driver = machine(a.path(), "ana@laptop", &url, &args);
-    driver.args(["--endpoint-url", &url]).stdout(std::process::Stdio::piped());
-    keys(&mut driver, &ana);
-    let driver = driver.spawn().expect("start A");
-    let dir = wait_for_journal(a.path(), "the driver's approval", |e| {
-        e.iter().any(|e| matches!(&e.event, Event::Approval { driver: true, .. }))
-    });
-    let (id, _) = only_run(a.path());
-    let approve = |creds: &(String, String)| {
-        let mut cmd = machine(b.path(), "ben@desk", &url, &["watch", &id, "--approve", "failback-ec2"]);
-        keys(&mut cmd, creds);
-        cmd.output().expect("watch --approve")
-    };
-    // The driver's own identity, from another machine: refused, nothing written.
-    let out = approve(&ana);
-    let said = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("driver's own identity") && said.contains("user/ana"), "{said}");
-    // Nor does an approval item written under ana's identity by other means (for this ask of the
-    // gate: the driver's approval's entry).
-    let ask = journal(&dir)
-        .iter()
-        .find(|e| matches!(&e.event, Event::Approval { driver: true, .. }))
-        .map(|e| e.seq)
-        .expect("the driver's approval");
-    approval_written_by_hand(&url, "ana", &format!("{id}#failback-ec2#{ask}"));
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    let waiting = journal(&dir);
-    assert!(
-        !waiting.iter().any(|e| matches!(&e.event, Event::GateDecided { .. } | Event::ActionStarted { .. })),
-        "the gate still waits for a second person"
-    );
-    // Ben approves from his machine with his own keys; the run goes on and ends.
-    let out = approve(&ben);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(said.contains("approved as arn:aws:iam::123456789012:user/ben"), "{said}");
-    let out = driver.wait_with_output().expect("A ends");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    let entries = journal(&dir);
-    let approvals: Vec<(String, bool)> = entries
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Approval { identity, driver, .. } => Some((identity.clone(), *driver)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        approvals,
-        [
-            ("arn:aws:iam::123456789012:user/ana".to_string(), true),
-            ("arn:aws:iam::123456789012:user/ben".to_string(), false)
-        ]
-    );
-    let mut report = pilotlight(a.path());
-    report.args(["report", &id]);
-    let text = String::from_utf8_lossy(&report.output().expect("report").stdout).into_owned();
-    assert!(
-        text.contains("approved by arn:aws:iam::123456789012:user/ana, arn:aws:iam::123456789012:user/ben"),
-        "{text}"
-    );
-}
-
-/// Without a team table there is no second machine to approve from: refused before anything
-/// runs, saying how.
-#[test]
-fn a_two_approver_gate_needs_team_mode() {
-    let server = moto();
-    let url = server.endpoint_url();
-    let state = state_dir();
-    let mut cmd = pilotlight(state.path());
-    cmd.args(["run", "tests/fixtures/ec2-failback-two-person.yaml", "--headless", "--auto-approve"]);
-    cmd.args(["--endpoint-url", &url]);
-    let out = cmd.output().expect("run");
-    let said = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_ne!(out.status.code(), Some(0));
-    assert!(said.contains("needs 2 approvers") && said.contains("--team"), "{said}");
-    // The plan says so before any run.
-    let mut plan = pilotlight(state.path());
-    plan.args(["plan", "tests/fixtures/ec2-failback-two-person.yaml"]);
-    let shown = String::from_utf8_lossy(&plan.output().expect("plan").stdout).into_owned();
-    assert!(shown.contains("approvers: 2 (the driver, then 1 other AWS identity"), "{shown}");
-    assert!(shown.contains("--approve failback-ec2"), "{shown}");
 }
 
 /// A handover: the driver waiting at its gate is asked to hand the run to ben; it stops at its
@@ -684,54 +576,4 @@ fn a_takeover_asks_for_the_runs_secrets_again_and_the_table_never_holds_them() {
     assert_eq!(std::fs::read_to_string(work.path().join("used.txt")).unwrap().trim(), SECRET);
     let table = serde_json::to_string(&table_entries(&url, &id)).unwrap();
     assert!(!table.contains(SECRET), "the table never holds a secret");
-}
-
-/// An approval is of one ask of a gate: a driver killed while its gate waited for approvers is
-/// taken over, the new driver asks again, and an approval given to the old ask does not pass the
-/// new one; an approval of the new ask does.
-#[test]
-fn an_approval_of_an_earlier_ask_of_the_gate_does_not_pass_the_next_one() {
-    let (_server, url) = team_world();
-    let (ana, ben, cho) = (iam_user(&url, "ana"), iam_user(&url, "ben"), iam_user(&url, "cho"));
-    let keys = |cmd: &mut Command, (id, secret): &(String, String)| {
-        cmd.env("AWS_ACCESS_KEY_ID", id).env("AWS_SECRET_ACCESS_KEY", secret);
-    };
-    let (a, b, c) = (state_dir(), state_dir(), state_dir());
-    let args = ["run", "tests/fixtures/ec2-failback-two-person.yaml", "--auto-approve", "--endpoint-url", &url];
-    let mut first = machine(a.path(), "ana@laptop", &url, &args);
-    first.stdout(std::process::Stdio::null());
-    keys(&mut first, &ana);
-    let mut first = first.spawn().expect("start A");
-    let dir = wait_for_journal(a.path(), "the driver's approval", |e| {
-        e.iter().any(|e| matches!(&e.event, Event::Approval { driver: true, .. }))
-    });
-    let (id, _) = only_run(a.path());
-    first.kill().expect("SIGKILL A");
-    first.wait().expect("reap A");
-    let old_ask = journal(&dir).iter().find(|e| matches!(&e.event, Event::Approval { .. })).map(|e| e.seq).unwrap();
-    // Ben's approval of the old ask, arriving late.
-    approval_written_by_hand(&url, "ben", &format!("{id}#failback-ec2#{old_ask}"));
-    std::thread::sleep(std::time::Duration::from_millis(2200));
-    // Cho takes the run over and asks again.
-    let mut second = machine(b.path(), "cho@ops", &url, &["resume", &id, "--auto-approve"]);
-    second.stdout(std::process::Stdio::null());
-    keys(&mut second, &cho);
-    let second = second.spawn().expect("resume on B");
-    let asks = |n: usize| {
-        move |e: &[pilotlight::journal::Entry]| {
-            e.iter().filter(|e| matches!(&e.event, Event::Approval { driver: true, .. })).count() >= n
-        }
-    };
-    let dir_b = wait_for_journal(b.path(), "the new ask", asks(2));
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert!(
-        !journal(&dir_b).iter().any(|e| matches!(&e.event, Event::GateDecided { .. })),
-        "the old ask's approval does not pass the new one"
-    );
-    let mut approve = machine(c.path(), "ben@desk", &url, &["watch", &id, "--approve", "failback-ec2"]);
-    keys(&mut approve, &ben);
-    let out = approve.output().expect("watch --approve");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = second.wait_with_output().expect("B ends");
-    assert_eq!(out.status.code(), Some(0));
 }
