@@ -164,7 +164,7 @@ pub(super) fn team_config(team: &Team, connect: Option<&ConnectOptions>) -> Opti
 
 /// A run's secret inputs, given again (the run's own runbook says which inputs are secret). A
 /// team run not yet on this machine is read from its team table as `watch` reads it
-/// ([`super::team_cmd::following`]), so a takeover asks for its secrets too.
+/// ([`following`]), so a takeover asks for its secrets too.
 pub(super) fn run_secrets(
     id: &str,
     vars: &Vars,
@@ -177,7 +177,7 @@ pub(super) fn run_secrets(
         .and_then(|(entries, _)| crate::engine::store::load_run_copy(&dir, &entries).ok())
         .or_else(|| {
             use crate::journal::EntrySource;
-            let (_, mirror, mut follower) = super::team_cmd::following(team?, id, state_dir).ok()?;
+            let (_, mirror, mut follower) = following(team?, id, state_dir).ok()?;
             let entries = follower.poll().ok()?;
             crate::engine::store::load_run_copy(&mirror, &entries).ok()
         });
@@ -226,4 +226,21 @@ pub(super) async fn resume_with(
             FAILED
         }
     }
+}
+
+/// A team run followed from its table: the store, the mirror directory that holds the run's
+/// runbook copy (beside, never in, this machine's own runs), and the follower. `watch` and a
+/// takeover's secrets (before the run is on this disk) both read a run this way.
+pub(super) fn following(
+    config: &crate::team::TeamConfig,
+    id: &str,
+    state_dir: &Path,
+) -> Result<
+    (std::sync::Arc<crate::team::TeamStore>, std::path::PathBuf, crate::team::follow::TeamFollower),
+    crate::team::TeamError,
+> {
+    let mirror = state_dir.join("team-watch").join(id);
+    let store = crate::team::TeamStore::connect(config)?;
+    let follower = crate::team::follow::TeamFollower::open(store.clone(), id, &mirror)?;
+    Ok((store, mirror, follower))
 }

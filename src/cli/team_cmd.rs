@@ -3,7 +3,7 @@
 
 use super::args::{Connect, Team, TeamCommand};
 use super::exit::{FAILED, INVALID, OK};
-use super::run_cmd::{connect_options, team_config};
+use super::run_cmd::{connect_options, following, team_config};
 use crate::engine::RunStore;
 use crate::engine::follow::{EntrySource, Follower};
 use std::path::{Path, PathBuf};
@@ -137,21 +137,6 @@ pub async fn watch(
         }
     }
     code
-}
-
-/// A team run followed from its table: the store, the mirror directory that holds the run's
-/// runbook copy (beside, never in, this machine's own runs), and the follower. `watch` and a
-/// takeover's secrets (before the run is on this disk) both read a run this way.
-pub(super) fn following(
-    config: &crate::team::TeamConfig,
-    id: &str,
-    state_dir: &Path,
-) -> Result<(std::sync::Arc<crate::team::TeamStore>, PathBuf, crate::team::follow::TeamFollower), crate::team::TeamError>
-{
-    let mirror = state_dir.join("team-watch").join(id);
-    let store = crate::team::TeamStore::connect(config)?;
-    let follower = crate::team::follow::TeamFollower::open(store.clone(), id, &mirror)?;
-    Ok((store, mirror, follower))
 }
 
 /// Prints each entry's line as it comes, until the run ends for good (succeeded, abandoned,
