@@ -73,6 +73,16 @@ pub(super) fn table_entries(url: &str, run: &str) -> Vec<pilotlight::journal::En
     out.items().iter().map(|i| serde_json::from_str(i["entry"].as_s().unwrap()).unwrap()).collect()
 }
 
+/// Waits until the team table holds every entry of the local journal in `dir` (the driver
+/// appends locally first, then to the table).
+pub(super) fn wait_until_the_table_has(url: &str, run: &str, dir: &Path) {
+    let start = std::time::Instant::now();
+    while table_entries(url, run) != journal(dir) {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the table never caught up with {run}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Waits until run `run`'s lease in the table has expired (a killed driver's), at most 30 s.
 pub(super) fn wait_until_the_lease_expires(url: &str, run: &str) {
     use pilotlight::team::{TeamConfig, TeamStore, table::now_ms};
@@ -262,6 +272,9 @@ fn a_partitioned_driver_stops_before_its_next_mutating_call_once_another_machine
         .expect("start A");
     let dir_a = wait_for_journal(a.path(), "a gate", at_a_gate);
     let (id, _) = only_run(a.path());
+    // A appends to its own journal first, then to the table: the partition comes once the table
+    // has the gate too, or it would cut A off mid-append (a different failure: A stops there).
+    wait_until_the_table_has(&url, &id, &dir_a);
     // The partition: every DynamoDB call from A is refused before it reaches the table.
     let partition = Matcher { needle: Some("DynamoDB_20120810".into()), times: usize::MAX, ..Default::default() };
     let refuse = Fault::Refuse { code: "RequestTimeout", message: "the network is down" };

@@ -60,6 +60,7 @@ fn a_two_approver_gate_waits_refuses_the_drivers_own_identity_and_goes_on_a_seco
         e.iter().any(|e| matches!(&e.event, Event::Approval { driver: true, .. }))
     });
     let (id, _) = only_run(a.path());
+    super::team::wait_until_the_table_has(&url, &id, &dir);
     let approve = |creds: &(String, String)| {
         let mut cmd = machine(b.path(), "ben@desk", &url, &["watch", &id, "--approve", "failback-ec2"]);
         keys(&mut cmd, creds);
@@ -157,6 +158,9 @@ fn an_approval_of_an_earlier_ask_of_the_gate_does_not_pass_the_next_one() {
         e.iter().any(|e| matches!(&e.event, Event::Approval { driver: true, .. }))
     });
     let (id, _) = only_run(a.path());
+    // Killed once the table has the driver's approval too (A appends locally first): the new
+    // driver's ask is then the second.
+    super::team::wait_until_the_table_has(&url, &id, &dir);
     first.kill().expect("SIGKILL A");
     first.wait().expect("reap A");
     let old_ask = journal(&dir).iter().find(|e| matches!(&e.event, Event::Approval { .. })).map(|e| e.seq).unwrap();
