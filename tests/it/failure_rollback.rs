@@ -13,6 +13,7 @@ use super::realism::{Fault, FaultRule, RealismProxy};
 use super::support::{journal, only_run, pilotlight, run, state_dir};
 use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_EXIT_CODE};
 use pilotlight::journal::{Event, FailureOutcome};
+use pilotlight::sandbox::realism::proxy::Rule;
 use pilotlight::sandbox::seed::PRIMARY_REGION;
 use std::io::Write;
 
@@ -167,8 +168,19 @@ fn put_back_then_resumed(
     (needle, fault): (&'static str, Fault),
     says: &str,
 ) -> (super::support::Moto, String, serde_json::Value) {
+    put_back_then_resumed_after(case, args, FaultRule { needle, times: 1, fault }.into(), says)
+}
+
+/// [`put_back_then_resumed`] with any rule of the proxy (one that lets some calls through first).
+fn put_back_then_resumed_after(
+    case: &super::undo::Case,
+    args: &[&str],
+    rule: Rule,
+    says: &str,
+) -> (super::support::Moto, String, serde_json::Value) {
     let (moto, url) = super::support::seeded_moto();
-    let proxy = RealismProxy::with_aws_rules(moto.port, vec![FaultRule { needle, times: 1, fault }]);
+    let proxy = RealismProxy::with_aws_rules(moto.port, Vec::new());
+    proxy.rules.lock().unwrap().push(std::sync::Arc::new(rule));
     let before = (case.whole)(&url);
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
@@ -306,15 +318,32 @@ fn a_refused_detach_puts_the_instance_back_as_it_was() {
     assert!(!super::undo::unexpected(case, &before, &(case.whole)(&url)).is_empty(), "failed back");
 }
 
-/// Aurora's own way back before the restore: the first of the original's instances refused its
-/// delete (deletion protection already off); the cluster is put back as it was, deletion
-/// protection included (its whole Describe and its members' as before), and a resume fails back.
+/// Aurora's own way back before the restore: the first of the original's instances to go (a
+/// reader: the writer goes last) refused its delete (deletion protection already off); the
+/// cluster is put back as it was, deletion protection included (its whole Describe and its
+/// members' as before), and a resume fails back.
 #[test]
 fn a_refused_instance_delete_puts_the_aurora_cluster_back_as_it_was() {
-    let fault = Fault::Refuse { code: "InvalidDBInstanceState", message: "Instance inventory-1 is not available." };
+    let fault = Fault::Refuse { code: "InvalidDBInstanceState", message: "Instance inventory-2 is not available." };
     let args = ["tests/fixtures/aurora-failback.yaml"];
     let says = "the original is back under inventory";
     put_back_then_resumed(&super::undo::AURORA, &args, ("Action=DeleteDBInstance", fault), says);
+}
+
+/// Aurora's own way back when only some of the original's instances were deleted: the reader
+/// went, the writer's delete (the second) was refused. The reader is made again in the original
+/// cluster as it was, with its own tags and none of the run's (it is the original's member again,
+/// not a restored one), and the writer is still the writer (deleted first, AWS would have failed
+/// the cluster over to the reader): the whole Describe of the cluster and its members as before.
+/// A resume fails back.
+#[test]
+fn a_refused_second_instance_delete_puts_the_aurora_cluster_back_as_it_was() {
+    use pilotlight::sandbox::realism::faults::Matcher;
+    let fault = Fault::Refuse { code: "InvalidDBInstanceState", message: "Instance inventory-1 is not available." };
+    let second = Matcher { operation: Some("rds.DeleteDBInstance".into()), after: 1, times: 1, ..Default::default() };
+    let args = ["tests/fixtures/aurora-failback.yaml"];
+    let says = "the original is back under inventory";
+    put_back_then_resumed_after(&super::undo::AURORA, &args, Rule::new(second, fault, "second delete"), says);
 }
 
 /// The rules layer's import token (DynamoDB API reference, ImportTable `ClientToken`): bare moto

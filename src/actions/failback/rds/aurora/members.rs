@@ -10,7 +10,7 @@ use crate::actions::ActionCx;
 use crate::aws::{ActionError, CallLog, answer_tree, at, mutate, read};
 use crate::journal::SubId;
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::DbCluster;
+use aws_sdk_rds::types::{DbCluster, Tag};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -138,6 +138,15 @@ async fn endpoint_status(
 }
 
 /// What the orchestration needs to act on one cluster's members.
+/// Whose instances [`Members::recreate_as`] makes: the restored cluster's (tagged as the run's,
+/// so a later look knows them), or the original cluster's again on a way back (its own tags
+/// only: it is the original's member again, as before the failback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Made {
+    Restored,
+    Original,
+}
+
 pub struct Members<'a, 'c> {
     pub cx: &'a ActionCx<'c>,
     pub name: &'a str,
@@ -200,9 +209,11 @@ impl Members<'_, '_> {
             &self.sub_name("delete-instances"),
             json!({ "instances": ids, "cluster": self.cluster }),
             |resume| async move {
-                // One after another, the writer first: a refused delete leaves the rest untouched,
-                // so the way back has the least to recreate.
-                for id in ids_ref {
+                // One after another, the readers first and the writer last: a refused delete
+                // leaves the rest untouched, so the way back has the least to recreate, and the
+                // writer is never deleted while a reader is left (on AWS that fails the cluster
+                // over to the reader, and a way back would find the roles swapped).
+                for id in ids_ref.iter().rev() {
                     if !fresh(&resume) {
                         let Some(db) = instance(cx.log, self.client, id, self.region).await? else { continue };
                         if db.db_cluster_identifier() != Some(self.cluster)
@@ -231,12 +242,17 @@ impl Members<'_, '_> {
     /// Recreates the recorded instances in the restored cluster (same identifiers, classes,
     /// promotion tiers, parameter groups and tags; the writer first) and waits for them.
     pub async fn recreate(&self, members: &[Member]) -> Result<(), ActionError> {
-        self.recreate_as(members, ("create-instances", "wait-instances-available")).await
+        self.recreate_as(members, ("create-instances", "wait-instances-available"), Made::Restored).await
     }
 
     /// [`Members::recreate`] under other sub-step names (the rollback's, which puts them back in
     /// the original cluster).
-    pub async fn recreate_as(&self, members: &[Member], (create, wait): (&str, &str)) -> Result<(), ActionError> {
+    pub async fn recreate_as(
+        &self,
+        members: &[Member],
+        (create, wait): (&str, &str),
+        made: Made,
+    ) -> Result<(), ActionError> {
         let cx = self.cx;
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
         // The failback's first run of it makes them in a cluster just restored, after the
@@ -295,7 +311,10 @@ impl Members<'_, '_> {
                     .set_performance_insights_retention_period(
                         m.performance_insights.as_ref().and_then(|p| p.retention_days),
                     )
-                    .set_tags(Some(restored_tags(cx, self.name, &m.tags)));
+                    .set_tags(Some(match made {
+                        Made::Restored => restored_tags(cx, self.name, &m.tags),
+                        Made::Original => m.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect(),
+                    }));
                 mutate(cx.log, at(&m.id, self.region), req).await??;
             }
             Ok(())

@@ -53,7 +53,8 @@ impl One<'_, '_> {
                 "rollback-protection-back",
             ];
             self.keeper(l).put_back(l.config.deletion_protection, &undone).await?;
-            old.recreate_as(&l.members, ("rollback-create-instances", "rollback-wait-instances")).await?;
+            let names = ("rollback-create-instances", "rollback-wait-instances");
+            old.recreate_as(&l.members, names, super::members::Made::Original).await?;
             Members { parts: "rollback-", ..self.members(l) }.recreate_endpoints(&l.custom_endpoints).await
         };
         match back.await {
