@@ -156,13 +156,12 @@ impl One<'_, '_> {
                 }
                 return Ok(());
             }
-            // One after another in device order, each tagged before it is detached (a kept volume
-            // always says where it came from): a refused detach leaves the rest as they were, so
-            // the way back has the least to put back (and an instance's devices are listed in
-            // the order they were attached: the way back re-attaches in device order).
+            // Each tagged before any is detached (a kept volume always says where it came from),
+            // the tags all at once: a tag changes nothing the instance sees, and these calls are
+            // inside the instance's downtime.
             let t = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-            for (device, vol) in on {
-                let req = self.primary.create_tags().resources(vol).set_tags(Some(vec![
+            let tag = on.iter().map(|(device, vol)| {
+                let req = self.primary.create_tags().resources(*vol).set_tags(Some(vec![
                     t(TAG_RUN, cx.run_id),
                     t(TAG_STEP, cx.step),
                     t(TAG_RESOURCE, self.name),
@@ -170,7 +169,16 @@ impl One<'_, '_> {
                     t("pilotlight:former-instance", inst),
                     t("pilotlight:former-device", device),
                 ]));
-                mutate(cx.log, at(vol, region), req).await??;
+                async move {
+                    mutate(cx.log, at(vol, region), req).await??;
+                    Ok(())
+                }
+            });
+            crate::actions::failback::all_at_once(tag).await?;
+            // Detached one after another in device order: a refused detach leaves the rest as
+            // they were, so the way back has the least to put back (and an instance's devices are
+            // listed in the order they were attached: the way back re-attaches in device order).
+            for (device, vol) in on {
                 let req = self.primary.detach_volume().volume_id(vol).instance_id(inst).device(device);
                 mutate(cx.log, at(vol, region), req).await??;
             }
