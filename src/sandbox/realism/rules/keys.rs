@@ -7,6 +7,7 @@
 //! - Moto's DescribeKey says `KeyManager: CUSTOMER` of every key, also of the AWS managed ones
 //!   behind `alias/aws/*` (moto describes those "Default key"). The rules layer says `AWS`.
 
+use super::super::wire::decoded;
 use super::{ask_upstream, ask_upstream_as, field, param, refusal, rewrite_body};
 
 /// Moto's key id for storage encrypted with the account's default key.
@@ -36,7 +37,7 @@ pub fn cross_region_copy_without_key(head: &str, body: &str, upstream: u16, kind
     if param(body, "KmsKeyId").is_some() {
         return None;
     }
-    let source = param(body, &format!("Source{kind}Identifier"))?.replace("%3A", ":");
+    let source = decoded(param(body, &format!("Source{kind}Identifier"))?);
     let (from, id) = arn_region(&source)?;
     if Some(from) == scope(head).map(|s| s.0) {
         return None;
@@ -52,7 +53,7 @@ pub fn cross_region_copy_without_key(head: &str, body: &str, upstream: u16, kind
 /// KmsKeyId parameter, an error is returned"). The words are ours.
 pub fn key_for_an_unencrypted_cluster_copy(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
     param(body, "KmsKeyId")?;
-    let source = param(body, "SourceDBClusterSnapshotIdentifier")?.replace("%3A", ":");
+    let source = decoded(param(body, "SourceDBClusterSnapshotIdentifier")?);
     let (head, id) = match arn_region(&source) {
         Some((from, id)) => (signed_for(head, from)?, id.to_string()),
         None => (head.to_string(), source.clone()),
@@ -88,7 +89,7 @@ pub fn shared_with_the_default_key(head: &str, body: &str, upstream: u16, kind: 
 /// A snapshot of an instance with TDE, copied into another region, needs an option group of that
 /// region with TDE (CopyDBSnapshot, `OptionGroupName`). The words are ours.
 pub fn tde_copy_without_option_group(head: &str, body: &str, upstream: u16) -> Option<Vec<u8>> {
-    let source = param(body, "SourceDBSnapshotIdentifier")?.replace("%3A", ":");
+    let source = decoded(param(body, "SourceDBSnapshotIdentifier")?);
     let (from, snapshot) = arn_region(&source)?;
     if Some(from) == scope(head).map(|s| s.0) {
         return None;

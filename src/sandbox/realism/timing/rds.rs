@@ -2,7 +2,7 @@
 //! instance `creating`, `renaming` or `backing-up`, a cluster `creating` or `renaming`; and AWS's
 //! refusals meanwhile.
 
-use super::super::wire::{ask_upstream, each_element, element, field, param, refusal};
+use super::super::wire::{ask_upstream, decoded, each_element, element, field, param, refusal};
 use super::{At, Call, Clock, What, begin, begin_with, busy, percent};
 
 /// Notes the work moto's answer started. Moto also makes a restore it answers with an error
@@ -171,7 +171,7 @@ fn snapshots(answered: &str, element: &str, id_tag: &str, what: What, at: At<'_>
 
 /// The identifier a parameter names: an ARN's last part, or the identifier itself.
 fn named(body: &str, name: &str) -> Option<String> {
-    let value = param(body, name)?.replace("%3A", ":");
+    let value = decoded(param(body, name)?);
     value.rsplit(':').next().map(str::to_string)
 }
 

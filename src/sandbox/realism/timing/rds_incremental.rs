@@ -17,7 +17,7 @@
 //! from the identifier alone, the same in every region), so the layer records each copy's source
 //! DB instance itself, asked from the source region when the copy is made.
 
-use super::super::wire::{ask_upstream, each_element, field, param};
+use super::super::wire::{ask_upstream, decoded, each_element, field, param};
 use super::{At, Call};
 use std::sync::Mutex;
 
@@ -84,7 +84,7 @@ pub(super) fn snapshot_gib(
 /// `region/instance` of the copy's source snapshot: its region from the source's ARN (a copy in
 /// one region names its source by identifier), its instance asked from that region.
 fn source_instance(call: &Call<'_>, at: At<'_>) -> Option<String> {
-    let source = param(call.body, "SourceDBSnapshotIdentifier")?.replace("%3A", ":");
+    let source = decoded(param(call.body, "SourceDBSnapshotIdentifier")?);
     let parts: Vec<&str> = source.split(':').collect();
     let (region, id) = match parts.as_slice() {
         ["arn", _, "rds", region, _, "snapshot", id] => (region.to_string(), id.to_string()),
