@@ -117,7 +117,7 @@ fn the_bundled_failback_at_a_pace_waits_through_every_in_between_state() {
     for (step, operation, wait, modelled) in [
         ("install-permissions", "CreateStack", "wait-stack", "cloudformation.CreateStack"),
         ("failback-ec2", "StopInstances", "app_server/wait-primary-stopped", "ec2.StopInstances"),
-        ("failback-ec2", "StartInstances", "app_server/wait-primary-running", "ec2.StartInstances"),
+        ("failback-ec2", "StartInstances", "app_server/wait-status-checks", "ec2.StartInstances"),
         ("failback-dynamodb", "CreateBackup", "sessions_table/wait-backup", "dynamodb.CreateBackup"),
         ("flip-dns", "ChangeResourceRecordSets", "wait-insync", "route53.ChangeResourceRecordSets"),
     ] {

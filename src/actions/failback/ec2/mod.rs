@@ -11,9 +11,9 @@
 //! `wait-detached`, `attach-restored` (same device names, root included; if that fails, the
 //! originals go back before the action gives up), `wait-attached` (every attachment
 //! `attached`, not `attaching`), `delete-on-termination` (each device's flag as it was: an
-//! attached volume does not get it), `start-primary`, `wait-primary-running`,
-//! `wait-status-checks` (instance and system checks `ok`; a restored root volume that does not
-//! boot is reported, the originals still kept), `compare-config` (the instance's whole Describe
+//! attached volume does not get it), `start-primary`, `wait-status-checks` (the instance
+//! `running` and its instance and system checks `ok`, one call a poll; a restored root volume
+//! that does not boot is reported, the originals still kept), `compare-config` (the instance's whole Describe
 //! against before: every difference with why). The primary instance is never terminated:
 //! TerminateInstances is not even an operation this tool knows.
 

@@ -120,7 +120,6 @@ impl One<'_, '_> {
             Ok(())
         })
         .await?;
-        self.wait_instance("wait-primary-running", inst, region, "running").await?;
         self.wait_status_checks(l).await?;
         self.exit_standby(l).await
     }
@@ -228,9 +227,10 @@ impl One<'_, '_> {
         .await
     }
 
-    /// `running` is not booted: waits for the instance and system status checks to pass, and
-    /// says so when they fail (a restored root volume that does not boot) while the originals
-    /// are still kept.
+    /// `running` is not booted: waits for the instance to run and its instance and system status
+    /// checks to pass (one DescribeInstanceStatus a poll says both: no wait for `running` of its
+    /// own before it), and says so when they fail (a restored root volume that does not boot)
+    /// while the originals are still kept.
     async fn wait_status_checks(&self, l: &Layout) -> Result<(), ActionError> {
         let cx = self.cx;
         if cx.dry_run {
@@ -241,9 +241,15 @@ impl One<'_, '_> {
         cx.sub(&name, json!({ "instance": inst }), |_| async {
             let quiet = cx.quiet();
             cx.wait_for(&name, cx.timeout, || async {
-                let req = self.primary.describe_instance_status().instance_ids(inst);
+                // Every state, not only `running` (the default): a `pending` one says so.
+                let req = self.primary.describe_instance_status().instance_ids(inst).include_all_instances(true);
                 let out = read(&quiet, at(inst, region), req).await??;
                 let status = out.instance_statuses().first();
+                let state = status
+                    .and_then(|s| s.instance_state())
+                    .and_then(|s| s.name())
+                    .map_or("not reported yet", |n| n.as_str())
+                    .to_string();
                 let word = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
                     s.and_then(|s| s.status()).map_or("not reported yet", |s| s.as_str()).to_string()
                 };
@@ -258,10 +264,10 @@ impl One<'_, '_> {
                         kept.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
                     )));
                 }
-                Ok(if instance == "ok" && system == "ok" {
+                Ok(if state == "running" && instance == "ok" && system == "ok" {
                     Poll::Ready(())
                 } else {
-                    Poll::Pending(format!("{inst} status checks: instance {instance}, system {system}"))
+                    Poll::Pending(format!("{inst} {state}, status checks: instance {instance}, system {system}"))
                 })
             })
             .await
