@@ -13,8 +13,8 @@
 //! `attached`, not `attaching`), `delete-on-termination` (each device's flag as it was: an
 //! attached volume does not get it), `start-primary`, `wait-status-checks` (the instance
 //! `running` and its instance and system checks `ok`, one call a poll; a restored root volume
-//! that does not boot is reported, the originals still kept), `compare-config` (the instance's whole Describe
-//! against before: every difference with why). The primary instance is never terminated:
+//! that does not boot is reported, the originals still kept), `compare-config` (the instance's
+//! whole Describe against before: every difference with why). The primary instance is never terminated:
 //! TerminateInstances is not even an operation this tool knows.
 
 pub mod compare_config;

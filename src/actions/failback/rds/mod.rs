@@ -125,9 +125,14 @@ pub fn tags(cx: &ActionCx<'_>, resource: &str, stage: &str) -> Vec<Tag> {
     vec![t(TAG_RUN, cx.run_id), t(TAG_STEP, cx.step), t(TAG_RESOURCE, resource), t(TAG_STAGE, stage)]
 }
 
+/// The recorded user tags, as RDS takes them.
+pub fn user_tag_list(recorded: &IndexMap<String, String>) -> Vec<Tag> {
+    recorded.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
 /// The tags a restored instance or cluster gets: the recorded user tags, then this run's.
 pub fn restored_tags(cx: &ActionCx<'_>, resource: &str, recorded: &IndexMap<String, String>) -> Vec<Tag> {
-    let mut all: Vec<Tag> = recorded.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    let mut all = user_tag_list(recorded);
     all.extend(tags(cx, resource, "restored"));
     all
 }

@@ -5,12 +5,12 @@
 
 use super::super::instance::instance;
 use super::super::instance_config::{PerformanceInsights, custom, user_tags};
-use super::super::{is_ours, not_ours, or_none, restored_tags, tag_map, tags, wait_status};
+use super::super::{is_ours, not_ours, or_none, restored_tags, tag_map, tags, user_tag_list, wait_status};
 use crate::actions::ActionCx;
 use crate::aws::{ActionError, CallLog, answer_tree, at, mutate, read};
 use crate::journal::SubId;
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::{DbCluster, Tag};
+use aws_sdk_rds::types::DbCluster;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -137,7 +137,6 @@ async fn endpoint_status(
     or_none(answer.map(|out| out.db_cluster_endpoints().first().map(|e| e.status().unwrap_or("unknown").to_string())))
 }
 
-/// What the orchestration needs to act on one cluster's members.
 /// Whose instances [`Members::recreate_as`] makes: the restored cluster's (tagged as the run's,
 /// so a later look knows them), or the original cluster's again on a way back (its own tags
 /// only: it is the original's member again, as before the failback).
@@ -147,6 +146,7 @@ pub enum Made {
     Original,
 }
 
+/// What the orchestration needs to act on one cluster's members.
 pub struct Members<'a, 'c> {
     pub cx: &'a ActionCx<'c>,
     pub name: &'a str,
@@ -313,7 +313,7 @@ impl Members<'_, '_> {
                     )
                     .set_tags(Some(match made {
                         Made::Restored => restored_tags(cx, self.name, &m.tags),
-                        Made::Original => m.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect(),
+                        Made::Original => user_tag_list(&m.tags),
                     }));
                 mutate(cx.log, at(&m.id, self.region), req).await??;
             }
