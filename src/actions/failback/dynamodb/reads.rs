@@ -112,21 +112,29 @@ pub(super) async fn settings(
         .and_then(|d| d.attribute_name())
         .map(str::to_string);
     let (tags, point_in_time_recovery) = (tags?, pitr?);
-    Ok(Settings {
+    Ok(Settings { ttl_attribute, point_in_time_recovery, tags, ..described(t) })
+}
+
+/// The settings a table's own describe says (stream, deletion protection, table class), and none
+/// of the three it does not (TTL, point-in-time recovery, tags): what a table fresh from
+/// ImportTable has, whose `TableCreationParameters` take none of those three and whose new table
+/// starts without them.
+pub(super) fn described(t: &TableDescription) -> Settings {
+    Settings {
         stream: t
             .stream_specification()
             .filter(|s| s.stream_enabled())
             .map(|s| s.stream_view_type().map(|v| v.as_str().to_string()).unwrap_or_default()),
-        ttl_attribute,
-        point_in_time_recovery,
+        ttl_attribute: None,
+        point_in_time_recovery: false,
         deletion_protection: t.deletion_protection_enabled().unwrap_or(false),
         table_class: t
             .table_class_summary()
             .and_then(|c| c.table_class())
             .map(|c| c.as_str().to_string())
             .unwrap_or_else(|| STANDARD.into()),
-        tags,
-    })
+        tags: Default::default(),
+    }
 }
 
 /// A live export of `table_arn` into exactly `bucket`/`prefix` (failed ones are skipped: a

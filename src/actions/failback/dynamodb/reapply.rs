@@ -52,9 +52,10 @@ impl One<'_, '_> {
         let want = self.wanted(p, made);
         let name = self.sub_name(part);
         let detail = json!({ "table": table, "recorded": p.primary.settings, "want": want });
-        cx.sub(&name, detail, |_| async {
+        let (name, want) = (&name, &want);
+        cx.sub(name, detail, |resume| async move {
             if cx.dry_run {
-                let changes = config::changes(&want, &Settings::fresh_import());
+                let changes = config::changes(want, &Settings::fresh_import());
                 for c in &changes {
                     cx.log.note(format!("dry run: would re-apply to the new table {table}: {}", c.describe()))?;
                 }
@@ -63,10 +64,17 @@ impl One<'_, '_> {
             }
             let t = reads::existing_table(cx.log, self.primary, region, table).await?;
             let arn = t.table_arn().unwrap_or(&p.primary.arn).to_string();
-            let have = reads::settings(cx.log, self.primary, region, &t).await?;
-            let changes = config::changes(&want, &have);
+            // The failback's own import, on the sub-step's first run: nothing has changed the
+            // table since ImportTable made it, so its TTL, point-in-time recovery and tags are
+            // none (`reads::described`); a resumed run, or a table put back, is read.
+            let have = if resume.first && made {
+                reads::described(&t)
+            } else {
+                reads::settings(cx.log, self.primary, region, &t).await?
+            };
+            let changes = config::changes(want, &have);
             for change in &changes {
-                self.apply(&name, table, &arn, region, change, &have).await?;
+                self.apply(name, table, &arn, region, change, &have).await?;
             }
             let (t, after) = if changes.is_empty() {
                 (t, have)
@@ -75,7 +83,7 @@ impl One<'_, '_> {
                 let after = reads::settings(cx.log, self.primary, region, &t).await?;
                 (t, after)
             };
-            let left = config::changes(&want, &after);
+            let left = config::changes(want, &after);
             if !left.is_empty() {
                 let left: Vec<String> = left.iter().map(Change::describe).collect();
                 return Err(ActionError::Failed(format!(
