@@ -1,6 +1,8 @@
 //! `reapply-config`: put back on the new table what the import dropped (stream, TTL,
-//! point-in-time recovery, table class, deletion protection, tags), reading first and changing
-//! only what differs, so a resumed sub-step never repeats a change; then read back and compare.
+//! point-in-time recovery, table class, deletion protection, tags), changing only what differs
+//! from what the table has: on the sub-step's first run on the run's own import, what
+//! ImportTable leaves; on a resumed run (or a table put back), what a read says, so a resumed
+//! sub-step never repeats a change. Then read back and compare.
 
 use super::config::{self, Change, Settings};
 use super::{One, Plan, reads};
