@@ -462,8 +462,13 @@ impl One<'_, '_> {
                 return Err(conflict("DB instance", &s.instance, region));
             }
             let req = self.primary.delete_db_instance().db_instance_identifier(&s.instance);
-            mutate(cx.log, at(&s.instance, region), req).await??;
-            Ok(())
+            match mutate(cx.log, at(&s.instance, region), req).await? {
+                Ok(_) => Ok(()),
+                // Gone between the look and the delete: what this sub-step is for (the wait below
+                // confirms it), as `delete-global` takes a global database already gone.
+                Err(f) if f.is_not_found() => Ok(()),
+                Err(f) => Err(f.into()),
+            }
         })
         .await?;
         self.wait_staging_instance("wait-staging-instance-deleted", l, "gone").await
