@@ -23,4 +23,5 @@ pub mod preflight;
 pub mod report;
 pub mod runbook;
 pub mod sandbox;
+pub mod stable_hash;
 pub mod team;

@@ -63,7 +63,7 @@ pub fn target_key(loaded: &LoadedRunbook, envs: &IndexMap<String, Environment>, 
         ));
     }
     text.push_str(&field(&t.endpoint));
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = crate::stable_hash::fnv1a(text.as_bytes(), crate::stable_hash::OFFSET);
     format!("{}#{hash:016x}", t.runbook)
 }
 

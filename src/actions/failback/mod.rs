@@ -66,8 +66,8 @@ pub fn resource_names(
 pub fn client_token(cx: &ActionCx<'_>, resource: &str, part: &str) -> String {
     let key = format!("{}\u{0}{}\u{0}{resource}\u{0}{part}", cx.run_id, cx.step);
     // FNV-1a, twice with different offsets: stable across releases (unlike std's hasher).
-    let fnv = |offset: u64| key.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
-    format!("pl-{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4))
+    use crate::stable_hash::{OFFSET, fnv1a};
+    format!("pl-{:016x}{:016x}", fnv1a(key.as_bytes(), OFFSET), fnv1a(key.as_bytes(), 0x8422_2325_cbf2_9ce4))
 }
 
 /// Whether `runbook` stages (a `phase: stage` step, or a `failback.rehearse` step whose `stage`

@@ -363,11 +363,9 @@ impl One<'_, '_> {
                 return Err(ActionError::Failed(format!("global database {} still has members", s.global)));
             }
             let req = self.recovery.delete_global_cluster().global_cluster_identifier(&s.global);
-            match mutate(cx.log, at(&s.global, r_region), req).await? {
-                Ok(_) => Ok(()),
-                Err(f) if f.code() == Some("GlobalClusterNotFoundFault") => Ok(()),
-                Err(f) => Err(f.into()),
-            }
+            // GlobalClusterNotFoundFault: gone already, as this sub-step wants.
+            or_none(mutate(cx.log, at(&s.global, r_region), req).await?.map(Some))?;
+            Ok(())
         })
         .await?;
         Ok(point)
@@ -462,13 +460,10 @@ impl One<'_, '_> {
                 return Err(conflict("DB instance", &s.instance, region));
             }
             let req = self.primary.delete_db_instance().db_instance_identifier(&s.instance);
-            match mutate(cx.log, at(&s.instance, region), req).await? {
-                Ok(_) => Ok(()),
-                // Gone between the look and the delete: what this sub-step is for (the wait below
-                // confirms it), as `delete-global` takes a global database already gone.
-                Err(f) if f.is_not_found() => Ok(()),
-                Err(f) => Err(f.into()),
-            }
+            // Gone between the look and the delete is what this sub-step is for (the wait below
+            // confirms it), as `delete-global` takes a global database already gone.
+            or_none(mutate(cx.log, at(&s.instance, region), req).await?.map(Some))?;
+            Ok(())
         })
         .await?;
         self.wait_staging_instance("wait-staging-instance-deleted", l, "gone").await
