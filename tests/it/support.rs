@@ -236,6 +236,20 @@ pub fn only_run(state: &Path) -> (String, PathBuf) {
     (dirs[0].file_name().to_string_lossy().into_owned(), dirs[0].path())
 }
 
+/// Whether a run started with `PILOTLIGHT_CRASH_AFTER_ENTRY=at` was killed there. Waits journal
+/// the state changes they happen to see, so a run on a fresh world can be a few entries shorter
+/// than the reference run its kill points were taken from: one that ended before entry `at`, not
+/// killed, is the uninterrupted run, and its own output stands for the resume's. Any other exit
+/// fails the test.
+pub fn killed_after(out: &Output, run_dir: &Path, at: u64) -> bool {
+    if out.status.code() == Some(pilotlight::journal::CRASH_EXIT_CODE) {
+        return true;
+    }
+    let end = journal(run_dir).last().map_or(0, |e| e.seq);
+    assert!(end < at, "not killed after entry {at} (exit {:?}), though the journal got to {end}", out.status.code());
+    false
+}
+
 /// Every journal entry of a run.
 pub fn journal(run_dir: &Path) -> Vec<pilotlight::journal::Entry> {
     pilotlight::journal::read_entries(&run_dir.join("journal.jsonl")).expect("read journal").0
