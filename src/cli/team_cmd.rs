@@ -65,9 +65,11 @@ pub async fn watch(
     };
     let store = RunStore::new(state_dir);
     let mut approval = None;
+    let mut shared = None;
     let (dir, source): (PathBuf, Box<dyn EntrySource>) = match team_config(team, connect.as_ref()) {
         Some(config) => {
             let opened = following(&config, id, state_dir).and_then(|(t, mirror, f)| {
+                shared = Some(t.clone());
                 if let Some(step) = approve {
                     let asked = crate::team::follow::TeamFollower::open(t.clone(), id, &mirror)?;
                     let (id, step) = (id.to_string(), step.to_string());
@@ -111,7 +113,7 @@ pub async fn watch(
     }
     let watched = match headless {
         true => watch_lines(source).await,
-        false => crate::console::live::watch_from(&dir, id, source, connect).await,
+        false => crate::console::live::watch_from(&dir, id, source, connect, shared).await,
     };
     let mut code = match watched {
         Ok(()) => OK,
@@ -168,24 +170,9 @@ pub fn handover(id: &str, to: &str, team: &Team) -> u8 {
         eprintln!("handover: give the run's --team TABLE");
         return INVALID;
     };
-    let asked = crate::team::TeamStore::connect(&config).and_then(|t| {
-        let (r, who) = (id.to_string(), to.to_string());
-        t.call(|table| async move { table.request_handover(&r, &who).await })
-    });
-    match asked {
-        Ok(true) => {
-            println!(
-                "asked run {id}'s driver to hand it to {to}: it stops at its next heartbeat (within a quarter of the \
-                 lease's time); then {to} continues it with: pilotlight resume {id} --team {}",
-                config.table
-            );
-            OK
-        }
-        Ok(false) => {
-            println!(
-                "no one drives run {id} now: anyone (or {to}) may continue it with: pilotlight resume {id} --team {}",
-                config.table
-            );
+    match crate::team::TeamStore::connect(&config).and_then(|t| crate::team::asks::handover(&t, id, to)) {
+        Ok(line) => {
+            println!("{line}");
             OK
         }
         Err(e) => {

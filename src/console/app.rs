@@ -10,6 +10,7 @@ use crate::engine::run_view::RunView;
 use crate::engine::{FailureAnswer, GateAnswer};
 use crate::journal::RunStatus;
 use crate::runbook::Gate;
+use crate::team::asks::{TeamAsk, TeamLink};
 use std::time::SystemTime;
 use tokio::sync::oneshot;
 
@@ -65,6 +66,11 @@ pub enum Dialog {
     },
     /// The log and resources filter, being typed.
     Filter(String),
+    /// Team mode: the name of the responder to hand the run over to, being typed.
+    HandoverTo(String),
+    /// Team mode, watching: approving this step's gate as this machine's AWS identity, asked
+    /// first.
+    ConfirmApproval(String),
 }
 
 /// How the console ends.
@@ -99,6 +105,8 @@ pub struct App {
     pub notice: Option<String>,
     /// `watch`: no decisions, no mutating call.
     pub read_only: bool,
+    /// Team mode: where approvals and handovers go (`None`: a local run, keys say so).
+    pub team: Option<TeamLink>,
     pub finished: Option<Result<RunStatus, String>>,
     /// Once the run has ended: its outcome (RTO, RPO, what was kept, the report command), shown
     /// at the top of the current pane.
@@ -150,6 +158,7 @@ impl App {
             filter: String::new(),
             notice: None,
             read_only: false,
+            team: None,
             finished: None,
             exit: None,
             dirty: true,
@@ -220,7 +229,25 @@ impl App {
                 self.notice = Some(format!("{name}: closing; the run stays resumable"));
                 self.exit = Some(Exit::Signal);
             }
+            Msg::Notice(text) => self.notice = Some(text),
         }
+    }
+
+    /// Sends `ask` to the team table's side, saying what happens meanwhile; without team mode
+    /// says what it needs.
+    pub fn ask_team(&mut self, ask: TeamAsk) {
+        self.dialog = None;
+        let sent = self.team.as_ref().is_some_and(|t| t.send(ask.clone()).is_ok());
+        self.notice = Some(match (sent, &ask) {
+            (false, _) => "team mode only: this run is not shared (run it with --team TABLE)".into(),
+            (true, TeamAsk::Approve { step }) => format!("approving `{step}` as your AWS identity…"),
+            (true, TeamAsk::Handover { to }) => format!("asking the driver to hand the run over to {to}…"),
+        });
+    }
+
+    /// The step whose gate the driver approved and which waits for others' approvals.
+    pub fn waiting_for_approvers(&self) -> Option<&crate::engine::run_view::StepView> {
+        self.view.steps.iter().find(|s| s.waits_for_approvers())
     }
 
     /// A decision the engine waits for: shown at once, in its dialog.

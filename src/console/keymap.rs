@@ -26,6 +26,7 @@ pub enum Action {
     Abort,
     Retry,
     Rollback,
+    Handover,
 }
 
 /// Every action with its name in the file and what it does (the help screen's text).
@@ -44,11 +45,12 @@ pub const ACTIONS: &[(Action, &str, &str)] = &[
     (Action::Filter, "filter", "filter the call log and resources"),
     (Action::Quit, "quit", "quit (asks first; the run stays resumable)"),
     (Action::Toggle, "toggle", "tick or untick a checklist item"),
-    (Action::Approve, "approve", "approve the step at a gate"),
+    (Action::Approve, "approve", "approve a gate (watching a team run: second person)"),
     (Action::Skip, "skip", "skip the step (asks for a reason)"),
     (Action::Abort, "abort", "abort the run (asks first; resumable)"),
     (Action::Retry, "retry", "retry a failed step"),
     (Action::Rollback, "rollback", "roll a failed failback step back (asks first)"),
+    (Action::Handover, "handover", "hand a team run over to another responder (by name)"),
 ];
 
 /// The built-in bindings.
@@ -281,7 +283,7 @@ mod tests {
             "an empty line keeps ?"
         );
         assert_eq!(problems.len(), 4, "{problems:?}");
-        assert!(problems[0].ends_with("keys.conf:3: unknown action `fly`; known: up, down, page_up, page_down, top, bottom, next_pane, prev_pane, open, back, help, filter, quit, toggle, approve, skip, abort, retry, rollback"), "{}", problems[0]);
+        assert!(problems[0].ends_with("keys.conf:3: unknown action `fly`; known: up, down, page_up, page_down, top, bottom, next_pane, prev_pane, open, back, help, filter, quit, toggle, approve, skip, abort, retry, rollback, handover"), "{}", problems[0]);
         assert!(problems[1].ends_with("keys.conf:4: unknown key `hyper-j`; this line is ignored"), "{}", problems[1]);
         assert!(problems[2].ends_with("keys.conf:5: `help` has no key; this line is ignored"), "{}", problems[2]);
         assert_eq!(problems[3], "key `y` is bound to both toggle and approve; toggle wins");

@@ -5,6 +5,7 @@ use super::app::{App, Dialog, Exit, Pane, Pending};
 use super::keymap::Action;
 use crate::engine::{FailureAnswer, GateAnswer};
 use crate::runbook::Gate;
+use crate::team::asks::TeamAsk;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
 /// Lines one page scroll moves.
@@ -73,7 +74,12 @@ impl App {
                 };
                 self.dialog = Some(Dialog::Output { step, scroll });
             }
-            Some(Dialog::SkipReason(_) | Dialog::Filter(_)) => {}
+            Some(Dialog::ConfirmApproval(step)) => match action {
+                Action::Approve | Action::Open => self.ask_team(TeamAsk::Approve { step }),
+                Action::Back | Action::Quit => self.dialog = None,
+                _ => {}
+            },
+            Some(Dialog::SkipReason(_) | Dialog::Filter(_) | Dialog::HandoverTo(_)) => {}
             None => self.on_main_key(action),
         }
     }
@@ -81,7 +87,7 @@ impl App {
     /// Whether a text field has the keyboard.
     fn typing(&self) -> bool {
         match &self.dialog {
-            Some(Dialog::SkipReason(_) | Dialog::Filter(_)) => true,
+            Some(Dialog::SkipReason(_) | Dialog::Filter(_) | Dialog::HandoverTo(_)) => true,
             Some(Dialog::Gate { .. }) => self.typing_gate(),
             _ => false,
         }
@@ -90,7 +96,7 @@ impl App {
     fn on_typing_key(&mut self, key: KeyEvent) {
         let Some(dialog) = self.dialog.as_mut() else { return };
         let text = match dialog {
-            Dialog::SkipReason(t) | Dialog::Filter(t) | Dialog::Gate { typed: t, .. } => t,
+            Dialog::SkipReason(t) | Dialog::Filter(t) | Dialog::HandoverTo(t) | Dialog::Gate { typed: t, .. } => t,
             _ => return,
         };
         match key.code {
@@ -100,7 +106,7 @@ impl App {
             }
             KeyCode::Esc => match dialog {
                 Dialog::SkipReason(_) => self.dialog = self.decision_dialog(),
-                Dialog::Filter(_) => self.dialog = None,
+                Dialog::Filter(_) | Dialog::HandoverTo(_) => self.dialog = None,
                 _ => self.park(),
             },
             KeyCode::Enter => {
@@ -134,6 +140,14 @@ impl App {
             Some(Dialog::Filter(text)) => {
                 self.filter = text.trim().to_string();
                 self.dialog = None;
+            }
+            Some(Dialog::HandoverTo(name)) => {
+                if name.trim().is_empty() {
+                    self.notice =
+                        Some("hand over to whom? type their name (as their PILOTLIGHT_TEAM_NAME or user@host)".into());
+                } else {
+                    self.ask_team(TeamAsk::Handover { to: name.trim().to_string() });
+                }
             }
             Some(Dialog::Gate { typed, .. }) => {
                 let Some(Pending::Gate(ask, _)) = &self.pending else { return };
@@ -224,6 +238,17 @@ impl App {
     fn on_main_key(&mut self, action: Action) {
         let decision_keys =
             matches!(action, Action::Approve | Action::Skip | Action::Abort | Action::Retry | Action::Rollback);
+        if action == Action::Approve && self.read_only && self.team.is_some() {
+            // Watching a team run: the one decision a watcher makes is a second approval.
+            self.dialog = match self.waiting_for_approvers() {
+                Some(step) => Some(Dialog::ConfirmApproval(step.id.clone())),
+                None => {
+                    self.notice = Some("no gate waits for a second approver now".into());
+                    None
+                }
+            };
+            return;
+        }
         if decision_keys && self.read_only {
             self.notice = Some("watching: decisions are made in the console that drives the run".into());
             return;
@@ -266,9 +291,16 @@ impl App {
                     self.dialog = Some(Dialog::ConfirmQuit);
                 }
             }
+            Action::Handover => {
+                if self.team.is_some() {
+                    self.dialog = Some(Dialog::HandoverTo(String::new()));
+                } else {
+                    self.notice = Some("team mode only: this run is not shared (run it with --team TABLE)".into());
+                }
+            }
             Action::Approve | Action::Retry | Action::Skip | Action::Abort | Action::Rollback => {
                 match (&self.pending, action) {
-                    (None, _) => self.notice = Some("nothing is waiting for a decision".into()),
+                    (None, _) => self.notice = Some(self.nothing_to_decide()),
                     (Some(_), Action::Rollback) => self.offer_rollback(),
                     (Some(_), Action::Skip) => self.dialog = Some(Dialog::SkipReason(String::new())),
                     (Some(_), Action::Abort) => self.dialog = Some(Dialog::ConfirmAbort),
@@ -276,6 +308,21 @@ impl App {
                 }
             }
             Action::Toggle => {}
+        }
+    }
+
+    /// Why a decision key does nothing: no decision waits, or the gate waits for others.
+    fn nothing_to_decide(&self) -> String {
+        match self.waiting_for_approvers() {
+            Some(step) => format!(
+                "`{}` waits for {} more approver(s), each from their own machine: {} in `pilotlight watch {} --team \
+                 TABLE`",
+                step.id,
+                usize::from(step.approvers).saturating_sub(step.approvals.len()),
+                self.keymap.keys(Action::Approve),
+                self.view.header.run_id
+            ),
+            None => "nothing is waiting for a decision".into(),
         }
     }
 

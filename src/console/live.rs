@@ -101,6 +101,12 @@ fn forward_signals(tx: Sender) {
 /// Drives `run` with the console as its operator until the operator leaves.
 pub async fn drive(run: Run, tx: Sender, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<Ended, EngineError> {
     let mut app = app_for(run.view()?, run.runbook());
+    app.team = run.team_store().map(|store| {
+        let tell = tx.clone();
+        crate::team::asks::serve(store, run.id.clone(), None, move |line| {
+            let _ = tell.send(Msg::Notice(line));
+        })
+    });
     let envs = Arc::new(run.read_envs());
     let poll_tx = tx.clone();
     let poller = Poller::spawn(run.runbook(), envs, poll_interval(), move |r| {
@@ -147,15 +153,18 @@ pub async fn watch(store: &RunStore, id: &str, connect: Option<crate::aws::Conne
     if !journal.is_file() {
         return Err(EngineError::NotFound(id.to_string()));
     }
-    watch_from(&dir, id, Box::new(Follower::new(journal)), connect).await
+    watch_from(&dir, id, Box::new(Follower::new(journal)), connect, None).await
 }
 
-/// The watch console on entries from `follower`; `dir` holds the run's runbook copy.
+/// The watch console on entries from `follower`; `dir` holds the run's runbook copy. With `team`
+/// (the team table, and `dir` as the mirror of its run), its keys approve a gate waiting for
+/// approvers and ask for a handover.
 pub async fn watch_from(
     dir: &std::path::Path,
     id: &str,
     mut follower: Box<dyn EntrySource>,
     connect: Option<crate::aws::ConnectOptions>,
+    team: Option<Arc<crate::team::TeamStore>>,
 ) -> Result<(), EngineError> {
     let entries = follower.poll()?;
     let (loaded, inputs, recorded) = store::load_run_copy(dir, &entries)?;
@@ -164,6 +173,14 @@ pub async fn watch_from(
     let mut app = app_for(view, &loaded.runbook);
     app.read_only = true;
     let (tx, mut rx) = channel();
+    app.team = team.map(|store| {
+        let tell = tx.clone();
+        // The approvals' follower keeps its runbook copy beside the watch's own.
+        let mirror = dir.join("approvals");
+        crate::team::asks::serve(store, id.to_string(), Some(mirror), move |line| {
+            let _ = tell.send(Msg::Notice(line));
+        })
+    });
     let envs = crate::engine::plan::render_environments(&loaded, &inputs).map_err(EngineError::Invalid)?;
     let envs = Arc::new(crate::aws::AwsEnvs::new(envs, connect.unwrap_or(recorded)));
     let poll_tx = tx.clone();

@@ -13,6 +13,8 @@ mod keys;
 pub mod live;
 pub mod msg;
 pub mod render;
+#[cfg(test)]
+mod team_keys_tests;
 pub mod terminal;
 #[cfg(test)]
 mod tests;

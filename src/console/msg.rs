@@ -39,6 +39,9 @@ pub enum Msg {
     Finished(Result<RunStatus, String>),
     /// A signal (SIGTERM, SIGHUP) asks the console to close; the run stays resumable.
     Signal(&'static str),
+    /// A line for the operator from outside the run (what became of a team ask,
+    /// [`crate::team::asks`]).
+    Notice(String),
 }
 
 pub type Sender = mpsc::UnboundedSender<Msg>;

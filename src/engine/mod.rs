@@ -377,6 +377,11 @@ impl Run {
         }
     }
 
+    /// The team table, for a team run (its console's approvals and handovers go there).
+    pub fn team_store(&self) -> Option<std::sync::Arc<crate::team::TeamStore>> {
+        self.lease.as_ref().map(|l| l.store().clone())
+    }
+
     /// The team table's name, for a team run.
     pub fn team_table(&self) -> Option<String> {
         self.lease.as_ref().map(|l| l.store().name().to_string())

@@ -8,6 +8,7 @@
 //! without `--team` nothing here runs.
 
 pub mod approve;
+pub mod asks;
 pub mod claim;
 pub mod follow;
 pub mod init;

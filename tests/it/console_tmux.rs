@@ -9,14 +9,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A tmux server of our own, killed on drop.
-struct Tmux {
+pub(super) struct Tmux {
     socket: PathBuf,
     started: std::cell::Cell<bool>,
     _dir: tempfile::TempDir,
 }
 
 impl Tmux {
-    fn new() -> Tmux {
+    pub(super) fn new() -> Tmux {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         Tmux { socket, started: Default::default(), _dir: dir }
@@ -36,10 +36,16 @@ impl Tmux {
     /// Starts `pilotlight ARGS` in window `name` (140x36), then keeps the window open to show
     /// how it exited.
     fn start(&self, name: &str, state: &Path, args: &str) {
+        self.start_with(name, state, "", args);
+    }
+
+    /// [`Self::start`] with more environment (`K=V K=V`, after and over the defaults: another
+    /// machine's AWS keys and name).
+    pub(super) fn start_with(&self, name: &str, state: &Path, env: &str, args: &str) {
         let bin = env!("CARGO_BIN_EXE_pilotlight");
         let script = format!(
             "cd {repo} && env PILOTLIGHT_STATE_DIR={state} AWS_ACCESS_KEY_ID=testing \
-             AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {bin} {args}; echo EXIT=$?; sleep 120",
+             AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true {env} {bin} {args}; echo EXIT=$?; sleep 120",
             repo = repo().display(),
             state = state.display(),
         );
@@ -50,7 +56,7 @@ impl Tmux {
         }
     }
 
-    fn screen(&self, name: &str) -> String {
+    pub(super) fn screen(&self, name: &str) -> String {
         self.tmux(&["capture-pane", "-p", "-t", &self.target(name)])
     }
 
@@ -58,20 +64,20 @@ impl Tmux {
         format!("pl:{name}")
     }
 
-    fn keys(&self, name: &str, keys: &[&str]) {
+    pub(super) fn keys(&self, name: &str, keys: &[&str]) {
         for k in keys {
             self.tmux(&["send-keys", "-t", &self.target(name), k]);
             std::thread::sleep(Duration::from_millis(150));
         }
     }
 
-    fn text(&self, name: &str, text: &str) {
+    pub(super) fn text(&self, name: &str, text: &str) {
         self.tmux(&["send-keys", "-t", &self.target(name), "-l", text]);
         std::thread::sleep(Duration::from_millis(150));
     }
 
     /// Waits until the screen shows `text`; fails with the screen as it is.
-    fn wait_for(&self, name: &str, text: &str) -> String {
+    pub(super) fn wait_for(&self, name: &str, text: &str) -> String {
         let until = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen(name);

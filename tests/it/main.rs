@@ -57,5 +57,6 @@ mod skeleton_kills;
 mod support;
 mod team;
 mod team_approvals;
+mod team_console;
 mod two_operators;
 mod undo;

@@ -8,7 +8,7 @@ use pilotlight::journal::Event;
 use std::process::Command;
 
 /// An IAM user in moto with access keys of its own: (key id, secret).
-fn iam_user(url: &str, name: &str) -> (String, String) {
+pub(super) fn iam_user(url: &str, name: &str) -> (String, String) {
     let iam = aws_sdk_iam::Client::new(&sdk(url, "us-east-1"));
     block_on(async {
         iam.create_user().user_name(name).send().await.expect("CreateUser");

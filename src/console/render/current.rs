@@ -39,6 +39,32 @@ fn outcome(app: &App) -> Vec<Line<'static>> {
     out
 }
 
+/// A gate that needs several people: who approved its current ask, and how the others approve.
+fn approval_lines(app: &App, step: &StepView) -> Vec<Line<'static>> {
+    if step.approvers < 2 || step.approvals.is_empty() {
+        return Vec::new();
+    }
+    let t = &app.theme;
+    let mut out = vec![Line::from(Span::styled(
+        format!("Approvals: {} of {}", step.approvals.len(), step.approvers),
+        if step.waits_for_approvers() { t.warn() } else { t.ok() },
+    ))];
+    out.extend(step.approvals.iter().map(|a| Line::raw(format!("  ✓ {a}"))));
+    if step.waits_for_approvers() {
+        let key = app.keymap.keys(crate::console::keymap::Action::Approve);
+        let how = if app.read_only && app.team.is_some() {
+            format!("▶ press {key} to approve it as your AWS identity")
+        } else {
+            format!(
+                "▶ waiting for others: {key} in `pilotlight watch {} --team TABLE` on their machine, or `--approve {}`",
+                app.view.header.run_id, step.id
+            )
+        };
+        out.push(Line::from(Span::styled(how, t.warn())));
+    }
+    out
+}
+
 /// Everything the pane says about one step (also the top of the full-output popup).
 pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
@@ -68,6 +94,7 @@ pub fn lines(app: &App, step: &StepView, width: usize, show_calls: usize) -> Vec
         let key = app.keymap.keys(crate::console::keymap::Action::Open);
         out.push(Line::from(Span::styled(format!("▶ waiting for your decision: press {key}"), t.warn())));
     }
+    out.extend(approval_lines(app, step));
     if !step.instructions.trim().is_empty() {
         out.push(Line::raw(""));
         out.extend(markdown::lines(&step.instructions, t));

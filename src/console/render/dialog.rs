@@ -181,6 +181,45 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             frame.render_widget(para, area);
             return;
         }
+        Dialog::HandoverTo(name) => (
+            " Hand the run over ".into(),
+            vec![
+                Line::raw(
+                    "The driver stops at its next heartbeat (within a quarter of the lease's time), before its \
+                     next mutating call; only the responder named here may then continue the run, until the lease \
+                     expires. Their name (their PILOTLIGHT_TEAM_NAME, or user@host):",
+                ),
+                Line::from(vec![Span::raw(" > "), Span::styled(format!("{name}▏"), t.accent())]),
+                Line::from(Span::styled(
+                    format!("Then they run: pilotlight resume {} --team TABLE", app.view.header.run_id),
+                    t.dim(),
+                )),
+            ],
+            72,
+        ),
+        Dialog::ConfirmApproval(step) => {
+            let s = app.view.steps.iter().find(|s| &s.id == step);
+            let mut lines = vec![Line::from(vec![
+                Span::raw("Approve step "),
+                Span::styled(format!("`{step}`"), t.warn()),
+                Span::raw(" as the second approver?"),
+            ])];
+            if let Some(s) = s {
+                lines.push(Line::raw(format!("  {}", s.title)));
+                lines.push(Line::raw(format!(
+                    "  approved so far ({} of {}): {}",
+                    s.approvals.len(),
+                    s.approvers,
+                    s.approvals.join(", ")
+                )));
+            }
+            lines.push(Line::raw(
+                "Your approval is written under the AWS identity of this machine's credentials (STS), never a \
+                 name; the driver's own identity does not count.",
+            ));
+            lines.push(Line::raw(format!("{} approve · {} no", k(Action::Approve), k(Action::Back))));
+            (" Second approval ".into(), lines, 72)
+        }
         Dialog::Filter(text) => (
             " Filter ".into(),
             vec![

@@ -40,8 +40,10 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             keys.push((k(Action::Back), "hide"));
             keys
         }
-        Some(Dialog::SkipReason(_) | Dialog::Filter(_)) => vec![("enter".into(), "done"), ("esc".into(), "cancel")],
-        Some(Dialog::ConfirmAbort | Dialog::ConfirmRollback | Dialog::ConfirmQuit) => {
+        Some(Dialog::SkipReason(_) | Dialog::Filter(_) | Dialog::HandoverTo(_)) => {
+            vec![("enter".into(), "done"), ("esc".into(), "cancel")]
+        }
+        Some(Dialog::ConfirmAbort | Dialog::ConfirmRollback | Dialog::ConfirmQuit | Dialog::ConfirmApproval(_)) => {
             vec![(k(Action::Approve), "yes"), (k(Action::Back), "no")]
         }
         Some(Dialog::Help) => vec![(k(Action::Back), "close")],
@@ -52,6 +54,9 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 keys.push((k(Action::Open), "answer"));
             } else {
                 keys.push((k(Action::Open), "output"));
+            }
+            if app.read_only && app.team.is_some() && app.waiting_for_approvers().is_some() {
+                keys.push((k(Action::Approve), "approve (second)"));
             }
             keys.extend([(k(Action::Filter), "filter"), (k(Action::Help), "help"), (k(Action::Quit), "quit")]);
             keys

@@ -118,9 +118,21 @@ pub struct StepView {
     pub log: Vec<String>,
     /// The checks of the step's resources before its gate (failback steps), latest.
     pub preflight: Vec<crate::journal::PreflightCheck>,
+    /// People the gate needs (`approvers`, team mode); 0 or 1: the driver alone.
+    pub approvers: u8,
+    /// The identities that approved the gate's current ask, the driver's first (the state's:
+    /// none once the gate is decided or its driver stopped; a gate asked again is approved again).
+    pub approvals: Vec<String>,
 }
 
 impl StepView {
+    /// Whether the driver approved the gate and it waits for other people's approvals.
+    pub fn waits_for_approvers(&self) -> bool {
+        self.status == StepStatus::AwaitingGate
+            && !self.approvals.is_empty()
+            && self.approvals.len() < usize::from(self.approvers)
+    }
+
     /// Time spent so far (or in all, once finished).
     pub fn elapsed(&self, now: SystemTime) -> Option<Duration> {
         let start = self.started_at?;
@@ -207,6 +219,8 @@ impl RunView {
                     decision: None,
                     log: Vec::new(),
                     preflight: Vec::new(),
+                    approvers: s.approvers,
+                    approvals: Vec::new(),
                 })
                 .collect(),
             state: RunState::default(),
@@ -314,6 +328,10 @@ impl RunView {
                 self.project_step(step);
                 self.render_texts();
             }
+            // The state ends every ask's approvals with the process that asked.
+            Event::RunResumed { .. } | Event::RunInterrupted { .. } => {
+                self.steps.iter_mut().for_each(|s| s.approvals.clear());
+            }
             event => {
                 if let Some(step) = event.step() {
                     self.project_step(step);
@@ -361,6 +379,7 @@ impl RunView {
         let (Some(view), Some(st)) = (self.steps.iter_mut().find(|s| s.id == id), self.state.steps.get(id)) else {
             return;
         };
+        view.approvals = st.approvals.clone();
         view.status = st.status;
         view.attempts = st.attempts;
         view.started_at = st.first_action.as_ref().and_then(|(_, at)| parse_ts(at));
