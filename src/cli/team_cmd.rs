@@ -31,6 +31,13 @@ pub async fn team(command: TeamCommand, state_dir: &Path) -> u8 {
                         on(made.point_in_time_recovery),
                         on(made.deletion_protection)
                     );
+                    match &made.bucket {
+                        Some(b) => println!("  bucket {b}: journal entries and runbooks over 100 KiB"),
+                        None => println!(
+                            "  no bucket: a journal entry or runbook over 100 KiB stops a team run (make the store \
+                             with --bucket NAME)"
+                        ),
+                    }
                     println!("  share a run with: pilotlight run RUNBOOK --team {}", config.table);
                     OK
                 }

@@ -18,6 +18,8 @@ pub struct Made {
     pub already: bool,
     pub point_in_time_recovery: bool,
     pub deletion_protection: bool,
+    /// The stack's bucket, recorded in the table for texts too large for an item.
+    pub bucket: Option<String>,
 }
 
 pub fn stack_name(table: &str) -> String {
@@ -34,6 +36,13 @@ pub async fn init(c: &TeamConfig, bucket: Option<&str>, wait: std::time::Duratio
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let stack = stack_name(&c.table);
     let status = |s: &aws_sdk_cloudformation::types::Stack| s.stack_status().map(|x| x.as_str().to_string());
+    let bucket_of = |s: &aws_sdk_cloudformation::types::Stack| {
+        s.outputs()
+            .iter()
+            .find(|o| o.output_key() == Some("BucketName"))
+            .and_then(|o| o.output_value())
+            .map(String::from)
+    };
     let existing = match cfn.describe_stacks().stack_name(&stack).send().await {
         Ok(out) => out.stacks().first().and_then(status),
         Err(e)
@@ -59,12 +68,12 @@ pub async fn init(c: &TeamConfig, bucket: Option<&str>, wait: std::time::Duratio
             .map_err(|e| fail("CreateStack", &c.table, e))?;
     }
     let started = std::time::Instant::now();
-    let status = loop {
+    let (status, made_bucket) = loop {
         let out =
             cfn.describe_stacks().stack_name(&stack).send().await.map_err(|e| fail("DescribeStacks", &c.table, e))?;
         let s = out.stacks().first().and_then(status).unwrap_or_default();
         if !s.ends_with("_IN_PROGRESS") {
-            break s;
+            break (s, out.stacks().first().and_then(bucket_of));
         }
         if started.elapsed() > wait {
             return Err(TeamError::Call {
@@ -128,5 +137,16 @@ pub async fn init(c: &TeamConfig, bucket: Option<&str>, wait: std::time::Duratio
             .and_then(|p| p.point_in_time_recovery_status())
             .is_some_and(|s| s.as_str() == "ENABLED");
     }
-    Ok(Made { stack, status, already, point_in_time_recovery, deletion_protection })
+    // Where team runs put texts too large for an item (`super::blobs`): the stack's bucket.
+    if let Some(bucket) = &made_bucket {
+        ddb.put_item()
+            .table_name(&c.table)
+            .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(super::blobs::CONFIG_PK.into()))
+            .item("sk", aws_sdk_dynamodb::types::AttributeValue::S(super::blobs::CONFIG_SK.into()))
+            .item("bucket", aws_sdk_dynamodb::types::AttributeValue::S(bucket.clone()))
+            .send()
+            .await
+            .map_err(|e| fail("PutItem", &c.table, e))?;
+    }
+    Ok(Made { stack, status, already, point_in_time_recovery, deletion_protection, bucket: made_bucket })
 }

@@ -9,6 +9,7 @@
 
 pub mod approve;
 pub mod asks;
+pub mod blobs;
 pub mod claim;
 pub mod follow;
 pub mod init;
@@ -85,13 +86,14 @@ impl TeamStore {
             message: e.to_string(),
         })?;
         let c = config.clone();
-        let (client, sts) = worker
+        let (client, sts, s3) = worker
             .run(async move {
                 let sdk = sdk_config(&c).await;
-                (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sts::Client::new(&sdk))
+                (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sts::Client::new(&sdk), s3_client(&sdk, &c))
             })
             .ok_or(TeamError::Gone)?;
-        let table = table::Table { client, name: config.table.clone() };
+        let blobs = blobs::Blobs { s3, bucket: Default::default() };
+        let table = table::Table { client, name: config.table.clone(), blobs };
         Ok(Arc::new(TeamStore { worker, table, sts, identity: Default::default(), config: config.clone() }))
     }
 
@@ -158,6 +160,13 @@ pub async fn sdk_config(c: &TeamConfig) -> aws_config::SdkConfig {
         ));
     }
     loader.load().await
+}
+
+/// The bucket's client. An endpoint of its own (the sandbox's) takes bucket names in the path:
+/// `<bucket>.127.0.0.1` names no host.
+pub fn s3_client(sdk: &aws_config::SdkConfig, c: &TeamConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(c.endpoint_url.is_some()).build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// Who a machine's driver is, for people: `user@host`.

@@ -4,8 +4,9 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `run#<id>` | `lease` | who drives the run: holder, version (the fencing token), expiry |
-//! | `run#<id>` | `runbook` | the runbook text the run started with |
-//! | `run#<id>` | `e#<seq, 12 digits>` | one journal entry (its JSON, as in `journal.jsonl`) |
+//! | `run#<id>` | `runbook` | the runbook text the run started with (`text`, or `blob` and `sha256` naming it in the bucket) |
+//! | `run#<id>` | `e#<seq, 12 digits>` | one journal entry (its JSON, as in `journal.jsonl`: `entry`, or `blob` and `sha256`) |
+//! | `team` | `config` | the store's bucket (`bucket`), written by `team init` |
 //! | `target#<key>` | `run` | the unfinished run of a runbook against its environments |
 //! | `approver#<STS UserId>` | `<run>#<step>#<ask>` | one approval of one ask of a gate; `gate` (the index key) is the same `<run>#<step>#<ask>` |
 //!
@@ -61,11 +62,13 @@ pub struct LeaseToken {
     pub version: u64,
 }
 
-/// One table, its name and a client made on the team runtime.
+/// One table, its name and a client made on the team runtime, and the store's bucket for texts
+/// too large for an item ([`super::blobs`]).
 #[derive(Clone)]
 pub struct Table {
     pub client: Client,
     pub name: String,
+    pub blobs: super::blobs::Blobs,
 }
 
 fn s(v: impl Into<String>) -> V {
@@ -124,7 +127,14 @@ impl Table {
         for (seq, json) in entries {
             let mut item = key(run_pk(run), entry_sk(*seq));
             item.insert("seq".into(), n(*seq));
-            item.insert("entry".into(), s(json));
+            if json.len() > super::blobs::INLINE_MAX {
+                // In the bucket before the item names it (a lost lease leaves it unnamed).
+                let (blob, sha) = self.stow(run, &format!("entry-{seq:012}"), json).await?;
+                item.insert("blob".into(), s(blob));
+                item.insert("sha256".into(), s(sha));
+            } else {
+                item.insert("entry".into(), s(json));
+            }
             let put = Put::builder()
                 .table_name(&self.name)
                 .set_item(Some(item))
@@ -176,7 +186,8 @@ impl Table {
                 .await
                 .map_err(|e| self.fail("Query", e))?;
             for item in page.items() {
-                if let (Some(seq), Some(json)) = (get_n(item, "seq"), get_s(item, "entry")) {
+                let Some(seq) = get_n(item, "seq") else { continue };
+                if let Some(json) = self.text_of_field(item, "entry").await? {
                     out.push((seq, json));
                 }
             }
@@ -309,15 +320,21 @@ impl Table {
     /// text is fine (a retried start).
     pub async fn put_runbook(&self, run: &str, text: &str) -> Result<(), TeamError> {
         let mut item = key(run_pk(run), RUNBOOK_SK);
-        item.insert("text".into(), s(text));
+        let sha = super::blobs::sha256(text);
+        if text.len() > super::blobs::INLINE_MAX {
+            let (blob, _) = self.stow(run, "runbook", text).await?;
+            item.insert("blob".into(), s(blob));
+        } else {
+            item.insert("text".into(), s(text));
+        }
+        item.insert("sha256".into(), s(&sha));
         let sent = self
             .client
             .put_item()
             .table_name(&self.name)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #t = :t")
-            .expression_attribute_names("#t", "text")
-            .expression_attribute_values(":t", s(text))
+            .condition_expression("attribute_not_exists(pk) OR sha256 = :h")
+            .expression_attribute_values(":h", s(sha))
             .send()
             .await;
         match sent {
@@ -332,7 +349,71 @@ impl Table {
     }
 
     pub async fn runbook(&self, run: &str) -> Result<Option<String>, TeamError> {
-        Ok(self.get(run_pk(run), RUNBOOK_SK).await?.and_then(|i| get_s(&i, "text")))
+        match self.get(run_pk(run), RUNBOOK_SK).await? {
+            Some(item) => self.text_of_field(&item, "text").await,
+            None => Ok(None),
+        }
+    }
+
+    /// The text an item holds in `field`, or names in the bucket (`blob`, checked by `sha256`).
+    async fn text_of_field(&self, item: &HashMap<String, V>, field: &str) -> Result<Option<String>, TeamError> {
+        if let Some(text) = get_s(item, field) {
+            return Ok(Some(text));
+        }
+        match (get_s(item, "blob"), get_s(item, "sha256")) {
+            (Some(blob), Some(sha)) => self.fetch(&blob, &sha).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn blob_fail(&self, op: &str, message: String) -> TeamError {
+        TeamError::Call { table: self.name.clone(), op: op.into(), message }
+    }
+
+    /// The team store's bucket, as `team init` recorded it, for `what` of `bytes`.
+    async fn bucket(&self, what: &str, bytes: usize) -> Result<String, TeamError> {
+        let bucket = self.blobs.bucket.get_or_try_init(|| async { self.config_bucket().await }).await?;
+        bucket.clone().ok_or_else(|| {
+            self.blob_fail(
+                "PutObject",
+                format!(
+                    "{what} is {} KiB, more than a DynamoDB item holds, and this team store has no bucket for it: \
+                     make the store with one (`pilotlight team init --table NAME --bucket NAME`)",
+                    bytes / 1024
+                ),
+            )
+        })
+    }
+
+    /// Stores a run's text too large for an item in the bucket ([`super::blobs`]): its key and hash.
+    pub async fn stow(&self, run: &str, what: &str, text: &str) -> Result<(String, String), TeamError> {
+        let bucket = self.bucket(&format!("run {run}'s {what}"), text.len()).await?;
+        self.blobs.put(&bucket, run, what, text).await.map_err(|m| self.blob_fail("PutObject", m))
+    }
+
+    /// A stored text, checked against the hash its item names.
+    pub async fn fetch(&self, key: &str, sha: &str) -> Result<String, TeamError> {
+        let bucket = self.bucket(key, 0).await?;
+        self.blobs.get(&bucket, key, sha).await.map_err(|m| self.blob_fail("GetObject", m))
+    }
+
+    /// The store's bucket as `team init` recorded it (none: texts over an item's size fail).
+    pub async fn config_bucket(&self) -> Result<Option<String>, TeamError> {
+        Ok(self.get(super::blobs::CONFIG_PK.into(), super::blobs::CONFIG_SK).await?.and_then(|i| get_s(&i, "bucket")))
+    }
+
+    /// Records the store's bucket (`team init`).
+    pub async fn put_config_bucket(&self, bucket: &str) -> Result<(), TeamError> {
+        let mut item = key(super::blobs::CONFIG_PK.into(), super::blobs::CONFIG_SK);
+        item.insert("bucket".into(), s(bucket));
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| self.fail("PutItem", e))?;
+        Ok(())
     }
 
     /// The run holding a target (`target#<key>`), if any.

@@ -57,6 +57,7 @@ mod skeleton_kills;
 mod support;
 mod team;
 mod team_approvals;
+mod team_blobs;
 mod team_console;
 mod two_operators;
 mod undo;

@@ -36,7 +36,7 @@ pub(super) fn at_a_gate(entries: &[pilotlight::journal::Entry]) -> bool {
 pub(super) fn init(url: &str) -> std::process::Output {
     let state = state_dir();
     let mut cmd = pilotlight(state.path());
-    cmd.args(["team", "init", "--table", TABLE, "--bucket", "pl-team-blobs", "--region", "us-east-1"]);
+    cmd.args(["team", "init", "--table", TABLE, "--bucket", BUCKET, "--region", "us-east-1"]);
     cmd.args(["--endpoint-url", url]);
     cmd.output().expect("team init")
 }
@@ -70,7 +70,26 @@ pub(super) fn table_entries(url: &str, run: &str) -> Vec<pilotlight::journal::En
             .send(),
     )
     .expect("Query the team table");
-    out.items().iter().map(|i| serde_json::from_str(i["entry"].as_s().unwrap()).unwrap()).collect()
+    out.items()
+        .iter()
+        .map(|i| match i.get("entry") {
+            Some(entry) => serde_json::from_str(entry.as_s().unwrap()).unwrap(),
+            None => serde_json::from_str(&blob(url, i["blob"].as_s().unwrap())).unwrap(),
+        })
+        .collect()
+}
+
+/// The bucket the team store's `init` made (an entry or runbook over an item's size goes there).
+pub(super) const BUCKET: &str = "pl-team-blobs";
+
+/// An object of the team store's bucket, read with the SDK (path-style, as moto serves it).
+pub(super) fn blob(url: &str, key: &str) -> String {
+    let config = aws_sdk_s3::config::Builder::from(&sdk(url, "us-east-1")).force_path_style(true).build();
+    let s3 = aws_sdk_s3::Client::from_conf(config);
+    block_on(async {
+        let out = s3.get_object().bucket(BUCKET).key(key).send().await.expect("GetObject");
+        String::from_utf8(out.body.collect().await.expect("the object's body").into_bytes().to_vec()).unwrap()
+    })
 }
 
 /// Waits until the team table holds every entry of the local journal in `dir` (the driver
@@ -126,6 +145,7 @@ fn team_init_makes_the_store_once_with_recovery_protection_versioning_and_no_pub
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("made (CREATE_COMPLETE)"), "{text}");
+    assert!(text.contains("bucket pl-team-blobs: journal entries and runbooks over 100 KiB"), "{text}");
     let config = sdk(&url, "us-east-1");
     let ddb = aws_sdk_dynamodb::Client::new(&config);
     block_on(async {
