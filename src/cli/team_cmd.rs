@@ -24,7 +24,11 @@ pub async fn team(command: TeamCommand, state_dir: &Path) -> u8 {
             };
             match crate::team::init::init(&config, bucket.as_deref(), std::time::Duration::from_secs(600)).await {
                 Ok(made) => {
-                    let what = if made.already { "already there" } else { "made" };
+                    let what = match (made.already, made.bucket_added) {
+                        (true, true) => "already there, bucket added",
+                        (true, false) => "already there",
+                        _ => "made",
+                    };
                     println!("team store {}: stack {} {what} ({})", config.table, made.stack, made.status);
                     println!(
                         "  point-in-time recovery: {}; deletion protection: {}",

@@ -22,19 +22,17 @@ fn entry(app: &mut App, feed: &mut Feed, e: Event) {
     app.on_msg(Msg::Entry(feed.entry(e)));
 }
 
+/// The driver's approval of `flip`'s gate: its ask of the others.
+fn drivers_ask() -> Event {
+    Event::Approval { step: "flip".into(), identity: DRIVER.into(), user_id: "AIDAANA".into(), driver: true, needed: 2 }
+}
+
 /// Step 3 (`flip`, two approvers) at its gate, approved by its driver and waiting for one more.
 fn waiting_for_a_second_approver(app: &mut App, feed: &mut Feed) {
     started(app, feed);
     app.view.steps[2].approvers = 2;
     entry(app, feed, status("flip", StepStatus::AwaitingGate));
-    let ask = Event::Approval {
-        step: "flip".into(),
-        identity: DRIVER.into(),
-        user_id: "AIDAANA".into(),
-        driver: true,
-        needed: 2,
-    };
-    entry(app, feed, ask);
+    entry(app, feed, drivers_ask());
 }
 
 fn linked(app: &mut App) -> mpsc::UnboundedReceiver<TeamAsk> {
@@ -59,14 +57,7 @@ fn a_watcher_approves_a_gate_waiting_for_approvers_after_confirming() {
 
     app.view.steps[2].approvers = 2;
     entry(&mut app, &mut feed, status("flip", StepStatus::AwaitingGate));
-    let ask = Event::Approval {
-        step: "flip".into(),
-        identity: DRIVER.into(),
-        user_id: "AIDAANA".into(),
-        driver: true,
-        needed: 2,
-    };
-    entry(&mut app, &mut feed, ask);
+    entry(&mut app, &mut feed, drivers_ask());
     let shown = screen(&app, 140, 34);
     assert!(shown.contains("Approvals: 1 of 2"), "{shown}");
     assert!(shown.contains(&format!("✓ {DRIVER}")), "{shown}");
@@ -115,14 +106,7 @@ fn approvals_shown_are_of_the_gates_current_ask() {
     assert!(app.view.steps[2].approvals.is_empty(), "the driver stopped: its ask is gone");
     assert!(app.waiting_for_approvers().is_none());
 
-    let ask = Event::Approval {
-        step: "flip".into(),
-        identity: DRIVER.into(),
-        user_id: "AIDAANA".into(),
-        driver: true,
-        needed: 2,
-    };
-    entry(&mut app, &mut feed, ask);
+    entry(&mut app, &mut feed, drivers_ask());
     assert!(app.waiting_for_approvers().is_some());
     let decided = Event::GateDecided {
         step: "flip".into(),

@@ -17,7 +17,7 @@ pub enum ApproveError {
     SelfApproval(String),
     #[error("run {run} ended ({status}) before step `{step}` asked for approval")]
     Ended { run: String, step: String, status: String },
-    #[error("step `{step}`'s gate was decided without waiting for approvers")]
+    #[error("step `{step}`'s gate was decided before this approval: it waits for none now")]
     Decided { step: String },
     #[error(transparent)]
     Team(#[from] TeamError),

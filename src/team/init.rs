@@ -20,6 +20,8 @@ pub struct Made {
     pub deletion_protection: bool,
     /// The stack's bucket, recorded in the table for texts too large for an item.
     pub bucket: Option<String>,
+    /// The stack was there without a bucket and was updated to make the one asked for.
+    pub bucket_added: bool,
 }
 
 pub fn stack_name(table: &str) -> String {
@@ -30,7 +32,8 @@ fn fail(op: &str, table: &str, e: impl std::error::Error) -> TeamError {
     TeamError::Call { table: table.into(), op: op.into(), message: DisplayErrorContext(&e).to_string() }
 }
 
-/// Creates the stack unless it exists, waits for it (up to `wait`), and reads the table back.
+/// Creates the stack unless it exists (or updates one made without a bucket when `bucket` names
+/// one), waits for it (up to `wait`), and reads the table back.
 pub async fn init(c: &TeamConfig, bucket: Option<&str>, wait: std::time::Duration) -> Result<Made, TeamError> {
     let config = super::sdk_config(c).await;
     let cfn = aws_sdk_cloudformation::Client::new(&config);
@@ -44,7 +47,7 @@ pub async fn init(c: &TeamConfig, bucket: Option<&str>, wait: std::time::Duratio
             .map(String::from)
     };
     let existing = match cfn.describe_stacks().stack_name(&stack).send().await {
-        Ok(out) => out.stacks().first().and_then(status),
+        Ok(out) => out.stacks().first().map(|s| (status(s), bucket_of(s))),
         Err(e)
             if e.as_service_error().and_then(|s| s.meta().message()).is_some_and(|m| m.contains("does not exist")) =>
         {
@@ -53,8 +56,21 @@ pub async fn init(c: &TeamConfig, bucket: Option<&str>, wait: std::time::Duratio
         Err(e) => return Err(fail("DescribeStacks", &c.table, e)),
     };
     let already = existing.is_some();
+    let param = |k: &str, v: &str| Parameter::builder().parameter_key(k).parameter_value(v).build();
+    let bucket_added = matches!((&existing, bucket), (Some((_, None)), Some(_)));
+    if let (true, Some(bucket)) = (bucket_added, bucket) {
+        // A store made without a bucket gains one: the same template, the table unchanged.
+        cfn.update_stack()
+            .stack_name(&stack)
+            .template_body(TEMPLATE)
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
+            .parameters(param("TableName", &c.table))
+            .parameters(param("BucketName", bucket))
+            .send()
+            .await
+            .map_err(|e| fail("UpdateStack", &c.table, e))?;
+    }
     if !already {
-        let param = |k: &str, v: &str| Parameter::builder().parameter_key(k).parameter_value(v).build();
         cfn.create_stack()
             .stack_name(&stack)
             .template_body(TEMPLATE)
@@ -148,5 +164,5 @@ pub async fn init(c: &TeamConfig, bucket: Option<&str>, wait: std::time::Duratio
             .await
             .map_err(|e| fail("PutItem", &c.table, e))?;
     }
-    Ok(Made { stack, status, already, point_in_time_recovery, deletion_protection, bucket: made_bucket })
+    Ok(Made { stack, status, already, point_in_time_recovery, deletion_protection, bucket: made_bucket, bucket_added })
 }

@@ -378,8 +378,9 @@ impl Table {
                 "PutObject",
                 format!(
                     "{what} is {} KiB, more than a DynamoDB item holds, and this team store has no bucket for it: \
-                     make the store with one (`pilotlight team init --table NAME --bucket NAME`)",
-                    bytes / 1024
+                     give it one with `pilotlight team init --table {} --bucket NAME`",
+                    bytes / 1024,
+                    self.name
                 ),
             )
         })

@@ -5,7 +5,7 @@
 
 use super::dynamodb_failback::{backups, failback, fresh_world, table};
 use super::realism::{Fault, FaultRule, RealismProxy};
-use super::support::{journal, killed_after, only_run, pilotlight, run, state_dir};
+use super::support::{journal, only_run, pilotlight, resumed_after_kill, run, state_dir};
 use pilotlight::journal::{CRASH_AFTER_ENV, Event};
 use pilotlight::sandbox::seed::PRIMARY_REGION;
 
@@ -100,14 +100,7 @@ fn a_kill_during_the_dynamodb_rollback_resumes_to_primarys_table_as_it_was() {
         let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused("DynamoDB_20120810.ImportTable", NO_IMPORT)]);
         let state = state_dir();
         let killed = start(state.path(), &proxy, Some(entries[at].seq));
-        let (id, dir) = only_run(state.path());
-        let out = if killed_after(&killed, &dir, entries[at].seq) {
-            let mut cmd = pilotlight(state.path());
-            cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
-            run(cmd)
-        } else {
-            killed
-        };
+        let out = resumed_after_kill(killed, state.path(), entries[at].seq, &proxy.endpoint_url());
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_ne!(out.status.code(), Some(0), "the import is still refused: {stdout}");
         let after = table(&url, PRIMARY_REGION).expect("primary's table is there again");

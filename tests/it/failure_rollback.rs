@@ -147,14 +147,7 @@ fn a_kill_during_a_decided_rollback_goes_on_with_it_on_resume() {
         let proxy = RealismProxy::with_aws_rules(moto.port, vec![ttl_refused_once()]);
         let state = state_dir();
         let killed = start(state.path(), &proxy.endpoint_url(), Some(at));
-        let (id, dir) = only_run(state.path());
-        let out = if killed_after(&killed, &dir, at) {
-            let mut cmd = pilotlight(state.path());
-            cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
-            run(cmd)
-        } else {
-            killed
-        };
+        let out = super::support::resumed_after_kill(killed, state.path(), at, &proxy.endpoint_url());
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "killed after entry {at}: the rollback ends the run: {stdout}");
         assert!(stdout.contains("rolled back: primary is as it was before it"), "killed after entry {at}: {stdout}");

@@ -493,14 +493,7 @@ fn a_kill_during_the_rds_rollback_resumes_to_primary_as_it_was() {
         let proxy = RealismProxy::with_aws_rules(moto.port, vec![refused()]);
         let state = state_dir();
         let killed = start(state.path(), &proxy, Some(point));
-        let (id, dir) = super::support::only_run(state.path());
-        let out = if super::support::killed_after(&killed, &dir, point) {
-            let mut cmd = pilotlight(state.path());
-            cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", &proxy.endpoint_url()]);
-            run(cmd)
-        } else {
-            killed
-        };
+        let out = super::support::resumed_after_kill(killed, state.path(), point, &proxy.endpoint_url());
         assert_ne!(out.status.code(), Some(0), "the restore still fails");
         let now = instances();
         let shown = String::from_utf8_lossy(&out.stdout);

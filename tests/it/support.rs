@@ -250,6 +250,18 @@ pub fn killed_after(out: &Output, run_dir: &Path, at: u64) -> bool {
     false
 }
 
+/// The run under `state` started with kill point `at`: resumed headless through `url` when it
+/// was killed there ([`killed_after`]), else (it ended first) its own outcome.
+pub fn resumed_after_kill(killed: Output, state: &Path, at: u64, url: &str) -> Output {
+    let (id, dir) = only_run(state);
+    if !killed_after(&killed, &dir, at) {
+        return killed;
+    }
+    let mut cmd = pilotlight(state);
+    cmd.args(["resume", &id, "--headless", "--auto-approve", "--endpoint-url", url]);
+    run(cmd)
+}
+
 /// Every journal entry of a run.
 pub fn journal(run_dir: &Path) -> Vec<pilotlight::journal::Entry> {
     pilotlight::journal::read_entries(&run_dir.join("journal.jsonl")).expect("read journal").0

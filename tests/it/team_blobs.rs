@@ -125,9 +125,9 @@ fn texts_too_large_for_an_item_go_to_the_bucket_and_a_takeover_reads_them_back_w
 }
 
 /// Catches a store without a bucket that lets a text too large for an item through half-written,
-/// or stops the run without saying what to do.
+/// stops the run without saying what to do, or cannot be given a bucket later.
 #[test]
-fn without_a_bucket_a_text_too_large_for_an_item_stops_the_run_saying_how() {
+fn without_a_bucket_a_large_text_stops_the_run_saying_how_until_the_store_gains_one() {
     let server = moto();
     let url = server.endpoint_url();
     let init = pilotlight(state_dir().path())
@@ -149,5 +149,28 @@ fn without_a_bucket_a_text_too_large_for_an_item_stops_the_run_saying_how() {
         .expect("run");
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_ne!(out.status.code(), Some(0), "{said}");
-    assert!(said.contains("this team store has no bucket for it") && said.contains("--bucket NAME"), "{said}");
+    assert!(
+        said.contains("this team store has no bucket for it")
+            && said.contains("pilotlight team init --table pl-team-plain --bucket NAME"),
+        "{said}"
+    );
+
+    // Given a bucket after all, the same store gains one (its table kept), and the run goes.
+    let init = pilotlight(state_dir().path())
+        .args(["team", "init", "--table", "pl-team-plain", "--bucket", "pl-team-plain-blobs"])
+        .args(["--region", "us-east-1", "--endpoint-url", &url])
+        .output()
+        .expect("team init --bucket");
+    let said = String::from_utf8_lossy(&init.stdout).into_owned();
+    assert_eq!(init.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&init.stderr));
+    assert!(said.contains("already there, bucket added") && said.contains("bucket pl-team-plain-blobs"), "{said}");
+    let state = state_dir();
+    let out = pilotlight(state.path())
+        .arg("run")
+        .arg(&runbook)
+        .args(["--headless", "--auto-approve", "--endpoint-url", &url])
+        .args(["--team", "pl-team-plain", "--team-endpoint-url", &url, "--team-region", "us-east-1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
