@@ -124,6 +124,18 @@ fn texts_too_large_for_an_item_go_to_the_bucket_and_a_takeover_reads_them_back_w
     assert_eq!(std::fs::read_to_string(b_dir.join(pilotlight::journal::RUNBOOK_FILE)).unwrap(), text);
 }
 
+/// The big runbook run headless with team table `pl-team-plain`, on a machine of its own.
+fn run_on_the_plain_store(runbook: &Path, url: &str) -> std::process::Output {
+    let state = state_dir();
+    pilotlight(state.path())
+        .arg("run")
+        .arg(runbook)
+        .args(["--headless", "--auto-approve", "--endpoint-url", url])
+        .args(["--team", "pl-team-plain", "--team-endpoint-url", url, "--team-region", "us-east-1"])
+        .output()
+        .expect("run")
+}
+
 /// Catches a store without a bucket that lets a text too large for an item through half-written,
 /// stops the run without saying what to do, or cannot be given a bucket later.
 #[test]
@@ -139,14 +151,7 @@ fn without_a_bucket_a_large_text_stops_the_run_saying_how_until_the_store_gains_
     assert!(said.contains("no bucket: a journal entry or runbook over 100 KiB stops a team run"), "{said}");
     let files = state_dir();
     let (runbook, _) = big_runbook(files.path());
-    let state = state_dir();
-    let out = pilotlight(state.path())
-        .arg("run")
-        .arg(&runbook)
-        .args(["--headless", "--auto-approve", "--endpoint-url", &url])
-        .args(["--team", "pl-team-plain", "--team-endpoint-url", &url, "--team-region", "us-east-1"])
-        .output()
-        .expect("run");
+    let out = run_on_the_plain_store(&runbook, &url);
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_ne!(out.status.code(), Some(0), "{said}");
     assert!(
@@ -164,13 +169,6 @@ fn without_a_bucket_a_large_text_stops_the_run_saying_how_until_the_store_gains_
     let said = String::from_utf8_lossy(&init.stdout).into_owned();
     assert_eq!(init.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&init.stderr));
     assert!(said.contains("already there, bucket added") && said.contains("bucket pl-team-plain-blobs"), "{said}");
-    let state = state_dir();
-    let out = pilotlight(state.path())
-        .arg("run")
-        .arg(&runbook)
-        .args(["--headless", "--auto-approve", "--endpoint-url", &url])
-        .args(["--team", "pl-team-plain", "--team-endpoint-url", &url, "--team-region", "us-east-1"])
-        .output()
-        .expect("run");
+    let out = run_on_the_plain_store(&runbook, &url);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
