@@ -415,12 +415,14 @@ pub enum TeamCommand {
     /// recovery, deletion protection; kept when the stack is deleted) and, with --bucket, an S3
     /// bucket (versioned, public access blocked). Runs given `--team TABLE` share their journal and
     /// lease there. Put it in recovery's account and region or a tooling account's, not primary's:
-    /// the store must answer while primary is down. Does nothing when the stack is there already
+    /// the store must answer while primary is down. Does nothing when the stack is there already,
+    /// except give a store made without a bucket the one --bucket names
     Init {
         /// The table's name
         #[arg(long, value_name = "NAME")]
         table: String,
-        /// Also make this S3 bucket (for blobs too large for a table item)
+        /// Also make this S3 bucket: a team run's journal entries and runbook over 100 KiB go there
+        /// (a DynamoDB item holds 400 KB); without one such a run stops
         #[arg(long, value_name = "NAME")]
         bucket: Option<String>,
         /// The region [default: the SDK's (AWS_REGION, the profile); us-east-1 in the sandbox]
