@@ -169,9 +169,9 @@ for both sides in one account.")]
         command: SandboxCommand,
     },
     /// Follow a run that another process drives (on this machine, or on any machine with --team):
-    /// a read-only console over its journal, with live resource panels; it makes no change and
-    /// offers no decision. With --team, its keys approve a gate waiting for approvers as a second
-    /// person (y) and ask for a handover (H)
+    /// a read-only console over its journal, with live resource panels; it makes no change to AWS
+    /// and offers no decision of the run's, but with --team its keys approve a gate waiting for
+    /// approvers as a second person (y) and ask for a handover (H)
     Watch {
         run_id: String,
         /// One line per journal entry instead of the console, until the run succeeds, is
