@@ -38,8 +38,8 @@ pub async fn team(command: TeamCommand, state_dir: &Path) -> u8 {
                     match &made.bucket {
                         Some(b) => println!("  bucket {b}: journal entries and runbooks over 100 KiB"),
                         None => println!(
-                            "  no bucket: a journal entry or runbook over 100 KiB stops a team run (make the store \
-                             with --bucket NAME)"
+                            "  no bucket: a journal entry or runbook over 100 KiB stops a team run (give the store \
+                             one with --bucket NAME)"
                         ),
                     }
                     println!("  share a run with: pilotlight run RUNBOOK --team {}", config.table);
@@ -85,7 +85,7 @@ pub async fn watch(
                     let asked = crate::team::follow::TeamFollower::open(t.clone(), id, &mirror)?;
                     let (id, step) = (id.to_string(), step.to_string());
                     approval = Some(tokio::task::spawn_blocking(move || {
-                        crate::team::approve::when_asked(&t, &id, &step, asked)
+                        crate::team::approve::when_asked(&t, &id, &step, asked, None)
                     }));
                 }
                 Ok((mirror, f))

@@ -17,6 +17,9 @@ use tokio::sync::oneshot;
 /// Decision keys pressed sooner than this after a decision's dialog opens are ignored.
 pub const DECISION_DELAY: std::time::Duration = std::time::Duration::from_millis(400);
 
+/// What a team key says in a console on a run that is not shared.
+pub const NOT_SHARED: &str = "team mode only: this run is not shared (run it with --team TABLE)";
+
 /// The three panes, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -68,9 +71,12 @@ pub enum Dialog {
     Filter(String),
     /// Team mode: the name of the responder to hand the run over to, being typed.
     HandoverTo(String),
-    /// Team mode, watching: approving this step's gate as this machine's AWS identity, asked
-    /// first.
-    ConfirmApproval(String),
+    /// Team mode, watching: approving this step's gate (its ask journaled at `ask`) as this
+    /// machine's AWS identity, asked first.
+    ConfirmApproval {
+        step: String,
+        ask: u64,
+    },
 }
 
 /// How the console ends.
@@ -239,8 +245,8 @@ impl App {
         self.dialog = None;
         let sent = self.team.as_ref().is_some_and(|t| t.send(ask.clone()).is_ok());
         self.notice = Some(match (sent, &ask) {
-            (false, _) => "team mode only: this run is not shared (run it with --team TABLE)".into(),
-            (true, TeamAsk::Approve { step }) => format!("approving `{step}` as your AWS identity…"),
+            (false, _) => NOT_SHARED.into(),
+            (true, TeamAsk::Approve { step, .. }) => format!("approving `{step}` as your AWS identity…"),
             (true, TeamAsk::Handover { to }) => format!("asking the driver to hand the run over to {to}…"),
         });
     }

@@ -74,8 +74,8 @@ impl App {
                 };
                 self.dialog = Some(Dialog::Output { step, scroll });
             }
-            Some(Dialog::ConfirmApproval(step)) => match action {
-                Action::Approve | Action::Open => self.ask_team(TeamAsk::Approve { step }),
+            Some(Dialog::ConfirmApproval { step, ask }) => match action {
+                Action::Approve | Action::Open => self.ask_team(TeamAsk::Approve { step, ask }),
                 Action::Back | Action::Quit => self.dialog = None,
                 _ => {}
             },
@@ -240,8 +240,8 @@ impl App {
             matches!(action, Action::Approve | Action::Skip | Action::Abort | Action::Retry | Action::Rollback);
         if action == Action::Approve && self.read_only && self.team.is_some() {
             // Watching a team run: the one decision a watcher makes is a second approval.
-            self.dialog = match self.waiting_for_approvers() {
-                Some(step) => Some(Dialog::ConfirmApproval(step.id.clone())),
+            self.dialog = match self.waiting_for_approvers().and_then(|s| Some((s.id.clone(), s.ask?))) {
+                Some((step, ask)) => Some(Dialog::ConfirmApproval { step, ask }),
                 None => {
                     self.notice = Some("no gate waits for a second approver now".into());
                     None
@@ -295,7 +295,7 @@ impl App {
                 if self.team.is_some() {
                     self.dialog = Some(Dialog::HandoverTo(String::new()));
                 } else {
-                    self.notice = Some("team mode only: this run is not shared (run it with --team TABLE)".into());
+                    self.notice = Some(super::app::NOT_SHARED.into());
                 }
             }
             Action::Approve | Action::Retry | Action::Skip | Action::Abort | Action::Rollback => {

@@ -65,7 +65,8 @@ fn a_watcher_approves_a_gate_waiting_for_approvers_after_confirming() {
     assert!(shown.contains("y approve (second)"), "the footer offers it: {shown}");
 
     key(&mut app, KeyCode::Char('y'));
-    assert_eq!(app.dialog, Some(Dialog::ConfirmApproval("flip".into())));
+    let ask = app.view.steps[2].ask.expect("the driver's ask");
+    assert_eq!(app.dialog, Some(Dialog::ConfirmApproval { step: "flip".into(), ask }));
     assert!(asks.try_recv().is_err(), "asked first");
     let shown = screen(&app, 140, 34);
     assert!(shown.contains("Second approval"), "{shown}");
@@ -76,7 +77,7 @@ fn a_watcher_approves_a_gate_waiting_for_approvers_after_confirming() {
 
     key(&mut app, KeyCode::Char('y'));
     key(&mut app, KeyCode::Enter);
-    assert_eq!(asks.try_recv().unwrap(), TeamAsk::Approve { step: "flip".into() });
+    assert_eq!(asks.try_recv().unwrap(), TeamAsk::Approve { step: "flip".into(), ask });
     assert_eq!(app.notice.as_deref(), Some("approving `flip` as your AWS identity…"));
     app.on_msg(Msg::Notice("flip: approved as arn:aws:iam::123456789012:user/bo".into()));
     assert!(screen(&app, 140, 34).contains("flip: approved as arn:aws:iam::123456789012:user/bo"));

@@ -11,8 +11,9 @@ use tokio::sync::mpsc;
 /// One thing a team-mode console asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TeamAsk {
-    /// Approve `step`'s gate, which waits for approvers, as this machine's AWS identity.
-    Approve { step: String },
+    /// Approve `step`'s gate as this machine's AWS identity: its ask journaled at `ask` (the
+    /// driver's approval a person saw), and no later one.
+    Approve { step: String, ask: u64 },
     /// Ask the run's driver to hand the run over to `to`.
     Handover { to: String },
 }
@@ -38,8 +39,8 @@ pub fn serve(
             // Each on its own: an approval may wait for its ask while a handover goes through.
             tokio::task::spawn_blocking(move || {
                 let line = match ask {
-                    TeamAsk::Approve { step } => match &mirror {
-                        Some(mirror) => approve(&store, &run, &step, mirror),
+                    TeamAsk::Approve { step, ask } => match &mirror {
+                        Some(mirror) => approve(&store, &run, (&step, ask), mirror),
                         None => "the driver approves at its gate; others approve from their watch consoles".into(),
                     },
                     TeamAsk::Handover { to } => handover(&store, &run, &to).unwrap_or_else(|e| e.to_string()),
@@ -51,11 +52,11 @@ pub fn serve(
     tx
 }
 
-/// A second approval, as `watch --approve STEP` gives it.
-fn approve(store: &Arc<TeamStore>, run: &str, step: &str, mirror: &std::path::Path) -> String {
+/// A second approval, as `watch --approve STEP` gives it, of the one ask the person confirmed.
+fn approve(store: &Arc<TeamStore>, run: &str, (step, ask): (&str, u64), mirror: &std::path::Path) -> String {
     let approved = super::follow::TeamFollower::open(store.clone(), run, mirror)
         .map_err(super::approve::ApproveError::from)
-        .and_then(|entries| super::approve::when_asked(store, run, step, entries));
+        .and_then(|entries| super::approve::when_asked(store, run, step, entries, Some(ask)));
     approved.unwrap_or_else(|e| format!("not approved: {e}"))
 }
 

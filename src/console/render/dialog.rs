@@ -197,7 +197,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             ],
             72,
         ),
-        Dialog::ConfirmApproval(step) => {
+        Dialog::ConfirmApproval { step, .. } => {
             let s = app.view.steps.iter().find(|s| &s.id == step);
             let mut lines = vec![Line::from(vec![
                 Span::raw("Approve step "),

@@ -43,7 +43,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Some(Dialog::SkipReason(_) | Dialog::Filter(_) | Dialog::HandoverTo(_)) => {
             vec![("enter".into(), "done"), ("esc".into(), "cancel")]
         }
-        Some(Dialog::ConfirmAbort | Dialog::ConfirmRollback | Dialog::ConfirmQuit | Dialog::ConfirmApproval(_)) => {
+        Some(Dialog::ConfirmAbort | Dialog::ConfirmRollback | Dialog::ConfirmQuit | Dialog::ConfirmApproval { .. }) => {
             vec![(k(Action::Approve), "yes"), (k(Action::Back), "no")]
         }
         Some(Dialog::Help) => vec![(k(Action::Back), "close")],

@@ -123,6 +123,9 @@ pub struct StepView {
     /// The identities that approved the gate's current ask, the driver's first (the state's:
     /// none once the gate is decided or its driver stopped; a gate asked again is approved again).
     pub approvals: Vec<String>,
+    /// The entry of the driver's approval asking the others (the state's): what an approval from
+    /// a watcher is of.
+    pub ask: Option<u64>,
 }
 
 impl StepView {
@@ -221,6 +224,7 @@ impl RunView {
                     preflight: Vec::new(),
                     approvers: s.approvers,
                     approvals: Vec::new(),
+                    ask: None,
                 })
                 .collect(),
             state: RunState::default(),
@@ -328,9 +332,10 @@ impl RunView {
                 self.project_step(step);
                 self.render_texts();
             }
-            // The state ends every ask's approvals with the process that asked.
+            // The state ends every ask with the process that asked.
             Event::RunResumed { .. } | Event::RunInterrupted { .. } => {
-                self.steps.iter_mut().for_each(|s| s.approvals.clear());
+                let ids: Vec<String> = self.steps.iter().map(|s| s.id.clone()).collect();
+                ids.iter().for_each(|id| self.project_step(id));
             }
             event => {
                 if let Some(step) = event.step() {
@@ -380,6 +385,7 @@ impl RunView {
             return;
         };
         view.approvals = st.approvals.clone();
+        view.ask = st.ask;
         view.status = st.status;
         view.attempts = st.attempts;
         view.started_at = st.first_action.as_ref().and_then(|(_, at)| parse_ts(at));

@@ -286,14 +286,14 @@ impl RunState {
                 // Whatever was in flight belongs to the process that stopped, and so do the
                 // approvals of its asks: a gate is asked again, and approved again.
                 self.pending.clear();
-                self.steps.values_mut().for_each(|s| s.approvals.clear());
+                self.steps.values_mut().for_each(|s| drop(s.end_ask()));
                 self.sessions.push(session(SessionKind::Resumed, user));
             }
             Event::RunInterrupted { user } => {
                 self.interrupted = true;
                 self.stopped_at = Some(ts.clone());
                 self.pending.clear();
-                self.steps.values_mut().for_each(|s| s.approvals.clear());
+                self.steps.values_mut().for_each(|s| drop(s.end_ask()));
                 self.sessions.push(session(SessionKind::Interrupted, user));
             }
             Event::RunAbandoned { user, .. } => self.sessions.push(session(SessionKind::Abandoned, user)),

@@ -82,6 +82,10 @@ pub struct StepState {
     pub gates: Vec<GateRecord>,
     /// Approvals journaled since the step's last gate decision (they go into the next one).
     pub approvals: Vec<String>,
+    /// The entry of the driver's approval that asks others for theirs (the gate's current ask):
+    /// an approval given from another machine is of this one ask.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ask: Option<u64>,
     pub decisions: Vec<DecisionRecord>,
     pub last_decided: Option<Decided>,
     /// The latest preflight of the step's resources (failback steps, before their gate).
@@ -111,6 +115,7 @@ impl Default for StepState {
             succeeded: None,
             gates: Vec::new(),
             approvals: Vec::new(),
+            ask: None,
             decisions: Vec::new(),
             last_decided: None,
             preflight: None,
@@ -156,6 +161,12 @@ impl SubStepState {
 }
 
 impl StepState {
+    /// Ends the gate's current ask (decided, or its driver stopped): its approvals, for the record.
+    pub fn end_ask(&mut self) -> Vec<String> {
+        self.ask = None;
+        std::mem::take(&mut self.approvals)
+    }
+
     /// The latest gate answer or failure decision.
     pub fn latest_gate(&self) -> Option<&GateRecord> {
         match self.last_decided? {
@@ -194,6 +205,7 @@ impl StepState {
             }
             Event::GateDecided { outcome, user, typed, checked, reason, auto, .. } => {
                 self.gate_passed = *outcome == GateOutcome::Approved;
+                let approved_by = self.end_ask();
                 self.gates.push(GateRecord {
                     at: ts.clone(),
                     outcome: *outcome,
@@ -202,12 +214,17 @@ impl StepState {
                     typed: typed.clone(),
                     checked: checked.clone(),
                     reason: reason.clone(),
-                    approved_by: std::mem::take(&mut self.approvals),
+                    approved_by,
                 });
                 self.last_decided = Some(Decided::Gate(self.gates.len() - 1));
             }
-            Event::Approval { identity, .. } if !self.approvals.contains(identity) => {
-                self.approvals.push(identity.clone());
+            Event::Approval { identity, driver, .. } => {
+                if *driver {
+                    self.ask = Some(entry.seq);
+                }
+                if !self.approvals.contains(identity) {
+                    self.approvals.push(identity.clone());
+                }
             }
             Event::ActionStarted { action, attempt, .. } => {
                 self.opened_at.get_or_insert_with(|| ts.clone());
