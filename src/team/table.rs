@@ -370,31 +370,32 @@ impl Table {
         TeamError::Call { table: self.name.clone(), op: op.into(), message }
     }
 
-    /// The team store's bucket, as `team init` recorded it, for `what` of `bytes`.
-    async fn bucket(&self, what: &str, bytes: usize) -> Result<String, TeamError> {
-        let bucket = self.blobs.bucket.get_or_try_init(|| async { self.config_bucket().await }).await?;
-        bucket.clone().ok_or_else(|| {
-            self.blob_fail(
-                "PutObject",
-                format!(
-                    "{what} is {} KiB, more than a DynamoDB item holds, and this team store has no bucket for it: \
-                     give it one with `pilotlight team init --table {} --bucket NAME`",
-                    bytes / 1024,
-                    self.name
-                ),
-            )
-        })
+    /// The team store's bucket, as `team init` recorded it (read once).
+    async fn bucket(&self) -> Result<Option<String>, TeamError> {
+        Ok(self.blobs.bucket.get_or_try_init(|| async { self.config_bucket().await }).await?.clone())
     }
 
     /// Stores a run's text too large for an item in the bucket ([`super::blobs`]): its key and hash.
     pub async fn stow(&self, run: &str, what: &str, text: &str) -> Result<(String, String), TeamError> {
-        let bucket = self.bucket(&format!("run {run}'s {what}"), text.len()).await?;
+        let Some(bucket) = self.bucket().await? else {
+            return Err(self.blob_fail(
+                "PutObject",
+                format!(
+                    "run {run}'s {what} is {} KiB, more than a DynamoDB item holds, and this team store has no bucket \
+                     for it: give it one with `pilotlight team init --table {} --bucket NAME`",
+                    text.len() / 1024,
+                    self.name
+                ),
+            ));
+        };
         self.blobs.put(&bucket, run, what, text).await.map_err(|m| self.blob_fail("PutObject", m))
     }
 
     /// A stored text, checked against the hash its item names.
     pub async fn fetch(&self, key: &str, sha: &str) -> Result<String, TeamError> {
-        let bucket = self.bucket(key, 0).await?;
+        let Some(bucket) = self.bucket().await? else {
+            return Err(self.blob_fail("GetObject", format!("an item names {key}, and the store records no bucket")));
+        };
         self.blobs.get(&bucket, key, sha).await.map_err(|m| self.blob_fail("GetObject", m))
     }
 

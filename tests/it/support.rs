@@ -262,6 +262,11 @@ pub fn resumed_after_kill(killed: Output, state: &Path, at: u64, url: &str) -> O
     run(cmd)
 }
 
+/// What a process printed, standard output then error: for an assertion's message.
+pub fn printed(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
 /// Every journal entry of a run.
 pub fn journal(run_dir: &Path) -> Vec<pilotlight::journal::Entry> {
     pilotlight::journal::read_entries(&run_dir.join("journal.jsonl")).expect("read journal").0

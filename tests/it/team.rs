@@ -6,6 +6,7 @@
 use super::support::{
     block_on, fresh_world, journal, moto, only_run, pilotlight, recorded, sdk, state_dir, wait_for_journal,
 };
+use super::team_blobs::{BUCKET, blob};
 use pilotlight::journal::{CRASH_AFTER_ENV, CRASH_BEFORE_ANSWER_ENV, CRASH_EXIT_CODE, Event, RunStatus, SubPhase};
 use pilotlight::sandbox::moto_api;
 use pilotlight::sandbox::seed::Part;
@@ -77,19 +78,6 @@ pub(super) fn table_entries(url: &str, run: &str) -> Vec<pilotlight::journal::En
             None => serde_json::from_str(&blob(url, i["blob"].as_s().unwrap())).unwrap(),
         })
         .collect()
-}
-
-/// The bucket the team store's `init` made (an entry or runbook over an item's size goes there).
-pub(super) const BUCKET: &str = "pl-team-blobs";
-
-/// An object of the team store's bucket, read with the SDK (path-style, as moto serves it).
-pub(super) fn blob(url: &str, key: &str) -> String {
-    let config = aws_sdk_s3::config::Builder::from(&sdk(url, "us-east-1")).force_path_style(true).build();
-    let s3 = aws_sdk_s3::Client::from_conf(config);
-    block_on(async {
-        let out = s3.get_object().bucket(BUCKET).key(key).send().await.expect("GetObject");
-        String::from_utf8(out.body.collect().await.expect("the object's body").into_bytes().to_vec()).unwrap()
-    })
 }
 
 /// Waits until the team table holds every entry of the local journal in `dir` (the driver

@@ -4,10 +4,23 @@
 //! anything is written, saying how to make one. Checked with the SDK against moto's table and
 //! bucket, not through the tool.
 
-use super::support::{block_on, journal, moto, only_run, pilotlight, sdk, state_dir, wait_for_journal};
-use super::team::{TABLE, at_a_gate, blob, machine, table_entries, team_world, wait_until_the_lease_expires};
+use super::support::{block_on, journal, moto, only_run, pilotlight, printed, sdk, state_dir, wait_for_journal};
+use super::team::{TABLE, at_a_gate, machine, table_entries, team_world, wait_until_the_lease_expires};
 use pilotlight::journal::{Event, RunStatus};
 use std::path::{Path, PathBuf};
+
+/// The bucket the team store's `init` made (an entry or runbook over an item's size goes there).
+pub(super) const BUCKET: &str = "pl-team-blobs";
+
+/// An object of the team store's bucket, read with the SDK (path-style, as moto serves it).
+pub(super) fn blob(url: &str, key: &str) -> String {
+    let config = aws_sdk_s3::config::Builder::from(&sdk(url, "us-east-1")).force_path_style(true).build();
+    let s3 = aws_sdk_s3::Client::from_conf(config);
+    block_on(async {
+        let out = s3.get_object().bucket(BUCKET).key(key).send().await.expect("GetObject");
+        String::from_utf8(out.body.collect().await.expect("the object's body").into_bytes().to_vec()).unwrap()
+    })
+}
 
 /// More than the largest text an item keeps (100 KiB), less than an item's 400 KB: the item
 /// would take it, so only the tool's own limit sends it to the bucket.
@@ -105,13 +118,7 @@ fn texts_too_large_for_an_item_go_to_the_bucket_and_a_takeover_reads_them_back_w
     // B takes the run over from the table and the bucket, and finishes it.
     wait_until_the_lease_expires(&url, &id);
     let out = machine(b.path(), "ben@desk", &url, &["resume", &id, "--auto-approve"]).output().expect("resume on B");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     let b_dir = b.path().join("runs").join(&id);
     let entries = journal(&b_dir);
     assert!(matches!(entries.last().map(|e| &e.event), Some(Event::RunFinished { status: RunStatus::Succeeded })));
@@ -152,7 +159,7 @@ fn without_a_bucket_a_large_text_stops_the_run_saying_how_until_the_store_gains_
     let files = state_dir();
     let (runbook, _) = big_runbook(files.path());
     let out = run_on_the_plain_store(&runbook, &url);
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let said = printed(&out);
     assert_ne!(out.status.code(), Some(0), "{said}");
     assert!(
         said.contains("this team store has no bucket for it")

@@ -4,7 +4,7 @@
 //! who approved; no `--approve` or `handover` command is used.
 
 use super::console_tmux::Tmux;
-use super::support::{journal, only_run, pilotlight, state_dir, wait_for_journal};
+use super::support::{journal, only_run, pilotlight, printed, state_dir, wait_for_journal};
 use super::team::{TABLE, machine, team_world, wait_until_the_table_has};
 use super::team_approvals::iam_user;
 use pilotlight::journal::Event;
@@ -83,13 +83,7 @@ fn a_watcher_hands_the_run_over_and_approves_the_gate_with_its_keys() {
     tmux.wait_for("ben", "Second approval");
     tmux.keys("ben", &["Enter"]);
     let out = resume.wait_with_output().expect("D ends");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     tmux.wait_for("ben", "approved as arn:aws:iam::123456789012:user/ben");
 
     let entries = journal(&dan_dir);
